@@ -1,0 +1,20 @@
+/**
+ * tensile: the public surface. Everything a user (and tensile's own CLI) needs is exported here.
+ */
+import { setDefaultBackendChooser } from './backend/index.js';
+import { chooseDefaultBackend } from './backend/registry.js';
+
+setDefaultBackendChooser(chooseDefaultBackend);
+
+export { getBackend, setBackend, withBackend, referenceBackend } from './backend/index.js';
+export { availableBackends, backendByName, type BackendName } from './backend/registry.js';
+export type { Backend, Data, DType, Conv2dGeometry, Pool2dGeometry, BatchNormGeometry, ActivationKind } from './backend/types.js';
+export { Tensor, tensor, zeros, ones, full, type NestedArray } from './tensor/tensor.js';
+export { ShapeError, formatShape, sizeOf, type Shape } from './tensor/shape.js';
+export { noGrad, isGradientEnabled, backward } from './autograd/graph.js';
+export * as ops from './ops/index.js';
+export * from './ops/index.js';
+export * from './nn/index.js';
+export * from './optim/index.js';
+export * from './io/safetensors.js';
+export * from './data/index.js';

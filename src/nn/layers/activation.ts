@@ -1,0 +1,124 @@
+/** Activation functions by name (for Dense's `activation` option) and as layers. */
+import { activation as activationOp, logSoftmax, softmax } from '../../ops/index.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { Module } from '../module.js';
+
+export const activationNames = [
+  'none',
+  'relu',
+  'leaky_relu',
+  'elu',
+  'gelu',
+  'sigmoid',
+  'tanh',
+  'softmax',
+  'log_softmax',
+] as const;
+export type ActivationName = (typeof activationNames)[number];
+
+/** Throws a clear error for a name that is not an activation (for configs read from JSON/YAML). */
+export function checkActivationName(name: string, where: string): ActivationName {
+  if (!(activationNames as readonly string[]).includes(name)) {
+    throw new TypeError(`${where}: unknown activation '${name}'; expected one of ${activationNames.join(', ')}`);
+  }
+  return name as ActivationName;
+}
+
+/** Applies a named activation; alpha is the leaky_relu slope (default 0.01) or the elu scale (1). */
+export function applyActivation(name: ActivationName, x: Tensor, alpha?: number): Tensor {
+  switch (name) {
+    case 'none':
+      return x;
+    case 'softmax':
+      return softmax(x);
+    case 'log_softmax':
+      return logSoftmax(x);
+    default:
+      return activationOp(name, x, alpha === undefined ? {} : { alpha });
+  }
+}
+
+/** An activation as a layer: ReLU, Sigmoid, ... all are instances of this with a name. */
+export class Activation extends Module {
+  readonly activation: ActivationName;
+  readonly alpha: number | undefined;
+
+  constructor(activation: ActivationName, alpha?: number) {
+    super();
+    this.activation = checkActivationName(activation, 'Activation');
+    this.alpha = alpha;
+  }
+
+  forward(x: Tensor): Tensor {
+    return applyActivation(this.activation, x, this.alpha);
+  }
+
+  override describe(): string {
+    return `Activation(${this.activation})`;
+  }
+}
+
+export class ReLU extends Activation {
+  constructor() {
+    super('relu');
+  }
+  override describe(): string {
+    return 'ReLU';
+  }
+}
+export class LeakyReLU extends Activation {
+  constructor(slope = 0.01) {
+    super('leaky_relu', slope);
+  }
+  override describe(): string {
+    return `LeakyReLU(${this.alpha})`;
+  }
+}
+export class ELU extends Activation {
+  constructor(alpha = 1) {
+    super('elu', alpha);
+  }
+  override describe(): string {
+    return 'ELU';
+  }
+}
+export class GELU extends Activation {
+  constructor() {
+    super('gelu');
+  }
+  override describe(): string {
+    return 'GELU';
+  }
+}
+export class Sigmoid extends Activation {
+  constructor() {
+    super('sigmoid');
+  }
+  override describe(): string {
+    return 'Sigmoid';
+  }
+}
+export class Tanh extends Activation {
+  constructor() {
+    super('tanh');
+  }
+  override describe(): string {
+    return 'Tanh';
+  }
+}
+export class Softmax extends Activation {
+  constructor() {
+    super('softmax');
+  }
+  override describe(): string {
+    return 'Softmax';
+  }
+}
+export class LogSoftmax extends Activation {
+  constructor() {
+    super('log_softmax');
+  }
+  override describe(): string {
+    return 'LogSoftmax';
+  }
+}

@@ -1,0 +1,78 @@
+/** Batch normalization for [N, C] (after Dense) and [N, C, H, W] (after Conv2d) inputs. */
+import { batchNorm } from '../../ops/index.js';
+import { ones, type Tensor, zeros } from '../../tensor/tensor.js';
+import { Module, type Parameter } from '../module.js';
+
+export interface BatchNormLayerOptions {
+  /** ε added to the variance (default 1e-5). */
+  eps?: number;
+  /** Weight of each batch in the running averages, PyTorch's meaning (default 0.1). */
+  momentum?: number;
+  /** Learnable γ and β (default true). */
+  affine?: boolean;
+}
+
+/**
+ * y = γ·(x − μ)/√(σ² + ε) + β per channel, placed after a convolution or dense map and before the
+ * activation. In training mode μ and σ² come from the batch and the running statistics (buffers
+ * `running_mean`, `running_var`) are updated; in inference mode the running statistics are used.
+ *
+ * Freezing: when γ and β are frozen (requiresGrad false) the layer also runs in inference mode and
+ * leaves its running statistics untouched, as Keras does, because updating statistics of a frozen
+ * body would shift the features the frozen weights were trained on. Set `trainStatisticsWhenFrozen`
+ * to true to keep batch statistics in a frozen body (fastai's train_bn behaviour keeps γ, β
+ * trainable instead; see the transfer module).
+ *
+ * Parameters: 2·C (γ = `weight`, β = `bias`), buffers 2·C.
+ */
+export class BatchNorm extends Module {
+  readonly weight: Parameter | null;
+  readonly bias: Parameter | null;
+  readonly runningMean: Tensor;
+  readonly runningVar: Tensor;
+  readonly eps: number;
+  readonly momentum: number;
+  trainStatisticsWhenFrozen = false;
+
+  constructor(
+    readonly channels: number,
+    options: BatchNormLayerOptions = {},
+  ) {
+    super();
+    if (!Number.isInteger(channels) || channels < 1) throw new RangeError(`BatchNorm: channels must be a positive integer, got ${channels}`);
+    this.eps = options.eps ?? 1e-5;
+    this.momentum = options.momentum ?? 0.1;
+    const affine = options.affine ?? true;
+    this.weight = this.addParameter('weight', affine ? ones([channels]) : null);
+    this.bias = this.addParameter('bias', affine ? zeros([channels]) : null);
+    this.runningMean = this.addBuffer('running_mean', zeros([channels]));
+    this.runningVar = this.addBuffer('running_var', ones([channels]));
+  }
+
+  /** Whether the γ/β of this layer are frozen. */
+  get frozen(): boolean {
+    return this.weight !== null && !this.weight.requiresGrad && this.bias !== null && !this.bias.requiresGrad;
+  }
+
+  forward(x: Tensor): Tensor {
+    const useBatchStatistics = this.training && (!this.frozen || this.trainStatisticsWhenFrozen);
+    return batchNorm(
+      x,
+      this.runningMean,
+      this.runningVar,
+      this.weight,
+      this.bias,
+      { training: useBatchStatistics, momentum: this.momentum, eps: this.eps },
+      'BatchNorm',
+    );
+  }
+
+  override describe(): string {
+    return `BatchNorm(${this.channels})`;
+  }
+}
+
+/** Alias for BatchNorm on [N, C] inputs (PyTorch's BatchNorm1d). */
+export class BatchNorm1d extends BatchNorm {}
+/** Alias for BatchNorm on [N, C, H, W] inputs (PyTorch's BatchNorm2d). */
+export class BatchNorm2d extends BatchNorm {}

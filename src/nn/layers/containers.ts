@@ -1,0 +1,83 @@
+/** Containers: Sequential, and Residual to show that non-sequential structure composes. */
+import { add, relu } from '../../ops/index.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { Module, type ReceptiveField } from '../module.js';
+
+/**
+ * Runs modules in order; children are named '0', '1', ... as in PyTorch's nn.Sequential, so
+ * state_dict names match (`0.weight`, `1.running_mean`).
+ *
+ * @example
+ * const model = new Sequential(new Dense(4, 8, { activation: 'relu' }), new Dense(8, 2));
+ */
+export class Sequential extends Module {
+  readonly layers: Module[];
+
+  constructor(...layers: Module[]) {
+    super();
+    this.layers = [];
+    for (const layer of layers) this.append(layer);
+  }
+
+  /** Adds a layer at the end. */
+  append(layer: Module): this {
+    this.addModule(String(this.layers.length), layer);
+    this.layers.push(layer);
+    return this;
+  }
+
+  /** Replaces the layer at index (head surgery); keeps its name. */
+  replace(index: number, layer: Module): void {
+    if (index < 0 || index >= this.layers.length) throw new RangeError(`Sequential.replace: index ${index} out of range 0..${this.layers.length - 1}`);
+    this.layers[index] = layer;
+    this.addModule(String(index), layer);
+  }
+
+  get length(): number {
+    return this.layers.length;
+  }
+
+  forward(x: Tensor): Tensor {
+    let y = x;
+    for (const layer of this.layers) y = layer.forward(y);
+    return y;
+  }
+
+  override receptiveField(field: ReceptiveField): ReceptiveField {
+    return this.layers.reduce((current, layer) => layer.receptiveField(current), field);
+  }
+
+  override describe(): string {
+    return `Sequential(${this.layers.length})`;
+  }
+}
+
+/**
+ * y = activation(body(x) + shortcut(x)): a residual block. shortcut defaults to the identity; pass
+ * a module (e.g. a 1×1 convolution with batch norm) when body changes the shape.
+ */
+export class Residual extends Module {
+  readonly body: Module;
+  readonly shortcut: Module | null;
+
+  constructor(body: Module, shortcut: Module | null = null, readonly activate = true) {
+    super();
+    this.body = this.addModule('body', body);
+    this.shortcut = shortcut === null ? null : this.addModule('shortcut', shortcut);
+  }
+
+  forward(x: Tensor): Tensor {
+    const sum = add(this.body.forward(x), this.shortcut === null ? x : this.shortcut.forward(x));
+    return this.activate ? relu(sum) : sum;
+  }
+
+  override receptiveField(field: ReceptiveField): ReceptiveField {
+    const body = this.body.receptiveField(field);
+    const shortcut = this.shortcut?.receptiveField(field) ?? field;
+    return body.size >= shortcut.size ? body : shortcut;
+  }
+
+  override describe(): string {
+    return 'Residual';
+  }
+}

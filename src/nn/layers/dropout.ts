@@ -1,0 +1,22 @@
+/** Dropout: randomly zeroes elements during training (inverted scaling), identity in inference. */
+import type { Random } from '../../data/random.js';
+import { dropout } from '../../ops/index.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { defaultRandom } from '../init.js';
+import { Module } from '../module.js';
+
+export class Dropout extends Module {
+  constructor(
+    readonly probability = 0.5,
+    private readonly random?: Random,
+  ) {
+    super();
+    if (!(probability >= 0 && probability < 1)) throw new RangeError(`Dropout: probability must be in [0, 1), got ${probability}`);
+  }
+  forward(x: Tensor): Tensor {
+    return dropout(x, this.probability, this.training, this.random ?? defaultRandom());
+  }
+  override describe(): string {
+    return `Dropout(${this.probability})`;
+  }
+}

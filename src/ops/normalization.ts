@@ -1,0 +1,114 @@
+/** Batch normalization (PyTorch semantics: momentum 0.1 means new = 0.9·old + 0.1·batch). */
+import { record } from '../autograd/graph.js';
+import { getBackend } from '../backend/index.js';
+import type { BatchNormGeometry, Data } from '../backend/types.js';
+import { formatShape, ShapeError } from '../tensor/shape.js';
+import { allocate, Tensor } from '../tensor/tensor.js';
+
+export interface BatchNormOptions {
+  /** Batch statistics (true) or running statistics (false). */
+  training: boolean;
+  /** Weight of the new batch statistic in the running average (PyTorch's meaning). */
+  momentum?: number;
+  eps?: number;
+  /** Whether training mode updates runningMean/runningVar in place (false: use batch stats only). */
+  updateRunningStatistics?: boolean;
+}
+
+function geometryOf(x: Tensor, channels: number, what: string): BatchNormGeometry {
+  if ((x.rank !== 2 && x.rank !== 4) || x.shape[1] !== channels) {
+    throw new ShapeError(
+      `${what}: expected input [batch, ${channels}] or [batch, ${channels}, height, width], got ${formatShape(x.shape)}`,
+    );
+  }
+  return { batch: x.shape[0]!, channels, spatial: x.rank === 4 ? x.shape[2]! * x.shape[3]! : 1 };
+}
+
+/**
+ * y = γ·(x − μ)/√(σ² + ε) + β per channel. x: [N, C] or [N, C, H, W]; gamma, beta, running stats: [C].
+ * In training the batch mean and biased variance normalise, and the running statistics move toward
+ * the batch mean and the unbiased variance. In inference the running statistics normalise.
+ */
+export function batchNorm(
+  x: Tensor,
+  runningMean: Tensor,
+  runningVar: Tensor,
+  gamma: Tensor | null,
+  beta: Tensor | null,
+  options: BatchNormOptions,
+  what = 'batchNorm',
+): Tensor {
+  const channels = runningMean.size;
+  const g = geometryOf(x, channels, what);
+  const eps = options.eps ?? 1e-5;
+  const backend = getBackend();
+  const gammaData = gamma?.data ?? allocate(x.dtype, channels).fill(1);
+  const betaData = beta?.data ?? allocate(x.dtype, channels);
+  const out = allocate(x.dtype, x.size);
+  const parameterInputs = [gamma, beta].filter((t): t is Tensor => t !== null);
+  const inputs = [x, ...parameterInputs];
+
+  if (!options.training) {
+    // Inference: a per-channel affine map with scale γ/√(var+ε) and shift β − μ·scale.
+    const scale = allocate(x.dtype, channels);
+    const shift = allocate(x.dtype, channels);
+    for (let c = 0; c < channels; c++) {
+      scale[c] = gammaData[c]! / Math.sqrt(runningVar.data[c]! + eps);
+      shift[c] = betaData[c]! - runningMean.data[c]! * scale[c]!;
+    }
+    backend.channelAffine(x.data, scale, shift, out, g);
+    return record(new Tensor(out, x.shape), what, inputs, (gradOut, needs) => {
+      const grads: (Data | null)[] = [];
+      if (needs[0]) {
+        const zero = allocate(x.dtype, channels);
+        const gradX = allocate(x.dtype, x.size);
+        backend.channelAffine(gradOut, scale, zero, gradX, g);
+        grads.push(gradX);
+      } else grads.push(null);
+      if (gamma !== null) {
+        // ∂L/∂γ = Σ g·x̂ with x̂ from the running statistics.
+        const xhat = allocate(x.dtype, x.size);
+        const invStd = scale.map((_, c) => 1 / Math.sqrt(runningVar.data[c]! + eps));
+        const negMean = invStd.map((inv, c) => -runningMean.data[c]! * inv);
+        backend.channelAffine(x.data, invStd, negMean, xhat, g);
+        for (let i = 0; i < xhat.length; i++) xhat[i] = xhat[i]! * gradOut[i]!;
+        const gradGamma = allocate(x.dtype, channels);
+        backend.channelSum(xhat, gradGamma, g);
+        grads.push(gradGamma);
+      }
+      if (beta !== null) {
+        const gradBeta = allocate(x.dtype, channels);
+        backend.channelSum(gradOut, gradBeta, g);
+        grads.push(gradBeta);
+      }
+      return grads;
+    });
+  }
+
+  const count = g.batch * g.spatial;
+  if (count < 2) {
+    throw new ShapeError(`${what}: training needs more than one value per channel, got input ${formatShape(x.shape)}`);
+  }
+  const mean = allocate(x.dtype, channels);
+  const invStd = allocate(x.dtype, channels);
+  backend.batchNormTrainForward(x.data, gammaData, betaData, out, mean, invStd, eps, g);
+  if (options.updateRunningStatistics ?? true) {
+    const momentum = options.momentum ?? 0.1;
+    for (let c = 0; c < channels; c++) {
+      const biasedVariance = 1 / (invStd[c]! * invStd[c]!) - eps;
+      const unbiasedVariance = (biasedVariance * count) / (count - 1);
+      runningMean.data[c] = (1 - momentum) * runningMean.data[c]! + momentum * mean[c]!;
+      runningVar.data[c] = (1 - momentum) * runningVar.data[c]! + momentum * unbiasedVariance;
+    }
+  }
+  return record(new Tensor(out, x.shape), what, inputs, (gradOut) => {
+    const gradX = allocate(x.dtype, x.size);
+    const gradGamma = allocate(x.dtype, channels);
+    const gradBeta = allocate(x.dtype, channels);
+    backend.batchNormTrainBackward(x.data, gradOut, gammaData, mean, invStd, gradX, gradGamma, gradBeta, g);
+    const grads: Data[] = [gradX];
+    if (gamma !== null) grads.push(gradGamma);
+    if (beta !== null) grads.push(gradBeta);
+    return grads;
+  });
+}
