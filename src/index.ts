@@ -18,3 +18,6 @@ export * from './nn/index.js';
 export * from './optim/index.js';
 export * from './io/safetensors.js';
 export * from './data/index.js';
+export * from './train/index.js';
+export * from './io/weights.js';
+export * from './models/seed-cnn.js';

