@@ -144,7 +144,14 @@ export abstract class Module {
 
   /** Parameters and buffers by PyTorch state_dict name. The tensors are shared, not copied. */
   stateDict(): Map<string, Tensor> {
-    return new Map<string, Tensor>([...this.namedParameters(), ...this.namedBuffers()]);
+    // PyTorch's order: each module's parameters, then its buffers, then its children's.
+    const entries = new Map<string, Tensor>();
+    for (const [prefix, module] of this.namedModules()) {
+      const name = (own: string) => (prefix === '' ? own : `${prefix}.${own}`);
+      for (const [own, parameter] of module.parameterSlots) if (parameter !== null) entries.set(name(own), parameter);
+      for (const [own, buffer] of module.bufferSlots) entries.set(name(own), buffer);
+    }
+    return entries;
   }
 
   /**

@@ -1,5 +1,6 @@
 /** Containers: Sequential, and Residual to show that non-sequential structure composes. */
 import { add, relu } from '../../ops/index.js';
+import { ShapeError } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { Module, type ReceptiveField } from '../module.js';
 
@@ -39,7 +40,15 @@ export class Sequential extends Module {
 
   forward(x: Tensor): Tensor {
     let y = x;
-    for (const layer of this.layers) y = layer.forward(y);
+    this.layers.forEach((layer, index) => {
+      try {
+        y = layer.forward(y);
+      } catch (error) {
+        // Name the failing layer by its state_dict position, so the user knows which one to fix.
+        if (error instanceof ShapeError) error.message = `layer ${index} ${layer.describe()}: ${error.message}`;
+        throw error;
+      }
+    });
     return y;
   }
 
