@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'build/', 'node_modules/', '.cache/', 'src/backend/wasm/assembly/'] },
+  { ignores: ['dist/', 'build/', 'node_modules/', '.cache/', 'assembly/', 'native/build/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -4,7 +4,7 @@
  * tensile model starts from the same distribution as the PyTorch one.
  */
 import type { DType } from '../backend/types.js';
-import { Random } from '../data/random.js';
+import { Random } from '../tensor/random.js';
 import { sizeOf, type Shape } from '../tensor/shape.js';
 import { allocate, Tensor } from '../tensor/tensor.js';
 

@@ -1,7 +1,7 @@
 /** Inverted dropout: zero each element with probability p during training, scale the rest by 1/(1−p). */
 import { record } from '../autograd/graph.js';
 import { allocate, Tensor } from '../tensor/tensor.js';
-import type { Random } from '../data/random.js';
+import type { Random } from '../tensor/random.js';
 
 export function dropout(x: Tensor, probability: number, training: boolean, random: Random): Tensor {
   if (!(probability >= 0 && probability < 1)) {

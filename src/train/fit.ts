@@ -5,7 +5,7 @@
 import { noGrad } from '../autograd/graph.js';
 import { DataLoader } from '../data/loader.js';
 import { type ImageDataset, splitDataset } from '../data/dataset.js';
-import { Random } from '../data/random.js';
+import { Random } from '../tensor/random.js';
 import type { SampleTransform } from '../data/transforms.js';
 import type { Module } from '../nn/module.js';
 import { crossEntropy } from '../ops/loss.js';

@@ -1,5 +1,5 @@
 /** Dropout: randomly zeroes elements during training (inverted scaling), identity in inference. */
-import type { Random } from '../../data/random.js';
+import type { Random } from '../../tensor/random.js';
 import { dropout } from '../../ops/index.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { defaultRandom } from '../init.js';

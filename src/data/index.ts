@@ -1,0 +1,10 @@
+/** The data pipeline: datasets, loaders, augmentation, seeded randomness and dataset file formats. */
+export * from './dataset.js';
+export * from '../tensor/random.js';
+export * from './loader.js';
+export * from './transforms.js';
+export * from './idx.js';
+export * from './mnist.js';
+export * from './fashion-mnist.js';
+export { defaultCacheDirectory, type PackageDatasetOptions } from './image-cache.js';
+export { writeFileAtomic } from '../io/atomic-write.js';
