@@ -3,12 +3,36 @@
  */
 import { referenceBackend } from './reference/index.js';
 import type { Backend } from './types.js';
+import { wasmBackend } from './wasm/index.js';
+import { wasmRuntime } from './wasm/runtime.js';
 
 export type BackendName = 'reference' | 'wasm' | 'native';
 
+/** Why a backend did not load, by name (for the one-time notice). */
+export const unavailableReasons = new Map<BackendName, string>();
+
+/** Loads once; remembers failure as null with the reason. */
+function once(name: BackendName, load: () => Backend): () => Backend | null {
+  let cached: Backend | null | undefined;
+  return () => {
+    if (cached === undefined) {
+      try {
+        cached = load();
+      } catch (error) {
+        cached = null;
+        unavailableReasons.set(name, error instanceof Error ? error.message : String(error));
+      }
+    }
+    return cached;
+  };
+}
+
 const loaders: Record<BackendName, () => Backend | null> = {
   reference: () => referenceBackend,
-  wasm: () => null,
+  wasm: once('wasm', () => {
+    wasmRuntime(); // compiles the module now, so a missing build shows here rather than mid-training
+    return wasmBackend;
+  }),
   native: () => null,
 };
 

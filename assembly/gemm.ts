@@ -1,0 +1,360 @@
+/**
+ * Single-precision GEMM for WebAssembly SIMD: C[M,N] (+)= op(A)[M,K] · op(B)[K,N], row-major.
+ *
+ * The structure is the Goto/BLIS one. B is packed a KC×NC panel at a time into column strips of
+ * NR = 8 floats, A a MC×KC block at a time into row strips of MR = 4 floats, and a 4×8 register tile
+ * walks the packed strips. Packing makes every operand read in the inner loop sequential and
+ * independent of the transposes and leading dimensions, and zero-pads the edges so the register tile
+ * never sees a partial strip.
+ *
+ * All pointers are byte addresses in linear memory; `work` is caller-provided scratch of
+ * gemmWorkspaceBytes(m, n, k) bytes, so this module allocates nothing and is safe to run
+ * concurrently on several threads sharing one memory (each with its own workspace).
+ */
+
+/** Rows of the register tile. */
+const MR: i32 = 4;
+/** Columns of the register tile (two f32x4 vectors). */
+const NR: i32 = 8;
+/** Depth of a packed block: a 4×KC strip of A (4 KiB) and a KC×8 strip of B (8 KiB) stay in L1. */
+const KC: i32 = 256;
+/** Rows of a packed A block: MC×KC floats (128 KiB) stay in L2 while the B panel streams past. */
+const MC: i32 = 128;
+/** Columns of a packed B panel: KC×NC floats (4 MiB) live in the last-level cache. */
+const NC: i32 = 4096;
+
+function roundUp(value: i32, multiple: i32): i32 {
+  return ((value + multiple - 1) / multiple) * multiple;
+}
+
+/** Bytes of scratch that gemm needs for an M×N×K product. */
+export function gemmWorkspaceBytes(m: i32, n: i32, k: i32): i32 {
+  const kc = max(min(k, KC), 1);
+  const mc = min(roundUp(max(m, 1), MR), MC);
+  const nc = min(roundUp(max(n, 1), NR), NC);
+  return (mc * kc + kc * nc + MR * NR) * 4;
+}
+
+/**
+ * C (+)= op(A)·op(B) for row-major operands with leading dimensions (in elements).
+ * A is stored [M,K] (lda ≥ K), or [K,M] when transA (lda ≥ M); B is stored [K,N] (ldb ≥ N), or [N,K]
+ * when transB (ldb ≥ K); C is [M,N] with ldc ≥ N. With accumulate false C is overwritten.
+ */
+export function gemmStrided(
+  m: i32,
+  n: i32,
+  k: i32,
+  a: usize,
+  lda: i32,
+  transA: bool,
+  b: usize,
+  ldb: i32,
+  transB: bool,
+  c: usize,
+  ldc: i32,
+  accumulate: bool,
+  work: usize,
+): void {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    // An empty sum: overwrite means zero, accumulate means leave C alone.
+    if (!accumulate) {
+      for (let i = 0; i < m; i++) memory.fill(c + <usize>(i * ldc) * 4, 0, <usize>n * 4);
+    }
+    return;
+  }
+  const kcMax = min(k, KC);
+  const packedA = work;
+  const packedB = packedA + <usize>(min(roundUp(m, MR), MC) * kcMax) * 4;
+  const edgeTile = packedB + <usize>(min(roundUp(n, NR), NC) * kcMax) * 4;
+  for (let jc = 0; jc < n; jc += NC) {
+    const nc = min(NC, n - jc);
+    for (let pc = 0; pc < k; pc += KC) {
+      const kc = min(KC, k - pc);
+      // Only the first depth block may overwrite C; later ones add to it.
+      const addToC = accumulate || pc > 0;
+      packB(b, ldb, transB, pc, jc, kc, nc, packedB);
+      for (let ic = 0; ic < m; ic += MC) {
+        const mc = min(MC, m - ic);
+        packA(a, lda, transA, ic, pc, mc, kc, packedA);
+        macroKernel(mc, nc, kc, packedA, packedB, c + <usize>(ic * ldc + jc) * 4, ldc, addToC, edgeTile);
+      }
+    }
+  }
+}
+
+/** Dense entry point for the backend's matmul: leading dimensions follow from the shapes. */
+export function gemm(
+  a: usize,
+  b: usize,
+  c: usize,
+  m: i32,
+  n: i32,
+  k: i32,
+  transA: bool,
+  transB: bool,
+  accumulate: bool,
+  work: usize,
+): void {
+  gemmStrided(m, n, k, a, transA ? m : k, transA, b, transB ? k : n, transB, c, n, accumulate, work);
+}
+
+/**
+ * Packs rows [ic, ic+mc) × depth [pc, pc+kc) of op(A) into strips of MR rows: strip s holds, for each
+ * depth p, the MR values op(A)[ic+s·MR+r, pc+p] contiguously. Rows past mc are zero.
+ */
+function packA(a: usize, lda: i32, transA: bool, ic: i32, pc: i32, mc: i32, kc: i32, dst: usize): void {
+  for (let ir = 0; ir < mc; ir += MR) {
+    const rows = min(MR, mc - ir);
+    const i0 = ic + ir;
+    let out = dst + <usize>(ir * kc) * 4;
+    if (transA) {
+      // Stored [K,M]: the MR values for one depth are adjacent in memory.
+      let src = a + <usize>(pc * lda + i0) * 4;
+      const step = <usize>lda * 4;
+      if (rows == MR) {
+        for (let p = 0; p < kc; p++) {
+          v128.store(out, v128.load(src));
+          src += step;
+          out += 16;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          for (let r = 0; r < MR; r++)
+            store<f32>(out + <usize>r * 4, r < rows ? load<f32>(src + <usize>r * 4) : 0);
+          src += step;
+          out += 16;
+        }
+      }
+    } else {
+      // Stored [M,K]: each row is contiguous in depth; transpose 4×4 blocks in registers.
+      const step = <usize>lda * 4;
+      const r0 = a + <usize>(i0 * lda + pc) * 4;
+      if (rows == MR) {
+        const r1 = r0 + step;
+        const r2 = r1 + step;
+        const r3 = r2 + step;
+        let p = 0;
+        for (; p + 4 <= kc; p += 4) {
+          const offset = <usize>p * 4;
+          const x0 = v128.load(r0 + offset);
+          const x1 = v128.load(r1 + offset);
+          const x2 = v128.load(r2 + offset);
+          const x3 = v128.load(r3 + offset);
+          const t0 = f32x4.shuffle(x0, x1, 0, 4, 1, 5);
+          const t1 = f32x4.shuffle(x0, x1, 2, 6, 3, 7);
+          const t2 = f32x4.shuffle(x2, x3, 0, 4, 1, 5);
+          const t3 = f32x4.shuffle(x2, x3, 2, 6, 3, 7);
+          v128.store(out, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
+          v128.store(out, f32x4.shuffle(t0, t2, 2, 3, 6, 7), 16);
+          v128.store(out, f32x4.shuffle(t1, t3, 0, 1, 4, 5), 32);
+          v128.store(out, f32x4.shuffle(t1, t3, 2, 3, 6, 7), 48);
+          out += 64;
+        }
+        for (; p < kc; p++) {
+          const offset = <usize>p * 4;
+          store<f32>(out, load<f32>(r0 + offset));
+          store<f32>(out, load<f32>(r1 + offset), 4);
+          store<f32>(out, load<f32>(r2 + offset), 8);
+          store<f32>(out, load<f32>(r3 + offset), 12);
+          out += 16;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          for (let r = 0; r < MR; r++) {
+            store<f32>(out + <usize>r * 4, r < rows ? load<f32>(r0 + <usize>r * step + <usize>p * 4) : 0);
+          }
+          out += 16;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Packs depth [pc, pc+kc) × columns [jc, jc+nc) of op(B) into strips of NR columns: strip s holds, for
+ * each depth p, the NR values op(B)[pc+p, jc+s·NR+c] contiguously. Columns past nc are zero.
+ */
+function packB(b: usize, ldb: i32, transB: bool, pc: i32, jc: i32, kc: i32, nc: i32, dst: usize): void {
+  const step = <usize>ldb * 4;
+  for (let jr = 0; jr < nc; jr += NR) {
+    const cols = min(NR, nc - jr);
+    const j0 = jc + jr;
+    let out = dst + <usize>(jr * kc) * 4;
+    if (!transB) {
+      // Stored [K,N]: the NR values for one depth are adjacent in memory.
+      let src = b + <usize>(pc * ldb + j0) * 4;
+      if (cols == NR) {
+        for (let p = 0; p < kc; p++) {
+          v128.store(out, v128.load(src));
+          v128.store(out, v128.load(src, 16), 16);
+          src += step;
+          out += 32;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          for (let col = 0; col < NR; col++) {
+            store<f32>(out + <usize>col * 4, col < cols ? load<f32>(src + <usize>col * 4) : 0);
+          }
+          src += step;
+          out += 32;
+        }
+      }
+    } else {
+      // Stored [N,K]: each column of op(B) is a contiguous row; transpose two 4×4 blocks per 4 depths.
+      const c0 = b + <usize>(j0 * ldb + pc) * 4;
+      if (cols == NR) {
+        const c1 = c0 + step;
+        const c2 = c1 + step;
+        const c3 = c2 + step;
+        const c4 = c3 + step;
+        const c5 = c4 + step;
+        const c6 = c5 + step;
+        const c7 = c6 + step;
+        let p = 0;
+        for (; p + 4 <= kc; p += 4) {
+          const offset = <usize>p * 4;
+          let x0 = v128.load(c0 + offset);
+          let x1 = v128.load(c1 + offset);
+          let x2 = v128.load(c2 + offset);
+          let x3 = v128.load(c3 + offset);
+          let t0 = f32x4.shuffle(x0, x1, 0, 4, 1, 5);
+          let t1 = f32x4.shuffle(x0, x1, 2, 6, 3, 7);
+          let t2 = f32x4.shuffle(x2, x3, 0, 4, 1, 5);
+          let t3 = f32x4.shuffle(x2, x3, 2, 6, 3, 7);
+          v128.store(out, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
+          v128.store(out, f32x4.shuffle(t0, t2, 2, 3, 6, 7), 32);
+          v128.store(out, f32x4.shuffle(t1, t3, 0, 1, 4, 5), 64);
+          v128.store(out, f32x4.shuffle(t1, t3, 2, 3, 6, 7), 96);
+          x0 = v128.load(c4 + offset);
+          x1 = v128.load(c5 + offset);
+          x2 = v128.load(c6 + offset);
+          x3 = v128.load(c7 + offset);
+          t0 = f32x4.shuffle(x0, x1, 0, 4, 1, 5);
+          t1 = f32x4.shuffle(x0, x1, 2, 6, 3, 7);
+          t2 = f32x4.shuffle(x2, x3, 0, 4, 1, 5);
+          t3 = f32x4.shuffle(x2, x3, 2, 6, 3, 7);
+          v128.store(out, f32x4.shuffle(t0, t2, 0, 1, 4, 5), 16);
+          v128.store(out, f32x4.shuffle(t0, t2, 2, 3, 6, 7), 48);
+          v128.store(out, f32x4.shuffle(t1, t3, 0, 1, 4, 5), 80);
+          v128.store(out, f32x4.shuffle(t1, t3, 2, 3, 6, 7), 112);
+          out += 128;
+        }
+        for (; p < kc; p++) {
+          for (let col = 0; col < NR; col++) {
+            store<f32>(out + <usize>col * 4, load<f32>(c0 + <usize>col * step + <usize>p * 4));
+          }
+          out += 32;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          for (let col = 0; col < NR; col++) {
+            store<f32>(
+              out + <usize>col * 4,
+              col < cols ? load<f32>(c0 + <usize>col * step + <usize>p * 4) : 0,
+            );
+          }
+          out += 32;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Multiplies a packed mc×kc block of A by a packed kc×nc panel of B into C (leading dimension ldc).
+ * Full 4×8 tiles go straight to C; edge tiles go through a scratch tile and only their valid part is
+ * written, so C is never touched outside [mc, nc).
+ */
+function macroKernel(
+  mc: i32,
+  nc: i32,
+  kc: i32,
+  packedA: usize,
+  packedB: usize,
+  c: usize,
+  ldc: i32,
+  addToC: bool,
+  edgeTile: usize,
+): void {
+  const rowBytes = <usize>ldc * 4;
+  for (let jr = 0; jr < nc; jr += NR) {
+    const cols = min(NR, nc - jr);
+    const stripB = packedB + <usize>(jr * kc) * 4;
+    for (let ir = 0; ir < mc; ir += MR) {
+      const rows = min(MR, mc - ir);
+      const stripA = packedA + <usize>(ir * kc) * 4;
+      const tile = c + <usize>ir * rowBytes + <usize>jr * 4;
+      if (rows == MR && cols == NR) {
+        microKernel(kc, stripA, stripB, tile, rowBytes, addToC);
+      } else {
+        microKernel(kc, stripA, stripB, edgeTile, NR * 4, false);
+        for (let r = 0; r < rows; r++) {
+          const dstRow = tile + <usize>r * rowBytes;
+          const srcRow = edgeTile + <usize>(r * NR) * 4;
+          for (let col = 0; col < cols; col++) {
+            const offset = <usize>col * 4;
+            const value = load<f32>(srcRow + offset);
+            store<f32>(dstRow + offset, addToC ? load<f32>(dstRow + offset) + value : value);
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The 4×8 register tile: eight f32x4 accumulators, two B vectors and one broadcast A value stay in
+ * the 16 XMM registers V8 has on x64. Unrolling the depth loop made Binaryen interleave two steps
+ * and V8 spill accumulators, so it is not unrolled.
+ */
+function microKernel(kc: i32, a: usize, b: usize, c: usize, rowBytes: usize, addToC: bool): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
+  const end = b + <usize>kc * 32;
+  while (b < end) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    let av = v128.load32_splat(a);
+    c00 = f32x4.add(c00, f32x4.mul(av, b0));
+    c01 = f32x4.add(c01, f32x4.mul(av, b1));
+    av = v128.load32_splat(a, 4);
+    c10 = f32x4.add(c10, f32x4.mul(av, b0));
+    c11 = f32x4.add(c11, f32x4.mul(av, b1));
+    av = v128.load32_splat(a, 8);
+    c20 = f32x4.add(c20, f32x4.mul(av, b0));
+    c21 = f32x4.add(c21, f32x4.mul(av, b1));
+    av = v128.load32_splat(a, 12);
+    c30 = f32x4.add(c30, f32x4.mul(av, b0));
+    c31 = f32x4.add(c31, f32x4.mul(av, b1));
+    a += 16;
+    b += 32;
+  }
+  const c1 = c + rowBytes;
+  const c2 = c1 + rowBytes;
+  const c3 = c2 + rowBytes;
+  if (addToC) {
+    c00 = f32x4.add(c00, v128.load(c));
+    c01 = f32x4.add(c01, v128.load(c, 16));
+    c10 = f32x4.add(c10, v128.load(c1));
+    c11 = f32x4.add(c11, v128.load(c1, 16));
+    c20 = f32x4.add(c20, v128.load(c2));
+    c21 = f32x4.add(c21, v128.load(c2, 16));
+    c30 = f32x4.add(c30, v128.load(c3));
+    c31 = f32x4.add(c31, v128.load(c3, 16));
+  }
+  v128.store(c, c00);
+  v128.store(c, c01, 16);
+  v128.store(c1, c10);
+  v128.store(c1, c11, 16);
+  v128.store(c2, c20);
+  v128.store(c2, c21, 16);
+  v128.store(c3, c30);
+  v128.store(c3, c31, 16);
+}
