@@ -21,3 +21,4 @@ export * from './data/index.js';
 export * from './train/index.js';
 export * from './io/weights.js';
 export * from './models/seed-cnn.js';
+export * from './plot/index.js';
