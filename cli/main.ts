@@ -4,10 +4,12 @@
  * the bundled MNIST digits, holding out a test split, and prints the test accuracy.
  */
 import { parseArgs } from 'node:util';
+import { experimentCommand } from './experiment.js';
 import { trainCommand } from './train.js';
 
 const commands: Record<string, { summary: string; run: (args: string[]) => Promise<number> | number }> = {
   train: { summary: 'train the seed CNN on MNIST (or Fashion-MNIST) and print test accuracy', run: trainCommand },
+  experiment: { summary: 'run an experiment that writes tables and figures (see: tensile experiment)', run: experimentCommand },
 };
 
 function usage(): string {
