@@ -3,6 +3,7 @@
  */
 import { referenceBackend } from './reference/index.js';
 import type { Backend } from './types.js';
+import { loadNativeBackend, nativeUnavailableReason } from './native/index.js';
 import { wasmBackend } from './wasm/index.js';
 import { wasmRuntime } from './wasm/runtime.js';
 
@@ -33,7 +34,11 @@ const loaders: Record<BackendName, () => Backend | null> = {
     wasmRuntime(); // compiles the module now, so a missing build shows here rather than mid-training
     return wasmBackend;
   }),
-  native: () => null,
+  native: once('native', () => {
+    const backend = loadNativeBackend();
+    if (backend === null) throw new Error(nativeUnavailableReason() ?? 'the native addon is not built');
+    return backend;
+  }),
 };
 
 /** Names of the backends that load on this machine, fastest last. */
@@ -47,11 +52,20 @@ export function backendByName(name: string): Backend {
     throw new TypeError(`unknown backend '${name}'; expected one of ${Object.keys(loaders).join(', ')}`);
   }
   const backend = loaders[name as BackendName]();
-  if (backend === null) throw new Error(`backend '${name}' is not available on this machine`);
+  if (backend === null) throw new Error(`backend '${name}' is not available on this machine: ${unavailableReasons.get(name as BackendName) ?? 'unknown reason'}`);
   return backend;
 }
 
-/** native if built, else wasm, else reference. */
+/**
+ * native if built, else wasm, else reference. When the native backend cannot load, says so once on
+ * stderr (set TENSILE_QUIET=1 to silence it) and falls back.
+ */
 export function chooseDefaultBackend(): Backend {
-  return loaders.native() ?? loaders.wasm() ?? referenceBackend;
+  const native = loaders.native();
+  if (native !== null) return native;
+  const fallback = loaders.wasm() ?? referenceBackend;
+  if (process.env.TENSILE_QUIET !== '1') {
+    process.stderr.write(`tensile: native backend unavailable (${unavailableReasons.get('native')}); using the ${fallback.name} backend\n`);
+  }
+  return fallback;
 }
