@@ -12,7 +12,10 @@
 import { addFloats, copyFloats, zeroFloats } from './floats';
 import { gemmStrided } from './gemm';
 
-/** Bytes of column scratch that the convolution kernels need (0 when the 1×1 shortcut applies). */
+/**
+ * Bytes of column scratch that the convolution kernels need (0 when the 1×1 shortcut applies), as
+ * f64 so that a size past 2 GiB reaches the caller intact and is refused there.
+ */
 export function convColumnBytes(
   inChannels: i32,
   kernelHeight: i32,
@@ -23,9 +26,9 @@ export function convColumnBytes(
   padLeft: i32,
   outHeight: i32,
   outWidth: i32,
-): i32 {
+): f64 {
   if (isPointwise(kernelHeight, kernelWidth, strideHeight, strideWidth, padTop, padLeft)) return 0;
-  return inChannels * kernelHeight * kernelWidth * outHeight * outWidth * 4;
+  return <f64>inChannels * <f64>(kernelHeight * kernelWidth) * <f64>(outHeight * outWidth) * 4;
 }
 
 function isPointwise(kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32): bool {

@@ -90,18 +90,50 @@ describe('wasm backend: matmul', () => {
     }
   }
 
+  /** Checks out = start (+) op(A)·op(B) at a spread of sampled entries, for products too big to loop over. */
+  function assertSampledProduct(
+    a: Float32Array,
+    b: Float32Array,
+    start: Float32Array,
+    out: Float32Array,
+    [m, n, k]: [number, number, number],
+    transposeA: boolean,
+    transposeB: boolean,
+    accumulate: boolean,
+  ): void {
+    for (let sample = 0; sample < 300; sample++) {
+      // The corners first (edge tiles), then entries spread by coprime strides.
+      const i = sample < 2 ? sample * (m - 1) : (sample * 97) % m;
+      const j = sample < 4 ? (sample % 2) * (n - 1) : (sample * 389) % n;
+      let sum = accumulate ? start[i * n + j]! : 0;
+      for (let p = 0; p < k; p++) {
+        sum += a[transposeA ? p * m + i : i * k + p]! * b[transposeB ? j * k + p : p * n + j]!;
+      }
+      assertClose([out[i * n + j]!], [sum], forSum(k), `C[${i},${j}]`);
+    }
+  }
+
   it('512×512×512 agrees at sampled entries', () => {
-    const size = 512;
-    const a = randomFloats(size * size, 1);
-    const b = randomFloats(size * size, 2);
-    const out = new Float32Array(size * size);
-    wasmBackend.matmul(a, b, out, size, size, size, false, false, false);
-    for (let sample = 0; sample < 200; sample++) {
-      const i = (sample * 97) % size;
-      const j = (sample * 389) % size;
-      let sum = 0;
-      for (let p = 0; p < size; p++) sum += a[i * size + p]! * b[p * size + j]!;
-      assertClose([out[i * size + j]!], [sum], forSum(size), `C[${i},${j}]`);
+    const shape: [number, number, number] = [512, 512, 512];
+    const a = randomFloats(512 * 512, 1);
+    const b = randomFloats(512 * 512, 2);
+    const out = new Float32Array(512 * 512);
+    wasmBackend.matmul(a, b, out, ...shape, false, false, false);
+    assertSampledProduct(a, b, out, out, shape, false, false, false);
+  });
+
+  it('blocks in all three dimensions at once (133×4105×261), every transpose, accumulating', () => {
+    const shape: [number, number, number] = [133, 4105, 261];
+    const [m, n, k] = shape;
+    const a = randomFloats(m * k, 3);
+    const b = randomFloats(k * n, 4);
+    const start = randomFloats(m * n, 5);
+    for (const transposeA of [false, true]) {
+      for (const transposeB of [false, true]) {
+        const out = Float32Array.from(start);
+        wasmBackend.matmul(a, b, out, m, n, k, transposeA, transposeB, true);
+        assertSampledProduct(a, b, start, out, shape, transposeA, transposeB, true);
+      }
     }
   });
 
@@ -180,6 +212,10 @@ describe('wasm backend: conv2d', () => {
       convGeometry(1, 2, 9, 13, 3, [2, 4], [1, 3], [0, 2], [2, 1]),
     ],
     ['kernel larger than the padded reach', convGeometry(1, 1, 3, 3, 2, [3, 3], [1, 1], [2, 2], [1, 1])],
+    [
+      '5×5 pad 2 on a 3×2 input (taps entirely in padding)',
+      convGeometry(2, 2, 3, 2, 3, [5, 5], [1, 1], [2, 2], [1, 1]),
+    ],
     ['seed layer 1: 1→32, 28×28', convGeometry(2, 1, 28, 28, 32, [3, 3], [1, 1], [1, 1], [1, 1])],
     ['seed layer 3: 32→64, 14×14', convGeometry(1, 32, 14, 14, 64, [3, 3], [1, 1], [1, 1], [1, 1])],
   ];
