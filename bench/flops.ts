@@ -9,7 +9,8 @@ export function flopsPerSample(model: Module, inputShape: number[]): number {
   model.layers.forEach((layer, i) => {
     const out = rows[i]!.outputShape;
     if (layer instanceof Conv2d) {
-      total += 2 * out.reduce((a, b) => a * b, 1) * layer.inChannels * layer.kernelSize[0] * layer.kernelSize[1];
+      total +=
+        2 * out.reduce((a, b) => a * b, 1) * layer.inChannels * layer.kernelSize[0] * layer.kernelSize[1];
     } else if (layer instanceof Dense) {
       total += 2 * layer.inFeatures * layer.outFeatures;
     }

@@ -72,10 +72,20 @@ export function makeWorkload(name: WorkloadName): Workload {
     case 'seedcnn-infer': {
       const model = seedCnn({ channels: [32, 64] }).eval();
       const input = randn([256, 1, 28, 28]);
-      return { batch: 256, flops: 256 * flopsPerSample(model, [1, 28, 28]), step: () => noGrad(() => model.forward(input)) };
+      return {
+        batch: 256,
+        flops: 256 * flopsPerSample(model, [1, 28, 28]),
+        step: () => noGrad(() => model.forward(input)),
+      };
     }
     case 'mlp-train': {
-      const model = new Sequential(new Dense(784, 256), new ReLU(), new Dense(256, 256), new ReLU(), new Dense(256, 10));
+      const model = new Sequential(
+        new Dense(784, 256),
+        new ReLU(),
+        new Dense(256, 256),
+        new ReLU(),
+        new Dense(256, 10),
+      );
       return trainingWorkload(model, randn([128, 784]), 10, flopsPerSample(model, [784]));
     }
     case 'gemm': {
@@ -83,7 +93,11 @@ export function makeWorkload(name: WorkloadName): Workload {
       const a = randn([n, n]).data;
       const b = randn([n, n]).data;
       const out = new Float32Array(n * n);
-      return { batch: 1, flops: 2 * n * n * n, step: () => getBackend().matmul(a, b, out, n, n, n, false, false, false) };
+      return {
+        batch: 1,
+        flops: 2 * n * n * n,
+        step: () => getBackend().matmul(a, b, out, n, n, n, false, false, false),
+      };
     }
   }
 }
@@ -93,7 +107,11 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-function timeWorkload(workload: Workload, steps: number, warmup: number): { samplesPerSecond: number; gflops: number } {
+function timeWorkload(
+  workload: Workload,
+  steps: number,
+  warmup: number,
+): { samplesPerSecond: number; gflops: number } {
   for (let i = 0; i < warmup; i++) workload.step();
   const times: number[] = [];
   for (let i = 0; i < steps; i++) {
@@ -115,7 +133,9 @@ function torchAvailable(): boolean {
 }
 
 function runTorch(name: WorkloadName, steps: number, warmup: number, threads: number): number | null {
-  const result = spawnSync(python, [torchScript, name, String(steps), String(warmup), String(threads)], { encoding: 'utf8' });
+  const result = spawnSync(python, [torchScript, name, String(steps), String(warmup), String(threads)], {
+    encoding: 'utf8',
+  });
   if (result.status !== 0) {
     console.error(`bench: PyTorch ${name} failed: ${result.stderr.trim().split('\n').at(-1)}`);
     return null;
@@ -132,17 +152,28 @@ function soak(stepsTotal: number): void {
     if (step === 100) afterHundred = process.resourceUsage().maxRSS / 1024;
     if (step % 500 === 0) {
       const rss = process.memoryUsage().rss / 2 ** 20;
-      process.stderr.write(`soak: step ${step}/${stepsTotal}, RSS ${rss.toFixed(0)} MiB, peak ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB\n`);
+      process.stderr.write(
+        `soak: step ${step}/${stepsTotal}, RSS ${rss.toFixed(0)} MiB, peak ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB\n`,
+      );
     }
   }
   const end = process.resourceUsage().maxRSS / 1024;
   const growth = (end - afterHundred) / afterHundred;
   console.log(
     JSON.stringify({
-      soak: { backend: getBackend().name, steps: stepsTotal, peak_rss_mib_after_100: Number(afterHundred.toFixed(1)), peak_rss_mib_end: Number(end.toFixed(1)), growth_percent: Number((growth * 100).toFixed(2)), seconds: Number(((performance.now() - started) / 1000).toFixed(1)) },
+      soak: {
+        backend: getBackend().name,
+        steps: stepsTotal,
+        peak_rss_mib_after_100: Number(afterHundred.toFixed(1)),
+        peak_rss_mib_end: Number(end.toFixed(1)),
+        growth_percent: Number((growth * 100).toFixed(2)),
+        seconds: Number(((performance.now() - started) / 1000).toFixed(1)),
+      },
     }),
   );
-  console.log(`soak: peak RSS ${afterHundred.toFixed(0)} MiB after 100 steps, ${end.toFixed(0)} MiB after ${stepsTotal}: ${(growth * 100).toFixed(2)}% growth (${growth < 0.05 ? 'flat' : 'GROWING'})`);
+  console.log(
+    `soak: peak RSS ${afterHundred.toFixed(0)} MiB after 100 steps, ${end.toFixed(0)} MiB after ${stepsTotal}: ${(growth * 100).toFixed(2)}% growth (${growth < 0.05 ? 'flat' : 'GROWING'})`,
+  );
 }
 
 function main(): void {
@@ -168,11 +199,23 @@ function main(): void {
     soak(Number(values['soak-steps']));
     return;
   }
-  const backends = values.backend === 'all' ? availableBackends().filter((name) => name !== 'reference') : [values.backend!];
+  const backends =
+    values.backend === 'all' ? availableBackends().filter((name) => name !== 'reference') : [values.backend!];
   const selected = (values.workload as WorkloadName[] | undefined) ?? workloadNames;
   const withTorch = !values['no-torch'] && torchAvailable();
-  if (!withTorch && !values.json) console.log(values['no-torch'] ? 'PyTorch comparison skipped (--no-torch).' : `PyTorch not found (${python} cannot import torch): printing tensile alone.`);
-  const machine = { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.availableParallelism(), node: process.version, threads, backends };
+  if (!withTorch && !values.json)
+    console.log(
+      values['no-torch']
+        ? 'PyTorch comparison skipped (--no-torch).'
+        : `PyTorch not found (${python} cannot import torch): printing tensile alone.`,
+    );
+  const machine = {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.availableParallelism(),
+    node: process.version,
+    threads,
+    backends,
+  };
   const results: Record<string, Record<string, unknown>> = {};
   const rows: string[][] = [];
   for (const name of selected) {
@@ -180,7 +223,10 @@ function main(): void {
     for (const backendName of backends) {
       setBackend(backendByName(backendName));
       const measured = timeWorkload(makeWorkload(name), steps, warmup);
-      perBackend[backendName] = { samples_per_s: Number(measured.samplesPerSecond.toFixed(1)), gflops: Number(measured.gflops.toFixed(2)) };
+      perBackend[backendName] = {
+        samples_per_s: Number(measured.samplesPerSecond.toFixed(1)),
+        gflops: Number(measured.gflops.toFixed(2)),
+      };
     }
     const torch = withTorch ? runTorch(name, steps, warmup, 2) : null;
     const primary = perBackend[backends[0]!]!;
@@ -190,11 +236,21 @@ function main(): void {
       torch_samples_per_s: torch === null ? null : Number(torch.toFixed(1)),
       ratio: torch === null ? null : Number((primary.samples_per_s / torch).toFixed(3)),
       backends: Object.fromEntries(
-        Object.entries(perBackend).map(([b, r]) => [b, { ...r, ratio: torch === null ? null : Number((r.samples_per_s / torch).toFixed(3)) }]),
+        Object.entries(perBackend).map(([b, r]) => [
+          b,
+          { ...r, ratio: torch === null ? null : Number((r.samples_per_s / torch).toFixed(3)) },
+        ]),
       ),
     };
     for (const [backendName, r] of Object.entries(perBackend)) {
-      rows.push([name, backendName, r.samples_per_s.toFixed(1), r.gflops.toFixed(1), torch === null ? '-' : torch.toFixed(1), torch === null ? '-' : (r.samples_per_s / torch).toFixed(2) + '×']);
+      rows.push([
+        name,
+        backendName,
+        r.samples_per_s.toFixed(1),
+        r.gflops.toFixed(1),
+        torch === null ? '-' : torch.toFixed(1),
+        torch === null ? '-' : (r.samples_per_s / torch).toFixed(2) + '×',
+      ]);
     }
   }
   if (values.json) {
@@ -203,8 +259,11 @@ function main(): void {
   }
   const header = ['workload', 'backend', 'samples/s', 'GFLOP/s', 'PyTorch samples/s', 'tensile/PyTorch'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  console.log(`machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, native threads ${threads}; PyTorch ${withTorch ? 'with 2 threads' : 'not run'}`);
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log(
+    `machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, native threads ${threads}; PyTorch ${withTorch ? 'with 2 threads' : 'not run'}`,
+  );
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const row of rows) console.log(line(row));

@@ -15,7 +15,9 @@ export function experimentCommand(args: string[]): Promise<number> | number {
   const experiment = experiments.find((e) => e.name === name);
   if (experiment === undefined) {
     const list = experiments.map((e) => `  ${e.name.padEnd(12)} ${e.summary}`).join('\n');
-    console.error(`${name === undefined ? '' : `tensile experiment: unknown experiment '${name}'\n\n`}usage: tensile experiment NAME [options]\n\nexperiments:\n${list || '  (none yet)'}`);
+    console.error(
+      `${name === undefined ? '' : `tensile experiment: unknown experiment '${name}'\n\n`}usage: tensile experiment NAME [options]\n\nexperiments:\n${list || '  (none yet)'}`,
+    );
     return name === undefined || name === '--help' ? 0 : 2;
   }
   return experiment.run(rest);

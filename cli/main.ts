@@ -8,8 +8,14 @@ import { experimentCommand } from './experiment.js';
 import { trainCommand } from './train.js';
 
 const commands: Record<string, { summary: string; run: (args: string[]) => Promise<number> | number }> = {
-  train: { summary: 'train the seed CNN on MNIST (or Fashion-MNIST) and print test accuracy', run: trainCommand },
-  experiment: { summary: 'run an experiment that writes tables and figures (see: tensile experiment)', run: experimentCommand },
+  train: {
+    summary: 'train the seed CNN on MNIST (or Fashion-MNIST) and print test accuracy',
+    run: trainCommand,
+  },
+  experiment: {
+    summary: 'run an experiment that writes tables and figures (see: tensile experiment)',
+    run: experimentCommand,
+  },
 };
 
 function usage(): string {

@@ -25,14 +25,16 @@ for (const entry of positionals) {
     process.exit(2);
   }
   if (fs.statSync(entry).isDirectory()) {
-    for (const name of fs.readdirSync(entry).sort()) if (name.endsWith('.safetensors')) files.push(path.join(entry, name));
+    for (const name of fs.readdirSync(entry).sort())
+      if (name.endsWith('.safetensors')) files.push(path.join(entry, name));
   } else files.push(entry);
 }
 if (files.length === 0) {
   console.error(`parity: no .safetensors cases in ${positionals.join(', ')}`);
   process.exit(2);
 }
-const backendNames = values.backend === 'all' ? availableBackends() : values.backend === 'default' ? [null] : [values.backend!];
+const backendNames =
+  values.backend === 'all' ? availableBackends() : values.backend === 'default' ? [null] : [values.backend!];
 let passed = 0;
 let failed = 0;
 for (const name of backendNames) {

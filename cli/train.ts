@@ -82,7 +82,8 @@ export async function trainCommand(args: string[]): Promise<number> {
     throw new Error(`--channels must be two positive integers like 32,64, got '${values.channels}'`);
   }
   const started = performance.now();
-  const data = values.dataset === 'fashion-mnist' ? loadFashionMnist() : values.dataset === 'mnist' ? loadMnist() : null;
+  const data =
+    values.dataset === 'fashion-mnist' ? loadFashionMnist() : values.dataset === 'mnist' ? loadMnist() : null;
   if (data === null) throw new Error(`--dataset must be mnist or fashion-mnist, got '${values.dataset}'`);
   const { train, test } = splitDataset(data, number('test-fraction'), new Random(seed));
 
@@ -91,7 +92,9 @@ export async function trainCommand(args: string[]): Promise<number> {
   const log = (line: string) => {
     if (!values.quiet) console.log(line);
   };
-  log(`tensile: seed CNN on ${values.dataset} (${train.count} train / ${test.count} test), backend ${getBackend().name}`);
+  log(
+    `tensile: seed CNN on ${values.dataset} (${train.count} train / ${test.count} test), backend ${getBackend().name}`,
+  );
   log(summary(model, [data.channels, data.height, data.width]).text);
 
   const optimizer = new AdamW(model.parameters(), { lr: number('lr'), weightDecay: number('weight-decay') });

@@ -8,7 +8,15 @@ setDefaultBackendChooser(chooseDefaultBackend);
 
 export { getBackend, setBackend, withBackend, referenceBackend } from './backend/index.js';
 export { availableBackends, backendByName, type BackendName } from './backend/registry.js';
-export type { Backend, Data, DType, Conv2dGeometry, Pool2dGeometry, BatchNormGeometry, ActivationKind } from './backend/types.js';
+export type {
+  Backend,
+  Data,
+  DType,
+  Conv2dGeometry,
+  Pool2dGeometry,
+  BatchNormGeometry,
+  ActivationKind,
+} from './backend/types.js';
 export { Tensor, tensor, zeros, ones, full, type NestedArray } from './tensor/tensor.js';
 export { ShapeError, formatShape, sizeOf, type Shape } from './tensor/shape.js';
 export { noGrad, isGradientEnabled, backward } from './autograd/graph.js';

@@ -9,7 +9,8 @@ const input = (shape: number[], scale = 1) => randomInput(shape, random, scale);
 
 /** Moves values away from kinks (|x| < margin), where finite differences straddle the corner. */
 function awayFromZero(t: Tensor, margin = 0.05): Tensor {
-  for (let i = 0; i < t.size; i++) if (Math.abs(t.data[i]!) < margin) t.data[i] = margin * (t.data[i]! < 0 ? -2 : 2);
+  for (let i = 0; i < t.size; i++)
+    if (Math.abs(t.data[i]!) < margin) t.data[i] = margin * (t.data[i]! < 0 ? -2 : 2);
   return t;
 }
 
@@ -32,7 +33,18 @@ describe('gradient checks: elementwise and shape ops', () => {
     for (let i = 0; i < positive.size; i++) positive.data[i] = 0.5 + Math.abs(positive.data[i]!);
     gradcheck('pow', ([a]) => tensile.pow(a!, 2.5), [positive]);
   });
-  for (const kind of ['relu', 'leaky_relu', 'elu', 'gelu', 'sigmoid', 'tanh', 'exp', 'abs', 'neg', 'square'] as const) {
+  for (const kind of [
+    'relu',
+    'leaky_relu',
+    'elu',
+    'gelu',
+    'sigmoid',
+    'tanh',
+    'exp',
+    'abs',
+    'neg',
+    'square',
+  ] as const) {
     it(`activation ${kind}`, () => {
       gradcheck(kind, ([a]) => tensile.activation(kind, a!), [awayFromZero(input([4, 5]))]);
     });
@@ -62,8 +74,15 @@ describe('gradient checks: elementwise and shape ops', () => {
   });
   it('matmul and linear', () => {
     gradcheck('matmul', ([a, b]) => tensile.matmul(a!, b!), [input([3, 4]), input([4, 5])]);
-    gradcheck('linear', ([x, w, b]) => tensile.linear(x!, w!, b!), [input([3, 4]), input([5, 4]), input([5])]);
-    gradcheck('linear without bias', ([x, w]) => tensile.linear(x!, w!, null), [input([2, 3]), input([4, 3])]);
+    gradcheck('linear', ([x, w, b]) => tensile.linear(x!, w!, b!), [
+      input([3, 4]),
+      input([5, 4]),
+      input([5]),
+    ]);
+    gradcheck('linear without bias', ([x, w]) => tensile.linear(x!, w!, null), [
+      input([2, 3]),
+      input([4, 3]),
+    ]);
   });
 });
 
@@ -79,26 +98,39 @@ describe('gradient checks: convolution, pooling, normalization, losses', () => {
   ];
   for (const [name, options, weightShape] of convolutions) {
     it(`conv2d ${name}`, () => {
-      gradcheck(
-        `conv2d ${name}`,
-        ([x, w, b]) => tensile.conv2d(x!, w!, b!, options),
-        [input([2, 3, 6, 7]), input(weightShape, 0.5), input([weightShape[0]!], 0.1)],
-      );
+      gradcheck(`conv2d ${name}`, ([x, w, b]) => tensile.conv2d(x!, w!, b!, options), [
+        input([2, 3, 6, 7]),
+        input(weightShape, 0.5),
+        input([weightShape[0]!], 0.1),
+      ]);
     });
   }
   it('max pooling (distinct values) and average pooling with and without count_include_pad', () => {
     const x = input([2, 2, 5, 6]);
     gradcheck('maxPool2d', ([a]) => tensile.maxPool2d(a!, { kernelSize: 2 }), [x]);
-    gradcheck('maxPool2d 3 s2 p1', ([a]) => tensile.maxPool2d(a!, { kernelSize: 3, stride: 2, padding: 1 }), [x]);
+    gradcheck('maxPool2d 3 s2 p1', ([a]) => tensile.maxPool2d(a!, { kernelSize: 3, stride: 2, padding: 1 }), [
+      x,
+    ]);
     gradcheck('avgPool2d', ([a]) => tensile.avgPool2d(a!, { kernelSize: 3, stride: 2, padding: 1 }), [x]);
-    gradcheck('avgPool2d exclude pad', ([a]) => tensile.avgPool2d(a!, { kernelSize: 3, stride: 1, padding: 1, countIncludePad: false }), [x]);
+    gradcheck(
+      'avgPool2d exclude pad',
+      ([a]) => tensile.avgPool2d(a!, { kernelSize: 3, stride: 1, padding: 1, countIncludePad: false }),
+      [x],
+    );
     gradcheck('avgPool2d ceil', ([a]) => tensile.avgPool2d(a!, { kernelSize: 2, ceilMode: true }), [x]);
     gradcheck('globalAvgPool2d', ([a]) => tensile.globalAvgPool2d(a!), [x]);
     gradcheck('globalMaxPool2d', ([a]) => tensile.globalMaxPool2d(a!), [x]);
   });
   it('batch norm in training and inference, 2-D and 4-D', () => {
-    for (const shape of [[6, 3], [3, 3, 4, 2]]) {
-      const stats = () => [new Tensor(new Float64Array([0.1, -0.2, 0.3]), [3]), new Tensor(new Float64Array([0.8, 1.2, 0.5]), [3])] as const;
+    for (const shape of [
+      [6, 3],
+      [3, 3, 4, 2],
+    ]) {
+      const stats = () =>
+        [
+          new Tensor(new Float64Array([0.1, -0.2, 0.3]), [3]),
+          new Tensor(new Float64Array([0.8, 1.2, 0.5]), [3]),
+        ] as const;
       for (const training of [true, false]) {
         gradcheck(
           `batchNorm ${shape.length}-D training=${training}`,
@@ -114,7 +146,9 @@ describe('gradient checks: convolution, pooling, normalization, losses', () => {
   it('cross-entropy with and without label smoothing, and MSE', () => {
     const targets = new Int32Array([0, 3, 1, 2]);
     gradcheck('crossEntropy', ([a]) => tensile.crossEntropy(a!, targets), [input([4, 5], 2)]);
-    gradcheck('crossEntropy ls 0.1', ([a]) => tensile.crossEntropy(a!, targets, { labelSmoothing: 0.1 }), [input([4, 5], 2)]);
+    gradcheck('crossEntropy ls 0.1', ([a]) => tensile.crossEntropy(a!, targets, { labelSmoothing: 0.1 }), [
+      input([4, 5], 2),
+    ]);
     gradcheck('mseLoss', ([a, b]) => tensile.mseLoss(a!, b!), [input([3, 4]), input([3, 4])]);
   });
   it('dropout with a fixed mask', () => {
@@ -128,7 +162,9 @@ describe('gradient checks: layers and a residual model', () => {
     const model = new tensile.Sequential(
       new tensile.Conv2d(2, 3, 3, { padding: 1 }),
       new tensile.BatchNorm(3),
-      new tensile.Residual(new tensile.Sequential(new tensile.Conv2d(3, 3, 3, { padding: 1 }), new tensile.Tanh())),
+      new tensile.Residual(
+        new tensile.Sequential(new tensile.Conv2d(3, 3, 3, { padding: 1 }), new tensile.Tanh()),
+      ),
       new tensile.AvgPool2d(2),
       new tensile.Flatten(),
       new tensile.Dense(12, 4, { activation: 'gelu' }),
@@ -138,7 +174,8 @@ describe('gradient checks: layers and a residual model', () => {
       const wide = Float64Array.from(parameter.data);
       (parameter as { data: tensile.Data }).data = wide;
     }
-    for (const [, buffer] of model.namedBuffers()) (buffer as { data: tensile.Data }).data = Float64Array.from(buffer.data);
+    for (const [, buffer] of model.namedBuffers())
+      (buffer as { data: tensile.Data }).data = Float64Array.from(buffer.data);
     const parameters = model.parameters();
     gradcheck('residual CNN', ([x]) => model.forward(x!), [input([3, 2, 4, 4]), ...parameters]);
   });
@@ -150,7 +187,15 @@ describe('the gradient checker itself', () => {
     const assert = (await import('node:assert/strict')).default;
     // y = x², with a deliberately wrong derivative x (instead of 2x).
     const wrongSquare = (x: Tensor) =>
-      record(new Tensor(x.data.map((v) => v * v), x.shape), 'wrongSquare', [x], (g) => [g.map((v, i) => v * x.data[i]!)]);
+      record(
+        new Tensor(
+          x.data.map((v) => v * v),
+          x.shape,
+        ),
+        'wrongSquare',
+        [x],
+        (g) => [g.map((v, i) => v * x.data[i]!)],
+      );
     assert.throws(() => gradcheck('wrongSquare', ([a]) => wrongSquare(a!), [input([4])]), /analytic/);
   });
 });

@@ -44,20 +44,111 @@ interface LayerCase {
 }
 
 const layerCases: LayerCase[] = [
-  { name: 'Dense', make: () => new Dense(6, 4, { activation: 'relu' }), input: [3, 6], output: [3, 4], parameters: 28, names: ['weight', 'bias'] },
-  { name: 'Dense without bias', make: () => new Dense(6, 4, { bias: false }), input: [3, 6], output: [3, 4], parameters: 24, names: ['weight'] },
-  { name: 'Conv2d', make: () => new Conv2d(2, 5, 3, { padding: 1 }), input: [2, 2, 6, 6], output: [2, 5, 6, 6], parameters: 95, names: ['weight', 'bias'] },
-  { name: 'Conv2d stride 2 valid', make: () => new Conv2d(2, 3, 3, { stride: 2, padding: 'valid', bias: false }), input: [1, 2, 7, 7], output: [1, 3, 3, 3], parameters: 54, names: ['weight'] },
-  { name: 'Conv2d same dilation 2', make: () => new Conv2d(1, 2, 3, { padding: 'same', dilation: 2 }), input: [1, 1, 5, 6], output: [1, 2, 5, 6], parameters: 20, names: ['weight', 'bias'] },
-  { name: 'MaxPool2d', make: () => new MaxPool2d(2), input: [2, 3, 6, 6], output: [2, 3, 3, 3], parameters: 0, names: [] },
-  { name: 'AvgPool2d', make: () => new AvgPool2d(3, { stride: 2, padding: 1 }), input: [2, 3, 6, 6], output: [2, 3, 3, 3], parameters: 0, names: [] },
-  { name: 'GlobalAvgPool2d', make: () => new GlobalAvgPool2d(), input: [2, 3, 4, 4], output: [2, 3], parameters: 0, names: [] },
-  { name: 'GlobalMaxPool2d', make: () => new GlobalMaxPool2d(), input: [2, 3, 4, 4], output: [2, 3], parameters: 0, names: [] },
-  { name: 'Flatten', make: () => new Flatten(), input: [2, 3, 2, 2], output: [2, 12], parameters: 0, names: [] },
-  { name: 'BatchNorm 2-D', make: () => new BatchNorm(5), input: [4, 5], output: [4, 5], parameters: 10, names: ['weight', 'bias', 'running_mean', 'running_var'] },
-  { name: 'BatchNorm 4-D', make: () => new BatchNorm(3), input: [2, 3, 4, 4], output: [2, 3, 4, 4], parameters: 6, names: ['weight', 'bias', 'running_mean', 'running_var'] },
+  {
+    name: 'Dense',
+    make: () => new Dense(6, 4, { activation: 'relu' }),
+    input: [3, 6],
+    output: [3, 4],
+    parameters: 28,
+    names: ['weight', 'bias'],
+  },
+  {
+    name: 'Dense without bias',
+    make: () => new Dense(6, 4, { bias: false }),
+    input: [3, 6],
+    output: [3, 4],
+    parameters: 24,
+    names: ['weight'],
+  },
+  {
+    name: 'Conv2d',
+    make: () => new Conv2d(2, 5, 3, { padding: 1 }),
+    input: [2, 2, 6, 6],
+    output: [2, 5, 6, 6],
+    parameters: 95,
+    names: ['weight', 'bias'],
+  },
+  {
+    name: 'Conv2d stride 2 valid',
+    make: () => new Conv2d(2, 3, 3, { stride: 2, padding: 'valid', bias: false }),
+    input: [1, 2, 7, 7],
+    output: [1, 3, 3, 3],
+    parameters: 54,
+    names: ['weight'],
+  },
+  {
+    name: 'Conv2d same dilation 2',
+    make: () => new Conv2d(1, 2, 3, { padding: 'same', dilation: 2 }),
+    input: [1, 1, 5, 6],
+    output: [1, 2, 5, 6],
+    parameters: 20,
+    names: ['weight', 'bias'],
+  },
+  {
+    name: 'MaxPool2d',
+    make: () => new MaxPool2d(2),
+    input: [2, 3, 6, 6],
+    output: [2, 3, 3, 3],
+    parameters: 0,
+    names: [],
+  },
+  {
+    name: 'AvgPool2d',
+    make: () => new AvgPool2d(3, { stride: 2, padding: 1 }),
+    input: [2, 3, 6, 6],
+    output: [2, 3, 3, 3],
+    parameters: 0,
+    names: [],
+  },
+  {
+    name: 'GlobalAvgPool2d',
+    make: () => new GlobalAvgPool2d(),
+    input: [2, 3, 4, 4],
+    output: [2, 3],
+    parameters: 0,
+    names: [],
+  },
+  {
+    name: 'GlobalMaxPool2d',
+    make: () => new GlobalMaxPool2d(),
+    input: [2, 3, 4, 4],
+    output: [2, 3],
+    parameters: 0,
+    names: [],
+  },
+  {
+    name: 'Flatten',
+    make: () => new Flatten(),
+    input: [2, 3, 2, 2],
+    output: [2, 12],
+    parameters: 0,
+    names: [],
+  },
+  {
+    name: 'BatchNorm 2-D',
+    make: () => new BatchNorm(5),
+    input: [4, 5],
+    output: [4, 5],
+    parameters: 10,
+    names: ['weight', 'bias', 'running_mean', 'running_var'],
+  },
+  {
+    name: 'BatchNorm 4-D',
+    make: () => new BatchNorm(3),
+    input: [2, 3, 4, 4],
+    output: [2, 3, 4, 4],
+    parameters: 6,
+    names: ['weight', 'bias', 'running_mean', 'running_var'],
+  },
   { name: 'Dropout', make: () => new Dropout(0.5), input: [4, 6], output: [4, 6], parameters: 0, names: [] },
-  { name: 'Activation gelu', make: () => new Activation('gelu'), input: [2, 3], output: [2, 3], parameters: 0, names: [] },
+  {
+    name: 'Activation gelu',
+    make: () => new Activation('gelu'),
+    input: [2, 3],
+    output: [2, 3],
+    parameters: 0,
+    names: [],
+  },
 ];
 
 const temporary = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-layers-'));
@@ -70,7 +161,11 @@ describe('layer harness', () => {
       const x = randn(layerCase.input);
       const y = layer.forward(x);
       assert.deepEqual(y.shape, layerCase.output, 'output shape');
-      assert.equal(layer.parameters().reduce((n, p) => n + p.size, 0), layerCase.parameters, 'parameter count');
+      assert.equal(
+        layer.parameters().reduce((n, p) => n + p.size, 0),
+        layerCase.parameters,
+        'parameter count',
+      );
       assert.deepEqual([...layer.stateDict().keys()], layerCase.names, 'state_dict names');
 
       // Save, load into a fresh layer with other weights, and compare outputs in inference mode.
@@ -91,7 +186,8 @@ describe('layer harness', () => {
         const before = mseLoss(layer.forward(x), target);
         optimizer.zeroGrad();
         before.backward();
-        for (const parameter of layer.parameters()) assert.ok(parameter.grad !== null, 'every parameter gets a gradient');
+        for (const parameter of layer.parameters())
+          assert.ok(parameter.grad !== null, 'every parameter gets a gradient');
         optimizer.step();
         const after = mseLoss(layer.forward(x), target);
         assert.ok(after.item() < before.item(), `loss ${before.item()} → ${after.item()} should fall`);
@@ -152,15 +248,29 @@ describe('Dropout', () => {
 
 describe('model structure', () => {
   it('Sequential state_dict names follow PyTorch', () => {
-    const names = [...seedCnn({ channels: [16, 32] }).stateDict().keys()];
-    assert.deepEqual(names.slice(0, 5), ['0.weight', '1.weight', '1.bias', '1.running_mean', '1.running_var']);
+    const names = [
+      ...seedCnn({ channels: [16, 32] })
+        .stateDict()
+        .keys(),
+    ];
+    assert.deepEqual(names.slice(0, 5), [
+      '0.weight',
+      '1.weight',
+      '1.bias',
+      '1.running_mean',
+      '1.running_var',
+    ]);
     assert.ok(names.includes('16.weight') && names.includes('16.bias'));
   });
   it('a residual block composes and names its branches', () => {
     const block = new Residual(new Sequential(new Conv2d(4, 4, 3, { padding: 1 }), new BatchNorm(4)), null);
     const y = block.forward(randn([2, 4, 5, 5]));
     assert.deepEqual(y.shape, [2, 4, 5, 5]);
-    assert.deepEqual([...block.stateDict().keys()].slice(0, 3), ['body.0.weight', 'body.0.bias', 'body.1.weight']);
+    assert.deepEqual([...block.stateDict().keys()].slice(0, 3), [
+      'body.0.weight',
+      'body.0.bias',
+      'body.1.weight',
+    ]);
     assert.equal(block.receptiveField({ size: 1, jump: 1 }).size, 3);
   });
 });
@@ -177,8 +287,18 @@ describe('summary(): the seed comparisons', () => {
   it('two stacked 3×3 convolutions vs one 5×5: 18·Cin·Cout vs 25·Cin·Cout, both a 5×5 receptive field', () => {
     const cin = 16;
     const cout = 16;
-    const stacked = summary(new Sequential(new Conv2d(cin, cout, 3, { padding: 1, bias: false }), new Conv2d(cout, cout, 3, { padding: 1, bias: false })), [cin, 12, 12]);
-    const single = summary(new Sequential(new Conv2d(cin, cout, 5, { padding: 2, bias: false })), [cin, 12, 12]);
+    const stacked = summary(
+      new Sequential(
+        new Conv2d(cin, cout, 3, { padding: 1, bias: false }),
+        new Conv2d(cout, cout, 3, { padding: 1, bias: false }),
+      ),
+      [cin, 12, 12],
+    );
+    const single = summary(new Sequential(new Conv2d(cin, cout, 5, { padding: 2, bias: false })), [
+      cin,
+      12,
+      12,
+    ]);
     assert.equal(stacked.trainableParameters, 18 * cin * cout);
     assert.equal(single.trainableParameters, 25 * cin * cout);
     assert.equal(stacked.rows.at(-1)!.receptiveField, 5);

@@ -1,9 +1,20 @@
 /** Optimizers beyond the parity cases: groups, frozen parameters, state round trips, schedules. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Adam, AdamW, cosineSchedule, Dense, oneCycleSchedule, Parameter, SGD, stepSchedule, Tensor } from '../src/index.js';
+import {
+  Adam,
+  AdamW,
+  cosineSchedule,
+  Dense,
+  oneCycleSchedule,
+  Parameter,
+  SGD,
+  stepSchedule,
+  Tensor,
+} from '../src/index.js';
 
-const close = (a: number, b: number, tolerance = 1e-9) => assert.ok(Math.abs(a - b) <= tolerance, `${a} vs ${b}`);
+const close = (a: number, b: number, tolerance = 1e-9) =>
+  assert.ok(Math.abs(a - b) <= tolerance, `${a} vs ${b}`);
 
 function parameterWithGrad(values: number[], grad: number[]): Parameter {
   const p = new Parameter(new Tensor(Float32Array.from(values), [values.length]));
@@ -15,7 +26,10 @@ describe('optimizers', () => {
   it('parameter groups carry their own learning rates', () => {
     const a = parameterWithGrad([1], [1]);
     const b = parameterWithGrad([1], [1]);
-    new SGD([{ parameters: [a], lr: 0.1 }, { parameters: [b], lr: 0.01 }]).step();
+    new SGD([
+      { parameters: [a], lr: 0.1 },
+      { parameters: [b], lr: 0.01 },
+    ]).step();
     close(a.data[0]!, 0.9, 1e-7);
     close(b.data[0]!, 0.99, 1e-7);
   });
@@ -44,16 +58,25 @@ describe('optimizers', () => {
   });
   it('scales group rates by schedule factors, keeping their ratio', () => {
     const layer = new Dense(2, 2);
-    const optimizer = new SGD([{ parameters: [layer.weight], lr: 1 }, { parameters: [layer.bias!], lr: 0.1 }]);
+    const optimizer = new SGD([
+      { parameters: [layer.weight], lr: 1 },
+      { parameters: [layer.bias!], lr: 0.1 },
+    ]);
     optimizer.scaleLearningRates(0.5);
-    assert.deepEqual(optimizer.groups.map((g) => g.settings.lr), [0.5, 0.05]);
+    assert.deepEqual(
+      optimizer.groups.map((g) => g.settings.lr),
+      [0.5, 0.05],
+    );
   });
 });
 
 describe('learning-rate schedules', () => {
   it('step', () => {
     const s = stepSchedule(2, 0.1);
-    assert.deepEqual([0, 1, 2, 3, 4].map((e) => s.factor(e)).map((f) => Number(f.toPrecision(6))), [1, 1, 0.1, 0.1, 0.01]);
+    assert.deepEqual(
+      [0, 1, 2, 3, 4].map((e) => s.factor(e)).map((f) => Number(f.toPrecision(6))),
+      [1, 1, 0.1, 0.1, 0.01],
+    );
   });
   it('cosine goes from 1 to the minimum along a half cosine', () => {
     const s = cosineSchedule(10, 0.1);
@@ -65,7 +88,10 @@ describe('learning-rate schedules', () => {
     const total = 100;
     const s = oneCycleSchedule(total);
     close(s.factor(0), 1 / 25);
-    const peakStep = Array.from({ length: total }, (_, i) => i).reduce((best, i) => (s.factor(i) > s.factor(best) ? i : best), 0);
+    const peakStep = Array.from({ length: total }, (_, i) => i).reduce(
+      (best, i) => (s.factor(i) > s.factor(best) ? i : best),
+      0,
+    );
     assert.equal(peakStep, 29);
     close(s.factor(29), 1);
     close(s.factor(total - 1), 1 / 25 / 1e4);

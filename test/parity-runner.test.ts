@@ -14,10 +14,22 @@ const shared = path.resolve(repositoryRoot, '..', 'shared', 'fixtures', 'torch-p
 const temporary = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-parity-'));
 
 /** Copies a case, letting edit change its tensors or its case description. */
-function variant(source: string, target: string, edit: (tensors: Map<string, { shape: readonly number[]; data: Float32Array | BigInt64Array }>, meta: Record<string, unknown>) => void): string {
+function variant(
+  source: string,
+  target: string,
+  edit: (
+    tensors: Map<string, { shape: readonly number[]; data: Float32Array | BigInt64Array }>,
+    meta: Record<string, unknown>,
+  ) => void,
+): string {
   const { tensors, metadata } = readSafetensors(path.join(shared, source));
   const meta = JSON.parse(metadata.case!) as Record<string, unknown>;
-  const editable = new Map([...tensors].map(([name, entry]) => [name, { shape: entry.shape, data: entry.data as Float32Array | BigInt64Array }]));
+  const editable = new Map(
+    [...tensors].map(([name, entry]) => [
+      name,
+      { shape: entry.shape, data: entry.data as Float32Array | BigInt64Array },
+    ]),
+  );
   edit(editable, meta);
   const file = path.join(temporary, target);
   writeSafetensors(file, editable, { case: JSON.stringify(meta) });
@@ -35,10 +47,14 @@ describe('parity runner', () => {
     assert.equal(result.comparisons.find((c) => !c.passed)?.tensor, 'grad_weight');
   });
   it('fails a case with an unknown op or a missing tensor, with the reason', () => {
-    const unknown = runParityCase(variant('mse.safetensors', 'unknown.safetensors', (_, meta) => (meta.op = 'fourier')));
+    const unknown = runParityCase(
+      variant('mse.safetensors', 'unknown.safetensors', (_, meta) => (meta.op = 'fourier')),
+    );
     assert.equal(unknown.passed, false);
     assert.match(unknown.error!, /unknown op 'fourier'/);
-    const missing = runParityCase(variant('mse.safetensors', 'missing.safetensors', (tensors) => tensors.delete('pred')));
+    const missing = runParityCase(
+      variant('mse.safetensors', 'missing.safetensors', (tensors) => tensors.delete('pred')),
+    );
     assert.match(missing.error!, /tensor 'pred' is missing/);
   });
   it('npm run parity prints one line per case, a closing count and exits non-zero on failure', () => {

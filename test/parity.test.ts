@@ -12,17 +12,25 @@ import { formatCaseLine, runParityCase } from '../src/parity/index.js';
 
 const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const casesDirectory = path.resolve(repositoryRoot, '..', 'shared', 'fixtures', 'torch-parity');
-const cases = fs.readdirSync(casesDirectory).filter((name) => name.endsWith('.safetensors')).sort();
+const cases = fs
+  .readdirSync(casesDirectory)
+  .filter((name) => name.endsWith('.safetensors'))
+  .sort();
 
 describe('PyTorch parity', () => {
   it('finds the shared cases', () => {
-    assert.ok(cases.length >= 30, `expected the shared parity cases in ${casesDirectory}, found ${cases.length}`);
+    assert.ok(
+      cases.length >= 30,
+      `expected the shared parity cases in ${casesDirectory}, found ${cases.length}`,
+    );
   });
   for (const backendName of availableBackends()) {
     describe(`backend ${backendName}`, () => {
       for (const name of cases) {
         it(name, () => {
-          const result = withBackend(backendByName(backendName), () => runParityCase(path.join(casesDirectory, name)));
+          const result = withBackend(backendByName(backendName), () =>
+            runParityCase(path.join(casesDirectory, name)),
+          );
           assert.ok(result.passed, formatCaseLine(result));
         });
       }

@@ -1,14 +1,33 @@
 /** Tensors and the autograd engine's bookkeeping. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { add, crossEntropy, isGradientEnabled, linear, mul, noGrad, relu, reshape, sum, tensor, Tensor, zeros } from '../src/index.js';
+import {
+  add,
+  crossEntropy,
+  isGradientEnabled,
+  linear,
+  mul,
+  noGrad,
+  relu,
+  reshape,
+  sum,
+  tensor,
+  Tensor,
+  zeros,
+} from '../src/index.js';
 
 describe('Tensor', () => {
   it('builds from nested arrays and returns them', () => {
-    const t = tensor([[1, 2, 3], [4, 5, 6]]);
+    const t = tensor([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     assert.deepEqual(t.shape, [2, 3]);
     assert.equal(t.dtype, 'float32');
-    assert.deepEqual(t.toArray(), [[1, 2, 3], [4, 5, 6]]);
+    assert.deepEqual(t.toArray(), [
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     assert.equal(tensor(7).item(), 7);
     assert.equal(tensor([1, 2], { dtype: 'float64' }).dtype, 'float64');
   });
@@ -20,8 +39,18 @@ describe('Tensor', () => {
     assert.throws(() => reshape(t, [4, -1]), /cannot view a tensor of shape \[6\]/);
   });
   it('the README example: a dense map, ReLU and cross-entropy, differentiated', () => {
-    const x = tensor([[1, 2], [3, 4]]);
-    const w = tensor([[0.1, -0.2], [0.3, 0.4], [0.5, 0.6]], { requiresGrad: true });
+    const x = tensor([
+      [1, 2],
+      [3, 4],
+    ]);
+    const w = tensor(
+      [
+        [0.1, -0.2],
+        [0.3, 0.4],
+        [0.5, 0.6],
+      ],
+      { requiresGrad: true },
+    );
     const loss = crossEntropy(relu(linear(x, w, null)), [2, 0]);
     loss.backward();
     assert.deepEqual(w.grad!.shape, [3, 2]);
@@ -57,6 +86,9 @@ describe('autograd', () => {
   it('explains why backward cannot start', () => {
     assert.throws(() => zeros([2]).backward(), /does not require gradients/);
     const a = tensor([1, 2], { requiresGrad: true });
-    assert.throws(() => mul(a, a).backward(new Tensor(new Float32Array(3), [3])), /gradient has 3 elements, the tensor has 2/);
+    assert.throws(
+      () => mul(a, a).backward(new Tensor(new Float32Array(3), [3])),
+      /gradient has 3 elements, the tensor has 2/,
+    );
   });
 });

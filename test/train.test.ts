@@ -38,7 +38,16 @@ function toyDataset(count: number, seed: number): ImageDataset {
       images[i * 16 + p] = (top === (labels[i] === 0) ? 0.8 : 0.2) + 0.1 * random.normal();
     }
   }
-  return { images, labels, count, channels: 1, height: 4, width: 4, classes: 2, classNames: ['top', 'bottom'] };
+  return {
+    images,
+    labels,
+    count,
+    channels: 1,
+    height: 4,
+    width: 4,
+    classes: 2,
+    classNames: ['top', 'bottom'],
+  };
 }
 
 function toyModel(seed: number) {
@@ -61,17 +70,37 @@ describe('fit', () => {
       progress: false,
     });
     const types = recorder.events.map((event) => event.type);
-    const epoch = ['epochStart', 'batchStart', 'batchEnd', 'batchStart', 'batchEnd', 'batchStart', 'batchEnd', 'validationStart', 'validationEnd', 'epochEnd'];
+    const epoch = [
+      'epochStart',
+      'batchStart',
+      'batchEnd',
+      'batchStart',
+      'batchEnd',
+      'batchStart',
+      'batchEnd',
+      'validationStart',
+      'validationEnd',
+      'epochEnd',
+    ];
     assert.deepEqual(types, ['fitStart', ...epoch, ...epoch, ...epoch, 'fitEnd']);
     assert.equal(history.epochs.length, 3);
-    assert.ok(history.epochs[2]!.validationAccuracy! >= 0.9, `validation accuracy ${history.epochs[2]!.validationAccuracy}`);
+    assert.ok(
+      history.epochs[2]!.validationAccuracy! >= 0.9,
+      `validation accuracy ${history.epochs[2]!.validationAccuracy}`,
+    );
     assert.ok(history.epochs[2]!.loss < history.epochs[0]!.loss);
   });
 
   it('one seed makes a run reproducible', () => {
     const run = () => {
       const model = toyModel(5);
-      fit(model, toyDataset(64, 2), { optimizer: new SGD(model.parameters(), { lr: 0.1, momentum: 0.9 }), epochs: 2, batchSize: 16, seed: 9, progress: false });
+      fit(model, toyDataset(64, 2), {
+        optimizer: new SGD(model.parameters(), { lr: 0.1, momentum: 0.9 }),
+        epochs: 2,
+        batchSize: 16,
+        seed: 9,
+        progress: false,
+      });
       return Array.from(model.parameters()[0]!.data);
     };
     assert.deepEqual(run(), run());
@@ -101,14 +130,24 @@ describe('fit', () => {
       optimizer: new Adam(model.parameters(), { lr: 0.05 }),
       epochs: 3,
       validationSplit: 0.25,
-      callbacks: [new ModelCheckpoint({ path: checkpoint, monitor: 'validationAccuracy' }), new MetricsLogger(log)],
+      callbacks: [
+        new ModelCheckpoint({ path: checkpoint, monitor: 'validationAccuracy' }),
+        new MetricsLogger(log),
+      ],
       progress: false,
     });
     const restored = toyModel(99);
     const metadata = loadWeights(restored, checkpoint);
     assert.ok(Number(metadata.epoch) >= 1);
-    const lines = fs.readFileSync(log, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-    assert.deepEqual(lines.map((line) => line.event), ['fitStart', 'epoch', 'epoch', 'epoch', 'fitEnd']);
+    const lines = fs
+      .readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.deepEqual(
+      lines.map((line) => line.event),
+      ['fitStart', 'epoch', 'epoch', 'epoch', 'fitEnd'],
+    );
     assert.equal(typeof lines[1]!.validationAccuracy, 'number');
   });
 
@@ -120,7 +159,10 @@ describe('fit', () => {
       schedule: stepSchedule(1, 0.5),
       progress: false,
     });
-    assert.deepEqual(history.epochs.map((e) => e.learningRate), [0.1, 0.05, 0.025]);
+    assert.deepEqual(
+      history.epochs.map((e) => e.learningRate),
+      [0.1, 0.05, 0.025],
+    );
   });
 
   it('evaluate and predict run in inference mode and restore the mode', () => {
@@ -148,7 +190,13 @@ describe('progress output', () => {
   it('writes plain lines when the output is not a terminal', () => {
     const { stream, text } = capture();
     const model = toyModel(7);
-    fit(model, toyDataset(64, 7), { optimizer: new Adam(model.parameters()), epochs: 2, batchSize: 16, callbacks: [new ProgressBar({ stream, live: false })], progress: false });
+    fit(model, toyDataset(64, 7), {
+      optimizer: new Adam(model.parameters()),
+      epochs: 2,
+      batchSize: 16,
+      callbacks: [new ProgressBar({ stream, live: false })],
+      progress: false,
+    });
     const lines = text().trim().split('\n');
     assert.equal(lines.length, 3);
     assert.match(lines[0]!, /Training on 64 samples for 2 epochs/);
@@ -158,7 +206,16 @@ describe('progress output', () => {
   it('redraws one line with a bar, samples/s and ETA on a terminal', () => {
     const { stream, text } = capture();
     const model = toyModel(8);
-    fit(model, toyDataset(64, 8), { optimizer: new Adam(model.parameters()), epochs: 1, batchSize: 16, callbacks: [new ProgressBar({ stream, live: true, refreshMilliseconds: 0 })], progress: false });
-    assert.match(text(), /\repoch 1\/1 \[[=> ]+\] 2\/4 loss \d\.\d{4} acc [\d.]+% \d+ samples\/s ETA \d+:\d\d/);
+    fit(model, toyDataset(64, 8), {
+      optimizer: new Adam(model.parameters()),
+      epochs: 1,
+      batchSize: 16,
+      callbacks: [new ProgressBar({ stream, live: true, refreshMilliseconds: 0 })],
+      progress: false,
+    });
+    assert.match(
+      text(),
+      /\repoch 1\/1 \[[=> ]+\] 2\/4 loss \d\.\d{4} acc [\d.]+% \d+ samples\/s ETA \d+:\d\d/,
+    );
   });
 });

@@ -52,7 +52,10 @@ export function backendByName(name: string): Backend {
     throw new TypeError(`unknown backend '${name}'; expected one of ${Object.keys(loaders).join(', ')}`);
   }
   const backend = loaders[name as BackendName]();
-  if (backend === null) throw new Error(`backend '${name}' is not available on this machine: ${unavailableReasons.get(name as BackendName) ?? 'unknown reason'}`);
+  if (backend === null)
+    throw new Error(
+      `backend '${name}' is not available on this machine: ${unavailableReasons.get(name as BackendName) ?? 'unknown reason'}`,
+    );
   return backend;
 }
 
@@ -65,7 +68,9 @@ export function chooseDefaultBackend(): Backend {
   if (native !== null) return native;
   const fallback = loaders.wasm() ?? referenceBackend;
   if (process.env.TENSILE_QUIET !== '1') {
-    process.stderr.write(`tensile: native backend unavailable (${unavailableReasons.get('native')}); using the ${fallback.name} backend\n`);
+    process.stderr.write(
+      `tensile: native backend unavailable (${unavailableReasons.get('native')}); using the ${fallback.name} backend\n`,
+    );
   }
   return fallback;
 }

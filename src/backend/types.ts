@@ -163,14 +163,7 @@ export interface Backend {
   /**
    * gradX = gradOut · f'(x). Both x and y = f(x) are given so each kind uses whichever is cheaper.
    */
-  activationBackward(
-    kind: ActivationKind,
-    x: Data,
-    y: Data,
-    gradOut: Data,
-    gradX: Data,
-    alpha: number,
-  ): void;
+  activationBackward(kind: ActivationKind, x: Data, y: Data, gradOut: Data, gradX: Data, alpha: number): void;
 
   /** out = a ∘ b with NumPy broadcasting; shapes are right-aligned, outShape is the broadcast shape. */
   binary(

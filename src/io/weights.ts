@@ -11,14 +11,29 @@ export const WEIGHTS_FORMAT_VERSION = '1';
 
 /** Writes model's parameters and buffers (float32) atomically to file. */
 export function saveWeights(model: Module, file: string, metadata: Record<string, string> = {}): void {
-  const tensors = new Map([...model.stateDict()].map(([name, t]) => [name, { shape: t.shape, data: t.data }]));
-  writeSafetensors(file, tensors, { format: 'tensile-weights', version: WEIGHTS_FORMAT_VERSION, ...metadata });
+  const tensors = new Map(
+    [...model.stateDict()].map(([name, t]) => [name, { shape: t.shape, data: t.data }]),
+  );
+  writeSafetensors(file, tensors, {
+    format: 'tensile-weights',
+    version: WEIGHTS_FORMAT_VERSION,
+    ...metadata,
+  });
 }
 
 /** Converts a file entry to numbers, rejecting non-float dtypes with the tensor's name. */
-function asFloat(name: string, entry: SafetensorsEntry, file: string): { shape: number[]; data: ArrayLike<number> } {
-  if (entry.data instanceof Float32Array || entry.data instanceof Float64Array) return { shape: entry.shape, data: entry.data };
-  throw new SafetensorsError(`${file}: tensor '${name}' has dtype ${entry.dtype}, expected a float dtype (F32, F64, F16, BF16)`, file, name);
+function asFloat(
+  name: string,
+  entry: SafetensorsEntry,
+  file: string,
+): { shape: number[]; data: ArrayLike<number> } {
+  if (entry.data instanceof Float32Array || entry.data instanceof Float64Array)
+    return { shape: entry.shape, data: entry.data };
+  throw new SafetensorsError(
+    `${file}: tensor '${name}' has dtype ${entry.dtype}, expected a float dtype (F32, F64, F16, BF16)`,
+    file,
+    name,
+  );
 }
 
 /**
@@ -26,7 +41,11 @@ function asFloat(name: string, entry: SafetensorsEntry, file: string): { shape: 
  * nothing is loaded and the error lists each offending tensor (see Module.loadStateDict).
  * PyTorch's `num_batches_tracked` counters are ignored. Returns the file's metadata.
  */
-export function loadWeights(model: Module, file: string, options: { strict?: boolean } = {}): Record<string, string> {
+export function loadWeights(
+  model: Module,
+  file: string,
+  options: { strict?: boolean } = {},
+): Record<string, string> {
   const { tensors, metadata } = readSafetensors(file);
   const values = new Map<string, { shape: number[]; data: ArrayLike<number> }>();
   for (const [name, entry] of tensors) {

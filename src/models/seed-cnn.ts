@@ -36,7 +36,11 @@ export function seedCnn(options: SeedCnnOptions = {}): Sequential {
   let inChannels = options.inChannels ?? 1;
   for (const width of [first, second]) {
     for (let repeat = 0; repeat < 2; repeat++) {
-      layers.push(new Conv2d(inChannels, width, 3, { padding: 1, bias: false }), new BatchNorm(width), new ReLU());
+      layers.push(
+        new Conv2d(inChannels, width, 3, { padding: 1, bias: false }),
+        new BatchNorm(width),
+        new ReLU(),
+      );
       inChannels = width;
     }
     layers.push(new MaxPool2d(2));

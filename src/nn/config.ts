@@ -15,7 +15,15 @@ import type { Module } from './module.js';
 import { summary } from './summary.js';
 
 export type LayerConfig =
-  | { type: 'conv2d'; filters: number; kernel: number; stride?: number; padding?: number | 'same' | 'valid'; dilation?: number; bias?: boolean }
+  | {
+      type: 'conv2d';
+      filters: number;
+      kernel: number;
+      stride?: number;
+      padding?: number | 'same' | 'valid';
+      dilation?: number;
+      bias?: boolean;
+    }
   | { type: 'dense'; units: number; bias?: boolean; activation?: ActivationName }
   | { type: 'batch_norm'; eps?: number; momentum?: number }
   | { type: 'max_pool2d' | 'avg_pool2d'; kernel: number; stride?: number; padding?: number }
@@ -23,7 +31,17 @@ export type LayerConfig =
   | { type: 'dropout'; rate?: number }
   | { type: ActivationName };
 
-const layerTypes = ['conv2d', 'dense', 'batch_norm', 'max_pool2d', 'avg_pool2d', 'global_avg_pool2d', 'global_max_pool2d', 'flatten', 'dropout'];
+const layerTypes = [
+  'conv2d',
+  'dense',
+  'batch_norm',
+  'max_pool2d',
+  'avg_pool2d',
+  'global_avg_pool2d',
+  'global_max_pool2d',
+  'flatten',
+  'dropout',
+];
 
 /** Builds a Sequential from layer configs for inputs of inputShape (without the batch axis). */
 export function modelFromConfig(layers: readonly LayerConfig[], inputShape: readonly number[]): Sequential {
@@ -49,16 +67,27 @@ function buildLayer(config: LayerConfig, shape: number[], where: string): Module
   const type = (config as { type?: unknown }).type;
   switch (config.type) {
     case 'conv2d': {
-      if (shape.length !== 3) throw new TypeError(`${where}: conv2d needs [channels, height, width] input, got ${formatShape(shape)}`);
-      return new Conv2d(shape[0]!, requireNumber(config.filters, 'filters', where), requireNumber(config.kernel, 'kernel', where), {
-        stride: config.stride ?? 1,
-        padding: config.padding ?? 0,
-        dilation: config.dilation ?? 1,
-        bias: config.bias ?? true,
-      });
+      if (shape.length !== 3)
+        throw new TypeError(
+          `${where}: conv2d needs [channels, height, width] input, got ${formatShape(shape)}`,
+        );
+      return new Conv2d(
+        shape[0]!,
+        requireNumber(config.filters, 'filters', where),
+        requireNumber(config.kernel, 'kernel', where),
+        {
+          stride: config.stride ?? 1,
+          padding: config.padding ?? 0,
+          dilation: config.dilation ?? 1,
+          bias: config.bias ?? true,
+        },
+      );
     }
     case 'dense': {
-      if (shape.length !== 1) throw new TypeError(`${where}: dense needs [features] input (add a flatten), got ${formatShape(shape)}`);
+      if (shape.length !== 1)
+        throw new TypeError(
+          `${where}: dense needs [features] input (add a flatten), got ${formatShape(shape)}`,
+        );
       return new Dense(shape[0]!, requireNumber(config.units, 'units', where), {
         bias: config.bias ?? true,
         activation: checkActivationName(config.activation ?? 'none', where),
@@ -85,7 +114,9 @@ function buildLayer(config: LayerConfig, shape: number[], where: string): Module
         try {
           return new Activation(checkActivationName(type, where));
         } catch {
-          throw new TypeError(`${where}: unknown layer type '${type}'; expected one of ${[...layerTypes, 'relu', 'sigmoid', '...activations'].join(', ')}`);
+          throw new TypeError(
+            `${where}: unknown layer type '${type}'; expected one of ${[...layerTypes, 'relu', 'sigmoid', '...activations'].join(', ')}`,
+          );
         }
       }
       throw new TypeError(`${where}: layer config needs a 'type' string, got ${JSON.stringify(config)}`);

@@ -21,14 +21,25 @@ export function defaultRandom(): Random {
 }
 
 /** Samples uniform in [−bound, bound). */
-export function uniform(shape: Shape, bound: number, random = globalRandom, dtype: DType = 'float32'): Tensor {
+export function uniform(
+  shape: Shape,
+  bound: number,
+  random = globalRandom,
+  dtype: DType = 'float32',
+): Tensor {
   const data = allocate(dtype, sizeOf(shape));
   for (let i = 0; i < data.length; i++) data[i] = random.uniform(-bound, bound);
   return new Tensor(data, shape);
 }
 
 /** Samples normal(mean, std). */
-export function normal(shape: Shape, std = 1, mean = 0, random = globalRandom, dtype: DType = 'float32'): Tensor {
+export function normal(
+  shape: Shape,
+  std = 1,
+  mean = 0,
+  random = globalRandom,
+  dtype: DType = 'float32',
+): Tensor {
   const data = allocate(dtype, sizeOf(shape));
   for (let i = 0; i < data.length; i++) data[i] = random.normal(mean, std);
   return new Tensor(data, shape);

@@ -148,7 +148,8 @@ export abstract class Module {
     const entries = new Map<string, Tensor>();
     for (const [prefix, module] of this.namedModules()) {
       const name = (own: string) => (prefix === '' ? own : `${prefix}.${own}`);
-      for (const [own, parameter] of module.parameterSlots) if (parameter !== null) entries.set(name(own), parameter);
+      for (const [own, parameter] of module.parameterSlots)
+        if (parameter !== null) entries.set(name(own), parameter);
       for (const [own, buffer] of module.bufferSlots) entries.set(name(own), buffer);
     }
     return entries;
@@ -159,7 +160,10 @@ export abstract class Module {
    * loads nothing when any tensor is missing, unexpected or of the wrong shape (strict, as PyTorch's
    * default); with strict false, missing and unexpected names are allowed but shapes must still fit.
    */
-  loadStateDict(values: ReadonlyMap<string, { data: ArrayLike<number>; shape: readonly number[] }>, strict = true): void {
+  loadStateDict(
+    values: ReadonlyMap<string, { data: ArrayLike<number>; shape: readonly number[] }>,
+    strict = true,
+  ): void {
     const own = this.stateDict();
     const problems: string[] = [];
     for (const [name, target] of own) {
@@ -167,15 +171,19 @@ export abstract class Module {
       if (source === undefined) {
         if (strict) problems.push(`missing: '${name}' (expected shape ${formatShape(target.shape)})`);
       } else if (!shapesEqual(source.shape, target.shape)) {
-        problems.push(`shape mismatch: '${name}' expected ${formatShape(target.shape)}, got ${formatShape(source.shape)}`);
+        problems.push(
+          `shape mismatch: '${name}' expected ${formatShape(target.shape)}, got ${formatShape(source.shape)}`,
+        );
       }
     }
     if (strict) {
       for (const name of values.keys()) {
-        if (!own.has(name)) problems.push(`unexpected: '${name}' (the model has no such parameter or buffer)`);
+        if (!own.has(name))
+          problems.push(`unexpected: '${name}' (the model has no such parameter or buffer)`);
       }
     }
-    if (problems.length > 0) throw new StateDictError(`weights do not fit ${this.constructor.name}; nothing was loaded`, problems);
+    if (problems.length > 0)
+      throw new StateDictError(`weights do not fit ${this.constructor.name}; nothing was loaded`, problems);
     for (const [name, target] of own) {
       const source = values.get(name);
       if (source !== undefined) {

@@ -107,7 +107,9 @@ function formatSummary(s: ModelSummary): string {
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((cells) => cells[i]!.length)));
   const line = (cells: string[]) =>
-    cells.map((cell, i) => (i === 0 || i === 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+    cells
+      .map((cell, i) => (i === 0 || i === 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+      .join('  ');
   const rule = '─'.repeat(widths.reduce((a, b) => a + b + 2, -2));
   const total = s.trainableParameters + s.frozenParameters;
   return [

@@ -31,9 +31,16 @@ export function convolutionGeometry(
   what: string,
 ): Conv2dGeometry {
   const [batch, inChannels, inHeight, inWidth] = xShape as [number, number, number, number];
-  const [outChannels, weightInChannels, kernelHeight, kernelWidth] = weightShape as [number, number, number, number];
+  const [outChannels, weightInChannels, kernelHeight, kernelWidth] = weightShape as [
+    number,
+    number,
+    number,
+    number,
+  ];
   if (xShape.length !== 4) {
-    throw new ShapeError(`${what}: expected input [batch, ${weightInChannels}, height, width], got ${formatShape(xShape)}`);
+    throw new ShapeError(
+      `${what}: expected input [batch, ${weightInChannels}, height, width], got ${formatShape(xShape)}`,
+    );
   }
   if (inChannels !== weightInChannels) {
     throw new ShapeError(
@@ -49,7 +56,9 @@ export function convolutionGeometry(
   let padWidthTotal: number;
   if (padding === 'same') {
     if (strideHeight !== 1 || strideWidth !== 1) {
-      throw new ShapeError(`${what}: padding 'same' needs stride 1, got stride [${strideHeight}, ${strideWidth}]`);
+      throw new ShapeError(
+        `${what}: padding 'same' needs stride 1, got stride [${strideHeight}, ${strideWidth}]`,
+      );
     }
     padHeightTotal = dilationHeight * (kernelHeight - 1);
     padWidthTotal = dilationWidth * (kernelWidth - 1);
@@ -60,16 +69,31 @@ export function convolutionGeometry(
     padHeightTotal = 2 * padTop;
     padWidthTotal = 2 * padLeft;
   }
-  const outHeight = Math.floor((inHeight + padHeightTotal - dilationHeight * (kernelHeight - 1) - 1) / strideHeight) + 1;
-  const outWidth = Math.floor((inWidth + padWidthTotal - dilationWidth * (kernelWidth - 1) - 1) / strideWidth) + 1;
+  const outHeight =
+    Math.floor((inHeight + padHeightTotal - dilationHeight * (kernelHeight - 1) - 1) / strideHeight) + 1;
+  const outWidth =
+    Math.floor((inWidth + padWidthTotal - dilationWidth * (kernelWidth - 1) - 1) / strideWidth) + 1;
   if (outHeight < 1 || outWidth < 1) {
     throw new ShapeError(
       `${what}: input ${inHeight}×${inWidth} is too small for a ${kernelHeight}×${kernelWidth} kernel (dilation ${dilationHeight}, padding ${padTop})`,
     );
   }
   return {
-    batch, inChannels, inHeight, inWidth, outChannels, kernelHeight, kernelWidth, strideHeight, strideWidth,
-    padTop, padLeft, dilationHeight, dilationWidth, outHeight, outWidth,
+    batch,
+    inChannels,
+    inHeight,
+    inWidth,
+    outChannels,
+    kernelHeight,
+    kernelWidth,
+    strideHeight,
+    strideWidth,
+    padTop,
+    padLeft,
+    dilationHeight,
+    dilationWidth,
+    outHeight,
+    outWidth,
   };
 }
 
@@ -77,9 +101,16 @@ export function convolutionGeometry(
  * y = conv(x, weight) + bias.
  * x: [N, Cin, H, W]; weight: [Cout, Cin, kh, kw]; bias: [Cout] or null. Returns [N, Cout, Hout, Wout].
  */
-export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions = {}, what = 'conv2d'): Tensor {
+export function conv2d(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  options: Conv2dOptions = {},
+  what = 'conv2d',
+): Tensor {
   checkSameDtype(x, weight, what);
-  if (weight.rank !== 4) throw new ShapeError(`${what}: weight must be [out, in, kh, kw], got ${formatShape(weight.shape)}`);
+  if (weight.rank !== 4)
+    throw new ShapeError(`${what}: weight must be [out, in, kh, kw], got ${formatShape(weight.shape)}`);
   const g = convolutionGeometry(x.shape, weight.shape, options, what);
   if (bias !== null && (bias.rank !== 1 || bias.shape[0] !== g.outChannels)) {
     throw new ShapeError(`${what}: bias must have shape [${g.outChannels}], got ${formatShape(bias.shape)}`);

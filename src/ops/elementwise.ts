@@ -21,12 +21,19 @@ export function sumToShape(gradient: Data, from: Shape, to: Shape): Data {
   return out;
 }
 
-function binary(kind: BinaryKind, a: Tensor, b: Tensor, backward: (gradOut: Data, needs: readonly boolean[], outShape: Shape) => (Data | null)[]): Tensor {
+function binary(
+  kind: BinaryKind,
+  a: Tensor,
+  b: Tensor,
+  backward: (gradOut: Data, needs: readonly boolean[], outShape: Shape) => (Data | null)[],
+): Tensor {
   checkSameDtype(a, b, kind);
   const outShape = broadcastShapes(a.shape, b.shape, kind);
   const out = allocate(a.dtype, sizeOf(outShape));
   getBackend().binary(kind, a.data, a.shape, b.data, b.shape, out, outShape);
-  return record(new Tensor(out, outShape), kind, [a, b], (gradOut, needs) => backward(gradOut, needs, outShape));
+  return record(new Tensor(out, outShape), kind, [a, b], (gradOut, needs) =>
+    backward(gradOut, needs, outShape),
+  );
 }
 
 /** Broadcast gradOut·factor(a,b) back to an operand's shape; factor given as a full-size array. */

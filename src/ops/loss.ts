@@ -14,8 +14,13 @@ export interface CrossEntropyOptions {
  * Mean softmax cross-entropy of logits [N, C] against integer class targets [N].
  * With label smoothing s, each row's loss is (1−s)·(−log p_target) + s·mean_c(−log p_c).
  */
-export function crossEntropy(logits: Tensor, targets: Int32Array | readonly number[], options: CrossEntropyOptions = {}): Tensor {
-  if (logits.rank !== 2) throw new ShapeError(`crossEntropy: expected logits [batch, classes], got ${formatShape(logits.shape)}`);
+export function crossEntropy(
+  logits: Tensor,
+  targets: Int32Array | readonly number[],
+  options: CrossEntropyOptions = {},
+): Tensor {
+  if (logits.rank !== 2)
+    throw new ShapeError(`crossEntropy: expected logits [batch, classes], got ${formatShape(logits.shape)}`);
   const [rows, classes] = logits.shape as [number, number];
   if (targets.length !== rows) {
     throw new ShapeError(`crossEntropy: ${rows} rows of logits but ${targets.length} targets`);
@@ -23,11 +28,14 @@ export function crossEntropy(logits: Tensor, targets: Int32Array | readonly numb
   for (let r = 0; r < rows; r++) {
     const target = targets[r]!;
     if (!Number.isInteger(target) || target < 0 || target >= classes) {
-      throw new RangeError(`crossEntropy: target ${r} is ${target}, expected a class index in [0, ${classes - 1}]`);
+      throw new RangeError(
+        `crossEntropy: target ${r} is ${target}, expected a class index in [0, ${classes - 1}]`,
+      );
     }
   }
   const smoothing = options.labelSmoothing ?? 0;
-  if (!(smoothing >= 0 && smoothing <= 1)) throw new RangeError(`crossEntropy: labelSmoothing must be in [0, 1], got ${smoothing}`);
+  if (!(smoothing >= 0 && smoothing <= 1))
+    throw new RangeError(`crossEntropy: labelSmoothing must be in [0, 1], got ${smoothing}`);
   const logProbabilities = allocate(logits.dtype, logits.size);
   getBackend().softmaxForward(logits.data, logProbabilities, rows, classes, true);
   let total = 0;
@@ -46,7 +54,8 @@ export function crossEntropy(logits: Tensor, targets: Int32Array | readonly numb
     for (let r = 0; r < rows; r++) {
       for (let c = 0; c < classes; c++) {
         const targetProbability = (c === targets[r] ? 1 - smoothing : 0) + smoothing / classes;
-        gradLogits[r * classes + c] = (Math.exp(logProbabilities[r * classes + c]!) - targetProbability) * scale;
+        gradLogits[r * classes + c] =
+          (Math.exp(logProbabilities[r * classes + c]!) - targetProbability) * scale;
       }
     }
     return [gradLogits];
@@ -57,7 +66,9 @@ export function crossEntropy(logits: Tensor, targets: Int32Array | readonly numb
 export function mseLoss(prediction: Tensor, target: Tensor): Tensor {
   checkSameDtype(prediction, target, 'mseLoss');
   if (!shapesEqual(prediction.shape, target.shape)) {
-    throw new ShapeError(`mseLoss: prediction ${formatShape(prediction.shape)} and target ${formatShape(target.shape)} differ`);
+    throw new ShapeError(
+      `mseLoss: prediction ${formatShape(prediction.shape)} and target ${formatShape(target.shape)} differ`,
+    );
   }
   let total = 0;
   for (let i = 0; i < prediction.size; i++) total += (prediction.data[i]! - target.data[i]!) ** 2;
@@ -66,7 +77,8 @@ export function mseLoss(prediction: Tensor, target: Tensor): Tensor {
   return record(new Tensor(loss, []), 'mseLoss', [prediction, target], (gradOut, needs) => {
     const scale = (2 * gradOut[0]!) / prediction.size;
     const gradPrediction = allocate(prediction.dtype, prediction.size);
-    for (let i = 0; i < prediction.size; i++) gradPrediction[i] = (prediction.data[i]! - target.data[i]!) * scale;
+    for (let i = 0; i < prediction.size; i++)
+      gradPrediction[i] = (prediction.data[i]! - target.data[i]!) * scale;
     let gradTarget = null;
     if (needs[1]) {
       gradTarget = allocate(prediction.dtype, prediction.size);

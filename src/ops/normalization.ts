@@ -87,7 +87,9 @@ export function batchNorm(
 
   const count = g.batch * g.spatial;
   if (count < 2) {
-    throw new ShapeError(`${what}: training needs more than one value per channel, got input ${formatShape(x.shape)}`);
+    throw new ShapeError(
+      `${what}: training needs more than one value per channel, got input ${formatShape(x.shape)}`,
+    );
   }
   const mean = allocate(x.dtype, channels);
   const invStd = allocate(x.dtype, channels);

@@ -16,13 +16,18 @@ export interface Pool2dOptions {
 }
 
 export function poolGeometry(shape: readonly number[], options: Pool2dOptions, what: string): Pool2dGeometry {
-  if (shape.length !== 4) throw new ShapeError(`${what}: expected input [batch, channels, height, width], got ${formatShape(shape)}`);
+  if (shape.length !== 4)
+    throw new ShapeError(
+      `${what}: expected input [batch, channels, height, width], got ${formatShape(shape)}`,
+    );
   const [batch, channels, inHeight, inWidth] = shape as [number, number, number, number];
   const [kernelHeight, kernelWidth] = pair(options.kernelSize);
   const [strideHeight, strideWidth] = pair(options.stride ?? options.kernelSize);
   const [padTop, padLeft] = pair(options.padding ?? 0);
   if (padTop * 2 > kernelHeight || padLeft * 2 > kernelWidth) {
-    throw new ShapeError(`${what}: padding [${padTop}, ${padLeft}] must be at most half the kernel [${kernelHeight}, ${kernelWidth}]`);
+    throw new ShapeError(
+      `${what}: padding [${padTop}, ${padLeft}] must be at most half the kernel [${kernelHeight}, ${kernelWidth}]`,
+    );
   }
   const size = (input: number, kernel: number, stride: number, pad: number) => {
     const span = input + 2 * pad - kernel;
@@ -34,9 +39,24 @@ export function poolGeometry(shape: readonly number[], options: Pool2dOptions, w
   const outHeight = size(inHeight, kernelHeight, strideHeight, padTop);
   const outWidth = size(inWidth, kernelWidth, strideWidth, padLeft);
   if (outHeight < 1 || outWidth < 1) {
-    throw new ShapeError(`${what}: input ${inHeight}×${inWidth} is smaller than the ${kernelHeight}×${kernelWidth} window`);
+    throw new ShapeError(
+      `${what}: input ${inHeight}×${inWidth} is smaller than the ${kernelHeight}×${kernelWidth} window`,
+    );
   }
-  return { batch, channels, inHeight, inWidth, kernelHeight, kernelWidth, strideHeight, strideWidth, padTop, padLeft, outHeight, outWidth };
+  return {
+    batch,
+    channels,
+    inHeight,
+    inWidth,
+    kernelHeight,
+    kernelWidth,
+    strideHeight,
+    strideWidth,
+    padTop,
+    padLeft,
+    outHeight,
+    outWidth,
+  };
 }
 
 /** Max pooling. x: [N, C, H, W] → [N, C, Hout, Wout]; padding counts as −∞. */
@@ -46,11 +66,16 @@ export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
   const out = allocate(x.dtype, outSize);
   const argmax = new Int32Array(outSize);
   getBackend().maxPool2dForward(x.data, out, argmax, g);
-  return record(new Tensor(out, [g.batch, g.channels, g.outHeight, g.outWidth]), 'maxPool2d', [x], (gradOut) => {
-    const gradX = allocate(x.dtype, x.size);
-    getBackend().maxPool2dBackward(gradOut, argmax, gradX, g);
-    return [gradX];
-  });
+  return record(
+    new Tensor(out, [g.batch, g.channels, g.outHeight, g.outWidth]),
+    'maxPool2d',
+    [x],
+    (gradOut) => {
+      const gradX = allocate(x.dtype, x.size);
+      getBackend().maxPool2dBackward(gradOut, argmax, gradX, g);
+      return [gradX];
+    },
+  );
 }
 
 /**
@@ -62,15 +87,23 @@ export function avgPool2d(x: Tensor, options: Pool2dOptions & { countIncludePad?
   const countIncludePad = options.countIncludePad ?? true;
   const out = allocate(x.dtype, g.batch * g.channels * g.outHeight * g.outWidth);
   getBackend().avgPool2dForward(x.data, out, g, countIncludePad);
-  return record(new Tensor(out, [g.batch, g.channels, g.outHeight, g.outWidth]), 'avgPool2d', [x], (gradOut) => {
-    const gradX = allocate(x.dtype, x.size);
-    getBackend().avgPool2dBackward(gradOut, gradX, g, countIncludePad);
-    return [gradX];
-  });
+  return record(
+    new Tensor(out, [g.batch, g.channels, g.outHeight, g.outWidth]),
+    'avgPool2d',
+    [x],
+    (gradOut) => {
+      const gradX = allocate(x.dtype, x.size);
+      getBackend().avgPool2dBackward(gradOut, gradX, g, countIncludePad);
+      return [gradX];
+    },
+  );
 }
 
 function checkImage(x: Tensor, what: string): [number, number, number] {
-  if (x.rank !== 4) throw new ShapeError(`${what}: expected input [batch, channels, height, width], got ${formatShape(x.shape)}`);
+  if (x.rank !== 4)
+    throw new ShapeError(
+      `${what}: expected input [batch, channels, height, width], got ${formatShape(x.shape)}`,
+    );
   return [x.shape[0]!, x.shape[1]!, x.shape[2]! * x.shape[3]!];
 }
 

@@ -74,7 +74,8 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   let offset = 0;
   for (const t of tensors) {
     const block = t.shape[a]! * inner;
-    for (let o = 0; o < outer; o++) out.set(t.data.subarray(o * block, (o + 1) * block), o * total * inner + offset);
+    for (let o = 0; o < outer; o++)
+      out.set(t.data.subarray(o * block, (o + 1) * block), o * total * inner + offset);
     offset += block;
   }
   return record(new Tensor(out, outShape), 'concat', tensors, (g, needs) => {
@@ -85,7 +86,8 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
       start += block;
       if (!needs[i]) return null;
       const gradT = allocate(t.dtype, t.size);
-      for (let o = 0; o < outer; o++) gradT.set(g.subarray(o * total * inner + begin, o * total * inner + begin + block), o * block);
+      for (let o = 0; o < outer; o++)
+        gradT.set(g.subarray(o * total * inner + begin, o * total * inner + begin + block), o * block);
       return gradT;
     });
   });

@@ -25,9 +25,11 @@ export class Adam extends Optimizer<AdamSettings> {
   protected override validate(settings: AdamSettings): void {
     super.validate(settings);
     for (const key of ['beta1', 'beta2'] as const) {
-      if (!(settings[key] >= 0 && settings[key] < 1)) throw new RangeError(`${this.constructor.name}: ${key} must be in [0, 1), got ${settings[key]}`);
+      if (!(settings[key] >= 0 && settings[key] < 1))
+        throw new RangeError(`${this.constructor.name}: ${key} must be in [0, 1), got ${settings[key]}`);
     }
-    if (!(settings.eps >= 0)) throw new RangeError(`${this.constructor.name}: eps must be ≥ 0, got ${settings.eps}`);
+    if (!(settings.eps >= 0))
+      throw new RangeError(`${this.constructor.name}: eps must be ≥ 0, got ${settings.eps}`);
   }
 
   protected update(parameter: Data, gradient: Data, state: Record<string, Data>, s: AdamSettings): void {

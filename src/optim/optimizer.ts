@@ -96,16 +96,27 @@ export abstract class Optimizer<S extends GroupSettings = GroupSettings> {
     const tensors = new Map<string, Data>();
     this.groups.forEach((group, g) =>
       group.parameters.forEach((parameter, p) => {
-        for (const [key, value] of Object.entries(this.state.get(parameter) ?? {})) tensors.set(`${g}.${p}.${key}`, value);
+        for (const [key, value] of Object.entries(this.state.get(parameter) ?? {}))
+          tensors.set(`${g}.${p}.${key}`, value);
       }),
     );
-    return { tensors, stepCount: this.stepCount, groups: this.groups.map((group) => ({ ...group.settings })) };
+    return {
+      tensors,
+      stepCount: this.stepCount,
+      groups: this.groups.map((group) => ({ ...group.settings })),
+    };
   }
 
   /** Restores what stateDict() returned (for the same parameters in the same order). */
-  loadStateDict(saved: { tensors: ReadonlyMap<string, ArrayLike<number>>; stepCount: number; groups: S[] }): void {
+  loadStateDict(saved: {
+    tensors: ReadonlyMap<string, ArrayLike<number>>;
+    stepCount: number;
+    groups: S[];
+  }): void {
     if (saved.groups.length !== this.groups.length) {
-      throw new Error(`${this.constructor.name}.loadStateDict: saved state has ${saved.groups.length} groups, the optimizer has ${this.groups.length}`);
+      throw new Error(
+        `${this.constructor.name}.loadStateDict: saved state has ${saved.groups.length} groups, the optimizer has ${this.groups.length}`,
+      );
     }
     this.stepCount = saved.stepCount;
     this.groups.forEach((group, g) => {
@@ -119,7 +130,9 @@ export abstract class Optimizer<S extends GroupSettings = GroupSettings> {
           // The step counter is one float64; every other state array matches its parameter.
           const expected = name === 'step' ? 1 : parameter.size;
           if (value.length !== expected) {
-            throw new Error(`${this.constructor.name}.loadStateDict: state '${key}' has ${value.length} values, expected ${expected}`);
+            throw new Error(
+              `${this.constructor.name}.loadStateDict: state '${key}' has ${value.length} values, expected ${expected}`,
+            );
           }
           const array = name === 'step' ? new Float64Array(1) : parameter.newData(parameter.size);
           for (let i = 0; i < array.length; i++) array[i] = value[i]!;

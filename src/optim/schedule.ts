@@ -20,10 +20,13 @@ export function stepSchedule(stepSize: number, gamma = 0.1): LearningRateSchedul
 
 /** Cosine annealing from the initial rate to minFactor·initial over totalEpochs (CosineAnnealingLR). */
 export function cosineSchedule(totalEpochs: number, minFactor = 0): LearningRateSchedule {
-  if (!(totalEpochs >= 1)) throw new RangeError(`cosineSchedule: totalEpochs must be ≥ 1, got ${totalEpochs}`);
+  if (!(totalEpochs >= 1))
+    throw new RangeError(`cosineSchedule: totalEpochs must be ≥ 1, got ${totalEpochs}`);
   return {
     unit: 'epoch',
-    factor: (epoch) => minFactor + ((1 - minFactor) * (1 + Math.cos((Math.PI * Math.min(epoch, totalEpochs)) / totalEpochs))) / 2,
+    factor: (epoch) =>
+      minFactor +
+      ((1 - minFactor) * (1 + Math.cos((Math.PI * Math.min(epoch, totalEpochs)) / totalEpochs))) / 2,
   };
 }
 
@@ -47,7 +50,8 @@ export function oneCycleSchedule(totalSteps: number, options: OneCycleOptions = 
   const divFactor = options.divFactor ?? 25;
   const finalDivFactor = options.finalDivFactor ?? 1e4;
   const warmupEnd = percentStart * totalSteps - 1;
-  const cosine = (start: number, end: number, fraction: number) => end + ((start - end) * (1 + Math.cos(Math.PI * fraction))) / 2;
+  const cosine = (start: number, end: number, fraction: number) =>
+    end + ((start - end) * (1 + Math.cos(Math.PI * fraction))) / 2;
   const initial = 1 / divFactor;
   const final = initial / finalDivFactor;
   return {

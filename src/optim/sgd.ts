@@ -22,7 +22,8 @@ export class SGD extends Optimizer<SgdSettings> {
 
   protected override validate(settings: SgdSettings): void {
     super.validate(settings);
-    if (!(settings.momentum >= 0)) throw new RangeError(`SGD: momentum must be ≥ 0, got ${settings.momentum}`);
+    if (!(settings.momentum >= 0))
+      throw new RangeError(`SGD: momentum must be ≥ 0, got ${settings.momentum}`);
     if (settings.nesterov && (settings.momentum <= 0 || settings.dampening !== 0)) {
       throw new RangeError('SGD: Nesterov momentum needs momentum > 0 and dampening 0');
     }
@@ -30,7 +31,8 @@ export class SGD extends Optimizer<SgdSettings> {
 
   protected update(parameter: Data, gradient: Data, state: Record<string, Data>, s: SgdSettings): void {
     const first = state.momentum === undefined;
-    if (s.momentum !== 0 && first) state.momentum = new (parameter.constructor as new (n: number) => Data)(parameter.length);
+    if (s.momentum !== 0 && first)
+      state.momentum = new (parameter.constructor as new (n: number) => Data)(parameter.length);
     const buffer = state.momentum;
     for (let i = 0; i < parameter.length; i++) {
       let g = gradient[i]! + s.weightDecay * parameter[i]!;

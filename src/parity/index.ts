@@ -68,26 +68,37 @@ class ParityCaseError extends Error {}
 
 function loadCase(file: string): LoadedCase {
   const { tensors, metadata } = readSafetensors(file);
-  if (metadata.case === undefined) throw new ParityCaseError(`${file}: no 'case' entry in the header's __metadata__`);
+  if (metadata.case === undefined)
+    throw new ParityCaseError(`${file}: no 'case' entry in the header's __metadata__`);
   const meta = JSON.parse(metadata.case) as Record<string, unknown>;
   const get = (name: string): SafetensorsEntry => {
     const entry = tensors.get(name);
-    if (entry === undefined) throw new ParityCaseError(`${path.basename(file)}: tensor '${name}' is missing (op ${String(meta.op)})`);
+    if (entry === undefined)
+      throw new ParityCaseError(
+        `${path.basename(file)}: tensor '${name}' is missing (op ${String(meta.op)})`,
+      );
     return entry;
   };
   return {
     meta,
     tensor(name, requiresGrad = false) {
       const entry = get(name);
-      if (entry.data instanceof Float32Array) return new Tensor(entry.data.slice(), entry.shape, requiresGrad);
-      if (entry.data instanceof Float64Array) return new Tensor(Float32Array.from(entry.data), entry.shape, requiresGrad);
-      throw new ParityCaseError(`${path.basename(file)}: tensor '${name}' has dtype ${entry.dtype}, expected F32`);
+      if (entry.data instanceof Float32Array)
+        return new Tensor(entry.data.slice(), entry.shape, requiresGrad);
+      if (entry.data instanceof Float64Array)
+        return new Tensor(Float32Array.from(entry.data), entry.shape, requiresGrad);
+      throw new ParityCaseError(
+        `${path.basename(file)}: tensor '${name}' has dtype ${entry.dtype}, expected F32`,
+      );
     },
     labels(name) {
       const entry = get(name);
-      if (entry.data instanceof BigInt64Array) return int64ToInt32(entry.data, `tensor '${name}' in ${path.basename(file)}`);
+      if (entry.data instanceof BigInt64Array)
+        return int64ToInt32(entry.data, `tensor '${name}' in ${path.basename(file)}`);
       if (entry.data instanceof Int32Array) return entry.data;
-      throw new ParityCaseError(`${path.basename(file)}: tensor '${name}' has dtype ${entry.dtype}, expected I64 class indices`);
+      throw new ParityCaseError(
+        `${path.basename(file)}: tensor '${name}' has dtype ${entry.dtype}, expected I64 class indices`,
+      );
     },
     has: (name) => tensors.has(name),
     names: () => [...tensors.keys()],
@@ -135,7 +146,13 @@ const runners: Record<string, CaseRunner> = {
     const z = linear(x, weight, bias);
     const slope = (c.meta.leaky_relu_slope as number | undefined) ?? 0.01;
     const y =
-      kind === 'none' ? z : kind === 'softmax' ? softmax(z) : kind === 'log_softmax' ? logSoftmax(z) : activation(kind, z, { alpha: kind === 'leaky_relu' ? slope : 1 });
+      kind === 'none'
+        ? z
+        : kind === 'softmax'
+          ? softmax(z)
+          : kind === 'log_softmax'
+            ? logSoftmax(z)
+            : activation(kind, z, { alpha: kind === 'leaky_relu' ? slope : 1 });
     backwardWith(y, c);
     return new Map<string, Tensor | Data>([
       ['y', y],
@@ -166,25 +183,40 @@ const runners: Record<string, CaseRunner> = {
     const x = c.tensor('x', true);
     const y = maxPool2d(x, pooledOptions(c.meta));
     backwardWith(y, c);
-    return new Map<string, Tensor | Data>([['y', y], ['grad_x', gradOf(x)]]);
+    return new Map<string, Tensor | Data>([
+      ['y', y],
+      ['grad_x', gradOf(x)],
+    ]);
   },
   avg_pool2d(c) {
     const x = c.tensor('x', true);
-    const y = avgPool2d(x, { ...pooledOptions(c.meta), countIncludePad: (c.meta.count_include_pad as boolean | undefined) ?? true });
+    const y = avgPool2d(x, {
+      ...pooledOptions(c.meta),
+      countIncludePad: (c.meta.count_include_pad as boolean | undefined) ?? true,
+    });
     backwardWith(y, c);
-    return new Map<string, Tensor | Data>([['y', y], ['grad_x', gradOf(x)]]);
+    return new Map<string, Tensor | Data>([
+      ['y', y],
+      ['grad_x', gradOf(x)],
+    ]);
   },
   global_avg_pool2d(c) {
     const x = c.tensor('x', true);
     const y = globalAvgPool2d(x);
     backwardWith(y, c);
-    return new Map<string, Tensor | Data>([['y', y], ['grad_x', gradOf(x)]]);
+    return new Map<string, Tensor | Data>([
+      ['y', y],
+      ['grad_x', gradOf(x)],
+    ]);
   },
   global_max_pool2d(c) {
     const x = c.tensor('x', true);
     const y = globalMaxPool2d(x);
     backwardWith(y, c);
-    return new Map<string, Tensor | Data>([['y', y], ['grad_x', gradOf(x)]]);
+    return new Map<string, Tensor | Data>([
+      ['y', y],
+      ['grad_x', gradOf(x)],
+    ]);
   },
   batch_norm(c) {
     const x = c.tensor('x', true);
@@ -213,15 +245,23 @@ const runners: Record<string, CaseRunner> = {
   },
   cross_entropy(c) {
     const logits = c.tensor('logits', true);
-    const loss = crossEntropy(logits, c.labels('target'), { labelSmoothing: (c.meta.label_smoothing as number | undefined) ?? 0 });
+    const loss = crossEntropy(logits, c.labels('target'), {
+      labelSmoothing: (c.meta.label_smoothing as number | undefined) ?? 0,
+    });
     loss.backward();
-    return new Map<string, Tensor | Data>([['loss', loss.data], ['grad_logits', gradOf(logits)]]);
+    return new Map<string, Tensor | Data>([
+      ['loss', loss.data],
+      ['grad_logits', gradOf(logits)],
+    ]);
   },
   mse(c) {
     const prediction = c.tensor('pred', true);
     const loss = mseLoss(prediction, c.tensor('target'));
     loss.backward();
-    return new Map<string, Tensor | Data>([['loss', loss.data], ['grad_pred', gradOf(prediction)]]);
+    return new Map<string, Tensor | Data>([
+      ['loss', loss.data],
+      ['grad_pred', gradOf(prediction)],
+    ]);
   },
   optimizer(c) {
     const parameter = new Parameter(c.tensor('p0'));
@@ -238,29 +278,43 @@ const runners: Record<string, CaseRunner> = {
   model_train_step(c) {
     const architecture = c.meta.architecture as LayerConfig[];
     const batchNormSettings = (c.meta.batch_norm ?? {}) as { eps?: number; momentum?: number };
-    const layers = architecture.map((layer) => (layer.type === 'batch_norm' ? { ...batchNormSettings, ...layer } : layer));
+    const layers = architecture.map((layer) =>
+      layer.type === 'batch_norm' ? { ...batchNormSettings, ...layer } : layer,
+    );
     const model = modelFromConfig(layers as LayerConfig[], c.meta.input_shape as number[]);
     loadPrefixed(model, c, 'init.');
     model.train();
     const optimizerMeta = c.meta.optimizer as Record<string, unknown>;
-    const optimizer = optimizerFromCase({ optimizer: optimizerMeta.name, hyperparameters: optimizerMeta }, model.parameters());
+    const optimizer = optimizerFromCase(
+      { optimizer: optimizerMeta.name, hyperparameters: optimizerMeta },
+      model.parameters(),
+    );
     const loss = crossEntropy(model.forward(c.tensor('x')), c.labels('target'));
     optimizer.zeroGrad();
     loss.backward();
     const result = new Map<string, Tensor | Data>([['loss', loss.data]]);
-    for (const [name, parameter] of model.namedParameters()) result.set(`grad.${name}`, gradOf(parameter).slice());
+    for (const [name, parameter] of model.namedParameters())
+      result.set(`grad.${name}`, gradOf(parameter).slice());
     optimizer.step();
     for (const [name, value] of model.stateDict()) result.set(`after.${name}`, value);
     model.eval();
-    result.set('eval_logits', noGrad(() => model.forward(c.tensor('x'))));
+    result.set(
+      'eval_logits',
+      noGrad(() => model.forward(c.tensor('x'))),
+    );
     return result;
   },
 };
 
 /** Loads tensors named prefix+NAME into a model's state_dict entries NAME. */
-export function loadPrefixed(model: Module, c: { tensor(name: string): Tensor; names(): string[] }, prefix: string): void {
+export function loadPrefixed(
+  model: Module,
+  c: { tensor(name: string): Tensor; names(): string[] },
+  prefix: string,
+): void {
   const values = new Map<string, Tensor>();
-  for (const name of c.names()) if (name.startsWith(prefix)) values.set(name.slice(prefix.length), c.tensor(name));
+  for (const name of c.names())
+    if (name.startsWith(prefix)) values.set(name.slice(prefix.length), c.tensor(name));
   model.loadStateDict(values);
 }
 
@@ -277,7 +331,12 @@ function optimizerFromCase(meta: Record<string, unknown>, parameters: Parameter[
         nesterov: (h.nesterov as boolean | undefined) ?? false,
       });
     case 'adam':
-      return new Adam(parameters, { ...common, beta1: betas[0], beta2: betas[1], eps: (h.eps as number | undefined) ?? 1e-8 });
+      return new Adam(parameters, {
+        ...common,
+        beta1: betas[0],
+        beta2: betas[1],
+        eps: (h.eps as number | undefined) ?? 1e-8,
+      });
     case 'adamw':
       return new AdamW(parameters, {
         ...common,
@@ -296,7 +355,14 @@ export function registerParityRunner(op: string, runner: CaseRunner): void {
   runners[op] = runner;
 }
 
-export function compare(name: string, ours: Data, ref: Data, expectedShape: readonly number[], oursShape: readonly number[] | null, tolerance: Tolerance): Comparison {
+export function compare(
+  name: string,
+  ours: Data,
+  ref: Data,
+  expectedShape: readonly number[],
+  oursShape: readonly number[] | null,
+  tolerance: Tolerance,
+): Comparison {
   if (ours.length !== ref.length || (oursShape !== null && !shapesEqual(oursShape, expectedShape))) {
     throw new ParityCaseError(
       `tensor '${name}': shape ${oursShape === null ? `(${ours.length} values)` : formatShape(oursShape)} differs from the reference ${formatShape(expectedShape)}`,
@@ -315,13 +381,20 @@ export function compare(name: string, ours: Data, ref: Data, expectedShape: read
 
 /** Runs one case file on the current backend. Never throws: problems become a failed result. */
 export function runParityCase(file: string): CaseResult {
-  const result: CaseResult = { name: path.basename(file, '.safetensors'), op: '?', file, passed: false, comparisons: [] };
+  const result: CaseResult = {
+    name: path.basename(file, '.safetensors'),
+    op: '?',
+    file,
+    passed: false,
+    comparisons: [],
+  };
   try {
     const c = loadCase(file);
     result.op = String(c.meta.op);
     if (typeof c.meta.name === 'string') result.name = c.meta.name;
     const runner = runners[result.op];
-    if (runner === undefined) throw new ParityCaseError(`unknown op '${result.op}' (tensile cannot run this case)`);
+    if (runner === undefined)
+      throw new ParityCaseError(`unknown op '${result.op}' (tensile cannot run this case)`);
     const tolerance = (c.meta.tolerance ?? { rtol: 1e-4, atol: 1e-5 }) as Tolerance;
     const outputs = runner(c);
     for (const [name, value] of outputs) {
@@ -331,7 +404,8 @@ export function runParityCase(file: string): CaseResult {
       const oursData = value instanceof Tensor ? value.data : value;
       result.comparisons.push(compare(name, oursData, ref.data, ref.shape, oursShape, tolerance));
     }
-    if (result.comparisons.length === 0) throw new ParityCaseError('the case has none of the tensors tensile computed');
+    if (result.comparisons.length === 0)
+      throw new ParityCaseError('the case has none of the tensors tensile computed');
     result.passed = result.comparisons.every((comparison) => comparison.passed);
   } catch (error) {
     result.error = error instanceof Error ? error.message : String(error);
@@ -343,9 +417,9 @@ export function runParityCase(file: string): CaseResult {
 /** One line per case: status, name, op, largest error and the tensor it was in. */
 export function formatCaseLine(result: CaseResult): string {
   const status = result.passed ? 'PASS' : 'FAIL';
-  if (result.error !== undefined) return `${status}  ${result.name.padEnd(28)} ${result.op.padEnd(18)} error: ${result.error}`;
+  if (result.error !== undefined)
+    return `${status}  ${result.name.padEnd(28)} ${result.op.padEnd(18)} error: ${result.error}`;
   const worst = result.comparisons.reduce((a, b) => (b.worstRatio > a.worstRatio ? b : a));
   const maxError = Math.max(...result.comparisons.map((comparison) => comparison.maxAbsoluteError));
   return `${status}  ${result.name.padEnd(28)} ${result.op.padEnd(18)} max abs error ${maxError.toExponential(2)}  (worst: ${worst.tensor} at ${(worst.worstRatio * 100).toFixed(1)}% of tolerance)`;
 }
-

@@ -146,7 +146,9 @@ export function tensor(
       return;
     }
     if (!Array.isArray(value) || value.length !== shape[axis]) {
-      throw new ShapeError(`tensor(): nested arrays are ragged at axis ${axis} (expected length ${shape[axis]})`);
+      throw new ShapeError(
+        `tensor(): nested arrays are ragged at axis ${axis} (expected length ${shape[axis]})`,
+      );
     }
     for (const item of value) walk(item, axis + 1);
   };

@@ -77,16 +77,21 @@ export class EarlyStopping implements Callback {
     if (event.type === 'epochEnd') {
       const value = monitoredValue(event.logs, this.monitor);
       const improved =
-        Number.isNaN(this.best) || (this.mode === 'min' ? value < this.best - this.minDelta : value > this.best + this.minDelta);
+        Number.isNaN(this.best) ||
+        (this.mode === 'min' ? value < this.best - this.minDelta : value > this.best + this.minDelta);
       if (improved) {
         this.best = value;
         this.bestEpoch = event.epoch;
         this.waited = 0;
         if (this.restoreBestWeights) {
-          this.bestWeights = new Map([...control.model.stateDict()].map(([name, t]) => [name, t.data.slice()]));
+          this.bestWeights = new Map(
+            [...control.model.stateDict()].map(([name, t]) => [name, t.data.slice()]),
+          );
         }
       } else if (++this.waited >= this.patience) {
-        control.stop(`early stopping: ${this.monitor} has not improved for ${this.patience} epochs (best ${this.best.toFixed(4)} at epoch ${this.bestEpoch + 1})`);
+        control.stop(
+          `early stopping: ${this.monitor} has not improved for ${this.patience} epochs (best ${this.best.toFixed(4)} at epoch ${this.bestEpoch + 1})`,
+        );
       }
     }
     if (event.type === 'fitEnd' && this.restoreBestWeights && this.bestWeights !== null) {
@@ -122,7 +127,10 @@ export class ModelCheckpoint implements Callback {
     }
     const file = this.options.path.replaceAll('{epoch}', String(event.epoch + 1));
     fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    saveWeights(control.model, file, { epoch: String(event.epoch + 1), ...(monitor ? { [monitor]: String(event.logs[monitor]) } : {}) });
+    saveWeights(control.model, file, {
+      epoch: String(event.epoch + 1),
+      ...(monitor ? { [monitor]: String(event.logs[monitor]) } : {}),
+    });
     this.saved.push(file);
   }
 }
@@ -151,8 +159,18 @@ export class MetricsLogger implements Callback {
       event.type === 'epochEnd'
         ? { event: 'epoch', time: new Date().toISOString(), ...event.logs }
         : event.type === 'fitStart'
-          ? { event: 'fitStart', time: new Date().toISOString(), epochs: event.epochs, trainSamples: event.trainSamples }
-          : { event: 'fitEnd', time: new Date().toISOString(), epochs: event.history.length, stoppedEarly: event.stoppedEarly };
+          ? {
+              event: 'fitStart',
+              time: new Date().toISOString(),
+              epochs: event.epochs,
+              trainSamples: event.trainSamples,
+            }
+          : {
+              event: 'fitEnd',
+              time: new Date().toISOString(),
+              epochs: event.history.length,
+              stoppedEarly: event.stoppedEarly,
+            };
     fs.mkdirSync(path.dirname(path.resolve(this.path)), { recursive: true });
     fs.appendFileSync(this.path, JSON.stringify(record) + '\n');
   }

@@ -17,7 +17,14 @@ export interface EpochLogs {
 }
 
 export type TrainingEvent =
-  | { type: 'fitStart'; epochs: number; batchesPerEpoch: number; trainSamples: number; validationSamples: number; startEpoch: number }
+  | {
+      type: 'fitStart';
+      epochs: number;
+      batchesPerEpoch: number;
+      trainSamples: number;
+      validationSamples: number;
+      startEpoch: number;
+    }
   | { type: 'epochStart'; epoch: number }
   | { type: 'batchStart'; epoch: number; batch: number }
   | {

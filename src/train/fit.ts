@@ -71,7 +71,8 @@ function countCorrect(logits: Tensor, labels: Int32Array): number {
  * const history = fit(model, train, { optimizer: new Adam(model.parameters(), { lr: 1e-3 }), epochs: 5 });
  */
 export function fit(model: Module, dataset: ImageDataset, options: FitOptions): History {
-  if (!Number.isInteger(options.epochs) || options.epochs < 1) throw new RangeError(`fit: epochs must be a positive integer, got ${options.epochs}`);
+  if (!Number.isInteger(options.epochs) || options.epochs < 1)
+    throw new RangeError(`fit: epochs must be a positive integer, got ${options.epochs}`);
   const seed = options.seed ?? 0;
   const lossFunction = options.loss ?? ((logits, labels) => crossEntropy(logits, labels));
   let train = dataset;
@@ -88,7 +89,10 @@ export function fit(model: Module, dataset: ImageDataset, options: FitOptions): 
   });
   const batchesPerEpoch = Math.ceil(train.count / batchSize);
   const callbacks: Callback[] = [];
-  if (options.progress !== false) callbacks.push(new ProgressBar(options.progress === true || options.progress === undefined ? {} : options.progress));
+  if (options.progress !== false)
+    callbacks.push(
+      new ProgressBar(options.progress === true || options.progress === undefined ? {} : options.progress),
+    );
   if (options.schedule !== undefined) callbacks.push(new LearningRateScheduler(options.schedule));
   callbacks.push(...(options.callbacks ?? []));
 
@@ -107,7 +111,14 @@ export function fit(model: Module, dataset: ImageDataset, options: FitOptions): 
 
   const history: EpochLogs[] = [];
   const startEpoch = options.initialEpoch ?? 0;
-  emit({ type: 'fitStart', epochs: options.epochs, batchesPerEpoch, trainSamples: train.count, validationSamples: validation?.count ?? 0, startEpoch });
+  emit({
+    type: 'fitStart',
+    epochs: options.epochs,
+    batchesPerEpoch,
+    trainSamples: train.count,
+    validationSamples: validation?.count ?? 0,
+    startEpoch,
+  });
   for (let epoch = startEpoch; epoch < options.epochs && stopReason === undefined; epoch++) {
     emit({ type: 'epochStart', epoch });
     model.train();
@@ -171,7 +182,11 @@ export interface EvaluateOptions {
 }
 
 /** Mean loss and accuracy of model on dataset, in inference mode without recording gradients. */
-export function evaluate(model: Module, dataset: ImageDataset, options: EvaluateOptions = {}): { loss: number; accuracy: number } {
+export function evaluate(
+  model: Module,
+  dataset: ImageDataset,
+  options: EvaluateOptions = {},
+): { loss: number; accuracy: number } {
   const lossFunction = options.loss ?? ((logits, labels) => crossEntropy(logits, labels));
   const wasTraining = model.training;
   model.eval();
@@ -179,7 +194,9 @@ export function evaluate(model: Module, dataset: ImageDataset, options: Evaluate
   let correct = 0;
   try {
     noGrad(() => {
-      for (const { images, labels, shape, size } of new DataLoader(dataset, { batchSize: options.batchSize ?? 256 })) {
+      for (const { images, labels, shape, size } of new DataLoader(dataset, {
+        batchSize: options.batchSize ?? 256,
+      })) {
         const logits = model.forward(batchTensor(images, shape));
         lossSum += lossFunction(logits, labels).item() * size;
         correct += countCorrect(logits, labels);
@@ -195,14 +212,19 @@ export function evaluate(model: Module, dataset: ImageDataset, options: Evaluate
  * Model outputs for images [N, C, H, W] (a tensor or a dataset), in inference mode, batched.
  * Returns [N, outputs].
  */
-export function predict(model: Module, input: Tensor | ImageDataset, options: { batchSize?: number } = {}): Tensor {
+export function predict(
+  model: Module,
+  input: Tensor | ImageDataset,
+  options: { batchSize?: number } = {},
+): Tensor {
   const wasTraining = model.training;
   model.eval();
   try {
     return noGrad(() => {
       const batchSize = options.batchSize ?? 256;
       const images = input instanceof Tensor ? input.data : input.images;
-      const sampleShape = input instanceof Tensor ? input.shape.slice(1) : [input.channels, input.height, input.width];
+      const sampleShape =
+        input instanceof Tensor ? input.shape.slice(1) : [input.channels, input.height, input.width];
       const count = input instanceof Tensor ? input.shape[0]! : input.count;
       const sampleSize = sampleShape.reduce((a, b) => a * b, 1);
       const outputs: Tensor[] = [];

@@ -46,7 +46,9 @@ export class ProgressBar implements Callback {
         this.batches = event.batchesPerEpoch;
         this.stream.write(
           `Training on ${event.trainSamples.toLocaleString('en-US')} samples` +
-            (event.validationSamples > 0 ? `, validating on ${event.validationSamples.toLocaleString('en-US')}` : '') +
+            (event.validationSamples > 0
+              ? `, validating on ${event.validationSamples.toLocaleString('en-US')}`
+              : '') +
             ` for ${event.epochs} epochs\n`,
         );
         break;
@@ -61,7 +63,10 @@ export class ProgressBar implements Callback {
         const done = event.batch + 1;
         const width = 24;
         const filled = Math.round((width * done) / this.batches);
-        const bar = '='.repeat(Math.max(0, filled - 1)) + (filled > 0 ? (done === this.batches ? '=' : '>') : '') + ' '.repeat(width - filled);
+        const bar =
+          '='.repeat(Math.max(0, filled - 1)) +
+          (filled > 0 ? (done === this.batches ? '=' : '>') : '') +
+          ' '.repeat(width - filled);
         const elapsed = (now - this.epochStarted) / 1000;
         const eta = (elapsed / done) * (this.batches - done);
         const line =

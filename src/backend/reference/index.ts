@@ -459,9 +459,14 @@ export const referenceBackend: Backend = {
 
   binary(kind, a, aShape, b, bShape, out, outShape) {
     const f = binaryFunctions[kind];
-    forEachBroadcast(outShape, broadcastStrides(aShape, outShape), broadcastStrides(bShape, outShape), (o, i, j) => {
-      out[o] = f(a[i]!, b[j]!);
-    });
+    forEachBroadcast(
+      outShape,
+      broadcastStrides(aShape, outShape),
+      broadcastStrides(bShape, outShape),
+      (o, i, j) => {
+        out[o] = f(a[i]!, b[j]!);
+      },
+    );
   },
 
   scaleShift(x, scale, shift, out) {

@@ -19,7 +19,9 @@ export type ActivationName = (typeof activationNames)[number];
 /** Throws a clear error for a name that is not an activation (for configs read from JSON/YAML). */
 export function checkActivationName(name: string, where: string): ActivationName {
   if (!(activationNames as readonly string[]).includes(name)) {
-    throw new TypeError(`${where}: unknown activation '${name}'; expected one of ${activationNames.join(', ')}`);
+    throw new TypeError(
+      `${where}: unknown activation '${name}'; expected one of ${activationNames.join(', ')}`,
+    );
   }
   return name as ActivationName;
 }

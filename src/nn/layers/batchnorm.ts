@@ -39,7 +39,8 @@ export class BatchNorm extends Module {
     options: BatchNormLayerOptions = {},
   ) {
     super();
-    if (!Number.isInteger(channels) || channels < 1) throw new RangeError(`BatchNorm: channels must be a positive integer, got ${channels}`);
+    if (!Number.isInteger(channels) || channels < 1)
+      throw new RangeError(`BatchNorm: channels must be a positive integer, got ${channels}`);
     this.eps = options.eps ?? 1e-5;
     this.momentum = options.momentum ?? 0.1;
     const affine = options.affine ?? true;

@@ -29,7 +29,8 @@ export class Sequential extends Module {
 
   /** Replaces the layer at index (head surgery); keeps its name. */
   replace(index: number, layer: Module): void {
-    if (index < 0 || index >= this.layers.length) throw new RangeError(`Sequential.replace: index ${index} out of range 0..${this.layers.length - 1}`);
+    if (index < 0 || index >= this.layers.length)
+      throw new RangeError(`Sequential.replace: index ${index} out of range 0..${this.layers.length - 1}`);
     this.layers[index] = layer;
     this.addModule(String(index), layer);
   }
@@ -45,7 +46,8 @@ export class Sequential extends Module {
         y = layer.forward(y);
       } catch (error) {
         // Name the failing layer by its state_dict position, so the user knows which one to fix.
-        if (error instanceof ShapeError) error.message = `layer ${index} ${layer.describe()}: ${error.message}`;
+        if (error instanceof ShapeError)
+          error.message = `layer ${index} ${layer.describe()}: ${error.message}`;
         throw error;
       }
     });
@@ -69,7 +71,11 @@ export class Residual extends Module {
   readonly body: Module;
   readonly shortcut: Module | null;
 
-  constructor(body: Module, shortcut: Module | null = null, readonly activate = true) {
+  constructor(
+    body: Module,
+    shortcut: Module | null = null,
+    readonly activate = true,
+  ) {
     super();
     this.body = this.addModule('body', body);
     this.shortcut = shortcut === null ? null : this.addModule('shortcut', shortcut);

@@ -32,17 +32,31 @@ export class Conv2d extends Module {
   ) {
     super();
     this.kernelSize = pair(kernelSize);
-    for (const [name, value] of [['inChannels', inChannels], ['outChannels', outChannels], ['kernel height', this.kernelSize[0]], ['kernel width', this.kernelSize[1]]] as const) {
-      if (!Number.isInteger(value) || value < 1) throw new RangeError(`Conv2d: ${name} must be a positive integer, got ${value}`);
+    for (const [name, value] of [
+      ['inChannels', inChannels],
+      ['outChannels', outChannels],
+      ['kernel height', this.kernelSize[0]],
+      ['kernel width', this.kernelSize[1]],
+    ] as const) {
+      if (!Number.isInteger(value) || value < 1)
+        throw new RangeError(`Conv2d: ${name} must be a positive integer, got ${value}`);
     }
     const padding: Padding = options.padding ?? 0;
     if (typeof padding === 'string' && padding !== 'same' && padding !== 'valid') {
-      throw new TypeError(`Conv2d: padding must be a number, a pair, 'same' or 'valid', got '${padding as string}'`);
+      throw new TypeError(
+        `Conv2d: padding must be a number, a pair, 'same' or 'valid', got '${padding as string}'`,
+      );
     }
     this.convolution = { stride: options.stride ?? 1, padding, dilation: options.dilation ?? 1 };
     const fanIn = inChannels * this.kernelSize[0] * this.kernelSize[1];
-    this.weight = this.addParameter('weight', defaultWeight([outChannels, inChannels, ...this.kernelSize], fanIn))!;
-    this.bias = this.addParameter('bias', options.bias === false ? null : defaultWeight([outChannels], fanIn));
+    this.weight = this.addParameter(
+      'weight',
+      defaultWeight([outChannels, inChannels, ...this.kernelSize], fanIn),
+    )!;
+    this.bias = this.addParameter(
+      'bias',
+      options.bias === false ? null : defaultWeight([outChannels], fanIn),
+    );
   }
 
   forward(x: Tensor): Tensor {

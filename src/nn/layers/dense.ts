@@ -34,16 +34,30 @@ export class Dense extends Module {
     readonly options: DenseOptions = {},
   ) {
     super();
-    if (!Number.isInteger(inFeatures) || inFeatures < 1 || !Number.isInteger(outFeatures) || outFeatures < 1) {
-      throw new RangeError(`Dense: feature counts must be positive integers, got in=${inFeatures}, out=${outFeatures}`);
+    if (
+      !Number.isInteger(inFeatures) ||
+      inFeatures < 1 ||
+      !Number.isInteger(outFeatures) ||
+      outFeatures < 1
+    ) {
+      throw new RangeError(
+        `Dense: feature counts must be positive integers, got in=${inFeatures}, out=${outFeatures}`,
+      );
     }
     this.activation = checkActivationName(options.activation ?? 'none', 'Dense');
     this.weight = this.addParameter('weight', defaultWeight([outFeatures, inFeatures], inFeatures))!;
-    this.bias = this.addParameter('bias', options.bias === false ? null : defaultWeight([outFeatures], inFeatures));
+    this.bias = this.addParameter(
+      'bias',
+      options.bias === false ? null : defaultWeight([outFeatures], inFeatures),
+    );
   }
 
   forward(x: Tensor): Tensor {
-    return applyActivation(this.activation, linear(x, this.weight, this.bias, 'Dense'), this.options.activationAlpha);
+    return applyActivation(
+      this.activation,
+      linear(x, this.weight, this.bias, 'Dense'),
+      this.options.activationAlpha,
+    );
   }
 
   override describe(): string {

@@ -11,7 +11,8 @@ export class Dropout extends Module {
     private readonly random?: Random,
   ) {
     super();
-    if (!(probability >= 0 && probability < 1)) throw new RangeError(`Dropout: probability must be in [0, 1), got ${probability}`);
+    if (!(probability >= 0 && probability < 1))
+      throw new RangeError(`Dropout: probability must be in [0, 1), got ${probability}`);
   }
   forward(x: Tensor): Tensor {
     return dropout(x, this.probability, this.training, this.random ?? defaultRandom());

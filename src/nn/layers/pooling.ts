@@ -41,7 +41,10 @@ export class MaxPool2d extends WindowPool {
 
 /** Averages each window. x: [N, C, H, W] → [N, C, Hout, Wout]; countIncludePad defaults to true. */
 export class AvgPool2d extends WindowPool {
-  constructor(kernelSize: Pair, options: Omit<Pool2dOptions, 'kernelSize'> & { countIncludePad?: boolean } = {}) {
+  constructor(
+    kernelSize: Pair,
+    options: Omit<Pool2dOptions, 'kernelSize'> & { countIncludePad?: boolean } = {},
+  ) {
     super(kernelSize, options);
   }
   forward(x: Tensor): Tensor {
