@@ -8,6 +8,10 @@
  *
  * Shapes: x [batch, inChannels, inHeight, inWidth], weight [outChannels, inChannels, kernelHeight,
  * kernelWidth], out [batch, outChannels, outHeight, outWidth]. All pointers are byte addresses.
+ *
+ * Each kernel computes one block of its output, given as ranges of images and channels, so that the
+ * backend's threads can split a call into disjoint blocks. The split never changes the arithmetic of
+ * an output element (each is summed by one thread in one order), so any split gives the same bits.
  */
 import { addFloats, copyFloats, zeroFloats } from './floats';
 import { gemmStrided } from './gemm';
@@ -235,7 +239,13 @@ function col2imAdd(
   }
 }
 
-/** out[n] = weight[outChannels, K] · columns(x[n]) for every image n. */
+/**
+ * out[n, o] = weight[o, K] · columns(x[n]) for images [imageStart, imageEnd) and output channels
+ * [outChannelStart, outChannelEnd). A range of the whole batch and all channels is the full
+ * convolution; threads take disjoint ranges. Every output element is computed the same way whatever
+ * the ranges, so split results equal whole ones bit for bit. `cols` holds one image's full column
+ * matrix (convColumnBytes) and `work` the GEMM workspace of an [outChannels, pixels, K] product.
+ */
 export function conv2dForward(
   x: usize,
   weight: usize,
@@ -255,13 +265,19 @@ export function conv2dForward(
   dilationWidth: i32,
   outHeight: i32,
   outWidth: i32,
+  imageStart: i32,
+  imageEnd: i32,
+  outChannelStart: i32,
+  outChannelEnd: i32,
   cols: usize,
   work: usize,
 ): void {
   const pixels = outHeight * outWidth;
   const depth = inChannels * kernelHeight * kernelWidth;
   const pointwise = isPointwise(kernelHeight, kernelWidth, strideHeight, strideWidth, padTop, padLeft);
-  for (let n = 0; n < batch; n++) {
+  const rows = outChannelEnd - outChannelStart;
+  if (rows <= 0) return;
+  for (let n = max(imageStart, 0); n < min(imageEnd, batch); n++) {
     const image = x + <usize>(n * inChannels * inHeight * inWidth) * 4;
     let columns = image;
     if (!pointwise) {
@@ -284,12 +300,12 @@ export function conv2dForward(
       );
       columns = cols;
     }
-    const result = out + <usize>(n * outChannels * pixels) * 4;
+    const result = out + <usize>((n * outChannels + outChannelStart) * pixels) * 4;
     gemmStrided(
-      outChannels,
+      rows,
       pixels,
       depth,
-      weight,
+      weight + <usize>(outChannelStart * depth) * 4,
       depth,
       false,
       columns,
@@ -303,7 +319,13 @@ export function conv2dForward(
   }
 }
 
-/** gradX[n] = col2im(weightᵀ · gradOut[n]) for every image n; gradX is overwritten. */
+/**
+ * gradX[n, c] = col2im(weight[:, c]ᵀ · gradOut[n]) for images [imageStart, imageEnd) and input
+ * channels [channelStart, channelEnd); those planes of gradX are overwritten, others untouched. The
+ * column rows of one input channel scatter only into that channel's plane, so channel ranges split the
+ * work without any reduction. `cols` needs room for the range's column rows (convColumnBytes covers
+ * every range); `work` is the GEMM workspace of a [K, pixels, outChannels] product.
+ */
 export function conv2dBackwardInput(
   gradOut: usize,
   weight: usize,
@@ -323,29 +345,39 @@ export function conv2dBackwardInput(
   dilationWidth: i32,
   outHeight: i32,
   outWidth: i32,
+  imageStart: i32,
+  imageEnd: i32,
+  channelStart: i32,
+  channelEnd: i32,
   cols: usize,
   work: usize,
 ): void {
   const pixels = outHeight * outWidth;
-  const depth = inChannels * kernelHeight * kernelWidth;
-  const imageFloats = inChannels * inHeight * inWidth;
+  const taps = kernelHeight * kernelWidth;
+  const depth = inChannels * taps;
+  const planeFloats = inHeight * inWidth;
+  const channels = channelEnd - channelStart;
+  if (channels <= 0) return;
+  const rows = channels * taps;
+  // Rows [channelStart·taps, …) of weightᵀ are columns of the stored [outChannels, K] weight.
+  const weightColumns = weight + <usize>(channelStart * taps) * 4;
   const pointwise = isPointwise(kernelHeight, kernelWidth, strideHeight, strideWidth, padTop, padLeft);
-  for (let n = 0; n < batch; n++) {
+  for (let n = max(imageStart, 0); n < min(imageEnd, batch); n++) {
     const gradient = gradOut + <usize>(n * outChannels * pixels) * 4;
-    const image = gradX + <usize>(n * imageFloats) * 4;
+    const planes = gradX + <usize>((n * inChannels + channelStart) * planeFloats) * 4;
     if (pointwise) {
       // The column matrix is the image itself, so the product lands in place.
       gemmStrided(
-        depth,
+        rows,
         pixels,
         outChannels,
-        weight,
+        weightColumns,
         depth,
         true,
         gradient,
         pixels,
         false,
-        image,
+        planes,
         pixels,
         false,
         work,
@@ -353,10 +385,10 @@ export function conv2dBackwardInput(
       continue;
     }
     gemmStrided(
-      depth,
+      rows,
       pixels,
       outChannels,
-      weight,
+      weightColumns,
       depth,
       true,
       gradient,
@@ -367,11 +399,11 @@ export function conv2dBackwardInput(
       false,
       work,
     );
-    zeroFloats(image, imageFloats);
+    zeroFloats(planes, channels * planeFloats);
     col2imAdd(
       cols,
-      image,
-      inChannels,
+      planes,
+      channels,
       inHeight,
       inWidth,
       kernelHeight,
@@ -388,7 +420,13 @@ export function conv2dBackwardInput(
   }
 }
 
-/** gradWeight = Σₙ gradOut[n] · columns(x[n])ᵀ; gradWeight is overwritten. */
+/**
+ * gradWeight[o] = Σₙ gradOut[n, o] · columns(x[n])ᵀ for output channels [outChannelStart,
+ * outChannelEnd), summed over images [imageStart, imageEnd) in image order; those rows of gradWeight
+ * are overwritten (zero for an empty image range), the rest untouched. The backend sums the batch in
+ * fixed blocks of images, one partial gradWeight per block, and adds the partials in block order
+ * (sumBlocks), so threads share the work without the result depending on how many there are.
+ */
 export function conv2dBackwardWeight(
   x: usize,
   gradOut: usize,
@@ -408,14 +446,23 @@ export function conv2dBackwardWeight(
   dilationWidth: i32,
   outHeight: i32,
   outWidth: i32,
+  imageStart: i32,
+  imageEnd: i32,
+  outChannelStart: i32,
+  outChannelEnd: i32,
   cols: usize,
   work: usize,
 ): void {
   const pixels = outHeight * outWidth;
   const depth = inChannels * kernelHeight * kernelWidth;
+  const rows = outChannelEnd - outChannelStart;
+  if (rows <= 0) return;
+  const block = gradWeight + <usize>(outChannelStart * depth) * 4;
+  const first = max(imageStart, 0);
+  const end = min(imageEnd, batch);
+  if (first >= end) zeroFloats(block, rows * depth);
   const pointwise = isPointwise(kernelHeight, kernelWidth, strideHeight, strideWidth, padTop, padLeft);
-  if (batch <= 0) zeroFloats(gradWeight, outChannels * depth);
-  for (let n = 0; n < batch; n++) {
+  for (let n = first; n < end; n++) {
     const image = x + <usize>(n * inChannels * inHeight * inWidth) * 4;
     let columns = image;
     if (!pointwise) {
@@ -438,10 +485,10 @@ export function conv2dBackwardWeight(
       );
       columns = cols;
     }
-    const gradient = gradOut + <usize>(n * outChannels * pixels) * 4;
+    const gradient = gradOut + <usize>((n * outChannels + outChannelStart) * pixels) * 4;
     // The columns are stored [K, pixels] = op(B)ᵀ, so B is read transposed.
     gemmStrided(
-      outChannels,
+      rows,
       depth,
       pixels,
       gradient,
@@ -450,9 +497,9 @@ export function conv2dBackwardWeight(
       columns,
       pixels,
       true,
-      gradWeight,
+      block,
       depth,
-      n > 0,
+      n > first,
       work,
     );
   }

@@ -41,3 +41,24 @@ export function addFloats(dst: usize, src: usize, count: i32): void {
     store<f32>(dst + offset, load<f32>(dst + offset) + load<f32>(src + offset));
   }
 }
+
+/**
+ * out[i] = ((blocks[0][i] + blocks[1][i]) + blocks[2][i]) + … for i in [start, end): the sum of
+ * `count` blocks of `stride` floats each, always added in block order so the result is fixed.
+ */
+export function sumBlocks(blocks: usize, count: i32, stride: i32, out: usize, start: i32, end: i32): void {
+  const strideBytes = <usize>stride * 4;
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const offset = <usize>i * 4;
+    let sum = v128.load(blocks + offset);
+    for (let b = 1; b < count; b++) sum = f32x4.add(sum, v128.load(blocks + <usize>b * strideBytes + offset));
+    v128.store(out + offset, sum);
+  }
+  for (; i < end; i++) {
+    const offset = <usize>i * 4;
+    let sum = load<f32>(blocks + offset);
+    for (let b = 1; b < count; b++) sum += load<f32>(blocks + <usize>b * strideBytes + offset);
+    store<f32>(out + offset, sum);
+  }
+}

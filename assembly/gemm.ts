@@ -83,20 +83,93 @@ export function gemmStrided(
   }
 }
 
-/** Dense entry point for the backend's matmul: leading dimensions follow from the shapes. */
-export function gemm(
+/**
+ * Threaded products pack each operand once, in parallel, then split C between threads. The packed
+ * layout of op(A) (and likewise op(B)) is the one gemmStrided's panels use, laid end to end: depth
+ * block p (depth pc = p·KC) starts at float roundUp(M, MR)·pc, and within it row strip s (rows 4s to
+ * 4s+3) starts at s·MR·kc. gemmPackedBlock then walks exactly the tiles and depth blocks that
+ * gemmStrided would for its block of C, so every element gets the same sum in the same order.
+ */
+
+/** Packs rows [rowStart, rowEnd) (rowStart a multiple of MR) of op(A), every depth block. */
+export function gemmPackA(
   a: usize,
+  lda: i32,
+  transA: bool,
+  m: i32,
+  k: i32,
+  rowStart: i32,
+  rowEnd: i32,
+  packed: usize,
+): void {
+  const rowsPadded = roundUp(m, MR);
+  for (let pc = 0; pc < k; pc += KC) {
+    const kc = min(KC, k - pc);
+    const panel = packed + <usize>(rowsPadded * pc + rowStart * kc) * 4;
+    packA(a, lda, transA, rowStart, pc, rowEnd - rowStart, kc, panel);
+  }
+}
+
+/** Packs columns [colStart, colEnd) (colStart a multiple of NR) of op(B), every depth block. */
+export function gemmPackB(
   b: usize,
-  c: usize,
+  ldb: i32,
+  transB: bool,
+  n: i32,
+  k: i32,
+  colStart: i32,
+  colEnd: i32,
+  packed: usize,
+): void {
+  const colsPadded = roundUp(n, NR);
+  for (let pc = 0; pc < k; pc += KC) {
+    const kc = min(KC, k - pc);
+    const panel = packed + <usize>(colsPadded * pc + colStart * kc) * 4;
+    packB(b, ldb, transB, pc, colStart, kc, colEnd - colStart, panel);
+  }
+}
+
+/** Floats of a packed op(A) (rows = M) or op(B) (rows = N, strip = NR) for depth K. */
+export function gemmPackedFloats(rows: i32, k: i32, strip: i32): i32 {
+  return roundUp(max(rows, 1), strip) * max(k, 0);
+}
+
+/**
+ * C[rowStart:rowEnd, colStart:colEnd] (+)= op(A)·op(B) from operands packed by gemmPackA and
+ * gemmPackB (k ≥ 1). rowStart is a multiple of MR and colStart of NR. `edgeTile` is MR·NR floats of
+ * this thread's scratch.
+ */
+export function gemmPackedBlock(
+  packedA: usize,
+  packedB: usize,
   m: i32,
   n: i32,
   k: i32,
-  transA: bool,
-  transB: bool,
+  c: usize,
+  ldc: i32,
   accumulate: bool,
-  work: usize,
+  rowStart: i32,
+  rowEnd: i32,
+  colStart: i32,
+  colEnd: i32,
+  edgeTile: usize,
 ): void {
-  gemmStrided(m, n, k, a, transA ? m : k, transA, b, transB ? k : n, transB, c, n, accumulate, work);
+  const rowsPadded = roundUp(m, MR);
+  const colsPadded = roundUp(n, NR);
+  for (let pc = 0; pc < k; pc += KC) {
+    const kc = min(KC, k - pc);
+    macroKernel(
+      rowEnd - rowStart,
+      colEnd - colStart,
+      kc,
+      packedA + <usize>(rowsPadded * pc + rowStart * kc) * 4,
+      packedB + <usize>(colsPadded * pc + colStart * kc) * 4,
+      c + <usize>(rowStart * ldc + colStart) * 4,
+      ldc,
+      accumulate || pc > 0,
+      edgeTile,
+    );
+  }
 }
 
 /**

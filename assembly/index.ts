@@ -3,12 +3,30 @@
  *
  * Compiled by scripts/build-wasm.mjs with SIMD, an imported shared memory and the stub runtime. The
  * kernels take byte addresses into that memory and allocate nothing: the JavaScript side
- * (src/backend/wasm/index.ts) lays out inputs, outputs and scratch above heapBase().
+ * (src/backend/wasm/) lays out inputs, outputs and scratch above heapBase(). The module has no data
+ * segments, no globals and no start function, so every worker thread can instantiate it over the same
+ * memory, and every kernel takes an output range so that the threads can share a call.
  */
-export { gemm, gemmWorkspaceBytes } from './gemm';
+export {
+  gemmStrided,
+  gemmWorkspaceBytes,
+  gemmPackA,
+  gemmPackB,
+  gemmPackedFloats,
+  gemmPackedBlock,
+} from './gemm';
+export { sumBlocks } from './floats';
 export { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, convColumnBytes } from './conv';
 export { maxPool2dForward, maxPool2dBackward, avgPool2dForward, avgPool2dBackward } from './pool';
-export { batchNormTrainForward, batchNormTrainBackward, channelAffine } from './norm';
+export { batchNormTrainForward, batchNormTrainBackward, channelAffine, channelSum } from './norm';
+export {
+  reluForward,
+  reluBackward,
+  leakyReluForward,
+  leakyReluBackward,
+  binaryBroadcast,
+  binarySameShape,
+} from './elementwise';
 
 /** First byte of linear memory not used by this module's static data. */
 export function heapBase(): usize {

@@ -1,6 +1,10 @@
 /**
- * Per-channel kernels over x viewed as [batch, channels, spatial]: training-mode batch norm and the
- * channel affine map.
+ * Per-channel kernels over x viewed as [batch, channels, spatial]: training-mode batch norm, the
+ * channel affine map and per-channel sums.
+ *
+ * Each kernel handles a range of channels (or of [batch, channel] planes), so the backend's threads
+ * can split a call; every channel is reduced by one thread in one order, so any split gives the same
+ * bits as one thread.
  *
  * Batch statistics and the normalisation itself are computed in float64 (f64x2 lanes), as the
  * reference backend does and as PyTorch accumulates on CPU: a float32 mean of 10⁵ values, or
@@ -72,6 +76,7 @@ function normalizeRun(x: usize, out: usize, count: i32, center: f64, scale: f64,
 /**
  * y = gamma·(x − mean)/sqrt(var + eps) + beta with the batch mean and biased variance of each channel;
  * mean and invStd (1/sqrt(var + eps)) are saved for backward. gamma, beta, mean, invStd are [channels].
+ * Only channels [channelStart, channelEnd) are computed.
  */
 export function batchNormTrainForward(
   x: usize,
@@ -84,10 +89,12 @@ export function batchNormTrainForward(
   batch: i32,
   channels: i32,
   spatial: i32,
+  channelStart: i32,
+  channelEnd: i32,
 ): void {
   const count = <f64>batch * <f64>spatial;
   const stride = <usize>(channels * spatial) * 4;
-  for (let c = 0; c < channels; c++) {
+  for (let c = channelStart; c < channelEnd; c++) {
     const first = x + <usize>(c * spatial) * 4;
     let sum: f64 = 0;
     for (let n = 0; n < batch; n++) sum += sumRun(first + <usize>n * stride, spatial);
@@ -178,6 +185,7 @@ function inputGradientRun(
 /**
  * Backward of training-mode batch norm, given the saved mean and invStd. With x̂ = (x − mean)·invStd:
  * gradBeta = Σ g, gradGamma = Σ g·x̂, gradX = gamma·invStd·(g − Σg/count − x̂·Σ(g·x̂)/count).
+ * Only channels [channelStart, channelEnd) are computed.
  */
 export function batchNormTrainBackward(
   x: usize,
@@ -191,10 +199,12 @@ export function batchNormTrainBackward(
   batch: i32,
   channels: i32,
   spatial: i32,
+  channelStart: i32,
+  channelEnd: i32,
 ): void {
   const count = <f64>batch * <f64>spatial;
   const stride = <usize>(channels * spatial) * 4;
-  for (let c = 0; c < channels; c++) {
+  for (let c = channelStart; c < channelEnd; c++) {
     const offset = <usize>(c * spatial) * 4;
     const mu = <f64>load<f32>(mean + <usize>c * 4);
     const inverse = <f64>load<f32>(invStd + <usize>c * 4);
@@ -223,33 +233,82 @@ export function batchNormTrainBackward(
   }
 }
 
-/** out = x·scale[c] + shift[c] (inference-mode batch norm, bias add). */
+/**
+ * out = x·scale[c] + shift[c] (inference-mode batch norm, bias add) over planes [planeStart, planeEnd)
+ * of x viewed as [batch·channels, spatial]; plane q belongs to channel q mod channels.
+ */
 export function channelAffine(
   x: usize,
   scale: usize,
   shift: usize,
   out: usize,
+  channels: i32,
+  spatial: i32,
+  planeStart: i32,
+  planeEnd: i32,
+): void {
+  for (let q = planeStart; q < planeEnd; q++) {
+    const c = q % channels;
+    const at = <usize>(q * spatial) * 4;
+    const a = load<f32>(scale + <usize>c * 4);
+    const b = load<f32>(shift + <usize>c * 4);
+    const av = f32x4.splat(a);
+    const bv = f32x4.splat(b);
+    let i = 0;
+    for (; i + 4 <= spatial; i += 4) {
+      const offset = at + <usize>i * 4;
+      v128.store(out + offset, f32x4.add(f32x4.mul(v128.load(x + offset), av), bv));
+    }
+    for (; i < spatial; i++) {
+      const offset = at + <usize>i * 4;
+      store<f32>(out + offset, load<f32>(x + offset) * a + b);
+    }
+  }
+}
+
+/**
+ * out[c] = Σ over batch and spatial of x[n, c, s] for channels [channelStart, channelEnd), summed in
+ * float64 as the reference backend does (this is the bias gradient of dense and convolution layers).
+ */
+export function channelSum(
+  x: usize,
+  out: usize,
   batch: i32,
   channels: i32,
   spatial: i32,
+  channelStart: i32,
+  channelEnd: i32,
 ): void {
-  let at: usize = 0;
-  for (let n = 0; n < batch; n++) {
-    for (let c = 0; c < channels; c++) {
-      const a = load<f32>(scale + <usize>c * 4);
-      const b = load<f32>(shift + <usize>c * 4);
-      const av = f32x4.splat(a);
-      const bv = f32x4.splat(b);
-      let i = 0;
-      for (; i + 4 <= spatial; i += 4) {
-        const offset = at + <usize>i * 4;
-        v128.store(out + offset, f32x4.add(f32x4.mul(v128.load(x + offset), av), bv));
+  const stride = <usize>(channels * spatial) * 4;
+  if (spatial == 1) {
+    // [batch, channels]: sum down columns, four channels per vector, so rows are read contiguously.
+    let c = channelStart;
+    for (; c + 4 <= channelEnd; c += 4) {
+      let low = f64x2.splat(0);
+      let high = f64x2.splat(0);
+      let at = x + <usize>c * 4;
+      for (let n = 0; n < batch; n++) {
+        const v = v128.load(at);
+        low = f64x2.add(low, f64x2.promote_low_f32x4(v));
+        high = f64x2.add(high, f64x2.promote_low_f32x4(highHalf(v)));
+        at += stride;
       }
-      for (; i < spatial; i++) {
-        const offset = at + <usize>i * 4;
-        store<f32>(out + offset, load<f32>(x + offset) * a + b);
-      }
-      at += <usize>spatial * 4;
+      store<f32>(out + <usize>c * 4, <f32>f64x2.extract_lane(low, 0));
+      store<f32>(out + <usize>(c + 1) * 4, <f32>f64x2.extract_lane(low, 1));
+      store<f32>(out + <usize>(c + 2) * 4, <f32>f64x2.extract_lane(high, 0));
+      store<f32>(out + <usize>(c + 3) * 4, <f32>f64x2.extract_lane(high, 1));
     }
+    for (; c < channelEnd; c++) {
+      let sum: f64 = 0;
+      for (let n = 0; n < batch; n++) sum += <f64>load<f32>(x + <usize>n * stride + <usize>c * 4);
+      store<f32>(out + <usize>c * 4, <f32>sum);
+    }
+    return;
+  }
+  for (let c = channelStart; c < channelEnd; c++) {
+    const first = x + <usize>(c * spatial) * 4;
+    let sum: f64 = 0;
+    for (let n = 0; n < batch; n++) sum += sumRun(first + <usize>n * stride, spatial);
+    store<f32>(out + <usize>c * 4, <f32>sum);
   }
 }

@@ -1,8 +1,9 @@
 /**
- * Micro-benchmark of the WebAssembly backend on one thread: GEMM throughput and the seed CNN's
- * convolution layers at batch 64 (1×28×28 → 32 → 32, pool, → 64 → 64 at 14×14, all 3×3 pad 1).
+ * Micro-benchmark of the WebAssembly backend: GEMM throughput, the seed CNN's convolution layers at
+ * batch 64 (1×28×28 → 32 → 32, pool, → 64 → 64 at 14×14, all 3×3 pad 1), pooling and batch norm.
  *
- * Run after `npm run build`: node dist/bench/gemm-wasm.js [--reference]
+ * Run after `npm run build`: node dist/bench/gemm-wasm.js [--threads 1,2] [--reference]
+ * --threads lists the thread counts to time (default: the backend's default, getWasmThreads()).
  * Times include copying operands in and out of wasm memory, as the backend does on every call.
  * --reference also times the reference backend's convolutions (slow: about a minute).
  */
@@ -10,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 
 import { referenceBackend } from '../src/backend/reference/index.js';
 import type { Backend, BatchNormGeometry, Conv2dGeometry, Pool2dGeometry } from '../src/backend/types.js';
-import { wasmBackend } from '../src/backend/wasm/index.js';
+import { getWasmThreads, setWasmThreads, wasmBackend } from '../src/backend/wasm/index.js';
 
 function randomFloats(count: number): Float32Array {
   const values = new Float32Array(count);
@@ -163,12 +164,19 @@ const seedLayers: [string, Conv2dGeometry][] = [
   ['conv4 64→64 14×14', layer(64, 64, 14, 64)],
 ];
 
-benchGemm(512);
-benchGemm(1024);
-let total = 0;
-for (const [name, g] of seedLayers) total += benchConv(wasmBackend, name, g, 1000);
-console.log(`wasm seed CNN convolutions, forward + backward, batch 64: ${total.toFixed(1)} ms`);
-benchElementwise(wasmBackend, 500);
+const threadsOption = process.argv.indexOf('--threads');
+const threadCounts =
+  threadsOption >= 0 ? process.argv[threadsOption + 1]!.split(',').map(Number) : [getWasmThreads()];
+for (const threads of threadCounts) {
+  setWasmThreads(threads);
+  console.log(`-- ${threads} thread${threads === 1 ? '' : 's'}`);
+  benchGemm(512);
+  benchGemm(1024);
+  let total = 0;
+  for (const [name, g] of seedLayers) total += benchConv(wasmBackend, name, g, 1000);
+  console.log(`wasm seed CNN convolutions, forward + backward, batch 64: ${total.toFixed(1)} ms`);
+  benchElementwise(wasmBackend, 500);
+}
 if (process.argv.includes('--reference')) {
   benchElementwise(referenceBackend, 0);
   for (const [name, g] of seedLayers) benchConv(referenceBackend, name, g, 0);

@@ -2,13 +2,21 @@
  * `tensile experiment NAME [options]`: reproducible experiments that write tables and figures.
  * Each experiment lives in cli/experiments/NAME.ts and is listed here.
  */
+import { transferExperiment } from './experiments/transfer.js';
+import { lrBatchExperiment } from './experiments/lr-batch.js';
+import { searchExperiment } from './experiments/search.js';
+
 export interface Experiment {
   name: string;
   summary: string;
   run(args: string[]): Promise<number> | number;
 }
 
-const experiments: Experiment[] = [];
+const experiments: Experiment[] = [
+  transferExperiment,
+  lrBatchExperiment,
+  searchExperiment,
+];
 
 export function experimentCommand(args: string[]): Promise<number> | number {
   const [name, ...rest] = args;

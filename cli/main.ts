@@ -4,7 +4,13 @@
  * the bundled MNIST digits, holding out a test split, and prints the test accuracy.
  */
 import { parseArgs } from 'node:util';
+import { dashboardCommand } from './dashboard.js';
 import { experimentCommand } from './experiment.js';
+import { finetuneCommand } from './finetune.js';
+import { studyCommand } from './study.js';
+import { tuneCommand } from './tune.js';
+import { explainCommand } from './explain.js';
+import { reportCommand } from './report.js';
 import { trainCommand } from './train.js';
 
 const commands: Record<string, { summary: string; run: (args: string[]) => Promise<number> | number }> = {
@@ -16,6 +22,12 @@ const commands: Record<string, { summary: string; run: (args: string[]) => Promi
     summary: 'run an experiment that writes tables and figures (see: tensile experiment)',
     run: experimentCommand,
   },
+  finetune: { summary: 'fine-tune a pretrained model with a transfer strategy (tensile finetune --help)', run: finetuneCommand },
+  tune: { summary: 'tune training hyperparameters as a study file describes (tensile tune examples/study.yaml)', run: tuneCommand },
+  study: { summary: 'list, show or export tuning studies', run: studyCommand },
+  explain: { summary: 'the seed notes with numbers computed live and their figures', run: explainCommand },
+  dashboard: { summary: 'web dashboard of runs, studies and explain figures (live)', run: dashboardCommand },
+  report: { summary: 'one self-contained HTML file with the runs, studies and figures', run: reportCommand },
 };
 
 function usage(): string {

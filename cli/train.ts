@@ -5,6 +5,7 @@
  * The recipe (AdamW with a one-cycle schedule peaking at 5e-3, weight decay 1e-4, batch 64, random
  * ±2-pixel shifts) is the one measured to reach 98% in PyTorch on this data.
  */
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   AdamW,
@@ -26,6 +27,7 @@ import {
   setBackend,
   type Callback,
 } from '../src/index.js';
+import { configFromOptions, defaultStoreUrl, openRunStore, RunTracker } from '../src/track/index.js';
 
 export const trainHelp = `usage: tensile train [options]
 
@@ -43,6 +45,8 @@ options:
   --backend NAME                  reference, wasm or native (default: fastest available)
   --save FILE                     write the trained weights (safetensors)
   --log FILE                      append per-epoch metrics as JSON lines
+  --storage URL                   record the run there (default ${defaultStoreUrl}; postgres://... too)
+  --no-track                      do not record the run (tensile dashboard shows recorded runs)
   --quiet                         no progress output`;
 
 export async function trainCommand(args: string[]): Promise<number> {
@@ -60,6 +64,8 @@ export async function trainCommand(args: string[]): Promise<number> {
       backend: { type: 'string' },
       save: { type: 'string' },
       log: { type: 'string' },
+      storage: { type: 'string', default: defaultStoreUrl },
+      'no-track': { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -100,21 +106,56 @@ export async function trainCommand(args: string[]): Promise<number> {
   const optimizer = new AdamW(model.parameters(), { lr: number('lr'), weightDecay: number('weight-decay') });
   const callbacks: Callback[] = [];
   if (values.log !== undefined) callbacks.push(new MetricsLogger(values.log));
-  fit(model, train, {
-    optimizer,
-    epochs,
-    batchSize,
-    seed,
-    transforms: [randomShift(2)],
-    schedule: oneCycleSchedule(epochs * Math.ceil(train.count / batchSize)),
-    callbacks,
-    progress: !values.quiet,
-  });
+  const store = values['no-track'] ? null : await openRunStore(values.storage!);
+  const tracker =
+    store === null
+      ? null
+      : await RunTracker.start(store, {
+          name: `train ${values.dataset}`,
+          config: configFromOptions(values, ['help', 'quiet', 'no-track']),
+        });
+  if (tracker !== null) {
+    callbacks.push(tracker);
+    log(
+      `recording run #${tracker.runId} in ${values.storage} (tensile dashboard shows it; --no-track skips this)`,
+    );
+  }
+  try {
+    fit(model, train, {
+      optimizer,
+      epochs,
+      batchSize,
+      seed,
+      transforms: [randomShift(2)],
+      schedule: oneCycleSchedule(epochs * Math.ceil(train.count / batchSize)),
+      callbacks,
+      progress: !values.quiet,
+    });
+  } catch (error) {
+    // The run is recorded as failed, with the error, rather than left "running".
+    await tracker?.fail(error);
+    await tracker?.close();
+    await store?.close();
+    throw error;
+  }
   const result = evaluate(model, test);
   const seconds = (performance.now() - started) / 1000;
   if (values.save !== undefined) {
     saveWeights(model, values.save, { dataset: values.dataset!, test_accuracy: result.accuracy.toFixed(4) });
     log(`weights written to ${values.save}`);
+  }
+  if (tracker !== null) {
+    tracker.updateSummary({ testAccuracy: result.accuracy, testLoss: result.loss, seconds });
+    if (values.save !== undefined) {
+      await tracker.addArtifact({
+        name: 'weights',
+        kind: 'weights',
+        mediaType: 'application/octet-stream',
+        path: path.resolve(values.save),
+      });
+    }
+    await tracker.close();
+    await store!.close();
   }
   console.log(
     `test accuracy: ${(result.accuracy * 100).toFixed(2)}% (${Math.round(result.accuracy * test.count)}/${test.count}), test loss ${result.loss.toFixed(4)}, ${seconds.toFixed(0)} s`,

@@ -30,3 +30,6 @@ export * from './train/index.js';
 export * from './io/weights.js';
 export * from './models/seed-cnn.js';
 export * from './plot/index.js';
+export * from './models/resnet.js';
+export * from './transfer/index.js';
+export * from './io/checkpoint.js';

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { referenceBackend } from '../src/backend/reference/index.js';
-import type { BatchNormGeometry, Conv2dGeometry, Pool2dGeometry } from '../src/backend/types.js';
+import type { BatchNormGeometry, BinaryKind, Conv2dGeometry, Pool2dGeometry } from '../src/backend/types.js';
 import { wasmBackend } from '../src/backend/wasm/index.js';
 import { wasmRuntime } from '../src/backend/wasm/runtime.js';
 
@@ -469,6 +469,127 @@ describe('wasm backend: batch norm and channel affine', () => {
       assertClose(actual, expected, FLOAT32, name);
     });
   }
+});
+
+describe('wasm backend: channel sums, activations, broadcast arithmetic, reductions', () => {
+  for (const [name, g] of [
+    ['4-D', { batch: 3, channels: 5, spatial: 35 }],
+    ['2-D, channels a multiple of 4', { batch: 9, channels: 8, spatial: 1 }],
+    ['2-D, odd channels', { batch: 7, channels: 11, spatial: 1 }],
+  ] as [string, BatchNormGeometry][]) {
+    it(`channel sums, ${name}`, () => {
+      const x = randomFloats(g.batch * g.channels * g.spatial, 61, 0.5);
+      const expected = new Float32Array(g.channels);
+      const actual = new Float32Array(g.channels);
+      referenceBackend.channelSum(x, expected, g);
+      wasmBackend.channelSum(x, actual, g);
+      assertClose(actual, expected, forSum(g.batch * g.spatial), name);
+    });
+  }
+
+  it('ReLU and leaky ReLU agree exactly, with NaN, ±0 and ±infinity', () => {
+    const x = randomFloats(1003, 62);
+    x.set([Number.NaN, -0, 0, Infinity, -Infinity, 1e-40, -1e-40], 500);
+    const gradOut = randomFloats(1003, 63);
+    for (const [kind, alpha] of [
+      ['relu', 0],
+      ['leaky_relu', 0.01],
+      ['leaky_relu', 0.3],
+    ] as const) {
+      const expected = new Float32Array(x.length);
+      const actual = new Float32Array(x.length);
+      referenceBackend.activationForward(kind, x, expected, alpha);
+      wasmBackend.activationForward(kind, x, actual, alpha);
+      assert.deepEqual(actual, expected, `${kind} forward`);
+      const expectedGrad = new Float32Array(x.length);
+      const actualGrad = new Float32Array(x.length);
+      referenceBackend.activationBackward(kind, x, expected, gradOut, expectedGrad, alpha);
+      wasmBackend.activationBackward(kind, x, actual, gradOut, actualGrad, alpha);
+      assert.deepEqual(actualGrad, expectedGrad, `${kind} backward`);
+    }
+  });
+
+  it('other activations still run (in the reference kernels)', () => {
+    const x = randomFloats(37, 64);
+    const expected = new Float32Array(x.length);
+    const actual = new Float32Array(x.length);
+    referenceBackend.activationForward('tanh', x, expected, 1);
+    wasmBackend.activationForward('tanh', x, actual, 1);
+    assert.deepEqual(actual, expected);
+  });
+
+  const shape = [2, 3, 5, 7];
+  const full = randomFloats(2 * 3 * 5 * 7, 65);
+  full[7] = Number.NaN;
+  const operands: [string, number[]][] = [
+    ['same shape', shape],
+    ['same shape, lower rank', [3, 5, 7]],
+    ['per channel [3, 1, 1]', [3, 1, 1]],
+    ['per channel [1, 3, 1, 1]', [1, 3, 1, 1]],
+    ['last axis [7]', [7]],
+    ['middle run [5, 7]', [5, 7]],
+    ['first axis [2, 1, 1, 1]', [2, 1, 1, 1]],
+    ['scalar []', []],
+    ['scalar [1, 1]', [1, 1]],
+    ['not a contiguous run [3, 1, 7] (reference path)', [3, 1, 7]],
+  ];
+  for (const [name, operandShape] of operands) {
+    const operand = randomFloats(
+      operandShape.reduce((p, d) => p * d, 1),
+      66,
+    ).map((v, i) => (i === 2 ? Number.NaN : v + 1.5));
+    for (const kind of ['add', 'sub', 'mul', 'div', 'maximum', 'minimum'] as BinaryKind[]) {
+      it(`binary ${kind}, ${name}, on either side`, () => {
+        for (const fullIsLeft of [true, false]) {
+          const [a, aShape, b, bShape] = fullIsLeft
+            ? [full, shape, operand, operandShape]
+            : [operand, operandShape, full, shape];
+          const expected = new Float32Array(full.length);
+          const actual = new Float32Array(full.length);
+          referenceBackend.binary(kind, a, aShape, b, bShape, expected, shape);
+          wasmBackend.binary(kind, a, aShape, b, bShape, actual, shape);
+          // float32 +, −, ·, ÷ and comparisons round exactly like the reference's float64 ones.
+          assert.deepEqual(actual, expected, `${kind} ${name} fullIsLeft=${fullIsLeft}`);
+        }
+      });
+    }
+  }
+
+  it('binary works in place (out is one of the operands)', () => {
+    const a = randomFloats(60, 67);
+    const expected = new Float32Array(60);
+    referenceBackend.binary('mul', a, [6, 10], a, [6, 10], expected, [6, 10]);
+    wasmBackend.binary('mul', a, [6, 10], a, [6, 10], a, [6, 10]);
+    assert.deepEqual(a, expected);
+  });
+
+  for (const outShape of [
+    [1, 3, 1, 1],
+    [1, 1, 1, 7],
+    [1, 3, 5, 1],
+    [2, 1, 1, 1],
+    [1, 1, 1, 1],
+    [2, 3, 5, 7],
+    [2, 1, 1, 7], // not a contiguous run (reference path)
+  ]) {
+    it(`reduceSum [2, 3, 5, 7] → [${outShape.join(', ')}]`, () => {
+      const x = randomFloats(2 * 3 * 5 * 7, 68, 0.25);
+      const expected = new Float32Array(outShape.reduce((p, d) => p * d, 1));
+      const actual = new Float32Array(expected.length);
+      referenceBackend.reduceSum(x, shape, expected, outShape);
+      wasmBackend.reduceSum(x, shape, actual, outShape);
+      assertClose(actual, expected, forSum(x.length / expected.length), `[${outShape.join(', ')}]`);
+    });
+  }
+
+  it('reduceSum of a bias gradient [N, F] → [1, F]', () => {
+    const x = randomFloats(64 * 10, 69);
+    const expected = new Float32Array(10);
+    const actual = new Float32Array(10);
+    referenceBackend.reduceSum(x, [64, 10], expected, [1, 10]);
+    wasmBackend.reduceSum(x, [64, 10], actual, [1, 10]);
+    assertClose(actual, expected, forSum(64), 'bias');
+  });
 });
 
 describe('wasm backend: memory and dtypes', () => {

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { noGrad } from '../autograd/graph.js';
 import type { ActivationKind, Data } from '../backend/types.js';
 import { int64ToInt32, readSafetensors, type SafetensorsEntry } from '../io/safetensors.js';
+import { resnet, type ResNetBlockKind } from '../models/resnet.js';
 import { modelFromConfig, type LayerConfig } from '../nn/config.js';
 import { type Module, Parameter } from '../nn/module.js';
 import {
@@ -304,6 +305,35 @@ const runners: Record<string, CaseRunner> = {
     );
     return result;
   },
+  model_forward(c) {
+    // A pretrained network: build it from the case's architecture, load its weights by PyTorch name
+    // (strictly: every name and shape must fit), and compare the inference-mode logits.
+    const architecture = c.meta.architecture as {
+      family?: string;
+      block?: string;
+      widths?: number[];
+      layers?: number[];
+      classes?: number;
+      stem?: string;
+    };
+    if (architecture.family !== 'resnet') {
+      throw new ParityCaseError(
+        `model_forward: unknown architecture family '${String(architecture.family)}' (tensile builds 'resnet')`,
+      );
+    }
+    const inputShape = c.meta.input_shape as number[];
+    const model = resnet({
+      block: (architecture.block ?? 'basic') as ResNetBlockKind,
+      widths: architecture.widths,
+      layers: architecture.layers,
+      classes: architecture.classes,
+      inChannels: inputShape[0],
+      stem: architecture.stem === 'small' ? 'small' : 'imagenet',
+    });
+    loadPrefixed(model, c, 'weights.');
+    model.eval();
+    return new Map<string, Tensor | Data>([['logits', noGrad(() => model.forward(c.tensor('x')))]]);
+  },
 };
 
 /** Loads tensors named prefix+NAME into a model's state_dict entries NAME. */
@@ -313,8 +343,12 @@ export function loadPrefixed(
   prefix: string,
 ): void {
   const values = new Map<string, Tensor>();
-  for (const name of c.names())
-    if (name.startsWith(prefix)) values.set(name.slice(prefix.length), c.tensor(name));
+  for (const name of c.names()) {
+    // PyTorch's batch-norm step counters are not weights; tensile has no such buffer.
+    if (name.startsWith(prefix) && !name.endsWith('num_batches_tracked')) {
+      values.set(name.slice(prefix.length), c.tensor(name));
+    }
+  }
   model.loadStateDict(values);
 }
 

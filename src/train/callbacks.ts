@@ -8,6 +8,7 @@ import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { applySchedule, type LearningRateSchedule } from '../optim/schedule.js';
 import { saveWeights } from '../io/weights.js';
+import type { Random } from '../tensor/random.js';
 import type { EpochLogs, TrainingEvent } from './events.js';
 
 /** What a callback may see and do during fit. */
@@ -18,6 +19,11 @@ export interface TrainingControl {
   stop(reason: string): void;
   /** Batches per epoch (for per-batch schedules). */
   readonly batchesPerEpoch: number;
+  /**
+   * The loader's generator (shuffling, augmentation). Between epochs its state decides every later
+   * batch, so checkpoints save it for an exact resume.
+   */
+  readonly random: Random;
 }
 
 export interface Callback {

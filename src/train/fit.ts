@@ -81,11 +81,12 @@ export function fit(model: Module, dataset: ImageDataset, options: FitOptions): 
     ({ train, test: validation } = splitDataset(dataset, options.validationSplit, new Random(seed + 1)));
   }
   const batchSize = options.batchSize ?? 64;
+  const random = options.random ?? new Random(seed);
   const loader = new DataLoader(train, {
     batchSize,
     shuffle: true,
     transforms: options.transforms ?? [],
-    random: options.random ?? new Random(seed),
+    random,
   });
   const batchesPerEpoch = Math.ceil(train.count / batchSize);
   const callbacks: Callback[] = [];
@@ -101,6 +102,7 @@ export function fit(model: Module, dataset: ImageDataset, options: FitOptions): 
     model,
     optimizer: options.optimizer,
     batchesPerEpoch,
+    random,
     stop: (reason) => {
       stopReason ??= reason;
     },

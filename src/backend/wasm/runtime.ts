@@ -1,11 +1,12 @@
 /**
  * Loading of build/wasm/kernels.wasm and the scratch arena in its linear memory.
  *
- * The module imports a shared memory so that a later step can run the same kernels on worker threads
- * over one memory; today every kernel runs on the calling thread. Kernels allocate nothing: each
- * backend call resets the arena, lays out its inputs, outputs and scratch from heapBase() upwards,
+ * The module imports a shared memory: the calling thread and the worker threads of ./threads.ts each
+ * instantiate the same compiled module over that one memory. Kernels allocate nothing: each backend
+ * call resets the arena, lays out its inputs, outputs and per-thread scratch from heapBase() upwards,
  * copies the inputs in, runs, and copies the outputs out. The memory grows to the largest call seen
- * and is reused, so repeated calls neither allocate nor leak.
+ * and is reused, so repeated calls neither allocate nor leak. Only the calling thread allocates, and
+ * only between kernel runs, so workers never see the memory grow under them.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -14,15 +15,17 @@ import { fileURLToPath } from 'node:url';
  * The part of the WebAssembly JavaScript API used here. tsconfig's lib is ES2022 without DOM, which
  * is where TypeScript declares WebAssembly, so this module declares what it uses.
  */
-interface WasmMemory {
+export interface WasmMemory {
   readonly buffer: ArrayBufferLike;
   grow(deltaPages: number): number;
 }
+/** A compiled module; opaque here, and cloneable to worker threads. */
+export type WasmModule = object;
 interface WasmApi {
   Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
-  Module: new (bytes: Uint8Array) => object;
+  Module: new (bytes: Uint8Array) => WasmModule;
   Instance: new (
-    module: object,
+    module: WasmModule,
     imports: Record<string, Record<string, unknown>>,
   ) => { readonly exports: Record<string, unknown> };
 }
@@ -65,21 +68,63 @@ export type PoolArguments = [
   outWidth: number,
 ];
 
-/** The functions exported by assembly/index.ts (see the AssemblyScript sources for semantics). */
+/**
+ * The functions exported by assembly/index.ts (see the AssemblyScript sources for semantics). Kernels
+ * that threads share take the block of the output they compute as trailing ranges.
+ */
 export type KernelExports = {
   heapBase(): Pointer;
   gemmWorkspaceBytes(m: number, n: number, k: number): number;
-  gemm(
-    a: Pointer,
-    b: Pointer,
-    c: Pointer,
+  gemmStrided(
     m: number,
     n: number,
     k: number,
+    a: Pointer,
+    lda: number,
     transposeA: boolean,
+    b: Pointer,
+    ldb: number,
     transposeB: boolean,
+    c: Pointer,
+    ldc: number,
     accumulate: boolean,
     work: Pointer,
+  ): void;
+  gemmPackA(
+    a: Pointer,
+    lda: number,
+    transposeA: boolean,
+    m: number,
+    k: number,
+    rowStart: number,
+    rowEnd: number,
+    packed: Pointer,
+  ): void;
+  gemmPackB(
+    b: Pointer,
+    ldb: number,
+    transposeB: boolean,
+    n: number,
+    k: number,
+    colStart: number,
+    colEnd: number,
+    packed: Pointer,
+  ): void;
+  gemmPackedFloats(rows: number, k: number, strip: number): number;
+  gemmPackedBlock(
+    packedA: Pointer,
+    packedB: Pointer,
+    m: number,
+    n: number,
+    k: number,
+    c: Pointer,
+    ldc: number,
+    accumulate: boolean,
+    rowStart: number,
+    rowEnd: number,
+    colStart: number,
+    colEnd: number,
+    edgeTile: Pointer,
   ): void;
   convColumnBytes(
     inChannels: number,
@@ -96,19 +141,19 @@ export type KernelExports = {
     x: Pointer,
     weight: Pointer,
     out: Pointer,
-    ...rest: [...ConvArguments, Pointer, Pointer]
+    ...rest: [...ConvArguments, ...ConvRanges, Pointer, Pointer]
   ): void;
   conv2dBackwardInput(
     gradOut: Pointer,
     weight: Pointer,
     gradX: Pointer,
-    ...rest: [...ConvArguments, Pointer, Pointer]
+    ...rest: [...ConvArguments, ...ConvRanges, Pointer, Pointer]
   ): void;
   conv2dBackwardWeight(
     x: Pointer,
     gradOut: Pointer,
     gradWeight: Pointer,
-    ...rest: [...ConvArguments, Pointer, Pointer]
+    ...rest: [...ConvArguments, ...ConvRanges, Pointer, Pointer]
   ): void;
   maxPool2dForward(x: Pointer, out: Pointer, argmax: Pointer, ...geometry: PoolArguments): void;
   maxPool2dBackward(
@@ -132,6 +177,8 @@ export type KernelExports = {
     batch: number,
     channels: number,
     spatial: number,
+    channelStart: number,
+    channelEnd: number,
   ): void;
   batchNormTrainBackward(
     x: Pointer,
@@ -145,22 +192,65 @@ export type KernelExports = {
     batch: number,
     channels: number,
     spatial: number,
+    channelStart: number,
+    channelEnd: number,
   ): void;
   channelAffine(
     x: Pointer,
     scale: Pointer,
     shift: Pointer,
     out: Pointer,
+    channels: number,
+    spatial: number,
+    planeStart: number,
+    planeEnd: number,
+  ): void;
+  channelSum(
+    x: Pointer,
+    out: Pointer,
     batch: number,
     channels: number,
     spatial: number,
+    channelStart: number,
+    channelEnd: number,
   ): void;
+  reluForward(x: Pointer, out: Pointer, start: number, end: number): void;
+  reluBackward(x: Pointer, gradOut: Pointer, gradX: Pointer, start: number, end: number): void;
+  leakyReluForward(x: Pointer, out: Pointer, slope: number, start: number, end: number): void;
+  leakyReluBackward(
+    x: Pointer,
+    gradOut: Pointer,
+    gradX: Pointer,
+    slope: number,
+    start: number,
+    end: number,
+  ): void;
+  binaryBroadcast(
+    kind: number,
+    full: Pointer,
+    broadcast: Pointer,
+    out: Pointer,
+    fullIsLeft: boolean,
+    middle: number,
+    inner: number,
+    rowStart: number,
+    rowEnd: number,
+  ): void;
+  binarySameShape(kind: number, a: Pointer, b: Pointer, out: Pointer, start: number, end: number): void;
+  sumBlocks(blocks: Pointer, count: number, stride: number, out: Pointer, start: number, end: number): void;
 };
+
+/** The block of a convolution's output one call computes: two [start, end) ranges. */
+export type ConvRanges = [firstStart: number, firstEnd: number, secondStart: number, secondEnd: number];
 
 const kernelNames: readonly (keyof KernelExports)[] = [
   'heapBase',
   'gemmWorkspaceBytes',
-  'gemm',
+  'gemmStrided',
+  'gemmPackA',
+  'gemmPackB',
+  'gemmPackedFloats',
+  'gemmPackedBlock',
   'convColumnBytes',
   'conv2dForward',
   'conv2dBackwardInput',
@@ -172,6 +262,14 @@ const kernelNames: readonly (keyof KernelExports)[] = [
   'batchNormTrainForward',
   'batchNormTrainBackward',
   'channelAffine',
+  'channelSum',
+  'reluForward',
+  'reluBackward',
+  'leakyReluForward',
+  'leakyReluBackward',
+  'binaryBroadcast',
+  'binarySameShape',
+  'sumBlocks',
 ];
 
 const PAGE_BYTES = 65536;
@@ -221,13 +319,29 @@ export class WasmArena {
   copyIn(data: Float32Array | Int32Array, count: number): Pointer {
     const at = this.allocate(count * 4);
     const view = data instanceof Float32Array ? this.floats(at, count) : this.ints(at, count);
-    view.set(data.subarray(0, count));
+    view.set(data.length === count ? data : data.subarray(0, count));
     return at;
   }
 
   /** Copies `count` elements starting at `at` into the front of `target`. */
   copyOut(at: Pointer, target: Float32Array | Int32Array, count: number): void {
     target.set(target instanceof Float32Array ? this.floats(at, count) : this.ints(at, count));
+  }
+
+  /** Copies data[start, start + count) to the same element offsets of the region at `at`. */
+  copyInRange(at: Pointer, data: Float32Array | Int32Array, start: number, count: number): void {
+    const address = at + start * 4;
+    const view = data instanceof Float32Array ? this.floats(address, count) : this.ints(address, count);
+    view.set(data.subarray(start, start + count));
+  }
+
+  /** Copies elements [start, start + count) of the region at `at` to the same offsets of `target`. */
+  copyOutRange(at: Pointer, target: Float32Array | Int32Array, start: number, count: number): void {
+    const address = at + start * 4;
+    target.set(
+      target instanceof Float32Array ? this.floats(address, count) : this.ints(address, count),
+      start,
+    );
   }
 
   private floats(at: Pointer, count: number): Float32Array {
@@ -242,10 +356,27 @@ export class WasmArena {
 export interface WasmRuntime {
   readonly kernels: KernelExports;
   readonly arena: WasmArena;
+  /** The compiled module and the shared memory, for worker threads to instantiate their own copy. */
+  readonly module: WasmModule;
+  readonly memory: WasmMemory;
 }
 
 /** build/wasm/kernels.wasm, found from dist/src/backend/wasm/runtime.js. */
 const wasmUrl = new URL('../../../../build/wasm/kernels.wasm', import.meta.url);
+
+/** Instantiates `module` over `memory` and checks that it exports every kernel this backend calls. */
+export function instantiateKernels(module: WasmModule, memory: WasmMemory): KernelExports {
+  const { exports } = new WebAssembly.Instance(module, { env: { memory } });
+  for (const name of kernelNames) {
+    if (typeof exports[name] !== 'function') {
+      throw new Error(
+        `wasm backend: kernels.wasm has no export ${name}; rebuild it with \`npm run build:wasm\``,
+      );
+    }
+  }
+  // Every name was checked to be a function just above; their signatures come from assembly/.
+  return exports as KernelExports;
+}
 
 function load(): WasmRuntime {
   const path = fileURLToPath(wasmUrl);
@@ -254,15 +385,8 @@ function load(): WasmRuntime {
   }
   const memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, shared: true });
   const module = new WebAssembly.Module(readFileSync(path));
-  const { exports } = new WebAssembly.Instance(module, { env: { memory } });
-  for (const name of kernelNames) {
-    if (typeof exports[name] !== 'function') {
-      throw new Error(`wasm backend: ${path} has no export ${name}; rebuild it with \`npm run build:wasm\``);
-    }
-  }
-  // Every name was checked to be a function just above; their signatures come from assembly/.
-  const kernels = exports as KernelExports;
-  return { kernels, arena: new WasmArena(memory, kernels.heapBase()) };
+  const kernels = instantiateKernels(module, memory);
+  return { kernels, arena: new WasmArena(memory, kernels.heapBase()), module, memory };
 }
 
 let runtime: WasmRuntime | undefined;

@@ -1,0 +1,242 @@
+/**
+ * tensile finetune: fine-tunes a pretrained model (any seed CNN or torchvision-style ResNet saved as
+ * safetensors with PyTorch names) on a bundled dataset or an IDX file pair, with one of the transfer
+ * strategies, and prints the test accuracy.
+ */
+import { parseArgs } from 'node:util';
+import {
+  AdamW,
+  architectureOf,
+  backendByName,
+  buildArchitecture,
+  type BatchNormPolicy,
+  classifierOutputs,
+  evaluate,
+  filterClasses,
+  freezeSummary,
+  getBackend,
+  type ImageDataset,
+  loadCheckpoint,
+  loadFashionMnist,
+  loadMnist,
+  loadPretrained,
+  manualSeed,
+  type Module,
+  Random,
+  readIdxImages,
+  readSafetensors,
+  replaceHead,
+  saveWeights,
+  setBackend,
+  splitDataset,
+  type StrategyName,
+  summary,
+  takePerClass,
+  TrainingCheckpoint,
+  type TransferOptions,
+  transferStrategies,
+} from '../src/index.js';
+
+export const finetuneHelp = `usage: tensile finetune --from FILE --strategy NAME [options]
+
+Fine-tunes a pretrained model on labelled images and prints its test accuracy. The architecture (a
+seed CNN or a torchvision-style ResNet) is read from the weight file's tensor names and shapes, and
+the classifier is replaced when the class count differs.
+
+  npx tensile finetune --from pretrained/seed-cnn-fashion-mnist.safetensors --strategy freezeEarly --per-class 30
+
+strategies:
+  headOnly          freeze everything but the classifier (default lr 3e-3)
+  freezeEarly       freeze the first --frozen-groups block groups (default 1; lr 1e-3)
+  fullLowLr         everything trainable at a low rate (default lr 1e-4)
+  gradualUnfreeze   unfreeze one block group at a time from the top (default lr 1e-3)
+  fineTune          --freeze-epochs head-only epochs, then everything with discriminative rates (default)
+  scratch           train the same architecture from a random start (weights of --from are not loaded)
+
+data:
+  --dataset mnist|fashion-mnist     bundled data (default mnist)
+  --images FILE --labels FILE       an IDX pair instead ([N, H, W] uint8 images, [N] labels; .gz is fine)
+  --test-images FILE --test-labels FILE
+                                    a separate IDX test pair (default: hold out --test-fraction)
+  --test-fraction X                 held-out share when there is no test pair (default 0.2)
+  --classes LIST                    keep these classes only, relabelled 0.. (e.g. 5,6,7,8,9)
+  --per-class N                     train on N examples per class (default: all)
+
+training:
+  --epochs N                        epochs (default 10; fineTune: after its warm-up)
+  --lr X                            learning rate (default: the strategy's)
+  --batch-size N                    batch size (default 32)
+  --frozen-groups K                 freezeEarly: groups to freeze (default 1)
+  --freeze-epochs N                 fineTune: head-only warm-up epochs (default 1)
+  --decay X                         fineTune / gradualUnfreeze: rate decay per block group (2.6 / 1)
+  --batch-norm MODE                 frozen batch norm: inference (default), trainable, batchStatistics
+  --seed N                          seed for the subset, the new head and the batch order (default 1)
+  --backend NAME                    reference, wasm or native (default: fastest available)
+  --save FILE                       write the fine-tuned weights (safetensors, PyTorch names)
+  --checkpoint FILE                 write a resumable checkpoint after every epoch
+  --resume FILE                     continue from such a checkpoint (not with fineTune)
+  --quiet                           no progress bars or summaries`;
+
+const strategyNames = Object.keys(transferStrategies) as StrategyName[];
+
+function loadData(values: Record<string, string | boolean | undefined>, seed: number): { train: ImageDataset; test: ImageDataset; source: string } {
+  const string = (name: string) => values[name] as string | undefined;
+  let train: ImageDataset;
+  let test: ImageDataset | undefined;
+  let source: string;
+  if (string('images') !== undefined || string('labels') !== undefined) {
+    if (string('images') === undefined || string('labels') === undefined) throw new Error('--images and --labels go together');
+    train = readIdxImages(string('images')!, string('labels')!);
+    source = string('images')!;
+    if (string('test-images') !== undefined || string('test-labels') !== undefined) {
+      if (string('test-images') === undefined || string('test-labels') === undefined) throw new Error('--test-images and --test-labels go together');
+      test = readIdxImages(string('test-images')!, string('test-labels')!);
+      // Both sides need the same class count even when the test file lacks the highest labels.
+      const classes = Math.max(train.classes, test.classes);
+      const names = Array.from({ length: classes }, (_, i) => String(i));
+      train = { ...train, classes, classNames: names };
+      test = { ...test, classes, classNames: names };
+    }
+  } else {
+    const dataset = string('dataset') ?? 'mnist';
+    if (dataset === 'mnist') train = loadMnist();
+    else if (dataset === 'fashion-mnist') train = loadFashionMnist();
+    else throw new Error(`--dataset must be mnist or fashion-mnist, got '${dataset}'`);
+    source = dataset;
+  }
+  if (test === undefined) {
+    const fraction = Number(string('test-fraction') ?? '0.2');
+    ({ train, test } = splitDataset(train, fraction, new Random(seed), { stratify: true }));
+  }
+  const classes = string('classes');
+  if (classes !== undefined) {
+    const kept = classes.split(',').map(Number);
+    train = filterClasses(train, kept, { relabel: true });
+    test = filterClasses(test, kept, { relabel: true });
+  }
+  const perClass = string('per-class');
+  if (perClass !== undefined) train = takePerClass(train, Number(perClass), new Random(seed));
+  return { train, test, source };
+}
+
+export async function finetuneCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      from: { type: 'string' },
+      strategy: { type: 'string', default: 'fineTune' },
+      dataset: { type: 'string' },
+      images: { type: 'string' },
+      labels: { type: 'string' },
+      'test-images': { type: 'string' },
+      'test-labels': { type: 'string' },
+      'test-fraction': { type: 'string' },
+      classes: { type: 'string' },
+      'per-class': { type: 'string' },
+      epochs: { type: 'string', default: '10' },
+      lr: { type: 'string' },
+      'batch-size': { type: 'string', default: '32' },
+      'frozen-groups': { type: 'string' },
+      'freeze-epochs': { type: 'string' },
+      decay: { type: 'string' },
+      'batch-norm': { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      backend: { type: 'string' },
+      save: { type: 'string' },
+      checkpoint: { type: 'string' },
+      resume: { type: 'string' },
+      quiet: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(finetuneHelp);
+    return 0;
+  }
+  const strategy = values.strategy as StrategyName;
+  if (!strategyNames.includes(strategy)) throw new Error(`--strategy must be one of ${strategyNames.join(', ')}, got '${values.strategy}'`);
+  if (values.from === undefined) throw new Error(`--from FILE is required (the pretrained weights; see tensile finetune --help)`);
+  const number = (name: keyof typeof values): number | undefined => {
+    if (values[name] === undefined) return undefined;
+    const value = Number(values[name]);
+    if (!Number.isFinite(value)) throw new Error(`--${name} must be a number, got '${String(values[name])}'`);
+    return value;
+  };
+  if (values.backend !== undefined) setBackend(backendByName(values.backend));
+  const seed = number('seed')!;
+  const log = (line: string) => {
+    if (!values.quiet) console.log(line);
+  };
+  const started = performance.now();
+  const { train, test, source } = loadData(values, seed);
+
+  manualSeed(seed);
+  let model: Module;
+  if (strategy === 'scratch') {
+    const shapes = new Map([...readSafetensors(values.from).tensors].map(([name, entry]) => [name, entry.shape]));
+    model = buildArchitecture(architectureOf(shapes));
+    log(`tensile finetune: ${values.from}'s architecture, randomly initialised (scratch)`);
+  } else {
+    const loaded = loadPretrained(values.from);
+    model = loaded.model;
+    const accuracy = loaded.metadata.test_accuracy === undefined ? '' : `, its test accuracy ${loaded.metadata.test_accuracy}`;
+    log(`tensile finetune: ${values.from} (${loaded.architecture.family}${accuracy})`);
+  }
+  if (classifierOutputs(model) !== train.classes) {
+    log(`replacing the ${classifierOutputs(model)}-way classifier with a ${train.classes}-way one`);
+    replaceHead(model, train.classes, { random: new Random(seed) });
+  }
+  if (train.channels !== (model.stateDict().get('0.weight') ?? model.stateDict().get('conv1.weight'))!.shape[1]) {
+    throw new Error(`the data has ${train.channels} channel(s) but the model expects ${(model.stateDict().get('0.weight') ?? model.stateDict().get('conv1.weight'))!.shape[1]}`);
+  }
+  log(`${source}: ${train.count} training / ${test.count} test images, ${train.classes} classes, backend ${getBackend().name}`);
+
+  const options: TransferOptions & Record<string, unknown> = {
+    epochs: number('epochs')!,
+    batchSize: number('batch-size')!,
+    seed,
+    progress: !values.quiet,
+  };
+  if (values.lr !== undefined) options.lr = number('lr')!;
+  if (values['frozen-groups'] !== undefined) options.frozenGroups = number('frozen-groups');
+  if (values['freeze-epochs'] !== undefined) options.freezeEpochs = number('freeze-epochs');
+  if (values.decay !== undefined) options.decay = number('decay');
+  if (values['batch-norm'] !== undefined) options.batchNorm = values['batch-norm'] as BatchNormPolicy;
+  if (values.checkpoint !== undefined) options.callbacks = [new TrainingCheckpoint({ path: values.checkpoint })];
+  if (values.resume !== undefined) {
+    if (strategy === 'fineTune') throw new Error('--resume works with one-phase strategies; fineTune runs two fits (resume its phases with the library)');
+    // The strategy builds its optimizer; restoring the checkpoint into it gives the exact state.
+    const resumeFrom = values.resume;
+    const { metadata } = readSafetensors(resumeFrom);
+    options.initialEpoch = Number(metadata.epoch);
+    options.optimizer = (groups) => {
+      const optimizer = new AdamW(groups);
+      const resumed = loadCheckpoint(resumeFrom, model, optimizer);
+      if (resumed.random !== null) options.random?.setState(resumed.random.getState());
+      return optimizer;
+    };
+    options.random = new Random(seed);
+    log(`resuming from ${resumeFrom} after epoch ${options.initialEpoch}`);
+  }
+
+  const history = transferStrategies[strategy](model, train, options);
+  if (!values.quiet) {
+    console.log(freezeSummary(model).text);
+    if (model.stateDict().has('0.weight')) console.log(summary(model, [train.channels, train.height, train.width]).text.split('\n').slice(-2).join('\n'));
+  }
+  const result = evaluate(model, test);
+  if (values.save !== undefined) {
+    saveWeights(model, values.save, {
+      finetuned_from: values.from,
+      strategy,
+      dataset: source,
+      test_accuracy: result.accuracy.toFixed(4),
+    });
+    log(`weights written to ${values.save}`);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  console.log(
+    `test accuracy: ${(result.accuracy * 100).toFixed(2)}% (${Math.round(result.accuracy * test.count)}/${test.count}), test loss ${result.loss.toFixed(4)}, ${history.epochs.length} epochs, ${seconds.toFixed(0)} s`,
+  );
+  return 0;
+}

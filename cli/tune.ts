@@ -1,0 +1,218 @@
+/**
+ * tensile tune STUDY.yaml: tunes the seed CNN's training hyperparameters as the study file describes
+ * (search space, sampler, pruner, number of trials, storage). `--workers N` runs N worker processes on
+ * this machine; the same command on other machines against the same PostgreSQL storage joins the
+ * study. Prints a line per finished trial with the best so far.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import YAML from 'yaml';
+import { loadFashionMnist, loadMnist } from '../src/index.js';
+import {
+  parseStudyConfig,
+  samplerFromConfig,
+  prunerFromConfig,
+  type StudyConfig,
+} from '../src/tune/config.js';
+import { suggestFromSpec } from '../src/tune/search-spec.js';
+import {
+  trainingHyperparameterNames,
+  trainingHyperparameters,
+  trainWithHyperparameters,
+  tuningSplit,
+  type TrainingTask,
+} from '../src/tune/training-objective.js';
+import { formatNumber, openStorage, Study, storageUrlHelp, type FrozenTrial } from '../src/tune/index.js';
+
+export const defaultStorage = 'sqlite:out/tune/studies.db';
+
+export const tuneHelp = `usage: tensile tune STUDY.yaml [options]
+
+Tunes the seed CNN's training hyperparameters (lr, batchSize, optimizer, momentum, weightDecay,
+dropout, epochs, schedule, shift) over the search space in STUDY.yaml (see examples/study.yaml).
+Running the same command again, or on another machine against the same PostgreSQL, joins the study.
+
+options:
+  --storage URL     where the study lives (default: the file's storage, else ${defaultStorage});
+                    ${storageUrlHelp}
+  --workers N       worker processes on this machine (default 1; needs a SQLite or PostgreSQL storage)
+  --trials N        study-wide number of trials (overrides the file)
+  --study NAME      study name (overrides the file)
+  --quiet           only the summary`;
+
+function describeParams(params: Readonly<Record<string, unknown>>): string {
+  return Object.entries(params)
+    .map(([k, v]) => `${k}=${typeof v === 'number' ? formatNumber(v) : String(v)}`)
+    .join(' ');
+}
+
+function trialLine(trial: FrozenTrial, best: FrozenTrial | null, metric: string): string {
+  const seconds =
+    trial.startedAt !== null && trial.completedAt !== null
+      ? `${((trial.completedAt - trial.startedAt) / 1000).toFixed(1)} s`
+      : '';
+  const outcome =
+    trial.state === 'complete'
+      ? `${metric} ${trial.value!.toFixed(4)}`
+      : trial.state === 'pruned'
+        ? `pruned after epoch ${Math.max(...trial.intermediateValues.keys())} (${metric} ${trial.value?.toFixed(4) ?? '?'})`
+        : `failed: ${(trial.error ?? '').split('\n')[0]}`;
+  const bestText = best === null ? 'best: none yet' : `best ${best.value!.toFixed(4)} (trial ${best.number})`;
+  return `trial ${String(trial.number).padStart(3)}  ${trial.state.padEnd(8)} ${outcome}  [${describeParams(trial.params)}]  ${seconds}  ${bestText}`;
+}
+
+function loadTask(config: StudyConfig): TrainingTask {
+  const data = config.data.dataset === 'fashion-mnist' ? loadFashionMnist() : loadMnist();
+  const { train, validation } = tuningSplit(data, config.data);
+  return {
+    train,
+    validation,
+    channels: config.model.channels,
+    seed: config.data.seed,
+    metric: config.metric,
+  };
+}
+
+/** One worker: joins the study and runs trials until the study-wide budget is spent. */
+async function runWorker(config: StudyConfig, log: (line: string) => void): Promise<void> {
+  const storage = await openStorage(config.storage);
+  try {
+    const study = await Study.create({
+      name: config.study,
+      storage,
+      direction: config.direction,
+      loadIfExists: true,
+      sampler: samplerFromConfig(config.sampler, config.search),
+      pruner: prunerFromConfig(config.pruner),
+      maxRetries: config.retries,
+      ...(config.heartbeat === null ? {} : { heartbeat: config.heartbeat }),
+    });
+    const task = loadTask(config);
+    await study.optimize(
+      (trial) => {
+        const values = suggestFromSpec(trial, config.search);
+        const outcome = trainWithHyperparameters(task, trainingHyperparameters(values), { trial });
+        trial.setUserAttribute('seconds', Number(outcome.seconds.toFixed(2)));
+        return outcome.value;
+      },
+      {
+        totalTrials: config.trials,
+        ...(config.timeout === null ? {} : { timeout: config.timeout }),
+        callbacks: [
+          async (s, trial) => {
+            const best = await s.bestTrial().catch(() => null);
+            log(trialLine(trial, best, config.metric));
+          },
+        ],
+      },
+    );
+  } finally {
+    await storage.close();
+  }
+}
+
+async function summarize(config: StudyConfig, started: number): Promise<void> {
+  const storage = await openStorage(config.storage);
+  try {
+    const study = await Study.load(config.study, storage, { heartbeat: null });
+    const trials = await study.trials();
+    const counts = ['complete', 'pruned', 'failed', 'running', 'waiting']
+      .map((s) => `${trials.filter((t) => t.state === s).length} ${s}`)
+      .join(', ');
+    console.log(
+      `\nstudy '${config.study}' in ${config.storage}: ${trials.length} trials (${counts}), ${((performance.now() - started) / 1000).toFixed(0)} s`,
+    );
+    const best = await study.bestTrial().catch(() => null);
+    if (best === null) console.log('no complete trial yet');
+    else
+      console.log(
+        `best: trial ${best.number}, ${config.metric} ${best.value!.toFixed(4)}\n  ${describeParams(best.params)}`,
+      );
+  } finally {
+    await storage.close();
+  }
+}
+
+export async function tuneCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      storage: { type: 'string' },
+      workers: { type: 'string', default: '1' },
+      trials: { type: 'string' },
+      study: { type: 'string' },
+      quiet: { type: 'boolean', default: false },
+      'worker-id': { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help || positionals.length !== 1) {
+    console.log(tuneHelp);
+    return values.help ? 0 : 2;
+  }
+  const file = positionals[0]!;
+  const config = parseStudyConfig(YAML.parse(fs.readFileSync(file, 'utf8')), { storage: defaultStorage });
+  if (values.storage !== undefined) config.storage = values.storage;
+  if (values.study !== undefined) config.study = values.study;
+  if (values.trials !== undefined) {
+    config.trials = Number(values.trials);
+    if (!Number.isInteger(config.trials) || config.trials < 1)
+      throw new Error(`--trials must be a positive integer, got '${values.trials}'`);
+  }
+  for (const entry of config.search) {
+    if (!(trainingHyperparameterNames as string[]).includes(entry.name)) {
+      throw new Error(
+        `search '${entry.name}' is not a training hyperparameter (known: ${trainingHyperparameterNames.join(', ')})`,
+      );
+    }
+  }
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1)
+    throw new Error(`--workers must be a positive integer, got '${values.workers}'`);
+  if (workers > 1 && config.storage.startsWith('memory'))
+    throw new Error('--workers needs a storage that processes can share (sqlite:PATH or postgres://...)');
+  const log = (line: string) => {
+    if (!values.quiet) console.log(line);
+  };
+
+  if (values['worker-id'] !== undefined) {
+    await runWorker(config, (line) => log(`[worker ${values['worker-id']}] ${line}`));
+    return 0;
+  }
+  const started = performance.now();
+  log(
+    `tensile tune: study '${config.study}' in ${config.storage}, ${config.trials} trials, ${workers} worker${workers > 1 ? 's' : ''}; ` +
+      `seed CNN ${config.model.channels.join('-')} on ${config.data.trainSamples} ${config.data.dataset} images, ${config.metric} on ${config.data.validationSamples}`,
+  );
+  if (workers === 1) {
+    await runWorker(config, log);
+  } else {
+    const main = fileURLToPath(new URL('./main.js', import.meta.url));
+    const forwarded = [
+      'tune',
+      file,
+      '--storage',
+      config.storage,
+      '--study',
+      config.study,
+      '--trials',
+      String(config.trials),
+      ...(values.quiet ? ['--quiet'] : []),
+    ];
+    const codes = await Promise.all(
+      Array.from({ length: workers }, (_, i) => {
+        const child = spawn(process.execPath, [main, ...forwarded, '--worker-id', String(i + 1)], {
+          stdio: ['ignore', 'inherit', 'inherit'],
+        });
+        return new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+      }),
+    );
+    if (codes.some((c) => c !== 0))
+      console.error(`tensile tune: ${codes.filter((c) => c !== 0).length} worker(s) failed`);
+  }
+  await summarize(config, started);
+  return 0;
+}

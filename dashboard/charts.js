@@ -1,0 +1,710 @@
+// @ts-check
+/* global document, window */
+/**
+ * The dashboard's charts: line charts, scatter plots, horizontal bars and parallel coordinates.
+ *
+ * Axes, labels and legends are always SVG (crisp text at any zoom). The data is SVG when there are
+ * few points (each point can carry a tooltip) and a canvas when there are many: above
+ * `canvasThreshold` points, thousands of SVG nodes would make the page slow to build and to redraw,
+ * while a canvas redraw costs one pass over the data. Long line series are thinned per pixel column
+ * (first, lowest, highest and last point of each column), which draws the same picture as every point
+ * would, so a run of 100,000 points redraws in milliseconds.
+ *
+ * Every chart frame records what it drew in data attributes (data-chart, data-points, data-renderer),
+ * which the browser tests read.
+ */
+
+const svgNamespace = 'http://www.w3.org/2000/svg';
+/** More data points than this are drawn on a canvas. */
+export const canvasThreshold = 2500;
+export const palette = [
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#ff7f0e',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#7f7f7f',
+  '#bcbd22',
+  '#17becf',
+];
+const margin = { left: 64, right: 18, top: 30, bottom: 44 };
+
+/**
+ * @typedef {{
+ *   type: 'linear' | 'log' | 'category',
+ *   low: number,
+ *   high: number,
+ *   map: (value: number) => number,
+ *   ticks: () => number[],
+ *   format: (value: number) => string,
+ * }} Scale
+ */
+
+/**
+ * @param {string} tag
+ * @param {Record<string, string | number>} [attributes]
+ * @returns {SVGElement}
+ */
+function svg(tag, attributes = {}) {
+  const element = document.createElementNS(svgNamespace, tag);
+  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, String(value));
+  return element;
+}
+
+/**
+ * @param {number} x
+ * @param {number} y
+ * @param {string} content
+ * @param {{ anchor?: string, size?: number, rotate?: boolean, weight?: string, fill?: string }} [options]
+ */
+function label(x, y, content, options = {}) {
+  const text = svg('text', {
+    x,
+    y,
+    'text-anchor': options.anchor ?? 'middle',
+    'font-size': options.size ?? 11,
+    fill: options.fill ?? '#333',
+  });
+  if (options.weight) text.setAttribute('font-weight', options.weight);
+  if (options.rotate) text.setAttribute('transform', `rotate(-90 ${x} ${y})`);
+  text.textContent = content;
+  return text;
+}
+
+/** @param {number} value */
+export function formatTick(value) {
+  if (value === 0) return '0';
+  const magnitude = Math.abs(value);
+  if (magnitude >= 1e5 || magnitude < 1e-3) {
+    const exponent = Math.floor(Math.log10(magnitude) + 1e-9);
+    const mantissa = value / 10 ** exponent;
+    return Math.abs(mantissa - 1) < 1e-9 ? `1e${exponent}` : `${Number(mantissa.toPrecision(2))}e${exponent}`;
+  }
+  return Number(value.toPrecision(4)).toString();
+}
+
+/**
+ * "Nice" ticks covering [low, high].
+ * @param {number} low
+ * @param {number} high
+ * @param {number} count
+ */
+function linearTicks(low, high, count) {
+  if (!(high > low)) return [low];
+  const raw = (high - low) / count;
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => s >= raw) ?? raw;
+  const ticks = [];
+  for (let v = Math.ceil(low / step) * step; v <= high + step * 1e-9; v += step)
+    ticks.push(Number(v.toPrecision(12)));
+  return ticks;
+}
+
+/**
+ * @param {number} low
+ * @param {number} high
+ */
+function logTicks(low, high) {
+  const ticks = [];
+  for (let e = Math.floor(Math.log10(low)); e <= Math.ceil(Math.log10(high)); e++) {
+    for (const m of Math.log10(high / low) < 2.5 ? [1, 2, 5] : [1]) {
+      const v = m * 10 ** e;
+      if (v >= low * (1 - 1e-9) && v <= high * (1 + 1e-9)) ticks.push(Number(v.toPrecision(12)));
+    }
+  }
+  return ticks;
+}
+
+/**
+ * The range of the finite values (positive only for a log scale), padded a little.
+ * @param {Iterable<number | null>} values
+ * @param {'linear' | 'log'} type
+ * @param {boolean} [pad]
+ * @returns {[number, number]}
+ */
+export function extent(values, type, pad = true) {
+  let low = Infinity;
+  let high = -Infinity;
+  for (const v of values) {
+    if (v === null || !Number.isFinite(v) || (type === 'log' && v <= 0)) continue;
+    if (v < low) low = v;
+    if (v > high) high = v;
+  }
+  if (low === Infinity) return type === 'log' ? [1, 10] : [0, 1];
+  if (type === 'log') {
+    if (high / low < 1.01) return [low / 2, high * 2];
+    return pad ? [low / (high / low) ** 0.03, high * (high / low) ** 0.03] : [low, high];
+  }
+  if (high - low < 1e-12 * Math.max(1, Math.abs(high))) {
+    const delta = Math.abs(high) > 0 ? Math.abs(high) * 0.1 : 1;
+    return [low - delta, high + delta];
+  }
+  const padding = pad ? (high - low) * 0.04 : 0;
+  return [low - padding, high + padding];
+}
+
+/**
+ * @param {'linear' | 'log'} type
+ * @param {[number, number]} domain
+ * @param {[number, number]} range pixels for domain[0] and domain[1]
+ * @param {number} [tickCount]
+ * @returns {Scale}
+ */
+export function numericScale(type, domain, range, tickCount = 5) {
+  const [low, high] = domain;
+  const [start, end] = range;
+  if (type === 'log') {
+    const a = Math.log10(low);
+    const b = Math.log10(high);
+    return {
+      type,
+      low,
+      high,
+      map: (v) => start + ((Math.log10(v) - a) / (b - a)) * (end - start),
+      ticks: () => logTicks(low, high),
+      format: formatTick,
+    };
+  }
+  return {
+    type,
+    low,
+    high,
+    map: (v) => start + ((v - low) / (high - low)) * (end - start),
+    ticks: () => linearTicks(low, high, tickCount),
+    format: formatTick,
+  };
+}
+
+/**
+ * Choices 0..n-1 spread over the range, each in the middle of its band.
+ * @param {string[]} choices
+ * @param {[number, number]} range
+ * @returns {Scale}
+ */
+export function categoryScale(choices, range) {
+  const [start, end] = range;
+  const band = (end - start) / Math.max(1, choices.length);
+  return {
+    type: 'category',
+    low: 0,
+    high: choices.length - 1,
+    map: (v) => start + band * (v + 0.5),
+    ticks: () => choices.map((_, i) => i),
+    format: (v) => choices[Math.round(v)] ?? '',
+  };
+}
+
+/**
+ * A chart frame: a positioned box holding the SVG (and a canvas when needed), sized to its container.
+ * @param {HTMLElement} container
+ * @param {string} id
+ * @param {number} height
+ */
+function frame(container, id, height) {
+  container.replaceChildren();
+  container.classList.add('chart');
+  container.dataset.chart = id;
+  const width = Math.max(240, container.clientWidth || 480);
+  container.style.height = `${height}px`;
+  const root = /** @type {SVGSVGElement} */ (
+    svg('svg', { width, height, viewBox: `0 0 ${width} ${height}` })
+  );
+  root.classList.add('chart-svg');
+  return { width, height, root };
+}
+
+/**
+ * A canvas over the plot area (below the SVG's axes), scaled for the screen's pixel density.
+ * @param {HTMLElement} container
+ * @param {number} width
+ * @param {number} height
+ */
+function overlayCanvas(container, width, height) {
+  const canvas = document.createElement('canvas');
+  const ratio = window.devicePixelRatio || 1;
+  canvas.width = Math.round(width * ratio);
+  canvas.height = Math.round(height * ratio);
+  canvas.style.width = `${width}px`;
+  canvas.style.height = `${height}px`;
+  canvas.className = 'chart-canvas';
+  container.prepend(canvas);
+  const context = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
+  context.scale(ratio, ratio);
+  return context;
+}
+
+/**
+ * Grid lines, tick labels and axis titles.
+ * @param {SVGSVGElement} root
+ * @param {Scale} x
+ * @param {Scale} y
+ * @param {{ width: number, height: number, xLabel: string, yLabel: string, title?: string }} layout
+ */
+function drawAxes(root, x, y, layout) {
+  const { width, height } = layout;
+  const bottom = height - margin.bottom;
+  const grid = svg('g', { class: 'grid' });
+  for (const tick of y.ticks()) {
+    const py = y.map(tick);
+    grid.append(
+      svg('line', { x1: margin.left, x2: width - margin.right, y1: py, y2: py, stroke: '#e6e6e6' }),
+    );
+    grid.append(label(margin.left - 6, py + 4, y.format(tick), { anchor: 'end' }));
+  }
+  const xTicks = x.ticks();
+  const every = Math.max(
+    1,
+    Math.ceil((xTicks.length * 48) / Math.max(1, width - margin.left - margin.right)),
+  );
+  xTicks.forEach((tick, i) => {
+    const px = x.map(tick);
+    grid.append(svg('line', { x1: px, x2: px, y1: margin.top, y2: bottom, stroke: '#f0f0f0' }));
+    if (i % every === 0) grid.append(label(px, bottom + 15, x.format(tick)));
+  });
+  root.append(grid);
+  root.append(
+    svg('rect', {
+      x: margin.left,
+      y: margin.top,
+      width: width - margin.left - margin.right,
+      height: bottom - margin.top,
+      fill: 'none',
+      stroke: '#999',
+    }),
+  );
+  root.append(
+    label(
+      (margin.left + width - margin.right) / 2,
+      height - 8,
+      layout.xLabel + (x.type === 'log' ? ' (log)' : ''),
+    ),
+  );
+  root.append(
+    label(14, (margin.top + bottom) / 2, layout.yLabel + (y.type === 'log' ? ' (log)' : ''), {
+      rotate: true,
+    }),
+  );
+  if (layout.title)
+    root.append(label(margin.left, 18, layout.title, { anchor: 'start', size: 13, weight: 'bold' }));
+}
+
+/**
+ * @typedef {{
+ *   name: string,
+ *   color: string,
+ *   x: ArrayLike<number>,
+ *   y: ArrayLike<number | null>,
+ *   dash?: boolean,
+ *   lineWidth?: number,
+ *   opacity?: number,
+ * }} LineSeries
+ */
+
+/**
+ * Polyline path through a series, broken where a value is missing (a diverged loss).
+ * @param {LineSeries} series
+ * @param {Scale} x
+ * @param {Scale} y
+ */
+function svgPath(series, x, y) {
+  let d = '';
+  let pen = false;
+  for (let i = 0; i < series.x.length; i++) {
+    const v = series.y[i];
+    if (v === null || v === undefined || !Number.isFinite(v) || (y.type === 'log' && v <= 0)) {
+      pen = false;
+      continue;
+    }
+    d += `${pen ? 'L' : 'M'}${x.map(series.x[i] ?? 0).toFixed(1)} ${y.map(v).toFixed(1)}`;
+    pen = true;
+  }
+  return d;
+}
+
+/**
+ * Draws a long series on a canvas, thinned per pixel column: for each column the first, lowest,
+ * highest and last point, in order — the same picture as every point, at a fraction of the cost.
+ * @param {CanvasRenderingContext2D} context
+ * @param {LineSeries} series
+ * @param {Scale} x
+ * @param {Scale} y
+ */
+function canvasLine(context, series, x, y) {
+  context.beginPath();
+  context.strokeStyle = series.color;
+  context.globalAlpha = series.opacity ?? 1;
+  context.lineWidth = series.lineWidth ?? 1.5;
+  context.setLineDash(series.dash ? [5, 4] : []);
+  let column = NaN;
+  let pen = false;
+  let minY = 0;
+  let maxY = 0;
+  let lastY = 0;
+  const flush = () => {
+    if (Number.isNaN(column)) return;
+    context.lineTo(column, minY);
+    context.lineTo(column, maxY);
+    context.lineTo(column, lastY);
+  };
+  for (let i = 0; i < series.x.length; i++) {
+    const v = series.y[i];
+    if (v === null || v === undefined || !Number.isFinite(v) || (y.type === 'log' && v <= 0)) {
+      flush();
+      column = NaN;
+      pen = false;
+      continue;
+    }
+    const px = Math.round(x.map(series.x[i] ?? 0));
+    const py = y.map(v);
+    if (px === column) {
+      if (py < minY) minY = py;
+      if (py > maxY) maxY = py;
+      lastY = py;
+      continue;
+    }
+    flush();
+    if (pen) context.lineTo(px, py);
+    else context.moveTo(px, py);
+    pen = true;
+    column = px;
+    minY = maxY = lastY = py;
+  }
+  flush();
+  context.stroke();
+  context.globalAlpha = 1;
+  context.setLineDash([]);
+}
+
+/**
+ * A line chart of several series on a shared x axis.
+ * @param {HTMLElement} container
+ * @param {{
+ *   id: string,
+ *   title?: string,
+ *   xLabel: string,
+ *   yLabel: string,
+ *   series: LineSeries[],
+ *   xScale?: 'linear' | 'log',
+ *   yScale?: 'linear' | 'log',
+ *   height?: number,
+ *   markers?: boolean,
+ * }} spec
+ * @returns {{ points: number, renderer: string }}
+ */
+export function lineChart(container, spec) {
+  const { width, height, root } = frame(container, spec.id, spec.height ?? 260);
+  const xType = spec.xScale ?? 'linear';
+  const yType = spec.yScale ?? 'linear';
+  const points = spec.series.reduce((sum, s) => sum + s.x.length, 0);
+  const allX = spec.series.flatMap((s) => Array.from(s.x));
+  const allY = spec.series.flatMap((s) => Array.from(s.y));
+  const x = numericScale(xType, extent(allX, xType, false), [margin.left, width - margin.right]);
+  const y = numericScale(yType, extent(allY, yType), [height - margin.bottom, margin.top]);
+  drawAxes(root, x, y, { width, height, xLabel: spec.xLabel, yLabel: spec.yLabel, title: spec.title });
+  const renderer = points > canvasThreshold ? 'canvas' : 'svg';
+  if (renderer === 'canvas') {
+    const context = overlayCanvas(container, width, height);
+    for (const series of spec.series) canvasLine(context, series, x, y);
+  } else {
+    const group = svg('g', { class: 'data' });
+    for (const series of spec.series) {
+      const path = svg('path', {
+        d: svgPath(series, x, y),
+        fill: 'none',
+        stroke: series.color,
+        'stroke-width': series.lineWidth ?? 1.8,
+        'stroke-opacity': series.opacity ?? 1,
+      });
+      if (series.dash) path.setAttribute('stroke-dasharray', '5 4');
+      group.append(path);
+      if (spec.markers !== false && series.x.length <= 60) {
+        for (let i = 0; i < series.x.length; i++) {
+          const v = series.y[i];
+          if (v === null || v === undefined || !Number.isFinite(v) || (yType === 'log' && v <= 0)) continue;
+          const dot = svg('circle', {
+            cx: x.map(series.x[i] ?? 0),
+            cy: y.map(v),
+            r: 2.6,
+            fill: series.color,
+          });
+          const tip = svg('title');
+          tip.textContent = `${series.name}: ${formatTick(v)} at ${formatTick(series.x[i] ?? 0)}`;
+          dot.append(tip);
+          group.append(dot);
+        }
+      }
+    }
+    root.append(group);
+  }
+  container.append(root);
+  container.dataset.points = String(points);
+  container.dataset.renderer = renderer;
+  return { points, renderer };
+}
+
+/**
+ * Colour for t in [0, 1] on a dark-blue → teal → yellow ramp (viridis-like; readable on white).
+ * @param {number} t
+ */
+export function rampColor(t) {
+  const stops = [
+    [68, 1, 84],
+    [59, 82, 139],
+    [33, 145, 140],
+    [94, 201, 98],
+    [253, 231, 37],
+  ];
+  const clamped = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0));
+  const position = clamped * (stops.length - 1);
+  const i = Math.min(stops.length - 2, Math.floor(position));
+  const f = position - i;
+  const [a, b] = [stops[i] ?? [0, 0, 0], stops[i + 1] ?? [0, 0, 0]];
+  const mix = (/** @type {number} */ k) => Math.round((a[k] ?? 0) + ((b[k] ?? 0) - (a[k] ?? 0)) * f);
+  return `rgb(${mix(0)},${mix(1)},${mix(2)})`;
+}
+
+/**
+ * @typedef {{
+ *   x: ArrayLike<number | null>,
+ *   y: ArrayLike<number | null>,
+ *   color: string | ((index: number) => string),
+ *   tooltip?: (index: number) => string,
+ * }} ScatterData
+ */
+
+/**
+ * A scatter plot (optionally with a step line, e.g. the best value so far).
+ * @param {HTMLElement} container
+ * @param {{
+ *   id: string,
+ *   title?: string,
+ *   xLabel: string,
+ *   yLabel: string,
+ *   data: ScatterData,
+ *   xScale?: 'linear' | 'log',
+ *   yScale?: 'linear' | 'log',
+ *   xCategories?: string[] | null,
+ *   xDomain?: [number, number] | null,
+ *   line?: LineSeries | null,
+ *   height?: number,
+ * }} spec
+ * @returns {{ points: number, renderer: string }}
+ */
+export function scatterChart(container, spec) {
+  const { width, height, root } = frame(container, spec.id, spec.height ?? 260);
+  const xType = spec.xScale ?? 'linear';
+  const yType = spec.yScale ?? 'linear';
+  const { data } = spec;
+  const range = /** @type {[number, number]} */ ([margin.left, width - margin.right]);
+  const x = spec.xCategories
+    ? categoryScale(spec.xCategories, range)
+    : numericScale(xType, spec.xDomain ?? extent(Array.from(data.x), xType), range);
+  const y = numericScale(yType, extent(Array.from(data.y), yType), [height - margin.bottom, margin.top]);
+  drawAxes(root, x, y, { width, height, xLabel: spec.xLabel, yLabel: spec.yLabel, title: spec.title });
+  const colorOf = typeof data.color === 'function' ? data.color : () => /** @type {string} */ (data.color);
+  /** Visible points, jittered within a category's band so equal choices do not hide each other. */
+  const visible = [];
+  const band = spec.xCategories
+    ? (width - margin.left - margin.right) / Math.max(1, spec.xCategories.length)
+    : 0;
+  for (let i = 0; i < data.x.length; i++) {
+    const xv = data.x[i];
+    const yv = data.y[i];
+    if (xv === null || xv === undefined || yv === null || yv === undefined || !Number.isFinite(yv)) continue;
+    if ((xType === 'log' && !spec.xCategories && xv <= 0) || (yType === 'log' && yv <= 0)) continue;
+    const jitter = band > 0 ? (((i * 2654435761) % 1000) / 1000 - 0.5) * band * 0.5 : 0;
+    visible.push([i, x.map(xv) + jitter, y.map(yv)]);
+  }
+  const renderer = visible.length > canvasThreshold ? 'canvas' : 'svg';
+  if (renderer === 'canvas') {
+    const context = overlayCanvas(container, width, height);
+    context.globalAlpha = 0.6;
+    for (const [i, px, py] of visible) {
+      context.fillStyle = colorOf(i ?? 0);
+      context.fillRect((px ?? 0) - 1.5, (py ?? 0) - 1.5, 3, 3);
+    }
+    context.globalAlpha = 1;
+    if (spec.line) canvasLine(context, spec.line, x, y);
+  } else {
+    const group = svg('g', { class: 'data' });
+    for (const [i, px, py] of visible) {
+      const dot = svg('circle', {
+        cx: (px ?? 0).toFixed(1),
+        cy: (py ?? 0).toFixed(1),
+        r: 3.2,
+        fill: colorOf(i ?? 0),
+        'fill-opacity': 0.75,
+      });
+      if (data.tooltip) {
+        const tip = svg('title');
+        tip.textContent = data.tooltip(i ?? 0);
+        dot.append(tip);
+      }
+      group.append(dot);
+    }
+    if (spec.line) {
+      group.append(
+        svg('path', {
+          d: svgPath(spec.line, x, y),
+          fill: 'none',
+          stroke: spec.line.color,
+          'stroke-width': 2,
+        }),
+      );
+    }
+    root.append(group);
+  }
+  container.append(root);
+  container.dataset.points = String(visible.length);
+  container.dataset.renderer = renderer;
+  return { points: visible.length, renderer };
+}
+
+/**
+ * Horizontal bars with their values (e.g. parameter importance).
+ * @param {HTMLElement} container
+ * @param {{ id: string, title?: string, items: { name: string, value: number }[], xLabel: string }} spec
+ */
+export function barChart(container, spec) {
+  const rowHeight = 26;
+  const height = margin.top + 16 + spec.items.length * rowHeight + 28;
+  const { width, root } = frame(container, spec.id, height);
+  const left = Math.min(180, 12 + 7 * Math.max(4, ...spec.items.map((item) => item.name.length)));
+  const high = Math.max(1e-12, ...spec.items.map((item) => item.value));
+  const scale = (/** @type {number} */ v) => left + (v / high) * (width - left - 70);
+  if (spec.title)
+    root.append(label(margin.left, 18, spec.title, { anchor: 'start', size: 13, weight: 'bold' }));
+  spec.items.forEach((item, i) => {
+    const y = margin.top + 8 + i * rowHeight;
+    root.append(label(left - 8, y + 15, item.name, { anchor: 'end' }));
+    root.append(
+      svg('rect', {
+        x: left,
+        y: y + 3,
+        width: Math.max(1, scale(item.value) - left),
+        height: rowHeight - 8,
+        fill: palette[0] ?? '#1f77b4',
+      }),
+    );
+    root.append(
+      label(scale(item.value) + 6, y + 15, formatTick(Number(item.value.toPrecision(3))), {
+        anchor: 'start',
+      }),
+    );
+  });
+  root.append(label((left + width) / 2, height - 8, spec.xLabel));
+  container.append(root);
+  container.dataset.points = String(spec.items.length);
+  container.dataset.renderer = 'svg';
+}
+
+/**
+ * @typedef {{
+ *   name: string,
+ *   values: ArrayLike<number | null>,
+ *   log?: boolean,
+ *   choices?: string[] | null,
+ * }} ParallelAxis
+ */
+
+/**
+ * Parallel coordinates: one vertical axis per parameter and one for the objective; each trial is a
+ * line across them, coloured by its objective (dark = best). Always a canvas: a study of 10,000
+ * trials is 10,000 polylines.
+ * @param {HTMLElement} container
+ * @param {{ id: string, title?: string, axes: ParallelAxis[], color: ArrayLike<number | null>, best: 'low' | 'high', height?: number }} spec
+ */
+export function parallelCoordinates(container, spec) {
+  const { width, height, root } = frame(container, spec.id, spec.height ?? 300);
+  const count = spec.axes.length;
+  const left = 50;
+  const right = 50;
+  const top = margin.top + 10;
+  const bottom = height - 34;
+  const gap = count > 1 ? (width - left - right) / (count - 1) : 0;
+  /** @type {Scale[]} */
+  const scales = spec.axes.map((axis) => {
+    if (axis.choices) return categoryScale(axis.choices, [bottom, top]);
+    const type = axis.log ? 'log' : 'linear';
+    return numericScale(type, extent(Array.from(axis.values), type, false), [bottom, top], 4);
+  });
+  if (spec.title)
+    root.append(label(margin.left, 18, spec.title, { anchor: 'start', size: 13, weight: 'bold' }));
+  const [low, high] = extent(Array.from(spec.color), 'linear', false);
+  const context = overlayCanvas(container, width, height);
+  const total = spec.color.length;
+  context.lineWidth = 1;
+  context.globalAlpha = total > 2000 ? 0.12 : total > 200 ? 0.3 : 0.7;
+  let drawn = 0;
+  // Worst first, so the best lines end up on top.
+  const order = Array.from({ length: total }, (_, i) => i).filter((i) => {
+    const c = spec.color[i];
+    return c !== null && c !== undefined && Number.isFinite(c);
+  });
+  const goodness = (/** @type {number} */ i) => {
+    const c = /** @type {number} */ (spec.color[i]);
+    const t = high > low ? (c - low) / (high - low) : 0.5;
+    return spec.best === 'low' ? 1 - t : t;
+  };
+  order.sort((a, b) => goodness(a) - goodness(b));
+  for (const i of order) {
+    let pen = false;
+    context.beginPath();
+    context.strokeStyle = rampColor(1 - goodness(i));
+    spec.axes.forEach((axis, a) => {
+      const v = axis.values[i];
+      const scale = scales[a];
+      if (v === null || v === undefined || scale === undefined || (scale.type === 'log' && v <= 0)) {
+        pen = false;
+        return;
+      }
+      const px = left + a * gap;
+      const py = scale.map(v);
+      if (pen) context.lineTo(px, py);
+      else context.moveTo(px, py);
+      pen = true;
+    });
+    context.stroke();
+    drawn++;
+  }
+  context.globalAlpha = 1;
+  spec.axes.forEach((axis, a) => {
+    const px = left + a * gap;
+    const scale = scales[a];
+    if (scale === undefined) return;
+    root.append(svg('line', { x1: px, x2: px, y1: top, y2: bottom, stroke: '#555' }));
+    const ticks = scale.ticks();
+    const every = Math.max(1, Math.ceil(ticks.length / 8));
+    ticks.forEach((tick, i) => {
+      if (i % every !== 0) return;
+      const py = scale.map(tick);
+      root.append(svg('line', { x1: px - 3, x2: px + 3, y1: py, y2: py, stroke: '#555' }));
+      root.append(label(px + 5, py + 4, scale.format(tick), { anchor: 'start', size: 10, fill: '#444' }));
+    });
+    root.append(label(px, bottom + 18, axis.name + (axis.log ? ' (log)' : ''), { size: 11, weight: 'bold' }));
+  });
+  container.append(root);
+  container.dataset.points = String(drawn);
+  container.dataset.renderer = 'canvas';
+}
+
+/**
+ * A legend: coloured swatches with names, dashed for dashed series.
+ * @param {{ name: string, color: string, dash?: boolean }[]} entries
+ */
+export function legend(entries) {
+  const box = document.createElement('div');
+  box.className = 'legend';
+  for (const entry of entries) {
+    const item = document.createElement('span');
+    item.className = 'legend-item';
+    const swatch = document.createElement('span');
+    swatch.className = entry.dash ? 'swatch dashed' : 'swatch';
+    swatch.style.borderColor = entry.color;
+    item.append(swatch, entry.name);
+    box.append(item);
+  }
+  return box;
+}

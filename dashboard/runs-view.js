@@ -1,0 +1,477 @@
+// @ts-check
+/**
+ * The runs tab: every recorded training (fits, fine-tunes, trials, the trainings behind explain
+ * topics) in a table; the selected runs' loss, accuracy and learning-rate curves on shared axes, which
+ * grow while a run trains; and a comparison of their results and the settings in which they differ.
+ */
+import { canvasThreshold, legend, lineChart, palette } from './charts.js';
+import {
+  flatten,
+  formatDuration,
+  formatNumber,
+  formatPercent,
+  formatTime,
+  h,
+  summaryNumber,
+} from './format.js';
+
+/** @typedef {import('./format.js').RunRecord} RunRecord */
+/** @typedef {import('./source.js').DataSource} DataSource */
+
+/** A running run that has written nothing for this long has probably died (killed process). */
+const staleMilliseconds = 10 * 60 * 1000;
+/** Rows shown at most; filter to find the others. */
+const rowLimit = 400;
+
+/**
+ * @typedef {{ x: number[], y: (number | null)[] }} Curve
+ * @typedef {{ lastPointId: number, count: number, curves: Map<string, Curve> }} CachedMetrics
+ */
+
+/**
+ * @param {RunRecord} run
+ */
+function runDuration(run) {
+  const end = run.completedAt ?? (run.state === 'running' ? Date.now() : run.updatedAt);
+  return (end - run.startedAt) / 1000;
+}
+
+/**
+ * @param {RunRecord} run
+ */
+function stateBadge(run) {
+  const stale = run.state === 'running' && Date.now() - run.updatedAt > staleMilliseconds;
+  return h(
+    'span',
+    {
+      class: `state state-${stale ? 'stale' : run.state}`,
+      title: stale ? 'no update for over 10 minutes: the process may have died' : run.state,
+    },
+    stale ? 'stalled?' : run.state,
+  );
+}
+
+/**
+ * @param {DataSource} source
+ * @param {HTMLElement} main
+ */
+export function createRunsView(source, main) {
+  /** @type {RunRecord[]} */
+  let runs = [];
+  /** @type {Set<number>} */
+  const selected = new Set();
+  /** @type {Set<number>} */
+  const expanded = new Set();
+  /** @type {Map<number, CachedMetrics>} */
+  const cache = new Map();
+  let filter = '';
+  let logLoss = false;
+  let initialised = false;
+  let smooth = true;
+
+  const listBox = h('div', { class: 'run-list' });
+  const chartsBox = h('div', { class: 'run-charts' });
+  const lossChart = h('div', { id: 'chart-loss' });
+  const accuracyChart = h('div', { id: 'chart-accuracy' });
+  const rateChart = h('div', { id: 'chart-learning-rate' });
+  const legendBox = h('div');
+  const compareBox = h('div', { class: 'compare' });
+  const emptyNote = h(
+    'p',
+    { class: 'note' },
+    'No runs yet. Train with `npx tensile train` (recorded into ./tensile.db), or add a RunTracker to fit’s callbacks.',
+  );
+  const search = /** @type {HTMLInputElement} */ (
+    h('input', {
+      type: 'search',
+      placeholder: 'filter by name, kind or study',
+      oninput: () => {
+        filter = search.value.trim().toLowerCase();
+        renderList();
+      },
+    })
+  );
+  const logToggle = /** @type {HTMLInputElement} */ (
+    h('input', {
+      type: 'checkbox',
+      onchange: () => {
+        logLoss = logToggle.checked;
+        drawCharts();
+      },
+    })
+  );
+  const smoothToggle = /** @type {HTMLInputElement} */ (
+    h('input', {
+      type: 'checkbox',
+      checked: true,
+      onchange: () => {
+        smooth = smoothToggle.checked;
+        drawCharts();
+      },
+    })
+  );
+  const root = h(
+    'section',
+    { class: 'runs-view' },
+    h('div', { class: 'panel list-panel' }, h('h2', {}, 'Runs'), search, listBox),
+    h(
+      'div',
+      { class: 'panel charts-panel' },
+      h(
+        'div',
+        { class: 'toolbar' },
+        h('label', {}, logToggle, ' log-scale loss'),
+        h('label', { title: 'per-batch loss as a running mean' }, smoothToggle, ' smooth batch loss'),
+      ),
+      chartsBox,
+    ),
+  );
+  chartsBox.append(emptyNote, lossChart, accuracyChart, rateChart, legendBox, compareBox);
+
+  /** @param {RunRecord} run */
+  function matches(run) {
+    if (filter === '') return true;
+    return [run.name, run.kind, run.study ?? '', String(run.id)].some((text) =>
+      text.toLowerCase().includes(filter),
+    );
+  }
+
+  function renderList() {
+    /** @type {Map<number, RunRecord[]>} */
+    const children = new Map();
+    for (const run of runs) {
+      if (run.parentId === null) continue;
+      const siblings = children.get(run.parentId);
+      if (siblings === undefined) children.set(run.parentId, [run]);
+      else siblings.push(run);
+    }
+    const known = new Set(runs.map((run) => run.id));
+    const top = runs.filter((run) => run.parentId === null || !known.has(run.parentId));
+    /** @type {HTMLElement[]} */
+    const rows = [];
+    let shown = 0;
+    /**
+     * @param {RunRecord} run
+     * @param {number} depth
+     */
+    const addRow = (run, depth) => {
+      if (shown >= rowLimit) return;
+      shown++;
+      const kids = children.get(run.id) ?? [];
+      const color = selected.has(run.id)
+        ? palette[[...selected].indexOf(run.id) % palette.length]
+        : 'transparent';
+      const checkbox = h('input', {
+        type: 'checkbox',
+        checked: selected.has(run.id),
+        'aria-label': `show ${run.name}`,
+        onchange: () => toggle(run.id),
+      });
+      rows.push(
+        h(
+          'tr',
+          { class: selected.has(run.id) ? 'selected' : '', dataset: { runId: String(run.id) } },
+          h('td', { class: 'pick', style: `border-left: 4px solid ${color}` }, checkbox),
+          h(
+            'td',
+            { class: 'name', style: `padding-left: ${6 + depth * 16}px` },
+            kids.length > 0
+              ? h(
+                  'button',
+                  {
+                    class: 'expand',
+                    title: 'show the trainings of this run',
+                    onclick: () => {
+                      if (expanded.has(run.id)) expanded.delete(run.id);
+                      else expanded.add(run.id);
+                      renderList();
+                    },
+                  },
+                  expanded.has(run.id) ? '▾' : '▸',
+                )
+              : null,
+            h('span', { class: 'run-name' }, run.name),
+            ' ',
+            h(
+              'span',
+              { class: 'kind' },
+              run.study !== null ? `trial ${run.trialNumber ?? ''} · ${run.study}` : run.kind,
+            ),
+            kids.length > 0 ? h('span', { class: 'kind' }, ` ${kids.length} trainings`) : null,
+          ),
+          h('td', {}, stateBadge(run)),
+          h('td', { class: 'number' }, formatNumber(summaryNumber(run, 'epochs'))),
+          h('td', { class: 'number' }, formatNumber(summaryNumber(run, 'loss'))),
+          h(
+            'td',
+            { class: 'number' },
+            formatPercent(summaryNumber(run, 'validationAccuracy') ?? summaryNumber(run, 'accuracy')),
+          ),
+          h('td', { class: 'time' }, formatTime(run.startedAt)),
+          h('td', { class: 'number' }, formatDuration(runDuration(run))),
+        ),
+      );
+      if (expanded.has(run.id) || filter !== '')
+        for (const kid of kids) if (matches(kid) || matches(run)) addRow(kid, depth + 1);
+    };
+    for (const run of top) if (matches(run) || (children.get(run.id) ?? []).some(matches)) addRow(run, 0);
+    const table = h(
+      'table',
+      { class: 'runs' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th'),
+          h('th', {}, 'run'),
+          h('th', {}, 'state'),
+          h('th', {}, 'epochs'),
+          h('th', {}, 'loss'),
+          h(
+            'th',
+            { title: 'validation accuracy where there is validation data, else training accuracy' },
+            'accuracy',
+          ),
+          h('th', {}, 'started'),
+          h('th', {}, 'time'),
+        ),
+      ),
+      h('tbody', {}, ...rows),
+    );
+    listBox.replaceChildren(table);
+    if (shown >= rowLimit)
+      listBox.append(
+        h('p', { class: 'note' }, `Showing the newest ${rowLimit} runs; filter to find others.`),
+      );
+  }
+
+  /** @param {number} runId */
+  function toggle(runId) {
+    if (selected.has(runId)) selected.delete(runId);
+    else selected.add(runId);
+    renderList();
+    void loadMetrics().then(drawCharts);
+  }
+
+  /** Fetches the points each selected run has gained since the last look. */
+  async function loadMetrics() {
+    const byId = new Map(runs.map((run) => [run.id, run]));
+    await Promise.all(
+      [...selected].map(async (runId) => {
+        const run = byId.get(runId);
+        const cached = cache.get(runId) ?? { lastPointId: 0, count: 0, curves: new Map() };
+        if (run !== undefined && cached.count >= run.pointCount && cache.has(runId)) return;
+        const metrics = await source.metrics(runId, cached.lastPointId);
+        for (const [name, series] of Object.entries(metrics.series)) {
+          const curve = cached.curves.get(name) ?? { x: [], y: [] };
+          for (let i = 0; i < series.x.length; i++) {
+            curve.x.push(series.x[i] ?? 0);
+            curve.y.push(series.value[i] ?? null);
+          }
+          cached.count += series.x.length;
+          cached.curves.set(name, curve);
+        }
+        cached.lastPointId = metrics.lastPointId;
+        cache.set(runId, cached);
+      }),
+    );
+  }
+
+  /**
+   * A running mean over a window of points (for noisy per-batch losses).
+   * @param {Curve} curve
+   * @returns {Curve}
+   */
+  function smoothed(curve) {
+    const window = Math.max(1, Math.min(50, Math.floor(curve.y.length / 40)));
+    if (window <= 1) return curve;
+    const y = [];
+    let sum = 0;
+    let count = 0;
+    /** @type {(number | null)[]} */
+    const queue = [];
+    for (const v of curve.y) {
+      queue.push(v);
+      if (v !== null) {
+        sum += v;
+        count++;
+      }
+      if (queue.length > window) {
+        const old = queue.shift();
+        if (old !== null && old !== undefined) {
+          sum -= old;
+          count--;
+        }
+      }
+      y.push(v === null || count === 0 ? null : sum / count);
+    }
+    return { x: curve.x, y };
+  }
+
+  function drawCharts() {
+    const chosen = [...selected]
+      .map((id) => runs.find((run) => run.id === id))
+      .filter((run) => run !== undefined);
+    emptyNote.hidden = runs.length > 0;
+    const visible = chosen.length > 0;
+    for (const box of [lossChart, accuracyChart, rateChart, legendBox, compareBox]) box.hidden = !visible;
+    if (!visible) return;
+    /**
+     * @param {string[]} names
+     * @param {(name: string) => { dash?: boolean, lineWidth?: number, opacity?: number }} style
+     */
+    const seriesFor = (names, style) =>
+      chosen.flatMap((run, index) => {
+        const curves = cache.get(run.id)?.curves ?? new Map();
+        const color = palette[index % palette.length] ?? '#333';
+        return names
+          .filter((name) => curves.has(name))
+          .map((name) => {
+            const raw = /** @type {Curve} */ (curves.get(name));
+            const curve = name === 'batchLoss' && smooth ? smoothed(raw) : raw;
+            return { name: `${run.name} ${name}`, color, x: curve.x, y: curve.y, ...style(name) };
+          });
+      });
+    lineChart(lossChart, {
+      id: 'loss',
+      title: 'Loss',
+      xLabel: 'epoch',
+      yLabel: 'loss',
+      yScale: logLoss ? 'log' : 'linear',
+      series: seriesFor(['batchLoss', 'loss', 'validationLoss'], (name) =>
+        name === 'batchLoss' ? { lineWidth: 1, opacity: 0.45 } : { dash: name === 'validationLoss' },
+      ),
+    });
+    lineChart(accuracyChart, {
+      id: 'accuracy',
+      title: 'Accuracy',
+      xLabel: 'epoch',
+      yLabel: 'accuracy',
+      series: seriesFor(['accuracy', 'validationAccuracy'], (name) => ({
+        dash: name === 'validationAccuracy',
+      })),
+    });
+    lineChart(rateChart, {
+      id: 'learning-rate',
+      title: 'Learning rate',
+      xLabel: 'epoch',
+      yLabel: 'learning rate',
+      yScale: 'log',
+      height: 180,
+      series: seriesFor(['learningRate'], () => ({})),
+    });
+    legendBox.replaceChildren(
+      legend(
+        chosen.map((run, index) => ({
+          name: `${run.name} (#${run.id})`,
+          color: palette[index % palette.length] ?? '#333',
+        })),
+      ),
+      h('p', { class: 'note' }, 'solid: training (per epoch) · dashed: validation · thin: per-batch loss'),
+    );
+    renderComparison(chosen);
+  }
+
+  /** @param {RunRecord[]} chosen */
+  function renderComparison(chosen) {
+    /** @type {[string, (run: RunRecord) => string][]} */
+    const resultRows = [
+      ['state', (run) => run.state],
+      ['kind', (run) => run.kind],
+      ['epochs', (run) => formatNumber(summaryNumber(run, 'epochs'))],
+      ['final loss', (run) => formatNumber(summaryNumber(run, 'loss'))],
+      ['training accuracy', (run) => formatPercent(summaryNumber(run, 'accuracy'))],
+      ['validation accuracy', (run) => formatPercent(summaryNumber(run, 'validationAccuracy'))],
+      ['best validation accuracy', (run) => formatPercent(summaryNumber(run, 'bestValidationAccuracy'))],
+      ['test accuracy', (run) => formatPercent(summaryNumber(run, 'testAccuracy'))],
+      ['samples/s', (run) => formatNumber(summaryNumber(run, 'samplesPerSecond'))],
+      ['time', (run) => formatDuration(runDuration(run))],
+    ];
+    const configs = chosen.map((run) => {
+      const { model, ...rest } = run.config;
+      const flat = flatten(rest);
+      if (model !== null && typeof model === 'object' && !Array.isArray(model)) {
+        for (const key of ['trainableParameters', 'frozenParameters']) {
+          const value = model[key];
+          if (typeof value === 'number') flat[`model.${key}`] = formatNumber(value);
+        }
+      }
+      return flat;
+    });
+    const keys = [...new Set(configs.flatMap((config) => Object.keys(config)))].sort();
+    const differing =
+      chosen.length < 2
+        ? keys
+        : keys.filter((key) => new Set(configs.map((config) => config[key] ?? '–')).size > 1);
+    const header = h(
+      'tr',
+      {},
+      h('th'),
+      ...chosen.map((run, index) =>
+        h('th', { style: `color: ${palette[index % palette.length]}` }, `${run.name} #${run.id}`),
+      ),
+    );
+    const rows = [
+      ...resultRows
+        .filter(([, cell]) => chosen.some((run) => !['–', ''].includes(cell(run))))
+        .map(([name, cell]) =>
+          h('tr', {}, h('th', {}, name), ...chosen.map((run) => h('td', {}, cell(run)))),
+        ),
+      h(
+        'tr',
+        { class: 'divider' },
+        h(
+          'th',
+          { colspan: chosen.length + 1 },
+          chosen.length < 2 ? 'configuration' : 'configuration (where the runs differ)',
+        ),
+      ),
+      ...differing.map((key) =>
+        h('tr', {}, h('th', {}, key), ...configs.map((config) => h('td', {}, config[key] ?? '–'))),
+      ),
+    ];
+    compareBox.replaceChildren(
+      h('h3', {}, chosen.length < 2 ? 'Run' : 'Comparison'),
+      h('table', { class: 'compare-table' }, h('thead', {}, header), h('tbody', {}, ...rows)),
+    );
+  }
+
+  async function refresh() {
+    const data = await source.overview();
+    runs = data.runs;
+    if (!initialised && runs.length > 0) {
+      initialised = true;
+      if (selected.size === 0) {
+        // Start with what is training now, else the newest run with curves.
+        const running = runs.filter((run) => run.state === 'running' && run.pointCount > 0).slice(0, 3);
+        const newest = runs.find((run) => run.pointCount > 0);
+        for (const run of running.length > 0 ? running : newest ? [newest] : []) selected.add(run.id);
+      }
+    }
+    for (const id of [...selected]) if (!runs.some((run) => run.id === id)) selected.delete(id);
+    renderList();
+    await loadMetrics();
+    drawCharts();
+  }
+
+  return {
+    root,
+    /** @param {string[]} route e.g. ['runs', '3,5'] */
+    async show(route) {
+      main.replaceChildren(root);
+      if (route[1]) {
+        selected.clear();
+        for (const id of route[1].split(',').map(Number)) if (Number.isInteger(id)) selected.add(id);
+        initialised = true;
+      }
+      await refresh();
+    },
+    refresh,
+    redraw: drawCharts,
+    /** Points drawn, for the browser tests. */
+    pointCount: () => [...selected].reduce((sum, id) => sum + (cache.get(id)?.count ?? 0), 0),
+    canvasThreshold,
+  };
+}

@@ -1,0 +1,103 @@
+// @ts-check
+/* global document, window, fetch, EventSource */
+/**
+ * Where the page's data comes from: the dashboard server (JSON over HTTP, with Server-Sent Events
+ * for live updates) or, in a report written by `tensile report`, the data embedded in the page.
+ * The views ask this one object and do not know which.
+ */
+
+/** @typedef {import('./format.js').Overview} Overview */
+/** @typedef {import('./format.js').RunMetrics} RunMetrics */
+/** @typedef {import('./format.js').StudyView} StudyView */
+/** @typedef {import('./format.js').ExplainTopicView} ExplainTopicView */
+/** @typedef {import('./format.js').RunRecord} RunRecord */
+/** @typedef {import('./format.js').ArtifactInfo} ArtifactInfo */
+
+/**
+ * @typedef {{
+ *   overview: Overview,
+ *   metrics: Record<string, RunMetrics>,
+ *   studies: Record<string, StudyView>,
+ *   figures: ExplainTopicView[],
+ *   title: string,
+ *   createdAt: number,
+ * }} ReportData
+ */
+
+/**
+ * @typedef {{
+ *   live: boolean,
+ *   title: string | null,
+ *   overview(): Promise<Overview>,
+ *   metrics(runId: number, afterPointId: number): Promise<RunMetrics>,
+ *   study(studyId: number): Promise<StudyView>,
+ *   figures(): Promise<ExplainTopicView[]>,
+ *   subscribe(onChange: (tokens: { runs: string, studies: string }) => void, onStatus: (connected: boolean) => void): void,
+ * }} DataSource
+ */
+
+/**
+ * @param {string} path
+ * @returns {Promise<any>}
+ */
+async function getJson(path) {
+  const response = await fetch(path, { cache: 'no-store' });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body && body.error ? body.error : `${path}: HTTP ${response.status}`);
+  return body;
+}
+
+/** @returns {DataSource} */
+function serverSource() {
+  return {
+    live: true,
+    title: null,
+    overview: () => getJson('/api/overview'),
+    metrics: (runId, after) => getJson(`/api/runs/${runId}/metrics?after=${after}`),
+    study: (studyId) => getJson(`/api/studies/${studyId}`),
+    figures: () => getJson('/api/figures'),
+    subscribe(onChange, onStatus) {
+      const events = new EventSource('/api/events');
+      events.onopen = () => onStatus(true);
+      events.onerror = () => onStatus(false);
+      events.onmessage = (message) => onChange(JSON.parse(message.data));
+    },
+  };
+}
+
+/**
+ * @param {ReportData} data
+ * @returns {DataSource}
+ */
+function reportSource(data) {
+  return {
+    live: false,
+    title: data.title,
+    overview: async () => data.overview,
+    metrics: async (runId, after) => {
+      const metrics = data.metrics[String(runId)];
+      // A report holds every point it will ever have: nothing comes after the first read.
+      if (metrics === undefined || after > 0) return { runId, lastPointId: after, series: {} };
+      return metrics;
+    },
+    study: async (studyId) => {
+      const study = data.studies[String(studyId)];
+      if (study === undefined) throw new Error(`study ${studyId} is not in this report`);
+      return study;
+    },
+    figures: async () => data.figures,
+    subscribe() {},
+  };
+}
+
+/** The report's embedded data, when this page is a report. */
+export function createSource() {
+  const embedded = document.getElementById('tensile-report-data');
+  if (embedded !== null && embedded.textContent) {
+    return reportSource(/** @type {ReportData} */ (JSON.parse(embedded.textContent)));
+  }
+  return serverSource();
+}
+
+/** @type {typeof window & { tensileDashboard?: unknown }} */
+export const dashboardWindow = window;

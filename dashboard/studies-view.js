@@ -1,0 +1,363 @@
+// @ts-check
+/* global location */
+/**
+ * The studies tab: every study in the storage, and for one study the plots optuna-dashboard users
+ * know: optimization history, parameter importance, learning rate against the objective, parallel
+ * coordinates and one slice plot per parameter, with the best trials in a table.
+ */
+import { barChart, palette, parallelCoordinates, rampColor, scatterChart } from './charts.js';
+import { formatDuration, formatNumber, formatTime, h } from './format.js';
+
+/** @typedef {import('./source.js').DataSource} DataSource */
+/** @typedef {import('./format.js').StudyView} StudyView */
+/** @typedef {import('./format.js').StudySummaryView} StudySummaryView */
+
+/** Trial states in the history plot. */
+const stateColors = /** @type {Record<string, string>} */ ({
+  complete: palette[0] ?? '#1f77b4',
+  pruned: '#bbbbbb',
+  failed: palette[1] ?? '#d62728',
+  running: palette[3] ?? '#ff7f0e',
+  waiting: '#dddddd',
+});
+
+/** Parameter names that mean "learning rate". */
+const learningRatePattern = /^(lr|learning[-_ ]?rate|.*[-_.]lr|lr[-_.].*)$/i;
+
+/**
+ * @param {StudyView} view
+ */
+function objectiveName(view) {
+  const metric = view.study.userAttributes.metric ?? view.study.userAttributes.objective;
+  return typeof metric === 'string' ? metric : 'objective';
+}
+
+/**
+ * Best value so far after each trial (a step line), in trial order.
+ * @param {StudyView} view
+ */
+function bestSoFar(view) {
+  /** @type {(number | null)[]} */
+  const y = [];
+  let best = null;
+  for (const v of view.trials.value) {
+    if (v !== null && (best === null || (view.study.direction === 'minimize' ? v < best : v > best)))
+      best = v;
+    y.push(best);
+  }
+  return y;
+}
+
+/**
+ * @param {DataSource} source
+ * @param {HTMLElement} main
+ */
+export function createStudiesView(source, main) {
+  /** @type {StudyView | null} */
+  let current = null;
+  /** @type {number | null} */
+  let studyId = null;
+  /** @type {StudySummaryView[]} */
+  let studies = [];
+  let lastLoad = 0;
+  const root = h('section', { class: 'studies-view' });
+
+  function renderList() {
+    const rows = studies.map((study) =>
+      h(
+        'tr',
+        {
+          class: 'clickable',
+          onclick: () => (location.hash = `#/studies/${study.id}`),
+          dataset: { studyId: String(study.id) },
+        },
+        h('td', {}, h('a', { href: `#/studies/${study.id}` }, study.name)),
+        h('td', {}, study.direction),
+        h('td', { class: 'number' }, String(study.trialCounts.complete)),
+        h('td', { class: 'number' }, String(study.trialCounts.pruned)),
+        h('td', { class: 'number' }, String(study.trialCounts.failed)),
+        h('td', { class: 'number' }, String(study.trialCounts.running + study.trialCounts.waiting)),
+        h('td', { class: 'number' }, formatNumber(study.bestValue)),
+        h('td', { class: 'time' }, formatTime(study.createdAt)),
+      ),
+    );
+    root.replaceChildren(
+      h(
+        'div',
+        { class: 'panel' },
+        h('h2', {}, 'Studies'),
+        studies.length === 0
+          ? h(
+              'p',
+              { class: 'note' },
+              'No studies yet. Run `npx tensile tune` (or a Study with SQLite/PostgreSQL storage) against the same --storage.',
+            )
+          : h(
+              'table',
+              { class: 'studies' },
+              h(
+                'thead',
+                {},
+                h(
+                  'tr',
+                  {},
+                  ...['study', 'direction', 'complete', 'pruned', 'failed', 'running', 'best', 'created'].map(
+                    (name) => h('th', {}, name),
+                  ),
+                ),
+              ),
+              h('tbody', {}, ...rows),
+            ),
+      ),
+    );
+  }
+
+  function renderStudy() {
+    const view = current;
+    if (view === null) return;
+    const objective = objectiveName(view);
+    const { trials } = view;
+    const counts = view.study.trialCounts;
+    const best = view.best;
+    const header = h(
+      'div',
+      { class: 'panel study-header' },
+      h('h2', {}, h('a', { href: '#/studies' }, 'Studies'), ' / ', view.study.name),
+      h(
+        'p',
+        {},
+        `${view.study.direction} ${objective} · ${counts.complete} complete, ${counts.pruned} pruned, ${counts.failed} failed, ${counts.running} running, ${counts.waiting} waiting`,
+      ),
+      best === null
+        ? h('p', { class: 'note' }, 'No complete trial yet.')
+        : h(
+            'p',
+            { class: 'best' },
+            `Best: trial ${best.number}, ${objective} ${formatNumber(best.value)} with `,
+            Object.entries(best.params)
+              .map(
+                ([name, value]) =>
+                  `${name} = ${typeof value === 'number' ? formatNumber(value) : String(value)}`,
+              )
+              .join(', '),
+          ),
+    );
+    const history = h('div', { id: 'chart-history' });
+    const importance = h('div', { id: 'chart-importance' });
+    const rate = h('div', { id: 'chart-lr' });
+    const parallel = h('div', { id: 'chart-parallel' });
+    const slices = h('div', { class: 'slices' });
+    const grid = h(
+      'div',
+      { class: 'study-grid' },
+      h('div', { class: 'panel' }, history),
+      h(
+        'div',
+        { class: 'panel' },
+        importance,
+        h('p', { class: 'note' }, `Importance: ${view.importanceMethod}.`),
+      ),
+    );
+    const parameterList = view.parameters;
+    const lr = parameterList.find(
+      (parameter) => learningRatePattern.test(parameter.name) && parameter.kind !== 'categorical',
+    );
+    if (lr) grid.append(h('div', { class: 'panel' }, rate));
+    root.replaceChildren(
+      header,
+      grid,
+      h('div', { class: 'panel' }, parallel),
+      h('div', { class: 'panel' }, h('h3', {}, 'Slice plots'), slices),
+      h('div', { class: 'panel' }, h('h3', {}, 'Best trials'), trialTable(view)),
+    );
+
+    const values = trials.value;
+    const states = trials.state;
+    const history_ = scatterChart(history, {
+      id: 'history',
+      title: 'Optimization history',
+      xLabel: 'trial',
+      yLabel: objective,
+      data: {
+        x: trials.number,
+        // Pruned trials show their last reported value, greyed: where the pruner stopped them.
+        y: values,
+        color: (i) => stateColors[states[i] ?? 'complete'] ?? '#333',
+        tooltip: (i) => `trial ${trials.number[i]}: ${formatNumber(values[i])}`,
+      },
+      line: { name: 'best so far', color: palette[1] ?? '#d62728', x: trials.number, y: bestSoFar(view) },
+    });
+    history.dataset.trials = String(history_.points);
+
+    barChart(importance, {
+      id: 'importance',
+      title: 'Parameter importance',
+      xLabel: `share of the variance of ${objective}`,
+      items: view.importance.map((item) => ({ name: item.name, value: item.importance })),
+    });
+
+    const [low, high] = minMax(values);
+    /** @param {number} i */
+    const valueColor = (i) => {
+      const v = values[i];
+      if (v === null || v === undefined) return '#ccc';
+      const t = high > low ? (v - low) / (high - low) : 0.5;
+      return rampColor(view.study.direction === 'minimize' ? t : 1 - t);
+    };
+    if (lr) {
+      scatterChart(rate, {
+        id: 'lr',
+        title: `Learning rate (${lr.name}) against ${objective}`,
+        xLabel: lr.name,
+        yLabel: objective,
+        xScale:
+          lr.log || (lr.low !== null && lr.high !== null && lr.low > 0 && lr.high / lr.low >= 100)
+            ? 'log'
+            : 'linear',
+        data: {
+          x: lr.values,
+          y: values,
+          color: valueColor,
+          tooltip: (i) =>
+            `trial ${trials.number[i]}: ${lr.name} ${formatNumber(lr.values[i])} → ${formatNumber(values[i])}`,
+        },
+      });
+    }
+
+    parallelCoordinates(parallel, {
+      id: 'parallel',
+      title: 'Parallel coordinates',
+      axes: [
+        ...parameterList.map((parameter) => ({
+          name: parameter.name,
+          values: parameter.values,
+          log: parameter.log,
+          choices: parameter.choices,
+        })),
+        { name: objective, values },
+      ],
+      color: values,
+      best: view.study.direction === 'minimize' ? 'low' : 'high',
+    });
+
+    for (const parameter of parameterList) {
+      const box = h('div', { class: 'slice', id: `chart-slice-${parameter.name}` });
+      slices.append(box);
+      scatterChart(box, {
+        id: `slice-${parameter.name}`,
+        title: parameter.name,
+        xLabel: parameter.name,
+        yLabel: objective,
+        height: 220,
+        xScale: parameter.log ? 'log' : 'linear',
+        xCategories: parameter.choices,
+        data: {
+          x: parameter.values,
+          y: values,
+          color: valueColor,
+          tooltip: (i) => `trial ${trials.number[i]}: ${formatNumber(values[i])}`,
+        },
+      });
+    }
+  }
+
+  async function load() {
+    if (studyId === null) {
+      studies = (await source.overview()).studies;
+      renderList();
+      return;
+    }
+    current = await source.study(studyId);
+    lastLoad = Date.now();
+    renderStudy();
+  }
+
+  return {
+    root,
+    /** @param {string[]} route ['studies'] or ['studies', id] */
+    async show(route) {
+      main.replaceChildren(root);
+      studyId = route[1] !== undefined ? Number(route[1]) : null;
+      current = null;
+      await load();
+    },
+    async refresh() {
+      // A study of thousands of trials is not refetched more than every two seconds.
+      if (studyId !== null && Date.now() - lastLoad < 2000) return;
+      await load();
+    },
+    redraw() {
+      if (studyId === null) renderList();
+      else renderStudy();
+    },
+  };
+}
+
+/**
+ * @param {(number | null)[]} values
+ * @returns {[number, number]}
+ */
+function minMax(values) {
+  let low = Infinity;
+  let high = -Infinity;
+  for (const v of values) {
+    if (v === null || !Number.isFinite(v)) continue;
+    low = Math.min(low, v);
+    high = Math.max(high, v);
+  }
+  return low === Infinity ? [0, 1] : [low, high];
+}
+
+/**
+ * The best 50 complete trials (and any running ones) with their parameters.
+ * @param {StudyView} view
+ */
+function trialTable(view) {
+  const { trials } = view;
+  const order = trials.number.map((_, i) => i);
+  const sign = view.study.direction === 'minimize' ? 1 : -1;
+  const complete = order
+    .filter((i) => trials.value[i] !== null)
+    .sort((a, b) => sign * ((trials.value[a] ?? 0) - (trials.value[b] ?? 0)));
+  const running = order.filter((i) => trials.state[i] === 'running');
+  const shown = [...running, ...complete.slice(0, 50)];
+  return h(
+    'table',
+    { class: 'trials' },
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        h('th', {}, 'trial'),
+        h('th', {}, 'state'),
+        h('th', {}, 'value'),
+        h('th', {}, 'time'),
+        ...view.parameters.map((p) => h('th', {}, p.name)),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      ...shown.map((i) =>
+        h(
+          'tr',
+          {},
+          h('td', { class: 'number' }, String(trials.number[i])),
+          h('td', {}, h('span', { class: `state state-${trials.state[i]}` }, trials.state[i] ?? '')),
+          h('td', { class: 'number' }, formatNumber(trials.value[i])),
+          h('td', { class: 'number' }, formatDuration(trials.duration[i] ?? null)),
+          ...view.parameters.map((p) => {
+            const v = p.values[i];
+            return h(
+              'td',
+              { class: 'number' },
+              v === null || v === undefined ? '–' : p.choices ? (p.choices[v] ?? '') : formatNumber(v),
+            );
+          }),
+        ),
+      ),
+    ),
+  );
+}

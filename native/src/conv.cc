@@ -1,0 +1,692 @@
+// Convolutions as GEMMs over im2col matrices. Per sample n, with K = in_channels·kernel_height·
+// kernel_width and P = out_height·out_width:
+//   forward          out_n[Cout, P]   = W[Cout, K] · col_n[K, P]
+//   backward input   gradCol[K, P]    = Wᵀ[K, Cout] · gradOut_n[Cout, P], then col2im into grad_x
+//   backward weight  gradWᵀ[K, Cout] += col_n[K, P] · gradOut_nᵀ[P, Cout], summed over the batch
+//
+// Stride-1 convolutions (the common case) never build col_n. The input is copied into a zero-padded
+// "grid" whose rows are the input rows with a shared gap of zeros between them (the right padding of
+// one row is the left padding of the next). Output positions are computed on the same grid, gap
+// columns included, and those extra columns are dropped afterwards. On the grid, im2col row
+// (c, kh, kw) is simply the padded plane of channel c shifted by kh·dilation·rowStride + kw·dilation:
+// a contiguous slice, so the GEMM packs its operands straight from the padded input. The backward
+// input pass of a stride-1 convolution is itself a stride-1 convolution (of gradOut with the flipped,
+// transposed kernel), so it takes the same path and needs no col2im scatter.
+//
+// Other strides use im2col rows built for a chunk of output positions in a small buffer (L1) and
+// written straight into the packed GEMM panels, and col2im for the input gradient.
+//
+// Work is split over samples (and chunks of positions or channels when the batch is small), which
+// keeps every output element's summation order independent of the thread count.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "gemm.h"
+#include "kernels.h"
+#include "scratch.h"
+#include "thread_pool.h"
+
+namespace tensile {
+
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Output columns [ow_begin, ow_end) whose tap at input column ow·stride + offset lies inside [0, width).
+struct ValidRange {
+  int64_t begin, end;
+};
+
+ValidRange valid_outputs(int64_t offset, int64_t stride, int64_t width, int64_t outputs) {
+  const int64_t begin = offset >= 0 ? 0 : ceil_div(-offset, stride);
+  const int64_t last = width - 1 - offset;  // ow·stride ≤ last
+  const int64_t end = last < 0 ? 0 : last / stride + 1;
+  const int64_t clipped_begin = std::min(begin, outputs);
+  return {clipped_begin, std::max(clipped_begin, std::min(end, outputs))};
+}
+
+// Fills row[0, count) with the values that tap (kh, kw) reads from one input plane at output positions
+// [p_begin, p_begin + count) (flattened oh·out_width + ow); zero where the tap falls in padding.
+void im2col_row(const float* plane, const ConvGeometry& g, int64_t kh, int64_t kw, int64_t p_begin, int64_t count,
+                float* row) {
+  const int64_t offset_w = kw * g.dilation_width - g.pad_left;
+  const ValidRange valid = valid_outputs(offset_w, g.stride_width, g.in_width, g.out_width);
+  int64_t oh = p_begin / g.out_width;
+  int64_t ow = p_begin % g.out_width;
+  int64_t done = 0;
+  while (done < count) {
+    const int64_t segment = std::min(g.out_width - ow, count - done);
+    const int64_t ow_end = ow + segment;
+    const int64_t ih = oh * g.stride_height + kh * g.dilation_height - g.pad_top;
+    float* to = row + done - ow;  // to[j] for output column j
+    if (ih < 0 || ih >= g.in_height) {
+      for (int64_t j = ow; j < ow_end; ++j) to[j] = 0.0f;
+    } else {
+      const int64_t copy_begin = std::max(ow, valid.begin);
+      const int64_t copy_end = std::max(copy_begin, std::min(ow_end, valid.end));
+      for (int64_t j = ow; j < copy_begin; ++j) to[j] = 0.0f;
+      const float* from = plane + ih * g.in_width + offset_w;
+      if (g.stride_width == 1) {
+        for (int64_t j = copy_begin; j < copy_end; ++j) to[j] = from[j];
+      } else {
+        for (int64_t j = copy_begin; j < copy_end; ++j) to[j] = from[j * g.stride_width];
+      }
+      for (int64_t j = copy_end; j < ow_end; ++j) to[j] = 0.0f;
+    }
+    done += segment;
+    ++oh;
+    ow = 0;
+  }
+}
+
+// The adjoint of im2col_row: adds row[0, count) into the plane positions the tap read.
+void col2im_row(const float* row, const ConvGeometry& g, int64_t kh, int64_t kw, int64_t p_begin, int64_t count,
+                float* plane) {
+  const int64_t offset_w = kw * g.dilation_width - g.pad_left;
+  const ValidRange valid = valid_outputs(offset_w, g.stride_width, g.in_width, g.out_width);
+  int64_t oh = p_begin / g.out_width;
+  int64_t ow = p_begin % g.out_width;
+  int64_t done = 0;
+  while (done < count) {
+    const int64_t segment = std::min(g.out_width - ow, count - done);
+    const int64_t ow_end = ow + segment;
+    const int64_t ih = oh * g.stride_height + kh * g.dilation_height - g.pad_top;
+    if (ih >= 0 && ih < g.in_height) {
+      const float* from = row + done - ow;
+      const int64_t add_begin = std::max(ow, valid.begin);
+      const int64_t add_end = std::max(add_begin, std::min(ow_end, valid.end));
+      float* to = plane + ih * g.in_width + offset_w;
+      if (g.stride_width == 1) {
+        for (int64_t j = add_begin; j < add_end; ++j) to[j] += from[j];
+      } else {
+        for (int64_t j = add_begin; j < add_end; ++j) to[j * g.stride_width] += from[j];
+      }
+    }
+    done += segment;
+    ++oh;
+    ow = 0;
+  }
+}
+
+// Copies row[0, count) into step kk of consecutive packed B panels (width nr, k_total steps each).
+void scatter_to_panels(const float* row, int64_t count, int64_t k_total, int64_t kk, int nr, float* packed) {
+  for (int64_t first = 0; first < count; first += nr) {
+    float* to = packed + first * k_total + kk * nr;
+    const float* from = row + first;
+    if (count - first >= nr) {
+      for (int j = 0; j < nr; ++j) to[j] = from[j];
+    } else {
+      const int64_t rest = count - first;
+      for (int64_t j = 0; j < rest; ++j) to[j] = from[j];
+      for (int64_t j = rest; j < nr; ++j) to[j] = 0.0f;
+    }
+  }
+}
+
+// Reserves `count` floats of a scratch slot for each of the pool's threads up front, so tasks never
+// allocate and an allocation failure is seen before any work starts.
+bool reserve(ScratchSlot slot, int threads, int64_t count) {
+  for (int t = 0; t < threads; ++t) {
+    if (scratch(slot, t, static_cast<size_t>(std::max<int64_t>(count, 1))) == nullptr) return false;
+  }
+  return true;
+}
+
+// Number of chunks to cut `positions` output positions of one sample into: enough tasks for every
+// thread when the batch is small, and chunks whose packed buffers of `floats_per_position` floats
+// per position stay near L2 size.
+int64_t position_chunks(int64_t positions, int64_t floats_per_position, int64_t batch, int threads, int nr) {
+  constexpr int64_t kBudgetFloats = 256 * 1024;
+  int64_t by_cache = ceil_div(positions * floats_per_position, kBudgetFloats);
+  int64_t by_threads = ceil_div(2 * threads, batch);
+  int64_t chunks = std::max<int64_t>(1, std::max(by_cache, by_threads));
+  return std::min(chunks, ceil_div(positions, nr));
+}
+
+// Chunk size rounded up to whole panels so chunk starts stay panel-aligned in C's columns.
+int64_t chunk_width(int64_t positions, int64_t chunks, int nr) {
+  return ceil_div(ceil_div(positions, chunks), nr) * nr;
+}
+
+// grad_weight[co, row] = Σ_group partials[group], the groups added in order; each partial is
+// [Cout, k], or [k, Cout] when transposed.
+void reduce_partials(const float* partials, int64_t groups, int64_t k, int64_t out_channels, bool transposed,
+                     float* grad_weight) {
+  const int64_t weights = k * out_channels;
+  ThreadPool& threads = pool();
+  const int64_t tasks = std::min<int64_t>(k, threads.threads() * 4);
+  threads.run(tasks, [&](int64_t task, int) {
+    const int64_t row_end = k * (task + 1) / tasks;
+    for (int64_t row = k * task / tasks; row < row_end; ++row) {
+      for (int64_t co = 0; co < out_channels; ++co) {
+        const int64_t at = transposed ? row * out_channels + co : co * k + row;
+        float sum = partials[at];
+        for (int64_t group = 1; group < groups; ++group) sum += partials[group * weights + at];
+        grad_weight[co * k + row] = sum;
+      }
+    }
+  });
+}
+
+// Short copies and fills as plain loops: rows here are tens of floats, where a call to memcpy or
+// memset costs more than the copy.
+inline void copy_floats(const float* __restrict from, float* __restrict to, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) to[i] = from[i];
+}
+
+inline void zero_floats(float* to, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) to[i] = 0.0f;
+}
+
+// The zero-padded grid of a stride-1 convolution (see the file comment). A padded plane row holds
+// `gap` zeros then one input row; output position q = oh·row_stride + ow reads tap (kh, kw) at
+// q + tap_offset(kh, kw) of its channel's plane.
+struct Grid {
+  int64_t gap;
+  int64_t row_stride;
+  int64_t positions;  // out_height · row_stride
+  int64_t tap_reach;  // largest tap offset
+
+  int64_t tap_offset(const ConvGeometry& g, int64_t kh, int64_t kw) const {
+    return kh * g.dilation_height * row_stride + kw * g.dilation_width + gap - g.pad_left;
+  }
+  // Plane rows a chunk of `width` positions can need: the rows it spans, the kernel's reach below,
+  // and one more row whose gap catches reads running off a row's right end.
+  int64_t window_rows(const ConvGeometry& g, int64_t width) const {
+    return (width + 2 * row_stride - 2) / row_stride + (g.kernel_height - 1) * g.dilation_height + 2;
+  }
+  // Zeros after the last plane, read only for gap columns of the last rows.
+  int64_t slack() const { return 2 * row_stride + tap_reach + 16; }
+};
+
+Grid make_grid(const ConvGeometry& g) {
+  Grid grid;
+  // The gap must hold the left padding, and the reads that run off a row's right end must land in
+  // the next row's gap; the grid must also be at least as wide as the output.
+  const int64_t right_overrun = g.out_width + (g.kernel_width - 1) * g.dilation_width - g.pad_left - g.in_width;
+  grid.gap = std::max({g.pad_left, right_overrun, g.out_width - g.in_width, int64_t{0}});
+  grid.row_stride = g.in_width + grid.gap;
+  grid.positions = g.out_height * grid.row_stride;
+  grid.tap_reach = grid.tap_offset(g, g.kernel_height - 1, g.kernel_width - 1);
+  return grid;
+}
+
+// Copies plane rows [first_row, first_row + rows) of every channel of one sample into window, with the
+// padding zeros: window[c·rows·row_stride + r·row_stride + col], then the slack zeros.
+void fill_window(const float* sample, const ConvGeometry& g, const Grid& grid, int64_t first_row, int64_t rows,
+                 float* window) {
+  const int64_t plane = rows * grid.row_stride;
+  for (int64_t c = 0; c < g.in_channels; ++c) {
+    const float* channel = sample + c * g.in_height * g.in_width;
+    for (int64_t r = 0; r < rows; ++r) {
+      float* to = window + c * plane + r * grid.row_stride;
+      const int64_t ih = first_row + r - g.pad_top;
+      if (ih < 0 || ih >= g.in_height) {
+        zero_floats(to, grid.row_stride);
+      } else {
+        zero_floats(to, grid.gap);
+        copy_floats(channel + ih * g.in_width, to + grid.gap, g.in_width);
+      }
+    }
+  }
+  std::memset(window + g.in_channels * plane, 0, static_cast<size_t>(grid.slack()) * sizeof(float));
+}
+
+// Calls visit(q, oh, ow, run, valid) for the grid positions [first, first + count) cut at row ends:
+// run positions starting at q = oh·row_stride + ow, of which the first `valid` are real outputs.
+template <typename Visit>
+void for_grid_runs(const Grid& grid, const ConvGeometry& g, int64_t first, int64_t count, Visit&& visit) {
+  int64_t oh = first / grid.row_stride;
+  int64_t ow = first % grid.row_stride;
+  for (int64_t q = first; q < first + count;) {
+    const int64_t run = std::min(grid.row_stride - ow, first + count - q);
+    const int64_t valid = std::max<int64_t>(0, std::min(run, g.out_width - ow));
+    visit(q, oh, ow, run, valid);
+    q += run;
+    ++oh;
+    ow = 0;
+  }
+}
+
+// Offsets of the im2col rows (c, kh, kw) in a window of `rows` plane rows.
+int64_t* tap_row_offsets(const ConvGeometry& g, const Grid& grid, int64_t rows) {
+  const int64_t taps = g.kernel_height * g.kernel_width;
+  const int64_t k = g.in_channels * taps;
+  auto* offsets = reinterpret_cast<int64_t*>(scratch(ScratchSlot::kOffsets, 0, static_cast<size_t>(2 * k)));
+  if (offsets == nullptr) return nullptr;
+  for (int64_t kk = 0; kk < k; ++kk) {
+    const int64_t c = kk / taps;
+    const int64_t tap = kk % taps;
+    offsets[kk] = c * rows * grid.row_stride + grid.tap_offset(g, tap / g.kernel_width, tap % g.kernel_width);
+  }
+  return offsets;
+}
+
+// Fraction of a GEMM's padded panel rows that hold real rows.
+double panel_use(int64_t rows, int width) {
+  return static_cast<double>(rows) / static_cast<double>(ceil_div(rows, width) * width);
+}
+
+// Stride-1 forward convolution on the grid. The product is computed either as out[Cout, Q] =
+// W · cols (channels as the GEMM's rows) or as outᵀ[Q, Cout] = colsᵀ · Wᵀ (positions as rows),
+// whichever wastes less of the panels: 32 channels fill two 16-wide column panels exactly but leave
+// 4 of 36 rows of 6-row panels empty.
+bool forward_grid(const float* x, const float* weight, float* out, const ConvGeometry& g) {
+  const GemmKernels& kernels = active_kernels();
+  const int mr = kernels.mr;
+  const int nr = kernels.nr;
+  const int64_t k = g.in_channels * g.kernel_height * g.kernel_width;
+  const int64_t positions = g.out_height * g.out_width;
+  const Grid grid = make_grid(g);
+  ThreadPool& threads = pool();
+  const int workers = threads.threads();
+  const bool positions_as_rows = panel_use(g.out_channels, nr) > panel_use(g.out_channels, mr);
+
+  // The weights are packed once per call and shared by all tasks, which pack positions into their own
+  // buffers (the other slot).
+  const ScratchSlot weight_slot = positions_as_rows ? ScratchSlot::kPackedB : ScratchSlot::kPackedA;
+  const ScratchSlot columns_slot = positions_as_rows ? ScratchSlot::kPackedA : ScratchSlot::kPackedB;
+  const int weight_width = positions_as_rows ? nr : mr;
+  const int columns_width = positions_as_rows ? mr : nr;
+  float* packed_weight =
+      scratch(weight_slot, 0, static_cast<size_t>(packed_size(g.out_channels, k, weight_width)));
+  if (packed_weight == nullptr) return false;
+  kernels.pack(weight, k, 1, g.out_channels, k, weight_width, packed_weight);
+
+  // Chunks of grid positions: several per sample when the batch alone cannot keep every thread busy,
+  // or when the packed columns would not fit in L2.
+  const int64_t chunks = position_chunks(grid.positions, k, g.batch, workers, nr);
+  const int64_t width = chunk_width(grid.positions, chunks, nr);
+  const int64_t chunk_count = ceil_div(grid.positions, width);
+  const int64_t window_rows = grid.window_rows(g, width);
+  const int64_t window_size = g.in_channels * window_rows * grid.row_stride + grid.slack();
+  const int64_t* offsets = tap_row_offsets(g, grid, window_rows);
+  const int64_t columns_size = positions_as_rows ? packed_size(width, k, columns_width) : 0;
+  if (offsets == nullptr || !reserve(columns_slot, workers, columns_size) ||
+      !reserve(ScratchSlot::kColumns, workers, window_size) ||
+      !reserve(ScratchSlot::kTile, workers, g.out_channels * width)) {
+    return false;
+  }
+  threads.run(g.batch * chunk_count, [&](int64_t task, int thread) {
+    const int64_t n = task / chunk_count;
+    const int64_t first = (task % chunk_count) * width;
+    const int64_t count = std::min(width, grid.positions - first);
+    const int64_t first_row = first / grid.row_stride;
+    float* window = scratch(ScratchSlot::kColumns, thread, 0);
+    float* packed_columns = scratch(columns_slot, thread, 0);
+    float* product = scratch(ScratchSlot::kTile, thread, 0);
+    fill_window(x + n * g.in_channels * g.in_height * g.in_width, g, grid, first_row, window_rows, window);
+    const float* window_base = window + (first - first_row * grid.row_stride);
+    if (positions_as_rows) {
+      kernels.pack_steps(window_base, offsets, count, k, columns_width, packed_columns);
+      gemm_packed(kernels, count, g.out_channels, k, packed_columns, packed_weight, product, g.out_channels, false);
+    } else {
+      // The im2col rows are read in place; the window holds every lane up to the chunk's whole panels.
+      gemm_indirect_b(kernels, g.out_channels, count, k, packed_weight, window_base, offsets, product, count, false);
+    }
+    // Keep the real output columns, dropping the grid's gap columns (and transposing when the
+    // product is [positions, channels]).
+    float* sample_out = out + n * g.out_channels * positions;
+    for_grid_runs(grid, g, first, count, [&](int64_t q, int64_t oh, int64_t ow, int64_t, int64_t valid) {
+      float* to = sample_out + oh * g.out_width + ow;
+      if (positions_as_rows) {
+        for (int64_t j = 0; j < valid; ++j) {
+          const float* from = product + (q - first + j) * g.out_channels;
+          for (int64_t co = 0; co < g.out_channels; ++co) to[co * positions + j] = from[co];
+        }
+      } else {
+        for (int64_t co = 0; co < g.out_channels; ++co) {
+          copy_floats(product + co * count + (q - first), to + co * positions, valid);
+        }
+      }
+    });
+  });
+  return true;
+}
+
+// Stride-1 input gradient as the forward convolution of gradOut with the flipped kernel, whose
+// channels are swapped: W'[c, co, kh, kw] = W[co, c, KH-1-kh, KW-1-kw], padding (K-1)·dilation - pad.
+bool backward_input_grid(const float* grad_out, const float* weight, float* grad_x, const ConvGeometry& g) {
+  const int64_t taps = g.kernel_height * g.kernel_width;
+  float* flipped = scratch(ScratchSlot::kPartial, 0, static_cast<size_t>(g.out_channels * g.in_channels * taps));
+  if (flipped == nullptr) return false;
+  for (int64_t co = 0; co < g.out_channels; ++co) {
+    for (int64_t c = 0; c < g.in_channels; ++c) {
+      const float* from = weight + (co * g.in_channels + c) * taps;
+      float* to = flipped + (c * g.out_channels + co) * taps;
+      for (int64_t tap = 0; tap < taps; ++tap) to[taps - 1 - tap] = from[tap];
+    }
+  }
+  ConvGeometry transposed = g;
+  transposed.in_channels = g.out_channels;
+  transposed.in_height = g.out_height;
+  transposed.in_width = g.out_width;
+  transposed.out_channels = g.in_channels;
+  transposed.pad_top = (g.kernel_height - 1) * g.dilation_height - g.pad_top;
+  transposed.pad_left = (g.kernel_width - 1) * g.dilation_width - g.pad_left;
+  transposed.out_height = g.in_height;
+  transposed.out_width = g.in_width;
+  return forward_grid(grad_out, flipped, grad_x, transposed);
+}
+
+// Stride-1 weight gradient on the grid: the im2col rows are packed straight from the padded input.
+// Computed either as gradW[Cout, K] = gradOut · colsᵀ (channels as the GEMM's rows) or as
+// gradWᵀ[K, Cout] = cols · gradOutᵀ (im2col rows as rows), whichever fills the panels better.
+bool backward_weight_grid(const float* x, const float* grad_out, float* grad_weight, const ConvGeometry& g) {
+  const GemmKernels& kernels = active_kernels();
+  const int mr = kernels.mr;
+  const int nr = kernels.nr;
+  const int64_t k = g.in_channels * g.kernel_height * g.kernel_width;
+  const int64_t positions = g.out_height * g.out_width;
+  const int64_t weights = g.out_channels * k;
+  const Grid grid = make_grid(g);
+  ThreadPool& threads = pool();
+  const int workers = threads.threads();
+  // With im2col rows as the GEMM's rows they are read in place (no packing); with channels as rows
+  // the im2col block must be transposed into panels, which costs about a fifth of the product, so
+  // that orientation must fill its panels clearly better to be chosen.
+  const bool channels_as_rows =
+      panel_use(k, mr) * panel_use(g.out_channels, nr) < 0.8 * panel_use(g.out_channels, mr) * panel_use(k, nr);
+  // The im2col rows (the K dimension) are split into chunks of whole panels for more tasks.
+  const int k_width = channels_as_rows ? nr : mr;
+  const int channel_width = channels_as_rows ? mr : nr;
+
+  // Samples are summed in a fixed number of groups, each into its own partial product, and the
+  // partials are then added in group order: the grouping depends on the batch size only, never on
+  // the thread count, so the result is the same for any number of threads. Chunks of K give more
+  // tasks when there are fewer groups than threads.
+  const int64_t groups = std::min<int64_t>(g.batch, 16);
+  const int64_t k_panels = ceil_div(k, k_width);
+  const int64_t k_chunks = std::min(k_panels, std::max<int64_t>(1, ceil_div(2 * workers, groups)));
+  const int64_t k_chunk_size = ceil_div(k_panels, k_chunks) * k_width;
+  // Grid positions are the GEMM's k here; chunks keep the packed im2col block near L2 size. The
+  // width fixes the summation order, so it depends on the geometry only, never on the thread count.
+  const int64_t width = std::min(grid.positions, std::max<int64_t>(256, (128 * 1024) / k));
+  const int64_t window_rows = grid.window_rows(g, width);
+  const int64_t window_size = g.in_channels * window_rows * grid.row_stride + grid.slack();
+  const int64_t* offsets = tap_row_offsets(g, grid, window_rows);
+  float* partials = scratch(ScratchSlot::kPartial, 0, static_cast<size_t>(groups * weights));
+  if (offsets == nullptr || partials == nullptr || !reserve(ScratchSlot::kColumns, workers, window_size) ||
+      !reserve(ScratchSlot::kPackedA, workers, channels_as_rows ? packed_size(k_chunk_size, width, k_width) : 0) ||
+      !reserve(ScratchSlot::kPackedB, workers, packed_size(g.out_channels, width, channel_width)) ||
+      !reserve(ScratchSlot::kTile, workers, g.out_channels * width)) {
+    return false;
+  }
+  threads.run(groups * k_chunks, [&](int64_t task, int thread) {
+    const int64_t group = task / k_chunks;
+    const int64_t chunk = task % k_chunks;
+    const int64_t k_begin = std::min(k, k_panels * chunk / k_chunks * k_width);
+    const int64_t k_end = std::min(k, k_panels * (chunk + 1) / k_chunks * k_width);
+    if (k_end <= k_begin) return;
+    float* window = scratch(ScratchSlot::kColumns, thread, 0);
+    float* packed_columns = scratch(ScratchSlot::kPackedA, thread, 0);
+    float* packed_grad = scratch(ScratchSlot::kPackedB, thread, 0);
+    float* grad_chunk = scratch(ScratchSlot::kTile, thread, 0);
+    float* partial = partials + group * weights;
+    bool first_product = true;
+    for (int64_t n = g.batch * group / groups; n < g.batch * (group + 1) / groups; ++n) {
+      const float* grad_sample = grad_out + n * g.out_channels * positions;
+      for (int64_t first = 0; first < grid.positions; first += width) {
+        const int64_t count = std::min(width, grid.positions - first);
+        const int64_t first_row = first / grid.row_stride;
+        fill_window(x + n * g.in_channels * g.in_height * g.in_width, g, grid, first_row, window_rows, window);
+        // gradOut on the grid, zero in the gap columns so that they add nothing.
+        for_grid_runs(grid, g, first, count, [&](int64_t q, int64_t oh, int64_t ow, int64_t run, int64_t valid) {
+          for (int64_t co = 0; co < g.out_channels; ++co) {
+            float* to = grad_chunk + co * count + (q - first);
+            copy_floats(grad_sample + co * positions + oh * g.out_width + ow, to, valid);
+            zero_floats(to + valid, run - valid);
+          }
+        });
+        // Both operands are rows contiguous along the positions: gradOut's channel rows and the
+        // im2col rows of the window.
+        const float* window_base = window + (first - first_row * grid.row_stride);
+        kernels.pack(grad_chunk, count, 1, g.out_channels, count, channel_width, packed_grad);
+        if (channels_as_rows) {
+          kernels.pack_rows(window_base, offsets + k_begin, k_end - k_begin, count, k_width, packed_columns);
+          gemm_packed(kernels, g.out_channels, k_end - k_begin, count, packed_grad, packed_columns, partial + k_begin,
+                      k, !first_product);
+        } else {
+          gemm_indirect_a(kernels, k_begin, k_end, g.out_channels, count, window_base, offsets, packed_grad, partial,
+                          g.out_channels, !first_product);
+        }
+        first_product = false;
+      }
+    }
+  });
+  reduce_partials(partials, groups, k, g.out_channels, !channels_as_rows, grad_weight);
+  return true;
+}
+
+bool forward_generic(const float* x, const float* weight, float* out, const ConvGeometry& g) {
+  const GemmKernels& kernels = active_kernels();
+  const int mr = kernels.mr;
+  const int nr = kernels.nr;
+  const int64_t taps = g.kernel_height * g.kernel_width;
+  const int64_t k = g.in_channels * taps;
+  const int64_t positions = g.out_height * g.out_width;
+  const int64_t plane = g.in_height * g.in_width;
+  if (g.batch == 0 || positions == 0 || g.out_channels == 0) return true;
+  ThreadPool& threads = pool();
+  const int workers = threads.threads();
+
+  float* packed_weight = scratch(ScratchSlot::kPackedA, 0, static_cast<size_t>(packed_size(g.out_channels, k, mr)));
+  if (packed_weight == nullptr) return false;
+  kernels.pack(weight, k, 1, g.out_channels, k, mr, packed_weight);
+
+  const int64_t chunks = position_chunks(positions, k, g.batch, workers, nr);
+  const int64_t width = chunk_width(positions, chunks, nr);
+  const int64_t chunk_count = ceil_div(positions, width);
+  if (!reserve(ScratchSlot::kPackedB, workers, packed_size(width, k, nr)) ||
+      !reserve(ScratchSlot::kTile, workers, width)) {
+    return false;
+  }
+  threads.run(g.batch * chunk_count, [&](int64_t task, int thread) {
+    const int64_t n = task / chunk_count;
+    const int64_t p_begin = (task % chunk_count) * width;
+    const int64_t count = std::min(width, positions - p_begin);
+    float* packed_columns = scratch(ScratchSlot::kPackedB, thread, 0);
+    float* row = scratch(ScratchSlot::kTile, thread, 0);
+    const float* sample = x + n * g.in_channels * plane;
+    for (int64_t kk = 0; kk < k; ++kk) {
+      const int64_t c = kk / taps;
+      const int64_t tap = kk % taps;
+      im2col_row(sample + c * plane, g, tap / g.kernel_width, tap % g.kernel_width, p_begin, count, row);
+      scatter_to_panels(row, count, k, kk, nr, packed_columns);
+    }
+    gemm_packed(kernels, g.out_channels, count, k, packed_weight, packed_columns,
+                out + n * g.out_channels * positions + p_begin, positions, false);
+  });
+  return true;
+}
+
+bool backward_input_generic(const float* grad_out, const float* weight, float* grad_x, const ConvGeometry& g) {
+  const GemmKernels& kernels = active_kernels();
+  const int mr = kernels.mr;
+  const int nr = kernels.nr;
+  const int64_t taps = g.kernel_height * g.kernel_width;
+  const int64_t k = g.in_channels * taps;
+  const int64_t positions = g.out_height * g.out_width;
+  const int64_t plane = g.in_height * g.in_width;
+  if (g.batch == 0 || g.in_channels == 0 || plane == 0) return true;
+  if (positions == 0 || g.out_channels == 0) {
+    std::memset(grad_x, 0, static_cast<size_t>(g.batch * g.in_channels * plane) * sizeof(float));
+    return true;
+  }
+  ThreadPool& threads = pool();
+  const int workers = threads.threads();
+
+  // Channel groups give a small batch enough tasks; a group's col2im touches only its own input
+  // planes, so groups of one sample never write the same element.
+  const int64_t groups = std::min(g.in_channels, std::max<int64_t>(1, ceil_div(2 * workers, g.batch)));
+  // Wᵀ is packed per channel group so that every group's rows start on a panel boundary.
+  int64_t packed_total = 0;
+  for (int64_t group = 0; group < groups; ++group) {
+    const int64_t c_begin = g.in_channels * group / groups;
+    const int64_t c_end = g.in_channels * (group + 1) / groups;
+    packed_total += packed_size((c_end - c_begin) * taps, g.out_channels, mr);
+  }
+  float* packed_weight = scratch(ScratchSlot::kPackedA, 0, static_cast<size_t>(packed_total));
+  if (packed_weight == nullptr) return false;
+  std::vector<int64_t> group_offset(static_cast<size_t>(groups));
+  int64_t offset = 0;
+  const int64_t max_rows = ceil_div(g.in_channels, groups) * taps;
+  for (int64_t group = 0; group < groups; ++group) {
+    const int64_t c_begin = g.in_channels * group / groups;
+    const int64_t c_end = g.in_channels * (group + 1) / groups;
+    const int64_t rows = (c_end - c_begin) * taps;
+    group_offset[static_cast<size_t>(group)] = offset;
+    // Wᵀ(row, co) = weight[co·k + row]: rows are contiguous, steps have stride k.
+    kernels.pack(weight + c_begin * taps, 1, k, rows, g.out_channels, mr, packed_weight + offset);
+    offset += packed_size(rows, g.out_channels, mr);
+  }
+
+  // Position chunks bound the gradCol buffer. Their width sets the order in which col2im adds into
+  // each input element, so it depends on the geometry only, never on the thread count.
+  const int64_t chunks = std::max<int64_t>(1, ceil_div(positions * std::max(k, g.out_channels), 128 * 1024));
+  const int64_t width = chunk_width(positions, std::min(chunks, ceil_div(positions, nr)), nr);
+  if (!reserve(ScratchSlot::kPackedB, workers, packed_size(width, g.out_channels, nr)) ||
+      !reserve(ScratchSlot::kColumns, workers, max_rows * width)) {
+    return false;
+  }
+  threads.run(g.batch * groups, [&](int64_t task, int thread) {
+    const int64_t n = task / groups;
+    const int64_t group = task % groups;
+    const int64_t c_begin = g.in_channels * group / groups;
+    const int64_t c_end = g.in_channels * (group + 1) / groups;
+    const int64_t rows = (c_end - c_begin) * taps;
+    const float* packed_group = packed_weight + group_offset[static_cast<size_t>(group)];
+    float* packed_grad = scratch(ScratchSlot::kPackedB, thread, 0);
+    float* columns = scratch(ScratchSlot::kColumns, thread, 0);
+    const float* grad_sample = grad_out + n * g.out_channels * positions;
+    float* grad_planes = grad_x + (n * g.in_channels + c_begin) * plane;
+    std::memset(grad_planes, 0, static_cast<size_t>((c_end - c_begin) * plane) * sizeof(float));
+    for (int64_t p_begin = 0; p_begin < positions; p_begin += width) {
+      const int64_t count = std::min(width, positions - p_begin);
+      // gradOut_n(co, p) as B: columns p are contiguous, steps co have stride P.
+      kernels.pack(grad_sample + p_begin, 1, positions, count, g.out_channels, nr, packed_grad);
+      gemm_packed(kernels, rows, count, g.out_channels, packed_group, packed_grad, columns, count, false);
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t c = r / taps;
+        const int64_t tap = r % taps;
+        col2im_row(columns + r * count, g, tap / g.kernel_width, tap % g.kernel_width, p_begin, count,
+                   grad_planes + c * plane);
+      }
+    }
+  });
+  return true;
+}
+
+bool backward_weight_generic(const float* x, const float* grad_out, float* grad_weight, const ConvGeometry& g) {
+  const GemmKernels& kernels = active_kernels();
+  const int mr = kernels.mr;
+  const int nr = kernels.nr;
+  const int64_t taps = g.kernel_height * g.kernel_width;
+  const int64_t k = g.in_channels * taps;
+  const int64_t positions = g.out_height * g.out_width;
+  const int64_t plane = g.in_height * g.in_width;
+  const int64_t weights = g.out_channels * k;
+  if (weights == 0) return true;
+  if (g.batch == 0 || positions == 0) {
+    std::memset(grad_weight, 0, static_cast<size_t>(weights) * sizeof(float));
+    return true;
+  }
+  ThreadPool& threads = pool();
+  const int workers = threads.threads();
+
+  // Samples are summed in a fixed number of groups, each into its own partial gradWᵀ [k, Cout], and
+  // the partials are then added in group order: the grouping depends on the batch size only, never on
+  // the thread count, so the result is the same for any number of threads. Row chunks of gradWᵀ give
+  // more tasks when there are fewer groups than threads.
+  const int64_t groups = std::min<int64_t>(g.batch, 16);
+  const int64_t row_panels = ceil_div(k, mr);
+  const int64_t row_chunks = std::min(row_panels, std::max<int64_t>(1, ceil_div(2 * workers, groups)));
+  const int64_t row_chunk_rows = ceil_div(row_panels, row_chunks) * mr;
+  // Positions are the GEMM's k here; chunks keep the packed im2col block near L2 size. The width
+  // fixes the summation order, so it depends on the geometry only, never on the thread count.
+  const int64_t width = std::min(positions, std::max<int64_t>(256, (128 * 1024) / k));
+
+  float* partials = scratch(ScratchSlot::kPartial, 0, static_cast<size_t>(groups * weights));
+  if (partials == nullptr) return false;
+  if (!reserve(ScratchSlot::kPackedA, workers, packed_size(row_chunk_rows, width, mr)) ||
+      !reserve(ScratchSlot::kPackedB, workers, packed_size(g.out_channels, width, nr)) ||
+      !reserve(ScratchSlot::kTile, workers, mr * width)) {
+    return false;
+  }
+  threads.run(groups * row_chunks, [&](int64_t task, int thread) {
+    const int64_t group = task / row_chunks;
+    const int64_t chunk = task % row_chunks;
+    const int64_t row_begin = std::min(k, row_panels * chunk / row_chunks * mr);
+    const int64_t row_end = std::min(k, row_panels * (chunk + 1) / row_chunks * mr);
+    if (row_end <= row_begin) return;
+    const int64_t n_begin = g.batch * group / groups;
+    const int64_t n_end = g.batch * (group + 1) / groups;
+    float* packed_columns = scratch(ScratchSlot::kPackedA, thread, 0);
+    float* packed_grad = scratch(ScratchSlot::kPackedB, thread, 0);
+    float* rows_buffer = scratch(ScratchSlot::kTile, thread, 0);
+    float* partial = partials + group * weights + row_begin * g.out_channels;
+    bool first = true;
+    for (int64_t n = n_begin; n < n_end; ++n) {
+      const float* sample = x + n * g.in_channels * plane;
+      const float* grad_sample = grad_out + n * g.out_channels * positions;
+      for (int64_t p_begin = 0; p_begin < positions; p_begin += width) {
+        const int64_t count = std::min(width, positions - p_begin);
+        // gradOut_nᵀ(p, co) as B: column co is row co of gradOut_n, contiguous along p.
+        kernels.pack(grad_sample + p_begin, positions, 1, g.out_channels, count, nr, packed_grad);
+        for (int64_t r = row_begin; r < row_end; r += mr) {
+          const int64_t panel_rows = std::min<int64_t>(mr, row_end - r);
+          for (int64_t i = 0; i < panel_rows; ++i) {
+            const int64_t c = (r + i) / taps;
+            const int64_t tap = (r + i) % taps;
+            im2col_row(sample + c * plane, g, tap / g.kernel_width, tap % g.kernel_width, p_begin, count,
+                       rows_buffer + i * count);
+          }
+          kernels.pack(rows_buffer, count, 1, panel_rows, count, mr, packed_columns + (r - row_begin) * count);
+        }
+        gemm_packed(kernels, row_end - row_begin, g.out_channels, count, packed_columns, packed_grad, partial,
+                    g.out_channels, !first);
+        first = false;
+      }
+    }
+  });
+
+  reduce_partials(partials, groups, k, g.out_channels, true, grad_weight);
+  return true;
+}
+
+}  // namespace
+
+bool conv2d_forward(const float* x, const float* weight, float* out, const ConvGeometry& g) {
+  if (g.batch == 0 || g.out_channels == 0 || g.out_height == 0 || g.out_width == 0) return true;
+  if (g.in_channels == 0 || g.kernel_height == 0 || g.kernel_width == 0) {
+    // An empty sum.
+    std::memset(out, 0, static_cast<size_t>(g.batch * g.out_channels * g.out_height * g.out_width) * sizeof(float));
+    return true;
+  }
+  if (g.stride_height == 1 && g.stride_width == 1) return forward_grid(x, weight, out, g);
+  return forward_generic(x, weight, out, g);
+}
+
+bool conv2d_backward_input(const float* grad_out, const float* weight, float* grad_x, const ConvGeometry& g) {
+  const bool stride_one = g.stride_height == 1 && g.stride_width == 1;
+  // The flipped convolution needs padding (K-1)·dilation - pad ≥ 0, true unless padding exceeds the
+  // kernel's reach; the grid also needs the output to cover the input (it does for stride 1).
+  const bool fits = (g.kernel_height - 1) * g.dilation_height >= g.pad_top &&
+                    (g.kernel_width - 1) * g.dilation_width >= g.pad_left && g.out_height > 0 && g.out_width > 0 &&
+                    g.out_channels > 0 && g.batch > 0 && g.in_height > 0 && g.in_width > 0 && g.in_channels > 0;
+  // With very few input channels the flipped convolution has almost no output rows to fill the
+  // GEMM's row panels (one channel uses 1 of 6 rows); col2im then does less work.
+  const bool enough_channels = g.in_channels * 2 >= active_kernels().mr;
+  if (stride_one && fits && enough_channels) return backward_input_grid(grad_out, weight, grad_x, g);
+  return backward_input_generic(grad_out, weight, grad_x, g);
+}
+
+bool conv2d_backward_weight(const float* x, const float* grad_out, float* grad_weight, const ConvGeometry& g) {
+  const bool empty = g.batch == 0 || g.out_height == 0 || g.out_width == 0 || g.in_channels == 0 ||
+                     g.out_channels == 0 || g.kernel_height == 0 || g.kernel_width == 0;
+  if (g.stride_height == 1 && g.stride_width == 1 && !empty) return backward_weight_grid(x, grad_out, grad_weight, g);
+  return backward_weight_generic(x, grad_out, grad_weight, g);
+}
+
+}  // namespace tensile

@@ -1,0 +1,69 @@
+// Entry points of the native kernels. Shapes and semantics are those of the typed Backend interface
+// in src/backend/types.ts; every tensor is a flat, contiguous, row-major float32 array.
+//
+// Functions returning bool return false only when scratch memory could not be allocated; they have
+// then written nothing useful and the caller raises an error.
+#pragma once
+
+#include <cstdint>
+
+namespace tensile {
+
+// Matches Conv2dGeometry: x [batch, in_channels, in_height, in_width], weight [out_channels,
+// in_channels, kernel_height, kernel_width], out [batch, out_channels, out_height, out_width].
+struct ConvGeometry {
+  int64_t batch, in_channels, in_height, in_width;
+  int64_t out_channels, kernel_height, kernel_width;
+  int64_t stride_height, stride_width, pad_top, pad_left, dilation_height, dilation_width;
+  int64_t out_height, out_width;
+};
+
+bool conv2d_forward(const float* x, const float* weight, float* out, const ConvGeometry& g);
+bool conv2d_backward_input(const float* grad_out, const float* weight, float* grad_x, const ConvGeometry& g);
+bool conv2d_backward_weight(const float* x, const float* grad_out, float* grad_weight, const ConvGeometry& g);
+
+// Matches Pool2dGeometry: x [batch, channels, in_height, in_width], out [batch, channels, out_height,
+// out_width].
+struct PoolGeometry {
+  int64_t batch, channels, in_height, in_width;
+  int64_t kernel_height, kernel_width, stride_height, stride_width, pad_top, pad_left;
+  int64_t out_height, out_width;
+};
+
+void max_pool2d_forward(const float* x, float* out, int32_t* argmax, const PoolGeometry& g);
+void max_pool2d_backward(const float* grad_out, const int32_t* argmax, float* grad_x, const PoolGeometry& g);
+void avg_pool2d_forward(const float* x, float* out, const PoolGeometry& g, bool count_include_pad);
+void avg_pool2d_backward(const float* grad_out, float* grad_x, const PoolGeometry& g, bool count_include_pad);
+
+// x viewed as [batch, channels, spatial].
+struct ChannelGeometry {
+  int64_t batch, channels, spatial;
+};
+
+void batch_norm_train_forward(const float* x, const float* gamma, const float* beta, float* out, float* mean,
+                              float* inv_std, double eps, const ChannelGeometry& g);
+void batch_norm_train_backward(const float* x, const float* grad_out, const float* gamma, const float* mean,
+                               const float* inv_std, float* grad_x, float* grad_gamma, float* grad_beta,
+                               const ChannelGeometry& g);
+void channel_affine(const float* x, const float* scale, const float* shift, float* out, const ChannelGeometry& g);
+void channel_sum(const float* x, float* out, const ChannelGeometry& g);
+
+// Activation codes shared with src/backend/native/index.ts.
+enum class Activation : int32_t { kRelu = 0, kLeakyRelu = 1, kAbs = 2, kNeg = 3, kSquare = 4 };
+void activation_forward(Activation kind, const float* x, float* out, int64_t size, float alpha);
+void activation_backward(Activation kind, const float* x, const float* y, const float* grad_out, float* grad_x,
+                         int64_t size, float alpha);
+
+// Binary codes shared with index.ts, in BinaryKind order.
+enum class BinaryOp : int32_t { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3, kMaximum = 4, kMinimum = 5 };
+// How an operand is read while walking out viewed as [outer, middle, inner].
+enum class Operand : int32_t { kFull = 0, kMiddle = 1, kScalar = 2 };
+// out[o, m, i] = a(o, m, i) op b(o, m, i); a full operand is read at the same flat index as out, a
+// middle one at index m, a scalar one at index 0.
+void binary(BinaryOp op, const float* a, Operand a_mode, const float* b, Operand b_mode, float* out, int64_t outer,
+            int64_t middle, int64_t inner);
+
+// Splits [0, count) into about `parts` ranges for elementwise work, all threads when large enough.
+int64_t elementwise_tasks(int64_t count);
+
+}  // namespace tensile

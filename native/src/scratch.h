@@ -1,0 +1,28 @@
+// Reusable, 64-byte aligned scratch memory for packing buffers and partial results.
+//
+// Kernels run one at a time (the addon serialises calls), so each (slot, thread) pair owns one
+// buffer that only grows. Reusing it avoids a fresh mmap and its page faults on every call.
+#pragma once
+
+#include <cstddef>
+
+namespace tensile {
+
+enum class ScratchSlot : int {
+  kPackedA = 0,
+  kPackedB = 1,
+  kColumns = 2,
+  kPartial = 3,
+  kTile = 4,
+  kOffsets = 5,  // holds int64_t offsets (two floats each), never floats
+  kCount = 6,
+};
+
+// Returns at least `count` floats for this slot and thread; the contents are unspecified.
+// thread may be any value in [0, kMaxThreads); returns nullptr when memory runs out.
+float* scratch(ScratchSlot slot, int thread, size_t count);
+
+// Upper bound on the pool size, so per-thread scratch can live in fixed tables.
+constexpr int kMaxThreads = 256;
+
+}  // namespace tensile

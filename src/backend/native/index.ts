@@ -1,0 +1,564 @@
+/**
+ * The native CPU backend: C++ kernels (AVX-512, AVX2/FMA or portable vector code, chosen at run
+ * time from the CPU), multi-threaded, compiled from native/ by node-gyp during `npm install`.
+ * native/README.md describes the kernels' design.
+ *
+ * The addon works zero-copy on the Float32Array buffers. Kernels it does not cover, and every call
+ * with float64 data, go to the reference backend, so the native backend implements the whole
+ * Backend interface. Results do not depend on the thread count: work is split so that every output
+ * element is summed in the same order whatever the number of threads.
+ *
+ * Example:
+ * ```ts
+ * const backend = loadNativeBackend() ?? referenceBackend; // null when the addon is not built
+ * setNativeThreads(2);
+ * backend.matmul(a, b, out, m, n, k, false, false, false); // out[m,n] = a[m,k]·b[k,n]
+ * ```
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+import { referenceBackend } from '../reference/index.js';
+import type {
+  ActivationKind,
+  Backend,
+  BatchNormGeometry,
+  BinaryKind,
+  Conv2dGeometry,
+  Data,
+  Pool2dGeometry,
+} from '../types.js';
+
+/** Conv2dGeometry's fields as positional arguments, in the order native/src/addon.cc reads them. */
+type ConvArguments = [
+  batch: number,
+  inChannels: number,
+  inHeight: number,
+  inWidth: number,
+  outChannels: number,
+  kernelHeight: number,
+  kernelWidth: number,
+  strideHeight: number,
+  strideWidth: number,
+  padTop: number,
+  padLeft: number,
+  dilationHeight: number,
+  dilationWidth: number,
+  outHeight: number,
+  outWidth: number,
+];
+
+/** Pool2dGeometry's fields as positional arguments. */
+type PoolArguments = [
+  batch: number,
+  channels: number,
+  inHeight: number,
+  inWidth: number,
+  kernelHeight: number,
+  kernelWidth: number,
+  strideHeight: number,
+  strideWidth: number,
+  padTop: number,
+  padLeft: number,
+  outHeight: number,
+  outWidth: number,
+];
+
+type ChannelArguments = [batch: number, channels: number, spatial: number];
+
+/** The functions exported by native/build/Release/tensile_native.node (see native/src/addon.cc). */
+interface NativeAddon {
+  matmul(
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array,
+    m: number,
+    n: number,
+    k: number,
+    transposeA: boolean,
+    transposeB: boolean,
+    accumulate: boolean,
+  ): void;
+  conv2dForward(x: Float32Array, weight: Float32Array, out: Float32Array, ...geometry: ConvArguments): void;
+  conv2dBackwardInput(
+    gradOut: Float32Array,
+    weight: Float32Array,
+    gradX: Float32Array,
+    ...geometry: ConvArguments
+  ): void;
+  conv2dBackwardWeight(
+    x: Float32Array,
+    gradOut: Float32Array,
+    gradWeight: Float32Array,
+    ...geometry: ConvArguments
+  ): void;
+  maxPool2dForward(x: Float32Array, out: Float32Array, argmax: Int32Array, ...geometry: PoolArguments): void;
+  maxPool2dBackward(
+    gradOut: Float32Array,
+    argmax: Int32Array,
+    gradX: Float32Array,
+    ...geometry: PoolArguments
+  ): void;
+  avgPool2dForward(
+    x: Float32Array,
+    out: Float32Array,
+    countIncludePad: boolean,
+    ...geometry: PoolArguments
+  ): void;
+  avgPool2dBackward(
+    gradOut: Float32Array,
+    gradX: Float32Array,
+    countIncludePad: boolean,
+    ...geometry: PoolArguments
+  ): void;
+  batchNormTrainForward(
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    out: Float32Array,
+    mean: Float32Array,
+    invStd: Float32Array,
+    eps: number,
+    ...geometry: ChannelArguments
+  ): void;
+  batchNormTrainBackward(
+    x: Float32Array,
+    gradOut: Float32Array,
+    gamma: Float32Array,
+    mean: Float32Array,
+    invStd: Float32Array,
+    gradX: Float32Array,
+    gradGamma: Float32Array,
+    gradBeta: Float32Array,
+    ...geometry: ChannelArguments
+  ): void;
+  channelAffine(
+    x: Float32Array,
+    scale: Float32Array,
+    shift: Float32Array,
+    out: Float32Array,
+    ...geometry: ChannelArguments
+  ): void;
+  channelSum(x: Float32Array, out: Float32Array, ...geometry: ChannelArguments): void;
+  activationForward(kind: number, x: Float32Array, out: Float32Array, alpha: number): void;
+  activationBackward(
+    kind: number,
+    x: Float32Array,
+    y: Float32Array,
+    gradOut: Float32Array,
+    gradX: Float32Array,
+    alpha: number,
+  ): void;
+  binary(
+    kind: number,
+    a: Float32Array,
+    aMode: number,
+    b: Float32Array,
+    bMode: number,
+    out: Float32Array,
+    outer: number,
+    middle: number,
+    inner: number,
+  ): void;
+  setThreads(count: number): void;
+  getThreads(): number;
+  setIsa(name: string): boolean;
+  getIsa(): string;
+  cpuHasAvx2(): boolean;
+}
+
+const addonFunctions: readonly (keyof NativeAddon)[] = [
+  'matmul',
+  'conv2dForward',
+  'conv2dBackwardInput',
+  'conv2dBackwardWeight',
+  'maxPool2dForward',
+  'maxPool2dBackward',
+  'avgPool2dForward',
+  'avgPool2dBackward',
+  'batchNormTrainForward',
+  'batchNormTrainBackward',
+  'channelAffine',
+  'channelSum',
+  'activationForward',
+  'activationBackward',
+  'binary',
+  'setThreads',
+  'getThreads',
+  'setIsa',
+  'getIsa',
+  'cpuHasAvx2',
+];
+
+function isNativeAddon(value: unknown): value is NativeAddon {
+  if (typeof value !== 'object' || value === null) return false;
+  const record = value as Record<string, unknown>;
+  return addonFunctions.every((name) => typeof record[name] === 'function');
+}
+
+/** Activation kinds the addon implements, with their codes in native/src/kernels.h. */
+const activationCodes: Partial<Record<ActivationKind, number>> = {
+  relu: 0,
+  leaky_relu: 1,
+  abs: 2,
+  neg: 3,
+  square: 4,
+};
+
+/** BinaryKind codes in native/src/kernels.h. */
+const binaryCodes: Record<BinaryKind, number> = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5 };
+
+/** How the addon reads a binary operand while walking out as [outer, middle, inner]. */
+const enum OperandMode {
+  Full = 0,
+  Middle = 1,
+  Scalar = 2,
+}
+
+interface BinaryLayout {
+  aMode: OperandMode;
+  bMode: OperandMode;
+  outer: number;
+  middle: number;
+  inner: number;
+}
+
+const product = (values: readonly number[]): number => values.reduce((p, d) => p * d, 1);
+
+/**
+ * Recognises the broadcasts the addon handles: operands equal to the output, scalars, and operands
+ * whose non-1 axes form one contiguous block equal to the output's (a per-channel bias [C,1,1] against
+ * [N,C,H,W]). Returns null for any other broadcast, which the reference kernel then computes.
+ */
+function binaryLayout(
+  aShape: readonly number[],
+  bShape: readonly number[],
+  outShape: readonly number[],
+): BinaryLayout | null {
+  const total = product(outShape);
+  const rank = outShape.length;
+  let block: [number, number] | null = null;
+  const modeOf = (shape: readonly number[]): OperandMode | null => {
+    const size = product(shape);
+    if (size === total) return OperandMode.Full;
+    if (size === 1) return OperandMode.Scalar;
+    const offset = rank - shape.length;
+    if (offset < 0) return null;
+    let first = -1;
+    let last = -1;
+    for (let axis = 0; axis < shape.length; axis++) {
+      if (shape[axis] === 1) continue;
+      if (shape[axis] !== outShape[axis + offset]) return null;
+      if (first < 0) first = axis + offset;
+      else if (last !== axis + offset - 1) return null;
+      last = axis + offset;
+    }
+    if (block !== null && (block[0] !== first || block[1] !== last + 1)) return null;
+    block = [first, last + 1];
+    return OperandMode.Middle;
+  };
+  const aMode = modeOf(aShape);
+  const bMode = modeOf(bShape);
+  if (aMode === null || bMode === null) return null;
+  const [start, end]: [number, number] = block ?? [0, rank];
+  return {
+    aMode,
+    bMode,
+    outer: product(outShape.slice(0, start)),
+    middle: product(outShape.slice(start, end)),
+    inner: product(outShape.slice(end)),
+  };
+}
+
+const convArguments = (g: Conv2dGeometry): ConvArguments => [
+  g.batch,
+  g.inChannels,
+  g.inHeight,
+  g.inWidth,
+  g.outChannels,
+  g.kernelHeight,
+  g.kernelWidth,
+  g.strideHeight,
+  g.strideWidth,
+  g.padTop,
+  g.padLeft,
+  g.dilationHeight,
+  g.dilationWidth,
+  g.outHeight,
+  g.outWidth,
+];
+
+const poolArguments = (g: Pool2dGeometry): PoolArguments => [
+  g.batch,
+  g.channels,
+  g.inHeight,
+  g.inWidth,
+  g.kernelHeight,
+  g.kernelWidth,
+  g.strideHeight,
+  g.strideWidth,
+  g.padTop,
+  g.padLeft,
+  g.outHeight,
+  g.outWidth,
+];
+
+const channelArguments = (g: BatchNormGeometry): ChannelArguments => [g.batch, g.channels, g.spatial];
+
+const isFloat32 = (data: Data): data is Float32Array => data instanceof Float32Array;
+
+function createNativeBackend(addon: NativeAddon): Backend {
+  const reference = referenceBackend;
+  return {
+    ...reference,
+    name: 'native',
+
+    matmul(a, b, out, m, n, k, transposeA, transposeB, accumulate) {
+      if (isFloat32(a) && isFloat32(b) && isFloat32(out)) {
+        addon.matmul(a, b, out, m, n, k, transposeA, transposeB, accumulate);
+      } else {
+        reference.matmul(a, b, out, m, n, k, transposeA, transposeB, accumulate);
+      }
+    },
+
+    conv2dForward(x, weight, out, g) {
+      if (isFloat32(x) && isFloat32(weight) && isFloat32(out))
+        addon.conv2dForward(x, weight, out, ...convArguments(g));
+      else reference.conv2dForward(x, weight, out, g);
+    },
+
+    conv2dBackwardInput(gradOut, weight, gradX, g) {
+      if (isFloat32(gradOut) && isFloat32(weight) && isFloat32(gradX)) {
+        addon.conv2dBackwardInput(gradOut, weight, gradX, ...convArguments(g));
+      } else {
+        reference.conv2dBackwardInput(gradOut, weight, gradX, g);
+      }
+    },
+
+    conv2dBackwardWeight(x, gradOut, gradWeight, g) {
+      if (isFloat32(x) && isFloat32(gradOut) && isFloat32(gradWeight)) {
+        addon.conv2dBackwardWeight(x, gradOut, gradWeight, ...convArguments(g));
+      } else {
+        reference.conv2dBackwardWeight(x, gradOut, gradWeight, g);
+      }
+    },
+
+    maxPool2dForward(x, out, argmax, g) {
+      if (isFloat32(x) && isFloat32(out)) addon.maxPool2dForward(x, out, argmax, ...poolArguments(g));
+      else reference.maxPool2dForward(x, out, argmax, g);
+    },
+
+    maxPool2dBackward(gradOut, argmax, gradX, g) {
+      if (isFloat32(gradOut) && isFloat32(gradX))
+        addon.maxPool2dBackward(gradOut, argmax, gradX, ...poolArguments(g));
+      else reference.maxPool2dBackward(gradOut, argmax, gradX, g);
+    },
+
+    avgPool2dForward(x, out, g, countIncludePad) {
+      if (isFloat32(x) && isFloat32(out))
+        addon.avgPool2dForward(x, out, countIncludePad, ...poolArguments(g));
+      else reference.avgPool2dForward(x, out, g, countIncludePad);
+    },
+
+    avgPool2dBackward(gradOut, gradX, g, countIncludePad) {
+      if (isFloat32(gradOut) && isFloat32(gradX)) {
+        addon.avgPool2dBackward(gradOut, gradX, countIncludePad, ...poolArguments(g));
+      } else {
+        reference.avgPool2dBackward(gradOut, gradX, g, countIncludePad);
+      }
+    },
+
+    batchNormTrainForward(x, gamma, beta, out, mean, invStd, eps, g) {
+      if (
+        isFloat32(x) &&
+        isFloat32(gamma) &&
+        isFloat32(beta) &&
+        isFloat32(out) &&
+        isFloat32(mean) &&
+        isFloat32(invStd)
+      ) {
+        addon.batchNormTrainForward(x, gamma, beta, out, mean, invStd, eps, ...channelArguments(g));
+      } else {
+        reference.batchNormTrainForward(x, gamma, beta, out, mean, invStd, eps, g);
+      }
+    },
+
+    batchNormTrainBackward(x, gradOut, gamma, mean, invStd, gradX, gradGamma, gradBeta, g) {
+      if (
+        isFloat32(x) &&
+        isFloat32(gradOut) &&
+        isFloat32(gamma) &&
+        isFloat32(mean) &&
+        isFloat32(invStd) &&
+        isFloat32(gradX) &&
+        isFloat32(gradGamma) &&
+        isFloat32(gradBeta)
+      ) {
+        addon.batchNormTrainBackward(
+          x,
+          gradOut,
+          gamma,
+          mean,
+          invStd,
+          gradX,
+          gradGamma,
+          gradBeta,
+          ...channelArguments(g),
+        );
+      } else {
+        reference.batchNormTrainBackward(x, gradOut, gamma, mean, invStd, gradX, gradGamma, gradBeta, g);
+      }
+    },
+
+    channelAffine(x, scale, shift, out, g) {
+      if (isFloat32(x) && isFloat32(scale) && isFloat32(shift) && isFloat32(out)) {
+        addon.channelAffine(x, scale, shift, out, ...channelArguments(g));
+      } else {
+        reference.channelAffine(x, scale, shift, out, g);
+      }
+    },
+
+    channelSum(x, out, g) {
+      if (isFloat32(x) && isFloat32(out)) addon.channelSum(x, out, ...channelArguments(g));
+      else reference.channelSum(x, out, g);
+    },
+
+    activationForward(kind, x, out, alpha) {
+      const code = activationCodes[kind];
+      if (code !== undefined && isFloat32(x) && isFloat32(out)) addon.activationForward(code, x, out, alpha);
+      else reference.activationForward(kind, x, out, alpha);
+    },
+
+    activationBackward(kind, x, y, gradOut, gradX, alpha) {
+      const code = activationCodes[kind];
+      if (code !== undefined && isFloat32(x) && isFloat32(y) && isFloat32(gradOut) && isFloat32(gradX)) {
+        addon.activationBackward(code, x, y, gradOut, gradX, alpha);
+      } else {
+        reference.activationBackward(kind, x, y, gradOut, gradX, alpha);
+      }
+    },
+
+    binary(kind, a, aShape, b, bShape, out, outShape) {
+      const layout =
+        isFloat32(a) && isFloat32(b) && isFloat32(out) ? binaryLayout(aShape, bShape, outShape) : null;
+      if (layout === null || !isFloat32(a) || !isFloat32(b) || !isFloat32(out)) {
+        reference.binary(kind, a, aShape, b, bShape, out, outShape);
+        return;
+      }
+      const { aMode, bMode, outer, middle, inner } = layout;
+      addon.binary(binaryCodes[kind], a, aMode, b, bMode, out, outer, middle, inner);
+    },
+  };
+}
+
+/** Where node-gyp puts the addon, relative to this file compiled to dist/src/backend/native/index.js. */
+const addonUrl = new URL('../../../../native/build/Release/tensile_native.node', import.meta.url);
+
+type LoadResult = { addon: NativeAddon; backend: Backend } | { reason: string };
+
+let loadResult: LoadResult | undefined;
+let requestedThreads: number | undefined;
+
+function load(): LoadResult {
+  if (loadResult !== undefined) return loadResult;
+  const addonPath = fileURLToPath(addonUrl);
+  if (!existsSync(addonPath)) {
+    loadResult = { reason: `${addonPath} is missing; build it with \`node scripts/build-native.mjs\`` };
+    return loadResult;
+  }
+  try {
+    const loaded: unknown = createRequire(import.meta.url)(addonPath);
+    if (!isNativeAddon(loaded)) {
+      loadResult = { reason: `${addonPath} does not export the expected kernels; rebuild it` };
+      return loadResult;
+    }
+    loaded.setThreads(requestedThreads ?? defaultThreads());
+    // TENSILE_NATIVE_ISA=avx2 (or scalar) forces a narrower variant, e.g. to compare with a CPU that
+    // lacks AVX-512; a variant this CPU cannot run is ignored and the default kept.
+    const forcedIsa = process.env.TENSILE_NATIVE_ISA;
+    if (forcedIsa !== undefined && forcedIsa !== '') loaded.setIsa(forcedIsa);
+    loadResult = { addon: loaded, backend: createNativeBackend(loaded) };
+  } catch (error) {
+    loadResult = {
+      reason: `loading ${addonPath} failed: ${error instanceof Error ? error.message : String(error)}`,
+    };
+  }
+  return loadResult;
+}
+
+/** One thread per core: os.availableParallelism() honours CPU affinity masks and cgroup limits. */
+function defaultThreads(): number {
+  return Math.max(1, Math.min(256, os.availableParallelism()));
+}
+
+/**
+ * The native backend, or null when the addon is not built or fails to load (nativeUnavailableReason()
+ * then says why). Loads the addon on first call; later calls return the same object.
+ */
+export function loadNativeBackend(): Backend | null {
+  const result = load();
+  return 'backend' in result ? result.backend : null;
+}
+
+/** Why loadNativeBackend() returns null, or null when the native backend is available. */
+export function nativeUnavailableReason(): string | null {
+  const result = load();
+  return 'reason' in result ? result.reason : null;
+}
+
+/**
+ * Sets the number of threads the native kernels use (the calling thread included), 1 to 256.
+ * The default is the number of cores available to the process. Results are the same for any count.
+ */
+export function setNativeThreads(count: number): void {
+  if (!Number.isInteger(count) || count < 1 || count > 256) {
+    throw new RangeError(`thread count must be an integer from 1 to 256, got ${count}`);
+  }
+  requestedThreads = count;
+  const result = loadResult;
+  if (result !== undefined && 'addon' in result) result.addon.setThreads(count);
+}
+
+/** The number of threads the native kernels use (or will use once loaded). */
+export function getNativeThreads(): number {
+  const result = loadResult;
+  if (result !== undefined && 'addon' in result) return result.addon.getThreads();
+  return requestedThreads ?? defaultThreads();
+}
+
+/** Instruction-set variants of the native GEMM kernels. */
+export type NativeIsa = 'avx512' | 'avx2' | 'scalar';
+
+const nativeIsas: readonly NativeIsa[] = ['avx512', 'avx2', 'scalar'];
+
+/**
+ * Chooses the kernels' instruction-set variant; returns false (and changes nothing) when this CPU
+ * or build lacks it. The default is the best the CPU has: AVX-512, else AVX2+FMA, else the portable
+ * scalar code, or the one named by the environment variable TENSILE_NATIVE_ISA. Meant for tests and
+ * benchmarks of each path.
+ */
+export function setNativeIsa(isa: NativeIsa): boolean {
+  const result = load();
+  return 'addon' in result ? result.addon.setIsa(isa) : false;
+}
+
+/** The instruction-set variant in use, or null when the addon is not loaded. */
+export function getNativeIsa(): NativeIsa | null {
+  const result = load();
+  if (!('addon' in result)) return null;
+  const isa = result.addon.getIsa();
+  return nativeIsas.find((known) => known === isa) ?? null;
+}
+
+/** The variants this CPU and build can run, best first. */
+export function availableNativeIsas(): NativeIsa[] {
+  const result = load();
+  if (!('addon' in result)) return [];
+  const addon = result.addon;
+  const current = addon.getIsa();
+  const available = nativeIsas.filter((isa) => addon.setIsa(isa));
+  addon.setIsa(current);
+  return available;
+}

@@ -1,0 +1,157 @@
+/**
+ * Helpers the explain topics share: MNIST subsets, a recorded training with its test accuracy,
+ * text tables and number formatting.
+ */
+import { filterClasses, splitDataset, subset, takePerClass, type ImageDataset } from '../data/dataset.js';
+import { loadMnist } from '../data/mnist.js';
+import type { Module } from '../nn/module.js';
+import { Adam } from '../optim/adam.js';
+import type { Optimizer } from '../optim/optimizer.js';
+import { Random } from '../tensor/random.js';
+import { RunTracker } from '../track/tracker.js';
+import type { JsonObject } from '../track/types.js';
+import { evaluate, fit, type History } from '../train/fit.js';
+import type { ExplainContext, ExplainTable } from './types.js';
+
+export interface MnistSplit {
+  train: ImageDataset;
+  test: ImageDataset;
+}
+
+/**
+ * A seeded, stratified MNIST split of `trainCount` training and `testCount` test digits (optionally
+ * only some classes, relabelled 0..k-1), disjoint from each other.
+ */
+export function mnistSplit(
+  trainCount: number,
+  testCount: number,
+  options: { classes?: number[]; seed?: number } = {},
+): MnistSplit {
+  let data = loadMnist();
+  if (options.classes !== undefined) data = filterClasses(data, options.classes, { relabel: true });
+  const random = new Random(options.seed ?? 1);
+  const { train, test } = splitDataset(data, testCount, random, { stratify: true });
+  const perClass = Math.max(1, Math.floor(trainCount / data.classes));
+  return { train: takePerClass(train, perClass, random), test };
+}
+
+/** `count` examples spread evenly through a dataset (mnistSplit's training sets are grouped by class). */
+export function spreadSample(dataset: ImageDataset, count: number): ImageDataset {
+  const step = dataset.count / Math.min(count, dataset.count);
+  return subset(
+    dataset,
+    Array.from({ length: Math.min(count, dataset.count) }, (_, i) => Math.floor(i * step)),
+  );
+}
+
+export interface TrainingResult {
+  history: History;
+  testAccuracy: number;
+  testLoss: number;
+  seconds: number;
+  runId: number;
+  /** Validation accuracy per epoch (when validation data was given). */
+  curve: number[];
+}
+
+/**
+ * Trains a model as a child run of the topic (so it appears in the dashboard beside the topic) and
+ * measures its test accuracy.
+ */
+export async function recordedTraining(
+  context: ExplainContext,
+  options: {
+    name: string;
+    model: Module;
+    train: ImageDataset;
+    test: ImageDataset;
+    epochs: number;
+    optimizer?: Optimizer;
+    lr?: number;
+    batchSize?: number;
+    seed?: number;
+    config?: JsonObject;
+    /** Record validation accuracy on the test split every epoch (default true). */
+    validate?: boolean;
+  },
+): Promise<TrainingResult> {
+  const started = performance.now();
+  const tracker = await RunTracker.start(context.store, {
+    name: options.name,
+    kind: 'fit',
+    parentId: context.runId,
+    config: { ...(options.config ?? {}), trainSamples: options.train.count, testSamples: options.test.count },
+  });
+  const optimizer = options.optimizer ?? new Adam(options.model.parameters(), { lr: options.lr ?? 1e-3 });
+  let history: History;
+  try {
+    history = fit(options.model, options.train, {
+      optimizer,
+      epochs: options.epochs,
+      batchSize: options.batchSize ?? 64,
+      seed: options.seed ?? 1,
+      progress: false,
+      callbacks: [tracker],
+      ...(options.validate === false ? {} : { validationData: options.test }),
+    });
+  } catch (error) {
+    await tracker.fail(error);
+    await tracker.close();
+    throw error;
+  }
+  const result = evaluate(options.model, options.test);
+  tracker.updateSummary({
+    testAccuracy: result.accuracy,
+    testLoss: Number.isFinite(result.loss) ? result.loss : null,
+  });
+  await tracker.close();
+  const seconds = (performance.now() - started) / 1000;
+  context.log(`  ${options.name}: test accuracy ${percent(result.accuracy)} (${seconds.toFixed(0)} s)`);
+  return {
+    history,
+    testAccuracy: result.accuracy,
+    testLoss: result.loss,
+    seconds,
+    runId: tracker.runId,
+    curve: history.epochs.map((logs) => logs.validationAccuracy ?? Number.NaN),
+  };
+}
+
+export function percent(value: number, digits = 1): string {
+  return Number.isFinite(value) ? `${(value * 100).toFixed(digits)}%` : 'n/a';
+}
+
+/** Thousands separated by commas. */
+export function count(value: number): string {
+  return Math.round(value).toLocaleString('en-US');
+}
+
+/** A table as aligned text (the terminal's view of it). */
+export function tableText(table: ExplainTable): string {
+  const widths = table.columns.map((column, c) =>
+    Math.max(column.length, ...table.rows.map((row) => (row[c] ?? '').length)),
+  );
+  const line = (cells: string[]) =>
+    cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
+  return [
+    table.title,
+    line(table.columns),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...table.rows.map(line),
+  ].join('\n');
+}
+
+/** The dataset with every image moved right and down by `pixels` (zeros shifted in). */
+export function shiftImages(dataset: ImageDataset, pixels: number): ImageDataset {
+  const { height, width, channels: planes } = dataset;
+  const images = new Float32Array(dataset.images.length);
+  const plane = height * width;
+  for (let p = 0; p < dataset.count * planes; p++) {
+    for (let y = pixels; y < height; y++) {
+      for (let x = pixels; x < width; x++) {
+        images[p * plane + y * width + x] = dataset.images[p * plane + (y - pixels) * width + (x - pixels)]!;
+      }
+    }
+  }
+  return { ...dataset, images };
+}

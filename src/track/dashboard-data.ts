@@ -1,0 +1,313 @@
+/**
+ * What the dashboard and the HTML report show, computed from the run store and the study storage:
+ * run listings, a study as columns ready to plot (with parameter importance), the explain topics
+ * with their figures, and long metric series thinned for a report.
+ *
+ * The page (dashboard/) reads exactly these shapes, as JSON, from the server or from the report's
+ * embedded data.
+ */
+import type { Distribution, ParamValue } from '../tune/distributions.js';
+import type { FrozenTrial, StudySummary, TrialState } from '../tune/frozen-trial.js';
+import type { Storage } from '../tune/storage/storage.js';
+import type { ArtifactInfo, JsonObject, MetricSeries, RunMetrics, RunRecord, RunStore } from './types.js';
+
+export interface Overview {
+  runs: RunRecord[];
+  studies: StudySummaryView[];
+  /** Most runs listed; older ones are left out. */
+  runLimit: number;
+}
+
+export interface StudySummaryView {
+  id: number;
+  name: string;
+  direction: 'minimize' | 'maximize';
+  createdAt: number;
+  trialCounts: Record<TrialState, number>;
+  bestValue: number | null;
+  userAttributes: JsonObject;
+}
+
+/** One parameter of a study, with its value in every trial (null where the trial lacks it). */
+export interface ParameterColumn {
+  name: string;
+  kind: 'float' | 'int' | 'categorical';
+  log: boolean;
+  low: number | null;
+  high: number | null;
+  /** Categorical: the choices as text; values hold choice indices. */
+  choices: string[] | null;
+  values: (number | null)[];
+}
+
+export interface StudyView {
+  study: StudySummaryView;
+  /** Trials as columns, in trial-number order. */
+  trials: {
+    number: number[];
+    state: TrialState[];
+    value: (number | null)[];
+    /** Seconds (null while running or waiting). */
+    duration: (number | null)[];
+    /** The last reported (intermediate) value, for pruned trials' progress. */
+    lastStep: (number | null)[];
+  };
+  parameters: ParameterColumn[];
+  best: { number: number; value: number; params: Record<string, ParamValue> } | null;
+  /** Parameter importance, largest first; the weights sum to 1 when any parameter matters. */
+  importance: { name: string; importance: number }[];
+  importanceMethod: string;
+}
+
+export interface FigureView {
+  artifactId: number;
+  name: string;
+  mediaType: string;
+  /** A data: URL (reports) or a server path. */
+  source: string;
+}
+
+export interface ExplainTopicView {
+  runId: number;
+  topic: string;
+  title: string;
+  completedAt: number | null;
+  summary: JsonObject;
+  figures: FigureView[];
+}
+
+export function summaryView(summary: StudySummary): StudySummaryView {
+  return {
+    id: summary.id,
+    name: summary.name,
+    direction: summary.direction,
+    createdAt: summary.createdAt,
+    trialCounts: { ...summary.trialCounts },
+    bestValue: summary.bestValue,
+    userAttributes: { ...summary.userAttributes } as JsonObject,
+  };
+}
+
+/** Runs (newest first, at most runLimit) and studies. */
+export async function overview(runs: RunStore, studies: Storage | null, runLimit = 5000): Promise<Overview> {
+  const [runList, studyList] = await Promise.all([
+    runs.listRuns({ limit: runLimit }),
+    studies === null ? Promise.resolve([]) : studies.listStudies(),
+  ]);
+  return { runs: runList, studies: studyList.map(summaryView), runLimit };
+}
+
+function choiceText(value: ParamValue): string {
+  return value === null ? 'null' : String(value);
+}
+
+function parameterColumns(trials: readonly FrozenTrial[]): ParameterColumn[] {
+  const distributions = new Map<string, Distribution>();
+  for (const trial of trials) {
+    for (const [name, distribution] of Object.entries(trial.distributions)) {
+      if (!distributions.has(name)) distributions.set(name, distribution);
+    }
+  }
+  return [...distributions.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, distribution]) => {
+      if (distribution.kind === 'categorical') {
+        const choices = distribution.choices.map(choiceText);
+        return {
+          name,
+          kind: 'categorical' as const,
+          log: false,
+          low: null,
+          high: null,
+          choices,
+          values: trials.map((trial) => {
+            if (!(name in trial.params)) return null;
+            const index = choices.indexOf(choiceText(trial.params[name]!));
+            return index < 0 ? null : index;
+          }),
+        };
+      }
+      return {
+        name,
+        kind: distribution.kind,
+        log: distribution.log,
+        low: distribution.low,
+        high: distribution.high,
+        choices: null,
+        values: trials.map((trial) => {
+          const value = trial.params[name];
+          return typeof value === 'number' ? value : null;
+        }),
+      };
+    });
+}
+
+/**
+ * Parameter importance as the share of the objective's variance each parameter explains on its own:
+ * the trials are grouped by the parameter (by choice, or into up to 8 quantile bins of a numeric
+ * range), and the between-group sum of squares, less what that many groups would explain by chance
+ * (ε², the bias-corrected η²), is divided by the total sum of squares. The results are scaled to sum
+ * to 1, as Optuna's are. Cheaper and plainer than fANOVA (which fits a random forest), and blind to
+ * interactions between parameters; the dashboard says so next to the plot.
+ */
+export function parameterImportance(
+  parameters: readonly ParameterColumn[],
+  values: readonly (number | null)[],
+): { name: string; importance: number }[] {
+  const raw = parameters.map((parameter) => {
+    const pairs: [number, number][] = [];
+    parameter.values.forEach((x, i) => {
+      const y = values[i];
+      if (x !== null && y !== null && y !== undefined && Number.isFinite(y)) pairs.push([x, y]);
+    });
+    if (pairs.length < 3) return { name: parameter.name, score: 0 };
+    const groupOf = new Map<number, number[]>();
+    const addTo = (group: number, y: number) => {
+      const members = groupOf.get(group);
+      if (members === undefined) groupOf.set(group, [y]);
+      else members.push(y);
+    };
+    if (parameter.kind === 'categorical') {
+      for (const [x, y] of pairs) addTo(x, y);
+    } else {
+      const bins = Math.max(1, Math.min(8, Math.floor(pairs.length / 5)));
+      const sorted = [...pairs].sort((a, b) => a[0] - b[0]);
+      sorted.forEach(([, y], rank) => {
+        addTo(Math.floor((rank * bins) / sorted.length), y);
+      });
+    }
+    const all = pairs.map(([, y]) => y);
+    const mean = all.reduce((a, b) => a + b, 0) / all.length;
+    const total = all.reduce((sum, y) => sum + (y - mean) ** 2, 0);
+    if (!(total > 0)) return { name: parameter.name, score: 0 };
+    let between = 0;
+    for (const group of groupOf.values()) {
+      const groupMean = group.reduce((a, b) => a + b, 0) / group.length;
+      between += group.length * (groupMean - mean) ** 2;
+    }
+    const groups = groupOf.size;
+    const within = total - between;
+    const degreesWithin = all.length - groups;
+    const meanWithin = degreesWithin > 0 ? within / degreesWithin : 0;
+    const corrected = (between - (groups - 1) * meanWithin) / total;
+    return { name: parameter.name, score: Math.max(0, corrected) };
+  });
+  const sum = raw.reduce((a, b) => a + b.score, 0);
+  return raw
+    .map(({ name, score }) => ({ name, importance: sum > 0 ? score / sum : 0 }))
+    .sort((a, b) => b.importance - a.importance || a.name.localeCompare(b.name));
+}
+
+/** A study as columns ready to plot. */
+export async function studyView(storage: Storage, studyId: number): Promise<StudyView> {
+  const summaries = await storage.listStudies();
+  const summary = summaries.find((s) => s.id === studyId);
+  if (summary === undefined) throw new Error(`study ${studyId} not found`);
+  const trials = await storage.getAllTrials(studyId);
+  const parameters = parameterColumns(trials);
+  const value = trials.map((trial) =>
+    trial.state === 'complete' && trial.value !== null && Number.isFinite(trial.value) ? trial.value : null,
+  );
+  let best: StudyView['best'] = null;
+  trials.forEach((trial, i) => {
+    const v = value[i];
+    if (v === null || v === undefined) return;
+    if (best === null || (summary.direction === 'minimize' ? v < best.value : v > best.value)) {
+      best = { number: trial.number, value: v, params: { ...trial.params } };
+    }
+  });
+  return {
+    study: summaryView(summary),
+    trials: {
+      number: trials.map((trial) => trial.number),
+      state: trials.map((trial) => trial.state),
+      value,
+      duration: trials.map((trial) =>
+        trial.startedAt !== null && trial.completedAt !== null
+          ? (trial.completedAt - trial.startedAt) / 1000
+          : null,
+      ),
+      lastStep: trials.map((trial) => {
+        let last: number | null = null;
+        for (const step of trial.intermediateValues.keys()) if (last === null || step > last) last = step;
+        return last;
+      }),
+    },
+    parameters,
+    best,
+    importance: parameterImportance(parameters, value),
+    importanceMethod:
+      'share of the objective variance explained by each parameter alone (bias-corrected η² over up to 8 quantile bins; interactions not counted)',
+  };
+}
+
+/** Explain topics: the newest explain run per topic with its figures. */
+export async function explainTopics(
+  runs: RunStore,
+  figureSource: (artifact: ArtifactInfo) => Promise<string> | string,
+): Promise<ExplainTopicView[]> {
+  const explainRuns = (await runs.listRuns({ kind: 'explain' })).filter((run) => run.state === 'complete');
+  const newest = new Map<string, RunRecord>();
+  for (const run of explainRuns) if (!newest.has(run.name)) newest.set(run.name, run);
+  const topics: ExplainTopicView[] = [];
+  for (const run of [...newest.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+    const artifacts = (await runs.listArtifacts(run.id)).filter((a) => a.kind === 'figure' && a.size > 0);
+    topics.push({
+      runId: run.id,
+      topic: run.name,
+      title: typeof run.summary.title === 'string' ? run.summary.title : run.name,
+      completedAt: run.completedAt,
+      summary: run.summary,
+      figures: await Promise.all(
+        artifacts.map(async (artifact) => ({
+          artifactId: artifact.id,
+          name: artifact.name,
+          mediaType: artifact.mediaType,
+          source: await figureSource(artifact),
+        })),
+      ),
+    });
+  }
+  return topics;
+}
+
+/**
+ * At most about `maxPoints` points of a series, keeping each bucket's lowest and highest value (so
+ * spikes survive), in order. Series that are short enough come back unchanged.
+ */
+export function decimateSeries(series: MetricSeries, maxPoints: number): MetricSeries {
+  const count = series.x.length;
+  if (count <= maxPoints) return series;
+  const buckets = Math.max(1, Math.floor(maxPoints / 2));
+  const keep: number[] = [];
+  for (let b = 0; b < buckets; b++) {
+    const start = Math.floor((b * count) / buckets);
+    const end = Math.floor(((b + 1) * count) / buckets);
+    let low = -1;
+    let high = -1;
+    for (let i = start; i < end; i++) {
+      const v = series.value[i];
+      if (v === null || v === undefined) {
+        // A gap (a non-finite value) is kept: it marks where a curve diverged.
+        if (low === -1) low = i;
+        continue;
+      }
+      if (low === -1 || (series.value[low] !== null && v < series.value[low]!)) low = i;
+      if (high === -1 || v > series.value[high]!) high = i;
+    }
+    for (const i of [...new Set([low, high])].filter((i) => i >= 0).sort((a, b) => a - b)) keep.push(i);
+  }
+  return {
+    step: keep.map((i) => series.step[i]!),
+    x: keep.map((i) => series.x[i]!),
+    value: keep.map((i) => series.value[i]!),
+    time: keep.map((i) => series.time[i]!),
+  };
+}
+
+export function decimateMetrics(metrics: RunMetrics, maxPoints: number): RunMetrics {
+  const series: Record<string, MetricSeries> = {};
+  for (const [name, values] of Object.entries(metrics.series))
+    series[name] = decimateSeries(values, maxPoints);
+  return { ...metrics, series };
+}

@@ -1,0 +1,19 @@
+/**
+ * Run tracking: every fit, fine-tune and tuning trial recorded (configuration, metrics per epoch and
+ * per batch, artifacts) in the same store as studies, for the dashboard and reports.
+ */
+export * from './types.js';
+export { MemoryRunStore } from './memory.js';
+export { SqliteRunStore, migrateTrackSqlite } from './sqlite.js';
+export { PostgresRunStore } from './postgres.js';
+export { openRunStore, defaultStoreUrl, runStoreUrlHelp, sqliteFile } from './open.js';
+export { trackSchemaVersion, TrackSchemaTooNewError } from './schema.js';
+export { RunTracker, trackRun, configFromOptions, type RunTrackerOptions } from './tracker.js';
+export {
+  startDashboard,
+  defaultDashboardDirectory,
+  type DashboardOptions,
+  type DashboardServer,
+} from './server.js';
+export * from './dashboard-data.js';
+export { buildReport, joinDashboardModules, dashboardModules, type ReportOptions } from './report.js';

@@ -1,0 +1,315 @@
+/**
+ * Run store in a SQLite file (better-sqlite3), by default the same `./tensile.db` that holds studies.
+ *
+ * - better-sqlite3 is synchronous, so every write has happened when the method returns
+ *   (synchronousWrites): a training loop, which runs synchronously, writes its points while it runs
+ *   and a dashboard in another process sees them at once.
+ * - WAL journal: readers (the dashboard) never block the writer (the training) and the other way round.
+ *   synchronous=NORMAL: in WAL mode a committed write survives the process being killed, and only
+ *   a power cut may lose the last commits; metric points are not worth an fsync each.
+ * - The migration runs under BEGIN IMMEDIATE, so processes opening a fresh file together create the
+ *   tables once.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import { artifactInfoFromRow, mergedJson, metricsFromRows, runFromRow } from './rows.js';
+import {
+  trackMigrations,
+  TrackSchemaTooNewError,
+  trackSchemaVersion,
+  type ArtifactRow,
+  type PointRow,
+  type RunRow,
+} from './schema.js';
+import {
+  artifactBytes,
+  checkMetric,
+  checkRunName,
+  RunNotFoundError,
+  storedValue,
+  type Artifact,
+  type ArtifactInfo,
+  type JsonObject,
+  type MetricInput,
+  type MetricsQuery,
+  type NewArtifact,
+  type NewRun,
+  type RunFilter,
+  type RunMetrics,
+  type RunRecord,
+  type RunState,
+  type RunStore,
+} from './types.js';
+import { workerName } from './worker-name.js';
+
+/** Applies the missing run-tracking migrations in one immediate transaction; returns the version. */
+export function migrateTrackSqlite(db: Database.Database): number {
+  return db
+    .transaction(() => {
+      db.exec(
+        'CREATE TABLE IF NOT EXISTS tensile_track_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)',
+      );
+      const row = db.prepare('SELECT version FROM tensile_track_schema WHERE id = 1').get() as
+        { version: number } | undefined;
+      const current = row?.version ?? 0;
+      if (current > trackSchemaVersion) throw new TrackSchemaTooNewError(current);
+      for (const migration of trackMigrations) {
+        if (migration.version <= current) continue;
+        for (const statement of migration.sqlite) db.exec(statement);
+      }
+      db.prepare(
+        'INSERT INTO tensile_track_schema (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version',
+      ).run(trackSchemaVersion);
+      return trackSchemaVersion;
+    })
+    .immediate();
+}
+
+const runColumns =
+  'run_id, name, kind, state, parent_id, study, trial_number, config, summary, error, worker, started_at, updated_at, completed_at, point_count';
+const artifactColumns = 'artifact_id, run_id, name, kind, media_type, path, size, created_at';
+
+export class SqliteRunStore implements RunStore {
+  readonly url: string;
+  readonly synchronousWrites = true;
+  readonly file: string;
+  private readonly db: Database.Database;
+
+  /**
+   * Opens (creating when needed) the database file and brings the run tables up to date.
+   * @example const store = new SqliteRunStore('tensile.db');
+   */
+  constructor(file: string) {
+    this.file = file === ':memory:' ? file : path.resolve(file);
+    if (this.file !== ':memory:') fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    this.url = `sqlite:${this.file}`;
+    // Waits up to 30 s for another process's write lock (a tuning worker, a second training).
+    this.db = new Database(this.file, { timeout: 30_000 });
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    migrateTrackSqlite(this.db);
+  }
+
+  private runRow(runId: number): RunRow {
+    const row = this.db.prepare(`SELECT ${runColumns} FROM track_runs WHERE run_id = ?`).get(runId) as
+      RunRow | undefined;
+    if (row === undefined) throw new RunNotFoundError(`run ${runId}`);
+    return row;
+  }
+
+  async createRun(init: NewRun): Promise<RunRecord> {
+    checkRunName(init.name);
+    const now = Date.now();
+    const result = this.db
+      .prepare(
+        `INSERT INTO track_runs (name, kind, state, parent_id, study, trial_number, config, summary, worker, started_at, updated_at)
+         VALUES (?, ?, 'running', ?, ?, ?, ?, '{}', ?, ?, ?)`,
+      )
+      .run(
+        init.name,
+        init.kind,
+        init.parentId ?? null,
+        init.study ?? null,
+        init.trialNumber ?? null,
+        JSON.stringify(init.config ?? {}),
+        init.worker ?? workerName(),
+        now,
+        now,
+      );
+    return runFromRow(this.runRow(Number(result.lastInsertRowid)));
+  }
+
+  private merge(runId: number, column: 'config' | 'summary', changes: JsonObject): void {
+    this.db
+      .transaction(() => {
+        const row = this.runRow(runId);
+        this.db
+          .prepare(
+            `UPDATE track_runs SET ${column} = ?, updated_at = max(updated_at, ?), revision = revision + 1 WHERE run_id = ?`,
+          )
+          .run(mergedJson(row[column], changes), Date.now(), runId);
+      })
+      .immediate();
+  }
+
+  async updateConfig(runId: number, config: JsonObject): Promise<void> {
+    this.merge(runId, 'config', config);
+  }
+
+  async updateSummary(runId: number, summary: JsonObject): Promise<void> {
+    this.merge(runId, 'summary', summary);
+  }
+
+  async logMetrics(runId: number, points: readonly MetricInput[]): Promise<void> {
+    points.forEach(checkMetric);
+    const now = Date.now();
+    const insert = this.db.prepare(
+      'INSERT INTO track_metrics (run_id, name, step, x, value, time) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    this.db
+      .transaction(() => {
+        const updated = this.db
+          .prepare(
+            'UPDATE track_runs SET point_count = point_count + ?, updated_at = max(updated_at, ?), revision = revision + 1 WHERE run_id = ?',
+          )
+          .run(points.length, now, runId);
+        if (updated.changes === 0) throw new RunNotFoundError(`run ${runId}`);
+        for (const point of points) {
+          insert.run(runId, point.name, point.step, point.x, storedValue(point.value), point.time ?? now);
+        }
+      })
+      .immediate();
+  }
+
+  async finishRun(
+    runId: number,
+    state: Exclude<RunState, 'running'>,
+    error: string | null = null,
+  ): Promise<boolean> {
+    const now = Date.now();
+    return this.db
+      .transaction(() => {
+        this.runRow(runId);
+        const result = this.db
+          .prepare(
+            `UPDATE track_runs SET state = ?, error = ?, completed_at = ?, updated_at = max(updated_at, ?), revision = revision + 1
+             WHERE run_id = ? AND state = 'running'`,
+          )
+          .run(state, error, now, now, runId);
+        return result.changes === 1;
+      })
+      .immediate();
+  }
+
+  async addArtifact(runId: number, artifact: NewArtifact): Promise<ArtifactInfo> {
+    const content = artifactBytes(artifact.content);
+    const now = Date.now();
+    return this.db
+      .transaction(() => {
+        this.runRow(runId);
+        this.db
+          .prepare('DELETE FROM track_artifacts WHERE run_id = ? AND name = ?')
+          .run(runId, artifact.name);
+        const result = this.db
+          .prepare(
+            `INSERT INTO track_artifacts (run_id, name, kind, media_type, path, content, size, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(
+            runId,
+            artifact.name,
+            artifact.kind,
+            artifact.mediaType,
+            artifact.path ?? null,
+            content === null ? null : Buffer.from(content.buffer, content.byteOffset, content.byteLength),
+            content?.length ?? 0,
+            now,
+          );
+        this.db
+          .prepare(
+            'UPDATE track_runs SET updated_at = max(updated_at, ?), revision = revision + 1 WHERE run_id = ?',
+          )
+          .run(now, runId);
+        const row = this.db
+          .prepare(`SELECT ${artifactColumns} FROM track_artifacts WHERE artifact_id = ?`)
+          .get(result.lastInsertRowid) as ArtifactRow;
+        return artifactInfoFromRow(row);
+      })
+      .immediate();
+  }
+
+  async getRun(runId: number): Promise<RunRecord> {
+    return runFromRow(this.runRow(runId));
+  }
+
+  async listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
+    const conditions: string[] = [];
+    const values: (string | number)[] = [];
+    if (filter.kind !== undefined) {
+      conditions.push('kind = ?');
+      values.push(filter.kind);
+    }
+    if (filter.name !== undefined) {
+      conditions.push('name = ?');
+      values.push(filter.name);
+    }
+    if (filter.study !== undefined) {
+      conditions.push('study = ?');
+      values.push(filter.study);
+    }
+    if (filter.parentId === null) conditions.push('parent_id IS NULL');
+    else if (filter.parentId !== undefined) {
+      conditions.push('parent_id = ?');
+      values.push(filter.parentId);
+    }
+    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+    const limit = filter.limit !== undefined ? `LIMIT ${Math.max(0, Math.floor(filter.limit))}` : '';
+    const rows = this.db
+      .prepare(`SELECT ${runColumns} FROM track_runs ${where} ORDER BY run_id DESC ${limit}`)
+      .all(...values) as RunRow[];
+    return rows.map(runFromRow);
+  }
+
+  async getMetrics(runId: number, query: MetricsQuery = {}): Promise<RunMetrics> {
+    this.runRow(runId);
+    const after = query.afterPointId ?? 0;
+    const names = query.names;
+    const nameCondition =
+      names === undefined ? '' : `AND name IN (${names.map(() => '?').join(', ') || 'NULL'})`;
+    const rows = this.db
+      .prepare(
+        `SELECT point_id, name, step, x, value, time FROM track_metrics
+         WHERE run_id = ? AND point_id > ? ${nameCondition} ORDER BY point_id`,
+      )
+      .all(runId, after, ...(names ?? [])) as PointRow[];
+    return metricsFromRows(runId, after, rows);
+  }
+
+  async listArtifacts(runId: number): Promise<ArtifactInfo[]> {
+    this.runRow(runId);
+    const rows = this.db
+      .prepare(`SELECT ${artifactColumns} FROM track_artifacts WHERE run_id = ? ORDER BY artifact_id`)
+      .all(runId) as ArtifactRow[];
+    return rows.map(artifactInfoFromRow);
+  }
+
+  async getArtifact(artifactId: number): Promise<Artifact> {
+    const row = this.db
+      .prepare(`SELECT ${artifactColumns}, content FROM track_artifacts WHERE artifact_id = ?`)
+      .get(artifactId) as (ArtifactRow & { content: Buffer | null }) | undefined;
+    if (row === undefined) throw new RunNotFoundError(`artifact ${artifactId}`);
+    return {
+      ...artifactInfoFromRow(row),
+      content: row.content === null ? null : new Uint8Array(row.content),
+    };
+  }
+
+  async deleteRun(runId: number): Promise<void> {
+    this.runRow(runId);
+    // Child runs, points and artifacts go with it (ON DELETE CASCADE).
+    this.db.prepare('DELETE FROM track_runs WHERE run_id = ?').run(runId);
+  }
+
+  async changeToken(): Promise<string> {
+    const row = this.db
+      .prepare(
+        `SELECT (SELECT total(revision) FROM track_runs) AS updated, (SELECT count(*) FROM track_runs) AS runs,
+                (SELECT max(run_id) FROM track_runs) AS newest,
+                (SELECT max(point_id) FROM track_metrics) AS points, (SELECT max(artifact_id) FROM track_artifacts) AS artifacts`,
+      )
+      .get() as {
+      updated: number | null;
+      runs: number;
+      newest: number | null;
+      points: number | null;
+      artifacts: number | null;
+    };
+    return `${row.updated ?? 0}:${row.runs}:${row.newest ?? 0}:${row.points ?? 0}:${row.artifacts ?? 0}`;
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

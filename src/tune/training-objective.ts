@@ -1,0 +1,217 @@
+/**
+ * Tuning the training loop itself: a trial's hyperparameters (learning rate, batch size, optimizer,
+ * momentum, weight decay, dropout, epochs, schedule, augmentation) turned into a seed-CNN training
+ * run whose validation metric is the objective. `tensile tune` and the tuning experiments use it.
+ */
+import { splitDataset, type ImageDataset } from '../data/dataset.js';
+import { Random } from '../tensor/random.js';
+import { randomShift } from '../data/transforms.js';
+import { Dropout } from '../nn/layers/dropout.js';
+import { Sequential } from '../nn/layers/containers.js';
+import { manualSeed } from '../nn/init.js';
+import { seedCnn } from '../models/seed-cnn.js';
+import { Adam, AdamW } from '../optim/adam.js';
+import type { Optimizer } from '../optim/optimizer.js';
+import {
+  cosineSchedule,
+  oneCycleSchedule,
+  stepSchedule,
+  type LearningRateSchedule,
+} from '../optim/schedule.js';
+import { SGD } from '../optim/sgd.js';
+import type { Callback } from '../train/callbacks.js';
+import { fit, type History } from '../train/fit.js';
+import type { ParamValue } from './distributions.js';
+import { PruningCallback, type PruningMetric } from './pruning-callback.js';
+import type { Trial } from './trial.js';
+
+export interface TrainingHyperparameters {
+  lr: number;
+  batchSize: number;
+  optimizer: 'sgd' | 'adam' | 'adamw';
+  /** SGD only. */
+  momentum: number;
+  weightDecay: number;
+  /** Dropout before the dense head (0: none). */
+  dropout: number;
+  epochs: number;
+  schedule: 'constant' | 'cosine' | 'one-cycle' | 'step';
+  /** Random shift augmentation in pixels (0: none). */
+  shift: number;
+}
+
+export const trainingDefaults: TrainingHyperparameters = {
+  lr: 3e-3,
+  batchSize: 64,
+  optimizer: 'adamw',
+  momentum: 0.9,
+  weightDecay: 1e-4,
+  dropout: 0,
+  epochs: 3,
+  schedule: 'constant',
+  shift: 0,
+};
+
+export const trainingHyperparameterNames = Object.keys(trainingDefaults) as (keyof TrainingHyperparameters)[];
+
+/** Defaults overridden by `values` (from a trial or a config), checked by name, type and range. */
+export function trainingHyperparameters(values: Record<string, ParamValue>): TrainingHyperparameters {
+  const result: TrainingHyperparameters = { ...trainingDefaults };
+  for (const [name, value] of Object.entries(values)) {
+    if (!(trainingHyperparameterNames as string[]).includes(name)) {
+      throw new Error(
+        `unknown training hyperparameter '${name}' (known: ${trainingHyperparameterNames.join(', ')})`,
+      );
+    }
+    const key = name as keyof TrainingHyperparameters;
+    if (typeof trainingDefaults[key] === 'number') {
+      if (typeof value !== 'number' || !Number.isFinite(value))
+        throw new Error(`${name} must be a number, got ${JSON.stringify(value)}`);
+      (result as unknown as Record<string, number>)[key] = value;
+    } else {
+      (result as unknown as Record<string, ParamValue>)[key] = value;
+    }
+  }
+  const check = (ok: boolean, message: string) => {
+    if (!ok) throw new Error(message);
+  };
+  check(result.lr > 0, `lr must be positive, got ${result.lr}`);
+  check(
+    Number.isInteger(result.batchSize) && result.batchSize >= 1,
+    `batchSize must be a positive integer, got ${result.batchSize}`,
+  );
+  check(
+    ['sgd', 'adam', 'adamw'].includes(result.optimizer),
+    `optimizer must be sgd, adam or adamw, got ${JSON.stringify(result.optimizer)}`,
+  );
+  check(result.momentum >= 0 && result.momentum < 1, `momentum must be in [0, 1), got ${result.momentum}`);
+  check(result.weightDecay >= 0, `weightDecay must be >= 0, got ${result.weightDecay}`);
+  check(result.dropout >= 0 && result.dropout < 1, `dropout must be in [0, 1), got ${result.dropout}`);
+  check(
+    Number.isInteger(result.epochs) && result.epochs >= 1,
+    `epochs must be a positive integer, got ${result.epochs}`,
+  );
+  check(
+    ['constant', 'cosine', 'one-cycle', 'step'].includes(result.schedule),
+    `schedule must be constant, cosine, one-cycle or step, got ${JSON.stringify(result.schedule)}`,
+  );
+  check(
+    Number.isInteger(result.shift) && result.shift >= 0,
+    `shift must be a non-negative integer, got ${result.shift}`,
+  );
+  return result;
+}
+
+export interface TrainingTask {
+  train: ImageDataset;
+  validation: ImageDataset;
+  /** Channels of the seed CNN's two blocks. */
+  channels: readonly [number, number];
+  /** Seeds initialisation, data order and augmentation (the same for every trial, so trials differ only by hyperparameters). */
+  seed: number;
+  /** What the objective returns: the metric after the last epoch (default validationAccuracy). */
+  metric?: PruningMetric;
+}
+
+export interface TrainingOutcome {
+  value: number;
+  history: History;
+  seconds: number;
+}
+
+/** The seed CNN, with dropout before its dense head when asked for. Input [N, C, H, W] → logits [N, classes]. */
+export function tunableSeedCnn(
+  train: ImageDataset,
+  channels: readonly [number, number],
+  dropout: number,
+): Sequential {
+  const model = seedCnn({ inChannels: train.channels, channels, classes: train.classes });
+  if (dropout <= 0) return model;
+  const layers = [...model.layers];
+  const head = layers.pop()!;
+  return new Sequential(...layers, new Dropout(dropout), head);
+}
+
+function makeOptimizer(model: Sequential, h: TrainingHyperparameters): Optimizer {
+  if (h.optimizer === 'sgd')
+    return new SGD(model.parameters(), { lr: h.lr, momentum: h.momentum, weightDecay: h.weightDecay });
+  if (h.optimizer === 'adam') return new Adam(model.parameters(), { lr: h.lr, weightDecay: h.weightDecay });
+  return new AdamW(model.parameters(), { lr: h.lr, weightDecay: h.weightDecay });
+}
+
+function makeSchedule(h: TrainingHyperparameters, batchesPerEpoch: number): LearningRateSchedule | undefined {
+  switch (h.schedule) {
+    case 'constant':
+      return undefined;
+    case 'cosine':
+      return cosineSchedule(h.epochs);
+    case 'step':
+      return stepSchedule(Math.max(1, Math.ceil(h.epochs / 3)), 0.3);
+    case 'one-cycle':
+      return oneCycleSchedule(Math.max(2, h.epochs * batchesPerEpoch));
+  }
+}
+
+/**
+ * Trains the seed CNN with hyperparameters `h` on task.train and returns the validation metric after
+ * the last epoch. With a trial, every epoch's metric is reported to it (pruning may then end the run
+ * by throwing TrialPruned).
+ */
+export function trainWithHyperparameters(
+  task: TrainingTask,
+  h: TrainingHyperparameters,
+  options: { trial?: Trial; callbacks?: Callback[] } = {},
+): TrainingOutcome {
+  const started = performance.now();
+  const metric = task.metric ?? 'validationAccuracy';
+  manualSeed(task.seed);
+  const model = tunableSeedCnn(task.train, task.channels, h.dropout);
+  const callbacks: Callback[] = [...(options.callbacks ?? [])];
+  if (options.trial !== undefined) callbacks.push(new PruningCallback(options.trial, { monitor: metric }));
+  const schedule = makeSchedule(h, Math.ceil(task.train.count / h.batchSize));
+  const history = fit(model, task.train, {
+    optimizer: makeOptimizer(model, h),
+    epochs: h.epochs,
+    batchSize: h.batchSize,
+    validationData: task.validation,
+    transforms: h.shift > 0 ? [randomShift(h.shift)] : [],
+    seed: task.seed,
+    callbacks,
+    progress: false,
+    ...(schedule === undefined ? {} : { schedule }),
+  });
+  const last = history.epochs[history.epochs.length - 1]!;
+  const value = last[metric];
+  if (value === undefined) throw new Error(`training produced no ${metric}`);
+  // A diverged run (NaN loss) scores as the worst possible value rather than failing the trial.
+  const finite = Number.isFinite(value)
+    ? value
+    : metric.endsWith('Accuracy') || metric === 'accuracy'
+      ? 0
+      : Number.MAX_VALUE;
+  return { value: finite, history, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * A validation set of `validationSamples` and a training set of `trainSamples` drawn from `data`
+ * (both stratified by class, disjoint, fixed by `seed`).
+ */
+export function tuningSplit(
+  data: ImageDataset,
+  options: { trainSamples: number; validationSamples: number; seed: number },
+): { train: ImageDataset; validation: ImageDataset } {
+  if (options.trainSamples + options.validationSamples > data.count) {
+    throw new RangeError(
+      `tuningSplit: ${options.trainSamples} + ${options.validationSamples} samples requested, the data has ${data.count}`,
+    );
+  }
+  const random = new Random(options.seed);
+  const { train: rest, test: validation } = splitDataset(data, options.validationSamples, random, {
+    stratify: true,
+  });
+  const train =
+    options.trainSamples === rest.count
+      ? rest
+      : splitDataset(rest, options.trainSamples, random, { stratify: true }).test;
+  return { train, validation };
+}

@@ -1,0 +1,246 @@
+/**
+ * The dashboard in a real browser (Debian's Chromium through playwright-core): the page loads; a
+ * training started during the test in another process appears and its curve grows; a study made
+ * with the tuning API gets its plots; explain figures show; and `tensile report`'s file renders from
+ * disk with no server. Screenshots go to test-artifacts/ (git-ignored).
+ *
+ * Without /usr/bin/chromium the tests skip with a message, unless the CI environment variable is
+ * set: in CI a missing browser is a failure (.ci/run installs it).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fork, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { buildReport, SqliteRunStore, startDashboard, type DashboardServer } from '../src/track/index.js';
+import { RandomSampler, SqliteStorage, Study } from '../src/tune/index.js';
+
+/** What the page functions below touch: they run inside Chromium, where these are the DOM's. */
+type PageElement = { dataset: Record<string, string | undefined>; naturalWidth?: number };
+declare const document: { body: PageElement; querySelector(selector: string): PageElement | null };
+
+const chromiumPath = '/usr/bin/chromium';
+const hasChromium = fs.existsSync(chromiumPath);
+const skip =
+  hasChromium || process.env.CI
+    ? undefined
+    : `no Chromium at ${chromiumPath} (apt-get install chromium); CI requires it`;
+const artifacts = path.resolve('test-artifacts');
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** Generous: the machine may be busy with other tests. */
+const timeout = 30_000;
+
+describe('dashboard in Chromium', { skip, timeout: 180_000 }, () => {
+  let directory = '';
+  let databaseFile = '';
+  let runs: SqliteRunStore;
+  let studies: SqliteStorage;
+  let server: DashboardServer;
+  let context: BrowserContext;
+  let page: Page;
+  let studyId = 0;
+  const studyTrials = 40;
+
+  before(async () => {
+    // In CI a missing browser must fail, not skip.
+    assert.ok(hasChromium, `Chromium is required in CI but ${chromiumPath} is missing`);
+    directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-dashboard-'));
+    databaseFile = path.join(directory, 'tensile.db');
+    fs.mkdirSync(artifacts, { recursive: true });
+    runs = new SqliteRunStore(databaseFile);
+    studies = new SqliteStorage(databaseFile);
+    server = await startDashboard({ runs, studies, port: 0, pollMilliseconds: 200 });
+    context = await chromium.launchPersistentContext(path.join(directory, 'profile'), {
+      executablePath: chromiumPath,
+      headless: true,
+      viewport: { width: 1400, height: 1000 },
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(timeout);
+  });
+
+  after(async () => {
+    await context?.close();
+    await server?.close();
+    await runs?.close();
+    await studies?.close();
+    if (directory) fs.rmSync(directory, { recursive: true, force: true });
+  });
+
+  /** Waits for the page to finish a render (data-ready counts renders). */
+  async function waitReady(previous = 0) {
+    await page.waitForFunction((count) => Number(document.body.dataset.ready ?? 0) > count, previous);
+  }
+
+  test('the page loads and says how to record a first run', async () => {
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(server.url);
+    await waitReady();
+    assert.equal(await page.title(), 'tensile dashboard');
+    assert.match(await page.locator('main').innerText(), /No runs yet/);
+    await page.locator('#live.connected').waitFor();
+    await page.screenshot({ path: path.join(artifacts, 'dashboard-empty.png') });
+    assert.deepEqual(errors, []);
+  });
+
+  test('a training started during the test appears and its curve grows while it runs', async () => {
+    await page.goto(`${server.url}#/runs`);
+    await waitReady();
+    const child: ChildProcess = fork(
+      path.join(here, 'dashboard-training-worker.js'),
+      [`sqlite:${databaseFile}`, 'live-run', '8', '500'],
+      {
+        stdio: 'inherit',
+      },
+    );
+    const finished = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const row = page.locator('table.runs tbody tr', { hasText: 'live-run' });
+      await row.waitFor();
+      // The page selects a running run by itself; its loss chart fills as epochs end.
+      const points = () =>
+        page
+          .locator('#chart-loss')
+          .evaluate((element) => Number((element as unknown as PageElement).dataset.points ?? 0));
+      await page.waitForFunction(
+        () => Number(document.querySelector('#chart-loss')?.dataset.points ?? 0) > 0,
+      );
+      const first = await points();
+      await page.screenshot({ path: path.join(artifacts, 'dashboard-run-live.png') });
+      await page.waitForFunction(
+        (count) => Number(document.querySelector('#chart-loss')?.dataset.points ?? 0) > count,
+        first,
+      );
+      const later = await points();
+      assert.ok(later > first, `the curve grew from ${first} to ${later} points`);
+      assert.equal(await finished, 0);
+      await row.locator('.state', { hasText: 'complete' }).waitFor();
+      const epochs = await row.locator('td').nth(3).innerText();
+      assert.equal(epochs, '8');
+      await page.screenshot({ path: path.join(artifacts, 'dashboard-run-complete.png'), fullPage: true });
+      // 8 epochs × 3 losses (train, validation, smoothed batch curve from 6 batches each): all drawn.
+      const final = await points();
+      assert.equal(final, 8 + 8 + 8 * 6);
+    } finally {
+      child.kill();
+    }
+  });
+
+  test("a study's plots render: history, importance, learning rate, parallel coordinates, slices", async () => {
+    const study = await Study.create({
+      storage: studies,
+      name: 'browser-test-study',
+      direction: 'maximize',
+      sampler: new RandomSampler({ seed: 7 }),
+      heartbeat: null,
+    });
+    studyId = study.id;
+    await study.optimize(
+      (trial) => {
+        const lr = trial.suggestFloat('lr', 1e-4, 1, { log: true });
+        const batchSize = trial.suggestCategorical('batchSize', [32, 64]);
+        const dropout = trial.suggestFloat('dropout', 0, 0.5);
+        return 0.98 - 0.03 * (Math.log10(lr) + 2) ** 2 - (batchSize === 64 ? 0.005 : 0) - 0.01 * dropout;
+      },
+      { nTrials: studyTrials },
+    );
+    await page.goto(`${server.url}#/studies`);
+    await waitReady();
+    await page.locator('tr', { hasText: 'browser-test-study' }).click();
+    await page.waitForFunction(() => document.body.dataset.view?.startsWith('studies/'));
+    await page.locator('#chart-parallel[data-points]').waitFor();
+    const charts = await page
+      .locator('.chart')
+      .evaluateAll((elements) =>
+        Object.fromEntries(
+          elements.map((e) => [
+            (e as unknown as PageElement).dataset.chart,
+            Number((e as unknown as PageElement).dataset.points),
+          ]),
+        ),
+      );
+    assert.equal(charts.history, studyTrials);
+    assert.equal(charts.lr, studyTrials);
+    assert.equal(charts.parallel, studyTrials);
+    assert.equal(charts['slice-lr'], studyTrials);
+    assert.equal(charts['slice-batchSize'], studyTrials);
+    assert.equal(charts['slice-dropout'], studyTrials);
+    assert.equal(charts.importance, 3);
+    // The objective depends on lr far more than on the others; the importance plot must say so.
+    const firstBar = await page.locator('#chart-importance text').nth(1).textContent();
+    assert.equal(firstBar, 'lr');
+    assert.match(await page.locator('.best').innerText(), /Best: trial \d+/);
+    await page.screenshot({ path: path.join(artifacts, 'dashboard-study.png'), fullPage: true });
+  });
+
+  test('explain figures recorded in the store are shown', async () => {
+    const run = await runs.createRun({ name: 'DL0009', kind: 'explain' });
+    await runs.updateSummary(run.id, {
+      title: 'Pooling',
+      text: ['Max pooling keeps the largest value of each window; average pooling their mean.'],
+      tables: [
+        { title: 'example', columns: ['window', 'max', 'average'], rows: [['1 3 / 4 6', '6', '3.5']] },
+      ],
+    });
+    const svg =
+      '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="60"><rect width="120" height="60" fill="#1f77b4"/></svg>';
+    await runs.addArtifact(run.id, {
+      name: 'pooling-example',
+      kind: 'figure',
+      mediaType: 'image/svg+xml',
+      content: svg,
+    });
+    await runs.finishRun(run.id, 'complete');
+    await page.goto(`${server.url}#/figures`);
+    await waitReady();
+    const image = page.locator('#topic-DL0009 img');
+    await image.waitFor();
+    await page.waitForFunction(() => document.querySelector('#topic-DL0009 img')?.naturalWidth === 120);
+    assert.match(await page.locator('#topic-DL0009').innerText(), /average pooling their mean/);
+    assert.equal(await page.locator('#topic-DL0009 table td').first().innerText(), '1 3 / 4 6');
+  });
+
+  test('the report is one file that renders from disk without a server', async () => {
+    const html = await buildReport({ runs, studies, title: 'browser test report' });
+    const file = path.join(artifacts, 'dashboard-report.html');
+    fs.writeFileSync(file, html);
+    assert.doesNotMatch(html, /src="\/|href="\/static/);
+    const requests: string[] = [];
+    const onRequest = (request: { url(): string }) => requests.push(request.url());
+    page.on('request', onRequest);
+    try {
+      await page.goto(`file://${file}#/runs/${(await runs.listRuns({ name: 'live-run' }))[0]!.id}`);
+      await waitReady();
+      assert.equal(await page.title(), 'browser test report');
+      assert.equal(await page.locator('#live').innerText(), 'report');
+      assert.ok(Number(await page.locator('#chart-loss').getAttribute('data-points')) > 0);
+      await page.goto(`file://${file}#/studies/${studyId}`);
+      await page.waitForFunction(() => document.body.dataset.view?.startsWith('studies/'));
+      await page.locator('#chart-parallel[data-points]').waitFor();
+      assert.equal(Number(await page.locator('#chart-history').getAttribute('data-points')), studyTrials);
+      await page.goto(`file://${file}#/figures`);
+      await page.waitForFunction(() => document.querySelector('#topic-DL0009 img')?.naturalWidth === 120);
+      await page.screenshot({ path: path.join(artifacts, 'dashboard-report-figures.png') });
+    } finally {
+      page.off('request', onRequest);
+    }
+    assert.deepEqual(
+      requests.filter((url) => !url.startsWith('file://') && !url.startsWith('data:')),
+      [],
+    );
+  });
+});

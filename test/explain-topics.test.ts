@@ -1,0 +1,144 @@
+/**
+ * tensile explain: the numbers each note's claims rest on (computed from real tensile models), topic
+ * look-up, and the store as a cache of results (reused, and recomputed with fresh).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { cachedRun, explain, findTopic, topics } from '../src/explain/index.js';
+import { headParameters } from '../src/explain/topics/fc.js';
+import { poolBothWays, poolingExample } from '../src/explain/topics/pooling.js';
+import { blockFacts, designs } from '../src/explain/topics/kernels.js';
+import { batchNormSteps } from '../src/explain/topics/batchnorm.js';
+import { syntheticAccuracy } from '../src/explain/topics/tuning.js';
+import { loadMnist } from '../src/index.js';
+import { MemoryRunStore } from '../src/track/index.js';
+import { MemoryStorage } from '../src/tune/index.js';
+
+/** Float32 arithmetic against float64 by hand. */
+const float32Tolerance = 1e-4;
+
+test('topics are found by id, by number and by the words of the issue', () => {
+  const expected: Record<string, string> = {
+    fc: 'DL0011',
+    pooling: 'DL0009',
+    tuning: 'DL0008',
+    batchnorm: 'DL0007',
+    freezing: 'DL0006',
+    transfer: 'DL0005',
+    kernels: 'DL0004',
+    DL0011: 'DL0011',
+    dl0009: 'DL0009',
+    '7': 'DL0007',
+  };
+  for (const [name, id] of Object.entries(expected)) assert.equal(findTopic(name)?.id, id, name);
+  assert.equal(findTopic('DL0001'), null);
+  assert.equal(topics.length, 7);
+});
+
+test('DL0011: Flatten + FC against GAP + FC parameters, 8 channels and 6 classes', () => {
+  assert.deepEqual(headParameters(4), { flatten: 8 * 16 * 6 + 6, gap: 54 });
+  assert.deepEqual(headParameters(7), { flatten: 2358, gap: 54 });
+  assert.deepEqual(headParameters(14), { flatten: 9414, gap: 54 });
+});
+
+test('DL0009: the 4×4 example pooled both ways', () => {
+  const { max, average } = poolBothWays(poolingExample, 4, 4);
+  assert.deepEqual(max, [6, 4, 7, 9]);
+  assert.deepEqual(average, [3.75, 2.25, 3.5, 5]);
+});
+
+test('DL0004: parameters and receptive fields of 3×3 stacks against 5×5 and 7×7', () => {
+  const facts = Object.fromEntries(designs.map((design) => [design.label, blockFacts(design, 16, 16)]));
+  assert.deepEqual(facts['2 × 3×3'], { parameters: 18 * 256, receptiveField: 5, nonLinearities: 2 });
+  assert.deepEqual(facts['1 × 5×5'], { parameters: 25 * 256, receptiveField: 5, nonLinearities: 1 });
+  assert.deepEqual(facts['3 × 3×3'], { parameters: 27 * 256, receptiveField: 7, nonLinearities: 3 });
+  assert.deepEqual(facts['1 × 7×7'], { parameters: 49 * 256, receptiveField: 7, nonLinearities: 1 });
+  // The note's 18·C_in·C_out needs C_in = C_out: from one channel, two 3×3 layers cost more than one 5×5.
+  const twoSmall = blockFacts(designs[1]!, 1, 16).parameters;
+  assert.equal(twoSmall, 9 * 1 * 16 + 9 * 16 * 16);
+  assert.ok(twoSmall > blockFacts(designs[2]!, 1, 16).parameters);
+});
+
+test('DL0007: batch norm by hand equals the BatchNorm layer, and y has mean β and deviation γ', () => {
+  const steps = batchNormSteps(loadMnist().images, 4);
+  assert.ok(steps.maxDifference < float32Tolerance, `difference ${steps.maxDifference}`);
+  assert.ok(Math.abs(steps.xHatMean) < float32Tolerance);
+  // ε keeps the variance of x̂ a little under 1: σ² / (σ² + ε).
+  const shrink = steps.variance / (steps.variance + 1e-5);
+  assert.ok(Math.abs(steps.xHatVariance - shrink) < float32Tolerance);
+  assert.ok(Math.abs(steps.yMean - 0.25) < float32Tolerance);
+  assert.ok(Math.abs(steps.yStandardDeviation - 1.5 * Math.sqrt(shrink)) < float32Tolerance);
+  // Running statistics move a tenth of the way, the variance unbiased (N / (N − 1)).
+  assert.ok(Math.abs(steps.runningMean - 0.1 * steps.mu) < float32Tolerance);
+  const unbiased = (steps.variance * steps.values) / (steps.values - 1);
+  assert.ok(Math.abs(steps.runningVar - (0.9 + 0.1 * unbiased)) < float32Tolerance);
+});
+
+test('DL0008: the synthetic objective peaks at 0.99 where it is documented to', () => {
+  assert.ok(Math.abs(syntheticAccuracy(10 ** -2.5, 48, 0.9, 1e-4) - 0.99) < 1e-12);
+  assert.ok(syntheticAccuracy(1e-1, 48, 0.9, 1e-4) < syntheticAccuracy(3e-3, 48, 0.9, 1e-4));
+});
+
+test('explain runs a topic once, keeps the result in the store and reuses it; fresh recomputes', async () => {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-explain-'));
+  try {
+    const store = new MemoryRunStore();
+    const studies = new MemoryStorage();
+    const topic = findTopic('pooling')!;
+    const options = { store, studies, outDirectory: directory, quick: true };
+    const first = await explain(topic, options);
+    assert.equal(first.cached, false);
+    assert.deepEqual(first.result.numbers.example, {
+      input: poolingExample,
+      max: [6, 4, 7, 9],
+      average: [3.75, 2.25, 3.5, 5],
+    });
+    for (const file of first.files) assert.ok(fs.statSync(file).size > 100, file);
+    assert.ok(first.files.some((file) => file.endsWith(path.join('DL0009', 'pooling-4x4.png'))));
+    // The trainings behind the topic are runs of their own, under the topic's run.
+    const children = await store.listRuns({ parentId: first.runId });
+    assert.equal(children.length, 2);
+    assert.ok(children.every((run) => run.state === 'complete' && run.pointCount > 0));
+
+    fs.rmSync(path.join(directory, 'DL0009'), { recursive: true });
+    const second = await explain(topic, options);
+    assert.equal(second.cached, true);
+    assert.equal(second.runId, first.runId);
+    assert.deepEqual(second.result.text, first.result.text);
+    assert.deepEqual(second.result.tables, first.result.tables);
+    // Figures come back from the store's copies even when the files are gone.
+    assert.deepEqual(second.files, first.files);
+    for (const file of second.files) assert.ok(fs.existsSync(file), file);
+    assert.equal((await store.listRuns({ parentId: first.runId })).length, 2, 'nothing retrained');
+
+    const third = await explain(topic, { ...options, fresh: true });
+    assert.equal(third.cached, false);
+    assert.notEqual(third.runId, first.runId);
+    // A quick result is never shown for the full topic, nor the other way round.
+    assert.equal(await cachedRun(store, topic, false), null);
+  } finally {
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test('DL0011 quick: the text states the measured numbers', async () => {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-explain-'));
+  try {
+    const outcome = await explain(findTopic('fc')!, {
+      store: new MemoryRunStore(),
+      studies: new MemoryStorage(),
+      outDirectory: directory,
+      quick: true,
+    });
+    const text = outcome.result.text.join('\n');
+    for (const number of ['774', '2,358', '9,414', '54']) assert.ok(text.includes(number), number);
+    const accuracy = outcome.result.numbers.accuracy as { flatten: number; gap: number };
+    assert.ok(text.includes(`${(accuracy.flatten * 100).toFixed(1)}%`));
+    assert.equal(outcome.result.figures.length, 2);
+  } finally {
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+});

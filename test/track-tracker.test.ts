@@ -1,0 +1,249 @@
+/** RunTracker: what a fit records, how a failure is recorded, and live writes to PostgreSQL. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import pg from 'pg';
+import {
+  Adam,
+  Dense,
+  fit,
+  Flatten,
+  manualSeed,
+  Random,
+  Sequential,
+  type ImageDataset,
+} from '../src/index.js';
+import {
+  MemoryRunStore,
+  PostgresRunStore,
+  RunTracker,
+  SqliteRunStore,
+  trackRun,
+  type RunStore,
+} from '../src/track/index.js';
+import { TrialPruned } from '../src/tune/index.js';
+
+/** Two classes of 4×4 images: bright top half vs bright bottom half, with noise. */
+function toyDataset(count: number): ImageDataset {
+  const random = new Random(3);
+  const images = new Float32Array(count * 16);
+  const labels = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    labels[i] = i % 2;
+    for (let p = 0; p < 16; p++)
+      images[i * 16 + p] = (p < 8 === (labels[i] === 0) ? 0.8 : 0.2) + 0.1 * random.normal();
+  }
+  return {
+    images,
+    labels,
+    count,
+    channels: 1,
+    height: 4,
+    width: 4,
+    classes: 2,
+    classNames: ['top', 'bottom'],
+  };
+}
+
+function toyModel() {
+  manualSeed(1);
+  return new Sequential(new Flatten(), new Dense(16, 8, { activation: 'relu' }), new Dense(8, 2));
+}
+
+async function trackedFit(store: RunStore, options: { batchInterval?: number | null; epochs?: number } = {}) {
+  const model = toyModel();
+  const tracker = await RunTracker.start(store, {
+    name: 'toy',
+    config: { lr: 0.01 },
+    batchInterval: options.batchInterval ?? 0,
+  });
+  fit(model, toyDataset(64), {
+    optimizer: new Adam(model.parameters(), { lr: 0.01 }),
+    epochs: options.epochs ?? 3,
+    batchSize: 16,
+    validationSplit: 0.25,
+    progress: false,
+    callbacks: [tracker],
+  });
+  await tracker.close();
+  return tracker;
+}
+
+test('a tracked fit records configuration, per-epoch metrics, batch losses and a summary, then completes', async () => {
+  const store = new MemoryRunStore();
+  const tracker = await trackedFit(store);
+  const run = await store.getRun(tracker.runId);
+  assert.equal(run.state, 'complete');
+  assert.equal(run.kind, 'fit');
+  assert.equal(run.config.lr, 0.01);
+  const fitConfig = run.config.fit as Record<string, number>;
+  assert.equal(fitConfig.epochs, 3);
+  assert.equal(fitConfig.trainSamples, 48);
+  assert.equal(fitConfig.batchesPerEpoch, 3);
+  const optimizer = run.config.optimizer as { name: string; groups: { lr: number; parameters: number }[] };
+  assert.equal(optimizer.name, 'Adam');
+  assert.equal(optimizer.groups[0]!.lr, 0.01);
+  assert.equal(optimizer.groups[0]!.parameters, 16 * 8 + 8 + 8 * 2 + 2);
+  assert.equal((run.config.model as { trainableParameters: number }).trainableParameters, 154);
+
+  const metrics = await store.getMetrics(run.id);
+  for (const name of ['loss', 'accuracy', 'validationLoss', 'validationAccuracy', 'learningRate']) {
+    assert.deepEqual(metrics.series[name]!.x, [1, 2, 3], name);
+    assert.deepEqual(metrics.series[name]!.step, [0, 1, 2], name);
+  }
+  // batchInterval 0: one point per batch, at fractional epochs.
+  assert.deepEqual(
+    metrics.series.batchLoss!.x.map((x) => Number(x.toFixed(3))),
+    [0.333, 0.667, 1, 1.333, 1.667, 2, 2.333, 2.667, 3],
+  );
+  assert.equal(run.summary.epochs, 3);
+  assert.equal(run.summary.loss, metrics.series.loss!.value[2]);
+  assert.equal(run.summary.validationAccuracy, metrics.series.validationAccuracy!.value[2]);
+  assert.equal(run.summary.stoppedEarly, false);
+});
+
+test('batch losses are throttled: a long interval records none within a short fit', async () => {
+  const store = new MemoryRunStore();
+  const tracker = await trackedFit(store, { batchInterval: 60_000 });
+  const metrics = await store.getMetrics(tracker.runId);
+  assert.equal(metrics.series.batchLoss, undefined);
+  assert.equal(metrics.series.loss!.value.length, 3);
+});
+
+test('a second fit in the same run continues the epoch axis (a fine-tune in stages)', async () => {
+  const store = new MemoryRunStore();
+  const model = toyModel();
+  const data = toyDataset(32);
+  await trackRun(store, { name: 'stages', kind: 'finetune', batchInterval: null }, (tracker) => {
+    for (const epochs of [2, 3]) {
+      fit(model, data, {
+        optimizer: new Adam(model.parameters(), { lr: 0.01 }),
+        epochs,
+        batchSize: 16,
+        progress: false,
+        callbacks: [tracker],
+      });
+    }
+  });
+  const [run] = await store.listRuns();
+  assert.equal(run!.state, 'complete');
+  assert.deepEqual((await store.getMetrics(run!.id)).series.loss!.x, [1, 2, 3, 4, 5]);
+});
+
+test('trackRun records a thrown error as a failed run and rethrows it', async () => {
+  const store = new MemoryRunStore();
+  await assert.rejects(
+    trackRun(store, { name: 'broken' }, () => {
+      throw new Error('out of memory');
+    }),
+    /out of memory/,
+  );
+  const [run] = await store.listRuns();
+  assert.equal(run!.state, 'failed');
+  assert.match(run!.error!, /out of memory/);
+});
+
+test('trackRun records a pruned tuning trial as stopped, not failed', async () => {
+  const store = new MemoryRunStore();
+  await assert.rejects(
+    trackRun(store, { name: 'trial 3', kind: 'trial', study: 'lr', trialNumber: 3 }, () => {
+      throw new TrialPruned();
+    }),
+    TrialPruned,
+  );
+  const [run] = await store.listRuns({ study: 'lr' });
+  assert.equal(run!.state, 'stopped');
+  assert.equal(run!.error, 'pruned');
+});
+
+test('SQLite: a tracked run is readable from a second connection while the fit still runs', async () => {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-tracker-'));
+  try {
+    const file = path.join(directory, 'tensile.db');
+    const store = new SqliteRunStore(file);
+    const reader = new SqliteRunStore(file);
+    const tracker = await RunTracker.start(store, { name: 'live', batchInterval: null });
+    const seenDuringFit: number[] = [];
+    const model = toyModel();
+    fit(model, toyDataset(32), {
+      optimizer: new Adam(model.parameters(), { lr: 0.01 }),
+      epochs: 3,
+      batchSize: 16,
+      progress: false,
+      callbacks: [
+        tracker,
+        {
+          // Runs after the tracker's epochEnd; the fit has not returned, yet the point is in the file.
+          handle: (event) => {
+            if (event.type !== 'epochEnd') return;
+            void reader.getRun(tracker.runId).then((run) => seenDuringFit.push(run.pointCount));
+          },
+        },
+      ],
+    });
+    await tracker.close();
+    // better-sqlite3 answered each read synchronously inside the loop: 7 epoch metrics per epoch without validation = 5.
+    assert.deepEqual(seenDuringFit, [5, 10, 15]);
+    await store.close();
+    await reader.close();
+  } finally {
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+const postgresUrl = process.env.TENSILE_TEST_POSTGRES;
+test(
+  'PostgreSQL: points reach the database during a synchronous fit (writer thread)',
+  { skip: postgresUrl === undefined ? 'set TENSILE_TEST_POSTGRES to a PostgreSQL URL to run' : undefined },
+  async () => {
+    const schema = `track_tracker_${process.pid}`;
+    const url = new URL(postgresUrl!);
+    url.searchParams.set('schema', schema);
+    const store = await PostgresRunStore.connect(url.toString());
+    try {
+      const tracker = await RunTracker.start(store, { name: 'live', batchInterval: null });
+      const counts: number[] = [];
+      const countPoints = () => {
+        // A separate process reads the table: this thread is busy training and cannot await.
+        const script = `import pg from 'pg'; const c = new pg.Client({ connectionString: process.argv[1] }); await c.connect();
+          const r = await c.query('SELECT count(*) AS n FROM "${schema}".track_metrics'); console.log(r.rows[0].n); await c.end();`;
+        return Number(
+          execFileSync(process.execPath, ['--input-type=module', '-e', script, postgresUrl!], {
+            cwd: process.cwd(),
+            encoding: 'utf8',
+          }).trim(),
+        );
+      };
+      const model = toyModel();
+      fit(model, toyDataset(32), {
+        optimizer: new Adam(model.parameters(), { lr: 0.01 }),
+        epochs: 2,
+        batchSize: 16,
+        progress: false,
+        callbacks: [
+          tracker,
+          {
+            handle: (event) => {
+              if (event.type !== 'epochEnd') return;
+              // Give the writer thread a moment, as a slow epoch would.
+              Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+              counts.push(countPoints());
+            },
+          },
+        ],
+      });
+      await tracker.close();
+      assert.deepEqual(counts, [5, 10]);
+      assert.equal((await store.getRun(tracker.runId)).state, 'complete');
+    } finally {
+      await store.close();
+      const client = new pg.Client({ connectionString: postgresUrl });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await client.end();
+    }
+  },
+);
