@@ -97,8 +97,6 @@ const DIV = 3;
 const MAXIMUM = 4;
 const MINIMUM = 5;
 
-// @ts-ignore: decorator
-@inline
 function applyVector(kind: i32, a: v128, b: v128): v128 {
   switch (kind) {
     case ADD:
@@ -117,8 +115,6 @@ function applyVector(kind: i32, a: v128, b: v128): v128 {
   }
 }
 
-// @ts-ignore: decorator
-@inline
 function applyScalar(kind: i32, a: f32, b: f32): f32 {
   switch (kind) {
     case ADD:
@@ -168,7 +164,7 @@ export function binaryBroadcast(
   rowEnd: i32,
 ): void {
   if (inner == 1) {
-    for (let row = rowStart; row < rowEnd; ) {
+    for (let row = rowStart; row < rowEnd;) {
       // A stretch of rows that maps onto consecutive elements of the broadcast operand.
       const m = row % middle;
       const count = min(middle - m, rowEnd - row);

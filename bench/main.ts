@@ -34,6 +34,7 @@ import {
 } from '../src/index.js';
 import { flopsPerSample } from './flops.js';
 import { setNativeThreads, getNativeThreads } from '../src/backend/native/index.js';
+import { getWasmThreads, setWasmThreads } from '../src/backend/wasm/index.js';
 
 type WorkloadName = 'seedcnn-train' | 'seedcnn-infer' | 'mlp-train' | 'gemm';
 const workloadNames: WorkloadName[] = ['seedcnn-train', 'seedcnn-infer', 'mlp-train', 'gemm'];
@@ -192,8 +193,12 @@ function main(): void {
   });
   const steps = Number(values.steps);
   const warmup = Number(values.warmup);
-  if (values.threads !== undefined) setNativeThreads(Number(values.threads));
+  if (values.threads !== undefined) {
+    setNativeThreads(Number(values.threads));
+    setWasmThreads(Number(values.threads));
+  }
   const threads = getNativeThreads();
+  const wasmThreads = getWasmThreads();
   if (values.soak) {
     if (values.backend !== 'all') setBackend(backendByName(values.backend!));
     soak(Number(values['soak-steps']));
@@ -262,7 +267,7 @@ function main(): void {
   const line = (cells: string[]) =>
     cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   console.log(
-    `machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, native threads ${threads}; PyTorch ${withTorch ? 'with 2 threads' : 'not run'}`,
+    `machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, native threads ${threads}, wasm threads ${wasmThreads}; PyTorch ${withTorch ? 'with 2 threads' : 'not run'}`,
   );
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));

@@ -76,8 +76,18 @@ function main(): void {
   const rows: Row[] = [];
   const measure = (name: string, configuration: string, model: Module, input: Tensor, step: () => void) => {
     const { median, fastest } = timeSteps(step, steps);
-    const trainable = model.parameters().filter((p) => p.requiresGrad).reduce((sum, p) => sum + p.size, 0);
-    rows.push({ model: name, configuration, trainableParameters: trainable, medianMilliseconds: median, fastestMilliseconds: fastest, samplesPerSecond: (input.shape[0]! * 1000) / median });
+    const trainable = model
+      .parameters()
+      .filter((p) => p.requiresGrad)
+      .reduce((sum, p) => sum + p.size, 0);
+    rows.push({
+      model: name,
+      configuration,
+      trainableParameters: trainable,
+      medianMilliseconds: median,
+      fastestMilliseconds: fastest,
+      samplesPerSecond: (input.shape[0]! * 1000) / median,
+    });
     if (!values.json) console.error(`  ${name} ${configuration}: ${median.toFixed(1)} ms`);
   };
 
@@ -88,14 +98,19 @@ function main(): void {
     ['nothing frozen', () => unfreeze(cnn)],
     ['block 1 frozen', () => (unfreeze(cnn), freeze(cnn, { firstGroups: 1 }))],
     ['head only (blocks 1–2 frozen)', () => (unfreeze(cnn), freeze(cnn, { firstGroups: 2 }))],
-    ['head only, batch norm trainable', () => (unfreeze(cnn), freeze(cnn, { firstGroups: 2 }, { batchNorm: 'trainable' }))],
+    [
+      'head only, batch norm trainable',
+      () => (unfreeze(cnn), freeze(cnn, { firstGroups: 2 }, { batchNorm: 'trainable' })),
+    ],
   ];
   for (const [configuration, setUp] of cnnSetups) {
     setUp();
     measure('seed CNN 32/64, batch 64', configuration, cnn, cnnInput, trainingStep(cnn, cnnInput, 10));
   }
   unfreeze(cnn);
-  measure('seed CNN 32/64, batch 64', 'forward only (inference)', cnn, cnnInput, () => noGrad(() => cnn.eval().forward(cnnInput)));
+  measure('seed CNN 32/64, batch 64', 'forward only (inference)', cnn, cnnInput, () =>
+    noGrad(() => cnn.eval().forward(cnnInput)),
+  );
 
   manualSeed(2);
   const net = resnet({ layers: [2, 2, 2, 2], widths: [16, 32, 64, 128], classes: 10 });
@@ -107,15 +122,31 @@ function main(): void {
   ];
   for (const [configuration, setUp] of netSetups) {
     setUp();
-    measure('ResNet-18 widths 16–128, batch 32', configuration, net, netInput, trainingStep(net, netInput, 10));
+    measure(
+      'ResNet-18 widths 16–128, batch 32',
+      configuration,
+      net,
+      netInput,
+      trainingStep(net, netInput, 10),
+    );
   }
 
   if (values.json) {
     console.log(JSON.stringify({ backend: getBackend().name, steps, rows }, null, 1));
     return;
   }
-  console.log(`\nTraining step time with frozen parts (backend ${getBackend().name}, median of ${steps} steps)\n`);
-  const header = ['model', 'configuration', 'trainable', 'ms/step', 'fastest', 'samples/s', 'vs nothing frozen'];
+  console.log(
+    `\nTraining step time with frozen parts (backend ${getBackend().name}, median of ${steps} steps)\n`,
+  );
+  const header = [
+    'model',
+    'configuration',
+    'trainable',
+    'ms/step',
+    'fastest',
+    'samples/s',
+    'vs nothing frozen',
+  ];
   const body = rows.map((row) => {
     const baseline = rows.find((r) => r.model === row.model && r.configuration === 'nothing frozen')!;
     return [
@@ -125,11 +156,14 @@ function main(): void {
       row.medianMilliseconds.toFixed(1),
       row.fastestMilliseconds.toFixed(1),
       row.samplesPerSecond.toFixed(0),
-      row === baseline ? '' : `${((1 - row.medianMilliseconds / baseline.medianMilliseconds) * 100).toFixed(0)}% less time`,
+      row === baseline
+        ? ''
+        : `${((1 - row.medianMilliseconds / baseline.medianMilliseconds) * 100).toFixed(0)}% less time`,
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((cells) => cells[i]!.length)));
-  const line = (cells: string[]) => cells.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
   console.log([line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n'));
 }
 

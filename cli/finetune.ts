@@ -9,6 +9,7 @@ import {
   architectureOf,
   backendByName,
   buildArchitecture,
+  type Callback,
   type BatchNormPolicy,
   classifierOutputs,
   evaluate,
@@ -33,6 +34,8 @@ import {
   summary,
   takePerClass,
   TrainingCheckpoint,
+  type TrainingControl,
+  type TrainingEvent,
   type TransferOptions,
   transferStrategies,
 } from '../src/index.js';
@@ -75,21 +78,27 @@ training:
   --save FILE                       write the fine-tuned weights (safetensors, PyTorch names)
   --checkpoint FILE                 write a resumable checkpoint after every epoch
   --resume FILE                     continue from such a checkpoint (not with fineTune)
+  --stop-after N                    stop after N epochs (of --epochs), e.g. to continue later with --resume
   --quiet                           no progress bars or summaries`;
 
 const strategyNames = Object.keys(transferStrategies) as StrategyName[];
 
-function loadData(values: Record<string, string | boolean | undefined>, seed: number): { train: ImageDataset; test: ImageDataset; source: string } {
+function loadData(
+  values: Record<string, string | boolean | undefined>,
+  seed: number,
+): { train: ImageDataset; test: ImageDataset; source: string } {
   const string = (name: string) => values[name] as string | undefined;
   let train: ImageDataset;
   let test: ImageDataset | undefined;
   let source: string;
   if (string('images') !== undefined || string('labels') !== undefined) {
-    if (string('images') === undefined || string('labels') === undefined) throw new Error('--images and --labels go together');
+    if (string('images') === undefined || string('labels') === undefined)
+      throw new Error('--images and --labels go together');
     train = readIdxImages(string('images')!, string('labels')!);
     source = string('images')!;
     if (string('test-images') !== undefined || string('test-labels') !== undefined) {
-      if (string('test-images') === undefined || string('test-labels') === undefined) throw new Error('--test-images and --test-labels go together');
+      if (string('test-images') === undefined || string('test-labels') === undefined)
+        throw new Error('--test-images and --test-labels go together');
       test = readIdxImages(string('test-images')!, string('test-labels')!);
       // Both sides need the same class count even when the test file lacks the highest labels.
       const classes = Math.max(train.classes, test.classes);
@@ -145,6 +154,7 @@ export async function finetuneCommand(args: string[]): Promise<number> {
       save: { type: 'string' },
       checkpoint: { type: 'string' },
       resume: { type: 'string' },
+      'stop-after': { type: 'string' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -154,8 +164,10 @@ export async function finetuneCommand(args: string[]): Promise<number> {
     return 0;
   }
   const strategy = values.strategy as StrategyName;
-  if (!strategyNames.includes(strategy)) throw new Error(`--strategy must be one of ${strategyNames.join(', ')}, got '${values.strategy}'`);
-  if (values.from === undefined) throw new Error(`--from FILE is required (the pretrained weights; see tensile finetune --help)`);
+  if (!strategyNames.includes(strategy))
+    throw new Error(`--strategy must be one of ${strategyNames.join(', ')}, got '${values.strategy}'`);
+  if (values.from === undefined)
+    throw new Error(`--from FILE is required (the pretrained weights; see tensile finetune --help)`);
   const number = (name: keyof typeof values): number | undefined => {
     if (values[name] === undefined) return undefined;
     const value = Number(values[name]);
@@ -173,23 +185,34 @@ export async function finetuneCommand(args: string[]): Promise<number> {
   manualSeed(seed);
   let model: Module;
   if (strategy === 'scratch') {
-    const shapes = new Map([...readSafetensors(values.from).tensors].map(([name, entry]) => [name, entry.shape]));
+    const shapes = new Map(
+      [...readSafetensors(values.from).tensors].map(([name, entry]) => [name, entry.shape]),
+    );
     model = buildArchitecture(architectureOf(shapes));
     log(`tensile finetune: ${values.from}'s architecture, randomly initialised (scratch)`);
   } else {
     const loaded = loadPretrained(values.from);
     model = loaded.model;
-    const accuracy = loaded.metadata.test_accuracy === undefined ? '' : `, its test accuracy ${loaded.metadata.test_accuracy}`;
+    const accuracy =
+      loaded.metadata.test_accuracy === undefined
+        ? ''
+        : `, its test accuracy ${loaded.metadata.test_accuracy}`;
     log(`tensile finetune: ${values.from} (${loaded.architecture.family}${accuracy})`);
   }
   if (classifierOutputs(model) !== train.classes) {
     log(`replacing the ${classifierOutputs(model)}-way classifier with a ${train.classes}-way one`);
     replaceHead(model, train.classes, { random: new Random(seed) });
   }
-  if (train.channels !== (model.stateDict().get('0.weight') ?? model.stateDict().get('conv1.weight'))!.shape[1]) {
-    throw new Error(`the data has ${train.channels} channel(s) but the model expects ${(model.stateDict().get('0.weight') ?? model.stateDict().get('conv1.weight'))!.shape[1]}`);
+  if (
+    train.channels !== (model.stateDict().get('0.weight') ?? model.stateDict().get('conv1.weight'))!.shape[1]
+  ) {
+    throw new Error(
+      `the data has ${train.channels} channel(s) but the model expects ${(model.stateDict().get('0.weight') ?? model.stateDict().get('conv1.weight'))!.shape[1]}`,
+    );
   }
-  log(`${source}: ${train.count} training / ${test.count} test images, ${train.classes} classes, backend ${getBackend().name}`);
+  log(
+    `${source}: ${train.count} training / ${test.count} test images, ${train.classes} classes, backend ${getBackend().name}`,
+  );
 
   const options: TransferOptions & Record<string, unknown> = {
     epochs: number('epochs')!,
@@ -202,9 +225,23 @@ export async function finetuneCommand(args: string[]): Promise<number> {
   if (values['freeze-epochs'] !== undefined) options.freezeEpochs = number('freeze-epochs');
   if (values.decay !== undefined) options.decay = number('decay');
   if (values['batch-norm'] !== undefined) options.batchNorm = values['batch-norm'] as BatchNormPolicy;
-  if (values.checkpoint !== undefined) options.callbacks = [new TrainingCheckpoint({ path: values.checkpoint })];
+  const callbacks: Callback[] = [];
+  if (values.checkpoint !== undefined) callbacks.push(new TrainingCheckpoint({ path: values.checkpoint }));
+  const stopAfter = number('stop-after');
+  if (stopAfter !== undefined) {
+    callbacks.push({
+      handle(event: TrainingEvent, control: TrainingControl) {
+        if (event.type === 'epochEnd' && event.epoch + 1 >= stopAfter)
+          control.stop(`--stop-after ${stopAfter}`);
+      },
+    });
+  }
+  options.callbacks = callbacks;
   if (values.resume !== undefined) {
-    if (strategy === 'fineTune') throw new Error('--resume works with one-phase strategies; fineTune runs two fits (resume its phases with the library)');
+    if (strategy === 'fineTune')
+      throw new Error(
+        '--resume works with one-phase strategies; fineTune runs two fits (resume its phases with the library)',
+      );
     // The strategy builds its optimizer; restoring the checkpoint into it gives the exact state.
     const resumeFrom = values.resume;
     const { metadata } = readSafetensors(resumeFrom);
@@ -212,7 +249,7 @@ export async function finetuneCommand(args: string[]): Promise<number> {
     options.optimizer = (groups) => {
       const optimizer = new AdamW(groups);
       const resumed = loadCheckpoint(resumeFrom, model, optimizer);
-      if (resumed.random !== null) options.random?.setState(resumed.random.getState());
+      if (resumed.random !== undefined) options.random?.setState(resumed.random.getState());
       return optimizer;
     };
     options.random = new Random(seed);
@@ -222,7 +259,10 @@ export async function finetuneCommand(args: string[]): Promise<number> {
   const history = transferStrategies[strategy](model, train, options);
   if (!values.quiet) {
     console.log(freezeSummary(model).text);
-    if (model.stateDict().has('0.weight')) console.log(summary(model, [train.channels, train.height, train.width]).text.split('\n').slice(-2).join('\n'));
+    if (model.stateDict().has('0.weight'))
+      console.log(
+        summary(model, [train.channels, train.height, train.width]).text.split('\n').slice(-2).join('\n'),
+      );
   }
   const result = evaluate(model, test);
   if (values.save !== undefined) {

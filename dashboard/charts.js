@@ -419,7 +419,8 @@ export function lineChart(container, spec) {
       });
       if (series.dash) path.setAttribute('stroke-dasharray', '5 4');
       group.append(path);
-      if (spec.markers !== false && series.x.length <= 60) {
+      // Dots mark per-epoch points; thin per-batch lines get none.
+      if (spec.markers !== false && series.x.length <= 60 && (series.lineWidth ?? 1.8) > 1) {
         for (let i = 0; i < series.x.length; i++) {
           const v = series.y[i];
           if (v === null || v === undefined || !Number.isFinite(v) || (yType === 'log' && v <= 0)) continue;

@@ -13,7 +13,7 @@
 /** @typedef {import('../src/track/types.js').ArtifactInfo} ArtifactInfo */
 /** @typedef {import('../src/track/types.js').JsonValue} JsonValue */
 /** @typedef {import('../src/track/dashboard-data.js').Overview} Overview */
-/** @typedef {import('../src/track/dashboard-data.js').StudyView} StudyView */
+/** @typedef {import('../src/track/dashboard-data.js').StudyPlotData} StudyPlotData */
 /** @typedef {import('../src/track/dashboard-data.js').StudySummaryView} StudySummaryView */
 /** @typedef {import('../src/track/dashboard-data.js').ExplainTopicView} ExplainTopicView */
 
@@ -76,7 +76,9 @@ export function formatDuration(seconds) {
 export function formatTime(milliseconds) {
   const date = new Date(milliseconds);
   const pad = (/** @type {number} */ n) => String(n).padStart(2, '0');
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}`;
+  const day = `${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}`;
+  // The year only when it is not this one: the column stays narrow.
+  return date.getFullYear() === new Date().getFullYear() ? day : `${date.getFullYear()}-${day}`;
 }
 
 /**
@@ -101,6 +103,9 @@ export function flatten(value, prefix = '', into = {}) {
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     for (const [key, inner] of Object.entries(value))
       flatten(inner, prefix === '' ? key : `${prefix}.${key}`, into);
+  } else if (Array.isArray(value) && value.some((item) => item !== null && typeof item === 'object')) {
+    // Arrays of objects (an optimizer's parameter groups) by index, so each setting compares on its own.
+    value.forEach((item, index) => flatten(item, `${prefix}.${index}`, into));
   } else {
     into[prefix] = typeof value === 'number' ? formatNumber(value) : JSON.stringify(value);
   }

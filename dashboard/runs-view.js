@@ -157,7 +157,8 @@ export function createRunsView(source, main) {
     const addRow = (run, depth) => {
       if (shown >= rowLimit) return;
       shown++;
-      const kids = children.get(run.id) ?? [];
+      // Trainings in the order they ran (the list itself is newest first).
+      const kids = [...(children.get(run.id) ?? [])].reverse();
       const color = selected.has(run.id)
         ? palette[[...selected].indexOf(run.id) % palette.length]
         : 'transparent';

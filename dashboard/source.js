@@ -8,7 +8,7 @@
 
 /** @typedef {import('./format.js').Overview} Overview */
 /** @typedef {import('./format.js').RunMetrics} RunMetrics */
-/** @typedef {import('./format.js').StudyView} StudyView */
+/** @typedef {import('./format.js').StudyPlotData} StudyPlotData */
 /** @typedef {import('./format.js').ExplainTopicView} ExplainTopicView */
 /** @typedef {import('./format.js').RunRecord} RunRecord */
 /** @typedef {import('./format.js').ArtifactInfo} ArtifactInfo */
@@ -17,7 +17,7 @@
  * @typedef {{
  *   overview: Overview,
  *   metrics: Record<string, RunMetrics>,
- *   studies: Record<string, StudyView>,
+ *   studies: Record<string, StudyPlotData>,
  *   figures: ExplainTopicView[],
  *   title: string,
  *   createdAt: number,
@@ -30,7 +30,7 @@
  *   title: string | null,
  *   overview(): Promise<Overview>,
  *   metrics(runId: number, afterPointId: number): Promise<RunMetrics>,
- *   study(studyId: number): Promise<StudyView>,
+ *   study(studyId: number): Promise<StudyPlotData>,
  *   figures(): Promise<ExplainTopicView[]>,
  *   subscribe(onChange: (tokens: { runs: string, studies: string }) => void, onStatus: (connected: boolean) => void): void,
  * }} DataSource

@@ -9,7 +9,7 @@ import { barChart, palette, parallelCoordinates, rampColor, scatterChart } from 
 import { formatDuration, formatNumber, formatTime, h } from './format.js';
 
 /** @typedef {import('./source.js').DataSource} DataSource */
-/** @typedef {import('./format.js').StudyView} StudyView */
+/** @typedef {import('./format.js').StudyPlotData} StudyPlotData */
 /** @typedef {import('./format.js').StudySummaryView} StudySummaryView */
 
 /** Trial states in the history plot. */
@@ -25,7 +25,7 @@ const stateColors = /** @type {Record<string, string>} */ ({
 const learningRatePattern = /^(lr|learning[-_ ]?rate|.*[-_.]lr|lr[-_.].*)$/i;
 
 /**
- * @param {StudyView} view
+ * @param {StudyPlotData} view
  */
 function objectiveName(view) {
   const metric = view.study.userAttributes.metric ?? view.study.userAttributes.objective;
@@ -34,7 +34,7 @@ function objectiveName(view) {
 
 /**
  * Best value so far after each trial (a step line), in trial order.
- * @param {StudyView} view
+ * @param {StudyPlotData} view
  */
 function bestSoFar(view) {
   /** @type {(number | null)[]} */
@@ -53,7 +53,7 @@ function bestSoFar(view) {
  * @param {HTMLElement} main
  */
 export function createStudiesView(source, main) {
-  /** @type {StudyView | null} */
+  /** @type {StudyPlotData | null} */
   let current = null;
   /** @type {number | null} */
   let studyId = null;
@@ -310,7 +310,7 @@ function minMax(values) {
 
 /**
  * The best 50 complete trials (and any running ones) with their parameters.
- * @param {StudyView} view
+ * @param {StudyPlotData} view
  */
 function trialTable(view) {
   const { trials } = view;

@@ -13,6 +13,7 @@ import { poolBothWays, poolingExample } from '../src/explain/topics/pooling.js';
 import { blockFacts, designs } from '../src/explain/topics/kernels.js';
 import { batchNormSteps } from '../src/explain/topics/batchnorm.js';
 import { syntheticAccuracy } from '../src/explain/topics/tuning.js';
+import { markdownTables } from '../src/explain/experiment-results.js';
 import { loadMnist } from '../src/index.js';
 import { MemoryRunStore } from '../src/track/index.js';
 import { MemoryStorage } from '../src/tune/index.js';
@@ -141,4 +142,36 @@ test('DL0011 quick: the text states the measured numbers', async () => {
   } finally {
     fs.rmSync(directory, { recursive: true, force: true });
   }
+});
+
+test("the experiments' markdown summaries are read back as tables", () => {
+  const summary = [
+    '# lr-batch',
+    '',
+    'SGD with momentum 0.9, 3 epochs.',
+    '',
+    '| batch size | best lr | validation accuracy |',
+    '|---|---|---|',
+    '| 32 | 0.1 | 97.0% |',
+    '| 64 | 0.2 | 96.5% |',
+    '',
+    '### digits 0-4 → 5-9',
+    '',
+    '| method | 10/class |',
+    '|---|---|',
+    '| scratch | 61.0 ± 2.0 |',
+  ].join('\n');
+  const { tables, paragraphs } = markdownTables(summary);
+  assert.deepEqual(tables, [
+    {
+      title: 'lr-batch',
+      columns: ['batch size', 'best lr', 'validation accuracy'],
+      rows: [
+        ['32', '0.1', '97.0%'],
+        ['64', '0.2', '96.5%'],
+      ],
+    },
+    { title: 'digits 0-4 → 5-9', columns: ['method', '10/class'], rows: [['scratch', '61.0 ± 2.0']] },
+  ]);
+  assert.deepEqual(paragraphs, ['SGD with momentum 0.9, 3 epochs.']);
 });

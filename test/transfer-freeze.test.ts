@@ -38,7 +38,16 @@ function randomImages(count: number, seed: number, classes = 3): ImageDataset {
   const images = new Float32Array(count * 144);
   for (let i = 0; i < images.length; i++) images[i] = random.next();
   const labels = Int32Array.from({ length: count }, (_, i) => i % classes);
-  return { images, labels, count, channels: 1, height: 12, width: 12, classes, classNames: ['a', 'b', 'c'].slice(0, classes) };
+  return {
+    images,
+    labels,
+    count,
+    channels: 1,
+    height: 12,
+    width: 12,
+    classes,
+    classNames: ['a', 'b', 'c'].slice(0, classes),
+  };
 }
 
 function smallCnn(seed = 1): Sequential {
@@ -46,7 +55,8 @@ function smallCnn(seed = 1): Sequential {
   return seedCnn({ channels: [4, 8], classes: 3 });
 }
 
-const snapshot = (model: Module) => new Map([...model.stateDict()].map(([name, t]) => [name, Buffer.from(t.data.slice().buffer)]));
+const snapshot = (model: Module) =>
+  new Map([...model.stateDict()].map(([name, t]) => [name, Buffer.from(t.data.slice().buffer)]));
 
 describe('block groups', () => {
   it('cuts the seed CNN into its two conv blocks and the head', () => {
@@ -60,26 +70,54 @@ describe('block groups', () => {
       ],
     );
     const flattenHead = blockGroups(seedCnn({ channels: [4, 8], head: 'flatten' }));
-    assert.deepEqual(flattenHead.at(-1)!.modules.map(([name]) => name), ['14', '15']);
+    assert.deepEqual(
+      flattenHead.at(-1)!.modules.map(([name]) => name),
+      ['14', '15'],
+    );
   });
 
   it('cuts a ResNet into stem, stages and head, and an MLP per dense layer', () => {
     const groups = blockGroups(resnet({ layers: [1, 1], widths: [4, 8], classes: 2, stem: 'small' }));
-    assert.deepEqual(groups.map((g) => g.name), ['stem', 'layer1', 'layer2', 'head']);
-    assert.deepEqual(groups[0]!.modules.map(([name]) => name), ['conv1', 'bn1', 'relu']);
+    assert.deepEqual(
+      groups.map((g) => g.name),
+      ['stem', 'layer1', 'layer2', 'head'],
+    );
+    assert.deepEqual(
+      groups[0]!.modules.map(([name]) => name),
+      ['conv1', 'bn1', 'relu'],
+    );
     const mlp = new Sequential(new Flatten(), new Dense(4, 8), new ReLU(), new Dense(8, 2));
-    assert.deepEqual(blockGroups(mlp).map((g) => [g.name, g.modules.map(([name]) => name)]), [
-      ['block1', ['0', '1', '2']],
-      ['head', ['3']],
-    ]);
+    assert.deepEqual(
+      blockGroups(mlp).map((g) => [g.name, g.modules.map(([name]) => name)]),
+      [
+        ['block1', ['0', '1', '2']],
+        ['head', ['3']],
+      ],
+    );
   });
 });
 
 describe('freeze and unfreeze', () => {
   it('select by module, by name pattern, by RegExp, by first layers and by first groups', () => {
     const model = smallCnn();
-    assert.deepEqual(freeze(model, { firstLayers: 7 }), ['0.weight', '1.weight', '1.bias', '3.weight', '4.weight', '4.bias']);
-    assert.deepEqual(trainableParameterNames(model), ['7.weight', '8.weight', '8.bias', '10.weight', '11.weight', '11.bias', '16.weight', '16.bias']);
+    assert.deepEqual(freeze(model, { firstLayers: 7 }), [
+      '0.weight',
+      '1.weight',
+      '1.bias',
+      '3.weight',
+      '4.weight',
+      '4.bias',
+    ]);
+    assert.deepEqual(trainableParameterNames(model), [
+      '7.weight',
+      '8.weight',
+      '8.bias',
+      '10.weight',
+      '11.weight',
+      '11.bias',
+      '16.weight',
+      '16.bias',
+    ]);
     unfreeze(model);
     assert.deepEqual(freeze(model, { firstGroups: 1 }), freeze(model, { firstLayers: 7 }));
     unfreeze(model);
@@ -93,9 +131,18 @@ describe('freeze and unfreeze', () => {
     const stage1 = freeze(net, 'layer1');
     assert.ok(stage1.length > 0 && stage1.every((name) => name.startsWith('layer1.')));
     unfreeze(net);
-    assert.deepEqual(freeze(net, 'layer*.0.bn1'), ['layer1.0.bn1.weight', 'layer1.0.bn1.bias', 'layer2.0.bn1.weight', 'layer2.0.bn1.bias']);
+    assert.deepEqual(freeze(net, 'layer*.0.bn1'), [
+      'layer1.0.bn1.weight',
+      'layer1.0.bn1.bias',
+      'layer2.0.bn1.weight',
+      'layer2.0.bn1.bias',
+    ]);
     unfreeze(net);
-    assert.equal(freeze(net, '**.downsample').length, 3, 'layer2.0.downsample: conv weight, bn weight and bias');
+    assert.equal(
+      freeze(net, '**.downsample').length,
+      3,
+      'layer2.0.downsample: conv weight, bn weight and bias',
+    );
   });
 
   it('names the problem when a selector matches nothing or a module is foreign', () => {
@@ -103,7 +150,10 @@ describe('freeze and unfreeze', () => {
     assert.throws(() => freeze(model, 'layer1'), /'layer1' matches no parameter; names look like '0.weight'/);
     assert.throws(() => freeze(model, new Dense(2, 2)), /is not part of the model/);
     assert.throws(() => freeze(model, { firstGroups: 4 }), /firstGroups must be an integer in \[0, 3\]/);
-    assert.throws(() => freeze(model, { groups: ['stem'] }), /no block group 'stem'; the groups are block1, block2, head/);
+    assert.throws(
+      () => freeze(model, { groups: ['stem'] }),
+      /no block group 'stem'; the groups are block1, block2, head/,
+    );
   });
 
   it('summary() and freezeSummary() show trainable and frozen parameters', () => {
@@ -114,11 +164,14 @@ describe('freeze and unfreeze', () => {
     assert.equal(report.frozenParameters, 4 * 9 + 8 + 4 * 4 * 9 + 8 + 4 * 8 * 9 + 16 + 8 * 8 * 9 + 16);
     assert.match(report.text, /trainable 27, frozen/);
     const groups = freezeSummary(model);
-    assert.deepEqual(groups.groups.map((g) => [g.name, g.trainableParameters, g.batchNorm[0] ?? '-']), [
-      ['block1', 0, 'running statistics'],
-      ['block2', 0, 'running statistics'],
-      ['head', 27, '-'],
-    ]);
+    assert.deepEqual(
+      groups.groups.map((g) => [g.name, g.trainableParameters, g.batchNorm[0] ?? '-']),
+      [
+        ['block1', 0, 'running statistics'],
+        ['block2', 0, 'running statistics'],
+        ['head', 27, '-'],
+      ],
+    );
     assert.match(groups.text, /block1\s+0\s+196\s+running statistics/);
   });
 });
@@ -128,22 +181,29 @@ describe('frozen batch norm', () => {
     const model = smallCnn(3);
     freeze(model, { firstGroups: 2 }, { batchNorm: policy });
     const before = snapshot(model);
-    fit(model, randomImages(24, 4), { optimizer: new AdamW(model.parameters(), { lr: 0.01, weightDecay: 0.5 }), epochs: 2, batchSize: 8, progress: false });
+    fit(model, randomImages(24, 4), {
+      optimizer: new AdamW(model.parameters(), { lr: 0.01, weightDecay: 0.5 }),
+      epochs: 2,
+      batchSize: 8,
+      progress: false,
+    });
     const after = snapshot(model);
     const changed = [...before.keys()].filter((name) => !before.get(name)!.equals(after.get(name)!));
     return changed;
   };
 
-  it("by default runs in inference mode: weights, γ, β and running statistics stay bit-identical (Keras)", () => {
+  it('by default runs in inference mode: weights, γ, β and running statistics stay bit-identical (Keras)', () => {
     assert.deepEqual(trainFrozen('inference'), ['16.weight', '16.bias']);
   });
 
   it("with batchNorm 'trainable' keeps γ, β and the statistics training in a frozen body (fastai's train_bn)", () => {
     const changed = trainFrozen('trainable');
     for (const layer of ['1', '4', '8', '11']) {
-      for (const tensor of ['weight', 'bias', 'running_mean', 'running_var']) assert.ok(changed.includes(`${layer}.${tensor}`), `${layer}.${tensor} should change`);
+      for (const tensor of ['weight', 'bias', 'running_mean', 'running_var'])
+        assert.ok(changed.includes(`${layer}.${tensor}`), `${layer}.${tensor} should change`);
     }
-    for (const conv of ['0', '3', '7', '10']) assert.ok(!changed.includes(`${conv}.weight`), `conv ${conv} stays frozen`);
+    for (const conv of ['0', '3', '7', '10'])
+      assert.ok(!changed.includes(`${conv}.weight`), `conv ${conv} stays frozen`);
   });
 
   it("with batchNorm 'batchStatistics' keeps γ and β but lets the running statistics drift (PyTorch's requires_grad=False)", () => {
@@ -160,8 +220,15 @@ describe('frozen batch norm', () => {
     norm.train();
     const y = norm.forward(new Tensor(new Float32Array([3, 0, 5, -2]), [2, 2]));
     const eps = 1e-5;
-    const expected = [(3 - 1) / Math.sqrt(4 + eps), (0 + 1) / Math.sqrt(0.25 + eps), (5 - 1) / Math.sqrt(4 + eps), (-2 + 1) / Math.sqrt(0.25 + eps)];
-    y.data.forEach((value, i) => assert.ok(Math.abs(value - expected[i]!) < 1e-6, `${value} vs ${expected[i]}`));
+    const expected = [
+      (3 - 1) / Math.sqrt(4 + eps),
+      (0 + 1) / Math.sqrt(0.25 + eps),
+      (5 - 1) / Math.sqrt(4 + eps),
+      (-2 + 1) / Math.sqrt(0.25 + eps),
+    ];
+    y.data.forEach((value, i) =>
+      assert.ok(Math.abs(value - expected[i]!) < 1e-6, `${value} vs ${expected[i]}`),
+    );
     assert.deepEqual([...norm.runningMean.data], [1, -1]);
   });
 });
@@ -172,11 +239,13 @@ describe('frozen parameters in the optimizer', () => {
     freeze(model, { firstGroups: 1 });
     for (const Optimizer of [AdamW, SGD]) {
       const optimizer = new Optimizer(model.parameters(), { lr: 0.1, weightDecay: 0.9 });
-      for (const parameter of model.parameters()) parameter.grad = new Tensor(new Float32Array(parameter.size).fill(1), parameter.shape);
+      for (const parameter of model.parameters())
+        parameter.grad = new Tensor(new Float32Array(parameter.size).fill(1), parameter.shape);
       const before = snapshot(model);
       optimizer.step();
       const after = snapshot(model);
-      for (const name of ['0.weight', '1.weight', '1.bias', '3.weight']) assert.ok(before.get(name)!.equals(after.get(name)!), `${name} changed`);
+      for (const name of ['0.weight', '1.weight', '1.bias', '3.weight'])
+        assert.ok(before.get(name)!.equals(after.get(name)!), `${name} changed`);
       assert.ok(!before.get('7.weight')!.equals(after.get('7.weight')!));
     }
   });
@@ -199,7 +268,13 @@ function countingBackend(base: Backend): { backend: Backend; counts: Map<string,
 }
 
 describe('a frozen prefix', () => {
-  const backwardKernels = ['conv2dBackwardInput', 'conv2dBackwardWeight', 'batchNormTrainBackward', 'maxPool2dBackward', 'activationBackward'];
+  const backwardKernels = [
+    'conv2dBackwardInput',
+    'conv2dBackwardWeight',
+    'batchNormTrainBackward',
+    'maxPool2dBackward',
+    'activationBackward',
+  ];
   const step = (frozenGroups: number) => {
     const model = smallCnn(2);
     freeze(model, { firstGroups: frozenGroups });
@@ -210,7 +285,10 @@ describe('a frozen prefix', () => {
       counts.clear(); // count the backward pass only
       loss.backward();
     });
-    return { model, counts: Object.fromEntries(backwardKernels.map((name) => [name, counts.get(name) ?? 0])) };
+    return {
+      model,
+      counts: Object.fromEntries(backwardKernels.map((name) => [name, counts.get(name) ?? 0])),
+    };
   };
 
   it('runs no backward kernel and computes no gradient for the frozen layers', () => {
@@ -231,7 +309,11 @@ describe('a frozen prefix', () => {
       activationBackward: 2,
     });
     for (const [name, parameter] of frozen.model.namedParameters()) {
-      assert.equal(parameter.grad === null, Number(name.split('.')[0]) < 7, `${name}: gradient ${parameter.grad === null ? 'absent' : 'present'}`);
+      assert.equal(
+        parameter.grad === null,
+        Number(name.split('.')[0]) < 7,
+        `${name}: gradient ${parameter.grad === null ? 'absent' : 'present'}`,
+      );
     }
   });
 });

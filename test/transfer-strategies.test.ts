@@ -39,7 +39,16 @@ function randomImages(count: number, seed: number, classes = 3): ImageDataset {
   const images = new Float32Array(count * 144);
   for (let i = 0; i < images.length; i++) images[i] = random.next();
   const labels = Int32Array.from({ length: count }, (_, i) => i % classes);
-  return { images, labels, count, channels: 1, height: 12, width: 12, classes, classNames: Array.from({ length: classes }, (_, i) => String(i)) };
+  return {
+    images,
+    labels,
+    count,
+    channels: 1,
+    height: 12,
+    width: 12,
+    classes,
+    classNames: Array.from({ length: classes }, (_, i) => String(i)),
+  };
 }
 
 function smallCnn(seed = 1) {
@@ -81,7 +90,10 @@ describe('strategies', () => {
     const two = new TrainableTrace();
     freezeEarly(smallCnn(), data, { ...quiet, frozenGroups: 2, callbacks: [two] });
     assert.deepEqual(two.layers, [head]);
-    assert.throws(() => freezeEarly(smallCnn(), data, { ...quiet, frozenGroups: 3 }), /frozenGroups must be an integer in \[0, 2\]/);
+    assert.throws(
+      () => freezeEarly(smallCnn(), data, { ...quiet, frozenGroups: 3 }),
+      /frozenGroups must be an integer in \[0, 2\]/,
+    );
   });
 
   it('fullLowLr trains everything at a tenth of the usual rate, unfreezing what was frozen', () => {
@@ -96,49 +108,96 @@ describe('strategies', () => {
   it('gradualUnfreeze unfreezes one block group per stage, from the top', () => {
     const trace = new TrainableTrace();
     gradualUnfreeze(smallCnn(), data, { ...quiet, epochs: 6, callbacks: [trace], schedule: null });
-    assert.deepEqual(trace.layers, [head, head, [...block2, ...head], [...block2, ...head], [...block1, ...block2, ...head], [...block1, ...block2, ...head]]);
+    assert.deepEqual(trace.layers, [
+      head,
+      head,
+      [...block2, ...head],
+      [...block2, ...head],
+      [...block1, ...block2, ...head],
+      [...block1, ...block2, ...head],
+    ]);
     const faster = new TrainableTrace();
     gradualUnfreeze(smallCnn(), data, { ...quiet, epochs: 4, epochsPerGroup: 1, callbacks: [faster] });
-    assert.deepEqual(faster.layers.map((layers) => layers.length), [1, 5, 9, 9]);
+    assert.deepEqual(
+      faster.layers.map((layers) => layers.length),
+      [1, 5, 9, 9],
+    );
   });
 
   it('gradual unfreezing depends on the epoch alone, so a resumed run gets the same stage', () => {
     const model = smallCnn();
     const schedule = new GradualUnfreezing(model, 2);
-    assert.deepEqual([0, 1, 2, 3, 4, 9].map((epoch) => schedule.trainableGroups(epoch)), [1, 1, 2, 2, 3, 3]);
+    assert.deepEqual(
+      [0, 1, 2, 3, 4, 9].map((epoch) => schedule.trainableGroups(epoch)),
+      [1, 1, 2, 2, 3, 3],
+    );
     schedule.apply(model, 3);
-    assert.deepEqual([...new Set(trainableParameterNames(model).map((name) => name.split('.')[0]))], [...block2, ...head]);
+    assert.deepEqual(
+      [...new Set(trainableParameterNames(model).map((name) => name.split('.')[0]))],
+      [...block2, ...head],
+    );
   });
 
   it('fineTune warms up the head, then trains everything with discriminative rates', () => {
     const trace = new TrainableTrace();
-    const history = fineTune(smallCnn(), data, { ...quiet, epochs: 2, freezeEpochs: 1, lr: 0.01, schedule: null, callbacks: [trace] });
-    assert.deepEqual(history.epochs.map((logs) => logs.epoch), [0, 1, 2]);
+    const history = fineTune(smallCnn(), data, {
+      ...quiet,
+      epochs: 2,
+      freezeEpochs: 1,
+      lr: 0.01,
+      schedule: null,
+      callbacks: [trace],
+    });
+    assert.deepEqual(
+      history.epochs.map((logs) => logs.epoch),
+      [0, 1, 2],
+    );
     assert.deepEqual(trace.layers, [head, [...block1, ...block2, ...head], [...block1, ...block2, ...head]]);
     assert.deepEqual(trace.rates[0], [0.01]);
     const [first, second, third] = trace.rates[1]!;
-    assert.ok(Math.abs(third! - 0.005) < 1e-12 && Math.abs(second! - 0.005 / 2.6) < 1e-12 && Math.abs(first! - 0.005 / 2.6 ** 2) < 1e-12, `rates ${trace.rates[1]}`);
+    assert.ok(
+      Math.abs(third! - 0.005) < 1e-12 &&
+        Math.abs(second! - 0.005 / 2.6) < 1e-12 &&
+        Math.abs(first! - 0.005 / 2.6 ** 2) < 1e-12,
+      `rates ${trace.rates[1]}`,
+    );
   });
 
   it('the scratch baseline trains everything at 1e-3, and every strategy checks the class count', () => {
     const trace = new TrainableTrace();
     trainFromScratch(smallCnn(), data, { ...quiet, callbacks: [trace] });
     assert.deepEqual(trace.rates, [[1e-3]]);
-    assert.throws(() => headOnly(smallCnn(), randomImages(10, 2, 5), quiet), /classifier has 3 outputs but the data has 5 classes; call replaceHead\(model, 5\) first/);
+    assert.throws(
+      () => headOnly(smallCnn(), randomImages(10, 2, 5), quiet),
+      /classifier has 3 outputs but the data has 5 classes; call replaceHead\(model, 5\) first/,
+    );
   });
 
   it('a custom optimizer factory receives the groups', () => {
     const trace = new TrainableTrace();
-    freezeEarly(smallCnn(), data, { ...quiet, optimizer: (groups) => new SGD(groups, { momentum: 0.9 }), lr: 0.5, callbacks: [trace] });
+    freezeEarly(smallCnn(), data, {
+      ...quiet,
+      optimizer: (groups) => new SGD(groups, { momentum: 0.9 }),
+      lr: 0.5,
+      callbacks: [trace],
+    });
     assert.deepEqual(trace.rates, [[0.5]]);
   });
 });
 
 describe('discriminative learning rates', () => {
   it('decay geometrically from the head (ULMFiT)', () => {
-    const groups = discriminativeLearningRates(resnet({ layers: [1, 1], widths: [4, 8], classes: 2, stem: 'small' }), { lr: 1e-3, decay: 10 });
-    assert.deepEqual(groups.map((g) => g.name), ['stem', 'layer1', 'layer2', 'head']);
-    groups.forEach((group, i) => assert.ok(Math.abs(group.lr - 1e-3 / 10 ** (3 - i)) < 1e-15, `${group.name}: ${group.lr}`));
+    const groups = discriminativeLearningRates(
+      resnet({ layers: [1, 1], widths: [4, 8], classes: 2, stem: 'small' }),
+      { lr: 1e-3, decay: 10 },
+    );
+    assert.deepEqual(
+      groups.map((g) => g.name),
+      ['stem', 'layer1', 'layer2', 'head'],
+    );
+    groups.forEach((group, i) =>
+      assert.ok(Math.abs(group.lr - 1e-3 / 10 ** (3 - i)) < 1e-15, `${group.name}: ${group.lr}`),
+    );
     const model = smallCnn();
     const all = discriminativeLearningRates(model, { lr: 1 }).flatMap((group) => group.parameters);
     assert.equal(all.length, model.parameters().length, 'every parameter belongs to exactly one group');
@@ -167,14 +226,30 @@ describe('head surgery', () => {
     const conv = new Conv2d(1, 2, 1);
     const model = new Sequential(conv, new Flatten(), new Dense(2 * 3 * 3, 4));
     const gap = flattenToGap(model);
-    assert.deepEqual(gap.layers.map((layer) => layer.describe()), [conv.describe(), 'GlobalAvgPool2d', 'Flatten', 'Dense(2→4)']);
+    assert.deepEqual(
+      gap.layers.map((layer) => layer.describe()),
+      [conv.describe(), 'GlobalAvgPool2d', 'Flatten', 'Dense(2→4)'],
+    );
     assert.equal(gap.layers[0], conv, 'the body is shared, not copied');
     // Constant images give constant feature maps through a 1×1 convolution.
-    const images = new Tensor(Float32Array.from({ length: 2 * 9 }, (_, i) => (i < 9 ? 0.3 : -1.2)), [2, 1, 3, 3]);
+    const images = new Tensor(
+      Float32Array.from({ length: 2 * 9 }, (_, i) => (i < 9 ? 0.3 : -1.2)),
+      [2, 1, 3, 3],
+    );
     const before = noGrad(() => model.forward(images));
     const after = noGrad(() => gap.forward(images));
-    before.data.forEach((value, i) => assert.ok(Math.abs(value - after.data[i]!) < 1e-5, `${value} vs ${after.data[i]}`));
+    before.data.forEach((value, i) =>
+      assert.ok(Math.abs(value - after.data[i]!) < 1e-5, `${value} vs ${after.data[i]}`),
+    );
     const seed = flattenToGap(seedCnn({ channels: [4, 8], head: 'flatten', inputSize: 12 }));
-    assert.deepEqual([...seed.stateDict().keys()], [...seedCnn({ channels: [4, 8] }).stateDict().keys()], 'the flatten-head seed CNN becomes the GAP one');
+    assert.deepEqual(
+      [...seed.stateDict().keys()],
+      [
+        ...seedCnn({ channels: [4, 8] })
+          .stateDict()
+          .keys(),
+      ],
+      'the flatten-head seed CNN becomes the GAP one',
+    );
   });
 });

@@ -84,11 +84,26 @@ interface Method {
  */
 const methods: Method[] = [
   { name: 'scratch', label: 'from scratch', lr: 1e-2, note: 'random initialisation, everything trainable' },
-  { name: 'headOnly', label: 'head only', lr: 5e-2, note: 'body frozen (batch norm in inference mode), new head trained' },
+  {
+    name: 'headOnly',
+    label: 'head only',
+    lr: 5e-2,
+    note: 'body frozen (batch norm in inference mode), new head trained',
+  },
   { name: 'freezeEarly', label: 'freeze early', lr: 1e-2, note: 'first conv block (layers 0–6) frozen' },
   { name: 'fullLowLr', label: 'full, low lr', lr: 1e-3, note: 'everything trainable at a tenth of the rate' },
-  { name: 'gradualUnfreeze', label: 'gradual unfreeze', lr: 1e-2, note: 'head, then + block 2, then + block 1, a third of the epochs each' },
-  { name: 'fineTune', label: 'fineTune', lr: 1e-2, note: '1 head-only epoch, then all (head at lr/2) with rates decaying 2.6× per group' },
+  {
+    name: 'gradualUnfreeze',
+    label: 'gradual unfreeze',
+    lr: 1e-2,
+    note: 'head, then + block 2, then + block 1, a third of the epochs each',
+  },
+  {
+    name: 'fineTune',
+    label: 'fineTune',
+    lr: 1e-2,
+    note: '1 head-only epoch, then all (head at lr/2) with rates decaying 2.6× per group',
+  },
 ];
 
 interface Task {
@@ -119,7 +134,8 @@ const standardDeviation = (values: number[]) => {
 
 function list(value: string, name: string): number[] {
   const numbers = value.split(',').map(Number);
-  if (numbers.some((n) => !Number.isFinite(n) || n <= 0)) throw new Error(`--${name} must be positive numbers separated by commas, got '${value}'`);
+  if (numbers.some((n) => !Number.isFinite(n) || n <= 0))
+    throw new Error(`--${name} must be positive numbers separated by commas, got '${value}'`);
   return numbers;
 }
 
@@ -134,7 +150,11 @@ function copyModel(source: Module, build: () => Module): Module {
  * MNIST split once, with a fixed seed, per class: 100 test and 20 validation digits of every class,
  * the rest (8,800) the pool that labelled subsets and the 0–4 pretraining draw from.
  */
-function splitMnist(mnist: ImageDataset): { pool: ImageDataset; validation: ImageDataset; test: ImageDataset } {
+function splitMnist(mnist: ImageDataset): {
+  pool: ImageDataset;
+  validation: ImageDataset;
+  test: ImageDataset;
+} {
   const random = new Random(2024);
   const byClass: number[][] = Array.from({ length: mnist.classes }, () => []);
   for (let i = 0; i < mnist.count; i++) byClass[mnist.labels[i]!]!.push(i);
@@ -145,7 +165,11 @@ function splitMnist(mnist: ImageDataset): { pool: ImageDataset; validation: Imag
     parts.validation.push(...indices.slice(100, 120));
     parts.pool.push(...indices.slice(120));
   }
-  const sorted = (indices: number[]) => subset(mnist, indices.sort((a, b) => a - b));
+  const sorted = (indices: number[]) =>
+    subset(
+      mnist,
+      indices.sort((a, b) => a - b),
+    );
   return { pool: sorted(parts.pool), validation: sorted(parts.validation), test: sorted(parts.test) };
 }
 
@@ -188,16 +212,31 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
   const quick = values.quick!;
   const sizes = list(values.sizes ?? (quick ? '10,30' : '10,30,100'), 'sizes');
   const epochsBySize = list(values.epochs ?? (quick ? '10,5,3' : '20,10,6'), 'epochs');
-  if (epochsBySize.length < sizes.length) throw new Error(`--epochs needs one value per size (${sizes.length}), got '${values.epochs}'`);
+  if (epochsBySize.length < sizes.length)
+    throw new Error(`--epochs needs one value per size (${sizes.length}), got '${values.epochs}'`);
   const seedCount = Number(values.seeds ?? (quick ? 1 : 3));
   const target = Number(values.target);
-  const chosenMethods = values.methods === undefined ? methods : values.methods.split(',').map((name) => {
-    const method = methods.find((m) => m.name === name);
-    if (method === undefined) throw new Error(`--methods: unknown method '${name}'; expected some of ${methods.map((m) => m.name).join(', ')}`);
-    return method;
-  });
-  const pretrainedFile = values.pretrained ?? [path.join(repositoryRoot, 'pretrained', 'seed-cnn-fashion-mnist.safetensors'), 'pretrained/seed-cnn-fashion-mnist.safetensors'].find((file) => fs.existsSync(file));
-  if (pretrainedFile === undefined || !fs.existsSync(pretrainedFile)) throw new Error(`the pretrained model is missing (${pretrainedFile ?? 'pretrained/seed-cnn-fashion-mnist.safetensors'}); pass --pretrained FILE`);
+  const chosenMethods =
+    values.methods === undefined
+      ? methods
+      : values.methods.split(',').map((name) => {
+          const method = methods.find((m) => m.name === name);
+          if (method === undefined)
+            throw new Error(
+              `--methods: unknown method '${name}'; expected some of ${methods.map((m) => m.name).join(', ')}`,
+            );
+          return method;
+        });
+  const pretrainedFile =
+    values.pretrained ??
+    [
+      path.join(repositoryRoot, 'pretrained', 'seed-cnn-fashion-mnist.safetensors'),
+      'pretrained/seed-cnn-fashion-mnist.safetensors',
+    ].find((file) => fs.existsSync(file));
+  if (pretrainedFile === undefined || !fs.existsSync(pretrainedFile))
+    throw new Error(
+      `the pretrained model is missing (${pretrainedFile ?? 'pretrained/seed-cnn-fashion-mnist.safetensors'}); pass --pretrained FILE`,
+    );
   const outDirectory = values.out!;
   const started = performance.now();
   const cpuStarted = process.cpuUsage();
@@ -205,11 +244,14 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
 
   // One fixed split of MNIST for every run: test, validation and the pool of labelled examples.
   const { pool, validation, test } = splitMnist(loadMnist());
-  log(`tensile experiment transfer: backend ${getBackend().name}; MNIST split ${pool.count} pool / ${validation.count} validation / ${test.count} test`);
+  log(
+    `tensile experiment transfer: backend ${getBackend().name}; MNIST split ${pool.count} pool / ${validation.count} validation / ${test.count} test`,
+  );
 
   const fashion = loadPretrained(pretrainedFile);
   const architecture = fashion.architecture;
-  if (architecture.family !== 'seed-cnn') throw new Error(`${pretrainedFile}: expected a seed CNN, got a ${architecture.family}`);
+  if (architecture.family !== 'seed-cnn')
+    throw new Error(`${pretrainedFile}: expected a seed CNN, got a ${architecture.family}`);
   const channels = architecture.options.channels ?? [32, 64];
 
   const tasks: Task[] = [
@@ -243,7 +285,10 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
           progress: false,
         });
         const accuracy = evaluate(model, filterClasses(test, [0, 1, 2, 3, 4], { relabel: true })).accuracy;
-        return { model, description: `seed CNN ${channels.join('/')} trained here on ${low.count} pool digits 0–4 for ${epochs} epochs (${((performance.now() - t0) / 1000).toFixed(0)} s), test accuracy on 0–4 ${(accuracy * 100).toFixed(1)}%` };
+        return {
+          model,
+          description: `seed CNN ${channels.join('/')} trained here on ${low.count} pool digits 0–4 for ${epochs} epochs (${((performance.now() - t0) / 1000).toFixed(0)} s), test accuracy on 0–4 ${(accuracy * 100).toFixed(1)}%`,
+        };
       },
     },
   ].filter((task) => values.tasks!.split(',').includes(task.key)) as Task[];
@@ -316,10 +361,20 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
   };
   for (const task of tasks) {
     const header = `| method | ${sizes.map((size, i) => `${size}/class (${epochsBySize[i]} ep)`).join(' | ')} | ${sizes.map((size) => `epochs to ${(target * 100).toFixed(0)}% at ${size}/class`).join(' | ')} |`;
-    lines.push(`### ${task.title}`, '', `Test accuracy (%) on ${task.classes.length * 100} held-out digits, mean ± sd over ${seedCount} seed${seedCount > 1 ? 's' : ''}; epochs until the validation accuracy first reaches ${(target * 100).toFixed(0)}% (mean over the seeds that reach it; – none did).`, '', header, `|${'---|'.repeat(1 + 2 * sizes.length)}`);
+    lines.push(
+      `### ${task.title}`,
+      '',
+      `Test accuracy (%) on ${task.classes.length * 100} held-out digits, mean ± sd over ${seedCount} seed${seedCount > 1 ? 's' : ''}; epochs until the validation accuracy first reaches ${(target * 100).toFixed(0)}% (mean over the seeds that reach it; – none did).`,
+      '',
+      header,
+      `|${'---|'.repeat(1 + 2 * sizes.length)}`,
+    );
     for (const method of chosenMethods) {
-      const selected = (size: number) => runs.filter((run) => run.task === task.key && run.method === method.name && run.perClass === size);
-      lines.push(`| ${method.label} | ${sizes.map((size) => cell(selected(size))).join(' | ')} | ${sizes.map((size) => epochsCell(selected(size))).join(' | ')} |`);
+      const selected = (size: number) =>
+        runs.filter((run) => run.task === task.key && run.method === method.name && run.perClass === size);
+      lines.push(
+        `| ${method.label} | ${sizes.map((size) => cell(selected(size))).join(' | ')} | ${sizes.map((size) => epochsCell(selected(size))).join(' | ')} |`,
+      );
     }
     lines.push('');
   }
@@ -327,7 +382,8 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
   const totalSeconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuStarted);
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-  const runSeconds = (name: StrategyName) => mean(runs.filter((run) => run.method === name).map((run) => run.seconds));
+  const runSeconds = (name: StrategyName) =>
+    mean(runs.filter((run) => run.method === name).map((run) => run.seconds));
   const markdown = [
     `## Transfer experiment`,
     '',
@@ -344,7 +400,16 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
   const tablePath = path.join(outDirectory, 'table.md');
   const resultsPath = path.join(outDirectory, 'results.json');
   writeFileAtomic(tablePath, new TextEncoder().encode(markdown));
-  writeFileAtomic(resultsPath, new TextEncoder().encode(JSON.stringify({ sizes, epochs: epochsBySize, seeds: seedCount, target, methods: chosenMethods, runs }, null, 1)));
+  writeFileAtomic(
+    resultsPath,
+    new TextEncoder().encode(
+      JSON.stringify(
+        { sizes, epochs: epochsBySize, seeds: seedCount, target, methods: chosenMethods, runs },
+        null,
+        1,
+      ),
+    ),
+  );
 
   // Figures: accuracy against examples per class; validation accuracy against epoch (smallest size).
   const accuracyPanels = tasks.map((task) =>
@@ -355,7 +420,11 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
       xScale: 'log',
       width: 600,
       series: chosenMethods.map((method): Series => {
-        const per = sizes.map((size) => runs.filter((run) => run.task === task.key && run.method === method.name && run.perClass === size).map((run) => run.testAccuracy * 100));
+        const per = sizes.map((size) =>
+          runs
+            .filter((run) => run.task === task.key && run.method === method.name && run.perClass === size)
+            .map((run) => run.testAccuracy * 100),
+        );
         return { name: method.label, x: sizes, y: per.map(mean), error: per.map(standardDeviation) };
       }),
     }),
@@ -367,7 +436,9 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
       yLabel: 'validation accuracy (%), mean of seeds',
       width: 600,
       series: chosenMethods.map((method): Series => {
-        const curves = runs.filter((run) => run.task === task.key && run.method === method.name && run.perClass === sizes[0]).map((run) => run.validationAccuracy);
+        const curves = runs
+          .filter((run) => run.task === task.key && run.method === method.name && run.perClass === sizes[0])
+          .map((run) => run.validationAccuracy);
         const epochs = curves[0]?.length ?? 0;
         return {
           name: method.label,
@@ -377,11 +448,16 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
       }),
     }),
   );
-  const accuracyFigure = writeFigure(sideBySide(accuracyPanels), path.join(outDirectory, 'accuracy-vs-examples'));
+  const accuracyFigure = writeFigure(
+    sideBySide(accuracyPanels),
+    path.join(outDirectory, 'accuracy-vs-examples'),
+  );
   const curveFigure = writeFigure(sideBySide(curvePanels), path.join(outDirectory, 'validation-curves'));
 
   console.log(`\n${lines.join('\n')}`);
-  console.log(`wrote ${tablePath}\nwrote ${resultsPath}\nwrote ${accuracyFigure.svg} and ${accuracyFigure.png}\nwrote ${curveFigure.svg} and ${curveFigure.png}`);
+  console.log(
+    `wrote ${tablePath}\nwrote ${resultsPath}\nwrote ${accuracyFigure.svg} and ${accuracyFigure.png}\nwrote ${curveFigure.svg} and ${curveFigure.png}`,
+  );
   console.log(`total ${totalSeconds.toFixed(0)} s (${cpuSeconds.toFixed(0)} s of CPU time)`);
   return 0;
 }

@@ -155,3 +155,31 @@ export function shiftImages(dataset: ImageDataset, pixels: number): ImageDataset
   }
   return { ...dataset, images };
 }
+
+/**
+ * SVG figures placed side by side under one title, each keeping its own scale (gridFigure shades all
+ * its panels on one scale, which hides small values next to large ones).
+ */
+export function sideBySide(title: string, figures: readonly string[]): string {
+  const gap = 10;
+  const top = 36;
+  let x = 0;
+  let height = 0;
+  const parts: string[] = [];
+  for (const figure of figures) {
+    const size = /<svg[^>]*\swidth="([\d.]+)"[^>]*\sheight="([\d.]+)"/.exec(figure);
+    if (size === null) throw new Error('sideBySide: a figure without width and height');
+    const [width, figureHeight] = [Number(size[1]), Number(size[2])];
+    parts.push(figure.replace(/^\s*<svg /, `<svg x="${x}" y="${top}" `));
+    x += width + gap;
+    height = Math.max(height, figureHeight);
+  }
+  const width = x - gap;
+  const escaped = title.replace(/[<>&]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c]!);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height + top}" viewBox="0 0 ${width} ${height + top}">
+<rect width="${width}" height="${height + top}" fill="white"/>
+<text x="${width / 2}" y="24" font-family="DejaVu Sans, Arial, Helvetica, sans-serif" font-size="16" font-weight="bold" text-anchor="middle" fill="#222">${escaped}</text>
+${parts.join('\n')}
+</svg>
+`;
+}

@@ -35,7 +35,7 @@ export interface ExplainOutcome {
 }
 
 function topicConfig(topic: Topic, quick: boolean): JsonObject {
-  return { topic: topic.id, version: topic.version, quick };
+  return { topic: topic.id, version: topic.version, quick, inputs: topic.inputs?.() ?? {} };
 }
 
 function strings(value: JsonValue | undefined): string[] {
@@ -56,12 +56,14 @@ function tablesOf(value: JsonValue | undefined): ExplainTable[] {
 /** The newest complete run of this topic version in the store, or null. */
 export async function cachedRun(store: RunStore, topic: Topic, quick: boolean): Promise<RunRecord | null> {
   const runs = await store.listRuns({ kind: 'explain', name: topic.id });
+  const inputs = JSON.stringify(topic.inputs?.() ?? {});
   return (
     runs.find(
       (run) =>
         run.state === 'complete' &&
         run.config.version === topic.version &&
         run.config.quick === quick &&
+        JSON.stringify(run.config.inputs ?? {}) === inputs &&
         Array.isArray(run.summary.text),
     ) ?? null
   );
@@ -133,6 +135,7 @@ export async function explain(topic: Topic, options: ExplainOptions): Promise<Ex
     throw error;
   }
   const seconds = (performance.now() - started) / 1000;
+  result = { ...result, text: result.text.filter((paragraph) => paragraph.trim().length > 0) };
   await options.store.updateSummary(run.id, {
     title: result.title,
     question: result.question,

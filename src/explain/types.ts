@@ -56,5 +56,10 @@ export interface Topic {
    * shown as current.
    */
   version: number;
+  /**
+   * What else the result depends on (e.g. when an experiment's results on disk were written); a
+   * stored result is reused only while this is unchanged.
+   */
+  inputs?(): JsonObject;
   run(context: ExplainContext): Promise<TopicResult>;
 }

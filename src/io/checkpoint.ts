@@ -66,20 +66,33 @@ function parameterNames(model: Module): Map<unknown, string> {
  * @example
  * saveCheckpoint('run/checkpoint.safetensors', model, optimizer, { epoch: 3, random, batchesPerEpoch: 125 });
  */
-export function saveCheckpoint(file: string, model: Module, optimizer: Optimizer | null, state: CheckpointState): void {
-  if (!Number.isInteger(state.epoch) || state.epoch < 0) throw new RangeError(`saveCheckpoint: epoch must be a non-negative integer, got ${state.epoch}`);
+export function saveCheckpoint(
+  file: string,
+  model: Module,
+  optimizer: Optimizer | null,
+  state: CheckpointState,
+): void {
+  if (!Number.isInteger(state.epoch) || state.epoch < 0)
+    throw new RangeError(`saveCheckpoint: epoch must be a non-negative integer, got ${state.epoch}`);
   const tensors = new Map<string, SafetensorsInput>();
-  for (const [name, tensor] of model.stateDict()) tensors.set(`model.${name}`, { shape: tensor.shape, data: tensor.data });
+  for (const [name, tensor] of model.stateDict())
+    tensors.set(`model.${name}`, { shape: tensor.shape, data: tensor.data });
   const metadata: Record<string, string> = {
     ...state.metadata,
     format: CHECKPOINT_FORMAT,
     version: String(CHECKPOINT_VERSION),
     epoch: String(state.epoch),
     globalRandom: JSON.stringify(defaultRandom().getState()),
-    frozen: JSON.stringify(model.namedParameters().filter(([, parameter]) => !parameter.requiresGrad).map(([name]) => name)),
+    frozen: JSON.stringify(
+      model
+        .namedParameters()
+        .filter(([, parameter]) => !parameter.requiresGrad)
+        .map(([name]) => name),
+    ),
     history: JSON.stringify(state.history ?? []),
   };
-  if (state.batchesPerEpoch !== undefined) metadata.scheduleStep = String(state.epoch * state.batchesPerEpoch);
+  if (state.batchesPerEpoch !== undefined)
+    metadata.scheduleStep = String(state.epoch * state.batchesPerEpoch);
   if (state.random !== undefined) metadata.random = JSON.stringify(state.random.getState());
   if (optimizer !== null) {
     const saved = optimizer.stateDict();
@@ -103,8 +116,8 @@ export function saveCheckpoint(file: string, model: Module, optimizer: Optimizer
 export interface LoadedCheckpoint {
   /** Epochs completed: pass as fit's initialEpoch. */
   epoch: number;
-  /** A generator in the saved state (pass as fit's random), or null when none was saved. */
-  random: Random | null;
+  /** A generator in the saved state (pass as fit's random); undefined when none was saved. */
+  random: Random | undefined;
   /** Position of a per-batch schedule (epoch · batchesPerEpoch), when recorded. */
   scheduleStep: number | null;
   history: EpochLogs[];
@@ -136,20 +149,30 @@ function parseJson<T>(metadata: Record<string, string>, key: string, file: strin
  *
  * @example
  * const resumed = loadCheckpoint('run/checkpoint.safetensors', model, optimizer);
- * fit(model, data, { optimizer, epochs: 10, initialEpoch: resumed.epoch, random: resumed.random ?? undefined });
+ * fit(model, data, { optimizer, epochs: 10, initialEpoch: resumed.epoch, random: resumed.random });
  */
-export function loadCheckpoint(file: string, model: Module, optimizer: Optimizer | null, options: LoadCheckpointOptions = {}): LoadedCheckpoint {
+export function loadCheckpoint(
+  file: string,
+  model: Module,
+  optimizer: Optimizer | null,
+  options: LoadCheckpointOptions = {},
+): LoadedCheckpoint {
   const { tensors, metadata } = readSafetensors(file);
   if (metadata.format !== CHECKPOINT_FORMAT) {
     const hint = metadata.format === 'tensile-weights' ? ' (it holds weights only: use loadWeights)' : '';
-    throw new CheckpointError(`${file}: not a tensile checkpoint; metadata format is '${metadata.format ?? '(none)'}'${hint}`);
+    throw new CheckpointError(
+      `${file}: not a tensile checkpoint; metadata format is '${metadata.format ?? '(none)'}'${hint}`,
+    );
   }
   const version = Number(metadata.version);
   if (!Number.isInteger(version) || version < 1 || version > CHECKPOINT_VERSION) {
-    throw new CheckpointError(`${file}: checkpoint version '${metadata.version}' is not one this tensile reads (1 to ${CHECKPOINT_VERSION})`);
+    throw new CheckpointError(
+      `${file}: checkpoint version '${metadata.version}' is not one this tensile reads (1 to ${CHECKPOINT_VERSION})`,
+    );
   }
   const epoch = Number(metadata.epoch);
-  if (!Number.isInteger(epoch) || epoch < 0) throw new CheckpointError(`${file}: metadata epoch '${metadata.epoch}' is not a non-negative integer`);
+  if (!Number.isInteger(epoch) || epoch < 0)
+    throw new CheckpointError(`${file}: metadata epoch '${metadata.epoch}' is not a non-negative integer`);
 
   const modelValues = new Map<string, { shape: number[]; data: ArrayLike<number> }>();
   const optimizerValues = new Map<string, Data>();
@@ -157,7 +180,8 @@ export function loadCheckpoint(file: string, model: Module, optimizer: Optimizer
     if (!(entry.data instanceof Float32Array || entry.data instanceof Float64Array)) {
       throw new CheckpointError(`${file}: tensor '${name}' has dtype ${entry.dtype}, expected F32 or F64`);
     }
-    if (name.startsWith('model.')) modelValues.set(name.slice('model.'.length), { shape: entry.shape, data: entry.data });
+    if (name.startsWith('model.'))
+      modelValues.set(name.slice('model.'.length), { shape: entry.shape, data: entry.data });
     else if (name.startsWith('optimizer.')) optimizerValues.set(name.slice('optimizer.'.length), entry.data);
   }
 
@@ -167,7 +191,8 @@ export function loadCheckpoint(file: string, model: Module, optimizer: Optimizer
   if (optimizer !== null) {
     if (record === undefined) problems.push('the checkpoint holds no optimizer state');
     else {
-      if (record.type !== optimizer.constructor.name) problems.push(`optimizer type: saved ${record.type}, given ${optimizer.constructor.name}`);
+      if (record.type !== optimizer.constructor.name)
+        problems.push(`optimizer type: saved ${record.type}, given ${optimizer.constructor.name}`);
       if (record.groups.length !== optimizer.groups.length) {
         problems.push(`optimizer groups: saved ${record.groups.length}, given ${optimizer.groups.length}`);
       } else {
@@ -176,20 +201,26 @@ export function loadCheckpoint(file: string, model: Module, optimizer: Optimizer
           const saved = record.groups[g]!.parameters;
           const given = group.parameters.map((parameter) => names.get(parameter) ?? '?');
           if (saved.length !== given.length || saved.some((name, i) => name !== given[i])) {
-            problems.push(`optimizer group ${g}: saved parameters [${saved.join(', ')}], given [${given.join(', ')}]`);
+            problems.push(
+              `optimizer group ${g}: saved parameters [${saved.join(', ')}], given [${given.join(', ')}]`,
+            );
           }
           group.parameters.forEach((parameter, p) => {
             for (const [key, data] of optimizerValues) {
               if (!key.startsWith(`${g}.${p}.`)) continue;
               const expected = key.endsWith('.step') ? 1 : parameter.size;
-              if (data.length !== expected) problems.push(`optimizer state '${key}': ${data.length} values, expected ${expected}`);
+              if (data.length !== expected)
+                problems.push(`optimizer state '${key}': ${data.length} values, expected ${expected}`);
             }
           });
         });
       }
     }
   }
-  if (problems.length > 0) throw new CheckpointError(`${file}: the checkpoint does not fit; nothing was loaded:\n  ${problems.join('\n  ')}`);
+  if (problems.length > 0)
+    throw new CheckpointError(
+      `${file}: the checkpoint does not fit; nothing was loaded:\n  ${problems.join('\n  ')}`,
+    );
 
   model.loadStateDict(modelValues); // strict; checks every name and shape before copying
   if (optimizer !== null && record !== undefined) {
@@ -211,7 +242,7 @@ export function loadCheckpoint(file: string, model: Module, optimizer: Optimizer
   const randomState = parseJson<RandomState>(metadata, 'random', file);
   return {
     epoch,
-    random: randomState === undefined ? null : Random.fromState(randomState),
+    random: randomState === undefined ? undefined : Random.fromState(randomState),
     scheduleStep: metadata.scheduleStep === undefined ? null : Number(metadata.scheduleStep),
     history: parseJson<EpochLogs[]>(metadata, 'history', file) ?? [],
     metadata,
@@ -243,7 +274,8 @@ export class TrainingCheckpoint implements Callback {
 
   constructor(readonly options: TrainingCheckpointOptions) {
     const every = options.everyEpochs ?? 1;
-    if (!Number.isInteger(every) || every < 1) throw new RangeError(`TrainingCheckpoint: everyEpochs must be a positive integer, got ${every}`);
+    if (!Number.isInteger(every) || every < 1)
+      throw new RangeError(`TrainingCheckpoint: everyEpochs must be a positive integer, got ${every}`);
   }
 
   private save(control: TrainingControl, epochsCompleted: number): void {
@@ -268,7 +300,8 @@ export class TrainingCheckpoint implements Callback {
     } else if (event.type === 'epochEnd') {
       this.history.push(event.logs);
       const completed = event.epoch + 1;
-      if (completed % (this.options.everyEpochs ?? 1) === 0 || completed === this.lastEpoch) this.save(control, completed);
+      if (completed % (this.options.everyEpochs ?? 1) === 0 || completed === this.lastEpoch)
+        this.save(control, completed);
     } else if (event.type === 'fitEnd') {
       // A run stopped early between saves keeps its last epochs too.
       const completed = event.history.at(-1)?.epoch;

@@ -19,7 +19,7 @@
 import { add, relu } from '../ops/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { kaimingNormal } from '../nn/init.js';
-import { Module, type Parameter } from '../nn/module.js';
+import { Module } from '../nn/module.js';
 import { BatchNorm } from '../nn/layers/batchnorm.js';
 import { ReLU } from '../nn/layers/activation.js';
 import { Sequential } from '../nn/layers/containers.js';
@@ -57,7 +57,11 @@ function initializeConvolution(conv: Conv2d): void {
 }
 
 function convolution(inChannels: number, outChannels: number, kernel: number, stride: number): Conv2d {
-  const conv = new Conv2d(inChannels, outChannels, kernel, { stride, padding: (kernel - 1) / 2, bias: false });
+  const conv = new Conv2d(inChannels, outChannels, kernel, {
+    stride,
+    padding: (kernel - 1) / 2,
+    bias: false,
+  });
   initializeConvolution(conv);
   return conv;
 }
@@ -94,7 +98,10 @@ export class BasicBlock extends Module implements ResidualBlock {
     this.addModule('relu', new ReLU());
     this.conv2 = this.addModule('conv2', convolution(width, width, 3, 1));
     this.bn2 = this.addModule('bn2', new BatchNorm(width));
-    this.downsample = stride !== 1 || inChannels !== width ? this.addModule('downsample', downsample(inChannels, width, stride)) : null;
+    this.downsample =
+      stride !== 1 || inChannels !== width
+        ? this.addModule('downsample', downsample(inChannels, width, stride))
+        : null;
   }
 
   get lastBatchNorm(): BatchNorm {
@@ -139,7 +146,9 @@ export class Bottleneck extends Module implements ResidualBlock {
     this.bn3 = this.addModule('bn3', new BatchNorm(this.outChannels));
     this.addModule('relu', new ReLU());
     this.downsample =
-      stride !== 1 || inChannels !== this.outChannels ? this.addModule('downsample', downsample(inChannels, this.outChannels, stride)) : null;
+      stride !== 1 || inChannels !== this.outChannels
+        ? this.addModule('downsample', downsample(inChannels, this.outChannels, stride))
+        : null;
   }
 
   get lastBatchNorm(): BatchNorm {
@@ -181,16 +190,26 @@ export class ResNet extends Module {
     const widths = options.widths ?? [64, 128, 256, 512].slice(0, layers.length);
     const classes = options.classes ?? 1000;
     const inChannels = options.inChannels ?? 3;
-    if (block !== 'basic' && block !== 'bottleneck') throw new TypeError(`ResNet: block must be 'basic' or 'bottleneck', got '${String(block)}'`);
+    if (block !== 'basic' && block !== 'bottleneck')
+      throw new TypeError(`ResNet: block must be 'basic' or 'bottleneck', got '${String(block)}'`);
     if (layers.length === 0 || widths.length !== layers.length) {
-      throw new RangeError(`ResNet: layers and widths need one entry per stage and the same length, got layers [${layers.join(', ')}], widths [${widths.join(', ')}]`);
+      throw new RangeError(
+        `ResNet: layers and widths need one entry per stage and the same length, got layers [${layers.join(', ')}], widths [${widths.join(', ')}]`,
+      );
     }
-    for (const [name, values] of [['layers', layers], ['widths', widths]] as const) {
-      if (!values.every((value) => Number.isInteger(value) && value >= 1)) throw new RangeError(`ResNet: ${name} must be positive integers, got [${values.join(', ')}]`);
+    for (const [name, values] of [
+      ['layers', layers],
+      ['widths', widths],
+    ] as const) {
+      if (!values.every((value) => Number.isInteger(value) && value >= 1))
+        throw new RangeError(`ResNet: ${name} must be positive integers, got [${values.join(', ')}]`);
     }
     this.block = block;
     const small = options.stem === 'small';
-    this.conv1 = this.addModule('conv1', small ? convolution(inChannels, widths[0]!, 3, 1) : convolution(inChannels, widths[0]!, 7, 2));
+    this.conv1 = this.addModule(
+      'conv1',
+      small ? convolution(inChannels, widths[0]!, 3, 1) : convolution(inChannels, widths[0]!, 7, 2),
+    );
     this.bn1 = this.addModule('bn1', new BatchNorm(widths[0]!));
     this.addModule('relu', new ReLU());
     this.maxpool = small ? null : this.addModule('maxpool', new MaxPool2d(3, { stride: 2, padding: 1 }));
@@ -199,7 +218,10 @@ export class ResNet extends Module {
       const blocks = new Sequential();
       for (let index = 0; index < count; index++) {
         const stride = index === 0 && stage > 0 ? 2 : 1;
-        const made: ResidualBlock = block === 'basic' ? new BasicBlock(channels, widths[stage]!, stride) : new Bottleneck(channels, widths[stage]!, stride);
+        const made: ResidualBlock =
+          block === 'basic'
+            ? new BasicBlock(channels, widths[stage]!, stride)
+            : new Bottleneck(channels, widths[stage]!, stride);
         if (options.zeroInitResidual === true) made.lastBatchNorm.weight?.data.fill(0);
         blocks.append(made);
         channels = made.outChannels;
@@ -219,7 +241,9 @@ export class ResNet extends Module {
   /** Puts layer in place of fc (head surgery); it must accept `features` inputs. */
   replaceClassifier(layer: Dense): void {
     if (layer.inFeatures !== this.features) {
-      throw new RangeError(`ResNet.replaceClassifier: the new layer takes ${layer.inFeatures} features, the network gives ${this.features}`);
+      throw new RangeError(
+        `ResNet.replaceClassifier: the new layer takes ${layer.inFeatures} features, the network gives ${this.features}`,
+      );
     }
     this.classifier = this.addModule('fc', layer);
   }
@@ -237,14 +261,10 @@ export class ResNet extends Module {
   }
 
   override describe(): string {
-    const depth = this.stages.reduce((sum, stage) => sum + stage.length, 0) * (this.block === 'basic' ? 2 : 3) + 2;
+    const depth =
+      this.stages.reduce((sum, stage) => sum + stage.length, 0) * (this.block === 'basic' ? 2 : 3) + 2;
     return `ResNet-${depth}(${this.block}, ${this.stages.map((stage) => stage.length).join('-')})`;
   }
-}
-
-/** The parameters of a model, for counting (e.g. resnet18 has 11,689,512 with 1000 classes). */
-export function parameterCount(model: Module): number {
-  return model.parameters().reduce((sum: number, parameter: Parameter) => sum + parameter.size, 0);
 }
 
 /** Any ResNet: `resnet({ block: 'basic', layers: [1, 1, 1, 1], widths: [16, 32, 64, 128], classes: 10 })`. */

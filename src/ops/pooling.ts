@@ -110,17 +110,15 @@ function checkImage(x: Tensor, what: string): [number, number, number] {
 /** Mean over each feature map. x: [N, C, H, W] → [N, C]. */
 export function globalAvgPool2d(x: Tensor): Tensor {
   const [batch, channels, spatial] = checkImage(x, 'globalAvgPool2d');
+  const backend = getBackend();
   const out = allocate(x.dtype, batch * channels);
-  for (let plane = 0; plane < batch * channels; plane++) {
-    let sum = 0;
-    for (let s = 0; s < spatial; s++) sum += x.data[plane * spatial + s]!;
-    out[plane] = sum / spatial;
-  }
+  // A sum over the spatial axis, so fast backends run it as a kernel.
+  backend.reduceSum(x.data, [batch * channels, spatial], out, [batch * channels, 1]);
+  backend.scaleShift(out, 1 / spatial, 0, out);
   return record(new Tensor(out, [batch, channels]), 'globalAvgPool2d', [x], (gradOut) => {
     const gradX = allocate(x.dtype, x.size);
-    for (let plane = 0; plane < batch * channels; plane++) {
-      gradX.fill(gradOut[plane]! / spatial, plane * spatial, (plane + 1) * spatial);
-    }
+    backend.binary('add', gradOut, [batch * channels, 1], allocate(x.dtype, 1), [], gradX, [batch * channels, spatial]);
+    backend.scaleShift(gradX, 1 / spatial, 0, gradX);
     return [gradX];
   });
 }

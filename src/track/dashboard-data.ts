@@ -40,7 +40,7 @@ export interface ParameterColumn {
   values: (number | null)[];
 }
 
-export interface StudyView {
+export interface StudyPlotData {
   study: StudySummaryView;
   /** Trials as columns, in trial-number order. */
   trials: {
@@ -199,7 +199,7 @@ export function parameterImportance(
 }
 
 /** A study as columns ready to plot. */
-export async function studyView(storage: Storage, studyId: number): Promise<StudyView> {
+export async function studyView(storage: Storage, studyId: number): Promise<StudyPlotData> {
   const summaries = await storage.listStudies();
   const summary = summaries.find((s) => s.id === studyId);
   if (summary === undefined) throw new Error(`study ${studyId} not found`);
@@ -208,7 +208,7 @@ export async function studyView(storage: Storage, studyId: number): Promise<Stud
   const value = trials.map((trial) =>
     trial.state === 'complete' && trial.value !== null && Number.isFinite(trial.value) ? trial.value : null,
   );
-  let best: StudyView['best'] = null;
+  let best: StudyPlotData['best'] = null;
   trials.forEach((trial, i) => {
     const v = value[i];
     if (v === null || v === undefined) return;

@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Storage } from '../tune/storage/storage.js';
-import { decimateMetrics, explainTopics, overview, studyView, type StudyView } from './dashboard-data.js';
+import { decimateMetrics, explainTopics, overview, studyView, type StudyPlotData } from './dashboard-data.js';
 import { defaultDashboardDirectory } from './server.js';
 import type { RunMetrics, RunStore } from './types.js';
 
@@ -88,7 +88,7 @@ export async function buildReport(options: ReportOptions): Promise<string> {
     .slice(0, options.maxRunsWithCurves ?? 300)) {
     metrics[String(run.id)] = decimateMetrics(await options.runs.getMetrics(run.id), maxPoints);
   }
-  const studyViews: Record<string, StudyView> = {};
+  const studyViews: Record<string, StudyPlotData> = {};
   if (studies !== null)
     for (const study of data.studies) studyViews[String(study.id)] = await studyView(studies, study.id);
   const figures = await explainTopics(options.runs, async (artifact) => {

@@ -21,8 +21,10 @@
  * - Returned objects are snapshots.
  */
 
-/** JSON-compatible values, for configurations and summaries. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+import type { JsonValue } from '../tune/distributions.js';
+
+/** JSON-compatible values (the tuning code's type), for configurations and summaries. */
+export type { JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
 
 export type RunState = 'running' | 'complete' | 'failed' | 'stopped';

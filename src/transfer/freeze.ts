@@ -76,7 +76,9 @@ function prefixesOf(model: Module, selector: FreezeSelector, what: string): stri
     const children = model.namedChildren();
     const count = selector.firstLayers;
     if (!Number.isInteger(count) || count < 0 || count > children.length) {
-      throw new RangeError(`${what}: firstLayers must be an integer in [0, ${children.length}], got ${count}`);
+      throw new RangeError(
+        `${what}: firstLayers must be an integer in [0, ${children.length}], got ${count}`,
+      );
     }
     return children.slice(0, count).map(([name]) => name);
   }
@@ -86,13 +88,18 @@ function prefixesOf(model: Module, selector: FreezeSelector, what: string): stri
     if ('firstGroups' in selector) {
       const count = selector.firstGroups;
       if (!Number.isInteger(count) || count < 0 || count > groups.length) {
-        throw new RangeError(`${what}: firstGroups must be an integer in [0, ${groups.length}] (groups ${groups.map((g) => g.name).join(', ')}), got ${count}`);
+        throw new RangeError(
+          `${what}: firstGroups must be an integer in [0, ${groups.length}] (groups ${groups.map((g) => g.name).join(', ')}), got ${count}`,
+        );
       }
       chosen = groups.slice(0, count);
     } else {
       chosen = selector.groups.map((name) => {
         const found = groups.find((g) => g.name === name);
-        if (found === undefined) throw new RangeError(`${what}: no block group '${name}'; the groups are ${groups.map((g) => g.name).join(', ')}`);
+        if (found === undefined)
+          throw new RangeError(
+            `${what}: no block group '${name}'; the groups are ${groups.map((g) => g.name).join(', ')}`,
+          );
         return found;
       });
     }
@@ -108,15 +115,25 @@ function prefixesOf(model: Module, selector: FreezeSelector, what: string): stri
 }
 
 /** The parameters (by state_dict name) that selector picks out of model. */
-export function selectParameters(model: Module, selector: FreezeSelector, what = 'selectParameters'): Map<string, Parameter> {
+export function selectParameters(
+  model: Module,
+  selector: FreezeSelector,
+  what = 'selectParameters',
+): Map<string, Parameter> {
   const rule = prefixesOf(model, selector, what);
   const all = model.namedParameters();
-  const matches = (name: string) => (rule instanceof RegExp ? rule.test(name) : rule.some((prefix) => underPrefix(name, prefix)));
+  const matches = (name: string) =>
+    rule instanceof RegExp ? rule.test(name) : rule.some((prefix) => underPrefix(name, prefix));
   const selected = new Map(all.filter(([name]) => matches(name)));
   if (selected.size === 0 && (typeof selector === 'string' || selector instanceof RegExp)) {
-    const examples = all.slice(0, 6).map(([name]) => `'${name}'`).join(', ');
+    const examples = all
+      .slice(0, 6)
+      .map(([name]) => `'${name}'`)
+      .join(', ');
     const shown = typeof selector === 'string' ? `'${selector}'` : String(selector);
-    throw new RangeError(`${what}: ${shown} matches no parameter; names look like ${examples}${all.length > 6 ? ', …' : ''}`);
+    throw new RangeError(
+      `${what}: ${shown} matches no parameter; names look like ${examples}${all.length > 6 ? ', …' : ''}`,
+    );
   }
   return selected;
 }
@@ -130,10 +147,16 @@ export function selectParameters(model: Module, selector: FreezeSelector, what =
  * freeze(model, 'layer1');                    // a ResNet's first stage
  * freeze(model, { firstLayers: 14 }, { batchNorm: 'trainable' }); // fastai-style: BN stays trainable
  */
-export function freeze(model: Module, selector: FreezeSelector = model, options: FreezeOptions = {}): string[] {
+export function freeze(
+  model: Module,
+  selector: FreezeSelector = model,
+  options: FreezeOptions = {},
+): string[] {
   const policy = options.batchNorm ?? 'inference';
   if (policy !== 'inference' && policy !== 'trainable' && policy !== 'batchStatistics') {
-    throw new TypeError(`freeze: batchNorm must be 'inference', 'trainable' or 'batchStatistics', got '${String(policy)}'`);
+    throw new TypeError(
+      `freeze: batchNorm must be 'inference', 'trainable' or 'batchStatistics', got '${String(policy)}'`,
+    );
   }
   const selected = selectParameters(model, selector, 'freeze');
   const selectedSet = new Set(selected.values());
@@ -166,7 +189,10 @@ export function unfreeze(model: Module, selector: FreezeSelector = model): strin
 
 /** State_dict names of the trainable parameters, in order. */
 export function trainableParameterNames(model: Module): string[] {
-  return model.namedParameters().filter(([, parameter]) => parameter.requiresGrad).map(([name]) => name);
+  return model
+    .namedParameters()
+    .filter(([, parameter]) => parameter.requiresGrad)
+    .map(([name]) => name);
 }
 
 export interface GroupFreezeState {
@@ -192,7 +218,10 @@ export function freezeSummary(model: Module): { groups: GroupFreezeState[]; text
     const batchNorm: GroupFreezeState['batchNorm'] = [];
     for (const [, module] of group.modules) {
       for (const [, inner] of module.namedModules()) {
-        if (inner instanceof BatchNorm) batchNorm.push(!inner.frozen || inner.trainStatisticsWhenFrozen ? 'batch statistics' : 'running statistics');
+        if (inner instanceof BatchNorm)
+          batchNorm.push(
+            !inner.frozen || inner.trainStatisticsWhenFrozen ? 'batch statistics' : 'running statistics',
+          );
       }
     }
     return { name: group.name, trainableParameters: trainable, frozenParameters: frozen, batchNorm };
@@ -200,10 +229,18 @@ export function freezeSummary(model: Module): { groups: GroupFreezeState[]; text
   const number = (n: number) => n.toLocaleString('en-US');
   const rows = groups.map((g) => {
     const modes = [...new Set(g.batchNorm)];
-    return [g.name, number(g.trainableParameters), number(g.frozenParameters), modes.length === 0 ? '-' : modes.join(' + ')];
+    return [
+      g.name,
+      number(g.trainableParameters),
+      number(g.frozenParameters),
+      modes.length === 0 ? '-' : modes.join(' + '),
+    ];
   });
   const header = ['Group', 'Trainable', 'Frozen', 'Batch norm in training'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((cell, i) => (i === 1 || i === 2 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ');
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i === 1 || i === 2 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
+      .join('  ');
   return { groups, text: [line(header), ...rows.map(line)].join('\n') };
 }

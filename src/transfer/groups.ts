@@ -27,7 +27,8 @@ function runsByParameters(named: [string, Module][]): [string, Module][][] {
   const hasParameters = (module: Module) => module.parameters().length > 0;
   for (const entry of named) {
     const last = runs.at(-1);
-    if (last === undefined || (hasParameters(entry[1]) && last.some(([, module]) => hasParameters(module)))) runs.push([entry]);
+    if (last === undefined || (hasParameters(entry[1]) && last.some(([, module]) => hasParameters(module))))
+      runs.push([entry]);
     else last.push(entry);
   }
   return runs;
@@ -58,7 +59,9 @@ function sequentialGroups(model: Sequential): BlockGroup[] {
   } else {
     runs.push(...runsByParameters(named));
   }
-  return runs.map((modules, index) => group(index === runs.length - 1 && runs.length > 1 ? 'head' : `block${index + 1}`, modules));
+  return runs.map((modules, index) =>
+    group(index === runs.length - 1 && runs.length > 1 ? 'head' : `block${index + 1}`, modules),
+  );
 }
 
 /** stem (conv1, bn1, relu, maxpool), layer1 … layerN, head (avgpool, fc), as fastai splits a ResNet. */
@@ -87,6 +90,7 @@ export function blockGroups(model: Module): BlockGroup[] {
   if (model instanceof ResNet) return resnetGroups(model);
   if (model instanceof Sequential) return sequentialGroups(model);
   const runs = runsByParameters(model.namedChildren());
-  if (runs.length === 0) throw new TypeError(`blockGroups: ${model.constructor.name} has no child modules to group`);
+  if (runs.length === 0)
+    throw new TypeError(`blockGroups: ${model.constructor.name} has no child modules to group`);
   return runs.map((modules) => group(modules.map(([name]) => name).join('+'), modules));
 }

@@ -21,9 +21,11 @@ export interface ReplaceHeadOptions {
 function findClassifier(model: Module): { parent: Module; name: string; layer: Dense } {
   let found: { parent: Module; name: string; layer: Dense } | undefined;
   for (const [, parent] of model.namedModules()) {
-    for (const [name, child] of parent.namedChildren()) if (child instanceof Dense) found = { parent, name, layer: child };
+    for (const [name, child] of parent.namedChildren())
+      if (child instanceof Dense) found = { parent, name, layer: child };
   }
-  if (found === undefined) throw new TypeError(`replaceHead: ${model.describe()} has no Dense layer to replace`);
+  if (found === undefined)
+    throw new TypeError(`replaceHead: ${model.describe()} has no Dense layer to replace`);
   return found;
 }
 
@@ -38,7 +40,8 @@ function findClassifier(model: Module): { parent: Module; name: string; layer: D
  * replaceHead(model, 5); // now [N, 1, 28, 28] → [N, 5]
  */
 export function replaceHead(model: Module, classes: number, options: ReplaceHeadOptions = {}): Dense {
-  if (!Number.isInteger(classes) || classes < 1) throw new RangeError(`replaceHead: classes must be a positive integer, got ${classes}`);
+  if (!Number.isInteger(classes) || classes < 1)
+    throw new RangeError(`replaceHead: classes must be a positive integer, got ${classes}`);
   const { parent, name, layer } = findClassifier(model);
   const head = new Dense(layer.inFeatures, classes, { bias: layer.bias !== null });
   if (options.random !== undefined) {
@@ -47,7 +50,10 @@ export function replaceHead(model: Module, classes: number, options: ReplaceHead
   }
   if (parent instanceof ResNet && name === 'fc') parent.replaceClassifier(head);
   else if (parent instanceof Sequential) parent.replace(Number(name), head);
-  else throw new TypeError(`replaceHead: the classifier sits in a ${parent.describe()}; tensile replaces layers of a Sequential or a ResNet's fc`);
+  else
+    throw new TypeError(
+      `replaceHead: the classifier sits in a ${parent.describe()}; tensile replaces layers of a Sequential or a ResNet's fc`,
+    );
   return head;
 }
 
@@ -76,8 +82,11 @@ export interface FlattenToGapOptions {
  */
 export function flattenToGap(model: Sequential, options: FlattenToGapOptions = {}): Sequential {
   const layers = model.layers;
-  const flattenIndex = layers.findIndex((layer, i) => layer instanceof Flatten && layers[i + 1] instanceof Dense);
-  if (flattenIndex < 0) throw new TypeError('flattenToGap: the model has no Flatten followed by a Dense layer');
+  const flattenIndex = layers.findIndex(
+    (layer, i) => layer instanceof Flatten && layers[i + 1] instanceof Dense,
+  );
+  if (flattenIndex < 0)
+    throw new TypeError('flattenToGap: the model has no Flatten followed by a Dense layer');
   const old = layers[flattenIndex + 1] as Dense;
   let channels = options.channels;
   for (let i = flattenIndex - 1; channels === undefined && i >= 0; i--) {
@@ -86,7 +95,9 @@ export function flattenToGap(model: Sequential, options: FlattenToGapOptions = {
     else if (layer instanceof BatchNorm) channels = layer.channels;
   }
   if (channels === undefined || old.inFeatures % channels !== 0) {
-    throw new RangeError(`flattenToGap: cannot split the head's ${old.inFeatures} inputs into channels (found ${String(channels)}); pass options.channels`);
+    throw new RangeError(
+      `flattenToGap: cannot split the head's ${old.inFeatures} inputs into channels (found ${String(channels)}); pass options.channels`,
+    );
   }
   const positions = old.inFeatures / channels;
   const head = new Dense(channels, old.outFeatures, { bias: old.bias !== null });
@@ -101,5 +112,11 @@ export function flattenToGap(model: Sequential, options: FlattenToGapOptions = {
     }
     if (old.bias !== null) head.bias!.data.set(old.bias.data);
   }
-  return new Sequential(...layers.slice(0, flattenIndex), new GlobalAvgPool2d(), new Flatten(), head, ...layers.slice(flattenIndex + 2));
+  return new Sequential(
+    ...layers.slice(0, flattenIndex),
+    new GlobalAvgPool2d(),
+    new Flatten(),
+    head,
+    ...layers.slice(flattenIndex + 2),
+  );
 }

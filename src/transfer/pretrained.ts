@@ -9,7 +9,8 @@ import { type ResNetOptions, resnet } from '../models/resnet.js';
 import { type SeedCnnOptions, seedCnn } from '../models/seed-cnn.js';
 import type { Module } from '../nn/module.js';
 
-export type Architecture = { family: 'seed-cnn'; options: SeedCnnOptions } | { family: 'resnet'; options: ResNetOptions };
+export type Architecture =
+  { family: 'seed-cnn'; options: SeedCnnOptions } | { family: 'resnet'; options: ResNetOptions };
 
 /**
  * Works out which built-in architecture a state_dict (name → shape) belongs to.
@@ -47,9 +48,22 @@ export function architectureOf(shapes: ReadonlyMap<string, readonly number[]>): 
   const flattenHead = shape('15.weight');
   if (first?.length === 4 && third?.length === 4 && (gapHead !== undefined || flattenHead !== undefined)) {
     const channels: [number, number] = [first[0]!, third[0]!];
-    if (gapHead !== undefined) return { family: 'seed-cnn', options: { inChannels: first[1]!, channels, classes: gapHead[0]!, head: 'gap' } };
+    if (gapHead !== undefined)
+      return {
+        family: 'seed-cnn',
+        options: { inChannels: first[1]!, channels, classes: gapHead[0]!, head: 'gap' },
+      };
     const side = Math.sqrt(flattenHead![1]! / channels[1]);
-    return { family: 'seed-cnn', options: { inChannels: first[1]!, channels, classes: flattenHead![0]!, head: 'flatten', inputSize: side * 4 } };
+    return {
+      family: 'seed-cnn',
+      options: {
+        inChannels: first[1]!,
+        channels,
+        classes: flattenHead![0]!,
+        head: 'flatten',
+        inputSize: side * 4,
+      },
+    };
   }
   throw new TypeError(
     "the weights are neither a seed CNN (tensors '0.weight', '7.weight', '16.weight') nor a torchvision-style ResNet ('conv1.weight', 'layer1.0.conv1.weight', 'fc.weight')",
@@ -70,7 +84,11 @@ export function buildArchitecture(architecture: Architecture): Module {
  * const { model, metadata } = loadPretrained('pretrained/seed-cnn-fashion-mnist.safetensors');
  * metadata.test_accuracy; // '0.9…'
  */
-export function loadPretrained(file: string): { model: Module; architecture: Architecture; metadata: Record<string, string> } {
+export function loadPretrained(file: string): {
+  model: Module;
+  architecture: Architecture;
+  metadata: Record<string, string>;
+} {
   const { tensors } = readSafetensors(file);
   const shapes = new Map([...tensors].map(([name, entry]) => [name, entry.shape]));
   let architecture: Architecture;

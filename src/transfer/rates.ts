@@ -32,10 +32,15 @@ export interface DiscriminativeGroup {
  * const optimizer = new AdamW(discriminativeLearningRates(model, { lr: 1e-3 }));
  * optimizer.groups.map((g) => g.settings.lr); // [1.48e-4, 3.85e-4, 1e-3] for the seed CNN
  */
-export function discriminativeLearningRates(model: Module, options: DiscriminativeOptions): DiscriminativeGroup[] {
+export function discriminativeLearningRates(
+  model: Module,
+  options: DiscriminativeOptions,
+): DiscriminativeGroup[] {
   const decay = options.decay ?? 2.6;
-  if (!(options.lr > 0) || !Number.isFinite(options.lr)) throw new RangeError(`discriminativeLearningRates: lr must be a positive number, got ${options.lr}`);
-  if (!(decay >= 1) || !Number.isFinite(decay)) throw new RangeError(`discriminativeLearningRates: decay must be ≥ 1, got ${decay}`);
+  if (!(options.lr > 0) || !Number.isFinite(options.lr))
+    throw new RangeError(`discriminativeLearningRates: lr must be a positive number, got ${options.lr}`);
+  if (!(decay >= 1) || !Number.isFinite(decay))
+    throw new RangeError(`discriminativeLearningRates: decay must be ≥ 1, got ${decay}`);
   const groups = blockGroups(model).filter((group) => group.parameters.length > 0);
   return groups.map((group, index) => ({
     name: group.name,

@@ -54,19 +54,32 @@ function checkClasses(model: Module, dataset: ImageDataset, what: string): void 
 }
 
 /** fit with the strategy's parameter groups and the shared defaults. */
-function train(model: Module, dataset: ImageDataset, groups: DiscriminativeGroup[], options: TransferOptions, extraCallbacks: Callback[] = []): History {
-  // The strategy-level settings are consumed here; everything else is a fit option.
-  const { lr, weightDecay, optimizer: makeOptimizer, schedule, batchNorm, callbacks, epochs: requestedEpochs, ...fitOptions } = options;
-  const epochs = requestedEpochs ?? defaultTransferEpochs;
-  const optimizer = makeOptimizer?.(groups) ?? new AdamW(groups, weightDecay === undefined ? {} : { weightDecay });
+function train(
+  model: Module,
+  dataset: ImageDataset,
+  groups: DiscriminativeGroup[],
+  options: TransferOptions,
+  extraCallbacks: Callback[] = [],
+): History {
+  const epochs = options.epochs ?? defaultTransferEpochs;
+  const optimizer =
+    options.optimizer?.(groups) ??
+    new AdamW(groups, options.weightDecay === undefined ? {} : { weightDecay: options.weightDecay });
   const fitArguments: FitOptions = {
-    batchSize: 32,
-    ...fitOptions,
     optimizer,
     epochs,
-    callbacks: [...extraCallbacks, ...(callbacks ?? [])],
+    batchSize: options.batchSize ?? 32,
+    loss: options.loss,
+    validationSplit: options.validationSplit,
+    validationData: options.validationData,
+    transforms: options.transforms,
+    seed: options.seed,
+    progress: options.progress,
+    initialEpoch: options.initialEpoch,
+    random: options.random,
+    callbacks: [...extraCallbacks, ...(options.callbacks ?? [])],
   };
-  const chosen = schedule === undefined ? cosineSchedule(epochs) : schedule;
+  const chosen = options.schedule === undefined ? cosineSchedule(epochs) : options.schedule;
   if (chosen !== null) fitArguments.schedule = chosen;
   return fit(model, dataset, fitArguments);
 }
@@ -105,7 +118,9 @@ export function freezeEarly(model: Module, dataset: ImageDataset, options: Freez
   const groups = blockGroups(model);
   const frozenGroups = options.frozenGroups ?? 1;
   if (!Number.isInteger(frozenGroups) || frozenGroups < 0 || frozenGroups >= groups.length) {
-    throw new RangeError(`freezeEarly: frozenGroups must be an integer in [0, ${groups.length - 1}] (groups ${groups.map((g) => g.name).join(', ')}), got ${frozenGroups}`);
+    throw new RangeError(
+      `freezeEarly: frozenGroups must be an integer in [0, ${groups.length - 1}] (groups ${groups.map((g) => g.name).join(', ')}), got ${frozenGroups}`,
+    );
   }
   unfreeze(model);
   freeze(model, { firstGroups: frozenGroups }, { batchNorm: options.batchNorm ?? 'inference' });
@@ -142,7 +157,10 @@ export class GradualUnfreezing implements Callback {
     readonly epochsPerGroup: number,
     readonly batchNorm: BatchNormPolicy = 'inference',
   ) {
-    if (!Number.isInteger(epochsPerGroup) || epochsPerGroup < 1) throw new RangeError(`GradualUnfreezing: epochsPerGroup must be a positive integer, got ${epochsPerGroup}`);
+    if (!Number.isInteger(epochsPerGroup) || epochsPerGroup < 1)
+      throw new RangeError(
+        `GradualUnfreezing: epochsPerGroup must be a positive integer, got ${epochsPerGroup}`,
+      );
     this.groupNames = blockGroups(model).map((group) => group.name);
   }
 
@@ -168,14 +186,25 @@ export class GradualUnfreezing implements Callback {
  * a time from the top, every epochsPerGroup epochs, so early large updates cannot wreck the
  * pretrained features below. Default lr 1e-3.
  */
-export function gradualUnfreeze(model: Module, dataset: ImageDataset, options: GradualUnfreezeOptions = {}): History {
+export function gradualUnfreeze(
+  model: Module,
+  dataset: ImageDataset,
+  options: GradualUnfreezeOptions = {},
+): History {
   checkClasses(model, dataset, 'gradualUnfreeze');
   const epochs = options.epochs ?? defaultTransferEpochs;
   const groupCount = blockGroups(model).length;
-  const schedule = new GradualUnfreezing(model, options.epochsPerGroup ?? Math.max(1, Math.floor(epochs / groupCount)), options.batchNorm ?? 'inference');
+  const schedule = new GradualUnfreezing(
+    model,
+    options.epochsPerGroup ?? Math.max(1, Math.floor(epochs / groupCount)),
+    options.batchNorm ?? 'inference',
+  );
   schedule.apply(model, options.initialEpoch ?? 0);
   const lr = options.lr ?? 1e-3;
-  const groups = (options.decay ?? 1) === 1 ? singleGroup(model, lr) : discriminativeLearningRates(model, { lr, decay: options.decay! });
+  const groups =
+    (options.decay ?? 1) === 1
+      ? singleGroup(model, lr)
+      : discriminativeLearningRates(model, { lr, decay: options.decay! });
   return train(model, dataset, groups, options, [schedule]);
 }
 
@@ -195,13 +224,20 @@ export interface FineTuneOptions extends TransferOptions {
 export function fineTune(model: Module, dataset: ImageDataset, options: FineTuneOptions = {}): History {
   checkClasses(model, dataset, 'fineTune');
   const freezeEpochs = options.freezeEpochs ?? 1;
-  if (!Number.isInteger(freezeEpochs) || freezeEpochs < 0) throw new RangeError(`fineTune: freezeEpochs must be a non-negative integer, got ${freezeEpochs}`);
+  if (!Number.isInteger(freezeEpochs) || freezeEpochs < 0)
+    throw new RangeError(`fineTune: freezeEpochs must be a non-negative integer, got ${freezeEpochs}`);
   const lr = options.lr ?? 2e-3;
   // One generator for both phases, so the second does not replay the first one's batch order.
   const random = options.random ?? new Random(options.seed ?? 0);
   const epochs: History['epochs'] = [];
   if (freezeEpochs > 0) {
-    const warmUp = headOnly(model, dataset, { ...options, epochs: freezeEpochs, lr, random, initialEpoch: 0 });
+    const warmUp = headOnly(model, dataset, {
+      ...options,
+      epochs: freezeEpochs,
+      lr,
+      random,
+      initialEpoch: 0,
+    });
     epochs.push(...warmUp.epochs);
     if (warmUp.stoppedEarly) return warmUp;
   }
@@ -218,16 +254,24 @@ export function fineTune(model: Module, dataset: ImageDataset, options: FineTune
  * The baseline: everything trainable at the usual rate (default lr 1e-3). Pass a freshly
  * initialised model to train from scratch.
  */
-export function trainFromScratch(model: Module, dataset: ImageDataset, options: TransferOptions = {}): History {
+export function trainFromScratch(
+  model: Module,
+  dataset: ImageDataset,
+  options: TransferOptions = {},
+): History {
   checkClasses(model, dataset, 'trainFromScratch');
   unfreeze(model);
   return train(model, dataset, singleGroup(model, options.lr ?? 1e-3), options);
 }
 
-export type StrategyName = 'headOnly' | 'freezeEarly' | 'fullLowLr' | 'gradualUnfreeze' | 'fineTune' | 'scratch';
+export type StrategyName =
+  'headOnly' | 'freezeEarly' | 'fullLowLr' | 'gradualUnfreeze' | 'fineTune' | 'scratch';
 
 /** The strategies by name (for command lines and experiments). */
-export const transferStrategies: Record<StrategyName, (model: Module, dataset: ImageDataset, options?: TransferOptions) => History> = {
+export const transferStrategies: Record<
+  StrategyName,
+  (model: Module, dataset: ImageDataset, options?: TransferOptions) => History
+> = {
   headOnly,
   freezeEarly,
   fullLowLr,

@@ -60,7 +60,8 @@ export const samplerFactories: Record<string, (options: Options, search: SearchS
         hyperparameterRestarts: 'number',
         deterministicObjective: 'boolean',
         warpOutputs: 'boolean',
-        explorationInterval: 'number',
+        minimumImprovement: 'number',
+        stallTrials: 'number',
       }),
     ),
 };

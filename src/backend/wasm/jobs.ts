@@ -115,8 +115,6 @@ export const Slot = {
   blockStride: 7,
 } as const;
 export const ARGUMENTS = 8;
-/** Number of kernel arguments of a convolution job: x, weight, out and the 15 geometry numbers. */
-export const CONV_ARGUMENTS = 18;
 
 /** Chunks of the job described by `p`. */
 export function chunkCount(p: Float64Array): number {
@@ -472,10 +470,10 @@ export function runChunk(
 
 /**
  * Waits while `array[index]` holds `value`: spins for up to Control.spinMicroseconds, then sleeps in
- * Atomics.wait. Waking a sleeping thread costs tens of microseconds on bare Linux and far more in some
- * virtual machines, while the next job or chunk usually arrives within a millisecond, so a short spin
- * saves most of the sleeps (OpenMP runtimes spin before blocking for the same reason). The spin stops
- * at the limit, so an idle process does not keep a core busy.
+ * Atomics.wait. The spin (wasmTuning.spinMicroseconds) is off by default: measured on two pinned
+ * cores, a 1 ms spin made the seed CNN's training step 15-30% slower, most likely because a spinning
+ * worker takes the core that V8's garbage-collection and compiler threads need while the caller is
+ * between kernels; a futex wake costs far less than that.
  */
 export function waitWhile(control: ControlBlock, array: Int32Array, index: number, value: number): void {
   const spin = Atomics.load(control.words, Control.spinMicroseconds);

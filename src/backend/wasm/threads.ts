@@ -66,8 +66,8 @@ export interface WasmTuning {
   callerRunsChunks: boolean;
   /**
    * How long a thread that has to wait (a worker between jobs, the caller for the last chunk) spins
-   * before it sleeps, in microseconds. Longer spins catch more of the next jobs of a training step
-   * without a wake-up, at the price of a busy core while idle.
+   * before it sleeps, in microseconds. 0 by default: a spin saves a futex wake, but the spinning
+   * thread holds a core that V8's own helper threads want (see waitWhile in ./jobs.ts).
    */
   spinMicroseconds: number;
 }
@@ -77,7 +77,7 @@ export const wasmTuning: WasmTuning = {
   parallelMultiplyAdds: 1 << 21,
   parallelElements: 1 << 16,
   callerRunsChunks: true,
-  spinMicroseconds: 1000,
+  spinMicroseconds: 0,
 };
 
 let threadCount = defaultThreads();

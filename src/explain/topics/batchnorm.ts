@@ -14,7 +14,7 @@ import { Adam } from '../../optim/adam.js';
 import { noGrad } from '../../autograd/graph.js';
 import { gridFigure, lineChart } from '../../plot/charts.js';
 import { Tensor } from '../../tensor/tensor.js';
-import { mnistSplit, percent, recordedTraining, spreadSample } from '../common.js';
+import { mnistSplit, percent, recordedTraining, sideBySide, spreadSample } from '../common.js';
 import type { Topic } from '../types.js';
 
 const gamma = 1.5;
@@ -102,7 +102,7 @@ export const batchNormTopic: Topic = {
   title: 'Batch normalization',
   version: 1,
   async run(context) {
-    const trainCount = context.quick ? 300 : 3000;
+    const trainCount = context.quick ? 300 : 4500;
     const testCount = context.quick ? 300 : 600;
     const epochs = context.quick ? 1 : 3;
     const { train, test } = mnistSplit(trainCount, testCount, { seed: 7 });
@@ -110,14 +110,18 @@ export const batchNormTopic: Topic = {
     const steps = batchNormSteps(spreadSample(train, batch).images, batch);
     // Four positions across the middle of the first image, where the digit's strokes are.
     const positions = [14 * 28 + 8, 14 * 28 + 12, 14 * 28 + 16, 10 * 28 + 14];
-    const stepFigure = gridFigure(
-      `Batch norm of one channel, step by step (6×6 patch of image 1; μ=${steps.mu.toFixed(3)}, σ²=${steps.variance.toFixed(3)}, γ=${gamma}, β=${beta})`,
+    const stepFigure = sideBySide(
+      `Batch norm of one channel, step by step: a 6×6 patch of image 1 (μ = ${steps.mu.toFixed(3)}, σ² = ${steps.variance.toFixed(4)}, γ = ${gamma}, β = ${beta})`,
       [
-        { title: 'x (conv output)', values: patch(steps.x, 11, 11, 6), rows: 6, columns: 6 },
-        { title: 'x̂ = (x − μ)/√(σ² + ε)', values: patch(steps.xHat, 11, 11, 6), rows: 6, columns: 6 },
-        { title: 'y = γ·x̂ + β', values: patch(steps.y, 11, 11, 6), rows: 6, columns: 6 },
-      ],
-      { cell: 50, decimals: 2 },
+        ['x (conv output)', patch(steps.x, 11, 11, 6)],
+        ['x̂ = (x − μ)/√(σ² + ε)', patch(steps.xHat, 11, 11, 6)],
+        ['y = γ·x̂ + β', patch(steps.y, 11, 11, 6)],
+      ].map(([title, values]) =>
+        gridFigure(title as string, [{ title: '', values: values as number[], rows: 6, columns: 6 }], {
+          cell: 48,
+          decimals: 2,
+        }),
+      ),
     );
 
     const rates = context.quick ? [1e-2, 1e-1] : [1e-3, 1e-2, 1e-1];
@@ -158,7 +162,8 @@ export const batchNormTopic: Topic = {
       }
     }
     const curveFigure = lineChart({
-      title: `Seed CNN on MNIST (Adam): with and without batch norm at three learning rates`,
+      title: 'With and without batch norm, three learning rates (Adam)',
+      width: 860,
       xLabel: 'epoch',
       yLabel: 'validation accuracy (%)',
       series: runs.map((run) => ({
@@ -193,7 +198,7 @@ export const batchNormTopic: Topic = {
       text: [
         `Batch norm standardises each channel over the batch, then lets the network rescale it: y = γ·(x − μ_B)/√(σ²_B + ε) + β. Evaluated by hand on a real batch (${batch} MNIST digits through a freshly initialised 3×3 convolution, channel 1: ${steps.values.toLocaleString('en-US')} values over batch, height and width): μ_B = ${steps.mu.toFixed(4)}, σ²_B = ${steps.variance.toFixed(4)} (divided by N, not N−1), so x̂ has mean ${steps.xHatMean.toExponential(1)} and variance ${steps.xHatVariance.toFixed(4)} (a little under 1: ε = ${epsilon} is added to a variance of only ${steps.variance.toFixed(4)}); with γ = ${gamma} and β = ${beta}, y has mean ${steps.yMean.toFixed(4)} = β and standard deviation ${steps.yStandardDeviation.toFixed(4)}, γ times that same factor's square root. The layer has set the channel's scale and offset to exactly what γ and β say, whatever they were before. tensile's BatchNorm layer gives the same y to within ${steps.maxDifference.toExponential(1)}.`,
         `In training the layer also moves its running statistics a tenth of the way toward the batch's (running mean 0 → ${steps.runningMean.toFixed(4)}, running variance 1 → ${steps.runningVar.toFixed(4)}, using the unbiased variance); in inference it normalises with those instead of the batch's, so a single image gets the same answer whatever batch it is in.`,
-        `Does batch norm allow a higher learning rate? The seed CNN (${channels[0]} and ${channels[1]} channels) was trained with and without it (without it the convolutions get a bias instead of β) at learning rates ${rates.join(', ')} with Adam, ${epochs} epoch${epochs > 1 ? 's' : ''} on ${train.count} digits. ${answer} The best result with batch norm was ${percent(bestWith.accuracy)} at lr ${bestWith.lr}; without, ${percent(bestWithout.accuracy)} at lr ${bestWithout.lr}.`,
+        `Does batch norm allow a higher learning rate? The seed CNN (${channels[0]} and ${channels[1]} channels) was trained with and without it (without it the convolutions get a bias instead of β) at learning rates ${rates.join(', ')} with Adam, ${epochs} epoch${epochs > 1 ? 's' : ''} on ${train.count} digits. ${answer} The best result with batch norm was ${percent(bestWith.accuracy)} at lr ${bestWith.lr}; without, ${percent(bestWithout.accuracy)} at lr ${bestWithout.lr}.${bestWith.lr < highest ? ` So batch norm makes the highest rate trainable, but even with it the best rate here was a lower one.` : ''}`,
         'The note\'s other claims are about why this happens (less sensitivity to initialisation and scale, the noise of batch statistics acting as a regulariser); this experiment measures the outcome, not the mechanism. The "internal covariate shift" explanation in the note is the original paper\'s; later work attributes the benefit mostly to a smoother loss surface.',
       ],
       tables: [

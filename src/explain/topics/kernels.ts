@@ -89,9 +89,9 @@ export const kernelsTopic: Topic = {
       byLabel(rows, label),
     ) as [(typeof rows)[0], (typeof rows)[0], (typeof rows)[0], (typeof rows)[0]];
 
-    const trainCount = context.quick ? 300 : 2500;
+    const trainCount = context.quick ? 300 : 4000;
     const testCount = context.quick ? 300 : 600;
-    const epochs = context.quick ? 1 : 2;
+    const epochs = context.quick ? 1 : 3;
     const compared = context.quick
       ? [designs[1]!, designs[2]!]
       : [designs[1]!, designs[2]!, designs[3]!, designs[4]!];
@@ -166,12 +166,24 @@ export const kernelsTopic: Topic = {
         return `${small.design.label} blocks: ${percent(small.accuracy)} with ${count(small.parameters)} parameters at ${count(small.samplesPerSecond)} samples/s; ${large.design.label}: ${percent(large.accuracy)} with ${count(large.parameters)} parameters at ${count(large.samplesPerSecond)} samples/s (the stack is ${verdict})`;
       })
       .join('; ');
+    const slower = pairs.filter(([small, large]) => small.samplesPerSecond < large.samplesPerSecond * 0.9);
+    const speedText =
+      pairs.length === 0
+        ? ''
+        : slower.length === pairs.length
+          ? `In wall-clock time the note's "computational efficiency" did not show here: the stacks trained slower (${pairs.map(([small, large]) => `${count(small.samplesPerSecond)} against ${count(large.samplesPerSecond)} samples/s`).join(', ')}), because every extra layer adds a batch norm, a ReLU and another pass over the activations, which at these sizes costs more than the multiply-adds saved.`
+          : slower.length === 0
+            ? 'The stacks also trained at least as fast, as their smaller multiply-add counts suggest.'
+            : 'Training speed was mixed: fewer multiply-adds do not always mean less time once every extra layer adds its own pass over the activations.';
+    const firstBlockNote = pairs.some(([small, large]) => small.parameters > large.parameters)
+      ? ` Counted over whole networks the saving can vanish: their first block maps 1 → ${channels} channels, where the stack is the more expensive one, so the ${pairs.find(([small, large]) => small.parameters > large.parameters)![0].design.label} network has more parameters than its large-kernel twin.`
+      : '';
     const smallWins = pairs.filter(([small, large]) => small.accuracy >= large.accuracy - 0.005).length;
     const summaryLine =
       pairs.length === 0
         ? ''
         : smallWins === pairs.length
-          ? 'In these runs the stacks of small kernels were at least as accurate as the large kernels while using fewer parameters, as the note says.'
+          ? 'In these runs the stacks of small kernels were at least as accurate as the large kernels at the same receptive field, as the note says.'
           : smallWins === 0
             ? "In these runs the large kernels were more accurate despite the stacks' extra non-linearities; with this little training the note's accuracy advantage did not show, only the parameter saving did."
             : 'The accuracy comparison is mixed in these runs; the parameter and compute saving holds either way.';
@@ -184,7 +196,8 @@ export const kernelsTopic: Topic = {
         `Each output of a k×k convolution sees k×k inputs; stacking convolutions widens that receptive field by k − 1 per layer, so two 3×3 layers see 5×5 and three see 7×7 (summary() reports ${two.receptiveField}×${two.receptiveField} and ${three.receptiveField}×${three.receptiveField} for tensile's stacks, ${five.receptiveField}×${five.receptiveField} and ${seven.receptiveField}×${seven.receptiveField} for the single kernels).`,
         `With ${channels} channels in and out, two 3×3 layers have ${count(two.parameters)} weights against ${count(five.parameters)} for one 5×5 (18·C² against 25·C², ${((1 - two.parameters / five.parameters) * 100).toFixed(0)}% fewer), and three 3×3 layers ${count(three.parameters)} against ${count(seven.parameters)} for one 7×7 (27·C² against 49·C², ${((1 - three.parameters / seven.parameters) * 100).toFixed(0)}% fewer), with two and three ReLUs instead of one. Per output pixel the multiply-adds equal the weights, so the compute saving is the same.`,
         `The note's count "18·C_in·C_out" for two 3×3 layers holds only when C_in = C_out: the second layer maps C_out to C_out, so the stack has 9·C_in·C_out + 9·C_out². For a first layer on a grey image (1 → ${channels} channels) that is ${count(byLabel(firstLayer, '2 × 3×3').parameters)} weights for two 3×3 layers against ${count(byLabel(firstLayer, '1 × 5×5').parameters)} for one 5×5: there the single larger kernel is the cheaper one.`,
-        `Trained the same way (two blocks, each followed by max pooling, then global average pooling and a dense layer; batch norm after every convolution; ${epochs} epoch${epochs > 1 ? 's' : ''} on ${train.count} MNIST digits, ${test.count} test digits): ${accuracyText}. ${summaryLine}`,
+        `Trained the same way (two blocks, each followed by max pooling, then global average pooling and a dense layer; batch norm after every convolution; ${epochs} epoch${epochs > 1 ? 's' : ''} on ${train.count} MNIST digits, ${test.count} test digits): ${accuracyText}. ${summaryLine}${firstBlockNote}`,
+        speedText,
       ],
       tables: [
         {

@@ -105,7 +105,7 @@ export const poolingTopic: Topic = {
     const ink = (values: readonly number[]) => values.filter((v) => v > 0.5).length / values.length;
     const peak = (values: readonly number[]) => Math.max(...values);
 
-    const trainCount = context.quick ? 300 : 4000;
+    const trainCount = context.quick ? 300 : 6000;
     const testCount = context.quick ? 300 : 1000;
     const epochs = context.quick ? 1 : 3;
     const channels = [8, 16] as const;

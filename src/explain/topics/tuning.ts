@@ -25,6 +25,7 @@ import { MemoryStorage } from '../../tune/storage/memory.js';
 import { Study } from '../../tune/study.js';
 import type { Trial } from '../../tune/trial.js';
 import { mnistSplit, percent } from '../common.js';
+import { describeResults, readExperimentResults, type ExperimentResults } from '../experiment-results.js';
 import type { Topic } from '../types.js';
 
 /**
@@ -85,12 +86,20 @@ export const tuningTopic: Topic = {
   aliases: ['tuning', 'hyperparameters', 'hpo'],
   title: 'Hyperparameter tuning: learning rate and batch size, and search strategies',
   version: 1,
+  inputs() {
+    const stamp = (results: ExperimentResults | null) =>
+      results === null ? null : results.modified.getTime();
+    return {
+      lrBatch: stamp(readExperimentResults('lrBatch')),
+      search: stamp(readExperimentResults('search')),
+    };
+  },
   async run(context) {
     const rates = context.quick ? [1e-3, 1e-2] : [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1];
     const batchSizes = [32, 64];
-    const trainCount = context.quick ? 200 : 1200;
+    const trainCount = context.quick ? 200 : 2500;
     const validationCount = context.quick ? 200 : 600;
-    const epochs = context.quick ? 1 : 2;
+    const epochs = context.quick ? 1 : 3;
     const { train, test: validation } = mnistSplit(trainCount, validationCount, { seed: 8 });
     const name = `DL0008 lr × batch ${new Date().toISOString().slice(0, 19).replace('T', ' ')}${context.quick ? ' (quick)' : ''}`;
     context.log(
@@ -140,6 +149,7 @@ export const tuningTopic: Topic = {
     const accuracyOf = (lr: number, batchSize: number) =>
       trials.find((t) => t.params.lr === lr && t.params.batchSize === batchSize)?.value ?? Number.NaN;
     const gridFigure = lineChart({
+      width: 940,
       title: `Validation accuracy against learning rate (Adam, ${epochs} epochs, ${train.count} MNIST digits)`,
       xLabel: 'learning rate',
       yLabel: 'validation accuracy (%)',
@@ -153,6 +163,20 @@ export const tuningTopic: Topic = {
     const best = trials.reduce((a, b) => ((b.value ?? 0) > (a.value ?? 0) ? b : a));
     const bestFor = (b: number) => rates.reduce((a, lr) => (accuracyOf(lr, b) > accuracyOf(a, b) ? lr : a));
     const [best32, best64] = batchSizes.map(bestFor) as [number, number];
+    const shapes = batchSizes.map((b) => {
+      const curve = rates.map((lr) => accuracyOf(lr, b));
+      const peak = curve.indexOf(Math.max(...curve));
+      const margin = 0.02;
+      if (peak === 0) return 'best at the smallest rate tried';
+      if (peak === rates.length - 1) return 'still rising at the largest rate tried';
+      return curve[0]! < curve[peak]! - margin && curve.at(-1)! < curve[peak]! - margin
+        ? 'rising to a peak and falling after it'
+        : 'nearly flat around its best';
+    });
+    const shapeText =
+      shapes[0] === shapes[1]
+        ? `For both batch sizes validation accuracy against the learning rate is ${shapes[0]}.`
+        : batchSizes.map((b, i) => `With batch ${b} the curve is ${shapes[i]}.`).join(' ');
     const worst = trials.reduce((a, b) => ((b.value ?? 1) < (a.value ?? 1) ? b : a));
 
     const budget = 16;
@@ -184,6 +208,7 @@ export const tuningTopic: Topic = {
       },
     ];
     const searchFigure = lineChart({
+      width: 940,
       title: `Best value found so far (synthetic objective, mean of ${seeds} seed${seeds > 1 ? 's' : ''}; optimum 0.99)`,
       xLabel: 'trial',
       yLabel: 'best objective so far',
@@ -195,15 +220,25 @@ export const tuningTopic: Topic = {
     const gridFinal = strategies[0]!.curve.at(-1)!;
     const randomFinal = strategies[1]!.curve.at(-1)!;
 
+    // The tuning experiments' own results (real trainings, more of them), when they have been run here.
+    const experiments = [readExperimentResults('lrBatch'), readExperimentResults('search')].filter(
+      (results): results is ExperimentResults => results !== null,
+    );
     return {
       title: tuningTopic.title,
       question: 'What are the common strategies for hyperparameter tuning in deep learning?',
       text: [
         'Hyperparameters (learning rate, batch size, regularisation, architecture choices) are set before training and judged by validation performance. The strategies differ in how they pick the next setting to try: by hand from experience; every combination of a fixed grid; at random from ranges; or by Bayesian optimisation, which fits a model of "setting → score" to the trials so far and proposes where improvement is likely (tensile has TPE, a Gaussian process, grid, random and Sobol samplers, with pruners for stopping bad trials early).',
-        `The note's figure, measured: a grid study (stored as '${study.name}', visible in the dashboard) of ${trials.length} real trainings of the seed CNN (8 and 16 channels, Adam, ${epochs} epochs on ${train.count} MNIST digits, accuracy on ${validation.count} others). Accuracy rises with the learning rate up to a best value and falls after it: the best was ${percent(best.value ?? Number.NaN)} at lr ${String(best.params.lr)} with batch size ${String(best.params.batchSize)}, the worst ${percent(worst.value ?? Number.NaN)} at lr ${String(worst.params.lr)} with batch size ${String(worst.params.batchSize)}. The best learning rate was ${best32} for batch 32 and ${best64} for batch 64${best64 > best32 ? ', larger for the larger batch, as the usual advice to scale the rate with the batch says' : best64 === best32 ? ': the same for both batch sizes at this grid spacing' : ', smaller for the larger batch, against the usual advice to scale the rate with the batch'}.`,
+        `The note's figure, measured: a grid study (stored as '${study.name}', visible in the dashboard) of ${trials.length} real trainings of the seed CNN (8 and 16 channels, Adam, ${epochs} epochs on ${train.count} MNIST digits, accuracy on ${validation.count} others). ${shapeText} The best was ${percent(best.value ?? Number.NaN)} at lr ${String(best.params.lr)} with batch size ${String(best.params.batchSize)}, the worst ${percent(worst.value ?? Number.NaN)} at lr ${String(worst.params.lr)} with batch size ${String(worst.params.batchSize)}. The best learning rate was ${best32} for batch 32 and ${best64} for batch 64${best64 > best32 ? ', larger for the larger batch, as the usual advice to scale the rate with the batch says' : best64 === best32 ? ': the same for both batch sizes at this grid spacing' : ', smaller for the larger batch, against the usual advice to scale the rate with the batch'}.`,
         `Search strategies on a budget of ${budget} trials, on a synthetic objective shaped like that curve (one sharp optimum in the learning rate, a mild one in batch size, two parameters that barely matter), because ${seeds * 3 * budget + budget} real trainings would take far longer than this topic may: ${finals.map((f) => `${f.name} ${f.value.toFixed(4)}`).join(', ')} (mean best value; 0.99 is the optimum). ${gridFinal < randomFinal ? 'Grid search spends its budget on every combination of two values per parameter, including the ones that do not matter, so it tried only two learning rates and ended below random search, which tries a new learning rate every trial: the note\'s "scales poorly with dimensionality" in numbers.' : 'Grid search did not end below random search here.'} ${finals[0]!.name.includes('Bayesian') ? 'A Bayesian sampler ended best: once a few trials show where the good region is, it keeps sampling there.' : 'The Bayesian samplers did not end best in this small run.'}`,
+        experiments.length === 0
+          ? 'The tuning experiments (tensile experiment lr-batch and tensile experiment search) measure the same with more and longer real trainings; run them and this topic shows their results too.'
+          : experiments.map(describeResults).join(' '),
       ],
       tables: [
+        ...experiments.flatMap((results) =>
+          results.tables.map((table) => ({ ...table, title: `${results.command}: ${table.title}` })),
+        ),
         {
           title: `Validation accuracy of the grid (Adam, ${epochs} epochs, ${train.count} digits)`,
           columns: ['learning rate', ...batchSizes.map((b) => `batch ${b}`)],
@@ -218,6 +253,7 @@ export const tuningTopic: Topic = {
       figures: [
         { name: 'tuning-lr-batch', svg: gridFigure },
         { name: 'tuning-strategies', svg: searchFigure },
+        ...experiments.flatMap((results) => results.figures),
       ],
       numbers: {
         study: study.name,

@@ -97,7 +97,15 @@ export class GaussianProcess {
     if (factor === null) throw new Error('GaussianProcess: the kernel matrix is not positive definite');
     this.factor = factor;
     this.priorMean = generalizedLeastSquaresMean(factor, this.n, y);
-    this.alpha = solveLowerTransposed(factor, this.n, solveLower(factor, this.n, y.map((v) => v - this.priorMean)));
+    this.alpha = solveLowerTransposed(
+      factor,
+      this.n,
+      solveLower(
+        factor,
+        this.n,
+        y.map((v) => v - this.priorMean),
+      ),
+    );
   }
 
   /** Posterior mean and variance of f (without noise) at x [D]. */

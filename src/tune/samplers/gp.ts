@@ -4,14 +4,16 @@
  * Each suggestion:
  *   1. encodes the complete trials into the unit cube (log ranges in log space, integers and grids
  *      continuously, categorical parameters one-hot) and standardizes their values, negated when
- *      maximizing, so the GP always minimizes;
+ *      maximizing, so the GP always minimizes (its constant prior mean is fitted too);
  *   2. fits the Matérn-5/2 ARD kernel's hyperparameters by maximum marginal likelihood (with weak
  *      priors): L-BFGS from the previous fit, a default start and random starts (gaussian-process.ts);
  *   3. adds the other workers' running trials at the best value seen so far (a constant liar: no
  *      improvement is expected there, so no worker proposes the same point twice);
  *   4. maximizes log expected improvement: scores quasi-random candidates over the whole cube and
  *      candidates near the best points, then refines the best of them with box-bounded L-BFGS on the
- *      analytic gradient (categorical coordinates held fixed);
+ *      analytic gradient (categorical coordinates held fixed). When the best point's basin has
+ *      stopped improving (`stallTrials`), the improvement is measured against the best point of
+ *      another basin instead, and the exhausted basin is left out (see secondBasin);
  *   5. decodes the winner (rounding integers and grids, arg-max for one-hot groups), falling back to
  *      the next candidate when rounding lands on a point already evaluated.
  * The first `startupTrials` trials follow a scrambled Sobol sequence (the very first one is random,
@@ -57,11 +59,11 @@ export interface GpSamplerOptions {
   deterministicObjective?: boolean;
   /**
    * Warp the standardized objective values with a Yeo–Johnson power transform fitted by maximum
-   * likelihood before modelling them (default true; HEBO, Cowen-Rivers et al. 2022, does the same).
-   * Objectives with rare deep minima (Hartmann6) otherwise put the best value many standard
-   * deviations below the rest, expected improvement then only ever refines the incumbent, and runs
-   * stall in a local minimum: without warping, half the bench:tune seeds on Hartmann6 stopped at
-   * regret 0.12–0.18.
+   * likelihood before modelling them, as HEBO (Cowen-Rivers et al., 2022) does (default false). It
+   * helps objectives with a few extreme values, but the transform is fitted to the sample, and once a
+   * basin has been refined with dozens of near-equal values it bends the scale around them: on
+   * bench:tune's Hartmann6 a mediocre point next to the global minimum came out worse than the
+   * average, and more seeds stopped in the local minimum than without warping.
    */
   warpOutputs?: boolean;
   /**
@@ -69,6 +71,17 @@ export interface GpSamplerOptions {
    * objective (default 0). Larger values trade refinement of the incumbent for exploration.
    */
   minimumImprovement?: number;
+  /**
+   * After this many complete trials without a relative improvement of 1e-3 of the value range
+   * (default 10; 0: never), the best point's basin counts as exhausted: expected improvement is then
+   * taken over the value of the best point in another basin and maximized outside the exhausted one,
+   * until a trial improves on the best again. Expected improvement over the global best rates a
+   * region only by how likely it is to beat the incumbent at once, so a region whose first samples
+   * were mediocre stays unexplored even when it holds the true optimum. Two points lie in different
+   * basins when the GP's mean rises above both somewhere on the segment between them (the hill–valley
+   * test of niching evolutionary algorithms).
+   */
+  stallTrials?: number;
 }
 
 /** How the search space maps into the unit cube. */
@@ -169,8 +182,9 @@ export class GpSampler implements Sampler {
       refinements: options.refinements ?? 8,
       hyperparameterRestarts: options.hyperparameterRestarts ?? 2,
       deterministicObjective: options.deterministicObjective ?? false,
-      warpOutputs: options.warpOutputs ?? true,
+      warpOutputs: options.warpOutputs ?? false,
       minimumImprovement: options.minimumImprovement ?? 0,
+      stallTrials: options.stallTrials ?? 10,
     };
     if (!Number.isSafeInteger(this.startupTrials) || this.startupTrials < 1)
       throw new RangeError('GpSampler: startupTrials must be a positive integer');
@@ -212,7 +226,7 @@ export class GpSampler implements Sampler {
     }
     if (points.length < this.startupTrials) return this.sobolPoint(enc, trial.number);
 
-    // 1. Standardize (and, unless turned off, warp towards normality).
+    // 1. Standardize (and, when asked, warp towards normality).
     const n = points.length;
     const y = this.options.warpOutputs ? warpOutputs(values) : standardize(Float64Array.from(values));
     const x = new Float64Array(n * d);
@@ -234,7 +248,7 @@ export class GpSampler implements Sampler {
     // 3. Constant liar for running trials.
     let best = Infinity;
     for (const v of y) best = Math.min(best, v);
-    const target = best - this.options.minimumImprovement;
+    let target = best - this.options.minimumImprovement;
     const allX = new Float64Array((n + pending.length) * d);
     allX.set(x);
     pending.forEach((p, i) => allX.set(p, (n + i) * d));
@@ -248,14 +262,43 @@ export class GpSampler implements Sampler {
       gp = new GaussianProcess(allX, allY, d, defaultHyperparameters(d));
     }
 
-    // 4. Maximize log EI.
+    // 4. Maximize log EI over the cube, improving on the best value; or, once the best point's basin
+    // has stalled, improving on the best point of another basin, away from the stalled one.
     const seen = new Set([...points, ...pending].map((p) => sameKey(canonical(enc, p))));
-    const candidates = this.candidates(enc, points, y, random);
+    const order = Array.from(y.keys()).sort((a, b) => y[a]! - y[b]!);
+    const stalled =
+      this.options.stallTrials > 0 && trialsSinceImprovement(values) >= this.options.stallTrials;
+    const secondary = stalled ? secondBasin(gp, points, y) : null;
+    let candidates: Float64Array[];
+    if (secondary === null) {
+      candidates = this.candidates(enc, points, order.slice(0, 5), this.options.candidates, random);
+    } else {
+      target = y[secondary]! - this.options.minimumImprovement;
+      const incumbent = points[order[0]!]!;
+      candidates = this.candidates(
+        enc,
+        points,
+        [secondary],
+        this.options.candidates,
+        random,
+        4 * this.options.localCandidates,
+      ).filter((point) => !sameBasin(gp, incumbent, y[order[0]!]!, point));
+    }
     const scored = candidates.map((point) => ({ point, score: logExpectedImprovement(gp, point, target) }));
     scored.sort((a, b) => b.score - a.score);
     const refined: { point: Float64Array; score: number }[] = [];
     const starts = scored.slice(0, this.options.refinements);
-    for (const start of starts) refined.push(this.refine(enc, gp, start.point, target));
+    if (secondary === null) {
+      for (const start of starts) refined.push(this.refine(enc, gp, start.point, target));
+    } else {
+      // Exploring a second basin: refine within a small box and keep only points outside the
+      // exhausted basin (which, measured against the second basin's value, has the largest EI of all).
+      const incumbent = points[order[0]!]!;
+      for (const start of starts) {
+        const result = this.refine(enc, gp, start.point, target, 0.05);
+        if (!sameBasin(gp, incumbent, y[order[0]!]!, result.point)) refined.push(result);
+      }
+    }
     const ranked = [...refined, ...scored].sort((a, b) => b.score - a.score);
 
     // 5. Decode, skipping points already evaluated or pending.
@@ -284,14 +327,16 @@ export class GpSampler implements Sampler {
   private candidates(
     enc: Encoding,
     points: readonly Float64Array[],
-    y: Float64Array,
+    centres: readonly number[],
+    global: number,
     random: Random,
+    perCentre = this.options.localCandidates,
   ): Float64Array[] {
     const d = enc.dimensions;
     const result: Float64Array[] = [];
     const params = enc.names.length;
     const engine = params <= SobolEngine.maxDimensions ? new SobolEngine(params, random.fork()) : null;
-    for (let c = 0; c < this.options.candidates; c++) {
+    for (let c = 0; c < global; c++) {
       const u =
         engine !== null ? engine.point(c) : Float64Array.from({ length: params }, () => random.next());
       const point = new Float64Array(d);
@@ -302,10 +347,9 @@ export class GpSampler implements Sampler {
       });
       result.push(point);
     }
-    const order = Array.from(y.keys()).sort((a, b) => y[a]! - y[b]!);
     const scales = [0.2, 0.05, 0.01, 0.002];
-    for (const index of order.slice(0, 5)) {
-      for (let c = 0; c < this.options.localCandidates; c++) {
+    for (const index of centres) {
+      for (let c = 0; c < perCentre; c++) {
         const point = Float64Array.from(points[index]!);
         const scale = scales[c % scales.length]!;
         enc.distributions.forEach((distribution, p) => {
@@ -331,6 +375,7 @@ export class GpSampler implements Sampler {
     gp: GaussianProcess,
     start: Float64Array,
     best: number,
+    radius = 1,
   ): { point: Float64Array; score: number } {
     const free: number[] = [];
     for (let i = 0; i < enc.dimensions; i++) if (enc.continuous[i]) free.push(i);
@@ -344,8 +389,8 @@ export class GpSampler implements Sampler {
         return -value;
       },
       free.map((i) => start[i]!),
-      new Float64Array(free.length),
-      new Float64Array(free.length).fill(1),
+      free.map((i) => Math.max(0, start[i]! - radius)),
+      free.map((i) => Math.min(1, start[i]! + radius)),
       { maxIterations: 40, gradientTolerance: 1e-7, valueTolerance: 1e-9 },
     );
     const refined = Float64Array.from(start);
@@ -416,6 +461,54 @@ export function warpOutputs(values: readonly number[]): Float64Array {
   }
   const lambda = (low + high) / 2;
   return standardize(Float64Array.from(y, (v) => yeoJohnson(v, lambda)));
+}
+
+/**
+ * Hill–valley test: whether `point` (predicted or observed value `value`, or the GP mean when absent)
+ * lies in the same basin as `anchor` (value anchorValue): the GP mean on the segment between them
+ * never rises above both by more than 0.1 standard deviations (a margin against noise-level bumps).
+ */
+export function sameBasin(
+  gp: GaussianProcess,
+  anchor: Float64Array,
+  anchorValue: number,
+  point: Float64Array,
+  value?: number,
+): boolean {
+  const ceiling = Math.max(anchorValue, value ?? gp.predict(point).mean) + 0.1;
+  const between = new Float64Array(anchor.length);
+  for (const t of [0.2, 0.4, 0.6, 0.8]) {
+    for (let j = 0; j < between.length; j++) between[j] = anchor[j]! + t * (point[j]! - anchor[j]!);
+    if (gp.predict(between).mean > ceiling) return false;
+  }
+  return true;
+}
+
+/** The best observed point (index into points) in another basin than the best point, or null. */
+export function secondBasin(
+  gp: GaussianProcess,
+  points: readonly Float64Array[],
+  y: Float64Array,
+): number | null {
+  const order = Array.from(y.keys()).sort((a, b) => y[a]! - y[b]!);
+  const incumbent = points[order[0]!]!;
+  for (const index of order.slice(1, 40)) {
+    if (!sameBasin(gp, incumbent, y[order[0]!]!, points[index]!, y[index]!)) return index;
+  }
+  return null;
+}
+
+/** Complete trials (values in trial order) since the best improved by more than 1e-3 of the value range. */
+export function trialsSinceImprovement(values: readonly number[]): number {
+  const range = Math.max(...values) - Math.min(...values);
+  let best = Infinity;
+  let since = 0;
+  for (const value of values) {
+    if (value < best - 1e-3 * range) since = 0;
+    else since++;
+    best = Math.min(best, value);
+  }
+  return since;
 }
 
 /** log EI(x) = log σ + log h((best − μ)/σ) for minimization. */

@@ -1,0 +1,223 @@
+/**
+ * The wasm backend's 2-D convolutions: planning of Backend.conv2dForward, conv2dBackwardInput and
+ * conv2dBackwardWeight onto the im2col + GEMM kernels of assembly/conv.ts.
+ */
+import { referenceBackend } from '../reference/index.js';
+import type { Conv2dGeometry, Data } from '../types.js';
+import { ARGUMENTS as A, JobKind, Slot } from './jobs.js';
+import {
+  blockFor,
+  chunkTarget,
+  isFloat32,
+  itemStages,
+  requireLength,
+  reserveScratch,
+  roundUp,
+  setArguments,
+  setGrid,
+} from './plan.js';
+import { wasmRuntime } from './runtime.js';
+import { jobParameters, runJob, wasmTuning } from './threads.js';
+
+/** The 15 geometry numbers in the order the conv kernels take them. */
+function convGeometryArguments(p: Float64Array, g: Conv2dGeometry): void {
+  const values = [
+    g.batch,
+    g.inChannels,
+    g.inHeight,
+    g.inWidth,
+    g.outChannels,
+    g.kernelHeight,
+    g.kernelWidth,
+    g.strideHeight,
+    g.strideWidth,
+    g.padTop,
+    g.padLeft,
+    g.dilationHeight,
+    g.dilationWidth,
+    g.outHeight,
+    g.outWidth,
+  ];
+  for (let i = 0; i < values.length; i++) p[A + 3 + i] = values[i]!;
+}
+
+/** Element counts of a convolution's x [N,C,H,W], weight [O,C,kh,kw] and out [N,O,oh,ow]. */
+function convSizes(g: Conv2dGeometry): { x: number; weight: number; out: number } {
+  return {
+    x: g.batch * g.inChannels * g.inHeight * g.inWidth,
+    weight: g.outChannels * g.inChannels * g.kernelHeight * g.kernelWidth,
+    out: g.batch * g.outChannels * g.outHeight * g.outWidth,
+  };
+}
+
+/** im2col bytes for `channels` input channels of the convolution (0 for the 1×1 shortcut). */
+function columnBytes(g: Conv2dGeometry, channels: number): number {
+  const { kernels } = wasmRuntime();
+  return kernels.convColumnBytes(
+    channels,
+    g.kernelHeight,
+    g.kernelWidth,
+    g.strideHeight,
+    g.strideWidth,
+    g.padTop,
+    g.padLeft,
+    g.outHeight,
+    g.outWidth,
+  );
+}
+
+/**
+ * Per-thread scratch of a convolution job: im2col columns for `channels` input channels, then the
+ * workspace of an M×N×K GEMM.
+ */
+function reserveConvScratch(
+  p: Float64Array,
+  g: Conv2dGeometry,
+  channels: number,
+  m: number,
+  n: number,
+  k: number,
+): void {
+  const { kernels } = wasmRuntime();
+  const cols = roundUp(columnBytes(g, channels), 64);
+  p[Slot.workOffset] = cols;
+  reserveScratch(p, cols + kernels.gemmWorkspaceBytes(m, n, k));
+}
+
+/** Blocks of `count` channels, in multiples of `multiple`, that bring a job of `otherBlocks` blocks to `chunks`. */
+function channelBlock(count: number, otherBlocks: number, chunks: number, multiple: number): number {
+  if (otherBlocks >= chunks) return count;
+  return Math.min(blockFor(count, Math.ceil(chunks / otherBlocks), multiple), count);
+}
+
+/**
+ * out [N,O,oh,ow] = conv(x [N,C,H,W], weight [O,C,kh,kw]). Chunks are images (each does its own
+ * im2col); with fewer images than chunks wanted, blocks of output channels too.
+ */
+export function conv2dForward(x: Data, weight: Data, out: Data, g: Conv2dGeometry): void {
+  if (!isFloat32(x) || !isFloat32(weight) || !isFloat32(out)) {
+    referenceBackend.conv2dForward(x, weight, out, g);
+    return;
+  }
+  const sizes = convSizes(g);
+  requireLength('x', x, sizes.x);
+  requireLength('weight', weight, sizes.weight);
+  requireLength('out', out, sizes.out);
+  const { arena } = wasmRuntime();
+  arena.reset();
+  const xAt = arena.allocate(sizes.x * 4);
+  const weightAt = arena.copyIn(weight, sizes.weight);
+  const outAt = arena.allocate(sizes.out * 4);
+  const depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+  const pixels = g.outHeight * g.outWidth;
+  const chunks = chunkTarget(sizes.out * depth, wasmTuning.parallelMultiplyAdds);
+  const p = jobParameters();
+  // Twice the usual chunks: an image is a small, self-contained task, and finer chunks even out the end.
+  const images = chunks === 1 ? g.batch : blockFor(g.batch, 2 * chunks);
+  const outChannels = channelBlock(g.outChannels, Math.ceil(g.batch / images), chunks, 4);
+  setGrid(p, g.batch, images, g.outChannels, outChannels);
+  reserveConvScratch(p, g, g.inChannels, outChannels, pixels, depth);
+  setArguments(p, xAt, weightAt, outAt);
+  convGeometryArguments(p, g);
+  const inImage = g.inChannels * g.inHeight * g.inWidth;
+  runJob(JobKind.conv2dForward, itemStages(p, [[x, xAt, inImage]], [[out, outAt, g.outChannels * pixels]]));
+}
+
+/**
+ * gradX [N,C,H,W] = ∂L/∂x from gradOut [N,O,oh,ow] and weight [O,C,kh,kw]; overwritten. Chunks are
+ * images; with fewer images than chunks wanted, blocks of input channels too (col2im of one channel
+ * touches only that channel's plane).
+ */
+export function conv2dBackwardInput(gradOut: Data, weight: Data, gradX: Data, g: Conv2dGeometry): void {
+  if (!isFloat32(gradOut) || !isFloat32(weight) || !isFloat32(gradX)) {
+    referenceBackend.conv2dBackwardInput(gradOut, weight, gradX, g);
+    return;
+  }
+  const sizes = convSizes(g);
+  requireLength('gradOut', gradOut, sizes.out);
+  requireLength('weight', weight, sizes.weight);
+  requireLength('gradX', gradX, sizes.x);
+  const { arena } = wasmRuntime();
+  arena.reset();
+  const gradOutAt = arena.allocate(sizes.out * 4);
+  const weightAt = arena.copyIn(weight, sizes.weight);
+  const gradXAt = arena.allocate(sizes.x * 4);
+  const taps = g.kernelHeight * g.kernelWidth;
+  const pixels = g.outHeight * g.outWidth;
+  const chunks = chunkTarget(sizes.out * g.inChannels * taps, wasmTuning.parallelMultiplyAdds);
+  const p = jobParameters();
+  // Twice the usual chunks: an image is a small, self-contained task, and finer chunks even out the end.
+  const images = chunks === 1 ? g.batch : blockFor(g.batch, 2 * chunks);
+  const channels = channelBlock(g.inChannels, Math.ceil(g.batch / images), chunks, 1);
+  setGrid(p, g.batch, images, g.inChannels, channels);
+  reserveConvScratch(p, g, channels, channels * taps, pixels, g.outChannels);
+  setArguments(p, gradOutAt, weightAt, gradXAt);
+  convGeometryArguments(p, g);
+  const inImage = g.inChannels * g.inHeight * g.inWidth;
+  const stages = itemStages(p, [[gradOut, gradOutAt, g.outChannels * pixels]], [[gradX, gradXAt, inImage]]);
+  runJob(JobKind.conv2dBackwardInput, stages);
+}
+
+/** Most image blocks the weight gradient is summed in, and the most memory their partial sums may take. */
+const WEIGHT_GRADIENT_BLOCKS = 8;
+const PARTIAL_SUM_BYTES = 64 * 2 ** 20;
+
+/**
+ * gradWeight [O,C,kh,kw] = ∂L/∂weight from x [N,C,H,W] and gradOut [N,O,oh,ow]; overwritten. The
+ * batch is cut into at most 8 blocks of images, fixed by the batch size alone; each block sums its
+ * images into its own partial gradient (chunks: image blocks, and blocks of output channels when there
+ * are few images), and the partials are added in block order. The result is therefore the same for
+ * any thread count, and every chunk runs full-width GEMMs with no im2col repeated.
+ */
+export function conv2dBackwardWeight(x: Data, gradOut: Data, gradWeight: Data, g: Conv2dGeometry): void {
+  if (!isFloat32(x) || !isFloat32(gradOut) || !isFloat32(gradWeight)) {
+    referenceBackend.conv2dBackwardWeight(x, gradOut, gradWeight, g);
+    return;
+  }
+  const sizes = convSizes(g);
+  requireLength('x', x, sizes.x);
+  requireLength('gradOut', gradOut, sizes.out);
+  requireLength('gradWeight', gradWeight, sizes.weight);
+  if (g.batch === 0) {
+    // An empty sum: there is no image block to write the zeros.
+    gradWeight.fill(0, 0, sizes.weight);
+    return;
+  }
+  const { kernels, arena } = wasmRuntime();
+  arena.reset();
+  const xAt = arena.allocate(sizes.x * 4);
+  const gradOutAt = arena.allocate(sizes.out * 4);
+  const gradWeightAt = arena.allocate(sizes.weight * 4);
+  const weightBytes = roundUp(sizes.weight * 4, 64);
+  const blockCount = Math.max(
+    1,
+    Math.min(g.batch, WEIGHT_GRADIENT_BLOCKS, Math.floor(PARTIAL_SUM_BYTES / weightBytes)),
+  );
+  const images = Math.max(1, Math.ceil(g.batch / blockCount));
+  const blocks = Math.max(1, Math.ceil(g.batch / images));
+  const partialsAt = blocks > 1 ? arena.allocate(blocks * weightBytes) : gradWeightAt;
+  const depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+  const chunks = chunkTarget(sizes.out * depth, wasmTuning.parallelMultiplyAdds);
+  const outChannels = channelBlock(g.outChannels, blocks, chunks, 4);
+  const p = jobParameters();
+  setGrid(p, g.batch, images, g.outChannels, outChannels);
+  reserveConvScratch(p, g, g.inChannels, outChannels, depth, g.outHeight * g.outWidth);
+  p[Slot.blockStride] = weightBytes;
+  setArguments(p, xAt, gradOutAt, partialsAt);
+  convGeometryArguments(p, g);
+  const inImage = g.inChannels * g.inHeight * g.inWidth;
+  const outImage = g.outChannels * g.outHeight * g.outWidth;
+  runJob(
+    JobKind.conv2dBackwardWeight,
+    itemStages(
+      p,
+      [
+        [x, xAt, inImage],
+        [gradOut, gradOutAt, outImage],
+      ],
+      [],
+    ),
+  );
+  if (blocks > 1) kernels.sumBlocks(partialsAt, blocks, weightBytes / 4, gradWeightAt, 0, sizes.weight);
+  arena.copyOut(gradWeightAt, gradWeight, sizes.weight);
+}

@@ -1,0 +1,238 @@
+/**
+ * The wasm backend's elementwise kernels: ReLU and leaky ReLU, binary arithmetic where one operand is
+ * full and the other the same shape or a broadcast vector, and sums that keep one run of axes (bias
+ * gradients). Other kinds and patterns go to the reference backend.
+ */
+import { referenceBackend } from '../reference/index.js';
+import type { ActivationKind, BinaryKind, Data } from '../types.js';
+import { JobKind } from './jobs.js';
+import { channelSum } from './normalization.js';
+import {
+  blockFor,
+  chunkTarget,
+  isFloat32,
+  itemStages,
+  LINE_FLOATS,
+  requireLength,
+  setArguments,
+  setGrid,
+} from './plan.js';
+import { wasmRuntime } from './runtime.js';
+import { jobParameters, runJob, wasmTuning } from './threads.js';
+
+/** Splits `count` elements into cache-line chunks. */
+function setElementGrid(p: Float64Array, count: number): void {
+  setGrid(p, count, blockFor(count, chunkTarget(count, wasmTuning.parallelElements), LINE_FLOATS));
+}
+
+/** out = f(x); ReLU and leaky ReLU run in wasm, the other kinds in the reference backend. */
+export function activationForward(kind: ActivationKind, x: Data, out: Data, alpha: number): void {
+  if ((kind !== 'relu' && kind !== 'leaky_relu') || !isFloat32(x) || !isFloat32(out)) {
+    referenceBackend.activationForward(kind, x, out, alpha);
+    return;
+  }
+  const count = x.length;
+  requireLength('out', out, count);
+  const { arena } = wasmRuntime();
+  arena.reset();
+  const xAt = arena.allocate(count * 4);
+  const outAt = arena.allocate(count * 4);
+  const p = jobParameters();
+  setElementGrid(p, count);
+  setArguments(p, xAt, outAt, alpha);
+  const stages = itemStages(p, [[x, xAt, 1]], [[out, outAt, 1]]);
+  runJob(kind === 'relu' ? JobKind.reluForward : JobKind.leakyReluForward, stages);
+}
+
+/** gradX = gradOut·f'(x); ReLU and leaky ReLU run in wasm, the other kinds in the reference backend. */
+export function activationBackward(
+  kind: ActivationKind,
+  x: Data,
+  y: Data,
+  gradOut: Data,
+  gradX: Data,
+  alpha: number,
+): void {
+  if (
+    (kind !== 'relu' && kind !== 'leaky_relu') ||
+    !isFloat32(x) ||
+    !isFloat32(gradOut) ||
+    !isFloat32(gradX)
+  ) {
+    referenceBackend.activationBackward(kind, x, y, gradOut, gradX, alpha);
+    return;
+  }
+  const count = x.length;
+  requireLength('gradOut', gradOut, count);
+  requireLength('gradX', gradX, count);
+  const { arena } = wasmRuntime();
+  arena.reset();
+  const xAt = arena.allocate(count * 4);
+  const gradOutAt = arena.allocate(count * 4);
+  const gradXAt = arena.allocate(count * 4);
+  const p = jobParameters();
+  setElementGrid(p, count);
+  setArguments(p, xAt, gradOutAt, gradXAt, alpha);
+  const stages = itemStages(
+    p,
+    [
+      [x, xAt, 1],
+      [gradOut, gradOutAt, 1],
+    ],
+    [[gradX, gradXAt, 1]],
+  );
+  runJob(kind === 'relu' ? JobKind.reluBackward : JobKind.leakyReluBackward, stages);
+}
+
+/** Operation codes of assembly/elementwise.ts. */
+const BINARY_CODES: Record<BinaryKind, number> = {
+  add: 0,
+  sub: 1,
+  mul: 2,
+  div: 3,
+  maximum: 4,
+  minimum: 5,
+};
+
+/** Product of shape[from, to). */
+function product(shape: readonly number[], from: number, to: number): number {
+  let size = 1;
+  for (let axis = from; axis < to; axis++) size *= shape[axis]!;
+  return size;
+}
+
+/**
+ * Where the axes marked `inRun` form one contiguous run, ignoring axes of size 1 (which take no
+ * room), returns the shape read as [outer, run, inner]; null when the marked axes are split apart.
+ */
+function contiguousRun(
+  shape: readonly number[],
+  inRun: (axis: number) => boolean,
+): [outer: number, run: number, inner: number] | null {
+  let first = -1;
+  let last = -1;
+  for (let axis = 0; axis < shape.length; axis++) {
+    if (shape[axis] === 1 || !inRun(axis)) continue;
+    // A gap is an axis of size > 1 outside the run, between two axes inside it.
+    if (last >= 0 && product(shape, last + 1, axis) !== 1) return null;
+    if (first < 0) first = axis;
+    last = axis;
+  }
+  if (first < 0) return [product(shape, 0, shape.length), 1, 1];
+  return [product(shape, 0, first), product(shape, first, last + 1), product(shape, last + 1, shape.length)];
+}
+
+/**
+ * An operand shape against the broadcast shape: 'full' when it has every element of it; [outer,
+ * middle, inner] when its axes of size > 1 are one contiguous run of the broadcast shape's, so that
+ * it reads as a [middle] vector repeated over outer and inner (a bias, a per-channel factor, a
+ * scalar); null for any other pattern.
+ */
+function broadcastLayout(
+  shape: readonly number[],
+  outShape: readonly number[],
+): 'full' | [outer: number, middle: number, inner: number] | null {
+  const offset = outShape.length - shape.length;
+  const layout = contiguousRun(outShape, (axis) => axis >= offset && shape[axis - offset] !== 1);
+  if (layout === null) return null;
+  return layout[0] === 1 && layout[2] === 1 ? 'full' : layout;
+}
+
+/**
+ * out = a ∘ b with broadcasting. Same-shape operands, and one full operand with the other a bias,
+ * per-channel vector or scalar, run in wasm; other patterns go to the reference backend.
+ */
+export function binary(
+  kind: BinaryKind,
+  a: Data,
+  aShape: readonly number[],
+  b: Data,
+  bShape: readonly number[],
+  out: Data,
+  outShape: readonly number[],
+): void {
+  const aLayout = broadcastLayout(aShape, outShape);
+  const bLayout = broadcastLayout(bShape, outShape);
+  if (
+    !isFloat32(a) ||
+    !isFloat32(b) ||
+    !isFloat32(out) ||
+    aLayout === null ||
+    bLayout === null ||
+    (aLayout !== 'full' && bLayout !== 'full')
+  ) {
+    referenceBackend.binary(kind, a, aShape, b, bShape, out, outShape);
+    return;
+  }
+  const count = product(outShape, 0, outShape.length);
+  requireLength('out', out, count);
+  const { arena } = wasmRuntime();
+  arena.reset();
+  const p = jobParameters();
+  if (aLayout === 'full' && bLayout === 'full') {
+    requireLength('a', a, count);
+    requireLength('b', b, count);
+    const aAt = arena.allocate(count * 4);
+    const bAt = arena.allocate(count * 4);
+    const outAt = arena.allocate(count * 4);
+    setElementGrid(p, count);
+    setArguments(p, BINARY_CODES[kind], aAt, bAt, outAt);
+    const stages = itemStages(
+      p,
+      [
+        [a, aAt, 1],
+        [b, bAt, 1],
+      ],
+      [[out, outAt, 1]],
+    );
+    runJob(JobKind.binarySameShape, stages);
+    return;
+  }
+  const fullIsLeft = aLayout === 'full';
+  const full = fullIsLeft ? a : b;
+  const vector = fullIsLeft ? b : a;
+  const layout = fullIsLeft ? bLayout : aLayout;
+  if (layout === 'full') throw new Error('unreachable: both operands full is handled above');
+  const [outer, middle, inner] = layout;
+  requireLength(fullIsLeft ? 'a' : 'b', full, count);
+  requireLength(fullIsLeft ? 'b' : 'a', vector, middle);
+  const fullAt = arena.allocate(count * 4);
+  const vectorAt = arena.copyIn(vector, middle);
+  const outAt = arena.allocate(count * 4);
+  const rows = outer * middle;
+  // Rows of `inner` elements; when rows are short, blocks of rows keep chunks to whole cache lines.
+  setGrid(
+    p,
+    rows,
+    blockFor(rows, chunkTarget(count, wasmTuning.parallelElements), inner === 1 ? LINE_FLOATS : 1),
+  );
+  setArguments(p, BINARY_CODES[kind], fullAt, vectorAt, outAt, +fullIsLeft, middle, inner);
+  runJob(JobKind.binaryBroadcast, itemStages(p, [[full, fullAt, inner]], [[out, outAt, inner]]));
+}
+
+/**
+ * Sum x down to outShape. Where the kept axes are one contiguous run (x read as [outer, kept, inner]:
+ * bias gradients [N, F] → [1, F] and [N, C, H, W] → [1, C, 1, 1], or a full sum) this is channelSum;
+ * other patterns go to the reference backend.
+ */
+export function reduceSum(x: Data, xShape: readonly number[], out: Data, outShape: readonly number[]): void {
+  const layout = isFloat32(x) && isFloat32(out) ? keptRun(xShape, outShape) : null;
+  if (layout === null) {
+    referenceBackend.reduceSum(x, xShape, out, outShape);
+    return;
+  }
+  const [outer, kept, inner] = layout;
+  channelSum(x, out, { batch: outer, channels: kept, spatial: inner });
+}
+
+/** [outer, kept, inner] when outShape keeps one contiguous run of xShape's axes and reduces the rest. */
+function keptRun(
+  xShape: readonly number[],
+  outShape: readonly number[],
+): [outer: number, kept: number, inner: number] | null {
+  if (xShape.length !== outShape.length) return null;
+  for (let axis = 0; axis < xShape.length; axis++) {
+    if (outShape[axis] !== 1 && outShape[axis] !== xShape[axis]) return null;
+  }
+  return contiguousRun(xShape, (axis) => outShape[axis] !== 1);
+}

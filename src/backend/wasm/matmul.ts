@@ -1,0 +1,112 @@
+/** The wasm backend's matrix product: planning of Backend.matmul onto the GEMM kernels. */
+import { referenceBackend } from '../reference/index.js';
+import type { Data } from '../types.js';
+import { JobKind } from './jobs.js';
+import {
+  blockFor,
+  chunkTarget,
+  isFloat32,
+  itemStages,
+  requireLength,
+  reserveScratch,
+  roundUp,
+  setArguments,
+  setGrid,
+} from './plan.js';
+import { wasmRuntime } from './runtime.js';
+import { getWasmThreads, jobParameters, runJob, wasmTuning, type JobStages } from './threads.js';
+
+/** Scratch of one 4×8 register tile, where gemmPackedBlock assembles the tiles at C's edges. */
+const EDGE_TILE_BYTES = 4 * 8 * 4;
+
+/**
+ * Row and column block sizes that cut an M×N product into about `chunks` blocks: halves the larger
+ * block (rows in multiples of the 4-row register tile, columns of the 8-column one) until there are
+ * enough.
+ */
+function gemmBlocks(m: number, n: number, chunks: number): [rows: number, columns: number] {
+  let rows = Math.max(m, 1);
+  let columns = Math.max(n, 1);
+  while (Math.ceil(m / rows) * Math.ceil(n / columns) < chunks) {
+    if (rows >= columns && rows > 4) rows = roundUp(Math.ceil(rows / 2), 4);
+    else if (columns > 8) columns = roundUp(Math.ceil(columns / 2), 8);
+    else if (rows > 4) rows = roundUp(Math.ceil(rows / 2), 4);
+    else break;
+  }
+  return [rows, columns];
+}
+
+/**
+ * out[M,N] (+)= op(A)[M,K]·op(B)[K,N]; see Backend.matmul for the layouts.
+ *
+ * On one thread (or for a small product) this is one gemmStrided call. On several, the threads first
+ * pack op(A) and op(B) once, in row and column pieces (job gemmPack), then share the blocks of C
+ * (job gemmPackedBlocks), which read the packed panels: no panel is packed twice, so C can be cut
+ * finely enough that no thread waits long for the last block. Each element is summed in the same
+ * order either way, so the results are the same bits.
+ */
+export function matmul(
+  a: Data,
+  b: Data,
+  out: Data,
+  m: number,
+  n: number,
+  k: number,
+  transposeA: boolean,
+  transposeB: boolean,
+  accumulate: boolean,
+): void {
+  if (!isFloat32(a) || !isFloat32(b) || !isFloat32(out)) {
+    referenceBackend.matmul(a, b, out, m, n, k, transposeA, transposeB, accumulate);
+    return;
+  }
+  requireLength('a', a, m * k);
+  requireLength('b', b, k * n);
+  requireLength('out', out, m * n);
+  const { kernels, arena } = wasmRuntime();
+  arena.reset();
+  const aAt = arena.copyIn(a, m * k);
+  const bAt = arena.copyIn(b, k * n);
+  const outAt = arena.allocate(m * n * 4);
+  const p = jobParameters();
+  const chunks = chunkTarget(m * n * k, wasmTuning.parallelMultiplyAdds);
+  const stagesOfC = (): JobStages => itemStages(p, accumulate ? [[out, outAt, n]] : [], [[out, outAt, n]]);
+  if (chunks === 1 || k === 0 || m === 0 || n === 0) {
+    setGrid(p, m, Math.max(m, 1), n, Math.max(n, 1));
+    reserveScratch(p, kernels.gemmWorkspaceBytes(m, n, k));
+    setArguments(p, aAt, bAt, outAt, m, n, k, +transposeA, +transposeB, +accumulate);
+    runJob(JobKind.matmul, stagesOfC());
+    return;
+  }
+  const threads = getWasmThreads();
+  const packedA = arena.allocate(kernels.gemmPackedFloats(m, k, 4) * 4);
+  const packedB = arena.allocate(kernels.gemmPackedFloats(n, k, 8) * 4);
+  const rowsPerPiece = blockFor(m, threads * 2, 4);
+  const columnsPerPiece = blockFor(n, threads * 2, 8);
+  const aPieces = Math.ceil(m / rowsPerPiece);
+  const pieces = aPieces + Math.ceil(n / columnsPerPiece);
+  setGrid(p, pieces, 1);
+  setArguments(
+    p,
+    aAt,
+    bAt,
+    m,
+    n,
+    k,
+    +transposeA,
+    +transposeB,
+    packedA,
+    packedB,
+    rowsPerPiece,
+    columnsPerPiece,
+    aPieces,
+  );
+  runJob(JobKind.gemmPack);
+  // Four times the usual chunks: blocks of C pack nothing, so finer blocks cost little, and they even
+  // out the end of the job, where a thread with nothing left to claim waits for the others.
+  const [rows, columns] = gemmBlocks(m, n, chunks * 4);
+  setGrid(p, m, rows, n, columns);
+  reserveScratch(p, EDGE_TILE_BYTES);
+  setArguments(p, packedA, packedB, outAt, m, n, k, +accumulate);
+  runJob(JobKind.gemmPackedBlocks, stagesOfC());
+}

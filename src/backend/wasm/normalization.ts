@@ -1,0 +1,205 @@
+/**
+ * The wasm backend's per-channel kernels: training-mode batch norm, channel affine map and channel
+ * sums, planned onto assembly/norm.ts by blocks of channels (or planes).
+ */
+import { referenceBackend } from '../reference/index.js';
+import type { BatchNormGeometry, Data } from '../types.js';
+import { JobKind } from './jobs.js';
+import {
+  blockFor,
+  channelStages,
+  chunkTarget,
+  isFloat32,
+  itemStages,
+  requireLength,
+  setArguments,
+  setGrid,
+} from './plan.js';
+import { wasmRuntime } from './runtime.js';
+import { jobParameters, runJob, wasmTuning } from './threads.js';
+
+/** Splits the channels of a per-channel job over [batch, channels, spatial]. */
+function setChannelGrid(p: Float64Array, g: BatchNormGeometry): void {
+  const chunks = chunkTarget(g.batch * g.channels * g.spatial, wasmTuning.parallelElements);
+  setGrid(p, g.channels, blockFor(g.channels, chunks));
+}
+
+/** out [N,C,S] = batch-normalised x; mean and invStd [C] are saved for backward. */
+export function batchNormTrainForward(
+  x: Data,
+  gamma: Data,
+  beta: Data,
+  out: Data,
+  mean: Data,
+  invStd: Data,
+  eps: number,
+  g: BatchNormGeometry,
+): void {
+  if (
+    !isFloat32(x) ||
+    !isFloat32(gamma) ||
+    !isFloat32(beta) ||
+    !isFloat32(out) ||
+    !isFloat32(mean) ||
+    !isFloat32(invStd)
+  ) {
+    referenceBackend.batchNormTrainForward(x, gamma, beta, out, mean, invStd, eps, g);
+    return;
+  }
+  const count = g.batch * g.channels * g.spatial;
+  requireLength('x', x, count);
+  requireLength('out', out, count);
+  requireLength('gamma', gamma, g.channels);
+  requireLength('beta', beta, g.channels);
+  requireLength('mean', mean, g.channels);
+  requireLength('invStd', invStd, g.channels);
+  const { arena } = wasmRuntime();
+  arena.reset();
+  const xAt = arena.allocate(count * 4);
+  const gammaAt = arena.allocate(g.channels * 4);
+  const betaAt = arena.allocate(g.channels * 4);
+  const outAt = arena.allocate(count * 4);
+  const meanAt = arena.allocate(g.channels * 4);
+  const invStdAt = arena.allocate(g.channels * 4);
+  const p = jobParameters();
+  setChannelGrid(p, g);
+  setArguments(p, xAt, gammaAt, betaAt, outAt, meanAt, invStdAt, eps, g.batch, g.channels, g.spatial);
+  const stages = channelStages(
+    p,
+    g,
+    [
+      [x, xAt, false],
+      [gamma, gammaAt, true],
+      [beta, betaAt, true],
+    ],
+    [
+      [out, outAt, false],
+      [mean, meanAt, true],
+      [invStd, invStdAt, true],
+    ],
+  );
+  runJob(JobKind.batchNormTrainForward, stages);
+}
+
+/** gradX [N,C,S], gradGamma and gradBeta [C] (all overwritten) of training-mode batch norm. */
+export function batchNormTrainBackward(
+  x: Data,
+  gradOut: Data,
+  gamma: Data,
+  mean: Data,
+  invStd: Data,
+  gradX: Data,
+  gradGamma: Data,
+  gradBeta: Data,
+  g: BatchNormGeometry,
+): void {
+  if (
+    !isFloat32(x) ||
+    !isFloat32(gradOut) ||
+    !isFloat32(gamma) ||
+    !isFloat32(mean) ||
+    !isFloat32(invStd) ||
+    !isFloat32(gradX) ||
+    !isFloat32(gradGamma) ||
+    !isFloat32(gradBeta)
+  ) {
+    referenceBackend.batchNormTrainBackward(x, gradOut, gamma, mean, invStd, gradX, gradGamma, gradBeta, g);
+    return;
+  }
+  const count = g.batch * g.channels * g.spatial;
+  requireLength('x', x, count);
+  requireLength('gradOut', gradOut, count);
+  requireLength('gradX', gradX, count);
+  requireLength('gamma', gamma, g.channels);
+  requireLength('mean', mean, g.channels);
+  requireLength('invStd', invStd, g.channels);
+  requireLength('gradGamma', gradGamma, g.channels);
+  requireLength('gradBeta', gradBeta, g.channels);
+  const { arena } = wasmRuntime();
+  arena.reset();
+  const xAt = arena.allocate(count * 4);
+  const gradOutAt = arena.allocate(count * 4);
+  const gammaAt = arena.allocate(g.channels * 4);
+  const meanAt = arena.allocate(g.channels * 4);
+  const invStdAt = arena.allocate(g.channels * 4);
+  const gradXAt = arena.allocate(count * 4);
+  const gradGammaAt = arena.allocate(g.channels * 4);
+  const gradBetaAt = arena.allocate(g.channels * 4);
+  const p = jobParameters();
+  setChannelGrid(p, g);
+  setArguments(
+    p,
+    xAt,
+    gradOutAt,
+    gammaAt,
+    meanAt,
+    invStdAt,
+    gradXAt,
+    gradGammaAt,
+    gradBetaAt,
+    g.batch,
+    g.channels,
+    g.spatial,
+  );
+  const stages = channelStages(
+    p,
+    g,
+    [
+      [x, xAt, false],
+      [gradOut, gradOutAt, false],
+      [gamma, gammaAt, true],
+      [mean, meanAt, true],
+      [invStd, invStdAt, true],
+    ],
+    [
+      [gradX, gradXAt, false],
+      [gradGamma, gradGammaAt, true],
+      [gradBeta, gradBetaAt, true],
+    ],
+  );
+  runJob(JobKind.batchNormTrainBackward, stages);
+}
+
+/** out [N,C,S] = x·scale[c] + shift[c]. */
+export function channelAffine(x: Data, scale: Data, shift: Data, out: Data, g: BatchNormGeometry): void {
+  if (!isFloat32(x) || !isFloat32(scale) || !isFloat32(shift) || !isFloat32(out)) {
+    referenceBackend.channelAffine(x, scale, shift, out, g);
+    return;
+  }
+  const count = g.batch * g.channels * g.spatial;
+  requireLength('x', x, count);
+  requireLength('out', out, count);
+  requireLength('scale', scale, g.channels);
+  requireLength('shift', shift, g.channels);
+  const { arena } = wasmRuntime();
+  arena.reset();
+  const xAt = arena.allocate(count * 4);
+  const scaleAt = arena.copyIn(scale, g.channels);
+  const shiftAt = arena.copyIn(shift, g.channels);
+  const outAt = arena.allocate(count * 4);
+  const planes = g.batch * g.channels;
+  const p = jobParameters();
+  setGrid(p, planes, blockFor(planes, chunkTarget(count, wasmTuning.parallelElements)));
+  setArguments(p, xAt, scaleAt, shiftAt, outAt, g.channels, g.spatial);
+  runJob(JobKind.channelAffine, itemStages(p, [[x, xAt, g.spatial]], [[out, outAt, g.spatial]]));
+}
+
+/** out [C] = Σ over batch and spatial of x [N,C,S] (in float64, as the reference backend). */
+export function channelSum(x: Data, out: Data, g: BatchNormGeometry): void {
+  if (!isFloat32(x) || !isFloat32(out)) {
+    referenceBackend.channelSum(x, out, g);
+    return;
+  }
+  const count = g.batch * g.channels * g.spatial;
+  requireLength('x', x, count);
+  requireLength('out', out, g.channels);
+  const { arena } = wasmRuntime();
+  arena.reset();
+  const xAt = arena.allocate(count * 4);
+  const outAt = arena.allocate(g.channels * 4);
+  const p = jobParameters();
+  // Four channels per chunk at least: the [batch, channels] case sums four columns per vector.
+  setGrid(p, g.channels, blockFor(g.channels, chunkTarget(count, wasmTuning.parallelElements), 4));
+  setArguments(p, xAt, outAt, g.batch, g.channels, g.spatial);
+  runJob(JobKind.channelSum, channelStages(p, g, [[x, xAt, false]], [[out, outAt, true]]));
+}
