@@ -522,9 +522,21 @@ export function scatterChart(container, spec) {
   if (renderer === 'canvas') {
     const context = overlayCanvas(container, width, height);
     context.globalAlpha = 0.6;
+    // One path per colour: thousands of points cost a few fills instead of one state change each.
+    /** @type {Map<string, number[]>} */
+    const byColor = new Map();
     for (const [i, px, py] of visible) {
-      context.fillStyle = colorOf(i ?? 0);
-      context.fillRect((px ?? 0) - 1.5, (py ?? 0) - 1.5, 3, 3);
+      const color = colorOf(i ?? 0);
+      const points = byColor.get(color);
+      if (points === undefined) byColor.set(color, [px ?? 0, py ?? 0]);
+      else points.push(px ?? 0, py ?? 0);
+    }
+    for (const [color, points] of byColor) {
+      context.fillStyle = color;
+      context.beginPath();
+      for (let k = 0; k < points.length; k += 2)
+        context.rect((points[k] ?? 0) - 1.5, (points[k + 1] ?? 0) - 1.5, 3, 3);
+      context.fill();
     }
     context.globalAlpha = 1;
     if (spec.line) canvasLine(context, spec.line, x, y);
@@ -650,10 +662,22 @@ export function parallelCoordinates(container, spec) {
     return spec.best === 'low' ? 1 - t : t;
   };
   order.sort((a, b) => goodness(a) - goodness(b));
+  // Lines are drawn in 32 colour levels, one path per level (worst level first): a stroke per
+  // trial would cost 10,000 state changes for a large study.
+  const levels = 32;
+  let level = -1;
+  const flush = () => {
+    if (level >= 0) context.stroke();
+  };
   for (const i of order) {
+    const lineLevel = Math.min(levels - 1, Math.floor(goodness(i) * levels));
+    if (lineLevel !== level) {
+      flush();
+      level = lineLevel;
+      context.beginPath();
+      context.strokeStyle = rampColor(1 - (level + 0.5) / levels);
+    }
     let pen = false;
-    context.beginPath();
-    context.strokeStyle = rampColor(1 - goodness(i));
     spec.axes.forEach((axis, a) => {
       const v = axis.values[i];
       const scale = scales[a];
@@ -667,9 +691,9 @@ export function parallelCoordinates(container, spec) {
       else context.moveTo(px, py);
       pen = true;
     });
-    context.stroke();
     drawn++;
   }
+  flush();
   context.globalAlpha = 1;
   spec.axes.forEach((axis, a) => {
     const px = left + a * gap;
@@ -684,7 +708,16 @@ export function parallelCoordinates(container, spec) {
       root.append(svg('line', { x1: px - 3, x2: px + 3, y1: py, y2: py, stroke: '#555' }));
       root.append(label(px + 5, py + 4, scale.format(tick), { anchor: 'start', size: 10, fill: '#444' }));
     });
-    root.append(label(px, bottom + 18, axis.name + (axis.log ? ' (log)' : ''), { size: 11, weight: 'bold' }));
+    // The outer axes' names are aligned inwards, so they stay inside the frame.
+    const anchor = count > 1 && a === 0 ? 'start' : count > 1 && a === count - 1 ? 'end' : 'middle';
+    root.append(
+      label(
+        px + (anchor === 'start' ? -4 : anchor === 'end' ? 4 : 0),
+        bottom + 18,
+        axis.name + (axis.log ? ' (log)' : ''),
+        { size: 11, weight: 'bold', anchor },
+      ),
+    );
   });
   container.append(root);
   container.dataset.points = String(drawn);

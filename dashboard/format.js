@@ -8,7 +8,7 @@
 
 /** The data shapes the server sends (defined once, in TypeScript, next to the code that builds them). */
 /** @typedef {import('../src/track/types.js').RunRecord} RunRecord */
-/** @typedef {import('../src/track/types.js').RunMetrics} RunMetrics */
+/** @typedef {import('../src/track/dashboard-data.js').CompactMetrics} CompactMetrics */
 /** @typedef {import('../src/track/types.js').MetricSeries} MetricSeries */
 /** @typedef {import('../src/track/types.js').ArtifactInfo} ArtifactInfo */
 /** @typedef {import('../src/track/types.js').JsonValue} JsonValue */

@@ -25,7 +25,7 @@ const rowLimit = 400;
 
 /**
  * @typedef {{ x: number[], y: (number | null)[] }} Curve
- * @typedef {{ lastPointId: number, count: number, curves: Map<string, Curve> }} CachedMetrics
+ * @typedef {{ lastPointId: number, count: number, updatedAt: number, curves: Map<string, Curve> }} CachedMetrics
  */
 
 /**
@@ -262,8 +262,9 @@ export function createRunsView(source, main) {
     await Promise.all(
       [...selected].map(async (runId) => {
         const run = byId.get(runId);
-        const cached = cache.get(runId) ?? { lastPointId: 0, count: 0, curves: new Map() };
-        if (run !== undefined && cached.count >= run.pointCount && cache.has(runId)) return;
+        const cached = cache.get(runId) ?? { lastPointId: 0, count: 0, updatedAt: -1, curves: new Map() };
+        // Nothing written to the run since the last read: nothing to fetch.
+        if (run !== undefined && cached.updatedAt === run.updatedAt) return;
         const metrics = await source.metrics(runId, cached.lastPointId);
         for (const [name, series] of Object.entries(metrics.series)) {
           const curve = cached.curves.get(name) ?? { x: [], y: [] };
@@ -275,6 +276,7 @@ export function createRunsView(source, main) {
           cached.curves.set(name, curve);
         }
         cached.lastPointId = metrics.lastPointId;
+        if (run !== undefined) cached.updatedAt = run.updatedAt;
         cache.set(runId, cached);
       }),
     );

@@ -7,7 +7,7 @@
  */
 
 /** @typedef {import('./format.js').Overview} Overview */
-/** @typedef {import('./format.js').RunMetrics} RunMetrics */
+/** @typedef {import('./format.js').CompactMetrics} CompactMetrics */
 /** @typedef {import('./format.js').StudyPlotData} StudyPlotData */
 /** @typedef {import('./format.js').ExplainTopicView} ExplainTopicView */
 /** @typedef {import('./format.js').RunRecord} RunRecord */
@@ -16,7 +16,7 @@
 /**
  * @typedef {{
  *   overview: Overview,
- *   metrics: Record<string, RunMetrics>,
+ *   metrics: Record<string, CompactMetrics>,
  *   studies: Record<string, StudyPlotData>,
  *   figures: ExplainTopicView[],
  *   title: string,
@@ -29,7 +29,7 @@
  *   live: boolean,
  *   title: string | null,
  *   overview(): Promise<Overview>,
- *   metrics(runId: number, afterPointId: number): Promise<RunMetrics>,
+ *   metrics(runId: number, afterPointId: number): Promise<CompactMetrics>,
  *   study(studyId: number): Promise<StudyPlotData>,
  *   figures(): Promise<ExplainTopicView[]>,
  *   subscribe(onChange: (tokens: { runs: string, studies: string }) => void, onStatus: (connected: boolean) => void): void,
@@ -53,7 +53,10 @@ function serverSource() {
     live: true,
     title: null,
     overview: () => getJson('/api/overview'),
-    metrics: (runId, after) => getJson(`/api/runs/${runId}/metrics?after=${after}`),
+    // The first read of a run is thinned to about 4,000 points a series (a chart is under 2,000 pixels
+    // wide; each bucket keeps its lowest and highest value); later reads bring every new point.
+    metrics: (runId, after) =>
+      getJson(`/api/runs/${runId}/metrics?after=${after}&compact=1${after === 0 ? '&maxPoints=4000' : ''}`),
     study: (studyId) => getJson(`/api/studies/${studyId}`),
     figures: () => getJson('/api/figures'),
     subscribe(onChange, onStatus) {

@@ -197,13 +197,16 @@ export function createStudiesView(source, main) {
     });
 
     const [low, high] = minMax(values);
-    /** @param {number} i */
-    const valueColor = (i) => {
-      const v = values[i];
+    // Colours by objective in 32 levels, computed once for all the plots (a canvas draws one path per colour).
+    const palette32 = Array.from({ length: 32 }, (_, k) => rampColor((k + 0.5) / 32));
+    const colors = values.map((v) => {
       if (v === null || v === undefined) return '#ccc';
       const t = high > low ? (v - low) / (high - low) : 0.5;
-      return rampColor(view.study.direction === 'minimize' ? t : 1 - t);
-    };
+      const shade = view.study.direction === 'minimize' ? t : 1 - t;
+      return palette32[Math.min(31, Math.floor(shade * 32))] ?? '#ccc';
+    });
+    /** @param {number} i */
+    const valueColor = (i) => colors[i] ?? '#ccc';
     if (lr) {
       scatterChart(rate, {
         id: 'lr',

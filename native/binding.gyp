@@ -2,7 +2,8 @@
   # tensile's native CPU kernels. Built from source by scripts/build-native.mjs during `npm install`;
   # no download: node-gyp uses the Node headers already on the machine (npm's nodedir).
   'target_defaults': {
-    'cflags_cc!': ['-fno-exceptions', '-std=gnu++17', '-std=gnu++20'],
+    # Node's common.gypi asks for gnu++17/gnu++20; the sources are plain C++17 without exceptions.
+    'cflags_cc!': ['-std=gnu++17', '-std=gnu++20'],
     # -fno-math-errno and -fno-trapping-math let GCC vectorise and if-convert float code (a select
     # between g and g·0, say); neither changes results, unlike -ffast-math, which is not used.
     'cflags_cc': ['-std=c++17', '-O3', '-fno-exceptions', '-fvisibility=hidden'],

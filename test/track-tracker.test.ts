@@ -22,6 +22,7 @@ import {
   RunTracker,
   SqliteRunStore,
   trackRun,
+  configFromOptions,
   type RunStore,
 } from '../src/track/index.js';
 import { TrialPruned } from '../src/tune/index.js';
@@ -247,3 +248,13 @@ test(
     }
   },
 );
+
+test('command-line options become a run configuration: numbers as numbers, output options left out', () => {
+  assert.deepEqual(
+    configFromOptions(
+      { epochs: '9', lr: '5e-3', channels: '32,64', quiet: true, save: undefined, dataset: 'mnist' },
+      ['quiet'],
+    ),
+    { epochs: 9, lr: 0.005, channels: '32,64', dataset: 'mnist' },
+  );
+});

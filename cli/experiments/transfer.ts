@@ -61,7 +61,7 @@ options:
   --out DIR            output directory (default out/transfer)
   --pretrained FILE    the Fashion-MNIST model (default pretrained/seed-cnn-fashion-mnist.safetensors)
   --sizes A,B,C        labelled examples per class (default 10,30,100)
-  --epochs A,B,C       epochs for each size (default 20,10,6: 200, 300 and 600 steps of batch 10 on 0–9)
+  --epochs A,B,C       epochs for each size (default 20,10,4: 200, 300 and 400 steps of batch 10 on 0–9)
   --seeds N            seeds per configuration (default 3)
   --target X           validation accuracy for the epochs-to-target column (default 0.8)
   --methods LIST       comma-separated subset of ${'scratch,headOnly,freezeEarly,fullLowLr,gradualUnfreeze,fineTune'}
@@ -211,7 +211,7 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
   if (values.backend !== undefined) setBackend(backendByName(values.backend));
   const quick = values.quick!;
   const sizes = list(values.sizes ?? (quick ? '10,30' : '10,30,100'), 'sizes');
-  const epochsBySize = list(values.epochs ?? (quick ? '10,5,3' : '20,10,6'), 'epochs');
+  const epochsBySize = list(values.epochs ?? (quick ? '10,5,2' : '20,10,4'), 'epochs');
   if (epochsBySize.length < sizes.length)
     throw new Error(`--epochs needs one value per size (${sizes.length}), got '${values.epochs}'`);
   const seedCount = Number(values.seeds ?? (quick ? 1 : 3));

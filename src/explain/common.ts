@@ -6,6 +6,7 @@ import { filterClasses, splitDataset, subset, takePerClass, type ImageDataset } 
 import { loadMnist } from '../data/mnist.js';
 import type { Module } from '../nn/module.js';
 import { Adam } from '../optim/adam.js';
+import { barChart, type BarChartOptions } from '../plot/charts.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { Random } from '../tensor/random.js';
 import { RunTracker } from '../track/tracker.js';
@@ -182,4 +183,14 @@ export function sideBySide(title: string, figures: readonly string[]): string {
 ${parts.join('\n')}
 </svg>
 `;
+}
+
+/** A chart width that fits its title on one line (16 px bold DejaVu Sans is about 10 px a character). */
+export function figureWidth(title: string, minimum = 720): number {
+  return Math.max(minimum, Math.ceil(title.length * 10.5 + 60));
+}
+
+/** A bar chart as wide as its title needs. */
+export function titledBarChart(options: BarChartOptions): string {
+  return barChart({ width: figureWidth(options.title), ...options });
 }

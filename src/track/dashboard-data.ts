@@ -305,6 +305,32 @@ export function decimateSeries(series: MetricSeries, maxPoints: number): MetricS
   };
 }
 
+/** A series as the page draws it: positions and values only, to 7 significant digits. */
+export interface CompactSeries {
+  x: number[];
+  value: (number | null)[];
+}
+
+export interface CompactMetrics {
+  runId: number;
+  lastPointId: number;
+  series: Record<string, CompactSeries>;
+}
+
+/** Float32 precision is all a chart (or a loss) has: shorter JSON, a third the bytes of full doubles. */
+function short(value: number): number {
+  return Number(value.toPrecision(7));
+}
+
+/** Metrics without steps and times, rounded: what the page needs for curves (a 100,000-point run in half the bytes). */
+export function compactMetrics(metrics: RunMetrics): CompactMetrics {
+  const series: Record<string, CompactSeries> = {};
+  for (const [name, values] of Object.entries(metrics.series)) {
+    series[name] = { x: values.x.map(short), value: values.value.map((v) => (v === null ? null : short(v))) };
+  }
+  return { runId: metrics.runId, lastPointId: metrics.lastPointId, series };
+}
+
 export function decimateMetrics(metrics: RunMetrics, maxPoints: number): RunMetrics {
   const series: Record<string, MetricSeries> = {};
   for (const [name, values] of Object.entries(metrics.series))

@@ -85,14 +85,17 @@ export class PostgresRunStore implements RunStore {
    */
   static async connect(url: string, options: { maxConnections?: number } = {}): Promise<PostgresRunStore> {
     const { connectionString, schema } = parsePostgresUrl(url);
-    const pool = new pg.Pool({ connectionString, max: options.maxConnections ?? 3 });
+    // The schema is set by the connection's startup options: a "SET search_path" query issued on
+    // connect would race the pool's first query (node-postgres deprecates overlapping queries).
+    const pool = new pg.Pool({
+      connectionString,
+      max: options.maxConnections ?? 3,
+      ...(schema !== null
+        ? { options: `-c search_path=${quoteIdentifier(schema).replace(/ /g, '\\ ')}` }
+        : {}),
+    });
     // An idle connection dropped by the server must not crash the process; the next query reconnects.
     pool.on('error', () => undefined);
-    if (schema !== null) {
-      pool.on('connect', (client) => {
-        client.query(`SET search_path TO ${quoteIdentifier(schema)}`).catch(() => undefined);
-      });
-    }
     const store = new PostgresRunStore(url, pool, schema);
     try {
       await store.migrate();

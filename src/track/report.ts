@@ -12,9 +12,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Storage } from '../tune/storage/storage.js';
-import { decimateMetrics, explainTopics, overview, studyView, type StudyPlotData } from './dashboard-data.js';
+import {
+  compactMetrics,
+  decimateMetrics,
+  explainTopics,
+  overview,
+  studyView,
+  type CompactMetrics,
+  type StudyPlotData,
+} from './dashboard-data.js';
 import { defaultDashboardDirectory } from './server.js';
-import type { RunMetrics, RunStore } from './types.js';
+import type { RunStore } from './types.js';
 
 export interface ReportOptions {
   runs: RunStore;
@@ -82,11 +90,13 @@ export async function buildReport(options: ReportOptions): Promise<string> {
   const studies = options.studies ?? null;
   const maxPoints = options.maxPointsPerSeries ?? 2000;
   const data = await overview(options.runs, studies);
-  const metrics: Record<string, RunMetrics> = {};
+  const metrics: Record<string, CompactMetrics> = {};
   for (const run of data.runs
     .filter((run) => run.pointCount > 0)
     .slice(0, options.maxRunsWithCurves ?? 300)) {
-    metrics[String(run.id)] = decimateMetrics(await options.runs.getMetrics(run.id), maxPoints);
+    metrics[String(run.id)] = compactMetrics(
+      decimateMetrics(await options.runs.getMetrics(run.id), maxPoints),
+    );
   }
   const studyViews: Record<string, StudyPlotData> = {};
   if (studies !== null)

@@ -11,6 +11,8 @@
  *   /api/overview                    runs (newest first) and studies
  *   /api/runs/:id                    a run with its artifacts
  *   /api/runs/:id/metrics?after=N    metric points with ids above N, as columns per metric
+ *                                    (&compact=1: positions and values only, rounded, as the page draws them;
+ *                                    &maxPoints=N: each series thinned to about N points, spikes kept)
  *   /api/studies/:id                 a study as plot-ready columns, with parameter importance
  *   /api/figures                     explain topics with their figures
  *   /api/artifacts/:id               an artifact's stored content (its media type)
@@ -22,7 +24,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Storage } from '../tune/storage/storage.js';
-import { explainTopics, overview, studyView } from './dashboard-data.js';
+import { compactMetrics, decimateMetrics, explainTopics, overview, studyView } from './dashboard-data.js';
 import { RunNotFoundError, type RunStore } from './types.js';
 
 export interface DashboardOptions {
@@ -153,10 +155,13 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     }
     if (resource === 'runs' && id !== undefined && sub === 'metrics') {
       const after = Number(url.searchParams.get('after') ?? 0);
-      return sendJson(
-        response,
-        await runs.getMetrics(idFrom(id, 'run'), { afterPointId: Number.isFinite(after) ? after : 0 }),
-      );
+      const metrics = await runs.getMetrics(idFrom(id, 'run'), {
+        afterPointId: Number.isFinite(after) ? after : 0,
+      });
+      const maxPoints = Number(url.searchParams.get('maxPoints') ?? 0);
+      const thinned =
+        Number.isInteger(maxPoints) && maxPoints > 0 ? decimateMetrics(metrics, maxPoints) : metrics;
+      return sendJson(response, url.searchParams.get('compact') === '1' ? compactMetrics(thinned) : thinned);
     }
     if (resource === 'studies' && id !== undefined) {
       if (studies === null) throw new HttpError(404, 'this dashboard has no study storage');

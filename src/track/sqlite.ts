@@ -13,19 +13,19 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { artifactInfoFromRow, mergedJson, metricsFromRows, runFromRow } from './rows.js';
+import { artifactInfoFromRow, mergedJson, runFromRow } from './rows.js';
 import {
   trackMigrations,
   TrackSchemaTooNewError,
   trackSchemaVersion,
   type ArtifactRow,
-  type PointRow,
   type RunRow,
 } from './schema.js';
 import {
   artifactBytes,
   checkMetric,
   checkRunName,
+  emptySeries,
   RunNotFoundError,
   storedValue,
   type Artifact,
@@ -258,13 +258,24 @@ export class SqliteRunStore implements RunStore {
     const names = query.names;
     const nameCondition =
       names === undefined ? '' : `AND name IN (${names.map(() => '?').join(', ') || 'NULL'})`;
+    // Rows as arrays rather than objects: a 100,000-point run reads in a fraction of the time.
     const rows = this.db
       .prepare(
         `SELECT point_id, name, step, x, value, time FROM track_metrics
          WHERE run_id = ? AND point_id > ? ${nameCondition} ORDER BY point_id`,
       )
-      .all(runId, after, ...(names ?? [])) as PointRow[];
-    return metricsFromRows(runId, after, rows);
+      .raw(true)
+      .all(runId, after, ...(names ?? [])) as [number, string, number, number, number | null, number][];
+    const result: RunMetrics = { runId, lastPointId: after, series: {} };
+    for (const [pointId, name, step, x, value, time] of rows) {
+      const series = (result.series[name] ??= emptySeries());
+      series.step.push(step);
+      series.x.push(x);
+      series.value.push(value);
+      series.time.push(time);
+      if (pointId > result.lastPointId) result.lastPointId = pointId;
+    }
+    return result;
   }
 
   async listArtifacts(runId: number): Promise<ArtifactInfo[]> {

@@ -363,8 +363,9 @@ export async function trackRun<T>(
 }
 
 /**
- * Values for a run's config from parsed command-line options (strings, numbers, booleans), leaving
- * out the names in `exclude` (options about output rather than the training).
+ * Values for a run's config from parsed command-line options (strings, numbers, booleans; text that
+ * is a number becomes one), leaving out the names in `exclude` (options about output rather than the
+ * training).
  */
 export function configFromOptions(
   values: Record<string, unknown>,
@@ -373,12 +374,11 @@ export function configFromOptions(
   const config: JsonObject = {};
   for (const [key, value] of Object.entries(values)) {
     if (value === undefined || exclude.includes(key)) continue;
-    if (
-      typeof value === 'string' ||
-      typeof value === 'boolean' ||
-      typeof value === 'number' ||
-      value === null
-    ) {
+    if (typeof value === 'string') {
+      // Command lines give numbers as text; stored as numbers they compare and sort as numbers.
+      const number = Number(value);
+      config[key] = value.trim() !== '' && Number.isFinite(number) ? number : value;
+    } else if (typeof value === 'boolean' || typeof value === 'number' || value === null) {
       config[key] = value as JsonValue;
     }
   }

@@ -241,6 +241,7 @@ export function freezeSummary(model: Module): { groups: GroupFreezeState[]; text
   const line = (cells: string[]) =>
     cells
       .map((cell, i) => (i === 1 || i === 2 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
-      .join('  ');
+      .join('  ')
+      .trimEnd();
   return { groups, text: [line(header), ...rows.map(line)].join('\n') };
 }

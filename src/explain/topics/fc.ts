@@ -9,9 +9,8 @@ import { Dense } from '../../nn/layers/dense.js';
 import { Flatten, GlobalAvgPool2d } from '../../nn/layers/pooling.js';
 import { summary } from '../../nn/summary.js';
 import { seedCnn } from '../../models/seed-cnn.js';
-import { barChart } from '../../plot/charts.js';
 import { evaluate } from '../../train/fit.js';
-import { count, mnistSplit, percent, recordedTraining, shiftImages } from '../common.js';
+import { count, mnistSplit, percent, recordedTraining, shiftImages, titledBarChart } from '../common.js';
 import type { Topic } from '../types.js';
 
 const channels = 8;
@@ -66,7 +65,7 @@ export const fcTopic: Topic = {
     }
     const [flat, gap] = heads as [(typeof heads)[0], (typeof heads)[0]];
 
-    const parameterFigure = barChart({
+    const parameterFigure = titledBarChart({
       title: `Head parameters: ${channels} channels, ${classes} classes`,
       yLabel: 'trainable parameters',
       categories: sizes.map((s) => `${s}×${s} feature maps`),
@@ -76,7 +75,7 @@ export const fcTopic: Topic = {
       ],
       yScale: 'log',
     });
-    const accuracyFigure = barChart({
+    const accuracyFigure = titledBarChart({
       title: `MNIST digits 0–5: test accuracy of each head (${epochs} epoch${epochs > 1 ? 's' : ''}, ${train.count} images)`,
       yLabel: 'test accuracy (%)',
       categories: shifts.map((s) => (s === 0 ? 'test set as is' : `shifted ${s} px`)),

@@ -12,8 +12,7 @@ import { Dense } from '../../nn/layers/dense.js';
 import { Flatten, GlobalAvgPool2d, MaxPool2d } from '../../nn/layers/pooling.js';
 import type { Module } from '../../nn/module.js';
 import { summary } from '../../nn/summary.js';
-import { barChart } from '../../plot/charts.js';
-import { count, mnistSplit, percent, recordedTraining } from '../common.js';
+import { count, mnistSplit, percent, recordedTraining, titledBarChart } from '../common.js';
 import type { Topic } from '../types.js';
 
 /** A block with the receptive field of one k×k convolution: `layers` 3×3 convolutions, or one k×k. */
@@ -123,7 +122,7 @@ export const kernelsTopic: Topic = {
         samplesPerSecond: throughput,
       });
     }
-    const parameterFigure = barChart({
+    const parameterFigure = titledBarChart({
       title: `Parameters of one block, ${channels} → ${channels} channels (from tensile models)`,
       yLabel: 'parameters',
       categories: ['receptive field 5×5', 'receptive field 7×7'],
@@ -132,7 +131,7 @@ export const kernelsTopic: Topic = {
         { name: 'one large kernel', values: [five.parameters, seven.parameters] },
       ],
     });
-    const accuracyFigure = barChart({
+    const accuracyFigure = titledBarChart({
       title: `MNIST test accuracy at equal receptive field (${epochs} epoch${epochs > 1 ? 's' : ''}, ${train.count} images)`,
       yLabel: 'test accuracy (%)',
       categories: trained.map((t) => t.design.label),

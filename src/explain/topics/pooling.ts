@@ -13,10 +13,9 @@ import { Dense } from '../../nn/layers/dense.js';
 import { AvgPool2d, Flatten, GlobalAvgPool2d, MaxPool2d } from '../../nn/layers/pooling.js';
 import { avgPool2d, maxPool2d } from '../../ops/pooling.js';
 import { gridFigure } from '../../plot/charts.js';
-import { barChart } from '../../plot/charts.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { evaluate } from '../../train/fit.js';
-import { mnistSplit, percent, recordedTraining, shiftImages } from '../common.js';
+import { mnistSplit, percent, recordedTraining, shiftImages, titledBarChart } from '../common.js';
 import type { Topic } from '../types.js';
 
 /** The note-style example: a 4×4 map whose windows each hold one large value among small ones. */
@@ -133,7 +132,7 @@ export const poolingTopic: Topic = {
       trained.push({ kind, accuracy: result.testAccuracy, shifted });
     }
     const [maxNet, averageNet] = trained as [(typeof trained)[0], (typeof trained)[0]];
-    const accuracyFigure = barChart({
+    const accuracyFigure = titledBarChart({
       title: `Seed CNN with max or average pooling: MNIST test accuracy (${epochs} epoch${epochs > 1 ? 's' : ''}, ${train.count} images)`,
       yLabel: 'test accuracy (%)',
       categories: shifts.map((s) => (s === 0 ? 'test set as is' : `shifted ${s} px`)),

@@ -17,13 +17,13 @@ import { loadWeights, saveWeights } from '../../io/weights.js';
 import { seedCnn } from '../../models/seed-cnn.js';
 import { manualSeed } from '../../nn/init.js';
 import type { Module } from '../../nn/module.js';
-import { barChart, lineChart } from '../../plot/charts.js';
+import { lineChart } from '../../plot/charts.js';
 import { Random } from '../../tensor/random.js';
 import { RunTracker } from '../../track/tracker.js';
 import { evaluate, type History } from '../../train/fit.js';
 import { replaceHead } from '../../transfer/head.js';
 import { transferStrategies, type StrategyName, type TransferOptions } from '../../transfer/strategies.js';
-import { count, mnistSplit, percent, recordedTraining } from '../common.js';
+import { count, mnistSplit, percent, recordedTraining, titledBarChart } from '../common.js';
 import { describeResults, readExperimentResults } from '../experiment-results.js';
 import type { ExplainContext, ExplainTable, Topic, TopicResult } from '../types.js';
 import { takePerClass } from '../../data/dataset.js';
@@ -195,6 +195,16 @@ function withExperiment(result: TopicResult): TopicResult {
   };
 }
 
+/** Names short enough for a chart legend. */
+const shortLabels: Record<StrategyName, string> = {
+  headOnly: 'head only',
+  freezeEarly: 'first block frozen',
+  fullLowLr: 'all, low lr',
+  gradualUnfreeze: 'gradual unfreeze',
+  fineTune: 'fine-tune',
+  scratch: 'from scratch',
+};
+
 const strategyLabels: Record<StrategyName, string> = {
   headOnly: 'freeze all but the head',
   freezeEarly: 'freeze the first block',
@@ -237,13 +247,13 @@ export const freezingTopic: Topic = {
       xLabel: 'epoch',
       yLabel: 'validation accuracy (%)',
       series: results.map((r) => ({
-        name: strategyLabels[r.name],
+        name: shortLabels[r.name],
         x: r.curve.map((_, i) => i + 1),
         y: r.curve.map((a) => a * 100),
       })),
       yRange: [0, 100],
     });
-    const barFigure = barChart({
+    const barFigure = titledBarChart({
       title: 'Test accuracy by freezing strategy',
       yLabel: 'test accuracy (%)',
       categories: results.map((r) => r.name),

@@ -233,13 +233,15 @@ export class GpSampler implements Sampler {
     points.forEach((p, i) => x.set(p, i * d));
 
     // 2. Fit, warm-started from the previous fit of the same space.
-    // Random restarts on every fifth fit only: between them the warm start tracks the optimum, and
-    // the restarts cost most of a suggestion's time at a hundred trials.
+    // The default and random starts on every fifth fit only: between them the warm start tracks the
+    // optimum, and the extra starts cost most of a suggestion's time at a hundred trials.
     const spaceKey = JSON.stringify(space);
     const warm = this.previous?.key === spaceKey ? [this.previous.hyperparameters] : [];
+    const restart = warm.length === 0 || this.fits++ % 5 === 0;
     const hyperparameters = fitHyperparameters(x, y, d, {
       initial: warm,
-      randomRestarts: warm.length === 0 || this.fits++ % 5 === 0 ? this.options.hyperparameterRestarts : 0,
+      defaultStart: restart,
+      randomRestarts: restart ? this.options.hyperparameterRestarts : 0,
       fixedNoise: this.options.deterministicObjective,
       random,
     });
@@ -475,11 +477,11 @@ export function sameBasin(
   point: Float64Array,
   value?: number,
 ): boolean {
-  const ceiling = Math.max(anchorValue, value ?? gp.predict(point).mean) + 0.1;
+  const ceiling = Math.max(anchorValue, value ?? gp.mean(point)) + 0.1;
   const between = new Float64Array(anchor.length);
   for (const t of [0.2, 0.4, 0.6, 0.8]) {
     for (let j = 0; j < between.length; j++) between[j] = anchor[j]! + t * (point[j]! - anchor[j]!);
-    if (gp.predict(between).mean > ceiling) return false;
+    if (gp.mean(between) > ceiling) return false;
   }
   return true;
 }
