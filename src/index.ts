@@ -33,3 +33,5 @@ export * from './plot/index.js';
 export * from './models/resnet.js';
 export * from './transfer/index.js';
 export * from './io/checkpoint.js';
+export * from './track/index.js';
+export * from './tune/index.js';
