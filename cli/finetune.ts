@@ -44,7 +44,8 @@ export const finetuneHelp = `usage: tensile finetune --from FILE --strategy NAME
 
 Fine-tunes a pretrained model on labelled images and prints its test accuracy. The architecture (a
 seed CNN or a torchvision-style ResNet) is read from the weight file's tensor names and shapes, and
-the classifier is replaced when the class count differs.
+the classifier is replaced by a new one for the data's classes (--keep-head keeps it, to continue
+training on the same classes).
 
   npx tensile finetune --from pretrained/seed-cnn-fashion-mnist.safetensors --strategy freezeEarly --per-class 30
 
@@ -78,6 +79,7 @@ training:
   --save FILE                       write the fine-tuned weights (safetensors, PyTorch names)
   --checkpoint FILE                 write a resumable checkpoint after every epoch
   --resume FILE                     continue from such a checkpoint (not with fineTune)
+  --keep-head                       keep the pretrained classifier (same classes, same meaning)
   --stop-after N                    stop after N epochs (of --epochs), e.g. to continue later with --resume
   --quiet                           no progress bars or summaries`;
 
@@ -155,6 +157,7 @@ export async function finetuneCommand(args: string[]): Promise<number> {
       checkpoint: { type: 'string' },
       resume: { type: 'string' },
       'stop-after': { type: 'string' },
+      'keep-head': { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -199,8 +202,16 @@ export async function finetuneCommand(args: string[]): Promise<number> {
         : `, its test accuracy ${loaded.metadata.test_accuracy}`;
     log(`tensile finetune: ${values.from} (${loaded.architecture.family}${accuracy})`);
   }
-  if (classifierOutputs(model) !== train.classes) {
-    log(`replacing the ${classifierOutputs(model)}-way classifier with a ${train.classes}-way one`);
+  if (values['keep-head'] && classifierOutputs(model) !== train.classes) {
+    throw new Error(
+      `--keep-head: the classifier has ${classifierOutputs(model)} outputs but the data has ${train.classes} classes`,
+    );
+  }
+  if (!values['keep-head'] && strategy !== 'scratch') {
+    // A new task's labels mean something else even when their number is the same.
+    log(`a new ${train.classes}-way classifier replaces the pretrained ${classifierOutputs(model)}-way one`);
+    replaceHead(model, train.classes, { random: new Random(seed) });
+  } else if (strategy === 'scratch' && classifierOutputs(model) !== train.classes) {
     replaceHead(model, train.classes, { random: new Random(seed) });
   }
   if (
