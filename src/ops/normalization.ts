@@ -65,7 +65,8 @@ export function batchNorm(
         backend.channelAffine(gradOut, scale, zero, gradX, g);
         grads.push(gradX);
       } else grads.push(null);
-      if (gamma !== null) {
+      if (gamma !== null && !needs[1]) grads.push(null);
+      else if (gamma !== null) {
         // ∂L/∂γ = Σ g·x̂ with x̂ from the running statistics.
         const xhat = allocate(x.dtype, x.size);
         const invStd = scale.map((_, c) => 1 / Math.sqrt(runningVar.data[c]! + eps));
@@ -76,7 +77,9 @@ export function batchNorm(
         backend.channelSum(xhat, gradGamma, g);
         grads.push(gradGamma);
       }
-      if (beta !== null) {
+      const betaIndex = gamma !== null ? 2 : 1;
+      if (beta !== null && !needs[betaIndex]) grads.push(null);
+      else if (beta !== null) {
         const gradBeta = allocate(x.dtype, channels);
         backend.channelSum(gradOut, gradBeta, g);
         grads.push(gradBeta);
