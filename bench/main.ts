@@ -205,7 +205,11 @@ function main(): void {
     return;
   }
   const backends =
-    values.backend === 'all' ? availableBackends().filter((name) => name !== 'reference').reverse() : [values.backend!];
+    values.backend === 'all'
+      ? availableBackends()
+          .filter((name) => name !== 'reference')
+          .reverse()
+      : [values.backend!];
   const selected = (values.workload as WorkloadName[] | undefined) ?? workloadNames;
   const withTorch = !values['no-torch'] && torchAvailable();
   if (!withTorch && !values.json)

@@ -12,11 +12,7 @@ export interface Experiment {
   run(args: string[]): Promise<number> | number;
 }
 
-const experiments: Experiment[] = [
-  transferExperiment,
-  lrBatchExperiment,
-  searchExperiment,
-];
+const experiments: Experiment[] = [transferExperiment, lrBatchExperiment, searchExperiment];
 
 export function experimentCommand(args: string[]): Promise<number> | number {
   const [name, ...rest] = args;

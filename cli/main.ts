@@ -22,8 +22,14 @@ const commands: Record<string, { summary: string; run: (args: string[]) => Promi
     summary: 'run an experiment that writes tables and figures (see: tensile experiment)',
     run: experimentCommand,
   },
-  finetune: { summary: 'fine-tune a pretrained model with a transfer strategy (tensile finetune --help)', run: finetuneCommand },
-  tune: { summary: 'tune training hyperparameters as a study file describes (tensile tune examples/study.yaml)', run: tuneCommand },
+  finetune: {
+    summary: 'fine-tune a pretrained model with a transfer strategy (tensile finetune --help)',
+    run: finetuneCommand,
+  },
+  tune: {
+    summary: 'tune training hyperparameters as a study file describes (tensile tune examples/study.yaml)',
+    run: tuneCommand,
+  },
   study: { summary: 'list, show or export tuning studies', run: studyCommand },
   explain: { summary: 'the seed notes with numbers computed live and their figures', run: explainCommand },
   dashboard: { summary: 'web dashboard of runs, studies and explain figures (live)', run: dashboardCommand },

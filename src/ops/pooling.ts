@@ -117,7 +117,10 @@ export function globalAvgPool2d(x: Tensor): Tensor {
   backend.scaleShift(out, 1 / spatial, 0, out);
   return record(new Tensor(out, [batch, channels]), 'globalAvgPool2d', [x], (gradOut) => {
     const gradX = allocate(x.dtype, x.size);
-    backend.binary('add', gradOut, [batch * channels, 1], allocate(x.dtype, 1), [], gradX, [batch * channels, spatial]);
+    backend.binary('add', gradOut, [batch * channels, 1], allocate(x.dtype, 1), [], gradX, [
+      batch * channels,
+      spatial,
+    ]);
     backend.scaleShift(gradX, 1 / spatial, 0, gradX);
     return [gradX];
   });
