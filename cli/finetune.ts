@@ -278,7 +278,11 @@ export async function finetuneCommand(args: string[]): Promise<number> {
     ? run()
     : await trackRun(
         values.storage!,
-        { name: `finetune ${strategy}`, kind: 'finetune', config: configFromOptions(values, ['help', 'quiet', 'no-track']) },
+        {
+          name: `finetune ${strategy}`,
+          kind: 'finetune',
+          config: configFromOptions(values, ['help', 'quiet', 'no-track']),
+        },
         (tracker) => {
           options.callbacks = [...(options.callbacks ?? []), tracker];
           return run();

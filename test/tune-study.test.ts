@@ -236,6 +236,22 @@ describe('Study', () => {
     assert.deepEqual(points, ['0a', '0b', '1a', '1b', '2a', '2b']);
   });
 
+  it('fails the trial, and stops, when the sampler itself throws', async () => {
+    const broken = new RandomSampler({ seed: 1 });
+    broken.inferRelativeSearchSpace = () => ({ x: floatDistribution(0, 1) });
+    broken.sampleRelative = () => {
+      throw new Error('sampler bug');
+    };
+    const study = await Study.create({ sampler: broken });
+    await assert.rejects(
+      study.optimize((trial) => trial.suggestFloat('x', 0, 1), { nTrials: 3 }),
+      /sampler bug/,
+    );
+    const [trial] = await study.trials();
+    assert.equal(trial!.state, 'failed');
+    assert.match(trial!.error!, /the sampler failed: Error: sampler bug/);
+  });
+
   it('refuses a direction that disagrees with an existing study', async () => {
     const storage = new MemoryStorage();
     await Study.create({ name: 's', storage, direction: 'maximize' });

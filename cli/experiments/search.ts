@@ -48,7 +48,7 @@ export const searchHelp = `usage: tensile experiment search [options]
 
 Compares manual, grid, random, TPE and GP search at an equal budget on a real training objective
 (validation accuracy of a seed CNN against lr, momentum, weight decay and batch size) and plots the
-best validation accuracy against the number of trials. About 8 minutes on two cores with the defaults.
+best validation accuracy against the number of trials. About 9 minutes on two cores with the defaults.
 
 options:
   --out DIR          output directory (default out/experiments/search)
@@ -56,7 +56,7 @@ options:
   --repeats N        runs per strategy with different sampler seeds, averaged (default 2)
   --strategies LIST  comma-separated subset of manual,grid,random,tpe,gp
   --dataset NAME     mnist or fashion-mnist (default mnist)
-  --train N          training images (default 1500)
+  --train N          training images (default 2000)
   --validation N     validation images (default 1000)
   --epochs N         epochs per trial (default 2)
   --channels A,B     seed CNN channels (default 8,16)
@@ -203,7 +203,7 @@ async function run(args: string[]): Promise<number> {
       repeats: { type: 'string', default: '2' },
       strategies: { type: 'string', default: 'manual,grid,random,tpe,gp' },
       dataset: { type: 'string', default: 'mnist' },
-      train: { type: 'string', default: '1500' },
+      train: { type: 'string', default: '2000' },
       validation: { type: 'string', default: '1000' },
       epochs: { type: 'string', default: '2' },
       channels: { type: 'string', default: '8,16' },

@@ -11,7 +11,7 @@
  * }, { nTrials: 50 });
  * const best = await study.bestTrial(); // best.params.x ≈ 2
  */
-import type { JsonValue, ParamValue } from './distributions.js';
+import type { JsonValue, ParamValue, SearchSpace } from './distributions.js';
 import {
   isBetter,
   lastIntermediate,
@@ -364,23 +364,31 @@ export class Study {
       if (frozen === null) return null;
     }
     let view = await this.view();
-    const attributes = this.sampler.beforeTrial?.(view, frozen);
-    if (attributes !== undefined && Object.keys(attributes).length > 0) {
-      for (const [key, value] of Object.entries(attributes))
-        await this.storage.setTrialSystemAttribute(frozen.id, key, value);
-      frozen = await this.storage.getTrial(frozen.id);
-      view = { ...view, trials: view.trials.map((t) => (t.id === frozen!.id ? frozen! : t)) };
-    }
-    const relativeSpace = this.sampler.inferRelativeSearchSpace(view, frozen);
-    const relativeParams =
-      Object.keys(relativeSpace).length > 0 ? this.sampler.sampleRelative(view, frozen, relativeSpace) : {};
-    if (Object.keys(relativeParams).length > 0) {
-      // Stored before the objective runs, so other workers' samplers see this point as pending.
-      await this.storage.setTrialSystemAttribute(
-        frozen.id,
-        systemAttributeKeys.plannedParams,
-        relativeParams,
-      );
+    let relativeSpace: SearchSpace;
+    let relativeParams: Record<string, ParamValue>;
+    try {
+      const attributes = this.sampler.beforeTrial?.(view, frozen);
+      if (attributes !== undefined && Object.keys(attributes).length > 0) {
+        for (const [key, value] of Object.entries(attributes))
+          await this.storage.setTrialSystemAttribute(frozen.id, key, value);
+        frozen = await this.storage.getTrial(frozen.id);
+        view = { ...view, trials: view.trials.map((t) => (t.id === frozen!.id ? frozen! : t)) };
+      }
+      relativeSpace = this.sampler.inferRelativeSearchSpace(view, frozen);
+      relativeParams =
+        Object.keys(relativeSpace).length > 0 ? this.sampler.sampleRelative(view, frozen, relativeSpace) : {};
+      if (Object.keys(relativeParams).length > 0) {
+        // Stored before the objective runs, so other workers' samplers see this point as pending.
+        await this.storage.setTrialSystemAttribute(
+          frozen.id,
+          systemAttributeKeys.plannedParams,
+          relativeParams,
+        );
+      }
+    } catch (error) {
+      // A sampler failure must not leave a trial running forever.
+      await this.storage.finishTrial(frozen.id, 'failed', null, `the sampler failed: ${errorText(error)}`);
+      throw error;
     }
     if (this.heartbeatSettings !== null) {
       this.heartbeat ??= createHeartbeat(this.storage, this.heartbeatSettings);

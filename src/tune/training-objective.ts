@@ -143,7 +143,11 @@ export class PreciseBatchNorm implements Callback {
     const model = control.model;
     const wasTraining = model.training;
     model.train();
-    const loader = new DataLoader(this.train, { batchSize: this.batchSize, shuffle: true, seed: this.seed + event.epoch });
+    const loader = new DataLoader(this.train, {
+      batchSize: this.batchSize,
+      shuffle: true,
+      seed: this.seed + event.epoch,
+    });
     let done = 0;
     noGrad(() => {
       for (const { images, shape } of loader) {
@@ -202,7 +206,10 @@ export function trainWithHyperparameters(
   const metric = task.metric ?? 'validationAccuracy';
   manualSeed(task.seed);
   const model = tunableSeedCnn(task.train, task.channels, h.dropout);
-  const callbacks: Callback[] = [new PreciseBatchNorm(task.train, 30, 64, task.seed), ...(options.callbacks ?? [])];
+  const callbacks: Callback[] = [
+    new PreciseBatchNorm(task.train, 30, 64, task.seed),
+    ...(options.callbacks ?? []),
+  ];
   if (options.trial !== undefined) callbacks.push(new PruningCallback(options.trial, { monitor: metric }));
   const schedule = makeSchedule(h, Math.ceil(task.train.count / h.batchSize));
   const history = fit(model, task.train, {

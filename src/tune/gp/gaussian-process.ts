@@ -382,7 +382,8 @@ export function fitHyperparameters(
   [lower[d], upper[d]] = bounds.logSignal;
   lower[d + 1] = Math.log(minNoise);
   upper[d + 1] = Math.max(lower[d + 1]!, bounds.logNoiseMax);
-  const starts: Float64Array[] = options.defaultStart === false ? [] : [toTheta(defaultHyperparameters(d, minNoise), d)];
+  const starts: Float64Array[] =
+    options.defaultStart === false ? [] : [toTheta(defaultHyperparameters(d, minNoise), d)];
   for (const initial of options.initial ?? [])
     if (initial.lengthScales.length === d) starts.push(toTheta(initial, d));
   for (let r = 0; r < (options.randomRestarts ?? 2); r++) {
@@ -410,6 +411,7 @@ export function fitHyperparameters(
     if (Number.isFinite(result.value) && (best === null || result.value < best.value))
       best = { theta: result.x, value: result.value };
   }
-  if (best === null && options.defaultStart === false) return fitHyperparameters(x, y, d, { ...options, defaultStart: true });
+  if (best === null && options.defaultStart === false)
+    return fitHyperparameters(x, y, d, { ...options, defaultStart: true });
   return best === null ? defaultHyperparameters(d, minNoise) : fromTheta(best.theta, d, fixedNoise);
 }
