@@ -3,14 +3,7 @@
  */
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import {
-  formatNumber,
-  formatTable,
-  openStorage,
-  Study,
-  storageUrlHelp,
-  type Cell,
-} from '../src/tune/index.js';
+import { formatNumber, formatTable, openStorage, Study, storageUrlHelp, type Cell } from '../src/index.js';
 import { defaultStorage } from './tune.js';
 
 export const studyHelp = `usage: tensile study <list | show NAME | export NAME> [options]

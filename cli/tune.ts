@@ -9,22 +9,25 @@ import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
-import { loadFashionMnist, loadMnist } from '../src/index.js';
 import {
+  formatNumber,
+  loadFashionMnist,
+  loadMnist,
+  openStorage,
   parseStudyConfig,
-  samplerFromConfig,
   prunerFromConfig,
-  type StudyConfig,
-} from '../src/tune/config.js';
-import { suggestFromSpec } from '../src/tune/search-spec.js';
-import {
+  samplerFromConfig,
+  storageUrlHelp,
+  Study,
+  suggestFromSpec,
   trainingHyperparameterNames,
   trainingHyperparameters,
   trainWithHyperparameters,
   tuningSplit,
+  type FrozenTrial,
+  type StudyConfig,
   type TrainingTask,
-} from '../src/tune/training-objective.js';
-import { formatNumber, openStorage, Study, storageUrlHelp, type FrozenTrial } from '../src/tune/index.js';
+} from '../src/index.js';
 
 export const defaultStorage = 'sqlite:out/tune/studies.db';
 

@@ -1,8 +1,8 @@
 /**
  * The study-storage conformance suite: the same tests against every storage (memory, SQLite,
  * PostgreSQL), as Optuna runs its storage tests over STORAGE_MODES. PostgreSQL runs when
- * TENSILE_TEST_POSTGRES holds a connection URL (CI starts a server; see docs/tuning.md), each run in
- * a fresh schema that is dropped afterwards.
+ * TENSILE_TEST_POSTGRES holds a connection URL (CI starts a server: "PostgreSQL in CI" in the
+ * README), each run in a fresh schema that is dropped afterwards.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -28,7 +28,7 @@ import {
 const postgresUrl = process.env.TENSILE_TEST_POSTGRES;
 const postgresSkip = postgresUrl
   ? false
-  : 'PostgreSQL tests skipped: set TENSILE_TEST_POSTGRES=postgres://USER@HOST:PORT/DB (see docs/tuning.md)';
+  : 'PostgreSQL tests skipped: set TENSILE_TEST_POSTGRES=postgres://USER@HOST:PORT/DB (see README.md, PostgreSQL in CI)';
 const temporary = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-storage-'));
 const schemas: string[] = [];
 
@@ -362,7 +362,7 @@ for (const mode of modes) {
 }
 
 describe('SQLite schema versions', () => {
-  it('upgrades a version-1 database in place, keeping its studies, and refuses newer ones', async () => {
+  it('upgrades a version-1 database step by step, keeping its studies, and refuses newer ones', async () => {
     const file = path.join(temporary, 'old.db');
     const old = new SqliteStorage(file, { migrateTo: 1 });
     assert.equal(old.schemaVersion, 1);
@@ -370,14 +370,18 @@ describe('SQLite schema versions', () => {
     const trial = (await old.createTrial(study.id))!;
     await old.setTrialParam(trial.id, 'lr', floatDistribution(1e-4, 1, { log: true }), 0.01);
     await old.finishTrial(trial.id, 'complete', 0.97);
-    assert.equal(old.database.prepare("SELECT name FROM sqlite_master WHERE name = 'runs'").get(), undefined);
+    const index = "SELECT name FROM sqlite_master WHERE name = 'trial_params_by_name'";
+    const runs = "SELECT name FROM sqlite_master WHERE name = 'runs'";
+    assert.equal(old.database.prepare(index).get(), undefined);
     await old.close();
+    // Version 2 added run tables that version 3 drops again.
+    const second = new SqliteStorage(file, { migrateTo: 2 });
+    assert.notEqual(second.database.prepare(runs).get(), undefined);
+    await second.close();
     const upgraded = new SqliteStorage(file);
     assert.equal(upgraded.schemaVersion, schemaVersion);
-    assert.notEqual(
-      upgraded.database.prepare("SELECT name FROM sqlite_master WHERE name = 'runs'").get(),
-      undefined,
-    );
+    assert.notEqual(upgraded.database.prepare(index).get(), undefined);
+    assert.equal(upgraded.database.prepare(runs).get(), undefined);
     const kept = (await upgraded.getAllTrials((await upgraded.getStudy('kept'))!.id))[0]!;
     assert.deepEqual([kept.state, kept.value, kept.params.lr], ['complete', 0.97, 0.01]);
     upgraded.database.prepare('UPDATE tensile_schema SET version = ?').run(schemaVersion + 1);

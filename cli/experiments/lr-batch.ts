@@ -15,17 +15,18 @@ import {
   getBackend,
   lineChart,
   loadFashionMnist,
+  GridSampler,
   loadMnist,
+  MemoryStorage,
+  NopPruner,
   setBackend,
-  writeFigure,
-  type Series,
-} from '../../src/index.js';
-import { GridSampler, MemoryStorage, NopPruner, Study } from '../../src/tune/index.js';
-import {
+  Study,
   trainingHyperparameters,
   trainWithHyperparameters,
   tuningSplit,
-} from '../../src/tune/training-objective.js';
+  writeFigure,
+  type Series,
+} from '../../src/index.js';
 import type { Experiment } from '../experiment.js';
 
 export const lrBatchHelp = `usage: tensile experiment lr-batch [options]

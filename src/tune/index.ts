@@ -36,3 +36,30 @@ export { SqliteStorage, type SqliteStorageOptions } from './storage/sqlite.js';
 export { PostgresStorage, type PostgresStorageOptions } from './storage/postgres.js';
 export { openStorage, storageUrlHelp } from './storage/open.js';
 export { schemaVersion, SchemaTooNewError } from './storage/schema.js';
+export {
+  parseStudyConfig,
+  samplerFromConfig,
+  prunerFromConfig,
+  samplerFactories,
+  prunerFactories,
+  type StudyConfig,
+} from './config.js';
+export {
+  parseSearchSpec,
+  suggestFromSpec,
+  gridFromSpec,
+  type SearchSpec,
+  type SearchEntry,
+} from './search-spec.js';
+export {
+  trainWithHyperparameters,
+  trainingHyperparameters,
+  trainingDefaults,
+  trainingHyperparameterNames,
+  tuningSplit,
+  tunableSeedCnn,
+  PreciseBatchNorm,
+  type TrainingHyperparameters,
+  type TrainingTask,
+  type TrainingOutcome,
+} from './training-objective.js';

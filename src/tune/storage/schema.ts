@@ -1,17 +1,18 @@
 /**
- * The database schema of the SQLite and PostgreSQL storages, as numbered migrations.
+ * The database schema of the SQLite and PostgreSQL study storages, as numbered migrations.
  *
  * `tensile_schema` holds one row with the version; opening a database applies the missing migrations
  * in one transaction (under BEGIN IMMEDIATE in SQLite and an advisory lock in PostgreSQL, so workers
  * starting together upgrade it once). A database newer than this code is refused rather than
- * misread. Migrations only ever add: a released migration is never edited; a change is a new one.
+ * misread. A released migration is never edited; a change is a new one.
  *
  * Layout: one row per study and per trial; parameters, intermediate values and attributes in their
  * own tables keyed by trial, so every write is one small insert (no read-modify-write of JSON blobs).
  * Parameters keep the internal value (a float; the choice index for categorical ones) with the
  * distribution as JSON, as Optuna does. Times are milliseconds since 1970 as float64.
  *
- * Migration 2 adds run tracking for issue #6 (fit / fine-tune runs and trials with per-epoch metrics).
+ * Migration 2 added tables for run tracking (issue #6); run tracking then came with its own tables
+ * and version row (src/track/schema.ts), and migration 3 drops the unused ones.
  */
 
 export interface Migration {
@@ -150,6 +151,21 @@ export const migrations: readonly Migration[] = [
         epoch INTEGER NOT NULL,
         metrics TEXT NOT NULL,
         PRIMARY KEY (run_id, epoch))`,
+    ],
+  },
+  {
+    version: 3,
+    description: 'drop the unused run tables (run tracking has its own, src/track); index parameters by name',
+    sqlite: [
+      `DROP TABLE IF EXISTS run_epochs`,
+      `DROP TABLE IF EXISTS runs`,
+      // setTrialParam checks a new parameter against the study's other uses of the name.
+      `CREATE INDEX trial_params_by_name ON trial_params (name)`,
+    ],
+    postgres: [
+      `DROP TABLE IF EXISTS run_epochs`,
+      `DROP TABLE IF EXISTS runs`,
+      `CREATE INDEX trial_params_by_name ON trial_params (name)`,
     ],
   },
 ];
