@@ -1,5 +1,6 @@
 /**
- * npm run bench [-- --json] [--steps N] [--backend NAME|all] [--no-torch] [--soak [--soak-steps N]]
+ * npm run bench [-- --json] [--steps N] [--rounds N] [--backend NAME|all] [--threads N] [--workload NAME]
+ *                 [--no-torch] [--soak [--soak-steps N]]
  *
  * Throughput of tensile's backends on four workloads, side by side with PyTorch's CPU build when
  * /usr/bin/python3 has torch (run with 2 threads, alternating with ours in the same run):
@@ -11,6 +12,7 @@
  * --soak trains seedcnn-train for 5,000 steps and reports peak RSS after 100 steps and at the end.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -133,15 +135,45 @@ function torchAvailable(): boolean {
   return result.status === 0;
 }
 
-function runTorch(name: WorkloadName, steps: number, warmup: number, threads: number): number | null {
+/**
+ * Environment for the PyTorch process. Debian 12's OpenBLAS 0.3.21 does not recognise recent Xeons
+ * (Sapphire Rapids) and falls back to its SSE3 "Prescott" kernels, about 7× slower than its
+ * AVX-512 ones; a PyTorch user with the pip wheel (MKL) never sees that, so we name the core type it
+ * should use from the CPU's flags unless the caller already chose one.
+ */
+function torchEnvironment(): NodeJS.ProcessEnv {
+  const environment = { ...process.env };
+  if (environment.OPENBLAS_CORETYPE === undefined) {
+    let flags = '';
+    try {
+      flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '';
+    } catch {
+      // Not Linux: leave OpenBLAS to its own detection.
+    }
+    const has = (flag: string) => flags.split(/\s+/).includes(flag);
+    if (has('avx512f') && has('avx512bw') && has('avx512vl')) environment.OPENBLAS_CORETYPE = 'SkylakeX';
+    else if (has('avx2') && has('fma')) environment.OPENBLAS_CORETYPE = 'Haswell';
+  }
+  return environment;
+}
+
+interface TorchResult {
+  samplesPerSecond: number;
+  /** The BLAS library torch's matmuls ran on, as torch_bench.py found it. */
+  blas: string;
+}
+
+function runTorch(name: WorkloadName, steps: number, warmup: number, threads: number): TorchResult | null {
   const result = spawnSync(python, [torchScript, name, String(steps), String(warmup), String(threads)], {
     encoding: 'utf8',
+    env: torchEnvironment(),
   });
   if (result.status !== 0) {
     console.error(`bench: PyTorch ${name} failed: ${result.stderr.trim().split('\n').at(-1)}`);
     return null;
   }
-  return (JSON.parse(result.stdout) as { samples_per_s: number }).samples_per_s;
+  const parsed = JSON.parse(result.stdout) as { samples_per_s: number; blas: string };
+  return { samplesPerSecond: parsed.samples_per_s, blas: parsed.blas };
 }
 
 function soak(stepsTotal: number): void {
@@ -183,6 +215,7 @@ function main(): void {
       json: { type: 'boolean', default: false },
       steps: { type: 'string', default: '30' },
       warmup: { type: 'string', default: '5' },
+      rounds: { type: 'string', default: '1' },
       backend: { type: 'string', default: 'all' },
       'no-torch': { type: 'boolean', default: false },
       threads: { type: 'string' },
@@ -193,6 +226,7 @@ function main(): void {
   });
   const steps = Number(values.steps);
   const warmup = Number(values.warmup);
+  const rounds = Math.max(1, Number(values.rounds));
   if (values.threads !== undefined) {
     setNativeThreads(Number(values.threads));
     setWasmThreads(Number(values.threads));
@@ -218,26 +252,48 @@ function main(): void {
         ? 'PyTorch comparison skipped (--no-torch).'
         : `PyTorch not found (${python} cannot import torch): printing tensile alone.`,
     );
-  const machine = {
+  const machine: Record<string, unknown> = {
     cpu: os.cpus()[0]?.model ?? 'unknown',
     cores: os.availableParallelism(),
     node: process.version,
     threads,
+    wasm_threads: wasmThreads,
     backends,
+    torch_blas: null,
   };
   const results: Record<string, Record<string, unknown>> = {};
   const rows: string[][] = [];
   for (const name of selected) {
+    // Rounds alternate ours and PyTorch so that a change in the machine's load hits both; each
+    // figure is the median over rounds of per-round medians.
+    const ours = new Map<string, { samplesPerSecond: number; gflops: number }[]>();
+    const torchRounds: number[] = [];
+    let torchResult: TorchResult | null = null;
+    for (let round = 0; round < rounds; round++) {
+      for (const backendName of backends) {
+        setBackend(backendByName(backendName));
+        const measured = timeWorkload(makeWorkload(name), steps, warmup);
+        ours.set(backendName, [...(ours.get(backendName) ?? []), measured]);
+      }
+      torchResult = withTorch ? runTorch(name, steps, warmup, 2) : null;
+      if (torchResult !== null) torchRounds.push(torchResult.samplesPerSecond);
+    }
     const perBackend: Record<string, { samples_per_s: number; gflops: number }> = {};
-    for (const backendName of backends) {
-      setBackend(backendByName(backendName));
-      const measured = timeWorkload(makeWorkload(name), steps, warmup);
+    for (const [backendName, measured] of ours) {
       perBackend[backendName] = {
-        samples_per_s: Number(measured.samplesPerSecond.toFixed(1)),
-        gflops: Number(measured.gflops.toFixed(2)),
+        samples_per_s: Number(median(measured.map((m) => m.samplesPerSecond)).toFixed(1)),
+        gflops: Number(median(measured.map((m) => m.gflops)).toFixed(2)),
       };
     }
-    const torch = withTorch ? runTorch(name, steps, warmup, 2) : null;
+    const torch = torchRounds.length > 0 ? median(torchRounds) : null;
+    if (torchResult !== null && machine.torch_blas === null) {
+      machine.torch_blas = torchResult.blas;
+      if (!torchResult.blas.startsWith('OpenBLAS'))
+        console.error(
+          `bench: PyTorch's matmuls run on ${torchResult.blas}, far slower than a real install; ` +
+            'install the Debian package libopenblas0-pthread for a fair comparison.',
+        );
+    }
     const primary = perBackend[backends[0]!]!;
     results[name] = {
       ...primary,
@@ -271,7 +327,7 @@ function main(): void {
   const line = (cells: string[]) =>
     cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   console.log(
-    `machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, native threads ${threads}, wasm threads ${wasmThreads}; PyTorch ${withTorch ? 'with 2 threads' : 'not run'}`,
+    `machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, native threads ${threads}, wasm threads ${wasmThreads}; PyTorch ${withTorch ? `with 2 threads on ${String(machine.torch_blas)}` : 'not run'}`,
   );
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));

@@ -2,7 +2,7 @@
 """PyTorch side of `npm run bench`: the same workloads as bench/main.ts, on the CPU with N threads.
 
 Usage: torch_bench.py WORKLOAD STEPS WARMUP THREADS
-Prints one JSON object: {"workload", "samples_per_s", "step_seconds": [...]}.
+Prints one JSON object: {"workload", "samples_per_s", "step_seconds": [...], "blas"}.
 """
 import json, sys, time
 import torch
@@ -18,6 +18,19 @@ def seed_cnn():
         cin = co
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10)]
     return nn.Sequential(*layers)
+
+def blas_in_use():
+    """Which BLAS torch's matmul went through: Debian's torch links the system libblas.so.3, which is
+    the slow reference BLAS unless libopenblas0 is installed. Read after a matmul has run."""
+    with open("/proc/self/maps") as maps:
+        paths = {line.split()[-1] for line in maps if "blas" in line.split()[-1]}
+    openblas = [p for p in paths if "openblas" in p]
+    if openblas:
+        import ctypes
+        lib = ctypes.CDLL(openblas[0])
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return "OpenBLAS " + lib.openblas_get_corename().decode()
+    return "reference BLAS (" + ", ".join(sorted(paths)) + ")" if paths else "unknown"
 
 def main():
     workload, steps, warmup, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -56,7 +69,8 @@ def main():
         t = time.perf_counter(); step(); times.append(time.perf_counter() - t)
     times.sort()
     median = times[len(times) // 2]
-    print(json.dumps({"workload": workload, "samples_per_s": batch / median, "step_seconds": times}))
+    torch.mm(torch.ones(8, 8), torch.ones(8, 8))
+    print(json.dumps({"workload": workload, "samples_per_s": batch / median, "step_seconds": times, "blas": blas_in_use()}))
 
 if __name__ == "__main__":
     main()
