@@ -27,9 +27,18 @@ import {
   type FrozenTrial,
   type StudyConfig,
   type TrainingTask,
+  type Callback,
 } from '../src/index.js';
+import {
+  defaultStoreUrl,
+  openRunStore,
+  trackRun,
+  type JsonObject,
+  type RunStore,
+} from '../src/track/index.js';
 
-export const defaultStorage = 'sqlite:out/tune/studies.db';
+/** Studies live beside the runs, so `tensile dashboard` with no options shows both. */
+export const defaultStorage = defaultStoreUrl;
 
 export const tuneHelp = `usage: tensile tune STUDY.yaml [options]
 
@@ -43,6 +52,7 @@ options:
   --workers N       worker processes on this machine (default 1; needs a SQLite or PostgreSQL storage)
   --trials N        study-wide number of trials (overrides the file)
   --study NAME      study name (overrides the file)
+  --no-track        do not record each trial's training as a run (tensile dashboard shows them)
   --quiet           only the summary`;
 
 function describeParams(params: Readonly<Record<string, unknown>>): string {
@@ -79,9 +89,12 @@ function loadTask(config: StudyConfig): TrainingTask {
 }
 
 /** One worker: joins the study and runs trials until the study-wide budget is spent. */
-async function runWorker(config: StudyConfig, log: (line: string) => void): Promise<void> {
+async function runWorker(config: StudyConfig, log: (line: string) => void, track: boolean): Promise<void> {
   const storage = await openStorage(config.storage);
+  // Each trial's training is also a run (kind 'trial') in the same store, with its curves.
+  let runs: RunStore | null = null;
   try {
+    runs = track ? await openRunStore(config.storage) : null;
     const study = await Study.create({
       name: config.study,
       storage,
@@ -94,11 +107,29 @@ async function runWorker(config: StudyConfig, log: (line: string) => void): Prom
     });
     const task = loadTask(config);
     await study.optimize(
-      (trial) => {
+      async (trial) => {
         const values = suggestFromSpec(trial, config.search);
-        const outcome = trainWithHyperparameters(task, trainingHyperparameters(values), { trial });
-        trial.setUserAttribute('seconds', Number(outcome.seconds.toFixed(2)));
-        return outcome.value;
+        const hyperparameters = trainingHyperparameters(values);
+        const train = (callbacks: Callback[]) => {
+          const outcome = trainWithHyperparameters(task, hyperparameters, { trial, callbacks });
+          trial.setUserAttribute('seconds', Number(outcome.seconds.toFixed(2)));
+          return outcome.value;
+        };
+        if (runs === null) return train([]);
+        return trackRun(
+          runs,
+          {
+            kind: 'trial',
+            name: `${config.study} trial ${trial.number}`,
+            study: config.study,
+            trialNumber: trial.number,
+            config: { ...(hyperparameters as unknown as JsonObject), dataset: config.data.dataset },
+          },
+          (tracker) => {
+            trial.setUserAttribute('runId', tracker.runId);
+            return train([tracker]);
+          },
+        );
       },
       {
         totalTrials: config.trials,
@@ -112,6 +143,7 @@ async function runWorker(config: StudyConfig, log: (line: string) => void): Prom
       },
     );
   } finally {
+    await runs?.close();
     await storage.close();
   }
 }
@@ -148,6 +180,7 @@ export async function tuneCommand(args: string[]): Promise<number> {
       trials: { type: 'string' },
       study: { type: 'string' },
       quiet: { type: 'boolean', default: false },
+      'no-track': { type: 'boolean', default: false },
       'worker-id': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -180,9 +213,10 @@ export async function tuneCommand(args: string[]): Promise<number> {
   const log = (line: string) => {
     if (!values.quiet) console.log(line);
   };
+  const track = !values['no-track'];
 
   if (values['worker-id'] !== undefined) {
-    await runWorker(config, (line) => log(`[worker ${values['worker-id']}] ${line}`));
+    await runWorker(config, (line) => log(`[worker ${values['worker-id']}] ${line}`), track);
     return 0;
   }
   const started = performance.now();
@@ -191,7 +225,7 @@ export async function tuneCommand(args: string[]): Promise<number> {
       `seed CNN ${config.model.channels.join('-')} on ${config.data.trainSamples} ${config.data.dataset} images, ${config.metric} on ${config.data.validationSamples}`,
   );
   if (workers === 1) {
-    await runWorker(config, log);
+    await runWorker(config, log, track);
   } else {
     const main = fileURLToPath(new URL('./main.js', import.meta.url));
     const forwarded = [
@@ -204,6 +238,7 @@ export async function tuneCommand(args: string[]): Promise<number> {
       '--trials',
       String(config.trials),
       ...(values.quiet ? ['--quiet'] : []),
+      ...(track ? [] : ['--no-track']),
     ];
     const codes = await Promise.all(
       Array.from({ length: workers }, (_, i) => {
