@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../src/index.js';
-import { buildReport, defaultStoreUrl, openRunStore, sqliteFile } from '../src/track/index.js';
+import { buildReport, defaultStoreUrl, failLostRuns, openRunStore, sqliteFile } from '../src/track/index.js';
 import { openStorage } from '../src/tune/index.js';
 
 export const reportHelp = `usage: tensile report [options]
@@ -48,6 +48,8 @@ export async function reportCommand(args: string[]): Promise<number> {
   const runs = await openRunStore(url);
   const studies = await openStorage(url);
   try {
+    // A report is a snapshot for others: runs whose process was killed should not read as running.
+    await failLostRuns(runs);
     const html = await buildReport({ runs, studies, title: values.title!, maxPointsPerSeries: maxPoints });
     writeFileAtomic(values.out!, new TextEncoder().encode(html));
     const listed = (await runs.listRuns()).length;

@@ -1,7 +1,7 @@
 /** RunTracker: what a fit records, how a failure is recorded, and live writes to PostgreSQL. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -23,6 +23,8 @@ import {
   SqliteRunStore,
   trackRun,
   configFromOptions,
+  failLostRuns,
+  type RunRecord,
   type RunStore,
 } from '../src/track/index.js';
 import { TrialPruned } from '../src/tune/index.js';
@@ -257,4 +259,38 @@ test('command-line options become a run configuration: numbers as numbers, outpu
     ),
     { epochs: 9, lr: 0.005, channels: '32,64', dataset: 'mnist' },
   );
+});
+
+test('a run whose process was killed ends as failed; live runs and other hosts are left running', async () => {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-lost-'));
+  const url = `sqlite:${path.join(directory, 'tensile.db')}`;
+  const worker = new URL('./dashboard-training-worker.js', import.meta.url).pathname;
+  // A training in another process, killed without a chance to finish its run.
+  const child = spawn(process.execPath, [worker, url, 'killed', '1000', '1000'], { stdio: 'ignore' });
+  const store = new SqliteRunStore(path.join(directory, 'tensile.db'));
+  try {
+    let killed: RunRecord | undefined;
+    for (let i = 0; i < 200 && killed === undefined; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      killed = (await store.listRuns({ name: 'killed' }))[0];
+    }
+    assert.ok(killed, 'the child recorded its run');
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    const alive = await store.createRun({ name: 'alive', kind: 'fit' });
+    const elsewhere = await store.createRun({ name: 'elsewhere', kind: 'fit', worker: 'another-host:1' });
+    assert.equal((await store.getRun(killed.id)).state, 'running');
+
+    assert.deepEqual(await failLostRuns(store), [killed.id]);
+    const ended = await store.getRun(killed.id);
+    assert.equal(ended.state, 'failed');
+    assert.match(ended.error ?? '', /ended without finishing the run/);
+    assert.equal((await store.getRun(alive.id)).state, 'running');
+    assert.equal((await store.getRun(elsewhere.id)).state, 'running');
+    assert.deepEqual(await failLostRuns(store), [], 'nothing left to end');
+  } finally {
+    child.kill('SIGKILL');
+    await store.close();
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
 });

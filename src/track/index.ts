@@ -33,4 +33,5 @@ export {
   type DashboardServer,
 } from './server.js';
 export * from './dashboard-data.js';
+export { failLostRuns, processExists } from './lost-runs.js';
 export { buildReport, joinDashboardModules, dashboardModules, type ReportOptions } from './report.js';

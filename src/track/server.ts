@@ -24,6 +24,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Storage } from '../tune/storage/storage.js';
+import { failLostRuns } from './lost-runs.js';
 import { compactMetrics, decimateMetrics, explainTopics, overview, studyView } from './dashboard-data.js';
 import { RunNotFoundError, type RunStore } from './types.js';
 
@@ -106,6 +107,13 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   let timer: NodeJS.Timeout | null = null;
   let polling = false;
   let tick = 0;
+  // Runs whose process was killed end as failed (src/track/lost-runs.ts): checked at most every few seconds.
+  let lastLostCheck = 0;
+  const endLostRuns = async () => {
+    if (Date.now() - lastLostCheck < 5000) return;
+    lastLostCheck = Date.now();
+    await failLostRuns(runs).catch(() => []);
+  };
 
   const currentTokens = async () => ({
     runs: await runs.changeToken(),
@@ -117,6 +125,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (polling) return;
     polling = true;
     try {
+      await endLostRuns();
       const next = await currentTokens();
       if (next.runs !== tokens.runs || next.studies !== tokens.studies) {
         tokens = next;
@@ -147,7 +156,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (parts[0] === 'static' && parts.length === 2) return serveStatic(parts[1]!, response);
     if (parts[0] !== 'api') throw new HttpError(404, `no page at ${url.pathname}`);
     const [, resource, id, sub] = parts;
-    if (resource === 'overview' && id === undefined) return sendJson(response, await overview(runs, studies));
+    if (resource === 'overview' && id === undefined) {
+      await endLostRuns();
+      return sendJson(response, await overview(runs, studies));
+    }
     if (resource === 'runs' && id !== undefined && sub === undefined) {
       const runId = idFrom(id, 'run');
       const [run, artifacts] = await Promise.all([runs.getRun(runId), runs.listArtifacts(runId)]);
