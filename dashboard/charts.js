@@ -4,7 +4,7 @@
  * The dashboard's charts: line charts, scatter plots, horizontal bars and parallel coordinates.
  *
  * Axes, labels and legends are always SVG (crisp text at any zoom). The data is SVG when there are
- * few points (each point can carry a tooltip) and a canvas when there are many: above
+ * few points and a canvas when there are many (a tooltip follows the pointer on both): above
  * `canvasThreshold` points, thousands of SVG nodes would make the page slow to build and to redraw,
  * while a canvas redraw costs one pass over the data. Long line series are thinned per pixel column
  * (first, lowest, highest and last point of each column), which draws the same picture as every point
@@ -378,6 +378,61 @@ function canvasLine(context, series, x, y) {
 }
 
 /**
+ * A tooltip that follows the pointer over a chart: `describe` gets the pointer's position in the
+ * chart's pixels and returns the text for the nearest data (or null for none). Canvas-drawn data has
+ * no elements to carry an SVG <title>, so every chart gets this instead; the listener sits on the
+ * SVG, which a redraw replaces, so listeners never pile up on a live chart.
+ * @param {HTMLElement} container
+ * @param {SVGSVGElement} root
+ * @param {(px: number, py: number) => string | null} describe
+ */
+function pointerTooltip(container, root, describe) {
+  const tip = document.createElement('div');
+  tip.className = 'chart-tooltip';
+  tip.hidden = true;
+  container.append(tip);
+  root.addEventListener('mousemove', (event) => {
+    const box = root.getBoundingClientRect();
+    const px = event.clientX - box.left;
+    const py = event.clientY - box.top;
+    const text = describe(px, py);
+    if (text === null) {
+      tip.hidden = true;
+      return;
+    }
+    tip.textContent = text;
+    tip.hidden = false;
+    // Keep the box inside the chart: flip to the pointer's left near the right edge.
+    const flip = px > box.width * 0.6;
+    tip.style.left = flip ? '' : `${px + 14}px`;
+    tip.style.right = flip ? `${box.width - px + 14}px` : '';
+    tip.style.top = `${Math.max(0, py - 10)}px`;
+  });
+  root.addEventListener('mouseleave', () => {
+    tip.hidden = true;
+  });
+}
+
+/**
+ * Index of the point whose x is nearest to pixel `px` in a series sorted by x (per-epoch and
+ * per-batch metrics are), by bisection on the mapped values; -1 for an empty series.
+ * @param {ArrayLike<number | null>} values
+ * @param {(value: number) => number} map
+ * @param {number} px
+ */
+export function nearestSortedIndex(values, map, px) {
+  let low = 0;
+  let high = values.length - 1;
+  if (high < 0) return -1;
+  while (high - low > 1) {
+    const middle = (low + high) >> 1;
+    if (map(values[middle] ?? 0) < px) low = middle;
+    else high = middle;
+  }
+  return Math.abs(map(values[low] ?? 0) - px) <= Math.abs(map(values[high] ?? 0) - px) ? low : high;
+}
+
+/**
  * A line chart of several series on a shared x axis.
  * @param {HTMLElement} container
  * @param {{
@@ -424,22 +479,34 @@ export function lineChart(container, spec) {
         for (let i = 0; i < series.x.length; i++) {
           const v = series.y[i];
           if (v === null || v === undefined || !Number.isFinite(v) || (yType === 'log' && v <= 0)) continue;
-          const dot = svg('circle', {
-            cx: x.map(series.x[i] ?? 0),
-            cy: y.map(v),
-            r: 2.6,
-            fill: series.color,
-          });
-          const tip = svg('title');
-          tip.textContent = `${series.name}: ${formatTick(v)} at ${formatTick(series.x[i] ?? 0)}`;
-          dot.append(tip);
-          group.append(dot);
+          group.append(
+            svg('circle', {
+              cx: x.map(series.x[i] ?? 0),
+              cy: y.map(v),
+              r: 2.6,
+              fill: series.color,
+            }),
+          );
         }
       }
     }
     root.append(group);
   }
   container.append(root);
+  // Every series' value at the x nearest the pointer, as TensorBoard shows them.
+  pointerTooltip(container, root, (px) => {
+    if (px < margin.left || px > width - margin.right) return null;
+    const lines = [];
+    for (const series of spec.series) {
+      const i = nearestSortedIndex(series.x, x.map, px);
+      const v = i < 0 ? null : series.y[i];
+      if (v === null || v === undefined || !Number.isFinite(v)) continue;
+      lines.push(
+        `${series.name}: ${formatTick(Number(v.toPrecision(4)))} at ${formatTick(series.x[i] ?? 0)}`,
+      );
+    }
+    return lines.length === 0 ? null : lines.join('\n');
+  });
   container.dataset.points = String(points);
   container.dataset.renderer = renderer;
   return { points, renderer };
@@ -505,7 +572,10 @@ export function scatterChart(container, spec) {
   const y = numericScale(yType, extent(Array.from(data.y), yType), [height - margin.bottom, margin.top]);
   drawAxes(root, x, y, { width, height, xLabel: spec.xLabel, yLabel: spec.yLabel, title: spec.title });
   const colorOf = typeof data.color === 'function' ? data.color : () => /** @type {string} */ (data.color);
-  /** Visible points, jittered within a category's band so equal choices do not hide each other. */
+  /**
+   * Visible points as [index, px, py], jittered within a category's band so equal choices do not hide each other.
+   * @type {[number, number, number][]}
+   */
   const visible = [];
   const band = spec.xCategories
     ? (width - margin.left - margin.right) / Math.max(1, spec.xCategories.length)
@@ -543,19 +613,15 @@ export function scatterChart(container, spec) {
   } else {
     const group = svg('g', { class: 'data' });
     for (const [i, px, py] of visible) {
-      const dot = svg('circle', {
-        cx: (px ?? 0).toFixed(1),
-        cy: (py ?? 0).toFixed(1),
-        r: 3.2,
-        fill: colorOf(i ?? 0),
-        'fill-opacity': 0.75,
-      });
-      if (data.tooltip) {
-        const tip = svg('title');
-        tip.textContent = data.tooltip(i ?? 0);
-        dot.append(tip);
-      }
-      group.append(dot);
+      group.append(
+        svg('circle', {
+          cx: (px ?? 0).toFixed(1),
+          cy: (py ?? 0).toFixed(1),
+          r: 3.2,
+          fill: colorOf(i ?? 0),
+          'fill-opacity': 0.75,
+        }),
+      );
     }
     if (spec.line) {
       group.append(
@@ -570,6 +636,21 @@ export function scatterChart(container, spec) {
     root.append(group);
   }
   container.append(root);
+  // The nearest point within a few pixels (a linear scan: 10,000 points take well under a millisecond).
+  pointerTooltip(container, root, (px, py) => {
+    let best = -1;
+    let bestDistance = 10 * 10;
+    for (const [i, vx, vy] of visible) {
+      const distance = (vx - px) ** 2 + (vy - py) ** 2;
+      if (distance < bestDistance) {
+        bestDistance = distance;
+        best = i;
+      }
+    }
+    if (best < 0) return null;
+    if (data.tooltip) return data.tooltip(best);
+    return `${formatTick(Number(data.x[best] ?? 0))}, ${formatTick(Number(data.y[best] ?? 0))}`;
+  });
   container.dataset.points = String(visible.length);
   container.dataset.renderer = renderer;
   return { points: visible.length, renderer };

@@ -135,6 +135,12 @@ describe('dashboard in Chromium', { skip, timeout: 180_000 }, () => {
       // 8 epochs × 3 losses (train, validation, smoothed batch curve from 6 batches each): all drawn.
       const final = await points();
       assert.equal(final, 8 + 8 + 8 * 6);
+      // Pointing at the middle of the loss chart shows each curve's value at the nearest epoch.
+      const box = (await page.locator('#chart-loss svg').boundingBox())!;
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      const tooltip = page.locator('#chart-loss .chart-tooltip');
+      await tooltip.waitFor({ state: 'visible' });
+      assert.match(await tooltip.innerText(), /loss: [\d.e-]+ at [\d.]+/);
     } finally {
       child.kill();
     }
@@ -184,6 +190,14 @@ describe('dashboard in Chromium', { skip, timeout: 180_000 }, () => {
     const firstBar = await page.locator('#chart-importance text').nth(1).textContent();
     assert.equal(firstBar, 'lr');
     assert.match(await page.locator('.best').innerText(), /Best: trial \d+/);
+    // A trial's point names the trial and its value when pointed at.
+    // (the best-so-far line lies over some points, so move the pointer rather than hover the element)
+    const point = (await page.locator('#chart-history circle').nth(5).boundingBox())!;
+    await page.mouse.move(point.x + point.width / 2, point.y + point.height / 2);
+    const tooltip = page.locator('#chart-history .chart-tooltip');
+    await tooltip.waitFor({ state: 'visible' });
+    assert.match(await tooltip.innerText(), /^trial \d+: [\d.]+/);
+    await page.locator('#chart-history').screenshot({ path: path.join(artifacts, 'dashboard-tooltip.png') });
     await page.screenshot({ path: path.join(artifacts, 'dashboard-study.png'), fullPage: true });
   });
 
