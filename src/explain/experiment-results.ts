@@ -105,5 +105,7 @@ export function readExperimentResults(
 
 /** One sentence introducing cached results. */
 export function describeResults(results: ExperimentResults): string {
-  return `From ${results.command} (its results in ${results.directory}, written ${results.modified.toISOString().slice(0, 16).replace('T', ' ')}): ${results.paragraphs.slice(0, 3).join(' ')}`;
+  // The summary's lines are notes, not always sentences: end each one so that they read as a paragraph.
+  const sentences = results.paragraphs.slice(0, 3).map((line) => (/[.!?:]$/.test(line) ? line : `${line}.`));
+  return `From ${results.command} (its results in ${results.directory}, written ${results.modified.toISOString().slice(0, 16).replace('T', ' ')}): ${sentences.join(' ')}`;
 }

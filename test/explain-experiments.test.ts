@@ -1,0 +1,76 @@
+/**
+ * tensile explain shows the experiments' own results once they have been run where it runs: DL0008
+ * after `tensile experiment lr-batch` and `search`, DL0005 and DL0006 after `tensile experiment
+ * transfer`. The experiments run here at toy sizes, through the command line, as a user would.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+function tensile(directory: string, args: string[]): string {
+  const result = spawnSync(process.execPath, [cli, ...args], { cwd: directory, encoding: 'utf8' });
+  assert.equal(result.status, 0, `tensile ${args.join(' ')}: ${result.stderr}`);
+  return result.stdout;
+}
+
+test('explain picks up the tuning and transfer experiments run in the same folder', () => {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-explain-experiments-'));
+  try {
+    const before = tensile(directory, ['explain', 'DL0008', '--quick']);
+    assert.match(before, /run them and this topic shows their results too/);
+
+    const tiny = ['--train', '200', '--validation', '100', '--epochs', '1', '--channels', '4,8'];
+    tensile(directory, ['experiment', 'lr-batch', ...tiny, '--points', '3']);
+    tensile(directory, [
+      'experiment',
+      'search',
+      ...tiny,
+      '--budget',
+      '4',
+      '--repeats',
+      '1',
+      '--strategies',
+      'random,tpe',
+    ]);
+    // A new experiment result makes the cached topic stale: no --fresh needed.
+    const tuning = tensile(directory, ['explain', 'DL0008', '--quick']);
+    assert.match(
+      tuning,
+      /From tensile experiment lr-batch \(its results in out[/\\]experiments[/\\]lr-batch/,
+    );
+    assert.match(tuning, /From tensile experiment search/);
+    // Its table: one row per strategy run.
+    assert.match(tuning, /tensile experiment search: .*\n.*\n.*\nrandom +\d/);
+    for (const figure of ['experiment-lr-batch.png', 'experiment-search.svg'])
+      assert.ok(fs.existsSync(path.join(directory, 'out', 'explain', 'DL0008', figure)), figure);
+
+    tensile(directory, [
+      'experiment',
+      'transfer',
+      '--quick',
+      '--sizes',
+      '10',
+      '--epochs',
+      '1',
+      '--methods',
+      'scratch,fineTune',
+      '--tasks',
+      'digits',
+      '--seeds',
+      '1',
+    ]);
+    for (const topic of ['DL0005', 'DL0006']) {
+      const text = tensile(directory, ['explain', topic, '--quick']);
+      assert.match(text, /From tensile experiment transfer \(its results in out[/\\]transfer/, topic);
+      assert.match(text, /tensile experiment transfer: digits 0–4 → digits 5–9/, topic);
+    }
+  } finally {
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+});
