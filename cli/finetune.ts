@@ -3,8 +3,9 @@
  * safetensors with PyTorch names) on a bundled dataset or an IDX file pair, with one of the transfer
  * strategies, and prints the test accuracy.
  */
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { configFromOptions, defaultStoreUrl, trackRun } from '../src/track/index.js';
+import { configFromOptions, defaultStoreUrl, trackRun, type RunTracker } from '../src/track/index.js';
 import {
   AdamW,
   architectureOf,
@@ -176,6 +177,7 @@ export async function finetuneCommand(args: string[]): Promise<number> {
     throw new Error(`--strategy must be one of ${strategyNames.join(', ')}, got '${values.strategy}'`);
   if (values.from === undefined)
     throw new Error(`--from FILE is required (the pretrained weights; see tensile finetune --help)`);
+  const from = values.from;
   const number = (name: keyof typeof values): number | undefined => {
     if (values[name] === undefined) return undefined;
     const value = Number(values[name]);
@@ -272,10 +274,36 @@ export async function finetuneCommand(args: string[]): Promise<number> {
     log(`resuming from ${resumeFrom} after epoch ${options.initialEpoch}`);
   }
 
-  const run = () => transferStrategies[strategy](model, train, options);
+  // Trains, tests and saves; with a tracker, the test result and the saved weights go into the run too.
+  const work = async (tracker: RunTracker | null) => {
+    if (tracker !== null) options.callbacks = [...(options.callbacks ?? []), tracker];
+    const history = transferStrategies[strategy](model, train, options);
+    const result = evaluate(model, test);
+    if (values.save !== undefined) {
+      saveWeights(model, values.save, {
+        finetuned_from: from,
+        strategy,
+        dataset: source,
+        test_accuracy: result.accuracy.toFixed(4),
+      });
+      log(`weights written to ${values.save}`);
+    }
+    if (tracker !== null) {
+      const seconds = (performance.now() - started) / 1000;
+      tracker.updateSummary({ testAccuracy: result.accuracy, testLoss: result.loss, seconds });
+      if (values.save !== undefined)
+        await tracker.addArtifact({
+          name: 'weights',
+          kind: 'weights',
+          mediaType: 'application/octet-stream',
+          path: path.resolve(values.save),
+        });
+    }
+    return { history, result };
+  };
   // Recorded in the run store by default, like `tensile train` (the dashboard shows it).
-  const history = values['no-track']
-    ? run()
+  const { history, result } = values['no-track']
+    ? await work(null)
     : await trackRun(
         values.storage!,
         {
@@ -283,10 +311,7 @@ export async function finetuneCommand(args: string[]): Promise<number> {
           kind: 'finetune',
           config: configFromOptions(values, ['help', 'quiet', 'no-track']),
         },
-        (tracker) => {
-          options.callbacks = [...(options.callbacks ?? []), tracker];
-          return run();
-        },
+        work,
       );
   if (!values.quiet) {
     console.log(freezeSummary(model).text);
@@ -294,16 +319,6 @@ export async function finetuneCommand(args: string[]): Promise<number> {
       console.log(
         summary(model, [train.channels, train.height, train.width]).text.split('\n').slice(-2).join('\n'),
       );
-  }
-  const result = evaluate(model, test);
-  if (values.save !== undefined) {
-    saveWeights(model, values.save, {
-      finetuned_from: values.from,
-      strategy,
-      dataset: source,
-      test_accuracy: result.accuracy.toFixed(4),
-    });
-    log(`weights written to ${values.save}`);
   }
   const seconds = (performance.now() - started) / 1000;
   console.log(
