@@ -10,6 +10,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { openRunStore } from '../src/track/index.js';
+import { openStorage } from '../src/tune/index.js';
 
 const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -19,7 +21,7 @@ function tensile(directory: string, args: string[]): string {
   return result.stdout;
 }
 
-test('explain picks up the tuning and transfer experiments run in the same folder', () => {
+test('explain picks up the tuning and transfer experiments run in the same folder; each is recorded as runs', async () => {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-explain-experiments-'));
   try {
     const before = tensile(directory, ['explain', 'DL0008', '--quick']);
@@ -69,6 +71,37 @@ test('explain picks up the tuning and transfer experiments run in the same folde
       const text = tensile(directory, ['explain', topic, '--quick']);
       assert.match(text, /From tensile experiment transfer \(its results in out[/\\]transfer/, topic);
       assert.match(text, /tensile experiment transfer: digits 0–4 → digits 5–9/, topic);
+    }
+
+    // Each experiment is a run with its trainings as child runs, and its studies are in the store.
+    const url = `sqlite:${path.join(directory, 'tensile.db')}`;
+    const runs = await openRunStore(url);
+    const storage = await openStorage(url);
+    try {
+      const experiments = await runs.listRuns({ kind: 'experiment' });
+      const children = async (name: string) => {
+        const parent = experiments.find((run) => run.name.startsWith(`experiment ${name} `));
+        assert.ok(parent, name);
+        assert.equal(parent.state, 'complete');
+        assert.ok((await runs.listArtifacts(parent.id)).some((a) => a.mediaType === 'image/svg+xml'));
+        return runs.listRuns({ parentId: parent.id });
+      };
+      const grid = await children('lr-batch');
+      assert.equal(grid.length, 3 * 2);
+      assert.ok(grid.every((run) => run.kind === 'trial' && run.state === 'complete' && run.pointCount > 0));
+      assert.equal((await children('search')).length, 2 * 4);
+      const transfer = await children('transfer');
+      assert.deepEqual(transfer.map((run) => run.name).sort(), [
+        'transfer digits fineTune 10/class seed 1',
+        'transfer digits scratch 10/class seed 1',
+        'transfer digits: pretraining',
+      ]);
+      const studies = (await storage.listStudies()).map((study) => study.name);
+      assert.ok(studies.some((name) => name.startsWith('lr-batch ')));
+      assert.ok(studies.some((name) => name.startsWith('search random-0 ')));
+    } finally {
+      await runs.close();
+      await storage.close();
     }
   } finally {
     fs.rmSync(directory, { recursive: true, force: true });

@@ -17,7 +17,6 @@ import {
   loadFashionMnist,
   GridSampler,
   loadMnist,
-  MemoryStorage,
   NopPruner,
   setBackend,
   Study,
@@ -25,9 +24,12 @@ import {
   trainWithHyperparameters,
   tuningSplit,
   writeFigure,
+  type ImageDataset,
   type Series,
 } from '../../src/index.js';
+import { configFromOptions, defaultStoreUrl } from '../../src/track/index.js';
 import type { Experiment } from '../experiment.js';
+import { ExperimentRecording, recordingHelp, recordingOptions } from './recording.js';
 
 export const lrBatchHelp = `usage: tensile experiment lr-batch [options]
 
@@ -46,7 +48,8 @@ options:
   --points N             learning rates, log-spaced (default 10)
   --batch-sizes A,B      (default 32,64)
   --seed N               data split, initialisation and order (default 1)
-  --backend NAME         reference, wasm or native (default: fastest available)`;
+  --backend NAME         reference, wasm or native (default: fastest available)
+${recordingHelp(defaultStoreUrl)}`;
 
 function numberOption(values: Record<string, unknown>, name: string): number {
   const value = Number(values[name]);
@@ -71,6 +74,7 @@ async function run(args: string[]): Promise<number> {
       seed: { type: 'string', default: '1' },
       backend: { type: 'string' },
       help: { type: 'boolean', default: false },
+      ...recordingOptions,
     },
   });
   if (values.help) {
@@ -99,29 +103,69 @@ async function run(args: string[]): Promise<number> {
     `lr-batch: ${learningRates.length} learning rates × ${batchSizes.length} batch sizes; ${setting}`,
   );
 
+  const recording = await ExperimentRecording.open({
+    experiment: 'lr-batch',
+    storage: values.storage ?? defaultStoreUrl,
+    track: !values['no-track'],
+    config: configFromOptions(values, ['help', 'no-track', 'storage']),
+  });
+  return ExperimentRecording.around(recording, () =>
+    gridStudy(
+      recording,
+      { train, validation, channels, seed, epochs, learningRates, batchSizes },
+      values,
+      setting,
+    ),
+  );
+}
+
+interface GridTask {
+  train: ImageDataset;
+  validation: ImageDataset;
+  channels: [number, number];
+  seed: number;
+  epochs: number;
+  learningRates: number[];
+  batchSizes: number[];
+}
+
+async function gridStudy(
+  recording: ExperimentRecording,
+  task: GridTask,
+  values: { out?: string; dataset?: string },
+  setting: string,
+): Promise<number> {
+  const { train, validation, channels, seed, epochs, learningRates, batchSizes } = task;
   const study = await Study.create({
-    name: 'lr-batch',
+    name: recording.studyName('lr-batch'),
     direction: 'maximize',
-    storage: new MemoryStorage(),
+    storage: recording.studies,
     sampler: new GridSampler({ lr: learningRates, batchSize: batchSizes }, { seed }),
     pruner: new NopPruner(),
   });
   const started = performance.now();
   await study.optimize(
-    (trial) => {
+    async (trial) => {
       const lr = trial.suggestCategorical('lr', learningRates);
       const batchSize = trial.suggestCategorical('batchSize', batchSizes);
-      const outcome = trainWithHyperparameters(
-        { train, validation, channels, seed },
-        trainingHyperparameters({
-          lr,
-          batchSize,
-          epochs,
-          optimizer: 'sgd',
-          momentum: 0.9,
-          weightDecay: 0,
-          schedule: 'constant',
-        }),
+      const hyperparameters = trainingHyperparameters({
+        lr,
+        batchSize,
+        epochs,
+        optimizer: 'sgd',
+        momentum: 0.9,
+        weightDecay: 0,
+        schedule: 'constant',
+      });
+      const outcome = await recording.training(
+        {
+          name: `lr-batch lr ${lr} batch ${batchSize}`,
+          study: study.name,
+          trialNumber: trial.number,
+          config: { ...hyperparameters, trainSamples: train.count },
+        },
+        (callbacks) =>
+          trainWithHyperparameters({ train, validation, channels, seed }, hyperparameters, { callbacks }),
       );
       trial.setUserAttribute('seconds', Number(outcome.seconds.toFixed(2)));
       trial.setUserAttribute('final_train_loss', outcome.history.epochs.at(-1)!.loss);
@@ -176,6 +220,18 @@ async function run(args: string[]): Promise<number> {
   const seconds = (performance.now() - started) / 1000;
   lines.push('', `${trials.length} runs in ${seconds.toFixed(0)} s. Figure: ${figure.png}`);
   fs.writeFileSync(path.join(values.out!, 'summary.md'), lines.join('\n') + '\n');
+  await recording.finish(
+    {
+      seconds: Number(seconds.toFixed(1)),
+      best: Object.fromEntries(
+        series.map((s) => {
+          const best = s.y.indexOf(Math.max(...s.y));
+          return [s.name, { lr: s.x[best] ?? null, validationAccuracy: (s.y[best] ?? 0) / 100 }];
+        }),
+      ),
+    },
+    [figure.svg],
+  );
   console.log(
     `\n${lines.slice(4).join('\n')}\nwrote ${figure.svg}, ${figure.png}, ${path.join(values.out!, 'trials.csv')}`,
   );

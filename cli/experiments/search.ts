@@ -21,7 +21,6 @@ import {
   lineChart,
   loadFashionMnist,
   loadMnist,
-  MemoryStorage,
   NopPruner,
   RandomSampler,
   setBackend,
@@ -38,7 +37,9 @@ import {
   type Series,
   type Trial,
 } from '../../src/index.js';
+import { configFromOptions, defaultStoreUrl } from '../../src/track/index.js';
 import type { Experiment } from '../experiment.js';
+import { ExperimentRecording, recordingHelp, recordingOptions } from './recording.js';
 
 export const searchHelp = `usage: tensile experiment search [options]
 
@@ -57,7 +58,8 @@ options:
   --epochs N         epochs per trial (default 2)
   --channels A,B     seed CNN channels (default 8,16)
   --seed N           data split, initialisation and order (default 1)
-  --backend NAME     reference, wasm or native (default: fastest available)`;
+  --backend NAME     reference, wasm or native (default: fastest available)
+${recordingHelp(defaultStoreUrl)}`;
 
 const batchSizes = [32, 64, 128];
 
@@ -79,12 +81,27 @@ interface Task {
   epochs: number;
 }
 
-function objective(task: Task): (trial: Trial) => number {
-  return (trial) => {
+function objective(
+  task: Task,
+  recording: ExperimentRecording,
+  study: Study,
+): (trial: Trial) => Promise<number> {
+  return async (trial) => {
     const params = suggest(trial);
-    const outcome = trainWithHyperparameters(
-      task,
-      trainingHyperparameters({ ...params, epochs: task.epochs, optimizer: 'sgd', schedule: 'constant' }),
+    const hyperparameters = trainingHyperparameters({
+      ...params,
+      epochs: task.epochs,
+      optimizer: 'sgd',
+      schedule: 'constant',
+    });
+    const outcome = await recording.training(
+      {
+        name: `search ${study.name} trial ${trial.number}`,
+        study: study.name,
+        trialNumber: trial.number,
+        config: { ...hyperparameters, trainSamples: task.train.count },
+      },
+      (callbacks) => trainWithHyperparameters(task, hyperparameters, { callbacks }),
     );
     trial.setUserAttribute('seconds', Number(outcome.seconds.toFixed(2)));
     return outcome.value;
@@ -141,8 +158,9 @@ async function runManual(
   task: Task,
   budget: number,
   report: (trial: FrozenTrial) => void,
+  recording: ExperimentRecording,
 ): Promise<void> {
-  const run = objective(task);
+  const run = objective(task, recording, study);
   const tried = new Set<string>();
   for (let step = 0, done = 0; done < budget; step++) {
     const best = done === 0 ? {} : ((await study.bestTrial()).params as Record<string, number>);
@@ -154,7 +172,7 @@ async function runManual(
       const trial = await study.ask();
       let result: number | { state: 'failed'; error: string };
       try {
-        result = run(trial);
+        result = await run(trial);
       } catch (error) {
         result = { state: 'failed', error: String(error) };
       }
@@ -208,6 +226,7 @@ async function run(args: string[]): Promise<number> {
       seed: { type: 'string', default: '1' },
       backend: { type: 'string' },
       help: { type: 'boolean', default: false },
+      ...recordingOptions,
     },
   });
   if (values.help) {
@@ -235,83 +254,100 @@ async function run(args: string[]): Promise<number> {
   };
   const setting = `seed CNN ${task.channels.join('-')}, ${train.count} ${values.dataset} training images, ${validation.count} for validation, ${task.epochs} epochs of SGD per trial, backend ${getBackend().name}`;
   console.log(`search: ${strategies.join(', ')} × ${budget} trials × ${repeats} repeat(s); ${setting}`);
-  fs.mkdirSync(values.out!, { recursive: true });
-  const started = performance.now();
-  const curves = new Map<string, number[][]>();
-  const csv: string[] = [];
-  for (const strategy of strategies) {
-    for (let repeat = 0; repeat < repeats; repeat++) {
-      const storage = new MemoryStorage();
-      const strategyStarted = performance.now();
-      const study = await Study.create({
-        name: `${strategy}-${repeat}`,
-        direction: 'maximize',
-        storage,
-        sampler: strategy === 'manual' ? new RandomSampler({ seed }) : samplerFor(strategy, seed + repeat),
-        pruner: new NopPruner(),
-      });
-      const report = (trial: FrozenTrial) =>
+  const recording = await ExperimentRecording.open({
+    experiment: 'search',
+    storage: values.storage ?? defaultStoreUrl,
+    track: !values['no-track'],
+    config: configFromOptions(values, ['help', 'no-track', 'storage']),
+  });
+  return ExperimentRecording.around(recording, async () => {
+    fs.mkdirSync(values.out!, { recursive: true });
+    const started = performance.now();
+    const curves = new Map<string, number[][]>();
+    const csv: string[] = [];
+    for (const strategy of strategies) {
+      for (let repeat = 0; repeat < repeats; repeat++) {
+        const strategyStarted = performance.now();
+        const study = await Study.create({
+          name: recording.studyName(`search ${strategy}-${repeat}`),
+          direction: 'maximize',
+          storage: recording.studies,
+          sampler: strategy === 'manual' ? new RandomSampler({ seed }) : samplerFor(strategy, seed + repeat),
+          pruner: new NopPruner(),
+        });
+        const report = (trial: FrozenTrial) =>
+          console.log(
+            `  ${strategy.padEnd(6)} #${String(trial.number + 1).padStart(2)} ${trial.state === 'complete' ? `${(trial.value! * 100).toFixed(1)}%` : trial.state}  ` +
+              Object.entries(trial.params)
+                .map(([k, v]) => `${k}=${typeof v === 'number' ? Number(v.toPrecision(3)) : v}`)
+                .join(' '),
+          );
+        if (strategy === 'manual') await runManual(study, task, budget, report, recording);
+        else
+          await study.optimize(objective(task, recording, study), {
+            nTrials: budget,
+            callbacks: [(_s, trial) => report(trial)],
+          });
+        const trials = await study.trials();
+        curves.set(strategy, [...(curves.get(strategy) ?? []), bestSoFar(trials)]);
+        const table = await study.toCsv();
+        const [header, ...rows] = table.trim().split('\n');
+        if (csv.length === 0) csv.push(`strategy,repeat,${header}`);
+        for (const row of rows) csv.push(`${strategy},${repeat},${row}`);
         console.log(
-          `  ${strategy.padEnd(6)} #${String(trial.number + 1).padStart(2)} ${trial.state === 'complete' ? `${(trial.value! * 100).toFixed(1)}%` : trial.state}  ` +
-            Object.entries(trial.params)
-              .map(([k, v]) => `${k}=${typeof v === 'number' ? Number(v.toPrecision(3)) : v}`)
-              .join(' '),
+          `  ${strategy}: best ${(Math.max(...bestSoFar(trials)) * 100).toFixed(1)}% in ${((performance.now() - strategyStarted) / 1000).toFixed(0)} s`,
         );
-      if (strategy === 'manual') await runManual(study, task, budget, report);
-      else
-        await study.optimize(objective(task), { nTrials: budget, callbacks: [(_s, trial) => report(trial)] });
-      const trials = await study.trials();
-      curves.set(strategy, [...(curves.get(strategy) ?? []), bestSoFar(trials)]);
-      const table = await study.toCsv();
-      const [header, ...rows] = table.trim().split('\n');
-      if (csv.length === 0) csv.push(`strategy,repeat,${header}`);
-      for (const row of rows) csv.push(`${strategy},${repeat},${row}`);
-      console.log(
-        `  ${strategy}: best ${(Math.max(...bestSoFar(trials)) * 100).toFixed(1)}% in ${((performance.now() - strategyStarted) / 1000).toFixed(0)} s`,
-      );
+      }
     }
-  }
-  const series: Series[] = [...curves].map(([strategy, runs]) => ({
-    name: strategy === 'gp' ? 'GP (EI)' : strategy === 'tpe' ? 'TPE' : strategy,
-    x: Array.from({ length: budget }, (_, i) => i + 1),
-    y: Array.from(
-      { length: budget },
-      (_, i) => (100 * runs.reduce((a, r) => a + (r[i] ?? r[r.length - 1]!), 0)) / runs.length,
-    ),
-  }));
-  const low = Math.min(...series.flatMap((s) => s.y));
-  const figure = writeFigure(
-    lineChart({
-      title: `Best validation accuracy against trials (${values.dataset}, equal budget)`,
-      xLabel: 'trials',
-      yLabel: `best validation accuracy (%)${repeats > 1 ? `, mean of ${repeats}` : ''}`,
-      yRange: [Math.max(0, Math.floor(low / 5) * 5), 100],
-      series,
-    }),
-    path.join(values.out!, 'search'),
-  );
-  fs.writeFileSync(path.join(values.out!, 'trials.csv'), csv.join('\n') + '\n');
-  const lines = [
-    '# search',
-    '',
-    setting + '.',
-    '',
-    `| strategy | best after ${Math.ceil(budget / 2)} trials | best after ${budget} trials |`,
-    '|---|---|---|',
-  ];
-  for (const s of series)
-    lines.push(
-      `| ${s.name} | ${s.y[Math.ceil(budget / 2) - 1]!.toFixed(1)}% | ${s.y[budget - 1]!.toFixed(1)}% |`,
+    const series: Series[] = [...curves].map(([strategy, runs]) => ({
+      name: strategy === 'gp' ? 'GP (EI)' : strategy === 'tpe' ? 'TPE' : strategy,
+      x: Array.from({ length: budget }, (_, i) => i + 1),
+      y: Array.from(
+        { length: budget },
+        (_, i) => (100 * runs.reduce((a, r) => a + (r[i] ?? r[r.length - 1]!), 0)) / runs.length,
+      ),
+    }));
+    const low = Math.min(...series.flatMap((s) => s.y));
+    const figure = writeFigure(
+      lineChart({
+        title: `Best validation accuracy against trials (${values.dataset}, equal budget)`,
+        xLabel: 'trials',
+        yLabel: `best validation accuracy (%)${repeats > 1 ? `, mean of ${repeats}` : ''}`,
+        yRange: [Math.max(0, Math.floor(low / 5) * 5), 100],
+        series,
+      }),
+      path.join(values.out!, 'search'),
     );
-  lines.push(
-    '',
-    `${strategies.length * budget * repeats} trainings in ${((performance.now() - started) / 1000).toFixed(0)} s. Figure: ${figure.png}`,
-  );
-  fs.writeFileSync(path.join(values.out!, 'summary.md'), lines.join('\n') + '\n');
-  console.log(
-    `\n${lines.slice(4).join('\n')}\nwrote ${figure.svg}, ${figure.png}, ${path.join(values.out!, 'trials.csv')}`,
-  );
-  return 0;
+    fs.writeFileSync(path.join(values.out!, 'trials.csv'), csv.join('\n') + '\n');
+    const lines = [
+      '# search',
+      '',
+      setting + '.',
+      '',
+      `| strategy | best after ${Math.ceil(budget / 2)} trials | best after ${budget} trials |`,
+      '|---|---|---|',
+    ];
+    for (const s of series)
+      lines.push(
+        `| ${s.name} | ${s.y[Math.ceil(budget / 2) - 1]!.toFixed(1)}% | ${s.y[budget - 1]!.toFixed(1)}% |`,
+      );
+    lines.push(
+      '',
+      `${strategies.length * budget * repeats} trainings in ${((performance.now() - started) / 1000).toFixed(0)} s. Figure: ${figure.png}`,
+    );
+    fs.writeFileSync(path.join(values.out!, 'summary.md'), lines.join('\n') + '\n');
+    console.log(
+      `\n${lines.slice(4).join('\n')}\nwrote ${figure.svg}, ${figure.png}, ${path.join(values.out!, 'trials.csv')}`,
+    );
+    await recording.finish(
+      {
+        seconds: Number(((performance.now() - started) / 1000).toFixed(1)),
+        bestValidationAccuracy: Object.fromEntries(series.map((s) => [s.name, (s.y[budget - 1] ?? 0) / 100])),
+      },
+      [figure.svg],
+    );
+    return 0;
+  });
 }
 
 export const searchExperiment: Experiment = {

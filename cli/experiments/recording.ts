@@ -1,0 +1,141 @@
+/**
+ * What an experiment records in the store, as every other training in tensile does: one run of kind
+ * 'experiment' for the whole command (its options, summary and figures) and, under it, one run per
+ * training (its configuration and curves; a tuning trial's also names its study and number). The
+ * experiment's studies go in the same store, so `tensile dashboard` shows both while it runs.
+ * `--no-track` records nothing and keeps the studies in memory.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { MemoryStorage, openStorage, type Storage } from '../../src/tune/index.js';
+import type { Callback } from '../../src/index.js';
+import { openRunStore, RunTracker, trackRun, type JsonObject, type RunStore } from '../../src/track/index.js';
+
+/** The options every experiment takes for it (merge into parseArgs' options). */
+export const recordingOptions = {
+  storage: { type: 'string' },
+  'no-track': { type: 'boolean', default: false },
+} as const;
+
+export const recordingHelp = (defaultUrl: string) =>
+  `  --storage URL      where the runs and studies are recorded (default ${defaultUrl})
+  --no-track         record nothing (studies stay in memory)`;
+
+export interface TrainingRunOptions {
+  name: string;
+  config: JsonObject;
+  /** For tuning trials. */
+  study?: string;
+  trialNumber?: number;
+}
+
+export class ExperimentRecording {
+  private constructor(
+    /** Where the experiment's studies live. */
+    readonly studies: Storage,
+    private readonly runs: RunStore | null,
+    private readonly parent: RunTracker | null,
+    /** Added to study names so that each invocation's studies are distinct. */
+    readonly stamp: string,
+  ) {}
+
+  /**
+   * Opens the store (unless `track` is false) and starts the experiment's run.
+   * @param experiment its name, e.g. 'lr-batch'
+   */
+  static async open(options: {
+    experiment: string;
+    storage: string;
+    track: boolean;
+    config: JsonObject;
+  }): Promise<ExperimentRecording> {
+    const stamp = new Date().toISOString().slice(0, 19).replace('T', ' ');
+    if (!options.track) return new ExperimentRecording(new MemoryStorage(), null, null, stamp);
+    const runs = await openRunStore(options.storage);
+    try {
+      const studies = await openStorage(options.storage);
+      const parent = await RunTracker.start(runs, {
+        kind: 'experiment',
+        name: `experiment ${options.experiment} ${stamp}`,
+        config: options.config,
+        finishOnFitEnd: false,
+      });
+      console.log(
+        `recording run #${parent.runId} and its trainings in ${options.storage} (tensile dashboard shows them; --no-track skips this)`,
+      );
+      return new ExperimentRecording(studies, runs, parent, stamp);
+    } catch (error) {
+      await runs.close();
+      throw error;
+    }
+  }
+
+  /** A study name unique to this invocation. */
+  studyName(base: string): string {
+    return this.parent === null ? base : `${base} ${this.stamp}`;
+  }
+
+  /**
+   * Runs one training, recorded as a child run: `work` gets the callbacks to pass to fit (none when
+   * not recording). A thrown error fails the child run and is rethrown.
+   */
+  async training<T>(options: TrainingRunOptions, work: (callbacks: Callback[]) => T): Promise<T> {
+    if (this.runs === null || this.parent === null) return work([]);
+    return trackRun(
+      this.runs,
+      {
+        kind: options.study === undefined ? 'fit' : 'trial',
+        name: options.name,
+        config: options.config,
+        parentId: this.parent.runId,
+        study: options.study ?? null,
+        trialNumber: options.trialNumber ?? null,
+      },
+      (tracker) => work([tracker]),
+    );
+  }
+
+  /** Ends the experiment's run as complete with its summary, attaching the SVG figures written. */
+  async finish(summary: JsonObject, figures: string[]): Promise<void> {
+    if (this.parent === null) return;
+    this.parent.updateSummary(summary);
+    for (const file of figures) {
+      await this.parent.addArtifact({
+        name: path.basename(file),
+        kind: 'figure',
+        mediaType: 'image/svg+xml',
+        path: path.resolve(file),
+        content: fs.readFileSync(file, 'utf8'),
+      });
+    }
+    await this.parent.finish('complete');
+  }
+
+  /** Ends the experiment's run as failed (when the experiment throws). */
+  async fail(error: unknown): Promise<void> {
+    await this.parent?.fail(error);
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.parent?.close();
+    } finally {
+      await this.runs?.close();
+      await this.studies.close();
+    }
+  }
+
+  /**
+   * Runs an experiment's body with its recording: fails the run on an error, closes everything.
+   */
+  static async around<T>(recording: ExperimentRecording, body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (error) {
+      await recording.fail(error).catch(() => undefined);
+      throw error;
+    } finally {
+      await recording.close();
+    }
+  }
+}
