@@ -114,15 +114,17 @@ export class PostgresStorage implements Storage {
     const { connectionString, schema } = parsePostgresUrl(url);
     // node-postgres is loaded on first use, so tensile works without it until a PostgreSQL storage is opened.
     const { default: driver } = await import('pg');
-    const pool = new driver.Pool({ connectionString, max: options.maxConnections ?? 4 });
+    // The schema is set by the connection's startup options: a "SET search_path" query issued on
+    // connect would overlap the pool's first query, which node-postgres deprecates (and warns about).
+    const pool = new driver.Pool({
+      connectionString,
+      max: options.maxConnections ?? 4,
+      ...(schema !== null
+        ? { options: `-c search_path=${quoteIdentifier(schema).replace(/ /g, '\\ ')}` }
+        : {}),
+    });
     // An idle connection dropped by the server must not crash the process; the next query reconnects.
     pool.on('error', () => undefined);
-    if (schema !== null) {
-      // Queued ahead of any other query on the new connection (node-postgres runs a client's queries in order).
-      pool.on('connect', (client) => {
-        client.query(`SET search_path TO ${quoteIdentifier(schema)}`).catch(() => undefined);
-      });
-    }
     const storage = new PostgresStorage(url, pool, schema);
     try {
       await storage.migrate(options.migrateTo ?? schemaVersion);
