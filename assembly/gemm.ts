@@ -2,26 +2,44 @@
  * Single-precision GEMM for WebAssembly SIMD: C[M,N] (+)= op(A)[M,K] · op(B)[K,N], row-major.
  *
  * The structure is the Goto/BLIS one. B is packed a KC×NC panel at a time into column strips of
- * NR = 8 floats, A a MC×KC block at a time into row strips of MR = 4 floats, and a 4×8 register tile
- * walks the packed strips. Packing makes every operand read in the inner loop sequential and
- * independent of the transposes and leading dimensions, and zero-pads the edges so the register tile
- * never sees a partial strip.
+ * NR = 8 floats, A a MC×KC block at a time into row strips of MR = 4 (or 6) floats, and an MR×8
+ * register tile walks the packed strips. Packing makes every operand read in the inner loop
+ * sequential and independent of the transposes and leading dimensions, and zero-pads the edges so the
+ * register tile never sees a partial strip.
  *
  * All pointers are byte addresses in linear memory; `work` is caller-provided scratch of
  * gemmWorkspaceBytes(m, n, k) bytes, so this module allocates nothing and is safe to run
  * concurrently on several threads sharing one memory (each with its own workspace).
  */
 
-/** Rows of the register tile. */
-const MR: i32 = 4;
+/**
+ * Rows of the register tile. With relaxed SIMD the tile is 6×8: `f32x4.relaxed_madd` is one fused
+ * multiply-add on x64, so the product needs no temporary register, and twelve accumulators, two B
+ * vectors and one broadcast A value fit the 15 XMM registers V8 allocates (it keeps one as scratch).
+ * Twelve independent accumulators also cover the multiply-add latency. Without FMA the separate
+ * product needs a register of its own and a 6×8 tile spills, so plain SIMD keeps 4×8. Both builds
+ * come from this file (scripts/build-wasm.mjs); the backend asks gemmTileRows() which one it runs.
+ */
+const MR: i32 = ASC_FEATURE_RELAXED_SIMD ? 6 : 4;
 /** Columns of the register tile (two f32x4 vectors). */
 const NR: i32 = 8;
-/** Depth of a packed block: a 4×KC strip of A (4 KiB) and a KC×8 strip of B (8 KiB) stay in L1. */
+/** Depth of a packed block: an MR×KC strip of A (4–6 KiB) and a KC×8 strip of B (8 KiB) stay in L1. */
 const KC: i32 = 256;
-/** Rows of a packed A block: MC×KC floats (128 KiB) stay in L2 while the B panel streams past. */
-const MC: i32 = 128;
+/**
+ * Rows of a packed A block, a multiple of MR: MC×KC floats (about 128 KiB) stay in L2 while the B
+ * panel streams past.
+ */
+const MC: i32 = ASC_FEATURE_RELAXED_SIMD ? 126 : 128;
 /** Columns of a packed B panel: KC×NC floats (4 MiB) live in the last-level cache. */
 const NC: i32 = 4096;
+
+/**
+ * Rows of the register tile (4, or 6 in the relaxed-SIMD build). Row pieces of gemmPackA and row
+ * blocks of gemmPackedBlock start at multiples of it.
+ */
+export function gemmTileRows(): i32 {
+  return MR;
+}
 
 function roundUp(value: i32, multiple: i32): i32 {
   return ((value + multiple - 1) / multiple) * multiple;
@@ -86,8 +104,8 @@ export function gemmStrided(
 /**
  * Threaded products pack each operand once, in parallel, then split C between threads. The packed
  * layout of op(A) (and likewise op(B)) is the one gemmStrided's panels use, laid end to end: depth
- * block p (depth pc = p·KC) starts at float roundUp(M, MR)·pc, and within it row strip s (rows 4s to
- * 4s+3) starts at s·MR·kc. gemmPackedBlock then walks exactly the tiles and depth blocks that
+ * block p (depth pc = p·KC) starts at float roundUp(M, MR)·pc, and within it row strip s (rows MR·s to
+ * MR·s+MR−1) starts at s·MR·kc. gemmPackedBlock then walks exactly the tiles and depth blocks that
  * gemmStrided would for its block of C, so every element gets the same sum in the same order.
  */
 
@@ -177,6 +195,7 @@ export function gemmPackedBlock(
  * depth p, the MR values op(A)[ic+s·MR+r, pc+p] contiguously. Rows past mc are zero.
  */
 function packA(a: usize, lda: i32, transA: bool, ic: i32, pc: i32, mc: i32, kc: i32, dst: usize): void {
+  const stripBytes = <usize>MR * 4;
   for (let ir = 0; ir < mc; ir += MR) {
     const rows = min(MR, mc - ir);
     const i0 = ic + ir;
@@ -188,25 +207,29 @@ function packA(a: usize, lda: i32, transA: bool, ic: i32, pc: i32, mc: i32, kc: 
       if (rows == MR) {
         for (let p = 0; p < kc; p++) {
           v128.store(out, v128.load(src));
+          if (MR == 6) store<u64>(out, load<u64>(src, 16), 16);
           src += step;
-          out += 16;
+          out += stripBytes;
         }
       } else {
         for (let p = 0; p < kc; p++) {
           for (let r = 0; r < MR; r++)
             store<f32>(out + <usize>r * 4, r < rows ? load<f32>(src + <usize>r * 4) : 0);
           src += step;
-          out += 16;
+          out += stripBytes;
         }
       }
     } else {
-      // Stored [M,K]: each row is contiguous in depth; transpose 4×4 blocks in registers.
+      // Stored [M,K]: each row is contiguous in depth; transpose 4×4 blocks in registers, and for a
+      // 6-row strip interleave rows 4 and 5 in pairs.
       const step = <usize>lda * 4;
       const r0 = a + <usize>(i0 * lda + pc) * 4;
       if (rows == MR) {
         const r1 = r0 + step;
         const r2 = r1 + step;
         const r3 = r2 + step;
+        const r4 = r3 + step;
+        const r5 = r4 + step;
         let p = 0;
         for (; p + 4 <= kc; p += 4) {
           const offset = <usize>p * 4;
@@ -219,25 +242,33 @@ function packA(a: usize, lda: i32, transA: bool, ic: i32, pc: i32, mc: i32, kc: 
           const t2 = f32x4.shuffle(x2, x3, 0, 4, 1, 5);
           const t3 = f32x4.shuffle(x2, x3, 2, 6, 3, 7);
           v128.store(out, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
-          v128.store(out, f32x4.shuffle(t0, t2, 2, 3, 6, 7), 16);
-          v128.store(out, f32x4.shuffle(t1, t3, 0, 1, 4, 5), 32);
-          v128.store(out, f32x4.shuffle(t1, t3, 2, 3, 6, 7), 48);
-          out += 64;
+          v128.store(out + stripBytes, f32x4.shuffle(t0, t2, 2, 3, 6, 7));
+          v128.store(out + 2 * stripBytes, f32x4.shuffle(t1, t3, 0, 1, 4, 5));
+          v128.store(out + 3 * stripBytes, f32x4.shuffle(t1, t3, 2, 3, 6, 7));
+          if (MR == 6) {
+            const x4 = v128.load(r4 + offset);
+            const x5 = v128.load(r5 + offset);
+            const low = f32x4.shuffle(x4, x5, 0, 4, 1, 5);
+            const high = f32x4.shuffle(x4, x5, 2, 6, 3, 7);
+            v128.store64_lane(out, low, 0, 16);
+            v128.store64_lane(out + stripBytes, low, 1, 16);
+            v128.store64_lane(out + 2 * stripBytes, high, 0, 16);
+            v128.store64_lane(out + 3 * stripBytes, high, 1, 16);
+          }
+          out += 4 * stripBytes;
         }
         for (; p < kc; p++) {
           const offset = <usize>p * 4;
-          store<f32>(out, load<f32>(r0 + offset));
-          store<f32>(out, load<f32>(r1 + offset), 4);
-          store<f32>(out, load<f32>(r2 + offset), 8);
-          store<f32>(out, load<f32>(r3 + offset), 12);
-          out += 16;
+          for (let r = 0; r < MR; r++)
+            store<f32>(out + <usize>r * 4, load<f32>(r0 + <usize>r * step + offset));
+          out += stripBytes;
         }
       } else {
         for (let p = 0; p < kc; p++) {
           for (let r = 0; r < MR; r++) {
             store<f32>(out + <usize>r * 4, r < rows ? load<f32>(r0 + <usize>r * step + <usize>p * 4) : 0);
           }
-          out += 16;
+          out += stripBytes;
         }
       }
     }
@@ -376,12 +407,18 @@ function macroKernel(
   }
 }
 
-/**
- * The 4×8 register tile: eight f32x4 accumulators, two B vectors and one broadcast A value stay in
- * the 16 XMM registers V8 has on x64. Unrolling the depth loop made Binaryen interleave two steps
- * and V8 spill accumulators, so it is not unrolled.
- */
+/** The register tile of this build: C[MR×8] (+)= strip of A · strip of B over depth kc. */
 function microKernel(kc: i32, a: usize, b: usize, c: usize, rowBytes: usize, addToC: bool): void {
+  if (ASC_FEATURE_RELAXED_SIMD) microKernel6x8(kc, a, b, c, rowBytes, addToC);
+  else microKernel4x8(kc, a, b, c, rowBytes, addToC);
+}
+
+/**
+ * The 4×8 register tile: eight f32x4 accumulators, two B vectors, one broadcast A value and the
+ * product stay in the 16 XMM registers V8 has on x64. Unrolling the depth loop made Binaryen
+ * interleave two steps and V8 spill accumulators, so it is not unrolled.
+ */
+function microKernel4x8(kc: i32, a: usize, b: usize, c: usize, rowBytes: usize, addToC: bool): void {
   let c00 = f32x4.splat(0);
   let c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0);
@@ -430,4 +467,83 @@ function microKernel(kc: i32, a: usize, b: usize, c: usize, rowBytes: usize, add
   v128.store(c2, c21, 16);
   v128.store(c3, c30);
   v128.store(c3, c31, 16);
+}
+
+/**
+ * The 6×8 register tile of the relaxed-SIMD build: twelve f32x4 accumulators, each updated by one
+ * fused multiply-add per depth step. Every element is still summed in depth order, one rounding per
+ * step (the fused one), so the result does not depend on where the tile sits or on the thread count.
+ */
+function microKernel6x8(kc: i32, a: usize, b: usize, c: usize, rowBytes: usize, addToC: bool): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0);
+  let c41 = f32x4.splat(0);
+  let c50 = f32x4.splat(0);
+  let c51 = f32x4.splat(0);
+  const end = b + <usize>kc * 32;
+  while (b < end) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    let av = v128.load32_splat(a);
+    c00 = f32x4.relaxed_madd(av, b0, c00);
+    c01 = f32x4.relaxed_madd(av, b1, c01);
+    av = v128.load32_splat(a, 4);
+    c10 = f32x4.relaxed_madd(av, b0, c10);
+    c11 = f32x4.relaxed_madd(av, b1, c11);
+    av = v128.load32_splat(a, 8);
+    c20 = f32x4.relaxed_madd(av, b0, c20);
+    c21 = f32x4.relaxed_madd(av, b1, c21);
+    av = v128.load32_splat(a, 12);
+    c30 = f32x4.relaxed_madd(av, b0, c30);
+    c31 = f32x4.relaxed_madd(av, b1, c31);
+    av = v128.load32_splat(a, 16);
+    c40 = f32x4.relaxed_madd(av, b0, c40);
+    c41 = f32x4.relaxed_madd(av, b1, c41);
+    av = v128.load32_splat(a, 20);
+    c50 = f32x4.relaxed_madd(av, b0, c50);
+    c51 = f32x4.relaxed_madd(av, b1, c51);
+    a += 24;
+    b += 32;
+  }
+  const c1 = c + rowBytes;
+  const c2 = c1 + rowBytes;
+  const c3 = c2 + rowBytes;
+  const c4 = c3 + rowBytes;
+  const c5 = c4 + rowBytes;
+  // Two separate store sequences rather than one after an `if` that adds C: merging twelve
+  // accumulators after a branch made V8's register allocator spill three of them inside the loop.
+  if (addToC) {
+    v128.store(c, f32x4.add(c00, v128.load(c)));
+    v128.store(c, f32x4.add(c01, v128.load(c, 16)), 16);
+    v128.store(c1, f32x4.add(c10, v128.load(c1)));
+    v128.store(c1, f32x4.add(c11, v128.load(c1, 16)), 16);
+    v128.store(c2, f32x4.add(c20, v128.load(c2)));
+    v128.store(c2, f32x4.add(c21, v128.load(c2, 16)), 16);
+    v128.store(c3, f32x4.add(c30, v128.load(c3)));
+    v128.store(c3, f32x4.add(c31, v128.load(c3, 16)), 16);
+    v128.store(c4, f32x4.add(c40, v128.load(c4)));
+    v128.store(c4, f32x4.add(c41, v128.load(c4, 16)), 16);
+    v128.store(c5, f32x4.add(c50, v128.load(c5)));
+    v128.store(c5, f32x4.add(c51, v128.load(c5, 16)), 16);
+  } else {
+    v128.store(c, c00);
+    v128.store(c, c01, 16);
+    v128.store(c1, c10);
+    v128.store(c1, c11, 16);
+    v128.store(c2, c20);
+    v128.store(c2, c21, 16);
+    v128.store(c3, c30);
+    v128.store(c3, c31, 16);
+    v128.store(c4, c40);
+    v128.store(c4, c41, 16);
+    v128.store(c5, c50);
+    v128.store(c5, c51, 16);
+  }
 }

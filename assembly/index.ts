@@ -1,7 +1,9 @@
 /**
- * Entry point of build/wasm/kernels.wasm: the hot kernels of tensile's WebAssembly backend.
+ * Entry point of build/wasm/kernels.wasm and kernels-relaxed.wasm: the hot kernels of tensile's
+ * WebAssembly backend.
  *
- * Compiled by scripts/build-wasm.mjs with SIMD, an imported shared memory and the stub runtime. The
+ * Compiled by scripts/build-wasm.mjs with SIMD (and, for the second build, relaxed SIMD, which only
+ * the GEMM's register tile uses), an imported shared memory and the stub runtime. The
  * kernels take byte addresses into that memory and allocate nothing: the JavaScript side
  * (src/backend/wasm/) lays out inputs, outputs and scratch above heapBase(). The module has no data
  * segments, no globals and no start function, so every worker thread can instantiate it over the same
@@ -14,6 +16,7 @@ export {
   gemmPackB,
   gemmPackedFloats,
   gemmPackedBlock,
+  gemmTileRows,
 } from './gemm';
 export { sumBlocks } from './floats';
 export { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, convColumnBytes } from './conv';
@@ -27,6 +30,7 @@ export {
   binaryBroadcast,
   binarySameShape,
 } from './elementwise';
+export { adamUpdate, sgdUpdate } from './optim';
 
 /** First byte of linear memory not used by this module's static data. */
 export function heapBase(): usize {

@@ -53,8 +53,27 @@ function squaredDeviationRun(x: usize, count: i32, center: f64): f64 {
   return sum;
 }
 
-/** out = (x − center)·scale + shift over [0, count), in float64, rounded once to float32. */
-function normalizeRun(x: usize, out: usize, count: i32, center: f64, scale: f64, shift: f64): void {
+/**
+ * ReLU as the reference computes it, y > 0 ? y : 0: pmax(0, y) is (0 < y ? y : 0), so NaN and −0
+ * become +0 just as there (f32x4.max would keep the NaN).
+ */
+function reluVector(v: v128): v128 {
+  return f32x4.pmax(f32x4.splat(0), v);
+}
+
+/**
+ * out = (x − center)·scale + shift over [0, count), in float64, rounded once to float32; with `relu`,
+ * then max(·, 0) (the fused batch norm + ReLU, the same bits as the two kernels one after the other).
+ */
+function normalizeRun(
+  x: usize,
+  out: usize,
+  count: i32,
+  center: f64,
+  scale: f64,
+  shift: f64,
+  relu: bool,
+): void {
   const c = f64x2.splat(center);
   const a = f64x2.splat(scale);
   const b = f64x2.splat(shift);
@@ -63,20 +82,20 @@ function normalizeRun(x: usize, out: usize, count: i32, center: f64, scale: f64,
     const v = v128.load(x + <usize>i * 4);
     const low = f64x2.add(f64x2.mul(f64x2.sub(f64x2.promote_low_f32x4(v), c), a), b);
     const high = f64x2.add(f64x2.mul(f64x2.sub(f64x2.promote_low_f32x4(highHalf(v)), c), a), b);
-    v128.store(
-      out + <usize>i * 4,
-      f32x4.shuffle(f32x4.demote_f64x2_zero(low), f32x4.demote_f64x2_zero(high), 0, 1, 4, 5),
-    );
+    const y = f32x4.shuffle(f32x4.demote_f64x2_zero(low), f32x4.demote_f64x2_zero(high), 0, 1, 4, 5);
+    v128.store(out + <usize>i * 4, relu ? reluVector(y) : y);
   }
   for (; i < count; i++) {
-    store<f32>(out + <usize>i * 4, <f32>((<f64>load<f32>(x + <usize>i * 4) - center) * scale + shift));
+    const y = <f32>((<f64>load<f32>(x + <usize>i * 4) - center) * scale + shift);
+    store<f32>(out + <usize>i * 4, relu && !(y > 0) ? 0 : y);
   }
 }
 
 /**
  * y = gamma·(x − mean)/sqrt(var + eps) + beta with the batch mean and biased variance of each channel;
  * mean and invStd (1/sqrt(var + eps)) are saved for backward. gamma, beta, mean, invStd are [channels].
- * Only channels [channelStart, channelEnd) are computed.
+ * With `relu` the output is max(y, 0) (batch norm fused with the ReLU after it). Only channels
+ * [channelStart, channelEnd) are computed.
  */
 export function batchNormTrainForward(
   x: usize,
@@ -91,6 +110,7 @@ export function batchNormTrainForward(
   spatial: i32,
   channelStart: i32,
   channelEnd: i32,
+  relu: bool,
 ): void {
   const count = <f64>batch * <f64>spatial;
   const stride = <usize>(channels * spatial) * 4;
@@ -108,13 +128,30 @@ export function batchNormTrainForward(
     const shift = <f64>load<f32>(beta + <usize>c * 4);
     const firstOut = out + <usize>(c * spatial) * 4;
     for (let n = 0; n < batch; n++) {
-      normalizeRun(first + <usize>n * stride, firstOut + <usize>n * stride, spatial, mu, scale, shift);
+      normalizeRun(first + <usize>n * stride, firstOut + <usize>n * stride, spatial, mu, scale, shift, relu);
     }
   }
 }
 
-/** Σ g and Σ g·(x − center) over [0, count), in float64; returns them in lanes 0 and 1. */
-function gradientSumsRun(x: usize, g: usize, count: i32, center: f64): v128 {
+/**
+ * g[i], or with a ReLU mask `y` (non-zero pointer) g[i] where y[i] > 0 and +0 elsewhere: the gradient
+ * that the ReLU after a fused batch norm passes back, as the reference's ReLU backward computes it.
+ */
+function maskedGradient(g: usize, y: usize, at: usize): v128 {
+  const gv = v128.load(g + at);
+  return y == 0 ? gv : v128.and(gv, f32x4.gt(v128.load(y + at), f32x4.splat(0)));
+}
+
+/** maskedGradient for one float, widened to float64. */
+function maskedGradientScalar(g: usize, y: usize, at: usize): f64 {
+  return y != 0 && !(load<f32>(y + at) > 0) ? 0 : <f64>load<f32>(g + at);
+}
+
+/**
+ * Σ g and Σ g·(x − center) over [0, count), in float64, with g masked by `y` as maskedGradient does;
+ * returns them in lanes 0 and 1.
+ */
+function gradientSumsRun(x: usize, g: usize, y: usize, count: i32, center: f64): v128 {
   const c = f64x2.splat(center);
   let sumLow = f64x2.splat(0);
   let sumHigh = f64x2.splat(0);
@@ -123,7 +160,7 @@ function gradientSumsRun(x: usize, g: usize, count: i32, center: f64): v128 {
   let i = 0;
   for (; i + 4 <= count; i += 4) {
     const xv = v128.load(x + <usize>i * 4);
-    const gv = v128.load(g + <usize>i * 4);
+    const gv = maskedGradient(g, y, <usize>i * 4);
     const gLow = f64x2.promote_low_f32x4(gv);
     const gHigh = f64x2.promote_low_f32x4(highHalf(gv));
     sumLow = f64x2.add(sumLow, gLow);
@@ -136,17 +173,18 @@ function gradientSumsRun(x: usize, g: usize, count: i32, center: f64): v128 {
   let sum = f64x2.extract_lane(sums, 0) + f64x2.extract_lane(sums, 1);
   let dot = f64x2.extract_lane(dots, 0) + f64x2.extract_lane(dots, 1);
   for (; i < count; i++) {
-    const gi = <f64>load<f32>(g + <usize>i * 4);
+    const gi = maskedGradientScalar(g, y, <usize>i * 4);
     sum += gi;
     dot += gi * (<f64>load<f32>(x + <usize>i * 4) - center);
   }
   return f64x2.replace_lane(f64x2.splat(sum), 1, dot);
 }
 
-/** gradX = k1·g − k0 − k2·(x − center) over [0, count), in float64. */
+/** gradX = k1·g − k0 − k2·(x − center) over [0, count), in float64, with g masked by `y`. */
 function inputGradientRun(
   x: usize,
   g: usize,
+  y: usize,
   gradX: usize,
   count: i32,
   center: f64,
@@ -161,7 +199,7 @@ function inputGradientRun(
   let i = 0;
   for (; i + 4 <= count; i += 4) {
     const xv = v128.load(x + <usize>i * 4);
-    const gv = v128.load(g + <usize>i * 4);
+    const gv = maskedGradient(g, y, <usize>i * 4);
     const low = f64x2.sub(
       f64x2.sub(f64x2.mul(a1, f64x2.promote_low_f32x4(gv)), a0),
       f64x2.mul(a2, f64x2.sub(f64x2.promote_low_f32x4(xv), c)),
@@ -176,7 +214,7 @@ function inputGradientRun(
     );
   }
   for (; i < count; i++) {
-    const gi = <f64>load<f32>(g + <usize>i * 4);
+    const gi = maskedGradientScalar(g, y, <usize>i * 4);
     const xi = <f64>load<f32>(x + <usize>i * 4);
     store<f32>(gradX + <usize>i * 4, <f32>(k1 * gi - k0 - k2 * (xi - center)));
   }
@@ -185,7 +223,9 @@ function inputGradientRun(
 /**
  * Backward of training-mode batch norm, given the saved mean and invStd. With x̂ = (x − mean)·invStd:
  * gradBeta = Σ g, gradGamma = Σ g·x̂, gradX = gamma·invStd·(g − Σg/count − x̂·Σ(g·x̂)/count).
- * Only channels [channelStart, channelEnd) are computed.
+ * With `y` (the fused forward's output; 0 for none) g is gradOut where y > 0 and 0 elsewhere: the
+ * backward of batch norm fused with the ReLU after it. Only channels [channelStart, channelEnd) are
+ * computed.
  */
 export function batchNormTrainBackward(
   x: usize,
@@ -201,6 +241,7 @@ export function batchNormTrainBackward(
   spatial: i32,
   channelStart: i32,
   channelEnd: i32,
+  y: usize,
 ): void {
   const count = <f64>batch * <f64>spatial;
   const stride = <usize>(channels * spatial) * 4;
@@ -214,6 +255,7 @@ export function batchNormTrainBackward(
       const sums = gradientSumsRun(
         x + offset + <usize>n * stride,
         gradOut + offset + <usize>n * stride,
+        y == 0 ? 0 : y + offset + <usize>n * stride,
         spatial,
         mu,
       );
@@ -228,14 +270,15 @@ export function batchNormTrainBackward(
     const k2 = (scale * inverse * sumGradXhat) / count;
     for (let n = 0; n < batch; n++) {
       const at = offset + <usize>n * stride;
-      inputGradientRun(x + at, gradOut + at, gradX + at, spatial, mu, k0, scale, k2);
+      inputGradientRun(x + at, gradOut + at, y == 0 ? 0 : y + at, gradX + at, spatial, mu, k0, scale, k2);
     }
   }
 }
 
 /**
  * out = x·scale[c] + shift[c] (inference-mode batch norm, bias add) over planes [planeStart, planeEnd)
- * of x viewed as [batch·channels, spatial]; plane q belongs to channel q mod channels.
+ * of x viewed as [batch·channels, spatial]; plane q belongs to channel q mod channels. With `relu`,
+ * out = max(x·scale[c] + shift[c], 0).
  */
 export function channelAffine(
   x: usize,
@@ -246,6 +289,7 @@ export function channelAffine(
   spatial: i32,
   planeStart: i32,
   planeEnd: i32,
+  relu: bool,
 ): void {
   for (let q = planeStart; q < planeEnd; q++) {
     const c = q % channels;
@@ -257,11 +301,13 @@ export function channelAffine(
     let i = 0;
     for (; i + 4 <= spatial; i += 4) {
       const offset = at + <usize>i * 4;
-      v128.store(out + offset, f32x4.add(f32x4.mul(v128.load(x + offset), av), bv));
+      const y = f32x4.add(f32x4.mul(v128.load(x + offset), av), bv);
+      v128.store(out + offset, relu ? reluVector(y) : y);
     }
     for (; i < spatial; i++) {
       const offset = at + <usize>i * 4;
-      store<f32>(out + offset, load<f32>(x + offset) * a + b);
+      const y = load<f32>(x + offset) * a + b;
+      store<f32>(out + offset, relu && !(y > 0) ? 0 : y);
     }
   }
 }

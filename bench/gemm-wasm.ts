@@ -5,13 +5,14 @@
  * Run after `npm run build`: node dist/bench/gemm-wasm.js [--threads 1,2] [--reference]
  * --threads lists the thread counts to time (default: the backend's default, getWasmThreads()).
  * Times include copying operands in and out of wasm memory, as the backend does on every call.
+ * TENSILE_WASM_RELAXED_SIMD=0 times the plain-SIMD build instead of the relaxed-SIMD one.
  * --reference also times the reference backend's convolutions (slow: about a minute).
  */
 import { performance } from 'node:perf_hooks';
 
 import { referenceBackend } from '../src/backend/reference/index.js';
 import type { Backend, BatchNormGeometry, Conv2dGeometry, Pool2dGeometry } from '../src/backend/types.js';
-import { getWasmThreads, setWasmThreads, wasmBackend } from '../src/backend/wasm/index.js';
+import { getWasmThreads, setWasmThreads, wasmBackend, wasmKernelBuild } from '../src/backend/wasm/index.js';
 
 function randomFloats(count: number): Float32Array {
   const values = new Float32Array(count);
@@ -169,7 +170,7 @@ const threadCounts =
   threadsOption >= 0 ? process.argv[threadsOption + 1]!.split(',').map(Number) : [getWasmThreads()];
 for (const threads of threadCounts) {
   setWasmThreads(threads);
-  console.log(`-- ${threads} thread${threads === 1 ? '' : 's'}`);
+  console.log(`-- ${threads} thread${threads === 1 ? '' : 's'}, ${wasmKernelBuild()} kernels`);
   benchGemm(512);
   benchGemm(1024);
   let total = 0;

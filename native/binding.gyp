@@ -24,6 +24,7 @@
         'src/pool.cc',
         'src/norm.cc',
         'src/elementwise.cc',
+        'src/optim.cc',
       ],
       'conditions': [
         ['target_arch=="x64"', {

@@ -8,7 +8,7 @@
  * so the results must be identical, not merely close. Also checked: the pool's life cycle (lazy
  * start, no pile-up over repeated calls, resizing, TENSILE_THREADS, not holding the process open).
  *
- * Needs build/wasm/kernels.wasm (`npm run build:wasm`).
+ * Needs build/wasm/kernels.wasm and kernels-relaxed.wasm (`npm run build:wasm`).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -223,7 +223,7 @@ describe('wasm backend: the same bits on 1, 2 and 3 threads', () => {
     ['2-D', { batch: 13, channels: 11, spatial: 1 }],
   ];
   for (const [name, g] of perChannel) {
-    it(`batch norm, channel affine and channel sums, ${name}`, async () => {
+    it(`batch norm (plain and fused with ReLU), channel affine and channel sums, ${name}`, async () => {
       const count = g.batch * g.channels * g.spatial;
       const x = randomFloats(count, 31);
       const gradOut = randomFloats(count, 32);
@@ -242,7 +242,28 @@ describe('wasm backend: the same bits on 1, 2 and 3 threads', () => {
         wasmBackend.batchNormTrainBackward(x, gradOut, gamma, mean, invStd, gradX, gradGamma, gradBeta, g);
         wasmBackend.channelAffine(x, gamma, beta, affine, g);
         wasmBackend.channelSum(x, sums, g);
-        return [out, mean, invStd, gradX, gradGamma, gradBeta, affine, sums];
+        const fused = new Float32Array(count);
+        const fusedGradX = new Float32Array(count);
+        const fusedGradGamma = new Float32Array(g.channels);
+        const fusedGradBeta = new Float32Array(g.channels);
+        const affineRelu = new Float32Array(count);
+        wasmBackend.batchNormReluTrainForward(x, gamma, beta, fused, mean, invStd, 1e-5, g);
+        wasmBackend.batchNormReluTrainBackward(
+          x,
+          fused,
+          gradOut,
+          gamma,
+          beta,
+          mean,
+          invStd,
+          fusedGradX,
+          fusedGradGamma,
+          fusedGradBeta,
+          g,
+        );
+        wasmBackend.channelAffineRelu(x, gamma, beta, affineRelu, g);
+        const outputs = [out, mean, invStd, gradX, gradGamma, gradBeta, affine, sums];
+        return [...outputs, fused, fusedGradX, fusedGradGamma, fusedGradBeta, affineRelu];
       });
     });
   }

@@ -1,18 +1,26 @@
 /**
  * The WebAssembly backend against the reference backend (the executable spec) on random data.
  *
- * Needs build/wasm/kernels.wasm (`npm run build:wasm`). Shapes are chosen to hit every edge of the
- * GEMM blocking (sizes of 1, sizes that are not multiples of the 4×8 register tile, depth beyond one
- * 256-deep block, rows beyond one 128-row block, columns beyond one 4096-column panel) and every
- * branch of im2col/col2im (padding, stride 2, dilation 2, 5×5, 1×1 shortcut, non-square).
+ * Needs build/wasm/kernels.wasm and kernels-relaxed.wasm (`npm run build:wasm`). Shapes are chosen
+ * to hit every edge of the GEMM blocking (sizes of 1, sizes that are not multiples of the 4×8 or 6×8
+ * register tile, depth beyond one 256-deep block, rows beyond one 126- or 128-row block, columns
+ * beyond one 4096-column panel) and every branch of im2col/col2im (padding, stride 2, dilation 2,
+ * 5×5, 1×1 shortcut, non-square).
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
 import { referenceBackend } from '../src/backend/reference/index.js';
 import type { BatchNormGeometry, BinaryKind, Conv2dGeometry, Pool2dGeometry } from '../src/backend/types.js';
-import { wasmBackend } from '../src/backend/wasm/index.js';
-import { wasmRuntime } from '../src/backend/wasm/runtime.js';
+import { wasmBackend, wasmKernelBuild } from '../src/backend/wasm/index.js';
+import {
+  instantiateKernels,
+  wasmRuntime,
+  type WasmMemory,
+  type WasmModule,
+} from '../src/backend/wasm/runtime.js';
 
 /** Float32 agreement: |actual − expected| ≤ atol + rtol·|expected| elementwise. */
 interface Tolerance {
@@ -21,6 +29,12 @@ interface Tolerance {
 }
 
 const FLOAT32: Tolerance = { atol: 1e-5, rtol: 1e-4 };
+
+/** The part of the WebAssembly API the build test uses (tsconfig's lib has no DOM declarations). */
+interface WasmEngine {
+  Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
+  Module: new (bytes: Uint8Array) => WasmModule;
+}
 
 /** Sums of `terms` float32 products round at about sqrt(terms) times the single-product error. */
 function forSum(terms: number): Tolerance {
@@ -67,7 +81,7 @@ describe('wasm backend: matmul', () => {
     [33, 17, 1],
     [64, 64, 64],
     [5, 9, 600], // depth spans three 256-deep blocks
-    [131, 13, 7], // rows span two 128-row blocks
+    [131, 13, 7], // rows span two 126- or 128-row blocks
     [3, 4103, 5], // columns span two 4096-column panels
   ];
   for (const [m, n, k] of shapes) {
@@ -134,6 +148,36 @@ describe('wasm backend: matmul', () => {
         wasmBackend.matmul(a, b, out, m, n, k, transposeA, transposeB, true);
         assertSampledProduct(a, b, start, out, shape, transposeA, transposeB, true);
       }
+    }
+  });
+
+  it('both kernel builds (plain SIMD 4×8, relaxed SIMD 6×8) agree with the reference', () => {
+    // The backend loads one build per process; this instantiates each directly, so the build not in
+    // use (the plain one wherever relaxed SIMD runs) is tested too.
+    const engine = (globalThis as unknown as { WebAssembly: WasmEngine }).WebAssembly;
+    const [m, n, k] = [133, 37, 300];
+    const a = randomFloats(m * k, 11);
+    const b = randomFloats(k * n, 12);
+    const start = randomFloats(m * n, 13);
+    const expected = Float32Array.from(start);
+    referenceBackend.matmul(a, b, expected, m, n, k, false, true, true);
+    const builds: [string, number][] = [['kernels.wasm', 4]];
+    if (wasmKernelBuild() === 'relaxed-simd') builds.push(['kernels-relaxed.wasm', 6]);
+    for (const [file, tileRows] of builds) {
+      const bytes = readFileSync(fileURLToPath(new URL(`../../build/wasm/${file}`, import.meta.url)));
+      const memory = new engine.Memory({ initial: 64, maximum: 65536, shared: true });
+      const kernels = instantiateKernels(new engine.Module(bytes), memory);
+      assert.equal(kernels.gemmTileRows(), tileRows, file);
+      const floats = new Float32Array(memory.buffer);
+      const base = Math.ceil(kernels.heapBase() / 64) * 64;
+      const [aAt, bAt, cAt] = [base, base + m * k * 4, base + (m * k + k * n) * 4];
+      const workAt = cAt + m * n * 4;
+      floats.set(a, aAt / 4);
+      floats.set(b, bAt / 4);
+      floats.set(start, cAt / 4);
+      // B is stored [N, K] (transposed), C accumulates.
+      kernels.gemmStrided(m, n, k, aAt, k, false, bAt, k, true, cAt, n, true, workAt);
+      assertClose(floats.subarray(cAt / 4, cAt / 4 + m * n), expected, forSum(k), file);
     }
   });
 
@@ -468,6 +512,57 @@ describe('wasm backend: batch norm and channel affine', () => {
       wasmBackend.channelAffine(x, gamma, beta, actual, g);
       assertClose(actual, expected, FLOAT32, name);
     });
+
+    it(`fused batch norm + ReLU equals the two kernels in turn, bit for bit, ${name}`, () => {
+      // The reference's composite runs the wasm kernels one after the other (through `this`); the
+      // fused kernels must give exactly their bits, ReLU's NaN and −0 handling included.
+      const run = (fused: boolean) => {
+        const forward = fused
+          ? wasmBackend.batchNormReluTrainForward
+          : referenceBackend.batchNormReluTrainForward;
+        const backward = fused
+          ? wasmBackend.batchNormReluTrainBackward
+          : referenceBackend.batchNormReluTrainBackward;
+        const affine = fused ? wasmBackend.channelAffineRelu : referenceBackend.channelAffineRelu;
+        const input = Float32Array.from(x);
+        input[1] = Number.NaN;
+        const gradient = Float32Array.from(gradOut);
+        gradient[2] = -0;
+        const y = new Float32Array(count);
+        const mean = new Float32Array(g.channels);
+        const invStd = new Float32Array(g.channels);
+        forward.call(wasmBackend, input, gamma, beta, y, mean, invStd, 1e-5, g);
+        const clean = Float32Array.from(x);
+        const yClean = new Float32Array(count);
+        forward.call(wasmBackend, clean, gamma, beta, yClean, mean, invStd, 1e-5, g);
+        const gradX = new Float32Array(count);
+        const gradGamma = new Float32Array(g.channels);
+        const gradBeta = new Float32Array(g.channels);
+        backward.call(
+          wasmBackend,
+          clean,
+          yClean,
+          gradient,
+          gamma,
+          beta,
+          mean,
+          invStd,
+          gradX,
+          gradGamma,
+          gradBeta,
+          g,
+        );
+        const affined = new Float32Array(count);
+        affine.call(wasmBackend, input, gamma, beta, affined, g);
+        return [y, yClean, mean, invStd, gradX, gradGamma, gradBeta, affined];
+      };
+      const [fused, separate] = [run(true), run(false)];
+      for (let i = 0; i < fused.length; i++) assert.deepEqual(fused[i], separate[i], `${name} output ${i}`);
+      assert.ok(
+        fused[1]!.some((v) => v === 0),
+        'the ReLU clips something',
+      );
+    });
   }
 });
 
@@ -550,6 +645,33 @@ describe('wasm backend: channel sums, activations, broadcast arithmetic, reducti
           wasmBackend.binary(kind, a, aShape, b, bShape, actual, shape);
           // float32 +, −, ·, ÷ and comparisons round exactly like the reference's float64 ones.
           assert.deepEqual(actual, expected, `${kind} ${name} fullIsLeft=${fullIsLeft}`);
+        }
+      });
+    }
+  }
+
+  // Both operands broadcast: the larger is spread into wasm memory, the other is the vector.
+  const bothBroadcast: [string, number[], number[]][] = [
+    ['[2, 3, 1, 1] ∘ scalar (average-pool gradient)', [2, 3, 1, 1], []],
+    ['[3, 1, 1] ∘ [2, 1, 1, 1]', [3, 1, 1], [2, 1, 1, 1]],
+    ['[5, 1] ∘ [7]', [5, 1], [7]],
+    ['[2, 1, 5, 7] ∘ [3, 1, 1] (not a contiguous run: reference path)', [2, 1, 5, 7], [3, 1, 1]],
+  ];
+  for (const [name, aShape, bShape] of bothBroadcast) {
+    const sizeOf = (dims: number[]) => dims.reduce((p, d) => p * d, 1);
+    const a = randomFloats(sizeOf(aShape), 67).map((v, i) => (i === 1 ? Number.NaN : v));
+    const b = randomFloats(sizeOf(bShape), 68).map((v) => v + 1.5);
+    for (const kind of ['add', 'sub', 'mul', 'div', 'maximum', 'minimum'] as BinaryKind[]) {
+      it(`binary ${kind}, ${name}, both orders`, () => {
+        for (const [left, leftShape, right, rightShape] of [
+          [a, aShape, b, bShape],
+          [b, bShape, a, aShape],
+        ] as const) {
+          const expected = new Float32Array(full.length);
+          const actual = new Float32Array(full.length);
+          referenceBackend.binary(kind, left, leftShape, right, rightShape, expected, shape);
+          wasmBackend.binary(kind, left, leftShape, right, rightShape, actual, shape);
+          assert.deepEqual(actual, expected, `${kind} ${name}`);
         }
       });
     }

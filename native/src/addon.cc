@@ -8,10 +8,15 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <initializer_list>
 #include <mutex>
 #include <thread>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "gemm.h"
 #include "kernels.h"
@@ -93,6 +98,14 @@ class Call {
       fail_type(name, "must be a boolean");
     }
     return value;
+  }
+
+  // Whether argument index is null or undefined (an optional array left out).
+  bool is_null(size_t index) {
+    if (failed_ || index >= argc_) return true;
+    napi_valuetype type;
+    if (napi_typeof(env_, argv_[index], &type) != napi_ok) return true;
+    return type == napi_null || type == napi_undefined;
   }
 
   // Product of sizes, failing on overflow.
@@ -364,8 +377,9 @@ napi_value AvgPool2dBackward(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-// batchNormTrainForward(x, gamma, beta, out, mean, invStd, eps, batch, channels, spatial)
-napi_value BatchNormTrainForward(napi_env env, napi_callback_info info) {
+// batchNormTrainForward(x, gamma, beta, out, mean, invStd, eps, batch, channels, spatial), and
+// batchNormReluTrainForward with the same arguments.
+napi_value BatchNormForward(napi_env env, napi_callback_info info, bool relu) {
   Call call(env, info);
   auto x = call.floats(0, "x");
   auto gamma = call.floats(1, "gamma");
@@ -384,24 +398,35 @@ napi_value BatchNormTrainForward(napi_env env, napi_callback_info info) {
   call.require(inv_std, g.channels, "invStd");
   if (call.failed()) return nullptr;
   std::lock_guard<std::mutex> lock(kernel_mutex);
-  batch_norm_train_forward(x.data, gamma.data, beta.data, out.data, mean.data, inv_std.data, eps, g);
+  (relu ? batch_norm_relu_train_forward : batch_norm_train_forward)(x.data, gamma.data, beta.data, out.data,
+                                                                     mean.data, inv_std.data, eps, g);
   return undefined(env);
 }
 
-// batchNormTrainBackward(x, gradOut, gamma, mean, invStd, gradX, gradGamma, gradBeta, batch, channels, spatial)
-napi_value BatchNormTrainBackward(napi_env env, napi_callback_info info) {
+napi_value BatchNormTrainForward(napi_env env, napi_callback_info info) { return BatchNormForward(env, info, false); }
+napi_value BatchNormReluTrainForward(napi_env env, napi_callback_info info) {
+  return BatchNormForward(env, info, true);
+}
+
+// batchNormTrainBackward(x, gradOut, gamma, mean, invStd, gradX, gradGamma, gradBeta, batch, channels, spatial),
+// and batchNormReluTrainBackward with beta after gamma.
+napi_value BatchNormBackward(napi_env env, napi_callback_info info, bool relu) {
   Call call(env, info);
+  const size_t first = relu ? 1 : 0;
   auto x = call.floats(0, "x");
   auto grad_out = call.floats(1, "gradOut");
   auto gamma = call.floats(2, "gamma");
-  auto mean = call.floats(3, "mean");
-  auto inv_std = call.floats(4, "invStd");
-  auto grad_x = call.floats(5, "gradX");
-  auto grad_gamma = call.floats(6, "gradGamma");
-  auto grad_beta = call.floats(7, "gradBeta");
-  const ChannelGeometry g = channel_geometry(call, 8);
+  ArrayView<float> beta;
+  if (relu) beta = call.floats(3, "beta");
+  auto mean = call.floats(first + 3, "mean");
+  auto inv_std = call.floats(first + 4, "invStd");
+  auto grad_x = call.floats(first + 5, "gradX");
+  auto grad_gamma = call.floats(first + 6, "gradGamma");
+  auto grad_beta = call.floats(first + 7, "gradBeta");
+  const ChannelGeometry g = channel_geometry(call, first + 8);
   const int64_t total = call.product({g.batch, g.channels, g.spatial});
   call.require(x, total, "x");
+  if (relu) call.require(beta, g.channels, "beta");
   call.require(grad_out, total, "gradOut");
   call.require(grad_x, total, "gradX");
   call.require(gamma, g.channels, "gamma");
@@ -411,13 +436,23 @@ napi_value BatchNormTrainBackward(napi_env env, napi_callback_info info) {
   call.require(grad_beta, g.channels, "gradBeta");
   if (call.failed()) return nullptr;
   std::lock_guard<std::mutex> lock(kernel_mutex);
-  batch_norm_train_backward(x.data, grad_out.data, gamma.data, mean.data, inv_std.data, grad_x.data, grad_gamma.data,
-                            grad_beta.data, g);
+  if (relu) {
+    batch_norm_relu_train_backward(x.data, grad_out.data, gamma.data, beta.data, mean.data, inv_std.data,
+                                   grad_x.data, grad_gamma.data, grad_beta.data, g);
+  } else {
+    batch_norm_train_backward(x.data, grad_out.data, gamma.data, mean.data, inv_std.data, grad_x.data,
+                              grad_gamma.data, grad_beta.data, g);
+  }
   return undefined(env);
 }
 
-// channelAffine(x, scale, shift, out, batch, channels, spatial)
-napi_value ChannelAffine(napi_env env, napi_callback_info info) {
+napi_value BatchNormTrainBackward(napi_env env, napi_callback_info info) { return BatchNormBackward(env, info, false); }
+napi_value BatchNormReluTrainBackward(napi_env env, napi_callback_info info) {
+  return BatchNormBackward(env, info, true);
+}
+
+// channelAffine(x, scale, shift, out, batch, channels, spatial), and channelAffineRelu likewise.
+napi_value ChannelAffineWith(napi_env env, napi_callback_info info, bool relu) {
   Call call(env, info);
   auto x = call.floats(0, "x");
   auto scale = call.floats(1, "scale");
@@ -431,9 +466,12 @@ napi_value ChannelAffine(napi_env env, napi_callback_info info) {
   call.require(shift, g.channels, "shift");
   if (call.failed()) return nullptr;
   std::lock_guard<std::mutex> lock(kernel_mutex);
-  channel_affine(x.data, scale.data, shift.data, out.data, g);
+  channel_affine_with(x.data, scale.data, shift.data, out.data, g, relu);
   return undefined(env);
 }
+
+napi_value ChannelAffine(napi_env env, napi_callback_info info) { return ChannelAffineWith(env, info, false); }
+napi_value ChannelAffineRelu(napi_env env, napi_callback_info info) { return ChannelAffineWith(env, info, true); }
 
 // channelSum(x, out, batch, channels, spatial)
 napi_value ChannelSum(napi_env env, napi_callback_info info) {
@@ -484,6 +522,20 @@ napi_value ActivationBackward(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// scaleShift(x, scale, shift, out)
+napi_value ScaleShift(napi_env env, napi_callback_info info) {
+  Call call(env, info);
+  auto x = call.floats(0, "x");
+  const double scale = call.number(1, "scale");
+  const double shift = call.number(2, "shift");
+  auto out = call.floats(3, "out");
+  call.require(out, x.length, "out");
+  if (call.failed()) return nullptr;
+  std::lock_guard<std::mutex> lock(kernel_mutex);
+  scale_shift(x.data, out.data, x.length, scale, shift);
+  return undefined(env);
+}
+
 int64_t operand_length(Operand mode, int64_t total, int64_t middle) {
   return mode == Operand::kFull ? total : mode == Operand::kMiddle ? middle : 1;
 }
@@ -511,6 +563,56 @@ napi_value Binary(napi_env env, napi_callback_info info) {
   std::lock_guard<std::mutex> lock(kernel_mutex);
   binary(static_cast<BinaryOp>(kind), a.data, static_cast<Operand>(a_mode), b.data, static_cast<Operand>(b_mode),
          out.data, outer, middle, inner);
+  return undefined(env);
+}
+
+// adamUpdate(parameter, gradient, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, biasCorrection1,
+// biasCorrection2)
+napi_value AdamUpdate(napi_env env, napi_callback_info info) {
+  Call call(env, info);
+  auto parameter = call.floats(0, "parameter");
+  auto gradient = call.floats(1, "gradient");
+  auto m = call.floats(2, "m");
+  auto v = call.floats(3, "v");
+  AdamSettings settings;
+  settings.lr = call.number(4, "lr");
+  settings.beta1 = call.number(5, "beta1");
+  settings.beta2 = call.number(6, "beta2");
+  settings.eps = call.number(7, "eps");
+  settings.weight_decay = call.number(8, "weightDecay");
+  settings.decoupled = call.flag(9, "decoupledWeightDecay");
+  settings.bias_correction1 = call.number(10, "biasCorrection1");
+  settings.bias_correction2 = call.number(11, "biasCorrection2");
+  call.require(gradient, parameter.length, "gradient");
+  call.require(m, parameter.length, "m");
+  call.require(v, parameter.length, "v");
+  if (call.failed()) return nullptr;
+  std::lock_guard<std::mutex> lock(kernel_mutex);
+  adam_update(parameter.data, gradient.data, m.data, v.data, parameter.length, settings);
+  return undefined(env);
+}
+
+// sgdUpdate(parameter, gradient, momentumBuffer or null, lr, momentum, dampening, nesterov, weightDecay,
+// firstStep)
+napi_value SgdUpdate(napi_env env, napi_callback_info info) {
+  Call call(env, info);
+  auto parameter = call.floats(0, "parameter");
+  auto gradient = call.floats(1, "gradient");
+  const bool has_buffer = !call.is_null(2);
+  ArrayView<float> buffer;
+  if (has_buffer) buffer = call.floats(2, "momentumBuffer");
+  SgdSettings settings;
+  settings.lr = call.number(3, "lr");
+  settings.momentum = call.number(4, "momentum");
+  settings.dampening = call.number(5, "dampening");
+  settings.nesterov = call.flag(6, "nesterov");
+  settings.weight_decay = call.number(7, "weightDecay");
+  settings.first_step = call.flag(8, "firstStep");
+  call.require(gradient, parameter.length, "gradient");
+  if (has_buffer) call.require(buffer, parameter.length, "momentumBuffer");
+  if (call.failed()) return nullptr;
+  std::lock_guard<std::mutex> lock(kernel_mutex);
+  sgd_update(parameter.data, gradient.data, has_buffer ? buffer.data : nullptr, parameter.length, settings);
   return undefined(env);
 }
 
@@ -562,12 +664,34 @@ napi_value CpuHasAvx2(napi_env env, napi_callback_info) {
   return value;
 }
 
+// Keeps freed activation-sized blocks in the process heap. tensile allocates its large outputs with
+// malloc and without zero-filling (allocateUninitialized in src/tensor/tensor.ts), so that a training
+// step reuses the memory the previous step freed. glibc's defaults defeat that: blocks above the mmap
+// threshold (it adapts, but only up to the largest block freed so far) are unmapped when freed, and
+// the heap top is trimmed past 2× that, so the next step faults in fresh zeroed pages again (some
+// 1,400 faults a step for the seed CNN's training; a third of that with these settings). Raising
+// both thresholds keeps the pages mapped; the heap then stays at its peak instead of shrinking
+// between steps. Skipped when the user tuned malloc through the environment, or with
+// TENSILE_NATIVE_MALLOC=default.
+void tune_malloc() {
+#if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD) && defined(M_TRIM_THRESHOLD)
+  const char* choice = std::getenv("TENSILE_NATIVE_MALLOC");
+  if (choice != nullptr && std::strcmp(choice, "default") == 0) return;
+  for (const char* name : {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES"}) {
+    if (std::getenv(name) != nullptr) return;
+  }
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum on 64-bit systems
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
+}
+
 }  // namespace
 
 }  // namespace tensile
 
 NAPI_MODULE_INIT() {
   using namespace tensile;
+  tune_malloc();
   const napi_property_descriptor properties[] = {
       {"matmul", nullptr, Matmul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"conv2dForward", nullptr, Conv2dForward, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -580,10 +704,18 @@ NAPI_MODULE_INIT() {
       {"batchNormTrainForward", nullptr, BatchNormTrainForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"batchNormTrainBackward", nullptr, BatchNormTrainBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"channelAffine", nullptr, ChannelAffine, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"batchNormReluTrainForward", nullptr, BatchNormReluTrainForward, nullptr, nullptr, nullptr, napi_default,
+       nullptr},
+      {"batchNormReluTrainBackward", nullptr, BatchNormReluTrainBackward, nullptr, nullptr, nullptr, napi_default,
+       nullptr},
+      {"channelAffineRelu", nullptr, ChannelAffineRelu, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"channelSum", nullptr, ChannelSum, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"activationForward", nullptr, ActivationForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"activationBackward", nullptr, ActivationBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"binary", nullptr, Binary, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"scaleShift", nullptr, ScaleShift, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"adamUpdate", nullptr, AdamUpdate, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sgdUpdate", nullptr, SgdUpdate, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"getThreads", nullptr, GetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setIsa", nullptr, SetIsa, nullptr, nullptr, nullptr, napi_default, nullptr},

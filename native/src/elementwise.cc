@@ -135,6 +135,22 @@ void activation_backward(Activation kind, const float* x, const float* y, const 
 
 namespace {
 
+// out = x·scale + shift in double, rounded once, as the reference computes it (no FMA: this file is
+// compiled for baseline x86-64, and the product is rounded to double before the sum either way).
+void scale_shift_range(const float* __restrict x, float* __restrict out, int64_t count, double scale, double shift) {
+  for (int64_t i = 0; i < count; ++i) out[i] = static_cast<float>(static_cast<double>(x[i]) * scale + shift);
+}
+
+}  // namespace
+
+void scale_shift(const float* x, float* out, int64_t size, double scale, double shift) {
+  for_ranges(size, [&](int64_t begin, int64_t end) {
+    scale_shift_range(x + begin, out + begin, end - begin, scale, shift);
+  });
+}
+
+namespace {
+
 template <typename Op>
 void binary_with(Op op, const float* a, Operand a_mode, const float* b, Operand b_mode, float* out, int64_t outer,
                  int64_t middle, int64_t inner) {

@@ -45,7 +45,17 @@ void batch_norm_train_forward(const float* x, const float* gamma, const float* b
 void batch_norm_train_backward(const float* x, const float* grad_out, const float* gamma, const float* mean,
                                const float* inv_std, float* grad_x, float* grad_gamma, float* grad_beta,
                                const ChannelGeometry& g);
+// Batch norm followed by ReLU in one pass (out = max(y, 0)); the backward recomputes the ReLU mask
+// from x, gamma, beta, mean and inv_std exactly as the forward computed the output.
+void batch_norm_relu_train_forward(const float* x, const float* gamma, const float* beta, float* out, float* mean,
+                                   float* inv_std, double eps, const ChannelGeometry& g);
+void batch_norm_relu_train_backward(const float* x, const float* grad_out, const float* gamma, const float* beta,
+                                    const float* mean, const float* inv_std, float* grad_x, float* grad_gamma,
+                                    float* grad_beta, const ChannelGeometry& g);
 void channel_affine(const float* x, const float* scale, const float* shift, float* out, const ChannelGeometry& g);
+void channel_affine_relu(const float* x, const float* scale, const float* shift, float* out, const ChannelGeometry& g);
+void channel_affine_with(const float* x, const float* scale, const float* shift, float* out, const ChannelGeometry& g,
+                         bool relu);
 void channel_sum(const float* x, float* out, const ChannelGeometry& g);
 
 // Activation codes shared with src/backend/native/index.ts.
@@ -53,6 +63,9 @@ enum class Activation : int32_t { kRelu = 0, kLeakyRelu = 1, kAbs = 2, kNeg = 3,
 void activation_forward(Activation kind, const float* x, float* out, int64_t size, float alpha);
 void activation_backward(Activation kind, const float* x, const float* y, const float* grad_out, float* grad_x,
                          int64_t size, float alpha);
+
+// out = x·scale + shift elementwise (Backend.scaleShift); out may be x.
+void scale_shift(const float* x, float* out, int64_t size, double scale, double shift);
 
 // Binary codes shared with index.ts, in BinaryKind order.
 enum class BinaryOp : int32_t { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3, kMaximum = 4, kMinimum = 5 };
@@ -62,6 +75,23 @@ enum class Operand : int32_t { kFull = 0, kMiddle = 1, kScalar = 2 };
 // middle one at index m, a scalar one at index 0.
 void binary(BinaryOp op, const float* a, Operand a_mode, const float* b, Operand b_mode, float* out, int64_t outer,
             int64_t middle, int64_t inner);
+
+// One Adam/AdamW step in place (Backend.adamUpdate); bias corrections are 1 - beta^t.
+struct AdamSettings {
+  double lr, beta1, beta2, eps, weight_decay;
+  bool decoupled;
+  double bias_correction1, bias_correction2;
+};
+void adam_update(float* parameter, const float* gradient, float* m, float* v, int64_t count,
+                 const AdamSettings& settings);
+
+// One SGD step in place (Backend.sgdUpdate); momentum_buffer is null when momentum is 0.
+struct SgdSettings {
+  double lr, momentum, dampening, weight_decay;
+  bool nesterov, first_step;
+};
+void sgd_update(float* parameter, const float* gradient, float* momentum_buffer, int64_t count,
+                const SgdSettings& settings);
 
 // Splits [0, count) into about `parts` ranges for elementwise work, all threads when large enough.
 int64_t elementwise_tasks(int64_t count);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "kernels.h"
 #include "thread_pool.h"
@@ -109,6 +110,44 @@ void gradient_sums(const float* grad, const float* x, int64_t count, float cente
   }
 }
 
+// Σ grad[i]·m[i] and Σ grad[i]·m[i]·(x[i] - center), with the ReLU mask m[i] = 1 where the fused
+// forward's output (x[i] - center)·scale + shift was positive, else 0: gradient_sums of the masked
+// gradient. The mask is recomputed with the forward's float operations (same values, same bits)
+// rather than read from the output, which saves a stream over memory; grad·m is the product ReLU's
+// backward forms, so a NaN gradient stays NaN as in the unfused kernels.
+void masked_gradient_sums(const float* grad, const float* x, int64_t count, float center, float scale, float shift,
+                          double* sum_grad, double* sum_grad_centered) {
+  const Lanes middle = splat(center);
+  const Lanes scales = splat(scale);
+  const Lanes shifts = splat(shift);
+  const Quad zero = {0.0f, 0.0f, 0.0f, 0.0f};
+  const Quad one = {1.0f, 1.0f, 1.0f, 1.0f};
+  for (int64_t start = 0; start < count; start += kRun) {
+    const int64_t end = std::min(count, start + kRun);
+    Lanes lanes_g = splat(0.0f);
+    Lanes lanes_gx = splat(0.0f);
+    int64_t i = start;
+    for (; i + 8 <= end; i += 8) {
+      const Lanes centered = load(x + i) - middle;
+      const Lanes value = centered * scales + shifts;
+      const Lanes mask = {value.low > zero ? one : zero, value.high > zero ? one : zero};
+      const Lanes g = load(grad + i) * mask;
+      lanes_g += g;
+      lanes_gx += g * centered;
+    }
+    float tail_g = 0.0f;
+    float tail_gx = 0.0f;
+    for (; i < end; ++i) {
+      const float centered = x[i] - center;
+      const float g = grad[i] * (centered * scale + shift > 0.0f ? 1.0f : 0.0f);
+      tail_g += g;
+      tail_gx += g * centered;
+    }
+    *sum_grad += static_cast<double>(total_of(lanes_g) + tail_g);
+    *sum_grad_centered += static_cast<double>(total_of(lanes_gx) + tail_gx);
+  }
+}
+
 // The elementwise loops, as functions with __restrict pointers so that GCC vectorises them without
 // run-time overlap checks.
 void affine_about(const float* __restrict from, float* __restrict to, int64_t count, float center, float scale,
@@ -120,10 +159,46 @@ void scale_shift(const float* __restrict from, float* __restrict to, int64_t cou
   for (int64_t i = 0; i < count; ++i) to[i] = from[i] * scale + shift;
 }
 
+// The ReLU variants: the value the plain loop stores, then `v > 0 ? v : 0` as the ReLU kernel does.
+void affine_about_relu(const float* __restrict from, float* __restrict to, int64_t count, float center, float scale,
+                       float shift) {
+  for (int64_t i = 0; i < count; ++i) {
+    const float v = (from[i] - center) * scale + shift;
+    to[i] = v > 0.0f ? v : 0.0f;
+  }
+}
+
+void scale_shift_relu(const float* __restrict from, float* __restrict to, int64_t count, float scale, float shift) {
+  for (int64_t i = 0; i < count; ++i) {
+    const float v = from[i] * scale + shift;
+    to[i] = v > 0.0f ? v : 0.0f;
+  }
+}
+
 // ∂L/∂x = a·g + b·(x - μ) + d.
 void batch_norm_input_gradient(const float* __restrict grad, const float* __restrict x, float* __restrict to,
                                int64_t count, float center, float a, float b, float d) {
   for (int64_t i = 0; i < count; ++i) to[i] = a * grad[i] + b * (x[i] - center) + d;
+}
+
+// ∂L/∂x = a·(g·m) + b·(x - μ) + d with the ReLU mask m recomputed as in masked_gradient_sums.
+void batch_norm_relu_input_gradient(const float* __restrict grad, const float* __restrict x, float* __restrict to,
+                                    int64_t count, float center, float scale, float shift, float a, float b, float d) {
+  for (int64_t i = 0; i < count; ++i) {
+    const float centered = x[i] - center;
+    const float g = grad[i] * (centered * scale + shift > 0.0f ? 1.0f : 0.0f);
+    to[i] = a * g + b * centered + d;
+  }
+}
+
+// Asks for the next plane of a channel while the current one is summed: a channel's planes are short
+// runs (3 KB at 28×28) a whole sample apart, too short for the hardware prefetcher to ramp up on its
+// own, so each plane would otherwise start with a stall on memory.
+inline void prefetch_plane(const float* plane, int64_t count) {
+  constexpr int64_t kLineFloats = 16;
+  constexpr int64_t kMostLines = 128;  // 8 KB: enough to cover the latency of larger planes
+  const int64_t lines = std::min(kMostLines, (count + kLineFloats - 1) / kLineFloats);
+  for (int64_t line = 0; line < lines; ++line) __builtin_prefetch(plane + line * kLineFloats, 0, 3);
 }
 
 // Runs body(channel) for every channel, one channel per task.
@@ -140,43 +215,107 @@ void for_channels(const ChannelGeometry& g, Body&& body) {
 
 }  // namespace
 
-void batch_norm_train_forward(const float* x, const float* gamma, const float* beta, float* out, float* mean,
-                              float* inv_std, double eps, const ChannelGeometry& g) {
+namespace {
+
+template <bool kRelu>
+void batch_norm_forward_with(const float* x, const float* gamma, const float* beta, float* out, float* mean,
+                             float* inv_std, double eps, const ChannelGeometry& g) {
   const double count = static_cast<double>(g.batch * g.spatial);
   const int64_t stride = g.channels * g.spatial;
   for_channels(g, [&](int64_t c) {
-    double sum = 0.0;
-    for (int64_t n = 0; n < g.batch; ++n) sum += sum_of(x + n * stride + c * g.spatial, g.spatial);
-    const double mu = sum / count;
-    const float mu_f = static_cast<float>(mu);
+    // One pass over memory for the statistics: each plane (spatial values, in L1 cache for image
+    // sizes) gets its own mean and centred sum of squares, read twice from cache, and the planes are
+    // merged in double with Chan et al.'s pairwise update. Two passes over the whole channel (sum,
+    // then squares about the mean) read the activations from memory twice.
+    const double plane_count = static_cast<double>(g.spatial);
+    double mu = 0.0;
     double squares = 0.0;
-    for (int64_t n = 0; n < g.batch; ++n) squares += squares_about(x + n * stride + c * g.spatial, g.spatial, mu_f);
+    for (int64_t n = 0; n < g.batch; ++n) {
+      const float* plane = x + n * stride + c * g.spatial;
+      if (n + 1 < g.batch) prefetch_plane(plane + stride, g.spatial);
+      const double plane_mean = sum_of(plane, g.spatial) / plane_count;
+      const float center = static_cast<float>(plane_mean);
+      // Σ(x − center)² = Σ(x − mean)² + count·(mean − center)²; remove the second term exactly.
+      const double offset = plane_mean - static_cast<double>(center);
+      const double plane_squares =
+          std::max(0.0, squares_about(plane, g.spatial, center) - plane_count * offset * offset);
+      if (n == 0) {
+        mu = plane_mean;
+        squares = plane_squares;
+        continue;
+      }
+      const double seen = plane_count * static_cast<double>(n);
+      const double total = seen + plane_count;
+      const double delta = plane_mean - mu;
+      mu += delta * (plane_count / total);
+      squares += plane_squares + delta * delta * (seen * plane_count / total);
+    }
+    if (g.batch == 0 || g.spatial == 0) {
+      // No values: 0/0, as the reference's mean of nothing.
+      mu = std::numeric_limits<double>::quiet_NaN();
+      squares = mu;
+    }
+    const float mu_f = static_cast<float>(mu);
     const double inverse = 1.0 / std::sqrt(squares / count + eps);
     mean[c] = mu_f;
     inv_std[c] = static_cast<float>(inverse);
-    const float scale = static_cast<float>(static_cast<double>(gamma[c]) * inverse);
+    // The scale from the stored (rounded) invStd, so that the fused ReLU backward can recompute
+    // exactly the values this pass writes, and with them the ReLU mask.
+    const float scale = static_cast<float>(static_cast<double>(gamma[c]) * static_cast<double>(inv_std[c]));
     const float shift = beta[c];
     for (int64_t n = 0; n < g.batch; ++n) {
       const float* from = x + n * stride + c * g.spatial;
       float* to = out + n * stride + c * g.spatial;
-      affine_about(from, to, g.spatial, mu_f, scale, shift);
+      if (kRelu) {
+        affine_about_relu(from, to, g.spatial, mu_f, scale, shift);
+      } else {
+        affine_about(from, to, g.spatial, mu_f, scale, shift);
+      }
     }
   });
 }
 
-void batch_norm_train_backward(const float* x, const float* grad_out, const float* gamma, const float* mean,
-                               const float* inv_std, float* grad_x, float* grad_gamma, float* grad_beta,
-                               const ChannelGeometry& g) {
+}  // namespace
+
+void batch_norm_train_forward(const float* x, const float* gamma, const float* beta, float* out, float* mean,
+                              float* inv_std, double eps, const ChannelGeometry& g) {
+  batch_norm_forward_with<false>(x, gamma, beta, out, mean, inv_std, eps, g);
+}
+
+void batch_norm_relu_train_forward(const float* x, const float* gamma, const float* beta, float* out, float* mean,
+                                   float* inv_std, double eps, const ChannelGeometry& g) {
+  batch_norm_forward_with<true>(x, gamma, beta, out, mean, inv_std, eps, g);
+}
+
+namespace {
+
+// With beta (the fused forward's shift) the gradient is masked by the forward's ReLU; beta null: plain
+// batch norm.
+void batch_norm_backward_with(const float* x, const float* grad_out, const float* gamma, const float* beta,
+                              const float* mean, const float* inv_std, float* grad_x, float* grad_gamma,
+                              float* grad_beta, const ChannelGeometry& g) {
   const double count = static_cast<double>(g.batch * g.spatial);
   const int64_t stride = g.channels * g.spatial;
   for_channels(g, [&](int64_t c) {
     const float mu = mean[c];
     const double inverse = inv_std[c];
+    // The forward's scale and shift (see batch_norm_forward_with).
+    const float forward_scale = static_cast<float>(static_cast<double>(gamma[c]) * inverse);
+    const float forward_shift = beta != nullptr ? beta[c] : 0.0f;
     double sum_grad = 0.0;
     double sum_grad_centered = 0.0;
     for (int64_t n = 0; n < g.batch; ++n) {
       const int64_t base = n * stride + c * g.spatial;
-      gradient_sums(grad_out + base, x + base, g.spatial, mu, &sum_grad, &sum_grad_centered);
+      if (n + 1 < g.batch) {
+        prefetch_plane(grad_out + base + stride, g.spatial);
+        prefetch_plane(x + base + stride, g.spatial);
+      }
+      if (beta != nullptr) {
+        masked_gradient_sums(grad_out + base, x + base, g.spatial, mu, forward_scale, forward_shift, &sum_grad,
+                             &sum_grad_centered);
+      } else {
+        gradient_sums(grad_out + base, x + base, g.spatial, mu, &sum_grad, &sum_grad_centered);
+      }
     }
     // Σ g·x̂ with x̂ = (x - μ)·invStd.
     const double sum_grad_xhat = sum_grad_centered * inverse;
@@ -189,12 +328,41 @@ void batch_norm_train_backward(const float* x, const float* grad_out, const floa
     const float d = static_cast<float>(-scale * sum_grad / count);
     for (int64_t n = 0; n < g.batch; ++n) {
       const int64_t base = n * stride + c * g.spatial;
-      batch_norm_input_gradient(grad_out + base, x + base, grad_x + base, g.spatial, mu, a, b, d);
+      if (beta != nullptr) {
+        batch_norm_relu_input_gradient(grad_out + base, x + base, grad_x + base, g.spatial, mu, forward_scale,
+                                       forward_shift, a, b, d);
+      } else {
+        batch_norm_input_gradient(grad_out + base, x + base, grad_x + base, g.spatial, mu, a, b, d);
+      }
     }
   });
 }
 
+}  // namespace
+
+void batch_norm_train_backward(const float* x, const float* grad_out, const float* gamma, const float* mean,
+                               const float* inv_std, float* grad_x, float* grad_gamma, float* grad_beta,
+                               const ChannelGeometry& g) {
+  batch_norm_backward_with(x, grad_out, gamma, nullptr, mean, inv_std, grad_x, grad_gamma, grad_beta, g);
+}
+
+void batch_norm_relu_train_backward(const float* x, const float* grad_out, const float* gamma, const float* beta,
+                                    const float* mean, const float* inv_std, float* grad_x, float* grad_gamma,
+                                    float* grad_beta, const ChannelGeometry& g) {
+  batch_norm_backward_with(x, grad_out, gamma, beta, mean, inv_std, grad_x, grad_gamma, grad_beta, g);
+}
+
 void channel_affine(const float* x, const float* scale, const float* shift, float* out, const ChannelGeometry& g) {
+  channel_affine_with(x, scale, shift, out, g, false);
+}
+
+void channel_affine_relu(const float* x, const float* scale, const float* shift, float* out,
+                         const ChannelGeometry& g) {
+  channel_affine_with(x, scale, shift, out, g, true);
+}
+
+void channel_affine_with(const float* x, const float* scale, const float* shift, float* out, const ChannelGeometry& g,
+                         bool relu) {
   const int64_t planes = g.batch * g.channels;
   ThreadPool& threads = pool();
   const int64_t total = planes * g.spatial;
@@ -205,12 +373,46 @@ void channel_affine(const float* x, const float* scale, const float* shift, floa
       const int64_t c = plane % g.channels;
       const float a = scale[c];
       const float b = shift[c];
-      scale_shift(x + plane * g.spatial, out + plane * g.spatial, g.spatial, a, b);
+      if (relu) {
+        scale_shift_relu(x + plane * g.spatial, out + plane * g.spatial, g.spatial, a, b);
+      } else {
+        scale_shift(x + plane * g.spatial, out + plane * g.spatial, g.spatial, a, b);
+      }
     }
   });
 }
 
+namespace {
+
+// Adds one row of x into the double accumulators: total[c] += x[c].
+void add_row(const float* __restrict row, double* __restrict total, int64_t count) {
+  for (int64_t c = 0; c < count; ++c) total[c] += static_cast<double>(row[c]);
+}
+
+}  // namespace
+
 void channel_sum(const float* x, float* out, const ChannelGeometry& g) {
+  if (g.spatial == 1) {
+    // A [batch, channels] matrix (a dense layer's bias gradient): walking each column would touch one
+    // float per cache line, so sum rows into per-channel doubles instead. Each channel still adds its
+    // values in batch order in double, the same bits as the general path below.
+    constexpr int64_t kBlock = 512;
+    const int64_t blocks = (g.channels + kBlock - 1) / kBlock;
+    const bool small = g.batch * g.channels < 16384;
+    auto sum_block = [&](int64_t block, int) {
+      const int64_t begin = block * kBlock;
+      const int64_t count = std::min(kBlock, g.channels - begin);
+      double total[kBlock] = {};
+      for (int64_t n = 0; n < g.batch; ++n) add_row(x + n * g.channels + begin, total, count);
+      for (int64_t c = 0; c < count; ++c) out[begin + c] = static_cast<float>(total[c]);
+    };
+    if (small) {
+      for (int64_t block = 0; block < blocks; ++block) sum_block(block, 0);
+    } else {
+      pool().run(blocks, sum_block);
+    }
+    return;
+  }
   const int64_t stride = g.channels * g.spatial;
   for_channels(g, [&](int64_t c) {
     double sum = 0.0;

@@ -74,7 +74,8 @@ inline void pool_row_2x2(const float* top, const float* bottom, int64_t row_inde
   const int32_t first = static_cast<int32_t>(row_index * in_width);
   const int32_t width = static_cast<int32_t>(in_width);
   const __m128i lane_offsets = _mm_setr_epi32(0, 2, 4, 6);
-  for (; ow + 4 <= out_width; ow += 4) {
+  // Four windows starting at output column ow.
+  auto pool_four = [&](int64_t ow) {
     const int64_t iw = 2 * ow;
     const __m128 top_low = _mm_loadu_ps(top + iw);
     const __m128 top_high = _mm_loadu_ps(top + iw + 4);
@@ -101,6 +102,14 @@ inline void pool_row_2x2(const float* top, const float* bottom, int64_t row_inde
     _mm_storeu_ps(to + ow, best);
     const __m128i base = _mm_add_epi32(_mm_set1_epi32(first + static_cast<int32_t>(iw)), lane_offsets);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(index + ow), _mm_add_epi32(base, at));
+  };
+  for (; ow + 4 <= out_width; ow += 4) pool_four(ow);
+  if (ow < out_width && out_width >= 4) {
+    // The last 1 to 3 windows: redo the last four (recomputing a window gives the same value and
+    // index) rather than scan them one by one, which at 14×14 inputs (7 outputs a row) was half
+    // the work.
+    pool_four(out_width - 4);
+    ow = out_width;
   }
 #endif
   for (; ow < out_width; ++ow) {

@@ -85,6 +85,35 @@ export interface BatchNormGeometry {
   spatial: number;
 }
 
+/**
+ * One Adam or AdamW step's settings (PyTorch's formulation; src/optim/adam.ts writes out the
+ * algorithm). The caller counts steps and passes the bias corrections for step t.
+ */
+export interface AdamStep {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** λ: an L2 term λ·θ added to the gradient (Adam), or decoupled decay θ·(1 − lr·λ) (AdamW). */
+  weightDecay: number;
+  decoupledWeightDecay: boolean;
+  /** 1 − β₁ᵗ for step t (1-based). */
+  biasCorrection1: number;
+  /** 1 − β₂ᵗ for step t. */
+  biasCorrection2: number;
+}
+
+/** One SGD step's settings (PyTorch's formulation; src/optim/sgd.ts writes out the algorithm). */
+export interface SgdStep {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  nesterov: boolean;
+  weightDecay: number;
+  /** True on the parameter's first step: the momentum buffer is then set to the gradient. */
+  firstStep: boolean;
+}
+
 export interface Backend {
   readonly name: string;
 
@@ -153,6 +182,42 @@ export interface Backend {
     gradBeta: Data,
     g: BatchNormGeometry,
   ): void;
+  /**
+   * Training-mode batch norm followed by ReLU: out = max(y, 0) for batchNormTrainForward's y, with
+   * mean and invStd saved as there. The reference composes the two kernels (through `this`, so a
+   * backend that overrides them keeps its own); a backend may fuse them into one pass over memory.
+   */
+  batchNormReluTrainForward(
+    x: Data,
+    gamma: Data,
+    beta: Data,
+    out: Data,
+    mean: Data,
+    invStd: Data,
+    eps: number,
+    g: BatchNormGeometry,
+  ): void;
+  /**
+   * Backward of batchNormReluTrainForward: the batch-norm gradient of gradOut·[y > 0], where y is the
+   * forward's output (positive exactly where the batch-norm output was). Overwrites gradX, gradGamma
+   * and gradBeta. The inputs are the forward's own; a backend may read the mask from y or recompute
+   * it from x, gamma, beta, mean and invStd as its forward computed y.
+   */
+  batchNormReluTrainBackward(
+    x: Data,
+    y: Data,
+    gradOut: Data,
+    gamma: Data,
+    beta: Data,
+    mean: Data,
+    invStd: Data,
+    gradX: Data,
+    gradGamma: Data,
+    gradBeta: Data,
+    g: BatchNormGeometry,
+  ): void;
+  /** out = max(x·scale[c] + shift[c], 0): inference-mode batch norm followed by ReLU. */
+  channelAffineRelu(x: Data, scale: Data, shift: Data, out: Data, g: BatchNormGeometry): void;
   /** Per-channel affine map out = x·scale[c] + shift[c] (inference-mode batch norm, bias add). */
   channelAffine(x: Data, scale: Data, shift: Data, out: Data, g: BatchNormGeometry): void;
   /** Per-channel sums of x: out[c] = Σ over batch and spatial of x. */
@@ -197,6 +262,23 @@ export interface Backend {
   softmaxForward(x: Data, out: Data, rows: number, cols: number, log: boolean): void;
   /** gradX from y (the forward output) and gradOut. */
   softmaxBackward(y: Data, gradOut: Data, gradX: Data, rows: number, cols: number, log: boolean): void;
+
+  /**
+   * One Adam/AdamW step, in place, for one parameter θ of n elements with gradient ∇θ and moment
+   * buffers m and v (all length n, all the same dtype):
+   *   g ← ∇θ + λ·θ (L2, Adam only);  θ ← θ·(1 − lr·λ) (decoupled, AdamW only)
+   *   m ← β₁·m + (1 − β₁)·g;  v ← β₂·v + (1 − β₂)·g²
+   *   θ ← θ − (lr/biasCorrection1)·m / (√v/√biasCorrection2 + ε)
+   * Each element is computed in float64 and rounded once on store, as the reference does, so every
+   * backend gives the same bits.
+   */
+  adamUpdate(parameter: Data, gradient: Data, m: Data, v: Data, step: AdamStep): void;
+  /**
+   * One SGD step, in place: g ← ∇θ + λ·θ; with momentum μ > 0 the buffer b (length n, else null)
+   * becomes g on the first step, else μ·b + (1 − dampening)·g, and g ← g + μ·b (Nesterov) or b;
+   * then θ ← θ − lr·g. Computed in float64 per element like adamUpdate.
+   */
+  sgdUpdate(parameter: Data, gradient: Data, momentumBuffer: Data | null, step: SgdStep): void;
 
   /** Copy x [d0, d1, ...] into out with axes permuted: out.shape[i] = xShape[perm[i]]. */
   transpose(x: Data, xShape: readonly number[], perm: readonly number[], out: Data): void;

@@ -3,7 +3,7 @@ import { record } from '../autograd/graph.js';
 import { getBackend } from '../backend/index.js';
 import type { Conv2dGeometry, Data } from '../backend/types.js';
 import { formatShape, ShapeError } from '../tensor/shape.js';
-import { allocate, Tensor } from '../tensor/tensor.js';
+import { allocate, allocateUninitialized, Tensor } from '../tensor/tensor.js';
 import { checkSameDtype } from './elementwise.js';
 
 export type Pair = number | readonly [number, number];
@@ -117,7 +117,7 @@ export function conv2d(
   }
   const backend = getBackend();
   const outShape = [g.batch, g.outChannels, g.outHeight, g.outWidth];
-  const out = allocate(x.dtype, g.batch * g.outChannels * g.outHeight * g.outWidth);
+  const out = allocateUninitialized(x.dtype, g.batch * g.outChannels * g.outHeight * g.outWidth);
   backend.conv2dForward(x.data, weight.data, out, g);
   const channelGeometry = { batch: g.batch, channels: g.outChannels, spatial: g.outHeight * g.outWidth };
   if (bias !== null) {
@@ -128,11 +128,11 @@ export function conv2d(
   return record(new Tensor(out, outShape), what, inputs, (gradOut, needs) => {
     const grads: (Data | null)[] = [null, null, null];
     if (needs[0]) {
-      grads[0] = allocate(x.dtype, x.size);
+      grads[0] = allocateUninitialized(x.dtype, x.size);
       backend.conv2dBackwardInput(gradOut, weight.data, grads[0], g);
     }
     if (needs[1]) {
-      grads[1] = allocate(x.dtype, weight.size);
+      grads[1] = allocateUninitialized(x.dtype, weight.size);
       backend.conv2dBackwardWeight(x.data, gradOut, grads[1], g);
     }
     if (bias !== null && needs[2]) {

@@ -6,7 +6,7 @@ import { record } from '../autograd/graph.js';
 import { getBackend } from '../backend/index.js';
 import type { ActivationKind, BinaryKind, Data } from '../backend/types.js';
 import { broadcastShapes, padShape, type Shape, shapesEqual, sizeOf } from '../tensor/shape.js';
-import { allocate, Tensor } from '../tensor/tensor.js';
+import { allocate, allocateUninitialized, Tensor } from '../tensor/tensor.js';
 
 /** Throws when two tensors of different dtypes meet in one op. */
 export function checkSameDtype(a: Tensor, b: Tensor, what: string): void {
@@ -137,10 +137,10 @@ export interface ActivationOptions {
 /** f(x) elementwise for one of the activation kinds, with its hand-written derivative. */
 export function activation(kind: ActivationKind, x: Tensor, options: ActivationOptions = {}): Tensor {
   const alpha = options.alpha ?? (kind === 'leaky_relu' ? 0.01 : 1);
-  const out = allocate(x.dtype, x.size);
+  const out = allocateUninitialized(x.dtype, x.size);
   getBackend().activationForward(kind, x.data, out, alpha);
   return record(new Tensor(out, x.shape), kind, [x], (g) => {
-    const gradX = allocate(x.dtype, x.size);
+    const gradX = allocateUninitialized(x.dtype, x.size);
     getBackend().activationBackward(kind, x.data, out, g, gradX, alpha);
     return [gradX];
   });

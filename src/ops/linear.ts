@@ -3,7 +3,7 @@ import { record } from '../autograd/graph.js';
 import { getBackend } from '../backend/index.js';
 import type { Data } from '../backend/types.js';
 import { formatShape, ShapeError } from '../tensor/shape.js';
-import { allocate, Tensor } from '../tensor/tensor.js';
+import { allocate, allocateUninitialized, Tensor } from '../tensor/tensor.js';
 import { checkSameDtype } from './elementwise.js';
 
 /** [M, K] · [K, N] → [M, N]. */
@@ -16,18 +16,18 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   }
   const [m, k] = a.shape as [number, number];
   const n = b.shape[1]!;
-  const out = allocate(a.dtype, m * n);
+  const out = allocateUninitialized(a.dtype, m * n);
   getBackend().matmul(a.data, b.data, out, m, n, k, false, false, false);
   return record(new Tensor(out, [m, n]), 'matmul', [a, b], (g, needs) => {
     const backend = getBackend();
     let gradA: Data | null = null;
     let gradB: Data | null = null;
     if (needs[0]) {
-      gradA = allocate(a.dtype, m * k);
+      gradA = allocateUninitialized(a.dtype, m * k);
       backend.matmul(g, b.data, gradA, m, k, n, false, true, false); // g · Bᵀ
     }
     if (needs[1]) {
-      gradB = allocate(a.dtype, k * n);
+      gradB = allocateUninitialized(a.dtype, k * n);
       backend.matmul(a.data, g, gradB, k, n, m, true, false, false); // Aᵀ · g
     }
     return [gradA, gradB];
@@ -51,7 +51,11 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null, what = 'l
     throw new ShapeError(`${what}: bias must have shape [${outFeatures}], got ${formatShape(bias.shape)}`);
   }
   const backend = getBackend();
-  const out = allocate(x.dtype, batch * outFeatures);
+  // Without a bias the product overwrites out; with one it accumulates into the copied bias rows.
+  const out =
+    bias === null
+      ? allocateUninitialized(x.dtype, batch * outFeatures)
+      : allocate(x.dtype, batch * outFeatures);
   if (bias !== null) {
     // Start from the broadcast bias and accumulate the product into it.
     for (let r = 0; r < batch; r++) out.set(bias.data, r * outFeatures);
@@ -61,11 +65,11 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null, what = 'l
   return record(new Tensor(out, [batch, outFeatures]), what, inputs, (g, needs) => {
     const grads: (Data | null)[] = [null, null, null];
     if (needs[0]) {
-      grads[0] = allocate(x.dtype, x.size);
+      grads[0] = allocateUninitialized(x.dtype, x.size);
       backend.matmul(g, weight.data, grads[0], batch, inFeatures, outFeatures, false, false, false);
     }
     if (needs[1]) {
-      grads[1] = allocate(x.dtype, weight.size);
+      grads[1] = allocateUninitialized(x.dtype, weight.size);
       backend.matmul(g, x.data, grads[1], outFeatures, inFeatures, batch, true, false, false);
     }
     if (bias !== null && needs[2]) {

@@ -2,7 +2,7 @@
 import { record } from '../autograd/graph.js';
 import { getBackend } from '../backend/index.js';
 import { formatShape, shapesEqual, ShapeError } from '../tensor/shape.js';
-import { allocate, Tensor } from '../tensor/tensor.js';
+import { allocate, allocateUninitialized, Tensor } from '../tensor/tensor.js';
 import { checkSameDtype } from './elementwise.js';
 
 export interface CrossEntropyOptions {
@@ -36,7 +36,7 @@ export function crossEntropy(
   const smoothing = options.labelSmoothing ?? 0;
   if (!(smoothing >= 0 && smoothing <= 1))
     throw new RangeError(`crossEntropy: labelSmoothing must be in [0, 1], got ${smoothing}`);
-  const logProbabilities = allocate(logits.dtype, logits.size);
+  const logProbabilities = allocateUninitialized(logits.dtype, logits.size);
   getBackend().softmaxForward(logits.data, logProbabilities, rows, classes, true);
   let total = 0;
   for (let r = 0; r < rows; r++) {
@@ -50,7 +50,7 @@ export function crossEntropy(
   return record(new Tensor(loss, []), 'crossEntropy', [logits], (gradOut) => {
     // ∂/∂logits = (softmax − smoothed target)/N.
     const scale = gradOut[0]! / rows;
-    const gradLogits = allocate(logits.dtype, logits.size);
+    const gradLogits = allocateUninitialized(logits.dtype, logits.size);
     for (let r = 0; r < rows; r++) {
       for (let c = 0; c < classes; c++) {
         const targetProbability = (c === targets[r] ? 1 - smoothing : 0) + smoothing / classes;

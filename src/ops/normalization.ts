@@ -3,7 +3,7 @@ import { record } from '../autograd/graph.js';
 import { getBackend } from '../backend/index.js';
 import type { BatchNormGeometry, Data } from '../backend/types.js';
 import { formatShape, ShapeError } from '../tensor/shape.js';
-import { allocate, Tensor } from '../tensor/tensor.js';
+import { allocate, allocateUninitialized, Tensor } from '../tensor/tensor.js';
 
 export interface BatchNormOptions {
   /** Batch statistics (true) or running statistics (false). */
@@ -13,6 +13,11 @@ export interface BatchNormOptions {
   eps?: number;
   /** Whether training mode updates runningMean/runningVar in place (false: use batch stats only). */
   updateRunningStatistics?: boolean;
+  /**
+   * Apply ReLU to the result: relu(batchNorm(x)) as one op, which fast backends compute in one pass
+   * over memory and without the intermediate tensor. Same values and gradients as the two ops.
+   */
+  relu?: boolean;
 }
 
 function geometryOf(x: Tensor, channels: number, what: string): BatchNormGeometry {
@@ -27,7 +32,8 @@ function geometryOf(x: Tensor, channels: number, what: string): BatchNormGeometr
 /**
  * y = γ·(x − μ)/√(σ² + ε) + β per channel. x: [N, C] or [N, C, H, W]; gamma, beta, running stats: [C].
  * In training the batch mean and biased variance normalise, and the running statistics move toward
- * the batch mean and the unbiased variance. In inference the running statistics normalise.
+ * the batch mean and the unbiased variance. In inference the running statistics normalise. With
+ * options.relu the result is max(y, 0), batch norm and ReLU as one op.
  */
 export function batchNorm(
   x: Tensor,
@@ -41,10 +47,11 @@ export function batchNorm(
   const channels = runningMean.size;
   const g = geometryOf(x, channels, what);
   const eps = options.eps ?? 1e-5;
+  const relu = options.relu ?? false;
   const backend = getBackend();
   const gammaData = gamma?.data ?? allocate(x.dtype, channels).fill(1);
   const betaData = beta?.data ?? allocate(x.dtype, channels);
-  const out = allocate(x.dtype, x.size);
+  const out = allocateUninitialized(x.dtype, x.size);
   const parameterInputs = [gamma, beta].filter((t): t is Tensor => t !== null);
   const inputs = [x, ...parameterInputs];
 
@@ -56,19 +63,26 @@ export function batchNorm(
       scale[c] = gammaData[c]! / Math.sqrt(runningVar.data[c]! + eps);
       shift[c] = betaData[c]! - runningMean.data[c]! * scale[c]!;
     }
-    backend.channelAffine(x.data, scale, shift, out, g);
-    return record(new Tensor(out, x.shape), what, inputs, (gradOut, needs) => {
+    if (relu) backend.channelAffineRelu(x.data, scale, shift, out, g);
+    else backend.channelAffine(x.data, scale, shift, out, g);
+    return record(new Tensor(out, x.shape), what, inputs, (outputGradient, needs) => {
+      // With ReLU, the affine map's output gradient is outputGradient where out > 0.
+      let gradOut = outputGradient;
+      if (relu) {
+        gradOut = allocateUninitialized(x.dtype, x.size);
+        backend.activationBackward('relu', out, out, outputGradient, gradOut, 0);
+      }
       const grads: (Data | null)[] = [];
       if (needs[0]) {
         const zero = allocate(x.dtype, channels);
-        const gradX = allocate(x.dtype, x.size);
+        const gradX = allocateUninitialized(x.dtype, x.size);
         backend.channelAffine(gradOut, scale, zero, gradX, g);
         grads.push(gradX);
       } else grads.push(null);
       if (gamma !== null && !needs[1]) grads.push(null);
       else if (gamma !== null) {
         // ∂L/∂γ = Σ g·x̂ with x̂ from the running statistics.
-        const xhat = allocate(x.dtype, x.size);
+        const xhat = allocateUninitialized(x.dtype, x.size);
         const invStd = scale.map((_, c) => 1 / Math.sqrt(runningVar.data[c]! + eps));
         const negMean = invStd.map((inv, c) => -runningMean.data[c]! * inv);
         backend.channelAffine(x.data, invStd, negMean, xhat, g);
@@ -96,7 +110,8 @@ export function batchNorm(
   }
   const mean = allocate(x.dtype, channels);
   const invStd = allocate(x.dtype, channels);
-  backend.batchNormTrainForward(x.data, gammaData, betaData, out, mean, invStd, eps, g);
+  if (relu) backend.batchNormReluTrainForward(x.data, gammaData, betaData, out, mean, invStd, eps, g);
+  else backend.batchNormTrainForward(x.data, gammaData, betaData, out, mean, invStd, eps, g);
   if (options.updateRunningStatistics ?? true) {
     const momentum = options.momentum ?? 0.1;
     for (let c = 0; c < channels; c++) {
@@ -107,10 +122,26 @@ export function batchNorm(
     }
   }
   return record(new Tensor(out, x.shape), what, inputs, (gradOut) => {
-    const gradX = allocate(x.dtype, x.size);
+    const gradX = allocateUninitialized(x.dtype, x.size);
     const gradGamma = allocate(x.dtype, channels);
     const gradBeta = allocate(x.dtype, channels);
-    backend.batchNormTrainBackward(x.data, gradOut, gammaData, mean, invStd, gradX, gradGamma, gradBeta, g);
+    if (relu) {
+      backend.batchNormReluTrainBackward(
+        x.data,
+        out,
+        gradOut,
+        gammaData,
+        betaData,
+        mean,
+        invStd,
+        gradX,
+        gradGamma,
+        gradBeta,
+        g,
+      );
+    } else {
+      backend.batchNormTrainBackward(x.data, gradOut, gammaData, mean, invStd, gradX, gradGamma, gradBeta, g);
+    }
     const grads: Data[] = [gradX];
     if (gamma !== null) grads.push(gradGamma);
     if (beta !== null) grads.push(gradBeta);

@@ -3,7 +3,7 @@ import { record } from '../autograd/graph.js';
 import { getBackend } from '../backend/index.js';
 import type { Pool2dGeometry } from '../backend/types.js';
 import { formatShape, ShapeError } from '../tensor/shape.js';
-import { allocate, Tensor } from '../tensor/tensor.js';
+import { allocate, allocateUninitialized, Tensor } from '../tensor/tensor.js';
 import { pair, type Pair } from './convolution.js';
 
 export interface Pool2dOptions {
@@ -63,7 +63,7 @@ export function poolGeometry(shape: readonly number[], options: Pool2dOptions, w
 export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
   const g = poolGeometry(x.shape, options, 'maxPool2d');
   const outSize = g.batch * g.channels * g.outHeight * g.outWidth;
-  const out = allocate(x.dtype, outSize);
+  const out = allocateUninitialized(x.dtype, outSize);
   const argmax = new Int32Array(outSize);
   getBackend().maxPool2dForward(x.data, out, argmax, g);
   return record(
@@ -71,7 +71,7 @@ export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
     'maxPool2d',
     [x],
     (gradOut) => {
-      const gradX = allocate(x.dtype, x.size);
+      const gradX = allocateUninitialized(x.dtype, x.size);
       getBackend().maxPool2dBackward(gradOut, argmax, gradX, g);
       return [gradX];
     },
@@ -85,14 +85,14 @@ export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
 export function avgPool2d(x: Tensor, options: Pool2dOptions & { countIncludePad?: boolean }): Tensor {
   const g = poolGeometry(x.shape, options, 'avgPool2d');
   const countIncludePad = options.countIncludePad ?? true;
-  const out = allocate(x.dtype, g.batch * g.channels * g.outHeight * g.outWidth);
+  const out = allocateUninitialized(x.dtype, g.batch * g.channels * g.outHeight * g.outWidth);
   getBackend().avgPool2dForward(x.data, out, g, countIncludePad);
   return record(
     new Tensor(out, [g.batch, g.channels, g.outHeight, g.outWidth]),
     'avgPool2d',
     [x],
     (gradOut) => {
-      const gradX = allocate(x.dtype, x.size);
+      const gradX = allocateUninitialized(x.dtype, x.size);
       getBackend().avgPool2dBackward(gradOut, gradX, g, countIncludePad);
       return [gradX];
     },
@@ -116,12 +116,15 @@ export function globalAvgPool2d(x: Tensor): Tensor {
   backend.reduceSum(x.data, [batch * channels, spatial], out, [batch * channels, 1]);
   backend.scaleShift(out, 1 / spatial, 0, out);
   return record(new Tensor(out, [batch, channels]), 'globalAvgPool2d', [x], (gradOut) => {
-    const gradX = allocate(x.dtype, x.size);
-    backend.binary('add', gradOut, [batch * channels, 1], allocate(x.dtype, 1), [], gradX, [
+    // Scale the [N·C] gradient, then broadcast it over each plane: one pass over the large gradient
+    // instead of two, and the same values (x/spatial + 0 either way).
+    const scaled = allocate(x.dtype, batch * channels);
+    backend.scaleShift(gradOut, 1 / spatial, 0, scaled);
+    const gradX = allocateUninitialized(x.dtype, x.size);
+    backend.binary('add', scaled, [batch * channels, 1], allocate(x.dtype, 1), [], gradX, [
       batch * channels,
       spatial,
     ]);
-    backend.scaleShift(gradX, 1 / spatial, 0, gradX);
     return [gradX];
   });
 }

@@ -2,7 +2,7 @@
 import { record } from '../autograd/graph.js';
 import { getBackend } from '../backend/index.js';
 import { formatShape, normalizeAxis, type Shape, ShapeError, sizeOf } from '../tensor/shape.js';
-import { allocate, Tensor } from '../tensor/tensor.js';
+import { allocate, allocateUninitialized, Tensor } from '../tensor/tensor.js';
 
 /**
  * The same elements under a new shape; one dimension may be -1 (inferred). Shares the data array
@@ -33,12 +33,12 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
     throw new ShapeError(`permute: [${perm.join(', ')}] is not a permutation of the ${x.rank} axes`);
   }
   const outShape = perm.map((axis) => x.shape[axis]!);
-  const out = allocate(x.dtype, x.size);
+  const out = allocateUninitialized(x.dtype, x.size);
   getBackend().transpose(x.data, x.shape, perm, out);
   const inverse = new Array<number>(perm.length);
   perm.forEach((axis, i) => (inverse[axis] = i));
   return record(new Tensor(out, outShape), 'permute', [x], (g) => {
-    const gradX = allocate(x.dtype, x.size);
+    const gradX = allocateUninitialized(x.dtype, x.size);
     getBackend().transpose(g, outShape, inverse, gradX);
     return [gradX];
   });

@@ -1,7 +1,7 @@
 /** Softmax and log-softmax over the last axis. */
 import { record } from '../autograd/graph.js';
 import { getBackend } from '../backend/index.js';
-import { allocate, Tensor } from '../tensor/tensor.js';
+import { allocateUninitialized, Tensor } from '../tensor/tensor.js';
 import { formatShape, ShapeError } from '../tensor/shape.js';
 
 function softmaxOp(x: Tensor, log: boolean): Tensor {
@@ -9,10 +9,10 @@ function softmaxOp(x: Tensor, log: boolean): Tensor {
   if (x.rank < 1) throw new ShapeError(`${name}: needs at least one axis, got shape ${formatShape(x.shape)}`);
   const cols = x.shape[x.rank - 1]!;
   const rows = x.size / cols;
-  const out = allocate(x.dtype, x.size);
+  const out = allocateUninitialized(x.dtype, x.size);
   getBackend().softmaxForward(x.data, out, rows, cols, log);
   return record(new Tensor(out, x.shape), name, [x], (gradOut) => {
-    const gradX = allocate(x.dtype, x.size);
+    const gradX = allocateUninitialized(x.dtype, x.size);
     getBackend().softmaxBackward(out, gradOut, gradX, rows, cols, log);
     return [gradX];
   });

@@ -1,3 +1,4 @@
+import { getBackend } from '../backend/index.js';
 import type { Data } from '../backend/types.js';
 import type { Parameter } from '../nn/module.js';
 import { type GroupSettings, type GroupSpec, Optimizer } from './optimizer.js';
@@ -38,17 +39,17 @@ export class Adam extends Optimizer<AdamSettings> {
     const v = (state.exp_avg_sq ??= make());
     const stepState = (state.step ??= new Float64Array(1));
     const t = ++stepState[0]!;
-    const stepSize = s.lr / (1 - s.beta1 ** t);
-    const correction2Root = Math.sqrt(1 - s.beta2 ** t);
-    const l2 = this.decoupledWeightDecay ? 0 : s.weightDecay;
-    const decay = this.decoupledWeightDecay ? 1 - s.lr * s.weightDecay : 1;
-    for (let i = 0; i < parameter.length; i++) {
-      const p = parameter[i]! * decay;
-      const g = gradient[i]! + l2 * parameter[i]!;
-      m[i] = s.beta1 * m[i]! + (1 - s.beta1) * g;
-      v[i] = s.beta2 * v[i]! + (1 - s.beta2) * g * g;
-      parameter[i] = p - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / correction2Root + s.eps);
-    }
+    // One fused kernel per parameter (the backend's adamUpdate writes out the arithmetic above).
+    getBackend().adamUpdate(parameter, gradient, m, v, {
+      lr: s.lr,
+      beta1: s.beta1,
+      beta2: s.beta2,
+      eps: s.eps,
+      weightDecay: s.weightDecay,
+      decoupledWeightDecay: this.decoupledWeightDecay,
+      biasCorrection1: 1 - s.beta1 ** t,
+      biasCorrection2: 1 - s.beta2 ** t,
+    });
   }
 }
 

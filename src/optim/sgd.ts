@@ -1,3 +1,4 @@
+import { getBackend } from '../backend/index.js';
 import type { Data } from '../backend/types.js';
 import type { Parameter } from '../nn/module.js';
 import { type GroupSettings, type GroupSpec, Optimizer } from './optimizer.js';
@@ -30,18 +31,16 @@ export class SGD extends Optimizer<SgdSettings> {
   }
 
   protected update(parameter: Data, gradient: Data, state: Record<string, Data>, s: SgdSettings): void {
-    const first = state.momentum === undefined;
-    if (s.momentum !== 0 && first)
+    const firstStep = state.momentum === undefined;
+    if (s.momentum !== 0 && firstStep)
       state.momentum = new (parameter.constructor as new (n: number) => Data)(parameter.length);
-    const buffer = state.momentum;
-    for (let i = 0; i < parameter.length; i++) {
-      let g = gradient[i]! + s.weightDecay * parameter[i]!;
-      if (buffer !== undefined) {
-        const b = first ? g : s.momentum * buffer[i]! + (1 - s.dampening) * g;
-        buffer[i] = b;
-        g = s.nesterov ? g + s.momentum * buffer[i]! : buffer[i]!;
-      }
-      parameter[i] = parameter[i]! - s.lr * g;
-    }
+    getBackend().sgdUpdate(parameter, gradient, state.momentum ?? null, {
+      lr: s.lr,
+      momentum: s.momentum,
+      dampening: s.dampening,
+      nesterov: s.nesterov,
+      weightDecay: s.weightDecay,
+      firstStep,
+    });
   }
 }

@@ -141,6 +141,35 @@ interface NativeAddon {
     out: Float32Array,
     ...geometry: ChannelArguments
   ): void;
+  batchNormReluTrainForward(
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    out: Float32Array,
+    mean: Float32Array,
+    invStd: Float32Array,
+    eps: number,
+    ...geometry: ChannelArguments
+  ): void;
+  batchNormReluTrainBackward(
+    x: Float32Array,
+    gradOut: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    mean: Float32Array,
+    invStd: Float32Array,
+    gradX: Float32Array,
+    gradGamma: Float32Array,
+    gradBeta: Float32Array,
+    ...geometry: ChannelArguments
+  ): void;
+  channelAffineRelu(
+    x: Float32Array,
+    scale: Float32Array,
+    shift: Float32Array,
+    out: Float32Array,
+    ...geometry: ChannelArguments
+  ): void;
   channelSum(x: Float32Array, out: Float32Array, ...geometry: ChannelArguments): void;
   activationForward(kind: number, x: Float32Array, out: Float32Array, alpha: number): void;
   activationBackward(
@@ -162,6 +191,32 @@ interface NativeAddon {
     middle: number,
     inner: number,
   ): void;
+  scaleShift(x: Float32Array, scale: number, shift: number, out: Float32Array): void;
+  adamUpdate(
+    parameter: Float32Array,
+    gradient: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    decoupledWeightDecay: boolean,
+    biasCorrection1: number,
+    biasCorrection2: number,
+  ): void;
+  sgdUpdate(
+    parameter: Float32Array,
+    gradient: Float32Array,
+    momentumBuffer: Float32Array | null,
+    lr: number,
+    momentum: number,
+    dampening: number,
+    nesterov: boolean,
+    weightDecay: number,
+    firstStep: boolean,
+  ): void;
   setThreads(count: number): void;
   getThreads(): number;
   setIsa(name: string): boolean;
@@ -181,10 +236,16 @@ const addonFunctions: readonly (keyof NativeAddon)[] = [
   'batchNormTrainForward',
   'batchNormTrainBackward',
   'channelAffine',
+  'batchNormReluTrainForward',
+  'batchNormReluTrainBackward',
+  'channelAffineRelu',
   'channelSum',
   'activationForward',
   'activationBackward',
   'binary',
+  'scaleShift',
+  'adamUpdate',
+  'sgdUpdate',
   'setThreads',
   'getThreads',
   'setIsa',
@@ -269,6 +330,34 @@ function binaryLayout(
     outer: product(outShape.slice(0, start)),
     middle: product(outShape.slice(start, end)),
     inner: product(outShape.slice(end)),
+  };
+}
+
+/**
+ * For a reduceSum whose kept axes (those where outShape is not 1, or where xShape is 1 too) form one
+ * contiguous block, x viewed as [batch, channels, spatial] with channels the kept block; null for
+ * other reductions (the reference kernel computes those).
+ */
+function keptBlock(xShape: readonly number[], outShape: readonly number[]): BatchNormGeometry | null {
+  if (xShape.length !== outShape.length) return null;
+  let first = -1;
+  let last = -1;
+  for (let axis = 0; axis < xShape.length; axis++) {
+    if (xShape[axis] === 1) continue;
+    if (outShape[axis] === 1) continue;
+    if (outShape[axis] !== xShape[axis]) return null;
+    if (first >= 0 && last !== axis - 1) {
+      // A gap: only axes of size 1 in x may sit between kept axes.
+      for (let between = last + 1; between < axis; between++) if (xShape[between] !== 1) return null;
+    }
+    if (first < 0) first = axis;
+    last = axis;
+  }
+  if (first < 0) return { batch: 1, channels: 1, spatial: product(xShape) };
+  return {
+    batch: product(xShape.slice(0, first)),
+    channels: product(xShape.slice(first, last + 1)),
+    spatial: product(xShape.slice(last + 1)),
   };
 }
 
@@ -420,6 +509,71 @@ function createNativeBackend(addon: NativeAddon): Backend {
       }
     },
 
+    batchNormReluTrainForward(x, gamma, beta, out, mean, invStd, eps, g) {
+      if (
+        isFloat32(x) &&
+        isFloat32(gamma) &&
+        isFloat32(beta) &&
+        isFloat32(out) &&
+        isFloat32(mean) &&
+        isFloat32(invStd)
+      ) {
+        addon.batchNormReluTrainForward(x, gamma, beta, out, mean, invStd, eps, ...channelArguments(g));
+      } else {
+        reference.batchNormReluTrainForward(x, gamma, beta, out, mean, invStd, eps, g);
+      }
+    },
+
+    batchNormReluTrainBackward(x, y, gradOut, gamma, beta, mean, invStd, gradX, gradGamma, gradBeta, g) {
+      if (
+        isFloat32(x) &&
+        isFloat32(gradOut) &&
+        isFloat32(gamma) &&
+        isFloat32(beta) &&
+        isFloat32(mean) &&
+        isFloat32(invStd) &&
+        isFloat32(gradX) &&
+        isFloat32(gradGamma) &&
+        isFloat32(gradBeta)
+      ) {
+        // The addon recomputes the ReLU mask from the forward's inputs instead of reading y.
+        addon.batchNormReluTrainBackward(
+          x,
+          gradOut,
+          gamma,
+          beta,
+          mean,
+          invStd,
+          gradX,
+          gradGamma,
+          gradBeta,
+          ...channelArguments(g),
+        );
+      } else {
+        reference.batchNormReluTrainBackward(
+          x,
+          y,
+          gradOut,
+          gamma,
+          beta,
+          mean,
+          invStd,
+          gradX,
+          gradGamma,
+          gradBeta,
+          g,
+        );
+      }
+    },
+
+    channelAffineRelu(x, scale, shift, out, g) {
+      if (isFloat32(x) && isFloat32(scale) && isFloat32(shift) && isFloat32(out)) {
+        addon.channelAffineRelu(x, scale, shift, out, ...channelArguments(g));
+      } else {
+        reference.channelAffineRelu(x, scale, shift, out, g);
+      }
+    },
+
     channelSum(x, out, g) {
       if (isFloat32(x) && isFloat32(out)) addon.channelSum(x, out, ...channelArguments(g));
       else reference.channelSum(x, out, g);
@@ -437,6 +591,64 @@ function createNativeBackend(addon: NativeAddon): Backend {
         addon.activationBackward(code, x, y, gradOut, gradX, alpha);
       } else {
         reference.activationBackward(kind, x, y, gradOut, gradX, alpha);
+      }
+    },
+
+    scaleShift(x, scale, shift, out) {
+      if (isFloat32(x) && isFloat32(out)) addon.scaleShift(x, scale, shift, out);
+      else reference.scaleShift(x, scale, shift, out);
+    },
+
+    reduceSum(x, xShape, out, outShape) {
+      const layout = isFloat32(x) && isFloat32(out) ? keptBlock(xShape, outShape) : null;
+      if (layout === null || !isFloat32(x) || !isFloat32(out)) {
+        reference.reduceSum(x, xShape, out, outShape);
+        return;
+      }
+      // The kept axes are one contiguous block: a sum over [before, kept, after] is channelSum's.
+      addon.channelSum(x, out, layout.batch, layout.channels, layout.spatial);
+    },
+
+    adamUpdate(parameter, gradient, m, v, step) {
+      if (isFloat32(parameter) && isFloat32(gradient) && isFloat32(m) && isFloat32(v)) {
+        addon.adamUpdate(
+          parameter,
+          gradient,
+          m,
+          v,
+          step.lr,
+          step.beta1,
+          step.beta2,
+          step.eps,
+          step.weightDecay,
+          step.decoupledWeightDecay,
+          step.biasCorrection1,
+          step.biasCorrection2,
+        );
+      } else {
+        reference.adamUpdate(parameter, gradient, m, v, step);
+      }
+    },
+
+    sgdUpdate(parameter, gradient, momentumBuffer, step) {
+      if (
+        isFloat32(parameter) &&
+        isFloat32(gradient) &&
+        (momentumBuffer === null || isFloat32(momentumBuffer))
+      ) {
+        addon.sgdUpdate(
+          parameter,
+          gradient,
+          momentumBuffer,
+          step.lr,
+          step.momentum,
+          step.dampening,
+          step.nesterov,
+          step.weightDecay,
+          step.firstStep,
+        );
+      } else {
+        reference.sgdUpdate(parameter, gradient, momentumBuffer, step);
       }
     },
 

@@ -418,6 +418,25 @@ export const referenceBackend: Backend = {
     }
   },
 
+  // The fused batch norm + ReLU kernels are composites of the kernels they fuse, called through
+  // `this` so that a backend spreading this object keeps its own fast kernels for the parts.
+  batchNormReluTrainForward(x, gamma, beta, out, mean, invStd, eps, g) {
+    this.batchNormTrainForward(x, gamma, beta, out, mean, invStd, eps, g);
+    this.activationForward('relu', out, out, 0);
+  },
+
+  batchNormReluTrainBackward(x, y, gradOut, gamma, _beta, mean, invStd, gradX, gradGamma, gradBeta, g) {
+    // The batch norm's output gradient: gradOut where y > 0, else 0.
+    const masked = y instanceof Float64Array ? new Float64Array(y.length) : new Float32Array(y.length);
+    this.activationBackward('relu', y, y, gradOut, masked, 0);
+    this.batchNormTrainBackward(x, masked, gamma, mean, invStd, gradX, gradGamma, gradBeta, g);
+  },
+
+  channelAffineRelu(x, scale, shift, out, g) {
+    this.channelAffine(x, scale, shift, out, g);
+    this.activationForward('relu', out, out, 0);
+  },
+
   channelAffine(x, scale, shift, out, g) {
     for (let n = 0; n < g.batch; n++) {
       for (let c = 0; c < g.channels; c++) {
@@ -526,6 +545,34 @@ export const referenceBackend: Backend = {
         for (let c = 0; c < cols; c++) dot += gradOut[base + c]! * y[base + c]!;
         for (let c = 0; c < cols; c++) gradX[base + c] = y[base + c]! * (gradOut[base + c]! - dot);
       }
+    }
+  },
+
+  adamUpdate(parameter, gradient, m, v, step) {
+    const stepSize = step.lr / step.biasCorrection1;
+    const correction2Root = Math.sqrt(step.biasCorrection2);
+    const l2 = step.decoupledWeightDecay ? 0 : step.weightDecay;
+    const decay = step.decoupledWeightDecay ? 1 - step.lr * step.weightDecay : 1;
+    const { beta1, beta2, eps } = step;
+    for (let i = 0; i < parameter.length; i++) {
+      const p = parameter[i]! * decay;
+      const g = gradient[i]! + l2 * parameter[i]!;
+      m[i] = beta1 * m[i]! + (1 - beta1) * g;
+      v[i] = beta2 * v[i]! + (1 - beta2) * g * g;
+      // m and v are read back after the store: the update uses their rounded (stored) values.
+      parameter[i] = p - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / correction2Root + eps);
+    }
+  },
+
+  sgdUpdate(parameter, gradient, momentumBuffer, step) {
+    const { lr, momentum, dampening, nesterov, weightDecay, firstStep } = step;
+    for (let i = 0; i < parameter.length; i++) {
+      let g = gradient[i]! + weightDecay * parameter[i]!;
+      if (momentumBuffer !== null) {
+        momentumBuffer[i] = firstStep ? g : momentum * momentumBuffer[i]! + (1 - dampening) * g;
+        g = nesterov ? g + momentum * momentumBuffer[i]! : momentumBuffer[i]!;
+      }
+      parameter[i] = parameter[i]! - lr * g;
     }
   },
 

@@ -103,7 +103,7 @@ export function conv2dForward(x: Data, weight: Data, out: Data, g: Conv2dGeometr
   requireLength('x', x, sizes.x);
   requireLength('weight', weight, sizes.weight);
   requireLength('out', out, sizes.out);
-  const { arena } = wasmRuntime();
+  const { kernels, arena } = wasmRuntime();
   arena.reset();
   const xAt = arena.allocate(sizes.x * 4);
   const weightAt = arena.copyIn(weight, sizes.weight);
@@ -114,7 +114,9 @@ export function conv2dForward(x: Data, weight: Data, out: Data, g: Conv2dGeometr
   const p = jobParameters();
   // Twice the usual chunks: an image is a small, self-contained task, and finer chunks even out the end.
   const images = chunks === 1 ? g.batch : blockFor(g.batch, 2 * chunks);
-  const outChannels = channelBlock(g.outChannels, Math.ceil(g.batch / images), chunks, 4);
+  // Channel blocks are whole register tiles (the block is the GEMM's rows).
+  const tileRows = kernels.gemmTileRows();
+  const outChannels = channelBlock(g.outChannels, Math.ceil(g.batch / images), chunks, tileRows);
   setGrid(p, g.batch, images, g.outChannels, outChannels);
   reserveConvScratch(p, g, g.inChannels, outChannels, pixels, depth);
   setArguments(p, xAt, weightAt, outAt);
@@ -198,7 +200,7 @@ export function conv2dBackwardWeight(x: Data, gradOut: Data, gradWeight: Data, g
   const partialsAt = blocks > 1 ? arena.allocate(blocks * weightBytes) : gradWeightAt;
   const depth = g.inChannels * g.kernelHeight * g.kernelWidth;
   const chunks = chunkTarget(sizes.out * depth, wasmTuning.parallelMultiplyAdds);
-  const outChannels = channelBlock(g.outChannels, blocks, chunks, 4);
+  const outChannels = channelBlock(g.outChannels, blocks, chunks, kernels.gemmTileRows());
   const p = jobParameters();
   setGrid(p, g.batch, images, g.outChannels, outChannels);
   reserveConvScratch(p, g, g.inChannels, outChannels, depth, g.outHeight * g.outWidth);

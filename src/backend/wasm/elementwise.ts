@@ -153,14 +153,7 @@ export function binary(
 ): void {
   const aLayout = broadcastLayout(aShape, outShape);
   const bLayout = broadcastLayout(bShape, outShape);
-  if (
-    !isFloat32(a) ||
-    !isFloat32(b) ||
-    !isFloat32(out) ||
-    aLayout === null ||
-    bLayout === null ||
-    (aLayout !== 'full' && bLayout !== 'full')
-  ) {
+  if (!isFloat32(a) || !isFloat32(b) || !isFloat32(out) || aLayout === null || bLayout === null) {
     referenceBackend.binary(kind, a, aShape, b, bShape, out, outShape);
     return;
   }
@@ -169,6 +162,28 @@ export function binary(
   const { arena } = wasmRuntime();
   arena.reset();
   const p = jobParameters();
+  if (aLayout !== 'full' && bLayout !== 'full') {
+    // Both operands broadcast (the gradient of a global average pool: [N, C, 1, 1] / scalar spread
+    // over [N, C, H, W]). The reference's general broadcast walks index tuples, about 100 ns per
+    // element; spreading one operand into wasm memory with fills and running the vector kernel on it
+    // costs a few ns per element and gives the same values.
+    const expandLeft = aLayout[1] >= bLayout[1];
+    const [source, layout] = expandLeft ? [a, aLayout] : [b, bLayout];
+    const [vector, vectorLayout] = expandLeft ? [b, bLayout] : [a, aLayout];
+    const [outer, middle, inner] = layout;
+    requireLength(expandLeft ? 'a' : 'b', source, middle);
+    requireLength(expandLeft ? 'b' : 'a', vector, vectorLayout[1]);
+    const fullAt = arena.allocate(count * 4);
+    const vectorAt = arena.copyIn(vector, vectorLayout[1]);
+    const outAt = arena.allocate(count * 4);
+    const spread = arena.view(fullAt, count);
+    for (let o = 0, at = 0; o < outer; o++) {
+      for (let m = 0; m < middle; m++, at += inner) spread.fill(source[m]!, at, at + inner);
+    }
+    runBroadcast(p, kind, fullAt, vectorAt, outAt, expandLeft, vectorLayout, count);
+    runJob(JobKind.binaryBroadcast, itemStages(p, [], [[out, outAt, vectorLayout[2]]]));
+    return;
+  }
   if (aLayout === 'full' && bLayout === 'full') {
     requireLength('a', a, count);
     requireLength('b', b, count);
@@ -193,12 +208,30 @@ export function binary(
   const vector = fullIsLeft ? b : a;
   const layout = fullIsLeft ? bLayout : aLayout;
   if (layout === 'full') throw new Error('unreachable: both operands full is handled above');
-  const [outer, middle, inner] = layout;
+  const [, middle, inner] = layout;
   requireLength(fullIsLeft ? 'a' : 'b', full, count);
   requireLength(fullIsLeft ? 'b' : 'a', vector, middle);
   const fullAt = arena.allocate(count * 4);
   const vectorAt = arena.copyIn(vector, middle);
   const outAt = arena.allocate(count * 4);
+  runBroadcast(p, kind, fullAt, vectorAt, outAt, fullIsLeft, layout, count);
+  runJob(JobKind.binaryBroadcast, itemStages(p, [[full, fullAt, inner]], [[out, outAt, inner]]));
+}
+
+/**
+ * The grid and arguments of a binaryBroadcast job: out = full ∘ vector (or vector ∘ full) with the
+ * vector laid out as [outer, middle, inner] against out's `count` elements.
+ */
+function runBroadcast(
+  p: Float64Array,
+  kind: BinaryKind,
+  fullAt: number,
+  vectorAt: number,
+  outAt: number,
+  fullIsLeft: boolean,
+  [outer, middle, inner]: readonly [number, number, number],
+  count: number,
+): void {
   const rows = outer * middle;
   // Rows of `inner` elements; when rows are short, blocks of rows keep chunks to whole cache lines.
   setGrid(
@@ -207,7 +240,6 @@ export function binary(
     blockFor(rows, chunkTarget(count, wasmTuning.parallelElements), inner === 1 ? LINE_FLOATS : 1),
   );
   setArguments(p, BINARY_CODES[kind], fullAt, vectorAt, outAt, +fullIsLeft, middle, inner);
-  runJob(JobKind.binaryBroadcast, itemStages(p, [[full, fullAt, inner]], [[out, outAt, inner]]));
 }
 
 /**

@@ -1,7 +1,9 @@
 /**
  * The WebAssembly SIMD backend: the reference backend with its hot kernels (GEMM, convolution,
- * pooling, batch norm, channel affine and sums, ReLU, broadcast arithmetic, bias-gradient sums)
- * replaced by AssemblyScript kernels from assembly/, compiled to build/wasm/kernels.wasm by
+ * pooling, batch norm alone and fused with the ReLU after it, channel affine and sums, ReLU, broadcast
+ * arithmetic, bias-gradient sums)
+ * replaced by AssemblyScript kernels from assembly/, compiled to build/wasm/kernels.wasm (and
+ * kernels-relaxed.wasm, with fused multiply-adds, used where the engine allows) by
  * `npm run build:wasm`, and run on all cores (./threads.ts).
  *
  * Each kernel copies its float32 inputs into the module's shared memory, splits its output into
@@ -25,10 +27,20 @@ import type { Backend } from '../types.js';
 import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward } from './convolution.js';
 import { activationBackward, activationForward, binary, reduceSum } from './elementwise.js';
 import { matmul } from './matmul.js';
-import { batchNormTrainBackward, batchNormTrainForward, channelAffine, channelSum } from './normalization.js';
+import {
+  batchNormReluTrainBackward,
+  batchNormReluTrainForward,
+  batchNormTrainBackward,
+  batchNormTrainForward,
+  channelAffine,
+  channelAffineRelu,
+  channelSum,
+} from './normalization.js';
+import { adamUpdate, sgdUpdate } from './optimizer.js';
 import { avgPool2dBackward, avgPool2dForward, maxPool2dBackward, maxPool2dForward } from './pooling.js';
 
 export { getWasmThreads, setWasmThreads, wasmTuning, type WasmTuning } from './threads.js';
+export { wasmKernelBuild, type WasmKernelBuild } from './runtime.js';
 
 export const wasmBackend: Backend = {
   ...referenceBackend,
@@ -43,10 +55,15 @@ export const wasmBackend: Backend = {
   avgPool2dBackward,
   batchNormTrainForward,
   batchNormTrainBackward,
+  batchNormReluTrainForward,
+  batchNormReluTrainBackward,
   channelAffine,
+  channelAffineRelu,
   channelSum,
   activationForward,
   activationBackward,
   binary,
   reduceSum,
+  adamUpdate,
+  sgdUpdate,
 };

@@ -351,7 +351,10 @@ const maxPoolBackwardChunk: ChunkRunner = (kernels, p) => {
   );
 };
 
-/** batchNormTrainForward: x, gamma, beta, out, mean, invStd, eps, batch, channels, spatial; first = channels. */
+/**
+ * batchNormTrainForward: x, gamma, beta, out, mean, invStd, eps, batch, channels, spatial, relu (1 for
+ * the fused batch norm + ReLU); first = channels.
+ */
 const batchNormForwardChunk: ChunkRunner = (kernels, p) => {
   kernels.batchNormTrainForward(
     p[A]!,
@@ -366,10 +369,14 @@ const batchNormForwardChunk: ChunkRunner = (kernels, p) => {
     p[A + 9]!,
     firstStart,
     firstEnd,
+    p[A + 10] !== 0,
   );
 };
 
-/** batchNormTrainBackward: its 11 arguments in order; first = channels. */
+/**
+ * batchNormTrainBackward: its 11 arguments in order, then the fused forward's output (0 for plain
+ * batch norm); first = channels.
+ */
 const batchNormBackwardChunk: ChunkRunner = (kernels, p) => {
   kernels.batchNormTrainBackward(
     p[A]!,
@@ -385,12 +392,23 @@ const batchNormBackwardChunk: ChunkRunner = (kernels, p) => {
     p[A + 10]!,
     firstStart,
     firstEnd,
+    p[A + 11]!,
   );
 };
 
-/** channelAffine: x, scale, shift, out, channels, spatial; first = planes (batch·channels). */
+/** channelAffine: x, scale, shift, out, channels, spatial, relu; first = planes (batch·channels). */
 const channelAffineChunk: ChunkRunner = (kernels, p) => {
-  kernels.channelAffine(p[A]!, p[A + 1]!, p[A + 2]!, p[A + 3]!, p[A + 4]!, p[A + 5]!, firstStart, firstEnd);
+  kernels.channelAffine(
+    p[A]!,
+    p[A + 1]!,
+    p[A + 2]!,
+    p[A + 3]!,
+    p[A + 4]!,
+    p[A + 5]!,
+    firstStart,
+    firstEnd,
+    p[A + 6] !== 0,
+  );
 };
 
 /** channelSum: x, out, batch, channels, spatial; first = channels. */

@@ -16,21 +16,24 @@ import {
 import { wasmRuntime } from './runtime.js';
 import { getWasmThreads, jobParameters, runJob, wasmTuning, type JobStages } from './threads.js';
 
-/** Scratch of one 4×8 register tile, where gemmPackedBlock assembles the tiles at C's edges. */
-const EDGE_TILE_BYTES = 4 * 8 * 4;
+/**
+ * Scratch of one register tile (at most 6×8, see assembly/gemm.ts), where gemmPackedBlock assembles
+ * the tiles at C's edges.
+ */
+const EDGE_TILE_BYTES = 6 * 8 * 4;
 
 /**
  * Row and column block sizes that cut an M×N product into about `chunks` blocks: halves the larger
- * block (rows in multiples of the 4-row register tile, columns of the 8-column one) until there are
- * enough.
+ * block (rows in multiples of the register tile's `tileRows`, columns of its 8 columns) until there
+ * are enough.
  */
-function gemmBlocks(m: number, n: number, chunks: number): [rows: number, columns: number] {
+function gemmBlocks(m: number, n: number, chunks: number, tileRows: number): [rows: number, columns: number] {
   let rows = Math.max(m, 1);
   let columns = Math.max(n, 1);
   while (Math.ceil(m / rows) * Math.ceil(n / columns) < chunks) {
-    if (rows >= columns && rows > 4) rows = roundUp(Math.ceil(rows / 2), 4);
+    if (rows >= columns && rows > tileRows) rows = roundUp(Math.ceil(rows / 2), tileRows);
     else if (columns > 8) columns = roundUp(Math.ceil(columns / 2), 8);
-    else if (rows > 4) rows = roundUp(Math.ceil(rows / 2), 4);
+    else if (rows > tileRows) rows = roundUp(Math.ceil(rows / 2), tileRows);
     else break;
   }
   return [rows, columns];
@@ -79,9 +82,10 @@ export function matmul(
     return;
   }
   const threads = getWasmThreads();
-  const packedA = arena.allocate(kernels.gemmPackedFloats(m, k, 4) * 4);
+  const tileRows = kernels.gemmTileRows();
+  const packedA = arena.allocate(kernels.gemmPackedFloats(m, k, tileRows) * 4);
   const packedB = arena.allocate(kernels.gemmPackedFloats(n, k, 8) * 4);
-  const rowsPerPiece = blockFor(m, threads * 2, 4);
+  const rowsPerPiece = blockFor(m, threads * 2, tileRows);
   const columnsPerPiece = blockFor(n, threads * 2, 8);
   const aPieces = Math.ceil(m / rowsPerPiece);
   const pieces = aPieces + Math.ceil(n / columnsPerPiece);
@@ -104,7 +108,7 @@ export function matmul(
   runJob(JobKind.gemmPack);
   // Four times the usual chunks: blocks of C pack nothing, so finer blocks cost little, and they even
   // out the end of the job, where a thread with nothing left to claim waits for the others.
-  const [rows, columns] = gemmBlocks(m, n, chunks * 4);
+  const [rows, columns] = gemmBlocks(m, n, chunks * 4, tileRows);
   setGrid(p, m, rows, n, columns);
   reserveScratch(p, EDGE_TILE_BYTES);
   setArguments(p, packedA, packedB, outAt, m, n, k, +accumulate);

@@ -7,6 +7,7 @@ import type { BatchNormGeometry, Data } from '../types.js';
 import { JobKind } from './jobs.js';
 import {
   blockFor,
+  type ChannelArray,
   channelStages,
   chunkTarget,
   isFloat32,
@@ -46,6 +47,49 @@ export function batchNormTrainForward(
     referenceBackend.batchNormTrainForward(x, gamma, beta, out, mean, invStd, eps, g);
     return;
   }
+  runBatchNormForward(x, gamma, beta, out, mean, invStd, eps, g, false);
+}
+
+/**
+ * out [N,C,S] = max(batch-normalised x, 0) in one pass: the same bits as batchNormTrainForward then
+ * ReLU, without a second kernel call (and its copies in and out of wasm memory).
+ */
+export function batchNormReluTrainForward(
+  x: Data,
+  gamma: Data,
+  beta: Data,
+  out: Data,
+  mean: Data,
+  invStd: Data,
+  eps: number,
+  g: BatchNormGeometry,
+): void {
+  if (
+    !isFloat32(x) ||
+    !isFloat32(gamma) ||
+    !isFloat32(beta) ||
+    !isFloat32(out) ||
+    !isFloat32(mean) ||
+    !isFloat32(invStd)
+  ) {
+    referenceBackend.batchNormReluTrainForward(x, gamma, beta, out, mean, invStd, eps, g);
+    return;
+  }
+  runBatchNormForward(x, gamma, beta, out, mean, invStd, eps, g, true);
+}
+
+/** batchNormTrainForward on float32 data, with the output clamped at 0 when `relu`. */
+function runBatchNormForward(
+  x: Float32Array,
+  gamma: Float32Array,
+  beta: Float32Array,
+  out: Float32Array,
+  mean: Float32Array,
+  invStd: Float32Array,
+  eps: number,
+  g: BatchNormGeometry,
+  relu: boolean,
+): void {
   const count = g.batch * g.channels * g.spatial;
   requireLength('x', x, count);
   requireLength('out', out, count);
@@ -63,7 +107,7 @@ export function batchNormTrainForward(
   const invStdAt = arena.allocate(g.channels * 4);
   const p = jobParameters();
   setChannelGrid(p, g);
-  setArguments(p, xAt, gammaAt, betaAt, outAt, meanAt, invStdAt, eps, g.batch, g.channels, g.spatial);
+  setArguments(p, xAt, gammaAt, betaAt, outAt, meanAt, invStdAt, eps, g.batch, g.channels, g.spatial, +relu);
   const stages = channelStages(
     p,
     g,
@@ -106,6 +150,70 @@ export function batchNormTrainBackward(
     referenceBackend.batchNormTrainBackward(x, gradOut, gamma, mean, invStd, gradX, gradGamma, gradBeta, g);
     return;
   }
+  runBatchNormBackward(x, null, gradOut, gamma, mean, invStd, gradX, gradGamma, gradBeta, g);
+}
+
+/**
+ * Backward of batchNormReluTrainForward: the batch-norm gradient of gradOut masked by y > 0, with the
+ * mask applied as the kernel reads gradOut (no masked copy, no separate ReLU kernel). Same bits as
+ * ReLU backward then batchNormTrainBackward.
+ */
+export function batchNormReluTrainBackward(
+  x: Data,
+  y: Data,
+  gradOut: Data,
+  gamma: Data,
+  beta: Data,
+  mean: Data,
+  invStd: Data,
+  gradX: Data,
+  gradGamma: Data,
+  gradBeta: Data,
+  g: BatchNormGeometry,
+): void {
+  if (
+    !isFloat32(x) ||
+    !isFloat32(y) ||
+    !isFloat32(gradOut) ||
+    !isFloat32(gamma) ||
+    !isFloat32(mean) ||
+    !isFloat32(invStd) ||
+    !isFloat32(gradX) ||
+    !isFloat32(gradGamma) ||
+    !isFloat32(gradBeta)
+  ) {
+    referenceBackend.batchNormReluTrainBackward(
+      x,
+      y,
+      gradOut,
+      gamma,
+      beta,
+      mean,
+      invStd,
+      gradX,
+      gradGamma,
+      gradBeta,
+      g,
+    );
+    return;
+  }
+  requireLength('y', y, g.batch * g.channels * g.spatial);
+  runBatchNormBackward(x, y, gradOut, gamma, mean, invStd, gradX, gradGamma, gradBeta, g);
+}
+
+/** batchNormTrainBackward, with gradOut masked by `reluOutput` > 0 when that is given. */
+function runBatchNormBackward(
+  x: Float32Array,
+  reluOutput: Float32Array | null,
+  gradOut: Float32Array,
+  gamma: Float32Array,
+  mean: Float32Array,
+  invStd: Float32Array,
+  gradX: Float32Array,
+  gradGamma: Float32Array,
+  gradBeta: Float32Array,
+  g: BatchNormGeometry,
+): void {
   const count = g.batch * g.channels * g.spatial;
   requireLength('x', x, count);
   requireLength('gradOut', gradOut, count);
@@ -125,6 +233,7 @@ export function batchNormTrainBackward(
   const gradXAt = arena.allocate(count * 4);
   const gradGammaAt = arena.allocate(g.channels * 4);
   const gradBetaAt = arena.allocate(g.channels * 4);
+  const reluOutputAt = reluOutput === null ? 0 : arena.allocate(count * 4);
   const p = jobParameters();
   setChannelGrid(p, g);
   setArguments(
@@ -140,23 +249,21 @@ export function batchNormTrainBackward(
     g.batch,
     g.channels,
     g.spatial,
+    reluOutputAt,
   );
-  const stages = channelStages(
-    p,
-    g,
-    [
-      [x, xAt, false],
-      [gradOut, gradOutAt, false],
-      [gamma, gammaAt, true],
-      [mean, meanAt, true],
-      [invStd, invStdAt, true],
-    ],
-    [
-      [gradX, gradXAt, false],
-      [gradGamma, gradGammaAt, true],
-      [gradBeta, gradBetaAt, true],
-    ],
-  );
+  const inputs: ChannelArray[] = [
+    [x, xAt, false],
+    [gradOut, gradOutAt, false],
+    [gamma, gammaAt, true],
+    [mean, meanAt, true],
+    [invStd, invStdAt, true],
+  ];
+  if (reluOutput !== null) inputs.push([reluOutput, reluOutputAt, false]);
+  const stages = channelStages(p, g, inputs, [
+    [gradX, gradXAt, false],
+    [gradGamma, gradGammaAt, true],
+    [gradBeta, gradBetaAt, true],
+  ]);
   runJob(JobKind.batchNormTrainBackward, stages);
 }
 
@@ -166,6 +273,27 @@ export function channelAffine(x: Data, scale: Data, shift: Data, out: Data, g: B
     referenceBackend.channelAffine(x, scale, shift, out, g);
     return;
   }
+  runChannelAffine(x, scale, shift, out, g, false);
+}
+
+/** out [N,C,S] = max(x·scale[c] + shift[c], 0) in one pass (inference-mode batch norm + ReLU). */
+export function channelAffineRelu(x: Data, scale: Data, shift: Data, out: Data, g: BatchNormGeometry): void {
+  if (!isFloat32(x) || !isFloat32(scale) || !isFloat32(shift) || !isFloat32(out)) {
+    referenceBackend.channelAffineRelu(x, scale, shift, out, g);
+    return;
+  }
+  runChannelAffine(x, scale, shift, out, g, true);
+}
+
+/** channelAffine on float32 data, with the output clamped at 0 when `relu`. */
+function runChannelAffine(
+  x: Float32Array,
+  scale: Float32Array,
+  shift: Float32Array,
+  out: Float32Array,
+  g: BatchNormGeometry,
+  relu: boolean,
+): void {
   const count = g.batch * g.channels * g.spatial;
   requireLength('x', x, count);
   requireLength('out', out, count);
@@ -180,7 +308,7 @@ export function channelAffine(x: Data, scale: Data, shift: Data, out: Data, g: B
   const planes = g.batch * g.channels;
   const p = jobParameters();
   setGrid(p, planes, blockFor(planes, chunkTarget(count, wasmTuning.parallelElements)));
-  setArguments(p, xAt, scaleAt, shiftAt, outAt, g.channels, g.spatial);
+  setArguments(p, xAt, scaleAt, shiftAt, outAt, g.channels, g.spatial, +relu);
   runJob(JobKind.channelAffine, itemStages(p, [[x, xAt, g.spatial]], [[out, outAt, g.spatial]]));
 }
 

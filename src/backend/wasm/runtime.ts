@@ -1,5 +1,6 @@
 /**
- * Loading of build/wasm/kernels.wasm and the scratch arena in its linear memory.
+ * Loading of the kernels module (build/wasm/kernels-relaxed.wasm where the engine runs relaxed SIMD,
+ * build/wasm/kernels.wasm otherwise) and the scratch arena in its linear memory.
  *
  * The module imports a shared memory: the calling thread and the worker threads of ./threads.ts each
  * instantiate the same compiled module over that one memory. Kernels allocate nothing: each backend
@@ -10,6 +11,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import * as v8 from 'node:v8';
 
 /**
  * The part of the WebAssembly JavaScript API used here. tsconfig's lib is ES2022 without DOM, which
@@ -111,6 +113,7 @@ export type KernelExports = {
     packed: Pointer,
   ): void;
   gemmPackedFloats(rows: number, k: number, strip: number): number;
+  gemmTileRows(): number;
   gemmPackedBlock(
     packedA: Pointer,
     packedB: Pointer,
@@ -179,6 +182,7 @@ export type KernelExports = {
     spatial: number,
     channelStart: number,
     channelEnd: number,
+    relu: boolean,
   ): void;
   batchNormTrainBackward(
     x: Pointer,
@@ -194,6 +198,8 @@ export type KernelExports = {
     spatial: number,
     channelStart: number,
     channelEnd: number,
+    /** The fused forward's output, whose ReLU mask applies to gradOut; 0 for plain batch norm. */
+    reluOutput: Pointer,
   ): void;
   channelAffine(
     x: Pointer,
@@ -204,6 +210,7 @@ export type KernelExports = {
     spatial: number,
     planeStart: number,
     planeEnd: number,
+    relu: boolean,
   ): void;
   channelSum(
     x: Pointer,
@@ -251,6 +258,7 @@ const kernelNames: readonly (keyof KernelExports)[] = [
   'gemmPackB',
   'gemmPackedFloats',
   'gemmPackedBlock',
+  'gemmTileRows',
   'convColumnBytes',
   'conv2dForward',
   'conv2dBackwardInput',
@@ -344,6 +352,11 @@ export class WasmArena {
     );
   }
 
+  /** A Float32Array over `count` floats at `at`, to fill a region in place (valid until memory grows). */
+  view(at: Pointer, count: number): Float32Array {
+    return this.floats(at, count);
+  }
+
   private floats(at: Pointer, count: number): Float32Array {
     return new Float32Array(this.memory.buffer, at, count);
   }
@@ -353,16 +366,24 @@ export class WasmArena {
   }
 }
 
+/**
+ * Which build of the kernels runs: 'relaxed-simd' (build/wasm/kernels-relaxed.wasm: fused
+ * multiply-adds and a 6×8 GEMM register tile) or 'simd' (build/wasm/kernels.wasm: a 4×8 tile of
+ * separate multiplies and adds).
+ */
+export type WasmKernelBuild = 'relaxed-simd' | 'simd';
+
 export interface WasmRuntime {
   readonly kernels: KernelExports;
   readonly arena: WasmArena;
   /** The compiled module and the shared memory, for worker threads to instantiate their own copy. */
   readonly module: WasmModule;
   readonly memory: WasmMemory;
+  readonly build: WasmKernelBuild;
 }
 
-/** build/wasm/kernels.wasm, found from dist/src/backend/wasm/runtime.js. */
-const wasmUrl = new URL('../../../../build/wasm/kernels.wasm', import.meta.url);
+/** build/wasm/*.wasm, found from dist/src/backend/wasm/runtime.js. */
+const buildUrl = new URL('../../../../build/wasm/', import.meta.url);
 
 /** Instantiates `module` over `memory` and checks that it exports every kernel this backend calls. */
 export function instantiateKernels(module: WasmModule, memory: WasmMemory): KernelExports {
@@ -370,7 +391,7 @@ export function instantiateKernels(module: WasmModule, memory: WasmMemory): Kern
   for (const name of kernelNames) {
     if (typeof exports[name] !== 'function') {
       throw new Error(
-        `wasm backend: kernels.wasm has no export ${name}; rebuild it with \`npm run build:wasm\``,
+        `wasm backend: the kernels module has no export ${name}; rebuild it with \`npm run build:wasm\``,
       );
     }
   }
@@ -378,15 +399,45 @@ export function instantiateKernels(module: WasmModule, memory: WasmMemory): Kern
   return exports as KernelExports;
 }
 
-function load(): WasmRuntime {
-  const path = fileURLToPath(wasmUrl);
+function readBuild(name: string): Uint8Array {
+  const path = fileURLToPath(new URL(name, buildUrl));
   if (!existsSync(path)) {
     throw new Error(`wasm backend: ${path} is missing; run \`npm run build:wasm\` to build it`);
   }
+  return readFileSync(path);
+}
+
+/**
+ * Compiles the relaxed-SIMD build, or returns null where it cannot run. Node 20's V8 validates relaxed
+ * SIMD only behind --experimental-wasm-relaxed-simd (newer engines ship it), and feature flags are
+ * read when a module is compiled, so the flag is turned on for this one compile if it is needed.
+ * Relaxed multiply-add may round once (fused) or twice depending on the CPU, so results can differ
+ * from the plain build in the last bits; on one machine every thread runs the same instructions, so
+ * they still do not depend on the thread count. TENSILE_WASM_RELAXED_SIMD=0 selects the plain build.
+ */
+function compileRelaxed(): WasmModule | null {
+  if (process.env.TENSILE_WASM_RELAXED_SIMD === '0') return null;
+  const bytes = readBuild('kernels-relaxed.wasm');
+  try {
+    return new WebAssembly.Module(bytes);
+  } catch {
+    // Most likely the engine wants the flag; retried below.
+  }
+  try {
+    v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+    return new WebAssembly.Module(bytes);
+  } catch {
+    return null;
+  }
+}
+
+function load(): WasmRuntime {
   const memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, shared: true });
-  const module = new WebAssembly.Module(readFileSync(path));
+  const relaxed = compileRelaxed();
+  const module = relaxed ?? new WebAssembly.Module(readBuild('kernels.wasm'));
   const kernels = instantiateKernels(module, memory);
-  return { kernels, arena: new WasmArena(memory, kernels.heapBase()), module, memory };
+  const build = relaxed === null ? 'simd' : 'relaxed-simd';
+  return { kernels, arena: new WasmArena(memory, kernels.heapBase()), module, memory, build };
 }
 
 let runtime: WasmRuntime | undefined;
@@ -395,4 +446,9 @@ let runtime: WasmRuntime | undefined;
 export function wasmRuntime(): WasmRuntime {
   runtime ??= load();
   return runtime;
+}
+
+/** Which kernels build this process runs (compiling it if that has not happened yet). */
+export function wasmKernelBuild(): WasmKernelBuild {
+  return wasmRuntime().build;
 }

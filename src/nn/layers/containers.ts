@@ -3,16 +3,24 @@ import { add, relu } from '../../ops/index.js';
 import { ShapeError } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { Module, type ReceptiveField } from '../module.js';
+import { ReLU } from './activation.js';
+import { BatchNorm } from './batchnorm.js';
 
 /**
  * Runs modules in order; children are named '0', '1', ... as in PyTorch's nn.Sequential, so
  * state_dict names match (`0.weight`, `1.running_mean`).
+ *
+ * A BatchNorm directly followed by a ReLU layer runs as one fused op (BatchNorm.forwardRelu): the
+ * same values and gradients in one pass over memory, without the intermediate tensor. Set
+ * fuseBatchNormRelu to false to run every layer's own forward.
  *
  * @example
  * const model = new Sequential(new Dense(4, 8, { activation: 'relu' }), new Dense(8, 2));
  */
 export class Sequential extends Module {
   readonly layers: Module[];
+  /** Whether forward() runs BatchNorm + ReLU pairs as one op (see the class comment). */
+  fuseBatchNormRelu = true;
 
   constructor(...layers: Module[]) {
     super();
@@ -41,16 +49,24 @@ export class Sequential extends Module {
 
   forward(x: Tensor): Tensor {
     let y = x;
-    this.layers.forEach((layer, index) => {
+    for (let index = 0; index < this.layers.length; index++) {
+      const layer = this.layers[index]!;
+      const next = this.layers[index + 1];
+      const fused =
+        this.fuseBatchNormRelu &&
+        layer instanceof BatchNorm &&
+        next !== undefined &&
+        next.constructor === ReLU;
       try {
-        y = layer.forward(y);
+        y = fused ? layer.forwardRelu(y) : layer.forward(y);
       } catch (error) {
         // Name the failing layer by its state_dict position, so the user knows which one to fix.
         if (error instanceof ShapeError)
           error.message = `layer ${index} ${layer.describe()}: ${error.message}`;
         throw error;
       }
-    });
+      if (fused) index++;
+    }
     return y;
   }
 
