@@ -25,7 +25,9 @@ import {
   mseLoss,
   randn,
   Random,
+  ReLU,
   Residual,
+  resnet,
   saveWeights,
   seedCnn,
   Sequential,
@@ -315,5 +317,50 @@ describe('summary(): the seed comparisons', () => {
     assert.deepEqual(s.outputShape, [10]);
     assert.ok(model.training, 'summary restores the training mode');
     void zeros;
+  });
+});
+
+describe('summary(): models that are not one Sequential', () => {
+  it('lists the layers of a ResNet in call order with their shapes, and its totals', () => {
+    const model = resnet({ layers: [1, 1], widths: [4, 8], classes: 3, stem: 'small' });
+    const result = summary(model, [3, 16, 16]);
+    const names = result.rows.map((row) => row.name);
+    assert.deepEqual(names.slice(0, 3), ['conv1', 'bn1', 'layer1.0.conv1']);
+    assert.equal(names.at(-1), 'fc');
+    // The second stage's shortcut (1×1 conv, stride 2, and its batch norm) appears where it runs.
+    assert.ok(names.includes('layer2.0.downsample.0') && names.includes('layer2.0.downsample.1'));
+    const row = (name: string) => result.rows.find((r) => r.name === name)!;
+    assert.deepEqual(row('layer2.0.conv1').outputShape, [8, 8, 8]);
+    assert.deepEqual(row('fc').outputShape, [3]);
+    // Every parameter is in exactly one row.
+    const listed = result.rows.reduce((sum, r) => sum + r.trainableParameters, 0);
+    assert.equal(listed, result.trainableParameters);
+    assert.equal(
+      result.trainableParameters,
+      model.parameters().reduce((sum, p) => sum + p.size, 0),
+    );
+    assert.match(result.text, /layer1\.0\.conv2/);
+    // The model's forward is its own again afterwards.
+    assert.ok(!Object.hasOwn(model.fc, 'forward'));
+  });
+
+  it('gives a residual block inside a Sequential its rows and the block its receptive field', () => {
+    const block = new Residual(
+      new Sequential(
+        new Conv2d(2, 2, 3, { padding: 1 }),
+        new BatchNorm(2),
+        new ReLU(),
+        new Conv2d(2, 2, 3, { padding: 1 }),
+      ),
+    );
+    const result = summary(new Sequential(new Conv2d(1, 2, 3, { padding: 1 }), block), [1, 8, 8]);
+    assert.deepEqual(
+      result.rows.map((row) => row.name),
+      ['0', '1.body.0', '1.body.1', '1.body.2', '1.body.3'],
+    );
+    assert.equal(result.rows[0]!.receptiveField, 3);
+    assert.ok(Number.isNaN(result.rows[1]!.receptiveField));
+    // 3×3, then two more 3×3 in the block's body: 7×7 after the block.
+    assert.equal(result.rows.at(-1)!.receptiveField, 7);
   });
 });

@@ -17,7 +17,10 @@ export interface SummaryRow {
   outputShape: number[];
   trainableParameters: number;
   frozenParameters: number;
-  /** Receptive field (in input pixels) of one output position after this layer. */
+  /**
+   * Receptive field (in input pixels) of one output position after this layer; NaN inside a
+   * composite module (a residual block) and after one that does not define receptiveField.
+   */
   receptiveField: number;
 }
 
@@ -51,7 +54,19 @@ export function summary(model: Module, inputShape: readonly number[]): ModelSumm
   const rows: SummaryRow[] = [];
   const modes = model.namedModules().map(([, module]) => [module, module.training] as const);
   model.eval();
+  // NaN once the chain is lost: after a composite module that cannot say how it maps the field.
   let field: ReceptiveField = { size: 1, jump: 1 };
+  const leafRow = (module: Module, name: string, y: Tensor, receptiveField: number) => {
+    const counts = ownCounts(module);
+    rows.push({
+      name,
+      description: module.describe(),
+      outputShape: y.shape.slice(1),
+      trainableParameters: counts.trainable,
+      frozenParameters: counts.frozen,
+      receptiveField,
+    });
+  };
   const walk = (module: Module, name: string, x: Tensor): Tensor => {
     if (module instanceof Sequential) {
       let y = x;
@@ -60,17 +75,50 @@ export function summary(model: Module, inputShape: readonly number[]): ModelSumm
       });
       return y;
     }
-    const y = module.forward(x);
-    field = module.receptiveField(field);
-    const counts = ownCounts(module);
-    rows.push({
-      name,
-      description: module.describe(),
-      outputShape: y.shape.slice(1),
-      trainableParameters: counts.trainable,
-      frozenParameters: counts.frozen,
-      receptiveField: field.size,
-    });
+    if (module.children().length === 0) {
+      const y = module.forward(x);
+      field = module.receptiveField(field);
+      leafRow(module, name, y, field.size);
+      return y;
+    }
+    return traceComposite(module, name, x);
+  };
+  /**
+   * A module whose forward is its own code (a residual block, a ResNet): its layers are listed in
+   * the order the forward pass calls them, seen by wrapping each leaf's forward for the one call.
+   * Inside it the receptive field is not a chain (a shortcut branches off), so those rows show
+   * none; the composite's last row gets its field when the composite defines receptiveField.
+   */
+  const traceComposite = (module: Module, name: string, x: Tensor): Tensor => {
+    const leaves = module.namedModules().filter(([, child]) => child.children().length === 0);
+    const first = rows.length;
+    for (const [childName, leaf] of leaves) {
+      const fullName = [name, childName].filter((part) => part !== '').join('.');
+      const original = leaf.forward;
+      leaf.forward = (input: Tensor): Tensor => {
+        const y = original.call(leaf, input);
+        leafRow(leaf, fullName, y, Number.NaN);
+        return y;
+      };
+    }
+    // A fused BatchNorm + ReLU would skip both layers' forward: list them one by one here.
+    const sequentials = module
+      .namedModules()
+      .map(([, child]) => child)
+      .filter((child): child is Sequential => child instanceof Sequential);
+    const fusing = sequentials.map((sequential) => sequential.fuseBatchNormRelu);
+    for (const sequential of sequentials) sequential.fuseBatchNormRelu = false;
+    let y: Tensor;
+    try {
+      y = module.forward(x);
+    } finally {
+      // Removing the own property brings back the class's forward.
+      for (const [, leaf] of leaves) delete (leaf as { forward?: unknown }).forward;
+      sequentials.forEach((sequential, i) => (sequential.fuseBatchNormRelu = fusing[i]!));
+    }
+    const defined = module.receptiveField !== Module.prototype.receptiveField;
+    field = defined ? module.receptiveField(field) : { size: Number.NaN, jump: Number.NaN };
+    if (rows.length > first) rows[rows.length - 1]!.receptiveField = field.size;
     return y;
   };
   let output: Tensor;
@@ -103,7 +151,7 @@ function formatSummary(s: ModelSummary): string {
     formatShape(row.outputShape),
     number(row.trainableParameters),
     number(row.frozenParameters),
-    `${row.receptiveField}×${row.receptiveField}`,
+    Number.isNaN(row.receptiveField) ? '–' : `${row.receptiveField}×${row.receptiveField}`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((cells) => cells[i]!.length)));
   const line = (cells: string[]) =>
