@@ -45,6 +45,28 @@ function roundUp(value: i32, multiple: i32): i32 {
   return ((value + multiple - 1) / multiple) * multiple;
 }
 
+/** Rows of the short strips that take the remainder of a block when MR = 6 (see tallRows). */
+const SHORT: i32 = 4;
+
+/**
+ * How many of a gemmStrided block's mc rows go into MR-row strips; the rest go into SHORT = 4-row
+ * strips, run by a 4×8 tile. With MR = 6 a block of 32 rows (a convolution with 32 output channels)
+ * would otherwise be six strips, 36 rows of work for 32; as 6+6+6+6+4+4 none is wasted, and 64 rows
+ * are 10·6+4 rather than 66. A 4×8 fused tile is nearly as fast per row as the 6×8 one, and it sums
+ * every element the same way (from zero, one fused multiply-add per depth step, then C added), so
+ * the split does not change the result. Packed operands of threaded products (gemmPackA) use MR-row
+ * strips only.
+ */
+function tallRows(mc: i32): i32 {
+  if (MR == SHORT) return roundUp(mc, MR);
+  const whole = mc / MR;
+  const rest = mc - whole * MR;
+  if (rest == 0 || rest == 5) return roundUp(mc, MR);
+  // 3 or 4 left: one short strip; 1 or 2 left: the last MR + rest (7 or 8) rows as two short strips.
+  if (rest >= 3 || whole == 0) return whole * MR;
+  return (whole - 1) * MR;
+}
+
 /** Bytes of scratch that gemm needs for an M×N×K product. */
 export function gemmWorkspaceBytes(m: i32, n: i32, k: i32): i32 {
   const kc = max(min(k, KC), 1);
@@ -94,8 +116,20 @@ export function gemmStrided(
       packB(b, ldb, transB, pc, jc, kc, nc, packedB);
       for (let ic = 0; ic < m; ic += MC) {
         const mc = min(MC, m - ic);
-        packA(a, lda, transA, ic, pc, mc, kc, packedA);
-        macroKernel(mc, nc, kc, packedA, packedB, c + <usize>(ic * ldc + jc) * 4, ldc, addToC, edgeTile);
+        const tall = tallRows(mc);
+        packA(a, lda, transA, ic, pc, mc, kc, tall, packedA);
+        macroKernel(
+          mc,
+          nc,
+          kc,
+          tall,
+          packedA,
+          packedB,
+          c + <usize>(ic * ldc + jc) * 4,
+          ldc,
+          addToC,
+          edgeTile,
+        );
       }
     }
   }
@@ -108,6 +142,9 @@ export function gemmStrided(
  * MR·s+MR−1) starts at s·MR·kc. gemmPackedBlock then walks exactly the tiles and depth blocks that
  * gemmStrided would for its block of C, so every element gets the same sum in the same order.
  */
+
+/** tallRows for packed operands: every strip MR rows. */
+const ALL_TALL: i32 = i32.MAX_VALUE;
 
 /** Packs rows [rowStart, rowEnd) (rowStart a multiple of MR) of op(A), every depth block. */
 export function gemmPackA(
@@ -124,7 +161,7 @@ export function gemmPackA(
   for (let pc = 0; pc < k; pc += KC) {
     const kc = min(KC, k - pc);
     const panel = packed + <usize>(rowsPadded * pc + rowStart * kc) * 4;
-    packA(a, lda, transA, rowStart, pc, rowEnd - rowStart, kc, panel);
+    packA(a, lda, transA, rowStart, pc, rowEnd - rowStart, kc, ALL_TALL, panel);
   }
 }
 
@@ -180,6 +217,7 @@ export function gemmPackedBlock(
       rowEnd - rowStart,
       colEnd - colStart,
       kc,
+      ALL_TALL,
       packedA + <usize>(rowsPadded * pc + rowStart * kc) * 4,
       packedB + <usize>(colsPadded * pc + colStart * kc) * 4,
       c + <usize>(rowStart * ldc + colStart) * 4,
@@ -191,86 +229,109 @@ export function gemmPackedBlock(
 }
 
 /**
- * Packs rows [ic, ic+mc) × depth [pc, pc+kc) of op(A) into strips of MR rows: strip s holds, for each
- * depth p, the MR values op(A)[ic+s·MR+r, pc+p] contiguously. Rows past mc are zero.
+ * Packs rows [ic, ic+mc) × depth [pc, pc+kc) of op(A) into strips: MR rows each for the first `tall`
+ * rows, SHORT rows each after that (see tallRows). A strip of h rows holds, for each depth p, the h
+ * values op(A)[row, pc+p] contiguously, and the strip starting at block row ir starts at float ir·kc.
+ * Rows past mc are zero.
  */
-function packA(a: usize, lda: i32, transA: bool, ic: i32, pc: i32, mc: i32, kc: i32, dst: usize): void {
-  const stripBytes = <usize>MR * 4;
-  for (let ir = 0; ir < mc; ir += MR) {
-    const rows = min(MR, mc - ir);
-    const i0 = ic + ir;
-    let out = dst + <usize>(ir * kc) * 4;
-    if (transA) {
-      // Stored [K,M]: the MR values for one depth are adjacent in memory.
-      let src = a + <usize>(pc * lda + i0) * 4;
-      const step = <usize>lda * 4;
-      if (rows == MR) {
-        for (let p = 0; p < kc; p++) {
-          v128.store(out, v128.load(src));
-          if (MR == 6) store<u64>(out, load<u64>(src, 16), 16);
-          src += step;
-          out += stripBytes;
-        }
-      } else {
-        for (let p = 0; p < kc; p++) {
-          for (let r = 0; r < MR; r++)
-            store<f32>(out + <usize>r * 4, r < rows ? load<f32>(src + <usize>r * 4) : 0);
-          src += step;
-          out += stripBytes;
-        }
+function packA(
+  a: usize,
+  lda: i32,
+  transA: bool,
+  ic: i32,
+  pc: i32,
+  mc: i32,
+  kc: i32,
+  tall: i32,
+  dst: usize,
+): void {
+  for (let ir = 0; ir < mc;) {
+    const height = ir < tall ? MR : SHORT;
+    packStrip(a, lda, transA, ic + ir, pc, min(height, mc - ir), height, kc, dst + <usize>(ir * kc) * 4);
+    ir += height;
+  }
+}
+
+/** One strip of packA: `rows` valid rows from row i0, padded with zeros to `height` (MR or SHORT). */
+function packStrip(
+  a: usize,
+  lda: i32,
+  transA: bool,
+  i0: i32,
+  pc: i32,
+  rows: i32,
+  height: i32,
+  kc: i32,
+  out: usize,
+): void {
+  const stripBytes = <usize>height * 4;
+  const step = <usize>lda * 4;
+  if (transA) {
+    // Stored [K,M]: the values for one depth are adjacent in memory.
+    let src = a + <usize>(pc * lda + i0) * 4;
+    if (rows == height) {
+      for (let p = 0; p < kc; p++) {
+        v128.store(out, v128.load(src));
+        if (height == 6) store<u64>(out, load<u64>(src, 16), 16);
+        src += step;
+        out += stripBytes;
       }
     } else {
-      // Stored [M,K]: each row is contiguous in depth; transpose 4×4 blocks in registers, and for a
-      // 6-row strip interleave rows 4 and 5 in pairs.
-      const step = <usize>lda * 4;
-      const r0 = a + <usize>(i0 * lda + pc) * 4;
-      if (rows == MR) {
-        const r1 = r0 + step;
-        const r2 = r1 + step;
-        const r3 = r2 + step;
-        const r4 = r3 + step;
-        const r5 = r4 + step;
-        let p = 0;
-        for (; p + 4 <= kc; p += 4) {
-          const offset = <usize>p * 4;
-          const x0 = v128.load(r0 + offset);
-          const x1 = v128.load(r1 + offset);
-          const x2 = v128.load(r2 + offset);
-          const x3 = v128.load(r3 + offset);
-          const t0 = f32x4.shuffle(x0, x1, 0, 4, 1, 5);
-          const t1 = f32x4.shuffle(x0, x1, 2, 6, 3, 7);
-          const t2 = f32x4.shuffle(x2, x3, 0, 4, 1, 5);
-          const t3 = f32x4.shuffle(x2, x3, 2, 6, 3, 7);
-          v128.store(out, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
-          v128.store(out + stripBytes, f32x4.shuffle(t0, t2, 2, 3, 6, 7));
-          v128.store(out + 2 * stripBytes, f32x4.shuffle(t1, t3, 0, 1, 4, 5));
-          v128.store(out + 3 * stripBytes, f32x4.shuffle(t1, t3, 2, 3, 6, 7));
-          if (MR == 6) {
-            const x4 = v128.load(r4 + offset);
-            const x5 = v128.load(r5 + offset);
-            const low = f32x4.shuffle(x4, x5, 0, 4, 1, 5);
-            const high = f32x4.shuffle(x4, x5, 2, 6, 3, 7);
-            v128.store64_lane(out, low, 0, 16);
-            v128.store64_lane(out + stripBytes, low, 1, 16);
-            v128.store64_lane(out + 2 * stripBytes, high, 0, 16);
-            v128.store64_lane(out + 3 * stripBytes, high, 1, 16);
-          }
-          out += 4 * stripBytes;
-        }
-        for (; p < kc; p++) {
-          const offset = <usize>p * 4;
-          for (let r = 0; r < MR; r++)
-            store<f32>(out + <usize>r * 4, load<f32>(r0 + <usize>r * step + offset));
-          out += stripBytes;
-        }
-      } else {
-        for (let p = 0; p < kc; p++) {
-          for (let r = 0; r < MR; r++) {
-            store<f32>(out + <usize>r * 4, r < rows ? load<f32>(r0 + <usize>r * step + <usize>p * 4) : 0);
-          }
-          out += stripBytes;
-        }
+      for (let p = 0; p < kc; p++) {
+        for (let r = 0; r < height; r++)
+          store<f32>(out + <usize>r * 4, r < rows ? load<f32>(src + <usize>r * 4) : 0);
+        src += step;
+        out += stripBytes;
       }
+    }
+    return;
+  }
+  // Stored [M,K]: each row is contiguous in depth; transpose 4×4 blocks in registers, and for a
+  // 6-row strip interleave rows 4 and 5 in pairs.
+  const r0 = a + <usize>(i0 * lda + pc) * 4;
+  if (rows == height) {
+    const r1 = r0 + step;
+    const r2 = r1 + step;
+    const r3 = r2 + step;
+    let p = 0;
+    for (; p + 4 <= kc; p += 4) {
+      const offset = <usize>p * 4;
+      const x0 = v128.load(r0 + offset);
+      const x1 = v128.load(r1 + offset);
+      const x2 = v128.load(r2 + offset);
+      const x3 = v128.load(r3 + offset);
+      const t0 = f32x4.shuffle(x0, x1, 0, 4, 1, 5);
+      const t1 = f32x4.shuffle(x0, x1, 2, 6, 3, 7);
+      const t2 = f32x4.shuffle(x2, x3, 0, 4, 1, 5);
+      const t3 = f32x4.shuffle(x2, x3, 2, 6, 3, 7);
+      v128.store(out, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
+      v128.store(out + stripBytes, f32x4.shuffle(t0, t2, 2, 3, 6, 7));
+      v128.store(out + 2 * stripBytes, f32x4.shuffle(t1, t3, 0, 1, 4, 5));
+      v128.store(out + 3 * stripBytes, f32x4.shuffle(t1, t3, 2, 3, 6, 7));
+      if (height == 6) {
+        const x4 = v128.load(r3 + step + offset);
+        const x5 = v128.load(r3 + 2 * step + offset);
+        const low = f32x4.shuffle(x4, x5, 0, 4, 1, 5);
+        const high = f32x4.shuffle(x4, x5, 2, 6, 3, 7);
+        v128.store64_lane(out, low, 0, 16);
+        v128.store64_lane(out + stripBytes, low, 1, 16);
+        v128.store64_lane(out + 2 * stripBytes, high, 0, 16);
+        v128.store64_lane(out + 3 * stripBytes, high, 1, 16);
+      }
+      out += 4 * stripBytes;
+    }
+    for (; p < kc; p++) {
+      const offset = <usize>p * 4;
+      for (let r = 0; r < height; r++)
+        store<f32>(out + <usize>r * 4, load<f32>(r0 + <usize>r * step + offset));
+      out += stripBytes;
+    }
+  } else {
+    for (let p = 0; p < kc; p++) {
+      for (let r = 0; r < height; r++) {
+        store<f32>(out + <usize>r * 4, r < rows ? load<f32>(r0 + <usize>r * step + <usize>p * 4) : 0);
+      }
+      out += stripBytes;
     }
   }
 }
@@ -367,13 +428,15 @@ function packB(b: usize, ldb: i32, transB: bool, pc: i32, jc: i32, kc: i32, nc: 
 
 /**
  * Multiplies a packed mc×kc block of A by a packed kc×nc panel of B into C (leading dimension ldc).
- * Full 4×8 tiles go straight to C; edge tiles go through a scratch tile and only their valid part is
- * written, so C is never touched outside [mc, nc).
+ * A's first `tall` rows are in MR-row strips, the rest in SHORT-row strips (packA). Full tiles go
+ * straight to C; edge tiles go through a scratch tile and only their valid part is written, so C is
+ * never touched outside [mc, nc).
  */
 function macroKernel(
   mc: i32,
   nc: i32,
   kc: i32,
+  tall: i32,
   packedA: usize,
   packedB: usize,
   c: usize,
@@ -385,14 +448,17 @@ function macroKernel(
   for (let jr = 0; jr < nc; jr += NR) {
     const cols = min(NR, nc - jr);
     const stripB = packedB + <usize>(jr * kc) * 4;
-    for (let ir = 0; ir < mc; ir += MR) {
-      const rows = min(MR, mc - ir);
+    for (let ir = 0; ir < mc;) {
+      const height = ir < tall ? MR : SHORT;
+      const rows = min(height, mc - ir);
       const stripA = packedA + <usize>(ir * kc) * 4;
       const tile = c + <usize>ir * rowBytes + <usize>jr * 4;
-      if (rows == MR && cols == NR) {
-        microKernel(kc, stripA, stripB, tile, rowBytes, addToC);
+      if (rows == height && cols == NR) {
+        if (height == MR) microKernel(kc, stripA, stripB, tile, rowBytes, addToC);
+        else shortKernel(kc, stripA, stripB, tile, rowBytes, addToC);
       } else {
-        microKernel(kc, stripA, stripB, edgeTile, NR * 4, false);
+        if (height == MR) microKernel(kc, stripA, stripB, edgeTile, NR * 4, false);
+        else shortKernel(kc, stripA, stripB, edgeTile, NR * 4, false);
         for (let r = 0; r < rows; r++) {
           const dstRow = tile + <usize>r * rowBytes;
           const srcRow = edgeTile + <usize>(r * NR) * 4;
@@ -403,8 +469,15 @@ function macroKernel(
           }
         }
       }
+      ir += height;
     }
   }
+}
+
+/** The SHORT×8 tile for the short strips: fused in the relaxed build, as microKernel6x8 is. */
+function shortKernel(kc: i32, a: usize, b: usize, c: usize, rowBytes: usize, addToC: bool): void {
+  if (ASC_FEATURE_RELAXED_SIMD) microKernel4x8Fused(kc, a, b, c, rowBytes, addToC);
+  else microKernel4x8(kc, a, b, c, rowBytes, addToC);
 }
 
 /** The register tile of this build: C[MR×8] (+)= strip of A · strip of B over depth kc. */
@@ -545,5 +618,61 @@ function microKernel6x8(kc: i32, a: usize, b: usize, c: usize, rowBytes: usize, 
     v128.store(c4, c41, 16);
     v128.store(c5, c50);
     v128.store(c5, c51, 16);
+  }
+}
+
+/**
+ * The 4×8 tile of the relaxed-SIMD build's short strips (see tallRows): microKernel6x8 with four
+ * rows, eight accumulators, the same fused multiply-add per depth step and C added at the end.
+ */
+function microKernel4x8Fused(kc: i32, a: usize, b: usize, c: usize, rowBytes: usize, addToC: bool): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
+  const end = b + <usize>kc * 32;
+  while (b < end) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    let av = v128.load32_splat(a);
+    c00 = f32x4.relaxed_madd(av, b0, c00);
+    c01 = f32x4.relaxed_madd(av, b1, c01);
+    av = v128.load32_splat(a, 4);
+    c10 = f32x4.relaxed_madd(av, b0, c10);
+    c11 = f32x4.relaxed_madd(av, b1, c11);
+    av = v128.load32_splat(a, 8);
+    c20 = f32x4.relaxed_madd(av, b0, c20);
+    c21 = f32x4.relaxed_madd(av, b1, c21);
+    av = v128.load32_splat(a, 12);
+    c30 = f32x4.relaxed_madd(av, b0, c30);
+    c31 = f32x4.relaxed_madd(av, b1, c31);
+    a += 16;
+    b += 32;
+  }
+  const c1 = c + rowBytes;
+  const c2 = c1 + rowBytes;
+  const c3 = c2 + rowBytes;
+  if (addToC) {
+    v128.store(c, f32x4.add(c00, v128.load(c)));
+    v128.store(c, f32x4.add(c01, v128.load(c, 16)), 16);
+    v128.store(c1, f32x4.add(c10, v128.load(c1)));
+    v128.store(c1, f32x4.add(c11, v128.load(c1, 16)), 16);
+    v128.store(c2, f32x4.add(c20, v128.load(c2)));
+    v128.store(c2, f32x4.add(c21, v128.load(c2, 16)), 16);
+    v128.store(c3, f32x4.add(c30, v128.load(c3)));
+    v128.store(c3, f32x4.add(c31, v128.load(c3, 16)), 16);
+  } else {
+    v128.store(c, c00);
+    v128.store(c, c01, 16);
+    v128.store(c1, c10);
+    v128.store(c1, c11, 16);
+    v128.store(c2, c20);
+    v128.store(c2, c21, 16);
+    v128.store(c3, c30);
+    v128.store(c3, c31, 16);
   }
 }

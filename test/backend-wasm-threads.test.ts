@@ -145,6 +145,9 @@ describe('wasm backend: the same bits on 1, 2 and 3 threads', () => {
     [33, 17, 300], // depth past one 256-deep block
     [131, 45, 9], // rows past one 128-row block
     [5, 4103, 3], // columns past one 4096-column panel
+    [32, 21, 40], // 6+6+6+6+4+4 strips with the relaxed build's 6-row tile (two short strips)
+    [64, 9, 17], // ten 6-row strips and one short one
+    [8, 11, 6], // two short strips only
   ];
   for (const [m, n, k] of products) {
     it(`matmul M=${m} N=${n} K=${k}, every transpose, accumulating or not`, async () => {
@@ -177,6 +180,7 @@ describe('wasm backend: the same bits on 1, 2 and 3 threads', () => {
     ['3×3 stride 2, dilation 2', convGeometry(2, 3, 11, 10, 5, 3, 2, 2, 2)],
     ['5×5 pad 2, one input channel', convGeometry(3, 1, 12, 11, 13, 5, 1, 2)],
     ['1×1 (no im2col)', convGeometry(2, 7, 5, 6, 11, 1, 1, 0)],
+    ['3×3 pad 1, 32 output channels (short strips)', convGeometry(2, 3, 6, 5, 32, 3, 1, 1)],
   ];
   for (const [name, g] of convolutions) {
     it(`conv2d forward and backward, ${name}`, async () => {

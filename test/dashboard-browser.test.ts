@@ -31,9 +31,9 @@ const skip =
 const artifacts = path.resolve('test-artifacts');
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** Generous: the machine may be busy with other tests. */
-const timeout = 30_000;
+const timeout = 60_000;
 
-describe('dashboard in Chromium', { skip, timeout: 180_000 }, () => {
+describe('dashboard in Chromium', { skip, timeout: 300_000 }, () => {
   let directory = '';
   let databaseFile = '';
   let runs: SqliteRunStore;

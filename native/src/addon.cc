@@ -665,7 +665,7 @@ napi_value CpuHasAvx2(napi_env env, napi_callback_info) {
 }
 
 // Keeps freed activation-sized blocks in the process heap. tensile allocates its large outputs with
-// malloc and without zero-filling (allocateUninitialized in src/tensor/tensor.ts), so that a training
+// malloc and without zero-filling (allocateUninitialized in src/tensor/memory.ts), so that a training
 // step reuses the memory the previous step freed. glibc's defaults defeat that: blocks above the mmap
 // threshold (it adapts, but only up to the largest block freed so far) are unmapped when freed, and
 // the heap top is trimmed past 2× that, so the next step faults in fresh zeroed pages again (some

@@ -201,7 +201,9 @@ inline void prefetch_plane(const float* plane, int64_t count) {
   for (int64_t line = 0; line < lines; ++line) __builtin_prefetch(plane + line * kLineFloats, 0, 3);
 }
 
-// Runs body(channel) for every channel, one channel per task.
+// Runs body(channel) for every channel; a task takes a run of neighbouring channels. One task per
+// channel made a global average pool's 4,096 planes of 49 values cost a millisecond: the tasks were
+// shorter than claiming them, and neighbouring channels' results shared cache lines across threads.
 template <typename Body>
 void for_channels(const ChannelGeometry& g, Body&& body) {
   ThreadPool& threads = pool();
@@ -210,7 +212,13 @@ void for_channels(const ChannelGeometry& g, Body&& body) {
     for (int64_t c = 0; c < g.channels; ++c) body(c);
     return;
   }
-  threads.run(g.channels, [&](int64_t c, int) { body(c); });
+  // Several tasks per thread still balance channels of unequal cost; each channel is computed the
+  // same way whichever task takes it.
+  const int64_t tasks = std::min<int64_t>(g.channels, 8 * threads.threads());
+  threads.run(tasks, [&](int64_t task, int) {
+    const int64_t end = g.channels * (task + 1) / tasks;
+    for (int64_t c = g.channels * task / tasks; c < end; ++c) body(c);
+  });
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
  * (no higher-order derivatives), which keeps the backward pass allocation-light.
  */
 import type { Data } from '../backend/types.js';
+import { isInternal, recycle, recycleActivation, withRecycling } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export interface GradNode {
@@ -19,7 +20,10 @@ export interface GradNode {
   readonly inputs: readonly Tensor[];
   /**
    * Given ∂L/∂output, returns ∂L/∂input for each input, or null where `needsGradient[i]` is false
-   * (rules skip that work, e.g. the input gradient of a frozen first layer).
+   * (rules skip that work, e.g. the input gradient of a frozen first layer). gradOutput is lent
+   * for the call: once the rule returns, the backward pass reuses its memory for later arrays unless
+   * a returned gradient shares it (pass-through rules such as add or reshape), so a rule must not
+   * keep it.
    */
   backward(gradOutput: Data, needsGradient: readonly boolean[]): readonly (Data | null)[];
 }
@@ -101,10 +105,30 @@ export function backward(root: Tensor, gradient?: Data): void {
     throw new Error(`backward(): gradient has ${gradient.length} elements, the tensor has ${root.size}`);
   }
   const seed = gradient ?? root.newData(root.size).fill(1);
+  withRecycling(() => propagate(root, seed));
+}
+
+function propagate(root: Tensor, seed: Data): void {
+  const order = reverseTopologicalOrder(root);
+  // Readers of each internal activation's memory (see markInternal) among the tensors still to be
+  // processed: its own tensor, views of it (reshape shares memory), and inputs outside the order,
+  // which are never processed and so keep it alive. Once the last reader is done, every rule that
+  // could read the memory has run (consumers come before their inputs) and it is reused.
+  const readers = new Map<ArrayBufferLike, number>();
+  const count = (tensor: Tensor) => {
+    if (isInternal(tensor.data)) readers.set(tensor.data.buffer, (readers.get(tensor.data.buffer) ?? 0) + 1);
+  };
+  for (const tensor of order) {
+    count(tensor);
+    for (const input of tensor.gradFn?.inputs ?? []) if (!input.requiresGrad) count(input);
+  }
   const gradients = new Map<Tensor, Data>([[root, seed]]);
-  for (const tensor of reverseTopologicalOrder(root)) {
+  for (const tensor of order) {
     const gradOutput = gradients.get(tensor);
-    if (gradOutput === undefined) continue;
+    if (gradOutput === undefined) {
+      release(tensor, readers);
+      continue;
+    }
     gradients.delete(tensor);
     const node = tensor.gradFn;
     if (node === null) {
@@ -116,12 +140,16 @@ export function backward(root: Tensor, gradient?: Data): void {
     // Rules may pass gradOutput (or one array) through to several inputs, as add does; the first
     // taker owns it and later takers get a copy, because sums are accumulated in place.
     const taken = new Set<Data>();
+    // Arrays that die here: gradOutput, and input gradients summed into an existing one. Their
+    // memory is reused unless a gradient that lives on shares it.
+    const dead: Data[] = [gradOutput];
     node.inputs.forEach((input, i) => {
       const inputGradient = inputGradients[i];
       if (!needs[i] || inputGradient === null || inputGradient === undefined) return;
       const existing = gradients.get(input);
       if (existing !== undefined) {
         addInto(existing, inputGradient);
+        dead.push(inputGradient);
       } else if (taken.has(inputGradient)) {
         gradients.set(input, inputGradient.slice());
       } else {
@@ -129,7 +157,22 @@ export function backward(root: Tensor, gradient?: Data): void {
         gradients.set(input, inputGradient);
       }
     });
+    const living = new Set([...taken].map((array) => array.buffer));
+    for (const array of dead) if (!living.has(array.buffer)) recycle(array);
     // Free the graph behind this tensor: its saved activations become garbage now.
     tensor.gradFn = null;
+    release(tensor, readers);
   }
+}
+
+/** Counts tensor out as a reader of its memory; the last one out recycles an internal activation. */
+function release(tensor: Tensor, readers: Map<ArrayBufferLike, number>): void {
+  const left = readers.get(tensor.data.buffer);
+  if (left === undefined) return;
+  if (left > 1) {
+    readers.set(tensor.data.buffer, left - 1);
+    return;
+  }
+  readers.delete(tensor.data.buffer);
+  recycleActivation(tensor.data);
 }

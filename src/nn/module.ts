@@ -34,6 +34,26 @@ export class StateDictError extends Error {
   }
 }
 
+/** Layer classes whose forward keeps no reference to its input or output once it returns. */
+const keepingNothing = new WeakSet<abstract new (...args: never[]) => Module>();
+
+/**
+ * Declares that the forward of these classes (exactly these, not subclasses) keeps no reference to
+ * its input or output after returning: containers may then let the backward pass reuse the memory
+ * of the activations between two such layers (see Sequential).
+ */
+export function declareKeepsNoTensors(...classes: (abstract new (...args: never[]) => Module)[]): void {
+  for (const moduleClass of classes) keepingNothing.add(moduleClass);
+}
+
+/** Whether module and all its descendants were declared with declareKeepsNoTensors. */
+export function keepsNoTensors(module: Module): boolean {
+  return (
+    keepingNothing.has(module.constructor as abstract new (...args: never[]) => Module) &&
+    module.children().every(keepsNoTensors)
+  );
+}
+
 export abstract class Module {
   /** Whether the module computes in training mode (see the class comment). */
   training = true;

@@ -6,36 +6,16 @@
  * garbage collector. Backends receive the arrays for the duration of a kernel call and keep nothing,
  * so nothing is ever disposed by hand.
  */
-import { Buffer } from 'node:buffer';
-
 import type { Data, DType } from '../backend/types.js';
 import type { GradNode } from '../autograd/graph.js';
 import { backward as runBackward } from '../autograd/graph.js';
+import { allocate } from './memory.js';
 import { checkShape, formatShape, type Shape, ShapeError, sizeOf } from './shape.js';
+
+export { allocate, allocateUninitialized } from './memory.js';
 
 /** Nested arrays of numbers, as accepted by tensor() and returned by toArray(). */
 export type NestedArray = number | NestedArray[];
-
-/** A zero-filled array of size elements: for outputs that a kernel accumulates into. */
-export function allocate(dtype: DType, size: number): Data {
-  return dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
-}
-
-/**
- * An array of size elements whose contents are undefined (old memory), for outputs that a kernel
- * overwrites completely. `new Float32Array(n)` zero-fills, which for the megabyte activations of a
- * convolutional network is a pass over memory that the kernel then repeats; Buffer.allocUnsafeSlow
- * skips the memset, and its memory comes from malloc, so glibc hands blocks freed by earlier steps
- * back instead of mapping fresh, zeroed pages (fewer page faults). Never use it for an output that
- * is only partly written or that a kernel adds into: stale values would leak into results.
- */
-export function allocateUninitialized(dtype: DType, size: number): Data {
-  const bytesPerElement = dtype === 'float64' ? 8 : 4;
-  // Small arrays are cheap to zero and V8 allocates them on its own heap faster than malloc.
-  if (size < 1024) return allocate(dtype, size);
-  const buffer = Buffer.allocUnsafeSlow(size * bytesPerElement).buffer;
-  return dtype === 'float64' ? new Float64Array(buffer, 0, size) : new Float32Array(buffer, 0, size);
-}
 
 export function dtypeOf(data: Data): DType {
   return data instanceof Float64Array ? 'float64' : 'float32';

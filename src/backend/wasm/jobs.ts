@@ -193,7 +193,8 @@ const matmulChunk: ChunkRunner = (kernels, p, thread) => {
 
 /**
  * gemmPack: arguments a, b, m, n, k, transposeA, transposeB, packedA, packedB, rows per A piece,
- * columns per B piece, number of A pieces; first = pieces, A's row pieces then B's column pieces.
+ * columns per B piece; first = operand (0: A, 1: B), second = piece (pieces past the operand's end
+ * pack nothing).
  */
 const gemmPackChunk: ChunkRunner = (kernels, p) => {
   const m = p[A + 2]!;
@@ -201,17 +202,34 @@ const gemmPackChunk: ChunkRunner = (kernels, p) => {
   const k = p[A + 4]!;
   const transposeA = p[A + 5] !== 0;
   const transposeB = p[A + 6] !== 0;
-  const aPieces = p[A + 11]!;
-  if (firstStart < aPieces) {
+  if (firstStart === 0) {
     const rows = p[A + 9]!;
-    const start = firstStart * rows;
-    const end = Math.min(m, start + rows);
-    kernels.gemmPackA(p[A]!, transposeA ? m : k, transposeA, m, k, start, end, p[A + 7]!);
+    const start = secondStart * rows;
+    if (start < m)
+      kernels.gemmPackA(
+        p[A]!,
+        transposeA ? m : k,
+        transposeA,
+        m,
+        k,
+        start,
+        Math.min(m, start + rows),
+        p[A + 7]!,
+      );
   } else {
     const columns = p[A + 10]!;
-    const start = (firstStart - aPieces) * columns;
-    const end = Math.min(n, start + columns);
-    kernels.gemmPackB(p[A + 1]!, transposeB ? k : n, transposeB, n, k, start, end, p[A + 8]!);
+    const start = secondStart * columns;
+    if (start < n)
+      kernels.gemmPackB(
+        p[A + 1]!,
+        transposeB ? k : n,
+        transposeB,
+        n,
+        k,
+        start,
+        Math.min(n, start + columns),
+        p[A + 8]!,
+      );
   }
 };
 

@@ -43,7 +43,8 @@ function gemmBlocks(m: number, n: number, chunks: number, tileRows: number): [ro
  * out[M,N] (+)= op(A)[M,K]·op(B)[K,N]; see Backend.matmul for the layouts.
  *
  * On one thread (or for a small product) this is one gemmStrided call. On several, the threads first
- * pack op(A) and op(B) once, in row and column pieces (job gemmPack), then share the blocks of C
+ * pack op(A) and op(B) once, in row and column pieces (job gemmPack, staged by operand: workers pack
+ * A while the calling thread copies B into wasm memory), then share the blocks of C
  * (job gemmPackedBlocks), which read the packed panels: no panel is packed twice, so C can be cut
  * finely enough that no thread waits long for the last block. Each element is summed in the same
  * order either way, so the results are the same bits.
@@ -68,13 +69,15 @@ export function matmul(
   requireLength('out', out, m * n);
   const { kernels, arena } = wasmRuntime();
   arena.reset();
-  const aAt = arena.copyIn(a, m * k);
-  const bAt = arena.copyIn(b, k * n);
+  const aAt = arena.allocate(m * k * 4);
+  const bAt = arena.allocate(k * n * 4);
   const outAt = arena.allocate(m * n * 4);
   const p = jobParameters();
   const chunks = chunkTarget(m * n * k, wasmTuning.parallelMultiplyAdds);
   const stagesOfC = (): JobStages => itemStages(p, accumulate ? [[out, outAt, n]] : [], [[out, outAt, n]]);
   if (chunks === 1 || k === 0 || m === 0 || n === 0) {
+    arena.copyInRange(aAt, a, 0, m * k);
+    arena.copyInRange(bAt, b, 0, k * n);
     setGrid(p, m, Math.max(m, 1), n, Math.max(n, 1));
     reserveScratch(p, kernels.gemmWorkspaceBytes(m, n, k));
     setArguments(p, aAt, bAt, outAt, m, n, k, +transposeA, +transposeB, +accumulate);
@@ -85,11 +88,12 @@ export function matmul(
   const tileRows = kernels.gemmTileRows();
   const packedA = arena.allocate(kernels.gemmPackedFloats(m, k, tileRows) * 4);
   const packedB = arena.allocate(kernels.gemmPackedFloats(n, k, 8) * 4);
-  const rowsPerPiece = blockFor(m, threads * 2, tileRows);
-  const columnsPerPiece = blockFor(n, threads * 2, 8);
-  const aPieces = Math.ceil(m / rowsPerPiece);
-  const pieces = aPieces + Math.ceil(n / columnsPerPiece);
-  setGrid(p, pieces, 1);
+  // The packing job is a 2 × pieces grid: row 0 packs A's row pieces, row 1 B's column pieces. Staged
+  // by operand, so the workers pack A while the calling thread still copies B in.
+  const pieces = threads * 2;
+  const rowsPerPiece = blockFor(m, pieces, tileRows);
+  const columnsPerPiece = blockFor(n, pieces, 8);
+  setGrid(p, 2, 1, pieces, 1);
   setArguments(
     p,
     aAt,
@@ -103,9 +107,18 @@ export function matmul(
     packedB,
     rowsPerPiece,
     columnsPerPiece,
-    aPieces,
   );
-  runJob(JobKind.gemmPack);
+  const operands: [Float32Array, number, number][] = [
+    [a, aAt, m * k],
+    [b, bAt, k * n],
+  ];
+  runJob(JobKind.gemmPack, {
+    stageIn: (operand) => {
+      const [data, at, count] = operands[operand]!;
+      arena.copyInRange(at, data, 0, count);
+    },
+    stageOut: () => {},
+  });
   // Four times the usual chunks: blocks of C pack nothing, so finer blocks cost little, and they even
   // out the end of the job, where a thread with nothing left to claim waits for the others.
   const [rows, columns] = gemmBlocks(m, n, chunks * 4, tileRows);

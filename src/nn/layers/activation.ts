@@ -1,7 +1,7 @@
 /** Activation functions by name (for Dense's `activation` option) and as layers. */
 import { activation as activationOp, logSoftmax, softmax } from '../../ops/index.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { Module } from '../module.js';
+import { declareKeepsNoTensors, Module } from '../module.js';
 
 export const activationNames = [
   'none',
@@ -124,3 +124,6 @@ export class LogSoftmax extends Activation {
     return 'LogSoftmax';
   }
 }
+
+// Their forward passes keep no tensor once they return (see declareKeepsNoTensors).
+declareKeepsNoTensors(Activation, ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softmax, LogSoftmax);

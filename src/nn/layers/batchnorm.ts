@@ -1,7 +1,7 @@
 /** Batch normalization for [N, C] (after Dense) and [N, C, H, W] (after Conv2d) inputs. */
 import { batchNorm } from '../../ops/index.js';
 import { ones, type Tensor, zeros } from '../../tensor/tensor.js';
-import { Module, type Parameter } from '../module.js';
+import { declareKeepsNoTensors, Module, type Parameter } from '../module.js';
 
 export interface BatchNormLayerOptions {
   /** ε added to the variance (default 1e-5). */
@@ -89,3 +89,6 @@ export class BatchNorm extends Module {
 export class BatchNorm1d extends BatchNorm {}
 /** Alias for BatchNorm on [N, C, H, W] inputs (PyTorch's BatchNorm2d). */
 export class BatchNorm2d extends BatchNorm {}
+
+// Their forward passes keep no tensor once they return (see declareKeepsNoTensors).
+declareKeepsNoTensors(BatchNorm, BatchNorm1d, BatchNorm2d);

@@ -1,8 +1,10 @@
 /** Containers: Sequential, and Residual to show that non-sequential structure composes. */
 import { add, relu } from '../../ops/index.js';
+import { isGradientEnabled } from '../../autograd/graph.js';
+import { allocationCount, markInternal, releaseInternal } from '../../tensor/memory.js';
 import { ShapeError } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { Module, type ReceptiveField } from '../module.js';
+import { declareKeepsNoTensors, keepsNoTensors, Module, type ReceptiveField } from '../module.js';
 import { ReLU } from './activation.js';
 import { BatchNorm } from './batchnorm.js';
 
@@ -48,10 +50,22 @@ export class Sequential extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    // An output passed between two layers that keep no tensors (tensile's own, see
+    // declareKeepsNoTensors) is seen by the next layer and the recorded graph only: marked internal,
+    // the backward pass reuses its memory once done with it. Under noGrad nothing records it, so its
+    // memory is reused as soon as the next layer has returned.
+    const since = allocationCount();
+    const recording = isGradientEnabled();
+    const inner: Tensor[] = [];
     let y = x;
+    let producerKeepsNothing = false;
     for (let index = 0; index < this.layers.length; index++) {
       const layer = this.layers[index]!;
       const next = this.layers[index + 1];
+      const keepsNothing = keepsNoTensors(layer);
+      const input = y;
+      const internal = index > 0 && producerKeepsNothing && keepsNothing;
+      if (internal && y.requiresGrad) inner.push(y);
       const fused =
         this.fuseBatchNormRelu &&
         layer instanceof BatchNorm &&
@@ -65,8 +79,13 @@ export class Sequential extends Module {
           error.message = `layer ${index} ${layer.describe()}: ${error.message}`;
         throw error;
       }
+      if (internal && !recording && input.data.buffer !== y.data.buffer) releaseInternal(input.data, since);
+      producerKeepsNothing = keepsNothing && (!fused || keepsNoTensors(next));
       if (fused) index++;
     }
+    // The last layer may return a view of an inner output (Flatten shares memory): that one is the
+    // caller's.
+    for (const tensor of inner) if (tensor.data.buffer !== y.data.buffer) markInternal(tensor.data, since);
     return y;
   }
 
@@ -112,3 +131,5 @@ export class Residual extends Module {
     return 'Residual';
   }
 }
+
+declareKeepsNoTensors(Sequential, Residual);

@@ -2,7 +2,7 @@
 import { linear } from '../../ops/index.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { defaultWeight } from '../init.js';
-import { Module, type Parameter } from '../module.js';
+import { declareKeepsNoTensors, Module, type Parameter } from '../module.js';
 import { type ActivationName, applyActivation, checkActivationName } from './activation.js';
 
 export interface DenseOptions {
@@ -65,3 +65,6 @@ export class Dense extends Module {
     return `Dense(${this.inFeatures}→${this.outFeatures}${this.bias === null ? ', no bias' : ''}${activation})`;
   }
 }
+
+// Their forward passes keep no tensor once they return (see declareKeepsNoTensors).
+declareKeepsNoTensors(Dense);

@@ -3,7 +3,7 @@ import type { Random } from '../../tensor/random.js';
 import { dropout } from '../../ops/index.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { defaultRandom } from '../init.js';
-import { Module } from '../module.js';
+import { declareKeepsNoTensors, Module } from '../module.js';
 
 export class Dropout extends Module {
   constructor(
@@ -21,3 +21,6 @@ export class Dropout extends Module {
     return `Dropout(${this.probability})`;
   }
 }
+
+// Their forward passes keep no tensor once they return (see declareKeepsNoTensors).
+declareKeepsNoTensors(Dropout);

@@ -10,7 +10,7 @@ import {
   type Pool2dOptions,
 } from '../../ops/index.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { Module, type ReceptiveField } from '../module.js';
+import { declareKeepsNoTensors, Module, type ReceptiveField } from '../module.js';
 
 abstract class WindowPool extends Module {
   readonly options: Pool2dOptions;
@@ -84,3 +84,6 @@ export class Flatten extends Module {
     return 'Flatten';
   }
 }
+
+// Their forward passes keep no tensor once they return (see declareKeepsNoTensors).
+declareKeepsNoTensors(MaxPool2d, AvgPool2d, GlobalAvgPool2d, GlobalMaxPool2d, Flatten);

@@ -1,0 +1,148 @@
+/**
+ * The backward pass reuses the memory of dead gradients and of inner activations (src/tensor/memory.ts).
+ * Training must give the same bits with and without reuse, and no array that user code can still
+ * reach may be overwritten.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import {
+  Adam,
+  BatchNorm,
+  Conv2d,
+  crossEntropy,
+  Dense,
+  Dropout,
+  Flatten,
+  GlobalAvgPool2d,
+  manualSeed,
+  MaxPool2d,
+  mean,
+  Module,
+  mul,
+  noGrad,
+  randn,
+  ReLU,
+  Residual,
+  seedCnn,
+  Sequential,
+  type Tensor,
+} from '../src/index.js';
+import { setRecycling } from '../src/tensor/memory.js';
+
+/** A user layer that keeps its input, as a feature probe would: its tensor must survive backward. */
+class Probe extends Module {
+  kept: Tensor | null = null;
+  forward(x: Tensor): Tensor {
+    this.kept = x;
+    return x;
+  }
+}
+
+function residualModel(probe: Probe): Sequential {
+  return new Sequential(
+    new Conv2d(2, 4, 3, { padding: 1 }),
+    new BatchNorm(4),
+    new ReLU(),
+    new Residual(new Sequential(new Conv2d(4, 4, 3, { padding: 1 }), new BatchNorm(4), new ReLU())),
+    probe,
+    new MaxPool2d(2),
+    new Dropout(0.25),
+    new GlobalAvgPool2d(),
+    new Flatten(),
+    new Dense(4, 3),
+  );
+}
+
+/** Losses, outputs and final parameters of a few Adam steps, as plain arrays. */
+function train(build: () => Sequential, inputShape: number[], classes: number, recycling: boolean) {
+  setRecycling(recycling);
+  try {
+    manualSeed(7);
+    const model = build();
+    const input = randn(inputShape);
+    const labels = new Int32Array(inputShape[0]!).map((_, i) => i % classes);
+    const optimizer = new Adam(model.parameters(), { lr: 1e-2 });
+    model.train();
+    const losses: number[] = [];
+    const outputs: Float32Array[] = [];
+    for (let step = 0; step < 3; step++) {
+      const output = model.forward(input);
+      const loss = crossEntropy(output, labels);
+      optimizer.zeroGrad();
+      loss.backward();
+      optimizer.step();
+      losses.push(loss.item());
+      outputs.push(Float32Array.from(output.data));
+    }
+    return { losses, outputs, parameters: model.parameters().map((p) => Float32Array.from(p.data)) };
+  } finally {
+    setRecycling(true);
+  }
+}
+
+test('training gives the same bits with and without memory reuse', () => {
+  const cases: [() => Sequential, number[], number][] = [
+    [() => seedCnn({ channels: [4, 8] }), [6, 1, 28, 28], 10],
+    [() => residualModel(new Probe()), [5, 2, 16, 16], 3],
+  ];
+  for (const [build, shape, classes] of cases) {
+    const reused = train(build, shape, classes, true);
+    const plain = train(build, shape, classes, false);
+    assert.deepEqual(reused.losses, plain.losses);
+    assert.deepEqual(reused.outputs, plain.outputs);
+    assert.deepEqual(reused.parameters, plain.parameters);
+  }
+});
+
+test('arrays user code holds keep their values through backward and later steps', () => {
+  manualSeed(3);
+  const probe = new Probe();
+  // Flatten last: the returned output is a view of an inner activation's memory.
+  const model = new Sequential(
+    new Conv2d(1, 8, 3, { padding: 1 }),
+    new ReLU(),
+    probe,
+    new Conv2d(8, 8, 3, { padding: 1 }),
+    new ReLU(),
+    new Flatten(),
+  );
+  const input = randn([4, 1, 20, 20]);
+  const inputCopy = Float32Array.from(input.data);
+  const output = model.forward(input);
+  const outputCopy = Float32Array.from(output.data);
+  const kept = probe.kept!;
+  const keptCopy = Float32Array.from(kept.data);
+  mean(mul(output, output)).backward();
+  // Another step allocates from whatever the first backward pass freed.
+  const again = model.forward(input);
+  mean(mul(again, again)).backward();
+  assert.deepEqual(input.data, inputCopy);
+  assert.deepEqual(output.data, outputCopy);
+  assert.deepEqual(kept.data, keptCopy);
+});
+
+test('inference under noGrad reuses inner activations without changing results or inputs', () => {
+  manualSeed(5);
+  // Dropout first passes the caller's input through in evaluation mode: it must not be reused.
+  const model = new Sequential(new Dropout(0.5), ...seedCnn({ channels: [4, 8] }).layers).eval();
+  const input = randn([3, 1, 28, 28]);
+  const inputCopy = Float32Array.from(input.data);
+  const outputs: Float32Array[] = [];
+  for (const recycling of [false, true, true]) {
+    setRecycling(recycling);
+    try {
+      const output = noGrad(() => model.forward(input));
+      outputs.push(Float32Array.from(output.data));
+      // The next call must not overwrite what this one returned.
+      const copy = Float32Array.from(output.data);
+      noGrad(() => model.forward(randn([3, 1, 28, 28])));
+      assert.deepEqual(output.data, copy);
+    } finally {
+      setRecycling(true);
+    }
+  }
+  assert.deepEqual(outputs[1], outputs[0]);
+  assert.deepEqual(outputs[2], outputs[0]);
+  assert.deepEqual(input.data, inputCopy);
+});
