@@ -3,6 +3,7 @@
  * kernel it overrides, and against itself across thread counts and instruction-set variants.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
 
 import {
@@ -779,17 +780,34 @@ test('wrong buffer sizes raise a RangeError instead of touching memory', (t) => 
 test('changing the thread count between calls never loses a job', (t) => {
   const backend = nativeOrSkip(t);
   if (backend === null) return;
-  // Regression: a worker started just before a job used to miss it and hang the caller (inside the
-  // addon, so this test hangs rather than fails if that comes back).
-  const a = randomArray(100 * 100, 1);
-  const b = randomArray(100 * 100, 2);
-  const expected = new Float32Array(100 * 100);
-  withThreads(1, () => backend.matmul(a, b, expected, 100, 100, 100, false, false, false));
-  for (let round = 0; round < 100; round++) {
-    const out = new Float32Array(100 * 100);
-    withThreads(1 + (round % 3), () => backend.matmul(a, b, out, 100, 100, 100, false, false, false));
-    assertSameBits(out, expected, `matmul in round ${round}`);
-  }
+  // Regression: a worker started just before a job used to miss it and hang the caller inside the
+  // addon, where no test timeout can interrupt it. So the rounds run in a child process with a time
+  // limit: a hang comes back as a failure.
+  const loader = new URL('../src/backend/native/index.js', import.meta.url).href;
+  const script = `
+    import { loadNativeBackend, setNativeThreads } from ${JSON.stringify(loader)};
+    const backend = loadNativeBackend();
+    const n = 100;
+    const a = Float32Array.from({ length: n * n }, (_, i) => Math.sin(i));
+    const b = Float32Array.from({ length: n * n }, (_, i) => Math.cos(i));
+    const expected = new Float32Array(n * n);
+    setNativeThreads(1);
+    backend.matmul(a, b, expected, n, n, n, false, false, false);
+    for (let round = 0; round < 100; round++) {
+      const out = new Float32Array(n * n);
+      setNativeThreads(1 + (round % 3));
+      backend.matmul(a, b, out, n, n, n, false, false, false);
+      if (!out.every((v, i) => Object.is(v, expected[i]))) throw new Error('round ' + round + ' differs');
+    }
+    console.log('ok');
+  `;
+  const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.equal(result.signal, null, `the child hung and was killed (${result.signal})`);
+  assert.equal(result.status, 0, result.stderr);
+  assert.equal(result.stdout.trim(), 'ok');
 });
 
 test('the thread count defaults to the available cores and can be changed', (t) => {
