@@ -29,7 +29,7 @@ import {
 } from '../../src/index.js';
 import { configFromOptions, defaultStoreUrl } from '../../src/track/index.js';
 import type { Experiment } from '../experiment.js';
-import { ExperimentRecording, recordingHelp, recordingOptions } from './recording.js';
+import { recordExperiment, recordingHelp, recordingOptions, type ExperimentRecording } from './recording.js';
 
 export const lrBatchHelp = `usage: tensile experiment lr-batch [options]
 
@@ -103,19 +103,20 @@ async function run(args: string[]): Promise<number> {
     `lr-batch: ${learningRates.length} learning rates × ${batchSizes.length} batch sizes; ${setting}`,
   );
 
-  const recording = await ExperimentRecording.open({
-    experiment: 'lr-batch',
-    storage: values.storage ?? defaultStoreUrl,
-    track: !values['no-track'],
-    config: configFromOptions(values, ['help', 'no-track', 'storage']),
-  });
-  return ExperimentRecording.around(recording, () =>
-    gridStudy(
-      recording,
-      { train, validation, channels, seed, epochs, learningRates, batchSizes },
-      values,
-      setting,
-    ),
+  return recordExperiment(
+    {
+      experiment: 'lr-batch',
+      storage: values.storage ?? defaultStoreUrl,
+      track: !values['no-track'],
+      config: configFromOptions(values, ['help', 'no-track', 'storage']),
+    },
+    (recording) =>
+      gridStudy(
+        recording,
+        { train, validation, channels, seed, epochs, learningRates, batchSizes },
+        values,
+        setting,
+      ),
   );
 }
 
@@ -220,7 +221,7 @@ async function gridStudy(
   const seconds = (performance.now() - started) / 1000;
   lines.push('', `${trials.length} runs in ${seconds.toFixed(0)} s. Figure: ${figure.png}`);
   fs.writeFileSync(path.join(values.out!, 'summary.md'), lines.join('\n') + '\n');
-  await recording.finish(
+  await recording.results(
     {
       seconds: Number(seconds.toFixed(1)),
       best: Object.fromEntries(

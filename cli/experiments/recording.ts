@@ -29,8 +29,56 @@ export interface TrainingRunOptions {
   trialNumber?: number;
 }
 
+export interface ExperimentOptions {
+  /** Its name, e.g. 'lr-batch'. */
+  experiment: string;
+  storage: string;
+  track: boolean;
+  /** The options it ran with. */
+  config: JsonObject;
+}
+
+/**
+ * Runs an experiment's body with its recording: the experiment's run is a trackRun (failed on a
+ * thrown error, complete otherwise), and the stores are closed afterwards.
+ */
+export async function recordExperiment<T>(
+  options: ExperimentOptions,
+  body: (recording: ExperimentRecording) => Promise<T>,
+): Promise<T> {
+  const stamp = new Date().toISOString().slice(0, 19).replace('T', ' ');
+  if (!options.track) {
+    const studies = new MemoryStorage();
+    try {
+      return await body(new ExperimentRecording(studies, null, null, stamp));
+    } finally {
+      await studies.close();
+    }
+  }
+  const runs = await openRunStore(options.storage);
+  try {
+    const studies = await openStorage(options.storage);
+    try {
+      return await trackRun(
+        runs,
+        { kind: 'experiment', name: `experiment ${options.experiment} ${stamp}`, config: options.config },
+        (parent) => {
+          console.log(
+            `recording run #${parent.runId} and its trainings in ${options.storage} (tensile dashboard shows them; --no-track skips this)`,
+          );
+          return body(new ExperimentRecording(studies, runs, parent, stamp));
+        },
+      );
+    } finally {
+      await studies.close();
+    }
+  } finally {
+    await runs.close();
+  }
+}
+
 export class ExperimentRecording {
-  private constructor(
+  constructor(
     /** Where the experiment's studies live. */
     readonly studies: Storage,
     private readonly runs: RunStore | null,
@@ -38,37 +86,6 @@ export class ExperimentRecording {
     /** Added to study names so that each invocation's studies are distinct. */
     readonly stamp: string,
   ) {}
-
-  /**
-   * Opens the store (unless `track` is false) and starts the experiment's run.
-   * @param experiment its name, e.g. 'lr-batch'
-   */
-  static async open(options: {
-    experiment: string;
-    storage: string;
-    track: boolean;
-    config: JsonObject;
-  }): Promise<ExperimentRecording> {
-    const stamp = new Date().toISOString().slice(0, 19).replace('T', ' ');
-    if (!options.track) return new ExperimentRecording(new MemoryStorage(), null, null, stamp);
-    const runs = await openRunStore(options.storage);
-    try {
-      const studies = await openStorage(options.storage);
-      const parent = await RunTracker.start(runs, {
-        kind: 'experiment',
-        name: `experiment ${options.experiment} ${stamp}`,
-        config: options.config,
-        finishOnFitEnd: false,
-      });
-      console.log(
-        `recording run #${parent.runId} and its trainings in ${options.storage} (tensile dashboard shows them; --no-track skips this)`,
-      );
-      return new ExperimentRecording(studies, runs, parent, stamp);
-    } catch (error) {
-      await runs.close();
-      throw error;
-    }
-  }
 
   /** A study name unique to this invocation. */
   studyName(base: string): string {
@@ -95,8 +112,8 @@ export class ExperimentRecording {
     );
   }
 
-  /** Ends the experiment's run as complete with its summary, attaching the SVG figures written. */
-  async finish(summary: JsonObject, figures: string[]): Promise<void> {
+  /** Puts the experiment's summary and its SVG figures into its run. */
+  async results(summary: JsonObject, figures: string[]): Promise<void> {
     if (this.parent === null) return;
     this.parent.updateSummary(summary);
     for (const file of figures) {
@@ -107,35 +124,6 @@ export class ExperimentRecording {
         path: path.resolve(file),
         content: fs.readFileSync(file, 'utf8'),
       });
-    }
-    await this.parent.finish('complete');
-  }
-
-  /** Ends the experiment's run as failed (when the experiment throws). */
-  async fail(error: unknown): Promise<void> {
-    await this.parent?.fail(error);
-  }
-
-  async close(): Promise<void> {
-    try {
-      await this.parent?.close();
-    } finally {
-      await this.runs?.close();
-      await this.studies.close();
-    }
-  }
-
-  /**
-   * Runs an experiment's body with its recording: fails the run on an error, closes everything.
-   */
-  static async around<T>(recording: ExperimentRecording, body: () => Promise<T>): Promise<T> {
-    try {
-      return await body();
-    } catch (error) {
-      await recording.fail(error).catch(() => undefined);
-      throw error;
-    } finally {
-      await recording.close();
     }
   }
 }

@@ -39,7 +39,7 @@ import {
 } from '../../src/index.js';
 import { configFromOptions, defaultStoreUrl } from '../../src/track/index.js';
 import type { Experiment } from '../experiment.js';
-import { ExperimentRecording, recordingHelp, recordingOptions } from './recording.js';
+import { recordExperiment, recordingHelp, recordingOptions, type ExperimentRecording } from './recording.js';
 
 export const searchHelp = `usage: tensile experiment search [options]
 
@@ -254,100 +254,105 @@ async function run(args: string[]): Promise<number> {
   };
   const setting = `seed CNN ${task.channels.join('-')}, ${train.count} ${values.dataset} training images, ${validation.count} for validation, ${task.epochs} epochs of SGD per trial, backend ${getBackend().name}`;
   console.log(`search: ${strategies.join(', ')} × ${budget} trials × ${repeats} repeat(s); ${setting}`);
-  const recording = await ExperimentRecording.open({
-    experiment: 'search',
-    storage: values.storage ?? defaultStoreUrl,
-    track: !values['no-track'],
-    config: configFromOptions(values, ['help', 'no-track', 'storage']),
-  });
-  return ExperimentRecording.around(recording, async () => {
-    fs.mkdirSync(values.out!, { recursive: true });
-    const started = performance.now();
-    const curves = new Map<string, number[][]>();
-    const csv: string[] = [];
-    for (const strategy of strategies) {
-      for (let repeat = 0; repeat < repeats; repeat++) {
-        const strategyStarted = performance.now();
-        const study = await Study.create({
-          name: recording.studyName(`search ${strategy}-${repeat}`),
-          direction: 'maximize',
-          storage: recording.studies,
-          sampler: strategy === 'manual' ? new RandomSampler({ seed }) : samplerFor(strategy, seed + repeat),
-          pruner: new NopPruner(),
-        });
-        const report = (trial: FrozenTrial) =>
-          console.log(
-            `  ${strategy.padEnd(6)} #${String(trial.number + 1).padStart(2)} ${trial.state === 'complete' ? `${(trial.value! * 100).toFixed(1)}%` : trial.state}  ` +
-              Object.entries(trial.params)
-                .map(([k, v]) => `${k}=${typeof v === 'number' ? Number(v.toPrecision(3)) : v}`)
-                .join(' '),
-          );
-        if (strategy === 'manual') await runManual(study, task, budget, report, recording);
-        else
-          await study.optimize(objective(task, recording, study), {
-            nTrials: budget,
-            callbacks: [(_s, trial) => report(trial)],
+  return recordExperiment(
+    {
+      experiment: 'search',
+      storage: values.storage ?? defaultStoreUrl,
+      track: !values['no-track'],
+      config: configFromOptions(values, ['help', 'no-track', 'storage']),
+    },
+    async (recording) => {
+      fs.mkdirSync(values.out!, { recursive: true });
+      const started = performance.now();
+      const curves = new Map<string, number[][]>();
+      const csv: string[] = [];
+      for (const strategy of strategies) {
+        for (let repeat = 0; repeat < repeats; repeat++) {
+          const strategyStarted = performance.now();
+          const study = await Study.create({
+            name: recording.studyName(`search ${strategy}-${repeat}`),
+            direction: 'maximize',
+            storage: recording.studies,
+            sampler:
+              strategy === 'manual' ? new RandomSampler({ seed }) : samplerFor(strategy, seed + repeat),
+            pruner: new NopPruner(),
           });
-        const trials = await study.trials();
-        curves.set(strategy, [...(curves.get(strategy) ?? []), bestSoFar(trials)]);
-        const table = await study.toCsv();
-        const [header, ...rows] = table.trim().split('\n');
-        if (csv.length === 0) csv.push(`strategy,repeat,${header}`);
-        for (const row of rows) csv.push(`${strategy},${repeat},${row}`);
-        console.log(
-          `  ${strategy}: best ${(Math.max(...bestSoFar(trials)) * 100).toFixed(1)}% in ${((performance.now() - strategyStarted) / 1000).toFixed(0)} s`,
-        );
+          const report = (trial: FrozenTrial) =>
+            console.log(
+              `  ${strategy.padEnd(6)} #${String(trial.number + 1).padStart(2)} ${trial.state === 'complete' ? `${(trial.value! * 100).toFixed(1)}%` : trial.state}  ` +
+                Object.entries(trial.params)
+                  .map(([k, v]) => `${k}=${typeof v === 'number' ? Number(v.toPrecision(3)) : v}`)
+                  .join(' '),
+            );
+          if (strategy === 'manual') await runManual(study, task, budget, report, recording);
+          else
+            await study.optimize(objective(task, recording, study), {
+              nTrials: budget,
+              callbacks: [(_s, trial) => report(trial)],
+            });
+          const trials = await study.trials();
+          curves.set(strategy, [...(curves.get(strategy) ?? []), bestSoFar(trials)]);
+          const table = await study.toCsv();
+          const [header, ...rows] = table.trim().split('\n');
+          if (csv.length === 0) csv.push(`strategy,repeat,${header}`);
+          for (const row of rows) csv.push(`${strategy},${repeat},${row}`);
+          console.log(
+            `  ${strategy}: best ${(Math.max(...bestSoFar(trials)) * 100).toFixed(1)}% in ${((performance.now() - strategyStarted) / 1000).toFixed(0)} s`,
+          );
+        }
       }
-    }
-    const series: Series[] = [...curves].map(([strategy, runs]) => ({
-      name: strategy === 'gp' ? 'GP (EI)' : strategy === 'tpe' ? 'TPE' : strategy,
-      x: Array.from({ length: budget }, (_, i) => i + 1),
-      y: Array.from(
-        { length: budget },
-        (_, i) => (100 * runs.reduce((a, r) => a + (r[i] ?? r[r.length - 1]!), 0)) / runs.length,
-      ),
-    }));
-    const low = Math.min(...series.flatMap((s) => s.y));
-    const figure = writeFigure(
-      lineChart({
-        title: `Best validation accuracy against trials (${values.dataset}, equal budget)`,
-        xLabel: 'trials',
-        yLabel: `best validation accuracy (%)${repeats > 1 ? `, mean of ${repeats}` : ''}`,
-        yRange: [Math.max(0, Math.floor(low / 5) * 5), 100],
-        series,
-      }),
-      path.join(values.out!, 'search'),
-    );
-    fs.writeFileSync(path.join(values.out!, 'trials.csv'), csv.join('\n') + '\n');
-    const lines = [
-      '# search',
-      '',
-      setting + '.',
-      '',
-      `| strategy | best after ${Math.ceil(budget / 2)} trials | best after ${budget} trials |`,
-      '|---|---|---|',
-    ];
-    for (const s of series)
-      lines.push(
-        `| ${s.name} | ${s.y[Math.ceil(budget / 2) - 1]!.toFixed(1)}% | ${s.y[budget - 1]!.toFixed(1)}% |`,
+      const series: Series[] = [...curves].map(([strategy, runs]) => ({
+        name: strategy === 'gp' ? 'GP (EI)' : strategy === 'tpe' ? 'TPE' : strategy,
+        x: Array.from({ length: budget }, (_, i) => i + 1),
+        y: Array.from(
+          { length: budget },
+          (_, i) => (100 * runs.reduce((a, r) => a + (r[i] ?? r[r.length - 1]!), 0)) / runs.length,
+        ),
+      }));
+      const low = Math.min(...series.flatMap((s) => s.y));
+      const figure = writeFigure(
+        lineChart({
+          title: `Best validation accuracy against trials (${values.dataset}, equal budget)`,
+          xLabel: 'trials',
+          yLabel: `best validation accuracy (%)${repeats > 1 ? `, mean of ${repeats}` : ''}`,
+          yRange: [Math.max(0, Math.floor(low / 5) * 5), 100],
+          series,
+        }),
+        path.join(values.out!, 'search'),
       );
-    lines.push(
-      '',
-      `${strategies.length * budget * repeats} trainings in ${((performance.now() - started) / 1000).toFixed(0)} s. Figure: ${figure.png}`,
-    );
-    fs.writeFileSync(path.join(values.out!, 'summary.md'), lines.join('\n') + '\n');
-    console.log(
-      `\n${lines.slice(4).join('\n')}\nwrote ${figure.svg}, ${figure.png}, ${path.join(values.out!, 'trials.csv')}`,
-    );
-    await recording.finish(
-      {
-        seconds: Number(((performance.now() - started) / 1000).toFixed(1)),
-        bestValidationAccuracy: Object.fromEntries(series.map((s) => [s.name, (s.y[budget - 1] ?? 0) / 100])),
-      },
-      [figure.svg],
-    );
-    return 0;
-  });
+      fs.writeFileSync(path.join(values.out!, 'trials.csv'), csv.join('\n') + '\n');
+      const lines = [
+        '# search',
+        '',
+        setting + '.',
+        '',
+        `| strategy | best after ${Math.ceil(budget / 2)} trials | best after ${budget} trials |`,
+        '|---|---|---|',
+      ];
+      for (const s of series)
+        lines.push(
+          `| ${s.name} | ${s.y[Math.ceil(budget / 2) - 1]!.toFixed(1)}% | ${s.y[budget - 1]!.toFixed(1)}% |`,
+        );
+      lines.push(
+        '',
+        `${strategies.length * budget * repeats} trainings in ${((performance.now() - started) / 1000).toFixed(0)} s. Figure: ${figure.png}`,
+      );
+      fs.writeFileSync(path.join(values.out!, 'summary.md'), lines.join('\n') + '\n');
+      console.log(
+        `\n${lines.slice(4).join('\n')}\nwrote ${figure.svg}, ${figure.png}, ${path.join(values.out!, 'trials.csv')}`,
+      );
+      await recording.results(
+        {
+          seconds: Number(((performance.now() - started) / 1000).toFixed(1)),
+          bestValidationAccuracy: Object.fromEntries(
+            series.map((s) => [s.name, (s.y[budget - 1] ?? 0) / 100]),
+          ),
+        },
+        [figure.svg],
+      );
+      return 0;
+    },
+  );
 }
 
 export const searchExperiment: Experiment = {

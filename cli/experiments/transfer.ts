@@ -51,7 +51,7 @@ import {
 } from '../../src/index.js';
 import { configFromOptions, defaultStoreUrl } from '../../src/track/index.js';
 import type { Experiment } from '../experiment.js';
-import { ExperimentRecording, recordingHelp, recordingOptions } from './recording.js';
+import { recordExperiment, recordingHelp, recordingOptions } from './recording.js';
 
 const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -303,208 +303,216 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
     },
   ].filter((task) => values.tasks!.split(',').includes(task.key)) as Task[];
 
-  const recording = await ExperimentRecording.open({
-    experiment: 'transfer',
-    storage: values.storage ?? defaultStoreUrl,
-    track: !values['no-track'],
-    config: configFromOptions(values, ['help', 'no-track', 'storage']),
-  });
-  return ExperimentRecording.around(recording, async () => {
-    const runs: Run[] = [];
-    const descriptions: string[] = [];
-    for (const task of tasks) {
-      const taskPool = filterClasses(pool, task.classes, { relabel: true });
-      const taskValidation = filterClasses(validation, task.classes, { relabel: true });
-      const taskTest = filterClasses(test, task.classes, { relabel: true });
-      const pretrained = task.trains
-        ? await recording.training(
-            { name: `transfer ${task.key}: pretraining`, config: { task: task.key, pretraining: true } },
-            (callbacks) => task.pretrained(callbacks),
-          )
-        : task.pretrained([]);
-      descriptions.push(`${task.title}: ${pretrained.description}`);
-      log(`\n${task.title}: pretrained ${pretrained.description}`);
-      const build = () => seedCnn({ channels, classes: classifierOutputs(pretrained.model) });
-      for (const [sizeIndex, perClass] of sizes.entries()) {
-        const epochs = epochsBySize[sizeIndex]!;
-        for (let seed = 1; seed <= seedCount; seed++) {
-          const labelled = takePerClass(taskPool, perClass, new Random(1000 * seed + perClass));
-          for (const method of chosenMethods) {
-            manualSeed(seed);
-            let model: Module;
-            if (method.name === 'scratch') model = seedCnn({ channels, classes: task.classes.length });
-            else {
-              model = copyModel(pretrained.model, build);
-              replaceHead(model, task.classes.length, { random: new Random(seed) });
+  return recordExperiment(
+    {
+      experiment: 'transfer',
+      storage: values.storage ?? defaultStoreUrl,
+      track: !values['no-track'],
+      config: configFromOptions(values, ['help', 'no-track', 'storage']),
+    },
+    async (recording) => {
+      const runs: Run[] = [];
+      const descriptions: string[] = [];
+      for (const task of tasks) {
+        const taskPool = filterClasses(pool, task.classes, { relabel: true });
+        const taskValidation = filterClasses(validation, task.classes, { relabel: true });
+        const taskTest = filterClasses(test, task.classes, { relabel: true });
+        const pretrained = task.trains
+          ? await recording.training(
+              { name: `transfer ${task.key}: pretraining`, config: { task: task.key, pretraining: true } },
+              (callbacks) => task.pretrained(callbacks),
+            )
+          : task.pretrained([]);
+        descriptions.push(`${task.title}: ${pretrained.description}`);
+        log(`\n${task.title}: pretrained ${pretrained.description}`);
+        const build = () => seedCnn({ channels, classes: classifierOutputs(pretrained.model) });
+        for (const [sizeIndex, perClass] of sizes.entries()) {
+          const epochs = epochsBySize[sizeIndex]!;
+          for (let seed = 1; seed <= seedCount; seed++) {
+            const labelled = takePerClass(taskPool, perClass, new Random(1000 * seed + perClass));
+            for (const method of chosenMethods) {
+              manualSeed(seed);
+              let model: Module;
+              if (method.name === 'scratch') model = seedCnn({ channels, classes: task.classes.length });
+              else {
+                model = copyModel(pretrained.model, build);
+                replaceHead(model, task.classes.length, { random: new Random(seed) });
+              }
+              const t0 = performance.now();
+              const trainedModel = model;
+              const history: History = await recording.training(
+                {
+                  name: `transfer ${task.key} ${method.name} ${perClass}/class seed ${seed}`,
+                  config: { task: task.key, method: method.name, perClass, seed, lr: method.lr, epochs },
+                },
+                (callbacks) =>
+                  transferStrategies[method.name](trainedModel, labelled, {
+                    // fineTune's epochs count the unfrozen phase after its 1-epoch warm-up: the same total.
+                    epochs: method.name === 'fineTune' ? Math.max(1, epochs - 1) : epochs,
+                    lr: method.lr,
+                    batchSize: 10,
+                    seed,
+                    validationData: taskValidation,
+                    progress: false,
+                    callbacks,
+                  }),
+              );
+              const seconds = (performance.now() - t0) / 1000;
+              const curve = history.epochs.map((logs) => logs.validationAccuracy ?? Number.NaN);
+              const reached = curve.findIndex((accuracy) => accuracy >= target);
+              const run: Run = {
+                task: task.key,
+                method: method.name,
+                perClass,
+                seed,
+                testAccuracy: evaluate(model, taskTest).accuracy,
+                validationAccuracy: curve,
+                epochsToTarget: reached < 0 ? null : reached + 1,
+                seconds,
+              };
+              runs.push(run);
+              log(
+                `  ${String(perClass).padStart(3)}/class seed ${seed} ${method.label.padEnd(16)} test ${(run.testAccuracy * 100).toFixed(1).padStart(5)}%` +
+                  `  epochs to ${(target * 100).toFixed(0)}%: ${run.epochsToTarget === null ? '-' : run.epochsToTarget}  (${seconds.toFixed(1)} s)`,
+              );
             }
-            const t0 = performance.now();
-            const trainedModel = model;
-            const history: History = await recording.training(
-              {
-                name: `transfer ${task.key} ${method.name} ${perClass}/class seed ${seed}`,
-                config: { task: task.key, method: method.name, perClass, seed, lr: method.lr, epochs },
-              },
-              (callbacks) =>
-                transferStrategies[method.name](trainedModel, labelled, {
-                  // fineTune's epochs count the unfrozen phase after its 1-epoch warm-up: the same total.
-                  epochs: method.name === 'fineTune' ? Math.max(1, epochs - 1) : epochs,
-                  lr: method.lr,
-                  batchSize: 10,
-                  seed,
-                  validationData: taskValidation,
-                  progress: false,
-                  callbacks,
-                }),
-            );
-            const seconds = (performance.now() - t0) / 1000;
-            const curve = history.epochs.map((logs) => logs.validationAccuracy ?? Number.NaN);
-            const reached = curve.findIndex((accuracy) => accuracy >= target);
-            const run: Run = {
-              task: task.key,
-              method: method.name,
-              perClass,
-              seed,
-              testAccuracy: evaluate(model, taskTest).accuracy,
-              validationAccuracy: curve,
-              epochsToTarget: reached < 0 ? null : reached + 1,
-              seconds,
-            };
-            runs.push(run);
-            log(
-              `  ${String(perClass).padStart(3)}/class seed ${seed} ${method.label.padEnd(16)} test ${(run.testAccuracy * 100).toFixed(1).padStart(5)}%` +
-                `  epochs to ${(target * 100).toFixed(0)}%: ${run.epochsToTarget === null ? '-' : run.epochsToTarget}  (${seconds.toFixed(1)} s)`,
-            );
           }
         }
       }
-    }
 
-    // Tables: test accuracy mean ± sd, and epochs to reach the target validation accuracy.
-    const lines: string[] = [];
-    const cell = (selected: Run[]) => {
-      const accuracies = selected.map((run) => run.testAccuracy * 100);
-      return `${mean(accuracies).toFixed(1)} ± ${standardDeviation(accuracies).toFixed(1)}`;
-    };
-    const epochsCell = (selected: Run[]) => {
-      const reached = selected.filter((run) => run.epochsToTarget !== null).map((run) => run.epochsToTarget!);
-      if (reached.length === 0) return '–';
-      return `${mean(reached).toFixed(1)}${reached.length < selected.length ? ` (${reached.length}/${selected.length})` : ''}`;
-    };
-    for (const task of tasks) {
-      const header = `| method | ${sizes.map((size, i) => `${size}/class (${epochsBySize[i]} ep)`).join(' | ')} | ${sizes.map((size) => `epochs to ${(target * 100).toFixed(0)}% at ${size}/class`).join(' | ')} |`;
-      lines.push(
-        `### ${task.title}`,
-        '',
-        `Test accuracy (%) on ${task.classes.length * 100} held-out digits, mean ± sd over ${seedCount} seed${seedCount > 1 ? 's' : ''}; epochs until the validation accuracy first reaches ${(target * 100).toFixed(0)}% (mean over the seeds that reach it; – none did).`,
-        '',
-        header,
-        `|${'---|'.repeat(1 + 2 * sizes.length)}`,
-      );
-      for (const method of chosenMethods) {
-        const selected = (size: number) =>
-          runs.filter((run) => run.task === task.key && run.method === method.name && run.perClass === size);
+      // Tables: test accuracy mean ± sd, and epochs to reach the target validation accuracy.
+      const lines: string[] = [];
+      const cell = (selected: Run[]) => {
+        const accuracies = selected.map((run) => run.testAccuracy * 100);
+        return `${mean(accuracies).toFixed(1)} ± ${standardDeviation(accuracies).toFixed(1)}`;
+      };
+      const epochsCell = (selected: Run[]) => {
+        const reached = selected
+          .filter((run) => run.epochsToTarget !== null)
+          .map((run) => run.epochsToTarget!);
+        if (reached.length === 0) return '–';
+        return `${mean(reached).toFixed(1)}${reached.length < selected.length ? ` (${reached.length}/${selected.length})` : ''}`;
+      };
+      for (const task of tasks) {
+        const header = `| method | ${sizes.map((size, i) => `${size}/class (${epochsBySize[i]} ep)`).join(' | ')} | ${sizes.map((size) => `epochs to ${(target * 100).toFixed(0)}% at ${size}/class`).join(' | ')} |`;
         lines.push(
-          `| ${method.label} | ${sizes.map((size) => cell(selected(size))).join(' | ')} | ${sizes.map((size) => epochsCell(selected(size))).join(' | ')} |`,
+          `### ${task.title}`,
+          '',
+          `Test accuracy (%) on ${task.classes.length * 100} held-out digits, mean ± sd over ${seedCount} seed${seedCount > 1 ? 's' : ''}; epochs until the validation accuracy first reaches ${(target * 100).toFixed(0)}% (mean over the seeds that reach it; – none did).`,
+          '',
+          header,
+          `|${'---|'.repeat(1 + 2 * sizes.length)}`,
         );
-      }
-      lines.push('');
-    }
-    const methodLines = chosenMethods.map((method) => `- ${method.label}: lr ${method.lr}; ${method.note}`);
-    const totalSeconds = (performance.now() - started) / 1000;
-    const cpu = process.cpuUsage(cpuStarted);
-    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-    const runSeconds = (name: StrategyName) =>
-      mean(runs.filter((run) => run.method === name).map((run) => run.seconds));
-    const markdown = [
-      `## Transfer experiment`,
-      '',
-      ...descriptions.map((d) => `- ${d}`),
-      `- AdamW, batch 10, cosine schedule; ${sizes.map((s, i) => `${epochsBySize[i]} epochs at ${s}/class`).join(', ')}; backend ${getBackend().name}; ${totalSeconds.toFixed(0)} s in all (${cpuSeconds.toFixed(0)} s of CPU time)`,
-      ...methodLines,
-      '',
-      ...lines,
-      `Mean seconds per run (all sizes): ${chosenMethods.map((m) => `${m.label} ${runSeconds(m.name).toFixed(1)}`).join(', ')}.`,
-      '',
-    ].join('\n');
-
-    fs.mkdirSync(outDirectory, { recursive: true });
-    const tablePath = path.join(outDirectory, 'table.md');
-    const resultsPath = path.join(outDirectory, 'results.json');
-    writeFileAtomic(tablePath, new TextEncoder().encode(markdown));
-    writeFileAtomic(
-      resultsPath,
-      new TextEncoder().encode(
-        JSON.stringify(
-          { sizes, epochs: epochsBySize, seeds: seedCount, target, methods: chosenMethods, runs },
-          null,
-          1,
-        ),
-      ),
-    );
-
-    // Figures: accuracy against examples per class; validation accuracy against epoch (smallest size).
-    const accuracyPanels = tasks.map((task) =>
-      lineChart({
-        title: task.title,
-        xLabel: 'labelled examples per class',
-        yLabel: 'test accuracy (%)',
-        xScale: 'log',
-        width: 600,
-        series: chosenMethods.map((method): Series => {
-          const per = sizes.map((size) =>
-            runs
-              .filter((run) => run.task === task.key && run.method === method.name && run.perClass === size)
-              .map((run) => run.testAccuracy * 100),
+        for (const method of chosenMethods) {
+          const selected = (size: number) =>
+            runs.filter(
+              (run) => run.task === task.key && run.method === method.name && run.perClass === size,
+            );
+          lines.push(
+            `| ${method.label} | ${sizes.map((size) => cell(selected(size))).join(' | ')} | ${sizes.map((size) => epochsCell(selected(size))).join(' | ')} |`,
           );
-          return { name: method.label, x: sizes, y: per.map(mean), error: per.map(standardDeviation) };
-        }),
-      }),
-    );
-    const curvePanels = tasks.map((task) =>
-      lineChart({
-        title: `${task.title}, ${sizes[0]}/class`,
-        xLabel: 'epoch',
-        yLabel: 'validation accuracy (%), mean of seeds',
-        width: 600,
-        series: chosenMethods.map((method): Series => {
-          const curves = runs
-            .filter((run) => run.task === task.key && run.method === method.name && run.perClass === sizes[0])
-            .map((run) => run.validationAccuracy);
-          const epochs = curves[0]?.length ?? 0;
-          return {
-            name: method.label,
-            x: Array.from({ length: epochs }, (_, e) => e + 1),
-            y: Array.from({ length: epochs }, (_, e) => mean(curves.map((curve) => curve[e]! * 100))),
-          };
-        }),
-      }),
-    );
-    const accuracyFigure = writeFigure(
-      sideBySide(accuracyPanels),
-      path.join(outDirectory, 'accuracy-vs-examples'),
-    );
-    const curveFigure = writeFigure(sideBySide(curvePanels), path.join(outDirectory, 'validation-curves'));
+        }
+        lines.push('');
+      }
+      const methodLines = chosenMethods.map((method) => `- ${method.label}: lr ${method.lr}; ${method.note}`);
+      const totalSeconds = (performance.now() - started) / 1000;
+      const cpu = process.cpuUsage(cpuStarted);
+      const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+      const runSeconds = (name: StrategyName) =>
+        mean(runs.filter((run) => run.method === name).map((run) => run.seconds));
+      const markdown = [
+        `## Transfer experiment`,
+        '',
+        ...descriptions.map((d) => `- ${d}`),
+        `- AdamW, batch 10, cosine schedule; ${sizes.map((s, i) => `${epochsBySize[i]} epochs at ${s}/class`).join(', ')}; backend ${getBackend().name}; ${totalSeconds.toFixed(0)} s in all (${cpuSeconds.toFixed(0)} s of CPU time)`,
+        ...methodLines,
+        '',
+        ...lines,
+        `Mean seconds per run (all sizes): ${chosenMethods.map((m) => `${m.label} ${runSeconds(m.name).toFixed(1)}`).join(', ')}.`,
+        '',
+      ].join('\n');
 
-    console.log(`\n${lines.join('\n')}`);
-    console.log(
-      `wrote ${tablePath}\nwrote ${resultsPath}\nwrote ${accuracyFigure.svg} and ${accuracyFigure.png}\nwrote ${curveFigure.svg} and ${curveFigure.png}`,
-    );
-    console.log(`total ${totalSeconds.toFixed(0)} s (${cpuSeconds.toFixed(0)} s of CPU time)`);
-    await recording.finish(
-      {
-        seconds: Number(totalSeconds.toFixed(1)),
-        trainings: runs.length,
-        meanTestAccuracy: Object.fromEntries(
-          chosenMethods.map((method) => [
-            method.name,
-            mean(runs.filter((run) => run.method === method.name).map((run) => run.testAccuracy)),
-          ]),
+      fs.mkdirSync(outDirectory, { recursive: true });
+      const tablePath = path.join(outDirectory, 'table.md');
+      const resultsPath = path.join(outDirectory, 'results.json');
+      writeFileAtomic(tablePath, new TextEncoder().encode(markdown));
+      writeFileAtomic(
+        resultsPath,
+        new TextEncoder().encode(
+          JSON.stringify(
+            { sizes, epochs: epochsBySize, seeds: seedCount, target, methods: chosenMethods, runs },
+            null,
+            1,
+          ),
         ),
-      },
-      [accuracyFigure.svg, curveFigure.svg],
-    );
-    return 0;
-  });
+      );
+
+      // Figures: accuracy against examples per class; validation accuracy against epoch (smallest size).
+      const accuracyPanels = tasks.map((task) =>
+        lineChart({
+          title: task.title,
+          xLabel: 'labelled examples per class',
+          yLabel: 'test accuracy (%)',
+          xScale: 'log',
+          width: 600,
+          series: chosenMethods.map((method): Series => {
+            const per = sizes.map((size) =>
+              runs
+                .filter((run) => run.task === task.key && run.method === method.name && run.perClass === size)
+                .map((run) => run.testAccuracy * 100),
+            );
+            return { name: method.label, x: sizes, y: per.map(mean), error: per.map(standardDeviation) };
+          }),
+        }),
+      );
+      const curvePanels = tasks.map((task) =>
+        lineChart({
+          title: `${task.title}, ${sizes[0]}/class`,
+          xLabel: 'epoch',
+          yLabel: 'validation accuracy (%), mean of seeds',
+          width: 600,
+          series: chosenMethods.map((method): Series => {
+            const curves = runs
+              .filter(
+                (run) => run.task === task.key && run.method === method.name && run.perClass === sizes[0],
+              )
+              .map((run) => run.validationAccuracy);
+            const epochs = curves[0]?.length ?? 0;
+            return {
+              name: method.label,
+              x: Array.from({ length: epochs }, (_, e) => e + 1),
+              y: Array.from({ length: epochs }, (_, e) => mean(curves.map((curve) => curve[e]! * 100))),
+            };
+          }),
+        }),
+      );
+      const accuracyFigure = writeFigure(
+        sideBySide(accuracyPanels),
+        path.join(outDirectory, 'accuracy-vs-examples'),
+      );
+      const curveFigure = writeFigure(sideBySide(curvePanels), path.join(outDirectory, 'validation-curves'));
+
+      console.log(`\n${lines.join('\n')}`);
+      console.log(
+        `wrote ${tablePath}\nwrote ${resultsPath}\nwrote ${accuracyFigure.svg} and ${accuracyFigure.png}\nwrote ${curveFigure.svg} and ${curveFigure.png}`,
+      );
+      console.log(`total ${totalSeconds.toFixed(0)} s (${cpuSeconds.toFixed(0)} s of CPU time)`);
+      await recording.results(
+        {
+          seconds: Number(totalSeconds.toFixed(1)),
+          trainings: runs.length,
+          meanTestAccuracy: Object.fromEntries(
+            chosenMethods.map((method) => [
+              method.name,
+              mean(runs.filter((run) => run.method === method.name).map((run) => run.testAccuracy)),
+            ]),
+          ),
+        },
+        [accuracyFigure.svg, curveFigure.svg],
+      );
+      return 0;
+    },
+  );
 }
 
 export const transferExperiment: Experiment = {
