@@ -203,7 +203,7 @@ for (const mode of modes) {
       });
     });
 
-    test('listing filters by kind, name, parent and study, newest first', async () => {
+    test('listing filters by kind, state, name, parent and study, newest first', async () => {
       await withStore(mode, async (store) => {
         const parent = await store.createRun({ name: 'DL0007', kind: 'explain' });
         const child = await store.createRun({ name: 'bn lr 0.1', kind: 'fit', parentId: parent.id });
@@ -227,6 +227,15 @@ for (const mode of modes) {
         const trials = await store.listRuns({ study: 'lr-batch' });
         assert.equal(trials[0]!.trialNumber, 3);
         assert.equal((await store.listRuns({ limit: 1 })).length, 1);
+        await store.finishRun(child.id, 'complete');
+        assert.deepEqual(
+          (await store.listRuns({ state: 'running' })).map((r) => r.id),
+          [trial.id, parent.id],
+        );
+        assert.deepEqual(
+          (await store.listRuns({ state: 'complete' })).map((r) => r.id),
+          [child.id],
+        );
       });
     });
 

@@ -24,8 +24,8 @@ export function processExists(pid: number): boolean {
  */
 export async function failLostRuns(store: RunStore, host = os.hostname()): Promise<number[]> {
   const ended: number[] = [];
-  for (const run of await store.listRuns()) {
-    if (run.state !== 'running' || run.worker === null) continue;
+  for (const run of await store.listRuns({ state: 'running' })) {
+    if (run.worker === null) continue;
     const separator = run.worker.lastIndexOf(':');
     const runHost = run.worker.slice(0, separator);
     const pid = Number(run.worker.slice(separator + 1));

@@ -177,6 +177,7 @@ export class MemoryRunStore implements RunStore {
       .filter(
         (record) =>
           (filter.kind === undefined || record.kind === filter.kind) &&
+          (filter.state === undefined || record.state === filter.state) &&
           (filter.name === undefined || record.name === filter.name) &&
           (filter.study === undefined || record.study === filter.study) &&
           (filter.parentId === undefined || record.parentId === filter.parentId),

@@ -288,6 +288,7 @@ export class PostgresRunStore implements RunStore {
       conditions.push(condition.replace('?', `$${values.length}`));
     };
     if (filter.kind !== undefined) add('kind = ?', filter.kind);
+    if (filter.state !== undefined) add('state = ?', filter.state);
     if (filter.name !== undefined) add('name = ?', filter.name);
     if (filter.study !== undefined) add('study = ?', filter.study);
     if (filter.parentId === null) conditions.push('parent_id IS NULL');

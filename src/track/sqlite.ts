@@ -231,6 +231,10 @@ export class SqliteRunStore implements RunStore {
       conditions.push('kind = ?');
       values.push(filter.kind);
     }
+    if (filter.state !== undefined) {
+      conditions.push('state = ?');
+      values.push(filter.state);
+    }
     if (filter.name !== undefined) {
       conditions.push('name = ?');
       values.push(filter.name);

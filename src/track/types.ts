@@ -133,6 +133,7 @@ export interface Artifact extends ArtifactInfo {
 
 export interface RunFilter {
   kind?: string;
+  state?: RunState;
   name?: string;
   /** Runs of this parent; null for top-level runs only. */
   parentId?: number | null;
