@@ -444,14 +444,14 @@ export function createRunsView(source, main) {
   async function refresh() {
     const data = await source.overview();
     runs = data.runs;
-    if (!initialised && runs.length > 0) {
-      initialised = true;
-      if (selected.size === 0) {
-        // Start with what is training now, else the newest run with curves.
-        const running = runs.filter((run) => run.state === 'running' && run.pointCount > 0).slice(0, 3);
-        const newest = runs.find((run) => run.pointCount > 0);
-        for (const run of running.length > 0 ? running : newest ? [newest] : []) selected.add(run.id);
-      }
+    if (!initialised && selected.size === 0) {
+      // Start with what is training now, else the newest run with curves. Until some run has a
+      // point, keep looking: a run that has just started has none yet, and selecting nothing
+      // for good would leave its curves off the page.
+      const running = runs.filter((run) => run.state === 'running' && run.pointCount > 0).slice(0, 3);
+      const newest = runs.find((run) => run.pointCount > 0);
+      for (const run of running.length > 0 ? running : newest ? [newest] : []) selected.add(run.id);
+      initialised = selected.size > 0;
     }
     for (const id of [...selected]) if (!runs.some((run) => run.id === id)) selected.delete(id);
     renderList();

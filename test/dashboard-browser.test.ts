@@ -85,6 +85,35 @@ describe('dashboard in Chromium', { skip, timeout: 300_000 }, () => {
     await page.waitForFunction((count) => Number(document.body.dataset.ready ?? 0) > count, previous);
   }
 
+  /**
+   * Moves the pointer to a spot inside `target` (fractions of its box) until `chart`'s tooltip shows,
+   * and returns the tooltip. A live update may redraw the chart between measuring and moving, which
+   * detaches the element measured or hides the tooltip again; so measure afresh and retry.
+   */
+  async function pointAt(chart: string, target: string, at: { x: number; y: number }) {
+    const tooltip = page.locator(`${chart} .chart-tooltip`);
+    const deadline = Date.now() + timeout;
+    for (let attempt = 0; ; attempt++) {
+      const box = await page.locator(target).boundingBox();
+      if (box !== null) {
+        // Alternate by a pixel so that every attempt is a real pointer move.
+        await page.mouse.move(box.x + box.width * at.x + (attempt % 2), box.y + box.height * at.y);
+        if (await tooltip.isVisible()) return tooltip;
+        try {
+          await tooltip.waitFor({ state: 'visible', timeout: 1000 });
+          return tooltip;
+        } catch {
+          // redrawn meanwhile: measure again
+        }
+      }
+      assert.ok(
+        Date.now() < deadline,
+        `no tooltip in ${chart} after pointing at ${target} ${attempt + 1} times`,
+      );
+      await page.waitForTimeout(100);
+    }
+  }
+
   test('the page loads and says how to record a first run', async () => {
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
@@ -136,10 +165,7 @@ describe('dashboard in Chromium', { skip, timeout: 300_000 }, () => {
       const final = await points();
       assert.equal(final, 8 + 8 + 8 * 6);
       // Pointing at the middle of the loss chart shows each curve's value at the nearest epoch.
-      const box = (await page.locator('#chart-loss svg').boundingBox())!;
-      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-      const tooltip = page.locator('#chart-loss .chart-tooltip');
-      await tooltip.waitFor({ state: 'visible' });
+      const tooltip = await pointAt('#chart-loss', '#chart-loss svg', { x: 0.5, y: 0.5 });
       assert.match(await tooltip.innerText(), /loss: [\d.e-]+ at [\d.]+/);
     } finally {
       child.kill();
@@ -192,10 +218,7 @@ describe('dashboard in Chromium', { skip, timeout: 300_000 }, () => {
     assert.match(await page.locator('.best').innerText(), /Best: trial \d+/);
     // A trial's point names the trial and its value when pointed at.
     // (the best-so-far line lies over some points, so move the pointer rather than hover the element)
-    const point = (await page.locator('#chart-history circle').nth(5).boundingBox())!;
-    await page.mouse.move(point.x + point.width / 2, point.y + point.height / 2);
-    const tooltip = page.locator('#chart-history .chart-tooltip');
-    await tooltip.waitFor({ state: 'visible' });
+    const tooltip = await pointAt('#chart-history', '#chart-history circle >> nth=5', { x: 0.5, y: 0.5 });
     assert.match(await tooltip.innerText(), /^trial \d+: [\d.]+/);
     await page.locator('#chart-history').screenshot({ path: path.join(artifacts, 'dashboard-tooltip.png') });
     await page.screenshot({ path: path.join(artifacts, 'dashboard-study.png'), fullPage: true });
@@ -233,6 +256,9 @@ describe('dashboard in Chromium', { skip, timeout: 300_000 }, () => {
     const file = path.join(artifacts, 'dashboard-report.html');
     fs.writeFileSync(file, html);
     assert.doesNotMatch(html, /src="\/|href="\/static/);
+    // Leave the served page first: the previous test's store writes reach it as events a moment
+    // later, and the refresh they trigger must not be counted against the report.
+    await page.goto('about:blank');
     const requests: string[] = [];
     const onRequest = (request: { url(): string }) => requests.push(request.url());
     page.on('request', onRequest);
