@@ -11,7 +11,7 @@
  * (no higher-order derivatives), which keeps the backward pass allocation-light.
  */
 import type { Data } from '../backend/types.js';
-import { isInternal, recycle, recycleActivation, withRecycling } from '../tensor/memory.js';
+import { isInternal, recycle, recycleActivation, storageOf, withRecycling } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export interface GradNode {
@@ -114,9 +114,11 @@ function propagate(root: Tensor, seed: Data): void {
   // processed: its own tensor, views of it (reshape shares memory), and inputs outside the order,
   // which are never processed and so keep it alive. Once the last reader is done, every rule that
   // could read the memory has run (consumers come before their inputs) and it is reused.
-  const readers = new Map<ArrayBufferLike, number>();
+  const readers = new Map<object, number>();
   const count = (tensor: Tensor) => {
-    if (isInternal(tensor.data)) readers.set(tensor.data.buffer, (readers.get(tensor.data.buffer) ?? 0) + 1);
+    if (!isInternal(tensor.data)) return;
+    const key = storageOf(tensor.data);
+    readers.set(key, (readers.get(key) ?? 0) + 1);
   };
   for (const tensor of order) {
     count(tensor);
@@ -133,6 +135,8 @@ function propagate(root: Tensor, seed: Data): void {
     const node = tensor.gradFn;
     if (node === null) {
       tensor.accumulateGrad(gradOutput);
+      // Summed into an existing .grad (or copied out of a backend's storage): dead now.
+      if (tensor.grad?.data !== gradOutput) recycle(gradOutput);
       continue;
     }
     const needs = node.inputs.map((input) => input.requiresGrad);
@@ -157,8 +161,8 @@ function propagate(root: Tensor, seed: Data): void {
         gradients.set(input, inputGradient);
       }
     });
-    const living = new Set([...taken].map((array) => array.buffer));
-    for (const array of dead) if (!living.has(array.buffer)) recycle(array);
+    const living = new Set([...taken].map(storageOf));
+    for (const array of dead) if (!living.has(storageOf(array))) recycle(array);
     // Free the graph behind this tensor: its saved activations become garbage now.
     tensor.gradFn = null;
     release(tensor, readers);
@@ -166,13 +170,14 @@ function propagate(root: Tensor, seed: Data): void {
 }
 
 /** Counts tensor out as a reader of its memory; the last one out recycles an internal activation. */
-function release(tensor: Tensor, readers: Map<ArrayBufferLike, number>): void {
-  const left = readers.get(tensor.data.buffer);
+function release(tensor: Tensor, readers: Map<object, number>): void {
+  const key = storageOf(tensor.data);
+  const left = readers.get(key);
   if (left === undefined) return;
   if (left > 1) {
-    readers.set(tensor.data.buffer, left - 1);
+    readers.set(key, left - 1);
     return;
   }
-  readers.delete(tensor.data.buffer);
+  readers.delete(key);
   recycleActivation(tensor.data);
 }

@@ -114,8 +114,24 @@ export interface SgdStep {
   firstStep: boolean;
 }
 
+/**
+ * Memory a backend keeps float32 tensors in so that its kernels work on them in place (the wasm
+ * backend: its module's memory, which kernels cannot reach JavaScript arrays outside of). Tensor
+ * buffers that src/tensor/memory.ts allocates while the backend is current come from here.
+ */
+export interface TensorStorage {
+  /** An array of `size` elements, contents undefined; null when the storage declines (full). */
+  allocate(size: number): Float32Array | null;
+  /** Gives back the memory of an array that allocate() returned and nothing reads any more; false if it is not one. */
+  free(data: Data): boolean;
+  /** Whether data is an array that allocate() returned and that has not been freed. */
+  owns(data: Data): boolean;
+}
+
 export interface Backend {
   readonly name: string;
+  /** Where tensors live for this backend's kernels; absent: ordinary JavaScript arrays. */
+  readonly storage?: TensorStorage;
 
   /**
    * out[M,N] (+)= op(A)·op(B) where op(A) is [M,K] and op(B) is [K,N].

@@ -19,7 +19,8 @@
  */
 import { Buffer } from 'node:buffer';
 
-import type { Data, DType } from '../backend/types.js';
+import { getBackend } from '../backend/index.js';
+import type { Data, DType, TensorStorage } from '../backend/types.js';
 
 /** Below this many elements V8's own heap is faster than malloc, and zero-filling costs little. */
 const smallArray = 1024;
@@ -31,15 +32,26 @@ const recycled = new Map<number, ArrayBuffer[]>();
 let recycledBytes = 0;
 /** Sizes that allocateUninitialized was asked for since the last backward pass began. */
 const requested = new Set<number>();
-/** Buffers handed out while a backward pass runs: the only gradients recycle() accepts. */
-let backwardBuffers: Set<ArrayBuffer> | null = null;
+/** Storage (see storageOf) handed out while a backward pass runs: the only gradients recycle() accepts. */
+let backwardBuffers: Set<object> | null = null;
 /** Off only in tests that compare results with and without reuse (setRecycling). */
 let recyclingEnabled = true;
 /** When each large buffer was handed out, counted in allocations (see allocationCount). */
-const allocatedAt = new WeakMap<ArrayBuffer, number>();
+const allocatedAt = new WeakMap<object, number>();
 let allocations = 0;
 /** Activations that nothing outside the recorded graph can reach (see markInternal). */
-const internalBuffers = new WeakSet<ArrayBuffer>();
+const internalBuffers = new WeakSet<object>();
+/** Arrays that a backend's TensorStorage handed out, with that storage (which frees them). */
+const stored = new WeakMap<Data, TensorStorage>();
+
+/**
+ * What identifies an array's memory: its ArrayBuffer, which each JavaScript array here owns whole,
+ * or for an array in a backend's storage (many share one buffer, the wasm module's memory) the array
+ * itself. Views of one tensor share its array object (reshape), so they share the key too.
+ */
+export function storageOf(data: Data): object {
+  return stored.has(data) ? data : data.buffer;
+}
 
 /** A zero-filled array of size elements: for outputs that a kernel accumulates into. */
 export function allocate(dtype: DType, size: number): Data {
@@ -57,6 +69,14 @@ export function allocate(dtype: DType, size: number): Data {
  */
 export function allocateUninitialized(dtype: DType, size: number): Data {
   if (size < smallArray) return allocate(dtype, size);
+  const storage = dtype === 'float32' ? getBackend().storage : undefined;
+  const inStorage = storage?.allocate(size) ?? null;
+  if (inStorage !== null) {
+    stored.set(inStorage, storage!);
+    backwardBuffers?.add(inStorage);
+    allocatedAt.set(inStorage, ++allocations);
+    return inStorage;
+  }
   const bytes = size * (dtype === 'float64' ? 8 : 4);
   requested.add(bytes);
   let buffer = recycled.get(bytes)?.pop();
@@ -80,10 +100,10 @@ export function allocationCount(): number {
  * its input, or a tensor made before the forward pass, is never taken.
  */
 export function markInternal(data: Data, since: number): void {
-  const buffer = data.buffer as ArrayBuffer;
-  if ((allocatedAt.get(buffer) ?? 0) <= since) return;
-  if (data.byteOffset !== 0 || data.byteLength !== buffer.byteLength) return;
-  internalBuffers.add(buffer);
+  const key = storageOf(data);
+  if ((allocatedAt.get(key) ?? 0) <= since) return;
+  if (key === data.buffer && (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength)) return;
+  internalBuffers.add(key);
 }
 
 /**
@@ -92,12 +112,12 @@ export function markInternal(data: Data, since: number): void {
  * goes to the next allocation of its size.
  */
 export function releaseInternal(data: Data, since: number): void {
-  if (recyclingEnabled && (allocatedAt.get(data.buffer as ArrayBuffer) ?? 0) > since) keep(data);
+  if (recyclingEnabled && (allocatedAt.get(storageOf(data)) ?? 0) > since) keep(data);
 }
 
 /** Whether markInternal accepted the buffer behind data. */
 export function isInternal(data: Data): boolean {
-  return internalBuffers.has(data.buffer as ArrayBuffer);
+  return internalBuffers.has(storageOf(data));
 }
 
 /**
@@ -133,7 +153,7 @@ export function setRecycling(enabled: boolean): void {
  * anything else is left to the garbage collector.
  */
 export function recycle(data: Data): void {
-  if (backwardBuffers?.delete(data.buffer as ArrayBuffer) === true) keep(data);
+  if (backwardBuffers?.delete(storageOf(data)) === true) keep(data);
 }
 
 /**
@@ -141,10 +161,17 @@ export function recycle(data: Data): void {
  * by markInternal are taken.
  */
 export function recycleActivation(data: Data): void {
-  if (backwardBuffers !== null && internalBuffers.delete(data.buffer as ArrayBuffer)) keep(data);
+  if (backwardBuffers !== null && internalBuffers.delete(storageOf(data))) keep(data);
 }
 
 function keep(data: Data): void {
+  const storage = stored.get(data);
+  if (storage !== undefined) {
+    // The storage reuses the memory itself (the next allocation of any size may take it).
+    stored.delete(data);
+    storage.free(data);
+    return;
+  }
   const buffer = data.buffer as ArrayBuffer;
   if (data.byteOffset !== 0 || data.byteLength !== buffer.byteLength) return;
   if (recycledBytes + buffer.byteLength > recycledByteLimit) return;
@@ -152,4 +179,18 @@ function keep(data: Data): void {
   if (list === undefined) recycled.set(buffer.byteLength, [buffer]);
   else list.push(buffer);
   recycledBytes += buffer.byteLength;
+}
+
+/**
+ * data, or a copy in an ordinary JavaScript array when data lives in a backend's storage: for
+ * arrays that outlive the training step, such as a parameter's .grad, which the next zeroGrad drops.
+ * Storage is reclaimed explicitly by the backward pass or else only after a garbage collection and
+ * a turn of the event loop, which a synchronous training loop never gives, so long-lived arrays are
+ * kept out of it. The stored array is recycled when the backward pass allocated it.
+ */
+export function outsideStorage(data: Data): Data {
+  if (!stored.has(data)) return data;
+  const copy = data.slice();
+  recycle(data);
+  return copy;
 }

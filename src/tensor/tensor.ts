@@ -9,7 +9,7 @@
 import type { Data, DType } from '../backend/types.js';
 import type { GradNode } from '../autograd/graph.js';
 import { backward as runBackward } from '../autograd/graph.js';
-import { allocate } from './memory.js';
+import { allocate, outsideStorage } from './memory.js';
 import { checkShape, formatShape, type Shape, ShapeError, sizeOf } from './shape.js';
 
 export { allocate, allocateUninitialized } from './memory.js';
@@ -102,7 +102,8 @@ export class Tensor {
   /** Adds a gradient array into .grad (used by the backward pass for leaves). */
   accumulateGrad(gradient: Data): void {
     if (this.grad === null) {
-      this.grad = new Tensor(gradient, this.shape);
+      // .grad outlives the step; an array in a backend's storage would outlive it there too.
+      this.grad = new Tensor(outsideStorage(gradient), this.shape);
       return;
     }
     const target = this.grad.data;

@@ -6,6 +6,7 @@ import { referenceBackend } from '../reference/index.js';
 import type { Conv2dGeometry, Data } from '../types.js';
 import { ARGUMENTS as A, JobKind, Slot } from './jobs.js';
 import {
+  apart,
   blockFor,
   chunkTarget,
   isFloat32,
@@ -99,15 +100,17 @@ export function conv2dForward(x: Data, weight: Data, out: Data, g: Conv2dGeometr
     referenceBackend.conv2dForward(x, weight, out, g);
     return;
   }
+  x = apart(x, out);
+  weight = apart(weight, out);
   const sizes = convSizes(g);
   requireLength('x', x, sizes.x);
   requireLength('weight', weight, sizes.weight);
   requireLength('out', out, sizes.out);
   const { kernels, arena } = wasmRuntime();
   arena.reset();
-  const xAt = arena.allocate(sizes.x * 4);
+  const xAt = arena.place(x, sizes.x);
   const weightAt = arena.copyIn(weight, sizes.weight);
-  const outAt = arena.allocate(sizes.out * 4);
+  const outAt = arena.place(out, sizes.out);
   const depth = g.inChannels * g.kernelHeight * g.kernelWidth;
   const pixels = g.outHeight * g.outWidth;
   const chunks = chunkTarget(sizes.out * depth, wasmTuning.parallelMultiplyAdds);
@@ -135,15 +138,17 @@ export function conv2dBackwardInput(gradOut: Data, weight: Data, gradX: Data, g:
     referenceBackend.conv2dBackwardInput(gradOut, weight, gradX, g);
     return;
   }
+  gradOut = apart(gradOut, gradX);
+  weight = apart(weight, gradX);
   const sizes = convSizes(g);
   requireLength('gradOut', gradOut, sizes.out);
   requireLength('weight', weight, sizes.weight);
   requireLength('gradX', gradX, sizes.x);
   const { arena } = wasmRuntime();
   arena.reset();
-  const gradOutAt = arena.allocate(sizes.out * 4);
+  const gradOutAt = arena.place(gradOut, sizes.out);
   const weightAt = arena.copyIn(weight, sizes.weight);
-  const gradXAt = arena.allocate(sizes.x * 4);
+  const gradXAt = arena.place(gradX, sizes.x);
   const taps = g.kernelHeight * g.kernelWidth;
   const pixels = g.outHeight * g.outWidth;
   const chunks = chunkTarget(sizes.out * g.inChannels * taps, wasmTuning.parallelMultiplyAdds);
@@ -176,6 +181,8 @@ export function conv2dBackwardWeight(x: Data, gradOut: Data, gradWeight: Data, g
     referenceBackend.conv2dBackwardWeight(x, gradOut, gradWeight, g);
     return;
   }
+  x = apart(x, gradWeight);
+  gradOut = apart(gradOut, gradWeight);
   const sizes = convSizes(g);
   requireLength('x', x, sizes.x);
   requireLength('gradOut', gradOut, sizes.out);
@@ -187,9 +194,9 @@ export function conv2dBackwardWeight(x: Data, gradOut: Data, gradWeight: Data, g
   }
   const { kernels, arena } = wasmRuntime();
   arena.reset();
-  const xAt = arena.allocate(sizes.x * 4);
-  const gradOutAt = arena.allocate(sizes.out * 4);
-  const gradWeightAt = arena.allocate(sizes.weight * 4);
+  const xAt = arena.place(x, sizes.x);
+  const gradOutAt = arena.place(gradOut, sizes.out);
+  const gradWeightAt = arena.place(gradWeight, sizes.weight);
   const weightBytes = roundUp(sizes.weight * 4, 64);
   const blockCount = Math.max(
     1,

@@ -8,6 +8,7 @@ import type { ActivationKind, BinaryKind, Data } from '../types.js';
 import { JobKind } from './jobs.js';
 import { channelSum } from './normalization.js';
 import {
+  apart,
   blockFor,
   chunkTarget,
   isFloat32,
@@ -35,8 +36,8 @@ export function activationForward(kind: ActivationKind, x: Data, out: Data, alph
   requireLength('out', out, count);
   const { arena } = wasmRuntime();
   arena.reset();
-  const xAt = arena.allocate(count * 4);
-  const outAt = arena.allocate(count * 4);
+  const xAt = arena.place(x, count);
+  const outAt = arena.place(out, count);
   const p = jobParameters();
   setElementGrid(p, count);
   setArguments(p, xAt, outAt, alpha);
@@ -67,9 +68,9 @@ export function activationBackward(
   requireLength('gradX', gradX, count);
   const { arena } = wasmRuntime();
   arena.reset();
-  const xAt = arena.allocate(count * 4);
-  const gradOutAt = arena.allocate(count * 4);
-  const gradXAt = arena.allocate(count * 4);
+  const xAt = arena.place(x, count);
+  const gradOutAt = arena.place(gradOut, count);
+  const gradXAt = arena.place(gradX, count);
   const p = jobParameters();
   setElementGrid(p, count);
   setArguments(p, xAt, gradOutAt, gradXAt, alpha);
@@ -174,8 +175,8 @@ export function binary(
     requireLength(expandLeft ? 'a' : 'b', source, middle);
     requireLength(expandLeft ? 'b' : 'a', vector, vectorLayout[1]);
     const fullAt = arena.allocate(count * 4);
-    const vectorAt = arena.copyIn(vector, vectorLayout[1]);
-    const outAt = arena.allocate(count * 4);
+    const vectorAt = arena.copyIn(apart(vector, out), vectorLayout[1]);
+    const outAt = arena.place(out, count);
     const spread = arena.view(fullAt, count);
     for (let o = 0, at = 0; o < outer; o++) {
       for (let m = 0; m < middle; m++, at += inner) spread.fill(source[m]!, at, at + inner);
@@ -187,9 +188,9 @@ export function binary(
   if (aLayout === 'full' && bLayout === 'full') {
     requireLength('a', a, count);
     requireLength('b', b, count);
-    const aAt = arena.allocate(count * 4);
-    const bAt = arena.allocate(count * 4);
-    const outAt = arena.allocate(count * 4);
+    const aAt = arena.place(a, count);
+    const bAt = arena.place(b, count);
+    const outAt = arena.place(out, count);
     setElementGrid(p, count);
     setArguments(p, BINARY_CODES[kind], aAt, bAt, outAt);
     const stages = itemStages(
@@ -211,9 +212,9 @@ export function binary(
   const [, middle, inner] = layout;
   requireLength(fullIsLeft ? 'a' : 'b', full, count);
   requireLength(fullIsLeft ? 'b' : 'a', vector, middle);
-  const fullAt = arena.allocate(count * 4);
-  const vectorAt = arena.copyIn(vector, middle);
-  const outAt = arena.allocate(count * 4);
+  const fullAt = arena.place(full, count);
+  const vectorAt = arena.copyIn(apart(vector, out), middle);
+  const outAt = arena.place(out, count);
   runBroadcast(p, kind, fullAt, vectorAt, outAt, fullIsLeft, layout, count);
   runJob(JobKind.binaryBroadcast, itemStages(p, [[full, fullAt, inner]], [[out, outAt, inner]]));
 }

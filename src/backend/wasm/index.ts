@@ -6,10 +6,12 @@
  * kernels-relaxed.wasm, with fused multiply-adds, used where the engine allows) by
  * `npm run build:wasm`, and run on all cores (./threads.ts).
  *
- * Each kernel copies its float32 inputs into the module's shared memory, splits its output into
- * chunks that the calling thread and the workers claim (./jobs.ts), and copies its outputs back,
- * overlapping the copies with the computing; scratch such as packed GEMM panels and im2col columns
- * stays inside the module, one region per thread. Calls with any Float64Array argument (gradient
+ * Tensors that ops allocate while this backend is current live in the module's shared memory
+ * (./heap.ts), so kernels read and write them in place; other float32 operands (user data,
+ * parameters) are copied in and their results back, overlapping the copies with the computing. Each
+ * kernel splits its output into chunks that the calling thread and the workers claim (./jobs.ts);
+ * scratch such as packed GEMM panels and im2col columns stays inside the module, one region per
+ * thread. Calls with any Float64Array argument (gradient
  * checks), and broadcast patterns the kernels do not cover, go to the reference kernels.
  *
  * Files: ./matmul.ts, ./convolution.ts, ./pooling.ts, ./normalization.ts and ./elementwise.ts plan
@@ -37,14 +39,23 @@ import {
   channelSum,
 } from './normalization.js';
 import { adamUpdate, sgdUpdate } from './optimizer.js';
+import { WasmTensorStorage } from './heap.js';
 import { avgPool2dBackward, avgPool2dForward, maxPool2dBackward, maxPool2dForward } from './pooling.js';
+import { wasmRuntime } from './runtime.js';
 
 export { getWasmThreads, setWasmThreads, wasmTuning, type WasmTuning } from './threads.js';
 export { wasmKernelBuild, type WasmKernelBuild } from './runtime.js';
 
+/**
+ * Tensors computed while this backend is current live in the module's memory (see ./heap.ts), unless
+ * TENSILE_WASM_TENSORS=js keeps them in JavaScript arrays, copied in and out by every kernel call.
+ */
+export const wasmTensorStorage = new WasmTensorStorage(() => wasmRuntime().heap);
+
 export const wasmBackend: Backend = {
   ...referenceBackend,
   name: 'wasm',
+  ...(process.env.TENSILE_WASM_TENSORS === 'js' ? {} : { storage: wasmTensorStorage }),
   matmul,
   conv2dForward,
   conv2dBackwardInput,

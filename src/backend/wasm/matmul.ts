@@ -3,6 +3,7 @@ import { referenceBackend } from '../reference/index.js';
 import type { Data } from '../types.js';
 import { JobKind } from './jobs.js';
 import {
+  apart,
   blockFor,
   chunkTarget,
   isFloat32,
@@ -64,14 +65,16 @@ export function matmul(
     referenceBackend.matmul(a, b, out, m, n, k, transposeA, transposeB, accumulate);
     return;
   }
+  a = apart(a, out);
+  b = apart(b, out);
   requireLength('a', a, m * k);
   requireLength('b', b, k * n);
   requireLength('out', out, m * n);
   const { kernels, arena } = wasmRuntime();
   arena.reset();
-  const aAt = arena.allocate(m * k * 4);
-  const bAt = arena.allocate(k * n * 4);
-  const outAt = arena.allocate(m * n * 4);
+  const aAt = arena.place(a, m * k);
+  const bAt = arena.place(b, k * n);
+  const outAt = arena.place(out, m * n);
   const p = jobParameters();
   const chunks = chunkTarget(m * n * k, wasmTuning.parallelMultiplyAdds);
   const stagesOfC = (): JobStages => itemStages(p, accumulate ? [[out, outAt, n]] : [], [[out, outAt, n]]);

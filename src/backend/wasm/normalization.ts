@@ -6,6 +6,7 @@ import { referenceBackend } from '../reference/index.js';
 import type { BatchNormGeometry, Data } from '../types.js';
 import { JobKind } from './jobs.js';
 import {
+  apart,
   blockFor,
   type ChannelArray,
   channelStages,
@@ -90,6 +91,9 @@ function runBatchNormForward(
   g: BatchNormGeometry,
   relu: boolean,
 ): void {
+  x = apart(x, out, mean, invStd);
+  gamma = apart(gamma, out, mean, invStd);
+  beta = apart(beta, out, mean, invStd);
   const count = g.batch * g.channels * g.spatial;
   requireLength('x', x, count);
   requireLength('out', out, count);
@@ -99,12 +103,12 @@ function runBatchNormForward(
   requireLength('invStd', invStd, g.channels);
   const { arena } = wasmRuntime();
   arena.reset();
-  const xAt = arena.allocate(count * 4);
-  const gammaAt = arena.allocate(g.channels * 4);
-  const betaAt = arena.allocate(g.channels * 4);
-  const outAt = arena.allocate(count * 4);
-  const meanAt = arena.allocate(g.channels * 4);
-  const invStdAt = arena.allocate(g.channels * 4);
+  const xAt = arena.place(x, count);
+  const gammaAt = arena.place(gamma, g.channels);
+  const betaAt = arena.place(beta, g.channels);
+  const outAt = arena.place(out, count);
+  const meanAt = arena.place(mean, g.channels);
+  const invStdAt = arena.place(invStd, g.channels);
   const p = jobParameters();
   setChannelGrid(p, g);
   setArguments(p, xAt, gammaAt, betaAt, outAt, meanAt, invStdAt, eps, g.batch, g.channels, g.spatial, +relu);
@@ -214,6 +218,13 @@ function runBatchNormBackward(
   gradBeta: Float32Array,
   g: BatchNormGeometry,
 ): void {
+  // gradX may overwrite gradOut in place (the same elements): a copy only where other outputs overlap.
+  x = apart(x, gradX, gradGamma, gradBeta);
+  gradOut = apart(gradOut, gradGamma, gradBeta);
+  gamma = apart(gamma, gradX, gradGamma, gradBeta);
+  mean = apart(mean, gradX, gradGamma, gradBeta);
+  invStd = apart(invStd, gradX, gradGamma, gradBeta);
+  if (reluOutput !== null) reluOutput = apart(reluOutput, gradX, gradGamma, gradBeta);
   const count = g.batch * g.channels * g.spatial;
   requireLength('x', x, count);
   requireLength('gradOut', gradOut, count);
@@ -225,15 +236,15 @@ function runBatchNormBackward(
   requireLength('gradBeta', gradBeta, g.channels);
   const { arena } = wasmRuntime();
   arena.reset();
-  const xAt = arena.allocate(count * 4);
-  const gradOutAt = arena.allocate(count * 4);
-  const gammaAt = arena.allocate(g.channels * 4);
-  const meanAt = arena.allocate(g.channels * 4);
-  const invStdAt = arena.allocate(g.channels * 4);
-  const gradXAt = arena.allocate(count * 4);
-  const gradGammaAt = arena.allocate(g.channels * 4);
-  const gradBetaAt = arena.allocate(g.channels * 4);
-  const reluOutputAt = reluOutput === null ? 0 : arena.allocate(count * 4);
+  const xAt = arena.place(x, count);
+  const gradOutAt = arena.place(gradOut, count);
+  const gammaAt = arena.place(gamma, g.channels);
+  const meanAt = arena.place(mean, g.channels);
+  const invStdAt = arena.place(invStd, g.channels);
+  const gradXAt = arena.place(gradX, count);
+  const gradGammaAt = arena.place(gradGamma, g.channels);
+  const gradBetaAt = arena.place(gradBeta, g.channels);
+  const reluOutputAt = reluOutput === null ? 0 : arena.place(reluOutput, count);
   const p = jobParameters();
   setChannelGrid(p, g);
   setArguments(
@@ -294,6 +305,8 @@ function runChannelAffine(
   g: BatchNormGeometry,
   relu: boolean,
 ): void {
+  scale = apart(scale, out);
+  shift = apart(shift, out);
   const count = g.batch * g.channels * g.spatial;
   requireLength('x', x, count);
   requireLength('out', out, count);
@@ -301,10 +314,10 @@ function runChannelAffine(
   requireLength('shift', shift, g.channels);
   const { arena } = wasmRuntime();
   arena.reset();
-  const xAt = arena.allocate(count * 4);
+  const xAt = arena.place(x, count);
   const scaleAt = arena.copyIn(scale, g.channels);
   const shiftAt = arena.copyIn(shift, g.channels);
-  const outAt = arena.allocate(count * 4);
+  const outAt = arena.place(out, count);
   const planes = g.batch * g.channels;
   const p = jobParameters();
   setGrid(p, planes, blockFor(planes, chunkTarget(count, wasmTuning.parallelElements)));
@@ -318,13 +331,14 @@ export function channelSum(x: Data, out: Data, g: BatchNormGeometry): void {
     referenceBackend.channelSum(x, out, g);
     return;
   }
+  x = apart(x, out);
   const count = g.batch * g.channels * g.spatial;
   requireLength('x', x, count);
   requireLength('out', out, g.channels);
   const { arena } = wasmRuntime();
   arena.reset();
-  const xAt = arena.allocate(count * 4);
-  const outAt = arena.allocate(g.channels * 4);
+  const xAt = arena.place(x, count);
+  const outAt = arena.place(out, g.channels);
   const p = jobParameters();
   // Four channels per chunk at least: the [batch, channels] case sums four columns per vector.
   setGrid(p, g.channels, blockFor(g.channels, chunkTarget(count, wasmTuning.parallelElements), 4));

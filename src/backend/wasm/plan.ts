@@ -143,3 +143,25 @@ export function channelStages(
     stageOut: (block) => copy(block, outputs, false),
   };
 }
+
+/**
+ * input itself, or a copy of it in a JavaScript array when it shares memory with one of `outputs`
+ * inside the module's memory. Kernels other than the elementwise ones read inputs while other
+ * threads write outputs: with JavaScript arrays each operand was copied to a region of its own, but
+ * tensors kept in the module's memory are used in place, so an input that an output overlaps (an
+ * in-place update of a view) is read from a copy instead.
+ */
+export function apart<T extends Float32Array | Int32Array>(
+  input: T,
+  ...outputs: readonly (Float32Array | Int32Array)[]
+): T {
+  const { heap } = wasmRuntime();
+  if (!heap.contains(input)) return input;
+  const start = input.byteOffset;
+  const end = start + input.byteLength;
+  for (const output of outputs) {
+    if (!heap.contains(output)) continue;
+    if (start < output.byteOffset + output.byteLength && output.byteOffset < end) return input.slice() as T;
+  }
+  return input;
+}

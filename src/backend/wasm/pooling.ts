@@ -3,6 +3,7 @@ import { referenceBackend } from '../reference/index.js';
 import type { Data, Pool2dGeometry } from '../types.js';
 import { ARGUMENTS as A, JobKind } from './jobs.js';
 import {
+  apart,
   blockFor,
   chunkTarget,
   isFloat32,
@@ -47,6 +48,7 @@ export function maxPool2dForward(x: Data, out: Data, argmax: Int32Array, g: Pool
     referenceBackend.maxPool2dForward(x, out, argmax, g);
     return;
   }
+  x = apart(x, out, argmax);
   const inCount = g.batch * g.channels * g.inHeight * g.inWidth;
   const outCount = g.batch * g.channels * g.outHeight * g.outWidth;
   requireLength('x', x, inCount);
@@ -54,9 +56,9 @@ export function maxPool2dForward(x: Data, out: Data, argmax: Int32Array, g: Pool
   requireLength('argmax', argmax, outCount);
   const { arena } = wasmRuntime();
   arena.reset();
-  const xAt = arena.allocate(inCount * 4);
-  const outAt = arena.allocate(outCount * 4);
-  const argmaxAt = arena.allocate(outCount * 4);
+  const xAt = arena.place(x, inCount);
+  const outAt = arena.place(out, outCount);
+  const argmaxAt = arena.place(argmax, outCount);
   const p = jobParameters();
   setPlaneGrid(p, g);
   setArguments(p, xAt, outAt, argmaxAt);
@@ -80,6 +82,8 @@ export function maxPool2dBackward(gradOut: Data, argmax: Int32Array, gradX: Data
     referenceBackend.maxPool2dBackward(gradOut, argmax, gradX, g);
     return;
   }
+  gradOut = apart(gradOut, gradX);
+  argmax = apart(argmax, gradX);
   const planes = g.batch * g.channels;
   const planeIn = g.inHeight * g.inWidth;
   const planeOut = g.outHeight * g.outWidth;
@@ -88,9 +92,9 @@ export function maxPool2dBackward(gradOut: Data, argmax: Int32Array, gradX: Data
   requireLength('gradX', gradX, planes * planeIn);
   const { arena } = wasmRuntime();
   arena.reset();
-  const gradOutAt = arena.allocate(planes * planeOut * 4);
-  const argmaxAt = arena.allocate(planes * planeOut * 4);
-  const gradXAt = arena.allocate(planes * planeIn * 4);
+  const gradOutAt = arena.place(gradOut, planes * planeOut);
+  const argmaxAt = arena.place(argmax, planes * planeOut);
+  const gradXAt = arena.place(gradX, planes * planeIn);
   const p = jobParameters();
   setPlaneGrid(p, g);
   setArguments(p, gradOutAt, argmaxAt, gradXAt, planeIn, planeOut);
@@ -111,14 +115,15 @@ export function avgPool2dForward(x: Data, out: Data, g: Pool2dGeometry, countInc
     referenceBackend.avgPool2dForward(x, out, g, countIncludePad);
     return;
   }
+  x = apart(x, out);
   const inCount = g.batch * g.channels * g.inHeight * g.inWidth;
   const outCount = g.batch * g.channels * g.outHeight * g.outWidth;
   requireLength('x', x, inCount);
   requireLength('out', out, outCount);
   const { arena } = wasmRuntime();
   arena.reset();
-  const xAt = arena.allocate(inCount * 4);
-  const outAt = arena.allocate(outCount * 4);
+  const xAt = arena.place(x, inCount);
+  const outAt = arena.place(out, outCount);
   const p = jobParameters();
   setPlaneGrid(p, g);
   setArguments(p, xAt, outAt, 0);
@@ -139,14 +144,15 @@ export function avgPool2dBackward(
     referenceBackend.avgPool2dBackward(gradOut, gradX, g, countIncludePad);
     return;
   }
+  gradOut = apart(gradOut, gradX);
   const inCount = g.batch * g.channels * g.inHeight * g.inWidth;
   const outCount = g.batch * g.channels * g.outHeight * g.outWidth;
   requireLength('gradOut', gradOut, outCount);
   requireLength('gradX', gradX, inCount);
   const { arena } = wasmRuntime();
   arena.reset();
-  const gradOutAt = arena.allocate(outCount * 4);
-  const gradXAt = arena.allocate(inCount * 4);
+  const gradOutAt = arena.place(gradOut, outCount);
+  const gradXAt = arena.place(gradX, inCount);
   const p = jobParameters();
   setPlaneGrid(p, g);
   setArguments(p, gradOutAt, gradXAt, 0);

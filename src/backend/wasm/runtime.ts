@@ -3,15 +3,20 @@
  * build/wasm/kernels.wasm otherwise) and the scratch arena in its linear memory.
  *
  * The module imports a shared memory: the calling thread and the worker threads of ./threads.ts each
- * instantiate the same compiled module over that one memory. Kernels allocate nothing: each backend
- * call resets the arena, lays out its inputs, outputs and per-thread scratch from heapBase() upwards,
- * copies the inputs in, runs, and copies the outputs out. The memory grows to the largest call seen
- * and is reused, so repeated calls neither allocate nor leak. Only the calling thread allocates, and
- * only between kernel runs, so workers never see the memory grow under them.
+ * instantiate the same compiled module over that one memory, which ./heap.ts divides into blocks.
+ * Kernels allocate nothing: each backend call resets the arena, lays out its operands, outputs and
+ * per-thread scratch in it, copies in the inputs that are JavaScript arrays, runs, and copies such
+ * outputs back; operands that are tensors kept in the module's memory are used in place. Only the
+ * calling thread allocates, and only between kernel runs, so workers never see the memory grow under
+ * them.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as v8 from 'node:v8';
+import { ALIGNMENT, MAXIMUM_PAGES, WasmHeap } from './heap.js';
+
+/** Must match --initialMemory in scripts/build-wasm.mjs. */
+const INITIAL_PAGES = 16;
 
 /**
  * The part of the WebAssembly JavaScript API used here. tsconfig's lib is ES2022 without DOM, which
@@ -158,6 +163,31 @@ export type KernelExports = {
     gradWeight: Pointer,
     ...rest: [...ConvArguments, ...ConvRanges, Pointer, Pointer]
   ): void;
+  winogradWeightFloats(rows: number, depth: number): number;
+  winogradScratchBytes(inChannels: number, height: number, width: number, outChannels: number): number;
+  winogradWeights(
+    weight: Pointer,
+    outChannels: number,
+    inChannels: number,
+    backward: boolean,
+    transformed: Pointer,
+    packed: Pointer,
+  ): void;
+  winogradConv(
+    x: Pointer,
+    packed: Pointer,
+    out: Pointer,
+    batch: number,
+    inChannels: number,
+    height: number,
+    width: number,
+    outChannels: number,
+    imageStart: number,
+    imageEnd: number,
+    channelStart: number,
+    channelEnd: number,
+    scratch: Pointer,
+  ): void;
   maxPool2dForward(x: Pointer, out: Pointer, argmax: Pointer, ...geometry: PoolArguments): void;
   maxPool2dBackward(
     gradOut: Pointer,
@@ -263,6 +293,10 @@ const kernelNames: readonly (keyof KernelExports)[] = [
   'conv2dForward',
   'conv2dBackwardInput',
   'conv2dBackwardWeight',
+  'winogradWeightFloats',
+  'winogradScratchBytes',
+  'winogradWeights',
+  'winogradConv',
   'maxPool2dForward',
   'maxPool2dBackward',
   'avgPool2dForward',
@@ -280,64 +314,84 @@ const kernelNames: readonly (keyof KernelExports)[] = [
   'sumBlocks',
 ];
 
-const PAGE_BYTES = 65536;
-/** Must match --initialMemory and --maximumMemory in scripts/build-wasm.mjs. */
-const INITIAL_PAGES = 16;
-const MAXIMUM_PAGES = 65536;
-/** Regions start on cache-line boundaries so SIMD rows of different buffers never share a line. */
-const ALIGNMENT = 64;
+/** The scratch block is sized to what the largest call needed, plus this much room. */
+const ARENA_HEADROOM = 1.25;
 
-/** A bump allocator over the module's memory, reset at the start of every backend call. */
+/**
+ * Per-call scratch in the module's memory: a bump allocator over one heap block, reset at the start
+ * of every backend call. A call that needs more than the block takes extra blocks from the heap;
+ * the next reset replaces them all with one block of the size that call needed, so repeated calls
+ * settle on one block and neither allocate nor leak.
+ *
+ * Operands that are already in the module's memory (tensors of WasmTensorStorage) are used where
+ * they are: place() returns their own address, and the copy functions skip them.
+ */
 export class WasmArena {
-  private top: Pointer;
+  private block: Pointer = 0;
+  private blockBytes = 0;
+  private top: Pointer = 0;
+  private extra: [start: Pointer, bytes: number][] = [];
+  private used = 0;
 
-  constructor(
-    private readonly memory: WasmMemory,
-    private readonly base: Pointer,
-  ) {
-    this.top = base;
-  }
+  constructor(readonly heap: WasmHeap) {}
 
-  /** Current size of the module's memory in bytes; it only grows, to the largest call so far. */
+  /** Bytes of scratch held between calls. */
   get capacityBytes(): number {
-    return this.memory.buffer.byteLength;
+    return this.blockBytes;
   }
 
-  /** Forgets every region handed out so far; the memory itself is kept for the next call. */
+  /** Forgets every region handed out so far; the block itself is kept for the next call. */
   reset(): void {
-    this.top = this.base;
+    if (this.extra.length > 0) {
+      for (const [start, bytes] of this.extra) this.heap.release(start, bytes);
+      this.extra = [];
+      if (this.blockBytes > 0) this.heap.release(this.block, this.blockBytes);
+      this.blockBytes = roundToLine(this.used * ARENA_HEADROOM);
+      this.block = this.heap.allocate(this.blockBytes);
+    }
+    this.top = this.block;
+    this.used = 0;
   }
 
   /** Reserves `bytes` bytes (contents undefined) and returns their address. */
   allocate(bytes: number): Pointer {
-    const start = Math.ceil(this.top / ALIGNMENT) * ALIGNMENT;
-    this.top = start + Math.max(bytes, 0);
-    const available = this.memory.buffer.byteLength;
-    if (this.top > available) {
-      const pages = Math.ceil((this.top - available) / PAGE_BYTES);
-      if (available / PAGE_BYTES + pages > MAXIMUM_PAGES) {
-        throw new RangeError(`wasm backend: a call needs ${this.top} bytes, over the 4 GiB wasm32 limit`);
-      }
-      this.memory.grow(pages);
+    const size = roundToLine(bytes);
+    this.used += size;
+    if (this.top + size <= this.block + this.blockBytes) {
+      const start = this.top;
+      this.top += size;
+      return start;
     }
+    const start = this.heap.allocate(size);
+    this.extra.push([start, size]);
     return start;
   }
 
-  /** Reserves room for the first `count` elements of `data` and copies them in. */
+  /**
+   * Where the first `count` elements of `data` are to be read or written by a kernel: their own
+   * address when data lives in the module's memory, else a fresh scratch region (for the caller's
+   * stages or copyIn to fill, and copyOut to read back).
+   */
+  place(data: Float32Array | Int32Array, count: number): Pointer {
+    return this.heap.contains(data) ? data.byteOffset : this.allocate(count * 4);
+  }
+
+  /** Reserves room for the first `count` elements of `data` and copies them in (unless in place). */
   copyIn(data: Float32Array | Int32Array, count: number): Pointer {
-    const at = this.allocate(count * 4);
-    const view = data instanceof Float32Array ? this.floats(at, count) : this.ints(at, count);
-    view.set(data.length === count ? data : data.subarray(0, count));
+    const at = this.place(data, count);
+    this.copyInRange(at, data, 0, count);
     return at;
   }
 
-  /** Copies `count` elements starting at `at` into the front of `target`. */
+  /** Copies `count` elements starting at `at` into the front of `target` (unless it is in place). */
   copyOut(at: Pointer, target: Float32Array | Int32Array, count: number): void {
+    if (this.inPlace(target, at)) return;
     target.set(target instanceof Float32Array ? this.floats(at, count) : this.ints(at, count));
   }
 
   /** Copies data[start, start + count) to the same element offsets of the region at `at`. */
   copyInRange(at: Pointer, data: Float32Array | Int32Array, start: number, count: number): void {
+    if (this.inPlace(data, at)) return;
     const address = at + start * 4;
     const view = data instanceof Float32Array ? this.floats(address, count) : this.ints(address, count);
     view.set(data.subarray(start, start + count));
@@ -345,6 +399,7 @@ export class WasmArena {
 
   /** Copies elements [start, start + count) of the region at `at` to the same offsets of `target`. */
   copyOutRange(at: Pointer, target: Float32Array | Int32Array, start: number, count: number): void {
+    if (this.inPlace(target, at)) return;
     const address = at + start * 4;
     target.set(
       target instanceof Float32Array ? this.floats(address, count) : this.ints(address, count),
@@ -352,18 +407,27 @@ export class WasmArena {
     );
   }
 
-  /** A Float32Array over `count` floats at `at`, to fill a region in place (valid until memory grows). */
+  /** A Float32Array over `count` floats at `at`, to fill a region in place. */
   view(at: Pointer, count: number): Float32Array {
     return this.floats(at, count);
   }
 
+  /** Whether the region at `at` is data's own memory (placed there by place()): nothing to copy. */
+  private inPlace(data: Float32Array | Int32Array, at: Pointer): boolean {
+    return data.byteOffset === at && this.heap.contains(data);
+  }
+
   private floats(at: Pointer, count: number): Float32Array {
-    return new Float32Array(this.memory.buffer, at, count);
+    return new Float32Array(this.heap.buffer(), at, count);
   }
 
   private ints(at: Pointer, count: number): Int32Array {
-    return new Int32Array(this.memory.buffer, at, count);
+    return new Int32Array(this.heap.buffer(), at, count);
   }
+}
+
+function roundToLine(bytes: number): number {
+  return Math.ceil(Math.max(bytes, 0) / ALIGNMENT) * ALIGNMENT;
 }
 
 /**
@@ -376,6 +440,8 @@ export type WasmKernelBuild = 'relaxed-simd' | 'simd';
 export interface WasmRuntime {
   readonly kernels: KernelExports;
   readonly arena: WasmArena;
+  /** Blocks of the module's memory: the arena's, and tensors' (WasmTensorStorage). */
+  readonly heap: WasmHeap;
   /** The compiled module and the shared memory, for worker threads to instantiate their own copy. */
   readonly module: WasmModule;
   readonly memory: WasmMemory;
@@ -437,7 +503,8 @@ function load(): WasmRuntime {
   const module = relaxed ?? new WebAssembly.Module(readBuild('kernels.wasm'));
   const kernels = instantiateKernels(module, memory);
   const build = relaxed === null ? 'simd' : 'relaxed-simd';
-  return { kernels, arena: new WasmArena(memory, kernels.heapBase()), module, memory, build };
+  const heap = new WasmHeap(memory, kernels.heapBase());
+  return { kernels, arena: new WasmArena(heap), heap, module, memory, build };
 }
 
 let runtime: WasmRuntime | undefined;

@@ -1,7 +1,7 @@
 /** Containers: Sequential, and Residual to show that non-sequential structure composes. */
 import { add, relu } from '../../ops/index.js';
 import { isGradientEnabled } from '../../autograd/graph.js';
-import { allocationCount, markInternal, releaseInternal } from '../../tensor/memory.js';
+import { allocationCount, markInternal, releaseInternal, storageOf } from '../../tensor/memory.js';
 import { ShapeError } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { declareKeepsNoTensors, keepsNoTensors, Module, type ReceptiveField } from '../module.js';
@@ -79,13 +79,15 @@ export class Sequential extends Module {
           error.message = `layer ${index} ${layer.describe()}: ${error.message}`;
         throw error;
       }
-      if (internal && !recording && input.data.buffer !== y.data.buffer) releaseInternal(input.data, since);
+      if (internal && !recording && storageOf(input.data) !== storageOf(y.data))
+        releaseInternal(input.data, since);
       producerKeepsNothing = keepsNothing && (!fused || keepsNoTensors(next));
       if (fused) index++;
     }
     // The last layer may return a view of an inner output (Flatten shares memory): that one is the
     // caller's.
-    for (const tensor of inner) if (tensor.data.buffer !== y.data.buffer) markInternal(tensor.data, since);
+    for (const tensor of inner)
+      if (storageOf(tensor.data) !== storageOf(y.data)) markInternal(tensor.data, since);
     return y;
   }
 
