@@ -432,6 +432,8 @@ describe('wasm backend: batch norm and channel affine', () => {
     ['4-D, odd spatial', { batch: 3, channels: 5, spatial: 35 }, 0],
     ['2-D (spatial 1)', { batch: 9, channels: 6, spatial: 1 }, 0],
     ['mean far from zero', { batch: 8, channels: 2, spatial: 49 }, 100],
+    // The float32 passes subtract the mean as head + tail: one float32 mean of 10⁴ is off by 10⁻³.
+    ['mean 10⁴, deviations of 1', { batch: 4, channels: 3, spatial: 37 }, 10_000],
     ['seed shape 64×32×14×14 (batch 4)', { batch: 4, channels: 32, spatial: 196 }, 0.5],
   ];
   for (const [name, g, offset] of cases) {
