@@ -22,9 +22,9 @@
  */
 const MR: i32 = ASC_FEATURE_RELAXED_SIMD ? 6 : 4;
 /** Columns of the register tile (two f32x4 vectors). */
-const NR: i32 = 8;
+export const NR: i32 = 8;
 /** Depth of a packed block: an MR×KC strip of A (4–6 KiB) and a KC×8 strip of B (8 KiB) stay in L1. */
-const KC: i32 = 256;
+export const KC: i32 = 256;
 /**
  * Rows of a packed A block, a multiple of MR: MC×KC floats (about 128 KiB) stay in L2 while the B
  * panel streams past.

@@ -20,6 +20,13 @@ export {
 } from './gemm';
 export { sumBlocks } from './floats';
 export { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, convColumnBytes } from './conv';
+export {
+  winogradConv,
+  winogradScratchBytes,
+  winogradTransformedBytes,
+  winogradWeightFloats,
+  winogradWeights,
+} from './winograd';
 export { maxPool2dForward, maxPool2dBackward, avgPool2dForward, avgPool2dBackward } from './pool';
 export { batchNormTrainForward, batchNormTrainBackward, channelAffine, channelSum } from './norm';
 export {

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { referenceBackend } from '../src/backend/reference/index.js';
@@ -21,6 +21,7 @@ import {
   type WasmMemory,
   type WasmModule,
 } from '../src/backend/wasm/runtime.js';
+import { usesWinograd, winogradTuning } from '../src/backend/wasm/winograd.js';
 
 /** Float32 agreement: |actual − expected| ≤ atol + rtol·|expected| elementwise. */
 interface Tolerance {
@@ -237,6 +238,82 @@ function convGeometry(
     outWidth: outSize(inWidth, kernel[1], stride[1], pad[1], dilation[1]),
   };
 }
+
+describe('wasm backend: Winograd F(2×2, 3×3) convolutions', () => {
+  // 3×3, stride 1, pad 1: the forward and input-gradient convolutions take assembly/winograd.ts
+  // instead of im2col. The channel threshold is lowered so that small channel counts are covered too.
+  const minChannels = winogradTuning.minChannels;
+  before(() => {
+    winogradTuning.minChannels = 1;
+  });
+  after(() => {
+    winogradTuning.minChannels = minChannels;
+  });
+  const cases: [string, Conv2dGeometry][] = [
+    ['8→8, 8×8, 2 images', convGeometry(2, 8, 8, 8, 8, [3, 3], [1, 1], [1, 1], [1, 1])],
+    ['9→13, odd 7×5, 1 image', convGeometry(1, 9, 7, 5, 13, [3, 3], [1, 1], [1, 1], [1, 1])],
+    ['17→10, 1×1 image', convGeometry(2, 17, 1, 1, 10, [3, 3], [1, 1], [1, 1], [1, 1])],
+    ['8→11, 2×9 (one tile row)', convGeometry(1, 8, 2, 9, 11, [3, 3], [1, 1], [1, 1], [1, 1])],
+    [
+      '11→8, 17×19 (leftover tiles and cut tiles)',
+      convGeometry(2, 11, 17, 19, 8, [3, 3], [1, 1], [1, 1], [1, 1]),
+    ],
+    [
+      '12→12, 40×9 (one leftover tile per row)',
+      convGeometry(1, 12, 40, 9, 12, [3, 3], [1, 1], [1, 1], [1, 1]),
+    ],
+    [
+      '12→12, 19×13 (three leftover tiles per row)',
+      convGeometry(2, 12, 19, 13, 12, [3, 3], [1, 1], [1, 1], [1, 1]),
+    ],
+    ['260→9: depth past one 256-deep block', convGeometry(1, 260, 5, 6, 9, [3, 3], [1, 1], [1, 1], [1, 1])],
+    [
+      '9→260: input gradient depth past one block',
+      convGeometry(1, 9, 4, 3, 260, [3, 3], [1, 1], [1, 1], [1, 1]),
+    ],
+    ['seed layer 2: 32→32, 28×28', convGeometry(1, 32, 28, 28, 32, [3, 3], [1, 1], [1, 1], [1, 1])],
+    ['seed layer 4: 64→64, 14×14', convGeometry(2, 64, 14, 14, 64, [3, 3], [1, 1], [1, 1], [1, 1])],
+  ];
+  for (const [name, g] of cases) {
+    const xCount = g.batch * g.inChannels * g.inHeight * g.inWidth;
+    const weightCount = g.outChannels * g.inChannels * 9;
+    const outCount = g.batch * g.outChannels * g.outHeight * g.outWidth;
+    const x = randomFloats(xCount, 31);
+    const weight = randomFloats(weightCount, 32);
+    const gradOut = randomFloats(outCount, 33);
+
+    it(`takes the Winograd path, ${name}`, () => {
+      assert.ok(usesWinograd(g));
+    });
+
+    it(`forward, ${name}`, () => {
+      const expected = new Float32Array(outCount);
+      const actual = new Float32Array(outCount).fill(Number.NaN); // must be overwritten
+      referenceBackend.conv2dForward(x, weight, expected, g);
+      wasmBackend.conv2dForward(x, weight, actual, g);
+      assertClose(actual, expected, forSum(g.inChannels * 9), name);
+    });
+
+    it(`backward input, ${name}`, () => {
+      const expected = new Float32Array(xCount);
+      const actual = new Float32Array(xCount).fill(Number.NaN);
+      referenceBackend.conv2dBackwardInput(gradOut, weight, expected, g);
+      wasmBackend.conv2dBackwardInput(gradOut, weight, actual, g);
+      assertClose(actual, expected, forSum(g.outChannels * 9), name);
+    });
+  }
+
+  it('keeps im2col for other geometries and for few channels', () => {
+    winogradTuning.minChannels = minChannels;
+    assert.ok(usesWinograd(convGeometry(2, 32, 28, 28, 32, [3, 3], [1, 1], [1, 1], [1, 1])));
+    assert.ok(!usesWinograd(convGeometry(2, 1, 28, 28, 32, [3, 3], [1, 1], [1, 1], [1, 1])));
+    assert.ok(!usesWinograd(convGeometry(2, 32, 28, 28, 1, [3, 3], [1, 1], [1, 1], [1, 1])));
+    assert.ok(!usesWinograd(convGeometry(2, 16, 9, 9, 16, [3, 3], [2, 2], [1, 1], [1, 1])));
+    assert.ok(!usesWinograd(convGeometry(2, 16, 9, 9, 16, [3, 3], [1, 1], [2, 2], [2, 2])));
+    assert.ok(!usesWinograd(convGeometry(2, 16, 9, 9, 16, [3, 3], [1, 1], [0, 0], [1, 1])));
+    assert.ok(!usesWinograd(convGeometry(2, 16, 9, 9, 16, [5, 5], [1, 1], [2, 2], [1, 1])));
+  });
+});
 
 describe('wasm backend: conv2d', () => {
   const cases: [string, Conv2dGeometry][] = [

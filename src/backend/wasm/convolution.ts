@@ -19,6 +19,7 @@ import {
 } from './plan.js';
 import { wasmRuntime } from './runtime.js';
 import { jobParameters, runJob, wasmTuning } from './threads.js';
+import { usesWinograd, winogradConv2dBackwardInput, winogradConv2dForward } from './winograd.js';
 
 /** The 15 geometry numbers in the order the conv kernels take them. */
 function convGeometryArguments(p: Float64Array, g: Conv2dGeometry): void {
@@ -106,6 +107,10 @@ export function conv2dForward(x: Data, weight: Data, out: Data, g: Conv2dGeometr
   requireLength('x', x, sizes.x);
   requireLength('weight', weight, sizes.weight);
   requireLength('out', out, sizes.out);
+  if (usesWinograd(g)) {
+    winogradConv2dForward(x, weight, out, g);
+    return;
+  }
   const { kernels, arena } = wasmRuntime();
   arena.reset();
   const xAt = arena.place(x, sizes.x);
@@ -144,6 +149,10 @@ export function conv2dBackwardInput(gradOut: Data, weight: Data, gradX: Data, g:
   requireLength('gradOut', gradOut, sizes.out);
   requireLength('weight', weight, sizes.weight);
   requireLength('gradX', gradX, sizes.x);
+  if (usesWinograd(g)) {
+    winogradConv2dBackwardInput(gradOut, weight, gradX, g);
+    return;
+  }
   const { arena } = wasmRuntime();
   arena.reset();
   const gradOutAt = arena.place(gradOut, sizes.out);

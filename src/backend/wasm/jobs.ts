@@ -97,6 +97,7 @@ export const JobKind = {
   binarySameShape: 17,
   gemmPack: 18,
   gemmPackedBlocks: 19,
+  winogradConv: 20,
 } as const;
 export type JobKind = (typeof JobKind)[keyof typeof JobKind];
 
@@ -292,6 +293,28 @@ function convChunk(kernel: 'conv2dForward' | 'conv2dBackwardInput' | 'conv2dBack
     );
   };
 }
+
+/**
+ * winogradConv: arguments x, packed transformed weights, out, batch, inChannels, height, width,
+ * outChannels; first = images, second = output channels.
+ */
+const winogradChunk: ChunkRunner = (kernels, p, thread) => {
+  kernels.winogradConv(
+    p[A]!,
+    p[A + 1]!,
+    p[A + 2]!,
+    p[A + 3]!,
+    p[A + 4]!,
+    p[A + 5]!,
+    p[A + 6]!,
+    p[A + 7]!,
+    firstStart,
+    firstEnd,
+    secondStart,
+    secondEnd,
+    scratchOf(p, thread),
+  );
+};
 
 /**
  * Pooling: arguments input, output, argmax (0 for average pooling), the pooling geometry (planes,
@@ -490,6 +513,7 @@ const runners: Record<JobKind, ChunkRunner> = {
   [JobKind.binarySameShape]: binarySameShapeChunk,
   [JobKind.gemmPack]: gemmPackChunk,
   [JobKind.gemmPackedBlocks]: gemmPackedBlocksChunk,
+  [JobKind.winogradConv]: winogradChunk,
 };
 
 /** Runs chunk `chunk` of the job of kind `kind` described by `p`, as thread `thread`. */

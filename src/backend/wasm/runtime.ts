@@ -164,6 +164,7 @@ export type KernelExports = {
     ...rest: [...ConvArguments, ...ConvRanges, Pointer, Pointer]
   ): void;
   winogradWeightFloats(rows: number, depth: number): number;
+  winogradTransformedBytes(outChannels: number, inChannels: number): number;
   winogradScratchBytes(inChannels: number, height: number, width: number, outChannels: number): number;
   winogradWeights(
     weight: Pointer,
@@ -294,6 +295,7 @@ const kernelNames: readonly (keyof KernelExports)[] = [
   'conv2dBackwardInput',
   'conv2dBackwardWeight',
   'winogradWeightFloats',
+  'winogradTransformedBytes',
   'winogradScratchBytes',
   'winogradWeights',
   'winogradConv',

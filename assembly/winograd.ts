@@ -1,0 +1,720 @@
+/**
+ * Winograd F(2×2, 3×3) convolution for 3×3, stride-1, dilation-1 convolutions padded by 1 on every
+ * side (output as large as the input): the seed CNN's layers.
+ *
+ * Each 2×2 output tile of an output channel o is Aᵀ·[Σ_c U[o,c] ⊙ V[c,t]]·A, where V[c,t] = Bᵀ·d·B
+ * is the transform of the 4×4 input patch d of channel c under tile t (patches overlap by 2, zero
+ * outside the input) and U[o,c] = G·w[o,c]·Gᵀ the transform of the 3×3 weight. The sum over channels
+ * is, for each of the 16 transform positions ξ, one GEMM M[ξ] = U[ξ]·V[ξ] of [O, C]·[C, tiles]: 16
+ * multiply-adds per tile and channel pair instead of the direct 36.
+ *
+ * The transformed weights are packed once per call (winogradWeights) in the layout gemmPackA writes,
+ * and each image's V[ξ] is written straight in the layout gemmPackB writes, so gemmPackedBlock runs
+ * the 16 products with no packing of its own (and shortStripProduct the last few rows, where the
+ * output channels are not a whole number of register tiles).
+ *
+ * Tiles are numbered so that the transforms can work on four horizontally adjacent tiles per f32x4:
+ * each tile row's whole groups of four come first (group g of row ty holds tiles 4·(ty·groups + g) to
+ * +3), then each row's 0–3 leftover tiles; or, where that costs the GEMM next to nothing
+ * (wholeGroups), every row is rounded up to whole groups and the slots past its end are computed and
+ * dropped. The GEMM does not care about the order.
+ *
+ * An output element's value depends only on the image and the weights: its 16 GEMM sums run over the
+ * channels in depth order, whatever block of images and output channels a call computes, so threads
+ * may split the work in any way and get the same bits.
+ *
+ * conv2dBackwardInput of the same geometry is this convolution of gradOut with the weights
+ * transposed and flipped, w'[c, o, ky, kx] = w[o, c, 2−ky, 2−kx] (winogradWeights' `backward`).
+ */
+import { copyFloats } from './floats';
+// V is written in gemm.ts's packed-B layout, whose depth block p starts at float columns·p·KC and
+// whose strips are NR columns wide; tests with more than 256 channels check the two agree.
+import { gemmPackA, gemmPackedBlock, gemmPackedFloats, gemmTileRows, KC, NR } from './gemm';
+
+/** Transform positions of a 4×4 tile. */
+const POSITIONS: i32 = 16;
+
+function roundUp(value: i32, multiple: i32): i32 {
+  return ((value + multiple - 1) / multiple) * multiple;
+}
+
+/** Tiles along an output side of `size` pixels (two per tile; an odd size's last tile is cut). */
+function tilesOf(size: i32): i32 {
+  return (size + 1) >> 1;
+}
+
+/**
+ * Row length of the zero-padded copy of an input plane: room for every column that a group of four
+ * tiles reads (8 per group plus the 2-column overlap), the leftover group included.
+ */
+function paddedWidth(width: i32): i32 {
+  return 8 * ((tilesOf(width) + 3) >> 2) + 2;
+}
+
+/** Rows of the zero-padded plane: every row a tile's 4×4 patch reads. */
+function paddedHeight(height: i32): i32 {
+  return 2 * tilesOf(height) + 2;
+}
+
+/**
+ * Whether each tile row gets a whole number of groups of four (the last one partly past the edge),
+ * so that every group is stored with whole vectors: chosen when that adds no more than 1/16 to the
+ * GEMM's columns (tiles rounded up to whole strips of 8). A 14×14 output (7×7 tiles) then takes
+ * 7·8 = 56 columns, as many as 49 tiles padded to a strip would; a 28×28 one (14×14 tiles) would
+ * take 224 instead of 200, so it keeps the dense numbering with two leftover tiles per row.
+ */
+function wholeGroups(tilesY: i32, tilesX: i32): bool {
+  if ((tilesX & 3) == 0) return false;
+  const grouped = roundUp(tilesY * roundUp(tilesX, 4), NR);
+  return grouped * 16 <= roundUp(tilesY * tilesX, NR) * 17;
+}
+
+/** The GEMM's columns: one per tile, or per group slot with wholeGroups. */
+function tileSlots(tilesY: i32, tilesX: i32): i32 {
+  return wholeGroups(tilesY, tilesX) ? tilesY * roundUp(tilesX, 4) : tilesY * tilesX;
+}
+
+/**
+ * Bytes between consecutive regions of a per-position array (V[ξ], M[ξ], the transformed weights)
+ * whose regions hold `bytes` each. The transforms touch all 16 regions at once, one vector each; at
+ * a multiple of 4 KiB apart those 16 streams would all fall in the same L1 sets and evict one another
+ * (the 64×64 weight transform measured 3–4× slower so). Rounding up to 4 KiB and adding 256 bytes
+ * puts the 16 streams 256 bytes apart within a page.
+ */
+function positionStride(bytes: usize): usize {
+  return ((bytes + 4095) & ~(<usize>4095)) + 256;
+}
+
+/** Bytes of the `transformed` scratch of winogradWeights. */
+export function winogradTransformedBytes(outChannels: i32, inChannels: i32): f64 {
+  return <f64>POSITIONS * <f64>positionStride(<usize>(outChannels * inChannels) * 4);
+}
+
+/** Floats of one position's packed weights U[ξ] (rows output channels, depth input channels). */
+export function winogradWeightFloats(rows: i32, depth: i32): i32 {
+  return gemmPackedFloats(rows, depth, gemmTileRows());
+}
+
+/**
+ * Per-thread scratch of winogradConv, in bytes (f64 so that an oversized request reaches the caller
+ * intact): the padded plane, V (16 packed [C, tiles] operands), M (16 [O, tiles] products), a small
+ * staging area for partial groups, and the GEMM's edge tile.
+ */
+export function winogradScratchBytes(inChannels: i32, height: i32, width: i32, outChannels: i32): f64 {
+  const tiles = tileSlots(tilesOf(height), tilesOf(width));
+  const columns = roundUp(tiles, NR);
+  const plane = <f64>roundUp(paddedHeight(height) * paddedWidth(width), 16);
+  const v = POSITIONS * <f64>positionStride(<usize>(columns * inChannels) * 4);
+  const rows = roundUp(outChannels, gemmTileRows());
+  // 16 floats past M: a leftover group loads a whole vector from its first tile on.
+  const m = POSITIONS * <f64>positionStride(<usize>(rows * columns) * 4) + 64;
+  const staging = <f64>(POSITIONS * 4);
+  const edge = <f64>(gemmTileRows() * NR);
+  return (plane + staging + edge) * 4 + v + m;
+}
+
+/**
+ * U[ξ] = (G·g·Gᵀ)[ξ] for every weight g = weight[o, c] ([outChannels, inChannels, 3, 3]), as 16 packed
+ * A operands of [rows, depth] laid end to end at `packed` (winogradWeightFloats each): rows are the
+ * output channels and depth the input channels, or with `backward` the input channels and depth the
+ * output channels of the flipped weight w[o, c, 2−ky, 2−kx]. `transformed` is scratch of
+ * winogradTransformedBytes.
+ */
+export function winogradWeights(
+  weight: usize,
+  outChannels: i32,
+  inChannels: i32,
+  backward: bool,
+  transformed: usize,
+  packed: usize,
+): void {
+  const rows = backward ? inChannels : outChannels;
+  const depth = backward ? outChannels : inChannels;
+  const positionBytes = positionStride(<usize>(rows * depth) * 4);
+  // Row by row of U, so that the 16 stores of consecutive weights land next to one another (with
+  // `backward` the weights are then read with a stride instead, which costs far less).
+  for (let row = 0; row < rows; row++) {
+    for (let column = 0; column < depth; column++) {
+      const o = backward ? column : row;
+      const c = backward ? row : column;
+      const g = weight + <usize>((o * inChannels + c) * 9) * 4;
+      const dst = transformed + <usize>(row * depth + column) * 4;
+      // t = G·g (4×3): rows 0 and 3 of G pick a weight row, rows 1 and 2 are half sums and
+      // differences; then u = t·Gᵀ row by row (transformRow).
+      const g00 = weightAt(g, 0, 0, backward);
+      const g01 = weightAt(g, 0, 1, backward);
+      const g02 = weightAt(g, 0, 2, backward);
+      const g10 = weightAt(g, 1, 0, backward);
+      const g11 = weightAt(g, 1, 1, backward);
+      const g12 = weightAt(g, 1, 2, backward);
+      const g20 = weightAt(g, 2, 0, backward);
+      const g21 = weightAt(g, 2, 1, backward);
+      const g22 = weightAt(g, 2, 2, backward);
+      transformRow(dst, positionBytes, g00, g01, g02);
+      transformRow(
+        dst + 4 * positionBytes,
+        positionBytes,
+        (g00 + g10 + g20) * 0.5,
+        (g01 + g11 + g21) * 0.5,
+        (g02 + g12 + g22) * 0.5,
+      );
+      transformRow(
+        dst + 8 * positionBytes,
+        positionBytes,
+        (g00 - g10 + g20) * 0.5,
+        (g01 - g11 + g21) * 0.5,
+        (g02 - g12 + g22) * 0.5,
+      );
+      transformRow(dst + 12 * positionBytes, positionBytes, g20, g21, g22);
+    }
+  }
+  const packedBytes = <usize>winogradWeightFloats(rows, depth) * 4;
+  for (let xi = 0; xi < POSITIONS; xi++) {
+    gemmPackA(
+      transformed + <usize>xi * positionBytes,
+      depth,
+      false,
+      rows,
+      depth,
+      0,
+      rows,
+      packed + <usize>xi * packedBytes,
+    );
+  }
+}
+
+/** Row i of t·Gᵀ from row (t0, t1, t2) of t: positions 4i to 4i+3, `positionBytes` apart. */
+function transformRow(dst: usize, positionBytes: usize, t0: f32, t1: f32, t2: f32): void {
+  store<f32>(dst, t0);
+  store<f32>(dst + positionBytes, (t0 + t1 + t2) * 0.5);
+  store<f32>(dst + 2 * positionBytes, (t0 - t1 + t2) * 0.5);
+  store<f32>(dst + 3 * positionBytes, t2);
+}
+
+/** g[ky, kx] of a 3×3 weight, or of the flipped weight g[2−ky, 2−kx]. */
+function weightAt(g: usize, ky: i32, kx: i32, flip: bool): f32 {
+  const index = flip ? (2 - ky) * 3 + (2 - kx) : ky * 3 + kx;
+  return load<f32>(g + <usize>index * 4);
+}
+
+/**
+ * out[n, o] = conv(x[n], w)[o] for images [imageStart, imageEnd) and output channels
+ * [channelStart, channelEnd) (channelStart a multiple of gemmTileRows()), x [batch, inChannels, height,
+ * width] and out [batch, outChannels, height, width], from the packed transformed weights of
+ * winogradWeights. `scratch` is this thread's winogradScratchBytes.
+ */
+export function winogradConv(
+  x: usize,
+  packed: usize,
+  out: usize,
+  batch: i32,
+  inChannels: i32,
+  height: i32,
+  width: i32,
+  outChannels: i32,
+  imageStart: i32,
+  imageEnd: i32,
+  channelStart: i32,
+  channelEnd: i32,
+  scratch: usize,
+): void {
+  if (channelEnd <= channelStart || inChannels <= 0) return;
+  const tilesY = tilesOf(height);
+  const tilesX = tilesOf(width);
+  // `tiles` counts the GEMM's columns: with wholeGroups, the slots past a row's end too (their
+  // patches are all padding, and the output transform drops them).
+  const tiles = tileSlots(tilesY, tilesX);
+  const whole = wholeGroups(tilesY, tilesX);
+  const groups = whole ? (tilesX + 3) >> 2 : tilesX >> 2;
+  const leftover = whole ? 0 : tilesX & 3;
+  const fullTiles = tilesY * groups * 4;
+  const planeWidth = paddedWidth(width);
+  const planeFloats = paddedHeight(height) * planeWidth;
+  const columns = roundUp(tiles, NR);
+  const vBytes = positionStride(<usize>(columns * inChannels) * 4);
+  // M[ξ] is [rows padded to the register tile, columns]: every tile of the GEMM is then a whole one,
+  // written straight to M rather than through the edge tile (the extra rows and columns come out zero
+  // from the zero padding of U and V, and the output transform never reads them).
+  const tileRows = gemmTileRows();
+  const mBytes = positionStride(<usize>(roundUp(outChannels, tileRows) * columns) * 4);
+  const plane = scratch;
+  const v = plane + <usize>roundUp(planeFloats, 16) * 4;
+  const m = v + POSITIONS * vBytes;
+  const staging = m + POSITIONS * mBytes + 64;
+  const edgeTile = staging + POSITIONS * 16;
+  const packedBytes = <usize>winogradWeightFloats(outChannels, inChannels) * 4;
+  // A last, partly filled strip of U with at most 4 real rows (32 channels on the 6-row tile: 30 + 2)
+  // is multiplied by shortStripProduct rather than as a whole strip of zero-padded rows.
+  const partial = outChannels % tileRows;
+  const shortRows = channelEnd == outChannels && partial > 0 && partial <= SHORT_ROWS ? partial : 0;
+  const wholeStripsEnd = shortRows > 0 ? outChannels - partial : roundUp(channelEnd, tileRows);
+  // The border of the plane stays zero: each channel overwrites only the interior.
+  memory.fill(plane, 0, <usize>planeFloats * 4);
+  zeroPaddingColumns(v, vBytes, tiles, columns, inChannels);
+  const inPlane = height * width;
+  const outPlane = inPlane;
+  for (let n = max(imageStart, 0); n < min(imageEnd, batch); n++) {
+    const image = x + <usize>(n * inChannels * inPlane) * 4;
+    for (let c = 0; c < inChannels; c++) {
+      const source = image + <usize>(c * inPlane) * 4;
+      for (let y = 0; y < height; y++) {
+        copyFloats(plane + <usize>((y + 1) * planeWidth + 1) * 4, source + <usize>(y * width) * 4, width);
+      }
+      const depthBlock = (c / KC) * KC;
+      const kc = min(KC, inChannels - depthBlock);
+      const channelBase = v + <usize>(columns * depthBlock + (c - depthBlock) * NR) * 4;
+      transformInputPlane(
+        plane,
+        planeWidth,
+        tilesY,
+        groups,
+        leftover,
+        fullTiles,
+        channelBase,
+        <usize>(kc * NR) * 4,
+        vBytes,
+        staging,
+      );
+    }
+    for (let xi = 0; xi < POSITIONS; xi++) {
+      const operandU = packed + <usize>xi * packedBytes;
+      const operandV = v + <usize>xi * vBytes;
+      const product = m + <usize>xi * mBytes;
+      if (wholeStripsEnd > channelStart) {
+        gemmPackedBlock(
+          operandU,
+          operandV,
+          outChannels,
+          columns,
+          inChannels,
+          product,
+          columns,
+          false,
+          channelStart,
+          wholeStripsEnd,
+          0,
+          columns,
+          edgeTile,
+        );
+      }
+      if (shortRows > 0) {
+        shortStripProduct(
+          operandU,
+          operandV,
+          outChannels,
+          columns,
+          inChannels,
+          wholeStripsEnd,
+          shortRows,
+          product,
+        );
+      }
+    }
+    for (let o = channelStart; o < channelEnd; o++) {
+      transformOutputPlane(
+        m + <usize>(o * columns) * 4,
+        mBytes,
+        out + <usize>((n * outChannels + o) * outPlane) * 4,
+        height,
+        width,
+        tilesY,
+        groups,
+        leftover,
+        fullTiles,
+      );
+    }
+  }
+}
+
+/** Most real rows in a last strip of U that shortStripProduct takes. */
+const SHORT_ROWS: i32 = 4;
+
+/**
+ * M[row, ·] = U[row, ·]·V for the `rows` (1 to 4) real rows of U's last packed strip, which starts at
+ * row `firstRow`, over all `columns` (a multiple of 8) of V; U and V packed as gemmPackedBlock takes
+ * them. Each element is summed as the GEMM's register tiles sum it: from zero, one multiply-add per
+ * depth (fused in the relaxed-SIMD build), depth blocks in order. Rows of M up to the next multiple of 2
+ * or 4 are written too (scratch).
+ */
+function shortStripProduct(
+  packedU: usize,
+  packedV: usize,
+  m: i32,
+  columns: i32,
+  depth: i32,
+  firstRow: i32,
+  rows: i32,
+  product: usize,
+): void {
+  const tileRows = gemmTileRows();
+  const rowsPadded = roundUp(m, tileRows);
+  const rowBytes = <usize>columns * 4;
+  for (let pc = 0; pc < depth; pc += KC) {
+    const kc = min(KC, depth - pc);
+    const strip = packedU + <usize>(rowsPadded * pc + firstRow * kc) * 4;
+    const panel = packedV + <usize>(columns * pc) * 4;
+    for (let jr = 0; jr < columns; jr += NR) {
+      const c = product + <usize>firstRow * rowBytes + <usize>jr * 4;
+      const b = panel + <usize>(jr * kc) * 4;
+      if (rows <= 2) tile2x8(kc, strip, <usize>tileRows * 4, b, c, rowBytes, pc > 0);
+      else tile4x8(kc, strip, <usize>tileRows * 4, b, c, rowBytes, pc > 0);
+    }
+  }
+}
+
+/** a·b + c, fused in the relaxed-SIMD build as the GEMM's register tile is. */
+function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
+/** C[2×8] (+)= the first 2 rows of an A strip (`aStep` bytes per depth) · a B strip of 8 columns. */
+function tile2x8(kc: i32, a: usize, aStep: usize, b: usize, c: usize, rowBytes: usize, addToC: bool): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  const end = b + <usize>kc * 32;
+  while (b < end) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    let av = v128.load32_splat(a);
+    c00 = madd(av, b0, c00);
+    c01 = madd(av, b1, c01);
+    av = v128.load32_splat(a, 4);
+    c10 = madd(av, b0, c10);
+    c11 = madd(av, b1, c11);
+    a += aStep;
+    b += 32;
+  }
+  const c1 = c + rowBytes;
+  if (addToC) {
+    c00 = f32x4.add(c00, v128.load(c));
+    c01 = f32x4.add(c01, v128.load(c, 16));
+    c10 = f32x4.add(c10, v128.load(c1));
+    c11 = f32x4.add(c11, v128.load(c1, 16));
+  }
+  v128.store(c, c00);
+  v128.store(c, c01, 16);
+  v128.store(c1, c10);
+  v128.store(c1, c11, 16);
+}
+
+/** C[4×8] (+)= the first 4 rows of an A strip (`aStep` bytes per depth) · a B strip of 8 columns. */
+function tile4x8(kc: i32, a: usize, aStep: usize, b: usize, c: usize, rowBytes: usize, addToC: bool): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
+  const end = b + <usize>kc * 32;
+  while (b < end) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    let av = v128.load32_splat(a);
+    c00 = madd(av, b0, c00);
+    c01 = madd(av, b1, c01);
+    av = v128.load32_splat(a, 4);
+    c10 = madd(av, b0, c10);
+    c11 = madd(av, b1, c11);
+    av = v128.load32_splat(a, 8);
+    c20 = madd(av, b0, c20);
+    c21 = madd(av, b1, c21);
+    av = v128.load32_splat(a, 12);
+    c30 = madd(av, b0, c30);
+    c31 = madd(av, b1, c31);
+    a += aStep;
+    b += 32;
+  }
+  const c1 = c + rowBytes;
+  const c2 = c1 + rowBytes;
+  const c3 = c2 + rowBytes;
+  if (addToC) {
+    c00 = f32x4.add(c00, v128.load(c));
+    c01 = f32x4.add(c01, v128.load(c, 16));
+    c10 = f32x4.add(c10, v128.load(c1));
+    c11 = f32x4.add(c11, v128.load(c1, 16));
+    c20 = f32x4.add(c20, v128.load(c2));
+    c21 = f32x4.add(c21, v128.load(c2, 16));
+    c30 = f32x4.add(c30, v128.load(c3));
+    c31 = f32x4.add(c31, v128.load(c3, 16));
+  }
+  v128.store(c, c00);
+  v128.store(c, c01, 16);
+  v128.store(c1, c10);
+  v128.store(c1, c11, 16);
+  v128.store(c2, c20);
+  v128.store(c2, c21, 16);
+  v128.store(c3, c30);
+  v128.store(c3, c31, 16);
+}
+
+/**
+ * Zeroes the columns of V past the last tile (the last strip's padding) for every position and
+ * depth: the GEMM multiplies them into columns of M that nothing reads, but leftover scratch there
+ * could hold subnormals or NaNs that slow the multiply down.
+ */
+function zeroPaddingColumns(v: usize, vBytes: usize, tiles: i32, columns: i32, depth: i32): void {
+  const used = tiles & (NR - 1);
+  if (used == 0) return;
+  const lastStrip = tiles - used;
+  for (let xi = 0; xi < POSITIONS; xi++) {
+    const operand = v + <usize>xi * vBytes;
+    for (let p = 0; p < depth; p++) {
+      const depthBlock = (p / KC) * KC;
+      const kc = min(KC, depth - depthBlock);
+      const at = operand + <usize>(columns * depthBlock + lastStrip * kc + (p - depthBlock) * NR + used) * 4;
+      for (let column = used; column < NR; column++) store<f32>(at + <usize>(column - used) * 4, 0);
+    }
+  }
+}
+
+/**
+ * V[ξ][c, t] for every tile of one input channel, from its zero-padded plane (row length
+ * planeWidth). `channelBase` is the address of tile 0 at this channel's depth in V[0], `stripBytes`
+ * the distance between packed strips of 8 tiles, `positionBytes` between V[ξ] and V[ξ+1].
+ */
+function transformInputPlane(
+  plane: usize,
+  planeWidth: i32,
+  tilesY: i32,
+  groups: i32,
+  leftover: i32,
+  fullTiles: i32,
+  channelBase: usize,
+  stripBytes: usize,
+  positionBytes: usize,
+  staging: usize,
+): void {
+  const rowBytes = <usize>planeWidth * 4;
+  for (let ty = 0; ty < tilesY; ty++) {
+    const patchRow = plane + <usize>(2 * ty) * rowBytes;
+    for (let g = 0; g < groups; g++) {
+      // Four tiles from a multiple of 4: one half of one packed strip.
+      const tile = (ty * groups + g) * 4;
+      const dst = channelBase + <usize>(tile >> 3) * stripBytes + <usize>(tile & 7) * 4;
+      transformInputGroup(patchRow + <usize>(8 * g) * 4, rowBytes, dst, positionBytes, false);
+    }
+    if (leftover == 2) {
+      // Two tiles from an even index: one quarter of one strip, stored as the low half of each vector.
+      const tile = fullTiles + ty * 2;
+      const dst = channelBase + <usize>(tile >> 3) * stripBytes + <usize>(tile & 7) * 4;
+      transformInputGroup(patchRow + <usize>(8 * groups) * 4, rowBytes, dst, positionBytes, true);
+    } else if (leftover > 0) {
+      transformInputGroup(patchRow + <usize>(8 * groups) * 4, rowBytes, staging, 16, false);
+      const first = fullTiles + ty * leftover;
+      for (let q = 0; q < leftover; q++) {
+        const tile = first + q;
+        const dst = channelBase + <usize>(tile >> 3) * stripBytes + <usize>(tile & 7) * 4;
+        for (let xi = 0; xi < POSITIONS; xi++) {
+          store<f32>(dst + <usize>xi * positionBytes, load<f32>(staging + <usize>(xi * 16 + q * 4)));
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Bᵀ·d·B for four horizontally adjacent tiles at once (lane q: the tile whose patch starts 2q
+ * columns right of `patch`), position ξ = 4i + j stored at dst + ξ·positionBytes.
+ * Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]].
+ */
+function transformInputGroup(
+  patch: usize,
+  rowBytes: usize,
+  dst: usize,
+  positionBytes: usize,
+  half: bool,
+): void {
+  // Rows 1 and 2 of the patch first: every output row uses one of them, so rows 0 and 3 can be
+  // folded in one at a time with fewer vectors live.
+  const r1 = patch + rowBytes;
+  const r2 = r1 + rowBytes;
+  let a = v128.load(r1);
+  let b = v128.load(r1, 16);
+  let a2 = v128.load(r1, 8);
+  let b2 = v128.load(r1, 24);
+  let k0 = f32x4.shuffle(a, b, 0, 2, 4, 6);
+  let k1 = f32x4.shuffle(a, b, 1, 3, 5, 7);
+  let k2 = f32x4.shuffle(a2, b2, 0, 2, 4, 6);
+  let k3 = f32x4.shuffle(a2, b2, 1, 3, 5, 7);
+  const e10 = f32x4.sub(k0, k2);
+  const e11 = f32x4.add(k1, k2);
+  const e12 = f32x4.sub(k2, k1);
+  const e13 = f32x4.sub(k1, k3);
+  a = v128.load(r2);
+  b = v128.load(r2, 16);
+  a2 = v128.load(r2, 8);
+  b2 = v128.load(r2, 24);
+  k0 = f32x4.shuffle(a, b, 0, 2, 4, 6);
+  k1 = f32x4.shuffle(a, b, 1, 3, 5, 7);
+  k2 = f32x4.shuffle(a2, b2, 0, 2, 4, 6);
+  k3 = f32x4.shuffle(a2, b2, 1, 3, 5, 7);
+  const e20 = f32x4.sub(k0, k2);
+  const e21 = f32x4.add(k1, k2);
+  const e22 = f32x4.sub(k2, k1);
+  const e23 = f32x4.sub(k1, k3);
+  const p = positionBytes;
+  // Row 1 of Bᵀ·d·B (ξ = 4..7): e1 + e2; row 2 (ξ = 8..11): e2 − e1.
+  put(dst + 4 * p, f32x4.add(e10, e20), half);
+  put(dst + 5 * p, f32x4.add(e11, e21), half);
+  put(dst + 6 * p, f32x4.add(e12, e22), half);
+  put(dst + 7 * p, f32x4.add(e13, e23), half);
+  put(dst + 8 * p, f32x4.sub(e20, e10), half);
+  put(dst + 9 * p, f32x4.sub(e21, e11), half);
+  put(dst + 10 * p, f32x4.sub(e22, e12), half);
+  put(dst + 11 * p, f32x4.sub(e23, e13), half);
+  // Row 0 (ξ = 0..3): e0 − e2.
+  a = v128.load(patch);
+  b = v128.load(patch, 16);
+  a2 = v128.load(patch, 8);
+  b2 = v128.load(patch, 24);
+  k0 = f32x4.shuffle(a, b, 0, 2, 4, 6);
+  k1 = f32x4.shuffle(a, b, 1, 3, 5, 7);
+  k2 = f32x4.shuffle(a2, b2, 0, 2, 4, 6);
+  k3 = f32x4.shuffle(a2, b2, 1, 3, 5, 7);
+  put(dst, f32x4.sub(f32x4.sub(k0, k2), e20), half);
+  put(dst + p, f32x4.sub(f32x4.add(k1, k2), e21), half);
+  put(dst + 2 * p, f32x4.sub(f32x4.sub(k2, k1), e22), half);
+  put(dst + 3 * p, f32x4.sub(f32x4.sub(k1, k3), e23), half);
+  // Row 3 (ξ = 12..15): e1 − e3.
+  const r3 = r2 + rowBytes;
+  a = v128.load(r3);
+  b = v128.load(r3, 16);
+  a2 = v128.load(r3, 8);
+  b2 = v128.load(r3, 24);
+  k0 = f32x4.shuffle(a, b, 0, 2, 4, 6);
+  k1 = f32x4.shuffle(a, b, 1, 3, 5, 7);
+  k2 = f32x4.shuffle(a2, b2, 0, 2, 4, 6);
+  k3 = f32x4.shuffle(a2, b2, 1, 3, 5, 7);
+  put(dst + 12 * p, f32x4.sub(e10, f32x4.sub(k0, k2)), half);
+  put(dst + 13 * p, f32x4.sub(e11, f32x4.add(k1, k2)), half);
+  put(dst + 14 * p, f32x4.sub(e12, f32x4.sub(k2, k1)), half);
+  put(dst + 15 * p, f32x4.sub(e13, f32x4.sub(k1, k3)), half);
+}
+
+/** Stores the four lanes of `value` (four tiles), or with `half` the low two (two tiles). */
+function put(at: usize, value: v128, half: bool): void {
+  if (half) v128.store64_lane(at, value, 0);
+  else v128.store(at, value);
+}
+
+/**
+ * Aᵀ·m·A into one output plane [height, width] for every tile, m[ξ] at products + ξ·positionBytes
+ * (this channel's row of M[ξ], one float per tile slot). Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]].
+ */
+function transformOutputPlane(
+  products: usize,
+  positionBytes: usize,
+  plane: usize,
+  height: i32,
+  width: i32,
+  tilesY: i32,
+  groups: i32,
+  leftover: i32,
+  fullTiles: i32,
+): void {
+  const rowBytes = <usize>width * 4;
+  for (let ty = 0; ty < tilesY; ty++) {
+    const y = 2 * ty;
+    const rows = min(2, height - y);
+    const outRow = plane + <usize>y * rowBytes;
+    for (let g = 0; g < groups; g++) {
+      const x = 8 * g;
+      const tile = (ty * groups + g) * 4;
+      transformOutputGroup(
+        products + <usize>tile * 4,
+        positionBytes,
+        outRow + <usize>x * 4,
+        rowBytes,
+        rows,
+        min(8, width - x),
+      );
+    }
+    if (leftover > 0) {
+      const x = 8 * groups;
+      const tile = fullTiles + ty * leftover;
+      transformOutputGroup(
+        products + <usize>tile * 4,
+        positionBytes,
+        outRow + <usize>x * 4,
+        rowBytes,
+        rows,
+        min(2 * leftover, width - x),
+      );
+    }
+  }
+}
+
+/**
+ * Aᵀ·m·A for four adjacent tiles (one per lane) into `rows` (1 or 2) output rows of `count` (1 to 8)
+ * pixels at dst and dst + rowBytes; pixels past the plane's edge are dropped.
+ */
+function transformOutputGroup(
+  products: usize,
+  positionBytes: usize,
+  dst: usize,
+  rowBytes: usize,
+  rows: i32,
+  count: i32,
+): void {
+  const p = positionBytes;
+  // Column transform of each row i of m: s_i = m_i0 + m_i1 + m_i2, d_i = m_i1 − m_i2 − m_i3.
+  let m0 = v128.load(products);
+  let m1 = v128.load(products + p);
+  let m2 = v128.load(products + 2 * p);
+  let m3 = v128.load(products + 3 * p);
+  const s0 = f32x4.add(f32x4.add(m0, m1), m2);
+  const d0 = f32x4.sub(f32x4.sub(m1, m2), m3);
+  m0 = v128.load(products + 4 * p);
+  m1 = v128.load(products + 5 * p);
+  m2 = v128.load(products + 6 * p);
+  m3 = v128.load(products + 7 * p);
+  const s1 = f32x4.add(f32x4.add(m0, m1), m2);
+  const d1 = f32x4.sub(f32x4.sub(m1, m2), m3);
+  m0 = v128.load(products + 8 * p);
+  m1 = v128.load(products + 9 * p);
+  m2 = v128.load(products + 10 * p);
+  m3 = v128.load(products + 11 * p);
+  const s2 = f32x4.add(f32x4.add(m0, m1), m2);
+  const d2 = f32x4.sub(f32x4.sub(m1, m2), m3);
+  m0 = v128.load(products + 12 * p);
+  m1 = v128.load(products + 13 * p);
+  m2 = v128.load(products + 14 * p);
+  m3 = v128.load(products + 15 * p);
+  const s3 = f32x4.add(f32x4.add(m0, m1), m2);
+  const d3 = f32x4.sub(f32x4.sub(m1, m2), m3);
+  // Row transform: y0 = r0 + r1 + r2, y1 = r1 − r2 − r3; then interleave the tiles' two columns.
+  const y00 = f32x4.add(f32x4.add(s0, s1), s2);
+  const y01 = f32x4.add(f32x4.add(d0, d1), d2);
+  writeRow(dst, f32x4.shuffle(y00, y01, 0, 4, 1, 5), f32x4.shuffle(y00, y01, 2, 6, 3, 7), count);
+  if (rows < 2) return;
+  const y10 = f32x4.sub(f32x4.sub(s1, s2), s3);
+  const y11 = f32x4.sub(f32x4.sub(d1, d2), d3);
+  writeRow(dst + rowBytes, f32x4.shuffle(y10, y11, 0, 4, 1, 5), f32x4.shuffle(y10, y11, 2, 6, 3, 7), count);
+}
+
+/** Writes the first `count` (1 to 8) of the pixels low ++ high at dst. */
+function writeRow(dst: usize, low: v128, high: v128, count: i32): void {
+  if (count == 8) {
+    v128.store(dst, low);
+    v128.store(dst, high, 16);
+    return;
+  }
+  let rest = low;
+  if (count >= 4) {
+    v128.store(dst, low);
+    dst += 16;
+    count -= 4;
+    rest = high;
+  }
+  if (count >= 2) {
+    v128.store64_lane(dst, rest, 0);
+    if (count == 3) store<f32>(dst, f32x4.extract_lane(rest, 2), 8);
+  } else if (count == 1) {
+    store<f32>(dst, f32x4.extract_lane(rest, 0));
+  }
+}
