@@ -74,6 +74,39 @@ function maxWindow(
   store<i32>(argmax, bestIndex);
 }
 
+/**
+ * Four adjacent windows whose first element is input[first] at once: per tap, lanes that see a larger
+ * value (or NaN) take it, as maxWindow decides for one window.
+ */
+function maxFour(
+  input: usize,
+  out: usize,
+  argmax: usize,
+  first: i32,
+  laneOffsets: v128,
+  kernelHeight: i32,
+  kernelWidth: i32,
+  strideWidth: i32,
+  inWidth: i32,
+): void {
+  const corner = input + <usize>first * 4;
+  const firstIndices = i32x4.add(i32x4.splat(first), laneOffsets);
+  let best = loadLanes(corner, strideWidth);
+  let bestIndex = firstIndices;
+  for (let ky = 0; ky < kernelHeight; ky++) {
+    for (let kx = 0; kx < kernelWidth; kx++) {
+      if (ky == 0 && kx == 0) continue;
+      const tap = ky * inWidth + kx;
+      const value = loadLanes(corner + <usize>tap * 4, strideWidth);
+      const better = v128.or(f32x4.gt(value, best), f32x4.ne(value, value));
+      best = v128.bitselect(value, best, better);
+      bestIndex = v128.bitselect(i32x4.add(firstIndices, i32x4.splat(tap)), bestIndex, better);
+    }
+  }
+  v128.store(out, best);
+  v128.store(argmax, bestIndex);
+}
+
 export function maxPool2dForward(
   x: usize,
   out: usize,
@@ -115,25 +148,37 @@ export function maxPool2dForward(
             inWidth,
           );
         }
-        // Four adjacent windows at once: per tap, lanes that see a larger value (or NaN) take it.
         for (; ox + 4 <= vectorEnd; ox += 4, o += 4) {
-          const first = yStart * inWidth + ox * strideWidth - padLeft;
-          const corner = input + <usize>first * 4;
-          const firstIndices = i32x4.add(i32x4.splat(first), laneOffsets);
-          let best = loadLanes(corner, strideWidth);
-          let bestIndex = firstIndices;
-          for (let ky = 0; ky < kernelHeight; ky++) {
-            for (let kx = 0; kx < kernelWidth; kx++) {
-              if (ky == 0 && kx == 0) continue;
-              const tap = ky * inWidth + kx;
-              const value = loadLanes(corner + <usize>tap * 4, strideWidth);
-              const better = v128.or(f32x4.gt(value, best), f32x4.ne(value, value));
-              best = v128.bitselect(value, best, better);
-              bestIndex = v128.bitselect(i32x4.add(firstIndices, i32x4.splat(tap)), bestIndex, better);
-            }
-          }
-          v128.store(out + o * 4, best);
-          v128.store(argmax + o * 4, bestIndex);
+          maxFour(
+            input,
+            out + o * 4,
+            argmax + o * 4,
+            yStart * inWidth + ox * strideWidth - padLeft,
+            laneOffsets,
+            kernelHeight,
+            kernelWidth,
+            strideWidth,
+            inWidth,
+          );
+        }
+        // The 1–3 vector-safe windows left: one more group of four ending at vectorEnd, overlapping
+        // the last one (the windows it repeats get the same values), instead of the scalar path.
+        if (ox < vectorEnd && vectorEnd - 4 >= vectorStart) {
+          const start = vectorEnd - 4;
+          const at = o - <usize>(ox - start);
+          maxFour(
+            input,
+            out + at * 4,
+            argmax + at * 4,
+            yStart * inWidth + start * strideWidth - padLeft,
+            laneOffsets,
+            kernelHeight,
+            kernelWidth,
+            strideWidth,
+            inWidth,
+          );
+          o += <usize>(vectorEnd - ox);
+          ox = vectorEnd;
         }
       }
       for (; ox < outWidth; ox++, o++) {
