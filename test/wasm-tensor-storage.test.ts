@@ -19,8 +19,6 @@ import {
   ReLU,
   seedCnn,
   Sequential,
-  setBackend,
-  getBackend,
   type Backend,
   type Tensor,
   withBackend,
@@ -36,16 +34,6 @@ declare const WebAssembly: {
 
 /** The wasm backend with its tensors in JavaScript arrays, as with TENSILE_WASM_TENSORS=js. */
 const wasmWithoutStorage: Backend = { ...wasmBackend, storage: undefined };
-
-function onBackend<T>(backend: Backend, fn: () => T): T {
-  const previous = getBackend();
-  setBackend(backend);
-  try {
-    return fn();
-  } finally {
-    setBackend(previous);
-  }
-}
 
 test('the heap reuses freed blocks, merges neighbours and gives back its top', () => {
   const memory = new WebAssembly.Memory({ initial: 1, maximum: 64, shared: true });
@@ -82,7 +70,7 @@ test('the heap prefers the smallest free block that fits', () => {
 
 /** Losses, outputs and parameters of a few Adam steps of the seed CNN on `backend`. */
 function train(backend: Backend) {
-  return onBackend(backend, () => {
+  return withBackend(backend, () => {
     manualSeed(11);
     const model = seedCnn({ channels: [8, 16] });
     const input = randn([6, 1, 28, 28]);
@@ -120,7 +108,7 @@ test('training gives the same bits with tensors in wasm memory and in JavaScript
 });
 
 test('a convolution output lives in wasm memory, and arrays user code holds keep their values', () => {
-  onBackend(wasmBackend, () => {
+  withBackend(wasmBackend, () => {
     manualSeed(3);
     class Probe extends Module {
       kept: Tensor | null = null;
