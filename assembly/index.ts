@@ -22,9 +22,11 @@ export { sumBlocks } from './floats';
 export { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, convColumnBytes } from './conv';
 export {
   winogradConv,
+  winogradGradientScratchBytes,
   winogradScratchBytes,
   winogradTransformedBytes,
   winogradWeightFloats,
+  winogradWeightGradient,
   winogradWeights,
 } from './winograd';
 export { maxPool2dForward, maxPool2dBackward, avgPool2dForward, avgPool2dBackward } from './pool';

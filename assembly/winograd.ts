@@ -25,6 +25,8 @@
  *
  * conv2dBackwardInput of the same geometry is this convolution of gradOut with the weights
  * transposed and flipped, w'[c, o, ky, kx] = w[o, c, 2−ky, 2−kx] (winogradWeights' `backward`).
+ * conv2dBackwardWeight is winogradWeightGradient: 16 GEMMs whose depth is the tiles, from the same
+ * input transform and the transpose of the output transform.
  */
 import { copyFloats } from './floats';
 // V is written in gemm.ts's packed-B layout, whose depth block p starts at float columns·p·KC and
@@ -307,6 +309,7 @@ export function winogradConv(
           wholeStripsEnd,
           shortRows,
           product,
+          false,
         );
       }
     }
@@ -333,8 +336,8 @@ const SHORT_ROWS: i32 = 4;
  * M[row, ·] = U[row, ·]·V for the `rows` (1 to 4) real rows of U's last packed strip, which starts at
  * row `firstRow`, over all `columns` (a multiple of 8) of V; U and V packed as gemmPackedBlock takes
  * them. Each element is summed as the GEMM's register tiles sum it: from zero, one multiply-add per
- * depth (fused in the relaxed-SIMD build), depth blocks in order. Rows of M up to the next multiple of 2
- * or 4 are written too (scratch).
+ * depth (fused in the relaxed-SIMD build), depth blocks in order, added to M with `accumulate`. Rows
+ * of M up to the next multiple of 2 or 4 are written too (scratch).
  */
 function shortStripProduct(
   packedU: usize,
@@ -345,6 +348,7 @@ function shortStripProduct(
   firstRow: i32,
   rows: i32,
   product: usize,
+  accumulate: bool,
 ): void {
   const tileRows = gemmTileRows();
   const rowsPadded = roundUp(m, tileRows);
@@ -356,8 +360,8 @@ function shortStripProduct(
     for (let jr = 0; jr < columns; jr += NR) {
       const c = product + <usize>firstRow * rowBytes + <usize>jr * 4;
       const b = panel + <usize>(jr * kc) * 4;
-      if (rows <= 2) tile2x8(kc, strip, <usize>tileRows * 4, b, c, rowBytes, pc > 0);
-      else tile4x8(kc, strip, <usize>tileRows * 4, b, c, rowBytes, pc > 0);
+      if (rows <= 2) tile2x8(kc, strip, <usize>tileRows * 4, b, c, rowBytes, accumulate || pc > 0);
+      else tile4x8(kc, strip, <usize>tileRows * 4, b, c, rowBytes, accumulate || pc > 0);
     }
   }
 }
@@ -717,4 +721,450 @@ function writeRow(dst: usize, low: v128, high: v128, count: i32): void {
   } else if (count == 1) {
     store<f32>(dst, f32x4.extract_lane(rest, 0));
   }
+}
+
+/**
+ * Tiles per depth chunk of the weight gradient's GEMMs: one packed depth block, so that each chunk's
+ * packed operands (output plus input channels × 256 tiles per position) stay small.
+ */
+const GRADIENT_DEPTH: i32 = KC;
+
+/**
+ * Per-thread scratch of winogradWeightGradient, in bytes (f64 as winogradScratchBytes): the input
+ * and gradOut of one image with channels innermost (zero-padded), the packed M' and Vᵀ of one depth
+ * chunk, dU (16 [O, C] sums) and the GEMM's edge tile.
+ */
+export function winogradGradientScratchBytes(
+  inChannels: i32,
+  height: i32,
+  width: i32,
+  outChannels: i32,
+): f64 {
+  const tilesY = tilesOf(height);
+  const tilesX = tilesOf(width);
+  const tileRows = gemmTileRows();
+  const rows = roundUp(outChannels, tileRows);
+  const columns = roundUp(inChannels, NR);
+  const input = <f64>(2 * tilesY + 2) * <f64>(2 * tilesX + 2) * <f64>roundUp(inChannels, 4);
+  const gradient = <f64>(2 * tilesY) * <f64>(2 * tilesX) * <f64>roundUp(rows, 4);
+  const v = POSITIONS * <f64>positionStride(<usize>(columns * GRADIENT_DEPTH) * 4);
+  const m = POSITIONS * <f64>positionStride(<usize>(rows * GRADIENT_DEPTH) * 4);
+  const sums = POSITIONS * <f64>positionStride(<usize>(rows * columns) * 4);
+  const edge = <f64>(tileRows * NR);
+  return (roundUp16(input) + roundUp16(gradient) + edge) * 4 + v + m + sums;
+}
+
+function roundUp16(floats: f64): f64 {
+  return Math.ceil(floats / 16) * 16;
+}
+
+/**
+ * gradWeight[o, c] = Σ_n ∂L/∂w[o, c] over images [imageStart, imageEnd), for output channels
+ * [channelStart, channelEnd) (channelStart a multiple of gemmTileRows()); x [batch, inChannels,
+ * height, width], gradOut [batch, outChannels, height, width], gradWeight [outChannels, inChannels,
+ * 3, 3] (only the block's rows written, overwritten). `scratch` is winogradGradientScratchBytes.
+ *
+ * Forward is y = Aᵀ·[(G·g·Gᵀ) ⊙ (Bᵀ·d·B)]·A per tile, so the gradient is
+ * Gᵀ·[Σ_tiles (A·dy·Aᵀ) ⊙ (Bᵀ·d·B)]·G: per position ξ one GEMM dU[ξ] [O, C] = M'[ξ] [O, tiles] ·
+ * V[ξ]ᵀ [tiles, C] whose depth is the tiles. The tiles of all the block's images, in image order and
+ * row-major within an image, are cut into depth chunks of GRADIENT_DEPTH; each chunk's M' and Vᵀ are
+ * written straight in gemmPackA's and gemmPackB's layouts and multiplied into dU, the first chunk
+ * overwriting it. Each dU element is therefore summed in an order fixed by the block's images alone,
+ * whatever channel block a thread takes.
+ *
+ * Both packed operands hold, for each tile (depth), a run of consecutive channels, so the transforms
+ * work on four channels per f32x4: each image's rows are first transposed to channels innermost
+ * ([y, x, channel]), then every tile's transform is a handful of whole-vector loads, adds and stores.
+ */
+export function winogradWeightGradient(
+  x: usize,
+  gradOut: usize,
+  gradWeight: usize,
+  batch: i32,
+  inChannels: i32,
+  height: i32,
+  width: i32,
+  outChannels: i32,
+  imageStart: i32,
+  imageEnd: i32,
+  channelStart: i32,
+  channelEnd: i32,
+  scratch: usize,
+): void {
+  if (channelEnd <= channelStart) return;
+  const first = max(imageStart, 0);
+  const end = min(imageEnd, batch);
+  const tilesY = tilesOf(height);
+  const tilesX = tilesOf(width);
+  const tiles = tilesY * tilesX;
+  const total = (end - first) * tiles;
+  if (total <= 0 || inChannels <= 0) {
+    memory.fill(
+      gradWeight + <usize>(channelStart * inChannels * 9) * 4,
+      0,
+      <usize>((channelEnd - channelStart) * inChannels * 9) * 4,
+    );
+    return;
+  }
+  const tileRows = gemmTileRows();
+  const rows = roundUp(outChannels, tileRows);
+  const columns = roundUp(inChannels, NR);
+  const rowEnd = roundUp(channelEnd, tileRows);
+  // The input as [2·tilesY + 2, 2·tilesX + 2, inQuads] with a zero border of one pixel (and more past
+  // an odd edge), and this block's gradOut channels as [2·tilesY, 2·tilesX, outQuads], zero past the
+  // edges and past the last real channel.
+  const inQuads = roundUp(inChannels, 4);
+  const inWidth = 2 * tilesX + 2;
+  const inFloats = roundUp((2 * tilesY + 2) * inWidth * inQuads, 16);
+  const outQuads = roundUp(rowEnd - channelStart, 4);
+  const gradientWidth = 2 * tilesX;
+  const gradientFloats = roundUp(2 * tilesY * gradientWidth * outQuads, 16);
+  const vBytes = positionStride(<usize>(columns * GRADIENT_DEPTH) * 4);
+  const mBytes = positionStride(<usize>(rows * GRADIENT_DEPTH) * 4);
+  const sumBytes = positionStride(<usize>(rows * columns) * 4);
+  const input = scratch;
+  const gradient = input + <usize>inFloats * 4;
+  const v = gradient + <usize>gradientFloats * 4;
+  const m = v + POSITIONS * vBytes;
+  const sums = m + POSITIONS * mBytes;
+  const edgeTile = sums + POSITIONS * sumBytes;
+  // The borders stay zero: each image overwrites only interior pixels.
+  memory.fill(input, 0, <usize>(inFloats + gradientFloats) * 4);
+  const pixels = height * width;
+  const inPixelBytes = <usize>inQuads * 4;
+  const inRowBytes = <usize>inWidth * inPixelBytes;
+  const outPixelBytes = <usize>outQuads * 4;
+  const outRowBytes = <usize>gradientWidth * outPixelBytes;
+  // The last strip of M' when it holds at most 4 real rows goes to shortStripProduct, as in
+  // winogradConv (whichever block of channels a thread takes, that strip is always summed so).
+  const partial = outChannels % tileRows;
+  const shortRows = channelEnd == outChannels && partial > 0 && partial <= SHORT_ROWS ? partial : 0;
+  const wholeStripsEnd = shortRows > 0 ? outChannels - partial : rowEnd;
+  // Lanes of Vᵀ past the transposed channels (a strip of 8 with at most 4 real channels) are never
+  // written, so they are zeroed once per layout (every chunk but the last has the full depth). Every
+  // lane of M' up to rowEnd is written, zero past channelEnd.
+  let zeroedDepth = 0;
+  for (let start = 0; start < total; start += GRADIENT_DEPTH) {
+    const depth = min(GRADIENT_DEPTH, total - start);
+    if (depth != zeroedDepth) {
+      zeroPaddingLanes(v, vBytes, inQuads, columns, NR, depth);
+      zeroedDepth = depth;
+    }
+    const lastImage = first + (start + depth - 1) / tiles;
+    for (let n = first + start / tiles; n <= lastImage; n++) {
+      // This image's tiles [from, to) fall in the chunk, at depth imageDepth + tile.
+      const imageDepth = (n - first) * tiles - start;
+      const from = max(-imageDepth, 0);
+      const to = min(depth - imageDepth, tiles);
+      const rowFirst = from / tilesX;
+      const rowLast = (to - 1) / tilesX;
+      // Input rows that tile rows [rowFirst, rowLast] read (2·ty − 1 to 2·ty + 2), one pixel in.
+      const yFirst = max(2 * rowFirst - 1, 0);
+      const yEnd = min(2 * rowLast + 3, height);
+      const image = x + <usize>(n * inChannels * pixels) * 4;
+      for (let c = 0; c < inChannels; c += 4) {
+        transposeRows(
+          image + <usize>(c * pixels) * 4,
+          min(4, inChannels - c),
+          pixels,
+          width,
+          yFirst,
+          yEnd,
+          input + inRowBytes + inPixelBytes + <usize>c * 4,
+          inRowBytes,
+          inPixelBytes,
+        );
+      }
+      const gradientImage = gradOut + <usize>((n * outChannels + channelStart) * pixels) * 4;
+      const gradientYEnd = min(2 * rowLast + 2, height);
+      for (let k = 0; k < outQuads; k += 4) {
+        transposeRows(
+          gradientImage + <usize>(k * pixels) * 4,
+          max(min(4, channelEnd - channelStart - k), 0),
+          pixels,
+          width,
+          2 * rowFirst,
+          gradientYEnd,
+          gradient + <usize>k * 4,
+          outRowBytes,
+          outPixelBytes,
+        );
+      }
+      for (let tile = from; tile < to; tile++) {
+        const ty = tile / tilesX;
+        const tx = tile - ty * tilesX;
+        const at = imageDepth + tile;
+        // Vᵀ: strips of NR channels, each depth NR consecutive channels.
+        const patch = input + <usize>(2 * ty) * inRowBytes + <usize>(2 * tx) * inPixelBytes;
+        for (let c = 0; c < inQuads; c += 4) {
+          transformInputQuad(
+            patch + <usize>c * 4,
+            inRowBytes,
+            inPixelBytes,
+            v + <usize>((c >> 3) * NR * depth + at * NR + (c & 7)) * 4,
+            vBytes,
+          );
+        }
+        // M': strips of tileRows output channels, each depth tileRows consecutive channels.
+        const tileGradient = gradient + <usize>(2 * ty) * outRowBytes + <usize>(2 * tx) * outPixelBytes;
+        for (let o = channelStart; o < rowEnd; o += tileRows) {
+          const strip = o / tileRows;
+          const dst = m + <usize>(strip * tileRows * depth + at * tileRows) * 4;
+          const source = tileGradient + <usize>(o - channelStart) * 4;
+          transformGradientStrip(source, outRowBytes, outPixelBytes, dst, mBytes, tileRows == 6);
+        }
+      }
+    }
+    for (let xi = 0; xi < POSITIONS; xi++) {
+      const operandM = m + <usize>xi * mBytes;
+      const operandV = v + <usize>xi * vBytes;
+      const sum = sums + <usize>xi * sumBytes;
+      if (wholeStripsEnd > channelStart) {
+        gemmPackedBlock(
+          operandM,
+          operandV,
+          outChannels,
+          inChannels,
+          depth,
+          sum,
+          columns,
+          start > 0,
+          channelStart,
+          wholeStripsEnd,
+          0,
+          columns,
+          edgeTile,
+        );
+      }
+      if (shortRows > 0) {
+        shortStripProduct(
+          operandM,
+          operandV,
+          outChannels,
+          columns,
+          depth,
+          wholeStripsEnd,
+          shortRows,
+          sum,
+          start > 0,
+        );
+      }
+    }
+  }
+  for (let o = channelStart; o < channelEnd; o++) {
+    for (let c = 0; c < inChannels; c++) {
+      transformWeightGradient(
+        sums + <usize>(o * columns + c) * 4,
+        sumBytes,
+        gradWeight + <usize>((o * inChannels + c) * 9) * 4,
+      );
+    }
+  }
+}
+
+/**
+ * Rows [yFirst, yEnd) of `count` (0 to 4) consecutive channel planes (the first at `source`,
+ * `pixels` floats apart, rows `width` long) into four-channel vectors: pixel (y, x) at
+ * dst + y·rowBytes + x·pixelBytes. Channels past `count` are written as zeros.
+ */
+function transposeRows(
+  source: usize,
+  count: i32,
+  pixels: i32,
+  width: i32,
+  yFirst: i32,
+  yEnd: i32,
+  dst: usize,
+  rowBytes: usize,
+  pixelBytes: usize,
+): void {
+  const planeBytes = <usize>pixels * 4;
+  const zero = f32x4.splat(0);
+  for (let y = yFirst; y < yEnd; y++) {
+    const row = source + <usize>(y * width) * 4;
+    let out = dst + <usize>y * rowBytes;
+    let x = 0;
+    for (; x + 4 <= width; x += 4) {
+      const at = row + <usize>x * 4;
+      const a0 = count > 0 ? v128.load(at) : zero;
+      const a1 = count > 1 ? v128.load(at + planeBytes) : zero;
+      const a2 = count > 2 ? v128.load(at + 2 * planeBytes) : zero;
+      const a3 = count > 3 ? v128.load(at + 3 * planeBytes) : zero;
+      const low01 = f32x4.shuffle(a0, a1, 0, 4, 1, 5);
+      const high01 = f32x4.shuffle(a0, a1, 2, 6, 3, 7);
+      const low23 = f32x4.shuffle(a2, a3, 0, 4, 1, 5);
+      const high23 = f32x4.shuffle(a2, a3, 2, 6, 3, 7);
+      v128.store(out, f32x4.shuffle(low01, low23, 0, 1, 4, 5));
+      v128.store(out + pixelBytes, f32x4.shuffle(low01, low23, 2, 3, 6, 7));
+      v128.store(out + 2 * pixelBytes, f32x4.shuffle(high01, high23, 0, 1, 4, 5));
+      v128.store(out + 3 * pixelBytes, f32x4.shuffle(high01, high23, 2, 3, 6, 7));
+      out += 4 * pixelBytes;
+    }
+    for (; x < width; x++) {
+      const at = row + <usize>x * 4;
+      v128.store(
+        out,
+        f32x4(
+          count > 0 ? load<f32>(at) : 0,
+          count > 1 ? load<f32>(at + planeBytes) : 0,
+          count > 2 ? load<f32>(at + 2 * planeBytes) : 0,
+          count > 3 ? load<f32>(at + 3 * planeBytes) : 0,
+        ),
+      );
+      out += pixelBytes;
+    }
+  }
+}
+
+/**
+ * Bᵀ·d·B for four channels of one tile (lanes: channels), d's pixel (i, j) at
+ * patch + i·rowBytes + j·pixelBytes; position ξ stored at dst + ξ·positionBytes.
+ * Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]].
+ */
+function transformInputQuad(
+  patch: usize,
+  rowBytes: usize,
+  pixelBytes: usize,
+  dst: usize,
+  positionBytes: usize,
+): void {
+  const r0 = patch;
+  const r1 = r0 + rowBytes;
+  const r2 = r1 + rowBytes;
+  const r3 = r2 + rowBytes;
+  // Row i of Bᵀ·d from two rows of d, then times B along the row.
+  for (let i = 0; i < 4; i++) {
+    const p = i == 0 ? r0 : i == 3 ? r1 : r2;
+    const q = i == 0 ? r2 : i == 3 ? r3 : r1;
+    let t0 = v128.load(p);
+    let t1 = v128.load(p + pixelBytes);
+    let t2 = v128.load(p + 2 * pixelBytes);
+    let t3 = v128.load(p + 3 * pixelBytes);
+    const u0 = v128.load(q);
+    const u1 = v128.load(q + pixelBytes);
+    const u2 = v128.load(q + 2 * pixelBytes);
+    const u3 = v128.load(q + 3 * pixelBytes);
+    if (i == 1) {
+      t0 = f32x4.add(t0, u0);
+      t1 = f32x4.add(t1, u1);
+      t2 = f32x4.add(t2, u2);
+      t3 = f32x4.add(t3, u3);
+    } else {
+      t0 = f32x4.sub(t0, u0);
+      t1 = f32x4.sub(t1, u1);
+      t2 = f32x4.sub(t2, u2);
+      t3 = f32x4.sub(t3, u3);
+    }
+    const row = dst + <usize>(4 * i) * positionBytes;
+    v128.store(row, f32x4.sub(t0, t2));
+    v128.store(row + positionBytes, f32x4.add(t1, t2));
+    v128.store(row + 2 * positionBytes, f32x4.sub(t2, t1));
+    v128.store(row + 3 * positionBytes, f32x4.sub(t1, t3));
+  }
+}
+
+/**
+ * A·dy·Aᵀ for one strip of M' (4 channels, or 6 with `six`; lanes: channels) of one 2×2 gradOut tile,
+ * dy's pixel (i, j) at tile + i·rowBytes + j·pixelBytes, position ξ stored at dst + ξ·positionBytes.
+ * A = [[1, 0], [1, 1], [1, −1], [0, −1]]: the rows r0, r1 of dy become r0, r0 + r1, r0 − r1, −r1,
+ * and each row (a, b) becomes (a, a + b, a − b, −b).
+ */
+function transformGradientStrip(
+  tile: usize,
+  rowBytes: usize,
+  pixelBytes: usize,
+  dst: usize,
+  positionBytes: usize,
+  six: bool,
+): void {
+  const p = positionBytes;
+  let y00 = v128.load(tile);
+  let y01 = v128.load(tile + pixelBytes);
+  let y10 = v128.load(tile + rowBytes);
+  let y11 = v128.load(tile + rowBytes + pixelBytes);
+  gradientRow(dst, p, y00, y01, false);
+  gradientRow(dst + 4 * p, p, f32x4.add(y00, y10), f32x4.add(y01, y11), false);
+  gradientRow(dst + 8 * p, p, f32x4.sub(y00, y10), f32x4.sub(y01, y11), false);
+  gradientRow(dst + 12 * p, p, f32x4.neg(y10), f32x4.neg(y11), false);
+  if (!six) return;
+  // Channels 4 and 5 of the strip, in the low lanes.
+  y00 = v128.load64_zero(tile + 16);
+  y01 = v128.load64_zero(tile + pixelBytes + 16);
+  y10 = v128.load64_zero(tile + rowBytes + 16);
+  y11 = v128.load64_zero(tile + rowBytes + pixelBytes + 16);
+  gradientRow(dst + 16, p, y00, y01, true);
+  gradientRow(dst + 16 + 4 * p, p, f32x4.add(y00, y10), f32x4.add(y01, y11), true);
+  gradientRow(dst + 16 + 8 * p, p, f32x4.sub(y00, y10), f32x4.sub(y01, y11), true);
+  gradientRow(dst + 16 + 12 * p, p, f32x4.neg(y10), f32x4.neg(y11), true);
+}
+
+/** (a, a + b, a − b, −b) at dst, positionBytes apart (with `half`, the low two lanes of each). */
+function gradientRow(dst: usize, positionBytes: usize, a: v128, b: v128, half: bool): void {
+  put(dst, a, half);
+  put(dst + positionBytes, f32x4.add(a, b), half);
+  put(dst + 2 * positionBytes, f32x4.sub(a, b), half);
+  put(dst + 3 * positionBytes, f32x4.neg(b), half);
+}
+
+/**
+ * Zeroes lanes [used, padded) of every depth of a packed operand of `depth` (≤ KC) whose strips are
+ * `strip` lanes wide, at every position: channels past the last real one, which the GEMM multiplies
+ * into rows or columns of dU that nothing reads (leftover scratch there could be NaN or subnormal).
+ */
+function zeroPaddingLanes(
+  operand: usize,
+  positionBytes: usize,
+  used: i32,
+  padded: i32,
+  strip: i32,
+  depth: i32,
+): void {
+  if (used >= padded) return;
+  for (let lane = used; lane < padded; lane++) {
+    const s = lane / strip;
+    const base = operand + <usize>(s * strip * depth + (lane - s * strip)) * 4;
+    for (let xi = 0; xi < POSITIONS; xi++) {
+      const at = base + <usize>xi * positionBytes;
+      for (let d = 0; d < depth; d++) store<f32>(at + <usize>(d * strip) * 4, 0);
+    }
+  }
+}
+
+/**
+ * Gᵀ·s·G of one 4×4 sum s (position ξ at sum + ξ·positionBytes) into a 3×3 weight gradient at dst.
+ * Gᵀ = [[1, ½, ½, 0], [0, ½, −½, 0], [0, ½, ½, 1]].
+ */
+function transformWeightGradient(sum: usize, positionBytes: usize, dst: usize): void {
+  // Rows of s as vectors (lane j: column j), then rows of Gᵀ·s, then each row times G.
+  const s0 = sumRow(sum, positionBytes);
+  const s1 = sumRow(sum + 4 * positionBytes, positionBytes);
+  const s2 = sumRow(sum + 8 * positionBytes, positionBytes);
+  const s3 = sumRow(sum + 12 * positionBytes, positionBytes);
+  const half = f32x4.splat(0.5);
+  const middle = f32x4.mul(f32x4.add(s1, s2), half);
+  weightGradientRow(dst, f32x4.add(s0, middle));
+  weightGradientRow(dst + 12, f32x4.mul(f32x4.sub(s1, s2), half));
+  weightGradientRow(dst + 24, f32x4.add(middle, s3));
+}
+
+/** Row i of s (positions 4i to 4i+3, `positionBytes` apart) as one vector. */
+function sumRow(at: usize, positionBytes: usize): v128 {
+  return f32x4(
+    load<f32>(at),
+    load<f32>(at + positionBytes),
+    load<f32>(at + 2 * positionBytes),
+    load<f32>(at + 3 * positionBytes),
+  );
+}
+
+/** (t0 + ½(t1 + t2), ½(t1 − t2), ½(t1 + t2) + t3) of row t of Gᵀ·s: one row of the 3×3 gradient. */
+function weightGradientRow(dst: usize, t: v128): void {
+  const t0 = f32x4.extract_lane(t, 0);
+  const t1 = f32x4.extract_lane(t, 1);
+  const t2 = f32x4.extract_lane(t, 2);
+  const t3 = f32x4.extract_lane(t, 3);
+  const middle = (t1 + t2) * 0.5;
+  store<f32>(dst, t0 + middle);
+  store<f32>(dst, (t1 - t2) * 0.5, 4);
+  store<f32>(dst, middle + t3, 8);
 }

@@ -21,7 +21,7 @@ import type { BatchNormGeometry, BinaryKind, Conv2dGeometry, Pool2dGeometry } fr
 import { getWasmThreads, setWasmThreads, wasmBackend, wasmTuning } from '../src/backend/wasm/index.js';
 import { wasmRuntime } from '../src/backend/wasm/runtime.js';
 import { startedWorkers, wasmWorkersReady, workerChunksRun } from '../src/backend/wasm/threads.js';
-import { usesWinograd } from '../src/backend/wasm/winograd.js';
+import { usesWinograd, usesWinogradWeightGradient } from '../src/backend/wasm/winograd.js';
 
 /** Deterministic uniform [-1, 1) floats (mulberry32), so a failure reproduces. */
 function randomFloats(count: number, seed: number): Float32Array {
@@ -184,10 +184,17 @@ describe('wasm backend: the same bits on 1, 2 and 3 threads', () => {
     ['3×3 pad 1, 32 output channels (short strips)', convGeometry(2, 3, 6, 5, 32, 3, 1, 1)],
     ['Winograd 3×3 pad 1, 3 images, odd sizes', convGeometry(3, 12, 9, 11, 13, 3, 1, 1)],
     ['Winograd 3×3 pad 1, 1 image (channel blocks)', convGeometry(1, 13, 6, 7, 20, 3, 1, 1)],
+    [
+      'Winograd 3×3 pad 1, 11 images (weight-gradient image blocks, depth chunks across images)',
+      convGeometry(11, 9, 14, 14, 14, 3, 1, 1),
+    ],
   ];
   for (const [name, g] of convolutions) {
     it(`conv2d forward and backward, ${name}`, async () => {
-      if (name.startsWith('Winograd')) assert.ok(usesWinograd(g), `${name}: takes the Winograd path`);
+      if (name.startsWith('Winograd')) {
+        assert.ok(usesWinograd(g), `${name}: takes the Winograd path`);
+        assert.ok(usesWinogradWeightGradient(g), `${name}: the weight gradient takes the Winograd path`);
+      }
       const x = randomFloats(g.batch * g.inChannels * g.inHeight * g.inWidth, 11);
       const weight = randomFloats(g.outChannels * g.inChannels * g.kernelHeight * g.kernelWidth, 12);
       const gradOut = randomFloats(g.batch * g.outChannels * g.outHeight * g.outWidth, 13);

@@ -21,7 +21,7 @@ import {
   type WasmMemory,
   type WasmModule,
 } from '../src/backend/wasm/runtime.js';
-import { usesWinograd, winogradTuning } from '../src/backend/wasm/winograd.js';
+import { usesWinograd, usesWinogradWeightGradient, winogradTuning } from '../src/backend/wasm/winograd.js';
 
 /** Float32 agreement: |actual − expected| ≤ atol + rtol·|expected| elementwise. */
 interface Tolerance {
@@ -240,14 +240,18 @@ function convGeometry(
 }
 
 describe('wasm backend: Winograd F(2×2, 3×3) convolutions', () => {
-  // 3×3, stride 1, pad 1: the forward and input-gradient convolutions take assembly/winograd.ts
-  // instead of im2col. The channel threshold is lowered so that small channel counts are covered too.
+  // 3×3, stride 1, pad 1: the forward, input-gradient and weight-gradient convolutions take
+  // assembly/winograd.ts instead of im2col. The channel thresholds are lowered so that small channel
+  // counts are covered too.
   const minChannels = winogradTuning.minChannels;
+  const weightGradientMinChannels = winogradTuning.weightGradientMinChannels;
   before(() => {
     winogradTuning.minChannels = 1;
+    winogradTuning.weightGradientMinChannels = 1;
   });
   after(() => {
     winogradTuning.minChannels = minChannels;
+    winogradTuning.weightGradientMinChannels = weightGradientMinChannels;
   });
   const cases: [string, Conv2dGeometry][] = [
     ['8→8, 8×8, 2 images', convGeometry(2, 8, 8, 8, 8, [3, 3], [1, 1], [1, 1], [1, 1])],
@@ -273,6 +277,14 @@ describe('wasm backend: Winograd F(2×2, 3×3) convolutions', () => {
     ],
     ['seed layer 2: 32→32, 28×28', convGeometry(1, 32, 28, 28, 32, [3, 3], [1, 1], [1, 1], [1, 1])],
     ['seed layer 4: 64→64, 14×14', convGeometry(2, 64, 14, 14, 64, [3, 3], [1, 1], [1, 1], [1, 1])],
+    [
+      '10→14, 38×30, 3 images (285 tiles an image: weight-gradient depth chunks cut images mid-row)',
+      convGeometry(3, 10, 38, 30, 14, [3, 3], [1, 1], [1, 1], [1, 1]),
+    ],
+    [
+      '13→20, 7×7, 24 images (several images a weight-gradient depth chunk)',
+      convGeometry(24, 13, 7, 7, 20, [3, 3], [1, 1], [1, 1], [1, 1]),
+    ],
   ];
   for (const [name, g] of cases) {
     const xCount = g.batch * g.inChannels * g.inHeight * g.inWidth;
@@ -284,6 +296,7 @@ describe('wasm backend: Winograd F(2×2, 3×3) convolutions', () => {
 
     it(`takes the Winograd path, ${name}`, () => {
       assert.ok(usesWinograd(g));
+      assert.ok(usesWinogradWeightGradient(g));
     });
 
     it(`forward, ${name}`, () => {
@@ -301,6 +314,14 @@ describe('wasm backend: Winograd F(2×2, 3×3) convolutions', () => {
       wasmBackend.conv2dBackwardInput(gradOut, weight, actual, g);
       assertClose(actual, expected, forSum(g.outChannels * 9), name);
     });
+
+    it(`backward weight, ${name}`, () => {
+      const expected = new Float32Array(weightCount);
+      const actual = new Float32Array(weightCount).fill(Number.NaN);
+      referenceBackend.conv2dBackwardWeight(x, gradOut, expected, g);
+      wasmBackend.conv2dBackwardWeight(x, gradOut, actual, g);
+      assertClose(actual, expected, forSum(g.batch * g.outHeight * g.outWidth), name);
+    });
   }
 
   it('keeps im2col for other geometries and for few channels', () => {
@@ -312,6 +333,12 @@ describe('wasm backend: Winograd F(2×2, 3×3) convolutions', () => {
     assert.ok(!usesWinograd(convGeometry(2, 16, 9, 9, 16, [3, 3], [1, 1], [2, 2], [2, 2])));
     assert.ok(!usesWinograd(convGeometry(2, 16, 9, 9, 16, [3, 3], [1, 1], [0, 0], [1, 1])));
     assert.ok(!usesWinograd(convGeometry(2, 16, 9, 9, 16, [5, 5], [1, 1], [2, 2], [1, 1])));
+    winogradTuning.weightGradientMinChannels = weightGradientMinChannels;
+    assert.ok(usesWinogradWeightGradient(convGeometry(2, 32, 28, 28, 32, [3, 3], [1, 1], [1, 1], [1, 1])));
+    assert.ok(!usesWinogradWeightGradient(convGeometry(2, 1, 28, 28, 32, [3, 3], [1, 1], [1, 1], [1, 1])));
+    assert.ok(!usesWinogradWeightGradient(convGeometry(2, 16, 9, 9, 16, [3, 3], [2, 2], [1, 1], [1, 1])));
+    // 16 sums of [2048, 1024] would take 128 MiB of scratch per thread.
+    assert.ok(!usesWinogradWeightGradient(convGeometry(1, 1024, 4, 4, 2048, [3, 3], [1, 1], [1, 1], [1, 1])));
   });
 });
 

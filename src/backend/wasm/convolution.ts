@@ -19,7 +19,14 @@ import {
 } from './plan.js';
 import { wasmRuntime } from './runtime.js';
 import { jobParameters, runJob, wasmTuning } from './threads.js';
-import { usesWinograd, winogradConv2dBackwardInput, winogradConv2dForward } from './winograd.js';
+import {
+  usesWinograd,
+  usesWinogradWeightGradient,
+  winogradBlockImages,
+  winogradConv2dBackwardInput,
+  winogradConv2dForward,
+  winogradWeightGradientJob,
+} from './winograd.js';
 
 /** The 15 geometry numbers in the order the conv kernels take them. */
 function convGeometryArguments(p: Float64Array, g: Conv2dGeometry): void {
@@ -183,7 +190,9 @@ const PARTIAL_SUM_BYTES = 64 * 2 ** 20;
  * batch is cut into at most 8 blocks of images, fixed by the batch size alone; each block sums its
  * images into its own partial gradient (chunks: image blocks, and blocks of output channels when there
  * are few images), and the partials are added in block order. The result is therefore the same for
- * any thread count, and every chunk runs full-width GEMMs with no im2col repeated.
+ * any thread count, and every chunk runs full-width GEMMs with no im2col repeated. 3×3 stride-1 pad-1
+ * convolutions with enough channels (usesWinogradWeightGradient) compute each block's partial with
+ * Winograd instead (assembly/winograd.ts, winogradWeightGradient).
  */
 export function conv2dBackwardWeight(x: Data, gradOut: Data, gradWeight: Data, g: Conv2dGeometry): void {
   if (!isFloat32(x) || !isFloat32(gradOut) || !isFloat32(gradWeight)) {
@@ -211,22 +220,30 @@ export function conv2dBackwardWeight(x: Data, gradOut: Data, gradWeight: Data, g
     1,
     Math.min(g.batch, WEIGHT_GRADIENT_BLOCKS, Math.floor(PARTIAL_SUM_BYTES / weightBytes)),
   );
-  const images = Math.max(1, Math.ceil(g.batch / blockCount));
+  const winograd = usesWinogradWeightGradient(g);
+  let images = Math.max(1, Math.ceil(g.batch / blockCount));
+  if (winograd) images = winogradBlockImages(g, images);
   const blocks = Math.max(1, Math.ceil(g.batch / images));
   const partialsAt = blocks > 1 ? arena.allocate(blocks * weightBytes) : gradWeightAt;
-  const depth = g.inChannels * g.kernelHeight * g.kernelWidth;
-  const chunks = chunkTarget(sizes.out * depth, wasmTuning.parallelMultiplyAdds);
-  const outChannels = channelBlock(g.outChannels, blocks, chunks, kernels.gemmTileRows());
   const p = jobParameters();
-  setGrid(p, g.batch, images, g.outChannels, outChannels);
-  reserveConvScratch(p, g, g.inChannels, outChannels, depth, g.outHeight * g.outWidth);
+  let kind: JobKind = JobKind.conv2dBackwardWeight;
+  if (winograd) {
+    kind = JobKind.winogradWeightGradient;
+    winogradWeightGradientJob(p, g, images, xAt, gradOutAt, partialsAt);
+  } else {
+    const depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+    const chunks = chunkTarget(sizes.out * depth, wasmTuning.parallelMultiplyAdds);
+    const outChannels = channelBlock(g.outChannels, blocks, chunks, kernels.gemmTileRows());
+    setGrid(p, g.batch, images, g.outChannels, outChannels);
+    reserveConvScratch(p, g, g.inChannels, outChannels, depth, g.outHeight * g.outWidth);
+    setArguments(p, xAt, gradOutAt, partialsAt);
+    convGeometryArguments(p, g);
+  }
   p[Slot.blockStride] = weightBytes;
-  setArguments(p, xAt, gradOutAt, partialsAt);
-  convGeometryArguments(p, g);
   const inImage = g.inChannels * g.inHeight * g.inWidth;
   const outImage = g.outChannels * g.outHeight * g.outWidth;
   runJob(
-    JobKind.conv2dBackwardWeight,
+    kind,
     itemStages(
       p,
       [

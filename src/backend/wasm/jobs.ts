@@ -98,6 +98,7 @@ export const JobKind = {
   gemmPack: 18,
   gemmPackedBlocks: 19,
   winogradConv: 20,
+  winogradWeightGradient: 21,
 } as const;
 export type JobKind = (typeof JobKind)[keyof typeof JobKind];
 
@@ -317,6 +318,29 @@ const winogradChunk: ChunkRunner = (kernels, p, thread) => {
 };
 
 /**
+ * winogradWeightGradient: arguments x, gradOut, gradWeight (partial sums), batch, inChannels, height,
+ * width, outChannels; first = images (each block writes its own partial sum, Slot.blockStride
+ * apart), second = output channels.
+ */
+const winogradWeightGradientChunk: ChunkRunner = (kernels, p, thread) => {
+  kernels.winogradWeightGradient(
+    p[A]!,
+    p[A + 1]!,
+    p[A + 2]! + firstIndex * p[Slot.blockStride]!,
+    p[A + 3]!,
+    p[A + 4]!,
+    p[A + 5]!,
+    p[A + 6]!,
+    p[A + 7]!,
+    firstStart,
+    firstEnd,
+    secondStart,
+    secondEnd,
+    scratchOf(p, thread),
+  );
+};
+
+/**
  * Pooling: arguments input, output, argmax (0 for average pooling), the pooling geometry (planes,
  * inHeight, inWidth, kernelHeight, kernelWidth, strideHeight, strideWidth, padTop, padLeft, outHeight,
  * outWidth) and countIncludePad; first = planes. A block of planes is a pooling problem of its own
@@ -514,6 +538,7 @@ const runners: Record<JobKind, ChunkRunner> = {
   [JobKind.gemmPack]: gemmPackChunk,
   [JobKind.gemmPackedBlocks]: gemmPackedBlocksChunk,
   [JobKind.winogradConv]: winogradChunk,
+  [JobKind.winogradWeightGradient]: winogradWeightGradientChunk,
 };
 
 /** Runs chunk `chunk` of the job of kind `kind` described by `p`, as thread `thread`. */

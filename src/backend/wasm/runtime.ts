@@ -189,6 +189,27 @@ export type KernelExports = {
     channelEnd: number,
     scratch: Pointer,
   ): void;
+  winogradGradientScratchBytes(
+    inChannels: number,
+    height: number,
+    width: number,
+    outChannels: number,
+  ): number;
+  winogradWeightGradient(
+    x: Pointer,
+    gradOut: Pointer,
+    gradWeight: Pointer,
+    batch: number,
+    inChannels: number,
+    height: number,
+    width: number,
+    outChannels: number,
+    imageStart: number,
+    imageEnd: number,
+    channelStart: number,
+    channelEnd: number,
+    scratch: Pointer,
+  ): void;
   maxPool2dForward(x: Pointer, out: Pointer, argmax: Pointer, ...geometry: PoolArguments): void;
   maxPool2dBackward(
     gradOut: Pointer,
@@ -299,6 +320,8 @@ const kernelNames: readonly (keyof KernelExports)[] = [
   'winogradScratchBytes',
   'winogradWeights',
   'winogradConv',
+  'winogradGradientScratchBytes',
+  'winogradWeightGradient',
   'maxPool2dForward',
   'maxPool2dBackward',
   'avgPool2dForward',

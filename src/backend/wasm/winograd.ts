@@ -2,13 +2,14 @@
  * Winograd F(2×2, 3×3) planning for the wasm backend's 3×3, stride-1, dilation-1, pad-1
  * convolutions (the seed CNN's layers): conv2dForward, and conv2dBackwardInput as the same
  * convolution of gradOut with the transposed, flipped weights. The kernels are in
- * assembly/winograd.ts; every other geometry, and conv2dBackwardWeight, keeps the im2col path of
- * ./convolution.ts.
+ * assembly/winograd.ts; every other geometry keeps the im2col path of ./convolution.ts. The weight
+ * gradient of the same geometry (winogradWeightGradientJob) is planned by conv2dBackwardWeight there,
+ * which shares its fixed image blocks and the sum of their partial gradients with im2col.
  */
 import type { Conv2dGeometry } from '../types.js';
 import { JobKind } from './jobs.js';
 import { blockFor, chunkTarget, itemStages, reserveScratch, setArguments, setGrid } from './plan.js';
-import { wasmRuntime } from './runtime.js';
+import { wasmRuntime, type Pointer } from './runtime.js';
 import { getWasmThreads, jobParameters, runJob, wasmTuning } from './threads.js';
 
 /** Transform positions of a 4×4 Winograd tile. */
@@ -25,6 +26,13 @@ export const winogradTuning = {
    * 8→8 to 8→64 0.9–1.3×, 12→12 and up 1.4–1.9×.
    */
   minChannels: 8,
+  /**
+   * The same for conv2dBackwardWeight (its GEMMs have rows = output channels, columns = input
+   * channels and depth = tiles); a knob of its own so that benchmarks can time it alone. Measured
+   * (64 images, one thread, against im2col): 4→8 and 4→16 at 28×28 0.9×, 6→32 1.0×, 8→8 and 8→16
+   * 1.3×, 8→64 at 14×14 1.1×, 12→12 and 16→16 1.4–1.5×, 32→32 and up 1.4–1.7×.
+   */
+  weightGradientMinChannels: 8,
 };
 
 /** True when the geometry is a 3×3, stride-1, dilation-1 convolution padded by 1 on every side. */
@@ -54,6 +62,22 @@ export function usesWinograd(g: Conv2dGeometry): boolean {
     isWinogradGeometry(g) &&
     g.inChannels >= winogradTuning.minChannels &&
     g.outChannels >= winogradTuning.minChannels
+  );
+}
+
+/**
+ * Most bytes of the 16 [O, C] sums dU that each thread of the Winograd weight gradient keeps (64 MiB:
+ * 1024 channels on both sides); past it, im2col, whose partial sums are 9 [O, C] per image block.
+ */
+const GRADIENT_SUM_BYTES = 64 * 2 ** 20;
+
+/** True when conv2dBackwardWeight of `g` takes the Winograd path (winogradWeightGradientJob). */
+export function usesWinogradWeightGradient(g: Conv2dGeometry): boolean {
+  return (
+    isWinogradGeometry(g) &&
+    g.inChannels >= winogradTuning.weightGradientMinChannels &&
+    g.outChannels >= winogradTuning.weightGradientMinChannels &&
+    POSITIONS * g.inChannels * g.outChannels * 4 <= GRADIENT_SUM_BYTES
   );
 }
 
@@ -131,4 +155,47 @@ export function winogradConv2dBackwardInput(
   g: Conv2dGeometry,
 ): void {
   winogradConvolution(gradOut, weight, gradX, g, true);
+}
+
+/** Tiles a 256-deep block of the weight gradient's GEMMs holds (assembly/winograd.ts GRADIENT_DEPTH). */
+const GRADIENT_DEPTH = 256;
+
+/**
+ * Images per block of the Winograd weight gradient, from the im2col path's `images` (fixed by the
+ * batch size): at least enough for one 256-deep block of tiles, where the batch has them. Small
+ * images (7×7: 16 tiles) would otherwise give GEMMs so shallow that loading and storing dU costs
+ * more than the multiply-adds. Depends on the geometry alone, so the sum stays the same on any
+ * number of threads.
+ */
+export function winogradBlockImages(g: Conv2dGeometry, images: number): number {
+  const tiles = Math.ceil(g.inHeight / 2) * Math.ceil(g.inWidth / 2);
+  return Math.min(g.batch, Math.max(images, Math.ceil(GRADIENT_DEPTH / tiles)));
+}
+
+/**
+ * Sets up `p` for JobKind.winogradWeightGradient when usesWinogradWeightGradient(g): partial weight
+ * gradients [O, C, 3, 3] of blocks of `images` images (fixed by the caller from the batch size alone) at
+ * partialsAt, one per block; chunks are the image blocks, and blocks of output channels (whole
+ * register tiles) when there are fewer image blocks than threads. The caller sets
+ * Slot.blockStride and sums the partials in block order.
+ */
+export function winogradWeightGradientJob(
+  p: Float64Array,
+  g: Conv2dGeometry,
+  images: number,
+  xAt: Pointer,
+  gradOutAt: Pointer,
+  partialsAt: Pointer,
+): void {
+  const { kernels } = wasmRuntime();
+  const blocks = Math.ceil(g.batch / images);
+  const work = g.batch * g.outChannels * g.inHeight * g.inWidth * g.inChannels * 9;
+  const chunks = chunkTarget(work, wasmTuning.parallelMultiplyAdds);
+  const tileRows = kernels.gemmTileRows();
+  // Each channel block transforms its images' input again, so (as channelBlock does for the other two
+  // directions) channels are split only as far as it takes to give every thread a chunk.
+  const channels = channelBlock(g.outChannels, blocks, chunks, tileRows);
+  setGrid(p, g.batch, images, g.outChannels, channels);
+  reserveScratch(p, kernels.winogradGradientScratchBytes(g.inChannels, g.inHeight, g.inWidth, g.outChannels));
+  setArguments(p, xAt, gradOutAt, partialsAt, g.batch, g.inChannels, g.inHeight, g.inWidth, g.outChannels);
 }
