@@ -11,11 +11,12 @@
  * parameters) are copied in and their results back, overlapping the copies with the computing. Each
  * kernel splits its output into chunks that the calling thread and the workers claim (./jobs.ts);
  * scratch such as packed GEMM panels and im2col columns stays inside the module, one region per
- * thread. Calls with any Float64Array argument (gradient
- * checks), and broadcast patterns the kernels do not cover, go to the reference kernels.
+ * thread. Calls with any Float64Array argument (gradient checks), and broadcast patterns the kernels
+ * do not cover, go to the reference kernels.
  *
- * Files: ./matmul.ts, ./convolution.ts, ./pooling.ts, ./normalization.ts and ./elementwise.ts plan
- * each kernel call (helpers in ./plan.ts); ./threads.ts is the worker pool, ./jobs.ts the protocol it
+ * Files: ./matmul.ts, ./convolution.ts (./winograd.ts for 3×3 stride-1 layers), ./pooling.ts,
+ * ./normalization.ts and ./elementwise.ts plan each kernel call (helpers in ./plan.ts); ./heap.ts
+ * divides the module's memory into blocks; ./threads.ts is the worker pool, ./jobs.ts the protocol it
  * shares with ./worker.ts, and ./runtime.ts loads the module and owns the memory arena. Design notes:
  * docs/wasm-backend.md.
  *
