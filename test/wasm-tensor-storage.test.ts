@@ -2,7 +2,7 @@
  * Tensors in the wasm module's memory (src/backend/wasm/heap.ts): the block allocator, training that
  * gives the same bits whether tensors live there or in JavaScript arrays, memory that stays flat over
  * steps, arrays user code holds that keep their values, operands that overlap, and arrays from that
- * memory used by the other backends.
+ * memory used by the reference and native backends.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -23,6 +23,7 @@ import {
   type Tensor,
   withBackend,
 } from '../src/index.js';
+import { loadNativeBackend, nativeUnavailableReason } from '../src/backend/native/index.js';
 import { referenceBackend } from '../src/backend/reference/index.js';
 import { WasmHeap } from '../src/backend/wasm/heap.js';
 import { wasmBackend, wasmTensorStorage } from '../src/backend/wasm/index.js';
@@ -206,4 +207,23 @@ test('arrays in wasm memory work on the reference backend and after the memory g
   }
   for (const data of [x, weight, large]) assert.ok(wasmTensorStorage.free(data));
   assert.equal(wasmTensorStorage.free(x), false, 'an array is freed once');
+});
+
+test('arrays in wasm memory are valid operands of the native backend', (t) => {
+  const native = loadNativeBackend();
+  if (native === null) {
+    t.skip(`native addon not built: ${nativeUnavailableReason()}`);
+    return;
+  }
+  const n = 40;
+  const a = stored(sequence(n * n));
+  const b = stored(sequence(n * n, 0.03));
+  const out = stored(new Float32Array(n * n));
+  native.matmul(a, b, out, n, n, n, false, true, false);
+  const expected = new Float32Array(n * n);
+  referenceBackend.matmul(a.slice(), b.slice(), expected, n, n, n, false, true, false);
+  for (let i = 0; i < expected.length; i++) {
+    assert.ok(Math.abs(out[i]! - expected[i]!) <= 1e-4 * (1 + Math.abs(expected[i]!)), `element ${i}`);
+  }
+  for (const data of [a, b, out]) wasmTensorStorage.free(data);
 });
