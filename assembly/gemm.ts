@@ -23,6 +23,8 @@
 const MR: i32 = ASC_FEATURE_RELAXED_SIMD ? 6 : 4;
 /** Columns of the register tile (two f32x4 vectors). */
 export const NR: i32 = 8;
+/** Depths packB copies per pass over a row-major B: 8 rows of 32 bytes fill 4 lines of a strip. */
+const DEPTH_BAND: i32 = 8;
 /** Depth of a packed block: an MR×KC strip of A (4–6 KiB) and a KC×8 strip of B (8 KiB) stay in L1. */
 export const KC: i32 = 256;
 /**
@@ -344,18 +346,27 @@ function packB(b: usize, ldb: i32, transB: bool, pc: i32, jc: i32, kc: i32, nc: 
   const step = <usize>ldb * 4;
   let first = 0;
   if (!transB) {
-    // Stored [K,N]: read each depth's row once, left to right, and deal its NR-wide pieces to the
-    // strips. Walking one strip down the depths instead reads with a stride of the row length, which
-    // for power-of-two widths maps every read to the same L1 set (measured: NN packing of 1024³ was
-    // the slowest of the four transposes).
+    // Stored [K,N]: read the rows a band of DEPTH_BAND depths at a time, left to right, and deal each
+    // band's NR-wide pieces to the strips, so that every strip receives DEPTH_BAND·32 contiguous bytes
+    // (whole cache lines) at once. Walking one strip down all the depths reads with a stride of the
+    // row length, and dealing one row at a time writes half a line per strip and comes back for the
+    // other half a row later; for power-of-two widths both map every access to the same L1 set
+    // (measured: NN packing of 1024³ was the slowest of the four transposes).
     const full = nc / NR;
     const stripStride = <usize>kc * 32;
-    for (let p = 0; p < kc; p++) {
-      let src = b + <usize>((pc + p) * ldb + jc) * 4;
-      let out = dst + <usize>p * 32;
+    for (let p0 = 0; p0 < kc; p0 += DEPTH_BAND) {
+      const band = min(DEPTH_BAND, kc - p0);
+      let src = b + <usize>((pc + p0) * ldb + jc) * 4;
+      let out = dst + <usize>p0 * 32;
       for (let s = 0; s < full; s++) {
-        v128.store(out, v128.load(src));
-        v128.store(out, v128.load(src, 16), 16);
+        let row = src;
+        let at = out;
+        for (let q = 0; q < band; q++) {
+          v128.store(at, v128.load(row));
+          v128.store(at, v128.load(row, 16), 16);
+          row += step;
+          at += 32;
+        }
         src += 32;
         out += stripStride;
       }
