@@ -25,7 +25,7 @@ import {
 } from '../src/index.js';
 import { loadNativeBackend, nativeUnavailableReason } from '../src/backend/native/index.js';
 import { referenceBackend } from '../src/backend/reference/index.js';
-import { WasmHeap } from '../src/backend/wasm/heap.js';
+import { WasmHeap, WasmTensorStorage } from '../src/backend/wasm/heap.js';
 import { wasmBackend, wasmTensorStorage } from '../src/backend/wasm/index.js';
 import type { WasmMemory } from '../src/backend/wasm/runtime.js';
 
@@ -226,4 +226,26 @@ test('arrays in wasm memory are valid operands of the native backend', (t) => {
     assert.ok(Math.abs(out[i]! - expected[i]!) <= 1e-4 * (1 + Math.abs(expected[i]!)), `element ${i}`);
   }
   for (const data of [a, b, out]) wasmTensorStorage.free(data);
+});
+
+test('past its byte limit the storage declines, and takes arrays again once some are freed', () => {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 64, shared: true });
+  const heap = new WasmHeap(memory, 0);
+  const storage = new WasmTensorStorage(() => heap, 64 * 1024);
+  const quiet = process.env.TENSILE_QUIET;
+  process.env.TENSILE_QUIET = '1';
+  try {
+    const first = storage.allocate(10_000)!;
+    const second = storage.allocate(6_000)!;
+    assert.ok(storage.owns(first) && storage.owns(second));
+    assert.equal(storage.allocate(1_000), null, '64 KiB limit: 64,000 bytes held, 4,000 more refused');
+    assert.ok(storage.free(first));
+    assert.equal(storage.heldBytes, 24_000);
+    const third = storage.allocate(1_000)!;
+    assert.ok(storage.owns(third));
+    assert.ok(!storage.owns(first));
+  } finally {
+    if (quiet === undefined) delete process.env.TENSILE_QUIET;
+    else process.env.TENSILE_QUIET = quiet;
+  }
 });

@@ -158,12 +158,29 @@ export class WasmTensorStorage implements TensorStorage {
     this.returnBlock(block),
   );
   private bytesInUse = 0;
+  /** Whether the limit has been reported (once a process). */
+  private warned = false;
 
-  constructor(private readonly heap: () => WasmHeap) {}
+  /**
+   * @param heap the heap, found on first use (the module loads lazily)
+   * @param byteLimit most bytes of tensors held at once (tests lower it)
+   */
+  constructor(
+    private readonly heap: () => WasmHeap,
+    private readonly byteLimit = TENSOR_BYTE_LIMIT,
+  ) {}
 
   allocate(size: number): Float32Array | null {
     const bytes = size * 4;
-    if (this.bytesInUse + bytes > TENSOR_BYTE_LIMIT) return null;
+    if (this.bytesInUse + bytes > this.byteLimit) {
+      if (!this.warned && process.env.TENSILE_QUIET !== '1') {
+        this.warned = true;
+        process.stderr.write(
+          `tensile: wasm backend: ${this.byteLimit / 2 ** 20} MiB of tensors in its memory; new tensors are JavaScript arrays, copied per kernel call (slower), until the garbage collector frees old ones\n`,
+        );
+      }
+      return null;
+    }
     const heap = this.heap();
     const start = heap.allocate(bytes);
     const data = new Float32Array(heap.buffer(), start, size);
