@@ -486,10 +486,10 @@ function macroKernel(
       const tile = c + <usize>ir * rowBytes + <usize>jr * 4;
       if (rows == height && cols == NR) {
         if (height == MR) microKernel(kc, stripA, stripB, tile, rowBytes, addToC);
-        else shortKernel(kc, stripA, stripB, tile, rowBytes, addToC);
+        else shortKernel(kc, stripA, SHORT * 4, stripB, tile, rowBytes, addToC);
       } else {
         if (height == MR) microKernel(kc, stripA, stripB, edgeTile, NR * 4, false);
-        else shortKernel(kc, stripA, stripB, edgeTile, NR * 4, false);
+        else shortKernel(kc, stripA, SHORT * 4, stripB, edgeTile, NR * 4, false);
         for (let r = 0; r < rows; r++) {
           const dstRow = tile + <usize>r * rowBytes;
           const srcRow = edgeTile + <usize>(r * NR) * 4;
@@ -505,16 +505,28 @@ function macroKernel(
   }
 }
 
-/** The SHORT×8 tile for the short strips: fused in the relaxed build, as microKernel6x8 is. */
-function shortKernel(kc: i32, a: usize, b: usize, c: usize, rowBytes: usize, addToC: bool): void {
-  if (ASC_FEATURE_RELAXED_SIMD) microKernel4x8Fused(kc, a, b, c, rowBytes, addToC);
-  else microKernel4x8(kc, a, b, c, rowBytes, addToC);
+/**
+ * The 4×8 tile for the short strips: fused in the relaxed build, as microKernel6x8 is. It reads the
+ * first 4 rows of an A strip `aStep` bytes per depth (16 for SHORT-row strips; the Winograd products
+ * run it on the first rows of MR-row strips).
+ */
+export function shortKernel(
+  kc: i32,
+  a: usize,
+  aStep: usize,
+  b: usize,
+  c: usize,
+  rowBytes: usize,
+  addToC: bool,
+): void {
+  if (ASC_FEATURE_RELAXED_SIMD) microKernel4x8Fused(kc, a, aStep, b, c, rowBytes, addToC);
+  else microKernel4x8(kc, a, aStep, b, c, rowBytes, addToC);
 }
 
 /** The register tile of this build: C[MR×8] (+)= strip of A · strip of B over depth kc. */
 function microKernel(kc: i32, a: usize, b: usize, c: usize, rowBytes: usize, addToC: bool): void {
   if (ASC_FEATURE_RELAXED_SIMD) microKernel6x8(kc, a, b, c, rowBytes, addToC);
-  else microKernel4x8(kc, a, b, c, rowBytes, addToC);
+  else microKernel4x8(kc, a, 16, b, c, rowBytes, addToC);
 }
 
 /**
@@ -522,7 +534,15 @@ function microKernel(kc: i32, a: usize, b: usize, c: usize, rowBytes: usize, add
  * product stay in the 16 XMM registers V8 has on x64. Unrolling the depth loop made Binaryen
  * interleave two steps and V8 spill accumulators, so it is not unrolled.
  */
-function microKernel4x8(kc: i32, a: usize, b: usize, c: usize, rowBytes: usize, addToC: bool): void {
+function microKernel4x8(
+  kc: i32,
+  a: usize,
+  aStep: usize,
+  b: usize,
+  c: usize,
+  rowBytes: usize,
+  addToC: bool,
+): void {
   let c00 = f32x4.splat(0);
   let c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0);
@@ -547,7 +567,7 @@ function microKernel4x8(kc: i32, a: usize, b: usize, c: usize, rowBytes: usize, 
     av = v128.load32_splat(a, 12);
     c30 = f32x4.add(c30, f32x4.mul(av, b0));
     c31 = f32x4.add(c31, f32x4.mul(av, b1));
-    a += 16;
+    a += aStep;
     b += 32;
   }
   const c1 = c + rowBytes;
@@ -656,7 +676,15 @@ function microKernel6x8(kc: i32, a: usize, b: usize, c: usize, rowBytes: usize, 
  * The 4×8 tile of the relaxed-SIMD build's short strips (see tallRows): microKernel6x8 with four
  * rows, eight accumulators, the same fused multiply-add per depth step and C added at the end.
  */
-function microKernel4x8Fused(kc: i32, a: usize, b: usize, c: usize, rowBytes: usize, addToC: bool): void {
+function microKernel4x8Fused(
+  kc: i32,
+  a: usize,
+  aStep: usize,
+  b: usize,
+  c: usize,
+  rowBytes: usize,
+  addToC: bool,
+): void {
   let c00 = f32x4.splat(0);
   let c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0);
@@ -681,7 +709,7 @@ function microKernel4x8Fused(kc: i32, a: usize, b: usize, c: usize, rowBytes: us
     av = v128.load32_splat(a, 12);
     c30 = f32x4.relaxed_madd(av, b0, c30);
     c31 = f32x4.relaxed_madd(av, b1, c31);
-    a += 16;
+    a += aStep;
     b += 32;
   }
   const c1 = c + rowBytes;

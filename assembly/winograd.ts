@@ -31,7 +31,7 @@
 import { copyFloats } from './floats';
 // V is written in gemm.ts's packed-B layout, whose depth block p starts at float columns·p·KC and
 // whose strips are NR columns wide; tests with more than 256 channels check the two agree.
-import { gemmPackA, gemmPackedBlock, gemmPackedFloats, gemmTileRows, KC, NR } from './gemm';
+import { gemmPackA, gemmPackedBlock, gemmPackedFloats, gemmTileRows, KC, NR, shortKernel } from './gemm';
 
 /** Transform positions of a 4×4 tile. */
 const POSITIONS: i32 = 16;
@@ -361,7 +361,7 @@ function shortStripProduct(
       const c = product + <usize>firstRow * rowBytes + <usize>jr * 4;
       const b = panel + <usize>(jr * kc) * 4;
       if (rows <= 2) tile2x8(kc, strip, <usize>tileRows * 4, b, c, rowBytes, accumulate || pc > 0);
-      else tile4x8(kc, strip, <usize>tileRows * 4, b, c, rowBytes, accumulate || pc > 0);
+      else shortKernel(kc, strip, <usize>tileRows * 4, b, c, rowBytes, accumulate || pc > 0);
     }
   }
 }
@@ -402,58 +402,6 @@ function tile2x8(kc: i32, a: usize, aStep: usize, b: usize, c: usize, rowBytes: 
   v128.store(c, c01, 16);
   v128.store(c1, c10);
   v128.store(c1, c11, 16);
-}
-
-/** C[4×8] (+)= the first 4 rows of an A strip (`aStep` bytes per depth) · a B strip of 8 columns. */
-function tile4x8(kc: i32, a: usize, aStep: usize, b: usize, c: usize, rowBytes: usize, addToC: bool): void {
-  let c00 = f32x4.splat(0);
-  let c01 = f32x4.splat(0);
-  let c10 = f32x4.splat(0);
-  let c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0);
-  let c21 = f32x4.splat(0);
-  let c30 = f32x4.splat(0);
-  let c31 = f32x4.splat(0);
-  const end = b + <usize>kc * 32;
-  while (b < end) {
-    const b0 = v128.load(b);
-    const b1 = v128.load(b, 16);
-    let av = v128.load32_splat(a);
-    c00 = madd(av, b0, c00);
-    c01 = madd(av, b1, c01);
-    av = v128.load32_splat(a, 4);
-    c10 = madd(av, b0, c10);
-    c11 = madd(av, b1, c11);
-    av = v128.load32_splat(a, 8);
-    c20 = madd(av, b0, c20);
-    c21 = madd(av, b1, c21);
-    av = v128.load32_splat(a, 12);
-    c30 = madd(av, b0, c30);
-    c31 = madd(av, b1, c31);
-    a += aStep;
-    b += 32;
-  }
-  const c1 = c + rowBytes;
-  const c2 = c1 + rowBytes;
-  const c3 = c2 + rowBytes;
-  if (addToC) {
-    c00 = f32x4.add(c00, v128.load(c));
-    c01 = f32x4.add(c01, v128.load(c, 16));
-    c10 = f32x4.add(c10, v128.load(c1));
-    c11 = f32x4.add(c11, v128.load(c1, 16));
-    c20 = f32x4.add(c20, v128.load(c2));
-    c21 = f32x4.add(c21, v128.load(c2, 16));
-    c30 = f32x4.add(c30, v128.load(c3));
-    c31 = f32x4.add(c31, v128.load(c3, 16));
-  }
-  v128.store(c, c00);
-  v128.store(c, c01, 16);
-  v128.store(c1, c10);
-  v128.store(c1, c11, 16);
-  v128.store(c2, c20);
-  v128.store(c2, c21, 16);
-  v128.store(c3, c30);
-  v128.store(c3, c31, 16);
 }
 
 /**
