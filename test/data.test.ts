@@ -11,6 +11,7 @@ import {
   filterClasses,
   normalize,
   splitDataset,
+  apportion,
   subset,
   takePerClass,
   validateDataset,
@@ -253,8 +254,9 @@ describe('dataset helpers', () => {
       assert.throws(() => splitDataset(dataset, bad, new Random(1)), RangeError);
   });
 
-  test('splitDataset with stratify keeps class proportions', () => {
-    // Classes of 60, 30 and 10 samples; a quarter of each is 15, 7.5 and 2.5, rounded to 15, 8 and 3.
+  test('splitDataset with stratify keeps class proportions and the exact requested size', () => {
+    // Classes of 60, 30 and 10 samples; a quarter of each is 15, 7.5 and 2.5. Rounding each would
+    // give 26 for 25 requested; the two half-samples left over go one to the lower class index.
     const dataset = syntheticDataset(100);
     dataset.labels = Int32Array.from({ length: 100 }, (_, i) => (i < 60 ? 0 : i < 90 ? 1 : 2));
     const { train, test } = splitDataset(dataset, 0.25, new Random(5), { stratify: true });
@@ -262,12 +264,40 @@ describe('dataset helpers', () => {
       labels.filter((l) => l === label).length;
     assert.deepEqual(
       [0, 1, 2].map((label) => countClass(test.labels, label)),
-      [15, 8, 3],
+      [15, 8, 2],
     );
     assert.deepEqual(
       [0, 1, 2].map((label) => countClass(train.labels, label)),
-      [45, 22, 7],
+      [45, 22, 8],
     );
+  });
+
+  test('splitDataset with stratify: every requested count and fraction is met exactly', () => {
+    // Ten uneven classes (sizes 37..127), where per-class rounding misses the total for many counts.
+    const sizes = [37, 41, 53, 59, 67, 71, 83, 97, 113, 127];
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const dataset = syntheticDataset(total, 10);
+    let next = 0;
+    dataset.labels = Int32Array.from({ length: total }, () => 0);
+    sizes.forEach((classSize, label) => dataset.labels.fill(label, next, (next += classSize)));
+    for (let count = 0; count <= total; count += 7) {
+      const { train, test } = splitDataset(dataset, count, new Random(count), { stratify: true });
+      assert.equal(test.count, count, `asked for ${count}`);
+      assert.equal(train.count, total - count);
+      for (let label = 0; label < 10; label++) {
+        const share = (sizes[label]! * count) / total;
+        const got = test.labels.filter((l) => l === label).length;
+        assert.ok(Math.abs(got - share) < 1, `class ${label}: ${got} for a share of ${share}`);
+      }
+    }
+    for (const fraction of [0.1, 0.25, 1 / 3, 0.6])
+      assert.equal(
+        splitDataset(dataset, fraction, new Random(1), { stratify: true }).test.count,
+        Math.round(total * fraction),
+      );
+    assert.deepEqual(apportion([600, 300, 100], 1000), [600, 300, 100]);
+    assert.deepEqual(apportion([1, 1, 1], 2), [1, 1, 0]);
+    assert.deepEqual(apportion([0, 0], 0), [0, 0]);
   });
 
   test('filterClasses keeps or renumbers labels', () => {

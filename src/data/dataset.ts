@@ -93,9 +93,10 @@ export function subset(dataset: ImageDataset, indices: ArrayLike<number>): Image
 
 export interface SplitOptions {
   /**
-   * Split each class separately so train and test keep the class proportions (each class's test
-   * share is rounded; the total can differ from the requested count by up to half the class count).
-   * Default false.
+   * Split each class separately so train and test keep the class proportions. The test set still has
+   * exactly the requested size: each class gets the floor of its share, and the samples left over go
+   * to the classes with the largest remainders (ties to the lower class index), as scikit-learn's
+   * stratified splits do. Default false.
    */
   stratify?: boolean;
 }
@@ -103,8 +104,9 @@ export interface SplitOptions {
 /**
  * A seeded random split into disjoint train and test sets.
  *
- * @param testSize the test set's size: a fraction of the dataset in (0, 1), or a sample count
- *   (an integer ≥ 1; 0 is allowed and gives an empty test set).
+ * @param testSize the test set's size: a fraction of the dataset in (0, 1) (the test set then has
+ *   round(count × fraction) samples), or a sample count (an integer ≥ 1; 0 is allowed and gives an
+ *   empty test set). The test set has exactly that many samples, stratified or not.
  * @example
  * const { train, test } = splitDataset(mnist, 0.2, new Random(1)); // 8,000 / 2,000
  */
@@ -114,31 +116,51 @@ export function splitDataset(
   random: Random,
   options: SplitOptions = {},
 ): { train: ImageDataset; test: ImageDataset } {
-  const testFraction = resolveTestFraction(testSize, dataset.count);
+  const testTotal = resolveTestCount(testSize, dataset.count);
   const trainIndices: number[] = [];
   const testIndices: number[] = [];
   const groups = options.stratify ? indicesByClass(dataset) : [allIndices(dataset.count)];
-  for (const group of groups) {
+  const testCounts = apportion(
+    groups.map((group) => group.length),
+    testTotal,
+  );
+  groups.forEach((group, g) => {
     random.shuffle(group);
-    const testCount = options.stratify
-      ? Math.round(group.length * testFraction)
-      : Math.round(testSize < 1 ? group.length * testFraction : testSize);
+    const testCount = testCounts[g]!;
     for (let i = 0; i < group.length; i++) (i < testCount ? testIndices : trainIndices).push(group[i]!);
-  }
+  });
   // Sorting keeps each side in dataset order; the loader shuffles per epoch anyway.
   trainIndices.sort((a, b) => a - b);
   testIndices.sort((a, b) => a - b);
   return { train: subset(dataset, trainIndices), test: subset(dataset, testIndices) };
 }
 
-function resolveTestFraction(testSize: number, count: number): number {
-  if (testSize > 0 && testSize < 1) return testSize;
-  if (Number.isInteger(testSize) && testSize >= 0 && testSize <= count) {
-    return count === 0 ? 0 : testSize / count;
-  }
+function resolveTestCount(testSize: number, count: number): number {
+  if (testSize > 0 && testSize < 1) return Math.round(count * testSize);
+  if (Number.isInteger(testSize) && testSize >= 0 && testSize <= count) return testSize;
   throw new RangeError(
     `splitDataset: testSize must be a fraction in (0, 1) or a count in [0, ${count}], got ${testSize}`,
   );
+}
+
+/**
+ * Splits `total` among groups in proportion to their sizes, summing to `total` exactly (largest
+ * remainder method). Integer arithmetic throughout, so a share of exactly k.5 is not lost to
+ * rounding error. Where plain rounding already sums to `total`, the result equals it.
+ */
+export function apportion(sizes: readonly number[], total: number): number[] {
+  const whole = sizes.reduce((sum, size) => sum + size, 0);
+  if (whole === 0) return sizes.map(() => 0);
+  const counts = sizes.map((size) => Math.floor((size * total) / whole));
+  const remainders = sizes.map((size, index) => ({ index, remainder: (size * total) % whole }));
+  remainders.sort((a, b) => b.remainder - a.remainder || a.index - b.index);
+  let left = total - counts.reduce((sum, count) => sum + count, 0);
+  for (const { index } of remainders) {
+    if (left === 0) break;
+    counts[index]!++;
+    left--;
+  }
+  return counts;
 }
 
 function allIndices(count: number): number[] {
