@@ -10,7 +10,7 @@ import { readSafetensors, writeSafetensors } from '../src/index.js';
 import { runParityCase } from '../src/parity/index.js';
 
 const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const shared = path.resolve(repositoryRoot, '..', 'shared', 'fixtures', 'torch-parity');
+const casesDirectory = path.resolve(repositoryRoot, 'test', 'fixtures', 'torch-parity');
 const temporary = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-parity-'));
 
 /** Copies a case, letting edit change its tensors or its case description. */
@@ -22,7 +22,7 @@ function variant(
     meta: Record<string, unknown>,
   ) => void,
 ): string {
-  const { tensors, metadata } = readSafetensors(path.join(shared, source));
+  const { tensors, metadata } = readSafetensors(path.join(casesDirectory, source));
   const meta = JSON.parse(metadata.case!) as Record<string, unknown>;
   const editable = new Map(
     [...tensors].map(([name, entry]) => [
@@ -59,7 +59,7 @@ describe('parity runner', () => {
   });
   it('npm run parity prints one line per case, a closing count and exits non-zero on failure', () => {
     const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-parity-cli-'));
-    fs.copyFileSync(path.join(shared, 'mse.safetensors'), path.join(directory, 'mse.safetensors'));
+    fs.copyFileSync(path.join(casesDirectory, 'mse.safetensors'), path.join(directory, 'mse.safetensors'));
     const cli = path.join(repositoryRoot, 'dist', 'cli', 'parity.js');
     const good = spawnSync(process.execPath, [cli, directory], { encoding: 'utf8' });
     assert.equal(good.status, 0, good.stderr);

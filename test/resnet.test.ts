@@ -1,5 +1,5 @@
 /**
- * ResNets with torchvision's structure and names: parameter counts, names and shapes, the shared
+ * ResNets with torchvision's structure and names: parameter counts, names and shapes, the
  * PyTorch import cases (model_forward), weights out to PyTorch and back, building a model from a
  * weight file, and load errors that list every offending tensor.
  */
@@ -34,8 +34,8 @@ import {
 import { formatCaseLine, runParityCase } from '../src/parity/index.js';
 
 const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const importCases = path.resolve(repositoryRoot, '..', 'shared', 'fixtures', 'torch-import');
-const generators = path.resolve(repositoryRoot, '..', 'shared', 'fixtures', 'generators');
+const importCases = path.resolve(repositoryRoot, 'test', 'fixtures', 'torch-import');
+const generators = path.resolve(repositoryRoot, 'test', 'fixtures', 'generators');
 const temporary = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-resnet-'));
 const count = (model: { parameters(): { size: number }[] }) =>
   model.parameters().reduce((sum, p) => sum + p.size, 0);
@@ -119,7 +119,7 @@ describe('PyTorch import (model_forward cases)', () => {
         .filter((name) => name.endsWith('.safetensors'))
         .sort()
     : [];
-  it('finds the shared cases', () =>
+  it('finds the cases kept in the repository', () =>
     assert.ok(cases.length >= 1, `expected model_forward cases in ${importCases}`));
   for (const name of cases) {
     for (const backendName of availableBackends()) {
@@ -133,7 +133,7 @@ describe('PyTorch import (model_forward cases)', () => {
   }
 
   it(
-    'a wider and deeper case made by the shared generator passes too',
+    'a wider and deeper case made by the generator kept in test/fixtures passes too',
     { skip: !torchAvailable && 'PyTorch is not installed' },
     () => {
       const file = path.join(temporary, 'resnet_generated.safetensors');

@@ -25,7 +25,7 @@ function findRepoRoot(): string {
   return directory;
 }
 
-const fixturesDirectory = path.resolve(findRepoRoot(), '..', 'shared', 'fixtures', 'torch-parity');
+const fixturesDirectory = path.resolve(findRepoRoot(), 'test', 'fixtures', 'torch-parity');
 
 /** A safetensors file from a header (object, or raw JSON text) and data bytes, without padding. */
 function buildFile(
