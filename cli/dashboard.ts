@@ -2,7 +2,7 @@
  * `tensile dashboard`: serves the web dashboard for the runs and studies in a store (by default the
  * ./tensile.db that `tensile train`, `tensile tune` and `tensile explain` write).
  */
-import { parseArgs } from 'node:util';
+import { parseArgs } from './arguments.js';
 import { openStorage } from '../src/tune/index.js';
 import { defaultStoreUrl, openRunStore, startDashboard } from '../src/track/index.js';
 

@@ -4,7 +4,7 @@
  * `--fresh` recomputes.
  */
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs } from './arguments.js';
 import { explain, findTopic, tableText, topics, type Topic } from '../src/explain/index.js';
 import { defaultStoreUrl, openRunStore } from '../src/track/index.js';
 import { openStorage } from '../src/tune/index.js';

@@ -4,7 +4,7 @@
  * strategies, and prints the test accuracy.
  */
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs } from './arguments.js';
 import { configFromOptions, defaultStoreUrl, trackRun, type RunTracker } from '../src/track/index.js';
 import {
   AdamW,

@@ -3,7 +3,9 @@
  * The tensile command line. `tensile train` is the main job (`npm start`): it trains the seed CNN on
  * the bundled MNIST digits, holding out a test split, and prints the test accuracy.
  */
-import { parseArgs } from 'node:util';
+import * as fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describeFailure, enterCommand, exitCodes, suggestion, UsageError } from './arguments.js';
 import { dashboardCommand } from './dashboard.js';
 import { experimentCommand } from './experiment.js';
 import { finetuneCommand } from './finetune.js';
@@ -43,29 +45,60 @@ function usage(): string {
     'commands:',
     ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`),
     '',
-    'tensile <command> --help shows the options of a command',
+    'tensile <command> --help (or -h) shows the options of a command.',
+    'global options: --help, --version, --verbose (stack traces on errors)',
+    'exit codes: 0 ok, 1 failure, 2 usage error',
   ].join('\n');
 }
 
-async function main(): Promise<number> {
-  const { positionals } = parseArgs({ allowPositionals: true, strict: false });
-  const name = positionals[0];
-  if (name === undefined || name === 'help' || name === '--help') {
+function packageVersion(): string {
+  // dist/cli/main.js → the package root two levels up; the same from cli/main.ts under ts-node-like runs.
+  for (const relative of ['../../package.json', '../package.json']) {
+    try {
+      const file = fileURLToPath(new URL(relative, import.meta.url));
+      const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (parsed.name === 'tensile' && typeof parsed.version === 'string') return parsed.version;
+    } catch {
+      // try the next place
+    }
+  }
+  return 'unknown';
+}
+
+async function main(args: string[]): Promise<number> {
+  const name = args[0];
+  if (name === undefined) {
+    console.error(usage());
+    return exitCodes.usage;
+  }
+  if (name === 'help' || name === '--help' || name === '-h') {
     console.log(usage());
-    return name === undefined ? 2 : 0;
+    return exitCodes.ok;
+  }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    console.log(`tensile ${packageVersion()}`);
+    return exitCodes.ok;
   }
   const command = commands[name];
   if (command === undefined) {
-    console.error(`tensile: unknown command '${name}'\n\n${usage()}`);
-    return 2;
+    const kind = name.startsWith('-') ? 'option' : 'command';
+    const hint = suggestion(
+      name,
+      name.startsWith('-') ? ['--help', '--version', '--verbose'] : Object.keys(commands),
+    );
+    throw new UsageError(`tensile: unknown ${kind} '${name}'; ${hint}see 'tensile --help'`);
   }
-  return command.run(process.argv.slice(3));
+  enterCommand(`tensile ${name}`);
+  return command.run(args.slice(1));
 }
 
-main().then(
+// --verbose is global: taken out here so no command has to know it.
+const verbose = process.argv.includes('--verbose');
+main(process.argv.slice(2).filter((arg) => arg !== '--verbose')).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    console.error(`tensile: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(1);
+    const { line, exitCode } = describeFailure(error, verbose);
+    console.error(line);
+    process.exit(exitCode);
   },
 );

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs } from './arguments.js';
 import { writeFileAtomic } from '../src/index.js';
 import { buildReport, defaultStoreUrl, failLostRuns, openRunStore, sqliteFile } from '../src/track/index.js';
 import { openStorage } from '../src/tune/index.js';

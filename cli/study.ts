@@ -2,7 +2,7 @@
  * tensile study list|show|export: looks into study storages (SQLite files, PostgreSQL, ...).
  */
 import * as fs from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseArgs } from './arguments.js';
 import { formatNumber, formatTable, openStorage, Study, storageUrlHelp, type Cell } from '../src/index.js';
 import { defaultStorage } from './tune.js';
 

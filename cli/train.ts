@@ -6,7 +6,7 @@
  * ±2-pixel shifts) is the one measured to reach 98% in PyTorch on this data.
  */
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs } from './arguments.js';
 import {
   AdamW,
   evaluate,

@@ -1,0 +1,158 @@
+/**
+ * The command line's conventions: help on every command and subcommand exits 0, --version, mistyped
+ * options and commands suggest the nearest valid one and exit 2, file errors read as one line without
+ * errno text or a stack (unless --verbose).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { describeFailure, editDistance, nearest, UsageError } from '../cli/arguments.js';
+
+const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const main = path.join(repositoryRoot, 'dist', 'cli', 'main.js');
+const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-cli-'));
+
+function tensile(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [main, ...args], {
+    cwd: directory,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+const commands = [
+  ['train'],
+  ['finetune'],
+  ['tune'],
+  ['study'],
+  ['explain'],
+  ['dashboard'],
+  ['report'],
+  ['experiment'],
+  ['experiment', 'transfer'],
+  ['experiment', 'lr-batch'],
+  ['experiment', 'search'],
+];
+
+describe('command line conventions', () => {
+  it('--help and -h on every command and subcommand print its usage and exit 0', () => {
+    for (const words of [[], ...commands]) {
+      for (const flag of ['--help', '-h']) {
+        const { status, stdout, stderr } = tensile([...words, flag]);
+        assert.equal(status, 0, `tensile ${[...words, flag].join(' ')}: ${stderr}`);
+        assert.match(stdout, new RegExp(`^usage: tensile ${words.join(' ')}`), words.join(' '));
+      }
+    }
+  });
+
+  it('--version prints the package version', () => {
+    const { version } = JSON.parse(fs.readFileSync(path.join(repositoryRoot, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    const { status, stdout } = tensile(['--version']);
+    assert.equal(status, 0);
+    assert.equal(stdout.trim(), `tensile ${version}`);
+  });
+
+  it('no command is a usage error: usage on stderr, exit 2', () => {
+    const { status, stdout, stderr } = tensile([]);
+    assert.equal(status, 2);
+    assert.equal(stdout, '');
+    assert.match(stderr, /^usage: tensile <command>/);
+    assert.match(stderr, /exit codes: 0 ok, 1 failure, 2 usage error/);
+  });
+
+  it('an unknown option names it, suggests the nearest and points at the command help (exit 2)', () => {
+    const typo = tensile(['train', '--epoch', '3']);
+    assert.equal(typo.status, 2);
+    assert.equal(
+      typo.stderr.trim(),
+      "tensile train: unknown option '--epoch'; did you mean '--epochs'? see 'tensile train --help'",
+    );
+    const far = tensile(['tune', '--zzzzzz']);
+    assert.equal(far.status, 2);
+    assert.equal(far.stderr.trim(), "tensile tune: unknown option '--zzzzzz'; see 'tensile tune --help'");
+    const missing = tensile(['train', '--epochs']);
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /option '--epochs' needs a value; see 'tensile train --help'/);
+    const experiment = tensile(['experiment', 'lr-batch', '--seeds', '2']);
+    assert.equal(experiment.status, 2);
+    assert.match(
+      experiment.stderr,
+      /tensile experiment lr-batch: unknown option '--seeds'; did you mean '--seed'\?/,
+    );
+  });
+
+  it('an unknown command or experiment suggests the nearest (exit 2)', () => {
+    const command = tensile(['trian']);
+    assert.equal(command.status, 2);
+    assert.equal(
+      command.stderr.trim(),
+      "tensile: unknown command 'trian'; did you mean 'train'? see 'tensile --help'",
+    );
+    const experiment = tensile(['experiment', 'tarnsfer']);
+    assert.equal(experiment.status, 2);
+    assert.match(experiment.stderr, /unknown experiment 'tarnsfer'; did you mean 'transfer'\?/);
+    const option = tensile(['--verison']);
+    assert.equal(option.status, 2);
+    assert.match(option.stderr, /did you mean '--version'\?/);
+  });
+
+  it('a missing file reads as one line without errno text or stack; --verbose adds the stack', () => {
+    const args = ['finetune', '--from', 'nope.safetensors', '--strategy', 'headOnly', '--no-track'];
+    const plain = tensile(args);
+    assert.equal(plain.status, 1);
+    assert.equal(plain.stderr.trim(), "tensile: cannot read 'nope.safetensors': no such file");
+    const verbose = tensile(['--verbose', ...args]);
+    assert.equal(verbose.status, 1);
+    assert.match(verbose.stderr, /^tensile: cannot read 'nope.safetensors': no such file\n/);
+    assert.match(verbose.stderr, /\n\s+at /, 'the stack follows with --verbose');
+  });
+});
+
+describe('argument helpers', () => {
+  it('edit distance counts a transposition as one edit', () => {
+    assert.equal(editDistance('train', 'train'), 0);
+    assert.equal(editDistance('trian', 'train'), 1);
+    assert.equal(editDistance('kitten', 'sitting'), 3);
+    assert.equal(editDistance('', 'abc'), 3);
+  });
+
+  it('nearest suggests only likely typos', () => {
+    assert.equal(nearest('--epoch', ['--epochs', '--lr']), '--epochs');
+    assert.equal(nearest('--bacth-size', ['--batch-size', '--seed']), '--batch-size');
+    assert.equal(nearest('--zzzz', ['--epochs', '--lr']), undefined);
+    assert.equal(nearest('x', []), undefined);
+  });
+
+  it('describeFailure maps file errors, usage errors and other errors to a line and an exit code', () => {
+    const enoent = Object.assign(new Error("ENOENT: no such file or directory, open 'a.db'"), {
+      code: 'ENOENT',
+      path: 'a.db',
+      syscall: 'open',
+    });
+    assert.deepEqual(describeFailure(enoent, false), {
+      line: "tensile: cannot read 'a.db': no such file",
+      exitCode: 1,
+    });
+    const full = Object.assign(new Error('ENOSPC'), {
+      code: 'ENOSPC',
+      path: 'w.safetensors',
+      syscall: 'write',
+    });
+    assert.equal(describeFailure(full, false).line, "tensile: cannot write 'w.safetensors': disk full");
+    assert.deepEqual(describeFailure(new UsageError('tensile x: bad'), false), {
+      line: 'tensile x: bad',
+      exitCode: 2,
+    });
+    assert.deepEqual(describeFailure(new Error('the model diverged'), false), {
+      line: 'tensile: the model diverged',
+      exitCode: 1,
+    });
+  });
+});
