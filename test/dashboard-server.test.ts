@@ -10,13 +10,12 @@ import {
   joinDashboardModules,
   defaultDashboardDirectory,
   MemoryRunStore,
-  parameterImportance,
   startDashboard,
   studyView,
   type MetricSeries,
   type ParameterColumn,
 } from '../src/track/index.js';
-import { MemoryStorage, RandomSampler, Study } from '../src/tune/index.js';
+import { MemoryStorage, parameterImportance, RandomSampler, Study, TrialPruned } from '../src/tune/index.js';
 import { Random } from '../src/index.js';
 
 function column(name: string, values: number[]): ParameterColumn {
@@ -28,17 +27,18 @@ test('parameter importance: the parameter the objective depends on gets nearly a
   const x = Array.from({ length: 200 }, () => random.next());
   const noise = Array.from({ length: 200 }, () => random.next());
   const y = x.map((v, i) => Math.sin(3 * v) + 0.01 * noise[i]!);
-  const importance = parameterImportance([column('noise', noise), column('x', x)], y);
-  assert.equal(importance[0]!.name, 'x');
-  assert.ok(importance[0]!.importance > 0.9, JSON.stringify(importance));
-  assert.ok(Math.abs(importance.reduce((sum, item) => sum + item.importance, 0) - 1) < 1e-9);
+  const { parameters } = parameterImportance([column('noise', noise), column('x', x)], y);
+  assert.equal(parameters[0]!.name, 'x');
+  assert.ok(parameters[0]!.importance > 0.9, JSON.stringify(parameters));
+  assert.ok(Math.abs(parameters.reduce((sum, item) => sum + item.importance, 0) - 1) < 1e-9);
   // Nothing explains a constant objective.
+  const flat = parameterImportance(
+    [column('x', x)],
+    x.map(() => 0.5),
+  );
   assert.deepEqual(
-    parameterImportance(
-      [column('x', x)],
-      x.map(() => 0.5),
-    ),
-    [{ name: 'x', importance: 0 }],
+    flat.parameters.map((p) => [p.name, p.importance]),
+    [['x', 0]],
   );
 });
 
@@ -88,7 +88,62 @@ test('a study as plot columns: parameters, values, best trial and importance', a
   assert.equal(view.best!.number, best);
   assert.equal(view.best!.value, Math.min(...view.trials.value.filter((v): v is number => v !== null)));
   assert.equal(view.importance.length, 2);
+  assert.equal(view.importance[0]!.name, 'lr');
+  assert.equal(view.importanceTrials, 30);
   assert.equal(view.study.trialCounts.complete, 30);
+});
+
+test('a study view carries pruned trials at their last value, every reported curve, and failed trials unplotted', async () => {
+  const storage = new MemoryStorage();
+  const study = await Study.create({
+    storage,
+    name: 'pruning',
+    direction: 'maximize',
+    sampler: new RandomSampler({ seed: 4 }),
+    // Prunes a trial whose accuracy after 3 steps is under 0.5: the curves below decide which.
+    pruner: {
+      prune: (_study, trial) => trial.intermediateValues.size >= 3 && trial.intermediateValues.get(2)! < 0.5,
+    },
+  });
+  await study.optimize(
+    (trial) => {
+      const lr = trial.suggestFloat('lr', 1e-4, 1, { log: true });
+      if (trial.number === 5) throw new Error('diverged');
+      const ceiling = 0.9 - 0.3 * Math.abs(Math.log10(lr) + 2);
+      let accuracy = 0;
+      for (let step = 0; step < 8; step++) {
+        accuracy = ceiling * (1 - 0.5 ** (step + 1));
+        trial.report(accuracy, step);
+        if (trial.shouldPrune()) throw new TrialPruned();
+      }
+      return accuracy;
+    },
+    { nTrials: 14 },
+  );
+  const view = await studyView(storage, study.id);
+  const { trials } = view;
+  const pruned = trials.state.flatMap((state, i) => (state === 'pruned' ? [i] : []));
+  const failed = trials.state.flatMap((state, i) => (state === 'failed' ? [i] : []));
+  assert.ok(pruned.length > 0, 'some trials were pruned');
+  assert.deepEqual(failed, [5]);
+  for (const i of pruned) {
+    const curve = view.intermediate[i]!;
+    assert.deepEqual(curve.step, [0, 1, 2]);
+    assert.equal(trials.lastStep[i], 2);
+    // Plotted at its last reported value, and not counted as a result.
+    assert.equal(trials.historyValue[i], curve.value[2]);
+    assert.equal(trials.value[i], null);
+  }
+  assert.equal(trials.historyValue[5], null);
+  assert.deepEqual(view.intermediate[5], { step: [], value: [] });
+  const complete = trials.state.flatMap((state, i) => (state === 'complete' ? [i] : []));
+  for (const i of complete) {
+    assert.equal(view.intermediate[i]!.step.length, 8);
+    assert.equal(trials.historyValue[i], trials.value[i]);
+  }
+  assert.equal(view.importanceTrials, complete.length);
+  assert.equal(view.importanceRoughBelow, 20);
+  assert.equal(view.intermediateThinned, false);
 });
 
 function get(url: string): Promise<{ status: number; type: string; body: string }> {

@@ -8,6 +8,7 @@
  */
 import type { Distribution, ParamValue } from '../tune/distributions.js';
 import type { FrozenTrial, StudySummary, TrialState } from '../tune/frozen-trial.js';
+import { parameterImportance, roughBelowTrials, type ParameterImportance } from '../tune/importance.js';
 import type { Storage } from '../tune/storage/storage.js';
 import type { ArtifactInfo, JsonObject, MetricSeries, RunMetrics, RunRecord, RunStore } from './types.js';
 
@@ -49,14 +50,51 @@ export interface StudyPlotData {
     value: (number | null)[];
     /** Seconds (null while running or waiting). */
     duration: (number | null)[];
-    /** The last reported (intermediate) value, for pruned trials' progress. */
+    /** The step of the last reported (intermediate) value: where a pruned trial stopped. */
     lastStep: (number | null)[];
+    /**
+     * What the optimization history plots: a complete trial's value, a pruned trial's last
+     * reported value (where the pruner stopped it), null otherwise (failed, running, waiting).
+     */
+    historyValue: (number | null)[];
   };
+  /**
+   * Each trial's reported values (trial.report) by step, in step order, index-aligned with trials.
+   * A study with more than `intermediatePointLimit` points has each curve thinned evenly (its last
+   * point kept); `intermediateThinned` says so.
+   */
+  intermediate: { step: number[]; value: (number | null)[] }[];
+  intermediateThinned: boolean;
   parameters: ParameterColumn[];
   best: { number: number; value: number; params: Record<string, ParamValue> } | null;
-  /** Parameter importance, largest first; the weights sum to 1 when any parameter matters. */
-  importance: { name: string; importance: number }[];
+  /** Parameter importance, largest first; `importance` sums to 1 when any parameter matters. */
+  importance: ParameterImportance[];
+  /** Complete trials the importance was estimated from. */
+  importanceTrials: number;
+  /** Below this many complete trials the page says the importance is a rough guide. */
+  importanceRoughBelow: number;
   importanceMethod: string;
+}
+
+/** Most intermediate values a study view carries (about 2 MB of JSON); larger studies are thinned. */
+export const intermediatePointLimit = 200_000;
+
+/** Every k-th point of each curve (and its last), k chosen to keep the total under the limit. */
+function intermediateCurves(trials: readonly FrozenTrial[]): {
+  curves: StudyPlotData['intermediate'];
+  thinned: boolean;
+} {
+  const sorted = trials.map((trial) => [...trial.intermediateValues].sort((a, b) => a[0] - b[0]));
+  const total = sorted.reduce((sum, curve) => sum + curve.length, 0);
+  const every = Math.max(1, Math.ceil(total / intermediatePointLimit));
+  const curves = sorted.map((curve) => {
+    const kept = curve.filter((_, i) => i % every === 0 || i === curve.length - 1);
+    return {
+      step: kept.map(([step]) => step),
+      value: kept.map(([, value]) => (Number.isFinite(value) ? value : null)),
+    };
+  });
+  return { curves, thinned: every > 1 };
 }
 
 export interface FigureView {
@@ -142,62 +180,6 @@ function parameterColumns(trials: readonly FrozenTrial[]): ParameterColumn[] {
     });
 }
 
-/**
- * Parameter importance as the share of the objective's variance each parameter explains on its own:
- * the trials are grouped by the parameter (by choice, or into up to 8 quantile bins of a numeric
- * range), and the between-group sum of squares, less what that many groups would explain by chance
- * (ε², the bias-corrected η²), is divided by the total sum of squares. The results are scaled to sum
- * to 1, as Optuna's are. Cheaper and plainer than fANOVA (which fits a random forest), and blind to
- * interactions between parameters; the dashboard says so next to the plot.
- */
-export function parameterImportance(
-  parameters: readonly ParameterColumn[],
-  values: readonly (number | null)[],
-): { name: string; importance: number }[] {
-  const raw = parameters.map((parameter) => {
-    const pairs: [number, number][] = [];
-    parameter.values.forEach((x, i) => {
-      const y = values[i];
-      if (x !== null && y !== null && y !== undefined && Number.isFinite(y)) pairs.push([x, y]);
-    });
-    if (pairs.length < 3) return { name: parameter.name, score: 0 };
-    const groupOf = new Map<number, number[]>();
-    const addTo = (group: number, y: number) => {
-      const members = groupOf.get(group);
-      if (members === undefined) groupOf.set(group, [y]);
-      else members.push(y);
-    };
-    if (parameter.kind === 'categorical') {
-      for (const [x, y] of pairs) addTo(x, y);
-    } else {
-      const bins = Math.max(1, Math.min(8, Math.floor(pairs.length / 5)));
-      const sorted = [...pairs].sort((a, b) => a[0] - b[0]);
-      sorted.forEach(([, y], rank) => {
-        addTo(Math.floor((rank * bins) / sorted.length), y);
-      });
-    }
-    const all = pairs.map(([, y]) => y);
-    const mean = all.reduce((a, b) => a + b, 0) / all.length;
-    const total = all.reduce((sum, y) => sum + (y - mean) ** 2, 0);
-    if (!(total > 0)) return { name: parameter.name, score: 0 };
-    let between = 0;
-    for (const group of groupOf.values()) {
-      const groupMean = group.reduce((a, b) => a + b, 0) / group.length;
-      between += group.length * (groupMean - mean) ** 2;
-    }
-    const groups = groupOf.size;
-    const within = total - between;
-    const degreesWithin = all.length - groups;
-    const meanWithin = degreesWithin > 0 ? within / degreesWithin : 0;
-    const corrected = (between - (groups - 1) * meanWithin) / total;
-    return { name: parameter.name, score: Math.max(0, corrected) };
-  });
-  const sum = raw.reduce((a, b) => a + b.score, 0);
-  return raw
-    .map(({ name, score }) => ({ name, importance: sum > 0 ? score / sum : 0 }))
-    .sort((a, b) => b.importance - a.importance || a.name.localeCompare(b.name));
-}
-
 /** A study as columns ready to plot. */
 export async function studyView(storage: Storage, studyId: number): Promise<StudyPlotData> {
   const summaries = await storage.listStudies();
@@ -208,6 +190,13 @@ export async function studyView(storage: Storage, studyId: number): Promise<Stud
   const value = trials.map((trial) =>
     trial.state === 'complete' && trial.value !== null && Number.isFinite(trial.value) ? trial.value : null,
   );
+  const lastStep = trials.map((trial) => {
+    let last: number | null = null;
+    for (const step of trial.intermediateValues.keys()) if (last === null || step > last) last = step;
+    return last;
+  });
+  const curves = intermediateCurves(trials);
+  const importance = parameterImportance(parameters, value);
   let best: StudyPlotData['best'] = null;
   trials.forEach((trial, i) => {
     const v = value[i];
@@ -227,17 +216,25 @@ export async function studyView(storage: Storage, studyId: number): Promise<Stud
           ? (trial.completedAt - trial.startedAt) / 1000
           : null,
       ),
-      lastStep: trials.map((trial) => {
-        let last: number | null = null;
-        for (const step of trial.intermediateValues.keys()) if (last === null || step > last) last = step;
-        return last;
+      lastStep,
+      historyValue: trials.map((trial, i) => {
+        if (trial.state === 'complete') return value[i] ?? null;
+        if (trial.state !== 'pruned') return null;
+        const step = lastStep[i];
+        const last = step === null || step === undefined ? undefined : trial.intermediateValues.get(step);
+        const shown = trial.value ?? last ?? null;
+        return shown !== null && Number.isFinite(shown) ? shown : null;
       }),
     },
+    intermediate: curves.curves,
+    intermediateThinned: curves.thinned,
     parameters,
     best,
-    importance: parameterImportance(parameters, value),
+    importance: importance.parameters,
+    importanceTrials: importance.trials,
+    importanceRoughBelow: roughBelowTrials,
     importanceMethod:
-      'share of the objective variance explained by each parameter alone (bias-corrected η² over up to 8 quantile bins; interactions not counted)',
+      'a random forest of 64 regression trees fitted to the complete trials, and the share of its variance each parameter takes part in, interactions included (the total effect of a functional ANOVA, as Optuna’s fANOVA evaluator computes main effects), scaled to sum to 1',
   };
 }
 
