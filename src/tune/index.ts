@@ -63,3 +63,11 @@ export {
   type TrainingTask,
   type TrainingOutcome,
 } from './training-objective.js';
+export {
+  parameterImportance,
+  roughBelowTrials,
+  type ImportanceParameter,
+  type ImportanceOptions,
+  type ImportanceResult,
+  type ParameterImportance,
+} from './importance.js';
