@@ -19,6 +19,7 @@ export function writeFileAtomic(filePath: string, chunks: Uint8Array | readonly 
   fs.mkdirSync(directory, { recursive: true });
   // The pid and a random suffix keep concurrent writers (two processes, or two calls racing) from
   // sharing a temporary file; the leading dot keeps it out of casual directory listings.
+  removeAbandonedTemporaries(directory, path.basename(filePath));
   const suffix = `${process.pid}.${Math.floor(Math.random() * 0x100000000).toString(16)}`;
   const temporaryPath = path.join(directory, `.${path.basename(filePath)}.${suffix}.tmp`);
   const parts = chunks instanceof Uint8Array ? [chunks] : chunks;
@@ -40,6 +41,37 @@ export function writeFileAtomic(filePath: string, chunks: Uint8Array | readonly 
     throw error;
   }
   syncDirectory(directory);
+}
+
+/**
+ * Removes temporary files that an earlier writer of the same destination left behind when it was
+ * killed mid-write (`.NAME.PID.HEX.tmp` whose process no longer exists). A live writer's file is left
+ * alone, so two processes saving to one path never delete each other's work.
+ */
+function removeAbandonedTemporaries(directory: string, baseName: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(directory);
+  } catch {
+    return;
+  }
+  const prefix = `.${baseName}.`;
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const match = /^(\d+)\.[0-9a-f]+\.tmp$/.exec(name.slice(prefix.length));
+    if (match === null || processIsAlive(Number(match[1]))) continue;
+    fs.rmSync(path.join(directory, name), { force: true });
+  }
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else.
+    return (error as { code?: string }).code === 'EPERM';
+  }
 }
 
 /**

@@ -141,31 +141,119 @@ interface RawEntry {
  * tensors.get('w')!.data; // Float32Array [1, 2]
  */
 export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): SafetensorsFile {
-  if (bytes.byteLength < HEADER_LENGTH_BYTES) {
-    throw new SafetensorsError(
-      `${source}: file has ${bytes.byteLength} bytes, but a safetensors file starts with an ` +
-        `${HEADER_LENGTH_BYTES}-byte header length`,
-      source,
-    );
-  }
+  if (bytes.byteLength < HEADER_LENGTH_BYTES) throw tooShort(bytes.byteLength, source);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const declaredHeaderLength = view.getBigUint64(0, true);
-  const bytesAfterLength = bytes.byteLength - HEADER_LENGTH_BYTES;
-  if (declaredHeaderLength > BigInt(bytesAfterLength)) {
+  const headerLength = checkedHeaderLength(view.getBigUint64(0, true), bytes.byteLength, source);
+  const dataStart = HEADER_LENGTH_BYTES + headerLength;
+  const { entries, metadata } = parseLayout(
+    bytes.subarray(HEADER_LENGTH_BYTES, dataStart),
+    bytes.byteLength - dataStart,
+    source,
+  );
+  const tensors = new Map<string, SafetensorsEntry>();
+  for (const entry of entries) {
+    const raw = bytes.subarray(dataStart + entry.begin, dataStart + entry.end);
+    tensors.set(entry.name, { dtype: entry.dtype, shape: entry.shape, data: decode(entry.dtype, raw) });
+  }
+  return { tensors, metadata };
+}
+
+/**
+ * Reads and parses a safetensors file (synchronously; see parseSafetensors). The header is read and
+ * checked first, against the file's size, and then each tensor's bytes straight into its array: a
+ * malformed file is refused before its data is read, files over 2 GiB work (no whole-file buffer),
+ * and memory stays at the size of the tensors.
+ */
+export function readSafetensors(path: string): SafetensorsFile {
+  const descriptor = fs.openSync(path, 'r');
+  try {
+    const fileSize = fs.fstatSync(descriptor).size;
+    if (fileSize < HEADER_LENGTH_BYTES) throw tooShort(fileSize, path);
+    const lengthBytes = readExactly(descriptor, new Uint8Array(HEADER_LENGTH_BYTES), 0, path);
+    const declared = new DataView(lengthBytes.buffer).getBigUint64(0, true);
+    const headerLength = checkedHeaderLength(declared, fileSize, path);
+    const headerBytes = readExactly(descriptor, new Uint8Array(headerLength), HEADER_LENGTH_BYTES, path);
+    const dataStart = HEADER_LENGTH_BYTES + headerLength;
+    const { entries, metadata } = parseLayout(headerBytes, fileSize - dataStart, path);
+    const tensors = new Map<string, SafetensorsEntry>();
+    for (const entry of entries) {
+      const raw = readExactly(
+        descriptor,
+        new Uint8Array(entry.end - entry.begin),
+        dataStart + entry.begin,
+        path,
+      );
+      tensors.set(entry.name, { dtype: entry.dtype, shape: entry.shape, data: decode(entry.dtype, raw) });
+    }
+    return { tensors, metadata };
+  } finally {
+    fs.closeSync(descriptor);
+  }
+}
+
+function readExactly(descriptor: number, target: Uint8Array, position: number, source: string): Uint8Array {
+  // readSync moves at most 2 GiB per call; loop in 1 GiB pieces.
+  const piece = 1 << 30;
+  let done = 0;
+  while (done < target.byteLength) {
+    const read = fs.readSync(
+      descriptor,
+      target,
+      done,
+      Math.min(piece, target.byteLength - done),
+      position + done,
+    );
+    if (read === 0) {
+      throw new SafetensorsError(
+        `${source}: the file ended while reading it (it changed or is truncated)`,
+        source,
+      );
+    }
+    done += read;
+  }
+  return target;
+}
+
+function tooShort(size: number, source: string): SafetensorsError {
+  return new SafetensorsError(
+    `${source}: file has ${size} bytes, but a safetensors file starts with an ` +
+      `${HEADER_LENGTH_BYTES}-byte header length`,
+    source,
+  );
+}
+
+/** The safetensors reference implementation's limit: larger headers are refused, not parsed. */
+const MAX_HEADER_BYTES = 100_000_000;
+
+function checkedHeaderLength(declared: bigint, fileSize: number, source: string): number {
+  const bytesAfterLength = fileSize - HEADER_LENGTH_BYTES;
+  if (declared > BigInt(bytesAfterLength)) {
     throw new SafetensorsError(
-      `${source}: header length field says ${declaredHeaderLength} bytes, but only ${bytesAfterLength} ` +
+      `${source}: header length field says ${declared} bytes, but only ${bytesAfterLength} ` +
         `bytes follow it — the file is truncated or is not safetensors`,
       source,
     );
   }
-  const headerLength = Number(declaredHeaderLength);
-  const header = parseHeaderJson(
-    bytes.subarray(HEADER_LENGTH_BYTES, HEADER_LENGTH_BYTES + headerLength),
-    source,
-  );
-  const dataStart = HEADER_LENGTH_BYTES + headerLength;
-  const dataLength = bytes.byteLength - dataStart;
+  if (declared > BigInt(MAX_HEADER_BYTES)) {
+    throw new SafetensorsError(
+      `${source}: header length field says ${declared} bytes, over the ${MAX_HEADER_BYTES}-byte limit for a header`,
+      source,
+    );
+  }
+  return Number(declared);
+}
 
+/**
+ * Validates the header against a data section of `dataLength` bytes: every tensor inside it, none
+ * overlapping, and no bytes after the last tensor (as the reference implementation requires: extra
+ * bytes mean the file is not what its header says).
+ */
+function parseLayout(
+  headerBytes: Uint8Array,
+  dataLength: number,
+  source: string,
+): { entries: RawEntry[]; metadata: Record<string, string> } {
+  const header = parseHeaderJson(headerBytes, source);
   let metadata: Record<string, string> = {};
   const entries: RawEntry[] = [];
   for (const [name, value] of Object.entries(header)) {
@@ -178,6 +266,7 @@ export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): Safete
 
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let previous: RawEntry | undefined;
+  let dataEnd = 0;
   for (const entry of entries) {
     if (entry.end > dataLength) {
       throw new SafetensorsError(
@@ -187,6 +276,7 @@ export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): Safete
         entry.name,
       );
     }
+    dataEnd = Math.max(dataEnd, entry.end);
     // Empty tensors occupy no bytes and cannot overlap anything.
     if (entry.begin === entry.end) continue;
     if (previous !== undefined && entry.begin < previous.end) {
@@ -199,18 +289,61 @@ export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): Safete
     }
     previous = entry;
   }
-
-  const tensors = new Map<string, SafetensorsEntry>();
-  for (const entry of entries) {
-    const raw = bytes.subarray(dataStart + entry.begin, dataStart + entry.end);
-    tensors.set(entry.name, { dtype: entry.dtype, shape: entry.shape, data: decode(entry.dtype, raw) });
+  if (dataLength > dataEnd) {
+    throw new SafetensorsError(
+      `${source}: ${dataLength - dataEnd} bytes follow the last tensor's data (the header describes ` +
+        `${dataEnd} bytes of data) — the file is not what its header says`,
+      source,
+    );
   }
-  return { tensors, metadata };
+  return { entries, metadata };
 }
 
-/** Reads and parses a safetensors file (synchronously; see parseSafetensors). */
-export function readSafetensors(path: string): SafetensorsFile {
-  return parseSafetensors(fs.readFileSync(path), path);
+/** Deeper JSON than any safetensors header needs (3 levels) is refused before JSON.parse sees it. */
+const MAX_HEADER_NESTING = 32;
+
+/**
+ * One pass over the header text that JSON.parse cannot do for us: refuse nesting deeper than
+ * MAX_HEADER_NESTING (JSON.parse would overflow the stack on hostile input and not say which file),
+ * and find duplicate top-level keys (JSON.parse keeps the last one silently, so a file could carry
+ * two different tensors under one name).
+ */
+function scanHeader(text: string, source: string): void {
+  let depth = 0;
+  let inString = false;
+  let stringStart = 0;
+  const keys = new Set<string>();
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (inString) {
+      if (code === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (code === 0x22) {
+        inString = false;
+        if (depth === 1) {
+          let next = i + 1;
+          while (next < text.length && /\s/.test(text[next]!)) next++;
+          if (text[next] === ':') {
+            const key = JSON.parse(text.slice(stringStart, i + 1)) as string;
+            if (keys.has(key)) {
+              throw new SafetensorsError(`${source}: header names '${key}' twice`, source, key);
+            }
+            keys.add(key);
+          }
+        }
+      }
+    } else if (code === 0x22) {
+      inString = true;
+      stringStart = i;
+    } else if (code === 0x7b || code === 0x5b) {
+      if (++depth > MAX_HEADER_NESTING) {
+        throw new SafetensorsError(
+          `${source}: header JSON nests deeper than ${MAX_HEADER_NESTING} levels (a safetensors header needs 3)`,
+          source,
+        );
+      }
+    } else if (code === 0x7d || code === 0x5d) depth--;
+  }
 }
 
 function parseHeaderJson(headerBytes: Uint8Array, source: string): Record<string, unknown> {
@@ -222,8 +355,10 @@ function parseHeaderJson(headerBytes: Uint8Array, source: string): Record<string
   }
   let header: unknown;
   try {
+    scanHeader(text, source);
     header = JSON.parse(text);
   } catch (error) {
+    if (error instanceof SafetensorsError) throw error;
     throw new SafetensorsError(
       `${source}: header is not valid JSON (${(error as Error).message}); it starts ${JSON.stringify(text.slice(0, 40))}`,
       source,
