@@ -12,6 +12,7 @@ import {
   fit,
   Flatten,
   manualSeed,
+  oneCycleSchedule,
   Random,
   Sequential,
   type ImageDataset,
@@ -24,6 +25,7 @@ import {
   trackRun,
   configFromOptions,
   failLostRuns,
+  type MetricInput,
   type RunRecord,
   type RunStore,
 } from '../src/track/index.js';
@@ -116,6 +118,73 @@ test('batch losses are throttled: a long interval records none within a short fi
   assert.equal(metrics.series.loss!.value.length, 3);
 });
 
+/** A memory store that counts its metric writes (the tracker's write volume). */
+class CountingStore extends MemoryRunStore {
+  metricWrites = 0;
+  override async logMetrics(runId: number, points: readonly MetricInput[]): Promise<void> {
+    this.metricWrites++;
+    return super.logMetrics(runId, points);
+  }
+}
+
+/** 6 epochs of 3 batches (48 training samples, batches of 16) under a one-cycle schedule. */
+async function oneCycleFit(
+  store: RunStore,
+  options: { learningRatePoints?: number | null; batchInterval?: number | null },
+) {
+  const model = toyModel();
+  const steps = 6 * 3;
+  const tracker = await RunTracker.start(store, { name: 'one-cycle', ...options });
+  fit(model, toyDataset(64), {
+    optimizer: new Adam(model.parameters(), { lr: 0.01 }),
+    epochs: 6,
+    batchSize: 16,
+    validationSplit: 0.25,
+    progress: false,
+    schedule: oneCycleSchedule(steps),
+    callbacks: [tracker],
+  });
+  await tracker.close();
+  return { tracker, steps, schedule: oneCycleSchedule(steps) };
+}
+
+test('the learning rate is recorded per batch: a one-cycle schedule keeps its rise and fall', async () => {
+  const store = new CountingStore();
+  const { tracker, steps, schedule } = await oneCycleFit(store, { batchInterval: 60_000 });
+  const series = (await store.getMetrics(tracker.runId)).series.batchLearningRate!;
+  // Every optimizer step, at the fraction of the epochs done when it started.
+  assert.deepEqual(
+    series.step,
+    Array.from({ length: steps }, (_, i) => i),
+  );
+  assert.deepEqual(
+    series.x.map((x) => Number(x.toFixed(3))),
+    Array.from({ length: steps }, (_, i) => Number((i / 3).toFixed(3))),
+  );
+  const rates = series.value as number[];
+  for (let i = 0; i < steps; i++) assert.ok(Math.abs(rates[i]! - 0.01 * schedule.factor(i)) < 1e-12);
+  // Up, then down: the peak lies inside, the rate rises to it and falls after it.
+  const peak = rates.indexOf(Math.max(...rates));
+  assert.ok(peak > 1 && peak < steps - 2, `peak at step ${peak}`);
+  for (let i = 1; i <= peak; i++) assert.ok(rates[i]! > rates[i - 1]!, `rising at ${i}`);
+  for (let i = peak + 1; i < steps; i++) assert.ok(rates[i]! < rates[i - 1]!, `falling at ${i}`);
+  assert.ok(rates[0]! < rates[peak]! / 10 && rates[steps - 1]! < rates[0]!);
+  // The per-epoch rate (the end of each epoch) would be 6 points on the way down: no rise visible.
+  // Write volume: the batch rates ride with each epoch's metrics, one write per epoch.
+  assert.equal(store.metricWrites, 6);
+});
+
+test("a long fit records every k-th step's learning rate (and each epoch's last); none when turned off", async () => {
+  const store = new MemoryRunStore();
+  const { tracker, steps } = await oneCycleFit(store, { learningRatePoints: 5, batchInterval: null });
+  const recorded = (await store.getMetrics(tracker.runId)).series.batchLearningRate!.step;
+  // every ceil(18 / 5) = 4 steps, plus steps 2, 5, 8, ... that end an epoch
+  assert.deepEqual(recorded, [0, 2, 4, 5, 8, 11, 12, 14, 16, 17]);
+  assert.equal(recorded.at(-1), steps - 1);
+  const off = await oneCycleFit(store, { learningRatePoints: null });
+  assert.equal((await store.getMetrics(off.tracker.runId)).series.batchLearningRate, undefined);
+});
+
 test('a second fit in the same run continues the epoch axis (a fine-tune in stages)', async () => {
   const store = new MemoryRunStore();
   const model = toyModel();
@@ -188,8 +257,9 @@ test('SQLite: a tracked run is readable from a second connection while the fit s
       ],
     });
     await tracker.close();
-    // better-sqlite3 answered each read synchronously inside the loop: 7 epoch metrics per epoch without validation = 5.
-    assert.deepEqual(seenDuringFit, [5, 10, 15]);
+    // better-sqlite3 answered each read synchronously inside the loop: per epoch, the 5 epoch metrics
+    // a fit without validation has, and the learning rate of its 2 batches.
+    assert.deepEqual(seenDuringFit, [7, 14, 21]);
     await store.close();
     await reader.close();
   } finally {

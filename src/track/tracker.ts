@@ -2,7 +2,12 @@
  * RunTracker: a training callback that records a run in a run store: the configuration (the
  * caller's, plus what fit knows: epochs, samples, optimizer settings, parameter counts, backend),
  * per-epoch metrics, the training loss per batch (throttled, as a mean over the batches since the
- * last point), a summary of the latest epoch, and artifacts.
+ * last point), the learning rate per batch (at every optimizer step, or every k-th in a long fit, so a
+ * one-cycle or warm-up schedule keeps its shape), a summary of the latest epoch, and artifacts.
+ *
+ * Write volume: per-batch points are buffered and written together, at most once per batchInterval
+ * (and at each epoch's end with the epoch's metrics): a fit of 100,000 steps costs the store a few
+ * thousand rows, not a write per step.
  *
  * The CLI commands that train record by default (`--no-track` turns it off); library users opt in:
  *
@@ -54,6 +59,12 @@ export interface RunTrackerOptions {
    * Each point is the mean loss of the batches since the previous one.
    */
   batchInterval?: number | null;
+  /**
+   * Most per-batch learning-rate points per fit (default 1000; null none): every optimizer step is
+   * recorded when the fit has no more steps than this, else every k-th step (and each epoch's last).
+   * Recorded as the metric 'batchLearningRate', at x = epoch + batch / batchesPerEpoch.
+   */
+  learningRatePoints?: number | null;
   /**
    * Finish the run (complete) when fit ends (default true). Pass false when one run spans several
    * fits, as a fine-tune's stages do, and call finish() after the last.
@@ -123,6 +134,7 @@ export class RunTracker implements Callback {
   /** The run as created. */
   readonly run: RunRecord;
   readonly batchInterval: number | null;
+  readonly learningRatePoints: number | null;
   readonly finishOnFitEnd: boolean;
   private readonly writer: BackgroundWriter | null;
   private readonly pending = new Set<Promise<void>>();
@@ -134,12 +146,20 @@ export class RunTracker implements Callback {
   private batchLossSum = 0;
   private batchCount = 0;
   private lastBatchPoint = 0;
+  /** Per-batch points waiting for the next write. */
+  private buffered: MetricInput[] = [];
+  /** Record the learning rate every this many steps of the current fit. */
+  private learningRateEvery = 1;
+  private fitStartEpoch = 0;
   private bestValidationAccuracy: number | null = null;
 
   private constructor(store: RunStore, run: RunRecord, options: RunTrackerOptions) {
     this.store = store;
     this.run = run;
     this.batchInterval = options.batchInterval === undefined ? 500 : options.batchInterval;
+    this.learningRatePoints = options.learningRatePoints === undefined ? 1000 : options.learningRatePoints;
+    if (this.learningRatePoints !== null && !(this.learningRatePoints >= 1))
+      throw new RangeError(`learningRatePoints must be at least 1 or null, got ${this.learningRatePoints}`);
     this.finishOnFitEnd = options.finishOnFitEnd ?? true;
     // A store that writes asynchronously gets a writer thread, or the loop's points would wait for the loop to end.
     this.writer = !store.synchronousWrites && store.url !== null ? new BackgroundWriter(store.url) : null;
@@ -170,6 +190,11 @@ export class RunTracker implements Callback {
         this.batchLossSum = 0;
         this.batchCount = 0;
         this.lastBatchPoint = Date.now();
+        this.fitStartEpoch = event.startEpoch;
+        if (this.learningRatePoints !== null) {
+          const steps = Math.max(1, (event.epochs - event.startEpoch) * event.batchesPerEpoch);
+          this.learningRateEvery = Math.max(1, Math.ceil(steps / this.learningRatePoints));
+        }
         this.updateConfig({
           backend: getBackend().name,
           fit: {
@@ -184,21 +209,40 @@ export class RunTracker implements Callback {
         });
         return;
       case 'batchEnd': {
-        if (this.batchInterval === null) return;
+        const epoch = this.epochOffset + event.epoch;
+        const batchesPerEpoch = control.batchesPerEpoch;
+        const step = epoch * batchesPerEpoch + event.batch;
+        if (this.learningRatePoints !== null) {
+          // The rate this step used: a per-batch schedule sets it at batchStart.
+          const stepOfFit = (event.epoch - this.fitStartEpoch) * batchesPerEpoch + event.batch;
+          const rate = control.optimizer.groups[0]?.settings.lr;
+          const lastOfEpoch = event.batch === batchesPerEpoch - 1;
+          if (rate !== undefined && (stepOfFit % this.learningRateEvery === 0 || lastOfEpoch)) {
+            this.buffered.push({
+              name: 'batchLearningRate',
+              step,
+              x: epoch + event.batch / batchesPerEpoch,
+              value: rate,
+            });
+          }
+        }
+        if (this.batchInterval === null) {
+          // No batch losses; the learning rates wait for the epoch's end, unless many pile up.
+          if (this.buffered.length >= 1000) this.logMetrics(this.takeBuffered());
+          return;
+        }
         this.batchLossSum += event.loss;
         this.batchCount++;
         const now = Date.now();
         if (now - this.lastBatchPoint < this.batchInterval) return;
-        const epoch = this.epochOffset + event.epoch;
-        this.logMetrics([
-          {
-            name: 'batchLoss',
-            step: epoch * control.batchesPerEpoch + event.batch,
-            x: epoch + (event.batch + 1) / control.batchesPerEpoch,
-            value: this.batchLossSum / this.batchCount,
-            time: now,
-          },
-        ]);
+        this.buffered.push({
+          name: 'batchLoss',
+          step,
+          x: epoch + (event.batch + 1) / batchesPerEpoch,
+          value: this.batchLossSum / this.batchCount,
+          time: now,
+        });
+        this.logMetrics(this.takeBuffered());
         this.batchLossSum = 0;
         this.batchCount = 0;
         this.lastBatchPoint = now;
@@ -207,7 +251,7 @@ export class RunTracker implements Callback {
       case 'epochEnd': {
         const step = this.epochOffset + event.epoch;
         this.epochsSeen = step + 1;
-        this.logMetrics(epochPoints(event.logs, step));
+        this.logMetrics([...this.takeBuffered(), ...epochPoints(event.logs, step)]);
         const logs = event.logs;
         if (logs.validationAccuracy !== undefined) {
           this.bestValidationAccuracy = Math.max(
@@ -230,12 +274,20 @@ export class RunTracker implements Callback {
         return;
       }
       case 'fitEnd':
+        this.logMetrics(this.takeBuffered());
         this.updateSummary({ stoppedEarly: event.stoppedEarly });
         if (this.finishOnFitEnd) this.finishNow('complete', null);
         return;
       default:
         return;
     }
+  }
+
+  /** The buffered per-batch points, emptying the buffer. */
+  private takeBuffered(): MetricInput[] {
+    const points = this.buffered;
+    this.buffered = [];
+    return points;
   }
 
   /** Records metric points of your own (test accuracy, a custom curve). */
@@ -296,6 +348,8 @@ export class RunTracker implements Callback {
   private finishNow(state: Exclude<RunState, 'running'>, error: string | null): void {
     if (this.finished) return;
     this.finished = true;
+    // Per-batch points of an epoch that did not end (a failure, a pruned trial) are kept too.
+    this.logMetrics(this.takeBuffered());
     this.write({ method: 'finishRun', runId: this.runId, state, error }, async () => {
       await this.store.finishRun(this.runId, state, error);
     });
