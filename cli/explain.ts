@@ -20,7 +20,8 @@ options:
   --fresh           compute again even when the store has a result
   --storage URL     where results, runs and studies are kept (default ${defaultStoreUrl})
   --out DIR         where figures go (default out/explain; each topic in its own folder)
-  --quick           a small version of each experiment (seconds; for trying things out)`;
+  --quick           a tiny version of each experiment (seconds): checks that the pipeline works, draws
+                    no conclusion; kept apart from full results (figures under OUT/quick/)`;
 
 function wrap(text: string, width = 100): string {
   const lines: string[] = [];
@@ -91,7 +92,8 @@ export async function explainCommand(args: string[]): Promise<number> {
         log: (line) => console.error(line),
       });
       const { result } = outcome;
-      console.log(`\n${topic.id}  ${result.title}\n${'='.repeat(topic.id.length + 2 + result.title.length)}`);
+      const heading = `${topic.id}  ${result.title}${outcome.quick ? '  [QUICK RUN: not a result]' : ''}`;
+      console.log(`\n${heading}\n${'='.repeat(heading.length)}`);
       console.log(`\n${wrap(`Note's question: ${result.question}`)}\n`);
       for (const paragraph of result.text) console.log(`${wrap(paragraph)}\n`);
       for (const table of result.tables) console.log(`${tableText(table)}\n`);
@@ -100,7 +102,7 @@ export async function explainCommand(args: string[]): Promise<number> {
       console.log(
         outcome.cached
           ? `\n(from the store: computed ${new Date(outcome.computedAt).toISOString().slice(0, 16).replace('T', ' ')} in ${outcome.seconds.toFixed(0)} s, run #${outcome.runId}; --fresh computes again)`
-          : `\n(computed live in ${outcome.seconds.toFixed(0)} s${values.quick ? ', quick version' : ''}; kept in ${values.storage} as run #${outcome.runId})`,
+          : `\n(computed live in ${outcome.seconds.toFixed(0)} s${outcome.quick ? ', quick version: a pipeline check, kept apart from full results' : ''}; kept in ${values.storage} as run #${outcome.runId})`,
       );
     }
   } finally {

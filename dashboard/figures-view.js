@@ -76,7 +76,20 @@ export function createFiguresView(source, main) {
         h(
           'article',
           { class: 'panel topic', id: `topic-${topic.topic}`, dataset: { topic: topic.topic } },
-          h('h2', {}, `${topic.topic}: ${topic.title}`),
+          h(
+            'h2',
+            {},
+            `${topic.topic}: ${topic.title}`,
+            topic.quick ? h('span', { class: 'badge quick' }, ' quick run') : null,
+          ),
+          // A quick run is a pipeline check: shown only while the topic has no full result, and said so.
+          topic.quick
+            ? h(
+                'p',
+                { class: 'note quick-notice' },
+                `Quick run only: its numbers show the pipeline works, not an answer. Run npx tensile explain ${topic.topic} (without --quick) for the measured result.`,
+              )
+            : null,
           typeof topic.summary.question === 'string'
             ? h('p', { class: 'question' }, topic.summary.question)
             : null,
@@ -97,7 +110,7 @@ export function createFiguresView(source, main) {
           h(
             'p',
             { class: 'note' },
-            `Computed ${topic.completedAt === null ? '' : formatTime(topic.completedAt)} (run #${topic.runId}); rerun with npx tensile explain ${topic.topic} --fresh.`,
+            `Computed ${topic.completedAt === null ? '' : formatTime(topic.completedAt)} (run #${topic.runId}${topic.quick ? ', quick' : ''}); rerun with npx tensile explain ${topic.topic} --fresh.`,
           ),
         ),
       ),

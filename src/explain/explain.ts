@@ -3,17 +3,22 @@
  * version (and size) completed there, otherwise the topic runs, recording itself as a run of kind
  * 'explain' (its trainings as child runs), its text, tables and numbers as the run's summary and its
  * figures as artifacts. Either way the figures are written as SVG and PNG.
+ *
+ * A `quick` run is kept apart from a full one: stored with quick in its config (never returned for a
+ * full request, nor the other way round), its figures written under `<out>/quick/<id>/`, and its text
+ * led by a notice that it is a pipeline check, not an answer.
  */
 import * as path from 'node:path';
 import { writeFigure } from '../plot/figure.js';
 import type { JsonObject, JsonValue, RunRecord, RunStore } from '../track/types.js';
 import type { Storage } from '../tune/storage/storage.js';
+import { quickNotice } from './statistics.js';
 import type { ExplainTable, Topic, TopicResult } from './types.js';
 
 export interface ExplainOptions {
   store: RunStore;
   studies: Storage;
-  /** Figures go to `<outDirectory>/<topic id>/` (default out/explain). */
+  /** Figures go to `<outDirectory>/<topic id>/` (default out/explain), quick ones to `<outDirectory>/quick/<topic id>/`. */
   outDirectory?: string;
   /** Run again even when the store has a result (default false). */
   fresh?: boolean;
@@ -32,6 +37,8 @@ export interface ExplainOutcome {
   /** Seconds the topic took when it ran (for a cached result, the original run's time). */
   seconds: number;
   computedAt: number;
+  /** A quick run (a pipeline check, not a result). */
+  quick: boolean;
 }
 
 function topicConfig(topic: Topic, quick: boolean): JsonObject {
@@ -80,7 +87,12 @@ function writeFigures(result: TopicResult, directory: string): string[] {
 export async function explain(topic: Topic, options: ExplainOptions): Promise<ExplainOutcome> {
   const quick = options.quick ?? false;
   const log = options.log ?? (() => undefined);
-  const directory = path.join(options.outDirectory ?? path.join('out', 'explain'), topic.id);
+  // Quick results go to their own folder, so their figures never overwrite a full result's.
+  const directory = path.join(
+    options.outDirectory ?? path.join('out', 'explain'),
+    ...(quick ? ['quick'] : []),
+    topic.id,
+  );
   if (!options.fresh) {
     const run = await cachedRun(options.store, topic, quick);
     if (run !== null) {
@@ -107,6 +119,7 @@ export async function explain(topic: Topic, options: ExplainOptions): Promise<Ex
         files: writeFigures(result, directory),
         seconds,
         computedAt: run.completedAt ?? run.updatedAt,
+        quick,
       };
     }
   }
@@ -135,7 +148,9 @@ export async function explain(topic: Topic, options: ExplainOptions): Promise<Ex
     throw error;
   }
   const seconds = (performance.now() - started) / 1000;
-  result = { ...result, text: result.text.filter((paragraph) => paragraph.trim().length > 0) };
+  const paragraphs = result.text.filter((paragraph) => paragraph.trim().length > 0);
+  // Every quick result says what it is, first, wherever it is shown (terminal, dashboard, report).
+  result = { ...result, text: quick ? [quickNotice, ...paragraphs] : paragraphs };
   await options.store.updateSummary(run.id, {
     title: result.title,
     question: result.question,
@@ -143,6 +158,7 @@ export async function explain(topic: Topic, options: ExplainOptions): Promise<Ex
     tables: result.tables.map((table) => ({ title: table.title, columns: table.columns, rows: table.rows })),
     numbers: result.numbers,
     seconds,
+    quick,
   });
   const files = writeFigures(result, directory);
   for (const figure of result.figures) {
@@ -155,5 +171,5 @@ export async function explain(topic: Topic, options: ExplainOptions): Promise<Ex
     });
   }
   await options.store.finishRun(run.id, 'complete');
-  return { result, cached: false, runId: run.id, files, seconds, computedAt: Date.now() };
+  return { result, cached: false, runId: run.id, files, seconds, computedAt: Date.now(), quick };
 }

@@ -112,6 +112,8 @@ export interface ExplainTopicView {
   completedAt: number | null;
   summary: JsonObject;
   figures: FigureView[];
+  /** A `--quick` run (a pipeline check, not a result): shown only while the topic has no full run. */
+  quick: boolean;
 }
 
 export function summaryView(summary: StudySummary): StudySummaryView {
@@ -238,14 +240,21 @@ export async function studyView(storage: Storage, studyId: number): Promise<Stud
   };
 }
 
-/** Explain topics: the newest explain run per topic with its figures. */
+/**
+ * Explain topics: the newest full explain run per topic with its figures; a topic with only `--quick`
+ * runs shows its newest quick one, marked quick, so a quick result never stands in for a full one.
+ */
 export async function explainTopics(
   runs: RunStore,
   figureSource: (artifact: ArtifactInfo) => Promise<string> | string,
 ): Promise<ExplainTopicView[]> {
   const explainRuns = (await runs.listRuns({ kind: 'explain' })).filter((run) => run.state === 'complete');
+  const isQuick = (run: RunRecord) => run.config.quick === true;
   const newest = new Map<string, RunRecord>();
-  for (const run of explainRuns) if (!newest.has(run.name)) newest.set(run.name, run);
+  for (const run of explainRuns) {
+    const held = newest.get(run.name);
+    if (held === undefined || (isQuick(held) && !isQuick(run))) newest.set(run.name, run);
+  }
   const topics: ExplainTopicView[] = [];
   for (const run of [...newest.values()].sort((a, b) => a.name.localeCompare(b.name))) {
     const artifacts = (await runs.listArtifacts(run.id)).filter((a) => a.kind === 'figure' && a.size > 0);
@@ -255,6 +264,7 @@ export async function explainTopics(
       title: typeof run.summary.title === 'string' ? run.summary.title : run.name,
       completedAt: run.completedAt,
       summary: run.summary,
+      quick: isQuick(run),
       figures: await Promise.all(
         artifacts.map(async (artifact) => ({
           artifactId: artifact.id,

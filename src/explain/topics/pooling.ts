@@ -1,7 +1,7 @@
 /**
  * DL0009 Pooling: max against average pooling, on a 4×4 example drawn with its numbers, on a real
- * MNIST digit, and in the seed CNN trained both ways (with a shifted test set for the invariance that
- * max pooling is credited with).
+ * MNIST digit, and in the seed CNN trained both ways over several seeds (with a shifted test set for
+ * the invariance that max pooling is credited with); verdicts come from paired t-tests over the seeds.
  */
 import { loadMnist } from '../../data/mnist.js';
 import { manualSeed } from '../../nn/init.js';
@@ -12,10 +12,21 @@ import { Conv2d } from '../../nn/layers/conv.js';
 import { Dense } from '../../nn/layers/dense.js';
 import { AvgPool2d, Flatten, GlobalAvgPool2d, MaxPool2d } from '../../nn/layers/pooling.js';
 import { avgPool2d, maxPool2d } from '../../ops/pooling.js';
-import { gridFigure } from '../../plot/charts.js';
+import { gridFigure, lineChart } from '../../plot/charts.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { evaluate } from '../../train/fit.js';
-import { mnistSplit, percent, recordedTraining, shiftImages, titledBarChart } from '../common.js';
+import {
+  armVerdict,
+  differenceVerdict,
+  intervalCell,
+  mnistSplit,
+  percent,
+  recordedTraining,
+  seedList,
+  seedText,
+  shiftImages,
+} from '../common.js';
+import { mean, tInterval } from '../statistics.js';
 import type { Topic } from '../types.js';
 
 /** The note-style example: a 4×4 map whose windows each hold one large value among small ones. */
@@ -63,15 +74,11 @@ function cnnWithPooling(kind: 'max' | 'average', channels: readonly [number, num
   return new Sequential(...layers);
 }
 
-function mean(values: readonly number[]): number {
-  return values.reduce((a, b) => a + b, 0) / values.length;
-}
-
 export const poolingTopic: Topic = {
   id: 'DL0009',
   aliases: ['pooling', 'pool', 'maxpool'],
   title: 'Pooling: max against average',
-  version: 1,
+  version: 2,
   async run(context) {
     const example = poolBothWays(poolingExample, 4, 4);
     const exampleFigure = gridFigure(
@@ -104,59 +111,76 @@ export const poolingTopic: Topic = {
     const ink = (values: readonly number[]) => values.filter((v) => v > 0.5).length / values.length;
     const peak = (values: readonly number[]) => Math.max(...values);
 
-    const trainCount = context.quick ? 300 : 6000;
-    const testCount = context.quick ? 300 : 1000;
-    const epochs = context.quick ? 1 : 3;
+    const trainCount = context.quick ? 200 : 6000;
+    const testCount = context.quick ? 200 : 1000;
+    const epochs = context.quick ? 1 : 4;
     const channels = [8, 16] as const;
+    const seeds = seedList(context);
     context.log(
-      `DL0009: training the seed CNN (8, 16 channels) with max and with average pooling on ${trainCount} digits, ${epochs} epochs`,
+      `DL0009: training the seed CNN (8, 16 channels) with max and with average pooling on ${trainCount} digits, ${epochs} epochs, ${seedText(seeds)}`,
     );
     const { train, test } = mnistSplit(trainCount, testCount);
     const shifts = [0, 1, 2];
-    const trained = [];
-    for (const kind of ['max', 'average'] as const) {
-      manualSeed(9);
-      const model = cnnWithPooling(kind, channels);
-      const result = await recordedTraining(context, {
-        name: `${kind} pooling`,
-        model,
-        train,
-        test,
-        epochs,
-        lr: 3e-3,
-        config: { pooling: kind, channels: [...channels], lr: 3e-3 },
-      });
-      const shifted = shifts.map((pixels) =>
-        pixels === 0 ? result.testAccuracy : evaluate(model, shiftImages(test, pixels)).accuracy,
-      );
-      trained.push({ kind, accuracy: result.testAccuracy, shifted });
+    const shiftedTests = shifts.map((pixels) => (pixels === 0 ? test : shiftImages(test, pixels)));
+    // accuracy[kind][shift][seed]: both kinds see the same data, initial-weight stream and order per seed.
+    const accuracy = { max: shifts.map(() => [] as number[]), average: shifts.map(() => [] as number[]) };
+    for (const seed of seeds) {
+      for (const kind of ['max', 'average'] as const) {
+        manualSeed(seed);
+        const model = cnnWithPooling(kind, channels);
+        const result = await recordedTraining(context, {
+          name: `${kind} pooling, seed ${seed}`,
+          model,
+          train,
+          test,
+          epochs,
+          lr: 3e-3,
+          seed,
+          validate: false,
+          config: { pooling: kind, channels: [...channels], lr: 3e-3, seed },
+        });
+        shifts.forEach((pixels, i) =>
+          accuracy[kind][i]!.push(
+            pixels === 0 ? result.testAccuracy : evaluate(model, shiftedTests[i]!).accuracy,
+          ),
+        );
+      }
     }
-    const [maxNet, averageNet] = trained as [(typeof trained)[0], (typeof trained)[0]];
-    const accuracyFigure = titledBarChart({
-      title: `Seed CNN with max or average pooling: MNIST test accuracy (${epochs} epoch${epochs > 1 ? 's' : ''}, ${train.count} images)`,
+    const kinds = ['max', 'average'] as const;
+    const accuracyFigure = lineChart({
+      title: `Seed CNN with max or average pooling: MNIST test accuracy on shifted digits (mean and 95% interval of ${seeds.length} seeds)`,
+      width: 940,
+      xLabel: 'test digits shifted right and down by (pixels)',
       yLabel: 'test accuracy (%)',
-      categories: shifts.map((s) => (s === 0 ? 'test set as is' : `shifted ${s} px`)),
-      groups: trained.map((t) => ({
-        name: `${t.kind} pooling`,
-        values: t.shifted.map((a) => Number((a * 100).toFixed(1))),
+      series: kinds.map((kind) => ({
+        name: `${kind} pooling`,
+        x: shifts,
+        y: accuracy[kind].map((values) => mean(values) * 100),
+        error: accuracy[kind].map((values) => {
+          const halfWidth = tInterval(values).halfWidth * 100;
+          return Number.isFinite(halfWidth) ? halfWidth : 0;
+        }),
       })),
     });
 
-    const gap = (maxNet.accuracy - averageNet.accuracy) * 100;
-    const trainingVerdict =
-      Math.abs(gap) < 0.5
-        ? `the two end within half a point (${percent(maxNet.accuracy)} with max, ${percent(averageNet.accuracy)} with average pooling): on digits, after batch norm and ReLU, the choice matters little`
-        : gap > 0
-          ? `max pooling wins, ${percent(maxNet.accuracy)} against ${percent(averageNet.accuracy)}, as expected for thin strokes whose strongest response is what identifies them`
-          : `average pooling wins here, ${percent(averageNet.accuracy)} against ${percent(maxNet.accuracy)}, which goes against the usual preference for max pooling inside a CNN; with this little training the smoother gradient of averaging (every input of a window gets a share) may matter more`;
-    const maxDrop = (maxNet.shifted[0]! - maxNet.shifted[2]!) * 100;
-    const averageDrop = (averageNet.shifted[0]! - averageNet.shifted[2]!) * 100;
-    const shiftVerdict =
-      maxDrop + 1 < averageDrop
-        ? 'Max pooling was the more tolerant of the shift, consistent with the local translation invariance it is credited with.'
-        : averageDrop + 1 < maxDrop
-          ? 'Average pooling was the more tolerant of the shift here, so this test does not show the extra invariance often credited to max pooling.'
-          : 'Both lost about the same, so at this scale neither pooling made the network noticeably more tolerant of position.';
+    const maxArm = { name: 'max pooling', values: accuracy.max[0]! };
+    const averageArm = { name: 'average pooling', values: accuracy.average[0]! };
+    const trainingVerdict = armVerdict(context, maxArm, averageArm, 10);
+    const drop = (kind: 'max' | 'average') => accuracy[kind][0]!.map((a, i) => a - accuracy[kind][2]![i]!);
+    const maxDrop = mean(drop('max')) * 100;
+    const averageDrop = mean(drop('average')) * 100;
+    const shiftVerdict = differenceVerdict(
+      context,
+      { name: 'max pooling loss', values: drop('max') },
+      { name: 'average pooling loss', values: drop('average') },
+      {
+        firstHigher:
+          'Max pooling lost more to the shift, so this test does not show the extra invariance often credited to it',
+        secondHigher:
+          'Max pooling lost less to the shift, consistent with the local translation invariance it is credited with',
+        none: 'No difference in what the shift cost was found at this budget, so here neither pooling made the network measurably more tolerant of position',
+      },
+    );
 
     return {
       title: poolingTopic.title,
@@ -164,7 +188,8 @@ export const poolingTopic: Topic = {
       text: [
         `Both slide a window over each feature map and replace it by one number: max pooling by the largest value, average pooling by the mean. With 2×2 windows and stride 2 the map shrinks to a quarter. On the 4×4 example, tensile's maxPool2d gives [${example.max.join(', ')}] and avgPool2d gives [${example.average.join(', ')}]: max keeps each window's peak (the 9 survives whole), average mixes the peak with its neighbours (the 9 becomes ${example.average[3]}).`,
         `On a real MNIST 7, max pooling keeps the stroke bright and thick: the brightest value stays ${peak(once.max).toFixed(2)} and ${percent(ink(once.max))} of the 14×14 map is ink (value above 0.5), against ${percent(ink(digit))} of the input. Average pooling keeps the overall brightness exactly (mean ${mean(once.average).toFixed(3)}, the input's ${mean(digit).toFixed(3)}) but blurs the edges: its peak falls to ${peak(once.average).toFixed(2)} and only ${percent(ink(once.average))} is ink. After a second pooling (7×7) the difference grows: ${percent(ink(twiceMax))} ink with max, ${percent(ink(twiceAverage))} with average.`,
-        `Trained the same way (seed CNN with ${channels[0]} and ${channels[1]} channels, ${epochs} epoch${epochs > 1 ? 's' : ''} on ${train.count} digits, ${test.count} test digits), ${trainingVerdict}. Shifted by 2 pixels, the max-pooling network lost ${maxDrop.toFixed(1)} points and the average-pooling one ${averageDrop.toFixed(1)}. ${shiftVerdict}`,
+        `Trained the same way (seed CNN with ${channels[0]} and ${channels[1]} channels, Adam 3e-3, ${epochs} epoch${epochs > 1 ? 's' : ''} on ${train.count} digits, ${test.count} test digits), each pooling with ${seedText(seeds)}, the same seeds for both (a seed fixes the initial-weight stream and the data order): ${trainingVerdict}.`,
+        `Shifted by 2 pixels, the max-pooling network lost ${maxDrop.toFixed(1)} points on average and the average-pooling one ${averageDrop.toFixed(1)}. ${shiftVerdict}.`,
         'When to prefer which: max pooling inside a CNN, where the question is whether a feature (an edge, a stroke) is present somewhere in the window; average pooling when every part of the region should count, as in global average pooling before the classifier (DL0011), for textures, or when downsampling should smooth rather than pick.',
       ],
       tables: [
@@ -179,14 +204,9 @@ export const poolingTopic: Topic = {
           }),
         },
         {
-          title: 'Seed CNN on MNIST: test accuracy by pooling',
+          title: `Seed CNN on MNIST: test accuracy by pooling, % (mean ± 95% t interval over ${seedText(seeds)})`,
           columns: ['pooling', 'test accuracy', 'shifted 1 px', 'shifted 2 px'],
-          rows: trained.map((t) => [
-            t.kind,
-            percent(t.accuracy),
-            percent(t.shifted[1]!),
-            percent(t.shifted[2]!),
-          ]),
+          rows: kinds.map((kind) => [kind, ...accuracy[kind].map((values) => intervalCell(values))]),
         },
       ],
       figures: [
@@ -204,8 +224,12 @@ export const poolingTopic: Topic = {
           maxMean: mean(once.max),
           averageMean: mean(once.average),
         },
-        accuracy: { max: maxNet.accuracy, average: averageNet.accuracy },
-        shiftedAccuracy: { shifts, max: maxNet.shifted, average: averageNet.shifted },
+        seeds,
+        trainImages: train.count,
+        testImages: test.count,
+        epochs,
+        accuracy: { max: accuracy.max[0]!, average: accuracy.average[0]! },
+        shiftedAccuracy: { shifts, max: accuracy.max, average: accuracy.average },
       },
     };
   },
