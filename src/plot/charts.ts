@@ -2,7 +2,32 @@
  * Charts as SVG text, drawn by tensile itself (no browser, no plotting service): line charts with
  * linear or log axes and optional error bars, grouped bar charts, and heat-map grids with numbers
  * (for pooling examples). `writeFigure` (./figure.ts) writes each as SVG and PNG.
+ *
+ * Every margin, legend box and label position is computed from the measured width of its text in
+ * the font the PNG is drawn with (./font-metrics.ts), so no text runs off the canvas or under the
+ * plot: titles and labels that do not fit are wrapped, and only then set smaller. Numbers print
+ * exactly (12,544, never 12540); axes that count things (epochs, trials) get whole-number ticks; and
+ * series that coincide stay visible (distinct marker shapes, a marker under another drawn larger, a
+ * line over another dashed).
+ *
+ * Elements carry classes a reader or test can find: `plot-area` (the data region's frame), `legend`
+ * and `legend-box`, `series` groups with `data-series`, and `marker`s with `data-shape`.
  */
+import { axisDomain, toPixels, withTicks, type AxisDomain, type Scale } from './axis.js';
+import {
+  ascent,
+  descent,
+  fitText,
+  formatExact,
+  lineHeight,
+  measure,
+  textElement,
+  textLines,
+  type FittedText,
+} from './text.js';
+
+export { formatTick, linearTicks, logTicks, type Scale } from './axis.js';
+export { escapeXml, formatExact } from './text.js';
 
 export interface Series {
   name: string;
@@ -11,8 +36,6 @@ export interface Series {
   /** Symmetric error bars (e.g. one standard deviation), same length as y. */
   error?: readonly number[];
 }
-
-export type Scale = 'linear' | 'log';
 
 export interface LineChartOptions {
   title: string;
@@ -24,6 +47,14 @@ export interface LineChartOptions {
   /** Fixed axis ranges; computed from the data when absent. */
   yRange?: readonly [number, number];
   xRange?: readonly [number, number];
+  /**
+   * Whole-number x ticks only (epochs, trials, steps). Default: when every x value is a whole
+   * number on a linear axis, so a chart of epochs 1, 2, 3 never shows a tick at 1.5.
+   */
+  xIntegerTicks?: boolean;
+  /** Whole-number y ticks only (counts). Default false. */
+  yIntegerTicks?: boolean;
+  /** Total size in pixels; the height grows when a legend below the plot needs room. */
   width?: number;
   height?: number;
 }
@@ -41,195 +72,422 @@ export const palette = [
   '#17becf',
 ];
 
-const font = 'DejaVu Sans, Arial, Helvetica, sans-serif';
+/** Marker shapes, one per series in turn, so series stay apart without colour too. */
+export const markerShapes = [
+  'circle',
+  'square',
+  'triangle',
+  'diamond',
+  'triangle-down',
+  'plus',
+  'cross',
+  'star',
+] as const;
+export type MarkerShape = (typeof markerShapes)[number];
 
-export function escapeXml(text: string): string {
-  return text.replace(
-    /[<>&"']/g,
-    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!,
-  );
-}
+/** Dash patterns for lines drawn over an earlier series' line, so the one below shows through. */
+const dashPatterns = ['7 4', '2 3', '10 3 2 3', '4 2 1 2'];
 
-function text(
-  x: number,
-  y: number,
-  content: string,
-  options: {
-    size?: number;
-    anchor?: 'start' | 'middle' | 'end';
-    rotate?: number;
-    weight?: string;
-    fill?: string;
-  } = {},
-): string {
-  const transform = options.rotate ? ` transform="rotate(${options.rotate} ${x} ${y})"` : '';
-  return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" font-family="${font}" font-size="${options.size ?? 12}" text-anchor="${options.anchor ?? 'middle'}"${options.weight ? ` font-weight="${options.weight}"` : ''} fill="${options.fill ?? '#222'}"${transform}>${escapeXml(content)}</text>`;
-}
+/** Blank space kept between any text and the canvas edge. */
+const edge = 8;
+const titleStyle = { size: 16, weight: 'bold' } as const;
+const axisLabelSize = 13;
+const tickSize = 11;
+const legendSize = 12;
+/** The largest share of the width a legend to the right of the plot may take before it moves below. */
+const rightLegendShare = 0.3;
+/** The smallest plot height; the canvas grows rather than squeeze the data region under it. */
+const minimumPlotHeight = 160;
 
-/** "Nice" tick values covering [low, high] (about `count` of them). */
-export function linearTicks(low: number, high: number, count = 5): number[] {
-  if (!(high > low)) return [low];
-  const raw = (high - low) / count;
-  const magnitude = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => s >= raw) ?? raw;
-  const ticks: number[] = [];
-  for (let v = Math.ceil(low / step) * step; v <= high + step * 1e-9; v += step)
-    ticks.push(Number(v.toPrecision(12)));
-  return ticks;
-}
+const fmt = (value: number) => value.toFixed(2);
 
-/** Powers of ten covering [low, high] (plus 2× and 5× when the range is narrow). */
-export function logTicks(low: number, high: number): number[] {
-  const ticks: number[] = [];
-  const first = Math.floor(Math.log10(low));
-  const last = Math.ceil(Math.log10(high));
-  for (let e = first; e <= last; e++) {
-    for (const m of last - first <= 2 ? [1, 2, 5] : [1]) {
-      const v = m * 10 ** e;
-      if (v >= low * (1 - 1e-9) && v <= high * (1 + 1e-9)) ticks.push(v);
+/** An SVG marker of a shape, centred on (x, y), about 2r across. */
+function marker(shape: MarkerShape, x: number, y: number, r: number, color: string): string {
+  const common = `class="marker" data-shape="${shape}"`;
+  const filled = `fill="${color}" stroke="white" stroke-width="0.75"`;
+  const polygon = (points: [number, number][]) =>
+    `<polygon ${common} points="${points.map(([px, py]) => `${fmt(x + px * r)},${fmt(y + py * r)}`).join(' ')}" ${filled}/>`;
+  switch (shape) {
+    case 'circle':
+      return `<circle ${common} cx="${fmt(x)}" cy="${fmt(y)}" r="${fmt(r)}" ${filled}/>`;
+    case 'square':
+      return polygon([
+        [-0.85, -0.85],
+        [0.85, -0.85],
+        [0.85, 0.85],
+        [-0.85, 0.85],
+      ]);
+    case 'triangle':
+      return polygon([
+        [0, -1.15],
+        [1, 0.6],
+        [-1, 0.6],
+      ]);
+    case 'triangle-down':
+      return polygon([
+        [0, 1.15],
+        [1, -0.6],
+        [-1, -0.6],
+      ]);
+    case 'diamond':
+      return polygon([
+        [0, -1.2],
+        [1, 0],
+        [0, 1.2],
+        [-1, 0],
+      ]);
+    case 'star': {
+      const points: [number, number][] = [];
+      for (let k = 0; k < 10; k++) {
+        const angle = -Math.PI / 2 + (k * Math.PI) / 5;
+        const radius = k % 2 === 0 ? 1.25 : 0.5;
+        points.push([radius * Math.cos(angle), radius * Math.sin(angle)]);
+      }
+      return polygon(points);
+    }
+    case 'plus':
+    case 'cross': {
+      const d =
+        shape === 'plus'
+          ? `M${fmt(x - r)},${fmt(y)}H${fmt(x + r)}M${fmt(x)},${fmt(y - r)}V${fmt(y + r)}`
+          : `M${fmt(x - r * 0.8)},${fmt(y - r * 0.8)}L${fmt(x + r * 0.8)},${fmt(y + r * 0.8)}M${fmt(x - r * 0.8)},${fmt(y + r * 0.8)}L${fmt(x + r * 0.8)},${fmt(y - r * 0.8)}`;
+      return `<path ${common} d="${d}" stroke="${color}" stroke-width="2.25" fill="none"/>`;
     }
   }
-  return ticks;
 }
 
-export function formatTick(value: number): string {
-  if (value === 0) return '0';
-  const magnitude = Math.abs(value);
-  if (magnitude >= 1e5 || magnitude < 1e-3) return value.toExponential(0).replace('e+', 'e');
-  return Number(value.toPrecision(4)).toString();
+/** How one series is drawn: its colour, marker and (when it runs over another) dash pattern. */
+interface SeriesStyle {
+  color: string;
+  shape: MarkerShape;
+  dash?: string;
 }
 
-interface Axis {
-  scale: Scale;
-  low: number;
-  high: number;
-  toPixel(value: number): number;
-  ticks: number[];
+/** A legend entry: what it shows and its label laid out. */
+interface LegendEntry {
+  style: SeriesStyle;
+  kind: 'line' | 'box';
+  label: FittedText;
 }
 
-function makeAxis(
-  values: number[],
-  scale: Scale,
-  range: readonly [number, number] | undefined,
-  pixelLow: number,
-  pixelHigh: number,
-  pad: boolean,
-): Axis {
-  const finite = values.filter((v) => Number.isFinite(v) && (scale === 'linear' || v > 0));
-  let low = range?.[0] ?? (finite.length ? Math.min(...finite) : 0);
-  let high = range?.[1] ?? (finite.length ? Math.max(...finite) : 1);
-  if (low === high) {
-    low = scale === 'log' ? low / 2 : low - 1;
-    high = scale === 'log' ? high * 2 : high + 1;
+/** Width of the sample (line with marker, or box) drawn before a legend label. */
+const legendSample = { line: 30, box: 14, gap: 6 };
+const legendPad = 8;
+const legendRowGap = 4;
+
+function entryWidth(entry: LegendEntry): number {
+  return legendSample[entry.kind] + legendSample.gap + entry.label.width;
+}
+
+function entryHeight(entry: LegendEntry): number {
+  return Math.max(entry.label.height, 14);
+}
+
+/** A legend laid out: its size and how to draw it at a position. */
+interface LegendLayout {
+  width: number;
+  height: number;
+  draw(x: number, y: number): string[];
+}
+
+/**
+ * Legend entries stacked in one column (`maxWidth` is the widest the column may be) or flowed into
+ * rows (`columns: 'flow'`) within `maxWidth`; labels too long for the room wrap.
+ */
+function layoutLegend(
+  items: readonly { name: string; style: SeriesStyle }[],
+  kind: 'line' | 'box',
+  arrangement: 'column' | 'flow',
+  maxWidth: number,
+): LegendLayout {
+  const labelRoom = maxWidth - 2 * legendPad - legendSample[kind] - legendSample.gap;
+  const entries: LegendEntry[] = items.map((item) => ({
+    style: item.style,
+    kind,
+    label: fitText(item.name, { size: legendSize }, labelRoom, { maxLines: 3, minSize: 8 }),
+  }));
+  // Positions of each entry's top-left corner relative to the box's inner corner.
+  const placed: { entry: LegendEntry; x: number; y: number }[] = [];
+  let width = 0;
+  let height = 0;
+  if (arrangement === 'column') {
+    for (const entry of entries) {
+      placed.push({ entry, x: 0, y: height });
+      height += entryHeight(entry) + legendRowGap;
+      width = Math.max(width, entryWidth(entry));
+    }
+    height -= legendRowGap;
+  } else {
+    const room = maxWidth - 2 * legendPad;
+    const columnGap = 18;
+    let x = 0;
+    let rowTop = 0;
+    let rowHeight = 0;
+    for (const entry of entries) {
+      const w = entryWidth(entry);
+      if (x > 0 && x + w > room) {
+        rowTop += rowHeight + legendRowGap;
+        x = 0;
+        rowHeight = 0;
+      }
+      placed.push({ entry, x, y: rowTop });
+      x += w + columnGap;
+      width = Math.max(width, x - columnGap);
+      rowHeight = Math.max(rowHeight, entryHeight(entry));
+    }
+    height = rowTop + rowHeight;
   }
-  if (pad && range === undefined && scale === 'linear') {
-    const margin = (high - low) * 0.05;
-    low -= margin;
-    high += margin;
+  const boxWidth = width + 2 * legendPad;
+  const boxHeight = height + 2 * legendPad;
+  return {
+    width: boxWidth,
+    height: boxHeight,
+    draw(left, top) {
+      const parts = [
+        `<g class="legend">`,
+        `<rect class="legend-box" x="${fmt(left)}" y="${fmt(top)}" width="${fmt(boxWidth)}" height="${fmt(boxHeight)}" fill="white" stroke="#cccccc"/>`,
+      ];
+      for (const { entry, x, y } of placed) {
+        const entryLeft = left + legendPad + x;
+        const firstBaseline = top + legendPad + y + ascent(entry.label.size);
+        // The sample sits on the middle of the label's first line.
+        const middle = firstBaseline - ascent(entry.label.size) * 0.35;
+        const { color, shape, dash } = entry.style;
+        if (entry.kind === 'line') {
+          parts.push(
+            `<line x1="${fmt(entryLeft)}" x2="${fmt(entryLeft + legendSample.line)}" y1="${fmt(middle)}" y2="${fmt(middle)}" stroke="${color}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`,
+            marker(shape, entryLeft + legendSample.line / 2, middle, 4, color),
+          );
+        } else {
+          parts.push(
+            `<rect x="${fmt(entryLeft)}" y="${fmt(middle - 7)}" width="14" height="14" fill="${color}"/>`,
+          );
+        }
+        parts.push(
+          ...textLines(entryLeft + legendSample[entry.kind] + legendSample.gap, firstBaseline, entry.label, {
+            anchor: 'start',
+          }),
+        );
+      }
+      parts.push('</g>');
+      return parts;
+    },
+  };
+}
+
+/** The title laid out across the canvas, and the height it takes from the top edge. */
+function layoutTitle(title: string, width: number): { fitted: FittedText; bottom: number } {
+  const fitted = fitText(title, titleStyle, width - 2 * edge, { maxLines: 3, minSize: 10 });
+  return { fitted, bottom: edge + fitted.height };
+}
+
+function drawTitle(title: { fitted: FittedText }, width: number): string[] {
+  return textLines(width / 2, edge + ascent(title.fitted.size), title.fitted, { weight: 'bold' });
+}
+
+/**
+ * Fewer ticks until neighbouring labels along a horizontal axis leave a gap between them (at most
+ * five tries; two ticks always fit a sensible width).
+ */
+function horizontalTicks(domain: AxisDomain, left: number, right: number, integer: boolean): AxisDomain {
+  let current = domain;
+  for (let count = 5; count >= 2; count--) {
+    current = count === 5 ? domain : withTicks(domain.scale, domain.low, domain.high, count, integer);
+    const toX = toPixels(current, left, right);
+    const widths = current.labels.map((label) => measure(label, { size: tickSize }));
+    const crowded = current.ticks.some(
+      (tick, i) => i > 0 && toX(tick) - toX(current.ticks[i - 1]!) < (widths[i]! + widths[i - 1]!) / 2 + 8,
+    );
+    if (!crowded) return current;
   }
-  const transform = (v: number) => (scale === 'log' ? Math.log10(v) : v);
-  const toPixel = (v: number) =>
-    pixelLow +
-    ((transform(v) - transform(low)) / (transform(high) - transform(low))) * (pixelHigh - pixelLow);
-  const ticks = scale === 'log' ? logTicks(low, high) : linearTicks(low, high);
-  return { scale, low, high, toPixel, ticks };
+  return current;
+}
+
+/** Widest label of a domain at the tick size. */
+function widestLabel(domain: AxisDomain): number {
+  return Math.max(0, ...domain.labels.map((label) => measure(label, { size: tickSize })));
+}
+
+function svgDocument(width: number, height: number, parts: string[]): string {
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${Math.ceil(width)}" height="${Math.ceil(height)}" viewBox="0 0 ${Math.ceil(width)} ${Math.ceil(height)}">\n${parts.join('\n')}\n</svg>\n`;
+}
+
+/**
+ * Runs of consecutive drawable points (a NaN or a non-positive value on a log axis breaks the line
+ * rather than joining across the gap).
+ */
+function runsOf(points: readonly ([number, number] | null)[]): [number, number][][] {
+  const runs: [number, number][][] = [[]];
+  for (const point of points) {
+    if (point === null) runs.push([]);
+    else runs.at(-1)!.push(point);
+  }
+  return runs.filter((run) => run.length > 0);
 }
 
 /** A line chart with markers, legend, grid and optional error bars, as an SVG document. */
 export function lineChart(options: LineChartOptions): string {
   const width = options.width ?? 720;
-  const height = options.height ?? 440;
-  const margin = { left: 72, right: 24 + (options.series.length > 1 ? 150 : 0), top: 48, bottom: 56 };
-  const xs = options.series.flatMap((s) => [...s.x]);
-  const ys = options.series.flatMap((s) =>
-    s.y.flatMap((y, i) => [y - (s.error?.[i] ?? 0), y + (s.error?.[i] ?? 0)]),
+  let height = options.height ?? 440;
+  const xScale = options.xScale ?? 'linear';
+  const yScale = options.yScale ?? 'linear';
+  const series = options.series;
+  const xs = series.flatMap((s) => [...s.x]);
+  const ys = series.flatMap((s) => s.y.flatMap((y, i) => [y - (s.error?.[i] ?? 0), y + (s.error?.[i] ?? 0)]));
+  const xInteger =
+    options.xIntegerTicks ?? (xScale === 'linear' && xs.length > 0 && xs.every((x) => Number.isInteger(x)));
+  const yInteger = options.yIntegerTicks ?? false;
+  const xDomain = axisDomain(xs, { scale: xScale, range: options.xRange, integerTicks: xInteger });
+  const yDomain = axisDomain(ys, { scale: yScale, range: options.yRange, pad: true, integerTicks: yInteger });
+
+  const styles: SeriesStyle[] = series.map((_, index) => ({
+    color: palette[index % palette.length]!,
+    shape: markerShapes[index % markerShapes.length]!,
+  }));
+
+  const title = layoutTitle(options.title, width);
+  const top = title.bottom + 14;
+  const xLabel = fitText(
+    options.xLabel + (xScale === 'log' ? ' (log scale)' : ''),
+    { size: axisLabelSize },
+    width - 2 * edge,
+    {
+      maxLines: 2,
+    },
   );
-  const xAxis = makeAxis(
-    xs,
-    options.xScale ?? 'linear',
-    options.xRange,
-    margin.left,
-    width - margin.right,
-    false,
+
+  // The legend goes right of the plot when it is narrow enough, else below the x label.
+  const legendItems = series.length > 1 ? series.map((s, i) => ({ name: s.name, style: styles[i]! })) : [];
+  const rightLegend = layoutLegend(legendItems, 'line', 'column', width * rightLegendShare);
+  const legendOnRight =
+    legendItems.length > 0 &&
+    legendItems.every(
+      (item) =>
+        measure(item.name, { size: legendSize }) <=
+        width * rightLegendShare - 2 * legendPad - legendSample.line - legendSample.gap,
+    ) &&
+    rightLegend.height <= height - top - 100;
+  const bottomLegend = layoutLegend(legendItems, 'line', 'flow', width - 2 * edge);
+  const legendBelow = legendItems.length > 0 && !legendOnRight;
+
+  // Bottom band: tick labels, then the x label, then the legend when it is below.
+  const tickBand = 6 + lineHeight(tickSize);
+  const xLabelBand = 6 + xLabel.height;
+  const legendBand = legendBelow ? 10 + bottomLegend.height : 0;
+  const bottomBand = tickBand + xLabelBand + legendBand + edge;
+  height = Math.max(height, top + minimumPlotHeight + bottomBand);
+  const plotBottom = height - bottomBand;
+  const plotHeight = plotBottom - top;
+
+  const yLabel = fitText(
+    options.yLabel + (yScale === 'log' ? ' (log scale)' : ''),
+    { size: axisLabelSize },
+    plotHeight,
+    {
+      maxLines: 2,
+    },
   );
-  const yAxis = makeAxis(
-    ys,
-    options.yScale ?? 'linear',
-    options.yRange,
-    height - margin.bottom,
-    margin.top,
-    true,
-  );
-  const parts: string[] = [];
-  parts.push(`<rect width="${width}" height="${height}" fill="white"/>`);
-  parts.push(text(width / 2, 28, options.title, { size: 16, weight: 'bold' }));
-  for (const tick of yAxis.ticks) {
-    const y = yAxis.toPixel(tick);
+  const firstXLabel = measure(xDomain.labels[0] ?? '', { size: tickSize });
+  const lastXLabel = measure(xDomain.labels.at(-1) ?? '', { size: tickSize });
+  const left = Math.max(edge + yLabel.height + 8 + widestLabel(yDomain) + 6, edge + firstXLabel / 2);
+  const right =
+    width - Math.max(edge + (legendOnRight ? rightLegend.width + 14 : 0), edge + lastXLabel / 2, 16);
+  const x = horizontalTicks(xDomain, left, right, xInteger);
+  const toX = toPixels(x, left, right);
+  const toY = toPixels(yDomain, plotBottom, top);
+
+  const parts: string[] = [
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    ...drawTitle(title, width),
+  ];
+  yDomain.ticks.forEach((tick, i) => {
+    const y = toY(tick);
     parts.push(
-      `<line x1="${margin.left}" x2="${width - margin.right}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}" stroke="#e5e5e5"/>`,
+      `<line x1="${fmt(left)}" x2="${fmt(right)}" y1="${fmt(y)}" y2="${fmt(y)}" stroke="#e5e5e5"/>`,
+      textElement(left - 6, y + ascent(tickSize) * 0.35, yDomain.labels[i]!, {
+        size: tickSize,
+        anchor: 'end',
+      }),
     );
-    parts.push(text(margin.left - 8, y + 4, formatTick(tick), { anchor: 'end', size: 11 }));
-  }
-  for (const tick of xAxis.ticks) {
-    const x = xAxis.toPixel(tick);
+  });
+  x.ticks.forEach((tick, i) => {
+    const px = toX(tick);
     parts.push(
-      `<line x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="${margin.top}" y2="${height - margin.bottom}" stroke="#eeeeee"/>`,
+      `<line x1="${fmt(px)}" x2="${fmt(px)}" y1="${fmt(top)}" y2="${fmt(plotBottom)}" stroke="#eeeeee"/>`,
+      textElement(px, plotBottom + 6 + ascent(tickSize), x.labels[i]!, { size: tickSize }),
     );
-    parts.push(text(x, height - margin.bottom + 18, formatTick(tick), { size: 11 }));
-  }
+  });
   parts.push(
-    `<rect x="${margin.left}" y="${margin.top}" width="${width - margin.left - margin.right}" height="${height - margin.top - margin.bottom}" fill="none" stroke="#444"/>`,
+    `<rect class="plot-area" x="${fmt(left)}" y="${fmt(top)}" width="${fmt(right - left)}" height="${fmt(plotHeight)}" fill="none" stroke="#444"/>`,
   );
-  parts.push(
-    text(
-      (margin.left + width - margin.right) / 2,
-      height - 14,
-      options.xLabel + (xAxis.scale === 'log' ? ' (log scale)' : ''),
-      { size: 13 },
-    ),
+  // The x label centres under the plot, moved in where that would push it past the canvas edge.
+  const xLabelCentre = Math.min(
+    Math.max((left + right) / 2, edge + xLabel.width / 2),
+    width - edge - xLabel.width / 2,
   );
-  parts.push(
-    text(
-      18,
-      (margin.top + height - margin.bottom) / 2,
-      options.yLabel + (yAxis.scale === 'log' ? ' (log scale)' : ''),
-      { size: 13, rotate: -90 },
-    ),
+  parts.push(...textLines(xLabelCentre, plotBottom + tickBand + 6 + ascent(xLabel.size), xLabel, {}));
+  parts.push(...textLines(edge + ascent(yLabel.size), top + plotHeight / 2, yLabel, { rotate: -90 }));
+
+  // Pixel positions of every point, null where it cannot be drawn.
+  const pixels = series.map((s) =>
+    s.x.map((xv, i): [number, number] | null => {
+      const px = toX(xv);
+      const py = toY(s.y[i]!);
+      return Number.isFinite(px) && Number.isFinite(py) ? [px, py] : null;
+    }),
   );
-  options.series.forEach((series, index) => {
-    const color = palette[index % palette.length]!;
-    const points = series.x
-      .map((x, i) => [xAxis.toPixel(x), yAxis.toPixel(series.y[i]!)] as const)
-      .filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
-    if (points.length > 1) {
+  const near = (a: [number, number] | null | undefined, b: [number, number] | null | undefined) =>
+    a != null && b != null && Math.abs(a[0] - b[0]) < 1.5 && Math.abs(a[1] - b[1]) < 1.5;
+  // A line with a segment lying on an earlier series' segment is dashed, so the earlier one shows.
+  let dashed = 0;
+  pixels.forEach((points, s) => {
+    const overlaps = points.some((p, i) =>
+      pixels
+        .slice(0, s)
+        .some((earlier) =>
+          earlier.some(
+            (e, j) =>
+              near(p, e) && (near(points[i + 1], earlier[j + 1]) || near(points[i + 1], earlier[j - 1])),
+          ),
+        ),
+    );
+    if (overlaps) styles[s]!.dash = dashPatterns[dashed++ % dashPatterns.length];
+  });
+
+  series.forEach((s, index) => {
+    const { color, shape, dash } = styles[index]!;
+    parts.push(`<g class="series" data-series="${s.name.replace(/[<>&"]/g, '')}">`);
+    for (const run of runsOf(pixels[index]!)) {
+      if (run.length < 2) continue;
       parts.push(
-        `<polyline fill="none" stroke="${color}" stroke-width="2" points="${points.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ')}"/>`,
+        `<polyline fill="none" stroke="${color}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''} points="${run.map(([px, py]) => `${fmt(px)},${fmt(py)}`).join(' ')}"/>`,
       );
     }
-    series.x.forEach((x, i) => {
-      const px = xAxis.toPixel(x);
-      const py = yAxis.toPixel(series.y[i]!);
-      if (!Number.isFinite(px) || !Number.isFinite(py)) return;
-      const error = series.error?.[i];
+    pixels[index]!.forEach((point, i) => {
+      if (point === null) return;
+      const error = s.error?.[i];
       if (error !== undefined && error > 0) {
-        const top = yAxis.toPixel(series.y[i]! + error);
-        const bottom = yAxis.toPixel(series.y[i]! - error);
+        const high = toY(s.y[i]! + error);
+        const low = toY(s.y[i]! - error);
         parts.push(
-          `<line x1="${px.toFixed(1)}" x2="${px.toFixed(1)}" y1="${top.toFixed(1)}" y2="${bottom.toFixed(1)}" stroke="${color}" stroke-width="1.5"/>`,
+          `<line x1="${fmt(point[0])}" x2="${fmt(point[0])}" y1="${fmt(high)}" y2="${fmt(Number.isFinite(low) ? low : plotBottom)}" stroke="${color}" stroke-width="1.5"/>`,
         );
       }
-      parts.push(`<circle cx="${px.toFixed(1)}" cy="${py.toFixed(1)}" r="3.5" fill="${color}"/>`);
+      // A marker that later series will cover is drawn larger, so it shows as a ring around theirs.
+      const coveredBy = pixels.slice(index + 1).filter((later) => later.some((p) => near(p, point))).length;
+      parts.push(marker(shape, point[0], point[1], 3.5 + 1.5 * Math.min(coveredBy, 4), color));
     });
+    parts.push('</g>');
   });
-  if (options.series.length > 1) {
-    options.series.forEach((series, index) => {
-      const y = margin.top + 12 + index * 20;
-      const x = width - margin.right + 16;
-      parts.push(
-        `<line x1="${x}" x2="${x + 22}" y1="${y}" y2="${y}" stroke="${palette[index % palette.length]}" stroke-width="3"/>`,
-      );
-      parts.push(text(x + 28, y + 4, series.name, { anchor: 'start', size: 12 }));
-    });
+
+  if (legendOnRight) {
+    parts.push(...rightLegend.draw(right + 14, top));
+  } else if (legendBelow) {
+    const legendLeft = Math.max(
+      edge,
+      Math.min((left + right) / 2 - bottomLegend.width / 2, width - edge - bottomLegend.width),
+    );
+    parts.push(...bottomLegend.draw(legendLeft, plotBottom + tickBand + xLabelBand + 10));
   }
   return svgDocument(width, height, parts);
 }
@@ -242,76 +500,196 @@ export interface BarChartOptions {
   /** One bar per group within each category. */
   groups: readonly { name: string; values: readonly number[] }[];
   yScale?: Scale;
-  /** Print each bar's value above it (default true). */
+  /** Print each bar's value above it, exactly (default true). */
   labels?: boolean;
+  /** Whole-number y ticks only. Default: when every value is a whole number. */
+  yIntegerTicks?: boolean;
+  /** Total size in pixels; the height grows when labels below the plot need room. */
   width?: number;
   height?: number;
 }
 
-/** Grouped bars with value labels, as an SVG document. */
+/** How bar value labels are set: one size for all, across the bar or rotated along it. */
+interface BarLabelLayout {
+  size: number;
+  rotated: boolean;
+  /** Room a label needs beyond its bar's end, in pixels. */
+  room: number;
+}
+
+function barLabelLayout(labels: readonly string[], barWidth: number): BarLabelLayout {
+  const widest = Math.max(1, ...labels.map((label) => measure(label, { size: tickSize })));
+  const across = Math.min(tickSize, (tickSize * (barWidth - 2)) / widest);
+  if (across >= 8) return { size: across, rotated: false, room: ascent(across) + descent(across) + 5 };
+  // Too narrow to read across: along the bar, as large as the bar's width allows.
+  const along = Math.max(4, Math.min(tickSize, (barWidth - 1) / (ascent(1) + descent(1))));
+  return {
+    size: along,
+    rotated: true,
+    room: Math.max(...labels.map((label) => measure(label, { size: along }))) + 6,
+  };
+}
+
+/** Grouped bars with exact value labels and a legend below, as an SVG document. */
 export function barChart(options: BarChartOptions): string {
   const width = options.width ?? 720;
-  const height = options.height ?? 440;
-  const margin = { left: 80, right: 24, top: 64, bottom: 64 };
-  const values = options.groups.flatMap((g) => [...g.values]);
+  let height = options.height ?? 440;
   const scale = options.yScale ?? 'linear';
-  // On a log axis the base sits below the smallest bar, so every bar keeps a visible height.
+  const values = options.groups.flatMap((g) => [...g.values]).filter((v) => Number.isFinite(v));
+  const showLabels = options.labels ?? true;
+  const integer = options.yIntegerTicks ?? (values.length > 0 && values.every((v) => Number.isInteger(v)));
+  const styles: SeriesStyle[] = options.groups.map((_, g) => ({
+    color: palette[g % palette.length]!,
+    shape: markerShapes[g % markerShapes.length]!,
+  }));
+
+  const title = layoutTitle(options.title, width);
+  const top = title.bottom + 14;
+  const legend = layoutLegend(
+    options.groups.map((group, g) => ({ name: group.name, style: styles[g]! })),
+    'box',
+    'flow',
+    width - 2 * edge,
+  );
+  const showLegend = options.groups.length > 1 || (options.groups[0]?.name ?? '') !== '';
+  const count = Math.max(1, options.categories.length);
+  const groupCount = Math.max(1, options.groups.length);
+
+  // The data range: bars start at zero (linear) or a third below the smallest (log), and the range
+  // then grows until the value labels fit between the bar ends and the plot's frame.
   const positive = values.filter((v) => v > 0);
-  const logRange = [Math.min(...positive) / 3, Math.max(...positive) * 1.5] as const;
-  const yAxis = makeAxis(
-    scale === 'linear' ? [0, ...values] : values,
-    scale,
-    scale === 'log' ? logRange : undefined,
-    height - margin.bottom,
-    margin.top,
-    scale === 'linear',
-  );
-  const parts: string[] = [
-    `<rect width="${width}" height="${height}" fill="white"/>`,
-    text(width / 2, 28, options.title, { size: 16, weight: 'bold' }),
-  ];
-  for (const tick of yAxis.ticks) {
-    const y = yAxis.toPixel(tick);
-    parts.push(
-      `<line x1="${margin.left}" x2="${width - margin.right}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}" stroke="#e5e5e5"/>`,
-    );
-    parts.push(text(margin.left - 8, y + 4, formatTick(tick), { anchor: 'end', size: 11 }));
+  let low = scale === 'log' ? (positive.length > 0 ? Math.min(...positive) : 1) / 3 : Math.min(0, ...values);
+  let high = scale === 'log' ? (positive.length > 0 ? Math.max(...positive) : 1) : Math.max(0, ...values);
+  if (low === high) high = scale === 'log' ? low * 10 : low + 1;
+  const dataLow = low;
+  const dataHigh = high;
+  const labelTexts = options.groups.flatMap((g) => g.values.map((v) => formatExact(v)));
+  let layout!: ReturnType<typeof placeBars>;
+  // Margins depend on the tick labels, which depend on the range, which depends on the room the
+  // labels need: a few rounds settle it (each round only widens the range).
+  const transform = (v: number) => (scale === 'log' ? Math.log10(v) : v);
+  const inverse = (t: number) => (scale === 'log' ? 10 ** t : t);
+  for (let round = 0; round < 5; round++) {
+    layout = placeBars(withTicks(scale, low, high, 5, integer));
+    if (!showLabels) break;
+    const span = layout.plotBottom - layout.plotTop;
+    const room = layout.labels.room;
+    // Value units per pixel such that the largest bars end `room` pixels inside the frame.
+    const ends = (dataHigh > 0 ? 1 : 0) + (scale === 'linear' && dataLow < 0 ? 1 : 0);
+    if (span - ends * room <= span * 0.3) break;
+    const perPixel =
+      (transform(Math.max(dataHigh, scale === 'log' ? dataLow : 0)) -
+        transform(Math.min(dataLow, scale === 'log' ? dataLow : 0))) /
+      (span - ends * room);
+    const needHigh = dataHigh > 0 ? inverse(transform(dataHigh) + room * perPixel) : high;
+    const needLow = scale === 'linear' && dataLow < 0 ? dataLow - room * perPixel : low;
+    const tolerance = 1e-9 * (transform(high) - transform(low));
+    if (
+      transform(needHigh) <= transform(high) + tolerance &&
+      transform(needLow) >= transform(low) - tolerance
+    )
+      break;
+    high = Math.max(high, needHigh);
+    low = Math.min(low, needLow);
   }
-  const slot = (width - margin.left - margin.right) / options.categories.length;
-  const barWidth = (slot * 0.8) / options.groups.length;
-  const base = yAxis.toPixel(scale === 'log' ? yAxis.low : Math.max(0, yAxis.low));
-  options.categories.forEach((category, c) => {
-    parts.push(text(margin.left + slot * (c + 0.5), height - margin.bottom + 20, category, { size: 12 }));
-    options.groups.forEach((group, g) => {
-      const value = group.values[c]!;
-      const x = margin.left + slot * c + slot * 0.1 + barWidth * g;
-      const top = yAxis.toPixel(value);
-      parts.push(
-        `<rect x="${x.toFixed(1)}" y="${Math.min(top, base).toFixed(1)}" width="${(barWidth * 0.92).toFixed(1)}" height="${Math.abs(base - top).toFixed(1)}" fill="${palette[g % palette.length]}"/>`,
-      );
-      if (options.labels ?? true)
-        parts.push(text(x + barWidth * 0.46, top - 5, formatTick(value), { size: 11 }));
-    });
-  });
-  parts.push(
-    `<line x1="${margin.left}" x2="${width - margin.right}" y1="${base.toFixed(1)}" y2="${base.toFixed(1)}" stroke="#444"/>`,
-  );
-  parts.push(
-    text(
-      18,
-      (margin.top + height - margin.bottom) / 2,
-      options.yLabel + (scale === 'log' ? ' (log scale)' : ''),
-      { size: 13, rotate: -90 },
-    ),
-  );
-  options.groups.forEach((group, g) => {
-    const x = margin.left + 10 + g * 180;
-    parts.push(
-      `<rect x="${x}" y="${height - 26}" width="14" height="14" fill="${palette[g % palette.length]}"/>`,
+  return layout.svg;
+
+  function placeBars(domain: AxisDomain) {
+    const categoryLabels = options.categories.map((c) => c);
+    // Category labels first need the slot width, which needs the left margin: measure at the widest it could be.
+    const yLabelFit = (plotHeight: number) =>
+      fitText(options.yLabel + (scale === 'log' ? ' (log scale)' : ''), { size: axisLabelSize }, plotHeight, {
+        maxLines: 2,
+      });
+    const right = width - edge - 8;
+    // Category labels are fitted to the narrowest the slots can be (a two-line y label), since the
+    // y label's lines are known only once the height below the plot is.
+    const narrowestLeft = edge + 2 * lineHeight(axisLabelSize) + 8 + widestLabel(domain) + 6;
+    const categories = categoryLabels.map((c) =>
+      fitText(c, { size: legendSize }, (right - narrowestLeft) / count - 6, { maxLines: 3, minSize: 8 }),
     );
-    parts.push(text(x + 20, height - 14, group.name, { anchor: 'start', size: 12 }));
-  });
-  return svgDocument(width, height, parts);
+    const categoryBand = 8 + Math.max(lineHeight(legendSize), ...categories.map((c) => c.height));
+    const legendBand = showLegend ? 10 + legend.height : 0;
+    const bottomBand = categoryBand + legendBand + edge;
+    height = Math.max(height, top + minimumPlotHeight + bottomBand);
+    const plotBottom = height - bottomBand;
+    const plotTop = top;
+    const yLabel = yLabelFit(plotBottom - plotTop);
+    const left = edge + yLabel.height + 8 + widestLabel(domain) + 6;
+    const slot = (right - left) / count;
+    const barSlot = (slot * 0.8) / groupCount;
+    const labels = barLabelLayout(labelTexts, barSlot * 0.92);
+    const toY = toPixels(domain, plotBottom, plotTop);
+    const base = toY(scale === 'log' ? domain.low : Math.min(Math.max(0, domain.low), domain.high));
+
+    const parts: string[] = [
+      `<rect width="${width}" height="${height}" fill="white"/>`,
+      ...drawTitle(title, width),
+    ];
+    domain.ticks.forEach((tick, i) => {
+      const y = toY(tick);
+      parts.push(
+        `<line x1="${fmt(left)}" x2="${fmt(right)}" y1="${fmt(y)}" y2="${fmt(y)}" stroke="#e5e5e5"/>`,
+        textElement(left - 6, y + ascent(tickSize) * 0.35, domain.labels[i]!, {
+          size: tickSize,
+          anchor: 'end',
+        }),
+      );
+    });
+    parts.push(
+      `<rect class="plot-area" x="${fmt(left)}" y="${fmt(plotTop)}" width="${fmt(right - left)}" height="${fmt(plotBottom - plotTop)}" fill="none" stroke="none"/>`,
+    );
+    options.categories.forEach((_, c) => {
+      parts.push(
+        ...textLines(
+          left + slot * (c + 0.5),
+          plotBottom + 8 + ascent(categories[c]!.size),
+          categories[c]!,
+          {},
+        ),
+      );
+      options.groups.forEach((group, g) => {
+        const value = group.values[c]!;
+        if (!Number.isFinite(value) || (scale === 'log' && value <= 0)) return;
+        const x = left + slot * c + slot * 0.1 + barSlot * g;
+        const end = toY(value);
+        const barWidth = barSlot * 0.92;
+        parts.push(
+          `<rect class="bar" x="${fmt(x)}" y="${fmt(Math.min(end, base))}" width="${fmt(barWidth)}" height="${fmt(Math.abs(base - end))}" fill="${styles[g]!.color}"/>`,
+        );
+        if (!showLabels) return;
+        const label = formatExact(value);
+        const centre = x + barWidth / 2;
+        const below = end > base;
+        if (labels.rotated) {
+          // Reads bottom to top, starting just beyond the bar's end.
+          const baseline = centre + (ascent(labels.size) - descent(labels.size)) / 2;
+          parts.push(
+            textElement(baseline, below ? end + 4 : end - 4, label, {
+              size: labels.size,
+              rotate: -90,
+              anchor: below ? 'end' : 'start',
+            }),
+          );
+        } else {
+          const y = below ? end + 4 + ascent(labels.size) : end - 4 - descent(labels.size);
+          parts.push(textElement(centre, y, label, { size: labels.size }));
+        }
+      });
+    });
+    parts.push(
+      `<line x1="${fmt(left)}" x2="${fmt(right)}" y1="${fmt(base)}" y2="${fmt(base)}" stroke="#444"/>`,
+    );
+    parts.push(...textLines(edge + ascent(yLabel.size), (plotTop + plotBottom) / 2, yLabel, { rotate: -90 }));
+    if (showLegend) {
+      const legendLeft = Math.max(
+        edge,
+        Math.min((left + right) / 2 - legend.width / 2, width - edge - legend.width),
+      );
+      parts.push(...legend.draw(legendLeft, plotBottom + categoryBand + 10));
+    }
+    return { svg: svgDocument(width, height, parts), labels, plotTop, plotBottom };
+  }
 }
 
 export interface GridPanel {
@@ -330,20 +708,34 @@ export function gridFigure(
 ): string {
   const cell = options.cell ?? 48;
   const gap = 40;
-  const top = 64;
   const panelWidths = panels.map((p) => p.columns * cell);
   const width = panelWidths.reduce((a, b) => a + b + gap, gap);
-  const height = top + Math.max(...panels.map((p) => p.rows * cell)) + 32;
+  const titleLayout = layoutTitle(title, width);
+  const panelTitles = panels.map((panel, p) =>
+    fitText(panel.title, { size: axisLabelSize }, panelWidths[p]! + gap - 8, { maxLines: 3, minSize: 8 }),
+  );
+  const panelTitleBand = Math.max(
+    0,
+    ...panelTitles.filter((t) => t.lines.join('') !== '').map((t) => t.height + 8),
+  );
+  const top = titleLayout.bottom + 12 + panelTitleBand;
+  const height = top + Math.max(...panels.map((p) => p.rows * cell)) + edge + 8;
   const all = panels.flatMap((p) => [...p.values]);
   const low = Math.min(...all);
   const high = Math.max(...all);
   const parts: string[] = [
     `<rect width="${width}" height="${height}" fill="white"/>`,
-    text(width / 2, 26, title, { size: 16, weight: 'bold' }),
+    ...drawTitle(titleLayout, width),
   ];
   let x0 = gap;
   panels.forEach((panel, p) => {
-    parts.push(text(x0 + panelWidths[p]! / 2, top - 10, panel.title, { size: 13 }));
+    const panelTitle = panelTitles[p]!;
+    const titleTop = top - panelTitleBand;
+    parts.push(...textLines(x0 + panelWidths[p]! / 2, titleTop + ascent(panelTitle.size), panelTitle, {}));
+    const numbers = panel.values.map((value) => formatExact(Number(value.toFixed(options.decimals ?? 1))));
+    // One size for the panel's numbers, the largest at which the widest fits its cell.
+    const widest = Math.max(1, ...numbers.map((n) => measure(n, { size: 1 })));
+    const size = Math.min(14, cell / 3, (cell - 4) / widest, (cell - 2) / (ascent(1) + descent(1)));
     for (let r = 0; r < panel.rows; r++) {
       for (let c = 0; c < panel.columns; c++) {
         const value = panel.values[r * panel.columns + c]!;
@@ -351,15 +743,15 @@ export function gridFigure(
         const level = Math.round(245 - shade * 200);
         const fill = `rgb(${level},${Math.round(level * 0.97)},255)`;
         parts.push(
-          `<rect x="${x0 + c * cell}" y="${top + r * cell}" width="${cell}" height="${cell}" fill="${fill}" stroke="#666" stroke-width="0.5"/>`,
+          `<rect x="${x0 + c * cell}" y="${fmt(top + r * cell)}" width="${cell}" height="${cell}" fill="${fill}" stroke="#666" stroke-width="0.5"/>`,
         );
         if (options.showNumbers ?? true) {
           parts.push(
-            text(
+            textElement(
               x0 + c * cell + cell / 2,
-              top + r * cell + cell / 2 + 4,
-              Number(value.toFixed(options.decimals ?? 1)).toString(),
-              { size: Math.min(14, cell / 3), fill: shade > 0.6 ? 'white' : '#222' },
+              top + r * cell + cell / 2 + (ascent(size) - descent(size)) / 2,
+              numbers[r * panel.columns + c]!,
+              { size: Number(size.toFixed(2)), fill: shade > 0.6 ? 'white' : '#222' },
             ),
           );
         }
@@ -368,8 +760,4 @@ export function gridFigure(
     x0 += panelWidths[p]! + gap;
   });
   return svgDocument(width, height, parts);
-}
-
-function svgDocument(width: number, height: number, parts: string[]): string {
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">\n${parts.join('\n')}\n</svg>\n`;
 }

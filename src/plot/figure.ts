@@ -7,12 +7,13 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../io/atomic-write.js';
+import { fontFile } from './font-metrics.js';
 
 const require = createRequire(import.meta.url);
 
+/** The same files the charts measure their text with (./font-metrics.ts), so layout and drawing agree. */
 function fontFiles(): string[] {
-  const directory = path.join(path.dirname(require.resolve('dejavu-fonts-ttf/package.json')), 'ttf');
-  return ['DejaVuSans.ttf', 'DejaVuSans-Bold.ttf'].map((name) => path.join(directory, name));
+  return [fontFile('normal'), fontFile('bold')];
 }
 
 /** Renders SVG text to PNG bytes (scale 2 for crisp text). */

@@ -1,2 +1,3 @@
 export * from './charts.js';
 export * from './figure.js';
+export { textWidth, fontMetrics, type FontMetrics, type FontWeight } from './font-metrics.js';
