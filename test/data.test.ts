@@ -437,6 +437,47 @@ describe('IDX files', () => {
     }
   });
 
+  test('hostile IDX files are refused within bounded memory: decompression bombs, huge shapes, huge labels', () => {
+    // A header declaring 6 bytes followed by 64 MiB of zeros, gzip-compressed to about 64 KiB.
+    const header = Uint8Array.from([0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3]);
+    const zeros = new Uint8Array(2 ** 26);
+    const bomb = gzipSync(Buffer.concat([header, zeros]), { level: 9 });
+    assert.ok(bomb.byteLength < 2 ** 17, `bomb is ${bomb.byteLength} bytes`);
+    const before = process.memoryUsage().rss;
+    assert.throws(
+      () => parseIdx(bomb, 'bomb.idx.gz'),
+      /bomb\.idx\.gz: gzip data inflates to more than the 18 bytes its header declares/,
+    );
+    assert.ok(process.memoryUsage().rss - before < 2 ** 25, 'the bomb was not inflated whole');
+    // A shape no buffer can hold is refused from the header alone.
+    const huge = Uint8Array.from([0, 0, 0x0e, 3, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0]);
+    assert.throws(
+      () => parseIdx(huge, 'huge.idx'),
+      /huge\.idx: shape \[65536, 65536, 65536\] of float64 declares .* more than one buffer can hold/,
+    );
+    // A valid file larger than the header prefix still reads (several rounds of the header probe).
+    const large = {
+      dtype: 'uint8' as const,
+      shape: [64, 1024],
+      data: Uint8Array.from({ length: 65536 }, (_, i) => (i * 7919) % 251),
+    };
+    assert.deepEqual(parseIdx(gzipSync(serializeIdx(large))), large);
+
+    // One label of 2,147,483,647 in a 1-sample file: an error naming it, not two billion classes.
+    const directory = temporaryDirectory();
+    const imagesPath = path.join(directory, 'images');
+    const labelsPath = path.join(directory, 'labels');
+    writeIdx(imagesPath, { dtype: 'uint8', shape: [1, 2, 2], data: new Uint8Array(4) });
+    writeIdx(labelsPath, { dtype: 'int32', shape: [1], data: Int32Array.from([2147483647]) });
+    assert.throws(
+      () => readIdxImages(imagesPath, labelsPath),
+      /labels: label 0 is 2147483647, which would make 2147483648 classes \(the limit is 65536; pass classNames or maxClasses/,
+    );
+    writeIdx(labelsPath, { dtype: 'int32', shape: [1], data: Int32Array.from([70000]) });
+    assert.equal(readIdxImages(imagesPath, labelsPath, { maxClasses: 100_000 }).classes, 70001);
+    fs.rmSync(directory, { recursive: true });
+  });
+
   test('readIdxImages makes a one-channel dataset from gzip files and checks that they match', () => {
     const directory = temporaryDirectory();
     const imagesPath = path.join(directory, 'images-idx3-ubyte.gz');

@@ -7,7 +7,8 @@
  * compression is detected by the gzip magic bytes, not by the file name.
  */
 import * as fs from 'node:fs';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { constants as bufferConstants } from 'node:buffer';
+import { constants as zlibConstants, gunzipSync, gzipSync } from 'node:zlib';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { type ImageDataset, validateDataset } from './dataset.js';
 
@@ -55,23 +56,62 @@ function hex(byte: number): string {
   return `0x${byte.toString(16).padStart(2, '0')}`;
 }
 
-/** Decompresses when the bytes start with the gzip magic 1f 8b; otherwise returns them as they are. */
-function maybeGunzip(bytes: Uint8Array, source: string): Uint8Array {
-  if (bytes.byteLength < 2 || bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
+function isGzip(bytes: Uint8Array): boolean {
+  return bytes.byteLength >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
+/** The longest IDX header: the magic and 255 dimensions. */
+const LONGEST_HEADER = 4 + 4 * 255;
+
+/**
+ * The first bytes of a gzip stream's output, enough for the IDX header, from a small prefix of the
+ * compressed bytes (deflate expands at most ~1,032×, so a 4 KiB prefix gives at most ~4 MiB): the
+ * header is read before anything else is inflated.
+ */
+function inflateHeader(bytes: Uint8Array, source: string): Uint8Array {
   try {
-    return gunzipSync(bytes);
+    for (let prefix = 4096; ; prefix *= 4) {
+      const head = gunzipSync(bytes.subarray(0, prefix), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+      if (head.byteLength >= LONGEST_HEADER) return head;
+      if (prefix >= bytes.byteLength) break;
+    }
+    // The whole file inflates to less than the longest header: inflate it again strictly, so that a
+    // truncated stream is an error here rather than a short output.
+    return gunzipSync(bytes, { maxOutputLength: LONGEST_HEADER });
   } catch (error) {
     throw new IdxError(`${source}: gzip data is corrupt (${(error as Error).message})`, source);
   }
 }
 
 /**
- * Parses IDX bytes (optionally gzip-compressed).
- *
- * @param source names the file in error messages.
+ * Inflates a whole gzip IDX file, stopping as soon as the output passes what its header declares: a
+ * small file that inflates to gigabytes (a decompression bomb) costs no more memory than the data
+ * its header promised.
  */
-export function parseIdx(fileBytes: Uint8Array, source = '<buffer>'): IdxArray {
-  const bytes = maybeGunzip(fileBytes, source);
+function inflateBounded(bytes: Uint8Array, expected: number, source: string): Uint8Array {
+  try {
+    return gunzipSync(bytes, { maxOutputLength: expected + 1 });
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new IdxError(
+        `${source}: gzip data inflates to more than the ${expected} bytes its header declares ` +
+          `(trailing data, or a decompression bomb); stopped there`,
+        source,
+      );
+    }
+    throw new IdxError(`${source}: gzip data is corrupt (${(error as Error).message})`, source);
+  }
+}
+
+interface IdxHeader {
+  dtype: IdxDType;
+  shape: number[];
+  headerLength: number;
+  /** Bytes of data the shape needs (may exceed what any buffer can hold: checked by the caller). */
+  dataBytes: number;
+}
+
+function parseHeader(bytes: Uint8Array, source: string): IdxHeader {
   if (bytes.byteLength < 4) {
     throw new IdxError(
       `${source}: file has ${bytes.byteLength} bytes, shorter than the 4-byte IDX magic`,
@@ -106,22 +146,47 @@ export function parseIdx(fileBytes: Uint8Array, source = '<buffer>'): IdxArray {
   const shape: number[] = [];
   for (let i = 0; i < dimensions; i++) shape.push(view.getUint32(4 + 4 * i, false));
   const count = shape.reduce((a, b) => a * b, 1);
-  const { itemSize } = IDX_DTYPES[dtype];
-  const expected = headerLength + count * itemSize;
+  return { dtype, shape, headerLength, dataBytes: count * IDX_DTYPES[dtype].itemSize };
+}
+
+/**
+ * Parses IDX bytes (optionally gzip-compressed). The header is read first; a shape whose data could
+ * not fit in memory, or gzip data that inflates past what the header declares, is refused before
+ * anything large is allocated.
+ *
+ * @param source names the file in error messages.
+ */
+export function parseIdx(fileBytes: Uint8Array, source = '<buffer>'): IdxArray {
+  const gzipped = isGzip(fileBytes);
+  const { dtype, shape, headerLength, dataBytes } = parseHeader(
+    gzipped ? inflateHeader(fileBytes, source) : fileBytes,
+    source,
+  );
+  if (headerLength + dataBytes > bufferConstants.MAX_LENGTH) {
+    throw new IdxError(
+      `${source}: shape [${shape.join(', ')}] of ${dtype} declares ${dataBytes} data bytes, more than one ` +
+        `buffer can hold (${bufferConstants.MAX_LENGTH})`,
+      source,
+    );
+  }
+  const expected = headerLength + dataBytes;
+  const bytes = gzipped ? inflateBounded(fileBytes, expected, source) : fileBytes;
+  const count = dataBytes / IDX_DTYPES[dtype].itemSize;
   if (bytes.byteLength < expected) {
     throw new IdxError(
-      `${source}: shape [${shape.join(', ')}] of ${dtype} needs ${count * itemSize} data bytes, but the file has ` +
+      `${source}: shape [${shape.join(', ')}] of ${dtype} needs ${dataBytes} data bytes, but the file has ` +
         `only ${bytes.byteLength - headerLength} after the header — the file is truncated`,
       source,
     );
   }
   if (bytes.byteLength > expected) {
     throw new IdxError(
-      `${source}: shape [${shape.join(', ')}] of ${dtype} needs ${count * itemSize} data bytes, but the file has ` +
+      `${source}: shape [${shape.join(', ')}] of ${dtype} needs ${dataBytes} data bytes, but the file has ` +
         `${bytes.byteLength - headerLength} after the header (trailing data)`,
       source,
     );
   }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return { dtype, shape, data: decodeBigEndian(dtype, view, headerLength, count) };
 }
 
@@ -214,6 +279,11 @@ export function writeIdx(path: string, array: IdxArray, options: { gzip?: boolea
 export interface IdxImagesOptions {
   /** Names of the labels 0, 1, ...; default: the label numbers as strings ('0'..'9' for MNIST). */
   classNames?: string[];
+  /**
+   * The most classes a label file may imply when no class names are given (default 65,536, above
+   * ImageNet-21k's 21,841): a corrupt label of 2,147,483,647 is an error, not two billion classes.
+   */
+  maxClasses?: number;
 }
 
 /**
@@ -271,10 +341,18 @@ export function readIdxImages(
     );
   }
   const labels = Int32Array.from(labelArray.data);
+  const maxClasses = options.classNames?.length ?? options.maxClasses ?? 65_536;
   let maximum = -1;
   for (let i = 0; i < count; i++) {
     const label = labels[i]!;
     if (label < 0) throw new IdxError(`${labelsPath}: label ${i} is negative (${label})`, labelsPath);
+    if (label >= maxClasses && options.classNames === undefined) {
+      throw new IdxError(
+        `${labelsPath}: label ${i} is ${label}, which would make ${label + 1} classes (the limit is ` +
+          `${maxClasses}; pass classNames or maxClasses if that is meant)`,
+        labelsPath,
+      );
+    }
     if (label > maximum) maximum = label;
   }
   const classNames = options.classNames ?? Array.from({ length: maximum + 1 }, (_, i) => String(i));
