@@ -14,6 +14,7 @@ import {
   type PackageDatasetOptions,
   type PackageDatasetSpecification,
 } from './image-cache.js';
+import { optionalPackageDirectory } from '../util/optional-dependency.js';
 
 const SIDE = 28;
 const PIXELS = SIDE * SIDE;
@@ -79,5 +80,8 @@ const FASHION_MNIST_SPECIFICATION: PackageDatasetSpecification = {
  * fashion.classNames[fashion.labels[0]]; // 'T-shirt/top'
  */
 export function loadFashionMnist(options: PackageDatasetOptions = {}): ImageDataset {
-  return loadPackageDataset(FASHION_MNIST_SPECIFICATION, options);
+  // The package is an optional peer dependency of tensile: say what to install when it is missing.
+  const packageDirectory =
+    options.packageDirectory ?? optionalPackageDirectory('fashion-mnist', 'loading Fashion-MNIST');
+  return loadPackageDataset(FASHION_MNIST_SPECIFICATION, { ...options, packageDirectory });
 }

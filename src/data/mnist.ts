@@ -13,6 +13,7 @@ import {
   type PackageDatasetOptions,
   type PackageDatasetSpecification,
 } from './image-cache.js';
+import { optionalPackageDirectory } from '../util/optional-dependency.js';
 
 const SIDE = 28;
 const PIXELS = SIDE * SIDE;
@@ -59,5 +60,8 @@ const MNIST_SPECIFICATION: PackageDatasetSpecification = {
  * const { train, test } = splitDataset(loadMnist(), 0.2, new Random(0));
  */
 export function loadMnist(options: PackageDatasetOptions = {}): ImageDataset {
-  return loadPackageDataset(MNIST_SPECIFICATION, options);
+  // The package is an optional peer dependency of tensile: say what to install when it is missing.
+  const packageDirectory =
+    options.packageDirectory ?? optionalPackageDirectory('mnist', 'loading the MNIST digits');
+  return loadPackageDataset(MNIST_SPECIFICATION, { ...options, packageDirectory });
 }

@@ -4,12 +4,10 @@
  * fonts from the npm package dejavu-fonts-ttf, so text renders the same on any machine.
  */
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { fontFile } from './font-metrics.js';
-
-const require = createRequire(import.meta.url);
+import { requireOptional } from '../util/optional-dependency.js';
 
 /** The same files the charts measure their text with (./font-metrics.ts), so layout and drawing agree. */
 function fontFiles(): string[] {
@@ -18,7 +16,10 @@ function fontFiles(): string[] {
 
 /** Renders SVG text to PNG bytes (scale 2 for crisp text). */
 export function svgToPng(svg: string, scale = 2): Uint8Array {
-  const { Resvg } = require('@resvg/resvg-js') as typeof import('@resvg/resvg-js');
+  const { Resvg } = requireOptional<typeof import('@resvg/resvg-js')>(
+    '@resvg/resvg-js',
+    'drawing PNG figures',
+  );
   const renderer = new Resvg(svg, {
     fitTo: { mode: 'zoom', value: scale },
     font: { fontFiles: fontFiles(), loadSystemFonts: false, defaultFontFamily: 'DejaVu Sans' },

@@ -13,10 +13,8 @@
  * no advance of their own).
  */
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
 import * as path from 'node:path';
-
-const require = createRequire(import.meta.url);
+import { optionalPackageDirectory } from '../util/optional-dependency.js';
 
 export type FontWeight = 'normal' | 'bold';
 
@@ -481,7 +479,10 @@ function pairAdjustments(glyphs: readonly number[], lookup: PairLookup): number 
 
 /** The TrueType file of DejaVu Sans in a weight (the files figure.ts gives resvg). */
 export function fontFile(weight: FontWeight = 'normal'): string {
-  const directory = path.join(path.dirname(require.resolve('dejavu-fonts-ttf/package.json')), 'ttf');
+  const directory = path.join(
+    optionalPackageDirectory('dejavu-fonts-ttf', 'drawing charts (DejaVu Sans)'),
+    'ttf',
+  );
   return path.join(directory, weight === 'bold' ? 'DejaVuSans-Bold.ttf' : 'DejaVuSans.ttf');
 }
 

@@ -8,7 +8,8 @@
  *
  * Every timestamp is the database server's clock, as in the study storage.
  */
-import pg from 'pg';
+import type pg from 'pg';
+import { requireOptional } from '../util/optional-dependency.js';
 import { artifactInfoFromRow, mergedJson, metricsFromRows, runFromRow } from './rows.js';
 import {
   trackMigrations,
@@ -87,7 +88,7 @@ export class PostgresRunStore implements RunStore {
     const { connectionString, schema } = parsePostgresUrl(url);
     // The schema is set by the connection's startup options: a "SET search_path" query issued on
     // connect would race the pool's first query (node-postgres deprecates overlapping queries).
-    const pool = new pg.Pool({
+    const pool = new (requireOptional<typeof pg>('pg', 'a PostgreSQL run store').Pool)({
       connectionString,
       max: options.maxConnections ?? 3,
       ...(schema !== null

@@ -12,7 +12,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { requireOptional } from '../util/optional-dependency.js';
 import { artifactInfoFromRow, mergedJson, runFromRow } from './rows.js';
 import {
   trackMigrations,
@@ -85,7 +86,8 @@ export class SqliteRunStore implements RunStore {
     if (this.file !== ':memory:') fs.mkdirSync(path.dirname(this.file), { recursive: true });
     this.url = `sqlite:${this.file}`;
     // Waits up to 30 s for another process's write lock (a tuning worker, a second training).
-    this.db = new Database(this.file, { timeout: 30_000 });
+    const driver = requireOptional<typeof Database>('better-sqlite3', 'a SQLite run store');
+    this.db = new driver(this.file, { timeout: 30_000 });
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');

@@ -13,6 +13,7 @@
  *   tests and for several independent setups in one database.
  */
 import type pg from 'pg';
+import { requireOptional } from '../../util/optional-dependency.js';
 import {
   distributionFromJson,
   distributionToJson,
@@ -113,7 +114,7 @@ export class PostgresStorage implements Storage {
   static async connect(url: string, options: PostgresStorageOptions = {}): Promise<PostgresStorage> {
     const { connectionString, schema } = parsePostgresUrl(url);
     // node-postgres is loaded on first use, so tensile works without it until a PostgreSQL storage is opened.
-    const { default: driver } = await import('pg');
+    const driver = requireOptional<typeof pg>('pg', 'a PostgreSQL study storage');
     // The schema is set by the connection's startup options: a "SET search_path" query issued on
     // connect would overlap the pool's first query, which node-postgres deprecates (and warns about).
     const pool = new driver.Pool({

@@ -12,8 +12,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createRequire } from 'node:module';
 import type Database from 'better-sqlite3';
+import { requireOptional } from '../../util/optional-dependency.js';
 import {
   distributionFromJson,
   distributionToJson,
@@ -75,14 +75,12 @@ export interface SqliteStorageOptions {
   migrateTo?: number;
 }
 
-/** Applies the missing migrations (up to `target`) in one immediate transaction; returns the version. */
-const require = createRequire(import.meta.url);
-
 /** better-sqlite3 (a native addon), loaded on first use so that tensile works without it until a SQLite storage is opened. */
 function loadDriver(): typeof Database {
-  return require('better-sqlite3') as typeof Database;
+  return requireOptional<typeof Database>('better-sqlite3', 'a SQLite study storage');
 }
 
+/** Applies the missing migrations (up to `target`) in one immediate transaction; returns the version. */
 export function migrateSqlite(db: Database.Database, target = schemaVersion): number {
   return db
     .transaction(() => {
