@@ -60,17 +60,26 @@ export function backendByName(name: string): Backend {
 }
 
 /**
- * native if built, else wasm, else reference. When the native backend cannot load, says so once on
- * stderr (set TENSILE_QUIET=1 to silence it) and falls back.
+ * native if it loads (built at install, or the package's prebuilt), else wasm, else reference.
+ * Falling back is said once on stderr, with the reason: native → wasm can be silenced with
+ * TENSILE_QUIET=1; falling to the reference backend (about 100× slower) is always said.
  */
 export function chooseDefaultBackend(): Backend {
   const native = loaders.native();
   if (native !== null) return native;
-  const fallback = loaders.wasm() ?? referenceBackend;
-  if (process.env.TENSILE_QUIET !== '1') {
-    process.stderr.write(
-      `tensile: native backend unavailable (${unavailableReasons.get('native')}); using the ${fallback.name} backend\n`,
-    );
+  const nativeReason = unavailableReasons.get('native') ?? 'unknown reason';
+  const wasm = loaders.wasm();
+  if (wasm !== null) {
+    if (process.env.TENSILE_QUIET !== '1') {
+      process.stderr.write(
+        `tensile: using the wasm backend; the native backend is unavailable: ${nativeReason}\n`,
+      );
+    }
+    return wasm;
   }
-  return fallback;
+  process.stderr.write(
+    `tensile: using the reference backend (about 100× slower); the native backend is unavailable: ` +
+      `${nativeReason}; the wasm backend too: ${unavailableReasons.get('wasm') ?? 'unknown reason'}\n`,
+  );
+  return referenceBackend;
 }

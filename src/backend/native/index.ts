@@ -1,7 +1,8 @@
 /**
  * The native CPU backend: C++ kernels (AVX-512, AVX2/FMA or portable vector code, chosen at run
- * time from the CPU), multi-threaded, compiled from native/ by node-gyp during `npm install`.
- * native/README.md describes the kernels' design.
+ * time from the CPU), multi-threaded, compiled from native/ by node-gyp during `npm install`, or,
+ * where that cannot run, the package's prebuilt copy for this platform (prebuilds/). native/README.md
+ * describes the kernels' design.
  *
  * The addon works zero-copy on the Float32Array buffers. Kernels it does not cover, and every call
  * with float64 data, go to the reference backend, so the native backend implements the whole
@@ -665,38 +666,69 @@ function createNativeBackend(addon: NativeAddon): Backend {
   };
 }
 
-/** Where node-gyp puts the addon, relative to this file compiled to dist/src/backend/native/index.js. */
-const addonUrl = new URL('../../../../native/build/Release/tensile_native.node', import.meta.url);
+/** The package root, from this file compiled to dist/src/backend/native/index.js. */
+const packageRoot = new URL('../../../../', import.meta.url);
+const platform = `${process.platform}-${process.arch}`;
 
-type LoadResult = { addon: NativeAddon; backend: Backend } | { reason: string };
+/**
+ * Where the addon may be, in the order tried: the one node-gyp built on this machine (`npm install`
+ * runs scripts/build-native.mjs), then the one shipped in the package for this platform (made at
+ * pack time by scripts/prepack.mjs), used when there is no compiler or install scripts were skipped.
+ */
+const addonCandidates: readonly { file: string; missing: string }[] = [
+  {
+    file: 'native/build/Release/tensile_native.node',
+    missing:
+      'the addon was not built at install (`npm rebuild tensile` or `node scripts/build-native.mjs` ' +
+      'builds it; native/build/build.log says why a build failed)',
+  },
+  {
+    file: `prebuilds/${platform}/tensile_native.node`,
+    missing: `the package has no prebuilt addon for ${platform}`,
+  },
+];
+
+type LoadResult = { addon: NativeAddon; backend: Backend; path: string } | { reason: string };
 
 let loadResult: LoadResult | undefined;
 let requestedThreads: number | undefined;
 
-function load(): LoadResult {
-  if (loadResult !== undefined) return loadResult;
-  const addonPath = fileURLToPath(addonUrl);
-  if (!existsSync(addonPath)) {
-    loadResult = { reason: `${addonPath} is missing; build it with \`node scripts/build-native.mjs\`` };
-    return loadResult;
-  }
+/** Loads the addon at addonPath, or says why it cannot be used. */
+function loadFrom(addonPath: string, file: string): { addon: NativeAddon } | { reason: string } {
   try {
     const loaded: unknown = createRequire(import.meta.url)(addonPath);
-    if (!isNativeAddon(loaded)) {
-      loadResult = { reason: `${addonPath} does not export the expected kernels; rebuild it` };
-      return loadResult;
+    if (!isNativeAddon(loaded)) return { reason: `${file} does not export the expected kernels` };
+    return { addon: loaded };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return { reason: `${file} does not load here (${message})` };
+  }
+}
+
+function load(): LoadResult {
+  if (loadResult !== undefined) return loadResult;
+  const reasons: string[] = [];
+  for (const candidate of addonCandidates) {
+    const addonPath = fileURLToPath(new URL(candidate.file, packageRoot));
+    if (!existsSync(addonPath)) {
+      reasons.push(candidate.missing);
+      continue;
     }
-    loaded.setThreads(requestedThreads ?? defaultThreads());
+    const loaded = loadFrom(addonPath, candidate.file);
+    if ('reason' in loaded) {
+      reasons.push(loaded.reason);
+      continue;
+    }
+    const addon = loaded.addon;
+    addon.setThreads(requestedThreads ?? defaultThreads());
     // TENSILE_NATIVE_ISA=avx2 (or scalar) forces a narrower variant, e.g. to compare with a CPU that
     // lacks AVX-512; a variant this CPU cannot run is ignored and the default kept.
     const forcedIsa = process.env.TENSILE_NATIVE_ISA;
-    if (forcedIsa !== undefined && forcedIsa !== '') loaded.setIsa(forcedIsa);
-    loadResult = { addon: loaded, backend: createNativeBackend(loaded) };
-  } catch (error) {
-    loadResult = {
-      reason: `loading ${addonPath} failed: ${error instanceof Error ? error.message : String(error)}`,
-    };
+    if (forcedIsa !== undefined && forcedIsa !== '') addon.setIsa(forcedIsa);
+    loadResult = { addon, backend: createNativeBackend(addon), path: addonPath };
+    return loadResult;
   }
+  loadResult = { reason: reasons.join('; ') };
   return loadResult;
 }
 
@@ -718,6 +750,15 @@ export function loadNativeBackend(): Backend | null {
 export function nativeUnavailableReason(): string | null {
   const result = load();
   return 'reason' in result ? result.reason : null;
+}
+
+/**
+ * The file the native backend was loaded from (native/build/Release/ when built at install,
+ * prebuilds/<platform>-<arch>/ when the package's prebuilt is used), or null when it is unavailable.
+ */
+export function nativeAddonPath(): string | null {
+  const result = load();
+  return 'path' in result ? result.path : null;
 }
 
 /**
