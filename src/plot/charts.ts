@@ -392,8 +392,10 @@ export function lineChart(options: LineChartOptions): string {
   const left = Math.max(edge + yLabel.height + 8 + widestLabel(yDomain) + 6, edge + firstXLabel / 2);
   const right =
     width - Math.max(edge + (legendOnRight ? rightLegend.width + 14 : 0), edge + lastXLabel / 2, 16);
-  const x = horizontalTicks(xDomain, left, right, xInteger);
-  const toX = toPixels(x, left, right);
+  // Data starts a little inside the frame, so end markers and error-bar caps stay off its edge.
+  const inset = 10;
+  const x = horizontalTicks(xDomain, left + inset, right - inset, xInteger);
+  const toX = toPixels(x, left + inset, right - inset);
   const toY = toPixels(yDomain, plotBottom, top);
 
   const parts: string[] = [
@@ -454,6 +456,9 @@ export function lineChart(options: LineChartOptions): string {
     if (overlaps) styles[s]!.dash = dashPatterns[dashed++ % dashPatterns.length];
   });
 
+  const withErrors = series.flatMap((s, index) => (s.error?.some((e) => e > 0) ? [index] : []));
+  const errorOffset = (index: number) =>
+    withErrors.length > 1 ? (withErrors.indexOf(index) - (withErrors.length - 1) / 2) * 5 : 0;
   series.forEach((s, index) => {
     const { color, shape, dash } = styles[index]!;
     parts.push(`<g class="series" data-series="${s.name.replace(/[<>&"]/g, '')}">`);
@@ -469,8 +474,12 @@ export function lineChart(options: LineChartOptions): string {
       if (error !== undefined && error > 0) {
         const high = toY(s.y[i]! + error);
         const low = toY(s.y[i]! - error);
+        const bottom = Number.isFinite(low) ? low : plotBottom;
+        // Series with error bars at the same x each get theirs a little to one side, so one series'
+        // bar does not hide another's; capped, so each bar's ends can be read.
+        const barX = point[0] + errorOffset(index);
         parts.push(
-          `<line x1="${fmt(point[0])}" x2="${fmt(point[0])}" y1="${fmt(high)}" y2="${fmt(Number.isFinite(low) ? low : plotBottom)}" stroke="${color}" stroke-width="1.5"/>`,
+          `<path class="error-bar" d="M${fmt(barX)},${fmt(high)}V${fmt(bottom)}M${fmt(barX - 3)},${fmt(high)}H${fmt(barX + 3)}M${fmt(barX - 3)},${fmt(bottom)}H${fmt(barX + 3)}" stroke="${color}" stroke-width="1.5" fill="none"/>`,
         );
       }
       // A marker that later series will cover is drawn larger, so it shows as a ring around theirs.
