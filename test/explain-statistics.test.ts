@@ -139,7 +139,20 @@ test('a winner is named only when the paired test finds the difference, and neve
     { name: 'large kernels', values: [0.097, 0.11, 0.09] },
     { name: 'small kernels', values: [0.094, 0.1, 0.088] },
   );
-  assert.match(verdict(chance, 10), /not clearly above chance \(10\.0%\)/);
+  assert.match(
+    verdict(chance, 10),
+    /^neither large kernels nor small kernels is clearly above chance \(10\.0%\)/,
+  );
+  // One arm at chance and the other learning: that is the finding.
+  const oneLearns = compareArms(
+    { name: 'with batch norm', values: [0.78, 0.7, 0.85, 0.8, 0.75] },
+    { name: 'without batch norm', values: [0.098, 0.1, 0.11, 0.09, 0.1] },
+  );
+  assert.match(
+    verdict(oneLearns, 10),
+    /^without batch norm is not clearly above chance \(10\.0%\) at this budget while with batch norm is: with batch norm learns/,
+  );
+  assert.match(verdict(oneLearns, 10), /p < 0\.001\)\)$/);
   assert.equal(aboveChance([0.097, 0.11, 0.09], 10).above, false);
   assert.equal(aboveChance([0.9, 0.92, 0.91], 10).above, true);
   assert.equal(formatPValue(0.0004), '< 0.001');

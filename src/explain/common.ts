@@ -21,9 +21,11 @@ import {
   compareArms,
   formatDifference,
   mean,
+  percentagePoints,
   tInterval,
   verdict,
   type Arm,
+  type DifferenceUnit,
 } from './statistics.js';
 import type { ExplainContext, ExplainTable } from './types.js';
 
@@ -269,6 +271,7 @@ export function differenceVerdict(
   first: Arm,
   second: Arm,
   describe: { firstHigher: string; secondHigher: string; none: string },
+  unit: DifferenceUnit = percentagePoints,
 ): string {
   if (context.quick) return quickVerdict;
   const comparison = compareArms(first, second);
@@ -278,7 +281,7 @@ export function differenceVerdict(
       : comparison.winner === first
         ? describe.firstHigher
         : describe.secondHigher;
-  return `${sentence} (${first.name} − ${second.name} = ${formatDifference(comparison)})`;
+  return `${sentence} (${first.name} − ${second.name} = ${formatDifference(comparison, unit)})`;
 }
 
 /** An accuracy over seeds as a table cell: "91.2 ± 1.1" (mean ± half-width of the 95% t interval, in %). */

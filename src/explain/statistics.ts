@@ -226,16 +226,30 @@ function percent(value: number): string {
   return Number.isFinite(value) ? `${(value * 100).toFixed(1)}%` : 'n/a';
 }
 
-/** Points (percentage points) with a sign ("+1.2"). */
-function points(value: number): string {
-  const scaled = value * 100;
+/** How a difference is written: its scale and unit (accuracy differences: ×100, "points"). */
+export interface DifferenceUnit {
+  scale: number;
+  name: string;
+}
+
+export const percentagePoints: DifferenceUnit = { scale: 100, name: 'points' };
+
+/** A difference with its sign in a unit ("+1.2"). */
+function signed(value: number, unit: DifferenceUnit): string {
+  const scaled = value * unit.scale;
   return `${scaled >= 0 ? '+' : '−'}${Math.abs(scaled).toFixed(1)}`;
 }
 
-/** A p-value as text: three significant digits, or "< 0.001". */
+/** A p-value as text: three decimals, or "< 0.001". */
 export function formatPValue(p: number): string {
   if (!Number.isFinite(p)) return 'n/a';
   return p < 0.001 ? '< 0.001' : p.toFixed(3);
+}
+
+/** "p = 0.035" or "p < 0.001". */
+function pClause(p: number): string {
+  const text = formatPValue(p);
+  return text.startsWith('<') ? `p ${text}` : `p = ${text}`;
 }
 
 /** "91.2% (95% CI 90.1–92.3%)": an accuracy interval in percent. */
@@ -254,30 +268,44 @@ export function accuracyCell(interval: Interval): string {
  * The difference of a comparison as text: "+1.2 points (95% CI +0.3 to +2.1; paired t-test over 5
  * seeds, t = 3.14, p = 0.035)".
  */
-export function formatDifference(comparison: Comparison): string {
+export function formatDifference(comparison: Comparison, unit: DifferenceUnit = percentagePoints): string {
   const { difference, t, degreesOfFreedom, pValue } = comparison.test;
-  return `${points(difference.mean)} points (${Math.round(difference.confidence * 100)}% CI ${points(difference.lower)} to ${points(difference.upper)}; paired t-test over ${degreesOfFreedom + 1} seeds, t = ${Number.isFinite(t) ? t.toFixed(2) : String(t)}, p = ${formatPValue(pValue)})`;
+  return `${signed(difference.mean, unit)} ${unit.name} (${Math.round(difference.confidence * 100)}% CI ${signed(difference.lower, unit)} to ${signed(difference.upper, unit)}; paired t-test over ${degreesOfFreedom + 1} seeds, t = ${Number.isFinite(t) ? t.toFixed(2) : String(t)}, ${pClause(pValue)})`;
 }
 
 /**
  * A verdict sentence for two arms of accuracies: the winner when the paired t-test finds the
  * difference, otherwise that no difference was found at this budget. `chanceClasses` adds the check
- * that both arms are past chance first; below chance no comparison is drawn.
+ * that the arms are past chance first: when neither is, nothing is compared; when one is not, that is
+ * the finding (one arm learns, the other does not), still with the paired test.
  */
 export function verdict(comparison: Comparison, chanceClasses?: number): string {
   const { first, second } = comparison;
-  if (chanceClasses !== undefined) {
-    const below = [first, second].filter((arm) => !aboveChance(arm.values, chanceClasses).above);
-    if (below.length > 0)
-      return `${below.map((arm) => arm.name).join(' and ')} ${below.length > 1 ? 'are' : 'is'} not clearly above chance (${percent(1 / chanceClasses)}) at this budget, so no comparison is drawn`;
-  }
   const intervals = `${first.name} ${formatAccuracy(tInterval(first.values))}, ${second.name} ${formatAccuracy(tInterval(second.values))}`;
-  if (comparison.winner === null)
-    return `no difference was found at this budget (${intervals}; ${first.name} − ${second.name} = ${formatDifference(comparison)})`;
+  const tested = `${first.name} − ${second.name} = ${formatDifference(comparison)}`;
+  if (chanceClasses !== undefined) {
+    const chance = percent(1 / chanceClasses);
+    const below = [first, second].filter((arm) => !aboveChance(arm.values, chanceClasses).above);
+    if (below.length === 2)
+      return `neither ${first.name} nor ${second.name} is clearly above chance (${chance}) at this budget, so no comparison is drawn (${intervals})`;
+    if (below.length === 1) {
+      const learning = below[0] === first ? second : first;
+      return `${below[0]!.name} is not clearly above chance (${chance}) at this budget while ${learning.name} is: ${comparison.winner === learning ? `${learning.name} learns and ${below[0]!.name} does not` : 'yet the paired test does not separate them'} (${intervals}; ${tested})`;
+    }
+  }
+  if (comparison.winner === null) return `no difference was found at this budget (${intervals}; ${tested})`;
   const loser = comparison.winner === first ? second : first;
-  return `${comparison.winner.name} is more accurate than ${loser.name} (${intervals}; ${first.name} − ${second.name} = ${formatDifference(comparison)})`;
+  return `${comparison.winner.name} is more accurate than ${loser.name} (${intervals}; ${tested})`;
 }
 
 /** The sentence that every quick result carries instead of conclusions. */
 export const quickNotice =
   'QUICK RUN: a tiny budget (few seeds, little data, one or two epochs) that shows the pipeline works end to end. Its numbers are not an answer and no conclusion is drawn from them; run without --quick for the measured result.';
+
+/**
+ * Whether two intervals do not overlap: a conservative test of a difference between arms that are not
+ * paired (e.g. samplers whose seeds mean different things), used where a paired test does not apply.
+ */
+export function intervalsSeparate(first: Interval, second: Interval): boolean {
+  return first.lower > second.upper || second.lower > first.upper;
+}
