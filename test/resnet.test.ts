@@ -30,6 +30,7 @@ import {
   Tensor,
   withBackend,
   writeSafetensors,
+  checkArchitectureShapes,
 } from '../src/index.js';
 import { formatCaseLine, runParityCase } from '../src/parity/index.js';
 
@@ -233,6 +234,55 @@ print(json.dumps(y.flatten().tolist()))
       () => architectureOf(new Map([['weight', [2, 2]]])),
       /neither a seed CNN .* nor a torchvision-style ResNet/,
     );
+  });
+
+  it('a file whose deciding tensors do not have the shapes of its architecture is refused before building', () => {
+    const shapesOf = (model: { stateDict(): Map<string, Tensor> }) =>
+      new Map([...model.stateDict()].map(([name, t]) => [name, t.shape]));
+    for (const model of [
+      resnet18({ classes: 7 }),
+      resnet({ block: 'bottleneck', layers: [2, 1], widths: [4, 8], classes: 3 }),
+      resnet({ layers: [1, 2], widths: [4, 8], classes: 3, inChannels: 1, stem: 'small' }),
+      seedCnn({ channels: [8, 16], classes: 5 }),
+      seedCnn({ channels: [8, 16], head: 'flatten' }),
+    ]) {
+      const shapes = shapesOf(model);
+      checkArchitectureShapes(shapes, architectureOf(shapes));
+    }
+    const wide = shapesOf(resnet18());
+    wide.set('layer1.0.conv2.weight', [3000, 1, 1, 1]);
+    assert.throws(
+      () => checkArchitectureShapes(wide, architectureOf(wide)),
+      /tensor 'conv1\.weight' has shape \[64, 3, 7, 7\]; a ResNet stem of width 3000 needs \[3000, 3, 7, 7\]/,
+    );
+    const manyBlocks = shapesOf(resnet18());
+    for (let block = 2; block < 1000; block++) manyBlocks.set(`layer1.${block}.conv1.weight`, [1]);
+    assert.throws(
+      () => checkArchitectureShapes(manyBlocks, architectureOf(manyBlocks)),
+      /layer1\.2\.conv1\.weight' has shape \[1\]/,
+    );
+    const seed = shapesOf(seedCnn({ channels: [8, 16] }));
+    seed.set('16.weight', [1_000_000, 16]);
+    seed.set('7.weight', [3000, 0, 3, 3]);
+    assert.throws(
+      () => checkArchitectureShapes(seed, architectureOf(seed)),
+      /tensor '7\.weight' has shape \[3000, 0, 3, 3\]/,
+    );
+
+    // The issue's hostile file: 3,000-channel zero-element tensors, a few hundred bytes on disk.
+    const file = path.join(temporary, 'hostile.safetensors');
+    writeSafetensors(file, {
+      '0.weight': { shape: [3000, 0, 3, 3], data: new Float32Array(0) },
+      '7.weight': { shape: [3000, 0, 3, 3], data: new Float32Array(0) },
+      '16.weight': { shape: [3000, 0], data: new Float32Array(0) },
+    });
+    assert.ok(fs.statSync(file).size < 400);
+    const before = process.memoryUsage().rss;
+    assert.throws(
+      () => loadPretrained(file),
+      /hostile\.safetensors: tensor '0\.weight' has shape \[3000, 0, 3, 3\]/,
+    );
+    assert.ok(process.memoryUsage().rss - before < 2 ** 26, 'no large model was built');
   });
 
   it('a mismatched file lists every offending tensor and loads nothing', () => {

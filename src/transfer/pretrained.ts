@@ -70,6 +70,84 @@ export function architectureOf(shapes: ReadonlyMap<string, readonly number[]>): 
   );
 }
 
+/**
+ * Checks that every tensor the architecture's size depends on has exactly the shape that architecture
+ * implies, before anything is built. Architecture detection reads only a few dimensions; without this
+ * a small hostile file (say a 3,000-wide first block declared as a [3000, 1, 1, 1] tensor, or
+ * thousands of block names with one value each) would make a model of gigabytes, only to be refused
+ * by the strict load afterwards. With it, the largest layer built is one the file actually holds.
+ */
+export function checkArchitectureShapes(
+  shapes: ReadonlyMap<string, readonly number[]>,
+  architecture: Architecture,
+): void {
+  const expect = (name: string, expected: readonly number[], what: string) => {
+    const actual = shapes.get(name);
+    if (actual !== undefined && actual.some((dimension) => dimension < 1)) {
+      throw new TypeError(
+        `tensor '${name}' has shape [${actual.join(', ')}], with no elements; ${what} needs data`,
+      );
+    }
+    if (
+      actual === undefined ||
+      actual.length !== expected.length ||
+      actual.some((d, i) => d !== expected[i])
+    ) {
+      throw new TypeError(
+        `tensor '${name}' has shape ${actual === undefined ? 'none (missing)' : `[${actual.join(', ')}]`}; ` +
+          `${what} needs [${expected.join(', ')}]`,
+      );
+    }
+  };
+  if (architecture.family === 'resnet') {
+    const { block, layers, widths, classes, inChannels, stem } = architecture.options;
+    const kernel = stem === 'small' ? 3 : 7;
+    const expansion = block === 'bottleneck' ? 4 : 1;
+    expect(
+      'conv1.weight',
+      [widths![0]!, inChannels!, kernel, kernel],
+      `a ResNet stem of width ${widths![0]}`,
+    );
+    let channels = widths![0]!;
+    layers!.forEach((blocks, stage) => {
+      const width = widths![stage]!;
+      for (let index = 0; index < blocks; index++) {
+        const prefix = `layer${stage + 1}.${index}`;
+        const what = `a ${block} block of width ${width} after ${channels} channels`;
+        if (block === 'bottleneck') {
+          expect(`${prefix}.conv1.weight`, [width, channels, 1, 1], what);
+          expect(`${prefix}.conv2.weight`, [width, width, 3, 3], what);
+          expect(`${prefix}.conv3.weight`, [width * expansion, width, 1, 1], what);
+        } else {
+          expect(`${prefix}.conv1.weight`, [width, channels, 3, 3], what);
+          expect(`${prefix}.conv2.weight`, [width, width, 3, 3], what);
+        }
+        channels = width * expansion;
+      }
+    });
+    expect('fc.weight', [classes!, channels], `a ${classes}-class head after ${channels} channels`);
+    return;
+  }
+  const { inChannels, channels, classes, head, inputSize } = architecture.options;
+  const [first, second] = channels!;
+  const what = `a seed CNN with channels ${first},${second}`;
+  expect('0.weight', [first, inChannels!, 3, 3], what);
+  expect('3.weight', [first, first, 3, 3], what);
+  expect('7.weight', [second, first, 3, 3], what);
+  expect('10.weight', [second, second, 3, 3], what);
+  if (head === 'flatten') {
+    const side = inputSize! / 4;
+    if (!Number.isInteger(side) || side < 1) {
+      throw new TypeError(
+        `tensor '15.weight' has ${shapes.get('15.weight')![1]} inputs, not ${second}·k² for a whole k`,
+      );
+    }
+    expect('15.weight', [classes!, second * side * side], `${what} and a flatten head`);
+  } else {
+    expect('16.weight', [classes!, second], `${what} and a pooled head`);
+  }
+}
+
 /** Builds the architecture (freshly initialised). */
 export function buildArchitecture(architecture: Architecture): Module {
   return architecture.family === 'resnet' ? resnet(architecture.options) : seedCnn(architecture.options);
@@ -94,6 +172,7 @@ export function loadPretrained(file: string): {
   let architecture: Architecture;
   try {
     architecture = architectureOf(shapes);
+    checkArchitectureShapes(shapes, architecture);
   } catch (error) {
     throw new TypeError(`${file}: ${(error as Error).message}`);
   }
