@@ -2,10 +2,13 @@
 //
 // The build compiles from source with the local compiler and the Node headers already on the machine
 // (npm's nodedir): nothing is downloaded. It never fails the install: when the addon cannot be built
-// it prints one line saying why, and tensile falls back to the WebAssembly backend at run time.
+// (no compiler, no node-gyp, no headers) it prints one line saying why and what tensile will use
+// instead: the package's prebuilt addon (prebuilds/, made by scripts/prepack.mjs) if it loads on this
+// machine, else the WebAssembly backend.
 // Set TENSILE_SKIP_NATIVE=1 to skip the build. The full compiler output goes to native/build/build.log.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
@@ -14,8 +17,23 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const nativeDirectory = path.join(root, 'native');
 const logFile = path.join(nativeDirectory, 'build', 'build.log');
 
+/** What tensile will run on without a build here: the package's prebuilt addon if it loads, else wasm. */
+function fallback() {
+  const prebuilt = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'tensile_native.node');
+  const relative = path.relative(root, prebuilt);
+  if (!existsSync(prebuilt))
+    return 'no prebuilt addon for this platform; tensile will use the WebAssembly backend';
+  try {
+    createRequire(import.meta.url)(prebuilt);
+    return `tensile will use the prebuilt addon ${relative}, which loads here`;
+  } catch (error) {
+    const message = String(error instanceof Error ? error.message : error).split('\n')[0];
+    return `the prebuilt ${relative} does not load here (${message}); tensile will use the WebAssembly backend`;
+  }
+}
+
 function giveUp(reason) {
-  process.stdout.write(`tensile: native backend not built (${reason}); using the WebAssembly backend\n`);
+  process.stdout.write(`tensile: native backend not built (${reason}); ${fallback()}\n`);
   process.exit(0);
 }
 
