@@ -4,27 +4,32 @@
  * The method is Optuna's fANOVA idea (Hutter, Hoos and Leyton-Brown, "An Efficient Approach for
  * Assessing Hyperparameter Importance", 2014) written out plainly:
  *
- *   1. Fit a random forest of regression trees to (parameters → objective): every tree is grown on a
- *      bootstrap sample of the trials, splitting by least squares until its leaves are pure or hold
- *      a single trial (or the tree has `maxLeaves` leaves).
- *   2. A tree is a piecewise-constant function f over the search space: each leaf is a box (an
- *      interval per numeric parameter, a set of choices per categorical one) with a value. Under a
- *      uniform measure over the space (log parameters uniform in their logarithm), the variance of
- *      f and of its averages over some of the parameters are exact sums over pairs of leaves:
+ *   1. Fit a random forest of regression trees to (parameters → objective): each tree is grown on a
+ *      bootstrap sample of the trials, by least squares, until its leaves are pure or hold a single
+ *      trial (or it has `maxLeaves` leaves). Equally good splits (two trials that any parameter
+ *      separates) are drawn at random, so that no parameter wins them by its place in the list.
+ *   2. A tree is a piecewise-constant function f: each leaf is a box (an interval per numeric
+ *      parameter, a set of choices per categorical one) holding a value. Under a uniform measure
+ *      (log parameters uniform in their logarithm; a numeric range from the lowest to the highest
+ *      value tried, so that a few trials in one part of a wide range are not drowned by the flat,
+ *      extrapolated rest of it), the variance of f and of its averages over some parameters are exact
+ *      sums over pairs of leaves, with no sampling:
  *        E[E[f | x_S]²] = Σ_L Σ_M v_L v_M Π_{k∈S} |L_k ∩ M_k| Π_{k∉S} |L_k| |M_k|
- *      (sizes as fractions of each parameter's range), which needs no sampling.
- *   3. For parameter j, the main effect is Var(E[f | x_j]) / Var(f) (what j explains alone) and the
+ *      (sizes as fractions of each parameter's range; the mean is Σ_L v_L |L|).
+ *   3. For parameter j the main effect is Var(E[f | x_j]) / Var(f) (what j explains alone) and the
  *      total effect is 1 − Var(E[f | x_-j]) / Var(f) (everything j takes part in, interactions
  *      included: Sobol's total index). Both are averaged over the trees.
  *
- * The ranking uses the total effect, normalised to sum to 1: a parameter that matters only through
- * an interaction (the objective is x·sign(y)) still ranks above one that does not matter, which the
- * main effect alone (what Optuna plots) would miss. Trees and bootstrap are seeded, so the same
+ * The ranking uses the total effect, scaled to sum to 1: a parameter that matters only through an
+ * interaction (y = x·sign(z)) still ranks above one that does not matter, which the main effect
+ * alone (what Optuna reports) would miss. The bootstrap and the tie draws are seeded: the same
  * trials always give the same numbers.
  *
- * Few trials: a tree over 8 trials has at most 8 leaves, and the forest's average smooths their
- * splits; a dominant parameter ranks first from about 8 trials on (test/tune-importance.test.ts),
- * but the smaller shares are rough. `roughBelowTrials` is the count under which the dashboard says so.
+ * Few trials: over 200 random draws of 8 trials, y = 10a + b (c idle) ranks a first every time
+ * and y = a(4 + 3b) + 0.2c in 196; with 6 trials, 189 and 189 (test/tune-importance.test.ts checks
+ * fixed draws). The smaller shares are rough, and a curved effect seen through a handful of trials
+ * can lose to a chance pattern in another parameter; `roughBelowTrials` is the count under which
+ * the dashboard says so.
  */
 import { Random } from '../tensor/random.js';
 
@@ -74,8 +79,13 @@ export interface ImportanceOptions {
   maxLeaves?: number;
   /** Most trials a tree is fitted to, drawn with replacement (default 512). */
   maxSamplesPerTree?: number;
-  /** Fewest distinct trials in a leaf (default 2): see parameterImportance. */
+  /** Fewest distinct trials in a leaf (default 1, as Optuna's forest). */
   minLeafTrials?: number;
+  /**
+   * The range each numeric parameter's effect is measured over: 'explored' (default), from the
+   * lowest to the highest value the trials tried; or 'search space', the declared low..high.
+   */
+  measure?: 'explored' | 'search space';
 }
 
 /** A parameter as the forest sees it: numeric (in log10 space for log ones) or categorical. */
@@ -129,7 +139,8 @@ export function parameterImportance(
   const trees = options.trees ?? 64;
   const maxLeaves = options.maxLeaves ?? 64;
   const maxSamples = options.maxSamplesPerTree ?? 512;
-  const minLeaf = Math.max(1, options.minLeafTrials ?? 2);
+  const minLeaf = Math.max(1, options.minLeafTrials ?? 1);
+  const searchSpace = options.measure === 'search space';
   const finite = (i: number) => {
     const y = objective[i];
     return y !== null && y !== undefined && Number.isFinite(y);
@@ -174,7 +185,12 @@ export function parameterImportance(
     const values = Float64Array.from(raw, transform);
     let low = Math.min(...values);
     let high = Math.max(...values);
-    if (parameter.low !== null && parameter.high !== null && (!logScale || parameter.low > 0)) {
+    if (
+      searchSpace &&
+      parameter.low !== null &&
+      parameter.high !== null &&
+      (!logScale || parameter.low > 0)
+    ) {
       low = Math.min(low, transform(parameter.low));
       high = Math.max(high, transform(parameter.high));
     }
