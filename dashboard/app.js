@@ -120,5 +120,7 @@ dashboardWindow.tensileDashboard = {
   refresh,
   /** Metric points loaded for the selected runs. */
   runPointCount: () => views.runs.pointCount(),
+  /** What the open study's plots drew: history points, intermediate curves and their end marks. */
+  studyPlots: () => views.studies.plots(),
 };
 void navigate();

@@ -240,10 +240,12 @@ function overlayCanvas(container, width, height) {
  * @param {SVGSVGElement} root
  * @param {Scale} x
  * @param {Scale} y
- * @param {{ width: number, height: number, xLabel: string, yLabel: string, title?: string }} layout
+ * @param {{ width: number, height: number, xLabel: string, yLabel: string, title?: string, top?: number }} layout
+ *   top: where the plot area starts (lower than margin.top when a key sits under the title).
  */
 function drawAxes(root, x, y, layout) {
   const { width, height } = layout;
+  const top = layout.top ?? margin.top;
   const bottom = height - margin.bottom;
   const grid = svg('g', { class: 'grid' });
   for (const tick of y.ticks()) {
@@ -260,16 +262,16 @@ function drawAxes(root, x, y, layout) {
   );
   xTicks.forEach((tick, i) => {
     const px = x.map(tick);
-    grid.append(svg('line', { x1: px, x2: px, y1: margin.top, y2: bottom, stroke: '#f0f0f0' }));
+    grid.append(svg('line', { x1: px, x2: px, y1: top, y2: bottom, stroke: '#f0f0f0' }));
     if (i % every === 0) grid.append(label(px, bottom + 15, x.format(tick)));
   });
   root.append(grid);
   root.append(
     svg('rect', {
       x: margin.left,
-      y: margin.top,
+      y: top,
       width: width - margin.left - margin.right,
-      height: bottom - margin.top,
+      height: bottom - top,
       fill: 'none',
       stroke: '#999',
     }),
@@ -282,7 +284,7 @@ function drawAxes(root, x, y, layout) {
     ),
   );
   root.append(
-    label(14, (margin.top + bottom) / 2, layout.yLabel + (y.type === 'log' ? ' (log)' : ''), {
+    label(14, (top + bottom) / 2, layout.yLabel + (y.type === 'log' ? ' (log)' : ''), {
       rotate: true,
     }),
   );
@@ -299,8 +301,89 @@ function drawAxes(root, x, y, layout) {
  *   dash?: boolean,
  *   lineWidth?: number,
  *   opacity?: number,
+ *   endMarker?: 'cross' | 'dot',
  * }} LineSeries
  */
+
+/**
+ * A line style named in a chart's key (drawn in grey: the key says what a style means, the legend
+ * below says which colour is which run).
+ * @typedef {{ name: string, dash?: boolean, lineWidth?: number, opacity?: number, color?: string, marker?: 'cross' | 'dot' }} KeyEntry
+ */
+
+/**
+ * The chart's key in its top-right corner: one short line sample (or marker) and name per entry.
+ * @param {SVGSVGElement} root
+ * @param {number} width
+ * @param {KeyEntry[]} entries
+ */
+function drawKey(root, width, entries) {
+  const group = svg('g', { class: 'chart-key' });
+  // The row under the title (lineChart moves the plot area down to make room).
+  const keyRow = 34;
+  let right = width - margin.right - 4;
+  // Laid out from the right edge leftwards; each entry is put first, so the page reads them in order.
+  for (const entry of [...entries].reverse()) {
+    const item = svg('g');
+    group.prepend(item);
+    item.append(label(right, keyRow + 4, entry.name, { anchor: 'end', size: 11, fill: '#444' }));
+    // The text's width is not known before layout: DejaVu Sans at 11 px averages about 6.2 px a character.
+    const textWidth = entry.name.length * 6.2;
+    const sampleEnd = right - textWidth - 4;
+    const color = entry.color ?? '#555';
+    if (entry.marker) {
+      const mark = endMark(entry.marker, sampleEnd - 6, keyRow, color);
+      mark.setAttribute('class', 'key-marker');
+      item.append(mark);
+    } else {
+      const line = svg('line', {
+        x1: sampleEnd - 18,
+        x2: sampleEnd,
+        y1: keyRow,
+        y2: keyRow,
+        stroke: color,
+        'stroke-width': entry.lineWidth ?? 1.8,
+        'stroke-opacity': entry.opacity ?? 1,
+      });
+      if (entry.dash) line.setAttribute('stroke-dasharray', '5 4');
+      item.append(line);
+    }
+    right = sampleEnd - 30;
+  }
+  root.append(group);
+}
+
+/**
+ * A mark at the end of a curve: a cross (a pruned trial stopped there) or a dot.
+ * @param {'cross' | 'dot'} kind
+ * @param {number} x
+ * @param {number} y
+ * @param {string} color
+ */
+function endMark(kind, x, y, color) {
+  if (kind === 'dot') return svg('circle', { cx: x, cy: y, r: 3, fill: color, class: 'end-marker dot' });
+  const r = 4;
+  return svg('path', {
+    d: `M${x - r} ${y - r}L${x + r} ${y + r}M${x - r} ${y + r}L${x + r} ${y - r}`,
+    stroke: color,
+    'stroke-width': 2,
+    fill: 'none',
+    class: 'end-marker cross',
+  });
+}
+
+/**
+ * The last finite point of a series, or null.
+ * @param {LineSeries} series
+ * @returns {[number, number] | null}
+ */
+function lastPoint(series) {
+  for (let i = series.x.length - 1; i >= 0; i--) {
+    const v = series.y[i];
+    if (v !== null && v !== undefined && Number.isFinite(v)) return [series.x[i] ?? 0, v];
+  }
+  return null;
+}
 
 /**
  * Polyline path through a series, broken where a value is missing (a diverged loss).
@@ -445,7 +528,12 @@ export function nearestSortedIndex(values, map, px) {
  *   yScale?: 'linear' | 'log',
  *   height?: number,
  *   markers?: boolean,
+ *   key?: KeyEntry[],
+ *   tooltip?: 'all' | 'nearest',
  * }} spec
+ *   key: line styles named in the top-right corner. tooltip: 'all' (default) lists every series'
+ *   value at the pointer's x, as TensorBoard does; 'nearest' names the one curve nearest the pointer
+ *   (for charts of hundreds of curves, such as a study's intermediate values).
  * @returns {{ points: number, renderer: string }}
  */
 export function lineChart(container, spec) {
@@ -456,8 +544,10 @@ export function lineChart(container, spec) {
   const allX = spec.series.flatMap((s) => Array.from(s.x));
   const allY = spec.series.flatMap((s) => Array.from(s.y));
   const x = numericScale(xType, extent(allX, xType, false), [margin.left, width - margin.right]);
-  const y = numericScale(yType, extent(allY, yType), [height - margin.bottom, margin.top]);
-  drawAxes(root, x, y, { width, height, xLabel: spec.xLabel, yLabel: spec.yLabel, title: spec.title });
+  // A key takes a row of its own under the title.
+  const top = margin.top + (spec.key && spec.key.length > 0 ? 16 : 0);
+  const y = numericScale(yType, extent(allY, yType), [height - margin.bottom, top]);
+  drawAxes(root, x, y, { width, height, xLabel: spec.xLabel, yLabel: spec.yLabel, title: spec.title, top });
   const renderer = points > canvasThreshold ? 'canvas' : 'svg';
   if (renderer === 'canvas') {
     const context = overlayCanvas(container, width, height);
@@ -492,23 +582,51 @@ export function lineChart(container, spec) {
     }
     root.append(group);
   }
+  // End markers (a pruned trial's cross) are SVG on either renderer: few, and each is a test hook.
+  const ends = svg('g', { class: 'end-markers' });
+  let endMarkers = 0;
+  for (const series of spec.series) {
+    if (!series.endMarker) continue;
+    const end = lastPoint(series);
+    if (end === null || (yType === 'log' && end[1] <= 0)) continue;
+    ends.append(endMark(series.endMarker, x.map(end[0]), y.map(end[1]), series.color));
+    endMarkers++;
+  }
+  root.append(ends);
+  if (spec.key) drawKey(root, width, spec.key);
   container.append(root);
-  // Every series' value at the x nearest the pointer, as TensorBoard shows them.
-  pointerTooltip(container, root, (px) => {
+  /** @param {LineSeries} series @param {number} px */
+  const valueNear = (series, px) => {
+    const i = nearestSortedIndex(series.x, x.map, px);
+    const v = i < 0 ? null : series.y[i];
+    if (v === null || v === undefined || !Number.isFinite(v)) return null;
+    const at = series.x[i] ?? 0;
+    return { at, v, text: `${series.name}: ${formatTick(Number(v.toPrecision(4)))} at ${formatTick(at)}` };
+  };
+  pointerTooltip(container, root, (px, py) => {
     if (px < margin.left || px > width - margin.right) return null;
-    const lines = [];
-    for (const series of spec.series) {
-      const i = nearestSortedIndex(series.x, x.map, px);
-      const v = i < 0 ? null : series.y[i];
-      if (v === null || v === undefined || !Number.isFinite(v)) continue;
-      lines.push(
-        `${series.name}: ${formatTick(Number(v.toPrecision(4)))} at ${formatTick(series.x[i] ?? 0)}`,
-      );
+    if (spec.tooltip === 'nearest') {
+      // The one curve passing nearest the pointer (within 12 pixels).
+      let best = null;
+      let bestDistance = 12 * 12;
+      for (const series of spec.series) {
+        const near = valueNear(series, px);
+        if (near === null) continue;
+        const distance = (x.map(near.at) - px) ** 2 + (y.map(near.v) - py) ** 2;
+        if (distance < bestDistance) {
+          bestDistance = distance;
+          best = near.text;
+        }
+      }
+      return best;
     }
+    // Every series' value at the x nearest the pointer, as TensorBoard shows them.
+    const lines = spec.series.flatMap((series) => valueNear(series, px)?.text ?? []);
     return lines.length === 0 ? null : lines.join('\n');
   });
   container.dataset.points = String(points);
   container.dataset.renderer = renderer;
+  container.dataset.endMarkers = String(endMarkers);
   return { points, renderer };
 }
 
@@ -659,7 +777,8 @@ export function scatterChart(container, spec) {
 /**
  * Horizontal bars with their values (e.g. parameter importance).
  * @param {HTMLElement} container
- * @param {{ id: string, title?: string, items: { name: string, value: number }[], xLabel: string }} spec
+ * @param {{ id: string, title?: string, items: { name: string, value: number, detail?: string }[], xLabel: string }} spec
+ *   detail: shown when the pointer is on the bar (an SVG title).
  */
 export function barChart(container, spec) {
   const rowHeight = 26;
@@ -673,15 +792,19 @@ export function barChart(container, spec) {
   spec.items.forEach((item, i) => {
     const y = margin.top + 8 + i * rowHeight;
     root.append(label(left - 8, y + 15, item.name, { anchor: 'end' }));
-    root.append(
-      svg('rect', {
-        x: left,
-        y: y + 3,
-        width: Math.max(1, scale(item.value) - left),
-        height: rowHeight - 8,
-        fill: palette[0] ?? '#1f77b4',
-      }),
-    );
+    const bar = svg('rect', {
+      x: left,
+      y: y + 3,
+      width: Math.max(1, scale(item.value) - left),
+      height: rowHeight - 8,
+      fill: palette[0] ?? '#1f77b4',
+    });
+    if (item.detail) {
+      const title = svg('title');
+      title.textContent = item.detail;
+      bar.append(title);
+    }
+    root.append(bar);
     root.append(
       label(scale(item.value) + 6, y + 15, formatTick(Number(item.value.toPrecision(3))), {
         anchor: 'start',

@@ -4,7 +4,7 @@
  * topics) in a table; the selected runs' loss, accuracy and learning-rate curves on shared axes, which
  * grow while a run trains; and a comparison of their results and the settings in which they differ.
  */
-import { canvasThreshold, legend, lineChart, palette } from './charts.js';
+import { canvasThreshold, extent, legend, lineChart, palette } from './charts.js';
 import {
   flatten,
   formatDuration,
@@ -17,6 +17,20 @@ import {
 
 /** @typedef {import('./format.js').RunRecord} RunRecord */
 /** @typedef {import('./source.js').DataSource} DataSource */
+
+/**
+ * What each stored metric is called on the page: the exact quantity, never a bare "accuracy" that
+ * could mean either set.
+ */
+export const metricNames = /** @type {Record<string, string>} */ ({
+  loss: 'training loss',
+  batchLoss: 'training loss (per batch)',
+  validationLoss: 'validation loss',
+  accuracy: 'training accuracy',
+  validationAccuracy: 'validation accuracy',
+  learningRate: 'learning rate (per epoch)',
+  batchLearningRate: 'learning rate (per batch)',
+});
 
 /** A running run that has written nothing for this long has probably died (killed process). */
 const staleMilliseconds = 10 * 60 * 1000;
@@ -192,24 +206,29 @@ export function createRunsView(source, main) {
                 )
               : null,
             h('span', { class: 'run-name' }, run.name),
-            ' ',
             h(
-              'span',
-              { class: 'kind' },
-              run.study !== null ? `trial ${run.trialNumber ?? ''} · ${run.study}` : run.kind,
+              'div',
+              { class: 'run-meta' },
+              stateBadge(run),
+              ' ',
+              h(
+                'span',
+                { class: 'kind' },
+                run.study !== null ? `trial ${run.trialNumber ?? ''} · ${run.study}` : run.kind,
+              ),
+              kids.length > 0 ? h('span', { class: 'kind' }, ` · ${kids.length} trainings`) : null,
             ),
-            kids.length > 0 ? h('span', { class: 'kind' }, ` ${kids.length} trainings`) : null,
           ),
-          h('td', {}, stateBadge(run)),
           h('td', { class: 'number' }, formatNumber(summaryNumber(run, 'epochs'))),
           h('td', { class: 'number' }, formatNumber(summaryNumber(run, 'loss'))),
+          h('td', { class: 'number' }, formatPercent(summaryNumber(run, 'accuracy'))),
+          h('td', { class: 'number' }, formatPercent(summaryNumber(run, 'validationAccuracy'))),
           h(
             'td',
-            { class: 'number' },
-            formatPercent(summaryNumber(run, 'validationAccuracy') ?? summaryNumber(run, 'accuracy')),
+            { class: 'time' },
+            formatTime(run.startedAt),
+            h('div', { class: 'kind', title: 'training time' }, formatDuration(runDuration(run))),
           ),
-          h('td', { class: 'time' }, formatTime(run.startedAt)),
-          h('td', { class: 'number' }, formatDuration(runDuration(run))),
         ),
       );
       if (expanded.has(run.id) || filter !== '')
@@ -225,18 +244,21 @@ export function createRunsView(source, main) {
         h(
           'tr',
           {},
-          h('th'),
+          h('th', { class: 'pick' }),
           h('th', {}, 'run'),
-          h('th', {}, 'state'),
-          h('th', {}, 'epochs'),
-          h('th', {}, 'loss'),
+          h('th', { class: 'number' }, 'epochs'),
+          // The last epoch's values, each named for the data it was measured on.
+          h('th', { class: 'number', title: 'mean training loss of the last epoch' }, metricNames.loss),
+          h('th', { class: 'number', title: 'training accuracy of the last epoch' }, metricNames.accuracy),
           h(
             'th',
-            { title: 'validation accuracy where there is validation data, else training accuracy' },
-            'accuracy',
+            {
+              class: 'number',
+              title: 'validation accuracy after the last epoch (– without validation data)',
+            },
+            metricNames.validationAccuracy,
           ),
-          h('th', {}, 'started'),
-          h('th', {}, 'time'),
+          h('th', { class: 'time' }, 'started · time'),
         ),
       ),
       h('tbody', {}, ...rows),
@@ -334,37 +356,59 @@ export function createRunsView(source, main) {
           .map((name) => {
             const raw = /** @type {Curve} */ (curves.get(name));
             const curve = name === 'batchLoss' && smooth ? smoothed(raw) : raw;
-            return { name: `${run.name} ${name}`, color, x: curve.x, y: curve.y, ...style(name) };
+            const label = metricNames[name] ?? name;
+            return { name: `${run.name} ${label}`, color, x: curve.x, y: curve.y, ...style(name) };
           });
       });
+    /** @param {string} name */
+    const lossStyle = (name) =>
+      name === 'batchLoss' ? { lineWidth: 1, opacity: 0.45 } : { dash: name === 'validationLoss' };
+    const lossNames = ['batchLoss', 'loss', 'validationLoss'];
+    const lossSeries = seriesFor(lossNames, lossStyle);
     lineChart(lossChart, {
       id: 'loss',
-      title: 'Loss',
+      title: 'Training and validation loss',
       xLabel: 'epoch',
       yLabel: 'loss',
       yScale: logLoss ? 'log' : 'linear',
-      series: seriesFor(['batchLoss', 'loss', 'validationLoss'], (name) =>
-        name === 'batchLoss' ? { lineWidth: 1, opacity: 0.45 } : { dash: name === 'validationLoss' },
-      ),
+      series: lossSeries,
+      key: keyFor(lossNames, lossStyle),
     });
+    /** @param {string} name */
+    const accuracyStyle = (name) => ({ dash: name === 'validationAccuracy' });
+    const accuracyNames = ['accuracy', 'validationAccuracy'];
     lineChart(accuracyChart, {
       id: 'accuracy',
-      title: 'Accuracy',
+      title: 'Training and validation accuracy',
       xLabel: 'epoch',
       yLabel: 'accuracy',
-      series: seriesFor(['accuracy', 'validationAccuracy'], (name) => ({
-        dash: name === 'validationAccuracy',
-      })),
+      series: seriesFor(accuracyNames, accuracyStyle),
+      key: keyFor(accuracyNames, accuracyStyle),
     });
+    // The rate at every optimizer step where the run recorded it (a one-cycle schedule keeps its
+    // shape); runs recorded before per-batch rates draw their per-epoch value.
+    const perBatch = chosen.some((run) => cache.get(run.id)?.curves.has('batchLearningRate'));
+    const rateName = perBatch ? 'batchLearningRate' : 'learningRate';
+    const rateSeries = seriesFor([rateName], () => ({}));
+    const [rateLow, rateHigh] = extent(
+      rateSeries.flatMap((series) => series.y),
+      'log',
+      false,
+    );
     lineChart(rateChart, {
       id: 'learning-rate',
-      title: 'Learning rate',
+      title: perBatch ? 'Learning rate at each step' : 'Learning rate (end of each epoch)',
       xLabel: 'epoch',
       yLabel: 'learning rate',
-      yScale: 'log',
-      height: 180,
-      series: seriesFor(['learningRate'], () => ({})),
+      // A rate that spans decades (step decay, one-cycle's long tail) reads better on a log axis.
+      yScale: rateHigh / rateLow > 100 ? 'log' : 'linear',
+      height: 190,
+      // Dots would crowd a per-step curve; per-epoch values keep theirs.
+      markers: !perBatch,
+      series: rateSeries,
+      key: keyFor([rateName], () => ({})),
     });
+    lossChart.dataset.series = lossSeries.map((series) => series.name).join('\n');
     legendBox.replaceChildren(
       legend(
         chosen.map((run, index) => ({
@@ -372,9 +416,25 @@ export function createRunsView(source, main) {
           color: palette[index % palette.length] ?? '#333',
         })),
       ),
-      h('p', { class: 'note' }, 'solid: training (per epoch) · dashed: validation · thin: per-batch loss'),
+      h(
+        'p',
+        { class: 'note' },
+        'Colour: the run. Line: the metric, as each chart’s key names it (solid training, dashed validation, thin per batch).',
+      ),
     );
     renderComparison(chosen);
+  }
+
+  /**
+   * The chart's key: each metric the selected runs have, with its line style.
+   * @param {string[]} names
+   * @param {(name: string) => { dash?: boolean, lineWidth?: number, opacity?: number }} style
+   */
+  function keyFor(names, style) {
+    const present = names.filter((name) =>
+      [...selected].some((id) => cache.get(id)?.curves.has(name) ?? false),
+    );
+    return present.map((name) => ({ name: metricNames[name] ?? name, ...style(name) }));
   }
 
   /** @param {RunRecord[]} chosen */
@@ -384,7 +444,8 @@ export function createRunsView(source, main) {
       ['state', (run) => run.state],
       ['kind', (run) => run.kind],
       ['epochs', (run) => formatNumber(summaryNumber(run, 'epochs'))],
-      ['final loss', (run) => formatNumber(summaryNumber(run, 'loss'))],
+      ['training loss', (run) => formatNumber(summaryNumber(run, 'loss'))],
+      ['validation loss', (run) => formatNumber(summaryNumber(run, 'validationLoss'))],
       ['training accuracy', (run) => formatPercent(summaryNumber(run, 'accuracy'))],
       ['validation accuracy', (run) => formatPercent(summaryNumber(run, 'validationAccuracy'))],
       ['best validation accuracy', (run) => formatPercent(summaryNumber(run, 'bestValidationAccuracy'))],

@@ -2,10 +2,13 @@
 /* global location */
 /**
  * The studies tab: every study in the storage, and for one study the plots optuna-dashboard users
- * know: optimization history, parameter importance, learning rate against the objective, parallel
- * coordinates and one slice plot per parameter, with the best trials in a table.
+ * know: optimization history (complete trials, and pruned ones greyed at their last reported value),
+ * intermediate values (one curve per trial over its reported steps, pruned ones greyed and crossed
+ * where they stopped), parameter importance (with the number of trials behind it), learning rate
+ * against the objective, parallel coordinates and one slice plot per parameter, with the best trials
+ * in a table.
  */
-import { barChart, palette, parallelCoordinates, rampColor, scatterChart } from './charts.js';
+import { barChart, lineChart, palette, parallelCoordinates, rampColor, scatterChart } from './charts.js';
 import { formatDuration, formatNumber, formatTime, h } from './format.js';
 
 /** @typedef {import('./source.js').DataSource} DataSource */
@@ -20,6 +23,19 @@ const stateColors = /** @type {Record<string, string>} */ ({
   running: palette[3] ?? '#ff7f0e',
   waiting: '#dddddd',
 });
+
+/**
+ * What the study plots drew, for the browser tests (window.tensileDashboard.studyPlots()): per trial
+ * its number and state, where the history put it, and the intermediate curve with its end mark.
+ * @typedef {{
+ *   history: { number: number, state: string, value: number }[],
+ *   historyUnplotted: { number: number, state: string }[],
+ *   intermediate: { number: number, state: string, steps: number, last: number | null, endMarker: string | null, color: string }[],
+ *   importance: { name: string, importance: number }[],
+ *   importanceTrials: number,
+ *   importanceWarning: boolean,
+ * }} StudyPlots
+ */
 
 /** Parameter names that mean "learning rate". */
 const learningRatePattern = /^(lr|learning[-_ ]?rate|.*[-_.]lr|lr[-_.].*)$/i;
@@ -59,6 +75,8 @@ export function createStudiesView(source, main) {
   let studyId = null;
   /** @type {StudySummaryView[]} */
   let studies = [];
+  /** @type {StudyPlots | null} */
+  let plots = null;
   let lastLoad = 0;
   const root = h('section', { class: 'studies-view' });
 
@@ -143,19 +161,70 @@ export function createStudiesView(source, main) {
           ),
     );
     const history = h('div', { id: 'chart-history' });
+    const intermediate = h('div', { id: 'chart-intermediate' });
     const importance = h('div', { id: 'chart-importance' });
     const rate = h('div', { id: 'chart-lr' });
     const parallel = h('div', { id: 'chart-parallel' });
     const slices = h('div', { class: 'slices' });
+    const unplotted = trials.number.flatMap((number, i) =>
+      trials.historyValue[i] === null ? [{ number, state: trials.state[i] ?? 'failed' }] : [],
+    );
+    const failedNumbers = unplotted.filter((trial) => trial.state === 'failed').map((trial) => trial.number);
+    const reporting = view.intermediate.filter((curve) => curve.step.length > 0).length;
+    const rough = view.importanceTrials < view.importanceRoughBelow;
+    const unrated = view.importance.filter((item) => !item.rated).map((item) => item.name);
     const grid = h(
       'div',
       { class: 'study-grid' },
-      h('div', { class: 'panel' }, history),
+      h(
+        'div',
+        { class: 'panel' },
+        history,
+        h(
+          'p',
+          { class: 'note' },
+          `Blue: complete trials. Grey: pruned trials, at the last value they reported. Red line: best so far.`,
+        ),
+        failedNumbers.length > 0
+          ? h(
+              'p',
+              { class: 'note failed-trials' },
+              `Not plotted (failed, no value): trial${failedNumbers.length > 1 ? 's' : ''} ${failedNumbers.slice(0, 30).join(', ')}${failedNumbers.length > 30 ? ', …' : ''}.`,
+            )
+          : null,
+      ),
+      h(
+        'div',
+        { class: 'panel' },
+        reporting > 0
+          ? intermediate
+          : h(
+              'p',
+              { class: 'note' },
+              'Intermediate values: no trial reported any (trial.report(value, step), as the training objective does each epoch).',
+            ),
+        reporting > 0
+          ? h(
+              'p',
+              { class: 'note' },
+              `Each curve is one trial's reported ${objective}, by step; complete trials coloured by their final value (dark is best), pruned trials grey with a cross where the pruner stopped them.${view.intermediateThinned ? ' Long curves are thinned to keep the page light.' : ''}`,
+            )
+          : null,
+      ),
       h(
         'div',
         { class: 'panel' },
         importance,
-        h('p', { class: 'note' }, `Importance: ${view.importanceMethod}.`),
+        h(
+          'p',
+          { class: rough ? 'warning importance-note' : 'note importance-note' },
+          `Importance from ${view.importanceTrials} complete trial${view.importanceTrials === 1 ? '' : 's'}` +
+            (rough ? `; below ${view.importanceRoughBelow} it is a rough guide.` : '.'),
+        ),
+        unrated.length > 0
+          ? h('p', { class: 'note' }, `Not rated (absent from some trials): ${unrated.join(', ')}.`)
+          : null,
+        h('p', { class: 'note' }, `Method: ${view.importanceMethod}.`),
       ),
     );
     const parameterList = view.parameters;
@@ -168,11 +237,17 @@ export function createStudiesView(source, main) {
       grid,
       h('div', { class: 'panel' }, parallel),
       h('div', { class: 'panel' }, h('h3', {}, 'Slice plots'), slices),
-      h('div', { class: 'panel' }, h('h3', {}, 'Best trials'), trialTable(view)),
+      h(
+        'div',
+        { class: 'panel' },
+        h('h3', {}, 'Trials: running, the best complete ones, then pruned and failed'),
+        trialTable(view),
+      ),
     );
 
     const values = trials.value;
     const states = trials.state;
+    const historyValues = trials.historyValue;
     const history_ = scatterChart(history, {
       id: 'history',
       title: 'Optimization history',
@@ -181,19 +256,32 @@ export function createStudiesView(source, main) {
       data: {
         x: trials.number,
         // Pruned trials show their last reported value, greyed: where the pruner stopped them.
-        y: values,
+        y: historyValues,
         color: (i) => stateColors[states[i] ?? 'complete'] ?? '#333',
-        tooltip: (i) => `trial ${trials.number[i]}: ${formatNumber(values[i])}`,
+        tooltip: (i) =>
+          states[i] === 'pruned'
+            ? `trial ${trials.number[i]}: pruned at step ${trials.lastStep[i]}, ${formatNumber(historyValues[i])}`
+            : `trial ${trials.number[i]}: ${formatNumber(historyValues[i])}`,
       },
       line: { name: 'best so far', color: palette[1] ?? '#d62728', x: trials.number, y: bestSoFar(view) },
     });
     history.dataset.trials = String(history_.points);
+    history.dataset.pruned = String(
+      states.filter((state, i) => state === 'pruned' && historyValues[i] !== null).length,
+    );
+    history.dataset.unplotted = String(unplotted.length);
 
     barChart(importance, {
       id: 'importance',
       title: 'Parameter importance',
-      xLabel: `share of the variance of ${objective}`,
-      items: view.importance.map((item) => ({ name: item.name, value: item.importance })),
+      xLabel: `share of the variance of ${objective} (interactions included), scaled to sum to 1`,
+      items: view.importance.map((item) => ({
+        name: item.name,
+        value: item.importance,
+        detail: item.rated
+          ? `${item.name}: takes part in ${(item.totalEffect * 100).toFixed(1)}% of the variance, ${(item.mainEffect * 100).toFixed(1)}% on its own`
+          : `${item.name}: absent from some trials, not rated`,
+      })),
     });
 
     const [low, high] = minMax(values);
@@ -207,6 +295,69 @@ export function createStudiesView(source, main) {
     });
     /** @param {number} i */
     const valueColor = (i) => colors[i] ?? '#ccc';
+
+    /** @type {StudyPlots['intermediate']} */
+    const drawnCurves = [];
+    if (reporting > 0) {
+      /** @type {import('./charts.js').LineSeries[]} */
+      const series = [];
+      // Pruned curves first, so the complete ones are drawn over them.
+      const order = trials.number
+        .map((_, i) => i)
+        .filter((i) => (view.intermediate[i]?.step.length ?? 0) > 0)
+        .sort((a, b) => Number(states[b] === 'pruned') - Number(states[a] === 'pruned'));
+      for (const i of order) {
+        const curve = /** @type {{ step: number[], value: (number | null)[] }} */ (view.intermediate[i]);
+        const state = states[i] ?? 'complete';
+        const color =
+          state === 'complete' ? valueColor(i) : (stateColors[state] ?? stateColors.pruned ?? '#bbb');
+        const endMarker = state === 'pruned' ? 'cross' : state === 'running' ? 'dot' : null;
+        series.push({
+          name: `trial ${trials.number[i]} (${state})`,
+          color,
+          x: curve.step,
+          y: curve.value,
+          lineWidth: state === 'pruned' ? 1.2 : 1.6,
+          opacity: state === 'pruned' ? 0.8 : 0.9,
+          // Dashed as well as grey: the ramp's palest colour is close to grey.
+          dash: state === 'pruned',
+          ...(endMarker ? { endMarker } : {}),
+        });
+        drawnCurves.push({
+          number: trials.number[i] ?? i,
+          state,
+          steps: curve.step.length,
+          last: curve.value[curve.value.length - 1] ?? null,
+          endMarker,
+          color,
+        });
+      }
+      lineChart(intermediate, {
+        id: 'intermediate',
+        title: 'Intermediate values',
+        xLabel: 'step',
+        yLabel: objective,
+        series,
+        markers: false,
+        tooltip: 'nearest',
+        key: [
+          { name: 'complete', color: rampColor(0.35) },
+          { name: 'pruned', color: stateColors.pruned, dash: true },
+          { name: 'stopped here', color: stateColors.pruned, marker: 'cross' },
+        ],
+      });
+    }
+    plots = {
+      history: trials.number.flatMap((number, i) => {
+        const value = historyValues[i];
+        return value === null || value === undefined ? [] : [{ number, state: states[i] ?? '', value }];
+      }),
+      historyUnplotted: unplotted,
+      intermediate: drawnCurves,
+      importance: view.importance.map((item) => ({ name: item.name, importance: item.importance })),
+      importanceTrials: view.importanceTrials,
+      importanceWarning: rough,
+    };
     if (lr) {
       scatterChart(rate, {
         id: 'lr',
@@ -282,6 +433,7 @@ export function createStudiesView(source, main) {
       main.replaceChildren(root);
       studyId = route[1] !== undefined ? Number(route[1]) : null;
       current = null;
+      plots = null;
       await load();
     },
     async refresh() {
@@ -293,6 +445,8 @@ export function createStudiesView(source, main) {
       if (studyId === null) renderList();
       else renderStudy();
     },
+    /** What the open study's plots drew (null on the list), for the browser tests. */
+    plots: () => (studyId === null ? null : plots),
   };
 }
 
@@ -323,7 +477,12 @@ function trialTable(view) {
     .filter((i) => trials.value[i] !== null)
     .sort((a, b) => sign * ((trials.value[a] ?? 0) - (trials.value[b] ?? 0)));
   const running = order.filter((i) => trials.state[i] === 'running');
-  const shown = [...running, ...complete.slice(0, 50)];
+  // Then the newest pruned and failed trials, so that every kind of outcome is listed.
+  const unfinished = order
+    .filter((i) => trials.state[i] === 'pruned' || trials.state[i] === 'failed')
+    .reverse()
+    .slice(0, 20);
+  const shown = [...running, ...complete.slice(0, 50), ...unfinished];
   return h(
     'table',
     { class: 'trials' },
@@ -349,7 +508,14 @@ function trialTable(view) {
           {},
           h('td', { class: 'number' }, String(trials.number[i])),
           h('td', {}, h('span', { class: `state state-${trials.state[i]}` }, trials.state[i] ?? '')),
-          h('td', { class: 'number' }, formatNumber(trials.value[i])),
+          // A pruned trial's value is its last report (not a result), in brackets.
+          h(
+            'td',
+            { class: 'number' },
+            trials.state[i] === 'pruned'
+              ? `(${formatNumber(trials.historyValue[i])})`
+              : formatNumber(trials.value[i]),
+          ),
           h('td', { class: 'number' }, formatDuration(trials.duration[i] ?? null)),
           ...view.parameters.map((p) => {
             const v = p.values[i];

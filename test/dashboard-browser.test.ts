@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { buildReport, SqliteRunStore, startDashboard, type DashboardServer } from '../src/track/index.js';
-import { RandomSampler, SqliteStorage, Study } from '../src/tune/index.js';
+import { RandomSampler, SqliteStorage, Study, TrialPruned } from '../src/tune/index.js';
 
 /** What the page functions below touch: they run inside Chromium, where these are the DOM's. */
 type PageElement = { dataset: Record<string, string | undefined>; naturalWidth?: number };
@@ -56,7 +56,8 @@ describe('dashboard in Chromium', { skip, timeout: 300_000 }, () => {
     context = await chromium.launchPersistentContext(path.join(directory, 'profile'), {
       executablePath: chromiumPath,
       headless: true,
-      viewport: { width: 1400, height: 1000 },
+      // The narrowest desktop width the runs table must fit without scrolling sideways.
+      viewport: { width: 1280, height: 800 },
       args: [
         '--headless',
         '--no-sandbox',
@@ -158,18 +159,80 @@ describe('dashboard in Chromium', { skip, timeout: 300_000 }, () => {
       assert.ok(later > first, `the curve grew from ${first} to ${later} points`);
       assert.equal(await finished, 0);
       await row.locator('.state', { hasText: 'complete' }).waitFor();
-      const epochs = await row.locator('td').nth(3).innerText();
+      const epochs = await row.locator('td').nth(2).innerText();
       assert.equal(epochs, '8');
       await page.screenshot({ path: path.join(artifacts, 'dashboard-run-complete.png'), fullPage: true });
       // 8 epochs × 3 losses (train, validation, smoothed batch curve from 6 batches each): all drawn.
-      const final = await points();
-      assert.equal(final, 8 + 8 + 8 * 6);
+      await page.waitForFunction(
+        () => Number(document.querySelector('#chart-loss')?.dataset.points ?? 0) === 8 + 8 + 8 * 6,
+      );
+      // The learning rate of every step (8 epochs × 6 batches), drawn over fractional epochs.
+      await page.waitForFunction(
+        () => Number(document.querySelector('#chart-learning-rate')?.dataset.points ?? 0) === 8 * 6,
+      );
+      assert.match(await page.locator('#chart-learning-rate svg').innerHTML(), /Learning rate at each step/);
+      // Every curve and key names its metric exactly.
+      const series = await page
+        .locator('#chart-loss')
+        .evaluate((element) => (element as unknown as PageElement).dataset.series ?? '');
+      assert.deepEqual(series.split('\n'), [
+        'live-run training loss (per batch)',
+        'live-run training loss',
+        'live-run validation loss',
+      ]);
+      const keys = await page.locator('#chart-accuracy .chart-key text').allTextContents();
+      assert.deepEqual(keys, ['training accuracy', 'validation accuracy']);
       // Pointing at the middle of the loss chart shows each curve's value at the nearest epoch.
       const tooltip = await pointAt('#chart-loss', '#chart-loss svg', { x: 0.5, y: 0.5 });
       assert.match(await tooltip.innerText(), /loss: [\d.e-]+ at [\d.]+/);
     } finally {
       child.kill();
     }
+  });
+
+  test('the runs table fits 1280 px without sideways scrolling and names every metric exactly', async () => {
+    // Longer names and more rows than the live run: the table must wrap, not scroll.
+    for (const name of ['resnet18-finetune-imagenette-lr3e-4-batch64-cosine-long-name', 'short']) {
+      const run = await runs.createRun({ name, kind: 'finetune', config: { lr: 3e-4 } });
+      await runs.updateSummary(run.id, {
+        epochs: 120,
+        loss: 0.012345678,
+        accuracy: 0.99876,
+        validationAccuracy: 0.91234,
+      });
+      await runs.finishRun(run.id, 'complete');
+    }
+    await page.goto(`${server.url}#/runs`);
+    await waitReady();
+    await page.locator('table.runs tbody tr', { hasText: 'short' }).waitFor();
+    const size = await page.locator('.run-list').evaluate((element) => {
+      const box = element as unknown as { scrollWidth: number; clientWidth: number };
+      return { scrollWidth: box.scrollWidth, clientWidth: box.clientWidth };
+    });
+    assert.ok(
+      size.scrollWidth <= size.clientWidth,
+      `table ${size.scrollWidth} px in a ${size.clientWidth} px box`,
+    );
+    const pageWidth = await page.evaluate(() => {
+      const root = (
+        globalThis as unknown as {
+          document: { documentElement: { scrollWidth: number; clientWidth: number } };
+        }
+      ).document.documentElement;
+      return { scrollWidth: root.scrollWidth, clientWidth: root.clientWidth };
+    });
+    assert.ok(pageWidth.scrollWidth <= pageWidth.clientWidth, `page ${pageWidth.scrollWidth} px wide`);
+    const headers = await page.locator('table.runs thead th').allInnerTexts();
+    assert.deepEqual(
+      headers.map((text) => text.replace(/\s+/g, ' ').trim()),
+      ['', 'run', 'epochs', 'training loss', 'training accuracy', 'validation accuracy', 'started · time'],
+    );
+    // Every column is on screen, not behind an inner scroll.
+    for (const header of await page.locator('table.runs thead th').all()) {
+      const box = await header.boundingBox();
+      assert.ok(box !== null && box.x + box.width <= 1280, `header at ${JSON.stringify(box)}`);
+    }
+    await page.screenshot({ path: path.join(artifacts, 'dashboard-runs-1280.png') });
   });
 
   test("a study's plots render: history, importance, learning rate, parallel coordinates, slices", async () => {
@@ -222,6 +285,96 @@ describe('dashboard in Chromium', { skip, timeout: 300_000 }, () => {
     assert.match(await tooltip.innerText(), /^trial \d+: [\d.]+/);
     await page.locator('#chart-history').screenshot({ path: path.join(artifacts, 'dashboard-tooltip.png') });
     await page.screenshot({ path: path.join(artifacts, 'dashboard-study.png'), fullPage: true });
+  });
+
+  test('a study with pruned trials shows them in the history and the intermediate values, and warns on importance from few trials', async () => {
+    const study = await Study.create({
+      storage: studies,
+      name: 'browser-pruned-study',
+      direction: 'maximize',
+      sampler: new RandomSampler({ seed: 11 }),
+      // Stops a trial whose accuracy after 3 steps is under 0.5 (the curves below decide which).
+      pruner: {
+        prune: (_study, trial) =>
+          trial.intermediateValues.size >= 3 && trial.intermediateValues.get(2)! < 0.5,
+      },
+      heartbeat: null,
+    });
+    await study.optimize(
+      (trial) => {
+        const lr = trial.suggestFloat('lr', 1e-4, 1, { log: true });
+        const dropout = trial.suggestFloat('dropout', 0, 0.5);
+        if (trial.number === 3) throw new Error('diverged');
+        // Accuracy rises with lr over the range (0.55 at 1e-4 to 0.95 at 1); dropout barely matters.
+        const ceiling = 0.55 + 0.1 * (Math.log10(lr) + 4) - 0.02 * dropout;
+        let accuracy = 0;
+        for (let step = 0; step < 10; step++) {
+          accuracy = ceiling * (1 - 0.6 ** (step + 1));
+          trial.report(accuracy, step);
+          if (trial.shouldPrune()) throw new TrialPruned();
+        }
+        return accuracy;
+      },
+      { nTrials: 14 },
+    );
+    const all = await studies.getAllTrials(study.id);
+    const pruned = all.filter((trial) => trial.state === 'pruned').map((trial) => trial.number);
+    const complete = all.filter((trial) => trial.state === 'complete').map((trial) => trial.number);
+    assert.ok(pruned.length >= 2 && complete.length >= 2, `pruned ${pruned}, complete ${complete}`);
+    await page.goto(`${server.url}#/studies/${study.id}`);
+    await page.waitForFunction(() => document.body.dataset.view?.startsWith('studies/'));
+    await page.locator('#chart-intermediate[data-points]').waitFor();
+    type Plots = {
+      history: { number: number; state: string; value: number }[];
+      historyUnplotted: { number: number; state: string }[];
+      intermediate: { number: number; state: string; steps: number; endMarker: string | null }[];
+      importance: { name: string }[];
+      importanceWarning: boolean;
+    };
+    const plots = await page.evaluate(() =>
+      (globalThis as unknown as { tensileDashboard: { studyPlots(): Plots } }).tensileDashboard.studyPlots(),
+    );
+    // The history: every complete and every pruned trial (at its last reported value); the failed one listed apart.
+    assert.deepEqual(
+      plots.history.filter((point) => point.state === 'pruned').map((point) => point.number),
+      pruned,
+    );
+    assert.equal(plots.history.length, complete.length + pruned.length);
+    for (const point of plots.history.filter((p) => p.state === 'pruned')) {
+      const trial = all.find((t) => t.number === point.number)!;
+      assert.equal(point.value, trial.intermediateValues.get(2));
+    }
+    assert.deepEqual(plots.historyUnplotted, [{ number: 3, state: 'failed' }]);
+    assert.match(await page.locator('.failed-trials').innerText(), /failed, no value\): trial 3\./);
+    assert.equal(
+      Number(await page.locator('#chart-history').getAttribute('data-points')),
+      plots.history.length,
+    );
+    // The intermediate values: one curve per reporting trial; pruned ones end at step 2 with a cross.
+    assert.equal(plots.intermediate.length, complete.length + pruned.length);
+    for (const curve of plots.intermediate) {
+      assert.equal(curve.steps, curve.state === 'pruned' ? 3 : 10, JSON.stringify(curve));
+      assert.equal(curve.endMarker, curve.state === 'pruned' ? 'cross' : null);
+    }
+    assert.equal(await page.locator('#chart-intermediate .end-marker.cross').count(), pruned.length);
+    assert.equal(
+      Number(await page.locator('#chart-intermediate').getAttribute('data-end-markers')),
+      pruned.length,
+    );
+    // Importance from fewer than 20 complete trials comes with a warning, and still finds lr.
+    assert.ok(plots.importanceWarning);
+    assert.match(
+      await page.locator('.importance-note').innerText(),
+      new RegExp(`Importance from ${complete.length} complete trials; below 20 it is a rough guide`),
+    );
+    assert.equal(plots.importance[0]!.name, 'lr');
+    // Pointing at a pruned curve's cross names the trial.
+    const tooltip = await pointAt('#chart-intermediate', '#chart-intermediate .end-marker.cross >> nth=0', {
+      x: 0.5,
+      y: 0.5,
+    });
+    assert.match(await tooltip.innerText(), /^trial \d+ \(pruned\): [\d.]+ at 2/);
+    await page.screenshot({ path: path.join(artifacts, 'dashboard-study-pruned.png'), fullPage: true });
   });
 
   test('explain figures recorded in the store are shown', async () => {

@@ -1,6 +1,7 @@
 /**
  * A training for the dashboard's browser tests, run as a separate process (as `tensile train` in
- * another terminal would be): a tiny model on a toy dataset, recorded with RunTracker into the store
+ * another terminal would be): a tiny model on a toy dataset under a one-cycle learning-rate schedule,
+ * recorded with RunTracker into the store
  * named on the command line, with a pause after each epoch so the page can be seen catching up.
  *
  *   node dist/test/dashboard-training-worker.js sqlite:/tmp/x/tensile.db RUN_NAME EPOCHS PAUSE_MS
@@ -14,6 +15,7 @@ import {
   fit,
   Flatten,
   manualSeed,
+  oneCycleSchedule,
   Random,
   Sequential,
   type ImageDataset,
@@ -53,12 +55,16 @@ if (url !== undefined) {
     batchInterval: 0,
   });
   const pause = Number(pauseText);
+  const epochs = Number(epochText);
   fit(model, toyDataset(256), {
     optimizer: new Adam(model.parameters(), { lr: 0.01 }),
-    epochs: Number(epochText),
+    epochs,
     batchSize: 32,
     validationSplit: 0.25,
     progress: false,
+    // 192 training samples in batches of 32: 6 steps an epoch. The page draws this schedule's rise
+    // and fall from the per-batch learning rates the tracker records.
+    schedule: oneCycleSchedule(epochs * 6),
     callbacks: [
       tracker,
       {
