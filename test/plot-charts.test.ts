@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { barChart, gridFigure, lineChart, type Series } from '../src/plot/charts.js';
+import { barChart, gridFigure, lineChart, sideBySideFigure, type Series } from '../src/plot/charts.js';
 import { svgToPng, writeFigure } from '../src/plot/figure.js';
 import { fontMetrics, textWidth } from '../src/plot/font-metrics.js';
 
@@ -42,14 +42,37 @@ function unescapeXml(text: string): string {
   );
 }
 
+/**
+ * The elements matching `pattern` (whose first group is the tag's attributes), each with the
+ * offset of the nested <svg x y> documents it sits in (a side-by-side figure nests its panels).
+ */
+function elements(svg: string, pattern: string): { match: RegExpMatchArray; dx: number; dy: number }[] {
+  const offsets: { dx: number; dy: number }[] = [];
+  const found: { match: RegExpMatchArray; dx: number; dy: number }[] = [];
+  for (const match of svg.matchAll(new RegExp(`<svg\\b([^>]*)>|</svg>|${pattern}`, 'g'))) {
+    const outer = offsets.at(-1) ?? { dx: 0, dy: 0 };
+    if (match[0].startsWith('<svg')) {
+      offsets.push({
+        dx: outer.dx + Number(attribute(match[1]!, 'x') ?? 0),
+        dy: outer.dy + Number(attribute(match[1]!, 'y') ?? 0),
+      });
+    } else if (match[0] === '</svg>') {
+      offsets.pop();
+    } else {
+      found.push({ match: [match[0], ...match.slice(2)] as unknown as RegExpMatchArray, ...outer });
+    }
+  }
+  return found;
+}
+
 /** Each <text> element's extent: advance width by anchor, font ascent and descent, rotation. */
 function textItems(svg: string): TextItem[] {
   const { ascent, descent } = fontMetrics().vertical;
-  return [...svg.matchAll(/<text\b([^>]*)>([^<]*)<\/text>/g)].map((match) => {
+  return elements(svg, '<text\\b([^>]*)>([^<]*)</text>').map(({ match, dx, dy }) => {
     const tag = match[1]!;
     const content = unescapeXml(match[2]!);
-    const x = Number(attribute(tag, 'x'));
-    const y = Number(attribute(tag, 'y'));
+    const x = Number(attribute(tag, 'x')) + dx;
+    const y = Number(attribute(tag, 'y')) + dy;
     const size = Number(attribute(tag, 'font-size'));
     const weight = attribute(tag, 'font-weight') === 'bold' ? 'bold' : 'normal';
     const anchor = attribute(tag, 'text-anchor') ?? 'start';
@@ -60,7 +83,7 @@ function textItems(svg: string): TextItem[] {
     const rotate = rotation ? Number(rotation[1]) : 0;
     if (rotation) {
       assert.equal(rotate, -90, 'only quarter turns are laid out');
-      const [cx, cy] = [Number(rotation[2]), Number(rotation[3])];
+      const [cx, cy] = [Number(rotation[2]) + dx, Number(rotation[3]) + dy];
       // A -90° turn about (cx, cy) maps (dx, dy) to (dy, -dx).
       box = {
         left: cx + (box.top - cy),
@@ -73,6 +96,7 @@ function textItems(svg: string): TextItem[] {
   });
 }
 
+/** The outermost document's size. */
 function viewBox(svg: string): { width: number; height: number } {
   const values = /viewBox="0 0 ([\d.]+) ([\d.]+)"/.exec(svg);
   assert.ok(values, 'the SVG has a viewBox');
@@ -291,6 +315,28 @@ function gallery(): { name: string; svg: string }[] {
       name: 'heat-map grid, one small panel',
       svg: gridFigure('x̂ = (x − μ)/√(σ² + ε) for one 3×3 patch of the first image', [
         { title: '', values: [-1.234, 0.5, 2.25, -0.75, 0, 1, 12544, -3, 4], rows: 3, columns: 3 },
+      ]),
+    },
+    {
+      name: 'side by side: grids and line charts under one long title',
+      svg: sideBySideFigure(`Batch norm of one channel, step by step: ${longTitle}`, [
+        gridFigure('x (conv output)', [{ title: '', values: [1, 2, 3, 4], rows: 2, columns: 2 }], {
+          decimals: 2,
+        }),
+        gridFigure(
+          'x̂ = (x − μ)/√(σ² + ε)',
+          [{ title: '', values: [-1.34, -0.45, 0.45, 1.34], rows: 2, columns: 2 }],
+          {
+            decimals: 2,
+          },
+        ),
+        lineChart({
+          width: 360,
+          title: 'a',
+          xLabel: 'epoch',
+          yLabel: 'loss',
+          series: curves(3, longEntries),
+        }),
       ]),
     },
   ];

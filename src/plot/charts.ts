@@ -770,3 +770,30 @@ export function gridFigure(
   });
   return svgDocument(width, height, parts);
 }
+
+/**
+ * Figures placed side by side under one title, each keeping its own scale and layout (a gridFigure
+ * shades all its panels on one scale, which hides small values next to large ones). The title is
+ * fitted to the combined width like any chart's: wrapped, and only then set smaller.
+ */
+export function sideBySideFigure(title: string, figures: readonly string[], gap = 10): string {
+  const sizes = figures.map((figure) => {
+    const size = /<svg[^>]*\swidth="([\d.]+)"[^>]*\sheight="([\d.]+)"/.exec(figure);
+    if (size === null) throw new Error('sideBySideFigure: a figure without width and height');
+    return { width: Number(size[1]), height: Number(size[2]) };
+  });
+  const width = sizes.reduce((sum, size) => sum + size.width, 0) + gap * Math.max(0, figures.length - 1);
+  const titleLayout = layoutTitle(title, width);
+  const top = titleLayout.bottom + 6;
+  const height = top + Math.max(0, ...sizes.map((size) => size.height));
+  const parts = [
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    ...drawTitle(titleLayout, width),
+  ];
+  let x = 0;
+  figures.forEach((figure, i) => {
+    parts.push(figure.trim().replace(/^<svg /, `<svg x="${x}" y="${fmt(top)}" `));
+    x += sizes[i]!.width + gap;
+  });
+  return svgDocument(width, height, parts);
+}
