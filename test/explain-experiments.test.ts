@@ -28,7 +28,7 @@ test('explain picks up the tuning and transfer experiments run in the same folde
     assert.match(before, /run them and this topic shows their results too/);
 
     const tiny = ['--train', '200', '--validation', '100', '--epochs', '1', '--channels', '4,8'];
-    tensile(directory, ['experiment', 'lr-batch', ...tiny, '--points', '3']);
+    tensile(directory, ['experiment', 'lr-batch', ...tiny, '--points', '3', '--seeds', '2']);
     tensile(directory, [
       'experiment',
       'search',
@@ -50,23 +50,40 @@ test('explain picks up the tuning and transfer experiments run in the same folde
     // Its table: one row per strategy run.
     assert.match(tuning, /tensile experiment search: .*\n.*\n.*\nrandom +\d/);
     for (const figure of ['experiment-lr-batch.png', 'experiment-search.svg'])
-      assert.ok(fs.existsSync(path.join(directory, 'out', 'explain', 'DL0008', figure)), figure);
+      assert.ok(fs.existsSync(path.join(directory, 'out', 'explain', 'quick', 'DL0008', figure)), figure);
 
-    tensile(directory, [
+    const transferArgs = [
       'experiment',
       'transfer',
-      '--quick',
       '--sizes',
       '10',
       '--epochs',
+      '1',
+      '--pretrain-epochs',
       '1',
       '--methods',
       'scratch,fineTune',
       '--tasks',
       'digits',
       '--seeds',
-      '1',
-    ]);
+      '2',
+    ];
+    // A quick run is written apart and labelled, and the topics do not take it for the result.
+    tensile(directory, [...transferArgs, '--quick']);
+    const quickTable = fs.readFileSync(path.join(directory, 'out', 'transfer', 'quick', 'table.md'), 'utf8');
+    assert.match(quickTable, /QUICK RUN/);
+    assert.ok(!fs.existsSync(path.join(directory, 'out', 'transfer', 'table.md')));
+    assert.match(
+      tensile(directory, ['explain', 'DL0005', '--quick']),
+      /run it and this topic shows its results too/,
+    );
+
+    tensile(directory, transferArgs);
+    const table = fs.readFileSync(path.join(directory, 'out', 'transfer', 'table.md'), 'utf8');
+    assert.doesNotMatch(table, /QUICK/);
+    // Mean ± t interval over the 2 seeds, and fineTune against scratch by a paired t-test.
+    assert.match(table, /95% Student t interval over 2 seeds/);
+    assert.match(table, /\| fineTune \| [−-]?\d+\.\d ± \d+\.\d \(p [=<] [\d.]+\)/);
     for (const topic of ['DL0005', 'DL0006']) {
       const text = tensile(directory, ['explain', topic, '--quick']);
       assert.match(text, /From tensile experiment transfer \(its results in out[/\\]transfer/, topic);
@@ -87,15 +104,21 @@ test('explain picks up the tuning and transfer experiments run in the same folde
         return runs.listRuns({ parentId: parent.id });
       };
       const grid = await children('lr-batch');
-      assert.equal(grid.length, 3 * 2);
+      assert.equal(grid.length, 3 * 2 * 2, '3 rates × 2 batch sizes × 2 seeds');
       assert.ok(grid.every((run) => run.kind === 'trial' && run.state === 'complete' && run.pointCount > 0));
       assert.equal((await children('search')).length, 2 * 4);
-      const transfer = await children('transfer');
-      assert.deepEqual(transfer.map((run) => run.name).sort(), [
-        'transfer digits fineTune 10/class seed 1',
-        'transfer digits scratch 10/class seed 1',
-        'transfer digits: pretraining',
-      ]);
+      const transfer = (await runs.listRuns({ kind: 'experiment' })).filter((run) =>
+        run.name.startsWith('experiment transfer '),
+      );
+      assert.equal(transfer.length, 2, 'the quick and the full run');
+      for (const parent of transfer)
+        assert.deepEqual((await runs.listRuns({ parentId: parent.id })).map((run) => run.name).sort(), [
+          'transfer digits fineTune 10/class seed 1',
+          'transfer digits fineTune 10/class seed 2',
+          'transfer digits scratch 10/class seed 1',
+          'transfer digits scratch 10/class seed 2',
+          'transfer digits: pretraining',
+        ]);
       const studies = (await storage.listStudies()).map((study) => study.name);
       assert.ok(studies.some((name) => name.startsWith('lr-batch ')));
       assert.ok(studies.some((name) => name.startsWith('search random-0 ')));

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cachedRun, explain, findTopic, topics } from '../src/explain/index.js';
+import { cachedRun, explain, findTopic, topics, type Topic } from '../src/explain/index.js';
+import { mean, quickNotice } from '../src/explain/statistics.js';
 import { headParameters } from '../src/explain/topics/fc.js';
 import { poolBothWays, poolingExample } from '../src/explain/topics/pooling.js';
 import { blockFacts, designs } from '../src/explain/topics/kernels.js';
@@ -16,6 +17,7 @@ import { syntheticAccuracy } from '../src/explain/topics/tuning.js';
 import { markdownTables } from '../src/explain/experiment-results.js';
 import { loadMnist } from '../src/index.js';
 import { MemoryRunStore } from '../src/track/index.js';
+import { explainTopics } from '../src/track/dashboard-data.js';
 import { MemoryStorage } from '../src/tune/index.js';
 
 /** Float32 arithmetic against float64 by hand. */
@@ -98,13 +100,14 @@ test('explain runs a topic once, keeps the result in the store and reuses it; fr
       average: [3.75, 2.25, 3.5, 5],
     });
     for (const file of first.files) assert.ok(fs.statSync(file).size > 100, file);
-    assert.ok(first.files.some((file) => file.endsWith(path.join('DL0009', 'pooling-4x4.png'))));
-    // The trainings behind the topic are runs of their own, under the topic's run.
+    assert.ok(first.files.some((file) => file.endsWith(path.join('quick', 'DL0009', 'pooling-4x4.png'))));
+    // The trainings behind the topic are runs of their own, under the topic's run: two pooling kinds
+    // times two seeds (quick mode).
     const children = await store.listRuns({ parentId: first.runId });
-    assert.equal(children.length, 2);
+    assert.equal(children.length, 4);
     assert.ok(children.every((run) => run.state === 'complete' && run.pointCount > 0));
 
-    fs.rmSync(path.join(directory, 'DL0009'), { recursive: true });
+    fs.rmSync(path.join(directory, 'quick', 'DL0009'), { recursive: true });
     const second = await explain(topic, options);
     assert.equal(second.cached, true);
     assert.equal(second.runId, first.runId);
@@ -113,7 +116,7 @@ test('explain runs a topic once, keeps the result in the store and reuses it; fr
     // Figures come back from the store's copies even when the files are gone.
     assert.deepEqual(second.files, first.files);
     for (const file of second.files) assert.ok(fs.existsSync(file), file);
-    assert.equal((await store.listRuns({ parentId: first.runId })).length, 2, 'nothing retrained');
+    assert.equal((await store.listRuns({ parentId: first.runId })).length, 4, 'nothing retrained');
 
     const third = await explain(topic, { ...options, fresh: true });
     assert.equal(third.cached, false);
@@ -136,10 +139,95 @@ test('DL0011 quick: the text states the measured numbers', async () => {
     });
     const text = outcome.result.text.join('\n');
     for (const number of ['774', '2,358', '9,414', '54']) assert.ok(text.includes(number), number);
-    const accuracy = outcome.result.numbers.accuracy as { flatten: number; gap: number };
-    assert.ok(text.includes(`${(accuracy.flatten * 100).toFixed(1)}%`));
+    const accuracy = outcome.result.numbers.accuracy as { flatten: number[]; gap: number[] };
+    assert.equal(accuracy.flatten.length, 2, 'one accuracy per seed');
+    assert.ok(text.includes(`${(mean(accuracy.flatten) * 100).toFixed(1)}%`));
     assert.equal(outcome.result.figures.length, 2);
   } finally {
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test('every topic runs in quick mode: labelled as quick, no verdict, stored and written apart', async () => {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-explain-quick-'));
+  const store = new MemoryRunStore();
+  const studies = new MemoryStorage();
+  try {
+    for (const topic of topics) {
+      const outcome = await explain(topic, { store, studies, outDirectory: directory, quick: true });
+      assert.equal(outcome.quick, true, topic.id);
+      assert.equal(outcome.result.text[0], quickNotice, `${topic.id}: the notice comes first`);
+      const text = outcome.result.text.join('\n');
+      // A quick run names no winner and claims no difference.
+      assert.doesNotMatch(text, / is more accurate than | wins[ ,]|was found better|ended best/, topic.id);
+      assert.match(text, /quick run draws no conclusion/, topic.id);
+      assert.deepEqual(outcome.result.numbers.seeds, [1, 2], `${topic.id}: the seeds are named`);
+      assert.ok(outcome.files.length > 0, topic.id);
+      for (const file of outcome.files)
+        assert.ok(file.startsWith(path.join(directory, 'quick', topic.id) + path.sep), file);
+      const run = await store.getRun(outcome.runId);
+      assert.equal(run.config.quick, true);
+      assert.equal(run.summary.quick, true);
+    }
+    // Nothing outside quick/ (but the shared cache of pretrained weights).
+    assert.deepEqual(fs.readdirSync(directory).sort(), ['cache', 'quick']);
+  } finally {
+    await studies.close();
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test('a quick run never replaces a full result: not in explain, the dashboard data or the files', async () => {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-explain-apart-'));
+  const store = new MemoryRunStore();
+  const studies = new MemoryStorage();
+  try {
+    const pooling = findTopic('pooling')!;
+    // A full result, stored first (a stand-in: the full topic takes minutes).
+    const fullFigure =
+      '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>full</text></svg>';
+    const fullTopic: Topic = {
+      ...pooling,
+      run: () =>
+        Promise.resolve({
+          title: pooling.title,
+          question: 'q',
+          text: ['the full result'],
+          tables: [],
+          figures: [{ name: 'pooling-accuracy', svg: fullFigure }],
+          numbers: { seeds: [1, 2, 3, 4, 5] },
+        }),
+    };
+    const full = await explain(fullTopic, { store, studies, outDirectory: directory });
+    assert.equal(full.quick, false);
+    const fullFile = path.join(directory, 'DL0009', 'pooling-accuracy.svg');
+    assert.equal(fs.readFileSync(fullFile, 'utf8'), fullFigure);
+
+    const quick = await explain(pooling, { store, studies, outDirectory: directory, quick: true });
+    assert.equal(quick.cached, false, 'a full result does not answer a quick request');
+    assert.notEqual(quick.runId, full.runId);
+    assert.equal(fs.readFileSync(fullFile, 'utf8'), fullFigure, 'the full figure file is untouched');
+    assert.ok(fs.existsSync(path.join(directory, 'quick', 'DL0009', 'pooling-accuracy.svg')));
+
+    // The non-quick path still shows the full result, though the quick one is newer.
+    const again = await explain(pooling, { store, studies, outDirectory: directory });
+    assert.equal(again.cached, true);
+    assert.equal(again.runId, full.runId);
+    assert.deepEqual(again.result.text, ['the full result']);
+    assert.equal(fs.readFileSync(fullFile, 'utf8'), fullFigure);
+    // So do the dashboard and the report, which read explainTopics.
+    const shown = await explainTopics(store, (artifact) => `/api/artifacts/${artifact.id}`);
+    const entry = shown.find((topic) => topic.topic === 'DL0009')!;
+    assert.equal(entry.runId, full.runId);
+    assert.equal(entry.quick, false);
+
+    // A topic with only a quick run is shown, marked quick.
+    const fc = await explain(findTopic('fc')!, { store, studies, outDirectory: directory, quick: true });
+    const onlyQuick = (await explainTopics(store, () => '')).find((topic) => topic.topic === 'DL0011')!;
+    assert.equal(onlyQuick.runId, fc.runId);
+    assert.equal(onlyQuick.quick, true);
+  } finally {
+    await studies.close();
     fs.rmSync(directory, { recursive: true, force: true });
   }
 });

@@ -2,10 +2,11 @@
  * `tensile experiment lr-batch`: the picture of the seed's DL0008 — validation accuracy against the
  * learning rate (log axis) for batch sizes 32 and 64.
  *
- * A grid study (GridSampler over learning rate × batch size) on a small seed CNN trained with SGD and
- * momentum 0.9 at a constant learning rate, on a fixed MNIST subset; every run starts from the same
- * initial weights and sees the data in the same order, so the curves differ only by the two
- * hyperparameters. Writes the figure (SVG, PNG), the trials as CSV and a summary.
+ * A grid study (GridSampler over learning rate × batch size × seed) on a small seed CNN trained with
+ * SGD and momentum 0.9 at a constant learning rate, on a fixed MNIST subset. Each setting is trained
+ * with several seeds (initial weights and data order), the same seeds for every setting, so points
+ * are means with 95% t intervals and the best rate is compared with the runner-up seed by seed
+ * (paired t-test). Writes the figure (SVG, PNG), the trials as CSV and a summary.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -30,24 +31,26 @@ import {
 import { configFromOptions, defaultStoreUrl } from '../../src/track/index.js';
 import type { Experiment } from '../experiment.js';
 import { recordExperiment, recordingHelp, recordingOptions, type ExperimentRecording } from './recording.js';
+import { accuracyCell, formatPValue, mean, pairedTTest, tInterval } from '../../src/explain/statistics.js';
 
 export const lrBatchHelp = `usage: tensile experiment lr-batch [options]
 
 Trains the seed CNN over a log-spaced grid of learning rates for batch sizes 32 and 64 (SGD, momentum
-0.9, constant learning rate) and plots validation accuracy against learning rate, one line per batch
-size. About 4 minutes on two cores with the defaults.
+0.9, constant learning rate), each setting with 5 seeds, and plots validation accuracy (mean and 95%
+t interval) against learning rate, one line per batch size.
 
 options:
   --out DIR              output directory (default out/experiments/lr-batch)
   --dataset NAME         mnist or fashion-mnist (default mnist)
-  --train N              training images (default 3000)
+  --train N              training images (default 2000)
   --validation N         validation images (default 1000)
   --epochs N             epochs per run (default 3)
   --channels A,B         seed CNN channels (default 8,16: small enough for the whole grid)
   --lr-min X, --lr-max X learning-rate range (default 0.001 to 1)
-  --points N             learning rates, log-spaced (default 10)
+  --points N             learning rates, log-spaced (default 8)
   --batch-sizes A,B      (default 32,64)
-  --seed N               data split, initialisation and order (default 1)
+  --seed N               data split (default 1)
+  --seeds N              training seeds per setting: initialisation and order (default 5)
   --backend NAME         reference, wasm or native (default: fastest available)
 ${recordingHelp(defaultStoreUrl)}`;
 
@@ -63,15 +66,16 @@ async function run(args: string[]): Promise<number> {
     options: {
       out: { type: 'string', default: 'out/experiments/lr-batch' },
       dataset: { type: 'string', default: 'mnist' },
-      train: { type: 'string', default: '3000' },
+      train: { type: 'string', default: '2000' },
       validation: { type: 'string', default: '1000' },
       epochs: { type: 'string', default: '3' },
       channels: { type: 'string', default: '8,16' },
       'lr-min': { type: 'string', default: '0.001' },
       'lr-max': { type: 'string', default: '1' },
-      points: { type: 'string', default: '10' },
+      points: { type: 'string', default: '8' },
       'batch-sizes': { type: 'string', default: '32,64' },
       seed: { type: 'string', default: '1' },
+      seeds: { type: 'string', default: '5' },
       backend: { type: 'string' },
       help: { type: 'boolean', default: false },
       ...recordingOptions,
@@ -92,15 +96,19 @@ async function run(args: string[]): Promise<number> {
   const channels = values.channels!.split(',').map(Number) as [number, number];
   const epochs = numberOption(values, 'epochs');
   const seed = numberOption(values, 'seed');
+  const seedCount = numberOption(values, 'seeds');
+  if (!Number.isInteger(seedCount) || seedCount < 1)
+    throw new Error(`--seeds must be a positive integer, got '${values.seeds}'`);
+  const seeds = Array.from({ length: seedCount }, (_, i) => i + 1);
   const data = values.dataset === 'fashion-mnist' ? loadFashionMnist() : loadMnist();
   const { train, validation } = tuningSplit(data, {
     trainSamples: numberOption(values, 'train'),
     validationSamples: numberOption(values, 'validation'),
     seed,
   });
-  const setting = `seed CNN ${channels.join('-')}, ${train.count} ${values.dataset} training images, ${validation.count} for validation, ${epochs} epochs, SGD momentum 0.9, constant lr, backend ${getBackend().name}`;
+  const setting = `seed CNN ${channels.join('-')}, ${train.count} ${values.dataset} training images, ${validation.count} for validation, ${epochs} epochs, SGD momentum 0.9, constant lr, ${seeds.length} training seed${seeds.length > 1 ? 's' : ''} per setting, backend ${getBackend().name}`;
   console.log(
-    `lr-batch: ${learningRates.length} learning rates × ${batchSizes.length} batch sizes; ${setting}`,
+    `lr-batch: ${learningRates.length} learning rates × ${batchSizes.length} batch sizes × ${seeds.length} seeds; ${setting}`,
   );
 
   return recordExperiment(
@@ -113,7 +121,7 @@ async function run(args: string[]): Promise<number> {
     (recording) =>
       gridStudy(
         recording,
-        { train, validation, channels, seed, epochs, learningRates, batchSizes },
+        { train, validation, channels, seeds, epochs, learningRates, batchSizes },
         values,
         setting,
       ),
@@ -124,7 +132,8 @@ interface GridTask {
   train: ImageDataset;
   validation: ImageDataset;
   channels: [number, number];
-  seed: number;
+  /** Training seeds (initialisation and data order), the same for every setting. */
+  seeds: number[];
   epochs: number;
   learningRates: number[];
   batchSizes: number[];
@@ -136,12 +145,12 @@ async function gridStudy(
   values: { out?: string; dataset?: string },
   setting: string,
 ): Promise<number> {
-  const { train, validation, channels, seed, epochs, learningRates, batchSizes } = task;
+  const { train, validation, channels, seeds, epochs, learningRates, batchSizes } = task;
   const study = await Study.create({
     name: recording.studyName('lr-batch'),
     direction: 'maximize',
     storage: recording.studies,
-    sampler: new GridSampler({ lr: learningRates, batchSize: batchSizes }, { seed }),
+    sampler: new GridSampler({ lr: learningRates, batchSize: batchSizes, seed: seeds }, { seed: 1 }),
     pruner: new NopPruner(),
   });
   const started = performance.now();
@@ -149,6 +158,7 @@ async function gridStudy(
     async (trial) => {
       const lr = trial.suggestCategorical('lr', learningRates);
       const batchSize = trial.suggestCategorical('batchSize', batchSizes);
+      const seed = trial.suggestCategorical('seed', seeds);
       const hyperparameters = trainingHyperparameters({
         lr,
         batchSize,
@@ -160,10 +170,10 @@ async function gridStudy(
       });
       const outcome = await recording.training(
         {
-          name: `lr-batch lr ${lr} batch ${batchSize}`,
+          name: `lr-batch lr ${lr} batch ${batchSize} seed ${seed}`,
           study: study.name,
           trialNumber: trial.number,
-          config: { ...hyperparameters, trainSamples: train.count },
+          config: { ...hyperparameters, seed, trainSamples: train.count },
         },
         (callbacks) =>
           trainWithHyperparameters({ train, validation, channels, seed }, hyperparameters, { callbacks }),
@@ -176,27 +186,34 @@ async function gridStudy(
       callbacks: [
         (_study, trial) =>
           console.log(
-            `  batch ${String(trial.params.batchSize).padStart(3)}  lr ${String(trial.params.lr).padEnd(7)} validation accuracy ${((trial.value ?? 0) * 100).toFixed(1).padStart(5)}%  ` +
+            `  batch ${String(trial.params.batchSize).padStart(3)}  lr ${String(trial.params.lr).padEnd(7)} seed ${trial.params.seed} validation accuracy ${((trial.value ?? 0) * 100).toFixed(1).padStart(5)}%  ` +
               `(${trial.state}, ${trial.userAttributes.seconds ?? '?'} s)`,
           ),
       ],
     },
   );
   const trials = await study.trials(['complete']);
-  const series: Series[] = batchSizes.map((batchSize) => {
-    const rows = trials
-      .filter((t) => t.params.batchSize === batchSize)
-      .sort((a, b) => (a.params.lr as number) - (b.params.lr as number));
-    return {
-      name: `batch ${batchSize}`,
-      x: rows.map((t) => t.params.lr as number),
-      y: rows.map((t) => t.value! * 100),
-    };
-  });
+  /** Validation accuracy per seed (in the order of `seeds`) of one setting. */
+  const accuracies = (lr: number, batchSize: number) =>
+    seeds.map(
+      (seed) =>
+        trials.find((t) => t.params.lr === lr && t.params.batchSize === batchSize && t.params.seed === seed)
+          ?.value ?? Number.NaN,
+    );
+  const series: Series[] = batchSizes.map((batchSize) => ({
+    name: `batch ${batchSize}`,
+    x: learningRates,
+    y: learningRates.map((lr) => mean(accuracies(lr, batchSize)) * 100),
+    // Half-width of the 95% t interval over the seeds (none with one seed).
+    error: learningRates.map((lr) => {
+      const halfWidth = tInterval(accuracies(lr, batchSize)).halfWidth * 100;
+      return Number.isFinite(halfWidth) ? halfWidth : 0;
+    }),
+  }));
   fs.mkdirSync(values.out!, { recursive: true });
   const figure = writeFigure(
     lineChart({
-      title: `Validation accuracy against learning rate (${values.dataset}, ${epochs} epochs)`,
+      title: `Validation accuracy against learning rate (${values.dataset}, ${epochs} epochs; mean and 95% interval of ${seeds.length} seeds)`,
       xLabel: 'learning rate (SGD, momentum 0.9)',
       yLabel: 'validation accuracy (%)',
       xScale: 'log',
@@ -211,28 +228,42 @@ async function gridStudy(
     '',
     setting + '.',
     '',
-    '| batch size | best lr | validation accuracy |',
-    '|---|---|---|',
+    'Validation accuracy, mean ± half-width of the 95% Student t interval over the seeds; the best rate (highest mean) against the runner-up, paired t-test over the same seeds.',
+    '',
+    '| batch size | best lr | validation accuracy | runner-up lr | runner-up accuracy | paired t-test |',
+    '|---|---|---|---|---|---|',
   ];
-  for (const s of series) {
-    const best = s.y.indexOf(Math.max(...s.y));
-    lines.push(`| ${s.name.replace('batch ', '')} | ${s.x[best]} | ${s.y[best]!.toFixed(1)}% |`);
+  const best: Record<
+    string,
+    { lr: number; validationAccuracy: number[]; runnerUp: number; pValue: number | null }
+  > = {};
+  for (const batchSize of batchSizes) {
+    const ranked = [...learningRates].sort(
+      (a, b) => mean(accuracies(b, batchSize)) - mean(accuracies(a, batchSize)),
+    );
+    const [first, second] = [ranked[0]!, ranked[1] ?? ranked[0]!];
+    const test =
+      seeds.length >= 2 && first !== second
+        ? pairedTTest(accuracies(first, batchSize), accuracies(second, batchSize))
+        : null;
+    best[`batch ${batchSize}`] = {
+      lr: first,
+      validationAccuracy: accuracies(first, batchSize),
+      runnerUp: second,
+      pValue: test?.pValue ?? null,
+    };
+    const verdict =
+      test === null
+        ? 'n/a (one seed)'
+        : `p ${formatPValue(test.pValue).replace(/^(?!<)/, '= ')}: ${test.pValue < 0.05 ? 'best rate ahead' : 'not separated'}`;
+    lines.push(
+      `| ${batchSize} | ${first} | ${accuracyCell(tInterval(accuracies(first, batchSize)))}% | ${second} | ${accuracyCell(tInterval(accuracies(second, batchSize)))}% | ${verdict} |`,
+    );
   }
   const seconds = (performance.now() - started) / 1000;
   lines.push('', `${trials.length} runs in ${seconds.toFixed(0)} s. Figure: ${figure.png}`);
   fs.writeFileSync(path.join(values.out!, 'summary.md'), lines.join('\n') + '\n');
-  await recording.results(
-    {
-      seconds: Number(seconds.toFixed(1)),
-      best: Object.fromEntries(
-        series.map((s) => {
-          const best = s.y.indexOf(Math.max(...s.y));
-          return [s.name, { lr: s.x[best] ?? null, validationAccuracy: (s.y[best] ?? 0) / 100 }];
-        }),
-      ),
-    },
-    [figure.svg],
-  );
+  await recording.results({ seconds: Number(seconds.toFixed(1)), seeds: seeds.length, best }, [figure.svg]);
   console.log(
     `\n${lines.slice(4).join('\n')}\nwrote ${figure.svg}, ${figure.png}, ${path.join(values.out!, 'trials.csv')}`,
   );

@@ -40,20 +40,23 @@ import {
 import { configFromOptions, defaultStoreUrl } from '../../src/track/index.js';
 import type { Experiment } from '../experiment.js';
 import { recordExperiment, recordingHelp, recordingOptions, type ExperimentRecording } from './recording.js';
+import { accuracyCell, intervalsSeparate, tInterval } from '../../src/explain/statistics.js';
 
 export const searchHelp = `usage: tensile experiment search [options]
 
 Compares manual, grid, random, TPE and GP search at an equal budget on a real training objective
 (validation accuracy of a seed CNN against lr, momentum, weight decay and batch size) and plots the
-best validation accuracy against the number of trials. About 9 minutes on two cores with the defaults.
+best validation accuracy against the number of trials, each strategy repeated with 5 sampler seeds
+(mean and 95% t interval of the best value; strategies are told apart only where intervals do not
+overlap, since a sampler seed means something different to each strategy).
 
 options:
   --out DIR          output directory (default out/experiments/search)
   --budget N         trials per strategy (default 16; the grid is 2×2×2×2)
-  --repeats N        runs per strategy with different sampler seeds, averaged (default 2)
+  --repeats N        runs per strategy with different sampler seeds (default 5; at least 2 for intervals)
   --strategies LIST  comma-separated subset of manual,grid,random,tpe,gp
   --dataset NAME     mnist or fashion-mnist (default mnist)
-  --train N          training images (default 2000)
+  --train N          training images (default 1000)
   --validation N     validation images (default 1000)
   --epochs N         epochs per trial (default 2)
   --channels A,B     seed CNN channels (default 8,16)
@@ -216,10 +219,10 @@ async function run(args: string[]): Promise<number> {
     options: {
       out: { type: 'string', default: 'out/experiments/search' },
       budget: { type: 'string', default: '16' },
-      repeats: { type: 'string', default: '2' },
+      repeats: { type: 'string', default: '5' },
       strategies: { type: 'string', default: 'manual,grid,random,tpe,gp' },
       dataset: { type: 'string', default: 'mnist' },
-      train: { type: 'string', default: '2000' },
+      train: { type: 'string', default: '1000' },
       validation: { type: 'string', default: '1000' },
       epochs: { type: 'string', default: '2' },
       channels: { type: 'string', default: '8,16' },
@@ -314,25 +317,45 @@ async function run(args: string[]): Promise<number> {
         lineChart({
           title: `Best validation accuracy against trials (${values.dataset}, equal budget)`,
           xLabel: 'trials',
-          yLabel: `best validation accuracy (%)${repeats > 1 ? `, mean of ${repeats}` : ''}`,
+          yLabel: `best validation accuracy (%)${repeats > 1 ? `, mean of ${repeats} seeds` : ''}`,
           yRange: [Math.max(0, Math.floor(low / 5) * 5), 100],
           series,
         }),
         path.join(values.out!, 'search'),
       );
       fs.writeFileSync(path.join(values.out!, 'trials.csv'), csv.join('\n') + '\n');
+      const finals = [...curves].map(([strategy, runs]) => ({
+        name: strategy === 'gp' ? 'GP (EI)' : strategy === 'tpe' ? 'TPE' : strategy,
+        halfway: tInterval(runs.map((r) => r[Math.ceil(budget / 2) - 1] ?? r.at(-1)!)),
+        final: tInterval(runs.map((r) => r[budget - 1] ?? r.at(-1)!)),
+      }));
+      const ranked = [...finals].sort((a, b) => b.final.mean - a.final.mean);
+      const leader = ranked[0]!;
+      const separated = ranked.slice(1).filter((f) => intervalsSeparate(leader.final, f.final));
+      const verdict =
+        repeats < 2
+          ? 'One repeat per strategy: no interval, so no strategy is ranked.'
+          : separated.length === ranked.length - 1
+            ? `${leader.name} ended best, its 95% interval above every other strategy's.`
+            : `${leader.name} had the highest mean, but its interval overlaps ${ranked
+                .slice(1)
+                .filter((f) => !intervalsSeparate(leader.final, f.final))
+                .map((f) => f.name)
+                .join(
+                  ', ',
+                )}: no single best strategy at this budget${separated.length > 0 ? ` (it is above ${separated.map((f) => f.name).join(', ')})` : ''}.`;
       const lines = [
         '# search',
         '',
         setting + '.',
         '',
+        `Best validation accuracy so far, mean ± half-width of the 95% Student t interval over ${repeats} sampler seed${repeats > 1 ? 's' : ''}. ${verdict}`,
+        '',
         `| strategy | best after ${Math.ceil(budget / 2)} trials | best after ${budget} trials |`,
         '|---|---|---|',
       ];
-      for (const s of series)
-        lines.push(
-          `| ${s.name} | ${s.y[Math.ceil(budget / 2) - 1]!.toFixed(1)}% | ${s.y[budget - 1]!.toFixed(1)}% |`,
-        );
+      for (const f of finals)
+        lines.push(`| ${f.name} | ${accuracyCell(f.halfway)}% | ${accuracyCell(f.final)}% |`);
       lines.push(
         '',
         `${strategies.length * budget * repeats} trainings in ${((performance.now() - started) / 1000).toFixed(0)} s. Figure: ${figure.png}`,

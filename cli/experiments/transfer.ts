@@ -2,7 +2,9 @@
  * `tensile experiment transfer`: does a pretrained network beat training from scratch on a small
  * labelled set, and which freezing strategy does best?
  *
- * Two transfer tasks, each at 10, 30 and 100 labelled examples per class, 3 seeds:
+ * Two transfer tasks, each at 10, 30 and 100 labelled examples per class, 5 seeds (the same seeds,
+ * labelled subsets and initial head weights for every method, so each method is compared with
+ * scratch seed by seed: paired t-test; accuracies are given as mean with a 95% t interval):
  * - fashion→digits: the committed seed CNN trained on Fashion-MNIST (pretrained/), fine-tuned on
  *   MNIST digits 0–9 (a different domain: clothing photos to handwriting);
  * - digits 0-4→5-9: a seed CNN trained here on MNIST digits 0–4, fine-tuned on digits 5–9 (the same
@@ -52,25 +54,37 @@ import {
 import { configFromOptions, defaultStoreUrl } from '../../src/track/index.js';
 import type { Experiment } from '../experiment.js';
 import { recordExperiment, recordingHelp, recordingOptions } from './recording.js';
+import {
+  accuracyCell,
+  formatPValue,
+  mean,
+  pairedTTest,
+  quickNotice,
+  tInterval,
+} from '../../src/explain/statistics.js';
 
 const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 export const transferHelp = `usage: tensile experiment transfer [options]
 
 Fine-tunes pretrained seed CNNs on 10/30/100 MNIST examples per class with each transfer strategy
-and from scratch, 3 seeds each; writes a table and figures (SVG and PNG).
+and from scratch, 5 seeds each; writes a table (mean with 95% t interval over the seeds, and each
+strategy against scratch by a paired t-test) and figures (SVG and PNG).
 
 options:
-  --out DIR            output directory (default out/transfer)
+  --out DIR            output directory (default out/transfer; out/transfer/quick with --quick)
   --pretrained FILE    the Fashion-MNIST model (default pretrained/seed-cnn-fashion-mnist.safetensors)
   --sizes A,B,C        labelled examples per class (default 10,30,100)
   --epochs A,B,C       epochs for each size (default 20,10,4: 200, 300 and 400 steps of batch 10 on 0–9)
-  --seeds N            seeds per configuration (default 3)
+  --pretrain-epochs N  epochs of the digits 0–4 pretraining (default 4; 2 with --quick)
+  --seeds N            seeds per configuration (default 5; at least 2 for intervals)
   --target X           validation accuracy for the epochs-to-target column (default 0.8)
   --methods LIST       comma-separated subset of ${'scratch,headOnly,freezeEarly,fullLowLr,gradualUnfreeze,fineTune'}
   --tasks LIST         comma-separated subset of fashion,digits (default both)
   --backend NAME       reference, wasm or native (default: fastest available)
-  --quick              1 seed, sizes 10,30, half the epochs: a smoke run of a minute or two
+  --quick              2 seeds, sizes 10,30, half the epochs: a smoke run of a minute or two that
+                       shows the pipeline works; written apart (out/transfer/quick) and labelled,
+                       never read as the experiment's result
 ${recordingHelp(defaultStoreUrl)}`;
 
 interface Method {
@@ -131,13 +145,6 @@ interface Run {
   seconds: number;
 }
 
-const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
-const standardDeviation = (values: number[]) => {
-  if (values.length < 2) return 0;
-  const m = mean(values);
-  return Math.sqrt(values.reduce((sum, v) => sum + (v - m) ** 2, 0) / (values.length - 1));
-};
-
 function list(value: string, name: string): number[] {
   const numbers = value.split(',').map(Number);
   if (numbers.some((n) => !Number.isFinite(n) || n <= 0))
@@ -197,11 +204,12 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
-      out: { type: 'string', default: 'out/transfer' },
+      out: { type: 'string' },
       pretrained: { type: 'string' },
       sizes: { type: 'string' },
       epochs: { type: 'string' },
       seeds: { type: 'string' },
+      'pretrain-epochs': { type: 'string' },
       target: { type: 'string', default: '0.8' },
       methods: { type: 'string' },
       tasks: { type: 'string', default: 'fashion,digits' },
@@ -221,8 +229,13 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
   const epochsBySize = list(values.epochs ?? (quick ? '10,5,2' : '20,10,4'), 'epochs');
   if (epochsBySize.length < sizes.length)
     throw new Error(`--epochs needs one value per size (${sizes.length}), got '${values.epochs}'`);
-  const seedCount = Number(values.seeds ?? (quick ? 1 : 3));
+  const seedCount = Number(values.seeds ?? (quick ? 2 : 5));
+  if (!Number.isInteger(seedCount) || seedCount < 1)
+    throw new Error(`--seeds must be a positive integer, got '${values.seeds}'`);
   const target = Number(values.target);
+  const pretrainEpochs = Number(values['pretrain-epochs'] ?? (quick ? 2 : 4));
+  if (!Number.isInteger(pretrainEpochs) || pretrainEpochs < 1)
+    throw new Error(`--pretrain-epochs must be a positive integer, got '${values['pretrain-epochs']}'`);
   const chosenMethods =
     values.methods === undefined
       ? methods
@@ -244,7 +257,10 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
     throw new Error(
       `the pretrained model is missing (${pretrainedFile ?? 'pretrained/seed-cnn-fashion-mnist.safetensors'}); pass --pretrained FILE`,
     );
-  const outDirectory = values.out!;
+  // A quick run is a smoke test: it goes to its own folder so it never replaces the experiment's
+  // result (which tensile explain DL0005/DL0006 read from out/transfer).
+  const outDirectory =
+    values.out ?? (quick ? path.join('out', 'transfer', 'quick') : path.join('out', 'transfer'));
   const started = performance.now();
   const cpuStarted = process.cpuUsage();
   const log = (line: string) => console.log(line);
@@ -282,7 +298,7 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
         const low = filterClasses(pool, [0, 1, 2, 3, 4], { relabel: true });
         manualSeed(1);
         const model = seedCnn({ channels, classes: 5 });
-        const epochs = quick ? 2 : 4;
+        const epochs = pretrainEpochs;
         const t0 = performance.now();
         fit(model, low, {
           optimizer: new AdamW(model.parameters(), { lr: 5e-3, weightDecay: 1e-4 }),
@@ -380,12 +396,11 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
         }
       }
 
-      // Tables: test accuracy mean ± sd, and epochs to reach the target validation accuracy.
+      // Tables: test accuracy, mean ± half-width of the 95% t interval over the seeds; each method
+      // against scratch (paired t-test over the seeds); epochs to reach the target validation accuracy.
       const lines: string[] = [];
-      const cell = (selected: Run[]) => {
-        const accuracies = selected.map((run) => run.testAccuracy * 100);
-        return `${mean(accuracies).toFixed(1)} ± ${standardDeviation(accuracies).toFixed(1)}`;
-      };
+      const accuracies = (selected: Run[]) => selected.map((run) => run.testAccuracy);
+      const cell = (selected: Run[]) => accuracyCell(tInterval(accuracies(selected)));
       const epochsCell = (selected: Run[]) => {
         const reached = selected
           .filter((run) => run.epochsToTarget !== null)
@@ -393,24 +408,64 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
         if (reached.length === 0) return '–';
         return `${mean(reached).toFixed(1)}${reached.length < selected.length ? ` (${reached.length}/${selected.length})` : ''}`;
       };
+      /** Runs of one task, method and size, in seed order (so arms pair up seed by seed). */
+      const selectedRuns = (task: Task, name: StrategyName, size: number) =>
+        runs
+          .filter((run) => run.task === task.key && run.method === name && run.perClass === size)
+          .sort((a, b) => a.seed - b.seed);
+      const comparisons: {
+        task: string;
+        method: StrategyName;
+        perClass: number;
+        difference: number;
+        lower: number;
+        upper: number;
+        pValue: number;
+      }[] = [];
       for (const task of tasks) {
         const header = `| method | ${sizes.map((size, i) => `${size}/class (${epochsBySize[i]} ep)`).join(' | ')} | ${sizes.map((size) => `epochs to ${(target * 100).toFixed(0)}% at ${size}/class`).join(' | ')} |`;
         lines.push(
-          `### ${task.title}`,
+          `### ${task.title}${quick ? ' (QUICK RUN: not a result)' : ''}`,
           '',
-          `Test accuracy (%) on ${task.classes.length * 100} held-out digits, mean ± sd over ${seedCount} seed${seedCount > 1 ? 's' : ''}; epochs until the validation accuracy first reaches ${(target * 100).toFixed(0)}% (mean over the seeds that reach it; – none did).`,
+          `Test accuracy (%) on ${task.classes.length * 100} held-out digits, mean ± half-width of the 95% Student t interval over ${seedCount} seed${seedCount > 1 ? 's' : ''}; epochs until the validation accuracy first reaches ${(target * 100).toFixed(0)}% (mean over the seeds that reach it; – none did).`,
           '',
           header,
           `|${'---|'.repeat(1 + 2 * sizes.length)}`,
         );
         for (const method of chosenMethods) {
-          const selected = (size: number) =>
-            runs.filter(
-              (run) => run.task === task.key && run.method === method.name && run.perClass === size,
-            );
           lines.push(
-            `| ${method.label} | ${sizes.map((size) => cell(selected(size))).join(' | ')} | ${sizes.map((size) => epochsCell(selected(size))).join(' | ')} |`,
+            `| ${method.label} | ${sizes.map((size) => cell(selectedRuns(task, method.name, size))).join(' | ')} | ${sizes.map((size) => epochsCell(selectedRuns(task, method.name, size))).join(' | ')} |`,
           );
+        }
+        lines.push('');
+        const baseline = chosenMethods.find((method) => method.name === 'scratch');
+        if (baseline === undefined || seedCount < 2) continue;
+        lines.push(
+          `Against training from scratch: difference in test accuracy (points), mean with its 95% t interval and the paired t-test's p over the ${seedCount} seeds (same labelled examples and seed for both arms).`,
+          '',
+          `| method | ${sizes.map((size) => `${size}/class`).join(' | ')} |`,
+          `|${'---|'.repeat(1 + sizes.length)}`,
+        );
+        for (const method of chosenMethods) {
+          if (method.name === 'scratch') continue;
+          const cells = sizes.map((size) => {
+            const test = pairedTTest(
+              accuracies(selectedRuns(task, method.name, size)),
+              accuracies(selectedRuns(task, 'scratch', size)),
+            );
+            comparisons.push({
+              task: task.key,
+              method: method.name,
+              perClass: size,
+              difference: test.difference.mean,
+              lower: test.difference.lower,
+              upper: test.difference.upper,
+              pValue: test.pValue,
+            });
+            const found = test.pValue < 0.05 ? (test.difference.mean > 0 ? ' better' : ' worse') : '';
+            return `${accuracyCell(test.difference)} (p ${formatPValue(test.pValue).replace(/^(?!<)/, '= ')})${quick ? '' : found}`;
+          });
+          lines.push(`| ${method.label} | ${cells.join(' | ')} |`);
         }
         lines.push('');
       }
@@ -421,8 +476,9 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
       const runSeconds = (name: StrategyName) =>
         mean(runs.filter((run) => run.method === name).map((run) => run.seconds));
       const markdown = [
-        `## Transfer experiment`,
+        `## Transfer experiment${quick ? ' (QUICK RUN)' : ''}`,
         '',
+        ...(quick ? [`${quickNotice}`, ''] : []),
         ...descriptions.map((d) => `- ${d}`),
         `- AdamW, batch 10, cosine schedule; ${sizes.map((s, i) => `${epochsBySize[i]} epochs at ${s}/class`).join(', ')}; backend ${getBackend().name}; ${totalSeconds.toFixed(0)} s in all (${cpuSeconds.toFixed(0)} s of CPU time)`,
         ...methodLines,
@@ -440,7 +496,16 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
         resultsPath,
         new TextEncoder().encode(
           JSON.stringify(
-            { sizes, epochs: epochsBySize, seeds: seedCount, target, methods: chosenMethods, runs },
+            {
+              quick,
+              sizes,
+              epochs: epochsBySize,
+              seeds: seedCount,
+              target,
+              methods: chosenMethods,
+              runs,
+              againstScratch: comparisons,
+            },
             null,
             1,
           ),
@@ -450,7 +515,7 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
       // Figures: accuracy against examples per class; validation accuracy against epoch (smallest size).
       const accuracyPanels = tasks.map((task) =>
         lineChart({
-          title: task.title,
+          title: `${task.title}${quick ? ' (quick run)' : ''}: mean, 95% interval`,
           xLabel: 'labelled examples per class',
           yLabel: 'test accuracy (%)',
           xScale: 'log',
@@ -461,7 +526,14 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
                 .filter((run) => run.task === task.key && run.method === method.name && run.perClass === size)
                 .map((run) => run.testAccuracy * 100),
             );
-            return { name: method.label, x: sizes, y: per.map(mean), error: per.map(standardDeviation) };
+            // Error bars: half-width of the 95% t interval over the seeds (none for a single seed).
+            const error = per.map((values) => tInterval(values).halfWidth);
+            return {
+              name: method.label,
+              x: sizes,
+              y: per.map(mean),
+              error: error.map((halfWidth) => (Number.isFinite(halfWidth) ? halfWidth : 0)),
+            };
           }),
         }),
       );
@@ -469,7 +541,7 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
         lineChart({
           title: `${task.title}, ${sizes[0]}/class`,
           xLabel: 'epoch',
-          yLabel: 'validation accuracy (%), mean of seeds',
+          yLabel: `validation accuracy (%), mean of ${seedCount} seeds`,
           width: 600,
           series: chosenMethods.map((method): Series => {
             const curves = runs
@@ -499,8 +571,10 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
       console.log(`total ${totalSeconds.toFixed(0)} s (${cpuSeconds.toFixed(0)} s of CPU time)`);
       await recording.results(
         {
+          quick,
           seconds: Number(totalSeconds.toFixed(1)),
           trainings: runs.length,
+          seeds: seedCount,
           meanTestAccuracy: Object.fromEntries(
             chosenMethods.map((method) => [
               method.name,
