@@ -138,7 +138,7 @@ test('the same trials give the same numbers; pruned, failed and conditional tria
   assert.ok(parameterImportance(parameters, [1]).parameters.every((p) => p.importance === 0));
 });
 
-test('a large study is fitted in bounded time (trees see at most 512 trials, 64 leaves)', () => {
+test('a large study is fitted too (trees see at most 256 trials and grow at most 32 leaves)', () => {
   const [a, b, c, d] = draws(9, 10_000, 4) as [number[], number[], number[], number[]];
   const y = a.map((v, i) => Math.sin(6 * v) + 0.2 * b[i]!);
   const result = parameterImportance([uniform('a', a), uniform('b', b), uniform('c', c), uniform('d', d)], y);
