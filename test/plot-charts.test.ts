@@ -233,6 +233,19 @@ function gallery(): { name: string; svg: string }[] {
       }),
     },
     {
+      name: 'log axes over 24 decades, narrow, no title',
+      svg: lineChart({
+        width: 300,
+        height: 260,
+        title: '',
+        xLabel: 'x',
+        yLabel: 'y',
+        xScale: 'log',
+        yScale: 'log',
+        series: [{ name: 'a', x: [1e-12, 1, 1e12], y: [1e-12, 1, 1e12] }],
+      }),
+    },
+    {
       name: 'bar, kernels',
       svg: barChart({
         title: 'Parameters of one block, 16 → 16 channels (from tensile models)',

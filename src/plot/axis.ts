@@ -100,7 +100,12 @@ export function withTicks(
   integer: boolean,
 ): AxisDomain {
   if (scale === 'log') {
-    const ticks = logTicks(low, high, count >= 5);
+    let ticks = logTicks(low, high, count >= 5);
+    if (count < 5 && ticks.length > count + 1) {
+      // Too many powers of ten for the room: every k-th power, on exponents divisible by k.
+      const every = Math.ceil((ticks.length - 1) / count);
+      ticks = ticks.filter((tick) => Math.round(Math.log10(tick)) % every === 0);
+    }
     return { scale, low, high, ticks, labels: formatTicks(ticks) };
   }
   const { ticks, step } = linearTickStep(low, high, count, integer);

@@ -278,10 +278,11 @@ function layoutLegend(
 /** The title laid out across the canvas, and the height it takes from the top edge. */
 function layoutTitle(title: string, width: number): { fitted: FittedText; bottom: number } {
   const fitted = fitText(title, titleStyle, width - 2 * edge, { maxLines: 3, minSize: 10 });
-  return { fitted, bottom: edge + fitted.height };
+  return { fitted, bottom: title.trim() === '' ? edge : edge + fitted.height };
 }
 
 function drawTitle(title: { fitted: FittedText }, width: number): string[] {
+  if (title.fitted.lines.join('') === '') return [];
   return textLines(width / 2, edge + ascent(title.fitted.size), title.fitted, { weight: 'bold' });
 }
 
@@ -297,6 +298,20 @@ function horizontalTicks(domain: AxisDomain, left: number, right: number, intege
     const widths = current.labels.map((label) => measure(label, { size: tickSize }));
     const crowded = current.ticks.some(
       (tick, i) => i > 0 && toX(tick) - toX(current.ticks[i - 1]!) < (widths[i]! + widths[i - 1]!) / 2 + 8,
+    );
+    if (!crowded) return current;
+  }
+  return current;
+}
+
+/** Fewer ticks until labels up a vertical axis have a line of space between neighbours. */
+function verticalTicks(domain: AxisDomain, bottom: number, top: number, integer: boolean): AxisDomain {
+  let current = domain;
+  for (let count = 5; count >= 2; count--) {
+    current = count === 5 ? domain : withTicks(domain.scale, domain.low, domain.high, count, integer);
+    const toY = toPixels(current, bottom, top);
+    const crowded = current.ticks.some(
+      (tick, i) => i > 0 && toY(current.ticks[i - 1]!) - toY(tick) < lineHeight(tickSize) + 4,
     );
     if (!crowded) return current;
   }
@@ -338,7 +353,7 @@ export function lineChart(options: LineChartOptions): string {
     options.xIntegerTicks ?? (xScale === 'linear' && xs.length > 0 && xs.every((x) => Number.isInteger(x)));
   const yInteger = options.yIntegerTicks ?? false;
   const xDomain = axisDomain(xs, { scale: xScale, range: options.xRange, integerTicks: xInteger });
-  const yDomain = axisDomain(ys, { scale: yScale, range: options.yRange, pad: true, integerTicks: yInteger });
+  let yDomain = axisDomain(ys, { scale: yScale, range: options.yRange, pad: true, integerTicks: yInteger });
 
   const styles: SeriesStyle[] = series.map((_, index) => ({
     color: palette[index % palette.length]!,
@@ -378,6 +393,7 @@ export function lineChart(options: LineChartOptions): string {
   height = Math.max(height, top + minimumPlotHeight + bottomBand);
   const plotBottom = height - bottomBand;
   const plotHeight = plotBottom - top;
+  yDomain = verticalTicks(yDomain, plotBottom, top, yInteger);
 
   const yLabel = fitText(
     options.yLabel + (yScale === 'log' ? ' (log scale)' : ''),
@@ -603,7 +619,8 @@ export function barChart(options: BarChartOptions): string {
   }
   return layout.svg;
 
-  function placeBars(domain: AxisDomain) {
+  function placeBars(fullDomain: AxisDomain) {
+    let domain = fullDomain;
     const categoryLabels = options.categories.map((c) => c);
     // Category labels first need the slot width, which needs the left margin: measure at the widest it could be.
     const yLabelFit = (plotHeight: number) =>
@@ -623,6 +640,7 @@ export function barChart(options: BarChartOptions): string {
     height = Math.max(height, top + minimumPlotHeight + bottomBand);
     const plotBottom = height - bottomBand;
     const plotTop = top;
+    domain = verticalTicks(domain, plotBottom, plotTop, integer);
     const yLabel = yLabelFit(plotBottom - plotTop);
     const left = edge + yLabel.height + 8 + widestLabel(domain) + 6;
     const slot = (right - left) / count;
