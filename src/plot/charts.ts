@@ -454,8 +454,12 @@ export function lineChart(options: LineChartOptions): string {
       return Number.isFinite(px) && Number.isFinite(py) ? [px, py] : null;
     }),
   );
-  const near = (a: [number, number] | null | undefined, b: [number, number] | null | undefined) =>
-    a != null && b != null && Math.abs(a[0] - b[0]) < 1.5 && Math.abs(a[1] - b[1]) < 1.5;
+  // Points this close draw over each other: lines 2 px wide, markers 7 px across.
+  const within =
+    (distance: number) => (a: [number, number] | null | undefined, b: [number, number] | null | undefined) =>
+      a != null && b != null && Math.abs(a[0] - b[0]) < distance && Math.abs(a[1] - b[1]) < distance;
+  const near = within(2);
+  const overlapping = within(4);
   // A line with a segment lying on an earlier series' segment is dashed, so the earlier one shows.
   let dashed = 0;
   pixels.forEach((points, s) => {
@@ -499,7 +503,9 @@ export function lineChart(options: LineChartOptions): string {
         );
       }
       // A marker that later series will cover is drawn larger, so it shows as a ring around theirs.
-      const coveredBy = pixels.slice(index + 1).filter((later) => later.some((p) => near(p, point))).length;
+      const coveredBy = pixels
+        .slice(index + 1)
+        .filter((later) => later.some((p) => overlapping(p, point))).length;
       parts.push(marker(shape, point[0], point[1], 3.5 + 1.5 * Math.min(coveredBy, 4), color));
     });
     parts.push('</g>');
