@@ -109,7 +109,11 @@ function usageErrorFrom(error: unknown, options: Options, command: string): unkn
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
       // node says e.g. "Option '--epochs <value>' argument missing" or "... does not take an argument".
       const option = /--[\w-]+/.exec(message)?.[0] ?? quoted;
-      const what = message.includes('argument missing') ? 'needs a value' : 'takes no value';
+      const what = message.includes('ambiguous')
+        ? `needs a value (one that starts with '-' is written ${option}=VALUE)`
+        : message.includes('does not take an argument')
+          ? 'takes no value'
+          : 'needs a value';
       return new UsageError(`${command}: option '${option}' ${what}; ${help}`);
     }
     default:

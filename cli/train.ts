@@ -6,9 +6,11 @@
  * ±2-pixel shifts) is the one measured to reach 98% in PyTorch on this data.
  */
 import * as path from 'node:path';
-import { parseArgs } from './arguments.js';
+import * as os from 'node:os';
+import { describeFailure, parseArgs, UsageError } from './arguments.js';
 import {
   AdamW,
+  assertWritableTarget,
   evaluate,
   fit,
   getBackend,
@@ -26,6 +28,7 @@ import {
   backendByName,
   setBackend,
   type Callback,
+  type Module,
 } from '../src/index.js';
 import { configFromOptions, defaultStoreUrl, openRunStore, RunTracker } from '../src/track/index.js';
 
@@ -76,22 +79,56 @@ export async function trainCommand(args: string[]): Promise<number> {
   }
   const number = (name: keyof typeof values): number => {
     const value = Number(values[name]);
-    if (!Number.isFinite(value)) throw new Error(`--${name} must be a number, got '${String(values[name])}'`);
+    if (values[name] === '' || !Number.isFinite(value)) {
+      throw new UsageError(`tensile train: --${name} must be a number, got '${String(values[name])}'`);
+    }
     return value;
   };
-  if (values.backend !== undefined) setBackend(backendByName(values.backend));
-  const seed = number('seed');
-  const epochs = number('epochs');
-  const batchSize = number('batch-size');
+  const integer = (name: keyof typeof values, minimum: number): number => {
+    const value = number(name);
+    if (!Number.isInteger(value) || value < minimum) {
+      throw new UsageError(
+        `tensile train: --${name} must be an integer ≥ ${minimum}, got '${String(values[name])}'`,
+      );
+    }
+    return value;
+  };
+  // Everything is checked before any work: a mistake found after minutes of training costs the run.
+  const seed = integer('seed', 0);
+  const epochs = integer('epochs', 1);
+  const batchSize = integer('batch-size', 1);
+  const learningRate = number('lr');
+  if (!(learningRate > 0)) throw new UsageError(`tensile train: --lr must be positive, got '${values.lr}'`);
+  const weightDecay = number('weight-decay');
+  if (weightDecay < 0) {
+    throw new UsageError(`tensile train: --weight-decay must be ≥ 0, got '${values['weight-decay']}'`);
+  }
+  const testFraction = number('test-fraction');
+  if (!(testFraction > 0 && testFraction < 1)) {
+    throw new UsageError(
+      `tensile train: --test-fraction must be a fraction between 0 and 1 (exclusive), got '${values['test-fraction']}'`,
+    );
+  }
   const channels = values.channels!.split(',').map(Number) as [number, number];
   if (channels.length !== 2 || channels.some((c) => !Number.isInteger(c) || c < 1)) {
-    throw new Error(`--channels must be two positive integers like 32,64, got '${values.channels}'`);
+    throw new UsageError(
+      `tensile train: --channels must be two positive integers like 32,64, got '${values.channels}'`,
+    );
   }
+  if (values.dataset !== 'mnist' && values.dataset !== 'fashion-mnist') {
+    throw new UsageError(`tensile train: --dataset must be mnist or fashion-mnist, got '${values.dataset}'`);
+  }
+  if (values.backend !== undefined) setBackend(backendByName(values.backend));
+  if (values.save !== undefined) assertWritableTarget(values.save);
   const started = performance.now();
-  const data =
-    values.dataset === 'fashion-mnist' ? loadFashionMnist() : values.dataset === 'mnist' ? loadMnist() : null;
-  if (data === null) throw new Error(`--dataset must be mnist or fashion-mnist, got '${values.dataset}'`);
-  const { train, test } = splitDataset(data, number('test-fraction'), new Random(seed));
+  const data = values.dataset === 'fashion-mnist' ? loadFashionMnist() : loadMnist();
+  const { train, test } = splitDataset(data, testFraction, new Random(seed));
+  if (test.count < 1 || train.count < 1) {
+    throw new UsageError(
+      `tensile train: --test-fraction ${testFraction} of ${data.count} samples leaves ${train.count} to train on ` +
+        `and ${test.count} to test; both need at least one`,
+    );
+  }
 
   manualSeed(seed);
   const model = seedCnn({ inChannels: data.channels, channels, classes: data.classes });
@@ -103,7 +140,7 @@ export async function trainCommand(args: string[]): Promise<number> {
   );
   log(summary(model, [data.channels, data.height, data.width]).text);
 
-  const optimizer = new AdamW(model.parameters(), { lr: number('lr'), weightDecay: number('weight-decay') });
+  const optimizer = new AdamW(model.parameters(), { lr: learningRate, weightDecay });
   const callbacks: Callback[] = [];
   if (values.log !== undefined) callbacks.push(new MetricsLogger(values.log));
   const store = values['no-track'] ? null : await openRunStore(values.storage!);
@@ -141,7 +178,23 @@ export async function trainCommand(args: string[]): Promise<number> {
   const result = evaluate(model, test);
   const seconds = (performance.now() - started) / 1000;
   if (values.save !== undefined) {
-    saveWeights(model, values.save, { dataset: values.dataset!, test_accuracy: result.accuracy.toFixed(4) });
+    const metadata = { dataset: values.dataset!, test_accuracy: result.accuracy.toFixed(4) };
+    try {
+      saveWeights(model, values.save, metadata);
+    } catch (error) {
+      // The target was checked before training, but a disk can fill up since: keep the result.
+      const fallback = saveFallback(model, values.save, metadata);
+      await tracker?.fail(error);
+      await tracker?.close();
+      await store?.close();
+      const { line } = describeFailure(error, false);
+      throw new Error(
+        `${line.replace(/^tensile: /, '')}; ` +
+          (fallback === null
+            ? 'the trained weights could not be written anywhere else either'
+            : `the trained weights were written to '${fallback}' instead`),
+      );
+    }
     log(`weights written to ${values.save}`);
   }
   if (tracker !== null) {
@@ -161,4 +214,22 @@ export async function trainCommand(args: string[]): Promise<number> {
     `test accuracy: ${(result.accuracy * 100).toFixed(2)}% (${Math.round(result.accuracy * test.count)}/${test.count}), test loss ${result.loss.toFixed(4)}, ${seconds.toFixed(0)} s`,
   );
   return 0;
+}
+
+/**
+ * Writes the weights somewhere they can be recovered from when the requested file could not be
+ * written: the working directory, then the system's temporary directory. Returns the path, or null.
+ */
+function saveFallback(model: Module, requested: string, metadata: Record<string, string>): string | null {
+  const name = `tensile-unsaved-${path.basename(requested, '.safetensors')}-${Date.now()}.safetensors`;
+  for (const directory of [process.cwd(), os.tmpdir()]) {
+    const candidate = path.join(directory, name);
+    try {
+      saveWeights(model, candidate, metadata);
+      return candidate;
+    } catch {
+      // try the next place
+    }
+  }
+  return null;
 }

@@ -28,6 +28,7 @@ export * from './io/safetensors.js';
 export * from './data/index.js';
 export * from './train/index.js';
 export * from './io/weights.js';
+export { assertWritableTarget } from './io/atomic-write.js';
 export * from './models/seed-cnn.js';
 export * from './plot/index.js';
 export * from './models/resnet.js';

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { describeFailure, editDistance, nearest, UsageError } from '../cli/arguments.js';
+import { openRunStore } from '../src/track/index.js';
 
 const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const main = path.join(repositoryRoot, 'dist', 'cli', 'main.js');
@@ -80,11 +81,11 @@ describe('command line conventions', () => {
     const missing = tensile(['train', '--epochs']);
     assert.equal(missing.status, 2);
     assert.match(missing.stderr, /option '--epochs' needs a value; see 'tensile train --help'/);
-    const experiment = tensile(['experiment', 'lr-batch', '--seeds', '2']);
+    const experiment = tensile(['experiment', 'lr-batch', '--sed', '2']);
     assert.equal(experiment.status, 2);
     assert.match(
       experiment.stderr,
-      /tensile experiment lr-batch: unknown option '--seeds'; did you mean '--seed'\?/,
+      /tensile experiment lr-batch: unknown option '--sed'; did you mean '--seed'\?/,
     );
   });
 
@@ -112,6 +113,82 @@ describe('command line conventions', () => {
     assert.equal(verbose.status, 1);
     assert.match(verbose.stderr, /^tensile: cannot read 'nope.safetensors': no such file\n/);
     assert.match(verbose.stderr, /\n\s+at /, 'the stack follows with --verbose');
+  });
+});
+
+describe('tensile train checks before it works, and never saves a diverged model', () => {
+  it('refuses bad numbers and splits before loading any data (exit 2)', () => {
+    const cases: [string[], RegExp][] = [
+      [['--test-fraction', '0'], /--test-fraction must be a fraction between 0 and 1 \(exclusive\), got '0'/],
+      [['--test-fraction', '1'], /--test-fraction must be a fraction between 0 and 1/],
+      [['--test-fraction', '2'], /--test-fraction must be a fraction between 0 and 1/],
+      [['--epochs', '0'], /--epochs must be an integer ≥ 1, got '0'/],
+      [['--epochs', '2.5'], /--epochs must be an integer ≥ 1, got '2.5'/],
+      [['--batch-size', 'x'], /--batch-size must be a number, got 'x'/],
+      [['--lr=-1'], /--lr must be positive, got '-1'/],
+      [['--lr', '-1'], /option '--lr' needs a value \(one that starts with '-' is written --lr=VALUE\)/],
+      [['--dataset', 'cifar'], /--dataset must be mnist or fashion-mnist, got 'cifar'/],
+    ];
+    for (const [args, message] of cases) {
+      const { status, stderr } = tensile(['train', '--no-track', '--quiet', ...args]);
+      assert.equal(status, 2, args.join(' '));
+      assert.match(stderr, message);
+    }
+  });
+
+  it('checks the --save target before training: a directory or a device is refused naming it', () => {
+    const { status, stderr } = tensile(['train', '--no-track', '--quiet', '--save', directory]);
+    assert.equal(status, 1);
+    assert.equal(stderr.trim(), `tensile: cannot write '${directory}': is a directory`);
+    const device = tensile(['train', '--no-track', '--quiet', '--save', '/dev/null']);
+    assert.equal(device.status, 1);
+    assert.match(
+      device.stderr,
+      /cannot write '\/dev\/null': it is not a regular file \(a character device\)/,
+    );
+  });
+
+  it('--lr 1e6 stops with the step and parameter, writes no file, records the run failed (exit 1)', async () => {
+    const database = path.join(directory, 'runs.db');
+    const weights = path.join(directory, 'diverged.safetensors');
+    const args = ['train', '--quiet', '--lr', '1e6', '--epochs', '1', '--save', weights];
+    const { status, stderr } = tensile([...args, '--storage', `sqlite:${database}`]);
+    assert.equal(status, 1, stderr);
+    assert.match(
+      stderr,
+      /^tensile: training diverged at step \d+ \(epoch 1, batch \d+ of \d+\): the loss is .*'0\.weight'/,
+    );
+    assert.equal(fs.existsSync(weights), false, 'no weights written');
+    const store = await openRunStore(`sqlite:${database}`);
+    try {
+      const runs = await store.listRuns();
+      assert.equal(runs.length, 1);
+      assert.equal(runs[0]!.state, 'failed');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a symbolic link as --save target is written through to its target', () => {
+    const target = path.join(directory, 'real.safetensors');
+    const link = path.join(directory, 'link.safetensors');
+    fs.symlinkSync(target, link);
+    const { status, stderr } = tensile([
+      'train',
+      '--no-track',
+      '--quiet',
+      '--epochs',
+      '1',
+      '--test-fraction',
+      '0.9',
+      '--channels',
+      '4,4',
+      '--save',
+      link,
+    ]);
+    assert.equal(status, 0, stderr);
+    assert.ok(fs.lstatSync(link).isSymbolicLink(), 'the link stays a link');
+    assert.ok(fs.statSync(target).size > 0, 'the weights are in its target');
   });
 });
 

@@ -20,6 +20,8 @@ import {
   ModelCheckpoint,
   predict,
   ProgressBar,
+  saveCheckpoint,
+  saveWeights,
   Random,
   Sequential,
   SGD,
@@ -217,5 +219,89 @@ describe('progress output', () => {
       text(),
       /\repoch 1\/1 \[[=> ]+\] 2\/4 loss \d\.\d{4} acc [\d.]+% \d+ samples\/s ETA \d+:\d\d/,
     );
+  });
+});
+
+describe('no silent NaN', () => {
+  it('a diverging run stops naming the step, the batch and the parameter, before applying the bad step', () => {
+    // Adam moves every weight by about lr a step: at 1e20 the second step's logits overflow float32.
+    const model = toyModel(3);
+    const data = toyDataset(64, 1);
+    const snapshots: (Float32Array | Float64Array)[][] = [];
+    assert.throws(
+      () =>
+        fit(model, data, {
+          optimizer: new Adam(model.parameters(), { lr: 1e20 }),
+          epochs: 3,
+          batchSize: 16,
+          progress: false,
+          callbacks: [
+            {
+              handle(event) {
+                if (event.type === 'batchEnd') snapshots.push(model.parameters().map((p) => p.data.slice()));
+              },
+            },
+          ],
+        }),
+      (error: Error) => {
+        assert.equal(error.name, 'NonFiniteError');
+        assert.match(
+          error.message,
+          /^training diverged at step \d+ \(epoch \d, batch \d of 4\): the loss is (NaN|Infinity)(, and the first parameter with a non-finite gradient is '[\d.]+(weight|bias)')?/,
+        );
+        return true;
+      },
+    );
+    assert.ok(snapshots.length >= 1, 'at least one step ran before divergence');
+    const last = snapshots.at(-1)!;
+    model.parameters().forEach((parameter, index) => {
+      assert.deepEqual(parameter.data, last[index], 'the diverging step was not applied');
+    });
+  });
+
+  it("nonFinite: 'skip' leaves the weights unchanged for a bad batch and counts it", () => {
+    const model = toyModel(3);
+    const data = toyDataset(32, 1);
+    data.images[5] = Number.NaN; // sample 0: every batch holding it has a NaN loss
+    const history = fit(model, data, {
+      optimizer: new SGD(model.parameters(), { lr: 0.1 }),
+      epochs: 2,
+      batchSize: 8,
+      progress: false,
+      nonFinite: 'skip',
+      allowNonFiniteInputs: true,
+    });
+    assert.equal(history.skippedSteps, 2, 'one batch an epoch holds the NaN sample');
+    for (const parameter of model.parameters()) assert.ok(parameter.data.every(Number.isFinite));
+  });
+
+  it('NaN in the inputs is refused before training, naming the sample', () => {
+    const model = toyModel(3);
+    const data = toyDataset(32, 1);
+    data.images[16 * 7 + 3] = Number.POSITIVE_INFINITY;
+    assert.throws(
+      () =>
+        fit(model, data, { optimizer: new SGD(model.parameters(), { lr: 0.1 }), epochs: 1, progress: false }),
+      /fit: the training images: sample 7 holds Infinity at value 3/,
+    );
+  });
+
+  it('weights and checkpoints are never written from non-finite values; the previous file stays', () => {
+    const model = toyModel(3);
+    const file = path.join(temporary, 'finite.safetensors');
+    saveWeights(model, file);
+    const before = fs.readFileSync(file);
+    model.parameters()[1]!.data[2] = Number.NaN;
+    assert.throws(
+      () => saveWeights(model, file),
+      /refusing to write '.*finite\.safetensors': '1\.bias' has 1 of 8 values that are NaN or infinite/,
+    );
+    assert.deepEqual(fs.readFileSync(file), before);
+    const checkpoint = path.join(temporary, 'diverged-checkpoint.safetensors');
+    assert.throws(
+      () => saveCheckpoint(checkpoint, model, null, { epoch: 1 }),
+      /refusing to write the checkpoint/,
+    );
+    assert.equal(fs.existsSync(checkpoint), false);
   });
 });

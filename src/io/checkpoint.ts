@@ -17,6 +17,7 @@
  * Writes go through writeFileAtomic (temporary file, fsync, rename): a crash mid-write leaves the
  * previous checkpoint in place, never a torn file.
  */
+import { assertFiniteState } from '../tensor/finite.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Data } from '../backend/types.js';
@@ -74,6 +75,8 @@ export function saveCheckpoint(
 ): void {
   if (!Number.isInteger(state.epoch) || state.epoch < 0)
     throw new RangeError(`saveCheckpoint: epoch must be a non-negative integer, got ${state.epoch}`);
+  // A checkpoint of a diverged model would resume into NaN: refuse it, keeping the previous file.
+  assertFiniteState(model.stateDict(), `write the checkpoint '${file}'`);
   const tensors = new Map<string, SafetensorsInput>();
   for (const [name, tensor] of model.stateDict())
     tensors.set(`model.${name}`, { shape: tensor.shape, data: tensor.data });

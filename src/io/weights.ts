@@ -4,13 +4,18 @@
  * and back.
  */
 import type { Module } from '../nn/module.js';
+import { assertFiniteState } from '../tensor/finite.js';
 import { readSafetensors, type SafetensorsEntry, SafetensorsError, writeSafetensors } from './safetensors.js';
 
 /** Version of tensile's weight-file conventions, stored in the metadata. */
 export const WEIGHTS_FORMAT_VERSION = '1';
 
-/** Writes model's parameters and buffers (float32) atomically to file. */
+/**
+ * Writes model's parameters and buffers (float32) atomically to file. Refuses (NonFiniteError, nothing
+ * written) when any of them holds a NaN or infinity: a diverged model is not a result to keep.
+ */
 export function saveWeights(model: Module, file: string, metadata: Record<string, string> = {}): void {
+  assertFiniteState(model.stateDict(), `write '${file}'`);
   const tensors = new Map(
     [...model.stateDict()].map(([name, t]) => [name, { shape: t.shape, data: t.data }]),
   );

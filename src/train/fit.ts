@@ -16,6 +16,12 @@ import { Tensor } from '../tensor/tensor.js';
 import { type Callback, LearningRateScheduler, type TrainingControl } from './callbacks.js';
 import type { EpochLogs, TrainingEvent } from './events.js';
 import { ProgressBar, type ProgressOptions } from './progress.js';
+import {
+  assertFiniteInputs,
+  firstNonFiniteGradient,
+  NonFiniteError,
+  type NonFinitePolicy,
+} from './non-finite.js';
 
 /** Loss of a batch: logits [N, classes], labels [N] → scalar tensor. */
 export type LossFunction = (logits: Tensor, labels: Int32Array) => Tensor;
@@ -44,12 +50,23 @@ export interface FitOptions {
   initialEpoch?: number;
   /** The loader's generator; pass one to save/restore its state in checkpoints. */
   random?: Random;
+  /**
+   * When the loss or a gradient is NaN or infinite: 'stop' (default) throws a NonFiniteError naming
+   * the step, the batch and the first parameter whose gradient went non-finite, before the optimizer
+   * applies it; 'skip' leaves the weights unchanged for that batch, counts it in `skippedSteps`, and
+   * goes on.
+   */
+  nonFinite?: NonFinitePolicy;
+  /** Train even if the images hold NaN or infinities (default false: fit refuses them up front). */
+  allowNonFiniteInputs?: boolean;
 }
 
 export interface History {
   epochs: EpochLogs[];
   stoppedEarly: boolean;
   stopReason?: string;
+  /** Batches whose step was skipped because the loss or a gradient was not finite (nonFinite: 'skip'). */
+  skippedSteps: number;
 }
 
 function batchTensor(images: Float32Array, shape: readonly number[]): Tensor {
@@ -80,6 +97,14 @@ export function fit(model: Module, dataset: ImageDataset, options: FitOptions): 
   if (validation === undefined && options.validationSplit !== undefined && options.validationSplit > 0) {
     ({ train, test: validation } = splitDataset(dataset, options.validationSplit, new Random(seed + 1)));
   }
+  if (options.allowNonFiniteInputs !== true) {
+    const sampleSize = dataset.channels * dataset.height * dataset.width;
+    assertFiniteInputs(train.images, sampleSize, 'fit: the training images');
+    if (validation !== undefined)
+      assertFiniteInputs(validation.images, sampleSize, 'fit: the validation images');
+  }
+  const nonFinite = options.nonFinite ?? 'stop';
+  let skippedSteps = 0;
   const batchSize = options.batchSize ?? 64;
   const random = options.random ?? new Random(seed);
   const loader = new DataLoader(train, {
@@ -135,8 +160,27 @@ export function fit(model: Module, dataset: ImageDataset, options: FitOptions): 
       const loss = lossFunction(logits, labels);
       options.optimizer.zeroGrad();
       loss.backward();
-      options.optimizer.step();
       const batchLoss = loss.item();
+      // A NaN loss gives NaN gradients; a finite loss can still overflow a gradient. Either way the
+      // optimizer must not apply it, or every weight becomes NaN and training goes on silently.
+      const badGradient = firstNonFiniteGradient(model);
+      if (!Number.isFinite(batchLoss) || badGradient !== undefined) {
+        const step = (epoch - startEpoch) * batchesPerEpoch + batch + 1;
+        if (nonFinite === 'skip') {
+          skippedSteps++;
+          batch++;
+          continue;
+        }
+        throw new NonFiniteError(
+          `training diverged at step ${step} (epoch ${epoch + 1}, batch ${batch + 1} of ${batchesPerEpoch}): ` +
+            `the loss is ${batchLoss}` +
+            (badGradient === undefined
+              ? ''
+              : `, and the first parameter with a non-finite gradient is '${badGradient}'`) +
+            ` — lower the learning rate or check the data; the weights were left as they were before this step`,
+        );
+      }
+      options.optimizer.step();
       lossSum += batchLoss * size;
       correct += countCorrect(logits, labels);
       seen += size;
@@ -172,7 +216,7 @@ export function fit(model: Module, dataset: ImageDataset, options: FitOptions): 
     history.push(logs);
     emit({ type: 'epochEnd', epoch, logs });
   }
-  const result: History = { epochs: history, stoppedEarly: stopReason !== undefined };
+  const result: History = { epochs: history, stoppedEarly: stopReason !== undefined, skippedSteps };
   if (stopReason !== undefined) result.stopReason = stopReason;
   emit({ type: 'fitEnd', history, stoppedEarly: result.stoppedEarly });
   return result;

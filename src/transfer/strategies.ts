@@ -230,6 +230,7 @@ export function fineTune(model: Module, dataset: ImageDataset, options: FineTune
   // One generator for both phases, so the second does not replay the first one's batch order.
   const random = options.random ?? new Random(options.seed ?? 0);
   const epochs: History['epochs'] = [];
+  let warmUpSkipped = 0;
   if (freezeEpochs > 0) {
     const warmUp = headOnly(model, dataset, {
       ...options,
@@ -239,13 +240,18 @@ export function fineTune(model: Module, dataset: ImageDataset, options: FineTune
       initialEpoch: 0,
     });
     epochs.push(...warmUp.epochs);
+    warmUpSkipped = warmUp.skippedSteps;
     if (warmUp.stoppedEarly) return warmUp;
   }
   unfreeze(model);
   const groups = discriminativeLearningRates(model, { lr: lr / 2, decay: options.decay ?? 2.6 });
   const main = train(model, dataset, groups, { ...options, random, initialEpoch: 0 });
   epochs.push(...main.epochs.map((logs) => ({ ...logs, epoch: logs.epoch + freezeEpochs })));
-  const result: History = { epochs, stoppedEarly: main.stoppedEarly };
+  const result: History = {
+    epochs,
+    stoppedEarly: main.stoppedEarly,
+    skippedSteps: warmUpSkipped + main.skippedSteps,
+  };
   if (main.stopReason !== undefined) result.stopReason = main.stopReason;
   return result;
 }
