@@ -100,7 +100,7 @@ export const kernelsTopic: Topic = {
 
     const trainCount = context.quick ? 200 : 3000;
     const testCount = context.quick ? 200 : 1000;
-    const epochs = context.quick ? 1 : 3;
+    const epochs = context.quick ? 1 : 4;
     // The trained networks are narrower than the blocks counted above, to pay for five seeds each.
     const networkChannels = 8;
     const seeds = seedList(context);
@@ -176,8 +176,8 @@ export const kernelsTopic: Topic = {
       large,
       verdict: armVerdict(
         context,
-        { name: `${small.design.label} blocks`, values: small.accuracy },
-        { name: `${large.design.label} blocks`, values: large.accuracy },
+        { name: `the ${small.design.label} network`, values: small.accuracy },
+        { name: `the ${large.design.label} network`, values: large.accuracy },
         10,
       ),
       comparison: context.quick

@@ -205,7 +205,7 @@ function withExperiment(result: TopicResult): TopicResult {
       ...result,
       text: [
         ...result.text,
-        'tensile experiment transfer measures the same with more seeds, three data sizes and a second source (a network trained on Fashion-MNIST); run it and this topic shows its results too.',
+        'tensile experiment transfer measures the same at three data sizes, with a wider network and a second source (a network trained on Fashion-MNIST); run it and this topic shows its results too.',
       ],
     };
   }
