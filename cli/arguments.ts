@@ -121,6 +121,48 @@ function usageErrorFrom(error: unknown, options: Options, command: string): unkn
   }
 }
 
+/** What a numeric option must be: checked when the command line is read, before any work. */
+export interface NumberRule {
+  integer?: boolean;
+  /** Smallest allowed value (inclusive). */
+  minimum?: number;
+  /** The value must be greater than this. */
+  above?: number;
+  /** The value must be less than this. */
+  below?: number;
+}
+
+/**
+ * Reads a numeric option's text; undefined stays undefined (the option was not given). Throws a
+ * UsageError naming the option, the rule and the text given.
+ *
+ * @example
+ * const epochs = numberOption(values.epochs, 'epochs', { integer: true, minimum: 1 });
+ */
+export function numberOption(
+  text: string | undefined,
+  name: string,
+  rule: NumberRule = {},
+): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  const fail = (what: string): never => {
+    throw new UsageError(`${currentCommand}: --${name} must be ${what}, got '${text}'`);
+  };
+  if (text.trim() === '' || !Number.isFinite(value)) fail('a number');
+  const bounds = [
+    rule.minimum !== undefined ? `≥ ${rule.minimum}` : '',
+    rule.above !== undefined ? `> ${rule.above}` : '',
+    rule.below !== undefined ? `< ${rule.below}` : '',
+  ].filter((bound) => bound !== '');
+  const what = `${rule.integer ? 'an integer' : 'a number'}${bounds.length > 0 ? ` ${bounds.join(' and ')}` : ''}`;
+  if (rule.integer && !Number.isInteger(value)) fail(what);
+  if (rule.minimum !== undefined && value < rule.minimum) fail(what);
+  if (rule.above !== undefined && !(value > rule.above)) fail(what);
+  if (rule.below !== undefined && !(value < rule.below)) fail(what);
+  return value;
+}
+
 const fileErrorWords: Record<string, string> = {
   ENOENT: 'no such file',
   EACCES: 'permission denied',

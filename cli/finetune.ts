@@ -4,11 +4,12 @@
  * strategies, and prints the test accuracy.
  */
 import * as path from 'node:path';
-import { parseArgs } from './arguments.js';
+import { numberOption, parseArgs, UsageError, type NumberRule } from './arguments.js';
 import { configFromOptions, defaultStoreUrl, trackRun, type RunTracker } from '../src/track/index.js';
 import {
   AdamW,
   architectureOf,
+  assertWritableTarget,
   backendByName,
   buildArchitecture,
   type Callback,
@@ -178,19 +179,45 @@ export async function finetuneCommand(args: string[]): Promise<number> {
   if (values.from === undefined)
     throw new Error(`--from FILE is required (the pretrained weights; see tensile finetune --help)`);
   const from = values.from;
-  const number = (name: keyof typeof values): number | undefined => {
-    if (values[name] === undefined) return undefined;
-    const value = Number(values[name]);
-    if (!Number.isFinite(value)) throw new Error(`--${name} must be a number, got '${String(values[name])}'`);
-    return value;
+  // Every number is checked before data or weights are read: a mistake found after minutes of
+  // training costs the run.
+  const rules: Partial<Record<keyof typeof values, NumberRule>> = {
+    seed: { integer: true, minimum: 0 },
+    epochs: { integer: true, minimum: 1 },
+    'batch-size': { integer: true, minimum: 1 },
+    lr: { above: 0 },
+    'frozen-groups': { integer: true, minimum: 0 },
+    'freeze-epochs': { integer: true, minimum: 0 },
+    decay: { above: 0 },
+    'stop-after': { integer: true, minimum: 1 },
+    'per-class': { integer: true, minimum: 1 },
+    'test-fraction': { above: 0, below: 1 },
   };
+  const checked = new Map<string, number | undefined>();
+  for (const [name, rule] of Object.entries(rules)) {
+    checked.set(name, numberOption(values[name as keyof typeof values] as string | undefined, name, rule));
+  }
+  const number = (name: keyof typeof values): number | undefined => checked.get(name);
+  if (values.classes !== undefined && !/^\d+(,\d+)*$/.test(values.classes)) {
+    throw new UsageError(
+      `tensile finetune: --classes must be class numbers like 0,1,2, got '${values.classes}'`,
+    );
+  }
   if (values.backend !== undefined) setBackend(backendByName(values.backend));
+  for (const target of [values.save, values.checkpoint])
+    if (target !== undefined) assertWritableTarget(target);
   const seed = number('seed')!;
   const log = (line: string) => {
     if (!values.quiet) console.log(line);
   };
   const started = performance.now();
   const { train, test, source } = loadData(values, seed);
+  if (train.count < 1 || test.count < 1) {
+    throw new UsageError(
+      `tensile finetune: the data leaves ${train.count} samples to train on and ${test.count} to test ` +
+        `(--per-class, --classes and --test-fraction decide this); both need at least one`,
+    );
+  }
 
   manualSeed(seed);
   let model: Module;

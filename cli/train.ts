@@ -7,7 +7,7 @@
  */
 import * as path from 'node:path';
 import * as os from 'node:os';
-import { describeFailure, parseArgs, UsageError } from './arguments.js';
+import { describeFailure, numberOption, parseArgs, UsageError } from './arguments.js';
 import {
   AdamW,
   assertWritableTarget,
@@ -77,38 +77,13 @@ export async function trainCommand(args: string[]): Promise<number> {
     console.log(trainHelp);
     return 0;
   }
-  const number = (name: keyof typeof values): number => {
-    const value = Number(values[name]);
-    if (values[name] === '' || !Number.isFinite(value)) {
-      throw new UsageError(`tensile train: --${name} must be a number, got '${String(values[name])}'`);
-    }
-    return value;
-  };
-  const integer = (name: keyof typeof values, minimum: number): number => {
-    const value = number(name);
-    if (!Number.isInteger(value) || value < minimum) {
-      throw new UsageError(
-        `tensile train: --${name} must be an integer ≥ ${minimum}, got '${String(values[name])}'`,
-      );
-    }
-    return value;
-  };
   // Everything is checked before any work: a mistake found after minutes of training costs the run.
-  const seed = integer('seed', 0);
-  const epochs = integer('epochs', 1);
-  const batchSize = integer('batch-size', 1);
-  const learningRate = number('lr');
-  if (!(learningRate > 0)) throw new UsageError(`tensile train: --lr must be positive, got '${values.lr}'`);
-  const weightDecay = number('weight-decay');
-  if (weightDecay < 0) {
-    throw new UsageError(`tensile train: --weight-decay must be ≥ 0, got '${values['weight-decay']}'`);
-  }
-  const testFraction = number('test-fraction');
-  if (!(testFraction > 0 && testFraction < 1)) {
-    throw new UsageError(
-      `tensile train: --test-fraction must be a fraction between 0 and 1 (exclusive), got '${values['test-fraction']}'`,
-    );
-  }
+  const seed = numberOption(values.seed, 'seed', { integer: true, minimum: 0 })!;
+  const epochs = numberOption(values.epochs, 'epochs', { integer: true, minimum: 1 })!;
+  const batchSize = numberOption(values['batch-size'], 'batch-size', { integer: true, minimum: 1 })!;
+  const learningRate = numberOption(values.lr, 'lr', { above: 0 })!;
+  const weightDecay = numberOption(values['weight-decay'], 'weight-decay', { minimum: 0 })!;
+  const testFraction = numberOption(values['test-fraction'], 'test-fraction', { above: 0, below: 1 })!;
   const channels = values.channels!.split(',').map(Number) as [number, number];
   if (channels.length !== 2 || channels.some((c) => !Number.isInteger(c) || c < 1)) {
     throw new UsageError(

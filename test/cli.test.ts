@@ -119,18 +119,41 @@ describe('command line conventions', () => {
 describe('tensile train checks before it works, and never saves a diverged model', () => {
   it('refuses bad numbers and splits before loading any data (exit 2)', () => {
     const cases: [string[], RegExp][] = [
-      [['--test-fraction', '0'], /--test-fraction must be a fraction between 0 and 1 \(exclusive\), got '0'/],
-      [['--test-fraction', '1'], /--test-fraction must be a fraction between 0 and 1/],
-      [['--test-fraction', '2'], /--test-fraction must be a fraction between 0 and 1/],
+      [['--test-fraction', '0'], /tensile train: --test-fraction must be a number > 0 and < 1, got '0'/],
+      [['--test-fraction', '1'], /--test-fraction must be a number > 0 and < 1/],
+      [['--test-fraction', '2'], /--test-fraction must be a number > 0 and < 1/],
       [['--epochs', '0'], /--epochs must be an integer ≥ 1, got '0'/],
       [['--epochs', '2.5'], /--epochs must be an integer ≥ 1, got '2.5'/],
       [['--batch-size', 'x'], /--batch-size must be a number, got 'x'/],
-      [['--lr=-1'], /--lr must be positive, got '-1'/],
+      [['--lr=-1'], /--lr must be a number > 0, got '-1'/],
       [['--lr', '-1'], /option '--lr' needs a value \(one that starts with '-' is written --lr=VALUE\)/],
       [['--dataset', 'cifar'], /--dataset must be mnist or fashion-mnist, got 'cifar'/],
     ];
     for (const [args, message] of cases) {
       const { status, stderr } = tensile(['train', '--no-track', '--quiet', ...args]);
+      assert.equal(status, 2, args.join(' '));
+      assert.match(stderr, message);
+    }
+  });
+
+  it('tensile finetune refuses empty training sets and bad numbers before reading anything (exit 2)', () => {
+    const pretrained = path.join(repositoryRoot, 'pretrained', 'seed-cnn-fashion-mnist.safetensors');
+    const cases: [string[], RegExp][] = [
+      [['--per-class', '0'], /tensile finetune: --per-class must be an integer ≥ 1, got '0'/],
+      [['--test-fraction', '1'], /--test-fraction must be a number > 0 and < 1, got '1'/],
+      [['--freeze-epochs', '-1'], /option '--freeze-epochs' needs a value/],
+      [['--freeze-epochs=-1'], /--freeze-epochs must be an integer ≥ 0, got '-1'/],
+      [['--classes', '1,x'], /--classes must be class numbers like 0,1,2, got '1,x'/],
+    ];
+    for (const [args, message] of cases) {
+      const { status, stderr } = tensile([
+        'finetune',
+        '--from',
+        pretrained,
+        '--no-track',
+        '--quiet',
+        ...args,
+      ]);
       assert.equal(status, 2, args.join(' '));
       assert.match(stderr, message);
     }
