@@ -2,7 +2,8 @@
  * tensile tune STUDY.yaml: tunes the seed CNN's training hyperparameters as the study file describes
  * (search space, sampler, pruner, number of trials, storage). `--workers N` runs N worker processes on
  * this machine; the same command on other machines against the same PostgreSQL storage joins the
- * study. Prints a line per finished trial with the best so far.
+ * study. Prints a line per finished trial: its state, where its values came from (the sampler's
+ * startup or its model: startup: sobol / gp, startup: random / tpe), its result and the best so far.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -24,7 +25,9 @@ import {
   trainingHyperparameters,
   trainWithHyperparameters,
   tuningSplit,
+  systemAttributeKeys,
   type FrozenTrial,
+  type Sampler,
   type StudyConfig,
   type TrainingTask,
   type Callback,
@@ -70,10 +73,31 @@ function trialLine(trial: FrozenTrial, best: FrozenTrial | null, metric: string)
     trial.state === 'complete'
       ? `${metric} ${trial.value!.toFixed(4)}`
       : trial.state === 'pruned'
-        ? `pruned after epoch ${Math.max(...trial.intermediateValues.keys())} (${metric} ${trial.value?.toFixed(4) ?? '?'})`
+        ? `after epoch ${Math.max(0, ...trial.intermediateValues.keys())} (${metric} ${trial.value?.toFixed(4) ?? '?'})`
         : `failed: ${(trial.error ?? '').split('\n')[0]}`;
   const bestText = best === null ? 'best: none yet' : `best ${best.value!.toFixed(4)} (trial ${best.number})`;
-  return `trial ${String(trial.number).padStart(3)}  ${trial.state.padEnd(8)} ${outcome}  [${describeParams(trial.params)}]  ${seconds}  ${bestText}`;
+  // Where the values came from: the sampler's startup or its model (startup: sobol / gp, startup: random / tpe).
+  const phase = trial.systemAttributes[systemAttributeKeys.samplerPhase];
+  const from = typeof phase === 'string' ? phase : '';
+  return `trial ${String(trial.number).padStart(3)}  ${trial.state.padEnd(8)} ${from.padEnd(15)} ${outcome}  [${describeParams(trial.params)}]  ${seconds}  ${bestText}`;
+}
+
+/**
+ * What the sampler's startup means for this budget: model-based samplers propose quasi-random or
+ * random values until startupTrials trials have finished (any state), and say so once.
+ */
+function startupNote(config: StudyConfig, sampler: Sampler): string | null {
+  const section = config.sampler as { name?: unknown } | string | null | undefined;
+  const name =
+    typeof section === 'string' ? section : typeof section?.name === 'string' ? section.name : 'tpe';
+  const startup = (sampler as { startupTrials?: unknown }).startupTrials;
+  if (typeof startup !== 'number' || (name !== 'gp' && name !== 'tpe')) return null;
+  const model = name === 'gp' ? 'the Gaussian process' : 'TPE';
+  const values = name === 'gp' ? 'Sobol points' : 'random values';
+  const line = `sampler ${name}: ${values} until ${startup} trials have finished (complete, pruned or failed), then ${model}`;
+  return startup >= config.trials
+    ? `${line}\n  note: with ${config.trials} trials no suggestion comes from ${model}; lower sampler.startupTrials`
+    : line;
 }
 
 function loadTask(config: StudyConfig): TrainingTask {
@@ -224,6 +248,8 @@ export async function tuneCommand(args: string[]): Promise<number> {
     `tensile tune: study '${config.study}' in ${config.storage}, ${config.trials} trials, ${workers} worker${workers > 1 ? 's' : ''}; ` +
       `seed CNN ${config.model.channels.join('-')} on ${config.data.trainSamples} ${config.data.dataset} images, ${config.metric} on ${config.data.validationSamples}`,
   );
+  const note = startupNote(config, samplerFromConfig(config.sampler, config.search));
+  if (note !== null) log(note);
   if (workers === 1) {
     await runWorker(config, log, track);
   } else {

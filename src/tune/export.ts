@@ -1,11 +1,17 @@
 /** Trials as a table, CSV and JSON (for `tensile study export` and study.toCsv / toJson). */
 import { distributionToJson, type JsonValue, type ParamValue } from './distributions.js';
-import { lastIntermediate, trialDuration, type FrozenTrial, type StudyRecord } from './frozen-trial.js';
+import {
+  lastIntermediate,
+  systemAttributeKeys,
+  trialDuration,
+  type FrozenTrial,
+  type StudyRecord,
+} from './frozen-trial.js';
 
 export type Cell = string | number | boolean | null;
 
 export interface TrialsTable {
-  /** number, state, value, duration_s, started_at, completed_at, params_NAME..., user_KEY..., retry_of, worker, error */
+  /** number, state, value, phase, duration_s, started_at, completed_at, params_NAME..., user_KEY..., retry_of, worker, error */
   columns: string[];
   rows: Cell[][];
 }
@@ -28,6 +34,7 @@ export function trialsTable(trials: readonly FrozenTrial[]): TrialsTable {
     'number',
     'state',
     'value',
+    'phase',
     'duration_s',
     'started_at',
     'completed_at',
@@ -45,6 +52,7 @@ export function trialsTable(trials: readonly FrozenTrial[]): TrialsTable {
         t.number,
         t.state,
         t.value,
+        cell(t.systemAttributes[systemAttributeKeys.samplerPhase]),
         duration === null ? null : Number((duration / 1000).toFixed(3)),
         iso(t.startedAt),
         iso(t.completedAt),

@@ -74,6 +74,11 @@ export const systemAttributeKeys = {
   plannedParams: 'planned_params',
   /** Grid sampler: index of the grid point. */
   gridId: 'grid_id',
+  /**
+   * Where the trial's values came from: the sampler's phase ('startup: sobol', 'gp', 'startup: random',
+   * 'tpe', 'random', ...; see Sampler.phase), 'enqueued' for enqueueTrial's values, 'retry' for a retry.
+   */
+  samplerPhase: 'sampler_phase',
 } as const;
 
 /** The last reported (step, value), or null. */

@@ -385,6 +385,14 @@ export class Study {
           relativeParams,
         );
       }
+      const phase =
+        frozen.retryOf !== null
+          ? 'retry'
+          : systemAttributeKeys.fixedParams in frozen.systemAttributes
+            ? 'enqueued'
+            : this.sampler.phase?.(view, frozen, relativeSpace);
+      if (phase !== undefined)
+        await this.storage.setTrialSystemAttribute(frozen.id, systemAttributeKeys.samplerPhase, phase);
     } catch (error) {
       // A sampler failure must not leave a trial running forever.
       await this.storage.finishTrial(frozen.id, 'failed', null, `the sampler failed: ${errorText(error)}`);

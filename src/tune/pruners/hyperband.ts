@@ -5,7 +5,7 @@
  * by each bracket's budget, as Optuna does) and competes only with trials of that bracket.
  */
 import { fnv1a } from '../hash.js';
-import type { FrozenTrial } from '../frozen-trial.js';
+import { lastIntermediate, type FrozenTrial } from '../frozen-trial.js';
 import type { StudyView } from '../samplers/sampler.js';
 import type { Pruner } from './pruner.js';
 import { firstCompleteLastStep, successiveHalvingPrune } from './successive-halving.js';
@@ -13,7 +13,10 @@ import { firstCompleteLastStep, successiveHalvingPrune } from './successive-halv
 export interface HyperbandOptions {
   /** Steps before the first cut of the most aggressive bracket (default 1). */
   minResource?: number;
-  /** Steps of a full trial (epochs); 'auto' (default): the last step of the first complete trial. */
+  /**
+   * Steps of a full trial (epochs; steps count epochs done, see pruner.ts); 'auto' (default): the last
+   * step of the first complete trial. Reports at or past it are never judged.
+   */
   maxResource?: number | 'auto';
   /** η (default 3). */
   reductionFactor?: number;
@@ -67,6 +70,11 @@ export class HyperbandPruner implements Pruner {
   prune(study: StudyView, trial: FrozenTrial): boolean {
     const maxResource = this.maxResource === 'auto' ? firstCompleteLastStep(study) : this.maxResource;
     if (maxResource === null) return false;
+    // A trial at maxResource steps has had a full trial's budget: it completes. (Steps count epochs
+    // done, so the last rung of the most aggressive bracket can fall on the last step, r·η^k = R;
+    // Optuna, whose steps start at 0, never sees a report at step R.)
+    const last = lastIntermediate(trial);
+    if (last === null || last.step >= maxResource) return false;
     const brackets = this.bracketCount(Math.max(maxResource, this.minResource));
     const bracket = this.bracketOf(study.name, trial.number, brackets);
     const peers = study.trials.filter((t) => this.bracketOf(study.name, t.number, brackets) === bracket);

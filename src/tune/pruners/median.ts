@@ -1,7 +1,8 @@
 /**
  * Percentile and median pruning (as Optuna's PercentilePruner / MedianPruner): stop a trial whose best
  * reported value so far is worse than the given percentile of what complete trials reported at the
- * same step.
+ * same step. Steps are numbered by work done (step k = after k epochs; see pruner.ts), so
+ * `warmupSteps: 1` leaves the first epoch alone and judges a trial from its second epoch on.
  */
 import type { FrozenTrial } from '../frozen-trial.js';
 import { lastIntermediate } from '../frozen-trial.js';
@@ -9,14 +10,35 @@ import type { StudyView } from '../samplers/sampler.js';
 import type { Pruner } from './pruner.js';
 
 export interface PercentilePrunerOptions {
-  /** Don't prune until this many trials are complete (default 5). */
+  /** Don't prune until this many trials are complete (default 5); never before the first. */
   startupTrials?: number;
-  /** Don't prune a trial before it reports this step (default 0). */
+  /** Steps 1…warmupSteps of a trial are never judged: the first judgement is at step warmupSteps + 1 (default 0). */
   warmupSteps?: number;
-  /** Judge only every this many steps after the warm-up (default 1). */
+  /**
+   * Judge at steps warmupSteps + 1 + k·intervalSteps (default 1: every step); a judgement whose step
+   * was not reported is made at the next report instead.
+   */
   intervalSteps?: number;
   /** Judge a step only when at least this many complete trials reported it (default 1). */
   minTrials?: number;
+}
+
+/**
+ * Whether a report at `step` is a judgement point: past the warm-up, and the first report at or after
+ * the latest interval point (Optuna's _is_first_in_interval_step, with steps counted from 1).
+ */
+export function isJudgedStep(
+  step: number,
+  reportedSteps: Iterable<number>,
+  warmupSteps: number,
+  intervalSteps: number,
+): boolean {
+  const first = warmupSteps + 1;
+  if (step < first) return false;
+  const latestPoint = first + Math.floor((step - first) / intervalSteps) * intervalSteps;
+  let previous = -Infinity;
+  for (const s of reportedSteps) if (s !== step && s > previous) previous = s;
+  return previous < latestPoint;
 }
 
 /** The p-th percentile (0–100) with linear interpolation between order statistics (numpy's default). */
@@ -56,16 +78,21 @@ export class PercentilePruner implements Pruner {
   }
 
   prune(study: StudyView, trial: FrozenTrial): boolean {
+    const complete = study.trials.filter((t) => t.state === 'complete' && t.id !== trial.id);
+    if (complete.length === 0 || complete.length < this.startupTrials) return false;
     const last = lastIntermediate(trial);
     if (last === null) return false;
-    const complete = study.trials.filter((t) => t.state === 'complete' && t.id !== trial.id);
-    if (complete.length < this.startupTrials) return false;
     const { step } = last;
-    if (step < this.warmupSteps || (step - this.warmupSteps) % this.intervalSteps !== 0) return false;
+    if (!isJudgedStep(step, trial.intermediateValues.keys(), this.warmupSteps, this.intervalSteps))
+      return false;
     const minimize = study.direction === 'minimize';
-    let best = minimize ? Infinity : -Infinity;
-    for (const value of trial.intermediateValues.values())
-      best = minimize ? Math.min(best, value) : Math.max(best, value);
+    // The best value so far, NaN ignored; a trial that reported nothing but NaN is pruned (as in Optuna).
+    let best = NaN;
+    for (const value of trial.intermediateValues.values()) {
+      if (Number.isNaN(value)) continue;
+      if (Number.isNaN(best) || (minimize ? value < best : value > best)) best = value;
+    }
+    if (Number.isNaN(best)) return true;
     const peers: number[] = [];
     for (const other of complete) {
       const value = other.intermediateValues.get(step);

@@ -1,9 +1,12 @@
 /**
  * Asynchronous successive halving (ASHA; Li et al., "A System for Massively Parallel Hyperparameter
  * Tuning", 2020). Rungs sit at steps r·η^(s+k) (r the minimum resource, η the reduction factor, s the
- * minimum early-stopping rate, k = 0, 1, ...). When a trial first reports a step at or past a rung, it
- * goes on only if its value there ranks in the top 1/η of all trials that reached that rung so far;
- * otherwise it is pruned. No trial ever waits for others, so workers never idle.
+ * minimum early-stopping rate, k = 0, 1, ...); steps count epochs done (pruner.ts), so the rung at 4
+ * is judged after the fourth epoch, as Optuna documents ("a trial is never pruned until it executes
+ * r·η^s steps"). When a trial first reports a step at or past a rung, it goes on only if its value
+ * there ranks in the top 1/η of all trials that reached that rung so far; otherwise it is pruned. No
+ * trial ever waits for others, so workers never idle. A rung on a trial's last epoch is not judged
+ * when PruningCallback drives it (a trial that reported its final step completes).
  *
  * The pruner keeps no state: a trial's value at a rung is the value it reported at the first step at
  * or past the rung, read from the study snapshot, and a trial is judged at a rung only at the report

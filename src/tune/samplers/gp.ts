@@ -2,9 +2,13 @@
  * Bayesian optimization with a Gaussian process and expected improvement.
  *
  * Each suggestion:
- *   1. encodes the complete trials into the unit cube (log ranges in log space, integers and grids
+ *   1. encodes the finished trials into the unit cube (log ranges in log space, integers and grids
  *      continuously, categorical parameters one-hot) and standardizes their values, negated when
- *      maximizing, so the GP always minimizes (its constant prior mean is fitted too);
+ *      maximizing, so the GP always minimizes (its constant prior mean is fitted too). Complete trials
+ *      enter with their value; pruned trials with their last reported value, but never better than
+ *      the best complete value (the incumbent is always a trial that ran its whole budget); failed
+ *      trials, and trials pruned before their first report, with the worst value observed (a
+ *      pessimistic liar: whatever broke there may break again);
  *   2. fits the Matérn-5/2 ARD kernel's hyperparameters by maximum marginal likelihood (with weak
  *      priors): L-BFGS from the previous fit, a default start and random starts (gaussian-process.ts);
  *   3. adds the other workers' running trials at the best value seen so far (a constant liar: no
@@ -15,11 +19,14 @@
  *      stopped improving (`stallTrials`), the improvement is measured against the best point of
  *      another basin instead, and the exhausted basin is left out (see secondBasin);
  *   5. decodes the winner (rounding integers and grids, arg-max for one-hot groups), falling back to
- *      the next candidate when rounding lands on a point already evaluated.
- * The first `startupTrials` trials follow a scrambled Sobol sequence (the very first one is random,
- * before any search space is known).
+ *      the next candidate when it lands on a point already evaluated or pending, of any state: the
+ *      same grid point and choice on discrete parameters, and within `resolution` of the unit range
+ *      on continuous ones.
+ * Until `startupTrials` trials have finished (complete, pruned or failed alike) the suggestions follow
+ * a scrambled Sobol sequence (the very first one is random, before any search space is known).
  */
 import {
+  cardinality,
   fromUnit,
   isSingleValue,
   toExternal,
@@ -29,7 +36,7 @@ import {
   type ParamValue,
   type SearchSpace,
 } from '../distributions.js';
-import { pendingParams, type FrozenTrial } from '../frozen-trial.js';
+import { lastIntermediate, pendingParams, type FrozenTrial } from '../frozen-trial.js';
 import {
   defaultHyperparameters,
   fitHyperparameters,
@@ -40,12 +47,18 @@ import { minimizeBox } from '../math/lbfgs.js';
 import { logExpectedImprovementFactor, logExpectedImprovementFactorDerivative } from '../math/normal.js';
 import { Random } from '../../tensor/random.js';
 import type { Sampler, StudyView } from './sampler.js';
-import { intersectionSearchSpace, randomSeed, sampleUniform, trialRandom } from './search-space.js';
+import {
+  finishedTrialCount,
+  intersectionSearchSpace,
+  randomSeed,
+  sampleUniform,
+  trialRandom,
+} from './search-space.js';
 import { SobolEngine } from './sobol.js';
 
 export interface GpSamplerOptions {
   seed?: number;
-  /** Quasi-random trials before the GP takes over (default 10). */
+  /** Finished trials (complete, pruned or failed) before the GP takes over; Sobol points until then (default 10). */
   startupTrials?: number;
   /** Quasi-random candidates scored per suggestion (default 2048). */
   candidates?: number;
@@ -72,7 +85,7 @@ export interface GpSamplerOptions {
    */
   minimumImprovement?: number;
   /**
-   * After this many complete trials without a relative improvement of 1e-3 of the value range
+   * After this many finished trials without a relative improvement of 1e-3 of the value range
    * (default 10; 0: never), the best point's basin counts as exhausted: expected improvement is then
    * taken over the value of the best point in another basin and maximized outside the exhausted one,
    * until a trial improves on the best again. Expected improvement over the global best rates a
@@ -82,6 +95,12 @@ export interface GpSamplerOptions {
    * test of niching evolutionary algorithms).
    */
   stallTrials?: number;
+  /**
+   * Two points whose continuous coordinates all lie within this fraction of their unit range (in log
+   * space for log ranges), with the same choices and grid points elsewhere, count as the same
+   * configuration, which is never proposed twice (default 1e-4; on lr from 1e-4 to 1e-1, 0.07%).
+   */
+  resolution?: number;
 }
 
 /** How the search space maps into the unit cube. */
@@ -95,6 +114,8 @@ interface Encoding {
   dimensions: number;
   /** 1 for coordinates that L-BFGS may move (non-categorical). */
   continuous: Uint8Array;
+  /** 1 for coordinates of continuous ranges (neither categorical nor on a grid): compared within the resolution. */
+  unbounded: Uint8Array;
 }
 
 function encoding(space: SearchSpace): Encoding {
@@ -110,10 +131,12 @@ function encoding(space: SearchSpace): Encoding {
     dimensions += width;
   }
   const continuous = new Uint8Array(dimensions);
+  const unbounded = new Uint8Array(dimensions);
   distributions.forEach((distribution, p) => {
     if (distribution.kind !== 'categorical') continuous[offsets[p]!] = 1;
+    if (!Number.isFinite(cardinality(distribution))) unbounded[offsets[p]!] = 1;
   });
-  return { names, distributions, offsets, widths, dimensions, continuous };
+  return { names, distributions, offsets, widths, dimensions, continuous, unbounded };
 }
 
 /** Params (external values) → a point of the cube; null when a parameter is missing or out of range. */
@@ -162,8 +185,16 @@ function canonical(enc: Encoding, point: ArrayLike<number>): Float64Array {
   return out;
 }
 
-function sameKey(point: Float64Array): string {
-  return Array.from(point, (v) => v.toFixed(9)).join(',');
+/**
+ * Whether two canonical points are the same configuration: equal choices and grid points, continuous
+ * coordinates within `resolution`.
+ */
+function sameConfiguration(enc: Encoding, a: Float64Array, b: Float64Array, resolution: number): boolean {
+  for (let j = 0; j < enc.dimensions; j++) {
+    const tolerance = enc.unbounded[j] ? resolution : 1e-9;
+    if (Math.abs(a[j]! - b[j]!) > tolerance) return false;
+  }
+  return true;
 }
 
 export class GpSampler implements Sampler {
@@ -185,15 +216,34 @@ export class GpSampler implements Sampler {
       warpOutputs: options.warpOutputs ?? false,
       minimumImprovement: options.minimumImprovement ?? 0,
       stallTrials: options.stallTrials ?? 10,
+      resolution: options.resolution ?? 1e-4,
     };
+    if (!(this.options.resolution >= 0 && this.options.resolution < 1))
+      throw new RangeError('GpSampler: resolution must lie in [0, 1)');
     if (!Number.isSafeInteger(this.startupTrials) || this.startupTrials < 1)
       throw new RangeError('GpSampler: startupTrials must be a positive integer');
   }
 
   inferRelativeSearchSpace(study: StudyView): SearchSpace {
-    const space = intersectionSearchSpace(study.trials, { includePruned: false });
+    const space = intersectionSearchSpace(study.trials, { includePruned: true });
     for (const name of Object.keys(space)) if (isSingleValue(space[name]!)) delete space[name];
     return space;
+  }
+
+  /** 'startup: random' (no search space yet), 'startup: sobol' (too few finished trials) or 'gp'. */
+  phase(study: StudyView, trial: FrozenTrial, space: SearchSpace): string {
+    if (encoding(space).dimensions === 0) return 'startup: random';
+    return this.inStartup(study, trial) ? 'startup: sobol' : 'gp';
+  }
+
+  /** Whether the trial still gets a Sobol point: too few finished trials, or none with a value yet. */
+  private inStartup(study: StudyView, trial: FrozenTrial): boolean {
+    if (finishedTrialCount(study.trials, trial) < this.startupTrials) return true;
+    return !study.trials.some(
+      (t) =>
+        t.id !== trial.id &&
+        (t.state === 'complete' || (t.state === 'pruned' && t.intermediateValues.size > 0)),
+    );
   }
 
   sampleIndependent(
@@ -210,21 +260,16 @@ export class GpSampler implements Sampler {
     if (enc.dimensions === 0) return {};
     const random = trialRandom(this.seed, trial.number, 'gp');
     const d = enc.dimensions;
-    const sign = study.direction === 'minimize' ? 1 : -1;
-    const points: Float64Array[] = [];
-    const values: number[] = [];
-    const pending: Float64Array[] = [];
-    for (const other of study.trials) {
-      if (other.id === trial.id) continue;
-      const point = new Float64Array(d);
-      if (other.state === 'complete' && encode(enc, other.params, point)) {
-        points.push(point);
-        values.push(sign * other.value!);
-      } else if (other.state === 'running' && encode(enc, pendingParams(other), point)) {
-        pending.push(point);
-      }
-    }
-    if (points.length < this.startupTrials) return this.sobolPoint(enc, trial.number);
+    const { points, values, complete, pending, visited } = observations(enc, study, trial);
+    // Points already evaluated (in any state) or pending, for step 5 and the startup points.
+    const seen = visited.map((p) => canonical(enc, p));
+    const resolution = this.options.resolution;
+    const isNew = (point: Float64Array) => {
+      const c = canonical(enc, point);
+      return !seen.some((s) => sameConfiguration(enc, s, c, resolution));
+    };
+    if (this.inStartup(study, trial) || points.length === 0)
+      return this.startupPoint(enc, space, trial.number, isNew, random);
 
     // 1. Standardize (and, when asked, warp towards normality).
     const n = points.length;
@@ -247,9 +292,10 @@ export class GpSampler implements Sampler {
     });
     this.previous = { key: spaceKey, hyperparameters };
 
-    // 3. Constant liar for running trials.
+    // 3. Constant liar for running trials, at the best complete value.
     let best = Infinity;
-    for (const v of y) best = Math.min(best, v);
+    for (let i = 0; i < n; i++) if (complete[i]) best = Math.min(best, y[i]!);
+    if (best === Infinity) for (const v of y) best = Math.min(best, v);
     let target = best - this.options.minimumImprovement;
     const allX = new Float64Array((n + pending.length) * d);
     allX.set(x);
@@ -266,11 +312,13 @@ export class GpSampler implements Sampler {
 
     // 4. Maximize log EI over the cube, improving on the best value; or, once the best point's basin
     // has stalled, improving on the best point of another basin, away from the stalled one.
-    const seen = new Set([...points, ...pending].map((p) => sameKey(canonical(enc, p))));
-    const order = Array.from(y.keys()).sort((a, b) => y[a]! - y[b]!);
+    // (Ties rank complete trials first, so the incumbent is a complete trial.)
+    const order = Array.from(y.keys()).sort(
+      (a, b) => y[a]! - y[b]! || Number(complete[b]) - Number(complete[a]),
+    );
     const stalled =
       this.options.stallTrials > 0 && trialsSinceImprovement(values) >= this.options.stallTrials;
-    const secondary = stalled ? secondBasin(gp, points, y) : null;
+    const secondary = stalled ? secondBasin(gp, points, y, order) : null;
     let candidates: Float64Array[];
     if (secondary === null) {
       candidates = this.candidates(enc, points, order.slice(0, 5), this.options.candidates, random);
@@ -303,17 +351,22 @@ export class GpSampler implements Sampler {
     }
     const ranked = [...refined, ...scored].sort((a, b) => b.score - a.score);
 
-    // 5. Decode, skipping points already evaluated or pending.
-    for (const candidate of ranked) {
-      if (!seen.has(sameKey(canonical(enc, candidate.point)))) return decode(enc, candidate.point);
-    }
-    const fallback: Record<string, ParamValue> = {};
-    for (const name of enc.names) fallback[name] = sampleUniform(space[name]!, random);
-    return fallback;
+    // 5. Decode, skipping points already evaluated (in any state) or pending.
+    for (const candidate of ranked) if (isNew(candidate.point)) return decode(enc, candidate.point);
+    return freshRandomPoint(enc, space, isNew, random);
   }
 
-  /** Point number `index` of a scrambled Sobol sequence, decoded. */
-  private sobolPoint(enc: Encoding, index: number): Record<string, ParamValue> {
+  /**
+   * Point number `index` of a scrambled Sobol sequence, decoded; a random new point instead when it
+   * repeats a configuration already evaluated or pending (small discrete spaces).
+   */
+  private startupPoint(
+    enc: Encoding,
+    space: SearchSpace,
+    index: number,
+    isNew: (point: Float64Array) => boolean,
+    random: Random,
+  ): Record<string, ParamValue> {
     const params = enc.names.length;
     if (params > SobolEngine.maxDimensions) return {};
     const engine = new SobolEngine(params, new Random(this.seed + 7));
@@ -322,7 +375,9 @@ export class GpSampler implements Sampler {
     enc.names.forEach(
       (name, p) => (result[name] = toExternal(enc.distributions[p]!, fromUnit(enc.distributions[p]!, u[p]!))),
     );
-    return result;
+    const point = new Float64Array(enc.dimensions);
+    if (!encode(enc, result, point) || isNew(point)) return result;
+    return freshRandomPoint(enc, space, isNew, random);
   }
 
   /** Quasi-random points over the cube plus Gaussian perturbations of the best observed points. */
@@ -399,6 +454,89 @@ export class GpSampler implements Sampler {
     free.forEach((i, k) => (refined[i] = result.x[k]!));
     return { point: refined, score: -result.value };
   }
+}
+
+/** Uniform random points until one is new (at most 100 tries: a fully evaluated space repeats one). */
+function freshRandomPoint(
+  enc: Encoding,
+  space: SearchSpace,
+  isNew: (point: Float64Array) => boolean,
+  random: Random,
+): Record<string, ParamValue> {
+  const params: Record<string, ParamValue> = {};
+  const point = new Float64Array(enc.dimensions);
+  for (let attempt = 0; attempt < 100; attempt++) {
+    for (const name of enc.names) params[name] = sampleUniform(space[name]!, random);
+    if (encode(enc, params, point) && isNew(point)) break;
+  }
+  return params;
+}
+
+/**
+ * The finished trials as GP observations (values signed so that lower is better), in trial order, and
+ * the running trials' points. Complete trials count with their value; pruned ones with their last
+ * reported value, made no better than the best complete value; failed ones and those pruned before a
+ * report with the worst value among the others (left out while there is none). `visited`: the points
+ * of every finished and running trial.
+ */
+function observations(
+  enc: Encoding,
+  study: StudyView,
+  trial: FrozenTrial,
+): {
+  points: Float64Array[];
+  values: number[];
+  complete: boolean[];
+  pending: Float64Array[];
+  visited: Float64Array[];
+} {
+  const sign = study.direction === 'minimize' ? 1 : -1;
+  const d = enc.dimensions;
+  const entries: { point: Float64Array; value: number | null; complete: boolean }[] = [];
+  const pending: Float64Array[] = [];
+  const visited: Float64Array[] = [];
+  let bestComplete = Infinity;
+  for (const other of study.trials) {
+    if (other.id === trial.id) continue;
+    const point = new Float64Array(d);
+    if (other.state === 'running') {
+      if (encode(enc, pendingParams(other), point)) {
+        pending.push(point);
+        visited.push(point);
+      }
+      continue;
+    }
+    if (!encode(enc, other.params, point)) continue;
+    if (other.state !== 'waiting') visited.push(point);
+    if (other.state === 'complete') {
+      entries.push({ point, value: sign * other.value!, complete: true });
+      bestComplete = Math.min(bestComplete, sign * other.value!);
+    } else if (other.state === 'pruned' || other.state === 'failed') {
+      const last = other.state === 'pruned' ? lastIntermediate(other) : null;
+      entries.push({
+        point,
+        value: last !== null && Number.isFinite(last.value) ? sign * last.value : null,
+        complete: false,
+      });
+    }
+  }
+  let worst = -Infinity;
+  for (const entry of entries) {
+    if (entry.value === null) continue;
+    if (!entry.complete && bestComplete < Infinity) entry.value = Math.max(entry.value, bestComplete);
+    worst = Math.max(worst, entry.value);
+  }
+  const points: Float64Array[] = [];
+  const values: number[] = [];
+  const complete: boolean[] = [];
+  for (const entry of entries) {
+    const value = entry.value ?? (worst === -Infinity ? null : worst);
+    if (value === null) continue;
+    points.push(entry.point);
+    values.push(value);
+    complete.push(entry.complete);
+  }
+  return { points, values, complete, pending, visited };
 }
 
 /** Shifts and scales values in place to zero mean and unit variance (constant values become zeros). */
@@ -486,13 +624,16 @@ export function sameBasin(
   return true;
 }
 
-/** The best observed point (index into points) in another basin than the best point, or null. */
+/**
+ * The best observed point (index into points) in another basin than the best point, or null. `order`:
+ * the indices best first (default: by y).
+ */
 export function secondBasin(
   gp: GaussianProcess,
   points: readonly Float64Array[],
   y: Float64Array,
+  order: readonly number[] = Array.from(y.keys()).sort((a, b) => y[a]! - y[b]!),
 ): number | null {
-  const order = Array.from(y.keys()).sort((a, b) => y[a]! - y[b]!);
   const incumbent = points[order[0]!]!;
   for (const index of order.slice(1, 40)) {
     if (!sameBasin(gp, incumbent, y[order[0]!]!, points[index]!, y[index]!)) return index;
@@ -500,7 +641,7 @@ export function secondBasin(
   return null;
 }
 
-/** Complete trials (values in trial order) since the best improved by more than 1e-3 of the value range. */
+/** Finished trials (values in trial order) since the best improved by more than 1e-3 of the value range. */
 export function trialsSinceImprovement(values: readonly number[]): number {
   const range = Math.max(...values) - Math.min(...values);
   let best = Infinity;

@@ -68,6 +68,10 @@ export class GridSampler implements Sampler {
     return {};
   }
 
+  phase(): string {
+    return 'grid';
+  }
+
   sampleRelative(): Record<string, ParamValue> {
     return {};
   }

@@ -24,6 +24,10 @@ export class RandomSampler implements Sampler {
     return {};
   }
 
+  phase(): string {
+    return 'random';
+  }
+
   sampleIndependent(
     _study: StudyView,
     trial: FrozenTrial,

@@ -15,6 +15,15 @@
  *      relative space (new parameters, conditional branches, the first trials).
  * When the trial finishes the study calls
  *   5. afterTrial(study, trial, state, value).
+ * After step 3 the study also asks `phase(study, trial, space)`, a short name of where the values come
+ * from ('startup: sobol', 'gp', 'startup: random', 'tpe', ...), and stores it with the trial as the
+ * system attribute `sampler_phase` (`tensile tune` prints it on each trial's line).
+ *
+ * Finished trials of every state are history: model-based samplers count complete, pruned and failed
+ * trials towards their startup trials (each one used up a trial of the budget) and learn from all of
+ * them: a pruned trial counts with its last reported value at its step (worse than any complete one
+ * for TPE, as in Optuna), a failed trial or one pruned before its first report as a bad result. See
+ * each sampler for the details.
  *
  * `study.trials` is a snapshot taken when the trial started: every trial of the study in order of
  * number, including running ones of other workers and the current trial itself (as running). The
@@ -44,6 +53,8 @@ export interface Sampler {
     distribution: Distribution,
   ): ParamValue;
   afterTrial?(study: StudyView, trial: FrozenTrial, state: FinishedTrialState, value: number | null): void;
+  /** Where the values for `trial` come from, given the same snapshot and relative space (see above). */
+  phase?(study: StudyView, trial: FrozenTrial, space: SearchSpace): string;
   /** True when nothing is left to propose (a fully visited grid): the study then starts no new trials. */
   isExhausted?(study: StudyView): boolean;
 }

@@ -54,6 +54,21 @@ export function unionSearchSpace(trials: readonly FrozenTrial[]): SearchSpace {
   return sorted(space);
 }
 
+/**
+ * Finished trials (complete, pruned or failed) other than `trial`: what startupTrials counts. Every
+ * finished trial used up a trial of the budget, whether or not it reached a final value.
+ */
+export function finishedTrialCount(trials: readonly FrozenTrial[], trial: FrozenTrial): number {
+  let count = 0;
+  for (const other of trials)
+    if (
+      other.id !== trial.id &&
+      (other.state === 'complete' || other.state === 'pruned' || other.state === 'failed')
+    )
+      count++;
+  return count;
+}
+
 /** A value drawn uniformly (in log space for log ranges; every grid point equally likely). */
 export function sampleUniform(distribution: Distribution, random: Random): ParamValue {
   return toExternal(distribution, fromUnit(distribution, random.next()));

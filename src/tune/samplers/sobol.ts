@@ -159,4 +159,8 @@ export class SobolSampler implements Sampler {
   ): ParamValue {
     return sampleUniform(distribution, trialRandom(this.scrambleSeed, trial.number, name));
   }
+
+  phase(_study: StudyView, _trial: FrozenTrial, space: SearchSpace): string {
+    return Object.keys(space).length === 0 ? 'random' : 'sobol';
+  }
 }

@@ -11,7 +11,13 @@
  * Univariate (the default) models each parameter on its own, using the trials that have it, so
  * conditional parameters need nothing special. Multivariate (Falkner et al., BOHB, 2018) models all
  * parameters every finished trial shares as one joint density, which captures interactions. Either way
- * the first `startupTrials` trials are random.
+ * values are random until `startupTrials` trials have finished (complete, pruned or failed alike).
+ *
+ * Finished trials of every state are observations, ranked best first as Optuna ranks them: complete
+ * trials by value; then pruned trials, those that got further first and, at the same step, by their
+ * last reported value; then failed trials and trials pruned before any report, as the worst. A pruned
+ * or failed trial thus lands in the "above" group unless the study has almost nothing better, which
+ * steers l(x)/g(x) away from it.
  *
  * Parallel workers: with `constantLiar` running trials of other workers (with their planned
  * parameters, see sampler.ts) join the "above" group as if they had turned out badly, which steers
@@ -30,6 +36,7 @@ import {
 } from './parzen-estimator.js';
 import type { Sampler, StudyView } from './sampler.js';
 import {
+  finishedTrialCount,
   intersectionSearchSpace,
   randomSeed,
   sampleUniform,
@@ -39,7 +46,7 @@ import {
 
 export interface TpeSamplerOptions {
   seed?: number;
-  /** Random trials before TPE takes over (default 10). */
+  /** Finished trials (complete, pruned or failed) before TPE takes over; random until then (default 10). */
   startupTrials?: number;
   /**
    * Candidates drawn from l(x) per suggestion (default 12; Optuna's is 24). Fewer candidates make the
@@ -150,6 +157,10 @@ export class TpeSampler implements Sampler {
     return result;
   }
 
+  phase(study: StudyView, trial: FrozenTrial): string {
+    return finishedTrialCount(study.trials, trial) < this.startupTrials ? 'startup: random' : 'tpe';
+  }
+
   sampleIndependent(
     study: StudyView,
     trial: FrozenTrial,
@@ -162,13 +173,14 @@ export class TpeSampler implements Sampler {
     );
   }
 
-  /** The TPE steps for a set of parameters; null while there are fewer than startupTrials observations. */
+  /** The TPE steps for a set of parameters; null during the startup trials or without observations. */
   private sampleJointly(
     study: StudyView,
     trial: FrozenTrial,
     names: readonly string[],
     space: SearchSpace,
   ): Record<string, ParamValue> | null {
+    if (finishedTrialCount(study.trials, trial) < this.startupTrials) return null;
     const dimensions = names.map((name) => parzenDimension(space[name]!));
     const split = this.splitObservations(study, trial, names, dimensions);
     if (split === null) return null;
@@ -207,7 +219,8 @@ export class TpeSampler implements Sampler {
   /**
    * Step 1: the trials that have every parameter in `names` (with values inside today's domain),
    * ordered best first (complete by value, then pruned by how far they got and their last value, then
-   * the running ones when lying), cut after γ(n); each group then in trial order for the weights.
+   * failed ones and those pruned before a report, then the running ones when lying), cut after γ(n);
+   * each group then in trial order for the weights. Null when no finished trial has these parameters.
    */
   private splitObservations(
     study: StudyView,
@@ -227,6 +240,8 @@ export class TpeSampler implements Sampler {
       } else if (other.state === 'pruned') {
         const last = lastIntermediate(other);
         key = last === null ? [2, 0, 0] : [1, -last.step, sign * last.value];
+      } else if (other.state === 'failed') {
+        key = [2, 0, 0];
       } else if (other.state === 'running' && this.constantLiar) {
         key = [3, 0, 0];
         params = pendingParams(other);
@@ -250,7 +265,7 @@ export class TpeSampler implements Sampler {
       if (key[0] < 3) finished++;
       ranked.push({ observation: { number: other.number, coordinates }, key });
     }
-    if (finished < this.startupTrials || finished === 0) return null;
+    if (finished === 0) return null;
     ranked.sort(
       (a, b) =>
         a.key[0] - b.key[0] ||
