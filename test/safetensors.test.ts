@@ -334,7 +334,7 @@ describe('safetensors errors name the file, the field, expected and actual', () 
     );
     assertSafetensorsError(
       () => parseSafetensors(file, 'f.safetensors'),
-      /tensor 'w' ends at byte 4096 of the data section but the file has only 1000 bytes after the header — the file is truncated/,
+      /tensor 'w' in f\.safetensors ends at byte 4096 of the data section but the file has only 1000 bytes after the header — the file is truncated/,
     );
   });
 
@@ -419,7 +419,10 @@ describe('safetensors errors name the file, the field, expected and actual', () 
     const directory = temporaryDirectory();
     const filePath = path.join(directory, 'broken.safetensors');
     fs.writeFileSync(filePath, buildFile({ w: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, f32(2)));
-    assertSafetensorsError(() => readSafetensors(filePath), /tensor 'w' ends at byte 16 .* only 8 bytes/);
+    assertSafetensorsError(
+      () => readSafetensors(filePath),
+      /tensor 'w' in .*broken\.safetensors ends at byte 16 .* only 8 bytes/,
+    );
     assert.throws(
       () => readSafetensors(filePath),
       (error: SafetensorsError) => error.source === filePath && error.tensorName === 'w',

@@ -188,8 +188,25 @@ export function loadCheckpoint(
     else if (name.startsWith('optimizer.')) optimizerValues.set(name.slice('optimizer.'.length), entry.data);
   }
 
-  // Check the optimizer before the model loads anything, so a mismatch leaves both untouched.
-  const record = parseJson<OptimizerRecord>(metadata, 'optimizer', file);
+  // Check the optimizer and every metadata entry before the model loads anything, so a mismatch or
+  // a damaged entry leaves model, optimizer and generators untouched.
+  const record = checkedOptimizerRecord(parseJson<unknown>(metadata, 'optimizer', file), file);
+  const frozenNames = parseJson<unknown>(metadata, 'frozen', file);
+  if (frozenNames !== undefined && !isStringList(frozenNames)) {
+    throw new CheckpointError(`${file}: metadata 'frozen' must be a list of parameter names`);
+  }
+  const globalRandom = checkedRandom(metadata, 'globalRandom', file);
+  const random = checkedRandom(metadata, 'random', file);
+  const history = parseJson<unknown>(metadata, 'history', file) ?? [];
+  if (!Array.isArray(history) || history.some((logs) => logs === null || typeof logs !== 'object')) {
+    throw new CheckpointError(`${file}: metadata 'history' must be a list of epoch records`);
+  }
+  const scheduleStep = metadata.scheduleStep === undefined ? null : Number(metadata.scheduleStep);
+  if (scheduleStep !== null && !(Number.isInteger(scheduleStep) && scheduleStep >= 0)) {
+    throw new CheckpointError(
+      `${file}: metadata scheduleStep '${metadata.scheduleStep}' is not a non-negative integer`,
+    );
+  }
   const problems: string[] = [];
   if (optimizer !== null) {
     if (record === undefined) problems.push('the checkpoint holds no optimizer state');
@@ -235,21 +252,57 @@ export function loadCheckpoint(
     optimizer.groups.forEach((group, g) => (group.initialLr = record.groups[g]!.initialLr));
   }
   if (options.restoreFrozen ?? true) {
-    const frozen = new Set(parseJson<string[]>(metadata, 'frozen', file) ?? []);
+    const frozen = new Set((frozenNames as string[] | undefined) ?? []);
     for (const [name, parameter] of model.namedParameters()) parameter.requiresGrad = !frozen.has(name);
   }
-  if (options.restoreGlobalRandom ?? true) {
-    const globalState = parseJson<RandomState>(metadata, 'globalRandom', file);
-    if (globalState !== undefined) defaultRandom().setState(globalState);
+  if ((options.restoreGlobalRandom ?? true) && globalRandom !== undefined) {
+    defaultRandom().setState(globalRandom.getState());
   }
-  const randomState = parseJson<RandomState>(metadata, 'random', file);
-  return {
-    epoch,
-    random: randomState === undefined ? undefined : Random.fromState(randomState),
-    scheduleStep: metadata.scheduleStep === undefined ? null : Number(metadata.scheduleStep),
-    history: parseJson<EpochLogs[]>(metadata, 'history', file) ?? [],
-    metadata,
+  return { epoch, random, scheduleStep, history: history as EpochLogs[], metadata };
+}
+
+function isStringList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string');
+}
+
+/** A generator state from the metadata, checked by building a generator from it. */
+function checkedRandom(metadata: Record<string, string>, key: string, file: string): Random | undefined {
+  const state = parseJson<unknown>(metadata, key, file);
+  if (state === undefined) return undefined;
+  try {
+    return Random.fromState(state as RandomState);
+  } catch (error) {
+    throw new CheckpointError(
+      `${file}: metadata '${key}' is not a generator state (${(error as Error).message})`,
+    );
+  }
+}
+
+/** The optimizer record's structure, checked field by field (a damaged file must not half-load). */
+function checkedOptimizerRecord(value: unknown, file: string): OptimizerRecord | undefined {
+  if (value === undefined) return undefined;
+  const fail = (what: string): never => {
+    throw new CheckpointError(`${file}: metadata 'optimizer' ${what}`);
   };
+  if (value === null || typeof value !== 'object') return fail('must be an object');
+  const record = value as Partial<OptimizerRecord>;
+  if (typeof record.type !== 'string') fail('has no optimizer type');
+  if (!Number.isInteger(record.stepCount) || record.stepCount! < 0)
+    fail('has a step count that is not a count');
+  if (!Array.isArray(record.groups)) return fail('has no list of parameter groups');
+  record.groups.forEach((group, g) => {
+    if (group === null || typeof group !== 'object') fail(`group ${g} is not an object`);
+    if (!isStringList(group.parameters)) fail(`group ${g} has no list of parameter names`);
+    if (typeof group.initialLr !== 'number' || !Number.isFinite(group.initialLr)) {
+      fail(`group ${g} has no finite initial learning rate`);
+    }
+    if (group.settings === null || typeof group.settings !== 'object') fail(`group ${g} has no settings`);
+    for (const [name, setting] of Object.entries(group.settings)) {
+      const fine = typeof setting === 'boolean' || (typeof setting === 'number' && Number.isFinite(setting));
+      if (!fine) fail(`group ${g} setting '${name}' is ${JSON.stringify(setting)}, not a number or a flag`);
+    }
+  });
+  return record as OptimizerRecord;
 }
 
 export interface TrainingCheckpointOptions {

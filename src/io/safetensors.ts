@@ -270,7 +270,7 @@ function parseLayout(
   for (const entry of entries) {
     if (entry.end > dataLength) {
       throw new SafetensorsError(
-        `tensor '${entry.name}' ends at byte ${entry.end} of the data section but the file has only ` +
+        `tensor '${entry.name}' in ${source} ends at byte ${entry.end} of the data section but the file has only ` +
           `${dataLength} bytes after the header — the file is truncated`,
         source,
         entry.name,
