@@ -6,5 +6,6 @@ export * from './transforms.js';
 export * from './idx.js';
 export * from './mnist.js';
 export * from './fashion-mnist.js';
+export * from './cifar.js';
 export { defaultCacheDirectory, type PackageDatasetOptions } from './image-cache.js';
 export { writeFileAtomic } from '../io/atomic-write.js';
