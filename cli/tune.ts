@@ -8,7 +8,8 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from './arguments.js';
+import { Worker } from 'node:worker_threads';
+import { parseArgs, UsageError } from './arguments.js';
 import YAML from 'yaml';
 import {
   formatNumber,
@@ -21,7 +22,6 @@ import {
   storageUrlHelp,
   Study,
   suggestFromSpec,
-  trainingHyperparameterNames,
   trainingHyperparameters,
   trainWithHyperparameters,
   tuningSplit,
@@ -206,6 +206,7 @@ export async function tuneCommand(args: string[]): Promise<number> {
       quiet: { type: 'boolean', default: false },
       'no-track': { type: 'boolean', default: false },
       'worker-id': { type: 'string' },
+      'parent-pid': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -214,32 +215,38 @@ export async function tuneCommand(args: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   const file = positionals[0]!;
-  const config = parseStudyConfig(YAML.parse(fs.readFileSync(file, 'utf8')), { storage: defaultStorage });
+  const text = fs.readFileSync(file, 'utf8');
+  let config: StudyConfig;
+  try {
+    // Every field and every value the trainer would refuse is checked here, before any trial runs:
+    // a mistake in the study file is a usage error (exit 2), not a study of failed trials.
+    config = parseStudyConfig(YAML.parse(text), { storage: defaultStorage });
+  } catch (error) {
+    throw new UsageError(`tensile tune: ${file}: ${error instanceof Error ? error.message : String(error)}`);
+  }
   if (values.storage !== undefined) config.storage = values.storage;
   if (values.study !== undefined) config.study = values.study;
   if (values.trials !== undefined) {
     config.trials = Number(values.trials);
     if (!Number.isInteger(config.trials) || config.trials < 1)
-      throw new Error(`--trials must be a positive integer, got '${values.trials}'`);
-  }
-  for (const entry of config.search) {
-    if (!(trainingHyperparameterNames as string[]).includes(entry.name)) {
-      throw new Error(
-        `search '${entry.name}' is not a training hyperparameter (known: ${trainingHyperparameterNames.join(', ')})`,
-      );
-    }
+      throw new UsageError(`tensile tune: --trials must be a positive integer, got '${values.trials}'`);
   }
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1)
-    throw new Error(`--workers must be a positive integer, got '${values.workers}'`);
+    throw new UsageError(`tensile tune: --workers must be a positive integer, got '${values.workers}'`);
   if (workers > 1 && config.storage.startsWith('memory'))
-    throw new Error('--workers needs a storage that processes can share (sqlite:PATH or postgres://...)');
+    throw new UsageError(
+      'tensile tune: --workers needs a storage that processes can share (sqlite:PATH or postgres://...)',
+    );
   const log = (line: string) => {
     if (!values.quiet) console.log(line);
   };
   const track = !values['no-track'];
+  let failedWorkers: string[] = [];
 
   if (values['worker-id'] !== undefined) {
+    // A worker started by `--workers N` ends with its parent: nobody would read its lines or wait for it.
+    if (values['parent-pid'] !== undefined) exitWithParent(Number(values['parent-pid']));
     await runWorker(config, (line) => log(`[worker ${values['worker-id']}] ${line}`), track);
     return 0;
   }
@@ -265,18 +272,56 @@ export async function tuneCommand(args: string[]): Promise<number> {
       String(config.trials),
       ...(values.quiet ? ['--quiet'] : []),
       ...(track ? [] : ['--no-track']),
+      '--parent-pid',
+      String(process.pid),
     ];
     const codes = await Promise.all(
       Array.from({ length: workers }, (_, i) => {
         const child = spawn(process.execPath, [main, ...forwarded, '--worker-id', String(i + 1)], {
           stdio: ['ignore', 'inherit', 'inherit'],
         });
-        return new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+        return new Promise<number>((resolve) => {
+          child.once('error', () => resolve(1));
+          child.once('exit', (code) => resolve(code ?? 1));
+        });
       }),
     );
-    if (codes.some((c) => c !== 0))
-      console.error(`tensile tune: ${codes.filter((c) => c !== 0).length} worker(s) failed`);
+    failedWorkers = codes
+      .map((code, i) => ({ worker: i + 1, code }))
+      .filter(({ code }) => code !== 0)
+      .map(({ worker, code }) => `worker ${worker} (exit ${code})`);
+    if (failedWorkers.length > 0)
+      console.error(`tensile tune: ${failedWorkers.length} worker(s) failed: ${failedWorkers.join(', ')}`);
   }
   await summarize(config, started);
-  return 0;
+  // The study may well be complete (other workers took over), but a worker that failed is a fault to report.
+  return failedWorkers.length > 0 ? 1 : 0;
 }
+
+/**
+ * Ends this process when process `parent` has gone (it was killed, or crashed). The check runs on a
+ * thread of its own because training blocks the main thread for a whole trial; the thread polls the
+ * parent's id, which changes when the parent dies and this process is handed to init (or a
+ * subreaper). The running trial's heartbeats stop with the process, so the study fails it (and
+ * retries it, when retries are allowed) as for any dead worker.
+ */
+function exitWithParent(parent: number): void {
+  if (!Number.isInteger(parent) || parent <= 0) return;
+  if (process.ppid !== parent) process.exit(1);
+  const watcher = new Worker(
+    `const { workerData } = require('node:worker_threads');
+     const fs = require('node:fs');
+     setInterval(() => {
+       if (process.ppid !== workerData.parent) {
+         fs.writeSync(2, 'tensile tune: worker ' + process.pid + ': the parent process ' + workerData.parent + ' has gone; exiting\\n');
+         process.kill(process.pid, 'SIGTERM');
+       }
+     }, ${parentPollMilliseconds});`,
+    { eval: true, workerData: { parent }, execArgv: [] },
+  );
+  // The watcher must not keep a finished worker alive.
+  watcher.unref();
+}
+
+/** How often a worker checks that its parent is alive. */
+const parentPollMilliseconds = 250;

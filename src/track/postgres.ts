@@ -38,6 +38,7 @@ import {
   type RunState,
   type RunStore,
 } from './types.js';
+import { isConnectionError, RetryPolicy } from '../tune/storage/retry.js';
 import { workerName } from './worker-name.js';
 
 /** The server's clock in milliseconds since 1970. */
@@ -73,18 +74,30 @@ export class PostgresRunStore implements RunStore {
   readonly synchronousWrites = false;
   readonly schema: string | null;
   private readonly pool: pg.Pool;
+  private readonly retry: RetryPolicy;
 
-  private constructor(url: string, pool: pg.Pool, schema: string | null) {
+  private constructor(url: string, pool: pg.Pool, schema: string | null, retrySeconds?: number) {
     this.url = url;
     this.pool = pool;
     this.schema = schema;
+    this.retry = new RetryPolicy({
+      what: 'PostgreSQL run store',
+      ...(retrySeconds === undefined ? {} : { seconds: retrySeconds }),
+    });
   }
 
   /**
    * Connects and creates or upgrades the run tables.
    * @example const store = await PostgresRunStore.connect('postgres://tensile@db.example/studies');
    */
-  static async connect(url: string, options: { maxConnections?: number } = {}): Promise<PostgresRunStore> {
+  static async connect(
+    url: string,
+    options: {
+      maxConnections?: number;
+      /** Seconds to keep retrying while the database is unreachable (default 60; see retry.ts). */
+      retrySeconds?: number;
+    } = {},
+  ): Promise<PostgresRunStore> {
     const { connectionString, schema } = parsePostgresUrl(url);
     // The schema is set by the connection's startup options: a "SET search_path" query issued on
     // connect would race the pool's first query (node-postgres deprecates overlapping queries).
@@ -97,7 +110,7 @@ export class PostgresRunStore implements RunStore {
     });
     // An idle connection dropped by the server must not crash the process; the next query reconnects.
     pool.on('error', () => undefined);
-    const store = new PostgresRunStore(url, pool, schema);
+    const store = new PostgresRunStore(url, pool, schema, options.retrySeconds);
     try {
       await store.migrate();
     } catch (error) {
@@ -107,19 +120,43 @@ export class PostgresRunStore implements RunStore {
     return store;
   }
 
+  /**
+   * Runs `action` in a transaction on one pooled connection, again from the start on a fresh
+   * connection when the connection fails (see retry.ts), for up to the retry time.
+   */
   private async transaction<T>(action: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await action(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    return this.retry.run(async () => {
+      const client = await this.pool.connect();
+      // A checked-out client whose connection dies between queries emits 'error' with no pool
+      // listener attached: unhandled, that would end the process. The failing query reports it.
+      let broken: Error | undefined;
+      const onError = (error: Error) => {
+        broken = error;
+      };
+      client.on('error', onError);
+      try {
+        await client.query('BEGIN');
+        const result = await action(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        if (isConnectionError(error)) broken ??= error as Error;
+        else await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        client.removeListener('error', onError);
+        // A broken connection is discarded rather than handed to the next caller.
+        client.release(broken);
+      }
+    });
+  }
+
+  /** A single statement outside a transaction, retried like a transaction. */
+  private async poolQuery<R extends pg.QueryResultRow>(
+    text: string,
+    values: unknown[] = [],
+  ): Promise<pg.QueryResult<R>> {
+    return this.retry.run(() => this.pool.query<R>(text, values));
   }
 
   private async migrate(): Promise<number> {
@@ -154,7 +191,9 @@ export class PostgresRunStore implements RunStore {
 
   private async runRow(runId: number, client: pg.Pool | pg.PoolClient = this.pool): Promise<RunRow> {
     const row = (
-      await client.query<RunRow>(`SELECT ${runColumns} FROM track_runs WHERE run_id = $1`, [runId])
+      client === this.pool
+        ? await this.poolQuery<RunRow>(`SELECT ${runColumns} FROM track_runs WHERE run_id = $1`, [runId])
+        : await client.query<RunRow>(`SELECT ${runColumns} FROM track_runs WHERE run_id = $1`, [runId])
     ).rows[0];
     if (row === undefined) throw new RunNotFoundError(`run ${runId}`);
     return row;
@@ -163,7 +202,7 @@ export class PostgresRunStore implements RunStore {
   async createRun(init: NewRun): Promise<RunRecord> {
     checkRunName(init.name);
     const row = (
-      await this.pool.query<RunRow>(
+      await this.poolQuery<RunRow>(
         `INSERT INTO track_runs (name, kind, state, parent_id, study, trial_number, config, summary, worker, started_at, updated_at)
          VALUES ($1, $2, 'running', $3, $4, $5, $6, '{}', $7, ${NOW}, ${NOW}) RETURNING ${runColumns}`,
         [
@@ -297,7 +336,7 @@ export class PostgresRunStore implements RunStore {
     const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
     const limit = filter.limit !== undefined ? `LIMIT ${Math.max(0, Math.floor(filter.limit))}` : '';
     const rows = (
-      await this.pool.query<RunRow>(
+      await this.poolQuery<RunRow>(
         `SELECT ${runColumns} FROM track_runs ${where} ORDER BY run_id DESC ${limit}`,
         values,
       )
@@ -315,7 +354,7 @@ export class PostgresRunStore implements RunStore {
       nameCondition = 'AND name = ANY($3::text[])';
     }
     const rows = (
-      await this.pool.query<PointRow>(
+      await this.poolQuery<PointRow>(
         `SELECT point_id, name, step, x, value, time FROM track_metrics
          WHERE run_id = $1 AND point_id > $2 ${nameCondition} ORDER BY point_id`,
         values,
@@ -327,7 +366,7 @@ export class PostgresRunStore implements RunStore {
   async listArtifacts(runId: number): Promise<ArtifactInfo[]> {
     await this.runRow(runId);
     const rows = (
-      await this.pool.query<ArtifactRow>(
+      await this.poolQuery<ArtifactRow>(
         `SELECT ${artifactColumns} FROM track_artifacts WHERE run_id = $1 ORDER BY artifact_id`,
         [runId],
       )
@@ -337,7 +376,7 @@ export class PostgresRunStore implements RunStore {
 
   async getArtifact(artifactId: number): Promise<Artifact> {
     const row = (
-      await this.pool.query<ArtifactRow & { content: Buffer | null }>(
+      await this.poolQuery<ArtifactRow & { content: Buffer | null }>(
         `SELECT ${artifactColumns}, content FROM track_artifacts WHERE artifact_id = $1`,
         [artifactId],
       )
@@ -351,12 +390,12 @@ export class PostgresRunStore implements RunStore {
 
   async deleteRun(runId: number): Promise<void> {
     await this.runRow(runId);
-    await this.pool.query('DELETE FROM track_runs WHERE run_id = $1', [runId]);
+    await this.poolQuery('DELETE FROM track_runs WHERE run_id = $1', [runId]);
   }
 
   async changeToken(): Promise<string> {
     const row = (
-      await this.pool.query<{
+      await this.poolQuery<{
         updated: string | null;
         runs: string;
         newest: string | null;

@@ -8,7 +8,7 @@
  */
 import type { JsonValue, ParamValue } from './distributions.js';
 import type { StudyDirection } from './frozen-trial.js';
-import type { HeartbeatSettings } from './heartbeat.js';
+import { checkHeartbeat, type HeartbeatSettings } from './heartbeat.js';
 import { HyperbandPruner } from './pruners/hyperband.js';
 import { MedianPruner, PercentilePruner } from './pruners/median.js';
 import { NopPruner, type Pruner } from './pruners/pruner.js';
@@ -21,6 +21,7 @@ import { SobolSampler } from './samplers/sobol.js';
 import { TpeSampler } from './samplers/tpe.js';
 import { gridFromSpec, parseSearchSpec, type SearchSpec } from './search-spec.js';
 import type { PruningMetric } from './pruning-callback.js';
+import { trainingHyperparameterNames, trainingHyperparameters } from './training-objective.js';
 
 type Options = Record<string, JsonValue>;
 
@@ -187,107 +188,150 @@ export interface StudyConfig {
 
 const metrics: PruningMetric[] = ['validationAccuracy', 'validationLoss', 'accuracy', 'loss'];
 
-/** Validates a parsed study.yaml (see examples/study.yaml for every field). */
+/** A JSON-ish description of a value, for messages ("the string 'mnist'", "the number 5"). */
+function described(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `the list ${JSON.stringify(value)}`;
+  if (typeof value === 'object') return `a mapping`;
+  return `the ${typeof value} ${JSON.stringify(value)}`;
+}
+
+/** The error for a field of the wrong type: names the field and what it must be. */
+function wrongType(field: string, expected: string, value: unknown): Error {
+  return new Error(`${field}: must be ${expected}, got ${described(value)}`);
+}
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** A mapping section with only the known keys, or an error naming the field. */
+function section(value: unknown, field: string, known: readonly string[]): Record<string, unknown> {
+  if (value === undefined || value === null) return {};
+  if (!isMapping(value)) throw wrongType(field, `a mapping with keys ${known.join(', ')}`, value);
+  for (const key of Object.keys(value))
+    if (!known.includes(key)) throw new Error(`${field}: unknown key '${key}' (known: ${known.join(', ')})`);
+  return value;
+}
+
+function integerField(value: unknown, field: string, least: number): number {
+  const expected =
+    least === 0 ? 'a non-negative integer' : least === 1 ? 'a positive integer' : `an integer >= ${least}`;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < least)
+    throw wrongType(field, expected, value);
+  return value;
+}
+
+/**
+ * Every value the search can give a hyperparameter, checked by the trainer's own rules now, so that a
+ * value training would refuse (optimizer: rmsprop, batchSize: 0, lr <= 0) stops the command before
+ * the first trial instead of failing every trial. Ranges are checked at both ends.
+ */
+function checkSearchAgainstTrainer(search: SearchSpec): void {
+  for (const entry of search) {
+    if (!(trainingHyperparameterNames as string[]).includes(entry.name))
+      throw new Error(
+        `search '${entry.name}': not a training hyperparameter (known: ${trainingHyperparameterNames.join(', ')})`,
+      );
+    const distribution = entry.distribution;
+    const values: ParamValue[] =
+      distribution === null
+        ? [entry.value]
+        : distribution.kind === 'categorical'
+          ? [...distribution.choices]
+          : [distribution.low, distribution.high];
+    for (const value of values) {
+      try {
+        trainingHyperparameters({ [entry.name]: value });
+      } catch (error) {
+        throw new Error(`search '${entry.name}': ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  }
+}
+
+const studyKeys = [
+  'study',
+  'storage',
+  'direction',
+  'metric',
+  'trials',
+  'timeout',
+  'retries',
+  'heartbeat',
+  'sampler',
+  'pruner',
+  'data',
+  'model',
+  'search',
+] as const;
+
+/**
+ * Validates a parsed study.yaml (see examples/study.yaml for every field): every field's type, and
+ * every value the trainer would refuse, so that a mistake is reported before any trial runs. Errors
+ * name the field and what it must be.
+ */
 export function parseStudyConfig(input: unknown, defaults: { storage: string }): StudyConfig {
-  if (input === null || typeof input !== 'object' || Array.isArray(input))
-    throw new Error('the study file must be a YAML mapping');
-  const raw = input as Record<string, unknown>;
-  const known = [
-    'study',
-    'storage',
-    'direction',
-    'metric',
-    'trials',
-    'timeout',
-    'retries',
-    'heartbeat',
-    'sampler',
-    'pruner',
-    'data',
-    'model',
-    'search',
-  ];
-  for (const key of Object.keys(raw))
-    if (!known.includes(key))
-      throw new Error(`unknown key '${key}' in the study file (known: ${known.join(', ')})`);
-  const need = (ok: boolean, message: string) => {
-    if (!ok) throw new Error(message);
-  };
+  if (!isMapping(input)) throw new Error('the study file must be a YAML mapping');
+  const raw = section(input, 'the study file', studyKeys);
   const study = raw.study ?? 'tensile-study';
-  need(typeof study === 'string' && study.length > 0, 'study: must be a name');
-  const metric = (raw.metric ?? 'validationAccuracy') as PruningMetric;
-  need(metrics.includes(metric), `metric: must be one of ${metrics.join(', ')}`);
-  const direction = (raw.direction ??
-    (metric.toLowerCase().endsWith('accuracy') ? 'maximize' : 'minimize')) as StudyDirection;
-  need(direction === 'minimize' || direction === 'maximize', 'direction: must be minimize or maximize');
-  const trials = raw.trials ?? 20;
-  need(
-    typeof trials === 'number' && Number.isInteger(trials) && trials >= 1,
-    'trials: must be a positive integer',
-  );
+  if (typeof study !== 'string' || study.length === 0)
+    throw wrongType('study', 'a non-empty name (a string)', study);
+  const storage = raw.storage ?? defaults.storage;
+  if (typeof storage !== 'string' || storage.length === 0)
+    throw wrongType('storage', "a storage URL (a string, e.g. 'sqlite:./tensile.db')", storage);
+  const metric = raw.metric ?? 'validationAccuracy';
+  if (typeof metric !== 'string' || !metrics.includes(metric as PruningMetric))
+    throw wrongType('metric', `one of ${metrics.join(', ')}`, metric);
+  const direction = raw.direction ?? (metric.toLowerCase().endsWith('accuracy') ? 'maximize' : 'minimize');
+  if (direction !== 'minimize' && direction !== 'maximize')
+    throw wrongType('direction', 'minimize or maximize', direction);
+  const trials = integerField(raw.trials ?? 20, 'trials', 1);
   const timeout = raw.timeout ?? null;
-  need(
-    timeout === null || (typeof timeout === 'number' && timeout > 0),
-    'timeout: must be a positive number of seconds',
-  );
-  const retries = raw.retries ?? 1;
-  need(
-    typeof retries === 'number' && Number.isInteger(retries) && retries >= 0,
-    'retries: must be a non-negative integer',
-  );
+  if (timeout !== null && !(typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0))
+    throw wrongType('timeout', 'a positive number of seconds', timeout);
+  const retries = integerField(raw.retries ?? 1, 'retries', 0);
   let heartbeat: HeartbeatSettings | null = null;
   if (raw.heartbeat !== undefined && raw.heartbeat !== null) {
-    const h = raw.heartbeat as Record<string, unknown>;
-    need(
-      typeof h.intervalSeconds === 'number' && typeof h.graceSeconds === 'number',
-      'heartbeat: needs intervalSeconds and graceSeconds',
-    );
+    const h = section(raw.heartbeat, 'heartbeat', ['intervalSeconds', 'graceSeconds']);
+    for (const key of ['intervalSeconds', 'graceSeconds'] as const)
+      if (typeof h[key] !== 'number') throw wrongType(`heartbeat.${key}`, 'a number of seconds', h[key]);
     heartbeat = { intervalSeconds: h.intervalSeconds as number, graceSeconds: h.graceSeconds as number };
+    checkHeartbeat(heartbeat);
   }
-  const data = (raw.data ?? {}) as Record<string, unknown>;
+  const data = section(raw.data, 'data', ['dataset', 'trainSamples', 'validationSamples', 'seed']);
   const dataset = data.dataset ?? 'mnist';
-  need(dataset === 'mnist' || dataset === 'fashion-mnist', 'data.dataset: must be mnist or fashion-mnist');
-  const trainSamples = data.trainSamples ?? 4000;
-  const validationSamples = data.validationSamples ?? 1000;
-  const dataSeed = data.seed ?? 1;
-  for (const [name, value] of [
-    ['trainSamples', trainSamples],
-    ['validationSamples', validationSamples],
-    ['seed', dataSeed],
-  ] as const) {
-    need(
-      typeof value === 'number' && Number.isInteger(value) && value >= (name === 'seed' ? 0 : 1),
-      `data.${name}: must be a ${name === 'seed' ? 'non-negative' : 'positive'} integer`,
-    );
-  }
-  const model = (raw.model ?? {}) as Record<string, unknown>;
+  if (dataset !== 'mnist' && dataset !== 'fashion-mnist')
+    throw wrongType('data.dataset', 'mnist or fashion-mnist', dataset);
+  const trainSamples = integerField(data.trainSamples ?? 4000, 'data.trainSamples', 1);
+  const validationSamples = integerField(data.validationSamples ?? 1000, 'data.validationSamples', 1);
+  const dataSeed = integerField(data.seed ?? 1, 'data.seed', 0);
+  const model = section(raw.model, 'model', ['channels']);
   const channels = model.channels ?? [8, 16];
-  need(
-    Array.isArray(channels) && channels.length === 2 && channels.every((c) => Number.isInteger(c) && c >= 1),
-    'model.channels: must be two positive integers like [8, 16]',
-  );
+  if (
+    !Array.isArray(channels) ||
+    channels.length !== 2 ||
+    !channels.every((c) => typeof c === 'number' && Number.isInteger(c) && c >= 1)
+  )
+    throw wrongType('model.channels', 'two positive integers like [8, 16]', channels);
   const search = parseSearchSpec(raw.search ?? {});
+  checkSearchAgainstTrainer(search);
   // Fail now, not in the first trial, on a search space the sampler cannot handle.
   samplerFromConfig(raw.sampler, search);
   prunerFromConfig(raw.pruner);
   return {
     study,
-    storage: typeof raw.storage === 'string' ? raw.storage : defaults.storage,
+    storage,
     direction,
-    metric,
+    metric: metric as PruningMetric,
     trials,
-    timeout: timeout as number | null,
+    timeout,
     retries,
     heartbeat,
     sampler: raw.sampler,
     pruner: raw.pruner,
-    data: {
-      dataset,
-      trainSamples: trainSamples as number,
-      validationSamples: validationSamples as number,
-      seed: dataSeed as number,
-    },
+    data: { dataset, trainSamples, validationSamples, seed: dataSeed },
     model: { channels: channels as [number, number] },
     search,
-  } as StudyConfig;
+  };
 }

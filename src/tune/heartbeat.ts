@@ -16,6 +16,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Distribution, JsonValue, ParamValue } from './distributions.js';
+import { closeWithStorage } from './storage/resources.js';
+import { StorageUnavailableError } from './storage/retry.js';
 import type { Storage } from './storage/storage.js';
 
 export interface HeartbeatSettings {
@@ -27,12 +29,25 @@ export interface HeartbeatSettings {
 
 export const defaultHeartbeat: HeartbeatSettings = { intervalSeconds: 5, graceSeconds: 20 };
 
+/**
+ * The least settings accepted. A stamp travels through a thread, a connection and a transaction, and
+ * a busy machine (or a database restart) delays it by a good part of a second: a grace period shorter
+ * than a few intervals, or than a second, fails trials whose workers are alive.
+ */
+export const heartbeatMinimums = { intervalSeconds: 0.1, graceIntervals: 3, graceSeconds: 1 } as const;
+
 export function checkHeartbeat(settings: HeartbeatSettings): void {
-  if (!(settings.intervalSeconds > 0) || !(settings.graceSeconds > settings.intervalSeconds)) {
+  const { intervalSeconds, graceSeconds } = settings;
+  const least = heartbeatMinimums;
+  if (!(Number.isFinite(intervalSeconds) && intervalSeconds >= least.intervalSeconds))
     throw new RangeError(
-      `heartbeat: need intervalSeconds > 0 and graceSeconds > intervalSeconds, got ${settings.intervalSeconds} and ${settings.graceSeconds}`,
+      `heartbeat: intervalSeconds must be at least ${least.intervalSeconds}, got ${intervalSeconds}`,
     );
-  }
+  const minimumGrace = Math.max(least.graceSeconds, least.graceIntervals * intervalSeconds);
+  if (!(Number.isFinite(graceSeconds) && graceSeconds >= minimumGrace))
+    throw new RangeError(
+      `heartbeat: graceSeconds must be at least ${least.graceIntervals} × intervalSeconds and at least ${least.graceSeconds} s (${minimumGrace} here), got ${graceSeconds}`,
+    );
 }
 
 /** One write a running trial makes. */
@@ -100,6 +115,9 @@ class ThreadHeartbeat implements Heartbeat {
       if (waiter === undefined) return;
       this.pending.delete(reply.id);
       if (reply.error === null) waiter.resolve();
+      // An outage outlasting the retry time keeps its class: Study.tell treats it apart from a bad write.
+      else if (reply.error.name === 'StorageUnavailableError')
+        waiter.reject(new StorageUnavailableError(reply.error.message));
       else waiter.reject(Object.assign(new Error(reply.error.message), { name: reply.error.name }));
     });
     this.write = (write) =>
@@ -157,7 +175,21 @@ class TimerHeartbeat implements Heartbeat {
 
 /** A heartbeat for trials of `storage`: a thread when the storage can be reopened by URL, else a timer. */
 export function createHeartbeat(storage: Storage, settings: HeartbeatSettings): Heartbeat {
-  return storage.url !== null
-    ? new ThreadHeartbeat(storage.url, settings.intervalSeconds)
-    : new TimerHeartbeat(storage, settings.intervalSeconds);
+  const heartbeat =
+    storage.url !== null
+      ? new ThreadHeartbeat(storage.url, settings.intervalSeconds)
+      : new TimerHeartbeat(storage, settings.intervalSeconds);
+  // Closing the storage closes its heartbeat, so a script that only closes the storage still exits.
+  let closing: Promise<void> | null = null;
+  const closeOnce = () => (closing ??= heartbeat.close());
+  const forget = closeWithStorage(storage, closeOnce);
+  return {
+    start: (trialId) => heartbeat.start(trialId),
+    stop: (trialId) => heartbeat.stop(trialId),
+    write: heartbeat.write,
+    close: async () => {
+      forget();
+      await closeOnce();
+    },
+  };
 }

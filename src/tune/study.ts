@@ -28,6 +28,7 @@ import {
   type Heartbeat,
   type HeartbeatSettings,
 } from './heartbeat.js';
+import { StorageUnavailableError } from './storage/retry.js';
 import { MedianPruner } from './pruners/median.js';
 import { TrialPruned, type Pruner } from './pruners/pruner.js';
 import type { Sampler, StudyView } from './samplers/sampler.js';
@@ -87,6 +88,20 @@ function generatedName(): string {
     .toISOString()
     .replace(/[-:.TZ]/g, '')
     .slice(0, 14)}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** The error for a trial whose result could not be stored because the database stayed unavailable. */
+function unrecorded(
+  trial: Trial,
+  state: FinishedTrialState,
+  value: number | null,
+  cause: StorageUnavailableError,
+): StorageUnavailableError {
+  const result = state === 'complete' ? `complete with value ${String(value)}` : state;
+  return new StorageUnavailableError(
+    `trial ${trial.number} finished (${result}) but its result could not be stored: ${cause.message}`,
+    { cause },
+  );
 }
 
 function errorText(error: unknown): string {
@@ -247,6 +262,9 @@ export class Study {
     try {
       await trial.flush();
     } catch (writeError) {
+      // The database stayed away for the whole retry time: the objective's result is not the
+      // storage's to fail. Stop, naming the trial and its result, rather than record it as failed.
+      if (writeError instanceof StorageUnavailableError) throw unrecorded(trial, state, value, writeError);
       state = 'failed';
       value = null;
       error = `a write to storage failed: ${errorText(writeError)}`;
@@ -255,8 +273,15 @@ export class Study {
     trial.markFinished();
     this.heartbeat?.stop(trial.id);
     this.active.delete(trial.id);
-    const recorded = await this.storage.finishTrial(trial.id, state, value, error);
-    const stored = await this.storage.getTrial(trial.id);
+    let recorded: boolean;
+    let stored: FrozenTrial;
+    try {
+      recorded = await this.storage.finishTrial(trial.id, state, value, error);
+      stored = await this.storage.getTrial(trial.id);
+    } catch (finishError) {
+      if (finishError instanceof StorageUnavailableError) throw unrecorded(trial, state, value, finishError);
+      throw finishError;
+    }
     if (!recorded) {
       console.warn(
         `tensile: trial ${trial.number} had already been marked ${stored.state} (its heartbeat lapsed); its ${state} result was not recorded`,

@@ -25,6 +25,7 @@ import { SGD } from '../optim/sgd.js';
 import type { Callback, TrainingControl } from '../train/callbacks.js';
 import type { TrainingEvent } from '../train/events.js';
 import { fit, type History } from '../train/fit.js';
+import { NonFiniteError } from '../train/non-finite.js';
 import type { ParamValue } from './distributions.js';
 import { PruningCallback, type PruningMetric } from './pruning-callback.js';
 import type { Trial } from './trial.js';
@@ -226,13 +227,14 @@ export function trainWithHyperparameters(
   const last = history.epochs[history.epochs.length - 1]!;
   const value = last[metric];
   if (value === undefined) throw new Error(`training produced no ${metric}`);
-  // A diverged run (NaN loss) scores as the worst possible value rather than failing the trial.
-  const finite = Number.isFinite(value)
-    ? value
-    : metric.endsWith('Accuracy') || metric === 'accuracy'
-      ? 0
-      : Number.MAX_VALUE;
-  return { value: finite, history, seconds: (performance.now() - started) / 1000 };
+  // A diverged run fails its trial, with the reason, rather than completing with a made-up score
+  // (accuracy 0.1 of a NaN network would rank it among the real results). fit itself stops on a
+  // non-finite loss or gradient; this catches a metric that went non-finite without either.
+  if (!Number.isFinite(value))
+    throw new NonFiniteError(
+      `the training diverged: ${metric} after epoch ${history.epochs.length} is ${value} (lr ${h.lr}, optimizer ${h.optimizer})`,
+    );
+  return { value, history, seconds: (performance.now() - started) / 1000 };
 }
 
 /**

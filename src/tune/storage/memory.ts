@@ -31,6 +31,7 @@ import {
   type Storage,
   type TrialTemplate,
 } from './storage.js';
+import { closeStorageResources } from './resources.js';
 
 interface MutableStudy {
   id: number;
@@ -323,6 +324,7 @@ export class MemoryStorage implements Storage {
   }
 
   async close(): Promise<void> {
+    await closeStorageResources(this);
     this.closed = true;
   }
 }

@@ -45,6 +45,7 @@ import {
   staleTrialError,
 } from './common.js';
 import { fnv1a } from '../hash.js';
+import { isConnectionError, RetryPolicy } from './retry.js';
 import {
   migrations,
   SchemaTooNewError,
@@ -63,6 +64,7 @@ import {
   type Storage,
   type TrialTemplate,
 } from './storage.js';
+import { closeStorageResources } from './resources.js';
 
 /** The server's clock in milliseconds since 1970. */
 const NOW = `(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::double precision`;
@@ -81,6 +83,11 @@ export interface PostgresStorageOptions {
   migrateTo?: number;
   /** Connections in the pool (default 4). */
   maxConnections?: number;
+  /**
+   * Seconds an operation keeps retrying while the database is unreachable (default 60, or
+   * TENSILE_STORAGE_RETRY_SECONDS; see retry.ts).
+   */
+  retrySeconds?: number;
 }
 
 function quoteIdentifier(name: string): string {
@@ -100,11 +107,16 @@ export class PostgresStorage implements Storage {
   readonly synchronousWrites = false;
   readonly schema: string | null;
   private readonly pool: pg.Pool;
+  private readonly retry: RetryPolicy;
 
-  private constructor(url: string, pool: pg.Pool, schema: string | null) {
+  private constructor(url: string, pool: pg.Pool, schema: string | null, retrySeconds?: number) {
     this.url = url;
     this.pool = pool;
     this.schema = schema;
+    this.retry = new RetryPolicy({
+      what: 'PostgreSQL study storage',
+      ...(retrySeconds === undefined ? {} : { seconds: retrySeconds }),
+    });
   }
 
   /**
@@ -126,7 +138,7 @@ export class PostgresStorage implements Storage {
     });
     // An idle connection dropped by the server must not crash the process; the next query reconnects.
     pool.on('error', () => undefined);
-    const storage = new PostgresStorage(url, pool, schema);
+    const storage = new PostgresStorage(url, pool, schema, options.retrySeconds);
     try {
       await storage.migrate(options.migrateTo ?? schemaVersion);
     } catch (error) {
@@ -136,19 +148,43 @@ export class PostgresStorage implements Storage {
     return storage;
   }
 
+  /**
+   * Runs `action` in a transaction on one pooled connection, again from the start on a fresh
+   * connection when the connection fails (see retry.ts), for up to the retry time.
+   */
   private async transaction<T>(action: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await action(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    return this.retry.run(async () => {
+      const client = await this.pool.connect();
+      // A checked-out client whose connection dies between queries emits 'error' with no pool
+      // listener attached: unhandled, that would end the process. The failing query reports it.
+      let broken: Error | undefined;
+      const onError = (error: Error) => {
+        broken = error;
+      };
+      client.on('error', onError);
+      try {
+        await client.query('BEGIN');
+        const result = await action(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        if (isConnectionError(error)) broken ??= error as Error;
+        else await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        client.removeListener('error', onError);
+        // A broken connection is discarded rather than handed to the next caller.
+        client.release(broken);
+      }
+    });
+  }
+
+  /** A single statement outside a transaction, retried like a transaction. */
+  private async poolQuery<R extends pg.QueryResultRow>(
+    text: string,
+    values: unknown[] = [],
+  ): Promise<pg.QueryResult<R>> {
+    return this.retry.run(() => this.pool.query<R>(text, values));
   }
 
   private async migrate(target: number): Promise<number> {
@@ -193,7 +229,7 @@ export class PostgresStorage implements Storage {
     values: unknown[] = [],
     on: Queryable = this.pool,
   ): Promise<R[]> {
-    return (await on.query<R>(text, values)).rows;
+    return (on === this.pool ? await this.poolQuery<R>(text, values) : await on.query<R>(text, values)).rows;
   }
 
   private async studyRecord(row: StudyRow, on: Queryable): Promise<StudyRecord> {
@@ -565,6 +601,8 @@ export class PostgresStorage implements Storage {
   }
 
   async close(): Promise<void> {
+    // The heartbeat thread first: it may still be writing a trial's last values through its own connection.
+    await closeStorageResources(this);
     await this.pool.end();
   }
 }

@@ -62,6 +62,7 @@ import {
   type Storage,
   type TrialTemplate,
 } from './storage.js';
+import { closeStorageResources } from './resources.js';
 
 interface StudyRow {
   study_id: number;
@@ -484,6 +485,8 @@ export class SqliteStorage implements Storage {
   }
 
   async close(): Promise<void> {
+    // The heartbeat thread first: it holds a connection of its own and would keep the process alive.
+    await closeStorageResources(this);
     if (this.db.open) this.db.close();
   }
 }
