@@ -151,6 +151,77 @@ describe('gradient checks: convolution, pooling, normalization, losses', () => {
     ]);
     gradcheck('mseLoss', ([a, b]) => tensile.mseLoss(a!, b!), [input([3, 4]), input([3, 4])]);
   });
+  it('cross-entropy with class weights, label smoothing, ignoreIndex and probability targets', () => {
+    const targets = new Int32Array([0, 3, -100, 2, 4, 3]);
+    const classWeights = [0.5, 2, 1, 0.25, 1.5];
+    for (const reduction of ['mean', 'sum', 'none'] as const) {
+      gradcheck(
+        `crossEntropy weighted ls 0.2 ignore ${reduction}`,
+        ([a]) => tensile.crossEntropy(a!, targets, { classWeights, labelSmoothing: 0.2, reduction }),
+        [input([6, 5], 2)],
+      );
+    }
+    const probabilities = tensile.softmax(randomInput([4, 5], random, 1, false));
+    gradcheck(
+      'crossEntropy probability targets',
+      ([a]) => tensile.crossEntropy(a!, probabilities, { classWeights: classWeights, labelSmoothing: 0.1 }),
+      [input([4, 5], 2)],
+    );
+  });
+  it('binary cross-entropy with logits, with and without posWeight', () => {
+    const target = new Tensor(
+      Float64Array.from({ length: 12 }, (_, i) => (i % 3 === 0 ? 1 : 0)),
+      [3, 4],
+    );
+    const posWeight = new Tensor(new Float64Array([0.5, 1, 2, 4]), [4]);
+    for (const reduction of ['mean', 'sum', 'none'] as const) {
+      gradcheck(
+        `binaryCrossEntropyWithLogits ${reduction}`,
+        ([a]) => tensile.binaryCrossEntropyWithLogits(a!, target, { reduction }),
+        [input([3, 4], 3)],
+      );
+      gradcheck(
+        `binaryCrossEntropyWithLogits posWeight ${reduction}`,
+        ([a]) => tensile.binaryCrossEntropyWithLogits(a!, target, { posWeight, reduction }),
+        [input([3, 4], 3)],
+      );
+    }
+  });
+  it('L1, Huber and smooth L1 (differences away from their kinks), and MSE without reduction', () => {
+    const target = randomInput([3, 4], random, 1, false);
+    /** An output whose differences from target keep 0.05 away from 0 and from each kink. */
+    const outputNear = (kinks: number[]): Tensor => {
+      const output = input([3, 4], 1.5);
+      for (let i = 0; i < output.size; i++) {
+        for (const kink of [0, ...kinks]) {
+          const difference = output.data[i]! - target.data[i]!;
+          if (Math.abs(Math.abs(difference) - kink) < 0.05) output.data[i] = target.data[i]! + kink + 0.1;
+        }
+      }
+      return output;
+    };
+    for (const reduction of ['mean', 'sum', 'none'] as const) {
+      gradcheck(`l1Loss ${reduction}`, ([a, b]) => tensile.l1Loss(a!, b!, { reduction }), [
+        outputNear([]),
+        input([3, 4]),
+      ]);
+      gradcheck(
+        `huberLoss δ 0.7 ${reduction}`,
+        ([a]) => tensile.huberLoss(a!, target, { delta: 0.7, reduction }),
+        [outputNear([0.7])],
+      );
+      gradcheck(
+        `smoothL1Loss β 0.4 ${reduction}`,
+        ([a]) => tensile.smoothL1Loss(a!, target, { beta: 0.4, reduction }),
+        [outputNear([0.4])],
+      );
+      gradcheck(`mseLoss ${reduction}`, ([a, b]) => tensile.mseLoss(a!, b!, { reduction }), [
+        input([3, 4]),
+        input([3, 4]),
+      ]);
+    }
+    gradcheck('smoothL1Loss β 0', ([a]) => tensile.smoothL1Loss(a!, target, { beta: 0 }), [outputNear([])]);
+  });
   it('dropout with a fixed mask', () => {
     gradcheck('dropout', ([a]) => tensile.dropout(a!, 0.3, true, new Random(5)), [input([4, 6])]);
   });

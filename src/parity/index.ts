@@ -16,14 +16,19 @@ import {
   activation,
   avgPool2d,
   batchNorm,
+  binaryCrossEntropyWithLogits,
   conv2d,
   crossEntropy,
   globalAvgPool2d,
   globalMaxPool2d,
+  huberLoss,
+  l1Loss,
   linear,
   logSoftmax,
   maxPool2d,
   mseLoss,
+  type Reduction,
+  smoothL1Loss,
   softmax,
 } from '../ops/index.js';
 import { Adam, AdamW, type Optimizer, SGD } from '../optim/index.js';
@@ -109,6 +114,30 @@ function loadCase(file: string): LoadedCase {
 /** Runs backward from output with the upstream gradient grad_y. */
 function backwardWith(output: Tensor, c: LoadedCase): void {
   output.backward(c.tensor('grad_y'));
+}
+
+function reductionOf(c: LoadedCase): Reduction {
+  return (c.meta.reduction as Reduction | undefined) ?? 'mean';
+}
+
+/** A reduced loss is back-propagated from 1; an unreduced one ('none') with the case's grad_y. */
+function backwardLoss(loss: Tensor, c: LoadedCase): void {
+  if (c.meta.reduction === 'none') backwardWith(loss, c);
+  else loss.backward();
+}
+
+/** An elementwise loss case: pred, target, loss, grad_pred. */
+function regressionLossCase(
+  c: LoadedCase,
+  lossOf: (prediction: Tensor, target: Tensor, reduction: Reduction) => Tensor,
+): Map<string, Tensor | Data> {
+  const prediction = c.tensor('pred', true);
+  const loss = lossOf(prediction, c.tensor('target'), reductionOf(c));
+  backwardLoss(loss, c);
+  return new Map<string, Tensor | Data>([
+    ['loss', loss.data],
+    ['grad_pred', gradOf(prediction)],
+  ]);
 }
 
 function gradOf(t: Tensor): Data {
@@ -246,15 +275,42 @@ const runners: Record<string, CaseRunner> = {
   },
   cross_entropy(c) {
     const logits = c.tensor('logits', true);
-    const loss = crossEntropy(logits, c.labels('target'), {
+    // Class indices are stored as I64, class probabilities as F32 [N, C].
+    const targets = c.meta.target_kind === 'probabilities' ? c.tensor('target') : c.labels('target');
+    const loss = crossEntropy(logits, targets, {
       labelSmoothing: (c.meta.label_smoothing as number | undefined) ?? 0,
+      classWeights: c.has('weight') ? c.tensor('weight') : undefined,
+      ignoreIndex: c.meta.ignore_index as number | undefined,
+      reduction: reductionOf(c),
     });
-    loss.backward();
+    backwardLoss(loss, c);
     return new Map<string, Tensor | Data>([
       ['loss', loss.data],
       ['grad_logits', gradOf(logits)],
     ]);
   },
+  bce_with_logits(c) {
+    const logits = c.tensor('logits', true);
+    const loss = binaryCrossEntropyWithLogits(logits, c.tensor('target'), {
+      posWeight: c.has('pos_weight') ? c.tensor('pos_weight') : undefined,
+      reduction: reductionOf(c),
+    });
+    backwardLoss(loss, c);
+    return new Map<string, Tensor | Data>([
+      ['loss', loss.data],
+      ['grad_logits', gradOf(logits)],
+    ]);
+  },
+  l1: (c) =>
+    regressionLossCase(c, (prediction, target, reduction) => l1Loss(prediction, target, { reduction })),
+  smooth_l1: (c) =>
+    regressionLossCase(c, (prediction, target, reduction) =>
+      smoothL1Loss(prediction, target, { reduction, beta: c.meta.beta as number }),
+    ),
+  huber: (c) =>
+    regressionLossCase(c, (prediction, target, reduction) =>
+      huberLoss(prediction, target, { reduction, delta: c.meta.delta as number }),
+    ),
   mse(c) {
     const prediction = c.tensor('pred', true);
     const loss = mseLoss(prediction, c.tensor('target'));
