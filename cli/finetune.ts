@@ -5,6 +5,7 @@
  */
 import * as path from 'node:path';
 import { numberOption, parseArgs, UsageError, type NumberRule } from './arguments.js';
+import { openRunStoreIfAvailable } from './tracking.js';
 import { configFromOptions, defaultStoreUrl, trackRun, type RunTracker } from '../src/track/index.js';
 import {
   AdamW,
@@ -329,17 +330,25 @@ export async function finetuneCommand(args: string[]): Promise<number> {
     return { history, result };
   };
   // Recorded in the run store by default, like `tensile train` (the dashboard shows it).
-  const { history, result } = values['no-track']
-    ? await work(null)
-    : await trackRun(
-        values.storage!,
-        {
-          name: `finetune ${strategy}`,
-          kind: 'finetune',
-          config: configFromOptions(values, ['help', 'quiet', 'no-track']),
-        },
-        work,
-      );
+  const store = values['no-track'] ? null : await openRunStoreIfAvailable(values.storage!);
+  let outcome: Awaited<ReturnType<typeof work>>;
+  try {
+    outcome =
+      store === null
+        ? await work(null)
+        : await trackRun(
+            store,
+            {
+              name: `finetune ${strategy}`,
+              kind: 'finetune',
+              config: configFromOptions(values, ['help', 'quiet', 'no-track']),
+            },
+            work,
+          );
+  } finally {
+    await store?.close();
+  }
+  const { history, result } = outcome;
   if (!values.quiet) {
     console.log(freezeSummary(model).text);
     if (model.stateDict().has('0.weight'))

@@ -30,7 +30,8 @@ import {
   type Callback,
   type Module,
 } from '../src/index.js';
-import { configFromOptions, defaultStoreUrl, openRunStore, RunTracker } from '../src/track/index.js';
+import { configFromOptions, defaultStoreUrl, RunTracker } from '../src/track/index.js';
+import { openRunStoreIfAvailable } from './tracking.js';
 
 export const trainHelp = `usage: tensile train [options]
 
@@ -118,7 +119,7 @@ export async function trainCommand(args: string[]): Promise<number> {
   const optimizer = new AdamW(model.parameters(), { lr: learningRate, weightDecay });
   const callbacks: Callback[] = [];
   if (values.log !== undefined) callbacks.push(new MetricsLogger(values.log));
-  const store = values['no-track'] ? null : await openRunStore(values.storage!);
+  const store = values['no-track'] ? null : await openRunStoreIfAvailable(values.storage!);
   const tracker =
     store === null
       ? null
