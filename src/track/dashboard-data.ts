@@ -8,7 +8,12 @@
  */
 import type { Distribution, ParamValue } from '../tune/distributions.js';
 import type { FrozenTrial, StudySummary, TrialState } from '../tune/frozen-trial.js';
-import { parameterImportance, roughBelowTrials, type ParameterImportance } from '../tune/importance.js';
+import {
+  parameterImportance,
+  roughBelowTrials,
+  type ImportanceResult,
+  type ParameterImportance,
+} from '../tune/importance.js';
 import type { Storage } from '../tune/storage/storage.js';
 import type { ArtifactInfo, JsonObject, MetricSeries, RunMetrics, RunRecord, RunStore } from './types.js';
 
@@ -182,6 +187,35 @@ function parameterColumns(trials: readonly FrozenTrial[]): ParameterColumn[] {
     });
 }
 
+/** The last importance computed per storage and study, with the trials it came from. */
+const importanceCache = new WeakMap<Storage, Map<number, { key: string; result: ImportanceResult }>>();
+
+/**
+ * Importance changes only when complete trials do, and a live study page asks every few seconds:
+ * the forest (0.1 to 0.2 s for 10,000 trials) is refitted only when the complete trials' values or
+ * parameters differ from last time.
+ */
+function cachedImportance(
+  storage: Storage,
+  studyId: number,
+  parameters: readonly ParameterColumn[],
+  value: readonly (number | null)[],
+): ImportanceResult {
+  const complete = value.flatMap((v, i) => (v === null ? [] : [i]));
+  const key = JSON.stringify([
+    complete.map((i) => value[i]),
+    parameters.map((parameter) => [parameter.name, complete.map((i) => parameter.values[i])]),
+  ]);
+  const studies =
+    importanceCache.get(storage) ?? new Map<number, { key: string; result: ImportanceResult }>();
+  importanceCache.set(storage, studies);
+  const held = studies.get(studyId);
+  if (held !== undefined && held.key === key) return held.result;
+  const result = parameterImportance(parameters, value);
+  studies.set(studyId, { key, result });
+  return result;
+}
+
 /** A study as columns ready to plot. */
 export async function studyView(storage: Storage, studyId: number): Promise<StudyPlotData> {
   const summaries = await storage.listStudies();
@@ -198,7 +232,7 @@ export async function studyView(storage: Storage, studyId: number): Promise<Stud
     return last;
   });
   const curves = intermediateCurves(trials);
-  const importance = parameterImportance(parameters, value);
+  const importance = cachedImportance(storage, studyId, parameters, value);
   let best: StudyPlotData['best'] = null;
   trials.forEach((trial, i) => {
     const v = value[i];
