@@ -42,6 +42,7 @@ import {
   type RunState,
   type RunStore,
 } from './types.js';
+import type { WriteRequest } from './background-writer.js';
 import { workerName } from './worker-name.js';
 
 /** Applies the missing run-tracking migrations in one immediate transaction; returns the version. */
@@ -71,6 +72,21 @@ const runColumns =
   'run_id, name, kind, state, parent_id, study, trial_number, config, summary, error, worker, started_at, updated_at, completed_at, point_count';
 const artifactColumns = 'artifact_id, run_id, name, kind, media_type, path, size, created_at';
 
+/** How long a call waits for another connection's write lock before SQLITE_BUSY. */
+const busyMilliseconds = 30_000;
+
+/** The writes a training loop makes, which writeNow performs without waiting long. */
+export type QuickWrite = Extract<
+  WriteRequest,
+  { method: 'logMetrics' | 'updateConfig' | 'updateSummary' | 'finishRun' }
+>;
+
+/** Whether `error` is SQLite's "the database is locked" (by another connection's transaction). */
+export function isSqliteBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+}
+
 export class SqliteRunStore implements RunStore {
   readonly url: string;
   readonly synchronousWrites = true;
@@ -87,7 +103,7 @@ export class SqliteRunStore implements RunStore {
     this.url = `sqlite:${this.file}`;
     // Waits up to 30 s for another process's write lock (a tuning worker, a second training).
     const driver = requireOptional<typeof Database>('better-sqlite3', 'a SQLite run store');
-    this.db = new driver(this.file, { timeout: 30_000 });
+    this.db = new driver(this.file, { timeout: busyMilliseconds });
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
@@ -144,7 +160,42 @@ export class SqliteRunStore implements RunStore {
     this.merge(runId, 'summary', summary);
   }
 
+  /**
+   * One tracking write, now, waiting at most `waitMilliseconds` for another connection's write lock.
+   * Returns false, having written nothing, when the database stayed locked; throws any other error.
+   * Synchronous, for a training loop that must not stall on a lock (RunTracker defers and retries).
+   */
+  writeNow(write: QuickWrite, waitMilliseconds: number): boolean {
+    this.db.pragma(`busy_timeout = ${Math.max(0, Math.round(waitMilliseconds))}`);
+    try {
+      switch (write.method) {
+        case 'logMetrics':
+          this.logMetricsNow(write.runId, write.points);
+          break;
+        case 'updateConfig':
+          this.merge(write.runId, 'config', write.values);
+          break;
+        case 'updateSummary':
+          this.merge(write.runId, 'summary', write.values);
+          break;
+        case 'finishRun':
+          this.finishRunNow(write.runId, write.state, write.error);
+          break;
+      }
+      return true;
+    } catch (error) {
+      if (isSqliteBusy(error)) return false;
+      throw error;
+    } finally {
+      this.db.pragma(`busy_timeout = ${busyMilliseconds}`);
+    }
+  }
+
   async logMetrics(runId: number, points: readonly MetricInput[]): Promise<void> {
+    this.logMetricsNow(runId, points);
+  }
+
+  private logMetricsNow(runId: number, points: readonly MetricInput[]): void {
     points.forEach(checkMetric);
     const now = Date.now();
     const insert = this.db.prepare(
@@ -170,6 +221,10 @@ export class SqliteRunStore implements RunStore {
     state: Exclude<RunState, 'running'>,
     error: string | null = null,
   ): Promise<boolean> {
+    return this.finishRunNow(runId, state, error);
+  }
+
+  private finishRunNow(runId: number, state: Exclude<RunState, 'running'>, error: string | null): boolean {
     const now = Date.now();
     return this.db
       .transaction(() => {

@@ -23,7 +23,13 @@
  *   fit(model, train, { optimizer, epochs: 5, callbacks: [tracker] }));
  *
  * Recording never stops a training: a failed write is reported once on stderr and kept for
- * `flush()`, which rejects with it.
+ * `flush()`, which rejects with it; `finish()` and `close()` do not (the training's result is not the
+ * run store's to change). A SQLite file locked by another process (a long transaction, a backup)
+ * does not stall the loop either: a write waits at most a few milliseconds for the lock, is kept
+ * (with its time) when the lock stays, and is retried with backoff, at the latest when the run
+ * finishes, which waits up to `storeWaitSeconds` for the lock before dropping what is left with a
+ * warning. A PostgreSQL store's writes go through a thread whose connection rides out restarts (see
+ * ../tune/storage/retry.ts).
  */
 import { getBackend } from '../backend/index.js';
 import { TrialPruned } from '../tune/pruners/pruner.js';
@@ -31,6 +37,7 @@ import type { Callback, TrainingControl } from '../train/callbacks.js';
 import type { EpochLogs, TrainingEvent } from '../train/events.js';
 import { BackgroundWriter, type WriteRequest } from './background-writer.js';
 import { openRunStore } from './open.js';
+import { SqliteRunStore, type QuickWrite } from './sqlite.js';
 import type {
   ArtifactInfo,
   JsonObject,
@@ -70,7 +77,17 @@ export interface RunTrackerOptions {
    * fits, as a fine-tune's stages do, and call finish() after the last.
    */
   finishOnFitEnd?: boolean;
+  /**
+   * Seconds finish() and close() wait for a locked SQLite store to take the writes it refused during
+   * training (default 30) before dropping them with a warning.
+   */
+  storeWaitSeconds?: number;
 }
+
+/** How long a write inside the training loop waits for a locked SQLite file before it is deferred. */
+const loopWaitMilliseconds = 20;
+/** The longest pause between retries of deferred writes. */
+const maximumRetryDelayMilliseconds = 4000;
 
 /** Metrics of an epoch as points, at x = epochs completed. */
 function epochPoints(logs: EpochLogs, step: number): MetricInput[] {
@@ -152,6 +169,14 @@ export class RunTracker implements Callback {
   private learningRateEvery = 1;
   private fitStartEpoch = 0;
   private bestValidationAccuracy: number | null = null;
+  /** A SQLite store, written through writeNow so that a lock defers writes instead of blocking. */
+  private readonly quickStore: SqliteRunStore | null;
+  /** Writes a locked SQLite store refused, oldest first. */
+  private deferred: QuickWrite[] = [];
+  private retryAt = 0;
+  private retryDelay = 0;
+  private warnedLocked = false;
+  readonly storeWaitSeconds: number;
 
   private constructor(store: RunStore, run: RunRecord, options: RunTrackerOptions) {
     this.store = store;
@@ -163,6 +188,10 @@ export class RunTracker implements Callback {
     this.finishOnFitEnd = options.finishOnFitEnd ?? true;
     // A store that writes asynchronously gets a writer thread, or the loop's points would wait for the loop to end.
     this.writer = !store.synchronousWrites && store.url !== null ? new BackgroundWriter(store.url) : null;
+    this.quickStore = store instanceof SqliteRunStore ? store : null;
+    this.storeWaitSeconds = options.storeWaitSeconds ?? 30;
+    if (!(this.storeWaitSeconds >= 0))
+      throw new RangeError(`storeWaitSeconds must be >= 0, got ${this.storeWaitSeconds}`);
   }
 
   /** Creates the run (state running) and returns its tracker. */
@@ -313,15 +342,26 @@ export class RunTracker implements Callback {
   }
 
   /** Attaches a file or small content (a figure) to the run. */
-  async addArtifact(artifact: NewArtifact): Promise<ArtifactInfo> {
-    await this.flush();
-    return this.store.addArtifact(this.runId, artifact);
+  /** Attaches a file or small content (a figure) to the run; null (with a warning) when the store refused it. */
+  async addArtifact(artifact: NewArtifact): Promise<ArtifactInfo | null> {
+    await this.flush().catch(() => undefined);
+    try {
+      return await this.store.addArtifact(this.runId, artifact);
+    } catch (error) {
+      console.warn(
+        `tensile: run ${this.runId}: artifact '${artifact.name}' not recorded: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      return null;
+    }
   }
 
-  /** Ends the run (default complete) once everything recorded so far is written. */
+  /**
+   * Ends the run (default complete) once everything recorded so far is written. Never rejects
+   * because of the store: failed writes were reported, and flush() still returns them.
+   */
   async finish(state: Exclude<RunState, 'running'> = 'complete', error: string | null = null): Promise<void> {
     this.finishNow(state, error);
-    await this.flush();
+    await this.flush().catch(() => undefined);
   }
 
   /** Ends the run as failed with the error's message and stack. */
@@ -330,18 +370,24 @@ export class RunTracker implements Callback {
     await this.finish('failed', text);
   }
 
-  /** Waits for every write so far; rejects with the first write that failed. */
+  /**
+   * Waits for every write so far (deferred ones up to storeWaitSeconds); rejects with the first
+   * write that failed or was dropped.
+   */
   async flush(): Promise<void> {
+    await this.drainPatiently();
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     if (this.errors.length > 0) throw this.errors[0]!;
   }
 
-  /** Flushes and stops the writer thread, if any (the store stays open: it is the caller's). */
+  /** Flushes and stops the writer thread, if any (the store stays open: it is the caller's). Never rejects because of the store. */
   async close(): Promise<void> {
     try {
       await this.flush();
+    } catch {
+      // Reported on stderr when it happened; the training's outcome stands.
     } finally {
-      await this.writer?.close();
+      await this.writer?.close().catch(() => undefined);
     }
   }
 
@@ -356,22 +402,98 @@ export class RunTracker implements Callback {
   }
 
   private write(message: WriteRequest, direct: () => Promise<void>): void {
+    if (this.quickStore !== null && isQuickWrite(message)) {
+      this.quickWrite(message);
+      return;
+    }
     let promise: Promise<void>;
     try {
       promise = this.writer !== null ? this.writer.send(message) : direct();
     } catch (error) {
       promise = Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
-    const tracked = promise.catch((error: unknown) => {
-      const failure = error instanceof Error ? error : new Error(String(error));
-      if (this.errors.length === 0) {
-        console.warn(`tensile: recording run ${this.runId} failed (training goes on): ${failure.message}`);
-      }
-      this.errors.push(failure);
-    });
+    const tracked = promise.catch((error: unknown) => this.recordError(error));
     this.pending.add(tracked);
     void tracked.finally(() => this.pending.delete(tracked));
   }
+
+  private recordError(error: unknown): void {
+    const failure = error instanceof Error ? error : new Error(String(error));
+    if (this.errors.length === 0) {
+      console.warn(`tensile: recording run ${this.runId} failed (training goes on): ${failure.message}`);
+    }
+    this.errors.push(failure);
+  }
+
+  /** A write to a SQLite store, in order behind any deferred ones, deferred itself while the file is locked. */
+  private quickWrite(message: QuickWrite): void {
+    // Points keep the time they were recorded, not the time a lock let them through.
+    const now = Date.now();
+    this.deferred.push(
+      message.method === 'logMetrics'
+        ? { ...message, points: message.points.map((p) => (p.time === undefined ? { ...p, time: now } : p)) }
+        : message,
+    );
+    if (now >= this.retryAt) this.drain(loopWaitMilliseconds);
+  }
+
+  /** Writes deferred writes in order; false when the store is still locked (the rest stay deferred). */
+  private drain(waitMilliseconds: number): boolean {
+    const store = this.quickStore!;
+    while (this.deferred.length > 0) {
+      const next = this.deferred[0]!;
+      let written: boolean;
+      try {
+        written = store.writeNow(next, waitMilliseconds);
+      } catch (error) {
+        this.deferred.shift();
+        this.recordError(error);
+        continue;
+      }
+      if (!written) {
+        this.retryDelay = Math.min(Math.max(250, this.retryDelay * 2), maximumRetryDelayMilliseconds);
+        this.retryAt = Date.now() + this.retryDelay;
+        if (!this.warnedLocked) {
+          this.warnedLocked = true;
+          console.warn(
+            `tensile: run ${this.runId}: the run store ${store.url} is locked by another connection; recording is delayed (training goes on)`,
+          );
+        }
+        return false;
+      }
+      this.deferred.shift();
+      this.retryDelay = 0;
+    }
+    return true;
+  }
+
+  /** Writes what a lock deferred, waiting up to storeWaitSeconds; then drops the rest with a warning. */
+  private async drainPatiently(): Promise<void> {
+    if (this.deferred.length === 0) return;
+    const deadline = Date.now() + this.storeWaitSeconds * 1000;
+    // Short synchronous waits between timer pauses: the process stays responsive while it waits.
+    while (!this.drain(200)) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        const dropped = this.deferred.length;
+        this.deferred = [];
+        const message = `run ${this.runId}: ${dropped} tracking write(s) dropped: the run store stayed locked for ${this.storeWaitSeconds} s`;
+        console.warn(`tensile: ${message}`);
+        this.errors.push(new Error(message));
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(left, 250)));
+    }
+  }
+}
+
+function isQuickWrite(message: WriteRequest): message is QuickWrite {
+  return (
+    message.method === 'logMetrics' ||
+    message.method === 'updateConfig' ||
+    message.method === 'updateSummary' ||
+    message.method === 'finishRun'
+  );
 }
 
 /**
