@@ -207,7 +207,7 @@ export function createStudiesView(source, main) {
           ? h(
               'p',
               { class: 'note' },
-              `Each curve is one trial's reported ${objective}, by step; complete trials coloured by their final value (dark is best), pruned trials grey with a cross where the pruner stopped them.${view.intermediateThinned ? ' Long curves are thinned to keep the page light.' : ''}`,
+              `Each curve is one trial's reported ${objective}, by step; complete trials coloured by their final value (dark is best), pruned trials grey and dashed, with a cross where the pruner stopped them.${view.intermediateThinned ? ' Long curves are thinned to keep the page light.' : ''}`,
             )
           : null,
       ),
