@@ -27,6 +27,7 @@ export * from './optim/index.js';
 export * from './io/safetensors.js';
 export * from './data/index.js';
 export * from './train/index.js';
+export * from './train/metrics.js';
 export * from './io/weights.js';
 export { assertWritableTarget } from './io/atomic-write.js';
 export * from './models/seed-cnn.js';
