@@ -27,6 +27,7 @@ import type { Storage } from '../tune/storage/storage.js';
 import { failLostRuns } from './lost-runs.js';
 import { compactMetrics, decimateMetrics, explainTopics, overview, studyView } from './dashboard-data.js';
 import { RunNotFoundError, type RunStore } from './types.js';
+import { currentOutage, isConnectionError, StorageUnavailableError } from '../tune/storage/retry.js';
 
 export interface DashboardOptions {
   runs: RunStore;
@@ -97,6 +98,15 @@ async function studiesToken(studies: Storage | null): Promise<string> {
  * const server = await startDashboard({ runs: await openRunStore('sqlite:./tensile.db'), port: 0 });
  * console.log(server.url);
  */
+/** How long an API request waits on a database that is down before it is answered 503. */
+const unavailableAfterMilliseconds = 2000;
+
+/** 503 with a JSON body saying the database is unavailable (the page shows it and tries again). */
+function sendUnavailable(response: http.ServerResponse, message: string): void {
+  response.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '2' });
+  response.end(JSON.stringify({ error: `database unavailable: ${message}`, unavailable: true }));
+}
+
 export async function startDashboard(options: DashboardOptions): Promise<DashboardServer> {
   const runs = options.runs;
   const studies = options.studies ?? null;
@@ -221,14 +231,31 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   };
 
   const server = http.createServer((request, response) => {
-    handle(request, response).catch((error: unknown) => {
-      const status =
-        error instanceof HttpError ? error.status : error instanceof RunNotFoundError ? 404 : 500;
-      const message = error instanceof Error ? error.message : String(error);
-      if (!response.headersSent)
+    // While the database is down the store retries (see ../tune/storage/retry.ts): a request
+    // waiting on it is answered 503 after a moment rather than held for the whole retry time.
+    const unavailableTimer = setTimeout(() => {
+      const outage = currentOutage();
+      if (outage === null || response.headersSent) return;
+      sendUnavailable(response, `${outage.what} unavailable (${outage.reason}); retrying`);
+    }, unavailableAfterMilliseconds);
+    handle(request, response)
+      .catch((error: unknown) => {
+        if (isConnectionError(error) || error instanceof StorageUnavailableError) {
+          if (!response.headersSent)
+            sendUnavailable(response, error instanceof Error ? error.message : String(error));
+          return;
+        }
+        const status =
+          error instanceof HttpError ? error.status : error instanceof RunNotFoundError ? 404 : 500;
+        const message = error instanceof Error ? error.message : String(error);
+        if (response.headersSent) {
+          response.end();
+          return;
+        }
         response.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
-      response.end(JSON.stringify({ error: message }));
-    });
+        response.end(JSON.stringify({ error: message }));
+      })
+      .finally(() => clearTimeout(unavailableTimer));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -16,7 +16,7 @@ export {
   type TrialsTable,
   type Cell,
 } from './export.js';
-export { defaultHeartbeat, type HeartbeatSettings } from './heartbeat.js';
+export { checkHeartbeat, defaultHeartbeat, heartbeatMinimums, type HeartbeatSettings } from './heartbeat.js';
 export type { Sampler, StudyView } from './samplers/sampler.js';
 export { RandomSampler, type RandomSamplerOptions } from './samplers/random.js';
 export { GridSampler } from './samplers/grid.js';
@@ -35,6 +35,12 @@ export { MemoryStorage } from './storage/memory.js';
 export { SqliteStorage, type SqliteStorageOptions } from './storage/sqlite.js';
 export { PostgresStorage, type PostgresStorageOptions } from './storage/postgres.js';
 export { openStorage, storageUrlHelp } from './storage/open.js';
+export {
+  currentOutage,
+  defaultRetrySeconds,
+  isConnectionError,
+  StorageUnavailableError,
+} from './storage/retry.js';
 export { schemaVersion, SchemaTooNewError } from './storage/schema.js';
 export {
   parseStudyConfig,

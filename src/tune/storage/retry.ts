@@ -85,6 +85,15 @@ export interface RetryOptions {
   notify?: (line: string) => void;
 }
 
+/** Outages in progress in this process, by the policy that saw them (for a dashboard to report). */
+const outages = new Map<RetryPolicy, { what: string; since: number; reason: string }>();
+
+/** A database outage this process is riding out now, or null: what, since when (ms, performance.now()), why. */
+export function currentOutage(): { what: string; since: number; reason: string } | null {
+  for (const outage of outages.values()) return outage;
+  return null;
+}
+
 /** Shared by every operation of one storage, so an outage is announced once, not per operation. */
 export class RetryPolicy {
   readonly seconds: number;
@@ -101,7 +110,6 @@ export class RetryPolicy {
 
   /** Runs `action`, running it again after connection errors until it succeeds or time runs out. */
   async run<T>(action: () => Promise<T>): Promise<T> {
-    const deadline = performance.now() + this.seconds * 1000;
     let delay = 100;
     for (;;) {
       try {
@@ -109,6 +117,7 @@ export class RetryPolicy {
         if (this.outageSince !== null) {
           const seconds = ((performance.now() - this.outageSince) / 1000).toFixed(1);
           this.outageSince = null;
+          outages.delete(this);
           this.notify(`tensile: ${this.what} reachable again after ${seconds} s`);
         }
         return result;
@@ -117,10 +126,14 @@ export class RetryPolicy {
         const now = performance.now();
         if (this.outageSince === null) {
           this.outageSince = now;
+          outages.set(this, { what: this.what, since: now, reason: errorSummary(error) });
           this.notify(
             `tensile: ${this.what} unavailable (${errorSummary(error)}); retrying for up to ${this.seconds} s`,
           );
         }
+        // The retry time counts from the start of the outage, not of this operation: writes queued
+        // behind each other must not wait the retry time one after the other.
+        const deadline = this.outageSince + this.seconds * 1000;
         if (now + delay > deadline) {
           throw new StorageUnavailableError(
             `${this.what} unavailable for ${this.seconds} s: ${errorSummary(error)}`,
