@@ -24,7 +24,10 @@ import {
   RocAuc,
   RootMeanSquaredError,
   Tensor,
+  tensor,
   TopKAccuracy,
+  binaryCrossEntropyWithLogits,
+  crossEntropy,
   type Averaging,
 } from '../src/index.js';
 
@@ -301,5 +304,35 @@ describe('metric inputs and names', () => {
     assert.ok(Number.isNaN(new Accuracy().compute()));
     assert.ok(Number.isNaN(new MeanAbsoluteError().compute()));
     assert.ok(Number.isNaN(new RocAuc().compute()));
+  });
+});
+
+describe('the README example (Losses and metrics)', () => {
+  it('runs and gives the stated macro F1', () => {
+    const logits = tensor(
+      [
+        [2, 0.5, -1],
+        [0.1, 0.3, 2],
+        [1, 1.5, 0],
+      ],
+      { requiresGrad: true },
+    );
+    crossEntropy(logits, [0, 2, 2], { classWeights: [1, 1, 3], labelSmoothing: 0.1 }).backward();
+    assert.deepEqual(logits.grad?.shape, [3, 3]);
+    const multiHot = tensor([
+      [1, 0, 0],
+      [0, 1, 1],
+      [1, 1, 0],
+    ]);
+    const multiLabel = binaryCrossEntropyWithLogits(logits, multiHot, { posWeight: [1, 2, 2] });
+    assert.ok(Number.isFinite(multiLabel.item()));
+    const f1 = new F1Score({ numClasses: 3, average: 'macro' });
+    const report = new ClassificationReport({ numClasses: 3, classNames: ['cat', 'dog', 'bird'] });
+    for (const metric of [f1, report]) metric.update(logits, [0, 2, 2]);
+    // Predicted 0, 2, 1: F1 per class 1, 0 (dog predicted, never a target), 2/3.
+    assertClose(f1.compute(), (1 + 0 + 2 / 3) / 3, 'macro F1');
+    const text = report.toText();
+    assert.match(text, /^ {9}cat {7}1\.00 {6}1\.00 {6}1\.00 {9}1$/m);
+    assert.match(text, /^ {8}bird {7}1\.00 {6}0\.50 {6}0\.67 {9}2$/m);
   });
 });

@@ -542,6 +542,8 @@ export class RocAuc implements Metric {
     }
     checkBatchSizes(output.shape[0]!, targets.length, this.name);
     const rows = targets.length;
+    for (let i = 0; i < output.size; i++)
+      if (Number.isNaN(output.data[i]!)) throw new RangeError(`${this.name}: score ${i} is NaN`);
     const probabilities =
       this.fromLogits && columns > 1 ? softmaxRows(output.data, rows, columns) : output.data;
     for (let r = 0; r < rows; r++) {
