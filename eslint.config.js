@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'build/', 'node_modules/', '.cache/', 'assembly/', 'native/build/'] },
+  { ignores: ['dist/', 'build/', 'node_modules/', '.cache/', 'assembly/', 'native/build/', 'docs/api/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

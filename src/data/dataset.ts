@@ -20,7 +20,7 @@ export interface ImageDataset {
   height: number;
   width: number;
   classes: number;
-  /** [classes]: the human-readable name of each label. */
+  /** The human-readable name of each label, [classes]. */
   classNames: string[];
 }
 

@@ -24,7 +24,7 @@ export class PruningCallback implements Callback {
   /** The planned number of epochs of the current fit (from its fitStart event), or null before it. */
   private plannedEpochs: number | null = null;
 
-  /** @param monitor the metric reported to the trial (default 'validationAccuracy'); it should match the study's direction. */
+  /** @param options.monitor the metric reported to the trial (default 'validationAccuracy'); it should match the study's direction. */
   constructor(trial: Trial, options: { monitor?: PruningMetric } = {}) {
     this.trial = trial;
     this.monitor = options.monitor ?? 'validationAccuracy';
