@@ -166,11 +166,13 @@ export function createStudiesView(source, main) {
     const rate = h('div', { id: 'chart-lr' });
     const parallel = h('div', { id: 'chart-parallel' });
     const slices = h('div', { class: 'slices' });
+    // What the history plots: a complete trial's value, a pruned one's last report.
+    const historyValues = trials.value.map((value, i) => value ?? trials.prunedValue[i] ?? null);
     const unplotted = trials.number.flatMap((number, i) =>
-      trials.historyValue[i] === null ? [{ number, state: trials.state[i] ?? 'failed' }] : [],
+      historyValues[i] === null ? [{ number, state: trials.state[i] ?? 'failed' }] : [],
     );
     const failedNumbers = unplotted.filter((trial) => trial.state === 'failed').map((trial) => trial.number);
-    const reporting = view.intermediate.filter((curve) => curve.step.length > 0).length;
+    const reporting = view.intermediate.filter((curve) => curve !== null).length;
     const rough = view.importanceTrials < view.importanceRoughBelow;
     const unrated = view.importance.filter((item) => !item.rated).map((item) => item.name);
     const grid = h(
@@ -247,7 +249,6 @@ export function createStudiesView(source, main) {
 
     const values = trials.value;
     const states = trials.state;
-    const historyValues = trials.historyValue;
     const history_ = scatterChart(history, {
       id: 'history',
       title: 'Optimization history',
@@ -304,7 +305,7 @@ export function createStudiesView(source, main) {
       // Pruned curves first, so the complete ones are drawn over them.
       const order = trials.number
         .map((_, i) => i)
-        .filter((i) => (view.intermediate[i]?.step.length ?? 0) > 0)
+        .filter((i) => view.intermediate[i] !== null && view.intermediate[i] !== undefined)
         .sort((a, b) => Number(states[b] === 'pruned') - Number(states[a] === 'pruned'));
       for (const i of order) {
         const curve = /** @type {{ step: number[], value: (number | null)[] }} */ (view.intermediate[i]);
@@ -513,7 +514,7 @@ function trialTable(view) {
             'td',
             { class: 'number' },
             trials.state[i] === 'pruned'
-              ? `(${formatNumber(trials.historyValue[i])})`
+              ? `(${formatNumber(trials.prunedValue[i])})`
               : formatNumber(trials.value[i]),
           ),
           h('td', { class: 'number' }, formatDuration(trials.duration[i] ?? null)),

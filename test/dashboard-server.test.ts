@@ -131,15 +131,16 @@ test('a study view carries pruned trials at their last value, every reported cur
     assert.deepEqual(curve.step, [0, 1, 2]);
     assert.equal(trials.lastStep[i], 2);
     // Plotted at its last reported value, and not counted as a result.
-    assert.equal(trials.historyValue[i], curve.value[2]);
+    assert.equal(trials.prunedValue[i], curve.value[2]);
     assert.equal(trials.value[i], null);
   }
-  assert.equal(trials.historyValue[5], null);
-  assert.deepEqual(view.intermediate[5], { step: [], value: [] });
+  assert.equal(trials.prunedValue[5], null);
+  assert.equal(trials.value[5], null);
+  assert.equal(view.intermediate[5], null);
   const complete = trials.state.flatMap((state, i) => (state === 'complete' ? [i] : []));
   for (const i of complete) {
     assert.equal(view.intermediate[i]!.step.length, 8);
-    assert.equal(trials.historyValue[i], trials.value[i]);
+    assert.equal(trials.prunedValue[i], null);
   }
   assert.equal(view.importanceTrials, complete.length);
   assert.equal(view.importanceRoughBelow, 20);
