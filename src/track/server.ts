@@ -13,7 +13,8 @@
  *   /api/runs/:id/metrics?after=N    metric points with ids above N, as columns per metric
  *                                    (&compact=1: positions and values only, rounded, as the page draws them;
  *                                    &maxPoints=N: each series thinned to about N points, spikes kept)
- *   /api/studies/:id                 a study as plot-ready columns, with parameter importance
+ *   /api/studies/:id                 a study as plot-ready columns: trials, parameters, every trial's
+ *                                    reported values, and parameter importance (src/tune/importance.ts)
  *   /api/figures                     explain topics with their figures
  *   /api/artifacts/:id               an artifact's stored content (its media type)
  *   /api/events                      text/event-stream of {"runs": token, "studies": token}
