@@ -251,10 +251,10 @@ export function binaryCrossEntropyWithLogits(
   const posWeight = options.posWeight ?? 1;
   const positiveWeights =
     typeof posWeight === 'number' ? null : perClass(posWeight, lastAxis, what, 'posWeight');
+  const scalarPosWeight = typeof posWeight === 'number' ? posWeight : 1;
+  // The factor 1 + (p − 1)·y of softplus(−x), element i lying in class i mod C of the last axis.
   const logWeightAt = (i: number): number =>
-    1 +
-    ((positiveWeights === null ? (posWeight as number) : positiveWeights[i % lastAxis]!) - 1) *
-      target.data[i]!;
+    1 + ((positiveWeights === null ? scalarPosWeight : positiveWeights[i % lastAxis]!) - 1) * target.data[i]!;
   const losses = new Float64Array(output.size);
   for (let i = 0; i < output.size; i++) {
     const x = output.data[i]!;
