@@ -60,7 +60,7 @@ function toyModel(seed: number) {
 const temporary = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-train-'));
 
 describe('fit', () => {
-  it('emits fit ⊃ epoch ⊃ batch events in order and learns the toy task', () => {
+  it('emits fit ⊃ epoch ⊃ batch ⊃ step events in order and learns the toy task', () => {
     const model = toyModel(1);
     const recorder = new EventRecorder();
     const history = fit(model, toyDataset(96, 1), {
@@ -72,14 +72,12 @@ describe('fit', () => {
       progress: false,
     });
     const types = recorder.events.map((event) => event.type);
+    const batch = ['batchStart', 'stepStart', 'stepEnd', 'batchEnd'];
     const epoch = [
       'epochStart',
-      'batchStart',
-      'batchEnd',
-      'batchStart',
-      'batchEnd',
-      'batchStart',
-      'batchEnd',
+      ...batch,
+      ...batch,
+      ...batch,
       'validationStart',
       'validationEnd',
       'epochEnd',

@@ -358,8 +358,9 @@ export class TrainingCheckpoint implements Callback {
       const completed = event.epoch + 1;
       if (completed % (this.options.everyEpochs ?? 1) === 0 || completed === this.lastEpoch)
         this.save(control, completed);
-    } else if (event.type === 'fitEnd') {
-      // A run stopped early between saves keeps its last epochs too.
+    } else if (event.type === 'fitEnd' && event.outcome !== 'failed') {
+      // A run stopped early between saves keeps its last epochs too. A failed one does not: the
+      // weights are then mid-epoch, and a checkpoint claiming the last whole epoch could not resume.
       const completed = event.history.at(-1)?.epoch;
       if (completed !== undefined && completed + 1 !== this.lastSavedEpoch) this.save(control, completed + 1);
     }

@@ -138,7 +138,9 @@ export abstract class Optimizer<S extends GroupSettings = GroupSettings> {
           for (let i = 0; i < array.length; i++) array[i] = value[i]!;
           state[name] = array;
         }
+        // A parameter without saved state gets none: the optimizer is then exactly as saved.
         if (Object.keys(state).length > 0) this.state.set(parameter, state);
+        else this.state.delete(parameter);
       });
     });
   }

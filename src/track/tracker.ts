@@ -103,6 +103,9 @@ function epochPoints(logs: EpochLogs, step: number): MetricInput[] {
   add('learningRate', logs.learningRate);
   add('samplesPerSecond', logs.samplesPerSecond);
   add('epochSeconds', logs.seconds);
+  // Metrics beyond accuracy (regression errors, F1, …) under their own names.
+  for (const [name, value] of Object.entries((logs.metrics as Record<string, number> | undefined) ?? {}))
+    if (name !== 'accuracy' && name !== 'validationAccuracy') add(name, value);
   return points;
 }
 
@@ -291,9 +294,9 @@ export class RunTracker implements Callback {
         const summary: JsonObject = {
           epochs: this.epochsSeen,
           loss: jsonNumber(logs.loss),
-          accuracy: jsonNumber(logs.accuracy),
           samplesPerSecond: jsonNumber(logs.samplesPerSecond),
         };
+        if (logs.accuracy !== undefined) summary.accuracy = jsonNumber(logs.accuracy);
         if (logs.validationLoss !== undefined) summary.validationLoss = jsonNumber(logs.validationLoss);
         if (logs.validationAccuracy !== undefined)
           summary.validationAccuracy = jsonNumber(logs.validationAccuracy);
@@ -305,7 +308,17 @@ export class RunTracker implements Callback {
       case 'fitEnd':
         this.logMetrics(this.takeBuffered());
         this.updateSummary({ stoppedEarly: event.stoppedEarly });
-        if (this.finishOnFitEnd) this.finishNow('complete', null);
+        if (!this.finishOnFitEnd) return;
+        // fitEnd fires on failure too: a pruned trial is recorded as stopped, any other error as failed.
+        if (event.outcome !== 'failed') this.finishNow('complete', null);
+        else if (event.error instanceof TrialPruned) this.finishNow('stopped', 'pruned');
+        else
+          this.finishNow(
+            'failed',
+            event.error instanceof Error
+              ? (event.error.stack ?? `${event.error.name}: ${event.error.message}`)
+              : String(event.error),
+          );
         return;
       default:
         return;

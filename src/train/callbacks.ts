@@ -11,13 +11,33 @@ import { saveWeights } from '../io/weights.js';
 import type { Random } from '../tensor/random.js';
 import type { EpochLogs, TrainingEvent } from './events.js';
 
-/** What a callback may see and do during fit. */
+/**
+ * What a callback may see and do during fit. The cancels act at each level of the loop (fastai's
+ * CancelBatch/CancelEpoch/CancelFit, as calls instead of exceptions): skip this batch, skip the rest
+ * of this epoch, end the run after this batch, or end it after this epoch. fitEnd fires in every case.
+ */
 export interface TrainingControl {
   readonly model: Module;
   readonly optimizer: Optimizer;
-  /** Asks the loop to stop after the current epoch. */
+  /** Ends the run after the current epoch (its validation and epochEnd still happen). */
   stop(reason: string): void;
-  /** Batches per epoch (for per-batch schedules). */
+  /**
+   * Leaves the current batch out: called at batchStart it is not trained on at all; at stepStart its
+   * gradients are not applied. A batchSkipped event follows instead of batchEnd.
+   */
+  skipBatch(reason?: string): void;
+  /**
+   * Skips the rest of the current epoch's batches; validation and epochEnd still happen (the logs
+   * say partial), and the next epoch starts as planned.
+   */
+  skipEpoch(reason?: string): void;
+  /**
+   * Ends the run as soon as the current batch is done: no more batches, no validation, and the
+   * unfinished epoch gets no epochEnd (its logs would describe part of an epoch as if whole, and a
+   * checkpoint taken there could not resume it). fitEnd follows.
+   */
+  stopAfterBatch(reason: string): void;
+  /** Batches per epoch (for per-batch schedules); 0 for a stream that does not declare its length. */
   readonly batchesPerEpoch: number;
   /**
    * The loader's generator (shuffling, augmentation). Between epochs its state decides every later
@@ -30,17 +50,37 @@ export interface Callback {
   handle(event: TrainingEvent, control: TrainingControl): void;
 }
 
-export type MonitoredMetric = 'loss' | 'accuracy' | 'validationLoss' | 'validationAccuracy';
+/**
+ * A value of the epoch logs: 'loss', 'validationLoss', or any metric by name ('accuracy',
+ * 'validationAccuracy', 'meanAbsoluteError', 'validationMeanAbsoluteError', …).
+ */
+export type MonitoredMetric = 'loss' | 'accuracy' | 'validationLoss' | 'validationAccuracy' | (string & {});
 
-function monitoredValue(logs: EpochLogs, metric: MonitoredMetric): number {
-  const value = logs[metric];
+/** The monitored value of an epoch; throws naming the metric when the fit does not produce it. */
+export function monitoredValue(logs: EpochLogs, metric: MonitoredMetric): number {
+  // The named fields first: logs read back from an older checkpoint have no metrics record.
+  const named: Record<string, number | undefined> = {
+    loss: logs.loss,
+    validationLoss: logs.validationLoss,
+    accuracy: logs.accuracy,
+    validationAccuracy: logs.validationAccuracy,
+  };
+  const value =
+    metric in named ? named[metric] : (logs.metrics as Record<string, number> | undefined)?.[metric];
   if (value === undefined) {
-    throw new Error(`callback monitors '${metric}', which this fit does not produce (no validation data?)`);
+    const known = [
+      'loss',
+      ...(logs.validationLoss === undefined ? [] : ['validationLoss']),
+      ...Object.keys((logs.metrics as Record<string, number> | undefined) ?? {}),
+    ];
+    throw new Error(
+      `callback monitors '${metric}', which this fit does not produce (no validation data?); it has ${known.join(', ')}`,
+    );
   }
   return value;
 }
 
-function defaultMode(metric: MonitoredMetric): 'min' | 'max' {
+export function defaultMode(metric: MonitoredMetric): 'min' | 'max' {
   return metric.toLowerCase().endsWith('accuracy') ? 'max' : 'min';
 }
 
@@ -100,7 +140,13 @@ export class EarlyStopping implements Callback {
         );
       }
     }
-    if (event.type === 'fitEnd' && this.restoreBestWeights && this.bestWeights !== null) {
+    // Not after a failure: the caller gets the error, and the weights as they were when it happened.
+    if (
+      event.type === 'fitEnd' &&
+      event.outcome !== 'failed' &&
+      this.restoreBestWeights &&
+      this.bestWeights !== null
+    ) {
       for (const [name, tensor] of control.model.stateDict()) tensor.data.set(this.bestWeights.get(name)!);
     }
   }
@@ -135,7 +181,7 @@ export class ModelCheckpoint implements Callback {
     fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     saveWeights(control.model, file, {
       epoch: String(event.epoch + 1),
-      ...(monitor ? { [monitor]: String(event.logs[monitor]) } : {}),
+      ...(monitor ? { [monitor]: String(monitoredValue(event.logs, monitor)) } : {}),
     });
     this.saved.push(file);
   }

@@ -58,7 +58,7 @@ export class ProgressBar implements Callback {
       case 'batchEnd': {
         if (!this.live) break;
         const now = performance.now();
-        if (now - this.lastDraw < this.refreshMilliseconds && event.batch + 1 < this.batches) break;
+        if (now - this.lastDraw < this.refreshMilliseconds && event.batch + 1 !== this.batches) break;
         this.lastDraw = now;
         const done = event.batch + 1;
         const width = 24;
@@ -69,10 +69,15 @@ export class ProgressBar implements Callback {
           ' '.repeat(width - filled);
         const elapsed = (now - this.epochStarted) / 1000;
         const eta = (elapsed / done) * (this.batches - done);
+        const accuracy =
+          event.epochAccuracy === undefined ? '' : ` acc ${(event.epochAccuracy * 100).toFixed(2)}%`;
+        // A stream of unknown length has no bar and no ETA, only the batch count.
+        const position = this.batches > 0 ? `[${bar}] ${done}/${this.batches}` : `batch ${done}`;
         const line =
-          `epoch ${event.epoch + 1}/${this.epochs} [${bar}] ${done}/${this.batches}` +
-          ` loss ${event.epochLoss.toFixed(4)} acc ${(event.epochAccuracy * 100).toFixed(2)}%` +
-          ` ${Math.round(event.samplesPerSecond)} samples/s ETA ${formatDuration(eta)}`;
+          `epoch ${event.epoch + 1}/${this.epochs} ${position}` +
+          ` loss ${event.epochLoss.toFixed(4)}${accuracy}` +
+          ` ${Math.round(event.samplesPerSecond)} samples/s` +
+          (this.batches > 0 ? ` ETA ${formatDuration(eta)}` : '');
         this.stream.write(`\r${line}\x1b[K`);
         break;
       }
@@ -80,11 +85,20 @@ export class ProgressBar implements Callback {
         const logs = event.logs;
         const validation =
           logs.validationLoss !== undefined
-            ? ` - val loss ${logs.validationLoss.toFixed(4)} val acc ${((logs.validationAccuracy ?? 0) * 100).toFixed(2)}%`
+            ? ` - val loss ${logs.validationLoss.toFixed(4)}` +
+              (logs.validationAccuracy === undefined
+                ? ''
+                : ` val acc ${(logs.validationAccuracy * 100).toFixed(2)}%`)
             : '';
+        // Metrics other than accuracy (shown as a percentage above) by name, four decimals.
+        const others = Object.entries((logs.metrics as Record<string, number> | undefined) ?? {})
+          .filter(([name]) => name !== 'accuracy' && name !== 'validationAccuracy')
+          .map(([name, value]) => ` ${name} ${value.toFixed(4)}`)
+          .join('');
         const line =
           `epoch ${event.epoch + 1}/${this.epochs} - ${formatDuration(logs.seconds)} - loss ${logs.loss.toFixed(4)}` +
-          ` acc ${(logs.accuracy * 100).toFixed(2)}%${validation} - lr ${logs.learningRate.toExponential(2)}` +
+          (logs.accuracy === undefined ? '' : ` acc ${(logs.accuracy * 100).toFixed(2)}%`) +
+          `${validation}${others} - lr ${logs.learningRate.toExponential(2)}` +
           ` - ${Math.round(logs.samplesPerSecond)} samples/s`;
         this.stream.write(this.live ? `\r${line}\x1b[K\n` : `${line}\n`);
         break;

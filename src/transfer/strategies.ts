@@ -53,6 +53,9 @@ function checkClasses(model: Module, dataset: ImageDataset, what: string): void 
   }
 }
 
+const strategyOnlyOptions = new Set(['lr', 'weightDecay', 'optimizer', 'schedule', 'batchNorm', 'epochs']);
+type StrategyOnlyOption = 'lr' | 'weightDecay' | 'optimizer' | 'schedule' | 'batchNorm' | 'epochs';
+
 /** fit with the strategy's parameter groups and the shared defaults. */
 function train(
   model: Module,
@@ -65,18 +68,16 @@ function train(
   const optimizer =
     options.optimizer?.(groups) ??
     new AdamW(groups, options.weightDecay === undefined ? {} : { weightDecay: options.weightDecay });
+  // Every fit option the strategy does not set itself passes through unchanged (metrics, loss,
+  // clipping, nonFinite, signal, …); the strategy-only options stay here.
+  const passThrough = Object.fromEntries(
+    Object.entries(options).filter(([key]) => !strategyOnlyOptions.has(key)),
+  ) as Omit<TransferOptions, StrategyOnlyOption>;
   const fitArguments: FitOptions = {
+    ...passThrough,
     optimizer,
     epochs,
     batchSize: options.batchSize ?? 32,
-    loss: options.loss,
-    validationSplit: options.validationSplit,
-    validationData: options.validationData,
-    transforms: options.transforms,
-    seed: options.seed,
-    progress: options.progress,
-    initialEpoch: options.initialEpoch,
-    random: options.random,
     callbacks: [...extraCallbacks, ...(options.callbacks ?? [])],
   };
   const chosen = options.schedule === undefined ? cosineSchedule(epochs) : options.schedule;
