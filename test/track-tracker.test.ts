@@ -309,7 +309,7 @@ test(
         ],
       });
       await tracker.close();
-      assert.deepEqual(counts, [5, 10]);
+      assert.deepEqual(counts, [7, 14]); // per epoch: 5 epoch metrics and the learning rate of its 2 batches
       assert.equal((await store.getRun(tracker.runId)).state, 'complete');
     } finally {
       await store.close();
