@@ -28,7 +28,7 @@ import {
   type Heartbeat,
   type HeartbeatSettings,
 } from './heartbeat.js';
-import { StorageUnavailableError } from './storage/retry.js';
+import { outageWithin, StorageUnavailableError } from './storage/retry.js';
 import { MedianPruner } from './pruners/median.js';
 import { TrialPruned, type Pruner } from './pruners/pruner.js';
 import type { Sampler, StudyView } from './samplers/sampler.js';
@@ -343,6 +343,8 @@ export class Study {
   /** Fails trials of dead workers now (and enqueues their retries); returns them. Called by ask too. */
   async failStaleTrials(): Promise<FrozenTrial[]> {
     if (this.heartbeatSettings === null) return [];
+    // After a database outage every running trial looks stale until its worker stamps it again.
+    if (outageWithin(this.heartbeatSettings.graceSeconds)) return [];
     return this.storage.failStaleTrials(this.id, {
       graceSeconds: this.heartbeatSettings.graceSeconds,
       maxRetries: this.maxRetries,

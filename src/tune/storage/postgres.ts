@@ -69,6 +69,13 @@ import { closeStorageResources } from './resources.js';
 /** The server's clock in milliseconds since 1970. */
 const NOW = `(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::double precision`;
 
+/**
+ * When the server started, on the same clock. No heartbeat could be stamped while it was down, so
+ * until a grace period has passed since a restart no trial is judged dead: a live worker whose
+ * stamps the restart interrupted must have the time to stamp again.
+ */
+const SERVER_STARTED = `(EXTRACT(EPOCH FROM pg_postmaster_start_time()) * 1000)::double precision`;
+
 type Queryable = pg.Pool | pg.PoolClient;
 
 interface StudyRow {
@@ -520,7 +527,7 @@ export class PostgresStorage implements Storage {
   async failStaleTrials(studyId: number, options: StaleTrialOptions): Promise<FrozenTrial[]> {
     // Cheap check first: most calls find nothing and should not lock the study.
     const any = await this.query(
-      `SELECT 1 FROM trials WHERE study_id = $1 AND state = 'running' AND heartbeat_at < ${NOW} - $2 LIMIT 1`,
+      `SELECT 1 FROM trials WHERE study_id = $1 AND state = 'running' AND heartbeat_at < ${NOW} - $2 AND ${SERVER_STARTED} < ${NOW} - $2 LIMIT 1`,
       [studyId, options.graceSeconds * 1000],
     );
     if (any.length === 0) return [];
@@ -528,7 +535,7 @@ export class PostgresStorage implements Storage {
       await this.query('SELECT study_id FROM studies WHERE study_id = $1 FOR UPDATE', [studyId], client);
       const stale = await this.query<{ trial_id: string; worker: string | null }>(
         `UPDATE trials SET state = 'failed', completed_at = ${NOW}
-         WHERE study_id = $1 AND state = 'running' AND heartbeat_at < ${NOW} - $2 RETURNING trial_id, worker`,
+         WHERE study_id = $1 AND state = 'running' AND heartbeat_at < ${NOW} - $2 AND ${SERVER_STARTED} < ${NOW} - $2 RETURNING trial_id, worker`,
         [studyId, options.graceSeconds * 1000],
         client,
       );

@@ -94,6 +94,18 @@ export function currentOutage(): { what: string; since: number; reason: string }
   return null;
 }
 
+/** When (performance.now()) the last outage this process saw ended. */
+let lastOutageEnded = -Infinity;
+
+/**
+ * Whether this process is in a database outage or saw one end less than `seconds` ago. Heartbeats
+ * could not be stamped during it, so stale-looking trials may belong to live workers: judging them
+ * waits until the workers have had a grace period to stamp again.
+ */
+export function outageWithin(seconds: number): boolean {
+  return outages.size > 0 || performance.now() - lastOutageEnded < seconds * 1000;
+}
+
 /** Shared by every operation of one storage, so an outage is announced once, not per operation. */
 export class RetryPolicy {
   readonly seconds: number;
@@ -118,6 +130,7 @@ export class RetryPolicy {
           const seconds = ((performance.now() - this.outageSince) / 1000).toFixed(1);
           this.outageSince = null;
           outages.delete(this);
+          lastOutageEnded = performance.now();
           this.notify(`tensile: ${this.what} reachable again after ${seconds} s`);
         }
         return result;
