@@ -131,11 +131,16 @@ export interface ImageEvaluationResult extends EvaluationResult {
   accuracy: number;
 }
 
-const defaultLoss: LossFunction = (output, target) => {
+/** The default loss needs class indices; float targets must name their loss. */
+function checkDefaultLoss(target: Target): asserts target is Int32Array {
   if (target instanceof Tensor)
     throw new TypeError(
       'fit: the targets are float tensors, which have no default loss; pass loss (e.g. mseLoss for regression, binaryCrossEntropyWithLogits for multi-hot labels)',
     );
+}
+
+const defaultLoss: LossFunction = (output, target) => {
+  checkDefaultLoss(target);
   return crossEntropy(output, target);
 };
 
@@ -418,6 +423,7 @@ function* trainingRun<Sample>(
             continue;
           }
           if (checkTrainBatches !== null) assertFiniteBatch(next, checkTrainBatches);
+          if (options.loss === undefined) checkDefaultLoss(target);
           const output = model.forward(input);
           checkOutputAgainstTarget(output, target, name);
           const loss = lossFunction(output, target);
