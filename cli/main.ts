@@ -14,12 +14,15 @@ import { tuneCommand } from './tune.js';
 import { explainCommand } from './explain.js';
 import { reportCommand } from './report.js';
 import { trainCommand } from './train.js';
+import { predictCommand } from './predict.js';
+import { lrFindCommand } from './lr-find.js';
 
 const commands: Record<string, { summary: string; run: (args: string[]) => Promise<number> | number }> = {
   train: {
     summary: 'train the seed CNN on MNIST (or Fashion-MNIST) and print test accuracy',
     run: trainCommand,
   },
+  'lr-find': { summary: 'learning-rate finder: suggested rate and loss-vs-rate figure', run: lrFindCommand },
   experiment: {
     summary: 'run an experiment that writes tables and figures (see: tensile experiment)',
     run: experimentCommand,
@@ -35,6 +38,10 @@ const commands: Record<string, { summary: string; run: (args: string[]) => Promi
   study: { summary: 'list, show or export tuning studies', run: studyCommand },
   explain: { summary: 'the seed notes with numbers computed live and their figures', run: explainCommand },
   dashboard: { summary: 'web dashboard of runs, studies and explain figures (live)', run: dashboardCommand },
+  predict: {
+    summary: 'top classes of images from a saved model (tensile predict --help)',
+    run: predictCommand,
+  },
   report: { summary: 'one self-contained HTML file with the runs, studies and figures', run: reportCommand },
 };
 

@@ -16,7 +16,7 @@
  * ImageNet stem would shrink the image 4× before the first block; it keeps every state_dict name
  * except that conv1's weight is 3×3.
  */
-import { add, relu } from '../ops/index.js';
+import { add, pair, relu } from '../ops/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { kaimingNormal } from '../nn/init.js';
 import { Module } from '../nn/module.js';
@@ -48,6 +48,22 @@ export interface ResNetOptions {
    */
   zeroInitResidual?: boolean;
 }
+
+/** A residual block's constructor arguments, as plain JSON (see BasicBlock.config()). */
+export interface ResidualBlockConfig {
+  inChannels: number;
+  width: number;
+  stride: number;
+}
+
+/**
+ * What a ResNet is, as plain JSON (see ResNet.config()): ResNetOptions with every default filled in.
+ * zeroInitResidual is left out: it only decides the initial values, which a saved model replaces.
+ */
+export type ResNetConfig = Required<Omit<ResNetOptions, 'zeroInitResidual' | 'layers' | 'widths'>> & {
+  layers: number[];
+  widths: number[];
+};
 
 /** He-normal initialisation with fan-out, as torchvision initialises ResNet convolutions. */
 function initializeConvolution(conv: Conv2d): void {
@@ -114,6 +130,12 @@ export class BasicBlock extends Module implements ResidualBlock {
     return relu(add(y, shortcut));
   }
 
+  /** The constructor's arguments (saveModel and exporters read this). */
+  config(): ResidualBlockConfig {
+    const [stride] = pair(this.conv1.convolution.stride ?? 1);
+    return { inChannels: this.conv1.inChannels, width: this.conv1.outChannels, stride };
+  }
+
   override describe(): string {
     return `BasicBlock(${this.conv1.inChannels}→${this.outChannels}${this.conv1.convolution.stride !== 1 ? ', stride 2' : ''})`;
   }
@@ -163,6 +185,12 @@ export class Bottleneck extends Module implements ResidualBlock {
     return relu(add(y, shortcut));
   }
 
+  /** The constructor's arguments (saveModel and exporters read this). */
+  config(): ResidualBlockConfig {
+    const [stride] = pair(this.conv2.convolution.stride ?? 1);
+    return { inChannels: this.conv1.inChannels, width: this.conv1.outChannels, stride };
+  }
+
   override describe(): string {
     return `Bottleneck(${this.conv1.inChannels}→${this.outChannels}${this.conv2.convolution.stride !== 1 ? ', stride 2' : ''})`;
   }
@@ -182,6 +210,8 @@ export class ResNet extends Module {
   readonly block: ResNetBlockKind;
   /** Channels entering fc. */
   readonly features: number;
+  /** The options with defaults filled in, for config(). */
+  private readonly resolvedOptions: Omit<ResNetConfig, 'classes'>;
 
   constructor(options: ResNetOptions = {}) {
     super();
@@ -206,6 +236,13 @@ export class ResNet extends Module {
     }
     this.block = block;
     const small = options.stem === 'small';
+    this.resolvedOptions = {
+      block,
+      layers: [...layers],
+      widths: [...widths],
+      inChannels,
+      stem: small ? 'small' : 'imagenet',
+    };
     this.conv1 = this.addModule(
       'conv1',
       small ? convolution(inChannels, widths[0]!, 3, 1) : convolution(inChannels, widths[0]!, 7, 2),
@@ -246,6 +283,20 @@ export class ResNet extends Module {
       );
     }
     this.classifier = this.addModule('fc', layer);
+  }
+
+  /**
+   * The options that rebuild this network (saveModel and exporters read this). classes is read from
+   * the current classifier, so a network whose head was replaced describes its new head; fc itself is
+   * a child with its own config.
+   */
+  config(): ResNetConfig {
+    return {
+      ...this.resolvedOptions,
+      layers: [...this.resolvedOptions.layers],
+      widths: [...this.resolvedOptions.widths],
+      classes: this.classifier.outFeatures,
+    };
   }
 
   /** Feature maps before pooling: x [N, C, H, W] → [N, features, H/32, W/32] (H/8 with the small stem). */

@@ -40,6 +40,12 @@ export function applyActivation(name: ActivationName, x: Tensor, alpha?: number)
   }
 }
 
+/** What an Activation layer is, as plain JSON (see Activation.config()). */
+export interface ActivationConfig {
+  activation: ActivationName;
+  alpha?: number;
+}
+
 /** An activation as a layer: ReLU, Sigmoid, ... all are instances of this with a name. */
 export class Activation extends Module {
   readonly activation: ActivationName;
@@ -53,6 +59,14 @@ export class Activation extends Module {
 
   forward(x: Tensor): Tensor {
     return applyActivation(this.activation, x, this.alpha);
+  }
+
+  /**
+   * The function and its parameter (saveModel and exporters read this). Subclasses (ReLU, LeakyReLU,
+   * ...) describe themselves the same way: their class is the activation, alpha its parameter.
+   */
+  config(): ActivationConfig {
+    return { activation: this.activation, ...(this.alpha === undefined ? {} : { alpha: this.alpha }) };
   }
 
   override describe(): string {

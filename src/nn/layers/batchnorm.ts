@@ -12,6 +12,14 @@ export interface BatchNormLayerOptions {
   affine?: boolean;
 }
 
+/** Everything BatchNorm's constructor needs, as plain JSON (see config()). */
+export interface BatchNormConfig {
+  channels: number;
+  eps: number;
+  momentum: number;
+  affine: boolean;
+}
+
 /**
  * y = γ·(x − μ)/√(σ² + ε) + β per channel, placed after a convolution or dense map and before the
  * activation. In training mode μ and σ² come from the batch and the running statistics (buffers
@@ -78,6 +86,11 @@ export class BatchNorm extends Module {
       { training: useBatchStatistics, momentum: this.momentum, eps: this.eps, relu },
       relu ? 'BatchNorm+ReLU' : 'BatchNorm',
     );
+  }
+
+  /** The constructor's arguments with defaults filled in (saveModel and exporters read this). */
+  config(): BatchNormConfig {
+    return { channels: this.channels, eps: this.eps, momentum: this.momentum, affine: this.weight !== null };
   }
 
   override describe(): string {

@@ -95,6 +95,15 @@ export class Sequential extends Module {
     return this.layers.reduce((current, layer) => layer.receptiveField(current), field);
   }
 
+  /**
+   * No options of its own: the layers are its children, described each by their own config()
+   * (saveModel and exporters read this). fuseBatchNormRelu is a speed switch with the same values
+   * either way, so it is not part of the description.
+   */
+  config(): Record<string, never> {
+    return {};
+  }
+
   override describe(): string {
     return `Sequential(${this.layers.length})`;
   }
@@ -127,6 +136,11 @@ export class Residual extends Module {
     const body = this.body.receptiveField(field);
     const shortcut = this.shortcut?.receptiveField(field) ?? field;
     return body.size >= shortcut.size ? body : shortcut;
+  }
+
+  /** Whether the sum is activated; body and shortcut are children with configs of their own. */
+  config(): { activate: boolean } {
+    return { activate: this.activate };
   }
 
   override describe(): string {

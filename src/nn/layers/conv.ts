@@ -9,6 +9,17 @@ export interface Conv2dLayerOptions extends Conv2dOptions {
   bias?: boolean;
 }
 
+/** Everything Conv2d's constructor needs, as plain JSON (see config()). */
+export interface Conv2dConfig {
+  inChannels: number;
+  outChannels: number;
+  kernelSize: [number, number];
+  stride: Pair;
+  padding: Padding;
+  dilation: Pair;
+  bias: boolean;
+}
+
 /**
  * x: [batch, inChannels, H, W] → [batch, outChannels, Hout, Wout].
  * weight: [outChannels, inChannels, kh, kw] (PyTorch's layout), bias: [outChannels].
@@ -61,6 +72,23 @@ export class Conv2d extends Module {
 
   forward(x: Tensor): Tensor {
     return conv2d(x, this.weight, this.bias, this.convolution, 'Conv2d');
+  }
+
+  /**
+   * The constructor's arguments with every default filled in: the single description of this layer
+   * that whole-model files (saveModel) and exporters read, so `new Conv2d(c.inChannels,
+   * c.outChannels, c.kernelSize, c)` rebuilds it.
+   */
+  config(): Conv2dConfig {
+    return {
+      inChannels: this.inChannels,
+      outChannels: this.outChannels,
+      kernelSize: [...this.kernelSize],
+      stride: this.convolution.stride ?? 1,
+      padding: this.convolution.padding ?? 0,
+      dilation: this.convolution.dilation ?? 1,
+      bias: this.bias !== null,
+    };
   }
 
   override receptiveField(field: ReceptiveField): ReceptiveField {

@@ -14,6 +14,15 @@ export interface DenseOptions {
   activationAlpha?: number;
 }
 
+/** Everything Dense's constructor needs, as plain JSON (see config()). */
+export interface DenseConfig {
+  inFeatures: number;
+  outFeatures: number;
+  bias: boolean;
+  activation: ActivationName;
+  activationAlpha?: number;
+}
+
 /**
  * Every output connects to every input. x: [batch, inFeatures] → [batch, outFeatures].
  * weight: [outFeatures, inFeatures] (PyTorch's layout), bias: [outFeatures].
@@ -58,6 +67,19 @@ export class Dense extends Module {
       linear(x, this.weight, this.bias, 'Dense'),
       this.options.activationAlpha,
     );
+  }
+
+  /** The constructor's arguments with defaults filled in (saveModel and exporters read this). */
+  config(): DenseConfig {
+    return {
+      inFeatures: this.inFeatures,
+      outFeatures: this.outFeatures,
+      bias: this.bias !== null,
+      activation: this.activation,
+      ...(this.options.activationAlpha === undefined
+        ? {}
+        : { activationAlpha: this.options.activationAlpha }),
+    };
   }
 
   override describe(): string {

@@ -17,6 +17,10 @@ export class Dropout extends Module {
   forward(x: Tensor): Tensor {
     return dropout(x, this.probability, this.training, this.random ?? defaultRandom());
   }
+  /** The constructor's argument (saveModel and exporters read this; the generator is not saved). */
+  config(): { probability: number } {
+    return { probability: this.probability };
+  }
   override describe(): string {
     return `Dropout(${this.probability})`;
   }

@@ -23,6 +23,10 @@ abstract class WindowPool extends Module {
     const [stride] = pair(this.options.stride ?? this.options.kernelSize);
     return { size: field.size + (kernel - 1) * field.jump, jump: field.jump * stride };
   }
+  /** The constructor's arguments as one object (saveModel and exporters read this). */
+  config(): Pool2dOptions & { countIncludePad?: boolean } {
+    return { ...this.options };
+  }
   protected settings(): string {
     const stride = this.options.stride ?? this.options.kernelSize;
     return `${pair(this.options.kernelSize).join('×')}, stride ${String(stride)}${this.options.padding ? `, padding ${String(this.options.padding)}` : ''}`;
@@ -60,6 +64,10 @@ export class GlobalAvgPool2d extends Module {
   forward(x: Tensor): Tensor {
     return globalAvgPool2d(x);
   }
+  /** No options (saveModel and exporters read this). */
+  config(): Record<string, never> {
+    return {};
+  }
   override describe(): string {
     return 'GlobalAvgPool2d';
   }
@@ -70,6 +78,10 @@ export class GlobalMaxPool2d extends Module {
   forward(x: Tensor): Tensor {
     return globalMaxPool2d(x);
   }
+  /** No options (saveModel and exporters read this). */
+  config(): Record<string, never> {
+    return {};
+  }
   override describe(): string {
     return 'GlobalMaxPool2d';
   }
@@ -79,6 +91,10 @@ export class GlobalMaxPool2d extends Module {
 export class Flatten extends Module {
   forward(x: Tensor): Tensor {
     return flatten(x, 1);
+  }
+  /** No options (saveModel and exporters read this). */
+  config(): Record<string, never> {
+    return {};
   }
   override describe(): string {
     return 'Flatten';
