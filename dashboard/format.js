@@ -30,6 +30,9 @@ export function h(tag, attributes = {}, ...children) {
     if (value === undefined || value === null || value === false) continue;
     if (name.startsWith('on') && typeof value === 'function') {
       element.addEventListener(name.slice(2), /** @type {EventListener} */ (value));
+    } else if (name === 'style') {
+      // Through the CSS object model: the server's Content-Security-Policy refuses style attributes.
+      element.style.cssText = String(value);
     } else if (name === 'dataset' && typeof value === 'object') {
       for (const [key, data] of Object.entries(/** @type {Record<string, string>} */ (value)))
         element.dataset[key] = data;

@@ -1,5 +1,5 @@
 // @ts-check
-/* global document, window, fetch, EventSource */
+/* global document, window, fetch, EventSource, location, history, URLSearchParams */
 /**
  * Where the page's data comes from: the dashboard server (JSON over HTTP, with Server-Sent Events
  * for live updates) or, in a report written by `tensile report`, the data embedded in the page.
@@ -42,9 +42,18 @@
  */
 async function getJson(path) {
   const response = await fetch(path, { cache: 'no-store' });
-  const body = await response.json();
-  if (!response.ok) throw new Error(body && body.error ? body.error : `${path}: HTTP ${response.status}`);
-  return body;
+  if (!response.ok) {
+    // The API's errors are JSON ({ error }); the server's refusals (no token, a foreign Host) one line of text.
+    const text = await response.text();
+    let message = text.trim();
+    try {
+      message = JSON.parse(text).error ?? message;
+    } catch {
+      // plain text
+    }
+    throw new Error(message || `${path}: HTTP ${response.status}`);
+  }
+  return response.json();
 }
 
 /** @returns {DataSource} */
@@ -98,6 +107,11 @@ export function createSource() {
   const embedded = document.getElementById('tensile-report-data');
   if (embedded !== null && embedded.textContent) {
     return reportSource(/** @type {ReportData} */ (JSON.parse(embedded.textContent)));
+  }
+  // Opened as .../?token=...: the server has set its cookie; take the token out of the address bar
+  // (and so out of the history and of any bookmark).
+  if (new URLSearchParams(location.search).has('token')) {
+    history.replaceState(null, '', location.pathname + location.hash);
   }
   return serverSource();
 }

@@ -29,6 +29,12 @@ export { RunTracker, trackRun, configFromOptions, type RunTrackerOptions } from 
 export {
   startDashboard,
   defaultDashboardDirectory,
+  isLoopbackAddress,
+  generateDashboardToken,
+  checkDashboardToken,
+  checkAllowedHost,
+  pageSecurityPolicy,
+  artifactSecurityPolicy,
   type DashboardOptions,
   type DashboardServer,
 } from './server.js';

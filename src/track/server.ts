@@ -18,10 +18,31 @@
  *   /api/figures                     explain topics with their figures
  *   /api/artifacts/:id               an artifact's stored content (its media type)
  *   /api/events                      text/event-stream of {"runs": token, "studies": token}
+ *
+ * Security (the data is private: configurations, errors, paths; the page must not be readable from
+ * another origin, and nothing stored may run in the page's origin):
+ * - Host check: a request whose Host header is not one of this dashboard's names (localhost,
+ *   127.0.0.1, [::1] or the bound address, with the bound port; the machine's interface addresses
+ *   when bound to every interface; names given in `allowHosts`) is refused with 421. This is what
+ *   stops DNS rebinding: a page on evil.example whose name is made to point at 127.0.0.1 still sends
+ *   `Host: evil.example`.
+ * - Every response carries a strict Content-Security-Policy (scripts, styles, images and connections
+ *   from this origin only; no inline script or style, no plugins, no <base>, no framing),
+ *   `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer` and
+ *   `Cross-Origin-Resource-Policy: same-origin`.
+ * - Artifacts are served with `Content-Security-Policy: sandbox` (an opaque origin, no script), and
+ *   as a download (`Content-Disposition: attachment`) unless they are a raster image: an HTML or SVG
+ *   artifact opened from the dashboard never runs in its origin. (The page's own <img> still shows SVG
+ *   figures: an image element ignores Content-Disposition and never runs an SVG's script.)
+ * - Bound beyond loopback, every request needs the access token (generated when none is given):
+ *   `?token=` once (it sets an HttpOnly SameSite=Strict cookie), or `Authorization: Bearer`; 401
+ *   otherwise. A dashboard on loopback needs one only when given one.
  */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Storage } from '../tune/storage/storage.js';
@@ -42,12 +63,27 @@ export interface DashboardOptions {
   pollMilliseconds?: number;
   /** Folder with index.html and the page's scripts (default: the package's dashboard/). */
   dashboardDirectory?: string;
+  /**
+   * Further names the dashboard answers to (the Host header), besides localhost, 127.0.0.1, [::1]
+   * and the bound address: 'dashboard.lan' (with any port: behind a reverse proxy the port is the
+   * proxy's) or 'dashboard.lan:8080' (that port only).
+   */
+  allowHosts?: readonly string[];
+  /**
+   * The access token every request must carry (see the file's comment). Default: none on a loopback
+   * address, a generated one (`DashboardServer.token`) when bound beyond loopback.
+   */
+  token?: string;
 }
 
 export interface DashboardServer {
   /** http://host:port/ */
   readonly url: string;
   readonly port: number;
+  /** The token requests must carry, or null when none is needed. */
+  readonly token: string | null;
+  /** Whether it listens beyond loopback (on an address other machines may reach). */
+  readonly exposed: boolean;
   close(): Promise<void>;
 }
 
@@ -74,6 +110,88 @@ class HttpError extends Error {
   }
 }
 
+/** The page's policy: everything from this origin, nothing inline, no plugins, no framing. */
+export const pageSecurityPolicy = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  // data: for the empty favicon (index.html) only; an image cannot run script.
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/** An artifact's policy: an opaque origin with no script, no requests, not framed. */
+export const artifactSecurityPolicy = "sandbox; default-src 'none'; img-src 'self'; frame-ancestors 'none'";
+
+/** Media types shown in place (decoded as pixels, nothing in them can run); anything else downloads. */
+const inlineArtifactTypes = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/avif']);
+
+/** Whether `address` (an IP address or 'localhost') is this machine only. */
+export function isLoopbackAddress(address: string): boolean {
+  const plain = address.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (plain === 'localhost') return true;
+  if (isIP(plain) === 4) return plain.startsWith('127.');
+  if (isIP(plain) === 6) return plain === '::1' || /^::ffff:127\./.test(plain);
+  return false;
+}
+
+/** A name and optional port from a Host header or an `allowHosts` entry; null when malformed. */
+function parseHost(text: string): { name: string; port: number | null } | null {
+  const match = /^(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(?::(\d{1,5}))?$/i.exec(text);
+  if (match === null) return null;
+  const port = match[2] === undefined ? null : Number(match[2]);
+  if (port !== null && port > 65535) return null;
+  return { name: match[1]!.toLowerCase(), port };
+}
+
+/** An address as a Host header names it (IPv6 in brackets). */
+function hostName(address: string): string {
+  return isIP(address) === 6 ? `[${address.toLowerCase()}]` : address.toLowerCase();
+}
+
+/** A value from a request shown in a one-line message: printable ASCII, at most 100 characters. */
+function shown(text: string): string {
+  const clean = text.replace(/[^\x20-\x7e]/g, '?');
+  return clean.length > 100 ? `${clean.slice(0, 100)}…` : clean;
+}
+
+/** A random access token: 32 characters of base64url (192 bits). */
+export function generateDashboardToken(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+/** Throws unless `token` can be typed in a URL and a header and is long enough to guess badly. */
+export function checkDashboardToken(token: string): void {
+  if (!/^[\x21-\x7e]+$/.test(token))
+    throw new Error('the dashboard token must be printable ASCII without spaces');
+  if (token.length < 16)
+    throw new Error(
+      `the dashboard token must have at least 16 characters (got ${token.length}); leave it out to have one generated`,
+    );
+}
+
+/** Throws unless `name` is a host name, an IP address (IPv6 in brackets), either with a port. */
+export function checkAllowedHost(name: string): void {
+  if (parseHost(name) === null)
+    throw new Error(
+      `'${shown(name)}' is not a host name: give a name or address as the browser's address bar shows it (dashboard.lan, 192.168.1.5:6006, [fd00::5])`,
+    );
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/** A one-line text answer (the refusals: 401, 405, 421). */
+function sendText(response: http.ServerResponse, status: number, text: string): void {
+  response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+  response.end(`${text}\n`);
+}
+
 function sendJson(response: http.ServerResponse, value: unknown): void {
   const body = JSON.stringify(value);
   response.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
@@ -92,13 +210,6 @@ async function studiesToken(studies: Storage | null): Promise<string> {
   return JSON.stringify(list.map((s) => [s.id, s.trialCounts, s.bestValue]));
 }
 
-/**
- * Starts the dashboard. Resolves once it listens.
- *
- * @example
- * const server = await startDashboard({ runs: await openRunStore('sqlite:./tensile.db'), port: 0 });
- * console.log(server.url);
- */
 /** How long an API request waits on a database that is down before it is answered 503. */
 const unavailableAfterMilliseconds = 2000;
 
@@ -108,11 +219,27 @@ function sendUnavailable(response: http.ServerResponse, message: string): void {
   response.end(JSON.stringify({ error: `database unavailable: ${message}`, unavailable: true }));
 }
 
+/**
+ * Starts the dashboard. Resolves once it listens.
+ *
+ * @example
+ * const server = await startDashboard({ runs: await openRunStore('sqlite:./tensile.db'), port: 0 });
+ * console.log(server.url);
+ */
 export async function startDashboard(options: DashboardOptions): Promise<DashboardServer> {
   const runs = options.runs;
   const studies = options.studies ?? null;
   const directory = options.dashboardDirectory ?? defaultDashboardDirectory();
   const pollMilliseconds = options.pollMilliseconds ?? 500;
+  for (const name of options.allowHosts ?? []) checkAllowedHost(name);
+  if (options.token !== undefined) checkDashboardToken(options.token);
+  const allowedHosts = (options.allowHosts ?? []).map((name) => parseHost(name)!);
+  // Known once listening (see the listen callback below).
+  let boundPort = 0;
+  let boundName = '';
+  let everyInterface = false;
+  let token: string | null = null;
+  let cookieName = '';
   const listeners = new Set<http.ServerResponse>();
   let tokens = { runs: '', studies: '' };
   let timer: NodeJS.Timeout | null = null;
@@ -159,10 +286,80 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     response.end(fs.readFileSync(file));
   };
 
+  /** Whether the Host header names this dashboard (see the file's comment). */
+  const hostAllowed = (header: string | undefined): boolean => {
+    const host = header === undefined ? null : parseHost(header);
+    if (host === null) return false;
+    const port = host.port ?? 80;
+    if (allowedHosts.some((allowed) => allowed.name === host.name && (allowed.port ?? port) === port))
+      return true;
+    if (port !== boundPort) return false;
+    if (['localhost', '127.0.0.1', '[::1]', boundName].includes(host.name)) return true;
+    // Bound to every interface: any of this machine's addresses (looked up now: they may change).
+    return (
+      everyInterface &&
+      Object.values(os.networkInterfaces())
+        .flat()
+        .some((entry) => entry !== undefined && hostName(entry.address) === host.name)
+    );
+  };
+
+  /** Compares in constant time (both sides hashed to the same length first). */
+  const same = (a: string, b: string) => timingSafeEqual(digest(a), digest(b));
+
+  /**
+   * Whether the request carries the token: `?token=` (then a cookie remembers it: the page's own
+   * requests and its event stream send it), `Authorization: Bearer`, or that cookie.
+   */
+  const authorized = (request: http.IncomingMessage, url: URL, response: http.ServerResponse): boolean => {
+    if (token === null) return true;
+    // The cookie holds a hash of the token rather than the token itself.
+    const cookieValue = digest(token).toString('hex');
+    const query = url.searchParams.get('token');
+    if (query !== null) {
+      if (!same(query, token)) return false;
+      response.setHeader('set-cookie', `${cookieName}=${cookieValue}; HttpOnly; SameSite=Strict; Path=/`);
+      return true;
+    }
+    const bearer = /^Bearer +(\S+) *$/i.exec(request.headers.authorization ?? '')?.[1];
+    if (bearer !== undefined) return same(bearer, token);
+    const cookie = (request.headers.cookie ?? '')
+      .split(';')
+      .map((part) => part.trim())
+      .find((part) => part.startsWith(`${cookieName}=`));
+    return cookie !== undefined && same(cookie.slice(cookieName.length + 1), cookieValue);
+  };
+
   const handle = async (request: http.IncomingMessage, response: http.ServerResponse) => {
-    const url = new URL(request.url ?? '/', 'http://localhost');
+    if (!hostAllowed(request.headers.host)) {
+      return sendText(
+        response,
+        421,
+        `refused: Host '${shown(request.headers.host ?? '')}' is not a name of this dashboard ` +
+          `(${[...new Set(['localhost', '127.0.0.1', '[::1]', boundName])].map((name) => `${name}:${boundPort}`).join(', ')}); ` +
+          'start it with --allow-host NAME to add one',
+      );
+    }
+    let url: URL;
+    try {
+      url = new URL(request.url ?? '/', 'http://localhost');
+    } catch {
+      return sendText(response, 400, `bad request target '${shown(request.url ?? '')}'`);
+    }
+    if (!authorized(request, url, response)) {
+      response.setHeader('www-authenticate', 'Bearer realm="tensile dashboard"');
+      return sendText(
+        response,
+        401,
+        'this dashboard needs its access token: open the address it printed at start (ending in ?token=...), ' +
+          "or send 'Authorization: Bearer TOKEN'",
+      );
+    }
     const parts = url.pathname.split('/').filter((part) => part.length > 0);
-    if (request.method !== 'GET' && request.method !== 'HEAD') throw new HttpError(405, 'only GET is served');
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      response.setHeader('allow', 'GET, HEAD');
+      return sendText(response, 405, `method ${shown(request.method ?? '')} not allowed: only GET is served`);
+    }
     if (parts.length === 0) return serveStatic('index.html', response);
     if (parts[0] === 'static' && parts.length === 2) return serveStatic(parts[1]!, response);
     if (parts[0] !== 'api') throw new HttpError(404, `no page at ${url.pathname}`);
@@ -203,7 +400,19 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       const artifact = await runs.getArtifact(idFrom(id, 'artifact'));
       if (artifact.content === null)
         throw new HttpError(404, `artifact ${artifact.id} keeps no content (file ${artifact.path})`);
-      response.writeHead(200, { 'content-type': artifact.mediaType, 'cache-control': 'no-cache' });
+      const mediaType = /^[\w.+-]+\/[\w.+-]+$/.test(artifact.mediaType)
+        ? artifact.mediaType.toLowerCase()
+        : 'application/octet-stream';
+      const headers: http.OutgoingHttpHeaders = {
+        'content-type': mediaType,
+        'cache-control': 'no-cache',
+        'content-security-policy': artifactSecurityPolicy,
+      };
+      if (!inlineArtifactTypes.has(mediaType)) {
+        const name = artifact.name.replace(/[^\w.-]/g, '_').slice(0, 100) || 'artifact';
+        headers['content-disposition'] = `attachment; filename="${name}"`;
+      }
+      response.writeHead(200, headers);
       response.end(Buffer.from(artifact.content));
       return;
     }
@@ -213,6 +422,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         'cache-control': 'no-store',
         connection: 'keep-alive',
       });
+      // A HEAD has its answer: no stream to hold open.
+      if (request.method === 'HEAD') return void response.end();
       // The page reconnects by itself after a second if the server restarts.
       response.write('retry: 1000\n\n');
       if (tokens.runs !== '') response.write(`data: ${JSON.stringify(tokens)}\n\n`);
@@ -232,6 +443,13 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   };
 
   const server = http.createServer((request, response) => {
+    // On every response, the refusals and errors included.
+    response.setHeader('content-security-policy', pageSecurityPolicy);
+    response.setHeader('x-content-type-options', 'nosniff');
+    response.setHeader('referrer-policy', 'no-referrer');
+    response.setHeader('cross-origin-resource-policy', 'same-origin');
+    response.setHeader('cross-origin-opener-policy', 'same-origin');
+    response.setHeader('x-frame-options', 'DENY');
     // While the database is down the store retries (see ../tune/storage/retry.ts): a request
     // waiting on it is answered 503 after a moment rather than held for the whole retry time.
     const unavailableTimer = setTimeout(() => {
@@ -260,13 +478,24 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 6006, options.host ?? '127.0.0.1', () => resolve());
+    server.listen(options.port ?? 6006, options.host ?? '127.0.0.1', () => {
+      // Set before the first request can be read.
+      const address = server.address() as AddressInfo;
+      boundPort = address.port;
+      boundName = hostName(address.address);
+      everyInterface = address.address === '0.0.0.0' || address.address === '::';
+      token = options.token ?? (isLoopbackAddress(address.address) ? null : generateDashboardToken());
+      // Per port: cookies do not tell ports apart, and two dashboards may run side by side.
+      cookieName = `tensile-token-${boundPort}`;
+      resolve();
+    });
   });
   const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
-    url: `http://${host}:${address.port}/`,
+    url: `http://${boundName}:${address.port}/`,
     port: address.port,
+    token,
+    exposed: !isLoopbackAddress(address.address),
     close: async () => {
       if (timer !== null) clearInterval(timer);
       for (const listener of listeners) listener.end();
