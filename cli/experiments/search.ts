@@ -60,7 +60,7 @@ options:
   --validation N     validation images (default 1000)
   --epochs N         epochs per trial (default 2)
   --channels A,B     seed CNN channels (default 8,16)
-  --seed N           data split, initialisation and order (default 1)
+  --seed N           data split; repeat r trains with seed N + r (default 1)
   --backend NAME     reference, wasm or native (default: fastest available)
 ${recordingHelp(defaultStoreUrl)}`;
 
@@ -287,9 +287,13 @@ async function run(args: string[]): Promise<number> {
                   .map(([k, v]) => `${k}=${typeof v === 'number' ? Number(v.toPrecision(3)) : v}`)
                   .join(' '),
             );
-          if (strategy === 'manual') await runManual(study, task, budget, report, recording);
+          // Repeat r trains with seed + r (initial weights and data order) for every strategy, so
+          // the repeats measure training noise as well as the sampler's own randomness; without it
+          // the scripted manual search and the full grid would repeat the same numbers exactly.
+          const repeatTask: Task = { ...task, seed: seed + repeat };
+          if (strategy === 'manual') await runManual(study, repeatTask, budget, report, recording);
           else
-            await study.optimize(objective(task, recording, study), {
+            await study.optimize(objective(repeatTask, recording, study), {
               nTrials: budget,
               callbacks: [(_s, trial) => report(trial)],
             });
