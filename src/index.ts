@@ -39,4 +39,3 @@ export * from './io/checkpoint.js';
 export * from './track/index.js';
 export * from './tune/index.js';
 export * from './io/onnx/index.js';
-export * from './io/onnx/index.js';
