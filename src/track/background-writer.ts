@@ -38,6 +38,7 @@ export class BackgroundWriter {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private closed: Promise<void> | null = null;
+  private failure: Error | null = null;
 
   constructor(url: string) {
     this.worker = new Worker(new URL('./background-writer-worker.js', import.meta.url), {
@@ -49,14 +50,20 @@ export class BackgroundWriter {
       if (reply.error === null) pending?.resolve();
       else pending?.reject(new Error(reply.error));
     });
-    this.worker.on('error', (error) => {
-      for (const pending of this.pending.values()) pending.reject(error);
-      this.pending.clear();
-    });
+    this.worker.on('error', (error) => this.fail(error));
+    // A thread that ended (its store could not be opened, or it was terminated) answers nothing more.
+    this.worker.on('exit', () => this.fail(new Error('the run store writer thread has ended')));
   }
 
-  /** Sends one write; the promise settles when the thread has written it. */
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const pending of this.pending.values()) pending.reject(error);
+    this.pending.clear();
+  }
+
+  /** Sends one write; the promise settles when the thread has written it (rejects at once once the thread has failed). */
   send(message: WriteRequest): Promise<void> {
+    if (this.failure !== null) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });

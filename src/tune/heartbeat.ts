@@ -93,6 +93,7 @@ class ThreadHeartbeat implements Heartbeat {
   private readonly exited: Promise<void>;
   private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   private nextId = 0;
+  private failure: Error | null = null;
   readonly write: (write: TrialWrite) => Promise<void>;
 
   constructor(url: string, intervalSeconds: number) {
@@ -106,6 +107,7 @@ class ThreadHeartbeat implements Heartbeat {
     this.worker.unref();
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.on('error', (error) => {
+      this.failure ??= error;
       for (const { reject } of this.pending.values()) reject(error);
       this.pending.clear();
       console.error(`tensile: trial thread failed: ${error.message}`);
@@ -122,6 +124,11 @@ class ThreadHeartbeat implements Heartbeat {
     });
     this.write = (write) =>
       new Promise<void>((resolve, reject) => {
+        // A thread that failed (its storage could not be opened) would never answer.
+        if (this.failure !== null) {
+          reject(this.failure);
+          return;
+        }
         const id = this.nextId++;
         this.pending.set(id, { resolve, reject });
         // While writes are in flight the thread must hold the process open for their answers.

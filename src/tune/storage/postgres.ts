@@ -161,14 +161,25 @@ export class PostgresStorage implements Storage {
    */
   private async transaction<T>(action: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     return this.retry.run(async () => {
-      const client = await this.pool.connect();
       // A checked-out client whose connection dies between queries emits 'error' with no pool
-      // listener attached: unhandled, that would end the process. The failing query reports it.
+      // listener attached: unhandled, that would end the process (the failing query reports it).
+      // The listener goes on in the pool's callback, in the same tick as the checkout: with
+      // `await pool.connect()` an error arriving in the same network packet as the connection's
+      // readiness (a server shutting down) would be emitted before the await resumed.
       let broken: Error | undefined;
       const onError = (error: Error) => {
         broken = error;
       };
-      client.on('error', onError);
+      const client = await new Promise<pg.PoolClient>((resolve, reject) => {
+        this.pool.connect((error, connected) => {
+          if (error || connected === undefined) {
+            reject(error ?? new Error('no connection'));
+            return;
+          }
+          connected.on('error', onError);
+          resolve(connected);
+        });
+      });
       try {
         await client.query('BEGIN');
         const result = await action(client);
