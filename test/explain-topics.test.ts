@@ -14,6 +14,9 @@ import { poolBothWays, poolingExample } from '../src/explain/topics/pooling.js';
 import { blockFacts, designs } from '../src/explain/topics/kernels.js';
 import { batchNormSteps } from '../src/explain/topics/batchnorm.js';
 import { syntheticAccuracy } from '../src/explain/topics/tuning.js';
+import { strategyEpochs } from '../src/explain/topics/transfer.js';
+import { mnistSplit } from '../src/explain/common.js';
+import { seedCnn, transferStrategies, type StrategyName } from '../src/index.js';
 import { markdownTables } from '../src/explain/experiment-results.js';
 import { loadMnist } from '../src/index.js';
 import { MemoryRunStore } from '../src/track/index.js';
@@ -83,6 +86,26 @@ test('DL0007: batch norm by hand equals the BatchNorm layer, and y has mean β a
 test('DL0008: the synthetic objective peaks at 0.99 where it is documented to', () => {
   assert.ok(Math.abs(syntheticAccuracy(10 ** -2.5, 48, 0.9, 1e-4) - 0.99) < 1e-12);
   assert.ok(syntheticAccuracy(1e-1, 48, 0.9, 1e-4) < syntheticAccuracy(3e-3, 48, 0.9, 1e-4));
+});
+
+test('DL0005/DL0006: every strategy trains the same epochs and optimizer steps (fineTune warm-up included)', () => {
+  const { train } = mnistSplit(20, 10, { classes: [0, 1] });
+  const epochs = 3;
+  const steps: Record<string, number> = {};
+  for (const name of ['scratch', 'fineTune', 'headOnly'] as StrategyName[]) {
+    const model = seedCnn({ channels: [2, 2], classes: 2 });
+    let optimizerSteps = 0;
+    const history = transferStrategies[name](model, train, {
+      epochs: strategyEpochs(name, epochs),
+      batchSize: 5,
+      progress: false,
+      callbacks: [{ handle: (event) => void (event.type === 'batchEnd' && optimizerSteps++) }],
+    });
+    assert.equal(history.epochs.length, epochs, name);
+    steps[name] = optimizerSteps;
+  }
+  assert.equal(steps.fineTune, steps.scratch);
+  assert.equal(steps.headOnly, steps.scratch);
 });
 
 test('explain runs a topic once, keeps the result in the store and reuses it; fresh recomputes', async () => {
