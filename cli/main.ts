@@ -15,6 +15,7 @@ import { explainCommand } from './explain.js';
 import { reportCommand } from './report.js';
 import { trainCommand } from './train.js';
 import { predictCommand } from './predict.js';
+import { exportCommand } from './export.js';
 import { lrFindCommand } from './lr-find.js';
 
 const commands: Record<string, { summary: string; run: (args: string[]) => Promise<number> | number }> = {
@@ -38,6 +39,10 @@ const commands: Record<string, { summary: string; run: (args: string[]) => Promi
   study: { summary: 'list, show or export tuning studies', run: studyCommand },
   explain: { summary: 'the seed notes with numbers computed live and their figures', run: explainCommand },
   dashboard: { summary: 'web dashboard of runs, studies and explain figures (live)', run: dashboardCommand },
+  export: {
+    summary: 'write a saved model as ONNX (tensile export --model FILE --onnx OUT)',
+    run: exportCommand,
+  },
   predict: {
     summary: 'top classes of images from a saved model (tensile predict --help)',
     run: predictCommand,
