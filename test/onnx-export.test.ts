@@ -6,10 +6,12 @@
  * onnx.checker (full check) where the onnx Python package is installed.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import {
   AvgPool2d,
   BatchNorm,
@@ -40,6 +42,8 @@ import {
   Residual,
   resnet,
   resnet18,
+  saveModel,
+  saveWeights,
   seedCnn,
   Sequential,
   Sigmoid,
@@ -48,8 +52,11 @@ import {
   Tensor,
   ZeroPad2d,
 } from '../src/index.js';
+import { decodeModel, encodeModel } from '../src/io/onnx/schema.js';
 import { assertClose, checkerOpset, checkOnnxFiles, onnxCheckerAvailable, runOnnx } from './helpers/onnx.js';
 
+const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const main = path.join(repositoryRoot, 'dist', 'cli', 'main.js');
 const temporary = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-onnx-export-'));
 after(() => fs.rmSync(temporary, { recursive: true, force: true }));
 /** Every file written here, for one onnx.checker run at the end (one Python start-up). */
@@ -270,7 +277,67 @@ describe('exportOnnx runs in onnxruntime with tensile’s outputs', () => {
     );
     assert.throws(() => onnxModelBytes(model, { inputShape: [] }), /inputShape must be one example's shape/);
   });
+});
 
+describe('tensile export', () => {
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, [main, 'export', ...args], { encoding: 'utf8', cwd: temporary });
+
+  it('writes a seed CNN weights file as ONNX that onnxruntime runs with tensile’s outputs', async () => {
+    manualSeed(11);
+    const model = seedCnn({ channels: [4, 6], classes: 4 });
+    giveStatistics(model);
+    const weights = path.join(temporary, 'cli-seed.safetensors');
+    saveWeights(model, weights);
+    const out = path.join(temporary, 'cli-seed.onnx');
+    const run = cli('--model', weights, '--onnx', out, '--opset', '13');
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /wrote .*cli-seed\.onnx \(ONNX opset 13, input \[batch, 1, 28, 28\]\)/);
+    written.push({ file: out, opset: 13 });
+    const x = randn([2, 1, 28, 28]);
+    assertClose(
+      (await runOnnx(out, x)).data,
+      noGrad(() => model.eval().forward(x)).data,
+      1e-4,
+      'cli seed CNN',
+    );
+  });
+
+  it('takes the input shape a whole-model file records, or --input-shape', async () => {
+    manualSeed(12);
+    const model = new Sequential(new Conv2d(3, 4, 3), new ReLU(), new GlobalMaxPool2d(), new Dense(4, 2));
+    const file = path.join(temporary, 'cli-whole.safetensors');
+    saveModel(model, file, { inputShape: [3, 10, 10] });
+    const out = path.join(temporary, 'cli-whole.onnx');
+    let run = cli('--model', file, '--onnx', out);
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /input \[batch, 3, 10, 10\]/);
+    const x = randn([3, 3, 10, 10]);
+    assertClose(
+      (await runOnnx(out, x)).data,
+      noGrad(() => model.eval().forward(x)).data,
+      1e-4,
+      'cli whole model',
+    );
+    run = cli('--model', file, '--onnx', out, '--input-shape', '3,7,9');
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /input \[batch, 3, 7, 9\]/);
+  });
+
+  it('refuses bad options with exit code 2, naming them', () => {
+    let run = cli('--onnx', 'x.onnx');
+    assert.equal(run.status, 2);
+    assert.match(run.stderr, /--model FILE and --onnx OUT are required/);
+    run = cli('--model', 'm.safetensors', '--onnx', 'x.onnx', '--opset', '9');
+    assert.equal(run.status, 2);
+    assert.match(run.stderr, /--opset must be an integer ≥ 13 and < 22, got '9'/);
+    run = cli('--model', 'm.safetensors', '--onnx', 'x.onnx', '--input-shape', '1,0,3');
+    assert.equal(run.status, 2);
+    assert.match(run.stderr, /--input-shape must be positive integers/);
+  });
+});
+
+describe('exported files', () => {
   it(
     'writes files that onnx.checker accepts (full check, opsets it knows)',
     { skip: !onnxCheckerAvailable && 'the onnx Python package (python3-onnx) is not installed' },
@@ -278,6 +345,14 @@ describe('exportOnnx runs in onnxruntime with tensile’s outputs', () => {
       const files = written.filter(({ opset }) => opset <= checkerOpset).map(({ file }) => file);
       assert.ok(files.length >= 40, `only ${files.length} files to check`);
       assert.equal(checkOnnxFiles(files), '');
+      // The check is not vacuous: an operator ONNX does not have is reported.
+      const model = decodeModel(
+        onnxModelBytes(new Sequential(new Dense(3, 2), new ReLU()), { inputShape: [3] }),
+      );
+      model.graph!.node![1]!.opType = 'Rectify';
+      const tampered = path.join(temporary, 'tampered.onnx');
+      fs.writeFileSync(tampered, encodeModel(model));
+      assert.match(checkOnnxFiles([tampered]), /Rectify/);
     },
   );
 });
