@@ -1,6 +1,11 @@
 /** Recipe tools: the learning-rate finder and ReduceLROnPlateau. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import {
   Adam,
   BatchNorm1d,
@@ -223,5 +228,28 @@ describe('ReduceLROnPlateau', () => {
         }),
       /monitors 'validationLoss', which this fit does not produce/,
     );
+  });
+});
+
+describe('tensile lr-find', () => {
+  const main = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
+  const run = (args: string[]) =>
+    spawnSync(process.execPath, [main, 'lr-find', ...args], { encoding: 'utf8', timeout: 120_000 });
+
+  it('prints the suggested and steepest rates and writes the figure', () => {
+    const figure = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-lr-find-')), 'sweep.svg');
+    const result = run(['--iterations', '12', '--channels', '4,4', '--batch-size', '16', '--out', figure]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /sweep: (all 12 batches|stopped after \d+ batches)/);
+    assert.match(result.stdout, /suggested learning rate \(valley\): \d\.\d\de[-+]\d+/);
+    assert.match(result.stdout, /steepest descent: \d\.\d\de[-+]\d+/);
+    assert.match(fs.readFileSync(figure, 'utf8'), /^<svg[^]*log scale/);
+  });
+
+  it('refuses a sweep that does not rise, as a usage error', () => {
+    const result = run(['--start-lr', '1', '--end-lr', '0.5']);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /--end-lr \(0\.5\) must be above --start-lr \(1\)/);
+    assert.equal(run(['--help']).status, 0);
   });
 });
