@@ -2,7 +2,10 @@
  * The dashboard in a real browser (Debian's Chromium through playwright-core): the page loads; a
  * training started during the test in another process appears and its curve grows; a study made
  * with the tuning API gets its plots; explain figures show; and `tensile report`'s file renders from
- * disk with no server. Screenshots go to test-artifacts/ (git-ignored).
+ * disk with no server. Screenshots go to test-artifacts/ (git-ignored). Under the server's
+ * Content-Security-Policy: the page breaks none of its rules, an inline script injected into it does
+ * not run, a stored HTML or SVG artifact with a script never runs in the dashboard's origin, and a
+ * dashboard with an access token works once opened with ?token=.
  *
  * Without /usr/bin/chromium the tests skip with a message, unless the CI environment variable is
  * set: in CI a missing browser is a failure (.ci/run installs it).
@@ -42,6 +45,8 @@ describe('dashboard in Chromium', { skip, timeout: 300_000 }, () => {
   let context: BrowserContext;
   let page: Page;
   let studyId = 0;
+  /** What Chromium reported as broken rules of the page's Content-Security-Policy, all tests long. */
+  const policyViolations: string[] = [];
   const studyTrials = 40;
 
   before(async () => {
@@ -71,6 +76,9 @@ describe('dashboard in Chromium', { skip, timeout: 300_000 }, () => {
     });
     page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(timeout);
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) policyViolations.push(message.text());
+    });
   });
 
   after(async () => {
@@ -402,6 +410,111 @@ describe('dashboard in Chromium', { skip, timeout: 300_000 }, () => {
     await page.waitForFunction(() => document.querySelector('#topic-DL0009 img')?.naturalWidth === 120);
     assert.match(await page.locator('#topic-DL0009').innerText(), /average pooling their mean/);
     assert.equal(await page.locator('#topic-DL0009 table td').first().innerText(), '1 3 / 4 6');
+  });
+
+  test('the served page broke no rule of its Content-Security-Policy, and an injected inline script does not run', async () => {
+    await page.goto(`${server.url}#/runs`);
+    await waitReady();
+    // The views above drew tables, charts, tooltips and figures under the policy: nothing refused.
+    assert.deepEqual(policyViolations, []);
+    const ran = await page.evaluate(() => {
+      const window = globalThis as unknown as { inlineRan?: boolean };
+      const dom = globalThis as unknown as {
+        document: {
+          createElement(tag: string): { textContent: string };
+          body: { append(node: unknown): void };
+        };
+      };
+      const script = dom.document.createElement('script');
+      script.textContent = 'globalThis.inlineRan = true';
+      dom.document.body.append(script);
+      return window.inlineRan === true;
+    });
+    assert.equal(ran, false, 'an inline script ran despite the policy');
+    await page.waitForFunction((count) => count > 0, policyViolations.length);
+    assert.match(policyViolations.join('\n'), /inline script.*script-src 'self'/i);
+    policyViolations.length = 0;
+  });
+
+  test('an HTML or SVG artifact with a script never runs in the dashboard origin', async () => {
+    // If it ran in the dashboard's origin, the script would leave a mark in its storage and ask the API.
+    const script =
+      "localStorage.setItem('artifact-ran', location.href); fetch('/api/overview?artifact-ran=1');";
+    const run = await runs.createRun({ name: 'DL0099', kind: 'explain' });
+    await runs.updateSummary(run.id, { title: 'Artifacts', text: ['Stored files with scripts.'] });
+    const html = await runs.addArtifact(run.id, {
+      name: 'page',
+      kind: 'report',
+      mediaType: 'text/html',
+      content: `<!doctype html><title>artifact</title><script>${script}</script><p>artifact page</p>`,
+    });
+    const svg = await runs.addArtifact(run.id, {
+      name: 'drawing',
+      kind: 'figure',
+      mediaType: 'image/svg+xml',
+      content:
+        '<svg xmlns="http://www.w3.org/2000/svg" width="80" height="40"><rect width="80" height="40" fill="#2ca02c"/>' +
+        `<script>${script}</script></svg>`,
+    });
+    await runs.finishRun(run.id, 'complete');
+    const marks: string[] = [];
+    const onRequest = (request: { url(): string }) => {
+      if (request.url().includes('artifact-ran')) marks.push(request.url());
+    };
+    page.on('request', onRequest);
+    try {
+      // Shown on the figures tab: an image element draws the SVG and never runs its script.
+      await page.goto(`${server.url}#/figures`);
+      await page.waitForFunction(() => document.querySelector('#topic-DL0099 img')?.naturalWidth === 80);
+      // Opened by its address (as a link to it would): each one is a download, not a page.
+      for (const [artifact, name] of [
+        [html, 'page'],
+        [svg, 'drawing'],
+      ] as const) {
+        const [download] = await Promise.all([
+          page.waitForEvent('download'),
+          page.goto(`${server.url}api/artifacts/${artifact.id}`).catch(() => null),
+        ]);
+        assert.equal(download.suggestedFilename(), name);
+        await download.cancel();
+      }
+      await page.goto(`${server.url}#/runs`);
+      await waitReady();
+      const stored = await page.evaluate(() =>
+        (
+          globalThis as unknown as { localStorage: { getItem(key: string): string | null } }
+        ).localStorage.getItem('artifact-ran'),
+      );
+      assert.equal(stored, null, `an artifact's script ran in the dashboard origin at ${stored}`);
+      assert.deepEqual(marks, []);
+    } finally {
+      page.off('request', onRequest);
+    }
+  });
+
+  test('with an access token: 401 without it; opened once with ?token= the page, its data and live events work', async () => {
+    const token = 'browser-test-token-0123456789';
+    const guarded = await startDashboard({ runs, studies, port: 0, pollMilliseconds: 200, token });
+    const violationsBefore = policyViolations.length;
+    try {
+      const refused = await page.goto(guarded.url);
+      assert.equal(refused?.status(), 401);
+      assert.match(await page.locator('body').innerText(), /needs its access token/);
+      await page.goto(`${guarded.url}?token=${token}#/runs`);
+      await waitReady();
+      await page.locator('table.runs tbody tr', { hasText: 'live-run' }).waitFor();
+      // The event stream is a request of its own: the cookie carried it.
+      await page.locator('#live.connected').waitFor();
+      // The token has left the address bar; a reload goes on the cookie alone.
+      assert.equal(page.url(), `${guarded.url}#/runs`);
+      const reload = await page.reload();
+      assert.equal(reload?.status(), 200);
+      await waitReady();
+      await page.locator('table.runs tbody tr', { hasText: 'live-run' }).waitFor();
+      assert.deepEqual(policyViolations.slice(violationsBefore), []);
+    } finally {
+      await guarded.close();
+    }
   });
 
   test('the report is one file that renders from disk without a server', async () => {
