@@ -30,6 +30,8 @@ export * from './train/index.js';
 export * from './train/metrics.js';
 export * from './io/weights.js';
 export * from './io/model-file.js';
+export * from './io/torch-checkpoint.js';
+export { PickleError } from './io/pickle.js';
 export { assertWritableTarget } from './io/atomic-write.js';
 export * from './models/seed-cnn.js';
 export * from './plot/index.js';

@@ -6,6 +6,7 @@
 import type { Module } from '../nn/module.js';
 import { assertFiniteState } from '../tensor/finite.js';
 import { readSafetensors, type SafetensorsEntry, SafetensorsError, writeSafetensors } from './safetensors.js';
+import { isTorchCheckpoint, loadTorchCheckpoint } from './torch-checkpoint.js';
 
 /** Version of tensile's weight-file conventions, stored in the metadata. */
 export const WEIGHTS_FORMAT_VERSION = '1';
@@ -45,12 +46,20 @@ function asFloat(
  * Loads weights from file into model. Every name and shape is checked first; on any mismatch
  * nothing is loaded and the error lists each offending tensor (see Module.loadStateDict).
  * PyTorch's `num_batches_tracked` counters are ignored. Returns the file's metadata.
+ *
+ * The file is safetensors (tensile's weights or whole-model files, PyTorch's safetensors) or a
+ * state dict saved with torch.save (.pt/.pth), told apart by content, not by name; a .pth file has
+ * no metadata, so {} is returned for it (see loadTorchCheckpoint).
  */
 export function loadWeights(
   model: Module,
   file: string,
   options: { strict?: boolean } = {},
 ): Record<string, string> {
+  if (isTorchCheckpoint(file)) {
+    loadTorchCheckpoint(model, file, options);
+    return {};
+  }
   const { tensors, metadata } = readSafetensors(file);
   const values = new Map<string, { shape: number[]; data: ArrayLike<number> }>();
   for (const [name, entry] of tensors) {
