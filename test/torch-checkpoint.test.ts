@@ -106,8 +106,9 @@ describe('readTorchStateDict', () => {
     );
   });
 
-  it('reads the legacy (non-zip) format', () => {
+  it('reads the legacy (non-zip) format and archives with deflated entries', () => {
     assertSameAsTwin('seed_cnn_legacy.pt', 'seed_cnn.safetensors');
+    assertSameAsTwin('seed_cnn_deflated.pt', 'seed_cnn.safetensors');
   });
 
   it('copies non-contiguous views (transpose, storage offset, strides) and shares a tensor saved twice', () => {
