@@ -31,7 +31,7 @@ import {
   readIdxImages,
   readSafetensors,
   replaceHead,
-  saveWeights,
+  saveModel,
   setBackend,
   splitDataset,
   type StrategyName,
@@ -80,7 +80,7 @@ training:
   --batch-norm MODE                 frozen batch norm: inference (default), trainable, batchStatistics
   --seed N                          seed for the subset, the new head and the batch order (default 1)
   --backend NAME                    reference, wasm or native (default: fastest available)
-  --save FILE                       write the fine-tuned weights (safetensors, PyTorch names)
+  --save FILE                       write the fine-tuned model (architecture, weights with PyTorch names, class names)
   --checkpoint FILE                 write a resumable checkpoint after every epoch
   --resume FILE                     continue from such a checkpoint (not with fineTune)
   --keep-head                       keep the pretrained classifier (same classes, same meaning)
@@ -308,13 +308,13 @@ export async function finetuneCommand(args: string[]): Promise<number> {
     const history = transferStrategies[strategy](model, train, options);
     const result = evaluate(model, test);
     if (values.save !== undefined) {
-      saveWeights(model, values.save, {
-        finetuned_from: from,
-        strategy,
-        dataset: source,
-        test_accuracy: result.accuracy.toFixed(4),
-      });
-      log(`weights written to ${values.save}`);
+      saveModel(
+        model,
+        values.save,
+        { inputShape: [train.channels, train.height, train.width], classNames: train.classNames },
+        { finetuned_from: from, strategy, dataset: source, test_accuracy: result.accuracy.toFixed(4) },
+      );
+      log(`model written to ${values.save}`);
     }
     if (tracker !== null) {
       const seconds = (performance.now() - started) / 1000;

@@ -21,7 +21,8 @@ import {
   oneCycleSchedule,
   Random,
   randomShift,
-  saveWeights,
+  saveModel,
+  type ModelExtras,
   seedCnn,
   splitDataset,
   summary,
@@ -47,7 +48,8 @@ options:
   --test-fraction X               held-out test share (default 0.2)
   --seed N                        seed for initialisation, split, order and augmentation (default 1)
   --backend NAME                  reference, wasm or native (default: fastest available)
-  --save FILE                     write the trained weights (safetensors)
+  --save FILE                     write the trained model: architecture, weights and class names in
+                                  one safetensors file (loadModel, tensile predict; loadWeights reads it too)
   --log FILE                      append per-epoch metrics as JSON lines
   --storage URL                   record the run there (default ${defaultStoreUrl}; postgres://... too)
   --no-track                      do not record the run (tensile dashboard shows recorded runs)
@@ -155,11 +157,17 @@ export async function trainCommand(args: string[]): Promise<number> {
   const seconds = (performance.now() - started) / 1000;
   if (values.save !== undefined) {
     const metadata = { dataset: values.dataset!, test_accuracy: result.accuracy.toFixed(4) };
+    // What predicting needs besides the weights: the input shape and the class names (the data is
+    // used as loaded, in [0, 1], so there is no normalisation to record).
+    const extras: ModelExtras = {
+      inputShape: [data.channels, data.height, data.width],
+      classNames: data.classNames,
+    };
     try {
-      saveWeights(model, values.save, metadata);
+      saveModel(model, values.save, extras, metadata);
     } catch (error) {
       // The target was checked before training, but a disk can fill up since: keep the result.
-      const fallback = saveFallback(model, values.save, metadata);
+      const fallback = saveFallback(model, values.save, extras, metadata);
       await tracker?.fail(error);
       await tracker?.close();
       await store?.close();
@@ -167,11 +175,11 @@ export async function trainCommand(args: string[]): Promise<number> {
       throw new Error(
         `${line.replace(/^tensile: /, '')}; ` +
           (fallback === null
-            ? 'the trained weights could not be written anywhere else either'
-            : `the trained weights were written to '${fallback}' instead`),
+            ? 'the trained model could not be written anywhere else either'
+            : `the trained model was written to '${fallback}' instead`),
       );
     }
-    log(`weights written to ${values.save}`);
+    log(`model written to ${values.save}`);
   }
   if (tracker !== null) {
     tracker.updateSummary({ testAccuracy: result.accuracy, testLoss: result.loss, seconds });
@@ -196,12 +204,17 @@ export async function trainCommand(args: string[]): Promise<number> {
  * Writes the weights somewhere they can be recovered from when the requested file could not be
  * written: the working directory, then the system's temporary directory. Returns the path, or null.
  */
-function saveFallback(model: Module, requested: string, metadata: Record<string, string>): string | null {
+function saveFallback(
+  model: Module,
+  requested: string,
+  extras: ModelExtras,
+  metadata: Record<string, string>,
+): string | null {
   const name = `tensile-unsaved-${path.basename(requested, '.safetensors')}-${Date.now()}.safetensors`;
   for (const directory of [process.cwd(), os.tmpdir()]) {
     const candidate = path.join(directory, name);
     try {
-      saveWeights(model, candidate, metadata);
+      saveModel(model, candidate, extras, metadata);
       return candidate;
     } catch {
       // try the next place

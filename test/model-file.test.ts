@@ -421,3 +421,93 @@ describe('tensile predict', () => {
     assert.match(usage.stderr, /--model FILE is required/);
   });
 });
+
+describe('tensile train and finetune --save write whole models', () => {
+  const repositoryRoot = path.resolve(path.dirname(cli), '..', '..');
+
+  it('train --save: loadModel rebuilds it with its input shape and class names, loadWeights still reads it, predict runs it', () => {
+    const file = path.join(temporary, 'trained.safetensors');
+    const train = spawnSync(
+      process.execPath,
+      [
+        cli,
+        'train',
+        '--no-track',
+        '--quiet',
+        '--epochs',
+        '1',
+        '--test-fraction',
+        '0.9',
+        '--channels',
+        '4,4',
+        '--save',
+        file,
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(train.status, 0, train.stderr);
+    const { model, extras, metadata } = loadModel(file);
+    assert.deepEqual(extras.inputShape, [1, 28, 28]);
+    assert.deepEqual(extras.classNames, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    assert.match(metadata.test_accuracy!, /^0\.\d{4}$/);
+    const plain = seedCnn({ channels: [4, 4] });
+    loadWeights(plain, file);
+    for (const [name, tensor] of model.stateDict())
+      assert.ok(
+        bytes(plain.stateDict().get(name)!.data as Float32Array).equals(bytes(tensor.data as Float32Array)),
+        name,
+      );
+    const images = path.join(temporary, 'digits.idx');
+    writeIdx(images, {
+      dtype: 'uint8',
+      shape: [3, 28, 28],
+      data: new Uint8Array(3 * 28 * 28).map((_, i) => i % 251),
+    });
+    const predict = spawnSync(process.execPath, [cli, 'predict', '--model', file, '--top', '3', images], {
+      encoding: 'utf8',
+    });
+    assert.equal(predict.status, 0, predict.stderr);
+    const lines = predict.stdout.trim().split('\n');
+    assert.equal(lines.length, 3);
+    for (const [index, line] of lines.entries()) {
+      const match = new RegExp(
+        `^${images.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\[${index}\\]: (\\d) ([\\d.]+), (\\d) ([\\d.]+), (\\d) ([\\d.]+)$`,
+      ).exec(line);
+      assert.ok(match, line);
+      const probabilities = [match[2], match[4], match[6]].map(Number);
+      assert.ok(probabilities[0]! >= probabilities[1]! && probabilities[1]! >= probabilities[2]!, line);
+    }
+  });
+
+  it('finetune --save: the model with its new head and the data’s class names', () => {
+    const file = path.join(temporary, 'finetuned.safetensors');
+    const run = spawnSync(
+      process.execPath,
+      [
+        cli,
+        'finetune',
+        '--no-track',
+        '--quiet',
+        '--from',
+        path.join(repositoryRoot, 'pretrained', 'seed-cnn-fashion-mnist.safetensors'),
+        '--strategy',
+        'headOnly',
+        '--per-class',
+        '3',
+        '--epochs',
+        '1',
+        '--classes',
+        '0,1,2',
+        '--save',
+        file,
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(run.status, 0, run.stderr);
+    const { model, extras, metadata } = loadModel(file);
+    assert.deepEqual(extras, { inputShape: [1, 28, 28], classNames: ['0', '1', '2'] });
+    assert.equal(metadata.strategy, 'headOnly');
+    assert.deepEqual((model as Sequential).layers.at(-1)!.constructor, Dense);
+    assert.equal(((model as Sequential).layers.at(-1) as Dense).outFeatures, 3);
+  });
+});
