@@ -16,3 +16,10 @@ export {
   Reshape,
   ZeroPad2d,
 } from './layers.js';
+export {
+  importOnnx,
+  importOnnxBytes,
+  type ImportedOnnxModel,
+  type OnnxImportOptions,
+  UnsupportedOnnxOperatorError,
+} from './import.js';
