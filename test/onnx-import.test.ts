@@ -45,7 +45,7 @@ import {
   UnsupportedOnnxOperatorError,
   ZeroPad2d,
 } from '../src/index.js';
-import { encodeModel, type OnnxModelMessage } from '../src/io/onnx/schema.js';
+import { encodeModel, type OnnxAttributeMessage, type OnnxModelMessage } from '../src/io/onnx/schema.js';
 import { assertClose, runOnnx, torchAvailable } from './helpers/onnx.js';
 
 const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -291,6 +291,93 @@ describe('tensile → ONNX → tensile', () => {
         original.describe(),
       );
     }
+  });
+});
+
+describe('importOnnx against onnxruntime on a hand-written graph', () => {
+  it('auto_pad SAME_UPPER, Sub and Div by constants, Squeeze/Unsqueeze after a global pool, Gemm with alpha, beta and no transB', async () => {
+    const random = new Random(31);
+    const values = (count: number) => Array.from({ length: count }, () => random.next() - 0.5);
+    const floats = (name: string, dims: number[]) => ({
+      name,
+      dims,
+      dataType: 1,
+      floatData: values(dims.reduce((a, b) => a * b, 1)),
+    });
+    const ints = (name: string, data: number[]) => ({
+      name,
+      dims: [data.length],
+      dataType: 7,
+      int64Data: data,
+    });
+    const node = (
+      opType: string,
+      input: string[],
+      output: string,
+      attribute: OnnxAttributeMessage[] = [],
+    ) => ({
+      opType,
+      name: output,
+      input,
+      output: [output],
+      attribute,
+    });
+    const bytes = encodeModel({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }],
+      graph: {
+        input: [
+          {
+            name: 'x',
+            type: {
+              tensorType: {
+                elemType: 1,
+                shape: { dim: [{ dimParam: 'n' }, { dimValue: 2 }, { dimValue: 6 }, { dimValue: 5 }] },
+              },
+            },
+          },
+        ],
+        output: [{ name: 'y' }],
+        initializer: [
+          floats('w', [3, 2, 4, 3]),
+          floats('b', [3]),
+          floats('centre', [1, 3, 1, 1]),
+          { name: 'scale', dims: [], dataType: 1, floatData: [0.7] },
+          ints('spatial', [2, 3]),
+          ints('at2', [2]),
+          floats('fc', [3, 4]),
+          floats('fcBias', [4]),
+        ],
+        node: [
+          node('Conv', ['x', 'w', 'b'], 'conv', [
+            { name: 'auto_pad', type: 3, s: new TextEncoder().encode('SAME_UPPER') },
+          ]),
+          node('Sub', ['conv', 'centre'], 'centred'),
+          node('Div', ['centred', 'scale'], 'scaled'),
+          node('LeakyRelu', ['scaled'], 'leaky', [{ name: 'alpha', type: 1, f: 0.1 }]),
+          node('AveragePool', ['leaky'], 'smooth', [
+            { name: 'kernel_shape', type: 7, ints: [3, 3] },
+            { name: 'pads', type: 7, ints: [1, 1, 1, 1] },
+            { name: 'count_include_pad', type: 2, i: 1 },
+          ]),
+          node('GlobalMaxPool', ['smooth'], 'pooled'),
+          node('Squeeze', ['pooled', 'spatial'], 'squeezed'),
+          node('Unsqueeze', ['squeezed', 'at2'], 'unsqueezed'),
+          node('Flatten', ['unsqueezed'], 'flat'),
+          node('Gemm', ['flat', 'fc', 'fcBias'], 'gemm', [
+            { name: 'alpha', type: 1, f: 0.5 },
+            { name: 'beta', type: 1, f: 2 },
+          ]),
+          node('Elu', ['gemm'], 'y', [{ name: 'alpha', type: 1, f: 0.8 }]),
+        ],
+      },
+    });
+    const { model } = importOnnxBytes(bytes);
+    const x = randn([3, 2, 6, 5]);
+    const expected = await runOnnx(bytes, x, 'x');
+    const actual = noGrad(() => model.forward(x));
+    assert.deepEqual(actual.shape, expected.shape);
+    assertClose(actual.data, expected.data, 1e-5, 'hand-written graph');
   });
 });
 
