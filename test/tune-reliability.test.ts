@@ -10,6 +10,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { parseStudyConfig } from '../src/tune/config.js';
 import { loadMnist } from '../src/index.js';
 import {
   checkHeartbeat,
@@ -128,7 +130,18 @@ describe('study files are checked before any trial', () => {
       message: /heartbeat: intervalSeconds must be at least 0.1/,
     },
   ];
-  for (const { name, overrides, message } of cases) {
+  // Through the command line for a few (exit code, nothing stored); the parser for the rest.
+  const throughCli = new Set(['data as a string', 'storage as a number', 'an optimizer the trainer lacks']);
+  for (const { name, overrides, message } of cases.filter((c) => !throughCli.has(c.name))) {
+    it(`${name}: refused naming the field`, () => {
+      const file = studyFile(fs.mkdtempSync(path.join(temporary, 'config-')), overrides);
+      assert.throws(
+        () => parseStudyConfig(YAML.parse(fs.readFileSync(file, 'utf8')), { storage: 'memory' }),
+        message,
+      );
+    });
+  }
+  for (const { name, overrides, message } of cases.filter((c) => throughCli.has(c.name))) {
     it(`${name}: exit 2 naming the field, nothing stored`, () => {
       const directory = fs.mkdtempSync(path.join(temporary, 'config-'));
       const file = studyFile(directory, overrides);
