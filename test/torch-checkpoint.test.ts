@@ -27,6 +27,7 @@ import {
   TorchCheckpointError,
 } from '../src/index.js';
 import { unpickle } from '../src/io/pickle.js';
+import { ZipArchive } from '../src/io/zip-archive.js';
 
 const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const fixtures = path.join(repositoryRoot, 'test', 'fixtures', 'torch-checkpoints');
@@ -264,6 +265,71 @@ describe('hostile and broken checkpoints', () => {
     const corruptFile = path.join(temporary, 'corrupt.pt');
     fs.writeFileSync(corruptFile, corrupt);
     assert.throws(() => readTorchStateDict(corruptFile), /fails its CRC-32 check/);
+  });
+
+  it('reads zip64 archives (sizes and offsets in the zip64 fields, as over 4 GiB)', () => {
+    // seed_cnn_float32.pt rewritten with every size and offset saturated in the 32-bit fields and
+    // given in zip64 extra fields, with a zip64 end record and locator (APPNOTE 4.3.14–4.3.16, 4.5.3).
+    const archive = ZipArchive.open(fixture('seed_cnn_float32.pt'));
+    const entries = [...archive.entries.values()].map((entry) => ({ entry, data: archive.readEntry(entry) }));
+    archive.close();
+    const parts: Buffer[] = [];
+    const central: Buffer[] = [];
+    let offset = 0;
+    for (const { entry, data } of entries) {
+      const name = Buffer.from(entry.name);
+      const local = Buffer.alloc(30);
+      local.writeUInt32LE(0x04034b50, 0);
+      local.writeUInt16LE(45, 4);
+      local.writeUInt32LE(entry.crc32, 14);
+      local.writeUInt32LE(data.length, 18);
+      local.writeUInt32LE(data.length, 22);
+      local.writeUInt16LE(name.length, 26);
+      parts.push(local, name, Buffer.from(data));
+      const header = Buffer.alloc(46);
+      header.writeUInt32LE(0x02014b50, 0);
+      header.writeUInt16LE(45, 4);
+      header.writeUInt16LE(45, 6);
+      header.writeUInt32LE(entry.crc32, 16);
+      header.writeUInt32LE(0xffffffff, 20);
+      header.writeUInt32LE(0xffffffff, 24);
+      header.writeUInt16LE(name.length, 28);
+      header.writeUInt16LE(28, 30);
+      header.writeUInt32LE(0xffffffff, 42);
+      const extra = Buffer.alloc(28);
+      extra.writeUInt16LE(0x0001, 0);
+      extra.writeUInt16LE(24, 2);
+      extra.writeBigUInt64LE(BigInt(data.length), 4);
+      extra.writeBigUInt64LE(BigInt(data.length), 12);
+      extra.writeBigUInt64LE(BigInt(offset), 20);
+      central.push(header, name, extra);
+      offset += 30 + name.length + data.length;
+    }
+    const directory = Buffer.concat(central);
+    const record = Buffer.alloc(56);
+    record.writeUInt32LE(0x06064b50, 0);
+    record.writeBigUInt64LE(44n, 4);
+    record.writeBigUInt64LE(BigInt(entries.length), 24);
+    record.writeBigUInt64LE(BigInt(entries.length), 32);
+    record.writeBigUInt64LE(BigInt(directory.length), 40);
+    record.writeBigUInt64LE(BigInt(offset), 48);
+    const locator = Buffer.alloc(20);
+    locator.writeUInt32LE(0x07064b50, 0);
+    locator.writeBigUInt64LE(BigInt(offset + directory.length), 8);
+    locator.writeUInt32LE(1, 16);
+    const end = Buffer.alloc(22);
+    end.writeUInt32LE(0x06054b50, 0);
+    end.writeUInt16LE(0xffff, 8);
+    end.writeUInt16LE(0xffff, 10);
+    end.writeUInt32LE(0xffffffff, 12);
+    end.writeUInt32LE(0xffffffff, 16);
+    const file = path.join(temporary, 'zip64.pt');
+    fs.writeFileSync(file, Buffer.concat([...parts, directory, record, locator, end]));
+    const read = readTorchStateDict(file);
+    const { tensors } = readSafetensors(fixture('seed_cnn.safetensors'));
+    assert.deepEqual([...read.keys()], [...tensors.keys()]);
+    for (const [name, expected] of tensors)
+      assert.ok(bytesOf(read.get(name)!.data).equals(bytesOf(expected.data)), name);
   });
 
   it('a file that is no checkpoint says what it is not', () => {
