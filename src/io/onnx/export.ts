@@ -417,7 +417,6 @@ export function onnxModelBytes(module: Module, options: OnnxExportOptions): Uint
   return encodeModel({
     irVersion: irVersionFor(opset),
     producerName: 'tensile',
-    producerVersion: '0.1.0',
     opsetImport: [{ domain: '', version: opset }],
     ...(options.description === undefined ? {} : { docString: options.description }),
     graph: {
