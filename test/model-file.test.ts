@@ -347,6 +347,22 @@ describe('registered modules and refusals', () => {
       metadata.architecture = metadata.architecture!.replace('"inFeatures":2', '"inFeatures":100000');
     });
     assert.throws(() => loadModel(huge), /needs '0\.weight' of shape \[3, 100000\], the file has \[3, 2\]/);
+    const network = nextFile();
+    saveModel(resnet({ layers: [1, 1], widths: [4, 8], classes: 3, stem: 'small' }), network);
+    const wide = editMetadata(network, (metadata) => {
+      metadata.architecture = metadata.architecture!.replace('"widths":[4,8]', '"widths":[40000,8]');
+    });
+    assert.throws(
+      () => loadModel(wide),
+      /the model \(ResNet\) needs 'conv1\.weight' of shape \[40000, 3, 3, 3\]/,
+    );
+    const deep = editMetadata(network, (metadata) => {
+      metadata.architecture = metadata.architecture!.replace('"layers":[1,1]', '"layers":[1,100000]');
+    });
+    assert.throws(
+      () => loadModel(deep),
+      /needs 'layer2\.1\.conv1\.weight' of shape \[8, 8, 3, 3\], the file has none/,
+    );
     const twoLayers = nextFile();
     saveModel(new Sequential(new Dense(2, 3), new ReLU()), twoLayers);
     const renamed = editMetadata(twoLayers, (metadata) => {

@@ -468,11 +468,28 @@ export function loadModel(file: string): LoadedModel {
   return { model, extras, metadata, architecture };
 }
 
+/** Checks a residual block's convolution shapes; returns its output channels. */
+function checkBlockShapes(
+  type: 'BasicBlock' | 'Bottleneck',
+  inChannels: unknown,
+  width: unknown,
+  prefix: string,
+  expect: (tensor: string, shape: unknown[]) => void,
+): unknown {
+  if (type === 'BasicBlock') {
+    expect(`${prefix}conv1.weight`, [width, inChannels, 3, 3]);
+    return width;
+  }
+  expect(`${prefix}conv1.weight`, [width, inChannels, 1, 1]);
+  expect(`${prefix}conv3.weight`, [4 * (width as number), width, 1, 1]);
+  return 4 * (width as number);
+}
+
 /**
  * Before anything is built: the weight shapes that the configs of tensile's parameterised layers
  * imply must be the file's. A hand-edited description (a Dense of 100,000 × 100,000) is then
- * refused by name instead of allocating what the file does not hold. (Modules that build their own
- * layers, a ResNet, are checked by the strict load after building.)
+ * refused by name instead of allocating what the file does not hold. Modules of one's own are
+ * checked by the strict load after building.
  */
 function checkParameterShapes(
   description: ModuleDescription,
@@ -500,6 +517,21 @@ function checkParameterShapes(
     expect('weight', [options.outFeatures, options.inFeatures]);
   } else if (['BatchNorm', 'BatchNorm1d', 'BatchNorm2d'].includes(description.type)) {
     expect('running_mean', [options.channels]);
+  } else if (description.type === 'BasicBlock' || description.type === 'Bottleneck') {
+    checkBlockShapes(description.type, options.inChannels, options.width, '', expect);
+  } else if (description.type === 'ResNet') {
+    // A ResNet builds its layers from its options, not from the children: check those options.
+    const { widths, layers, inChannels, stem, block } = options;
+    if (Array.isArray(widths) && Array.isArray(layers)) {
+      const kernel = stem === 'small' ? 3 : 7;
+      expect('conv1.weight', [widths[0], inChannels, kernel, kernel]);
+      const type = block === 'bottleneck' ? 'Bottleneck' : 'BasicBlock';
+      let channels = widths[0] as unknown;
+      layers.forEach((count, stage) => {
+        for (let index = 0; typeof count === 'number' && index < count; index++)
+          channels = checkBlockShapes(type, channels, widths[stage], `layer${stage + 1}.${index}.`, expect);
+      });
+    }
   }
   for (const [childName, child] of Object.entries(description.children ?? {}))
     checkParameterShapes(child, tensors, name(childName), file);
