@@ -112,7 +112,7 @@ describe('readTorchStateDict', () => {
     assertSameAsTwin('seed_cnn_deflated.pt', 'seed_cnn.safetensors');
   });
 
-  it('copies non-contiguous views (transpose, storage offset, strides) and shares a tensor saved twice', () => {
+  it('copies non-contiguous views (transpose, storage offset, strides), shares a tensor saved twice, reads an nn.Parameter', () => {
     assertSameAsTwin('views.pt', 'views.safetensors');
     const read = readTorchStateDict(fixture('views.pt'));
     assert.equal(read.get('shared_a')!.data, read.get('shared_b')!.data, 'one array for one tensor');
