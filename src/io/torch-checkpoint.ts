@@ -16,6 +16,7 @@
  * the file declares is checked against what the file holds before memory is given to it.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import type { Module } from '../nn/module.js';
 import { PickleDict, PickleError, type PickleObject, type PickleValue, unpickle } from './pickle.js';
 import { looksLikeZip, ZipArchive, ZipError } from './zip-archive.js';
@@ -303,9 +304,30 @@ function allocate(dtype: TorchDType, count: number): TorchTensor['data'] {
  * Copies each tensor's strided view out of its storage into a contiguous array. Storage bytes come
  * from readStorage (once per storage), after its declared size is checked against the record.
  * Views are checked to lie inside their storage; identical views share one array, and the elements
- * copied in all are bounded by twice the storages' elements (overlapping views such as a weight and
- * its transpose both saved), so a small file cannot ask for gigabytes by repeating a view.
+ * copied in all are bounded by twice the storages' elements plus extraElements (overlapping views
+ * such as a weight and its transpose both saved), so a small file cannot ask for gigabytes by
+ * repeating a view.
  */
+/**
+ * Elements the views of a file may add beyond twice its storages' (64 MiB of float32): room for
+ * legitimate overlapping views in small files, still bounded.
+ */
+const extraElements = 1 << 24;
+
+/** Whether a view walks its storage in order (row-major strides), so it is one run of bytes. */
+function isContiguous(shape: readonly number[], stride: readonly number[]): boolean {
+  let expected = 1;
+  for (let axis = shape.length - 1; axis >= 0; axis--) {
+    if (shape[axis]! !== 1 && stride[axis]! !== expected) return false;
+    expected *= shape[axis]!;
+  }
+  return true;
+}
+
+/** Dtypes whose bytes are their in-memory elements on a little-endian host (no widening). */
+const copiedAsBytes = new Set<TorchDType>(['float32', 'float64', 'int64', 'int32', 'uint8']);
+const littleEndianHost = os.endianness() === 'LE';
+
 function materialise(
   views: Map<string, TensorView>,
   storages: Map<string, StorageReference>,
@@ -315,7 +337,7 @@ function materialise(
   const fail = (message: string): never => {
     throw new TorchCheckpointError(`${file}: ${message}`);
   };
-  let budget = 0;
+  let budget = extraElements;
   for (const storage of storages.values()) budget += 2 * storage.elements;
   const bytesOf = new Map<string, Uint8Array>();
   const shared = new Map<string, TorchTensor>();
@@ -347,8 +369,17 @@ function materialise(
       bytes = readStorage(storage);
       bytesOf.set(storage.key, bytes);
     }
-    const read = elementReader(storage.type.dtype, bytes);
     const data = allocate(storage.type.dtype, count);
+    if (littleEndianHost && copiedAsBytes.has(storage.type.dtype) && isContiguous(shape, stride)) {
+      // The common case (every tensor of a plain state dict): one copy of the bytes.
+      const itemSize = storage.type.itemSize;
+      new Uint8Array(data.buffer).set(bytes.subarray(offset * itemSize, (offset + count) * itemSize));
+      const tensor: TorchTensor = { dtype: storage.type.dtype, shape: [...shape], data };
+      shared.set(identity, tensor);
+      result.set(name, tensor);
+      continue;
+    }
+    const read = elementReader(storage.type.dtype, bytes);
     // Row-major walk over the view: index holds the position along each axis.
     const index = new Array<number>(shape.length).fill(0);
     let source = offset;
