@@ -487,6 +487,40 @@ describe('the data protocol', () => {
     );
   });
 
+  it('a one-shot iterator as the data fails at its second epoch, saying why', () => {
+    const { inputs, labels } = toyRows(16, 18);
+    const rows = tensorDataset(inputs, labels);
+    const oneShot = (function* () {
+      for (let i = 0; i < rows.length; i++) yield rows.get(i);
+    })();
+    const model = new Sequential(new Dense(16, 2));
+    const recorder = new EventRecorder();
+    assert.throws(
+      () =>
+        fit(model, oneShot, {
+          optimizer: new SGD(model.parameters(), { lr: 0.1 }),
+          epochs: 2,
+          progress: false,
+          callbacks: [recorder],
+        }),
+      /epoch 2 had no batches: the data is empty, or a stream that cannot be read twice/,
+    );
+    assert.equal(recorder.events.at(-1)!.type, 'fitEnd');
+  });
+
+  it('evaluate on float targets reports the loss and the metrics given, and no accuracy', () => {
+    const data = tensorDataset(
+      new Tensor(new Float32Array([0, 1, 2, 3]), [4, 1]),
+      new Tensor(new Float32Array([1, 3, 5, 7]), [4, 1]),
+    );
+    const model = new Sequential(new Dense(1, 1));
+    model.parameters()[0]!.data[0] = 2;
+    model.parameters()[1]!.data[0] = 1;
+    assert.deepEqual(evaluate(model, data, { loss: mseLoss }), { loss: 0, metrics: {}, samples: 4 });
+    const withError = evaluate(model, data, { loss: mseLoss, metrics: [new MeanAbsoluteError()] });
+    assert.deepEqual(withError.metrics, { meanAbsoluteError: 0 });
+  });
+
   it('validationSplit splits a map-style dataset by seed', () => {
     const { inputs, labels } = toyRows(40, 17);
     const model = new Sequential(new Dense(16, 2));

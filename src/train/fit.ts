@@ -225,6 +225,8 @@ function chooseMetrics(metrics: readonly Metric[] | undefined, classIndexed: boo
 interface PassResult {
   lossSum: number;
   samples: number;
+  /** The metrics updated: those given, or the defaults for the targets seen. */
+  metrics: Metric[];
 }
 
 /** One inference pass over a loader: the summed loss and the metrics updated, in eval mode without gradients. */
@@ -233,12 +235,13 @@ function* evaluationPass(
   loader: BatchLoader,
   loss: (output: Tensor, target: Target) => Tensor,
   name: string,
-  metrics: readonly Metric[],
+  given: readonly Metric[] | undefined,
   checkInputs: string | null,
 ): LoopRun<PassResult> {
   const wasTraining = model.training;
   model.eval();
-  for (const metric of metrics) metric.reset();
+  let metrics = given === undefined ? undefined : [...given];
+  for (const metric of metrics ?? []) metric.reset();
   let lossSum = 0;
   let samples = 0;
   yield { kind: 'open', loader };
@@ -247,11 +250,13 @@ function* evaluationPass(
       const batch = yield { kind: 'next' };
       if (batch === undefined) break;
       if (checkInputs !== null) assertFiniteBatch(batch, checkInputs);
+      // The default metrics follow the targets: accuracy for class indices.
+      const used = (metrics ??= chooseMetrics(undefined, !(batch.target instanceof Tensor)));
       noGrad(() => {
         const output = model.forward(batch.input);
         checkOutputAgainstTarget(output, batch.target, name);
         lossSum += loss(output, batch.target).item() * batch.size;
-        for (const metric of metrics) metric.update(output, batch.target);
+        for (const metric of used) metric.update(output, batch.target);
       });
       samples += batch.size;
     }
@@ -259,7 +264,7 @@ function* evaluationPass(
     model.train(wasTraining);
     yield { kind: 'close' };
   }
-  return { lossSum, samples };
+  return { lossSum, samples, metrics: metrics ?? [] };
 }
 
 function computeMetrics(
@@ -494,6 +499,11 @@ function* trainingRun<Sample>(
       }
       // Ended mid-epoch: no epochEnd for a part of an epoch (see TrainingControl.stopAfterBatch).
       if (stopNowReason !== undefined) break;
+      if (batch === 0 && skipEpochReason === undefined)
+        throw new RangeError(
+          `fit: epoch ${epoch + 1} had no batches: the data is empty, or a stream that cannot be read twice ` +
+            '(an iterable dataset must start a new pass each time it is iterated, not be a one-shot iterator)',
+        );
       const seconds = (performance.now() - started) / 1000;
       const trainingMetrics = computeMetrics(metrics ?? []);
       const logs: EpochLogs = {
@@ -513,10 +523,10 @@ function* trainingRun<Sample>(
           validationLoader,
           lossFunction,
           name,
-          metrics ?? [],
+          metrics,
           checkValidationBatches,
         );
-        const validationMetrics = computeMetrics(metrics ?? [], validationName);
+        const validationMetrics = computeMetrics(pass.metrics, validationName);
         logs.validationLoss = pass.lossSum / pass.samples;
         Object.assign(logs.metrics, validationMetrics);
         if (validationMetrics.validationAccuracy !== undefined)
@@ -635,16 +645,12 @@ export function evaluate<Sample = Example>(
       ? defaultLoss
       : (output: Tensor, target: Target) => options.loss!(output, target);
   const classIndexed = isImageDataset(data);
-  let metrics =
+  // An ImageDataset always reports accuracy; other data get the defaults of their targets.
+  const metrics =
     options.metrics === undefined && !classIndexed ? undefined : chooseMetrics(options.metrics, classIndexed);
   if (classIndexed && !metrics!.some((metric) => metric.name === 'accuracy')) metrics!.push(new Accuracy());
-  if (metrics === undefined) {
-    // The kind of target decides the default: peek at the first batch.
-    const first = loader[Symbol.iterator]().next();
-    metrics = chooseMetrics(undefined, first.done !== true && !(first.value.target instanceof Tensor));
-  }
   const pass = runToEnd(evaluationPass(model, loader, loss, lossName(options.loss), metrics, null));
-  const values = computeMetrics(metrics);
+  const values = computeMetrics(pass.metrics);
   const result: EvaluationResult = {
     loss: pass.lossSum / pass.samples,
     metrics: values,
