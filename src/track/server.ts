@@ -44,6 +44,7 @@ import * as http from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Storage } from '../tune/storage/storage.js';
 import { failLostRuns } from './lost-runs.js';
@@ -475,6 +476,15 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         response.end(JSON.stringify({ error: message }));
       })
       .finally(() => clearTimeout(unavailableTimer));
+  });
+  // CONNECT asks a proxy for a tunnel: answered, where node would drop the connection unanswered.
+  server.on('connect', (_request: http.IncomingMessage, socket: Duplex) => {
+    const body = 'method CONNECT not allowed: only GET is served\n';
+    socket.on('error', () => {});
+    socket.end(
+      'HTTP/1.1 405 Method Not Allowed\r\nallow: GET, HEAD\r\ncontent-type: text/plain; charset=utf-8\r\n' +
+        `x-content-type-options: nosniff\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
