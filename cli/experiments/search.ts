@@ -353,7 +353,7 @@ async function run(args: string[]): Promise<number> {
         '',
         setting + '.',
         '',
-        `Best validation accuracy so far, mean ± half-width of the 95% Student t interval over ${repeats} repeat${repeats > 1 ? "s" : ""} (each with its own sampler seed and training seed). ${verdict}`,
+        `Best validation accuracy so far, mean ± half-width of the 95% Student t interval over ${repeats} repeat${repeats > 1 ? 's' : ''} (each with its own sampler seed and training seed). ${verdict}`,
         '',
         `| strategy | best after ${Math.ceil(budget / 2)} trials | best after ${budget} trials |`,
         '|---|---|---|',
