@@ -49,7 +49,10 @@ import {
   TrainingCheckpoint,
   type TrainingEvent,
   TrialPruned,
+  type Batch,
+  WorkerPrefetcher,
 } from '../src/index.js';
+import { prefetchRows } from './helpers/prefetch-rows.js';
 
 /** Two classes of 4×4 images: bright top half vs bright bottom half, with noise. */
 function toyDataset(count: number, seed: number): ImageDataset {
@@ -850,5 +853,68 @@ describe("the README's examples", () => {
     });
     const accuracy = history.epochs.at(-1)!.metrics.validationLabelAccuracy!;
     assert.ok(Math.abs(accuracy - 0.986) < 0.003, `validation label accuracy ${accuracy}`);
+  });
+});
+
+describe('worker-thread prefetching', () => {
+  const module = new URL('./helpers/prefetch-rows.js', import.meta.url);
+
+  it('gives the batches plain iteration gives, and fitAsync the same bits as fit', async () => {
+    const rows = prefetchRows();
+    const prefetcher = new WorkerPrefetcher({ module, workers: 2 });
+    try {
+      const plain = [...new DataLoader(rows, { batchSize: 8, shuffle: true, seed: 6 })];
+      const threaded: Batch[] = [];
+      for await (const batch of new DataLoader(rows, {
+        batchSize: 8,
+        shuffle: true,
+        seed: 6,
+        prefetch: 3,
+        prefetcher,
+      }))
+        threaded.push(batch);
+      assert.equal(threaded.length, 7);
+      assert.deepEqual(
+        threaded.map((batch) => [Array.from(batch.input.data), Array.from(batch.target as Int32Array)]),
+        plain.map((batch) => [Array.from(batch.input.data), Array.from(batch.target as Int32Array)]),
+      );
+      const train = async (loader: DataLoader<Batch>, asynchronous: boolean) => {
+        manualSeed(30);
+        const model = new Sequential(new Dense(16, 2));
+        const settings = { optimizer: new SGD(model.parameters(), { lr: 0.1 }), epochs: 3, progress: false };
+        if (asynchronous) await fitAsync(model, loader, settings);
+        else fit(model, loader, settings);
+        return weights(model);
+      };
+      assert.deepEqual(
+        await train(
+          new DataLoader(rows, { batchSize: 8, shuffle: true, seed: 7, prefetch: 2, prefetcher }),
+          true,
+        ),
+        await train(new DataLoader(rows, { batchSize: 8, shuffle: true, seed: 7 }), false),
+      );
+    } finally {
+      await prefetcher.close();
+    }
+  });
+
+  it("a worker's failure reaches fitAsync, which still ends with fitEnd", async () => {
+    const prefetcher = new WorkerPrefetcher({ module, exportName: 'failingDataset', workers: 1 });
+    const recorder = new EventRecorder();
+    const model = new Sequential(new Dense(16, 2));
+    try {
+      await assert.rejects(
+        fitAsync(model, new DataLoader(prefetchRows(), { batchSize: 8, prefetch: 2, prefetcher }), {
+          optimizer: new SGD(model.parameters(), { lr: 0.1 }),
+          epochs: 1,
+          progress: false,
+          callbacks: [recorder],
+        }),
+        /WorkerPrefetcher: sample 0 cannot be read/,
+      );
+      assert.equal(recorder.events.at(-1)!.type, 'fitEnd');
+    } finally {
+      await prefetcher.close();
+    }
   });
 });

@@ -18,8 +18,10 @@ import {
 import { Random } from '../tensor/random.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { ImageShape, SampleTransform } from './transforms.js';
+import { WorkerPrefetcher } from './worker-prefetch.js';
 
 export * from './protocol.js';
+export { WorkerPrefetcher, type WorkerDataset, type WorkerPrefetcherOptions } from './worker-prefetch.js';
 
 function indicesOf(job: BatchJob): Int32Array {
   return 'indices' in job ? job.indices : new Int32Array(0);
@@ -144,7 +146,10 @@ export interface DataLoaderOptions<Sample = Example, B = Batch> {
   collate?(samples: Sample[]): B;
   /** Batches prepared ahead by `for await` iteration (default 0: each batch when asked for). */
   prefetch?: number;
-  /** Who prepares them (default InProcessPrefetcher). */
+  /**
+   * Who prepares them (default InProcessPrefetcher). A WorkerPrefetcher makes a map-style dataset's
+   * batches in worker threads; they are then Batches (input, target, size).
+   */
   prefetcher?: Prefetcher;
 }
 
@@ -201,6 +206,10 @@ class DataLoaderImplementation<B> implements Iterable<B>, AsyncIterable<B> {
     if (this.transforms.length > 0 && (!isImageDataset(dataset) || this.collate !== undefined))
       throw new TypeError(
         'DataLoader: transforms apply to an ImageDataset batched without a collate function',
+      );
+    if (this.transforms.length > 0 && this.prefetcher instanceof WorkerPrefetcher)
+      throw new TypeError(
+        "DataLoader: transforms draw from the loader's generator, which worker threads do not share; augment in the worker's dataset instead",
       );
     if (this.reuseBuffers && this.prefetchDepth > 0)
       throw new TypeError(
