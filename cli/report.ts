@@ -12,7 +12,9 @@ import { openStorage } from '../src/tune/index.js';
 export const reportHelp = `usage: tensile report [options]
 
 Writes one HTML file with the recorded runs (curves and comparison), the studies (their plots) and the
-explain figures. It needs no server and no network: open it in any browser, or mail it.
+explain figures (each topic's newest full result; a topic that has only --quick runs is shown marked
+as a quick run, never in place of a full one). It needs no server and no network: open it in any
+browser, or mail it.
 
 options:
   --out FILE        the file to write (default report.html)

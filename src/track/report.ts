@@ -7,7 +7,9 @@
  * is deliberately simple (the page's modules import only each other, one file per module, with
  * distinct top-level names; a name declared twice stops the build), so no bundler is needed.
  * Long metric series are thinned to at most `maxPointsPerSeries` points (each bucket's lowest and
- * highest value kept), and figures travel as data: URLs.
+ * highest value kept), and figures travel as data: URLs. Explain topics come from explainTopics, so a
+ * `--quick` run never stands in for a full result here either (it is shown, marked, only for a topic
+ * that has no full run).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
