@@ -22,6 +22,7 @@ import {
   type DashboardServer,
 } from '../src/track/index.js';
 import { MemoryStorage } from '../src/tune/index.js';
+import { dashboardToken, isDashboardHost } from '../src/track/server.js';
 import { dashboardAccess, dashboardStartLines } from '../cli/dashboard.js';
 
 const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -391,6 +392,47 @@ describe('--host beyond loopback', () => {
       assert.equal(isLoopbackAddress(address), true, address);
     for (const address of ['0.0.0.0', '::', '192.168.1.5', 'fd00::5', '10.0.0.1', 'example.com', '128.0.0.1'])
       assert.equal(isLoopbackAddress(address), false, address);
+  });
+
+  test("bound to every interface, the Host may be any of the machine's addresses with the port, and nothing else", () => {
+    const addresses = () => ['127.0.0.1', '192.168.1.5', '[fd00::5]'];
+    for (const address of ['0.0.0.0', '::']) {
+      const binding = { address, port: 6006, allowHosts: ['box.lan'] };
+      for (const host of [
+        '192.168.1.5:6006',
+        '[fd00::5]:6006',
+        'localhost:6006',
+        '[::1]:6006',
+        'box.lan',
+        'BOX.lan:6006',
+      ])
+        assert.equal(isDashboardHost(host, binding, addresses), true, `${address} ${host}`);
+      for (const host of [
+        '192.168.1.5:6007',
+        '192.168.1.6:6006',
+        'evil.example:6006',
+        '192.168.1.5',
+        'other.lan:6006',
+        undefined,
+      ])
+        assert.equal(isDashboardHost(host, binding, addresses), false, `${address} ${host}`);
+    }
+    // Bound to one LAN address: that address, and the loopback names; not the machine's other addresses.
+    const one = { address: '192.168.1.5', port: 80 };
+    assert.equal(isDashboardHost('192.168.1.5', one, addresses), true, 'port 80 may be left out');
+    assert.equal(isDashboardHost('192.168.1.5:80', one, addresses), true);
+    assert.equal(isDashboardHost('[fd00::5]:80', one, addresses), false);
+    assert.equal(isDashboardHost('[::1]:80', { address: '::1', port: 80 }, addresses), true);
+    assert.equal(isDashboardHost('[::1]:80', { address: '::1', port: 81 }, addresses), false);
+  });
+
+  test('a dashboard bound beyond loopback gets a generated token unless given one; loopback none', () => {
+    for (const address of ['0.0.0.0', '::', '192.168.1.5', 'fd00::5'])
+      assert.match(dashboardToken(address, undefined) ?? '', /^[A-Za-z0-9_-]{32}$/, address);
+    assert.notEqual(dashboardToken('0.0.0.0', undefined), dashboardToken('0.0.0.0', undefined));
+    assert.equal(dashboardToken('0.0.0.0', 'given-token-0123456789'), 'given-token-0123456789');
+    for (const address of ['127.0.0.1', '::1']) assert.equal(dashboardToken(address, undefined), null);
+    assert.equal(dashboardToken('127.0.0.1', 'given-token-0123456789'), 'given-token-0123456789');
   });
 
   test('0.0.0.0 warns and gets a generated token, which the server then requires', async () => {

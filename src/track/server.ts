@@ -160,6 +160,52 @@ function shown(text: string): string {
   return clean.length > 100 ? `${clean.slice(0, 100)}…` : clean;
 }
 
+/** Where a dashboard listens, as the Host check needs it. */
+export interface DashboardBinding {
+  /** The bound address: '127.0.0.1', '::1', '0.0.0.0' (every interface), '192.168.1.5', ... */
+  address: string;
+  port: number;
+  /** Further names (`DashboardOptions.allowHosts`): NAME with any port, or NAME:PORT. */
+  allowHosts?: readonly string[];
+}
+
+/** This machine's interface addresses, as a Host header names them. */
+function interfaceAddresses(): string[] {
+  return Object.values(os.networkInterfaces())
+    .flat()
+    .flatMap((entry) => (entry === undefined ? [] : [hostName(entry.address)]));
+}
+
+/**
+ * Whether a Host header names the dashboard at `binding`: localhost, 127.0.0.1, [::1] or the bound
+ * address with the bound port (port 80 may be left out); bound to every interface, any of this
+ * machine's addresses with that port (`addresses`, looked up at each call: they may change); or an
+ * allowed name. Names compare without regard to case. A DNS-rebinding page sends its own name, so
+ * it fails here.
+ */
+export function isDashboardHost(
+  header: string | undefined,
+  binding: DashboardBinding,
+  addresses: () => string[] = interfaceAddresses,
+): boolean {
+  const host = header === undefined ? null : parseHost(header);
+  if (host === null) return false;
+  const port = host.port ?? 80;
+  for (const entry of binding.allowHosts ?? []) {
+    const allowed = parseHost(entry);
+    if (allowed !== null && allowed.name === host.name && (allowed.port ?? port) === port) return true;
+  }
+  if (port !== binding.port) return false;
+  if (['localhost', '127.0.0.1', '[::1]', hostName(binding.address)].includes(host.name)) return true;
+  const everyInterface = binding.address === '0.0.0.0' || binding.address === '::';
+  return everyInterface && addresses().includes(host.name);
+}
+
+/** The token a dashboard bound to `address` requires: the one given; else none on loopback, a generated one beyond. */
+export function dashboardToken(address: string, given: string | undefined): string | null {
+  return given ?? (isLoopbackAddress(address) ? null : generateDashboardToken());
+}
+
 /** A random access token: 32 characters of base64url (192 bits). */
 export function generateDashboardToken(): string {
   return randomBytes(24).toString('base64url');
@@ -234,11 +280,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const pollMilliseconds = options.pollMilliseconds ?? 500;
   for (const name of options.allowHosts ?? []) checkAllowedHost(name);
   if (options.token !== undefined) checkDashboardToken(options.token);
-  const allowedHosts = (options.allowHosts ?? []).map((name) => parseHost(name)!);
   // Known once listening (see the listen callback below).
   let boundPort = 0;
   let boundName = '';
-  let everyInterface = false;
+  let binding: DashboardBinding = { address: '', port: 0 };
   let token: string | null = null;
   let cookieName = '';
   const listeners = new Set<http.ServerResponse>();
@@ -287,24 +332,6 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     response.end(fs.readFileSync(file));
   };
 
-  /** Whether the Host header names this dashboard (see the file's comment). */
-  const hostAllowed = (header: string | undefined): boolean => {
-    const host = header === undefined ? null : parseHost(header);
-    if (host === null) return false;
-    const port = host.port ?? 80;
-    if (allowedHosts.some((allowed) => allowed.name === host.name && (allowed.port ?? port) === port))
-      return true;
-    if (port !== boundPort) return false;
-    if (['localhost', '127.0.0.1', '[::1]', boundName].includes(host.name)) return true;
-    // Bound to every interface: any of this machine's addresses (looked up now: they may change).
-    return (
-      everyInterface &&
-      Object.values(os.networkInterfaces())
-        .flat()
-        .some((entry) => entry !== undefined && hostName(entry.address) === host.name)
-    );
-  };
-
   /** Compares in constant time (both sides hashed to the same length first). */
   const same = (a: string, b: string) => timingSafeEqual(digest(a), digest(b));
 
@@ -332,7 +359,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   };
 
   const handle = async (request: http.IncomingMessage, response: http.ServerResponse) => {
-    if (!hostAllowed(request.headers.host)) {
+    if (!isDashboardHost(request.headers.host, binding)) {
       return sendText(
         response,
         421,
@@ -493,8 +520,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       const address = server.address() as AddressInfo;
       boundPort = address.port;
       boundName = hostName(address.address);
-      everyInterface = address.address === '0.0.0.0' || address.address === '::';
-      token = options.token ?? (isLoopbackAddress(address.address) ? null : generateDashboardToken());
+      binding = { address: address.address, port: boundPort, allowHosts: options.allowHosts ?? [] };
+      token = dashboardToken(address.address, options.token);
       // Per port: cookies do not tell ports apart, and two dashboards may run side by side.
       cookieName = `tensile-token-${boundPort}`;
       resolve();
