@@ -343,7 +343,7 @@ export const freezingTopic: Topic = {
         ? 'Every strategy that keeps the pretrained weights did better than starting from random ones, which is the point of transfer learning with little data (DL0005).'
         : better.length === 0 && worse.length === 0
           ? 'No strategy was found better or worse than training from scratch at this budget: with this small network and this pair of tasks, the seed-to-seed spread is as large as any effect of freezing.'
-          : `Against training from scratch, ${better.length} of ${against.length} strategies were found better (${better.map((a) => strategyLabels[a.entry.name]).join(', ') || 'none'}) and ${worse.length} worse (${worse.map((a) => strategyLabels[a.entry.name]).join(', ') || 'none'}); for the rest no difference was found at this budget. Which strategy wins depends on how related the tasks are and how much target data there is.`;
+          : `Against training from scratch, ${better.length} of ${against.length} strategies ${better.length === 1 ? 'was' : 'were'} found better (${better.map((a) => strategyLabels[a.entry.name]).join(', ') || 'none'}) and ${worse.length} worse (${worse.map((a) => strategyLabels[a.entry.name]).join(', ') || 'none'}); for the rest no difference was found at this budget. Which strategy wins depends on how related the tasks are and how much target data there is.`;
     return withExperiment({
       title: freezingTopic.title,
       question: 'What are the common strategies for layer freezing in transfer learning?',
