@@ -10,13 +10,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import YAML from 'yaml';
 import {
   CheckpointError,
   IdxError,
   loadCheckpoint,
   manualSeed,
   parseIdx,
+  parseStudyConfig,
   parseSafetensors,
   Random,
   readSafetensors,
@@ -32,6 +35,7 @@ import {
 const seed = Number(process.env.TENSILE_FUZZ_SEED ?? 20261206);
 const cases = Number(process.env.TENSILE_FUZZ_CASES ?? 300);
 const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-fuzz-'));
+const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Resident memory may grow by at most this much while one case runs (inputs are a few KiB). */
 const memoryCap = 256 * 2 ** 20;
 
@@ -198,6 +202,56 @@ describe('fuzzing the file readers', () => {
       [IdxError],
     );
     assert.ok(result.refused > cases / 2);
+  });
+});
+
+describe('fuzzing study files', () => {
+  it('mutated study YAML ends in an error naming the field (or a YAML syntax error), never a crash', () => {
+    const base = fs.readFileSync(path.join(repositoryRoot, 'examples', 'study.yaml'));
+    const random = new Random(seed + 4);
+    // What a crash looks like, as opposed to a message written for the user.
+    const engineMessage =
+      /Cannot read propert|Cannot convert|is not a function|is not iterable|Maximum call stack|Invalid array length/;
+    let refused = 0;
+    for (let index = 0; index < cases; index++) {
+      const text = Buffer.from(mutate(base, random)).toString('utf8');
+      try {
+        parseStudyConfig(YAML.parse(text), { storage: 'memory' });
+      } catch (error) {
+        assert.ok(error instanceof Error, `case ${index}: threw a non-Error`);
+        assert.doesNotMatch(
+          error.message,
+          engineMessage,
+          `case ${index}: ${error.name}: ${error.message}\n${text}`,
+        );
+        refused++;
+      }
+    }
+    assert.ok(refused > 0);
+    // Typed values in the wrong places, field by field.
+    const config = YAML.parse(base.toString('utf8')) as Record<string, unknown>;
+    const oddValues: unknown[] = [
+      null,
+      5,
+      -1,
+      'x',
+      [],
+      {},
+      true,
+      1e308,
+      Number.NaN,
+      [1, 'a'],
+      { a: { b: {} } },
+    ];
+    for (const key of Object.keys(config)) {
+      for (const value of oddValues) {
+        try {
+          parseStudyConfig({ ...config, [key]: value }, { storage: 'memory' });
+        } catch (error) {
+          assert.doesNotMatch((error as Error).message, engineMessage, `${key}: ${JSON.stringify(value)}`);
+        }
+      }
+    }
   });
 });
 
