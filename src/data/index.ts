@@ -9,3 +9,6 @@ export * from './fashion-mnist.js';
 export * from './cifar.js';
 export { defaultCacheDirectory, type PackageDatasetOptions } from './image-cache.js';
 export { writeFileAtomic } from '../io/atomic-write.js';
+export * from './image-decode.js';
+export * from './image-folder.js';
+export * from './csv.js';

@@ -1,0 +1,331 @@
+/**
+ * Your own images as an ImageDataset: a folder with one subfolder per class (torchvision's
+ * ImageFolder and Keras's image_dataset_from_directory layout), or a listing file of path,label rows
+ * for images laid out otherwise. Every image is decoded (PNG, JPEG, WebP, GIF, by sharp), converted to
+ * RGB or grayscale and resized to one size, into memory, with an optional on-disk cache of the
+ * decoded pixels so a second run skips decoding.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type ImageDataset, splitDataset, validateDataset } from './dataset.js';
+import { readCsvRecords } from './csv.js';
+import {
+  type ColorMode,
+  decodeImagePixels,
+  type DecodeOptions,
+  IMAGE_EXTENSIONS,
+  ImageDecodeError,
+  pixelsToPlanar,
+  resolveSize,
+  type ResizeFit,
+} from './image-decode.js';
+import { Random } from '../tensor/random.js';
+
+export interface ImageFolderOptions {
+  /** Every image is resized to [height, width] (one number: a square). Default 64. */
+  imageSize?: number | readonly [number, number];
+  /** How images of another aspect ratio are fitted: 'crop' (default), 'pad' or 'stretch'. */
+  fit?: ResizeFit;
+  /** 'rgb' (default, 3 channels) or 'grayscale' (1 channel). */
+  color?: ColorMode;
+  /** Hold out this fraction of the images (seeded, stratified by class) as a validation set. */
+  validationSplit?: number;
+  /** Seeds the validation split (default 0). */
+  seed?: number;
+  /**
+   * An image that cannot be decoded: 'fail' (default) throws an ImageDecodeError naming it; 'skip'
+   * leaves it out and reports it through `warn`.
+   */
+  onBadImage?: 'fail' | 'skip';
+  /** Where skipped images are reported (default console.warn). */
+  warn?: (message: string) => void;
+  /**
+   * The class names in label order. Default: the subfolders (or the listing's labels) sorted. Give
+   * the training set's to read a test folder with the same labels; a folder it lacks is then allowed.
+   */
+  classNames?: readonly string[];
+  /** Images decoding at once (default 8); libvips decodes them on libuv's thread pool. */
+  concurrency?: number;
+  /** A directory for decoded, resized pixels, keyed by file, size, modification time and options. */
+  cacheDirectory?: string;
+  /** Refuse images whose header claims more pixels than this (default 100,000,000). */
+  maxPixels?: number;
+}
+
+/** The images as one dataset, the same split into train and validation, and the files read. */
+export interface ImageFolderResult {
+  /** Every image read, as one dataset (labels in class-name order). */
+  all: ImageDataset;
+  /** The training part: all of it without validationSplit. */
+  train: ImageDataset;
+  /** The held-out part when validationSplit was given, else null. */
+  validation: ImageDataset | null;
+  classNames: string[];
+  /** The file of each sample of `all`, in order. */
+  files: string[];
+  /** Files that could not be decoded and were left out (onBadImage 'skip'). */
+  skipped: string[];
+}
+
+/** The data could not be gathered: a missing folder, an empty class, no images, a bad listing. */
+export class ImageFolderError extends Error {
+  override readonly name = 'ImageFolderError';
+}
+
+function isImageFile(name: string): boolean {
+  return IMAGE_EXTENSIONS.includes(path.extname(name).toLowerCase());
+}
+
+/**
+ * Image files under `directory`, sorted, recursing into subfolders and following symbolic links;
+ * a link back to a folder already being visited (a loop) is not followed again.
+ */
+function imageFilesUnder(directory: string, visited: Set<string>): string[] {
+  const real = fs.realpathSync(directory);
+  if (visited.has(real)) return [];
+  visited.add(real);
+  const found: string[] = [];
+  const names = fs.readdirSync(directory).sort();
+  for (const name of names) {
+    if (name.startsWith('.')) continue;
+    const full = path.join(directory, name);
+    let stats: fs.Stats;
+    try {
+      stats = fs.statSync(full);
+    } catch {
+      // A dangling link or a file removed meanwhile: nothing to read.
+      continue;
+    }
+    if (stats.isDirectory()) found.push(...imageFilesUnder(full, visited));
+    else if (stats.isFile() && isImageFile(name)) found.push(full);
+  }
+  visited.delete(real);
+  return found;
+}
+
+/** The class subfolders of `directory` (following links), sorted by name. */
+function classFolders(directory: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(directory);
+  } catch (error) {
+    throw new ImageFolderError(`${directory}: cannot read the folder: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  return names
+    .filter((name) => !name.startsWith('.'))
+    .filter((name) => {
+      try {
+        return fs.statSync(path.join(directory, name)).isDirectory();
+      } catch {
+        return false;
+      }
+    })
+    .sort();
+}
+
+/**
+ * Images in class subfolders: `directory/cat/1.jpg`, `directory/dog/a/2.png`, ... Labels are the
+ * subfolders' indices in sorted order; files in nested folders belong to their top class folder.
+ * Non-image files are ignored. A class folder without images, or a folder without class folders, is
+ * an error naming it.
+ *
+ * @example
+ * const { train, validation, classNames } = await imageFolder('photos/', { imageSize: 64, validationSplit: 0.2 });
+ * fit(seedCnn({ inChannels: 3, classes: classNames.length }), train, { optimizer, epochs: 10, validationData: validation! });
+ */
+export async function imageFolder(
+  directory: string,
+  options: ImageFolderOptions = {},
+): Promise<ImageFolderResult> {
+  const folders = classFolders(directory);
+  if (folders.length === 0)
+    throw new ImageFolderError(
+      `${directory}: no class folders; put each class's images in a subfolder named after it (e.g. ${path.join(directory, 'cat')})`,
+    );
+  const classNames = options.classNames === undefined ? folders : [...options.classNames];
+  const files: string[] = [];
+  const labels: number[] = [];
+  for (const folder of folders) {
+    const label = classNames.indexOf(folder);
+    if (label < 0)
+      throw new ImageFolderError(
+        `${path.join(directory, folder)}: class '${folder}' is not one of the given classes (${classNames.join(', ')})`,
+      );
+    const found = imageFilesUnder(path.join(directory, folder), new Set([fs.realpathSync(directory)]));
+    if (found.length === 0)
+      throw new ImageFolderError(
+        `${path.join(directory, folder)}: the class folder holds no images (${IMAGE_EXTENSIONS.join(', ')})`,
+      );
+    for (const file of found) {
+      files.push(file);
+      labels.push(label);
+    }
+  }
+  return readImages(files, labels, classNames, options);
+}
+
+/**
+ * Images listed in a CSV file of `path,label` rows (a header row is optional), for images not laid out
+ * by class. Paths are relative to the listing's folder unless absolute; labels are class names,
+ * sorted to give the label order unless classNames is given.
+ */
+export async function imageListing(
+  listing: string,
+  options: ImageFolderOptions = {},
+): Promise<ImageFolderResult> {
+  const table = readCsvRecords(listing);
+  if (table.columns.length < 2)
+    throw new ImageFolderError(`${listing}: a listing needs two columns, path and label`);
+  const pathColumn = table.hasHeader ? Math.max(0, table.columns.indexOf('path')) : 0;
+  const labelColumn = table.hasHeader && table.columns.includes('label') ? table.columns.indexOf('label') : 1;
+  const base = path.dirname(listing);
+  const files: string[] = [];
+  const names: string[] = [];
+  table.rows.forEach((row, r) => {
+    const file = row[pathColumn]!;
+    const label = row[labelColumn]!;
+    if (file === '' || label === '')
+      throw new ImageFolderError(`${listing}: line ${table.lines[r]}: a row needs a path and a label`);
+    files.push(path.isAbsolute(file) ? file : path.join(base, file));
+    names.push(label);
+  });
+  if (files.length === 0) throw new ImageFolderError(`${listing}: the listing has no rows`);
+  const classNames = options.classNames === undefined ? [...new Set(names)].sort() : [...options.classNames];
+  const labels = names.map((name, r) => {
+    const label = classNames.indexOf(name);
+    if (label < 0)
+      throw new ImageFolderError(
+        `${listing}: line ${table.lines[r]}: label '${name}' is not one of the given classes (${classNames.join(', ')})`,
+      );
+    return label;
+  });
+  return readImages(files, labels, classNames, options);
+}
+
+/** Decodes every file (several at once) into one ImageDataset, then splits it. */
+async function readImages(
+  files: string[],
+  labels: number[],
+  classNames: string[],
+  options: ImageFolderOptions,
+): Promise<ImageFolderResult> {
+  const [height, width] = resolveSize(options.imageSize ?? 64);
+  const color = options.color ?? 'rgb';
+  const channels = color === 'grayscale' ? 1 : 3;
+  const decodeOptions: DecodeOptions = {
+    size: [height, width],
+    fit: options.fit ?? 'crop',
+    color,
+    ...(options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels }),
+  };
+  const onBadImage = options.onBadImage ?? 'fail';
+  const warn = options.warn ?? ((message: string) => console.warn(message));
+  const size = channels * height * width;
+  const images = new Float32Array(files.length * size);
+  const ok = new Uint8Array(files.length);
+  const skipped: string[] = [];
+  const concurrency = Math.max(1, options.concurrency ?? 8);
+  let next = 0;
+  let failure: unknown;
+  const work = async (): Promise<void> => {
+    while (next < files.length && failure === undefined) {
+      const index = next++;
+      const file = files[index]!;
+      try {
+        const pixels = await cachedPixels(file, decodeOptions, size, options.cacheDirectory);
+        pixelsToPlanar(pixels, channels, height, width, images, index * size);
+        ok[index] = 1;
+      } catch (error) {
+        if (!(error instanceof ImageDecodeError) || onBadImage === 'fail') {
+          failure ??= error;
+          return;
+        }
+        skipped.push(file);
+        warn(`tensile: skipping ${error.message}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, work));
+  if (failure !== undefined) throw failure;
+  // Keep the good images, in file order (decoding finished in any order).
+  const kept = [...ok.keys()].filter((i) => ok[i] === 1);
+  if (kept.length === 0) throw new ImageFolderError(`none of the ${files.length} images could be read`);
+  let all: ImageDataset;
+  if (kept.length === files.length) {
+    all = {
+      images,
+      labels: Int32Array.from(labels),
+      count: files.length,
+      channels,
+      height,
+      width,
+      classes: classNames.length,
+      classNames,
+    };
+  } else {
+    const packed = new Float32Array(kept.length * size);
+    kept.forEach((source, i) => packed.set(images.subarray(source * size, (source + 1) * size), i * size));
+    all = {
+      images: packed,
+      labels: Int32Array.from(kept, (i) => labels[i]!),
+      count: kept.length,
+      channels,
+      height,
+      width,
+      classes: classNames.length,
+      classNames,
+    };
+  }
+  validateDataset(all, 'imageFolder');
+  skipped.sort();
+  const keptFiles = kept.map((i) => files[i]!);
+  if (options.validationSplit === undefined)
+    return { all, train: all, validation: null, classNames, files: keptFiles, skipped };
+  const fraction = options.validationSplit;
+  if (!(fraction > 0 && fraction < 1))
+    throw new RangeError(`imageFolder: validationSplit must be in (0, 1), got ${fraction}`);
+  const { train, test } = splitDataset(all, fraction, new Random(options.seed ?? 0), { stratify: true });
+  return { all, train, validation: test, classNames, files: keptFiles, skipped };
+}
+
+/**
+ * The decoded, resized 8-bit pixels of one file, from the cache when it holds them for this file's
+ * size and modification time and these options, else decoded (and stored when there is a cache).
+ */
+async function cachedPixels(
+  file: string,
+  options: DecodeOptions,
+  size: number,
+  cacheDirectory: string | undefined,
+): Promise<Uint8Array> {
+  if (cacheDirectory === undefined) return (await decodeImagePixels(file, options)).pixels;
+  let key: string;
+  try {
+    const stats = fs.statSync(file);
+    key = createHash('sha256')
+      .update(JSON.stringify([path.resolve(file), stats.size, stats.mtimeMs, options]))
+      .digest('hex');
+  } catch (error) {
+    throw new ImageDecodeError(file, `${file}: cannot read this image: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  const entry = path.join(cacheDirectory, `${key}.u8`);
+  try {
+    const stored = fs.readFileSync(entry);
+    // A truncated entry (a crash mid-write elsewhere) is decoded again, not trusted.
+    if (stored.length === size) return new Uint8Array(stored.buffer, stored.byteOffset, stored.length);
+  } catch {
+    // not cached yet
+  }
+  const { pixels } = await decodeImagePixels(file, options);
+  fs.mkdirSync(cacheDirectory, { recursive: true });
+  // Written under a unique name and renamed, so a reader never sees half an entry.
+  const temporary = `${entry}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  fs.writeFileSync(temporary, pixels);
+  fs.renameSync(temporary, entry);
+  return pixels;
+}
