@@ -308,6 +308,22 @@ function gallery(): { name: string; svg: string }[] {
       }),
     },
     {
+      name: 'bar, with 95% intervals, some reaching past 100',
+      svg: barChart({
+        title: 'Test accuracy by strategy (mean and 95% interval over 5 seeds)',
+        yLabel: 'test accuracy (%)',
+        categories: ['10 per class', '30 per class', '100 per class'],
+        groups: [
+          { name: 'fine-tuned', values: [92.04, 96.2, 98.7] },
+          { name: 'from scratch', values: [87.8, 94.7, 95.7] },
+        ],
+        errors: [
+          [3.1, 1.2, 4.5],
+          [6.25, 0.4, 0],
+        ],
+      }),
+    },
+    {
       name: 'heat-map grid',
       svg: gridFigure(
         'Max pooling and average pooling of a 4×4 input with a 2×2 window and stride 2, side by side',
@@ -398,6 +414,22 @@ test('charts: bar labels are exact, with thousands separators', () => {
     (item) => item.content,
   );
   assert.ok(huge.includes('987,654,321,012') && huge.includes('12,549'), 'large and small values exact');
+});
+
+test('charts: bar intervals are drawn as capped whiskers, inside the frame, with the label beyond them', () => {
+  const svg = gallery().find((figure) => figure.name.startsWith('bar, with 95% intervals'))!.svg;
+  const whiskers = [...svg.matchAll(/<g class="error-bar"[^>]*>(.*?)<\/g>/g)].map((match) =>
+    [...match[1]!.matchAll(/y1="([\d.]+)" y2="([\d.]+)"/g)].map((line) => [Number(line[1]), Number(line[2])]),
+  );
+  assert.equal(whiskers.length, 5, 'every bar with a non-zero interval, and no other');
+  const frame = rectangles(svg, 'plot-area')[0]!;
+  for (const [vertical] of whiskers) {
+    assert.ok(Math.min(...vertical!) >= frame.top - 0.5, 'the whisker stays inside the plot');
+  }
+  // 98.7 ± 4.5 reaches past 100: its label sits above the whisker's top, not on the bar.
+  const label = textItems(svg).find((item) => item.content === '98.7')!;
+  const tallest = Math.min(...whiskers.map(([vertical]) => Math.min(...vertical!)));
+  assert.ok(label.y < tallest, `label at ${label.y}, whisker top at ${tallest}`);
 });
 
 test('charts: an axis of whole numbers (epochs, trials) gets whole-number ticks only', () => {

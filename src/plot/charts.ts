@@ -535,6 +535,11 @@ export interface BarChartOptions {
   labels?: boolean;
   /** Whole-number y ticks only. Default: when every value is a whole number. */
   yIntegerTicks?: boolean;
+  /**
+   * Interval half-widths drawn as capped whiskers, [group][category] like `groups[g].values` (e.g.
+   * a 95% confidence interval's half-width); the value label goes beyond the whisker's end.
+   */
+  errors?: readonly (readonly number[])[];
   /** Total size in pixels; the height grows when labels below the plot need room. */
   width?: number;
   height?: number;
@@ -567,6 +572,14 @@ export function barChart(options: BarChartOptions): string {
   let height = options.height ?? 440;
   const scale = options.yScale ?? 'linear';
   const values = options.groups.flatMap((g) => [...g.values]).filter((v) => Number.isFinite(v));
+  const errorOf = (g: number, c: number): number => {
+    const error = options.errors?.[g]?.[c];
+    return error !== undefined && Number.isFinite(error) ? Math.abs(error) : 0;
+  };
+  // Where each bar's drawing ends: its value, or the end of its whisker away from zero.
+  const extents = options.groups.flatMap((group, g) =>
+    group.values.flatMap((v, c) => (Number.isFinite(v) ? [v - errorOf(g, c), v + errorOf(g, c)] : [])),
+  );
   const showLabels = options.labels ?? true;
   const integer = options.yIntegerTicks ?? (values.length > 0 && values.every((v) => Number.isInteger(v)));
   const styles: SeriesStyle[] = options.groups.map((_, g) => ({
@@ -588,9 +601,9 @@ export function barChart(options: BarChartOptions): string {
 
   // The data range: bars start at zero (linear) or a third below the smallest (log), and the range
   // then grows until the value labels fit between the bar ends and the plot's frame.
-  const positive = values.filter((v) => v > 0);
-  let low = scale === 'log' ? (positive.length > 0 ? Math.min(...positive) : 1) / 3 : Math.min(0, ...values);
-  let high = scale === 'log' ? (positive.length > 0 ? Math.max(...positive) : 1) : Math.max(0, ...values);
+  const positive = extents.filter((v) => v > 0);
+  let low = scale === 'log' ? (positive.length > 0 ? Math.min(...positive) : 1) / 3 : Math.min(0, ...extents);
+  let high = scale === 'log' ? (positive.length > 0 ? Math.max(...positive) : 1) : Math.max(0, ...extents);
   if (low === high) high = scale === 'log' ? low * 10 : low + 1;
   const dataLow = low;
   const dataHigh = high;
@@ -690,22 +703,37 @@ export function barChart(options: BarChartOptions): string {
         parts.push(
           `<rect class="bar" x="${fmt(x)}" y="${fmt(Math.min(end, base))}" width="${fmt(barWidth)}" height="${fmt(Math.abs(base - end))}" fill="${styles[g]!.color}"/>`,
         );
-        if (!showLabels) return;
-        const label = formatExact(value);
         const centre = x + barWidth / 2;
         const below = end > base;
+        const error = errorOf(g, c);
+        // The label sits beyond whatever is drawn further from zero: the bar or its whisker.
+        let tip = end;
+        if (error > 0) {
+          const near = scale === 'log' ? Math.max(value - error, domain.low) : value - error;
+          const y1 = toY(near);
+          const y2 = toY(value + error);
+          const cap = Math.max(3, barWidth * 0.15);
+          parts.push(
+            `<g class="error-bar" stroke="#222" stroke-width="1.2"><line x1="${fmt(centre)}" x2="${fmt(centre)}" y1="${fmt(y1)}" y2="${fmt(y2)}"/>` +
+              `<line x1="${fmt(centre - cap)}" x2="${fmt(centre + cap)}" y1="${fmt(y1)}" y2="${fmt(y1)}"/>` +
+              `<line x1="${fmt(centre - cap)}" x2="${fmt(centre + cap)}" y1="${fmt(y2)}" y2="${fmt(y2)}"/></g>`,
+          );
+          tip = below ? Math.max(y1, y2) : Math.min(y1, y2);
+        }
+        if (!showLabels) return;
+        const label = formatExact(value);
         if (labels.rotated) {
           // Reads bottom to top, starting just beyond the bar's end.
           const baseline = centre + (ascent(labels.size) - descent(labels.size)) / 2;
           parts.push(
-            textElement(baseline, below ? end + 4 : end - 4, label, {
+            textElement(baseline, below ? tip + 4 : tip - 4, label, {
               size: labels.size,
               rotate: -90,
               anchor: below ? 'end' : 'start',
             }),
           );
         } else {
-          const y = below ? end + 4 + ascent(labels.size) : end - 4 - descent(labels.size);
+          const y = below ? tip + 4 + ascent(labels.size) : tip - 4 - descent(labels.size);
           parts.push(textElement(centre, y, label, { size: labels.size }));
         }
       });
