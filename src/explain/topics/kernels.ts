@@ -22,7 +22,7 @@ import {
   seedText,
   titledBarChart,
 } from '../common.js';
-import { compareArms, mean } from '../statistics.js';
+import { compareArms, mean, tInterval } from '../statistics.js';
 import type { Topic } from '../types.js';
 
 /** A block with the receptive field of one k×k convolution: `layers` 3×3 convolutions, or one k×k. */
@@ -88,7 +88,7 @@ export const kernelsTopic: Topic = {
   id: 'DL0004',
   aliases: ['kernels', 'kernel', 'small-kernels'],
   title: 'Small kernels: stacks of 3×3 against 5×5 and 7×7',
-  version: 2,
+  version: 3,
   async run(context) {
     const channels = 16;
     const rows = designs.map((design) => ({ design, ...blockFacts(design, channels, channels) }));
@@ -148,12 +148,14 @@ export const kernelsTopic: Topic = {
       ],
     });
     const accuracyFigure = titledBarChart({
-      title: `MNIST test accuracy at equal receptive field (${epochs} epoch${epochs > 1 ? 's' : ''}, ${train.count} images; mean of ${seeds.length} seeds, intervals in the table)`,
+      title: `MNIST test accuracy at equal receptive field (${epochs} epoch${epochs > 1 ? 's' : ''}, ${train.count} images; mean and 95% interval over ${seeds.length} seeds)`,
       yLabel: 'test accuracy (%), mean over seeds',
       categories: trained.map((t) => t.design.label),
       groups: [
         { name: 'test accuracy', values: trained.map((t) => Number((mean(t.accuracy) * 100).toFixed(1))) },
       ],
+      // One seed (quick runs) has no interval: tInterval's NaN half-width draws no whisker.
+      errors: [trained.map((t) => tInterval(t.accuracy).halfWidth * 100)],
     });
 
     const pairs = [

@@ -247,7 +247,7 @@ export const freezingTopic: Topic = {
   id: 'DL0006',
   aliases: ['freezing', 'freeze', 'layer-freeze'],
   title: 'Layer freezing in transfer learning',
-  version: 2,
+  version: 3,
   inputs: transferInputs,
   async run(context) {
     const weights = await pretrainedWeights(context);
@@ -323,7 +323,7 @@ export const freezingTopic: Topic = {
       yRange: [0, 100],
     });
     const barFigure = titledBarChart({
-      title: `Test accuracy by freezing strategy (mean of ${seeds.length} seeds; intervals in the table)`,
+      title: `Test accuracy by freezing strategy (mean and 95% interval over ${seeds.length} seeds)`,
       yLabel: 'test accuracy (%), mean over seeds',
       categories: results.map((r) => r.name),
       groups: [
@@ -332,6 +332,7 @@ export const freezingTopic: Topic = {
           values: results.map((r) => Number((mean(r.accuracy) * 100).toFixed(1))),
         },
       ],
+      errors: [results.map((r) => tInterval(r.accuracy).halfWidth * 100)],
       width: 940,
     });
     const better = against.filter((a) => a.comparison?.winner?.name === strategyLabels[a.entry.name]);
