@@ -313,8 +313,8 @@ export function randomResizedCrop(options: RandomResizedCropOptions = {}): Sampl
 }
 
 /**
- * Rotates the image about its centre by an angle drawn uniformly from [−maxDegrees, maxDegrees],
- * bilinearly, filling the corners that come in from outside with zeros.
+ * Rotates the image about its centre by an angle drawn uniformly from [−maxDegrees, maxDegrees]
+ * (positive: counter-clockwise), bilinearly, filling the corners that come in from outside with zeros.
  */
 export function randomRotation(maxDegrees: number): SampleTransform {
   if (!(maxDegrees >= 0 && maxDegrees <= 180))
@@ -334,11 +334,12 @@ export function randomRotation(maxDegrees: number): SampleTransform {
         const sourcePlane = source.subarray(channel * plane, (channel + 1) * plane);
         for (let y = 0; y < height; y++) {
           for (let x = 0; x < width; x++) {
-            // Each output pixel reads the point the inverse rotation takes it to.
+            // Each output pixel reads the point the inverse rotation takes it to. A positive angle
+            // turns the picture counter-clockwise as seen (y points down), as torchvision's does.
             const dy = y - centerY;
             const dx = x - centerX;
-            const sourceY = centerY + cos * dy - sin * dx;
-            const sourceX = centerX + sin * dy + cos * dx;
+            const sourceY = centerY + cos * dy + sin * dx;
+            const sourceX = centerX - sin * dy + cos * dx;
             image[channel * plane + y * width + x] =
               sourceY <= -1 || sourceY >= height || sourceX <= -1 || sourceX >= width
                 ? 0
