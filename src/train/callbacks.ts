@@ -222,6 +222,7 @@ export class MetricsLogger implements Callback {
               time: new Date().toISOString(),
               epochs: event.history.length,
               stoppedEarly: event.stoppedEarly,
+              outcome: event.outcome,
             };
     fs.mkdirSync(path.dirname(path.resolve(this.path)), { recursive: true });
     fs.appendFileSync(this.path, JSON.stringify(record) + '\n');
