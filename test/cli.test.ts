@@ -192,6 +192,47 @@ describe('tensile train checks before it works, and never saves a diverged model
     }
   });
 
+  it('a disk that fills up during the save: the trained model goes to a fallback file whose path is printed', (context) => {
+    // A 64 KiB tmpfs filled to the last byte; mounting needs root (CI and this machine run as root).
+    const full = path.join(directory, 'full-disk');
+    fs.mkdirSync(full);
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', full], {
+      encoding: 'utf8',
+    });
+    if (mounted.status !== 0) {
+      context.skip(`cannot mount a small tmpfs here: ${mounted.stderr.trim()}`);
+      return;
+    }
+    try {
+      spawnSync('dd', ['if=/dev/zero', `of=${path.join(full, 'fill')}`, 'bs=1k', 'count=64']);
+      const target = path.join(full, 'w.safetensors');
+      const args = [
+        'train',
+        '--no-track',
+        '--quiet',
+        '--epochs',
+        '1',
+        '--channels',
+        '4,4',
+        '--test-fraction',
+        '0.9',
+      ];
+      const { status, stderr } = tensile([...args, '--save', target]);
+      assert.equal(status, 1);
+      const match =
+        /^tensile: cannot write '(.*)': disk full; the trained model was written to '(.*)' instead$/m.exec(
+          stderr,
+        );
+      assert.ok(match, stderr);
+      assert.equal(match[1], target);
+      assert.ok(fs.statSync(match[2]!).size > 0, 'the fallback file holds the model');
+      assert.equal(fs.existsSync(target), false);
+      assert.deepEqual(fs.readdirSync(full), ['fill'], 'no temporary file left on the full disk');
+    } finally {
+      spawnSync('umount', [full]);
+    }
+  });
+
   it('a symbolic link as --save target is written through to its target', () => {
     const target = path.join(directory, 'real.safetensors');
     const link = path.join(directory, 'link.safetensors');
