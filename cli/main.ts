@@ -17,6 +17,7 @@ import { trainCommand } from './train.js';
 import { predictCommand } from './predict.js';
 import { exportCommand } from './export.js';
 import { lrFindCommand } from './lr-find.js';
+import { evaluateCommand } from './evaluate.js';
 
 const commands: Record<string, { summary: string; run: (args: string[]) => Promise<number> | number }> = {
   train: {
@@ -42,6 +43,10 @@ const commands: Record<string, { summary: string; run: (args: string[]) => Promi
   export: {
     summary: 'write a saved model as ONNX (tensile export --model FILE --onnx OUT)',
     run: exportCommand,
+  },
+  evaluate: {
+    summary: 'accuracy and per-class report of a saved model on labelled data',
+    run: evaluateCommand,
   },
   predict: {
     summary: 'top classes of images from a saved model (tensile predict --help)',

