@@ -2,7 +2,7 @@
  * The study-storage conformance suite: the same tests against every storage (memory, SQLite,
  * PostgreSQL), as Optuna runs its storage tests over STORAGE_MODES. PostgreSQL runs when
  * TENSILE_TEST_POSTGRES holds a connection URL (CI starts a server: "PostgreSQL in CI" in the
- * README), each run in a fresh schema that is dropped afterwards.
+ * docs/tuning.md), each run in a fresh schema that is dropped afterwards.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -28,7 +28,7 @@ import {
 const postgresUrl = process.env.TENSILE_TEST_POSTGRES;
 const postgresSkip = postgresUrl
   ? false
-  : 'PostgreSQL tests skipped: set TENSILE_TEST_POSTGRES=postgres://USER@HOST:PORT/DB (see README.md, PostgreSQL in CI)';
+  : 'PostgreSQL tests skipped: set TENSILE_TEST_POSTGRES=postgres://USER@HOST:PORT/DB (see docs/tuning.md, PostgreSQL in CI)';
 const temporary = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-storage-'));
 const schemas: string[] = [];
 

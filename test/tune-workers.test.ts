@@ -111,7 +111,7 @@ const modes: Mode[] = [
     name: 'postgres',
     skip: postgresUrl
       ? false
-      : 'PostgreSQL tests skipped: set TENSILE_TEST_POSTGRES=postgres://USER@HOST:PORT/DB (see README.md, PostgreSQL in CI)',
+      : 'PostgreSQL tests skipped: set TENSILE_TEST_POSTGRES=postgres://USER@HOST:PORT/DB (see docs/tuning.md, PostgreSQL in CI)',
     url: () => {
       const schema = `tensile_workers_${process.pid}_${schemas.length}`;
       schemas.push(schema);

@@ -1,5 +1,5 @@
 /**
- * Runs PyTorch reference cases (format: shared/fixtures/torch-parity/README.md) against tensile.
+ * Runs PyTorch reference cases (format: test/fixtures/torch-parity/README.md) against tensile.
  *
  * Each case file holds inputs, parameters, and PyTorch's outputs and gradients; the case's op is
  * recomputed with tensile's public ops and layers on the current backend, and every expected
