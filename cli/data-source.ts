@@ -167,3 +167,19 @@ export async function loadData(
 export function tableModel(features: number, outputs: number, hidden = 64): Module {
   return new Sequential(new Dense(features, hidden), new ReLU(), new Dense(hidden, outputs));
 }
+
+/** Images only (finetune): `location` with `fraction` held out as the test set. */
+export async function heldOutImages(
+  location: string,
+  values: DataValues,
+  options: { command: string; fraction: number; seed: number },
+): Promise<{ train: ImageDataset; test: ImageDataset; source: string }> {
+  const data = await loadData(location, values, {
+    command: options.command,
+    heldOutFraction: options.fraction,
+    seed: options.seed,
+  });
+  if (data.kind !== 'images')
+    throw new UsageError(`${options.command}: --data must be images (class folders or a path,label listing)`);
+  return { train: data.train, test: data.heldOut!, source: data.source };
+}

@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import { numberOption, parseArgs, UsageError, type NumberRule } from './arguments.js';
 import { openRunStoreIfAvailable } from './tracking.js';
+import { dataOptions, heldOutImages } from './data-source.js';
 import { configFromOptions, defaultStoreUrl, trackRun, type RunTracker } from '../src/track/index.js';
 import {
   AdamW,
@@ -66,6 +67,9 @@ data:
   --images FILE --labels FILE       an IDX pair instead ([N, H, W] uint8 images, [N] labels; .gz is fine)
   --test-images FILE --test-labels FILE
                                     a separate IDX test pair (default: hold out --test-fraction)
+  --data DIR                        your images: one subfolder per class, or a path,label listing CSV
+                                    (--image-size N, default 64; --grayscale for 1-channel models;
+                                    --fit crop|pad|stretch; --skip-bad-images; --image-cache DIR)
   --test-fraction X                 held-out share when there is no test pair (default 0.2)
   --classes LIST                    keep these classes only, relabelled 0.. (e.g. 5,6,7,8,9)
   --per-class N                     train on N examples per class (default: all)
@@ -136,6 +140,31 @@ function loadData(
   return { train, test, source };
 }
 
+/** --data: the folder (or listing) with a held-out test split, then --classes and --per-class as for IDX data. */
+async function heldOutFolder(
+  values: Record<string, string | boolean | undefined>,
+  seed: number,
+  fraction: number,
+): Promise<{ train: ImageDataset; test: ImageDataset; source: string }> {
+  if (values.dataset !== undefined || values.images !== undefined)
+    throw new UsageError('tensile finetune: --data, --dataset and --images are alternatives; give one');
+  const read = await heldOutImages(values.data as string, values, {
+    command: 'tensile finetune',
+    fraction,
+    seed,
+  });
+  let { train, test } = read;
+  const classes = values.classes as string | undefined;
+  if (classes !== undefined) {
+    const kept = classes.split(',').map(Number);
+    train = filterClasses(train, kept, { relabel: true });
+    test = filterClasses(test, kept, { relabel: true });
+  }
+  const perClass = values['per-class'] as string | undefined;
+  if (perClass !== undefined) train = takePerClass(train, Number(perClass), new Random(seed));
+  return { train, test, source: read.source };
+}
+
 export async function finetuneCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -168,6 +197,7 @@ export async function finetuneCommand(args: string[]): Promise<number> {
       storage: { type: 'string', default: defaultStoreUrl },
       'no-track': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
+      ...dataOptions,
     },
   });
   if (values.help) {
@@ -212,7 +242,10 @@ export async function finetuneCommand(args: string[]): Promise<number> {
     if (!values.quiet) console.log(line);
   };
   const started = performance.now();
-  const { train, test, source } = loadData(values, seed);
+  const { train, test, source } =
+    values.data === undefined
+      ? loadData(values, seed)
+      : await heldOutFolder(values, seed, number('test-fraction') ?? 0.2);
   if (train.count < 1 || test.count < 1) {
     throw new UsageError(
       `tensile finetune: the data leaves ${train.count} samples to train on and ${test.count} to test ` +

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import {
   Adam,
   applyEncoding,
@@ -20,6 +22,18 @@ import {
   Sequential,
   type TableEncoding,
 } from '../src/index.js';
+
+const main = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
+
+/** Runs the tensile command line in `root`. */
+function tensile(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [main, ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-csv-'));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -163,6 +177,63 @@ describe('csvDataset', () => {
     assert.ok(accuracy >= 0.9, `accuracy ${accuracy}`);
     assert.ok(target.standardDeviation > 25);
     assert.ok(rmse < 8, `RMSE ${rmse}`);
+  });
+
+  test('tensile train --data FILE.csv --target prints accuracy or RMSE; evaluate reads the saved encoding', () => {
+    const common = [
+      '--data',
+      file,
+      '--epochs',
+      '40',
+      '--batch-size',
+      '32',
+      '--seed',
+      '1',
+      '--no-track',
+      '--quiet',
+    ];
+    const classifier = tensile([
+      'train',
+      ...common,
+      '--target',
+      'buys',
+      '--ignore',
+      'id,note,price',
+      '--save',
+      'buys.safetensors',
+    ]);
+    assert.equal(classifier.status, 0, classifier.stderr);
+    const accuracy = Number(/^test accuracy: ([\d.]+)% \(\d+\/100\)/m.exec(classifier.stdout)?.[1]);
+    assert.ok(accuracy >= 90, classifier.stdout);
+    const evaluated = tensile(['evaluate', '--model', 'buys.safetensors', '--data', file]);
+    assert.equal(evaluated.status, 0, evaluated.stderr);
+    assert.match(evaluated.stdout, /^accuracy: [\d.]+% \(\d+\/500\)/m);
+    assert.match(evaluated.stdout, /^ +no +[\d.]+ +[\d.]+ +[\d.]+ +\d+$/m);
+
+    const regressor = tensile([
+      'train',
+      ...common,
+      '--target',
+      'price',
+      '--ignore',
+      'id,note,buys',
+      '--save',
+      'price.safetensors',
+    ]);
+    assert.equal(regressor.status, 0, regressor.stderr);
+    const rmse = Number(/^test RMSE: ([\d.]+) \(price, 100 rows/m.exec(regressor.stdout)?.[1]);
+    assert.ok(rmse < 8, regressor.stdout);
+    const priced = tensile(['evaluate', '--model', 'price.safetensors', '--data', file]);
+    assert.equal(priced.status, 0, priced.stderr);
+    assert.match(priced.stdout, /^RMSE: [\d.]+ \(price, 500 rows\)/m);
+
+    const untargeted = tensile(['train', '--data', file, '--no-track']);
+    assert.equal(untargeted.status, 2);
+    assert.match(untargeted.stderr, /is a table: name the column to predict with --target COLUMN/);
+    const malformed = write('malformed.csv', 'a,b\n1,2\n3\n');
+    const refused = tensile(['train', '--data', malformed, '--target', 'b', '--no-track']);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /malformed\.csv: line 3: Invalid Record Length/);
   });
 
   test('a file without a header names its columns column1, column2, ...; numbers as classes', () => {

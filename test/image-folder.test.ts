@@ -4,6 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { deflateSync } from 'node:zlib';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import {
   AdamW,
   evaluate,
@@ -22,6 +24,18 @@ import {
 } from '../src/index.js';
 
 const sharp = (await import('sharp')).default;
+
+const main = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
+
+/** Runs the tensile command line in `root`. */
+function tensile(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [main, ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-image-folder-'));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -216,6 +230,63 @@ describe('imageFolder on Fashion-MNIST images written as PNG and JPEG files', ()
       rgb.all.images.subarray(last * size, (last + 1) * size),
     );
     assert.equal(listed.all.labels[0], rgb.all.labels[last]);
+  });
+
+  test('tensile train --data, evaluate and finetune --data read the folder', () => {
+    const trained = tensile([
+      'train',
+      '--data',
+      folder,
+      '--image-size',
+      '28',
+      '--grayscale',
+      '--epochs',
+      '4',
+      '--batch-size',
+      '16',
+      '--seed',
+      '1',
+      '--no-track',
+      '--quiet',
+      '--save',
+      'folder-model.safetensors',
+    ]);
+    assert.equal(trained.status, 0, trained.stderr);
+    const accuracy = Number(/^test accuracy: ([\d.]+)% \((\d+)\/60\)/m.exec(trained.stdout)?.[1]);
+    assert.ok(accuracy >= 75, trained.stdout);
+
+    const evaluated = tensile(['evaluate', '--model', 'folder-model.safetensors', '--data', folder]);
+    assert.equal(evaluated.status, 0, evaluated.stderr);
+    assert.match(evaluated.stdout, /^accuracy: [\d.]+% \(\d+\/300\)/m);
+    for (const name of memory.classNames)
+      assert.match(evaluated.stdout, new RegExp(`^ +${name} +[\\d.]+ +[\\d.]+ +[\\d.]+ +75$`, 'm'));
+
+    const tuned = tensile([
+      'finetune',
+      '--from',
+      'folder-model.safetensors',
+      '--data',
+      folder,
+      '--image-size',
+      '28',
+      '--grayscale',
+      '--strategy',
+      'headOnly',
+      '--epochs',
+      '1',
+      '--no-track',
+      '--quiet',
+    ]);
+    assert.equal(tuned.status, 0, tuned.stderr);
+    assert.match(tuned.stdout, /^test accuracy: [\d.]+% \(\d+\/60\)/m);
+
+    // Mistakes are usage errors (exit 2) before any work.
+    const wrong = tensile(['train', '--data', folder, '--model', 'mlp', '--no-track']);
+    assert.equal(wrong.status, 2);
+    assert.match(wrong.stderr, /--model mlp is for tables/);
+    const alone = tensile(['train', '--image-size', '28', '--no-track']);
+    assert.equal(alone.status, 2);
+    assert.match(alone.stderr, /--image-size goes with --data/);
   });
 
   test('the cache stores decoded pixels and a second read takes them from it', async () => {
