@@ -35,6 +35,8 @@ const optionalPackages = [
   'better-sqlite3',
   '@resvg/resvg-js',
   'dejavu-fonts-ttf',
+  'sharp',
+  'csv-parse',
 ];
 
 /**

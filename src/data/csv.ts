@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import { Random } from '../tensor/random.js';
-import { requireOptional } from '../util/optional-dependency.js';
+import { OptionalDependencyError, requireOptional } from '../util/optional-dependency.js';
 import type { Dataset, Example } from './protocol.js';
 
 /** Field values read as missing (compared after trimming, case-insensitively): '', NA, N/A, NaN, null, None, ?. */
@@ -56,6 +56,25 @@ interface CsvParseModule {
   parse(input: string, options: Record<string, unknown>): { record: string[]; info: { lines: number } }[];
 }
 
+/** csv-parse's synchronous parser; a missing package is reported as 'npm install csv-parse'. */
+function loadCsvParse(): CsvParseModule {
+  try {
+    return requireOptional<CsvParseModule>('csv-parse/sync', 'reading CSV files');
+  } catch (error) {
+    // The message names the subpath; the package to install is csv-parse itself.
+    if (error instanceof OptionalDependencyError && error.message.includes('npm install csv-parse/sync'))
+      throw new OptionalDependencyError(
+        'csv-parse',
+        error.feature,
+        error.message
+          .replace(/'csv-parse\/sync'/, "'csv-parse'")
+          .replace('npm install csv-parse/sync', 'npm install csv-parse'),
+        { cause: error.cause },
+      );
+    throw error;
+  }
+}
+
 function isNumber(text: string): boolean {
   return text.trim() !== '' && Number.isFinite(Number(text));
 }
@@ -70,7 +89,7 @@ export function isMissing(text: string | undefined): boolean {
  * CsvError naming the file and the line.
  */
 export function readCsvRecords(file: string, options: ReadCsvOptions = {}): CsvRecords {
-  const { parse } = requireOptional<CsvParseModule>('csv-parse/sync', 'reading CSV files');
+  const { parse } = loadCsvParse();
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
