@@ -232,7 +232,7 @@ describe('imageFolder on Fashion-MNIST images written as PNG and JPEG files', ()
     assert.equal(listed.all.labels[0], rgb.all.labels[last]);
   });
 
-  test('tensile train --data, evaluate and finetune --data read the folder', () => {
+  test('tensile train --data, evaluate and finetune --data read the folder', (context) => {
     const trained = tensile([
       'train',
       '--data',
@@ -253,6 +253,7 @@ describe('imageFolder on Fashion-MNIST images written as PNG and JPEG files', ()
     ]);
     assert.equal(trained.status, 0, trained.stderr);
     const accuracy = Number(/^test accuracy: ([\d.]+)% \((\d+)\/60\)/m.exec(trained.stdout)?.[1]);
+    context.diagnostic(trained.stdout.trim());
     assert.ok(accuracy >= 75, trained.stdout);
 
     const evaluated = tensile(['evaluate', '--model', 'folder-model.safetensors', '--data', folder]);
@@ -336,6 +337,9 @@ describe('imageFolder with bad files', () => {
     await writeImage(path.join(folder, 'cats', 'good.png'), pixels, 16, 16, 3);
     await writeImage(path.join(folder, 'cats', 'more', 'nested.webp'), pixels, 16, 16, 3);
     await writeImage(path.join(folder, 'dogs', 'good.jpg'), pixels, 16, 16, 3);
+    await sharp(pixels, { raw: { width: 16, height: 16, channels: 3 } })
+      .gif()
+      .toFile(path.join(folder, 'dogs', 'good.gif'));
     const jpeg = fs.readFileSync(path.join(folder, 'dogs', 'good.jpg'));
     fs.writeFileSync(
       path.join(folder, 'dogs', 'truncated.jpg'),
@@ -376,9 +380,14 @@ describe('imageFolder with bad files', () => {
     assert.deepEqual(names, [
       path.join('cats', 'good.png'),
       path.join('cats', 'more', 'nested.webp'),
+      path.join('dogs', 'good.gif'),
       path.join('dogs', 'good.jpg'),
     ]);
-    assert.deepEqual([...read.all.labels], [0, 0, 1]);
+    assert.deepEqual([...read.all.labels], [0, 0, 1, 1]);
+    // Every format decodes to the same mid-gray (JPEG and GIF within their quantisation).
+    for (let i = 0; i < 4; i++)
+      for (const value of read.all.images.subarray(i * 192, (i + 1) * 192))
+        assert.ok(Math.abs(value - 128 / 255) < 0.02, `${names[i]}: ${value}`);
   });
 
   test('an empty class folder and a folder without classes are errors naming the folder', async () => {
