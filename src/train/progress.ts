@@ -1,7 +1,9 @@
 /**
  * The progress bar: one live line per epoch on a terminal (epoch, batch, loss, accuracy,
  * samples/s, ETA), and plain lines when the output is not a terminal (CI logs, pipes), so logs stay
- * readable without carriage returns.
+ * readable without carriage returns. Each epoch's line also carries every metric the fit was given,
+ * next to the loss, under a short name that keeps its exact meaning (`f1_macro`, `mae`, `rmse`, `r2`;
+ * see shortMetricName).
  */
 import type { Callback } from './callbacks.js';
 import type { TrainingEvent } from './events.js';
@@ -22,6 +24,82 @@ export function formatDuration(seconds: number): string {
   const minutes = Math.floor((s % 3600) / 60);
   const rest = String(s % 60).padStart(2, '0');
   return hours > 0 ? `${hours}:${String(minutes).padStart(2, '0')}:${rest}` : `${minutes}:${rest}`;
+}
+
+/** Averagings of Precision, Recall and F1Score as they appear in those metrics' default names. */
+const averagings = ['macro', 'micro', 'weighted'] as const;
+
+/** Short names of the default metric names (src/train/metrics.ts), in scikit-learn's scoring words. */
+const shortNames: Record<string, string> = {
+  accuracy: 'acc',
+  rocAuc: 'roc_auc',
+  meanAbsoluteError: 'mae',
+  rootMeanSquaredError: 'rmse',
+  r2Score: 'r2',
+};
+
+/**
+ * The short name the progress line gives a metric: 'macroF1' → 'f1_macro', 'weightedRecall' →
+ * 'recall_weighted', 'top5Accuracy' → 'top5_acc', 'meanAbsoluteError' → 'mae',
+ * 'rootMeanSquaredError' → 'rmse', 'r2Score' → 'r2', 'rocAuc' → 'roc_auc'. A name of your own
+ * (a metric constructed with { name }) is kept as it is.
+ */
+export function shortMetricName(name: string): string {
+  const known = shortNames[name];
+  if (known !== undefined) return known;
+  const topK = /^top(\d+)Accuracy$/.exec(name);
+  if (topK) return `top${topK[1]}_acc`;
+  for (const average of averagings) {
+    const score = /^(Precision|Recall|F1)$/.exec(name.slice(average.length));
+    if (name.startsWith(average) && score) return `${score[1]!.toLowerCase()}_${average}`;
+  }
+  return name;
+}
+
+/** Accuracies read as percentages, like the accuracy the line has always shown. */
+function isAccuracy(name: string): boolean {
+  return name === 'accuracy' || /^top\d+Accuracy$/.test(name);
+}
+
+/** A metric's value: a percentage for accuracies, else four decimals (exponent form below 0.001). */
+function formatMetric(name: string, value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  if (isAccuracy(name)) return `${(value * 100).toFixed(2)}%`;
+  return value !== 0 && Math.abs(value) < 0.001 ? value.toExponential(3) : value.toFixed(4);
+}
+
+/**
+ * The metrics of an epoch as `name value` pairs, training ones then validation ones (prefixed
+ * 'val '), each in the order the fit was given them. Accuracy is left to the caller, which has
+ * always printed it first. Values that are not single numbers (per-class lists) are left out.
+ */
+export function formatEpochMetrics(metrics: Record<string, unknown>): {
+  training: string;
+  validation: string;
+} {
+  const training: [string, number][] = [];
+  const validation: [string, number][] = [];
+  for (const [name, value] of Object.entries(metrics)) {
+    if (typeof value !== 'number') continue;
+    const trainingName = validationBase(name).find((base) => metrics[base] !== undefined);
+    if (trainingName !== undefined) validation.push([trainingName, value]);
+    else training.push([name, value]);
+  }
+  const pairs = (list: [string, number][], prefix: string) =>
+    list
+      .filter(([name]) => name !== 'accuracy')
+      .map(([name, value]) => ` ${prefix}${shortMetricName(name)} ${formatMetric(name, value)}`)
+      .join('');
+  return { training: pairs(training, ''), validation: pairs(validation, 'val ') };
+}
+
+/**
+ * The training names a validation name can come from ('validationMacroF1' ← 'macroF1'; a metric
+ * named 'F1' gives 'validationF1' too, see fit.ts's validationName); none for other names.
+ */
+function validationBase(name: string): string[] {
+  const match = /^validation([A-Z0-9])(.*)$/.exec(name);
+  return match ? [`${match[1]!.toLowerCase()}${match[2]}`, `${match[1]}${match[2]}`] : [];
 }
 
 export class ProgressBar implements Callback {
@@ -83,22 +161,19 @@ export class ProgressBar implements Callback {
       }
       case 'epochEnd': {
         const logs = event.logs;
+        const metrics = formatEpochMetrics(logs.metrics);
         const validation =
           logs.validationLoss !== undefined
             ? ` - val loss ${logs.validationLoss.toFixed(4)}` +
               (logs.validationAccuracy === undefined
                 ? ''
-                : ` val acc ${(logs.validationAccuracy * 100).toFixed(2)}%`)
+                : ` val acc ${(logs.validationAccuracy * 100).toFixed(2)}%`) +
+              metrics.validation
             : '';
-        // Metrics other than accuracy (shown as a percentage above) by name, four decimals.
-        const others = Object.entries((logs.metrics as Record<string, number> | undefined) ?? {})
-          .filter(([name]) => name !== 'accuracy' && name !== 'validationAccuracy')
-          .map(([name, value]) => ` ${name} ${value.toFixed(4)}`)
-          .join('');
         const line =
           `epoch ${event.epoch + 1}/${this.epochs} - ${formatDuration(logs.seconds)} - loss ${logs.loss.toFixed(4)}` +
           (logs.accuracy === undefined ? '' : ` acc ${(logs.accuracy * 100).toFixed(2)}%`) +
-          `${validation}${others} - lr ${logs.learningRate.toExponential(2)}` +
+          `${metrics.training}${validation} - lr ${logs.learningRate.toExponential(2)}` +
           ` - ${Math.round(logs.samplesPerSecond)} samples/s`;
         this.stream.write(this.live ? `\r${line}\x1b[K\n` : `${line}\n`);
         break;
