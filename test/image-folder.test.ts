@@ -8,6 +8,11 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
   AdamW,
+  type Batch,
+  DataLoader,
+  fitAsync,
+  imageFolderDataset,
+  WorkerPrefetcher,
   evaluate,
   fit,
   type ImageDataset,
@@ -288,6 +293,59 @@ describe('imageFolder on Fashion-MNIST images written as PNG and JPEG files', ()
     const alone = tensile(['train', '--image-size', '28', '--no-track']);
     assert.equal(alone.status, 2);
     assert.match(alone.stderr, /--image-size goes with --data/);
+  });
+
+  test('imageFolderDataset reads samples lazily from the cache, in worker threads as in this one', async () => {
+    const cacheDirectory = path.join(root, 'lazy-cache');
+    const lazy = await imageFolderDataset(folder, { imageSize: 28, color: 'grayscale', cacheDirectory });
+    const eager = await imageFolder(folder, { imageSize: 28, color: 'grayscale' });
+    assert.equal(lazy.length, eager.all.count);
+    assert.deepEqual([...lazy.labels], [...eager.all.labels]);
+    assert.deepEqual(lazy.shape, [1, 28, 28]);
+    for (let i = 0; i < lazy.length; i += 7) {
+      const sample = lazy.get(i);
+      assert.deepEqual(sample.input, eager.all.images.subarray(i * 784, (i + 1) * 784));
+      assert.equal(sample.target, eager.all.labels[i]);
+    }
+    assert.throws(() => lazy.get(lazy.length), /outside \[0, 300\)/);
+
+    process.env.TENSILE_TEST_IMAGE_FOLDER = folder;
+    process.env.TENSILE_TEST_IMAGE_CACHE = cacheDirectory;
+    const prefetcher = new WorkerPrefetcher({
+      module: new URL('./helpers/image-folder-worker.js', import.meta.url),
+    });
+    try {
+      const plain = [...new DataLoader(lazy, { batchSize: 32, shuffle: true, seed: 4 })];
+      const threaded: Batch[] = [];
+      for await (const batch of new DataLoader(lazy, {
+        batchSize: 32,
+        shuffle: true,
+        seed: 4,
+        prefetch: 3,
+        prefetcher,
+      }))
+        threaded.push(batch);
+      assert.equal(threaded.length, 10);
+      assert.deepEqual(
+        threaded.map((batch) => [Array.from(batch.input.data), Array.from(batch.target as Int32Array)]),
+        plain.map((batch) => [Array.from(batch.input.data), Array.from(batch.target as Int32Array)]),
+      );
+      manualSeed(7);
+      const model = seedCnn({ inChannels: 1, channels: [8, 16], classes: chosen.length });
+      await fitAsync(
+        model,
+        new DataLoader(lazy, { batchSize: 16, shuffle: true, seed: 4, prefetch: 2, prefetcher }),
+        {
+          optimizer: new AdamW(model.parameters(), { lr: 0.01 }),
+          epochs: 3,
+          progress: false,
+        },
+      );
+      const accuracy = evaluate(model, eager.all).accuracy;
+      assert.ok(accuracy > 0.8, `training accuracy ${accuracy}`);
+    } finally {
+      await prefetcher.close();
+    }
   });
 
   test('the cache stores decoded pixels and a second read takes them from it', async () => {

@@ -21,6 +21,7 @@ import {
   type ResizeFit,
 } from './image-decode.js';
 import { Random } from '../tensor/random.js';
+import type { Dataset, Example } from './protocol.js';
 
 export interface ImageFolderOptions {
   /** Every image is resized to [height, width] (one number: a square). Default 64. */
@@ -140,12 +141,24 @@ export async function imageFolder(
   directory: string,
   options: ImageFolderOptions = {},
 ): Promise<ImageFolderResult> {
+  const { files, labels, classNames } = gatherFolder(directory, options.classNames);
+  return readImages(files, labels, classNames, options);
+}
+
+interface LabelledFiles {
+  files: string[];
+  labels: number[];
+  classNames: string[];
+}
+
+/** The image files of a class-folder layout with their labels and the class names. */
+function gatherFolder(directory: string, given: readonly string[] | undefined): LabelledFiles {
   const folders = classFolders(directory);
   if (folders.length === 0)
     throw new ImageFolderError(
       `${directory}: no class folders; put each class's images in a subfolder named after it (e.g. ${path.join(directory, 'cat')})`,
     );
-  const classNames = options.classNames === undefined ? folders : [...options.classNames];
+  const classNames = given === undefined ? folders : [...given];
   const files: string[] = [];
   const labels: number[] = [];
   for (const folder of folders) {
@@ -164,7 +177,7 @@ export async function imageFolder(
       labels.push(label);
     }
   }
-  return readImages(files, labels, classNames, options);
+  return { files, labels, classNames };
 }
 
 /**
@@ -176,6 +189,11 @@ export async function imageListing(
   listing: string,
   options: ImageFolderOptions = {},
 ): Promise<ImageFolderResult> {
+  const { files, labels, classNames } = gatherListing(listing, options.classNames);
+  return readImages(files, labels, classNames, options);
+}
+
+function gatherListing(listing: string, given: readonly string[] | undefined): LabelledFiles {
   const table = readCsvRecords(listing);
   if (table.columns.length < 2)
     throw new ImageFolderError(`${listing}: a listing needs two columns, path and label`);
@@ -193,7 +211,7 @@ export async function imageListing(
     names.push(label);
   });
   if (files.length === 0) throw new ImageFolderError(`${listing}: the listing has no rows`);
-  const classNames = options.classNames === undefined ? [...new Set(names)].sort() : [...options.classNames];
+  const classNames = given === undefined ? [...new Set(names)].sort() : [...given];
   const labels = names.map((name, r) => {
     const label = classNames.indexOf(name);
     if (label < 0)
@@ -202,7 +220,7 @@ export async function imageListing(
       );
     return label;
   });
-  return readImages(files, labels, classNames, options);
+  return { files, labels, classNames };
 }
 
 /** Decodes every file (several at once) into one ImageDataset, then splits it. */
@@ -212,44 +230,21 @@ async function readImages(
   classNames: string[],
   options: ImageFolderOptions,
 ): Promise<ImageFolderResult> {
-  const [height, width] = resolveSize(options.imageSize ?? 64);
-  const color = options.color ?? 'rgb';
-  const channels = color === 'grayscale' ? 1 : 3;
-  const decodeOptions: DecodeOptions = {
-    size: [height, width],
-    fit: options.fit ?? 'crop',
-    color,
-    ...(options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels }),
-  };
-  const onBadImage = options.onBadImage ?? 'fail';
-  const warn = options.warn ?? ((message: string) => console.warn(message));
+  const { decode: decodeOptions, channels, height, width } = decodeOptionsOf(options);
   const size = channels * height * width;
   const images = new Float32Array(files.length * size);
   const ok = new Uint8Array(files.length);
   const skipped: string[] = [];
-  const concurrency = Math.max(1, options.concurrency ?? 8);
-  let next = 0;
-  let failure: unknown;
-  const work = async (): Promise<void> => {
-    while (next < files.length && failure === undefined) {
-      const index = next++;
-      const file = files[index]!;
-      try {
-        const pixels = await cachedPixels(file, decodeOptions, size, options.cacheDirectory);
-        pixelsToPlanar(pixels, channels, height, width, images, index * size);
-        ok[index] = 1;
-      } catch (error) {
-        if (!(error instanceof ImageDecodeError) || onBadImage === 'fail') {
-          failure ??= error;
-          return;
-        }
-        skipped.push(file);
-        warn(`tensile: skipping ${error.message}`);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, work));
-  if (failure !== undefined) throw failure;
+  await decodeEach(
+    files,
+    options,
+    async (file, index) => {
+      const pixels = await cachedPixels(file, decodeOptions, size, options.cacheDirectory);
+      pixelsToPlanar(pixels, channels, height, width, images, index * size);
+      ok[index] = 1;
+    },
+    skipped,
+  );
   // Keep the good images, in file order (decoding finished in any order).
   const kept = [...ok.keys()].filter((i) => ok[i] === 1);
   if (kept.length === 0) throw new ImageFolderError(`none of the ${files.length} images could be read`);
@@ -280,7 +275,6 @@ async function readImages(
     };
   }
   validateDataset(all, 'imageFolder');
-  skipped.sort();
   const keptFiles = kept.map((i) => files[i]!);
   if (options.validationSplit === undefined)
     return { all, train: all, validation: null, classNames, files: keptFiles, skipped };
@@ -289,6 +283,79 @@ async function readImages(
     throw new RangeError(`imageFolder: validationSplit must be in (0, 1), got ${fraction}`);
   const { train, test } = splitDataset(all, fraction, new Random(options.seed ?? 0), { stratify: true });
   return { all, train, validation: test, classNames, files: keptFiles, skipped };
+}
+
+/**
+ * Calls `decode` for every file, `options.concurrency` (default 8) at once. An ImageDecodeError is
+ * fatal, or with onBadImage 'skip' a warning and an entry in `skipped`; any other error is fatal.
+ */
+async function decodeEach(
+  files: readonly string[],
+  options: ImageFolderOptions,
+  decode: (file: string, index: number) => Promise<void>,
+  skipped: string[],
+): Promise<void> {
+  const onBadImage = options.onBadImage ?? 'fail';
+  const warn = options.warn ?? ((message: string) => console.warn(message));
+  const concurrency = Math.max(1, options.concurrency ?? 8);
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const work = async (): Promise<void> => {
+    while (next < files.length && failure === undefined) {
+      const index = next++;
+      try {
+        await decode(files[index]!, index);
+      } catch (error) {
+        if (!(error instanceof ImageDecodeError) || onBadImage === 'fail') {
+          failure ??= { error };
+          return;
+        }
+        skipped.push(files[index]!);
+        warn(`tensile: skipping ${error.message}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, work));
+  if (failure !== undefined) throw failure.error;
+  skipped.sort();
+}
+
+/** The decoder's options from a folder's: size, fit, colour and pixel limit. */
+function decodeOptionsOf(options: ImageFolderOptions): {
+  decode: DecodeOptions;
+  channels: number;
+  height: number;
+  width: number;
+} {
+  const [height, width] = resolveSize(options.imageSize ?? 64);
+  const color = options.color ?? 'rgb';
+  return {
+    decode: {
+      size: [height, width],
+      fit: options.fit ?? 'crop',
+      color,
+      ...(options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels }),
+    },
+    channels: color === 'grayscale' ? 1 : 3,
+    height,
+    width,
+  };
+}
+
+/** The cache file of one image for these options (its path, size and modification time in the key). */
+function cacheEntry(file: string, options: DecodeOptions, cacheDirectory: string): string {
+  let key: string;
+  try {
+    const stats = fs.statSync(file);
+    key = createHash('sha256')
+      .update(JSON.stringify([path.resolve(file), stats.size, stats.mtimeMs, options]))
+      .digest('hex');
+  } catch (error) {
+    throw new ImageDecodeError(file, `${file}: cannot read this image: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  return path.join(cacheDirectory, `${key}.u8`);
 }
 
 /**
@@ -302,18 +369,7 @@ async function cachedPixels(
   cacheDirectory: string | undefined,
 ): Promise<Uint8Array> {
   if (cacheDirectory === undefined) return (await decodeImagePixels(file, options)).pixels;
-  let key: string;
-  try {
-    const stats = fs.statSync(file);
-    key = createHash('sha256')
-      .update(JSON.stringify([path.resolve(file), stats.size, stats.mtimeMs, options]))
-      .digest('hex');
-  } catch (error) {
-    throw new ImageDecodeError(file, `${file}: cannot read this image: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
-  const entry = path.join(cacheDirectory, `${key}.u8`);
+  const entry = cacheEntry(file, options, cacheDirectory);
   try {
     const stored = fs.readFileSync(entry);
     // A truncated entry (a crash mid-write elsewhere) is decoded again, not trusted.
@@ -328,4 +384,103 @@ async function cachedPixels(
   fs.writeFileSync(temporary, pixels);
   fs.renameSync(temporary, entry);
   return pixels;
+}
+
+/** Image files read lazily: a map-style dataset whose samples are decoded pixels read from the cache. */
+export interface ImageFileDataset extends Dataset<Example> {
+  /** The file of each sample. */
+  readonly files: readonly string[];
+  /** [length] class indices. */
+  readonly labels: Int32Array;
+  readonly classNames: readonly string[];
+  /** Every sample's [channels, height, width]. */
+  readonly shape: readonly [number, number, number];
+  /** Files that could not be decoded and were left out (onBadImage 'skip'). */
+  readonly skipped: readonly string[];
+}
+
+/**
+ * A class folder (or a path,label listing CSV) as a map-style dataset that does not hold the images in
+ * memory: every image is decoded once into `cacheDirectory` (8-bit, resized; later runs find it
+ * there), and `get(i)` reads sample i's entry from disk and returns it as [C, H, W] floats in [0, 1]
+ * with its class index. For folders larger than memory, and for WorkerPrefetcher, whose threads each
+ * open the same dataset (the cache is then warm) and read batches while the model trains.
+ *
+ * @example
+ * // photos.ts, the worker module:
+ * export async function createDataset() {
+ *   return { dataset: await imageFolderDataset('photos/', { imageSize: 64, cacheDirectory: '.cache/photos' }) };
+ * }
+ * // training:
+ * const { dataset } = await createDataset();
+ * const loader = new DataLoader(dataset, { batchSize: 64, shuffle: true, seed: 1, prefetch: 4,
+ *   prefetcher: new WorkerPrefetcher({ module: new URL('./photos.js', import.meta.url) }) });
+ * await fitAsync(model, loader, { optimizer, epochs: 10 });
+ */
+export async function imageFolderDataset(
+  source: string,
+  options: Omit<ImageFolderOptions, 'validationSplit' | 'seed'> & { cacheDirectory: string },
+): Promise<ImageFileDataset> {
+  if (typeof options.cacheDirectory !== 'string' || options.cacheDirectory === '')
+    throw new TypeError('imageFolderDataset: cacheDirectory is required (decoded images are read from it)');
+  let isFile = false;
+  try {
+    isFile = fs.statSync(source).isFile();
+  } catch {
+    // gatherFolder reports a missing folder
+  }
+  const gathered = isFile
+    ? gatherListing(source, options.classNames)
+    : gatherFolder(source, options.classNames);
+  const { decode, channels, height, width } = decodeOptionsOf(options);
+  const size = channels * height * width;
+  const entries: string[] = new Array<string>(gathered.files.length);
+  const ok = new Uint8Array(gathered.files.length);
+  const skipped: string[] = [];
+  await decodeEach(
+    gathered.files,
+    options,
+    async (file, index) => {
+      // Decoded into the cache unless already there; nothing is kept in memory.
+      await cachedPixels(file, decode, size, options.cacheDirectory);
+      entries[index] = cacheEntry(file, decode, options.cacheDirectory);
+      ok[index] = 1;
+    },
+    skipped,
+  );
+  const kept = [...ok.keys()].filter((i) => ok[i] === 1);
+  if (kept.length === 0)
+    throw new ImageFolderError(`none of the ${gathered.files.length} images could be read`);
+  const files = kept.map((i) => gathered.files[i]!);
+  const paths = kept.map((i) => entries[i]!);
+  const labels = Int32Array.from(kept, (i) => gathered.labels[i]!);
+  const shape: [number, number, number] = [channels, height, width];
+  return {
+    length: kept.length,
+    files,
+    labels,
+    classNames: gathered.classNames,
+    shape,
+    skipped,
+    get(index: number): Example {
+      if (!Number.isInteger(index) || index < 0 || index >= kept.length)
+        throw new RangeError(`imageFolderDataset: index ${index} is outside [0, ${kept.length})`);
+      let stored: Buffer;
+      try {
+        stored = fs.readFileSync(paths[index]!);
+      } catch (error) {
+        throw new ImageFolderError(
+          `${files[index]}: its decoded pixels are gone from the cache (${paths[index]}); open the dataset again`,
+          { cause: error },
+        );
+      }
+      if (stored.length !== size)
+        throw new ImageFolderError(
+          `${files[index]}: its cache entry ${paths[index]} has ${stored.length} bytes, not ${size}`,
+        );
+      const input = new Float32Array(size);
+      pixelsToPlanar(stored, channels, height, width, input);
+      return { input, shape, target: labels[index]! };
+    },
+  };
 }
