@@ -10,7 +10,15 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { barChart, gridFigure, lineChart, sideBySideFigure, type Series } from '../src/plot/charts.js';
+import {
+  barChart,
+  confusionMatrixChart,
+  formatExact,
+  gridFigure,
+  lineChart,
+  sideBySideFigure,
+  type Series,
+} from '../src/plot/charts.js';
 import { svgToPng, writeFigure } from '../src/plot/figure.js';
 import { fontMetrics, textWidth } from '../src/plot/font-metrics.js';
 
@@ -171,6 +179,28 @@ function curves(count: number, names: readonly string[], scale = 1): Series[] {
     x: [1, 2, 3, 4, 5, 6],
     y: [1, 2, 3, 4, 5, 6].map((e) => scale * (50 + 40 * (1 - Math.exp(-e / (1 + k))))),
   }));
+}
+
+const confusionCounts = [
+  [12544, 31, 7],
+  [120, 9876, 0],
+  [3, 45, 1234],
+];
+const tenClasses = [
+  'airplane',
+  'automobile',
+  'bird',
+  'cat',
+  'deer',
+  'dog',
+  'frog',
+  'horse',
+  'ship',
+  'truck with a very long class name that must wrap',
+];
+/** A mostly diagonal 10-class matrix with counts that differ cell by cell. */
+function tenClassCounts(): number[][] {
+  return tenClasses.map((_, r) => tenClasses.map((_, c) => (r === c ? 900 + r * 11 : (r * 7 + c * 3) % 40)));
 }
 
 /** Every chart kind, at ordinary and awkward sizes and contents. */
@@ -345,6 +375,41 @@ function gallery(): { name: string; svg: string }[] {
       svg: gridFigure('x̂ = (x − μ)/√(σ² + ε) for one 3×3 patch of the first image', [
         { title: '', values: [-1.234, 0.5, 2.25, -0.75, 0, 1, 12544, -3, 4], rows: 3, columns: 3 },
       ]),
+    },
+    {
+      name: 'confusion matrix, counts in the thousands',
+      svg: confusionMatrixChart({
+        title: 'Test set, 3 classes',
+        classNames: ['cat', 'dog', 'bird'],
+        matrix: confusionCounts,
+      }),
+    },
+    {
+      name: 'confusion matrix, ten classes with a long name, normalized over true classes',
+      svg: confusionMatrixChart({
+        title: `CIFAR-10 test set: ${longTitle}`,
+        classNames: tenClasses,
+        matrix: tenClassCounts(),
+        normalize: 'true',
+      }),
+    },
+    {
+      name: 'confusion matrix, narrow, long names, an empty class, normalized over predictions',
+      svg: confusionMatrixChart({
+        width: 360,
+        title: 'Narrow',
+        classNames: [...longEntries, 'never seen'],
+        matrix: [
+          [5, 0, 1, 0, 0],
+          [2, 12544, 0, 3, 0],
+          [0, 0, 0, 0, 0],
+          [1, 1, 1, 987654, 0],
+          [0, 0, 0, 0, 0],
+        ],
+        normalize: 'pred',
+        xLabel: 'predicted class (the argmax of the model’s scores)',
+        yLabel: 'true class (from the labels file)',
+      }),
     },
     {
       name: 'side by side: grids and line charts under one long title',
@@ -570,6 +635,133 @@ test('charts: figures render to PNG at twice their size', () => {
       assert.equal(png.readUInt32BE(16), 2 * viewBox(svg).width);
     }
     assert.ok(svgToPng(gallery()[0]!.svg, 1).length > 1000);
+  } finally {
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+/** A confusion matrix's cells (data-row = true class, data-column = predicted) and the texts inside each. */
+function confusionCells(svg: string) {
+  const items = textItems(svg);
+  return [...svg.matchAll(/<rect class="cell"([^>]*)\/>/g)].map((match) => {
+    const tag = match[1]!;
+    const [x, y, size] = ['x', 'y', 'width'].map((name) => Number(attribute(tag, name)));
+    const inside = items.filter(
+      (item) =>
+        item.box.left >= x! - 0.01 &&
+        item.box.right <= x! + size! + 0.01 &&
+        item.box.top >= y! - 0.01 &&
+        item.box.bottom <= y! + size! + 0.01,
+    );
+    return {
+      row: Number(attribute(tag, 'data-row')),
+      column: Number(attribute(tag, 'data-column')),
+      box: { left: x!, top: y!, right: x! + size!, bottom: y! + size! },
+      texts: inside.sort((a, b) => a.y - b.y).map((item) => item.content),
+    };
+  });
+}
+
+test('confusion matrix: row = true class, column = predicted, each cell its exact count inside it', () => {
+  const svg = gallery().find((figure) => figure.name.startsWith('confusion matrix, counts'))!.svg;
+  const cells = confusionCells(svg);
+  assert.equal(cells.length, 9);
+  for (const cell of cells)
+    assert.deepEqual(
+      cell.texts,
+      [formatExact(confusionCounts[cell.row]![cell.column]!)],
+      JSON.stringify(cell),
+    );
+  const texts = textItems(svg).map((item) => item.content);
+  for (const count of ['12,544', '9,876', '1,234', '0']) assert.ok(texts.includes(count), count);
+  assert.ok(!texts.includes('12544'));
+  // Rows go down in class order, columns across; the class names sit beside the rows and under the columns.
+  const cellAt = (row: number, column: number) => cells.find((c) => c.row === row && c.column === column)!;
+  assert.ok(cellAt(1, 0).box.top > cellAt(0, 0).box.top && cellAt(0, 1).box.left > cellAt(0, 0).box.left);
+  const items = textItems(svg);
+  const [plot] = rectangles(svg, 'plot-area');
+  ['cat', 'dog', 'bird'].forEach((name, k) => {
+    const labels = items.filter((item) => item.content === name);
+    const rowLabel = labels.find((item) => item.box.right <= plot!.left);
+    const columnLabel = labels.find((item) => item.box.top >= plot!.bottom);
+    assert.ok(rowLabel && columnLabel, `${name} labels a row and a column`);
+    const row = cellAt(k, 0).box;
+    const column = cellAt(0, k).box;
+    assert.ok(rowLabel.box.top >= row.top && rowLabel.box.bottom <= row.bottom, `${name} beside row ${k}`);
+    assert.ok(
+      columnLabel.box.left >= column.left && columnLabel.box.right <= column.right,
+      `${name} under column ${k}`,
+    );
+  });
+  // Axis titles: the predicted one under the columns, the true one turned beside the rows.
+  const predicted = items.find((item) => item.content === 'predicted class')!;
+  const truth = items.find((item) => item.content === 'true class')!;
+  assert.ok(predicted.box.top > plot!.bottom && predicted.rotate === 0);
+  assert.ok(truth.box.right < plot!.left && truth.rotate === -90);
+  // The largest count is shaded darkest, and its number is white on it.
+  assert.match(svg, /data-row="0" data-column="0" data-count="12544"[^>]*fill="rgb\(8,48,107\)"/);
+  assert.match(svg, /fill="white">12,544<\/text>/);
+});
+
+test('confusion matrix: long class names wrap and turn to fit, every word kept; normalized cells show the share over the count', () => {
+  const svg = gallery().find((figure) => figure.name.startsWith('confusion matrix, ten classes'))!.svg;
+  const counts = tenClassCounts();
+  const cells = confusionCells(svg);
+  assert.equal(cells.length, 100);
+  for (const cell of cells) {
+    const count = counts[cell.row]![cell.column]!;
+    const rowSum = counts[cell.row]!.reduce((sum, v) => sum + v, 0);
+    assert.deepEqual(cell.texts, [`${((100 * count) / rowSum).toFixed(1)}%`, formatExact(count)]);
+  }
+  const items = textItems(svg);
+  const [plot] = rectangles(svg, 'plot-area');
+  const long = tenClasses.at(-1)!;
+  const rowLines = items.filter(
+    (item) => item.box.right <= plot!.left && item.rotate === 0 && long.includes(item.content),
+  );
+  const columnLines = items.filter(
+    (item) => item.box.top >= plot!.bottom && item.rotate === -90 && long.includes(item.content),
+  );
+  assert.equal(
+    rowLines.map((item) => item.content).join(' '),
+    long,
+    'the row label wraps, every word in order',
+  );
+  assert.equal(columnLines.map((item) => item.content).join(' '), long, 'the column label too, turned');
+  assert.ok(rowLines.length >= 2 && columnLines.length >= 2);
+  // Columns too narrow for the names: every column label is turned.
+  for (const name of tenClasses.slice(0, -1)) {
+    const column = items.find((item) => item.content === name && item.box.top >= plot!.bottom)!;
+    assert.equal(column.rotate, -90, name);
+  }
+  // Normalized over predictions: an empty class's column has no share (–), its row keeps its counts.
+  const narrow = gallery().find((figure) => figure.name.startsWith('confusion matrix, narrow'))!.svg;
+  const narrowCells = confusionCells(narrow);
+  const at = (row: number, column: number) => narrowCells.find((c) => c.row === row && c.column === column)!;
+  assert.deepEqual(at(1, 1).texts, [`${((100 * 12544) / (12544 + 1)).toFixed(1)}%`, '12,544']);
+  assert.deepEqual(at(3, 3).texts, [`${((100 * 987654) / (987654 + 3)).toFixed(1)}%`, '987,654']);
+  assert.deepEqual(at(0, 4).texts, ['–', '0']);
+  assert.deepEqual(at(2, 0).texts, ['0.0%', '0']);
+  assert.equal(viewBox(narrow).width, 360);
+});
+
+test('confusion matrix: refuses a matrix that does not match its class names, and renders to PNG', () => {
+  assert.throws(
+    () => confusionMatrixChart({ title: 't', classNames: ['a', 'b'], matrix: [[1, 2]] }),
+    /expected a 2 × 2 matrix/,
+  );
+  assert.throws(
+    () => confusionMatrixChart({ title: 't', classNames: ['a'], matrix: [[-1]] }),
+    /finite and not negative/,
+  );
+  assert.throws(() => confusionMatrixChart({ title: 't', classNames: [], matrix: [] }), /no classes/);
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-plot-'));
+  try {
+    const svg = gallery().find((figure) => figure.name.startsWith('confusion matrix, counts'))!.svg;
+    const files = writeFigure(svg, path.join(directory, 'confusion'));
+    const png = fs.readFileSync(files.png);
+    assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], 'a PNG');
+    assert.equal(png.readUInt32BE(16), 2 * viewBox(svg).width);
   } finally {
     fs.rmSync(directory, { recursive: true, force: true });
   }

@@ -849,3 +849,195 @@ export function sideBySideFigure(title: string, figures: readonly string[], gap 
   });
   return svgDocument(width, height, parts);
 }
+
+export interface ConfusionMatrixChartOptions {
+  title: string;
+  /** The classes in index order: row r is true class r, column c is predicted class c. */
+  classNames: readonly string[];
+  /** Counts [true class][predicted class], as ConfusionMatrix.compute() returns them. */
+  matrix: readonly (readonly number[])[];
+  /**
+   * Shade and annotate each cell by its share (with the count under it): of its true class's row
+   * ('true': the diagonal is each class's recall), of its predicted column ('pred': precision), or
+   * of all samples ('all'), as scikit-learn's ConfusionMatrixDisplay normalizes. Default: counts.
+   */
+  normalize?: 'true' | 'pred' | 'all';
+  /** Axis titles (default 'predicted class' under the columns, 'true class' beside the rows). */
+  xLabel?: string;
+  yLabel?: string;
+  /** Total width in pixels; the cells shrink to fit it. Default: cells sized for their numbers. */
+  width?: number;
+}
+
+/** White through blue (matplotlib's Blues, as scikit-learn draws confusion matrices) for t in [0, 1]. */
+function blues(t: number): string {
+  const stops = [
+    [247, 251, 255],
+    [198, 219, 239],
+    [107, 174, 214],
+    [33, 113, 181],
+    [8, 48, 107],
+  ];
+  const position = Math.min(1, Math.max(0, t)) * (stops.length - 1);
+  const i = Math.min(stops.length - 2, Math.floor(position));
+  const f = position - i;
+  const [r, g, b] = stops[i]!.map((v, k) => Math.round(v + f * (stops[i + 1]![k]! - v)));
+  return `rgb(${r},${g},${b})`;
+}
+
+/**
+ * A confusion matrix as an annotated heat map, as an SVG document: one row per true class, one
+ * column per predicted class, each cell shaded by its count (or share, with `normalize`) and
+ * labelled with its exact count ("12,544"). Class names label the rows on the left and the columns
+ * underneath (turned to read upwards when they are wider than a cell); long names wrap.
+ *
+ * @example
+ * const matrix = new ConfusionMatrix({ numClasses: 3 }); // updated over a test set
+ * writeFigure(confusionMatrixChart({ title: 'Test set', classNames: ['cat', 'dog', 'bird'], matrix: matrix.compute() }), 'confusion');
+ */
+export function confusionMatrixChart(options: ConfusionMatrixChartOptions): string {
+  const { classNames, matrix } = options;
+  const n = classNames.length;
+  if (n === 0) throw new RangeError('confusionMatrixChart: no classes');
+  if (matrix.length !== n || matrix.some((row) => row.length !== n))
+    throw new RangeError(
+      `confusionMatrixChart: expected a ${n} × ${n} matrix (one row and one column per class name), got ${matrix.length} × ${matrix.map((row) => row.length).join('/')}`,
+    );
+  if (matrix.some((row) => row.some((count) => !Number.isFinite(count) || count < 0)))
+    throw new RangeError('confusionMatrixChart: counts must be finite and not negative');
+
+  const rowSums = matrix.map((row) => row.reduce((sum, count) => sum + count, 0));
+  const columnSums = classNames.map((_, c) => matrix.reduce((sum, row) => sum + row[c]!, 0));
+  const total = rowSums.reduce((sum, count) => sum + count, 0);
+  const maxCount = Math.max(0, ...matrix.flat());
+  const share = (r: number, c: number): number | undefined => {
+    const whole =
+      options.normalize === 'true' ? rowSums[r]! : options.normalize === 'pred' ? columnSums[c]! : total;
+    return whole > 0 ? matrix[r]![c]! / whole : undefined;
+  };
+  // Each cell's lines of text: its count, under its share when normalized.
+  const cellLines = matrix.map((row, r) =>
+    row.map((count, c) => {
+      if (options.normalize === undefined) return [formatExact(count)];
+      const part = share(r, c);
+      return [part === undefined ? '–' : `${(part * 100).toFixed(1)}%`, formatExact(count)];
+    }),
+  );
+  const linesPerCell = options.normalize === undefined ? 1 : 2;
+  const widestNumber = Math.max(...cellLines.flat(2).map((line) => measure(line, { size: 1 })));
+
+  const naturalCell = Math.min(96, Math.max(44, widestNumber * 13 + 12, linesPerCell * lineHeight(13) + 12));
+  const labelSize = legendSize;
+  const rowLabelRoom = Math.min(
+    220,
+    options.width === undefined ? 220 : options.width * 0.3,
+    Math.max(...classNames.map((name) => measure(name, { size: labelSize }))),
+  );
+  const xTitleText = options.xLabel ?? 'predicted class';
+  const yTitleText = options.yLabel ?? 'true class';
+
+  // Class names are set at one size (the smallest any of them needs), so no name looks more important.
+  const sameSize = (names: readonly string[], room: number, maxLines: number, minSize = 7): FittedText[] => {
+    const fitted = names.map((name) => fitText(name, { size: labelSize }, room, { maxLines, minSize }));
+    const size = Math.min(...fitted.map((label) => label.size));
+    return names.map((name) => fitText(name, { size }, room, { maxLines, minSize: size }));
+  };
+  // The cell size depends on the room the row labels and the y title take, which (wrapped to the
+  // matrix's height) depends on the cell size: two rounds settle it.
+  let cell = naturalCell;
+  let yTitle = fitText(yTitleText, { size: axisLabelSize }, n * cell, { maxLines: 2 });
+  let rowLabels: FittedText[] = [];
+  let left = 0;
+  for (let round = 0; round < 2; round++) {
+    const rowLines = Math.max(1, Math.floor((cell - 2) / lineHeight(labelSize)));
+    rowLabels = sameSize(classNames, rowLabelRoom, Math.min(2, rowLines));
+    left = edge + yTitle.height + 8 + Math.max(...rowLabels.map((label) => label.width)) + 6;
+    if (options.width !== undefined) cell = Math.max(8, (options.width - left - edge) / n);
+    yTitle = fitText(yTitleText, { size: axisLabelSize }, n * cell, { maxLines: 2 });
+  }
+  const matrixWidth = n * cell;
+  const title = layoutTitle(options.title, options.width ?? Math.max(360, left + matrixWidth + edge));
+  const xTitle = fitText(xTitleText, { size: axisLabelSize }, Math.max(matrixWidth, 120), { maxLines: 2 });
+  // The matrix block (labels included) sits in the middle of a canvas wide enough for the title.
+  const width = options.width ?? Math.ceil(Math.max(360, left + matrixWidth + edge, xTitle.width + 2 * edge));
+  const shift = Math.max(0, (width - (left + matrixWidth + edge)) / 2);
+  const matrixLeft = left + shift;
+  const top = title.bottom + 14;
+  const matrixBottom = top + matrixWidth;
+
+  // Column labels: across when every name fits its cell, else turned to read upwards.
+  const across = sameSize(classNames, cell - 4, 2, 9);
+  const horizontal = across.every(
+    (label) => label.size >= 9 && label.width <= cell - 4 && label.height <= 2 * lineHeight(labelSize),
+  );
+  const turnedLines = Math.max(1, Math.floor((cell - 2) / lineHeight(labelSize)));
+  const columnLabels = horizontal ? across : sameSize(classNames, 180, Math.min(2, turnedLines));
+  const columnBand = 6 + Math.max(...columnLabels.map((label) => (horizontal ? label.height : label.width)));
+  const height = Math.ceil(matrixBottom + columnBand + 8 + xTitle.height + edge);
+
+  const parts: string[] = [
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    ...drawTitle(title, width),
+  ];
+  // One size for every cell's numbers: the largest at which the widest line fits across its cell
+  // and the lines fit down it.
+  const a = ascent(1);
+  const d = descent(1);
+  const numberSize = Number(
+    Math.min(
+      13,
+      (cell - 6) / Math.max(widestNumber, 1e-9),
+      (cell - 4) / (linesPerCell * (a + d) + (linesPerCell - 1) * 0.2),
+    ).toFixed(2),
+  );
+  const numberLines = (count: number) => (a + d) * numberSize + (count - 1) * lineHeight(numberSize);
+  matrix.forEach((row, r) => {
+    row.forEach((count, c) => {
+      const x = matrixLeft + c * cell;
+      const y = top + r * cell;
+      const shade =
+        options.normalize === undefined ? (maxCount > 0 ? count / maxCount : 0) : (share(r, c) ?? 0);
+      parts.push(
+        `<rect class="cell" data-row="${r}" data-column="${c}" data-count="${count}" x="${fmt(x)}" y="${fmt(y)}" width="${fmt(cell)}" height="${fmt(cell)}" fill="${blues(shade)}" stroke="white" stroke-width="1"/>`,
+      );
+      const lines = cellLines[r]![c]!;
+      const firstBaseline = y + (cell - numberLines(lines.length)) / 2 + a * numberSize;
+      lines.forEach((line, i) =>
+        parts.push(
+          textElement(x + cell / 2, firstBaseline + i * lineHeight(numberSize), line, {
+            size: numberSize,
+            fill: shade > 0.55 ? 'white' : '#222',
+          }),
+        ),
+      );
+    });
+  });
+  parts.push(
+    `<rect class="plot-area" x="${fmt(matrixLeft)}" y="${fmt(top)}" width="${fmt(matrixWidth)}" height="${fmt(matrixWidth)}" fill="none" stroke="#444"/>`,
+  );
+  // Row labels, right-aligned against the matrix and centred on their row.
+  rowLabels.forEach((label, r) => {
+    const firstBaseline = top + r * cell + (cell - label.height) / 2 + ascent(label.size);
+    parts.push(...textLines(matrixLeft - 6, firstBaseline, label, { anchor: 'end' }));
+  });
+  columnLabels.forEach((label, c) => {
+    const centre = matrixLeft + (c + 0.5) * cell;
+    if (horizontal) {
+      parts.push(...textLines(centre, matrixBottom + 6 + ascent(label.size), label, {}));
+    } else {
+      // Turned lines stack to the right of the first: centre the block on the column.
+      const step = lineHeight(label.size);
+      const x = centre - (descent(label.size) - ascent(label.size) + (label.lines.length - 1) * step) / 2;
+      parts.push(...textLines(x, matrixBottom + 6, label, { anchor: 'end', rotate: -90 }));
+    }
+  });
+  const xTitleCentre = Math.min(
+    Math.max(matrixLeft + matrixWidth / 2, edge + xTitle.width / 2),
+    width - edge - xTitle.width / 2,
+  );
+  parts.push(...textLines(xTitleCentre, matrixBottom + columnBand + 8 + ascent(xTitle.size), xTitle, {}));
+  parts.push(
+    ...textLines(shift + edge + ascent(yTitle.size), top + matrixWidth / 2, yTitle, { rotate: -90 }),
+  );
+  return svgDocument(width, height, parts);
+}
