@@ -122,5 +122,7 @@ dashboardWindow.tensileDashboard = {
   runPointCount: () => views.runs.pointCount(),
   /** What the open study's plots drew: history points, intermediate curves and their end marks. */
   studyPlots: () => views.studies.plots(),
+  /** What the runs tab's metric charts drew (beyond loss, accuracy and learning rate): titles and series names. */
+  runMetricCharts: () => views.runs.metricCharts(),
 };
 void navigate();

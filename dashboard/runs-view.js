@@ -32,6 +32,108 @@ export const metricNames = /** @type {Record<string, string>} */ ({
   batchLearningRate: 'learning rate (per batch)',
 });
 
+/** Series the loss, accuracy and learning-rate charts already draw. */
+const drawnAbove = new Set(Object.keys(metricNames));
+
+/** Series about speed rather than the model: charted after the metrics. */
+const speedNames = /** @type {Record<string, { label: string, unit: string }>} */ ({
+  samplesPerSecond: { label: 'training throughput (samples/s)', unit: 'samples/s' },
+  epochSeconds: { label: 'time per epoch (s)', unit: 'seconds' },
+});
+
+const averagingWords = /** @type {Record<string, string>} */ ({
+  macro: 'macro average',
+  micro: 'micro average',
+  weighted: 'support-weighted average',
+});
+
+/**
+ * The quantity a metric's default name (src/train/metrics.ts) stands for, or null for a name of
+ * someone's own, which the page then shows exactly as stored.
+ * @param {string} name e.g. 'macroF1', 'top5Accuracy', 'meanAbsoluteError'
+ * @returns {string | null}
+ */
+export function metricQuantity(name) {
+  const known = /** @type {Record<string, string>} */ ({
+    accuracy: 'accuracy',
+    rocAuc: 'ROC AUC',
+    meanAbsoluteError: 'mean absolute error',
+    rootMeanSquaredError: 'root mean squared error',
+    r2Score: 'R² (coefficient of determination)',
+  })[name];
+  if (known !== undefined) return known;
+  const topK = /^top(\d+)Accuracy$/.exec(name);
+  if (topK) return `top-${topK[1]} accuracy`;
+  const score = /^(macro|micro|weighted)(Precision|Recall|F1)$/.exec(name);
+  if (score) {
+    const quantity = score[2] === 'F1' ? 'F1' : (score[2] ?? '').toLowerCase();
+    return `${quantity} (${averagingWords[score[1] ?? '']})`;
+  }
+  return null;
+}
+
+/**
+ * A metric's families: each training series with its validation twin (the loop stores a metric
+ * 'macroF1' and its validation value 'validationMacroF1'), in the order the names first appear;
+ * the speed series last. The series the charts above draw are left out.
+ * @param {string[]} names every series name the selected runs have
+ * @returns {{ id: string, title: string, yLabel: string, names: string[], labels: Record<string, string> }[]}
+ */
+export function metricFamilies(names) {
+  const present = new Set(names);
+  /** @type {Map<string, string[]>} */
+  const families = new Map();
+  for (const name of names) {
+    if (drawnAbove.has(name)) continue;
+    const match = /^validation([A-Z0-9])(.*)$/.exec(name);
+    const base = match
+      ? [`${(match[1] ?? '').toLowerCase()}${match[2]}`, `${match[1]}${match[2]}`].find((candidate) =>
+          present.has(candidate),
+        )
+      : undefined;
+    const key = base ?? name;
+    const family = families.get(key) ?? [];
+    // The training series first, whichever the store returned first.
+    if (base === undefined) family.unshift(name);
+    else family.push(name);
+    families.set(key, family);
+  }
+  const result = [...families].map(([key, members]) => {
+    const quantity = metricQuantity(key);
+    const speed = speedNames[key];
+    /** @type {Record<string, string>} */
+    const labels = {};
+    for (const name of members) {
+      const validation = name !== key;
+      labels[name] =
+        speed !== undefined
+          ? speed.label
+          : quantity === null
+            ? name
+            : `${validation ? 'validation' : 'training'} ${quantity}`;
+    }
+    const hasValidation = members.length > 1;
+    const title =
+      speed !== undefined
+        ? speed.label.charAt(0).toUpperCase() + speed.label.slice(1)
+        : quantity === null
+          ? members.join(' and ')
+          : `${hasValidation ? 'Training and validation' : 'Training'} ${quantity}`;
+    return {
+      id: `metric-${key}`,
+      title,
+      yLabel: speed?.unit ?? quantity ?? key,
+      names: members,
+      labels,
+    };
+  });
+  // Speed after the model's metrics.
+  return [
+    ...result.filter((family) => !(family.id.slice('metric-'.length) in speedNames)),
+    ...result.filter((family) => family.id.slice('metric-'.length) in speedNames),
+  ];
+}
+
 /** A running run that has written nothing for this long has probably died (killed process). */
 const staleMilliseconds = 10 * 60 * 1000;
 /** Rows shown at most; filter to find the others. */
@@ -88,6 +190,12 @@ export function createRunsView(source, main) {
   const lossChart = h('div', { id: 'chart-loss' });
   const accuracyChart = h('div', { id: 'chart-accuracy' });
   const rateChart = h('div', { id: 'chart-learning-rate' });
+  // One chart per other metric the selected runs recorded (F1, mean absolute error, …), below.
+  const metricsBox = h('div', { class: 'metric-charts' });
+  /** @type {Map<string, HTMLElement>} */
+  const metricCharts = new Map();
+  /** @type {{ id: string, title: string, series: string[], key: string[] }[]} */
+  let drawnMetricCharts = [];
   const legendBox = h('div');
   const compareBox = h('div', { class: 'compare' });
   const emptyNote = h(
@@ -140,7 +248,7 @@ export function createRunsView(source, main) {
       chartsBox,
     ),
   );
-  chartsBox.append(emptyNote, lossChart, accuracyChart, rateChart, legendBox, compareBox);
+  chartsBox.append(emptyNote, lossChart, accuracyChart, rateChart, metricsBox, legendBox, compareBox);
 
   /** @param {RunRecord} run */
   function matches(run) {
@@ -341,8 +449,15 @@ export function createRunsView(source, main) {
       .filter((run) => run !== undefined);
     emptyNote.hidden = runs.length > 0;
     const visible = chosen.length > 0;
-    for (const box of [lossChart, accuracyChart, rateChart, legendBox, compareBox]) box.hidden = !visible;
-    if (!visible) return;
+    const families = metricFamilies(seriesNames(chosen));
+    /** @type {Record<string, string>} */
+    const otherLabels = Object.assign({}, ...families.map((family) => family.labels));
+    for (const box of [lossChart, accuracyChart, rateChart, metricsBox, legendBox, compareBox])
+      box.hidden = !visible;
+    if (!visible) {
+      drawnMetricCharts = [];
+      return;
+    }
     /**
      * @param {string[]} names
      * @param {(name: string) => { dash?: boolean, lineWidth?: number, opacity?: number }} style
@@ -356,7 +471,7 @@ export function createRunsView(source, main) {
           .map((name) => {
             const raw = /** @type {Curve} */ (curves.get(name));
             const curve = name === 'batchLoss' && smooth ? smoothed(raw) : raw;
-            const label = metricNames[name] ?? name;
+            const label = metricNames[name] ?? otherLabels[name] ?? name;
             return { name: `${run.name} ${label}`, color, x: curve.x, y: curve.y, ...style(name) };
           });
       });
@@ -409,6 +524,7 @@ export function createRunsView(source, main) {
       key: keyFor([rateName], () => ({})),
     });
     lossChart.dataset.series = lossSeries.map((series) => series.name).join('\n');
+    drawMetricCharts(families, seriesFor, otherLabels);
     legendBox.replaceChildren(
       legend(
         chosen.map((run, index) => ({
@@ -422,7 +538,54 @@ export function createRunsView(source, main) {
         'Colour: the run. Line: the metric, as each chart’s key names it (solid training, dashed validation, thin per batch).',
       ),
     );
-    renderComparison(chosen);
+    renderComparison(chosen, families, otherLabels);
+  }
+
+  /**
+   * Every series name the chosen runs have, in the order first seen.
+   * @param {RunRecord[]} chosen
+   */
+  function seriesNames(chosen) {
+    return [...new Set(chosen.flatMap((run) => [...(cache.get(run.id)?.curves.keys() ?? [])]))];
+  }
+
+  /**
+   * One chart per metric family, training solid and validation dashed, in a box of its own kept
+   * across redraws (a chart sizes itself to its box, which must be on the page first).
+   * @param {ReturnType<typeof metricFamilies>} families
+   * @param {(names: string[], style: (name: string) => { dash?: boolean }) => import('./charts.js').LineSeries[]} seriesFor
+   * @param {Record<string, string>} labels
+   */
+  function drawMetricCharts(families, seriesFor, labels) {
+    const boxes = families.map((family) => {
+      const box = metricCharts.get(family.id) ?? h('div', { id: `chart-${family.id}` });
+      metricCharts.set(family.id, box);
+      return box;
+    });
+    metricsBox.replaceChildren(...boxes);
+    drawnMetricCharts = families.map((family, index) => {
+      const box = /** @type {HTMLElement} */ (boxes[index]);
+      /** @param {string} name */
+      const style = (name) => ({ dash: name !== family.names[0] });
+      const series = seriesFor(family.names, style);
+      const key = family.names.map((name) => ({ name: labels[name] ?? name, ...style(name) }));
+      lineChart(box, {
+        id: family.id,
+        title: family.title,
+        xLabel: 'epoch',
+        yLabel: family.yLabel,
+        height: 220,
+        series,
+        key,
+      });
+      box.dataset.series = series.map((line) => line.name).join('\n');
+      return {
+        id: family.id,
+        title: family.title,
+        series: series.map((line) => line.name),
+        key: key.map((entry) => entry.name),
+      };
+    });
   }
 
   /**
@@ -437,8 +600,30 @@ export function createRunsView(source, main) {
     return present.map((name) => ({ name: metricNames[name] ?? name, ...style(name) }));
   }
 
-  /** @param {RunRecord[]} chosen */
-  function renderComparison(chosen) {
+  /**
+   * @param {RunRecord[]} chosen
+   * @param {ReturnType<typeof metricFamilies>} families
+   * @param {Record<string, string>} labels
+   */
+  function renderComparison(chosen, families, labels) {
+    /**
+     * The last recorded value of a run's series (its final epoch), or null.
+     * @param {RunRecord} run
+     * @param {string} name
+     */
+    const finalValue = (run, name) => {
+      const values = cache.get(run.id)?.curves.get(name)?.y ?? [];
+      for (let i = values.length - 1; i >= 0; i--) {
+        const value = values[i];
+        if (value !== null && value !== undefined) return value;
+      }
+      return null;
+    };
+    /** @type {[string, (run: RunRecord) => string][]} */
+    const metricRows = families
+      .filter((family) => !(family.id.slice('metric-'.length) in speedNames))
+      .flatMap((family) => family.names)
+      .map((name) => [`final ${labels[name] ?? name}`, (run) => formatNumber(finalValue(run, name))]);
     /** @type {[string, (run: RunRecord) => string][]} */
     const resultRows = [
       ['state', (run) => run.state],
@@ -450,6 +635,7 @@ export function createRunsView(source, main) {
       ['validation accuracy', (run) => formatPercent(summaryNumber(run, 'validationAccuracy'))],
       ['best validation accuracy', (run) => formatPercent(summaryNumber(run, 'bestValidationAccuracy'))],
       ['test accuracy', (run) => formatPercent(summaryNumber(run, 'testAccuracy'))],
+      ...metricRows,
       ['samples/s', (run) => formatNumber(summaryNumber(run, 'samplesPerSecond'))],
       ['time', (run) => formatDuration(runDuration(run))],
     ];
@@ -534,6 +720,8 @@ export function createRunsView(source, main) {
     },
     refresh,
     redraw: drawCharts,
+    /** The metric charts below loss, accuracy and learning rate: ids, titles, series and key names drawn. */
+    metricCharts: () => drawnMetricCharts,
     /** Points drawn, for the browser tests. */
     pointCount: () => [...selected].reduce((sum, id) => sum + (cache.get(id)?.count ?? 0), 0),
     canvasThreshold,

@@ -20,6 +20,21 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { buildReport, SqliteRunStore, startDashboard, type DashboardServer } from '../src/track/index.js';
 import { RandomSampler, SqliteStorage, Study, TrialPruned } from '../src/tune/index.js';
+import {
+  Accuracy,
+  Adam,
+  Dense,
+  F1Score,
+  fit,
+  manualSeed,
+  MeanAbsoluteError,
+  mseLoss,
+  Random,
+  RunTracker,
+  Sequential,
+  Tensor,
+  tensorDataset,
+} from '../src/index.js';
 
 /** What the page functions below touch: they run inside Chromium, where these are the DOM's. */
 type PageElement = { dataset: Record<string, string | undefined>; naturalWidth?: number };
@@ -410,6 +425,139 @@ describe('dashboard in Chromium', { skip, timeout: 300_000 }, () => {
     await page.waitForFunction(() => document.querySelector('#topic-DL0009 img')?.naturalWidth === 120);
     assert.match(await page.locator('#topic-DL0009').innerText(), /average pooling their mean/);
     assert.equal(await page.locator('#topic-DL0009 table td').first().innerText(), '1 3 / 4 6');
+  });
+
+  test('every metric a run recorded gets a chart, training and validation named exactly, and the comparison its final value', async () => {
+    const random = new Random(31);
+    const rows = (count: number, features: number) =>
+      Array.from({ length: count * features }, () => random.normal());
+    // A classifier measured by macro F1 and a regression by mean absolute error, each with validation data.
+    const classes = (inputs: number[]) =>
+      Int32Array.from({ length: inputs.length / 4 }, (_, i) => {
+        const margin = inputs[i * 4]! + inputs[i * 4 + 1]! - inputs[i * 4 + 2]!;
+        return margin > 0.5 ? 2 : margin > -0.5 ? 1 : 0;
+      });
+    const classInputs = rows(96, 4);
+    const classValidation = rows(32, 4);
+    const targets = (inputs: number[]) =>
+      new Tensor(
+        Float32Array.from({ length: inputs.length / 2 }, (_, i) => 2 * inputs[i * 2]! - inputs[i * 2 + 1]!),
+        [inputs.length / 2, 1],
+      );
+    const regressionInputs = rows(96, 2);
+    const regressionValidation = rows(32, 2);
+    manualSeed(31);
+    const classifier = new Sequential(new Dense(4, 8, { activation: 'relu' }), new Dense(8, 3));
+    const f1Tracker = await RunTracker.start(runs, { name: 'f1-run' });
+    const f1History = fit(
+      classifier,
+      tensorDataset(new Tensor(Float32Array.from(classInputs), [96, 4]), classes(classInputs)),
+      {
+        optimizer: new Adam(classifier.parameters(), { lr: 0.03 }),
+        epochs: 4,
+        batchSize: 16,
+        validationData: tensorDataset(
+          new Tensor(Float32Array.from(classValidation), [32, 4]),
+          classes(classValidation),
+        ),
+        metrics: [new Accuracy(), new F1Score({ numClasses: 3 })],
+        callbacks: [f1Tracker],
+        progress: false,
+      },
+    ).epochs;
+    await f1Tracker.close();
+    const regressor = new Sequential(new Dense(2, 1));
+    const maeTracker = await RunTracker.start(runs, { name: 'mae-run' });
+    const maeHistory = fit(
+      regressor,
+      tensorDataset(new Tensor(Float32Array.from(regressionInputs), [96, 2]), targets(regressionInputs)),
+      {
+        optimizer: new Adam(regressor.parameters(), { lr: 0.1 }),
+        epochs: 5,
+        batchSize: 16,
+        loss: mseLoss,
+        validationData: tensorDataset(
+          new Tensor(Float32Array.from(regressionValidation), [32, 2]),
+          targets(regressionValidation),
+        ),
+        metrics: [new MeanAbsoluteError()],
+        callbacks: [maeTracker],
+        progress: false,
+      },
+    ).epochs;
+    await maeTracker.close();
+
+    await page.goto(`${server.url}#/runs/${f1Tracker.runId},${maeTracker.runId}`);
+    await waitReady();
+    type MetricChart = { id: string; title: string; series: string[]; key: string[] };
+    const drawn = () =>
+      page.evaluate(() =>
+        (
+          globalThis as unknown as { tensileDashboard: { runMetricCharts(): MetricChart[] } }
+        ).tensileDashboard.runMetricCharts(),
+      );
+    await page.waitForFunction(() =>
+      (
+        globalThis as unknown as { tensileDashboard: { runMetricCharts(): { id: string }[] } }
+      ).tensileDashboard
+        .runMetricCharts()
+        .some((chart) => chart.id === 'metric-meanAbsoluteError'),
+    );
+    const charts = await drawn();
+    // One chart per family, the model's metrics first, then the speed the tracker records.
+    assert.deepEqual(
+      charts.map((chart) => chart.id),
+      ['metric-macroF1', 'metric-meanAbsoluteError', 'metric-samplesPerSecond', 'metric-epochSeconds'],
+    );
+    const [f1, mae] = charts;
+    assert.equal(f1!.title, 'Training and validation F1 (macro average)');
+    assert.deepEqual(f1!.series, [
+      'f1-run training F1 (macro average)',
+      'f1-run validation F1 (macro average)',
+    ]);
+    assert.deepEqual(f1!.key, ['training F1 (macro average)', 'validation F1 (macro average)']);
+    assert.equal(mae!.title, 'Training and validation mean absolute error');
+    assert.deepEqual(mae!.series, [
+      'mae-run training mean absolute error',
+      'mae-run validation mean absolute error',
+    ]);
+    // Every epoch of each series is drawn, and the chart's own title and key say what it is.
+    assert.equal(
+      Number(await page.locator('#chart-metric-macroF1').getAttribute('data-points')),
+      2 * f1History.length,
+    );
+    assert.equal(
+      Number(await page.locator('#chart-metric-meanAbsoluteError').getAttribute('data-points')),
+      2 * maeHistory.length,
+    );
+    assert.deepEqual(await page.locator('#chart-metric-macroF1 .chart-key text').allTextContents(), f1!.key);
+    assert.match(
+      await page.locator('#chart-metric-meanAbsoluteError svg').innerHTML(),
+      /Training and validation mean absolute error/,
+    );
+    // The comparison gains each metric's final value (as the page rounds: 7 digits stored, 4 shown).
+    const shown = (value: number) => Number(Number(value.toPrecision(7)).toPrecision(4)).toString();
+    const row = async (name: string) =>
+      page
+        .locator('.compare-table tr', { has: page.locator('th', { hasText: new RegExp(`^${name}$`) }) })
+        .locator('td')
+        .allInnerTexts();
+    const f1Final = f1History.at(-1)!.metrics;
+    const maeFinal = maeHistory.at(-1)!.metrics;
+    assert.deepEqual(await row('final training F1 \\(macro average\\)'), [shown(f1Final.macroF1!), '–']);
+    assert.deepEqual(await row('final validation F1 \\(macro average\\)'), [
+      shown(f1Final.validationMacroF1!),
+      '–',
+    ]);
+    assert.deepEqual(await row('final training mean absolute error'), [
+      '–',
+      shown(maeFinal.meanAbsoluteError!),
+    ]);
+    assert.deepEqual(await row('final validation mean absolute error'), [
+      '–',
+      shown(maeFinal.validationMeanAbsoluteError!),
+    ]);
+    await page.screenshot({ path: path.join(artifacts, 'dashboard-run-metrics.png'), fullPage: true });
   });
 
   test('the served page broke no rule of its Content-Security-Policy, and an injected inline script does not run', async () => {
