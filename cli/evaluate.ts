@@ -54,6 +54,11 @@ export async function evaluateCommand(args: string[]): Promise<number> {
     throw new UsageError(
       `${command}: --batch-size must be a positive integer, got '${values['batch-size']}'`,
     );
+  for (const name of ['image-size', 'grayscale', 'val-data', 'target', 'task', 'ignore'] as const)
+    if (values[name] !== undefined && values[name] !== false)
+      throw new UsageError(
+        `${command}: --${name} is not needed: the model file records how its data was read`,
+      );
   if (values.backend !== undefined) setBackend(backendByName(values.backend));
   const { model, extras } = loadModel(values.model);
   const encoding = extras.tableEncoding as unknown as TableEncoding | undefined;

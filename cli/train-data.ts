@@ -77,6 +77,11 @@ export async function trainOnData(
   const weightDecay = numberOption(string('weight-decay'), 'weight-decay', { minimum: 0 })!;
   const testFraction = numberOption(string('test-fraction'), 'test-fraction', { above: 0, below: 1 })!;
   const transforms = parseAugment(string('augment'));
+  const channelsOption = (string('channels') ?? '32,64').split(',').map(Number) as [number, number];
+  if (channelsOption.length !== 2 || channelsOption.some((c) => !Number.isInteger(c) || c < 1))
+    throw new UsageError(
+      `tensile train: --channels must be two positive integers like 32,64, got '${string('channels')}'`,
+    );
   const modelName = string('model');
   if (modelName !== undefined && !['seed-cnn', 'resnet18', 'mlp'].includes(modelName))
     throw new UsageError(`tensile train: --model must be seed-cnn, resnet18 or mlp, got '${modelName}'`);
@@ -115,6 +120,7 @@ export async function trainOnData(
     if (modelName === 'mlp')
       throw new UsageError(`${command}: --model mlp is for tables; images take seed-cnn or resnet18`);
     const { channels, height, width } = data.train;
+    const widths = channelsOption;
     const classes = data.classNames.length;
     model =
       modelName === 'resnet18'
@@ -123,7 +129,7 @@ export async function trainOnData(
             classes,
             stem: Math.max(height, width) <= 64 ? 'small' : 'imagenet',
           })
-        : seedCnn({ inChannels: channels, classes });
+        : seedCnn({ inChannels: channels, channels: widths, classes });
     extras = { inputShape: [channels, height, width], classNames: data.classNames };
     log(
       `${command}: ${modelName ?? 'seed-cnn'} on ${data.source} (${trainCount} train / ${testCount} test images of ` +
