@@ -79,7 +79,8 @@ function isNumber(text: string): boolean {
   return text.trim() !== '' && Number.isFinite(Number(text));
 }
 
-export function isMissing(text: string | undefined): boolean {
+/** Whether a field counts as missing (see MISSING_VALUES). */
+export function isMissingValue(text: string | undefined): boolean {
   return text === undefined || MISSING_VALUES.includes(text.trim().toLowerCase());
 }
 
@@ -263,7 +264,7 @@ export function fitEncoding(
   if (rows.length === 0) throw new CsvError(file, undefined, `${file}: no data rows to fit an encoding on`);
   const targetValues = rows.map((row, r) => {
     const value = row[targetIndex];
-    if (isMissing(value))
+    if (isMissingValue(value))
       throw new CsvError(
         file,
         table.lines[r],
@@ -291,7 +292,7 @@ export function fitEncoding(
     if (c === targetIndex || options.ignore?.includes(name)) return;
     const present = rows
       .map((row) => row[c]!)
-      .filter((value) => !isMissing(value))
+      .filter((value) => !isMissingValue(value))
       .map((value) => value.trim());
     const numeric = !options.categorical?.includes(name) && present.length > 0 && present.every(isNumber);
     if (numeric) {
@@ -384,7 +385,7 @@ export function applyEncoding(
         );
       if (column.kind === 'numeric') {
         let value = column.mean;
-        if (!isMissing(raw)) {
+        if (!isMissingValue(raw)) {
           if (!isNumber(raw))
             throw new CsvError(
               file,
@@ -395,9 +396,9 @@ export function applyEncoding(
         }
         inputs[offset++] = (value - column.mean) / column.standardDeviation;
       } else {
-        const found = isMissing(raw) ? -1 : column.categories.indexOf(raw.trim());
-        const category =
-          found < 0 || found === column.categories.length - 1 ? column.categories.length - 1 : found;
+        // Missing, and unseen in training, are both the last category, MISSING_CATEGORY.
+        const found = isMissingValue(raw) ? -1 : column.categories.indexOf(raw.trim());
+        const category = found < 0 ? column.categories.length - 1 : found;
         if (column.encoding === 'one-hot') {
           inputs[offset + category] = 1;
           offset += column.categories.length;
@@ -406,7 +407,7 @@ export function applyEncoding(
     });
     if (targets !== null) {
       const raw = row[targetIndex];
-      if (isMissing(raw))
+      if (isMissingValue(raw))
         throw new CsvError(
           file,
           lineOf(r),

@@ -9,6 +9,15 @@ export * from './fashion-mnist.js';
 export * from './cifar.js';
 export { defaultCacheDirectory, type PackageDatasetOptions } from './image-cache.js';
 export { writeFileAtomic } from '../io/atomic-write.js';
-export * from './image-decode.js';
+export {
+  IMAGE_EXTENSIONS,
+  DEFAULT_MAX_PIXELS,
+  decodeImage,
+  ImageDecodeError,
+  type ColorMode,
+  type DecodedImage,
+  type DecodeOptions,
+  type ResizeFit,
+} from './image-decode.js';
 export * from './image-folder.js';
 export * from './csv.js';
