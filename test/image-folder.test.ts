@@ -286,6 +286,29 @@ describe('imageFolder on Fashion-MNIST images written as PNG and JPEG files', ()
     assert.equal(tuned.status, 0, tuned.stderr);
     assert.match(tuned.stdout, /^test accuracy: [\d.]+% \(\d+\/60\)/m);
 
+    // ResNet-18 (small stem) on 16×16 RGB copies: one epoch, to show the path works, not to score.
+    const resnet = tensile([
+      'train',
+      '--data',
+      folder,
+      '--model',
+      'resnet18',
+      '--image-size',
+      '16',
+      '--epochs',
+      '1',
+      '--batch-size',
+      '32',
+      '--no-track',
+      '--quiet',
+      '--save',
+      'resnet.safetensors',
+    ]);
+    assert.equal(resnet.status, 0, resnet.stderr);
+    assert.match(resnet.stdout, /^test accuracy: [\d.]+% \(\d+\/60\)/m);
+    const resnetEvaluated = tensile(['evaluate', '--model', 'resnet.safetensors', '--data', folder]);
+    assert.equal(resnetEvaluated.status, 0, resnetEvaluated.stderr);
+
     // Mistakes are usage errors (exit 2) before any work.
     const wrong = tensile(['train', '--data', folder, '--model', 'mlp', '--no-track']);
     assert.equal(wrong.status, 2);
