@@ -4,17 +4,23 @@
  * a table through the encoding saved with the model. Prints accuracy and the per-class report, or
  * the RMSE of a regression.
  */
+import * as path from 'node:path';
 import { parseArgs, UsageError } from './arguments.js';
+import { OptionalDependencyError } from '../src/util/optional-dependency.js';
 import { type DataValues, dataOptions, loadData } from './data-source.js';
 import {
   backendByName,
   ClassificationReport,
+  ConfusionMatrix,
+  confusionMatrixChart,
   evaluate,
   loadModel,
   mseLoss,
   predict,
   setBackend,
   type TableEncoding,
+  writeFigure,
+  writeFileAtomic,
 } from '../src/index.js';
 
 export const evaluateHelp = `usage: tensile evaluate --model FILE --data DIR|FILE.csv [options]
@@ -28,6 +34,8 @@ options:
   --data DIR|FILE.csv             class folders, a path,label listing, or a table with the target column
   --fit crop|pad|stretch          how images of other aspect ratios are fitted (default crop)
   --skip-bad-images               leave out unreadable images with a warning (default: fail)
+  --figure PATH                   where the confusion matrix goes, as PATH.svg and PATH.png
+                                  (default out/evaluate/confusion-matrix; --no-figure skips it)
   --batch-size N                  (default 256)
   --backend NAME                  reference, wasm or native (default: fastest available)`;
 
@@ -36,6 +44,9 @@ export async function evaluateCommand(args: string[]): Promise<number> {
     args,
     options: {
       model: { type: 'string' },
+      weights: { type: 'string' },
+      figure: { type: 'string', default: 'out/evaluate/confusion-matrix' },
+      'no-figure': { type: 'boolean', default: false },
       ...dataOptions,
       'batch-size': { type: 'string', default: '256' },
       backend: { type: 'string' },
@@ -47,7 +58,9 @@ export async function evaluateCommand(args: string[]): Promise<number> {
     return 0;
   }
   const command = 'tensile evaluate';
-  if (values.model === undefined) throw new UsageError(`${command}: --model FILE is required`);
+  // --weights is the name PyTorch and Keras users reach for; the file is the same model file.
+  const modelFile = values.model ?? values.weights;
+  if (modelFile === undefined) throw new UsageError(`${command}: --model FILE is required`);
   if (values.data === undefined) throw new UsageError(`${command}: --data DIR|FILE.csv is required`);
   const batchSize = Number(values['batch-size']);
   if (!Number.isInteger(batchSize) || batchSize < 1)
@@ -60,12 +73,12 @@ export async function evaluateCommand(args: string[]): Promise<number> {
         `${command}: --${name} is not needed: the model file records how its data was read`,
       );
   if (values.backend !== undefined) setBackend(backendByName(values.backend));
-  const { model, extras } = loadModel(values.model);
+  const { model, extras } = loadModel(modelFile);
   const encoding = extras.tableEncoding as unknown as TableEncoding | undefined;
   const classNames = extras.classNames;
   if (encoding === undefined && (extras.inputShape?.length !== 3 || classNames === undefined))
     throw new UsageError(
-      `${command}: ${values.model} records no image input shape and class names (nor a table encoding) to read data for`,
+      `${command}: ${modelFile} records no image input shape and class names (nor a table encoding) to read data for`,
     );
   const data = await loadData(values.data, values as DataValues, {
     command,
@@ -89,5 +102,23 @@ export async function evaluateCommand(args: string[]): Promise<number> {
     `accuracy: ${(accuracy * 100).toFixed(2)}% (${Math.round(accuracy * labels.length)}/${labels.length})`,
   );
   console.log(report.toText());
+  if (!values['no-figure']) {
+    const matrix = new ConfusionMatrix({ numClasses: names.length });
+    matrix.update(outputs, labels);
+    const svg = confusionMatrixChart({
+      title: `Confusion matrix: ${path.basename(modelFile)} on ${path.basename(values.data)} (${labels.length} samples)`,
+      classNames: names,
+      matrix: matrix.compute(),
+    });
+    try {
+      const files = writeFigure(svg, values.figure!);
+      console.log(`confusion matrix: ${files.svg}, ${files.png}`);
+    } catch (error) {
+      // PNG rendering is an optional package; the SVG alone is still the figure.
+      if (!(error instanceof OptionalDependencyError)) throw error;
+      writeFileAtomic(`${values.figure!}.svg`, new TextEncoder().encode(svg));
+      console.log(`confusion matrix: ${values.figure!}.svg (PNG needs: npm install ${error.packageName})`);
+    }
+  }
   return 0;
 }

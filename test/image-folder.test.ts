@@ -266,6 +266,14 @@ describe('imageFolder on Fashion-MNIST images written as PNG and JPEG files', ()
     assert.match(evaluated.stdout, /^accuracy: [\d.]+% \(\d+\/300\)/m);
     for (const name of memory.classNames)
       assert.match(evaluated.stdout, new RegExp(`^ +${name} +[\\d.]+ +[\\d.]+ +[\\d.]+ +75$`, 'm'));
+    // The confusion matrix as a figure: its counts are the report's supports, row by row.
+    assert.match(
+      evaluated.stdout,
+      /^confusion matrix: out\/evaluate\/confusion-matrix\.svg, out\/evaluate\/confusion-matrix\.png$/m,
+    );
+    const figure = fs.readFileSync(path.join(root, 'out', 'evaluate', 'confusion-matrix.svg'), 'utf8');
+    for (const name of memory.classNames) assert.ok(figure.includes(`>${name}<`), name);
+    assert.ok(fs.statSync(path.join(root, 'out', 'evaluate', 'confusion-matrix.png')).size > 1000);
 
     const tuned = tensile([
       'finetune',
