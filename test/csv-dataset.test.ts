@@ -227,6 +227,28 @@ describe('csvDataset', () => {
     assert.equal(priced.status, 0, priced.stderr);
     assert.match(priced.stdout, /^RMSE: [\d.]+ \(price, 500 rows\)/m);
 
+    // predict reads new rows through the encoding saved in the model: the target column may be absent.
+    const header = fs.readFileSync(file, 'utf8').split('\n')[0]!.split(',');
+    const rows = fs.readFileSync(file, 'utf8').trim().split('\n').slice(1, 4);
+    const fresh = write('new-rows.csv', [header.join(','), ...rows].join('\n') + '\n');
+    const predicted = tensile(['predict', '--model', 'buys.safetensors', '--top', '2', fresh]);
+    assert.equal(predicted.status, 0, predicted.stderr);
+    const lines = predicted.stdout.trim().split('\n');
+    assert.equal(lines.length, 3);
+    lines.forEach((line, index) => {
+      const match = /^.*new-rows\.csv\[line (\d+)\]: (yes|no) ([\d.]+), (yes|no) ([\d.]+)$/.exec(line);
+      assert.ok(match, line);
+      assert.equal(Number(match[1]), index + 2);
+      assert.notEqual(match[2], match[4]);
+      assert.ok(
+        Math.abs(Number(match[3]) + Number(match[5]) - 1) < 2e-4,
+        'two classes: probabilities sum to 1',
+      );
+    });
+    const prices = tensile(['predict', '--model', 'price.safetensors', fresh]);
+    assert.equal(prices.status, 0, prices.stderr);
+    assert.match(prices.stdout.trim().split('\n')[0]!, /new-rows\.csv\[line 2\]: price -?[\d.]+/);
+
     const untargeted = tensile(['train', '--data', file, '--no-track']);
     assert.equal(untargeted.status, 2);
     assert.match(untargeted.stderr, /is a table: name the column to predict with --target COLUMN/);

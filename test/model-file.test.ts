@@ -2,7 +2,7 @@
  * Whole-model files: every layer and container survives saveModel → loadModel with the same outputs
  * bit for bit and the same state dict; a registered module of one's own takes part; unknown types,
  * newer versions, weights-only files and hand-edited descriptions are refused by name; loadWeights
- * still reads a model file; `tensile predict` prints the top classes of IDX images.
+ * still reads a model file; `tensile predict` prints the top classes of image files, folders and IDX images.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -18,6 +18,7 @@ import {
   BatchNorm1d,
   BatchNorm2d,
   Conv2d,
+  decodeImage,
   Dense,
   Dropout,
   ELU,
@@ -29,6 +30,7 @@ import {
   loadModel,
   loadWeights,
   LogSoftmax,
+  manualSeed,
   MaxPool2d,
   Module,
   ModelFileError,
@@ -419,14 +421,50 @@ describe('tensile predict', () => {
     }
   });
 
-  it('says which inputs it cannot read yet and refuses a wrong image size', () => {
+  it("reads image files and folders at the model's input size, names a bad image, refuses a wrong IDX size", async () => {
     const file = nextFile();
-    saveModel(seedCnn({ channels: [2, 3], classes: 3 }), file, { inputShape: [1, 8, 8] });
-    const png = path.join(temporary, 'photo.png');
-    fs.writeFileSync(png, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0]));
-    const run = spawnSync(process.execPath, [cli, 'predict', '--model', file, png], { encoding: 'utf8' });
+    manualSeed(5);
+    const model = seedCnn({ channels: [2, 3], classes: 3 });
+    saveModel(model, file, { inputShape: [1, 8, 8], classNames: ['a', 'b', 'c'] });
+    // Two 16×16 grey PNGs (resized to 8×8 by predict, as in training) in a folder with a non-image.
+    const folder = path.join(temporary, 'photos');
+    fs.mkdirSync(path.join(folder, 'more'), { recursive: true });
+    const sharp = (await import('sharp')).default;
+    const pngs = [path.join(folder, 'one.png'), path.join(folder, 'more', 'two.png')];
+    for (const [index, png] of pngs.entries()) {
+      const pixels = Buffer.from(Array.from({ length: 256 }, (_, i) => (i * (index + 3) * 7) % 256));
+      await sharp(pixels, { raw: { width: 16, height: 16, channels: 1 } })
+        .png()
+        .toFile(png);
+    }
+    fs.writeFileSync(path.join(folder, 'notes.txt'), 'not an image');
+    const expected: string[] = [];
+    for (const png of pngs) {
+      const image = await decodeImage(png, { size: [8, 8], color: 'grayscale' });
+      const logits = noGrad(() => model.eval().forward(new Tensor(image.data, [1, 1, 8, 8])));
+      const scores = Array.from(logits.data as Float32Array, Number);
+      const largest = Math.max(...scores);
+      const exponentials = scores.map((v) => Math.exp(v - largest));
+      const total = exponentials.reduce((a, b) => a + b, 0);
+      const best = exponentials.map((v, k) => ({ p: v / total, k })).sort((x, y) => y.p - x.p)[0]!;
+      expected.push(`${png}: ${['a', 'b', 'c'][best.k]} ${best.p.toFixed(4)}`);
+    }
+    const single = spawnSync(process.execPath, [cli, 'predict', '--model', file, '--top', '1', pngs[0]!], {
+      encoding: 'utf8',
+    });
+    assert.equal(single.status, 0, single.stderr);
+    assert.equal(single.stdout.trim(), expected[0]);
+    const all = spawnSync(process.execPath, [cli, 'predict', '--model', file, '--top', '1', folder], {
+      encoding: 'utf8',
+    });
+    assert.equal(all.status, 0, all.stderr);
+    assert.deepEqual(all.stdout.trim().split('\n').sort(), [...expected].sort());
+
+    const broken = path.join(temporary, 'photo.png');
+    fs.writeFileSync(broken, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0]));
+    const run = spawnSync(process.execPath, [cli, 'predict', '--model', file, broken], { encoding: 'utf8' });
     assert.equal(run.status, 1);
-    assert.match(run.stderr, /photo\.png: PNG images are not supported yet/);
+    assert.match(run.stderr, /photo\.png/);
     const wrong = path.join(temporary, 'wrong.idx');
     writeIdx(wrong, { dtype: 'uint8', shape: [1, 5, 5], data: new Uint8Array(25) });
     const sized = spawnSync(process.execPath, [cli, 'predict', '--model', file, wrong], { encoding: 'utf8' });
