@@ -21,7 +21,8 @@ import { evaluateCommand } from './evaluate.js';
 
 const commands: Record<string, { summary: string; run: (args: string[]) => Promise<number> | number }> = {
   train: {
-    summary: 'train the seed CNN on MNIST (or Fashion-MNIST) and print test accuracy',
+    summary:
+      'train a model on MNIST (the default), Fashion-MNIST or your own images or table (--data) and print test accuracy',
     run: trainCommand,
   },
   'lr-find': { summary: 'learning-rate finder: suggested rate and loss-vs-rate figure', run: lrFindCommand },
@@ -49,7 +50,7 @@ const commands: Record<string, { summary: string; run: (args: string[]) => Promi
     run: evaluateCommand,
   },
   predict: {
-    summary: 'top classes of images from a saved model (tensile predict --help)',
+    summary: 'top classes (or a regression value) from a saved model for images, folders, IDX or CSV rows',
     run: predictCommand,
   },
   report: { summary: 'one self-contained HTML file with the runs, studies and figures', run: reportCommand },

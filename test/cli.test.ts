@@ -38,6 +38,10 @@ const commands = [
   ['experiment', 'transfer'],
   ['experiment', 'lr-batch'],
   ['experiment', 'search'],
+  ['lr-find'],
+  ['evaluate'],
+  ['predict'],
+  ['export'],
 ];
 
 describe('command line conventions', () => {
