@@ -475,6 +475,14 @@ describe('IDX files', () => {
     );
     writeIdx(labelsPath, { dtype: 'int32', shape: [1], data: Int32Array.from([70000]) });
     assert.equal(readIdxImages(imagesPath, labelsPath, { maxClasses: 100_000 }).classes, 70001);
+    // A file over 2 GiB (sparse: no disk used) is refused by name, not with Node's RangeError.
+    const huge2 = path.join(directory, 'huge-idx3-ubyte');
+    fs.writeFileSync(huge2, Uint8Array.from([0, 0, 8, 3, 0, 1, 0, 0, 0, 0, 0x80, 0, 0, 0, 0, 1]));
+    fs.truncateSync(huge2, 2 ** 31 + 16);
+    assert.throws(
+      () => readIdx(huge2),
+      /huge-idx3-ubyte: the file has 2147483664 bytes; tensile reads IDX files of up to 2 GiB/,
+    );
     fs.rmSync(directory, { recursive: true });
   });
 

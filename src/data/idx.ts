@@ -221,8 +221,19 @@ function decodeBigEndian(dtype: IdxDType, view: DataView, offset: number, count:
 
 /** Reads an IDX file (optionally gzip-compressed). */
 export function readIdx(path: string): IdxArray {
+  // Node reads at most 2 GiB into one buffer; say so by name rather than with its RangeError.
+  const size = fs.statSync(path).size;
+  if (size > MAX_IDX_FILE_BYTES) {
+    throw new IdxError(
+      `${path}: the file has ${size} bytes; tensile reads IDX files of up to 2 GiB (split the data into several files)`,
+      path,
+    );
+  }
   return parseIdx(fs.readFileSync(path), path);
 }
+
+/** The largest file fs.readFileSync reads in one piece. */
+const MAX_IDX_FILE_BYTES = 2 ** 31 - 1;
 
 /** Encodes an IDX array (uncompressed). */
 export function serializeIdx(array: IdxArray): Uint8Array {
