@@ -24,6 +24,13 @@ import {
   ELU,
   Flatten,
   GELU,
+  GraphModule,
+  importOnnx,
+  Clip,
+  ConstantArithmetic,
+  Permute,
+  Reshape,
+  ZeroPad2d,
   GlobalAvgPool2d,
   GlobalMaxPool2d,
   LeakyReLU,
@@ -224,6 +231,30 @@ describe('saveModel / loadModel round trips', () => {
     replaceHead(headless, 4);
     const loaded = assertRoundTrip(headless, [2, 3, 8, 8], 'replaced head');
     assert.equal((loaded as unknown as { fc: Dense }).fc.outFeatures, 4);
+  });
+
+  it('the layers ONNX import adds and GraphModule (add, mul, concat), and an imported PyTorch ResNet', () => {
+    manualSeed(11);
+    const constant = new Tensor(values(3, 7), [1, 3, 1, 1]);
+    const graph = new GraphModule(
+      [
+        { kind: 'module', module: new ZeroPad2d([1, 0, 2, 1]), input: 0 }, // 1: [2, 3, 9, 7]
+        { kind: 'module', module: new Conv2d(3, 3, 3, { padding: 1 }), input: 1 }, // 2
+        { kind: 'module', module: new ConstantArithmetic('mul', constant), input: 2 }, // 3
+        { kind: 'add', inputs: [2, 3] }, // 4
+        { kind: 'module', module: new Clip(0, 6), input: 4 }, // 5
+        { kind: 'mul', inputs: [5, 4] }, // 6
+        { kind: 'concat', inputs: [5, 6], axis: 1 }, // 7: [2, 6, 9, 7]
+        { kind: 'module', module: new Permute([0, 1, 3, 2]), input: 7 }, // 8: [2, 6, 7, 9]
+        { kind: 'module', module: new Reshape([6, 63]), input: 8 }, // 9
+        { kind: 'module', module: new Clip(-1), input: 9 }, // 10: no upper bound
+      ],
+      10,
+    );
+    assertRoundTrip(graph, [2, 3, 6, 6], 'GraphModule with every ONNX glue layer');
+    const fixture = path.resolve(path.dirname(cli), '..', '..', 'test', 'fixtures', 'onnx', 'resnet18.onnx');
+    const { model: imported, inputShape } = importOnnx(fixture);
+    assertRoundTrip(imported, [2, ...inputShape], 'PyTorch ResNet-18 imported from ONNX');
   });
 
   it('keeps extras and the caller metadata, and loadWeights reads the same file', () => {

@@ -17,6 +17,16 @@
  * configs is refused rather than loaded differently.
  */
 import {
+  Clip,
+  ConstantArithmetic,
+  GraphModule,
+  type GraphStep,
+  Permute,
+  Reshape,
+  ZeroPad2d,
+} from './onnx/layers.js';
+import { zeros } from '../tensor/tensor.js';
+import {
   ELU,
   GELU,
   LeakyReLU,
@@ -133,6 +143,23 @@ const builtInModules = {
   ),
   BasicBlock: registration(BasicBlock, (c) => new BasicBlock(c.inChannels, c.width, c.stride)),
   Bottleneck: registration(Bottleneck, (c) => new Bottleneck(c.inChannels, c.width, c.stride)),
+  Reshape: registration(Reshape, (c) => new Reshape(c.shape)),
+  Permute: registration(Permute, (c) => new Permute(c.permutation)),
+  Clip: registration(Clip, (c) => new Clip(c.minimum ?? -Infinity, c.maximum ?? Infinity)),
+  ZeroPad2d: registration(ZeroPad2d, (c) => new ZeroPad2d(c.pads)),
+  // The constant's values come with the weights; zeros of its shape until they are loaded.
+  ConstantArithmetic: registration(
+    ConstantArithmetic,
+    (c) => new ConstantArithmetic(c.operation, zeros(c.shape)),
+  ),
+  GraphModule: registration(GraphModule, (c, children) => {
+    const steps: GraphStep[] = c.steps.map((step, index) =>
+      step.kind === 'module'
+        ? { kind: 'module', module: children.build(String(index)), input: step.input }
+        : step,
+    );
+    return new GraphModule(steps, c.output);
+  }),
   ResNet: registration(ResNet, (c, children) => {
     const network = new ResNet(c);
     // A replaced head (replaceHead keeps its bias setting) is rebuilt as recorded.

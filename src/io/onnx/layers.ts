@@ -20,6 +20,10 @@ export class Reshape extends Module {
   override describe(): string {
     return `Reshape(${formatShape(this.shape)})`;
   }
+  /** For whole-model files (saveModel). */
+  config(): { shape: number[] } {
+    return { shape: [...this.shape] };
+  }
 }
 
 /** Reorders axes; the batch axis stays first (permutation[0] is 0). */
@@ -34,6 +38,9 @@ export class Permute extends Module {
   }
   override describe(): string {
     return `Permute(${this.permutation.join(', ')})`;
+  }
+  config(): { permutation: number[] } {
+    return { permutation: [...this.permutation] };
   }
 }
 
@@ -54,6 +61,13 @@ export class Clip extends Module {
   }
   override describe(): string {
     return `Clip(${this.minimum}, ${this.maximum})`;
+  }
+  /** JSON has no infinity: an absent bound is null. */
+  config(): { minimum: number | null; maximum: number | null } {
+    return {
+      minimum: Number.isFinite(this.minimum) ? this.minimum : null,
+      maximum: Number.isFinite(this.maximum) ? this.maximum : null,
+    };
   }
 }
 
@@ -86,6 +100,9 @@ export class ZeroPad2d extends Module {
   override describe(): string {
     return `ZeroPad2d(${this.pads.join(', ')})`;
   }
+  config(): { pads: [number, number, number, number] } {
+    return { pads: [...this.pads] };
+  }
 }
 
 /**
@@ -107,7 +124,17 @@ export class ConstantArithmetic extends Module {
   override describe(): string {
     return `Constant${this.operation === 'add' ? 'Add' : 'Mul'}(${formatShape(this.constant.shape)})`;
   }
+  /** The constant itself is a buffer, saved with the weights; the config records its shape. */
+  config(): { operation: 'add' | 'mul'; shape: number[] } {
+    return { operation: this.operation, shape: [...this.constant.shape] };
+  }
 }
+
+/** A GraphModule step as written in model files: a module step names its child by the step index. */
+export type GraphStepConfig =
+  | { kind: 'module'; input: number }
+  | { kind: 'add' | 'mul'; inputs: [number, number] }
+  | { kind: 'concat'; inputs: number[]; axis: number };
 
 /** One step of a GraphModule: a module applied to one value, or an operation joining values. */
 export type GraphStep =
@@ -168,5 +195,18 @@ export class GraphModule extends Module {
 
   override describe(): string {
     return `GraphModule(${this.steps.length} steps)`;
+  }
+  /** The wiring; the modules are the children, named by their step index. */
+  config(): { steps: GraphStepConfig[]; output: number } {
+    return {
+      steps: this.steps.map((step) =>
+        step.kind === 'module'
+          ? { kind: 'module', input: step.input }
+          : step.kind === 'concat'
+            ? { kind: 'concat', inputs: [...step.inputs], axis: step.axis }
+            : { kind: step.kind, inputs: [...step.inputs] },
+      ),
+      output: this.output,
+    };
   }
 }
