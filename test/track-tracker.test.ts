@@ -13,7 +13,6 @@ import {
   Flatten,
   manualSeed,
   oneCycleSchedule,
-  Random,
   Sequential,
   type ImageDataset,
 } from '../src/index.js';
@@ -30,28 +29,9 @@ import {
   type RunStore,
 } from '../src/track/index.js';
 import { TrialPruned } from '../src/tune/index.js';
+import { toyDataset as sharedToyDataset } from './helpers/toy-data.js';
 
-/** Two classes of 4×4 images: bright top half vs bright bottom half, with noise. */
-function toyDataset(count: number): ImageDataset {
-  const random = new Random(3);
-  const images = new Float32Array(count * 16);
-  const labels = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    labels[i] = i % 2;
-    for (let p = 0; p < 16; p++)
-      images[i * 16 + p] = (p < 8 === (labels[i] === 0) ? 0.8 : 0.2) + 0.1 * random.normal();
-  }
-  return {
-    images,
-    labels,
-    count,
-    channels: 1,
-    height: 4,
-    width: 4,
-    classes: 2,
-    classNames: ['top', 'bottom'],
-  };
-}
+const toyDataset = (count: number): ImageDataset => sharedToyDataset(count, 3);
 
 function toyModel() {
   manualSeed(1);

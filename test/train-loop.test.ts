@@ -23,7 +23,6 @@ import {
   fit,
   fitAsync,
   Flatten,
-  type ImageDataset,
   type IterableDataset,
   manualSeed,
   MeanAbsoluteError,
@@ -53,30 +52,7 @@ import {
   WorkerPrefetcher,
 } from '../src/index.js';
 import { prefetchRows } from './helpers/prefetch-rows.js';
-
-/** Two classes of 4×4 images: bright top half vs bright bottom half, with noise. */
-function toyDataset(count: number, seed: number): ImageDataset {
-  const random = new Random(seed);
-  const images = new Float32Array(count * 16);
-  const labels = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    labels[i] = i % 2;
-    for (let p = 0; p < 16; p++) {
-      const top = p < 8;
-      images[i * 16 + p] = (top === (labels[i] === 0) ? 0.8 : 0.2) + 0.1 * random.normal();
-    }
-  }
-  return {
-    images,
-    labels,
-    count,
-    channels: 1,
-    height: 4,
-    width: 4,
-    classes: 2,
-    classNames: ['top', 'bottom'],
-  };
-}
+import { toyDataset } from './helpers/toy-data.js';
 
 function toyModel(seed: number) {
   manualSeed(seed);

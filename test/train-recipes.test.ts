@@ -13,11 +13,9 @@ import {
   fit,
   findLearningRate,
   Flatten,
-  type ImageDataset,
   learningRateFinderChart,
   manualSeed,
   defaultRandom,
-  Random,
   ReduceLROnPlateau,
   ReLU,
   Sequential,
@@ -25,27 +23,7 @@ import {
   steepestPoint,
   valleyPoint,
 } from '../src/index.js';
-
-function toyDataset(count: number, seed: number): ImageDataset {
-  const random = new Random(seed);
-  const images = new Float32Array(count * 16);
-  const labels = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    labels[i] = i % 2;
-    for (let p = 0; p < 16; p++)
-      images[i * 16 + p] = (p < 8 === (labels[i] === 0) ? 0.8 : 0.2) + 0.1 * random.normal();
-  }
-  return {
-    images,
-    labels,
-    count,
-    channels: 1,
-    height: 4,
-    width: 4,
-    classes: 2,
-    classNames: ['top', 'bottom'],
-  };
-}
+import { toyDataset } from './helpers/toy-data.js';
 
 /** A model with parameters and buffers (batch-norm running statistics). */
 function model(seed: number): Sequential {

@@ -1,7 +1,7 @@
 /** Pruners judged on hand-made histories, and the pruning callback inside fit. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Dense, Flatten, Random, Sequential, SGD, manualSeed, fit, type ImageDataset } from '../src/index.js';
+import { Dense, Flatten, Sequential, SGD, manualSeed, fit } from '../src/index.js';
 import {
   HyperbandPruner,
   MedianPruner,
@@ -15,6 +15,7 @@ import {
   type StudyView,
   type TrialState,
 } from '../src/tune/index.js';
+import { toyDataset } from './helpers/toy-data.js';
 
 /** A trial that reported `values` at steps 1, 2, 3, ... */
 function trial(number: number, state: TrialState, values: readonly number[]): FrozenTrial {
@@ -351,28 +352,6 @@ describe('Hyperband', () => {
     assert.equal(auto.prune(view([leader, atRung]), atRung), false);
   });
 });
-
-/** Two classes of 4×4 images: bright top half vs bright bottom half. */
-function toyDataset(count: number, seed: number): ImageDataset {
-  const random = new Random(seed);
-  const images = new Float32Array(count * 16);
-  const labels = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    labels[i] = i % 2;
-    for (let p = 0; p < 16; p++)
-      images[i * 16 + p] = (p < 8 === (labels[i] === 0) ? 0.8 : 0.2) + 0.1 * random.normal();
-  }
-  return {
-    images,
-    labels,
-    count,
-    channels: 1,
-    height: 4,
-    width: 4,
-    classes: 2,
-    classNames: ['top', 'bottom'],
-  };
-}
 
 describe('PruningCallback', () => {
   it('reports each epoch to the trial and ends fit with a pruned trial when the pruner says so', async () => {
