@@ -3,19 +3,27 @@
  * listing file (path,label) or a table with a --target column, read through the public API.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { UsageError } from './arguments.js';
 import {
   csvDataset,
+  type Dataset,
+  datasetSubset,
   Dense,
+  type Example,
   type ImageDataset,
   imageFolder,
+  imageFolderDataset,
   type ImageFolderOptions,
   type ImageFolderResult,
   imageListing,
   type Module,
   readCsvRecords,
+  Random,
   ReLU,
   Sequential,
+  splitIndices,
   type TableDataset,
   type TableEncoding,
 } from '../src/index.js';
@@ -30,6 +38,7 @@ export const dataOptions = {
   fit: { type: 'string' },
   'skip-bad-images': { type: 'boolean', default: false },
   'image-cache': { type: 'string' },
+  stream: { type: 'boolean', default: false },
   task: { type: 'string' },
   ignore: { type: 'string' },
 } as const;
@@ -45,7 +54,10 @@ export const dataHelp = `  --data DIR|FILE.csv             your data: a folder w
   --fit crop|pad|stretch          how other aspect ratios are fitted (default crop)
   --grayscale                     read images as one gray channel (default RGB)
   --skip-bad-images               leave out unreadable images with a warning (default: fail)
-  --image-cache DIR               keep decoded, resized images there for the next run`;
+  --image-cache DIR               keep decoded, resized images there for the next run
+  --stream                        images: keep them on disk, not in memory (folders larger than
+                                  memory): each is decoded once into --image-cache (default a
+                                  temporary folder, removed after) and read back batch by batch`;
 
 export type DataValues = { [K in keyof typeof dataOptions]?: string | boolean | undefined };
 
@@ -108,6 +120,7 @@ export async function loadData(
   },
 ): Promise<LoadedData> {
   const { command } = options;
+  if (values.stream === true) throw new UsageError(`${command}: --stream is for tensile train`);
   let stats: fs.Stats;
   try {
     stats = fs.statSync(location);
@@ -161,6 +174,71 @@ export async function loadData(
     classNames: read.classNames,
     source: location,
   };
+}
+
+/** Images read lazily from disk (--stream): map-style datasets of [C, H, W] Examples. */
+export interface StreamedImages {
+  train: Dataset<Example>;
+  heldOut: Dataset<Example> | null;
+  classNames: string[];
+  /** [channels, height, width]. */
+  shape: readonly [number, number, number];
+  source: string;
+  /** Removes the temporary cache when no --image-cache was given. */
+  close(): void;
+}
+
+/**
+ * The images at `location` (class folders or a path,label listing) as an imageFolderDataset: decoded
+ * once into --image-cache, or a temporary folder that close() removes, and read back per sample. The
+ * held-out part is the same stratified, seeded split loadData makes in memory, so a run trains on the
+ * same samples in the same order either way.
+ */
+export async function loadStreamedImages(
+  location: string,
+  values: DataValues,
+  options: { command: string; heldOutFraction: number; seed: number; classNames?: readonly string[] },
+): Promise<StreamedImages> {
+  const { command } = options;
+  if (!fs.existsSync(location)) throw new UsageError(`${command}: --data '${location}' does not exist`);
+  if (values.target !== undefined)
+    throw new UsageError(`${command}: --stream is for images (class folders or a listing), not tables`);
+  const given = values['image-cache'] as string | undefined;
+  const cacheDirectory = given ?? fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-stream-'));
+  const close = () => {
+    if (given === undefined) fs.rmSync(cacheDirectory, { recursive: true, force: true });
+  };
+  try {
+    const dataset = await imageFolderDataset(location, {
+      ...imageOptions(values, command),
+      cacheDirectory,
+      ...(options.classNames === undefined ? {} : { classNames: options.classNames }),
+    });
+    let train: Dataset<Example> = dataset;
+    let heldOut: Dataset<Example> | null = null;
+    if (options.heldOutFraction > 0) {
+      const split = splitIndices(
+        dataset.labels,
+        dataset.classNames.length,
+        options.heldOutFraction,
+        new Random(options.seed),
+        { stratify: true },
+      );
+      train = datasetSubset(dataset, split.train);
+      heldOut = datasetSubset(dataset, split.test);
+    }
+    return {
+      train,
+      heldOut,
+      classNames: [...dataset.classNames],
+      shape: dataset.shape,
+      source: location,
+      close,
+    };
+  } catch (error) {
+    close();
+    throw error;
+  }
 }
 
 /** A two-layer perceptron for encoded tables: Dense(features, hidden), ReLU, Dense(hidden, outputs). */

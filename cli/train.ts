@@ -110,6 +110,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       `tensile train: --channels must be two positive integers like 32,64, got '${values.channels}'`,
     );
   }
+  if (values.stream === true) throw new UsageError('tensile train: --stream goes with --data DIR');
   if (values.dataset !== 'mnist' && values.dataset !== 'fashion-mnist') {
     throw new UsageError(`tensile train: --dataset must be mnist or fashion-mnist, got '${values.dataset}'`);
   }

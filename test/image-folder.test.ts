@@ -21,6 +21,7 @@ import {
   ImageFolderError,
   imageListing,
   loadFashionMnist,
+  loadModel,
   manualSeed,
   Random,
   seedCnn,
@@ -324,6 +325,50 @@ describe('imageFolder on Fashion-MNIST images written as PNG and JPEG files', ()
     const alone = tensile(['train', '--image-size', '28', '--no-track']);
     assert.equal(alone.status, 2);
     assert.match(alone.stderr, /--image-size goes with --data/);
+  });
+
+  test('tensile train --data --stream trains to the same weights as the in-memory path', () => {
+    // 300 images, 60 held out: the streamed run reads them from a temporary cache batch by batch,
+    // through the same stratified split and the same shuffled order, so every step sees the same batch.
+    const options = [
+      '--image-size',
+      '28',
+      '--grayscale',
+      '--epochs',
+      '2',
+      '--batch-size',
+      '16',
+      '--seed',
+      '3',
+    ];
+    const runs = [[], ['--stream']].map((extra, i) => {
+      const run = tensile([
+        'train',
+        '--data',
+        folder,
+        ...options,
+        ...extra,
+        '--no-track',
+        '--quiet',
+        '--save',
+        `stream-${i}.safetensors`,
+      ]);
+      assert.equal(run.status, 0, run.stderr);
+      return run.stdout;
+    });
+    const result = (stdout: string) => /^test accuracy: .*, test loss [\d.]+/m.exec(stdout)?.[0];
+    assert.ok(result(runs[0]!) !== undefined, runs[0]);
+    assert.equal(result(runs[1]!), result(runs[0]!));
+    const [memoryWeights, streamedWeights] = [0, 1].map((i) =>
+      loadModel(path.join(root, `stream-${i}.safetensors`))
+        .model.parameters()
+        .map((p) => Array.from(p.data)),
+    );
+    assert.deepEqual(streamedWeights, memoryWeights);
+
+    const wrong = tensile(['train', '--stream', '--no-track']);
+    assert.equal(wrong.status, 2);
+    assert.match(wrong.stderr, /--stream goes with --data/);
   });
 
   test('imageFolderDataset reads samples lazily from the cache, in worker threads as in this one', async () => {

@@ -116,10 +116,37 @@ export function splitDataset(
   random: Random,
   options: SplitOptions = {},
 ): { train: ImageDataset; test: ImageDataset } {
-  const testTotal = resolveTestCount(testSize, dataset.count);
+  const { train, test } = splitIndices(
+    dataset.labels.subarray(0, dataset.count),
+    dataset.classes,
+    testSize,
+    random,
+    options,
+  );
+  return { train: subset(dataset, train), test: subset(dataset, test) };
+}
+
+/**
+ * The split of splitDataset as sample indices, for datasets that are not held in memory (e.g.
+ * imageFolderDataset: pass its labels and class count, then datasetSubset each side). The same
+ * labels, size and generator state give the same indices as splitDataset.
+ */
+export function splitIndices(
+  labels: ArrayLike<number>,
+  classes: number,
+  testSize: number,
+  random: Random,
+  options: SplitOptions = {},
+): { train: number[]; test: number[] } {
+  const count = labels.length;
+  const testTotal = resolveTestCount(testSize, count);
   const trainIndices: number[] = [];
   const testIndices: number[] = [];
-  const groups = options.stratify ? indicesByClass(dataset) : [allIndices(dataset.count)];
+  let groups: number[][];
+  if (options.stratify) {
+    groups = Array.from({ length: classes }, () => []);
+    for (let i = 0; i < count; i++) groups[labels[i]!]!.push(i);
+  } else groups = [allIndices(count)];
   const testCounts = apportion(
     groups.map((group) => group.length),
     testTotal,
@@ -132,7 +159,7 @@ export function splitDataset(
   // Sorting keeps each side in dataset order; the loader shuffles per epoch anyway.
   trainIndices.sort((a, b) => a - b);
   testIndices.sort((a, b) => a - b);
-  return { train: subset(dataset, trainIndices), test: subset(dataset, testIndices) };
+  return { train: trainIndices, test: testIndices };
 }
 
 function resolveTestCount(testSize: number, count: number): number {
