@@ -1,5 +1,5 @@
 /** Floating-point operations of a forward pass, counted from the layers (multiply-adds × 2). */
-import { Conv2d, Dense, type Module, Sequential, summary } from '../src/index.js';
+import { Conv2d, Dense, type Module, noGrad, Sequential, summary, type Tensor, zeros } from '../src/index.js';
 
 /** Forward FLOPs per sample of a Sequential of Conv2d/Dense (other layers are counted as free). */
 export function flopsPerSample(model: Module, inputShape: number[]): number {
@@ -15,5 +15,40 @@ export function flopsPerSample(model: Module, inputShape: number[]): number {
       total += 2 * layer.inFeatures * layer.outFeatures;
     }
   });
+  return total;
+}
+
+/**
+ * Forward FLOPs per sample of any module (a ResNet, say): runs one forward pass on a zero sample in
+ * inference mode and counts each Conv2d and Dense it goes through (other layers are counted as free).
+ */
+export function forwardFlops(model: Module, inputShape: number[]): number {
+  let total = 0;
+  const restore: (() => void)[] = [];
+  for (const [, layer] of model.namedModules()) {
+    if (!(layer instanceof Conv2d) && !(layer instanceof Dense)) continue;
+    const original = layer.forward.bind(layer);
+    layer.forward = (x: Tensor): Tensor => {
+      const y = original(x);
+      if (layer instanceof Conv2d) {
+        const out = y.shape.slice(1).reduce((a, b) => a * b, 1);
+        total += 2 * out * layer.inChannels * layer.kernelSize[0] * layer.kernelSize[1];
+      } else {
+        total += 2 * layer.inFeatures * layer.outFeatures;
+      }
+      return y;
+    };
+    restore.push(() => {
+      delete (layer as { forward?: unknown }).forward;
+    });
+  }
+  const training = model.training;
+  model.eval();
+  try {
+    noGrad(() => model.forward(zeros([1, ...inputShape])));
+  } finally {
+    for (const undo of restore) undo();
+    model.train(training);
+  }
   return total;
 }

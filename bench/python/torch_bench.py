@@ -19,6 +19,37 @@ def seed_cnn():
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10)]
     return nn.Sequential(*layers)
 
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return F.relu(y + (x if self.downsample is None else self.downsample(x)))
+
+def resnet18(classes, stem):
+    """torchvision's resnet18 (basic blocks 2-2-2-2, widths 64-512; torchvision is not installed
+    with Debian's torch); stem 'small' is tensile's: a 3x3 stride-1 conv1 and no max-pool."""
+    layers = [nn.Conv2d(3, 64, 3, 1, 1, bias=False) if stem == "small" else nn.Conv2d(3, 64, 7, 2, 3, bias=False),
+              nn.BatchNorm2d(64), nn.ReLU()]
+    if stem != "small":
+        layers.append(nn.MaxPool2d(3, 2, 1))
+    cin = 64
+    for stage, width in enumerate([64, 128, 256, 512]):
+        for index in range(2):
+            layers.append(BasicBlock(cin, width, 2 if index == 0 and stage > 0 else 1))
+            cin = width
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, classes)]
+    return nn.Sequential(*layers)
+
 def blas_in_use():
     """Which BLAS torch's matmul went through: Debian's torch links the system libblas.so.3, which is
     the slow reference BLAS unless libopenblas0 is installed. Read after a matmul has run."""
@@ -41,22 +72,31 @@ def main():
         batch = 1
         def step():
             torch.mm(a, b)
-    elif workload in ("seedcnn-train", "mlp-train"):
+    elif workload in ("seedcnn-train", "resnet18-train", "mlp-train"):
         if workload == "seedcnn-train":
             model, batch, x = seed_cnn(), 64, torch.randn(64, 1, 28, 28)
+        elif workload == "resnet18-train":
+            model, batch, x = resnet18(10, "small"), 32, torch.randn(32, 3, 32, 32)
         else:
             model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
             batch, x = 128, torch.randn(128, 784)
         y = torch.randint(0, 10, (batch,))
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        if workload == "resnet18-train":
+            opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        else:
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         model.train()
         def step():
             opt.zero_grad()
             F.cross_entropy(model(x), y).backward()
             opt.step()
-    elif workload == "seedcnn-infer":
-        model, batch = seed_cnn().eval(), 256
-        x = torch.randn(batch, 1, 28, 28)
+    elif workload in ("seedcnn-infer", "resnet18-infer"):
+        if workload == "seedcnn-infer":
+            model, batch = seed_cnn().eval(), 256
+            x = torch.randn(batch, 1, 28, 28)
+        else:
+            model, batch = resnet18(1000, "imagenet").eval(), 8
+            x = torch.randn(batch, 3, 224, 224)
         def step():
             with torch.no_grad():
                 model(x)
