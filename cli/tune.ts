@@ -13,6 +13,9 @@ import { parseArgs, UsageError } from './arguments.js';
 import YAML from 'yaml';
 import {
   formatNumber,
+  imageFolder,
+  type ImageDataset,
+  imageListing,
   loadFashionMnist,
   loadMnist,
   openStorage,
@@ -100,9 +103,33 @@ function startupNote(config: StudyConfig, sampler: Sampler): string | null {
     : line;
 }
 
-function loadTask(config: StudyConfig): TrainingTask {
-  const data = config.data.dataset === 'fashion-mnist' ? loadFashionMnist() : loadMnist();
-  const { train, validation } = tuningSplit(data, config.data);
+/** The study's data: MNIST, Fashion-MNIST, or the folder or listing at data.path. */
+async function loadTask(config: StudyConfig): Promise<TrainingTask> {
+  const { path, imageSize, grayscale } = config.data;
+  let data: ImageDataset;
+  if (path === null) data = config.data.dataset === 'fashion-mnist' ? loadFashionMnist() : loadMnist();
+  else {
+    let isFile: boolean;
+    try {
+      isFile = fs.statSync(path).isFile();
+    } catch {
+      throw new UsageError(`tensile tune: data.path '${path}' does not exist`);
+    }
+    const read = isFile ? imageListing : imageFolder;
+    data = (await read(path, { imageSize, color: grayscale ? 'grayscale' : 'rgb' })).all;
+  }
+  // Own data: all of it by default, a fifth (stratified, seeded) held out for validation.
+  const validationSamples = config.data.validationSamples ?? Math.max(1, Math.round(data.count / 5));
+  const trainSamples = config.data.trainSamples ?? data.count - validationSamples;
+  if (trainSamples < 1 || trainSamples + validationSamples > data.count)
+    throw new UsageError(
+      `tensile tune: data has ${data.count} images; data.trainSamples ${trainSamples} + data.validationSamples ${validationSamples} do not fit`,
+    );
+  const { train, validation } = tuningSplit(data, {
+    trainSamples,
+    validationSamples,
+    seed: config.data.seed,
+  });
   return {
     train,
     validation,
@@ -129,7 +156,7 @@ async function runWorker(config: StudyConfig, log: (line: string) => void, track
       maxRetries: config.retries,
       ...(config.heartbeat === null ? {} : { heartbeat: config.heartbeat }),
     });
-    const task = loadTask(config);
+    const task = await loadTask(config);
     await study.optimize(
       async (trial) => {
         const values = suggestFromSpec(trial, config.search);
@@ -147,7 +174,10 @@ async function runWorker(config: StudyConfig, log: (line: string) => void, track
             name: `${config.study} trial ${trial.number}`,
             study: config.study,
             trialNumber: trial.number,
-            config: { ...(hyperparameters as unknown as JsonObject), dataset: config.data.dataset },
+            config: {
+              ...(hyperparameters as unknown as JsonObject),
+              dataset: config.data.path ?? config.data.dataset!,
+            },
           },
           (tracker) => {
             trial.setUserAttribute('runId', tracker.runId);
@@ -253,7 +283,7 @@ export async function tuneCommand(args: string[]): Promise<number> {
   const started = performance.now();
   log(
     `tensile tune: study '${config.study}' in ${config.storage}, ${config.trials} trials, ${workers} worker${workers > 1 ? 's' : ''}; ` +
-      `seed CNN ${config.model.channels.join('-')} on ${config.data.trainSamples} ${config.data.dataset} images, ${config.metric} on ${config.data.validationSamples}`,
+      `seed CNN ${config.model.channels.join('-')} on ${config.data.path === null ? `${config.data.trainSamples} ${config.data.dataset} images, ${config.metric} on ${config.data.validationSamples}` : `${config.data.path} (${config.data.imageSize}×${config.data.imageSize}${config.data.grayscale ? ' gray' : ''}), ${config.metric} on ${config.data.validationSamples ?? 'a fifth'}`}`,
   );
   const note = startupNote(config, samplerFromConfig(config.sampler, config.search));
   if (note !== null) log(note);

@@ -74,6 +74,70 @@ describe('tensile tune (command line)', () => {
     }
   });
 
+  it('tunes on a folder of images given as data.path (2 trials)', async () => {
+    const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-tune-cli-'));
+    try {
+      // Two classes told apart by which half of a 12×12 image is bright, 24 PNGs each.
+      const sharp = (await import('sharp')).default;
+      for (const [label, bright] of [
+        ['top', 0],
+        ['bottom', 1],
+      ] as const) {
+        fs.mkdirSync(path.join(directory, 'images', label), { recursive: true });
+        for (let i = 0; i < 24; i++) {
+          const pixels = Buffer.alloc(144, 20 + i);
+          pixels.fill(200 + i, bright * 72, bright * 72 + 72);
+          await sharp(pixels, { raw: { width: 12, height: 12, channels: 1 } })
+            .png()
+            .toFile(path.join(directory, 'images', label, `${i}.png`));
+        }
+      }
+      const file = path.join(directory, 'study.yaml');
+      fs.writeFileSync(
+        file,
+        studyYaml
+          .replace('study: tiny', 'study: own')
+          .replace('trials: 3', 'trials: 2')
+          .replace(/^data: .*$/m, 'data: { path: images, imageSize: 8, grayscale: true, seed: 1 }'),
+      );
+      const result = spawnSync(process.execPath, [cli, 'tune', file], { cwd: directory, encoding: 'utf8' });
+      assert.equal(result.status, 0, result.stderr);
+      assert.match(result.stdout, /seed CNN 4-8 on images \(8×8 gray\)/);
+      const url = `sqlite:${path.join(directory, 'tensile.db')}`;
+      const storage = await openStorage(url);
+      const runs = await openRunStore(url);
+      try {
+        const trials = await (await Study.load('own', storage, { heartbeat: null })).trials();
+        assert.deepEqual(
+          trials.map((t) => t.state),
+          ['complete', 'complete'],
+        );
+        for (const trial of trials) assert.ok(trial.value! >= 0 && trial.value! <= 1, String(trial.value));
+        const recorded = await runs.listRuns({ study: 'own' });
+        assert.deepEqual(
+          recorded.map((r) => r.config.dataset),
+          ['images', 'images'],
+        );
+        // A fifth of the 48 images (10) is the validation set: accuracies are tenths.
+        const metrics = await runs.getMetrics(recorded[0]!.id);
+        const accuracies = metrics.series.validationAccuracy!.value;
+        assert.ok(accuracies.length >= 1);
+        for (const value of accuracies)
+          assert.ok(value !== null && Math.abs(value * 10 - Math.round(value * 10)) < 1e-9, String(value));
+      } finally {
+        await runs.close();
+        await storage.close();
+      }
+      // A wrong type stops the command before any trial, naming the field.
+      fs.writeFileSync(file, studyYaml.replace(/^data: .*$/m, "data: { path: images, imageSize: 'big' }"));
+      const wrong = spawnSync(process.execPath, [cli, 'tune', file], { cwd: directory, encoding: 'utf8' });
+      assert.notEqual(wrong.status, 0);
+      assert.match(wrong.stderr, /data\.imageSize: must be a positive integer, got the string "big"/);
+    } finally {
+      fs.rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
   it('records nothing with --no-track', async () => {
     const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-tune-cli-'));
     try {

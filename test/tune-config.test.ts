@@ -25,6 +25,33 @@ describe('study configuration', () => {
     assert.equal(config.search.find((e) => e.name === 'shift')!.value, 0);
   });
 
+  it('reads data.path (own images) and names the field of a wrong type', () => {
+    const parse = (data: unknown) => parseStudyConfig({ data }, { storage: 'memory' });
+    const own = parse({ path: 'photos/', imageSize: 32, grayscale: true });
+    assert.deepEqual(own.data, {
+      dataset: null,
+      path: 'photos/',
+      imageSize: 32,
+      grayscale: true,
+      trainSamples: null,
+      validationSamples: null,
+      seed: 1,
+    });
+    assert.equal(parse({ path: 'photos/', validationSamples: 20 }).data.validationSamples, 20);
+    assert.equal(parse({}).data.dataset, 'mnist');
+    assert.equal(parse({}).data.path, null);
+    assert.throws(() => parse({ path: 5 }), /^Error: data\.path: must be .*, got the number 5/);
+    assert.throws(
+      () => parse({ path: 'p', imageSize: '32' }),
+      /^Error: data\.imageSize: must be a positive integer/,
+    );
+    assert.throws(() => parse({ path: 'p', imageSize: 0 }), /data\.imageSize: must be a positive integer/);
+    assert.throws(() => parse({ path: 'p', grayscale: 'yes' }), /data\.grayscale: must be true or false/);
+    assert.throws(() => parse({ path: 'p', dataset: 'mnist' }), /data: give dataset or path, not both/);
+    assert.throws(() => parse({ imageSize: 32 }), /data\.imageSize: goes with data\.path/);
+    assert.throws(() => parse({ path: 'p', size: 3 }), /data: unknown key 'size'/);
+  });
+
   it('names unknown samplers, pruners, options and keys with the known ones', () => {
     assert.throws(
       () => samplerFromConfig('cma-es', []),

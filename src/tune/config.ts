@@ -181,7 +181,19 @@ export interface StudyConfig {
   heartbeat: HeartbeatSettings | null;
   sampler: unknown;
   pruner: unknown;
-  data: { dataset: 'mnist' | 'fashion-mnist'; trainSamples: number; validationSamples: number; seed: number };
+  /**
+   * MNIST or Fashion-MNIST, or the user's images at `path` (class folders, or a path,label listing
+   * CSV) read at imageSize × imageSize; samples counts default then to all of it, a fifth held out.
+   */
+  data: {
+    dataset: 'mnist' | 'fashion-mnist' | null;
+    path: string | null;
+    imageSize: number;
+    grayscale: boolean;
+    trainSamples: number | null;
+    validationSamples: number | null;
+    seed: number;
+  };
   model: { channels: [number, number] };
   search: SearchSpec;
 }
@@ -299,12 +311,40 @@ export function parseStudyConfig(input: unknown, defaults: { storage: string }):
     heartbeat = { intervalSeconds: h.intervalSeconds as number, graceSeconds: h.graceSeconds as number };
     checkHeartbeat(heartbeat);
   }
-  const data = section(raw.data, 'data', ['dataset', 'trainSamples', 'validationSamples', 'seed']);
-  const dataset = data.dataset ?? 'mnist';
-  if (dataset !== 'mnist' && dataset !== 'fashion-mnist')
+  const data = section(raw.data, 'data', [
+    'dataset',
+    'path',
+    'imageSize',
+    'grayscale',
+    'trainSamples',
+    'validationSamples',
+    'seed',
+  ]);
+  const dataPath = data.path ?? null;
+  if (dataPath !== null && (typeof dataPath !== 'string' || dataPath.length === 0))
+    throw wrongType(
+      'data.path',
+      'a folder of class subfolders or a path,label listing CSV (a string)',
+      dataPath,
+    );
+  if (dataPath !== null && data.dataset !== undefined && data.dataset !== null)
+    throw new Error('data: give dataset or path, not both');
+  const dataset = dataPath === null ? (data.dataset ?? 'mnist') : null;
+  if (dataset !== null && dataset !== 'mnist' && dataset !== 'fashion-mnist')
     throw wrongType('data.dataset', 'mnist or fashion-mnist', dataset);
-  const trainSamples = integerField(data.trainSamples ?? 4000, 'data.trainSamples', 1);
-  const validationSamples = integerField(data.validationSamples ?? 1000, 'data.validationSamples', 1);
+  if (dataPath === null)
+    for (const key of ['imageSize', 'grayscale'])
+      if (data[key] !== undefined) throw new Error(`data.${key}: goes with data.path (your own images)`);
+  const imageSize = integerField(data.imageSize ?? 28, 'data.imageSize', 1);
+  if (imageSize > 4096) throw wrongType('data.imageSize', 'an integer in [1, 4096]', imageSize);
+  const grayscale = data.grayscale ?? false;
+  if (typeof grayscale !== 'boolean') throw wrongType('data.grayscale', 'true or false', grayscale);
+  const samples = (key: 'trainSamples' | 'validationSamples', fallback: number) =>
+    data[key] === undefined && dataPath !== null
+      ? null
+      : integerField(data[key] ?? fallback, `data.${key}`, 1);
+  const trainSamples = samples('trainSamples', 4000);
+  const validationSamples = samples('validationSamples', 1000);
   const dataSeed = integerField(data.seed ?? 1, 'data.seed', 0);
   const model = section(raw.model, 'model', ['channels']);
   const channels = model.channels ?? [8, 16];
@@ -330,7 +370,15 @@ export function parseStudyConfig(input: unknown, defaults: { storage: string }):
     heartbeat,
     sampler: raw.sampler,
     pruner: raw.pruner,
-    data: { dataset, trainSamples, validationSamples, seed: dataSeed },
+    data: {
+      dataset,
+      path: dataPath,
+      imageSize,
+      grayscale,
+      trainSamples,
+      validationSamples,
+      seed: dataSeed,
+    },
     model: { channels: channels as [number, number] },
     search,
   };
