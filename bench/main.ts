@@ -17,7 +17,7 @@
  * --soak trains seedcnn-train for 5,000 steps and reports peak RSS after 100 steps and at the end.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -43,6 +43,7 @@ import {
   getBackend,
 } from '../src/index.js';
 import { flopsPerSample, forwardFlops } from './flops.js';
+import { torchEnvironment } from './torch-env.js';
 import { setNativeThreads, getNativeThreads } from '../src/backend/native/index.js';
 import { getWasmThreads, setWasmThreads } from '../src/backend/wasm/index.js';
 
@@ -176,28 +177,6 @@ const python = '/usr/bin/python3';
 function torchAvailable(): boolean {
   const result = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
   return result.status === 0;
-}
-
-/**
- * Environment for the PyTorch process. Debian 12's OpenBLAS 0.3.21 does not recognise recent Xeons
- * (Sapphire Rapids) and falls back to its SSE3 "Prescott" kernels, about 7× slower than its
- * AVX-512 ones; a PyTorch user with the pip wheel (MKL) never sees that, so we name the core type it
- * should use from the CPU's flags unless the caller already chose one.
- */
-function torchEnvironment(): NodeJS.ProcessEnv {
-  const environment = { ...process.env };
-  if (environment.OPENBLAS_CORETYPE === undefined) {
-    let flags = '';
-    try {
-      flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '';
-    } catch {
-      // Not Linux: leave OpenBLAS to its own detection.
-    }
-    const has = (flag: string) => flags.split(/\s+/).includes(flag);
-    if (has('avx512f') && has('avx512bw') && has('avx512vl')) environment.OPENBLAS_CORETYPE = 'SkylakeX';
-    else if (has('avx2') && has('fma')) environment.OPENBLAS_CORETYPE = 'Haswell';
-  }
-  return environment;
 }
 
 interface TorchResult {
