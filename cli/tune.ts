@@ -122,7 +122,7 @@ async function loadTask(config: StudyConfig): Promise<TrainingTask> {
   const validationSamples = config.data.validationSamples ?? Math.max(1, Math.round(data.count / 5));
   const trainSamples = config.data.trainSamples ?? data.count - validationSamples;
   if (trainSamples < 1 || trainSamples + validationSamples > data.count)
-    throw new UsageError(
+    throw new RangeError(
       `tensile tune: data has ${data.count} images; data.trainSamples ${trainSamples} + data.validationSamples ${validationSamples} do not fit`,
     );
   const { train, validation } = tuningSplit(data, {
