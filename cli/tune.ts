@@ -16,6 +16,8 @@ import {
   imageFolder,
   type ImageDataset,
   imageListing,
+  csvDataset,
+  readCsvRecords,
   loadFashionMnist,
   loadMnist,
   openStorage,
@@ -103,9 +105,46 @@ function startupNote(config: StudyConfig, sampler: Sampler): string | null {
     : line;
 }
 
-/** The study's data: MNIST, Fashion-MNIST, or the folder or listing at data.path. */
+/** What the trials train, for the first line. */
+function describeData(config: StudyConfig): string {
+  const { path, target, dataset, imageSize, grayscale, trainSamples, validationSamples } = config.data;
+  const held = `${config.metric} on ${validationSamples ?? 'a fifth'}`;
+  if (path === null)
+    return `seed CNN ${config.model.channels.join('-')} on ${trainSamples} ${dataset} images, ${held}`;
+  if (target !== null) return `a perceptron (64 hidden) predicting '${target}' of ${path}, ${held}`;
+  return `seed CNN ${config.model.channels.join('-')} on ${path} (${imageSize}×${imageSize}${grayscale ? ' gray' : ''}), ${held}`;
+}
+
+/** A table at data.path with data.target: encoded on the training rows, a fifth (or validationSamples) held out. */
+function tableTask(config: StudyConfig, path: string, target: string): TrainingTask {
+  const rows = readCsvRecords(path).rows.length;
+  const held = config.data.validationSamples ?? Math.max(1, Math.round(rows / 5));
+  if (held >= rows)
+    throw new RangeError(
+      `tensile tune: ${path} has ${rows} rows; data.validationSamples ${held} leaves none to train on`,
+    );
+  const table = csvDataset(path, { target, validationSplit: held / rows, seed: config.data.seed });
+  const encoded = table.encoding.target;
+  if (encoded.task === 'regression' && config.metric.endsWith('ccuracy'))
+    throw new UsageError(
+      `tensile tune: '${target}' is a regression target: metric must be validationLoss or loss, not ${config.metric}`,
+    );
+  return {
+    train: table.train,
+    validation: table.validation!,
+    outputs: encoded.task === 'classification' ? encoded.classNames.length : 1,
+    channels: config.model.channels,
+    seed: config.data.seed,
+    metric: config.metric,
+  };
+}
+
+/** The study's data: MNIST, Fashion-MNIST, or the images (folder, listing) or table at data.path. */
 async function loadTask(config: StudyConfig): Promise<TrainingTask> {
-  const { path, imageSize, grayscale } = config.data;
+  const { path, imageSize, grayscale, target } = config.data;
+  if (path !== null && !fs.existsSync(path))
+    throw new UsageError(`tensile tune: data.path '${path}' does not exist`);
+  if (path !== null && target !== null) return tableTask(config, path, target);
   let data: ImageDataset;
   if (path === null) data = config.data.dataset === 'fashion-mnist' ? loadFashionMnist() : loadMnist();
   else {
@@ -283,7 +322,7 @@ export async function tuneCommand(args: string[]): Promise<number> {
   const started = performance.now();
   log(
     `tensile tune: study '${config.study}' in ${config.storage}, ${config.trials} trials, ${workers} worker${workers > 1 ? 's' : ''}; ` +
-      `seed CNN ${config.model.channels.join('-')} on ${config.data.path === null ? `${config.data.trainSamples} ${config.data.dataset} images, ${config.metric} on ${config.data.validationSamples}` : `${config.data.path} (${config.data.imageSize}×${config.data.imageSize}${config.data.grayscale ? ' gray' : ''}), ${config.metric} on ${config.data.validationSamples ?? 'a fifth'}`}`,
+      describeData(config),
   );
   const note = startupNote(config, samplerFromConfig(config.sampler, config.search));
   if (note !== null) log(note);

@@ -138,6 +138,57 @@ describe('tensile tune (command line)', () => {
     }
   });
 
+  it('tunes a perceptron on a CSV table given as data.path and data.target (2 trials)', async () => {
+    const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-tune-cli-'));
+    try {
+      // 60 rows: the class is whether x + y is above 1; a column of noise and a categorical one.
+      const rows = ['x,y,colour,label'];
+      for (let i = 0; i < 60; i++) {
+        const x = ((i * 37) % 60) / 60;
+        const y = ((i * 11) % 60) / 60;
+        rows.push(`${x},${y},${['red', 'blue'][i % 2]},${x + y > 1 ? 'high' : 'low'}`);
+      }
+      fs.writeFileSync(path.join(directory, 'table.csv'), rows.join('\n'));
+      const file = path.join(directory, 'study.yaml');
+      fs.writeFileSync(
+        file,
+        studyYaml
+          .replace('study: tiny', 'study: table')
+          .replace('trials: 3', 'trials: 2')
+          .replace(/^data: .*$/m, 'data: { path: table.csv, target: label, validationSamples: 20, seed: 1 }'),
+      );
+      const result = spawnSync(process.execPath, [cli, 'tune', file, '--no-track'], {
+        cwd: directory,
+        encoding: 'utf8',
+      });
+      assert.equal(result.status, 0, result.stderr);
+      assert.match(result.stdout, /a perceptron \(64 hidden\) predicting 'label' of table\.csv/);
+      const storage = await openStorage(`sqlite:${path.join(directory, 'tensile.db')}`);
+      try {
+        const trials = await (await Study.load('table', storage, { heartbeat: null })).trials();
+        assert.deepEqual(
+          trials.map((t) => t.state),
+          ['complete', 'complete'],
+        );
+        // 20 validation rows: accuracies are twentieths.
+        for (const trial of trials)
+          assert.ok(Math.abs(trial.value! * 20 - Math.round(trial.value! * 20)) < 1e-9, String(trial.value));
+      } finally {
+        await storage.close();
+      }
+      // A regression target cannot be judged by accuracy.
+      fs.writeFileSync(file, studyYaml.replace(/^data: .*$/m, 'data: { path: table.csv, target: x }'));
+      const wrong = spawnSync(process.execPath, [cli, 'tune', file, '--no-track'], {
+        cwd: directory,
+        encoding: 'utf8',
+      });
+      assert.notEqual(wrong.status, 0);
+      assert.match(wrong.stderr, /'x' is a regression target: metric must be validationLoss or loss/);
+    } finally {
+      fs.rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
   it('records nothing with --no-track', async () => {
     const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-tune-cli-'));
     try {

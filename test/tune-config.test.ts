@@ -31,6 +31,7 @@ describe('study configuration', () => {
     assert.deepEqual(own.data, {
       dataset: null,
       path: 'photos/',
+      target: null,
       imageSize: 32,
       grayscale: true,
       trainSamples: null,
@@ -49,6 +50,18 @@ describe('study configuration', () => {
     assert.throws(() => parse({ path: 'p', grayscale: 'yes' }), /data\.grayscale: must be true or false/);
     assert.throws(() => parse({ path: 'p', dataset: 'mnist' }), /data: give dataset or path, not both/);
     assert.throws(() => parse({ imageSize: 32 }), /data\.imageSize: goes with data\.path/);
+    const table = parse({ path: 'houses.csv', target: 'price', validationSamples: 50 }).data;
+    assert.equal(table.target, 'price');
+    assert.equal(table.validationSamples, 50);
+    assert.throws(
+      () => parse({ path: 'h.csv', target: 3 }),
+      /^Error: data\.target: must be the name of the table column/,
+    );
+    assert.throws(() => parse({ target: 'price' }), /data\.target: goes with data\.path/);
+    assert.throws(
+      () => parse({ path: 'h.csv', target: 'price', imageSize: 8 }),
+      /data\.imageSize: not for a table/,
+    );
     assert.throws(() => parse({ path: 'p', size: 3 }), /data: unknown key 'size'/);
   });
 

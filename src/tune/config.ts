@@ -188,6 +188,8 @@ export interface StudyConfig {
   data: {
     dataset: 'mnist' | 'fashion-mnist' | null;
     path: string | null;
+    /** The column a table at `path` (a CSV with a header) predicts; null: `path` holds images. */
+    target: string | null;
     imageSize: number;
     grayscale: boolean;
     trainSamples: number | null;
@@ -314,6 +316,7 @@ export function parseStudyConfig(input: unknown, defaults: { storage: string }):
   const data = section(raw.data, 'data', [
     'dataset',
     'path',
+    'target',
     'imageSize',
     'grayscale',
     'trainSamples',
@@ -333,8 +336,15 @@ export function parseStudyConfig(input: unknown, defaults: { storage: string }):
   if (dataset !== null && dataset !== 'mnist' && dataset !== 'fashion-mnist')
     throw wrongType('data.dataset', 'mnist or fashion-mnist', dataset);
   if (dataPath === null)
-    for (const key of ['imageSize', 'grayscale'])
-      if (data[key] !== undefined) throw new Error(`data.${key}: goes with data.path (your own images)`);
+    for (const key of ['imageSize', 'grayscale', 'target'])
+      if (data[key] !== undefined) throw new Error(`data.${key}: goes with data.path (your own data)`);
+  const target = data.target ?? null;
+  if (target !== null && (typeof target !== 'string' || target.length === 0))
+    throw wrongType('data.target', 'the name of the table column to predict (a string)', target);
+  if (target !== null)
+    for (const key of ['imageSize', 'grayscale', 'trainSamples'])
+      if (data[key] !== undefined)
+        throw new Error(`data.${key}: not for a table (data.target); it trains on the rows not held out`);
   const imageSize = integerField(data.imageSize ?? 28, 'data.imageSize', 1);
   if (imageSize > 4096) throw wrongType('data.imageSize', 'an integer in [1, 4096]', imageSize);
   const grayscale = data.grayscale ?? false;
@@ -373,6 +383,7 @@ export function parseStudyConfig(input: unknown, defaults: { storage: string }):
     data: {
       dataset,
       path: dataPath,
+      target,
       imageSize,
       grayscale,
       trainSamples,

@@ -6,6 +6,11 @@
 import { noGrad } from '../autograd/graph.js';
 import { splitDataset, type ImageDataset } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
+import type { TableDataset } from '../data/csv.js';
+import { isImageDataset } from '../data/protocol.js';
+import { mseLoss } from '../ops/loss.js';
+import { ReLU } from '../nn/layers/activation.js';
+import { Dense } from '../nn/layers/dense.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Random } from '../tensor/random.js';
 import { randomShift } from '../data/transforms.js';
@@ -108,8 +113,11 @@ export function trainingHyperparameters(values: Record<string, ParamValue>): Tra
 }
 
 export interface TrainingTask {
-  train: ImageDataset;
-  validation: ImageDataset;
+  /** Images train the seed CNN; an encoded table (csvDataset) trains a perceptron of one hidden layer of 64. */
+  train: ImageDataset | TableDataset;
+  validation: ImageDataset | TableDataset;
+  /** Tables only: the classes, or 1 for a regression (trained with mseLoss; metric validationLoss or loss). */
+  outputs?: number;
   /** Channels of the seed CNN's two blocks. */
   channels: readonly [number, number];
   /** Seeds initialisation, data order and augmentation (the same for every trial, so trials differ only by hyperparameters). */
@@ -173,6 +181,17 @@ export function tunableSeedCnn(
   return new Sequential(...layers, new Dropout(dropout), head);
 }
 
+/** A table's model: Dense(features, 64), ReLU, dropout when asked for, Dense(64, outputs). */
+function tableMlp(task: TrainingTask, dropout: number): Sequential {
+  const table = task.train as TableDataset;
+  if (task.outputs === undefined)
+    throw new Error('a table task needs outputs (classes, or 1 for regression)');
+  const head = new Dense(64, task.outputs);
+  return dropout > 0
+    ? new Sequential(new Dense(table.features, 64), new ReLU(), new Dropout(dropout), head)
+    : new Sequential(new Dense(table.features, 64), new ReLU(), head);
+}
+
 function makeOptimizer(model: Sequential, h: TrainingHyperparameters): Optimizer {
   if (h.optimizer === 'sgd')
     return new SGD(model.parameters(), { lr: h.lr, momentum: h.momentum, weightDecay: h.weightDecay });
@@ -206,24 +225,37 @@ export function trainWithHyperparameters(
   const started = performance.now();
   const metric = task.metric ?? 'validationAccuracy';
   manualSeed(task.seed);
-  const model = tunableSeedCnn(task.train, task.channels, h.dropout);
+  const images = isImageDataset(task.train) ? task.train : null;
+  const model =
+    images !== null ? tunableSeedCnn(images, task.channels, h.dropout) : tableMlp(task, h.dropout);
   const callbacks: Callback[] = [
-    new PreciseBatchNorm(task.train, 30, 64, task.seed),
+    ...(images === null ? [] : [new PreciseBatchNorm(images, 30, 64, task.seed)]),
     ...(options.callbacks ?? []),
   ];
   if (options.trial !== undefined) callbacks.push(new PruningCallback(options.trial, { monitor: metric }));
-  const schedule = makeSchedule(h, Math.ceil(task.train.count / h.batchSize));
-  const history = fit(model, task.train, {
+  const count = images !== null ? images.count : (task.train as TableDataset).length;
+  const schedule = makeSchedule(h, Math.ceil(count / h.batchSize));
+  const common = {
     optimizer: makeOptimizer(model, h),
     epochs: h.epochs,
     batchSize: h.batchSize,
-    validationData: task.validation,
-    transforms: h.shift > 0 ? [randomShift(h.shift)] : [],
     seed: task.seed,
     callbacks,
     progress: false,
     ...(schedule === undefined ? {} : { schedule }),
-  });
+  };
+  const history =
+    images !== null
+      ? fit(model, images, {
+          ...common,
+          validationData: task.validation,
+          transforms: h.shift > 0 ? [randomShift(h.shift)] : [],
+        })
+      : fit(model, task.train as TableDataset, {
+          ...common,
+          validationData: task.validation as TableDataset,
+          ...(task.outputs === 1 ? { loss: mseLoss } : {}),
+        });
   const last = history.epochs[history.epochs.length - 1]!;
   const value = last[metric];
   if (value === undefined) throw new Error(`training produced no ${metric}`);
