@@ -218,7 +218,7 @@ export interface CsvDatasetOptions extends ReadCsvOptions {
 export interface TableDataset extends Dataset<Example> {
   /** [length, features] row-major. */
   readonly inputs: Float32Array;
-  /** [length]: class indices, or standardised regression targets. */
+  /** Class indices, or standardised regression targets; one per row. */
   readonly targets: Int32Array | Float32Array;
   readonly features: number;
 }
