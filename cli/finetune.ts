@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import { numberOption, parseArgs, UsageError, type NumberRule } from './arguments.js';
 import { openRunStoreIfAvailable } from './tracking.js';
+import { saveTrainedModel } from './saving.js';
 import { dataOptions, heldOutImages } from './data-source.js';
 import { configFromOptions, defaultStoreUrl, trackRun, type RunTracker } from '../src/track/index.js';
 import {
@@ -32,7 +33,6 @@ import {
   readIdxImages,
   readSafetensors,
   replaceHead,
-  saveModel,
   setBackend,
   splitDataset,
   type StrategyName,
@@ -341,7 +341,7 @@ export async function finetuneCommand(args: string[]): Promise<number> {
     const history = transferStrategies[strategy](model, train, options);
     const result = evaluate(model, test);
     if (values.save !== undefined) {
-      saveModel(
+      saveTrainedModel(
         model,
         values.save,
         { inputShape: [train.channels, train.height, train.width], classNames: train.classNames },

@@ -2,6 +2,7 @@
  * tensile train --data: trains on the user's own images or table (see data-source.ts), holding out
  * --test-fraction of it, and prints the held-out accuracy (or RMSE for a numeric target).
  */
+import { saveTrainedModel } from './saving.js';
 import * as path from 'node:path';
 import { numberOption, UsageError } from './arguments.js';
 import {
@@ -41,7 +42,6 @@ import {
   randomShift,
   resnet18,
   type SampleTransform,
-  saveModel,
   seedCnn,
   setBackend,
   summary,
@@ -245,12 +245,7 @@ export async function trainOnData(
     } finally {
       streamedValidation?.close();
     }
-    const result =
-      data.kind === 'streamed'
-        ? evaluate(model, data.heldOut!, loss)
-        : data.kind === 'images'
-          ? evaluate(model, data.heldOut!, loss)
-          : evaluate(model, data.heldOut!, loss);
+    const result = evaluate(model, data.heldOut!, loss);
     const seconds = (performance.now() - started) / 1000;
     const target = data.kind === 'table' ? data.encoding.target : undefined;
     // The loss is the mean squared error of the standardised target: back in the target's units.
@@ -263,7 +258,14 @@ export async function trainOnData(
           ? { test_accuracy: result.accuracy!.toFixed(4) }
           : { test_rmse: rmse.toPrecision(6) }),
       };
-      saveModel(model, string('save')!, extras, metadata);
+      try {
+        saveTrainedModel(model, string('save')!, extras, metadata);
+      } catch (error) {
+        await tracker?.fail(error);
+        await tracker?.close();
+        await store?.close();
+        throw error;
+      }
       log(`model written to ${string('save')}`);
     }
     if (tracker !== null) {

@@ -6,8 +6,8 @@
  * ±2-pixel shifts) is the one measured to reach 98% in PyTorch on this data.
  */
 import * as path from 'node:path';
-import * as os from 'node:os';
-import { describeFailure, numberOption, parseArgs, UsageError } from './arguments.js';
+import { numberOption, parseArgs, UsageError } from './arguments.js';
+import { saveTrainedModel } from './saving.js';
 import {
   AdamW,
   assertWritableTarget,
@@ -21,7 +21,6 @@ import {
   oneCycleSchedule,
   Random,
   randomShift,
-  saveModel,
   type ModelExtras,
   seedCnn,
   splitDataset,
@@ -29,7 +28,6 @@ import {
   backendByName,
   setBackend,
   type Callback,
-  type Module,
 } from '../src/index.js';
 import { configFromOptions, defaultStoreUrl, RunTracker } from '../src/track/index.js';
 import { openRunStoreIfAvailable } from './tracking.js';
@@ -182,20 +180,12 @@ export async function trainCommand(args: string[]): Promise<number> {
       classNames: data.classNames,
     };
     try {
-      saveModel(model, values.save, extras, metadata);
+      saveTrainedModel(model, values.save, extras, metadata);
     } catch (error) {
-      // The target was checked before training, but a disk can fill up since: keep the result.
-      const fallback = saveFallback(model, values.save, extras, metadata);
       await tracker?.fail(error);
       await tracker?.close();
       await store?.close();
-      const { line } = describeFailure(error, false);
-      throw new Error(
-        `${line.replace(/^tensile: /, '')}; ` +
-          (fallback === null
-            ? 'the trained model could not be written anywhere else either'
-            : `the trained model was written to '${fallback}' instead`),
-      );
+      throw error;
     }
     log(`model written to ${values.save}`);
   }
@@ -216,27 +206,4 @@ export async function trainCommand(args: string[]): Promise<number> {
     `test accuracy: ${(result.accuracy * 100).toFixed(2)}% (${Math.round(result.accuracy * test.count)}/${test.count}), test loss ${result.loss.toFixed(4)}, ${seconds.toFixed(0)} s`,
   );
   return 0;
-}
-
-/**
- * Writes the weights somewhere they can be recovered from when the requested file could not be
- * written: the working directory, then the system's temporary directory. Returns the path, or null.
- */
-function saveFallback(
-  model: Module,
-  requested: string,
-  extras: ModelExtras,
-  metadata: Record<string, string>,
-): string | null {
-  const name = `tensile-unsaved-${path.basename(requested, '.safetensors')}-${Date.now()}.safetensors`;
-  for (const directory of [process.cwd(), os.tmpdir()]) {
-    const candidate = path.join(directory, name);
-    try {
-      saveModel(model, candidate, extras, metadata);
-      return candidate;
-    } catch {
-      // try the next place
-    }
-  }
-  return null;
 }

@@ -232,6 +232,26 @@ describe('tensile train checks before it works, and never saves a diverged model
       assert.ok(fs.statSync(match[2]!).size > 0, 'the fallback file holds the model');
       assert.equal(fs.existsSync(target), false);
       assert.deepEqual(fs.readdirSync(full), ['fill'], 'no temporary file left on the full disk');
+      // finetune saves through the same path.
+      const pretrained = path.join(repositoryRoot, 'pretrained', 'seed-cnn-fashion-mnist.safetensors');
+      const tuned = tensile([
+        'finetune',
+        '--from',
+        pretrained,
+        '--no-track',
+        '--quiet',
+        '--epochs',
+        '1',
+        '--per-class',
+        '5',
+        '--save',
+        path.join(full, 'tuned.safetensors'),
+      ]);
+      assert.equal(tuned.status, 1, tuned.stderr);
+      assert.match(
+        tuned.stderr,
+        /cannot write '.*tuned\.safetensors': disk full; the trained model was written to '.*tensile-unsaved-tuned-\d+\.safetensors' instead/,
+      );
     } finally {
       spawnSync('umount', [full]);
     }
