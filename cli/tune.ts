@@ -21,6 +21,7 @@ import {
   loadFashionMnist,
   loadMnist,
   openStorage,
+  type Storage,
   parseStudyConfig,
   prunerFromConfig,
   samplerFromConfig,
@@ -179,7 +180,12 @@ async function loadTask(config: StudyConfig): Promise<TrainingTask> {
 }
 
 /** One worker: joins the study and runs trials until the study-wide budget is spent. */
-async function runWorker(config: StudyConfig, log: (line: string) => void, track: boolean): Promise<void> {
+async function runWorker(
+  config: StudyConfig,
+  log: (line: string) => void,
+  track: boolean,
+  afterwards?: (storage: Storage) => Promise<void>,
+): Promise<void> {
   const storage = await openStorage(config.storage);
   // Each trial's training is also a run (kind 'trial') in the same store, with its curves.
   let runs: RunStore | null = null;
@@ -235,14 +241,17 @@ async function runWorker(config: StudyConfig, log: (line: string) => void, track
         ],
       },
     );
+    // Before the storage closes: an in-memory study is gone once it does.
+    await afterwards?.(storage);
   } finally {
     await runs?.close();
     await storage.close();
   }
 }
 
-async function summarize(config: StudyConfig, started: number): Promise<void> {
-  const storage = await openStorage(config.storage);
+/** The study's counts and best trial, read from `given` (left open) or from a storage opened here. */
+async function summarize(config: StudyConfig, started: number, given?: Storage): Promise<void> {
+  const storage = given ?? (await openStorage(config.storage));
   try {
     const study = await Study.load(config.study, storage, { heartbeat: null });
     const trials = await study.trials();
@@ -259,7 +268,7 @@ async function summarize(config: StudyConfig, started: number): Promise<void> {
         `best: trial ${best.number}, ${config.metric} ${best.value!.toFixed(4)}\n  ${describeParams(best.params)}`,
       );
   } finally {
-    await storage.close();
+    if (given === undefined) await storage.close();
   }
 }
 
@@ -327,7 +336,8 @@ export async function tuneCommand(args: string[]): Promise<number> {
   const note = startupNote(config, samplerFromConfig(config.sampler, config.search));
   if (note !== null) log(note);
   if (workers === 1) {
-    await runWorker(config, log, track);
+    await runWorker(config, log, track, (storage) => summarize(config, started, storage));
+    return 0;
   } else {
     const main = fileURLToPath(new URL('./main.js', import.meta.url));
     const forwarded = [

@@ -176,6 +176,14 @@ describe('tensile tune (command line)', () => {
       } finally {
         await storage.close();
       }
+      // With an in-memory storage the summary reads the study before the storage closes.
+      const inMemory = spawnSync(process.execPath, [cli, 'tune', file, '--no-track', '--storage', 'memory'], {
+        cwd: directory,
+        encoding: 'utf8',
+      });
+      assert.equal(inMemory.status, 0, inMemory.stderr);
+      assert.match(inMemory.stdout, /^study 'table' in memory: 2 trials \(2 complete, /m);
+      assert.match(inMemory.stdout, /^best: trial \d+, validationAccuracy /m);
       // A regression target cannot be judged by accuracy.
       fs.writeFileSync(file, studyYaml.replace(/^data: .*$/m, 'data: { path: table.csv, target: x }'));
       const wrong = spawnSync(process.execPath, [cli, 'tune', file, '--no-track'], {
