@@ -286,6 +286,25 @@ function drawTitle(title: { fitted: FittedText }, width: number): string[] {
   return textLines(width / 2, edge + ascent(title.fitted.size), title.fitted, { weight: 'bold' });
 }
 
+/** The value axis's grid lines across the plot and their tick labels to its left. */
+function drawValueGrid(
+  domain: AxisDomain,
+  toY: (value: number) => number,
+  left: number,
+  right: number,
+): string[] {
+  return domain.ticks.flatMap((tick, i) => {
+    const y = toY(tick);
+    return [
+      `<line x1="${fmt(left)}" x2="${fmt(right)}" y1="${fmt(y)}" y2="${fmt(y)}" stroke="#e5e5e5"/>`,
+      textElement(left - 6, y + ascent(tickSize) * 0.35, domain.labels[i]!, {
+        size: tickSize,
+        anchor: 'end',
+      }),
+    ];
+  });
+}
+
 /**
  * Fewer ticks until neighbouring labels along a horizontal axis leave a gap between them (at most
  * five tries; two ticks always fit a sensible width).
@@ -418,16 +437,7 @@ export function lineChart(options: LineChartOptions): string {
     `<rect width="${width}" height="${height}" fill="white"/>`,
     ...drawTitle(title, width),
   ];
-  yDomain.ticks.forEach((tick, i) => {
-    const y = toY(tick);
-    parts.push(
-      `<line x1="${fmt(left)}" x2="${fmt(right)}" y1="${fmt(y)}" y2="${fmt(y)}" stroke="#e5e5e5"/>`,
-      textElement(left - 6, y + ascent(tickSize) * 0.35, yDomain.labels[i]!, {
-        size: tickSize,
-        anchor: 'end',
-      }),
-    );
-  });
+  parts.push(...drawValueGrid(yDomain, toY, left, right));
   x.ticks.forEach((tick, i) => {
     const px = toX(tick);
     parts.push(
@@ -672,16 +682,7 @@ export function barChart(options: BarChartOptions): string {
       `<rect width="${width}" height="${height}" fill="white"/>`,
       ...drawTitle(title, width),
     ];
-    domain.ticks.forEach((tick, i) => {
-      const y = toY(tick);
-      parts.push(
-        `<line x1="${fmt(left)}" x2="${fmt(right)}" y1="${fmt(y)}" y2="${fmt(y)}" stroke="#e5e5e5"/>`,
-        textElement(left - 6, y + ascent(tickSize) * 0.35, domain.labels[i]!, {
-          size: tickSize,
-          anchor: 'end',
-        }),
-      );
-    });
+    parts.push(...drawValueGrid(domain, toY, left, right));
     parts.push(
       `<rect class="plot-area" x="${fmt(left)}" y="${fmt(plotTop)}" width="${fmt(right - left)}" height="${fmt(plotBottom - plotTop)}" fill="none" stroke="none"/>`,
     );
