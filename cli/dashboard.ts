@@ -2,7 +2,7 @@
  * `tensile dashboard`: serves the web dashboard for the runs and studies in a store (by default the
  * ./tensile.db that `tensile train`, `tensile tune` and `tensile explain` write).
  */
-import { parseArgs, UsageError } from './arguments.js';
+import { numberOption, parseArgs, UsageError } from './arguments.js';
 import { openStorage } from '../src/tune/index.js';
 import {
   checkAllowedHost,
@@ -95,9 +95,7 @@ export async function dashboardCommand(args: string[]): Promise<number> {
     console.log(dashboardHelp);
     return 0;
   }
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new UsageError(`tensile dashboard: --port must be 0 to 65535, got '${values.port}'`);
+  const port = numberOption(values.port, 'port', { integer: true, minimum: 0, below: 65536 })!;
   const allowHosts = values['allow-host']!;
   let access: DashboardAccess;
   try {

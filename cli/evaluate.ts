@@ -5,7 +5,7 @@
  * the RMSE of a regression.
  */
 import * as path from 'node:path';
-import { parseArgs, UsageError } from './arguments.js';
+import { numberOption, parseArgs, UsageError } from './arguments.js';
 import { OptionalDependencyError } from '../src/util/optional-dependency.js';
 import { type DataValues, dataOptions, loadData } from './data-source.js';
 import {
@@ -62,11 +62,7 @@ export async function evaluateCommand(args: string[]): Promise<number> {
   const modelFile = values.model ?? values.weights;
   if (modelFile === undefined) throw new UsageError(`${command}: --model FILE is required`);
   if (values.data === undefined) throw new UsageError(`${command}: --data DIR|FILE.csv is required`);
-  const batchSize = Number(values['batch-size']);
-  if (!Number.isInteger(batchSize) || batchSize < 1)
-    throw new UsageError(
-      `${command}: --batch-size must be a positive integer, got '${values['batch-size']}'`,
-    );
+  const batchSize = numberOption(values['batch-size'], 'batch-size', { integer: true, minimum: 1 })!;
   for (const name of ['image-size', 'grayscale', 'val-data', 'target', 'task', 'ignore'] as const)
     if (values[name] !== undefined && values[name] !== false)
       throw new UsageError(

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from './arguments.js';
+import { numberOption, parseArgs } from './arguments.js';
 import { writeFileAtomic } from '../src/index.js';
 import { buildReport, defaultStoreUrl, failLostRuns, openRunStore, sqliteFile } from '../src/track/index.js';
 import { openStorage } from '../src/tune/index.js';
@@ -37,9 +37,7 @@ export async function reportCommand(args: string[]): Promise<number> {
     console.log(reportHelp);
     return 0;
   }
-  const maxPoints = Number(values['max-points']);
-  if (!Number.isInteger(maxPoints) || maxPoints < 10)
-    throw new Error(`--max-points must be an integer ≥ 10, got '${values['max-points']}'`);
+  const maxPoints = numberOption(values['max-points'], 'max-points', { integer: true, minimum: 10 })!;
   const url = values.storage!;
   const file = sqliteFile(url);
   if (file !== null && !fs.existsSync(file)) {

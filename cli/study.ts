@@ -2,7 +2,7 @@
  * tensile study list|show|export: looks into study storages (SQLite files, PostgreSQL, ...).
  */
 import * as fs from 'node:fs';
-import { parseArgs } from './arguments.js';
+import { numberOption, parseArgs } from './arguments.js';
 import { formatNumber, formatTable, openStorage, Study, storageUrlHelp, type Cell } from '../src/index.js';
 import { defaultStorage } from './tune.js';
 
@@ -103,7 +103,7 @@ export async function studyCommand(args: string[]): Promise<number> {
     const keep = table.columns.map((c) => !['started_at', 'completed_at', 'worker'].includes(c));
     let rows = table.rows;
     if (values.top !== undefined) {
-      const top = Number(values.top);
+      const top = numberOption(values.top, 'top', { integer: true, minimum: 1 })!;
       const sign = study.direction === 'minimize' ? 1 : -1;
       rows = rows
         .filter((r) => r[1] === 'complete')

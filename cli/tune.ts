@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { parseArgs, UsageError } from './arguments.js';
+import { numberOption, parseArgs, UsageError } from './arguments.js';
 import YAML from 'yaml';
 import {
   formatNumber,
@@ -305,13 +305,9 @@ export async function tuneCommand(args: string[]): Promise<number> {
   if (values.storage !== undefined) config.storage = values.storage;
   if (values.study !== undefined) config.study = values.study;
   if (values.trials !== undefined) {
-    config.trials = Number(values.trials);
-    if (!Number.isInteger(config.trials) || config.trials < 1)
-      throw new UsageError(`tensile tune: --trials must be a positive integer, got '${values.trials}'`);
+    config.trials = numberOption(values.trials, 'trials', { integer: true, minimum: 1 })!;
   }
-  const workers = Number(values.workers);
-  if (!Number.isInteger(workers) || workers < 1)
-    throw new UsageError(`tensile tune: --workers must be a positive integer, got '${values.workers}'`);
+  const workers = numberOption(values.workers, 'workers', { integer: true, minimum: 1 })!;
   if (workers > 1 && config.storage.startsWith('memory'))
     throw new UsageError(
       'tensile tune: --workers needs a storage that processes can share (sqlite:PATH or postgres://...)',

@@ -163,6 +163,32 @@ describe('tensile train checks before it works, and never saves a diverged model
     }
   });
 
+  it('every command checks its numbers with the same rules before any work (exit 2)', () => {
+    const cases: [string[], RegExp][] = [
+      [
+        ['experiment', 'search', '--budget', 'x'],
+        /tensile experiment search: --budget must be a number, got 'x'/,
+      ],
+      [['experiment', 'lr-batch', '--points', '0'], /--points must be an integer ≥ 1, got '0'/],
+      [['experiment', 'transfer', '--seeds', '0'], /--seeds must be an integer ≥ 1, got '0'/],
+      [
+        ['tune', 'examples/study.yaml', '--workers', '1.5'],
+        /tensile tune: --workers must be an integer ≥ 1, got '1.5'/,
+      ],
+      [['dashboard', '--port', '70000'], /--port must be an integer ≥ 0 and < 65536, got '70000'/],
+      [['report', '--max-points', '5'], /--max-points must be an integer ≥ 10, got '5'/],
+    ];
+    for (const [args, message] of cases) {
+      const result = spawnSync(process.execPath, [main, ...args], {
+        cwd: repositoryRoot,
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+    }
+  });
+
   it('checks the --save target before training: a directory or a device is refused naming it', () => {
     const { status, stderr } = tensile(['train', '--no-track', '--quiet', '--save', directory]);
     assert.equal(status, 1);

@@ -10,7 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from '../arguments.js';
+import { numberOption, parseArgs } from '../arguments.js';
 import {
   backendByName,
   getBackend,
@@ -54,12 +54,6 @@ options:
   --backend NAME         reference, wasm or native (default: fastest available)
 ${recordingHelp(defaultStoreUrl)}`;
 
-function numberOption(values: Record<string, unknown>, name: string): number {
-  const value = Number(values[name]);
-  if (!Number.isFinite(value)) throw new Error(`--${name} must be a number, got '${String(values[name])}'`);
-  return value;
-}
-
 async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -86,24 +80,22 @@ async function run(args: string[]): Promise<number> {
     return 0;
   }
   if (values.backend !== undefined) setBackend(backendByName(values.backend));
-  const points = numberOption(values, 'points');
-  const lrMin = numberOption(values, 'lr-min');
-  const lrMax = numberOption(values, 'lr-max');
+  const points = numberOption(values.points, 'points', { integer: true, minimum: 1 })!;
+  const lrMin = numberOption(values['lr-min'], 'lr-min', { above: 0 })!;
+  const lrMax = numberOption(values['lr-max'], 'lr-max', { above: 0 })!;
   const learningRates = Array.from({ length: points }, (_, i) =>
     Number((lrMin * (lrMax / lrMin) ** (points === 1 ? 0 : i / (points - 1))).toPrecision(3)),
   );
   const batchSizes = values['batch-sizes']!.split(',').map(Number);
   const channels = values.channels!.split(',').map(Number) as [number, number];
-  const epochs = numberOption(values, 'epochs');
-  const seed = numberOption(values, 'seed');
-  const seedCount = numberOption(values, 'seeds');
-  if (!Number.isInteger(seedCount) || seedCount < 1)
-    throw new Error(`--seeds must be a positive integer, got '${values.seeds}'`);
+  const epochs = numberOption(values.epochs, 'epochs', { integer: true, minimum: 1 })!;
+  const seed = numberOption(values.seed, 'seed', { integer: true, minimum: 0 })!;
+  const seedCount = numberOption(values.seeds, 'seeds', { integer: true, minimum: 1 })!;
   const seeds = Array.from({ length: seedCount }, (_, i) => i + 1);
   const data = values.dataset === 'fashion-mnist' ? loadFashionMnist() : loadMnist();
   const { train, validation } = tuningSplit(data, {
-    trainSamples: numberOption(values, 'train'),
-    validationSamples: numberOption(values, 'validation'),
+    trainSamples: numberOption(values.train, 'train', { integer: true, minimum: 1 })!,
+    validationSamples: numberOption(values.validation, 'validation', { integer: true, minimum: 1 })!,
     seed,
   });
   const setting = `seed CNN ${channels.join('-')}, ${train.count} ${values.dataset} training images, ${validation.count} for validation, ${epochs} epochs, SGD momentum 0.9, constant lr, ${seeds.length} training seed${seeds.length > 1 ? 's' : ''} per setting, backend ${getBackend().name}`;

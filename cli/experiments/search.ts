@@ -12,7 +12,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from '../arguments.js';
+import { numberOption, parseArgs } from '../arguments.js';
 import {
   backendByName,
   getBackend,
@@ -237,15 +237,15 @@ async function run(args: string[]): Promise<number> {
     return 0;
   }
   if (values.backend !== undefined) setBackend(backendByName(values.backend));
-  const budget = Number(values.budget);
-  const repeats = Number(values.repeats);
-  const seed = Number(values.seed);
+  const budget = numberOption(values.budget, 'budget', { integer: true, minimum: 1 })!;
+  const repeats = numberOption(values.repeats, 'repeats', { integer: true, minimum: 1 })!;
+  const seed = numberOption(values.seed, 'seed', { integer: true, minimum: 0 })!;
   const strategies = values.strategies!.split(',');
   for (const s of strategies) if (s !== 'manual') samplerFor(s, 0);
   const data = values.dataset === 'fashion-mnist' ? loadFashionMnist() : loadMnist();
   const { train, validation } = tuningSplit(data, {
-    trainSamples: Number(values.train),
-    validationSamples: Number(values.validation),
+    trainSamples: numberOption(values.train, 'train', { integer: true, minimum: 1 })!,
+    validationSamples: numberOption(values.validation, 'validation', { integer: true, minimum: 1 })!,
     seed,
   });
   const task: Task = {
@@ -253,7 +253,7 @@ async function run(args: string[]): Promise<number> {
     validation,
     channels: values.channels!.split(',').map(Number) as [number, number],
     seed,
-    epochs: Number(values.epochs),
+    epochs: numberOption(values.epochs, 'epochs', { integer: true, minimum: 1 })!,
   };
   const setting = `seed CNN ${task.channels.join('-')}, ${train.count} ${values.dataset} training images, ${validation.count} for validation, ${task.epochs} epochs of SGD per trial, backend ${getBackend().name}`;
   console.log(`search: ${strategies.join(', ')} × ${budget} trials × ${repeats} repeat(s); ${setting}`);

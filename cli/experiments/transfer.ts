@@ -20,7 +20,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from '../arguments.js';
+import { numberOption, parseArgs } from '../arguments.js';
 import {
   AdamW,
   backendByName,
@@ -229,13 +229,15 @@ export async function runTransferExperiment(args: string[]): Promise<number> {
   const epochsBySize = list(values.epochs ?? (quick ? '10,5,2' : '20,10,4'), 'epochs');
   if (epochsBySize.length < sizes.length)
     throw new Error(`--epochs needs one value per size (${sizes.length}), got '${values.epochs}'`);
-  const seedCount = Number(values.seeds ?? (quick ? 2 : 5));
-  if (!Number.isInteger(seedCount) || seedCount < 1)
-    throw new Error(`--seeds must be a positive integer, got '${values.seeds}'`);
+  const seedCount = numberOption(values.seeds ?? (quick ? '2' : '5'), 'seeds', {
+    integer: true,
+    minimum: 1,
+  })!;
   const target = Number(values.target);
-  const pretrainEpochs = Number(values['pretrain-epochs'] ?? (quick ? 2 : 4));
-  if (!Number.isInteger(pretrainEpochs) || pretrainEpochs < 1)
-    throw new Error(`--pretrain-epochs must be a positive integer, got '${values['pretrain-epochs']}'`);
+  const pretrainEpochs = numberOption(values['pretrain-epochs'] ?? (quick ? '2' : '4'), 'pretrain-epochs', {
+    integer: true,
+    minimum: 1,
+  })!;
   const chosenMethods =
     values.methods === undefined
       ? methods
