@@ -7,7 +7,6 @@
  * stored), and CSV tables read through the encoding saved with a table model.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { numberOption, parseArgs, UsageError } from './arguments.js';
 import {
   applyEncoding,
@@ -15,6 +14,7 @@ import {
   Dense,
   IdxError,
   IMAGE_EXTENSIONS,
+  listImageFiles,
   loadModel,
   type ModelExtras,
   type Module,
@@ -107,25 +107,9 @@ async function readImageFiles(
   return { names: [...files], values, shape: [...shape] };
 }
 
-/** Every image file in a folder and its subfolders, sorted by path. */
+/** Every image in a folder and its subfolders (listImageFiles), one or more. */
 function imagesInFolder(folder: string): string[] {
-  const found: string[] = [];
-  const seen = new Set<string>();
-  const walk = (directory: string) => {
-    const real = fs.realpathSync(directory);
-    if (seen.has(real)) return; // a symbolic link back up the tree
-    seen.add(real);
-    for (const entry of fs
-      .readdirSync(directory, { withFileTypes: true })
-      .sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const full = path.join(directory, entry.name);
-      const stat = fs.statSync(full, { throwIfNoEntry: false });
-      if (stat?.isDirectory()) walk(full);
-      else if (stat?.isFile() && IMAGE_EXTENSIONS.includes(path.extname(entry.name).toLowerCase()))
-        found.push(full);
-    }
-  };
-  walk(folder);
+  const found = listImageFiles(folder);
   if (found.length === 0)
     throw new Error(`${folder}: no images (${IMAGE_EXTENSIONS.join(', ')}) in the folder`);
   return found;

@@ -105,6 +105,14 @@ function imageFilesUnder(directory: string, visited: Set<string>): string[] {
   return found;
 }
 
+/**
+ * Every image file (PNG, JPEG, WebP, GIF, by extension) in `directory` and its subfolders, sorted,
+ * following symbolic links but not loops; hidden files are skipped.
+ */
+export function listImageFiles(directory: string): string[] {
+  return imageFilesUnder(directory, new Set());
+}
+
 /** The class subfolders of `directory` (following links), sorted by name. */
 function classFolders(directory: string): string[] {
   let names: string[];
