@@ -17,7 +17,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
-import { SqliteRunStore, startDashboard, type MetricInput } from '../src/track/index.js';
+import { SqliteRunStore, type MetricInput } from '../src/track/index.js';
+import { startDashboard } from '../app/dashboard/index.js';
 import { MemoryStorage, RandomSampler, Study } from '../src/tune/index.js';
 
 const { values } = parseArgs({

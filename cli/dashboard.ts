@@ -4,16 +4,15 @@
  */
 import { numberOption, parseArgs, UsageError } from './arguments.js';
 import { openStorage } from '../src/tune/index.js';
+import { defaultStoreUrl, openRunStore } from '../src/index.js';
 import {
   checkAllowedHost,
   checkDashboardToken,
-  defaultStoreUrl,
   generateDashboardToken,
   isLoopbackAddress,
-  openRunStore,
   startDashboard,
   type DashboardServer,
-} from '../src/track/index.js';
+} from '../app/dashboard/index.js';
 
 export const dashboardHelp = `usage: tensile dashboard [options]
 

@@ -6,9 +6,8 @@
  */
 import * as path from 'node:path';
 import { numberOption, parseArgs, UsageError } from './arguments.js';
-import { OptionalDependencyError } from '../src/util/optional-dependency.js';
-import { type DataValues, dataOptions, loadData } from './data-source.js';
 import {
+  OptionalDependencyError,
   backendByName,
   ClassificationReport,
   ConfusionMatrix,
@@ -18,10 +17,11 @@ import {
   mseLoss,
   predict,
   setBackend,
-  type TableEncoding,
   writeFigure,
   writeFileAtomic,
+  type TableEncoding,
 } from '../src/index.js';
+import { type DataValues, dataOptions, loadData } from './data-source.js';
 
 export const evaluateHelp = `usage: tensile evaluate --model FILE --data DIR|FILE.csv [options]
 

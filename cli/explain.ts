@@ -5,8 +5,8 @@
  */
 import * as path from 'node:path';
 import { parseArgs } from './arguments.js';
-import { explain, findTopic, tableText, topics, type Topic } from '../src/explain/index.js';
-import { defaultStoreUrl, openRunStore } from '../src/track/index.js';
+import { explain, findTopic, tableText, topics, type Topic } from '../app/explain/index.js';
+import { defaultStoreUrl, openRunStore } from '../src/index.js';
 import { openStorage } from '../src/tune/index.js';
 
 export const explainHelp = `usage: tensile explain [TOPIC|all] [options]

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatCaseLine, runParityCase } from '../src/parity/index.js';
+import { formatCaseLine, runParityCase } from '../app/parity/index.js';
 import { availableBackends, backendByName, setBackend } from '../src/index.js';
 
 const { values, positionals } = parseArgs({

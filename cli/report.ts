@@ -5,8 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { numberOption, parseArgs } from './arguments.js';
-import { writeFileAtomic } from '../src/index.js';
-import { buildReport, defaultStoreUrl, failLostRuns, openRunStore, sqliteFile } from '../src/track/index.js';
+import { buildReport } from '../app/dashboard/index.js';
+import { defaultStoreUrl, failLostRuns, openRunStore, sqliteFile, writeFileAtomic } from '../src/index.js';
 import { openStorage } from '../src/tune/index.js';
 
 export const reportHelp = `usage: tensile report [options]

@@ -4,8 +4,7 @@
  * installed, the command says so once and trains unrecorded. A store the user named explicitly must
  * open, or the command fails.
  */
-import { OptionalDependencyError } from '../src/util/optional-dependency.js';
-import { defaultStoreUrl, openRunStore, type RunStore } from '../src/track/index.js';
+import { OptionalDependencyError, defaultStoreUrl, openRunStore, type RunStore } from '../src/index.js';
 
 export async function openRunStoreIfAvailable(url: string): Promise<RunStore | null> {
   try {

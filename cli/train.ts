@@ -21,15 +21,17 @@ import {
   oneCycleSchedule,
   Random,
   randomShift,
-  type ModelExtras,
   seedCnn,
   splitDataset,
   summary,
   backendByName,
   setBackend,
+  configFromOptions,
+  defaultStoreUrl,
+  RunTracker,
+  type ModelExtras,
   type Callback,
 } from '../src/index.js';
-import { configFromOptions, defaultStoreUrl, RunTracker } from '../src/track/index.js';
 import { openRunStoreIfAvailable } from './tracking.js';
 import { dataHelp, dataOptions } from './data-source.js';
 import { trainDataHelp, trainOnData } from './train-data.js';

@@ -14,14 +14,12 @@ import YAML from 'yaml';
 import {
   formatNumber,
   imageFolder,
-  type ImageDataset,
   imageListing,
   csvDataset,
   readCsvRecords,
   loadFashionMnist,
   loadMnist,
   openStorage,
-  type Storage,
   parseStudyConfig,
   prunerFromConfig,
   samplerFromConfig,
@@ -32,19 +30,19 @@ import {
   trainWithHyperparameters,
   tuningSplit,
   systemAttributeKeys,
+  defaultStoreUrl,
+  openRunStore,
+  trackRun,
+  type ImageDataset,
+  type Storage,
   type FrozenTrial,
   type Sampler,
   type StudyConfig,
   type TrainingTask,
   type Callback,
-} from '../src/index.js';
-import {
-  defaultStoreUrl,
-  openRunStore,
-  trackRun,
   type JsonObject,
   type RunStore,
-} from '../src/track/index.js';
+} from '../src/index.js';
 
 /** Studies live beside the runs, so `tensile dashboard` with no options shows both. */
 export const defaultStorage = defaultStoreUrl;

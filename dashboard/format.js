@@ -8,14 +8,14 @@
 
 /** The data shapes the server sends (defined once, in TypeScript, next to the code that builds them). */
 /** @typedef {import('../src/track/types.js').RunRecord} RunRecord */
-/** @typedef {import('../src/track/dashboard-data.js').CompactMetrics} CompactMetrics */
+/** @typedef {import('../app/dashboard/data.js').CompactMetrics} CompactMetrics */
 /** @typedef {import('../src/track/types.js').MetricSeries} MetricSeries */
 /** @typedef {import('../src/track/types.js').ArtifactInfo} ArtifactInfo */
 /** @typedef {import('../src/track/types.js').JsonValue} JsonValue */
-/** @typedef {import('../src/track/dashboard-data.js').Overview} Overview */
-/** @typedef {import('../src/track/dashboard-data.js').StudyPlotData} StudyPlotData */
-/** @typedef {import('../src/track/dashboard-data.js').StudySummaryView} StudySummaryView */
-/** @typedef {import('../src/track/dashboard-data.js').ExplainTopicView} ExplainTopicView */
+/** @typedef {import('../app/dashboard/data.js').Overview} Overview */
+/** @typedef {import('../app/dashboard/data.js').StudyPlotData} StudyPlotData */
+/** @typedef {import('../app/dashboard/data.js').StudySummaryView} StudySummaryView */
+/** @typedef {import('../app/dashboard/data.js').ExplainTopicView} ExplainTopicView */
 
 /**
  * Creates an element: h('div', { class: 'x', onclick: f }, 'text', child).

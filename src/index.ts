@@ -18,7 +18,7 @@ export type {
   ActivationKind,
 } from './backend/types.js';
 export { Tensor, tensor, zeros, ones, full, type NestedArray } from './tensor/tensor.js';
-export { ShapeError, formatShape, sizeOf, type Shape } from './tensor/shape.js';
+export { ShapeError, formatShape, shapesEqual, sizeOf, type Shape } from './tensor/shape.js';
 export { noGrad, isGradientEnabled, backward } from './autograd/graph.js';
 export * as ops from './ops/index.js';
 export * from './ops/index.js';
@@ -33,11 +33,12 @@ export * from './io/model-file.js';
 export * from './io/torch-checkpoint.js';
 export { PickleError } from './io/pickle.js';
 export { assertWritableTarget } from './io/atomic-write.js';
+export { OptionalDependencyError } from './util/optional-dependency.js';
 export * from './models/seed-cnn.js';
 export * from './plot/index.js';
 export * from './models/resnet.js';
 export * from './transfer/index.js';
-export * from './io/checkpoint.js';
+export * from './train/checkpoint.js';
 export * from './track/index.js';
 export * from './tune/index.js';
 export * from './io/onnx/index.js';

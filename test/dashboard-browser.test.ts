@@ -18,7 +18,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { buildReport, SqliteRunStore, startDashboard, type DashboardServer } from '../src/track/index.js';
+import { SqliteRunStore } from '../src/track/index.js';
+import { buildReport, startDashboard, type DashboardServer } from '../app/dashboard/index.js';
 import { RandomSampler, SqliteStorage, Study, TrialPruned } from '../src/tune/index.js';
 import {
   Accuracy,

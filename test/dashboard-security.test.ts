@@ -11,18 +11,18 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MemoryRunStore } from '../src/track/index.js';
 import {
   artifactSecurityPolicy,
   checkAllowedHost,
   checkDashboardToken,
   isLoopbackAddress,
-  MemoryRunStore,
   pageSecurityPolicy,
   startDashboard,
   type DashboardServer,
-} from '../src/track/index.js';
+} from '../app/dashboard/index.js';
 import { MemoryStorage } from '../src/tune/index.js';
-import { dashboardToken, isDashboardHost } from '../src/track/server.js';
+import { dashboardToken, isDashboardHost } from '../app/dashboard/server.js';
 import { dashboardAccess, dashboardStartLines } from '../cli/dashboard.js';
 
 const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -5,16 +5,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
+import { MemoryRunStore, type MetricSeries } from '../src/track/index.js';
 import {
   decimateSeries,
   joinDashboardModules,
   defaultDashboardDirectory,
-  MemoryRunStore,
   startDashboard,
   studyView,
-  type MetricSeries,
   type ParameterColumn,
-} from '../src/track/index.js';
+} from '../app/dashboard/index.js';
 import { MemoryStorage, parameterImportance, RandomSampler, Study, TrialPruned } from '../src/tune/index.js';
 import { Random } from '../src/index.js';
 

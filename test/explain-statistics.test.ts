@@ -18,7 +18,7 @@ import {
   studentTQuantile,
   tInterval,
   verdict,
-} from '../src/explain/statistics.js';
+} from '../app/explain/statistics.js';
 
 function close(actual: number, expected: number, tolerance: number, what: string): void {
   assert.ok(

@@ -16,12 +16,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Random } from '../src/index.js';
-import {
-  defaultDashboardDirectory,
-  MemoryRunStore,
-  startDashboard,
-  type DashboardServer,
-} from '../src/track/index.js';
+import { MemoryRunStore } from '../src/track/index.js';
+import { defaultDashboardDirectory, startDashboard, type DashboardServer } from '../app/dashboard/index.js';
 import { MemoryStorage, RandomSampler, Study } from '../src/tune/index.js';
 
 const seed = Number(process.env.TENSILE_FUZZ_SEED ?? 20261206);

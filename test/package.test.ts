@@ -318,6 +318,8 @@ describe('the npm package', { skip, timeout: 600_000 }, () => {
       'dist/src/index.d.ts',
       'dist/src/tune/index.d.ts',
       'dist/cli/main.js',
+      'dist/app/dashboard/server.js',
+      'dist/app/explain/index.js',
       'build/wasm/kernels.wasm',
       'build/wasm/kernels-relaxed.wasm',
       'native/binding.gyp',
@@ -330,7 +332,7 @@ describe('the npm package', { skip, timeout: 600_000 }, () => {
     for (const file of needed) assert.ok(paths.has(file), `the tarball lacks ${file}`);
     const unwanted = [...paths].filter(
       (file) =>
-        /^(test|bench|src|cli|assembly|docs|dist\/test|dist\/bench)\//.test(file) ||
+        /^(test|bench|src|app|cli|assembly|docs|dist\/test|dist\/bench)\//.test(file) ||
         file.endsWith('.map') ||
         (file.endsWith('.ts') && !file.endsWith('.d.ts')),
     );

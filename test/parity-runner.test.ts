@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readSafetensors, writeSafetensors } from '../src/index.js';
-import { runParityCase } from '../src/parity/index.js';
+import { runParityCase } from '../app/parity/index.js';
 
 const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const casesDirectory = path.resolve(repositoryRoot, 'test', 'fixtures', 'torch-parity');

@@ -32,7 +32,7 @@ import {
   writeSafetensors,
   checkArchitectureShapes,
 } from '../src/index.js';
-import { formatCaseLine, runParityCase } from '../src/parity/index.js';
+import { formatCaseLine, runParityCase } from '../app/parity/index.js';
 
 const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const importCases = path.resolve(repositoryRoot, 'test', 'fixtures', 'torch-import');

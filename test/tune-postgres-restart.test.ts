@@ -12,7 +12,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { PostgresRunStore, RunTracker, startDashboard } from '../src/track/index.js';
+import { PostgresRunStore, RunTracker } from '../src/track/index.js';
+import { startDashboard } from '../app/dashboard/index.js';
 import { PostgresStorage, Study } from '../src/tune/index.js';
 import { PostgresCluster, postgresClusterSkipReason } from './helpers/postgres-cluster.js';
 

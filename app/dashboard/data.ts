@@ -6,16 +6,24 @@
  * The page (dashboard/) reads exactly these shapes, as JSON, from the server or from the report's
  * embedded data.
  */
-import type { Distribution, ParamValue } from '../tune/distributions.js';
-import type { FrozenTrial, StudySummary, TrialState } from '../tune/frozen-trial.js';
 import {
   parameterImportance,
   roughBelowTrials,
+  type ArtifactInfo,
+  type Distribution,
+  type FrozenTrial,
   type ImportanceResult,
+  type JsonObject,
+  type MetricSeries,
   type ParameterImportance,
-} from '../tune/importance.js';
-import type { Storage } from '../tune/storage/storage.js';
-import type { ArtifactInfo, JsonObject, MetricSeries, RunMetrics, RunRecord, RunStore } from './types.js';
+  type ParamValue,
+  type RunMetrics,
+  type RunRecord,
+  type RunStore,
+  type Storage,
+  type StudySummary,
+  type TrialState,
+} from '../../src/index.js';
 
 export interface Overview {
   runs: RunRecord[];

@@ -13,7 +13,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Storage } from '../tune/storage/storage.js';
+import { type RunStore, type Storage } from '../../src/index.js';
 import {
   compactMetrics,
   decimateMetrics,
@@ -22,9 +22,8 @@ import {
   studyView,
   type CompactMetrics,
   type StudyPlotData,
-} from './dashboard-data.js';
+} from './data.js';
 import { defaultDashboardDirectory } from './server.js';
-import type { RunStore } from './types.js';
 
 export interface ReportOptions {
   runs: RunStore;

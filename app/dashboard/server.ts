@@ -46,11 +46,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import type { Storage } from '../tune/storage/storage.js';
-import { failLostRuns } from './lost-runs.js';
-import { compactMetrics, decimateMetrics, explainTopics, overview, studyView } from './dashboard-data.js';
-import { RunNotFoundError, type RunStore } from './types.js';
-import { currentOutage, isConnectionError, StorageUnavailableError } from '../tune/storage/retry.js';
+import {
+  currentOutage,
+  failLostRuns,
+  isConnectionError,
+  RunNotFoundError,
+  StorageUnavailableError,
+  type RunStore,
+  type Storage,
+} from '../../src/index.js';
+import { compactMetrics, decimateMetrics, explainTopics, overview, studyView } from './data.js';
 
 export interface DashboardOptions {
   runs: RunStore;
@@ -88,7 +93,7 @@ export interface DashboardServer {
   close(): Promise<void>;
 }
 
-/** The package's dashboard/ folder (this file is src/track/server.ts, compiled to dist/src/track/server.js). */
+/** The package's dashboard/ folder (this file is app/dashboard/server.ts, compiled to dist/app/dashboard/server.js). */
 export function defaultDashboardDirectory(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const candidates = [path.resolve(here, '../../../dashboard'), path.resolve(here, '../../dashboard')];

@@ -2,20 +2,29 @@
  * Helpers the explain topics share: MNIST subsets, a recorded training with its test accuracy,
  * text tables and number formatting.
  */
-import { noGrad } from '../autograd/graph.js';
-import { DataLoader } from '../data/loader.js';
-import { BatchNorm } from '../nn/layers/batchnorm.js';
-import { Tensor } from '../tensor/tensor.js';
-import { filterClasses, splitDataset, subset, takePerClass, type ImageDataset } from '../data/dataset.js';
-import { loadMnist } from '../data/mnist.js';
-import type { Module } from '../nn/module.js';
-import { Adam } from '../optim/adam.js';
-import { barChart, type BarChartOptions } from '../plot/charts.js';
-import type { Optimizer } from '../optim/optimizer.js';
-import { Random } from '../tensor/random.js';
-import { RunTracker } from '../track/tracker.js';
-import type { JsonObject } from '../track/types.js';
-import { evaluate, fit, type History } from '../train/fit.js';
+import {
+  Adam,
+  barChart,
+  BatchNorm,
+  DataLoader,
+  evaluate,
+  filterClasses,
+  fit,
+  loadMnist,
+  noGrad,
+  Random,
+  RunTracker,
+  splitDataset,
+  subset,
+  takePerClass,
+  Tensor,
+  type BarChartOptions,
+  type History,
+  type ImageDataset,
+  type JsonObject,
+  type Module,
+  type Optimizer,
+} from '../../src/index.js';
 import {
   accuracyCell,
   compareArms,

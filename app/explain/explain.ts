@@ -9,9 +9,14 @@
  * led by a notice that it is a pipeline check, not an answer.
  */
 import * as path from 'node:path';
-import { writeFigure } from '../plot/figure.js';
-import type { JsonObject, JsonValue, RunRecord, RunStore } from '../track/types.js';
-import type { Storage } from '../tune/storage/storage.js';
+import {
+  writeFigure,
+  type JsonObject,
+  type JsonValue,
+  type RunRecord,
+  type RunStore,
+  type Storage,
+} from '../../src/index.js';
 import { quickNotice } from './statistics.js';
 import type { ExplainTable, Topic, TopicResult } from './types.js';
 

@@ -13,6 +13,8 @@ import type { Topic } from './types.js';
 export * from './types.js';
 export { explain, cachedRun, type ExplainOptions, type ExplainOutcome } from './explain.js';
 export { tableText, mnistSplit, recordedTraining } from './common.js';
+/** The statistics the topics and `tensile experiment` report with (t intervals, paired tests). */
+export * from './statistics.js';
 
 /** The notes in the seed's order. */
 export const topics: readonly Topic[] = [

@@ -2,9 +2,7 @@
  * An explain topic: one seed note shown with numbers computed live by tensile, its text written from
  * those numbers (so it says what they show, agreeing with the note or not), and its figures.
  */
-import type { RunStore } from '../track/types.js';
-import type { JsonObject } from '../track/types.js';
-import type { Storage } from '../tune/storage/storage.js';
+import { type JsonObject, type RunStore, type Storage } from '../../src/index.js';
 
 export interface ExplainTable {
   title: string;

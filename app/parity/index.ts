@@ -6,34 +6,44 @@
  * tensor is compared element-wise with |ours − ref| ≤ atol + rtol·|ref|.
  */
 import * as path from 'node:path';
-import { noGrad } from '../autograd/graph.js';
-import type { ActivationKind, Data } from '../backend/types.js';
-import { int64ToInt32, readSafetensors, type SafetensorsEntry } from '../io/safetensors.js';
-import { resnet, type ResNetBlockKind } from '../models/resnet.js';
-import { modelFromConfig, type LayerConfig } from '../nn/config.js';
-import { type Module, Parameter } from '../nn/module.js';
 import {
   activation,
+  Adam,
+  AdamW,
   avgPool2d,
   batchNorm,
   binaryCrossEntropyWithLogits,
   conv2d,
   crossEntropy,
+  formatShape,
   globalAvgPool2d,
   globalMaxPool2d,
   huberLoss,
+  int64ToInt32,
   l1Loss,
   linear,
   logSoftmax,
   maxPool2d,
+  modelFromConfig,
   mseLoss,
-  type Reduction,
+  noGrad,
+  Parameter,
+  readSafetensors,
+  resnet,
+  SGD,
+  shapesEqual,
   smoothL1Loss,
   softmax,
-} from '../ops/index.js';
-import { Adam, AdamW, type Optimizer, SGD } from '../optim/index.js';
-import { formatShape, shapesEqual } from '../tensor/shape.js';
-import { Tensor } from '../tensor/tensor.js';
+  Tensor,
+  type ActivationKind,
+  type Data,
+  type LayerConfig,
+  type Module,
+  type Optimizer,
+  type Reduction,
+  type ResNetBlockKind,
+  type SafetensorsEntry,
+} from '../../src/index.js';
 
 export interface Tolerance {
   rtol: number;

@@ -25,13 +25,14 @@ import {
   trainWithHyperparameters,
   tuningSplit,
   writeFigure,
+  configFromOptions,
+  defaultStoreUrl,
   type ImageDataset,
   type Series,
 } from '../../src/index.js';
-import { configFromOptions, defaultStoreUrl } from '../../src/track/index.js';
 import type { Experiment } from '../experiment.js';
 import { recordExperiment, recordingHelp, recordingOptions, type ExperimentRecording } from './recording.js';
-import { accuracyCell, formatPValue, mean, pairedTTest, tInterval } from '../../src/explain/statistics.js';
+import { accuracyCell, formatPValue, mean, pairedTTest, tInterval } from '../../app/explain/index.js';
 
 export const lrBatchHelp = `usage: tensile experiment lr-batch [options]
 

@@ -8,8 +8,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MemoryStorage, openStorage, type Storage } from '../../src/tune/index.js';
-import type { Callback } from '../../src/index.js';
-import { openRunStore, RunTracker, trackRun, type JsonObject, type RunStore } from '../../src/track/index.js';
+import {
+  openRunStore,
+  RunTracker,
+  trackRun,
+  type Callback,
+  type JsonObject,
+  type RunStore,
+} from '../../src/index.js';
 
 /** The options every experiment takes for it (merge into parseArgs' options). */
 export const recordingOptions = {

@@ -30,6 +30,8 @@ import {
   trainWithHyperparameters,
   tuningSplit,
   writeFigure,
+  configFromOptions,
+  defaultStoreUrl,
   type FrozenTrial,
   type ImageDataset,
   type ParamValue,
@@ -37,10 +39,9 @@ import {
   type Series,
   type Trial,
 } from '../../src/index.js';
-import { configFromOptions, defaultStoreUrl } from '../../src/track/index.js';
 import type { Experiment } from '../experiment.js';
 import { recordExperiment, recordingHelp, recordingOptions, type ExperimentRecording } from './recording.js';
-import { accuracyCell, intervalsSeparate, tInterval } from '../../src/explain/statistics.js';
+import { accuracyCell, intervalsSeparate, tInterval } from '../../app/explain/index.js';
 
 export const searchHelp = `usage: tensile experiment search [options]
 

@@ -26,32 +26,33 @@ import {
   backendByName,
   classifierOutputs,
   evaluate,
-  type ImageDataset,
   filterClasses,
   fit,
   getBackend,
-  type Callback,
-  type History,
   lineChart,
   loadMnist,
   loadPretrained,
   manualSeed,
-  type Module,
   oneCycleSchedule,
   Random,
   randomShift,
   replaceHead,
-  type Series,
   seedCnn,
   setBackend,
   subset,
-  type StrategyName,
   takePerClass,
   transferStrategies,
   writeFigure,
   writeFileAtomic,
+  configFromOptions,
+  defaultStoreUrl,
+  type ImageDataset,
+  type Callback,
+  type History,
+  type Module,
+  type Series,
+  type StrategyName,
 } from '../../src/index.js';
-import { configFromOptions, defaultStoreUrl } from '../../src/track/index.js';
 import type { Experiment } from '../experiment.js';
 import { recordExperiment, recordingHelp, recordingOptions } from './recording.js';
 import {
@@ -61,7 +62,7 @@ import {
   pairedTTest,
   quickNotice,
   tInterval,
-} from '../../src/explain/statistics.js';
+} from '../../app/explain/index.js';
 
 const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 

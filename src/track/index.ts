@@ -26,18 +26,4 @@ export { PostgresRunStore } from './postgres.js';
 export { openRunStore, defaultStoreUrl, runStoreUrlHelp, sqliteFile } from './open.js';
 export { trackSchemaVersion, TrackSchemaTooNewError } from './schema.js';
 export { RunTracker, trackRun, configFromOptions, type RunTrackerOptions } from './tracker.js';
-export {
-  startDashboard,
-  defaultDashboardDirectory,
-  isLoopbackAddress,
-  generateDashboardToken,
-  checkDashboardToken,
-  checkAllowedHost,
-  pageSecurityPolicy,
-  artifactSecurityPolicy,
-  type DashboardOptions,
-  type DashboardServer,
-} from './server.js';
-export * from './dashboard-data.js';
 export { failLostRuns, processExists } from './lost-runs.js';
-export { buildReport, joinDashboardModules, dashboardModules, type ReportOptions } from './report.js';

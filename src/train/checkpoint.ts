@@ -25,9 +25,9 @@ import { defaultRandom } from '../nn/init.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { Random, type RandomState } from '../tensor/random.js';
-import type { Callback, TrainingControl } from '../train/callbacks.js';
-import type { EpochLogs, TrainingEvent } from '../train/events.js';
-import { readSafetensors, type SafetensorsInput, writeSafetensors } from './safetensors.js';
+import { readSafetensors, type SafetensorsInput, writeSafetensors } from '../io/safetensors.js';
+import type { Callback, TrainingControl } from './callbacks.js';
+import type { EpochLogs, TrainingEvent } from './events.js';
 
 export const CHECKPOINT_FORMAT = 'tensile-checkpoint';
 /** Bumped when the layout changes; readers accept this version and older ones they know. */

@@ -8,7 +8,6 @@ import type { Data } from '../backend/types.js';
 import { defaultRandom } from '../nn/init.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../optim/optimizer.js';
-import { lineChart } from '../plot/charts.js';
 import type { Example } from '../data/protocol.js';
 import type { Callback, TrainingControl } from './callbacks.js';
 import type { TrainingEvent } from './events.js';
@@ -253,30 +252,4 @@ export function findLearningRate<Sample = Example>(
     suggestion: valley.learningRate,
     stoppedBy: test.stoppedBy,
   };
-}
-
-/** The sweep as an SVG line chart: smoothed loss against the rate on a log axis, the suggestions marked. */
-export function learningRateFinderChart(
-  result: LearningRateFinderResult,
-  title = 'Learning-rate finder',
-): string {
-  return lineChart({
-    title,
-    xLabel: 'learning rate',
-    yLabel: 'loss (smoothed)',
-    xScale: 'log',
-    series: [
-      { name: 'loss', x: result.learningRates, y: result.losses },
-      {
-        name: `valley (suggested) ${result.valley.learningRate.toExponential(1)}`,
-        x: [result.valley.learningRate],
-        y: [result.valley.loss],
-      },
-      {
-        name: `steepest ${result.steepest.learningRate.toExponential(1)}`,
-        x: [result.steepest.learningRate],
-        y: [result.steepest.loss],
-      },
-    ],
-  });
 }

@@ -4,17 +4,22 @@
  * rates over several seeds, to see whether batch norm is what allows the higher rate (a paired t-test
  * at each rate).
  */
-import { manualSeed } from '../../nn/init.js';
-import { ReLU } from '../../nn/layers/activation.js';
-import { BatchNorm } from '../../nn/layers/batchnorm.js';
-import { Sequential } from '../../nn/layers/containers.js';
-import { Conv2d } from '../../nn/layers/conv.js';
-import { Dense } from '../../nn/layers/dense.js';
-import { Flatten, GlobalAvgPool2d, MaxPool2d } from '../../nn/layers/pooling.js';
-import { Adam } from '../../optim/adam.js';
-import { noGrad } from '../../autograd/graph.js';
-import { gridFigure, lineChart } from '../../plot/charts.js';
-import { Tensor } from '../../tensor/tensor.js';
+import {
+  Adam,
+  BatchNorm,
+  Conv2d,
+  Dense,
+  Flatten,
+  GlobalAvgPool2d,
+  gridFigure,
+  lineChart,
+  manualSeed,
+  MaxPool2d,
+  noGrad,
+  ReLU,
+  Sequential,
+  Tensor,
+} from '../../../src/index.js';
 import {
   armVerdict,
   intervalCell,

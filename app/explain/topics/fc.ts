@@ -3,14 +3,17 @@
  * heads (summary() of each), the accuracy from training both heads of the seed CNN the same way on
  * six MNIST digits over several seeds (compared by a paired t-test); a shifted test set checks the note's "spatial robustness" claim.
  */
-import { manualSeed } from '../../nn/init.js';
-import { Sequential } from '../../nn/layers/containers.js';
-import { Dense } from '../../nn/layers/dense.js';
-import { Flatten, GlobalAvgPool2d } from '../../nn/layers/pooling.js';
-import { summary } from '../../nn/summary.js';
-import { seedCnn } from '../../models/seed-cnn.js';
-import { evaluate } from '../../train/fit.js';
-import { lineChart } from '../../plot/charts.js';
+import {
+  Dense,
+  evaluate,
+  Flatten,
+  GlobalAvgPool2d,
+  lineChart,
+  manualSeed,
+  seedCnn,
+  Sequential,
+  summary,
+} from '../../../src/index.js';
 import {
   armVerdict,
   count,

@@ -3,15 +3,19 @@
  * 5×5 and 7×7 ones (read off real tensile models by summary()), and the test accuracy and speed of
  * networks built from each at equal receptive field, over several seeds (paired t-tests).
  */
-import { manualSeed } from '../../nn/init.js';
-import { ReLU } from '../../nn/layers/activation.js';
-import { BatchNorm } from '../../nn/layers/batchnorm.js';
-import { Sequential } from '../../nn/layers/containers.js';
-import { Conv2d } from '../../nn/layers/conv.js';
-import { Dense } from '../../nn/layers/dense.js';
-import { Flatten, GlobalAvgPool2d, MaxPool2d } from '../../nn/layers/pooling.js';
-import type { Module } from '../../nn/module.js';
-import { summary } from '../../nn/summary.js';
+import {
+  BatchNorm,
+  Conv2d,
+  Dense,
+  Flatten,
+  GlobalAvgPool2d,
+  manualSeed,
+  MaxPool2d,
+  ReLU,
+  Sequential,
+  summary,
+  type Module,
+} from '../../../src/index.js';
 import {
   armVerdict,
   count,

@@ -3,18 +3,25 @@
  * MNIST digit, and in the seed CNN trained both ways over several seeds (with a shifted test set for
  * the invariance that max pooling is credited with); verdicts come from paired t-tests over the seeds.
  */
-import { loadMnist } from '../../data/mnist.js';
-import { manualSeed } from '../../nn/init.js';
-import { ReLU } from '../../nn/layers/activation.js';
-import { BatchNorm } from '../../nn/layers/batchnorm.js';
-import { Sequential } from '../../nn/layers/containers.js';
-import { Conv2d } from '../../nn/layers/conv.js';
-import { Dense } from '../../nn/layers/dense.js';
-import { AvgPool2d, Flatten, GlobalAvgPool2d, MaxPool2d } from '../../nn/layers/pooling.js';
-import { avgPool2d, maxPool2d } from '../../ops/pooling.js';
-import { gridFigure, lineChart } from '../../plot/charts.js';
-import { Tensor } from '../../tensor/tensor.js';
-import { evaluate } from '../../train/fit.js';
+import {
+  avgPool2d,
+  AvgPool2d,
+  BatchNorm,
+  Conv2d,
+  Dense,
+  evaluate,
+  Flatten,
+  GlobalAvgPool2d,
+  gridFigure,
+  lineChart,
+  loadMnist,
+  manualSeed,
+  MaxPool2d,
+  maxPool2d,
+  ReLU,
+  Sequential,
+  Tensor,
+} from '../../../src/index.js';
 import {
   armVerdict,
   differenceVerdict,

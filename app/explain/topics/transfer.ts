@@ -12,17 +12,24 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ImageDataset } from '../../data/dataset.js';
-import { loadWeights, saveWeights } from '../../io/weights.js';
-import { seedCnn } from '../../models/seed-cnn.js';
-import { manualSeed } from '../../nn/init.js';
-import type { Module } from '../../nn/module.js';
-import { lineChart } from '../../plot/charts.js';
-import { Random } from '../../tensor/random.js';
-import { RunTracker } from '../../track/tracker.js';
-import { evaluate, type History } from '../../train/fit.js';
-import { replaceHead } from '../../transfer/head.js';
-import { transferStrategies, type StrategyName, type TransferOptions } from '../../transfer/strategies.js';
+import {
+  evaluate,
+  lineChart,
+  loadWeights,
+  manualSeed,
+  Random,
+  replaceHead,
+  RunTracker,
+  saveWeights,
+  seedCnn,
+  takePerClass,
+  transferStrategies,
+  type History,
+  type ImageDataset,
+  type Module,
+  type StrategyName,
+  type TransferOptions,
+} from '../../../src/index.js';
 import {
   armVerdict,
   count,
@@ -39,7 +46,6 @@ import {
 import { compareArms, formatPValue, mean, tInterval, type Comparison } from '../statistics.js';
 import { describeResults, readExperimentResults } from '../experiment-results.js';
 import type { ExplainContext, ExplainTable, Topic, TopicResult } from '../types.js';
-import { takePerClass } from '../../data/dataset.js';
 
 const channels = [8, 16] as const;
 /**

@@ -11,20 +11,23 @@
  *   learning rate, a mild one in the batch size, and two parameters that barely matter. Its text says
  *   so.
  */
-import { seedCnn } from '../../models/seed-cnn.js';
-import { manualSeed } from '../../nn/init.js';
-import { Adam } from '../../optim/adam.js';
-import { lineChart } from '../../plot/charts.js';
-import { RunTracker } from '../../track/tracker.js';
-import { evaluate, fit } from '../../train/fit.js';
-import type { Sampler } from '../../tune/samplers/sampler.js';
-import { GpSampler } from '../../tune/samplers/gp.js';
-import { GridSampler } from '../../tune/samplers/grid.js';
-import { RandomSampler } from '../../tune/samplers/random.js';
-import { TpeSampler } from '../../tune/samplers/tpe.js';
-import { MemoryStorage } from '../../tune/storage/memory.js';
-import { Study } from '../../tune/study.js';
-import type { Trial } from '../../tune/trial.js';
+import {
+  Adam,
+  evaluate,
+  fit,
+  GpSampler,
+  GridSampler,
+  lineChart,
+  manualSeed,
+  MemoryStorage,
+  RandomSampler,
+  RunTracker,
+  seedCnn,
+  Study,
+  TpeSampler,
+  type Sampler,
+  type Trial,
+} from '../../../src/index.js';
 import {
   intervalCell,
   mnistSplit,
