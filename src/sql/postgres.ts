@@ -135,7 +135,7 @@ export class PostgresDatabase {
     pool.on('error', () => undefined);
     const retry = new RetryPolicy({
       what: options.what,
-      ...(options.retrySeconds === undefined ? {} : { seconds: options.retrySeconds }),
+      seconds: options.retrySeconds,
     });
     const database = new PostgresDatabase(pool, namespace, retry);
     try {

@@ -35,6 +35,10 @@ export interface SqliteOpenOptions {
    * (runs: metric points are not worth an fsync each).
    */
   synchronous: 'FULL' | 'NORMAL';
+  /** The tables to create or upgrade on opening. */
+  schema: VersionedSchema;
+  /** Apply migrations up to this version only (tests of upgrades); default: the latest. */
+  migrateTo?: number;
 }
 
 /** An open file, its absolute path (or ':memory:') and the URL that names it. */
@@ -45,9 +49,10 @@ export interface SqliteFile {
 }
 
 /**
- * Opens (creating it and its directory when needed) a SQLite file in WAL mode with foreign keys on.
- * better-sqlite3, a native addon, is loaded here, so tensile works without it until a SQLite file is
- * opened.
+ * Opens (creating it and its directory when needed) a SQLite file in WAL mode with foreign keys on,
+ * and creates or upgrades options.schema's tables (closing the file again when that fails: a
+ * database newer than this code). better-sqlite3, a native addon, is loaded here, so tensile works
+ * without it until a SQLite file is opened.
  */
 export function openSqlite(file: string, options: SqliteOpenOptions): SqliteFile {
   const resolved = file === ':memory:' ? file : path.resolve(file);
@@ -58,6 +63,12 @@ export function openSqlite(file: string, options: SqliteOpenOptions): SqliteFile
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${options.synchronous}`);
   db.pragma('foreign_keys = ON');
+  try {
+    migrateSqlite(db, options.schema, options.migrateTo);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
   return { db, file: resolved, url: `sqlite:${resolved}` };
 }
 

@@ -69,7 +69,7 @@ export class PostgresRunStore implements RunStore {
       what: 'PostgreSQL run store',
       schema: trackSchema,
       maxConnections: options.maxConnections ?? 3,
-      ...(options.retrySeconds === undefined ? {} : { retrySeconds: options.retrySeconds }),
+      retrySeconds: options.retrySeconds,
     });
     return new PostgresRunStore(url, database);
   }

@@ -25,11 +25,9 @@
 
 import { latestVersion, type Migration, type VersionedSchema } from '../sql/migrations.js';
 
-export type TrackMigration = Migration;
-
 const states = `('running', 'complete', 'failed', 'stopped')`;
 
-export const trackMigrations: readonly TrackMigration[] = [
+export const trackMigrations: readonly Migration[] = [
   {
     version: 1,
     description: 'runs, metric points and artifacts',

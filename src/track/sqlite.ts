@@ -69,11 +69,14 @@ export class SqliteRunStore implements RunStore {
    * @example const store = new SqliteRunStore('tensile.db');
    */
   constructor(file: string) {
-    const opened = openSqlite(file, { feature: 'a SQLite run store', synchronous: 'NORMAL' });
+    const opened = openSqlite(file, {
+      feature: 'a SQLite run store',
+      synchronous: 'NORMAL',
+      schema: trackSchema,
+    });
     this.db = opened.db;
     this.file = opened.file;
     this.url = opened.url;
-    migrateTrackSqlite(this.db);
   }
 
   private runRow(runId: number): RunRow {

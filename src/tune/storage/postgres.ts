@@ -105,8 +105,8 @@ export class PostgresStorage implements Storage {
       what: 'PostgreSQL study storage',
       schema: studySchema,
       maxConnections: options.maxConnections ?? 4,
-      ...(options.migrateTo === undefined ? {} : { migrateTo: options.migrateTo }),
-      ...(options.retrySeconds === undefined ? {} : { retrySeconds: options.retrySeconds }),
+      migrateTo: options.migrateTo,
+      retrySeconds: options.retrySeconds,
     });
     return new PostgresStorage(url, database);
   }

@@ -17,8 +17,6 @@
 
 import { latestVersion, type Migration, type VersionedSchema } from '../../sql/migrations.js';
 
-export type { Migration };
-
 const states = `('waiting', 'running', 'complete', 'pruned', 'failed')`;
 
 export const migrations: readonly Migration[] = [

@@ -88,11 +88,15 @@ export class SqliteStorage implements Storage {
    * @example new SqliteStorage('out/tune/study.db')
    */
   constructor(file: string, options: SqliteStorageOptions = {}) {
-    const opened = openSqlite(file, { feature: 'a SQLite study storage', synchronous: 'FULL' });
+    const opened = openSqlite(file, {
+      feature: 'a SQLite study storage',
+      synchronous: 'FULL',
+      schema: studySchema,
+      migrateTo: options.migrateTo,
+    });
     this.db = opened.db;
     this.file = opened.file;
     this.url = opened.url;
-    migrateSqlite(this.db, options.migrateTo);
   }
 
   /** The schema version of the open database. */
