@@ -13,11 +13,13 @@ import Database from 'better-sqlite3';
 import {
   MemoryRunStore,
   openRunStore,
+  PostgresRunStore,
   SqliteRunStore,
   TrackSchemaTooNewError,
   trackSchemaVersion,
 } from '../src/track/index.js';
-import { dropFreshDatabases, engines } from './contract/engines.js';
+import { PostgresStorage, schemaVersion } from '../src/tune/index.js';
+import { dropFreshDatabases, engines, postgresSchemaUrl, postgresSkip } from './contract/engines.js';
 import { runStoreContract } from './contract/run-store.js';
 
 after(dropFreshDatabases);
@@ -68,3 +70,27 @@ test('openRunStore accepts the study storage URLs and refuses others', async () 
   await assert.rejects(openRunStore('mysql://x'), /unknown storage 'mysql:\/\/x'/);
   await assert.rejects(openRunStore('sqlite:'), /needs a file path/);
 });
+
+test(
+  'PostgreSQL: study storages and run stores connecting together create one fresh schema and both sets of tables',
+  { skip: postgresSkip },
+  async () => {
+    // Each kind of table has its own migration lock, but both create the PostgreSQL schema.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const url = postgresSchemaUrl();
+      const [studies, runs, moreStudies, moreRuns] = await Promise.all([
+        PostgresStorage.connect(url),
+        PostgresRunStore.connect(url),
+        PostgresStorage.connect(url),
+        PostgresRunStore.connect(url),
+      ]);
+      assert.deepEqual(
+        [await studies.schemaVersion(), await moreStudies.schemaVersion()],
+        [schemaVersion, schemaVersion],
+      );
+      const run = await runs.createRun({ name: 'r', kind: 'fit' });
+      assert.equal((await moreRuns.getRun(run.id)).name, 'r');
+      for (const store of [studies, runs, moreStudies, moreRuns]) await store.close();
+    }
+  },
+);

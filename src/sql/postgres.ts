@@ -166,6 +166,12 @@ export class PostgresDatabase {
         advisoryLockKey(`${schema.lockName}:${this.namespace ?? ''}`),
       ]);
       if (this.namespace !== null) {
+        // The study and run tables have locks of their own, but share the PostgreSQL schema: a study
+        // storage and a run store creating it together would both pass IF NOT EXISTS, and the second
+        // would fail on pg_namespace's unique index.
+        await client.query('SELECT pg_advisory_xact_lock($1)', [
+          advisoryLockKey(`tensile-namespace:${this.namespace}`),
+        ]);
         await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(this.namespace)}`);
         await client.query(`SET LOCAL search_path TO ${quoteIdentifier(this.namespace)}`);
       }
