@@ -6,27 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import pg from 'pg';
 import { openStorage, Study, type Storage } from '../src/tune/index.js';
+import { dropFreshDatabases, engines, freshUrl } from './contract/engines.js';
 
-const postgresUrl = process.env.TENSILE_TEST_POSTGRES;
-const temporary = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-workers-'));
-const schemas: string[] = [];
 const children = new Set<ChildProcess>();
 
 after(async () => {
   for (const child of children) child.kill('SIGKILL');
-  fs.rmSync(temporary, { recursive: true, force: true });
-  if (postgresUrl && schemas.length > 0) {
-    const client = new pg.Client({ connectionString: postgresUrl });
-    await client.connect();
-    for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await client.end();
-  }
+  await dropFreshDatabases();
 });
 
 const tuneModule = new URL('../src/tune/index.js', import.meta.url).href;
@@ -95,32 +83,10 @@ function startWorker(
   return { child, running, exited };
 }
 
-interface Mode {
-  name: string;
-  skip: string | false;
-  url(): string;
-}
-
-const modes: Mode[] = [
-  {
-    name: 'sqlite',
-    skip: false,
-    url: () => `sqlite:${path.join(temporary, `workers-${Math.random().toString(36).slice(2)}.db`)}`,
-  },
-  {
-    name: 'postgres',
-    skip: postgresUrl
-      ? false
-      : 'PostgreSQL tests skipped: set TENSILE_TEST_POSTGRES=postgres://USER@HOST:PORT/DB (see docs/tuning.md, PostgreSQL in CI)',
-    url: () => {
-      const schema = `tensile_workers_${process.pid}_${schemas.length}`;
-      schemas.push(schema);
-      const url = new URL(postgresUrl!);
-      url.searchParams.set('schema', schema);
-      return url.toString();
-    },
-  },
-];
+/** The engines whose data other processes can open (SQLite, PostgreSQL): a fresh database each. */
+const modes = engines
+  .filter((engine) => engine.shared)
+  .map((engine) => ({ ...engine, url: () => freshUrl(engine) }));
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

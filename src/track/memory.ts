@@ -2,7 +2,7 @@
  * Run store in this process's memory: for tests, for library users who want curves without a
  * database, and as the plainest statement of the RunStore contract (./types.ts).
  */
-import { workerName } from './worker-name.js';
+import { workerName } from '../sql/worker.js';
 import {
   artifactBytes,
   checkMetric,

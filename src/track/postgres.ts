@@ -6,19 +6,14 @@
  * cannot wait for them. RunTracker therefore sends them through a writer thread with its own
  * connection (./background-writer.ts), so points still reach the database while the loop runs.
  *
- * Every timestamp is the database server's clock, as in the study storage.
+ * Every timestamp is the database server's clock, as in the study storage. Connections, retried
+ * transactions and migrations: src/sql/postgres.ts.
  */
 import type pg from 'pg';
-import { requireOptional } from '../util/optional-dependency.js';
+import { PostgresDatabase, serverNow as NOW } from '../sql/postgres.js';
+import { workerName } from '../sql/worker.js';
 import { artifactInfoFromRow, mergedJson, metricsFromRows, runFromRow } from './rows.js';
-import {
-  trackMigrations,
-  TrackSchemaTooNewError,
-  trackSchemaVersion,
-  type ArtifactRow,
-  type PointRow,
-  type RunRow,
-} from './schema.js';
+import { trackSchema, type ArtifactRow, type PointRow, type RunRow } from './schema.js';
 import {
   artifactBytes,
   checkMetric,
@@ -38,12 +33,6 @@ import {
   type RunState,
   type RunStore,
 } from './types.js';
-import { RetryPolicy } from '../tune/storage/retry.js';
-import { retriedTransaction } from '../tune/storage/postgres-connection.js';
-import { workerName } from './worker-name.js';
-
-/** The server's clock in milliseconds since 1970. */
-const NOW = `(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::double precision`;
 
 const runColumns =
   'run_id, name, kind, state, parent_id, study, trial_number, config, summary, error, worker, started_at, updated_at, completed_at, point_count';
@@ -51,40 +40,16 @@ const artifactColumns = 'artifact_id, run_id, name, kind, media_type, path, size
 /** Bumps a run's revision and time stamp (see schema.ts). */
 const touched = `updated_at = GREATEST(updated_at, ${NOW}), revision = revision + 1`;
 
-function quoteIdentifier(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-/** Splits tensile's own `schema` parameter off a connection URL (as the study storage does). */
-export function parsePostgresUrl(url: string): { connectionString: string; schema: string | null } {
-  const parsed = new URL(url);
-  const schema = parsed.searchParams.get('schema');
-  parsed.searchParams.delete('schema');
-  return { connectionString: parsed.toString(), schema: schema === null || schema === '' ? null : schema };
-}
-
-/** A stable 32-bit key for the migration's advisory lock. */
-function lockKey(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
-  return hash | 0;
-}
-
 export class PostgresRunStore implements RunStore {
   readonly url: string;
   readonly synchronousWrites = false;
   readonly schema: string | null;
-  private readonly pool: pg.Pool;
-  private readonly retry: RetryPolicy;
+  private readonly database: PostgresDatabase;
 
-  private constructor(url: string, pool: pg.Pool, schema: string | null, retrySeconds?: number) {
+  private constructor(url: string, database: PostgresDatabase) {
     this.url = url;
-    this.pool = pool;
-    this.schema = schema;
-    this.retry = new RetryPolicy({
-      what: 'PostgreSQL run store',
-      ...(retrySeconds === undefined ? {} : { seconds: retrySeconds }),
-    });
+    this.database = database;
+    this.schema = database.namespace;
   }
 
   /**
@@ -95,35 +60,23 @@ export class PostgresRunStore implements RunStore {
     url: string,
     options: {
       maxConnections?: number;
-      /** Seconds to keep retrying while the database is unreachable (default 60; see retry.ts). */
+      /** Seconds to keep retrying while the database is unreachable (default 60; see src/sql/retry.ts). */
       retrySeconds?: number;
     } = {},
   ): Promise<PostgresRunStore> {
-    const { connectionString, schema } = parsePostgresUrl(url);
-    // The schema is set by the connection's startup options: a "SET search_path" query issued on
-    // connect would race the pool's first query (node-postgres deprecates overlapping queries).
-    const pool = new (requireOptional<typeof pg>('pg', 'a PostgreSQL run store').Pool)({
-      connectionString,
-      max: options.maxConnections ?? 3,
-      ...(schema !== null
-        ? { options: `-c search_path=${quoteIdentifier(schema).replace(/ /g, '\\ ')}` }
-        : {}),
+    const database = await PostgresDatabase.connect(url, {
+      feature: 'a PostgreSQL run store',
+      what: 'PostgreSQL run store',
+      schema: trackSchema,
+      maxConnections: options.maxConnections ?? 3,
+      retrySeconds: options.retrySeconds,
     });
-    // An idle connection dropped by the server must not crash the process; the next query reconnects.
-    pool.on('error', () => undefined);
-    const store = new PostgresRunStore(url, pool, schema, options.retrySeconds);
-    try {
-      await store.migrate();
-    } catch (error) {
-      await pool.end();
-      throw error;
-    }
-    return store;
+    return new PostgresRunStore(url, database);
   }
 
-  /** `action` in a transaction, retried on a fresh connection (see postgres-connection.ts). */
+  /** `action` in a transaction, retried on a fresh connection (see src/sql/postgres.ts). */
   private async transaction<T>(action: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    return retriedTransaction(this.pool, this.retry, action);
+    return this.database.transaction(action);
   }
 
   /** A single statement outside a transaction, retried like a transaction. */
@@ -131,42 +84,12 @@ export class PostgresRunStore implements RunStore {
     text: string,
     values: unknown[] = [],
   ): Promise<pg.QueryResult<R>> {
-    return this.retry.run(() => this.pool.query<R>(text, values));
+    return this.database.query<R>(text, values);
   }
 
-  private async migrate(): Promise<number> {
-    return this.transaction(async (client) => {
-      if (this.schema !== null) {
-        await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(this.schema)}`);
-        await client.query(`SET LOCAL search_path TO ${quoteIdentifier(this.schema)}`);
-      }
-      // Processes starting together: one upgrades, the others wait here and then find nothing to do.
-      await client.query('SELECT pg_advisory_xact_lock($1)', [
-        lockKey(`tensile-track-schema:${this.schema ?? ''}`),
-      ]);
-      await client.query(
-        'CREATE TABLE IF NOT EXISTS tensile_track_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)',
-      );
-      const row = (
-        await client.query<{ version: number }>('SELECT version FROM tensile_track_schema WHERE id = 1')
-      ).rows[0];
-      const current = row?.version ?? 0;
-      if (current > trackSchemaVersion) throw new TrackSchemaTooNewError(current);
-      for (const migration of trackMigrations) {
-        if (migration.version <= current) continue;
-        for (const statement of migration.postgres) await client.query(statement);
-      }
-      await client.query(
-        'INSERT INTO tensile_track_schema (id, version) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET version = excluded.version',
-        [trackSchemaVersion],
-      );
-      return trackSchemaVersion;
-    });
-  }
-
-  private async runRow(runId: number, client: pg.Pool | pg.PoolClient = this.pool): Promise<RunRow> {
+  private async runRow(runId: number, client: pg.PoolClient | null = null): Promise<RunRow> {
     const row = (
-      client === this.pool
+      client === null
         ? await this.poolQuery<RunRow>(`SELECT ${runColumns} FROM track_runs WHERE run_id = $1`, [runId])
         : await client.query<RunRow>(`SELECT ${runColumns} FROM track_runs WHERE run_id = $1`, [runId])
     ).rows[0];
@@ -386,6 +309,6 @@ export class PostgresRunStore implements RunStore {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    await this.database.close();
   }
 }

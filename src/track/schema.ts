@@ -23,16 +23,11 @@
  * run store works in a database that has never held a study, and deleting a study keeps its runs.
  */
 
-export interface TrackMigration {
-  version: number;
-  description: string;
-  sqlite: readonly string[];
-  postgres: readonly string[];
-}
+import { latestVersion, type Migration, type VersionedSchema } from '../sql/migrations.js';
 
 const states = `('running', 'complete', 'failed', 'stopped')`;
 
-export const trackMigrations: readonly TrackMigration[] = [
+export const trackMigrations: readonly Migration[] = [
   {
     version: 1,
     description: 'runs, metric points and artifacts',
@@ -121,8 +116,16 @@ export const trackMigrations: readonly TrackMigration[] = [
   },
 ];
 
+/** The run tables as src/sql migrates them. */
+export const trackSchema: VersionedSchema = {
+  versionTable: 'tensile_track_schema',
+  lockName: 'tensile-track-schema',
+  migrations: trackMigrations,
+  tooNew: (found) => new TrackSchemaTooNewError(found),
+};
+
 /** The run-tracking schema version this code writes. */
-export const trackSchemaVersion = trackMigrations[trackMigrations.length - 1]!.version;
+export const trackSchemaVersion = latestVersion(trackSchema);
 
 export class TrackSchemaTooNewError extends Error {
   constructor(found: number) {

@@ -8,20 +8,19 @@
  *   synchronous=NORMAL: in WAL mode a committed write survives the process being killed, and only
  *   a power cut may lose the last commits; metric points are not worth an fsync each.
  * - The migration runs under BEGIN IMMEDIATE, so processes opening a fresh file together create the
- *   tables once.
+ *   tables once (src/sql/sqlite.ts opens the file and runs migrations and transactions).
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import type Database from 'better-sqlite3';
-import { requireOptional } from '../util/optional-dependency.js';
-import { artifactInfoFromRow, mergedJson, runFromRow } from './rows.js';
 import {
-  trackMigrations,
-  TrackSchemaTooNewError,
-  trackSchemaVersion,
-  type ArtifactRow,
-  type RunRow,
-} from './schema.js';
+  isSqliteBusy,
+  migrateSqlite,
+  openSqlite,
+  sqliteBusyMilliseconds,
+  writeTransaction,
+  type SqliteDatabase,
+} from '../sql/sqlite.js';
+import { workerName } from '../sql/worker.js';
+import { artifactInfoFromRow, mergedJson, runFromRow } from './rows.js';
+import { trackSchema, type ArtifactRow, type RunRow } from './schema.js';
 import {
   artifactBytes,
   checkMetric,
@@ -43,37 +42,15 @@ import {
   type RunStore,
 } from './types.js';
 import type { WriteRequest } from './background-writer.js';
-import { workerName } from './worker-name.js';
 
 /** Applies the missing run-tracking migrations in one immediate transaction; returns the version. */
-export function migrateTrackSqlite(db: Database.Database): number {
-  return db
-    .transaction(() => {
-      db.exec(
-        'CREATE TABLE IF NOT EXISTS tensile_track_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)',
-      );
-      const row = db.prepare('SELECT version FROM tensile_track_schema WHERE id = 1').get() as
-        { version: number } | undefined;
-      const current = row?.version ?? 0;
-      if (current > trackSchemaVersion) throw new TrackSchemaTooNewError(current);
-      for (const migration of trackMigrations) {
-        if (migration.version <= current) continue;
-        for (const statement of migration.sqlite) db.exec(statement);
-      }
-      db.prepare(
-        'INSERT INTO tensile_track_schema (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version',
-      ).run(trackSchemaVersion);
-      return trackSchemaVersion;
-    })
-    .immediate();
+export function migrateTrackSqlite(db: SqliteDatabase): number {
+  return migrateSqlite(db, trackSchema);
 }
 
 const runColumns =
   'run_id, name, kind, state, parent_id, study, trial_number, config, summary, error, worker, started_at, updated_at, completed_at, point_count';
 const artifactColumns = 'artifact_id, run_id, name, kind, media_type, path, size, created_at';
-
-/** How long a call waits for another connection's write lock before SQLITE_BUSY. */
-const busyMilliseconds = 30_000;
 
 /** The writes a training loop makes, which writeNow performs without waiting long. */
 export type QuickWrite = Extract<
@@ -81,33 +58,25 @@ export type QuickWrite = Extract<
   { method: 'logMetrics' | 'updateConfig' | 'updateSummary' | 'finishRun' }
 >;
 
-/** Whether `error` is SQLite's "the database is locked" (by another connection's transaction). */
-export function isSqliteBusy(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
-}
-
 export class SqliteRunStore implements RunStore {
   readonly url: string;
   readonly synchronousWrites = true;
   readonly file: string;
-  private readonly db: Database.Database;
+  private readonly db: SqliteDatabase;
 
   /**
    * Opens (creating when needed) the database file and brings the run tables up to date.
    * @example const store = new SqliteRunStore('tensile.db');
    */
   constructor(file: string) {
-    this.file = file === ':memory:' ? file : path.resolve(file);
-    if (this.file !== ':memory:') fs.mkdirSync(path.dirname(this.file), { recursive: true });
-    this.url = `sqlite:${this.file}`;
-    // Waits up to 30 s for another process's write lock (a tuning worker, a second training).
-    const driver = requireOptional<typeof Database>('better-sqlite3', 'a SQLite run store');
-    this.db = new driver(this.file, { timeout: busyMilliseconds });
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('foreign_keys = ON');
-    migrateTrackSqlite(this.db);
+    const opened = openSqlite(file, {
+      feature: 'a SQLite run store',
+      synchronous: 'NORMAL',
+      schema: trackSchema,
+    });
+    this.db = opened.db;
+    this.file = opened.file;
+    this.url = opened.url;
   }
 
   private runRow(runId: number): RunRow {
@@ -140,16 +109,14 @@ export class SqliteRunStore implements RunStore {
   }
 
   private merge(runId: number, column: 'config' | 'summary', changes: JsonObject): void {
-    this.db
-      .transaction(() => {
-        const row = this.runRow(runId);
-        this.db
-          .prepare(
-            `UPDATE track_runs SET ${column} = ?, updated_at = max(updated_at, ?), revision = revision + 1 WHERE run_id = ?`,
-          )
-          .run(mergedJson(row[column], changes), Date.now(), runId);
-      })
-      .immediate();
+    writeTransaction(this.db, () => {
+      const row = this.runRow(runId);
+      this.db
+        .prepare(
+          `UPDATE track_runs SET ${column} = ?, updated_at = max(updated_at, ?), revision = revision + 1 WHERE run_id = ?`,
+        )
+        .run(mergedJson(row[column], changes), Date.now(), runId);
+    });
   }
 
   async updateConfig(runId: number, config: JsonObject): Promise<void> {
@@ -187,7 +154,7 @@ export class SqliteRunStore implements RunStore {
       if (isSqliteBusy(error)) return false;
       throw error;
     } finally {
-      this.db.pragma(`busy_timeout = ${busyMilliseconds}`);
+      this.db.pragma(`busy_timeout = ${sqliteBusyMilliseconds}`);
     }
   }
 
@@ -201,19 +168,17 @@ export class SqliteRunStore implements RunStore {
     const insert = this.db.prepare(
       'INSERT INTO track_metrics (run_id, name, step, x, value, time) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    this.db
-      .transaction(() => {
-        const updated = this.db
-          .prepare(
-            'UPDATE track_runs SET point_count = point_count + ?, updated_at = max(updated_at, ?), revision = revision + 1 WHERE run_id = ?',
-          )
-          .run(points.length, now, runId);
-        if (updated.changes === 0) throw new RunNotFoundError(`run ${runId}`);
-        for (const point of points) {
-          insert.run(runId, point.name, point.step, point.x, storedValue(point.value), point.time ?? now);
-        }
-      })
-      .immediate();
+    writeTransaction(this.db, () => {
+      const updated = this.db
+        .prepare(
+          'UPDATE track_runs SET point_count = point_count + ?, updated_at = max(updated_at, ?), revision = revision + 1 WHERE run_id = ?',
+        )
+        .run(points.length, now, runId);
+      if (updated.changes === 0) throw new RunNotFoundError(`run ${runId}`);
+      for (const point of points) {
+        insert.run(runId, point.name, point.step, point.x, storedValue(point.value), point.time ?? now);
+      }
+    });
   }
 
   async finishRun(
@@ -226,55 +191,49 @@ export class SqliteRunStore implements RunStore {
 
   private finishRunNow(runId: number, state: Exclude<RunState, 'running'>, error: string | null): boolean {
     const now = Date.now();
-    return this.db
-      .transaction(() => {
-        this.runRow(runId);
-        const result = this.db
-          .prepare(
-            `UPDATE track_runs SET state = ?, error = ?, completed_at = ?, updated_at = max(updated_at, ?), revision = revision + 1
+    return writeTransaction(this.db, () => {
+      this.runRow(runId);
+      const result = this.db
+        .prepare(
+          `UPDATE track_runs SET state = ?, error = ?, completed_at = ?, updated_at = max(updated_at, ?), revision = revision + 1
              WHERE run_id = ? AND state = 'running'`,
-          )
-          .run(state, error, now, now, runId);
-        return result.changes === 1;
-      })
-      .immediate();
+        )
+        .run(state, error, now, now, runId);
+      return result.changes === 1;
+    });
   }
 
   async addArtifact(runId: number, artifact: NewArtifact): Promise<ArtifactInfo> {
     const content = artifactBytes(artifact.content);
     const now = Date.now();
-    return this.db
-      .transaction(() => {
-        this.runRow(runId);
-        this.db
-          .prepare('DELETE FROM track_artifacts WHERE run_id = ? AND name = ?')
-          .run(runId, artifact.name);
-        const result = this.db
-          .prepare(
-            `INSERT INTO track_artifacts (run_id, name, kind, media_type, path, content, size, created_at)
+    return writeTransaction(this.db, () => {
+      this.runRow(runId);
+      this.db.prepare('DELETE FROM track_artifacts WHERE run_id = ? AND name = ?').run(runId, artifact.name);
+      const result = this.db
+        .prepare(
+          `INSERT INTO track_artifacts (run_id, name, kind, media_type, path, content, size, created_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-          )
-          .run(
-            runId,
-            artifact.name,
-            artifact.kind,
-            artifact.mediaType,
-            artifact.path ?? null,
-            content === null ? null : Buffer.from(content.buffer, content.byteOffset, content.byteLength),
-            content?.length ?? 0,
-            now,
-          );
-        this.db
-          .prepare(
-            'UPDATE track_runs SET updated_at = max(updated_at, ?), revision = revision + 1 WHERE run_id = ?',
-          )
-          .run(now, runId);
-        const row = this.db
-          .prepare(`SELECT ${artifactColumns} FROM track_artifacts WHERE artifact_id = ?`)
-          .get(result.lastInsertRowid) as ArtifactRow;
-        return artifactInfoFromRow(row);
-      })
-      .immediate();
+        )
+        .run(
+          runId,
+          artifact.name,
+          artifact.kind,
+          artifact.mediaType,
+          artifact.path ?? null,
+          content === null ? null : Buffer.from(content.buffer, content.byteOffset, content.byteLength),
+          content?.length ?? 0,
+          now,
+        );
+      this.db
+        .prepare(
+          'UPDATE track_runs SET updated_at = max(updated_at, ?), revision = revision + 1 WHERE run_id = ?',
+        )
+        .run(now, runId);
+      const row = this.db
+        .prepare(`SELECT ${artifactColumns} FROM track_artifacts WHERE artifact_id = ?`)
+        .get(result.lastInsertRowid) as ArtifactRow;
+      return artifactInfoFromRow(row);
+    });
   }
 
   async getRun(runId: number): Promise<RunRecord> {

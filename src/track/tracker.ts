@@ -29,7 +29,7 @@
  * (with its time) when the lock stays, and is retried with backoff, at the latest when the run
  * finishes, which waits up to `storeWaitSeconds` for the lock before dropping what is left with a
  * warning. A PostgreSQL store's writes go through a thread whose connection rides out restarts (see
- * ../tune/storage/retry.ts).
+ * ../sql/retry.ts).
  */
 import { getBackend } from '../backend/index.js';
 import { TrialPruned } from '../tune/pruners/pruner.js';

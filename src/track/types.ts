@@ -1,6 +1,7 @@
 /**
  * Run tracking: what a run is, and the contract every run store (memory, SQLite, PostgreSQL)
- * implements. One conformance suite (test/track-store.test.ts) runs the same tests against all three.
+ * implements. One conformance suite (test/contract/run-store.ts, run by test/track-store.test.ts)
+ * runs the same tests against all three.
  *
  * A run is one training (a `fit`, a fine-tune, a tuning trial, or the trainings behind an explain
  * topic): its configuration, metric points, a summary and artifacts (weights files, figures).

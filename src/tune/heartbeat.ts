@@ -17,7 +17,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Distribution, JsonValue, ParamValue } from './distributions.js';
 import { closeWithStorage } from './storage/resources.js';
-import { StorageUnavailableError } from './storage/retry.js';
+import { StorageUnavailableError } from '../sql/retry.js';
 import type { Storage } from './storage/storage.js';
 
 export interface HeartbeatSettings {

@@ -40,7 +40,7 @@ export {
   defaultRetrySeconds,
   isConnectionError,
   StorageUnavailableError,
-} from './storage/retry.js';
+} from '../sql/retry.js';
 export { schemaVersion, SchemaTooNewError } from './storage/schema.js';
 export {
   parseStudyConfig,

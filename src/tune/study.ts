@@ -28,12 +28,12 @@ import {
   type Heartbeat,
   type HeartbeatSettings,
 } from './heartbeat.js';
-import { outageWithin, StorageUnavailableError } from './storage/retry.js';
+import { outageWithin, StorageUnavailableError } from '../sql/retry.js';
 import { MedianPruner } from './pruners/median.js';
 import { TrialPruned, type Pruner } from './pruners/pruner.js';
 import type { Sampler, StudyView } from './samplers/sampler.js';
 import { TpeSampler } from './samplers/tpe.js';
-import { workerName } from './storage/common.js';
+import { workerName } from '../sql/worker.js';
 import { MemoryStorage } from './storage/memory.js';
 import type { Storage } from './storage/storage.js';
 import { Trial } from './trial.js';

@@ -1,5 +1,4 @@
 /** Rules shared by the storages, so that the three implementations cannot drift apart. */
-import * as os from 'node:os';
 import {
   compatibleDistributions,
   containsValue,
@@ -13,11 +12,6 @@ import {
 import { systemAttributeKeys, type FrozenTrial, type TrialState } from '../frozen-trial.js';
 import type { AttributeRow, ParamRow, TrialRow, ValueRow } from './schema.js';
 import type { TrialTemplate } from './storage.js';
-
-/** "host:pid" of this process. */
-export function workerName(): string {
-  return `${os.hostname()}:${process.pid}`;
-}
 
 /** How many times the chain of retries leading to `trial` has already repeated the original. */
 export function retryDepth(

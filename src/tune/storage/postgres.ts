@@ -11,9 +11,10 @@
  *   clocks disagree still judge heartbeats alike.
  * - `?schema=NAME` in the URL keeps the tables in their own schema (created when missing): handy for
  *   tests and for several independent setups in one database.
+ * - Connections, retried transactions and migrations: src/sql/postgres.ts.
  */
 import type pg from 'pg';
-import { requireOptional } from '../../util/optional-dependency.js';
+import { PostgresDatabase, serverNow as NOW } from '../../sql/postgres.js';
 import {
   distributionFromJson,
   distributionToJson,
@@ -44,18 +45,7 @@ import {
   splitAttributes,
   staleTrialError,
 } from './common.js';
-import { fnv1a } from '../hash.js';
-import { RetryPolicy } from './retry.js';
-import { retriedTransaction } from './postgres-connection.js';
-import {
-  migrations,
-  SchemaTooNewError,
-  schemaVersion,
-  type AttributeRow,
-  type ParamRow,
-  type TrialRow,
-  type ValueRow,
-} from './schema.js';
+import { studySchema, type AttributeRow, type ParamRow, type TrialRow, type ValueRow } from './schema.js';
 import {
   DuplicateStudyError,
   NotFoundError,
@@ -67,17 +57,12 @@ import {
 } from './storage.js';
 import { closeStorageResources } from './resources.js';
 
-/** The server's clock in milliseconds since 1970. */
-const NOW = `(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::double precision`;
-
 /**
  * When the server started, on the same clock. No heartbeat could be stamped while it was down, so
  * until a grace period has passed since a restart no trial is judged dead: a live worker whose
  * stamps the restart interrupted must have the time to stamp again.
  */
 const SERVER_STARTED = `(EXTRACT(EPOCH FROM pg_postmaster_start_time()) * 1000)::double precision`;
-
-type Queryable = pg.Pool | pg.PoolClient;
 
 interface StudyRow {
   study_id: string;
@@ -93,38 +78,21 @@ export interface PostgresStorageOptions {
   maxConnections?: number;
   /**
    * Seconds an operation keeps retrying while the database is unreachable (default 60, or
-   * TENSILE_STORAGE_RETRY_SECONDS; see retry.ts).
+   * TENSILE_STORAGE_RETRY_SECONDS; see src/sql/retry.ts).
    */
   retrySeconds?: number;
-}
-
-function quoteIdentifier(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-/** Splits tensile's own `schema` parameter off a connection URL. */
-export function parsePostgresUrl(url: string): { connectionString: string; schema: string | null } {
-  const parsed = new URL(url);
-  const schema = parsed.searchParams.get('schema');
-  parsed.searchParams.delete('schema');
-  return { connectionString: parsed.toString(), schema: schema === null || schema === '' ? null : schema };
 }
 
 export class PostgresStorage implements Storage {
   readonly url: string;
   readonly synchronousWrites = false;
   readonly schema: string | null;
-  private readonly pool: pg.Pool;
-  private readonly retry: RetryPolicy;
+  private readonly database: PostgresDatabase;
 
-  private constructor(url: string, pool: pg.Pool, schema: string | null, retrySeconds?: number) {
+  private constructor(url: string, database: PostgresDatabase) {
     this.url = url;
-    this.pool = pool;
-    this.schema = schema;
-    this.retry = new RetryPolicy({
-      what: 'PostgreSQL study storage',
-      ...(retrySeconds === undefined ? {} : { seconds: retrySeconds }),
-    });
+    this.database = database;
+    this.schema = database.namespace;
   }
 
   /**
@@ -132,89 +100,36 @@ export class PostgresStorage implements Storage {
    * @example await PostgresStorage.connect('postgres://tensile@db.example:5432/studies')
    */
   static async connect(url: string, options: PostgresStorageOptions = {}): Promise<PostgresStorage> {
-    const { connectionString, schema } = parsePostgresUrl(url);
-    // node-postgres is loaded on first use, so tensile works without it until a PostgreSQL storage is opened.
-    const driver = requireOptional<typeof pg>('pg', 'a PostgreSQL study storage');
-    // The schema is set by the connection's startup options: a "SET search_path" query issued on
-    // connect would overlap the pool's first query, which node-postgres deprecates (and warns about).
-    const pool = new driver.Pool({
-      connectionString,
-      max: options.maxConnections ?? 4,
-      ...(schema !== null
-        ? { options: `-c search_path=${quoteIdentifier(schema).replace(/ /g, '\\ ')}` }
-        : {}),
+    const database = await PostgresDatabase.connect(url, {
+      feature: 'a PostgreSQL study storage',
+      what: 'PostgreSQL study storage',
+      schema: studySchema,
+      maxConnections: options.maxConnections ?? 4,
+      migrateTo: options.migrateTo,
+      retrySeconds: options.retrySeconds,
     });
-    // An idle connection dropped by the server must not crash the process; the next query reconnects.
-    pool.on('error', () => undefined);
-    const storage = new PostgresStorage(url, pool, schema, options.retrySeconds);
-    try {
-      await storage.migrate(options.migrateTo ?? schemaVersion);
-    } catch (error) {
-      await pool.end();
-      throw error;
-    }
-    return storage;
+    return new PostgresStorage(url, database);
   }
 
-  /** `action` in a transaction, retried on a fresh connection (see postgres-connection.ts). */
+  /** `action` in a transaction, retried on a fresh connection (see src/sql/postgres.ts). */
   private async transaction<T>(action: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    return retriedTransaction(this.pool, this.retry, action);
-  }
-
-  /** A single statement outside a transaction, retried like a transaction. */
-  private async poolQuery<R extends pg.QueryResultRow>(
-    text: string,
-    values: unknown[] = [],
-  ): Promise<pg.QueryResult<R>> {
-    return this.retry.run(() => this.pool.query<R>(text, values));
-  }
-
-  private async migrate(target: number): Promise<number> {
-    return this.transaction(async (client) => {
-      // Workers starting together: one creates or upgrades, the others wait here and then find nothing
-      // to do (CREATE ... IF NOT EXISTS alone is not safe against concurrent creators).
-      await client.query('SELECT pg_advisory_xact_lock($1)', [
-        fnv1a(`tensile-schema:${this.schema ?? ''}`) | 0,
-      ]);
-      if (this.schema !== null) {
-        await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(this.schema)}`);
-        await client.query(`SET LOCAL search_path TO ${quoteIdentifier(this.schema)}`);
-      }
-      await client.query(
-        'CREATE TABLE IF NOT EXISTS tensile_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)',
-      );
-      const row = (await client.query<{ version: number }>('SELECT version FROM tensile_schema WHERE id = 1'))
-        .rows[0];
-      const current = row?.version ?? 0;
-      if (current > schemaVersion) throw new SchemaTooNewError(current);
-      for (const migration of migrations) {
-        if (migration.version <= current || migration.version > target) continue;
-        for (const statement of migration.postgres) await client.query(statement);
-      }
-      const version = Math.max(current, Math.min(target, schemaVersion));
-      await client.query(
-        'INSERT INTO tensile_schema (id, version) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET version = excluded.version',
-        [version],
-      );
-      return version;
-    });
+    return this.database.transaction(action);
   }
 
   /** The schema version of the database. */
   async schemaVersion(): Promise<number> {
-    return (await this.query<{ version: number }>('SELECT version FROM tensile_schema WHERE id = 1'))[0]!
-      .version;
+    return this.database.schemaVersion(studySchema);
   }
 
   private async query<R extends pg.QueryResultRow>(
     text: string,
     values: unknown[] = [],
-    on: Queryable = this.pool,
+    on: pg.PoolClient | null = null,
   ): Promise<R[]> {
-    return (on === this.pool ? await this.poolQuery<R>(text, values) : await on.query<R>(text, values)).rows;
+    return (on === null ? await this.database.query<R>(text, values) : await on.query<R>(text, values)).rows;
   }
 
-  private async studyRecord(row: StudyRow, on: Queryable): Promise<StudyRecord> {
+  private async studyRecord(row: StudyRow, on: pg.PoolClient): Promise<StudyRecord> {
     const attributes = splitAttributes(
       await this.query<AttributeRow>(
         'SELECT kind, key, value FROM study_attributes WHERE study_id = $1',
@@ -585,6 +500,6 @@ export class PostgresStorage implements Storage {
   async close(): Promise<void> {
     // The heartbeat thread first: it may still be writing a trial's last values through its own connection.
     await closeStorageResources(this);
-    await this.pool.end();
+    await this.database.close();
   }
 }

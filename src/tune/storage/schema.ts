@@ -2,9 +2,9 @@
  * The database schema of the SQLite and PostgreSQL study storages, as numbered migrations.
  *
  * `tensile_schema` holds one row with the version; opening a database applies the missing migrations
- * in one transaction (under BEGIN IMMEDIATE in SQLite and an advisory lock in PostgreSQL, so workers
- * starting together upgrade it once). A database newer than this code is refused rather than
- * misread. A released migration is never edited; a change is a new one.
+ * in one transaction (src/sql: under BEGIN IMMEDIATE in SQLite and an advisory lock in PostgreSQL,
+ * so workers starting together upgrade it once). A database newer than this code is refused rather
+ * than misread. A released migration is never edited; a change is a new one.
  *
  * Layout: one row per study and per trial; parameters, intermediate values and attributes in their
  * own tables keyed by trial, so every write is one small insert (no read-modify-write of JSON blobs).
@@ -15,12 +15,7 @@
  * and version row (src/track/schema.ts), and migration 3 drops the unused ones.
  */
 
-export interface Migration {
-  version: number;
-  description: string;
-  sqlite: readonly string[];
-  postgres: readonly string[];
-}
+import { latestVersion, type Migration, type VersionedSchema } from '../../sql/migrations.js';
 
 const states = `('waiting', 'running', 'complete', 'pruned', 'failed')`;
 
@@ -170,8 +165,16 @@ export const migrations: readonly Migration[] = [
   },
 ];
 
+/** The study tables as src/sql migrates them. */
+export const studySchema: VersionedSchema = {
+  versionTable: 'tensile_schema',
+  lockName: 'tensile-schema',
+  migrations,
+  tooNew: (found) => new SchemaTooNewError(found),
+};
+
 /** The schema version this code writes. */
-export const schemaVersion = migrations[migrations.length - 1]!.version;
+export const schemaVersion = latestVersion(studySchema);
 
 export class SchemaTooNewError extends Error {
   constructor(found: number) {

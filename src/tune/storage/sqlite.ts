@@ -1,19 +1,23 @@
 /**
- * Study storage in one SQLite file (better-sqlite3): the embedded default. Several processes on one
- * machine may share the file (`tensile tune --workers N`).
+ * Study storage in one SQLite file (better-sqlite3, opened through src/sql/sqlite.ts): the embedded
+ * default. Several processes on one machine may share the file (`tensile tune --workers N`).
  *
- * - Atomicity across processes: every operation that reads and then writes runs in a BEGIN IMMEDIATE
- *   transaction, which takes the database's write lock at the start, so two workers can never both
- *   read "trial 7 is waiting" or both number a trial 12.
+ * - Atomicity across processes: every operation that reads and then writes runs in a write
+ *   transaction (BEGIN IMMEDIATE), which takes the database's write lock at the start, so two
+ *   workers can never both read "trial 7 is waiting" or both number a trial 12.
  * - Durability: WAL journal with synchronous=FULL, so a call that returned survives the process (and
  *   the machine) going down; a killed worker leaves at most its running trial, which heartbeats fail.
  * - better-sqlite3 is synchronous: each write has happened when the method returns
  *   (synchronousWrites), and readers in other processes see it at once.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import type Database from 'better-sqlite3';
-import { requireOptional } from '../../util/optional-dependency.js';
+import {
+  migrateSqlite as migrateSqliteSchema,
+  openSqlite,
+  readTransaction,
+  sqliteSchemaVersion,
+  writeTransaction,
+  type SqliteDatabase,
+} from '../../sql/sqlite.js';
 import {
   distributionFromJson,
   distributionToJson,
@@ -44,15 +48,7 @@ import {
   splitAttributes,
   staleTrialError,
 } from './common.js';
-import {
-  migrations,
-  SchemaTooNewError,
-  schemaVersion,
-  type AttributeRow,
-  type ParamRow,
-  type TrialRow,
-  type ValueRow,
-} from './schema.js';
+import { studySchema, type AttributeRow, type ParamRow, type TrialRow, type ValueRow } from './schema.js';
 import {
   DuplicateStudyError,
   NotFoundError,
@@ -76,66 +72,40 @@ export interface SqliteStorageOptions {
   migrateTo?: number;
 }
 
-/** better-sqlite3 (a native addon), loaded on first use so that tensile works without it until a SQLite storage is opened. */
-function loadDriver(): typeof Database {
-  return requireOptional<typeof Database>('better-sqlite3', 'a SQLite study storage');
-}
-
-/** Applies the missing migrations (up to `target`) in one immediate transaction; returns the version. */
-export function migrateSqlite(db: Database.Database, target = schemaVersion): number {
-  return db
-    .transaction(() => {
-      db.exec(
-        'CREATE TABLE IF NOT EXISTS tensile_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)',
-      );
-      const row = db.prepare('SELECT version FROM tensile_schema WHERE id = 1').get() as
-        { version: number } | undefined;
-      const current = row?.version ?? 0;
-      if (current > schemaVersion) throw new SchemaTooNewError(current);
-      for (const migration of migrations) {
-        if (migration.version <= current || migration.version > target) continue;
-        for (const statement of migration.sqlite) db.exec(statement);
-      }
-      const version = Math.max(current, Math.min(target, schemaVersion));
-      db.prepare(
-        'INSERT INTO tensile_schema (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version',
-      ).run(version);
-      return version;
-    })
-    .immediate();
+/** Applies the missing study-table migrations (up to `target`) in one immediate transaction; returns the version. */
+export function migrateSqlite(db: SqliteDatabase, target?: number): number {
+  return migrateSqliteSchema(db, studySchema, target);
 }
 
 export class SqliteStorage implements Storage {
   readonly url: string;
   readonly synchronousWrites = true;
   readonly file: string;
-  private readonly db: Database.Database;
+  private readonly db: SqliteDatabase;
 
   /**
    * Opens (creating when needed) the database file and brings its schema up to date.
    * @example new SqliteStorage('out/tune/study.db')
    */
   constructor(file: string, options: SqliteStorageOptions = {}) {
-    this.file = file === ':memory:' ? file : path.resolve(file);
-    if (this.file !== ':memory:') fs.mkdirSync(path.dirname(this.file), { recursive: true });
-    this.url = `sqlite:${this.file}`;
-    // Waits up to 30 s for another process's write lock before failing with SQLITE_BUSY.
-    const Driver = loadDriver();
-    this.db = new Driver(this.file, { timeout: 30_000 });
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
-    migrateSqlite(this.db, options.migrateTo);
+    const opened = openSqlite(file, {
+      feature: 'a SQLite study storage',
+      synchronous: 'FULL',
+      schema: studySchema,
+      migrateTo: options.migrateTo,
+    });
+    this.db = opened.db;
+    this.file = opened.file;
+    this.url = opened.url;
   }
 
   /** The schema version of the open database. */
   get schemaVersion(): number {
-    return (this.db.prepare('SELECT version FROM tensile_schema WHERE id = 1').get() as { version: number })
-      .version;
+    return sqliteSchemaVersion(this.db, studySchema);
   }
 
   /** The underlying connection (for run tracking and tests; keep to the tables' contract). */
-  get database(): Database.Database {
+  get database(): SqliteDatabase {
     return this.db;
   }
 
@@ -157,18 +127,16 @@ export class SqliteStorage implements Storage {
 
   async createStudy(name: string, direction: StudyDirection): Promise<StudyRecord> {
     checkStudyName(name);
-    return this.db
-      .transaction(() => {
-        if (this.db.prepare('SELECT 1 FROM studies WHERE name = ?').get(name) !== undefined)
-          throw new DuplicateStudyError(name);
-        const result = this.db
-          .prepare('INSERT INTO studies (name, direction, created_at) VALUES (?, ?, ?)')
-          .run(name, direction, Date.now());
-        return this.studyRecord(
-          this.db.prepare('SELECT * FROM studies WHERE study_id = ?').get(result.lastInsertRowid) as StudyRow,
-        );
-      })
-      .immediate();
+    return writeTransaction(this.db, () => {
+      if (this.db.prepare('SELECT 1 FROM studies WHERE name = ?').get(name) !== undefined)
+        throw new DuplicateStudyError(name);
+      const result = this.db
+        .prepare('INSERT INTO studies (name, direction, created_at) VALUES (?, ?, ?)')
+        .run(name, direction, Date.now());
+      return this.studyRecord(
+        this.db.prepare('SELECT * FROM studies WHERE study_id = ?').get(result.lastInsertRowid) as StudyRow,
+      );
+    });
   }
 
   async getStudy(name: string): Promise<StudyRecord | null> {
@@ -184,32 +152,27 @@ export class SqliteStorage implements Storage {
   }
 
   async listStudies(): Promise<StudySummary[]> {
-    return this.db
-      .transaction(() => {
-        const rows = this.db.prepare('SELECT * FROM studies ORDER BY study_id').all() as StudyRow[];
-        const counts = this.db
-          .prepare('SELECT study_id, state, COUNT(*) AS count FROM trials GROUP BY study_id, state')
-          .all() as { study_id: number; state: TrialState; count: number }[];
-        const best = this.db
-          .prepare(
-            `SELECT s.study_id, CASE WHEN s.direction = 'minimize' THEN MIN(t.value) ELSE MAX(t.value) END AS best
+    return readTransaction(this.db, () => {
+      const rows = this.db.prepare('SELECT * FROM studies ORDER BY study_id').all() as StudyRow[];
+      const counts = this.db
+        .prepare('SELECT study_id, state, COUNT(*) AS count FROM trials GROUP BY study_id, state')
+        .all() as { study_id: number; state: TrialState; count: number }[];
+      const best = this.db
+        .prepare(
+          `SELECT s.study_id, CASE WHEN s.direction = 'minimize' THEN MIN(t.value) ELSE MAX(t.value) END AS best
              FROM studies s JOIN trials t ON t.study_id = s.study_id AND t.state = 'complete' GROUP BY s.study_id`,
-          )
-          .all() as { study_id: number; best: number | null }[];
-        return rows.map((row) => {
-          const trialCounts = Object.fromEntries(trialStates.map((s) => [s, 0])) as Record<
-            TrialState,
-            number
-          >;
-          for (const c of counts) if (c.study_id === row.study_id) trialCounts[c.state] = c.count;
-          return {
-            ...this.studyRecord(row),
-            trialCounts,
-            bestValue: best.find((b) => b.study_id === row.study_id)?.best ?? null,
-          };
-        });
-      })
-      .deferred();
+        )
+        .all() as { study_id: number; best: number | null }[];
+      return rows.map((row) => {
+        const trialCounts = Object.fromEntries(trialStates.map((s) => [s, 0])) as Record<TrialState, number>;
+        for (const c of counts) if (c.study_id === row.study_id) trialCounts[c.state] = c.count;
+        return {
+          ...this.studyRecord(row),
+          trialCounts,
+          bestValue: best.find((b) => b.study_id === row.study_id)?.best ?? null,
+        };
+      });
+    });
   }
 
   async deleteStudy(studyId: number): Promise<void> {
@@ -240,7 +203,7 @@ export class SqliteStorage implements Storage {
     template: TrialTemplate = {},
     options: CreateTrialOptions = {},
   ): Promise<FrozenTrial | null> {
-    const id = this.db.transaction(() => this.insertTrial(studyId, template, options)).immediate();
+    const id = writeTransaction(this.db, () => this.insertTrial(studyId, template, options));
     return id === null ? null : this.getTrial(id);
   }
 
@@ -303,23 +266,21 @@ export class SqliteStorage implements Storage {
   }
 
   async claimWaitingTrial(studyId: number, worker: string): Promise<FrozenTrial | null> {
-    const id = this.db
-      .transaction(() => {
-        const row = this.db
-          .prepare(
-            "SELECT trial_id FROM trials WHERE study_id = ? AND state = 'waiting' ORDER BY number LIMIT 1",
-          )
-          .get(studyId) as { trial_id: number } | undefined;
-        if (row === undefined) return null;
-        const now = Date.now();
-        this.db
-          .prepare(
-            "UPDATE trials SET state = 'running', worker = ?, started_at = ?, heartbeat_at = ? WHERE trial_id = ?",
-          )
-          .run(worker, now, now, row.trial_id);
-        return row.trial_id;
-      })
-      .immediate();
+    const id = writeTransaction(this.db, () => {
+      const row = this.db
+        .prepare(
+          "SELECT trial_id FROM trials WHERE study_id = ? AND state = 'waiting' ORDER BY number LIMIT 1",
+        )
+        .get(studyId) as { trial_id: number } | undefined;
+      if (row === undefined) return null;
+      const now = Date.now();
+      this.db
+        .prepare(
+          "UPDATE trials SET state = 'running', worker = ?, started_at = ?, heartbeat_at = ? WHERE trial_id = ?",
+        )
+        .run(worker, now, now, row.trial_id);
+      return row.trial_id;
+    });
     return id === null ? null : this.getTrial(id);
   }
 
@@ -339,51 +300,47 @@ export class SqliteStorage implements Storage {
     value: ParamValue,
   ): Promise<void> {
     checkParamValue(name, distribution, value);
-    this.db
-      .transaction(() => {
-        const { study_id } = this.requireUnfinished(trialId);
-        const existing = this.db
-          .prepare(
-            'SELECT p.distribution FROM trial_params p JOIN trials t ON t.trial_id = p.trial_id WHERE t.study_id = ? AND p.name = ? LIMIT 1',
-          )
-          .get(study_id, name) as { distribution: string } | undefined;
-        checkCompatible(
-          name,
-          distribution,
-          existing === undefined ? undefined : distributionFromJson(JSON.parse(existing.distribution)),
-        );
-        this.insertParam(trialId, name, distribution, value);
-      })
-      .immediate();
+    writeTransaction(this.db, () => {
+      const { study_id } = this.requireUnfinished(trialId);
+      const existing = this.db
+        .prepare(
+          'SELECT p.distribution FROM trial_params p JOIN trials t ON t.trial_id = p.trial_id WHERE t.study_id = ? AND p.name = ? LIMIT 1',
+        )
+        .get(study_id, name) as { distribution: string } | undefined;
+      checkCompatible(
+        name,
+        distribution,
+        existing === undefined ? undefined : distributionFromJson(JSON.parse(existing.distribution)),
+      );
+      this.insertParam(trialId, name, distribution, value);
+    });
   }
 
   async setTrialIntermediateValue(trialId: number, step: number, value: number): Promise<void> {
     checkStep(step);
     checkFiniteValue('intermediate value', value);
-    this.db
-      .transaction(() => {
-        this.requireUnfinished(trialId);
-        this.db
-          .prepare(
-            'INSERT INTO trial_values (trial_id, step, value) VALUES (?, ?, ?) ON CONFLICT (trial_id, step) DO UPDATE SET value = excluded.value',
-          )
-          .run(trialId, step, value);
-      })
-      .immediate();
+    writeTransaction(this.db, () => {
+      this.requireUnfinished(trialId);
+      this.db
+        .prepare(
+          'INSERT INTO trial_values (trial_id, step, value) VALUES (?, ?, ?) ON CONFLICT (trial_id, step) DO UPDATE SET value = excluded.value',
+        )
+        .run(trialId, step, value);
+    });
   }
 
   async setTrialUserAttribute(trialId: number, key: string, value: JsonValue): Promise<void> {
-    this.db
-      .transaction(() => (this.requireUnfinished(trialId), this.insertAttribute(trialId, 'user', key, value)))
-      .immediate();
+    writeTransaction(
+      this.db,
+      () => (this.requireUnfinished(trialId), this.insertAttribute(trialId, 'user', key, value)),
+    );
   }
 
   async setTrialSystemAttribute(trialId: number, key: string, value: JsonValue): Promise<void> {
-    this.db
-      .transaction(
-        () => (this.requireUnfinished(trialId), this.insertAttribute(trialId, 'system', key, value)),
-      )
-      .immediate();
+    writeTransaction(
+      this.db,
+      () => (this.requireUnfinished(trialId), this.insertAttribute(trialId, 'system', key, value)),
+    );
   }
 
   async finishTrial(
@@ -394,18 +351,16 @@ export class SqliteStorage implements Storage {
   ): Promise<boolean> {
     if (state === 'complete') checkFiniteValue('the value of a complete trial', value as number);
     if (value !== null && !Number.isFinite(value)) value = null;
-    return this.db
-      .transaction(() => {
-        if (this.db.prepare('SELECT 1 FROM trials WHERE trial_id = ?').get(trialId) === undefined)
-          throw new NotFoundError(`trial ${trialId}`);
-        const result = this.db
-          .prepare(
-            "UPDATE trials SET state = ?, value = ?, error = ?, completed_at = ? WHERE trial_id = ? AND state IN ('running', 'waiting')",
-          )
-          .run(state, value, error, Date.now(), trialId);
-        return result.changes === 1;
-      })
-      .immediate();
+    return writeTransaction(this.db, () => {
+      if (this.db.prepare('SELECT 1 FROM trials WHERE trial_id = ?').get(trialId) === undefined)
+        throw new NotFoundError(`trial ${trialId}`);
+      const result = this.db
+        .prepare(
+          "UPDATE trials SET state = ?, value = ?, error = ?, completed_at = ? WHERE trial_id = ? AND state IN ('running', 'waiting')",
+        )
+        .run(state, value, error, Date.now(), trialId);
+      return result.changes === 1;
+    });
   }
 
   async recordHeartbeat(trialId: number): Promise<void> {
@@ -415,56 +370,52 @@ export class SqliteStorage implements Storage {
   }
 
   async failStaleTrials(studyId: number, options: StaleTrialOptions): Promise<FrozenTrial[]> {
-    const failedIds = this.db
-      .transaction(() => {
-        const now = Date.now();
-        const stale = this.db
-          .prepare(
-            "SELECT trial_id, worker FROM trials WHERE study_id = ? AND state = 'running' AND heartbeat_at < ? ORDER BY number",
-          )
-          .all(studyId, now - options.graceSeconds * 1000) as { trial_id: number; worker: string | null }[];
-        if (stale.length === 0) return [];
-        const update = this.db.prepare(
-          "UPDATE trials SET state = 'failed', error = ?, completed_at = ? WHERE trial_id = ?",
-        );
-        for (const row of stale)
-          update.run(staleTrialError(row.worker, options.graceSeconds), now, row.trial_id);
-        const lineage = this.db
-          .prepare('SELECT number, retry_of FROM trials WHERE study_id = ?')
-          .all(studyId) as { number: number; retry_of: number | null }[];
-        const byNumber = new Map(lineage.map((r) => [r.number, { retryOf: r.retry_of }] as const));
-        for (const row of stale) {
-          const failed = this.readTrials('WHERE t.trial_id = ?', [row.trial_id])[0]!;
-          if (retryDepth(failed, byNumber) < (options.maxRetries ?? 0))
-            this.insertTrial(studyId, retryTemplate(failed), {});
-        }
-        return stale.map((r) => r.trial_id);
-      })
-      .immediate();
+    const failedIds = writeTransaction(this.db, () => {
+      const now = Date.now();
+      const stale = this.db
+        .prepare(
+          "SELECT trial_id, worker FROM trials WHERE study_id = ? AND state = 'running' AND heartbeat_at < ? ORDER BY number",
+        )
+        .all(studyId, now - options.graceSeconds * 1000) as { trial_id: number; worker: string | null }[];
+      if (stale.length === 0) return [];
+      const update = this.db.prepare(
+        "UPDATE trials SET state = 'failed', error = ?, completed_at = ? WHERE trial_id = ?",
+      );
+      for (const row of stale)
+        update.run(staleTrialError(row.worker, options.graceSeconds), now, row.trial_id);
+      const lineage = this.db
+        .prepare('SELECT number, retry_of FROM trials WHERE study_id = ?')
+        .all(studyId) as { number: number; retry_of: number | null }[];
+      const byNumber = new Map(lineage.map((r) => [r.number, { retryOf: r.retry_of }] as const));
+      for (const row of stale) {
+        const failed = this.readTrials('WHERE t.trial_id = ?', [row.trial_id])[0]!;
+        if (retryDepth(failed, byNumber) < (options.maxRetries ?? 0))
+          this.insertTrial(studyId, retryTemplate(failed), {});
+      }
+      return stale.map((r) => r.trial_id);
+    });
     return failedIds.length === 0
       ? []
       : this.readTrials(`WHERE t.trial_id IN (${failedIds.map(() => '?').join(',')})`, failedIds);
   }
 
   async getTrial(trialId: number): Promise<FrozenTrial> {
-    const trial = this.db.transaction(() => this.readTrials('WHERE t.trial_id = ?', [trialId])[0]).deferred();
+    const trial = readTransaction(this.db, () => this.readTrials('WHERE t.trial_id = ?', [trialId])[0]);
     if (trial === undefined) throw new NotFoundError(`trial ${trialId}`);
     return trial;
   }
 
   async getAllTrials(studyId: number, states?: readonly TrialState[]): Promise<FrozenTrial[]> {
-    return this.db
-      .transaction(() => {
-        if (this.db.prepare('SELECT 1 FROM studies WHERE study_id = ?').get(studyId) === undefined)
-          throw new NotFoundError(`study ${studyId}`);
-        if (states === undefined) return this.readTrials('WHERE t.study_id = ?', [studyId]);
-        if (states.length === 0) return [];
-        return this.readTrials(`WHERE t.study_id = ? AND t.state IN (${states.map(() => '?').join(',')})`, [
-          studyId,
-          ...states,
-        ]);
-      })
-      .deferred();
+    return readTransaction(this.db, () => {
+      if (this.db.prepare('SELECT 1 FROM studies WHERE study_id = ?').get(studyId) === undefined)
+        throw new NotFoundError(`study ${studyId}`);
+      if (states === undefined) return this.readTrials('WHERE t.study_id = ?', [studyId]);
+      if (states.length === 0) return [];
+      return this.readTrials(`WHERE t.study_id = ? AND t.state IN (${states.map(() => '?').join(',')})`, [
+        studyId,
+        ...states,
+      ]);
+    });
   }
 
   /** Reads trials matching a WHERE clause over `trials t`, with their parameters, values and attributes. */

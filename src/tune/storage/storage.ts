@@ -1,6 +1,7 @@
 /**
  * The storage contract every study storage implements (memory, SQLite, PostgreSQL). One conformance
- * suite (test/tune-storage.test.ts) runs the same tests against all of them.
+ * suite (test/contract/study-store.ts, run by test/tune-storage.test.ts) runs the same tests against
+ * all of them.
  *
  * Contract:
  * - Every method is atomic: a concurrent reader sees a call's effect completely or not at all, and a
