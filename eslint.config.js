@@ -7,8 +7,8 @@ import tseslint from 'typescript-eslint';
  * no tuner or tracker. Folders on one level may use each other (tensor, autograd and backend are one
  * core; transfer and tune are independent today but nothing forbids it).
  */
-const libraryLevels = [
-  ['tensor', 'autograd', 'backend', 'util'],
+export const libraryLevels = [
+  ['tensor', 'autograd', 'backend', 'util', 'sql'],
   ['ops'],
   ['nn'],
   ['optim', 'models'],

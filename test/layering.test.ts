@@ -46,6 +46,23 @@ function fixtureFiles(directory: string): string[] {
 describe('layering lint rule', () => {
   const eslint = new ESLint({ cwd: repositoryRoot });
 
+  it('places every folder of src/ on a level', async () => {
+    // A folder on no level would be outside the rule: anything could import it and it could import
+    // anything. (src/sql arrived that way once.)
+    const config = (await import(path.join(repositoryRoot, 'eslint.config.js'))) as {
+      libraryLevels: string[][];
+    };
+    const placed = new Set(config.libraryLevels.flat());
+    const folders = fs
+      .readdirSync(path.join(repositoryRoot, 'src'), { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name);
+    assert.deepEqual(
+      folders.filter((folder) => !placed.has(folder)),
+      [],
+    );
+  });
+
   it('has an expectation for every fixture', () => {
     assert.deepEqual(fixtureFiles(fixtures).sort(), Object.keys(expected).sort());
   });

@@ -483,7 +483,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     response.setHeader('cross-origin-resource-policy', 'same-origin');
     response.setHeader('cross-origin-opener-policy', 'same-origin');
     response.setHeader('x-frame-options', 'DENY');
-    // While the database is down the store retries (see ../tune/storage/retry.ts): a request
+    // While the database is down the store retries (see src/sql/retry.ts): a request
     // waiting on it is answered 503 after a moment rather than held for the whole retry time.
     const unavailableTimer = setTimeout(() => {
       const outage = currentOutage();
