@@ -11,4 +11,5 @@ export * from './layers/dropout.js';
 export * from './layers/containers.js';
 export * from './layers/fusion.js';
 export * from './chain.js';
+export * from './layers/layernorm.js';
 export * from './config.js';
