@@ -9,6 +9,10 @@
  *   batch norm, dropout on or off.
  * - `requiresGrad` on each parameter (freeze()/unfreeze()): whether the optimizer may change it.
  *   Frozen batch-norm layers additionally run in inference mode by default (see BatchNorm).
+ *
+ * Calling: a layer author overrides forward(); everyone else calls call(), which runs the forward
+ * pre-hooks and hooks around it, as calling a PyTorch module does. Tracing (summary()), counting
+ * (bench/flops.ts) and inspecting activations are hooks, never replaced methods.
  */
 import { formatShape, shapesEqual } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -92,9 +96,6 @@ export interface HookHandle {
   remove(): void;
 }
 
-/** Numbers hooks in registration order (shared by all modules; only the order within one matters). */
-let nextHookKey = 0;
-
 export abstract class Module {
   /**
    * Whether forward keeps no reference to its input, output or any tensor it made once it returns
@@ -110,9 +111,12 @@ export abstract class Module {
   private readonly parameterSlots = new Map<string, Parameter | null>();
   private readonly bufferSlots = new Map<string, Tensor>();
   private readonly childSlots = new Map<string, Module>();
-  /** Hooks by registration number; null while there are none, so call() costs one check. */
-  private forwardPreHooks: Map<number, ForwardPreHook> | null = null;
-  private forwardHooks: Map<number, ForwardHook> | null = null;
+  /**
+   * Hooks in registration order, each under a key of its own (one function may be registered
+   * twice); null while there are none, so that call() costs one check.
+   */
+  private forwardPreHooks: Map<symbol, ForwardPreHook> | null = null;
+  private forwardHooks: Map<symbol, ForwardHook> | null = null;
 
   /**
    * y = f(x): what a layer computes, the method a layer author overrides. Shapes are documented on
@@ -142,7 +146,7 @@ export abstract class Module {
   /** Registers hook to run before every forward of this module (see call()); PyTorch's register_forward_pre_hook. */
   registerForwardPreHook(hook: ForwardPreHook<this>): HookHandle {
     const hooks = (this.forwardPreHooks ??= new Map());
-    const key = nextHookKey++;
+    const key = Symbol('forward pre-hook');
     hooks.set(key, hook as ForwardPreHook);
     return {
       remove: () => {
@@ -155,7 +159,7 @@ export abstract class Module {
   /** Registers hook to run after every forward of this module (see call()); PyTorch's register_forward_hook. */
   registerForwardHook(hook: ForwardHook<this>): HookHandle {
     const hooks = (this.forwardHooks ??= new Map());
-    const key = nextHookKey++;
+    const key = Symbol('forward hook');
     hooks.set(key, hook as ForwardHook);
     return {
       remove: () => {
