@@ -1,5 +1,14 @@
 /** Floating-point operations of a forward pass, counted from the layers (multiply-adds × 2). */
-import { Conv2d, Dense, type Module, noGrad, Sequential, summary, type Tensor, zeros } from '../src/index.js';
+import {
+  Conv2d,
+  Dense,
+  type HookHandle,
+  type Module,
+  noGrad,
+  Sequential,
+  summary,
+  zeros,
+} from '../src/index.js';
 
 /** Forward FLOPs per sample of a Sequential of Conv2d/Dense (other layers are counted as free). */
 export function flopsPerSample(model: Module, inputShape: number[]): number {
@@ -24,30 +33,29 @@ export function flopsPerSample(model: Module, inputShape: number[]): number {
  */
 export function forwardFlops(model: Module, inputShape: number[]): number {
   let total = 0;
-  const restore: (() => void)[] = [];
+  const handles: HookHandle[] = [];
   for (const [, layer] of model.namedModules()) {
-    if (!(layer instanceof Conv2d) && !(layer instanceof Dense)) continue;
-    const original = layer.forward.bind(layer);
-    layer.forward = (x: Tensor): Tensor => {
-      const y = original(x);
-      if (layer instanceof Conv2d) {
-        const out = y.shape.slice(1).reduce((a, b) => a * b, 1);
-        total += 2 * out * layer.inChannels * layer.kernelSize[0] * layer.kernelSize[1];
-      } else {
-        total += 2 * layer.inFeatures * layer.outFeatures;
-      }
-      return y;
-    };
-    restore.push(() => {
-      delete (layer as { forward?: unknown }).forward;
-    });
+    if (layer instanceof Conv2d) {
+      handles.push(
+        layer.registerForwardHook((conv, _x, y) => {
+          const out = y.shape.slice(1).reduce((a, b) => a * b, 1);
+          total += 2 * out * conv.inChannels * conv.kernelSize[0] * conv.kernelSize[1];
+        }),
+      );
+    } else if (layer instanceof Dense) {
+      handles.push(
+        layer.registerForwardHook((dense) => {
+          total += 2 * dense.inFeatures * dense.outFeatures;
+        }),
+      );
+    }
   }
   const training = model.training;
   model.eval();
   try {
-    noGrad(() => model.forward(zeros([1, ...inputShape])));
+    noGrad(() => model.call(zeros([1, ...inputShape])));
   } finally {
-    for (const undo of restore) undo();
+    for (const handle of handles) handle.remove();
     model.train(training);
   }
   return total;

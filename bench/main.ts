@@ -85,7 +85,7 @@ function trainingWorkload(
     // Backward costs two forwards (input and weight gradients), the usual convention.
     flops: 3 * forwardFlops * input.shape[0]!,
     step: () => {
-      const loss = crossEntropy(model.forward(input), labels);
+      const loss = crossEntropy(model.call(input), labels);
       optimizer.zeroGrad();
       loss.backward();
       optimizer.step();
@@ -106,7 +106,7 @@ export function makeWorkload(name: WorkloadName): Workload {
       return {
         batch: 256,
         flops: 256 * flopsPerSample(model, [1, 28, 28]),
-        step: () => noGrad(() => model.forward(input)),
+        step: () => noGrad(() => model.call(input)),
         inference: { model, input },
       };
     }
@@ -121,7 +121,7 @@ export function makeWorkload(name: WorkloadName): Workload {
       return {
         batch: 8,
         flops: 8 * forwardFlops(model, [3, 224, 224]),
-        step: () => noGrad(() => model.forward(input)),
+        step: () => noGrad(() => model.call(input)),
         inference: { model, input },
       };
     }

@@ -56,7 +56,7 @@ function trainingStep(model: Module, input: Tensor, classes: number): () => void
   const optimizer = new AdamW(model.parameters(), { lr: 1e-3 });
   return () => {
     model.train();
-    const loss = crossEntropy(model.forward(input), labels);
+    const loss = crossEntropy(model.call(input), labels);
     optimizer.zeroGrad();
     loss.backward();
     optimizer.step();
@@ -109,7 +109,7 @@ function main(): void {
   }
   unfreeze(cnn);
   measure('seed CNN 32/64, batch 64', 'forward only (inference)', cnn, cnnInput, () =>
-    noGrad(() => cnn.eval().forward(cnnInput)),
+    noGrad(() => cnn.eval().call(cnnInput)),
   );
 
   manualSeed(2);

@@ -221,7 +221,7 @@ export async function predictCommand(args: string[]): Promise<number> {
     for (let start = 0; start < count; start += batchSize) {
       const batch = Math.min(batchSize, count - start);
       const input = new Tensor(images.slice(start * size, (start + batch) * size), [batch, ...shape]);
-      const output = noGrad(() => model.forward(input));
+      const output = noGrad(() => model.call(input));
       if (output.shape.length !== 2)
         throw new Error(`the model gives outputs of shape [${output.shape.join(', ')}], not [N, classes]`);
       const classes = output.shape[1]!;

@@ -161,7 +161,7 @@ describe('layer harness', () => {
       manualSeed(11);
       const layer = layerCase.make();
       const x = randn(layerCase.input);
-      const y = layer.forward(x);
+      const y = layer.call(x);
       assert.deepEqual(y.shape, layerCase.output, 'output shape');
       assert.equal(
         layer.parameters().reduce((n, p) => n + p.size, 0),
@@ -178,20 +178,20 @@ describe('layer harness', () => {
       loadWeights(copy, file);
       layer.eval();
       copy.eval();
-      assert.deepEqual(Array.from(copy.forward(x).data), Array.from(layer.forward(x).data), 'round trip');
+      assert.deepEqual(Array.from(copy.call(x).data), Array.from(layer.call(x).data), 'round trip');
 
       // One training step reduces a regression loss when there is anything to train.
       if (layerCase.parameters > 0) {
         layer.train();
         const target = randn(layerCase.output, new Random(3));
         const optimizer = new Adam(layer.parameters(), { lr: 1e-2 });
-        const before = mseLoss(layer.forward(x), target);
+        const before = mseLoss(layer.call(x), target);
         optimizer.zeroGrad();
         before.backward();
         for (const parameter of layer.parameters())
           assert.ok(parameter.grad !== null, 'every parameter gets a gradient');
         optimizer.step();
-        const after = mseLoss(layer.forward(x), target);
+        const after = mseLoss(layer.call(x), target);
         assert.ok(after.item() < before.item(), `loss ${before.item()} → ${after.item()} should fall`);
       }
     });
@@ -202,7 +202,7 @@ describe('BatchNorm modes', () => {
   it('uses batch statistics in training and running statistics in inference', () => {
     const bn = new BatchNorm(2);
     const x = new Tensor(new Float32Array([1, 10, 3, 20, 5, 30, 7, 40]), [4, 2]);
-    const training = bn.forward(x);
+    const training = bn.call(x);
     // Batch-normalised columns have mean 0.
     for (const c of [0, 1]) {
       const mean = [0, 1, 2, 3].reduce((s, r) => s + training.data[r * 2 + c]!, 0) / 4;
@@ -214,23 +214,23 @@ describe('BatchNorm modes', () => {
     assert.ok(Math.abs(bn.runningVar.data[0]! - (0.9 + 0.1 * (20 / 3))) < 1e-5);
     bn.eval();
     const before = bn.runningMean.data.slice();
-    const inference = bn.forward(x);
+    const inference = bn.call(x);
     assert.deepEqual(bn.runningMean.data, before, 'inference leaves the running statistics alone');
     const expected = (1 - 0.4) / Math.sqrt(bn.runningVar.data[0]! + 1e-5);
     assert.ok(Math.abs(inference.data[0]! - expected) < 1e-5);
   });
   it('a frozen batch norm runs in inference mode and keeps its statistics bit-identical', () => {
     const bn = new BatchNorm(3);
-    bn.forward(randn([5, 3, 2, 2]));
+    bn.call(randn([5, 3, 2, 2]));
     bn.freeze();
     const mean = bn.runningMean.data.slice();
     const variance = bn.runningVar.data.slice();
     bn.train();
-    bn.forward(randn([5, 3, 2, 2]));
+    bn.call(randn([5, 3, 2, 2]));
     assert.deepEqual(bn.runningMean.data, mean);
     assert.deepEqual(bn.runningVar.data, variance);
     bn.trainStatisticsWhenFrozen = true;
-    bn.forward(randn([5, 3, 2, 2]));
+    bn.call(randn([5, 3, 2, 2]));
     assert.notDeepEqual(bn.runningMean.data, mean, 'the option keeps batch statistics in a frozen body');
   });
 });
@@ -239,12 +239,12 @@ describe('Dropout', () => {
   it('zeroes about p of the elements in training, scales the rest, and is the identity in inference', () => {
     const dropout = new Dropout(0.25, new Random(1));
     const x = new Tensor(new Float32Array(4000).fill(1), [4000]);
-    const y = dropout.forward(x);
+    const y = dropout.call(x);
     const zeros = y.data.filter((v) => v === 0).length;
     assert.ok(zeros > 850 && zeros < 1150, `dropped ${zeros} of 4000`);
     assert.ok(y.data.every((v) => v === 0 || Math.abs(v - 1 / 0.75) < 1e-6));
     dropout.eval();
-    assert.equal(dropout.forward(x), x);
+    assert.equal(dropout.call(x), x);
   });
 });
 
@@ -266,7 +266,7 @@ describe('model structure', () => {
   });
   it('a residual block composes and names its branches', () => {
     const block = new Residual(new Sequential(new Conv2d(4, 4, 3, { padding: 1 }), new BatchNorm(4)), null);
-    const y = block.forward(randn([2, 4, 5, 5]));
+    const y = block.call(randn([2, 4, 5, 5]));
     assert.deepEqual(y.shape, [2, 4, 5, 5]);
     assert.deepEqual([...block.stateDict().keys()].slice(0, 3), [
       'body.0.weight',
@@ -340,8 +340,9 @@ describe('summary(): models that are not one Sequential', () => {
       model.parameters().reduce((sum, p) => sum + p.size, 0),
     );
     assert.match(result.text, /layer1\.0\.conv2/);
-    // The model's forward is its own again afterwards.
+    // The model's forward is its own again afterwards, and summary's hooks are gone.
     assert.ok(!Object.hasOwn(model.fc, 'forward'));
+    assert.ok(!model.namedModules().some(([, module]) => module.hasForwardHooks()));
   });
 
   it('gives a residual block inside a Sequential its rows and the block its receptive field', () => {

@@ -24,6 +24,7 @@ import {
   randn,
   ReLU,
   Residual,
+  resnet,
   seedCnn,
   Sequential,
   type Tensor,
@@ -55,7 +56,7 @@ function residualModel(probe: Probe): Sequential {
 }
 
 /** Losses, outputs and final parameters of a few Adam steps, as plain arrays. */
-function train(build: () => Sequential, inputShape: number[], classes: number, recycling: boolean) {
+function train(build: () => Module, inputShape: number[], classes: number, recycling: boolean) {
   setRecycling(recycling);
   try {
     manualSeed(7);
@@ -67,7 +68,7 @@ function train(build: () => Sequential, inputShape: number[], classes: number, r
     const losses: number[] = [];
     const outputs: Float32Array[] = [];
     for (let step = 0; step < 3; step++) {
-      const output = model.forward(input);
+      const output = model.call(input);
       const loss = crossEntropy(output, labels);
       optimizer.zeroGrad();
       loss.backward();
@@ -82,9 +83,11 @@ function train(build: () => Sequential, inputShape: number[], classes: number, r
 }
 
 test('training gives the same bits with and without memory reuse', () => {
-  const cases: [() => Sequential, number[], number][] = [
+  const cases: [() => Module, number[], number][] = [
     [() => seedCnn({ channels: [4, 8] }), [6, 1, 28, 28], 10],
     [() => residualModel(new Probe()), [5, 2, 16, 16], 3],
+    // Blocks in a stage pass their outputs along a chain (ResNet blocks declare keepsNoTensors).
+    [() => resnet({ layers: [2, 2], widths: [8, 16], classes: 4, stem: 'small' }), [4, 3, 16, 16], 4],
   ];
   for (const [build, shape, classes] of cases) {
     const reused = train(build, shape, classes, true);
@@ -109,13 +112,13 @@ test('arrays user code holds keep their values through backward and later steps'
   );
   const input = randn([4, 1, 20, 20]);
   const inputCopy = Float32Array.from(input.data);
-  const output = model.forward(input);
+  const output = model.call(input);
   const outputCopy = Float32Array.from(output.data);
   const kept = probe.kept!;
   const keptCopy = Float32Array.from(kept.data);
   mean(mul(output, output)).backward();
   // Another step allocates from whatever the first backward pass freed.
-  const again = model.forward(input);
+  const again = model.call(input);
   mean(mul(again, again)).backward();
   assert.deepEqual(input.data, inputCopy);
   assert.deepEqual(output.data, outputCopy);
@@ -132,11 +135,11 @@ test('inference under noGrad reuses inner activations without changing results o
   for (const recycling of [false, true, true]) {
     setRecycling(recycling);
     try {
-      const output = noGrad(() => model.forward(input));
+      const output = noGrad(() => model.call(input));
       outputs.push(Float32Array.from(output.data));
       // The next call must not overwrite what this one returned.
       const copy = Float32Array.from(output.data);
-      noGrad(() => model.forward(randn([3, 1, 28, 28])));
+      noGrad(() => model.call(randn([3, 1, 28, 28])));
       assert.deepEqual(output.data, copy);
     } finally {
       setRecycling(true);

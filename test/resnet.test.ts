@@ -87,7 +87,7 @@ describe('ResNet builders', () => {
     manualSeed(1);
     const net = resnet({ layers: [1, 1], widths: [4, 8], classes: 3, inChannels: 1, stem: 'small' });
     const x = randn([2, 1, 12, 12]);
-    const loss = crossEntropy(net.forward(x), new Int32Array([0, 2]));
+    const loss = crossEntropy(net.call(x), new Int32Array([0, 2]));
     loss.backward();
     for (const [name, parameter] of net.namedParameters())
       assert.ok(parameter.grad !== null, `${name} got no gradient`);
@@ -95,7 +95,7 @@ describe('ResNet builders', () => {
       noGrad(() =>
         resnet18({ classes: 7, widths: [4, 8, 8, 16] })
           .eval()
-          .forward(randn([1, 3, 64, 64])),
+          .call(randn([1, 3, 64, 64])),
       ).shape,
       [1, 7],
     );
@@ -165,7 +165,7 @@ describe('weights between tensile and PyTorch', () => {
           tensor.data.forEach((_, i) => (tensor.data[i] = 1 + 0.3 * Math.cos(i)));
       }
       const x = randn([2, 3, 40, 40]);
-      const logits = noGrad(() => net.eval().forward(x));
+      const logits = noGrad(() => net.eval().call(x));
       const weights = path.join(temporary, 'to-torch.safetensors');
       saveWeights(net, weights);
       const inputs = path.join(temporary, 'to-torch-input.safetensors');
@@ -214,8 +214,8 @@ print(json.dumps(y.flatten().tolist()))
     assert.equal(loaded.metadata.note, 'test');
     const x = randn([1, 1, 12, 12]);
     assert.deepEqual(
-      [...noGrad(() => loaded.model.eval().forward(x)).data],
-      [...noGrad(() => net.eval().forward(x)).data],
+      [...noGrad(() => loaded.model.eval().call(x)).data],
+      [...noGrad(() => net.eval().call(x)).data],
     );
     const shapesOf = (model: { stateDict(): Map<string, Tensor> }) =>
       new Map([...model.stateDict()].map(([name, t]) => [name, t.shape]));

@@ -98,6 +98,8 @@ export interface ResidualBlock extends Module {
  * Names: conv1, bn1, conv2, bn2, downsample.0 (conv), downsample.1 (batch norm).
  */
 export class BasicBlock extends Module implements ResidualBlock {
+  /** Its forward keeps no tensor once it returns (see Module.keepsNoTensors). */
+  static override readonly keepsNoTensors = true;
   static readonly expansion = 1;
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm;
@@ -125,8 +127,8 @@ export class BasicBlock extends Module implements ResidualBlock {
   }
 
   forward(x: Tensor): Tensor {
-    const shortcut = this.downsample === null ? x : this.downsample.forward(x);
-    const y = this.bn2.forward(this.conv2.forward(relu(this.bn1.forward(this.conv1.forward(x)))));
+    const shortcut = this.downsample === null ? x : this.downsample.call(x);
+    const y = this.bn2.call(this.conv2.call(relu(this.bn1.call(this.conv1.call(x)))));
     return relu(add(y, shortcut));
   }
 
@@ -147,6 +149,8 @@ export class BasicBlock extends Module implements ResidualBlock {
  * Names: conv1, bn1, conv2, bn2, conv3, bn3, downsample.0, downsample.1.
  */
 export class Bottleneck extends Module implements ResidualBlock {
+  /** Its forward keeps no tensor once it returns (see Module.keepsNoTensors). */
+  static override readonly keepsNoTensors = true;
   static readonly expansion = 4;
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm;
@@ -178,10 +182,10 @@ export class Bottleneck extends Module implements ResidualBlock {
   }
 
   forward(x: Tensor): Tensor {
-    const shortcut = this.downsample === null ? x : this.downsample.forward(x);
-    let y = relu(this.bn1.forward(this.conv1.forward(x)));
-    y = relu(this.bn2.forward(this.conv2.forward(y)));
-    y = this.bn3.forward(this.conv3.forward(y));
+    const shortcut = this.downsample === null ? x : this.downsample.call(x);
+    let y = relu(this.bn1.call(this.conv1.call(x)));
+    y = relu(this.bn2.call(this.conv2.call(y)));
+    y = this.bn3.call(this.conv3.call(y));
     return relu(add(y, shortcut));
   }
 
@@ -201,6 +205,8 @@ export class Bottleneck extends Module implements ResidualBlock {
  * The stages are `stages[i]` (state_dict prefix `layer${i + 1}`); `fc` is the classifier.
  */
 export class ResNet extends Module {
+  /** Its forward keeps no tensor once it returns (see Module.keepsNoTensors). */
+  static override readonly keepsNoTensors = true;
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm;
   readonly maxpool: MaxPool2d | null;
@@ -301,14 +307,14 @@ export class ResNet extends Module {
 
   /** Feature maps before pooling: x [N, C, H, W] → [N, features, H/32, W/32] (H/8 with the small stem). */
   forwardFeatures(x: Tensor): Tensor {
-    let y = relu(this.bn1.forward(this.conv1.forward(x)));
-    if (this.maxpool !== null) y = this.maxpool.forward(y);
-    for (const stage of this.stages) y = stage.forward(y);
+    let y = relu(this.bn1.call(this.conv1.call(x)));
+    if (this.maxpool !== null) y = this.maxpool.call(y);
+    for (const stage of this.stages) y = stage.call(y);
     return y;
   }
 
   forward(x: Tensor): Tensor {
-    return this.classifier.forward(this.avgpool.forward(this.forwardFeatures(x)));
+    return this.classifier.call(this.avgpool.call(this.forwardFeatures(x)));
   }
 
   override describe(): string {

@@ -9,4 +9,7 @@ export * from './layers/pooling.js';
 export * from './layers/batchnorm.js';
 export * from './layers/dropout.js';
 export * from './layers/containers.js';
+export * from './layers/fusion.js';
+export * from './chain.js';
+export * from './layers/layernorm.js';
 export * from './config.js';

@@ -9,6 +9,10 @@
  *   batch norm, dropout on or off.
  * - `requiresGrad` on each parameter (freeze()/unfreeze()): whether the optimizer may change it.
  *   Frozen batch-norm layers additionally run in inference mode by default (see BatchNorm).
+ *
+ * Calling: a layer author overrides forward(); everyone else calls call(), which runs the forward
+ * pre-hooks and hooks around it, as calling a PyTorch module does. Tracing (summary()), counting
+ * (bench/flops.ts) and inspecting activations are hooks, never replaced methods.
  */
 import { formatShape, shapesEqual } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -34,35 +38,140 @@ export class StateDictError extends Error {
   }
 }
 
-/** Layer classes whose forward keeps no reference to its input or output once it returns. */
-const keepingNothing = new WeakSet<abstract new (...args: never[]) => Module>();
+/** A module's class as a value (its constructor), for reading what the class declares. */
+type ModuleClass = abstract new (...args: never[]) => Module;
 
 /**
- * Declares that the forward of these classes (exactly these, not subclasses) keeps no reference to
- * its input or output after returning: containers may then let the backward pass reuse the memory
- * of the activations between two such layers (see Sequential).
+ * Whether module and all its descendants keep no reference to their input, output or any tensor
+ * made in between once their call returns, so that a chain container may let the backward pass
+ * reuse the memory of the activations between two such modules (see runChain in chain.ts).
+ *
+ * A class says so with its own static `keepsNoTensors` (see Module.keepsNoTensors); one that does
+ * not declare it itself, a subclass of a declared class included, counts as keeping tensors, which
+ * only forgoes the reuse. A module with forward hooks counts as keeping tensors too: a hook is user
+ * code that may hold on to what it sees.
  */
-export function declareKeepsNoTensors(...classes: (abstract new (...args: never[]) => Module)[]): void {
-  for (const moduleClass of classes) keepingNothing.add(moduleClass);
-}
-
-/** Whether module and all its descendants were declared with declareKeepsNoTensors. */
 export function keepsNoTensors(module: Module): boolean {
+  const moduleClass = module.constructor as typeof Module;
   return (
-    keepingNothing.has(module.constructor as abstract new (...args: never[]) => Module) &&
+    Object.hasOwn(moduleClass, 'keepsNoTensors') &&
+    moduleClass.keepsNoTensors &&
+    !module.hasForwardHooks() &&
     module.children().every(keepsNoTensors)
   );
 }
 
+/**
+ * Declares that the forward of these classes (exactly these, not subclasses) keeps no reference to
+ * its input or output after returning. Kept for existing callers: declaring
+ * `static override readonly keepsNoTensors = true` in the class body does the same and is what
+ * tensile's own layers do.
+ */
+export function declareKeepsNoTensors(...classes: ModuleClass[]): void {
+  for (const moduleClass of classes)
+    Object.defineProperty(moduleClass, 'keepsNoTensors', { value: true, configurable: true });
+}
+
+/**
+ * Runs before a module's forward (see Module.call) with the input forward is about to get; returns
+ * a tensor to give forward instead, or nothing to keep the input.
+ */
+export type ForwardPreHook<M extends Module = Module> = (
+  module: M,
+  input: Tensor,
+) => Tensor | undefined | void;
+
+/**
+ * Runs after a module's forward (see Module.call) with the input forward got (after the pre-hooks)
+ * and its output; returns a tensor to return from call() instead, or nothing to keep the output.
+ */
+export type ForwardHook<M extends Module = Module> = (
+  module: M,
+  input: Tensor,
+  output: Tensor,
+) => Tensor | undefined | void;
+
+/** What registering a hook returns: remove() unregisters it (a second remove() does nothing). */
+export interface HookHandle {
+  remove(): void;
+}
+
 export abstract class Module {
+  /**
+   * Whether forward keeps no reference to its input, output or any tensor it made once it returns
+   * (no field holds one, no closure captures one). Read from the class that declares it only, never
+   * inherited (see keepsNoTensors()): a subclass may keep what its parent did not, so it declares
+   * its own, and one that does not gets this safe default, false, which forgoes memory reuse and
+   * changes no result. Every layer tensile exports declares it (test/module-hooks.test.ts checks).
+   */
+  static readonly keepsNoTensors: boolean = false;
+
   /** Whether the module computes in training mode (see the class comment). */
   training = true;
   private readonly parameterSlots = new Map<string, Parameter | null>();
   private readonly bufferSlots = new Map<string, Tensor>();
   private readonly childSlots = new Map<string, Module>();
+  /**
+   * Hooks in registration order, each under a key of its own (one function may be registered
+   * twice); null while there are none, so that call() costs one check.
+   */
+  private forwardPreHooks: Map<symbol, ForwardPreHook> | null = null;
+  private forwardHooks: Map<symbol, ForwardHook> | null = null;
 
-  /** y = f(x). Shapes are documented on each layer. */
+  /**
+   * y = f(x): what a layer computes, the method a layer author overrides. Shapes are documented on
+   * each layer. Callers, containers included, use call(), which also runs the hooks.
+   */
   abstract forward(x: Tensor): Tensor;
+
+  /**
+   * Runs the module on x: the forward pre-hooks in registration order (each may replace the
+   * input), forward, then the forward hooks in registration order (each may replace the output).
+   * The entry point for users, the training loop and containers, as calling a PyTorch module.
+   */
+  call(x: Tensor): Tensor {
+    if (this.forwardPreHooks === null && this.forwardHooks === null) return this.forward(x);
+    let input = x;
+    // Copies, so that a hook removing itself or another does not change this call's list.
+    if (this.forwardPreHooks !== null) {
+      for (const hook of [...this.forwardPreHooks.values()]) input = hook(this, input) ?? input;
+    }
+    let output = this.forward(input);
+    if (this.forwardHooks !== null) {
+      for (const hook of [...this.forwardHooks.values()]) output = hook(this, input, output) ?? output;
+    }
+    return output;
+  }
+
+  /** Registers hook to run before every forward of this module (see call()); PyTorch's register_forward_pre_hook. */
+  registerForwardPreHook(hook: ForwardPreHook<this>): HookHandle {
+    const hooks = (this.forwardPreHooks ??= new Map());
+    const key = Symbol('forward pre-hook');
+    hooks.set(key, hook as ForwardPreHook);
+    return {
+      remove: () => {
+        if (this.forwardPreHooks?.delete(key) === true && this.forwardPreHooks.size === 0)
+          this.forwardPreHooks = null;
+      },
+    };
+  }
+
+  /** Registers hook to run after every forward of this module (see call()); PyTorch's register_forward_hook. */
+  registerForwardHook(hook: ForwardHook<this>): HookHandle {
+    const hooks = (this.forwardHooks ??= new Map());
+    const key = Symbol('forward hook');
+    hooks.set(key, hook as ForwardHook);
+    return {
+      remove: () => {
+        if (this.forwardHooks?.delete(key) === true && this.forwardHooks.size === 0) this.forwardHooks = null;
+      },
+    };
+  }
+
+  /** Whether any forward hook or pre-hook is registered on this module (not its children). */
+  hasForwardHooks(): boolean {
+    return this.forwardPreHooks !== null || this.forwardHooks !== null;
+  }
 
   /** A short description of the layer's configuration, for summary(). */
   describe(): string {

@@ -76,7 +76,7 @@ export function summary(model: Module, inputShape: readonly number[]): ModelSumm
       return y;
     }
     if (module.children().length === 0) {
-      const y = module.forward(x);
+      const y = module.call(x);
       field = module.receptiveField(field);
       leafRow(module, name, y, field.size);
       return y;
@@ -85,36 +85,23 @@ export function summary(model: Module, inputShape: readonly number[]): ModelSumm
   };
   /**
    * A module whose forward is its own code (a residual block, a ResNet): its layers are listed in
-   * the order the forward pass calls them, seen by wrapping each leaf's forward for the one call.
+   * the order the forward pass calls them, seen by a forward hook on each leaf for the one call
+   * (a hook also makes a fused BatchNorm + ReLU run as its two layers, see BatchNormRelu).
    * Inside it the receptive field is not a chain (a shortcut branches off), so those rows show
    * none; the composite's last row gets its field when the composite defines receptiveField.
    */
   const traceComposite = (module: Module, name: string, x: Tensor): Tensor => {
     const leaves = module.namedModules().filter(([, child]) => child.children().length === 0);
     const first = rows.length;
-    for (const [childName, leaf] of leaves) {
+    const handles = leaves.map(([childName, leaf]) => {
       const fullName = [name, childName].filter((part) => part !== '').join('.');
-      const original = leaf.forward;
-      leaf.forward = (input: Tensor): Tensor => {
-        const y = original.call(leaf, input);
-        leafRow(leaf, fullName, y, Number.NaN);
-        return y;
-      };
-    }
-    // A fused BatchNorm + ReLU would skip both layers' forward: list them one by one here.
-    const sequentials = module
-      .namedModules()
-      .map(([, child]) => child)
-      .filter((child): child is Sequential => child instanceof Sequential);
-    const fusing = sequentials.map((sequential) => sequential.fuseBatchNormRelu);
-    for (const sequential of sequentials) sequential.fuseBatchNormRelu = false;
+      return leaf.registerForwardHook((_, _input, y) => leafRow(leaf, fullName, y, Number.NaN));
+    });
     let y: Tensor;
     try {
-      y = module.forward(x);
+      y = module.call(x);
     } finally {
-      // Removing the own property brings back the class's forward.
-      for (const [, leaf] of leaves) delete (leaf as { forward?: unknown }).forward;
-      sequentials.forEach((sequential, i) => (sequential.fuseBatchNormRelu = fusing[i]!));
+      for (const handle of handles) handle.remove();
     }
     const defined = module.receptiveField !== Module.prototype.receptiveField;
     field = defined ? module.receptiveField(field) : { size: Number.NaN, jump: Number.NaN };

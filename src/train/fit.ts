@@ -253,7 +253,7 @@ function* evaluationPass(
       // The default metrics follow the targets: accuracy for class indices.
       const used = (metrics ??= chooseMetrics(undefined, !(batch.target instanceof Tensor)));
       noGrad(() => {
-        const output = model.forward(batch.input);
+        const output = model.call(batch.input);
         checkOutputAgainstTarget(output, batch.target, name);
         lossSum += loss(output, batch.target).item() * batch.size;
         for (const metric of used) metric.update(output, batch.target);
@@ -429,7 +429,7 @@ function* trainingRun<Sample>(
           }
           if (checkTrainBatches !== null) assertFiniteBatch(next, checkTrainBatches);
           if (options.loss === undefined) checkDefaultLoss(target);
-          const output = model.forward(input);
+          const output = model.call(input);
           checkOutputAgainstTarget(output, target, name);
           const loss = lossFunction(output, target);
           options.optimizer.zeroGrad();
@@ -685,7 +685,7 @@ export function predict<Sample = Example>(
         for (let start = 0; start < count; start += batchSize) {
           const end = Math.min(count, start + batchSize);
           const slice = images.subarray(start * sampleSize, end * sampleSize);
-          outputs.push(model.forward(new Tensor(slice, [end - start, ...sampleShape])));
+          outputs.push(model.call(new Tensor(slice, [end - start, ...sampleShape])));
         }
       } else {
         const loader = loaderFor(input, {
@@ -694,7 +694,7 @@ export function predict<Sample = Example>(
             ? {}
             : { collate: (samples: Sample[]) => options.collate!(samples) }),
         });
-        for (const batch of loader) outputs.push(model.forward(batch.input));
+        for (const batch of loader) outputs.push(model.call(batch.input));
       }
       if (outputs.length === 0) throw new RangeError('predict: the input has no samples');
       const width = outputs[0]!.shape.slice(1);

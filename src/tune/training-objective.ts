@@ -161,7 +161,7 @@ export class PreciseBatchNorm implements Callback {
     noGrad(() => {
       for (const { images, shape } of loader) {
         if (done++ >= this.batches) break;
-        model.forward(new Tensor(images, shape));
+        model.call(new Tensor(images, shape));
       }
     });
     model.train(wasTraining);

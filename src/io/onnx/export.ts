@@ -187,7 +187,7 @@ function convolutionPads(conv: Conv2d): [number, number, number, number] {
 
 /** Emits module applied to input; returns the output value. prefix is the module's state_dict name. */
 function emit(writer: GraphWriter, module: Module, input: Value, prefix: string): Value {
-  const run = (name: string): Value => ({ name, sample: module.forward(input.sample) });
+  const run = (name: string): Value => ({ name, sample: module.call(input.sample) });
   const where = prefix;
 
   if (module instanceof Sequential) {

@@ -260,7 +260,7 @@ class GraphReader {
   /** Adds a module step reading value input; runs it on the sample. */
   addModule(module: Module, input: TensorValue): TensorValue {
     module.eval();
-    const sample = noGrad(() => module.forward(input.sample));
+    const sample = noGrad(() => module.call(input.sample));
     this.steps.push({ kind: 'module', module, input: input.index });
     this.samples.push(sample);
     return { kind: 'tensor', index: this.steps.length, sample };
@@ -778,7 +778,7 @@ function importArithmetic(reader: GraphReader, node: OnnxNodeMessage, inputs: Va
     dense.bias!.data.set(values);
     const step = reader.steps[input.index - 1] as { kind: 'module'; module: Module; input: number };
     step.module = dense;
-    const sample = noGrad(() => dense.forward(reader.samples[step.input]!));
+    const sample = noGrad(() => dense.call(reader.samples[step.input]!));
     reader.samples[input.index] = sample;
     return { kind: 'tensor', index: input.index, sample };
   }

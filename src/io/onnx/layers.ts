@@ -172,7 +172,7 @@ export class GraphModule extends Module {
     for (const step of this.steps) {
       switch (step.kind) {
         case 'module':
-          values.push(step.module.forward(values[step.input]!));
+          values.push(step.module.call(values[step.input]!));
           break;
         case 'add':
           values.push(add(values[step.inputs[0]]!, values[step.inputs[1]]!));

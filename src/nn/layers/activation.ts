@@ -1,7 +1,7 @@
 /** Activation functions by name (for Dense's `activation` option) and as layers. */
 import { activation as activationOp, logSoftmax, softmax } from '../../ops/index.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { declareKeepsNoTensors, Module } from '../module.js';
+import { Module } from '../module.js';
 
 export const activationNames = [
   'none',
@@ -48,6 +48,7 @@ export interface ActivationConfig {
 
 /** An activation as a layer: ReLU, Sigmoid, ... all are instances of this with a name. */
 export class Activation extends Module {
+  static override readonly keepsNoTensors = true;
   readonly activation: ActivationName;
   readonly alpha: number | undefined;
 
@@ -75,6 +76,7 @@ export class Activation extends Module {
 }
 
 export class ReLU extends Activation {
+  static override readonly keepsNoTensors = true;
   constructor() {
     super('relu');
   }
@@ -83,6 +85,7 @@ export class ReLU extends Activation {
   }
 }
 export class LeakyReLU extends Activation {
+  static override readonly keepsNoTensors = true;
   constructor(slope = 0.01) {
     super('leaky_relu', slope);
   }
@@ -91,6 +94,7 @@ export class LeakyReLU extends Activation {
   }
 }
 export class ELU extends Activation {
+  static override readonly keepsNoTensors = true;
   constructor(alpha = 1) {
     super('elu', alpha);
   }
@@ -99,6 +103,7 @@ export class ELU extends Activation {
   }
 }
 export class GELU extends Activation {
+  static override readonly keepsNoTensors = true;
   constructor() {
     super('gelu');
   }
@@ -107,6 +112,7 @@ export class GELU extends Activation {
   }
 }
 export class Sigmoid extends Activation {
+  static override readonly keepsNoTensors = true;
   constructor() {
     super('sigmoid');
   }
@@ -115,6 +121,7 @@ export class Sigmoid extends Activation {
   }
 }
 export class Tanh extends Activation {
+  static override readonly keepsNoTensors = true;
   constructor() {
     super('tanh');
   }
@@ -123,6 +130,7 @@ export class Tanh extends Activation {
   }
 }
 export class Softmax extends Activation {
+  static override readonly keepsNoTensors = true;
   constructor() {
     super('softmax');
   }
@@ -131,6 +139,7 @@ export class Softmax extends Activation {
   }
 }
 export class LogSoftmax extends Activation {
+  static override readonly keepsNoTensors = true;
   constructor() {
     super('log_softmax');
   }
@@ -138,6 +147,3 @@ export class LogSoftmax extends Activation {
     return 'LogSoftmax';
   }
 }
-
-// Their forward passes keep no tensor once they return (see declareKeepsNoTensors).
-declareKeepsNoTensors(Activation, ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softmax, LogSoftmax);

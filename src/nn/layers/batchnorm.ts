@@ -1,7 +1,7 @@
 /** Batch normalization for [N, C] (after Dense) and [N, C, H, W] (after Conv2d) inputs. */
 import { batchNorm } from '../../ops/index.js';
 import { ones, type Tensor, zeros } from '../../tensor/tensor.js';
-import { declareKeepsNoTensors, Module, type Parameter } from '../module.js';
+import { Module, type Parameter } from '../module.js';
 
 export interface BatchNormLayerOptions {
   /** ε added to the variance (default 1e-5). */
@@ -34,6 +34,7 @@ export interface BatchNormConfig {
  * Parameters: 2·C (γ = `weight`, β = `bias`), buffers 2·C.
  */
 export class BatchNorm extends Module {
+  static override readonly keepsNoTensors = true;
   readonly weight: Parameter | null;
   readonly bias: Parameter | null;
   readonly runningMean: Tensor;
@@ -68,7 +69,7 @@ export class BatchNorm extends Module {
   }
 
   /**
-   * relu(this.forward(x)) as one op (Sequential uses it for a BatchNorm followed by a ReLU layer):
+   * relu(this.forward(x)) as one op (BatchNormRelu runs it, see fuseBatchNormRelu in fusion.ts):
    * the same values and gradients, one pass over memory fewer and no intermediate tensor.
    */
   forwardRelu(x: Tensor): Tensor {
@@ -99,9 +100,10 @@ export class BatchNorm extends Module {
 }
 
 /** Alias for BatchNorm on [N, C] inputs (PyTorch's BatchNorm1d). */
-export class BatchNorm1d extends BatchNorm {}
+export class BatchNorm1d extends BatchNorm {
+  static override readonly keepsNoTensors = true;
+}
 /** Alias for BatchNorm on [N, C, H, W] inputs (PyTorch's BatchNorm2d). */
-export class BatchNorm2d extends BatchNorm {}
-
-// Their forward passes keep no tensor once they return (see declareKeepsNoTensors).
-declareKeepsNoTensors(BatchNorm, BatchNorm1d, BatchNorm2d);
+export class BatchNorm2d extends BatchNorm {
+  static override readonly keepsNoTensors = true;
+}

@@ -1,28 +1,29 @@
 /** Containers: Sequential, and Residual to show that non-sequential structure composes. */
 import { add, relu } from '../../ops/index.js';
-import { isGradientEnabled } from '../../autograd/graph.js';
-import { allocationCount, markInternal, releaseInternal, storageOf } from '../../tensor/memory.js';
-import { ShapeError } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { declareKeepsNoTensors, keepsNoTensors, Module, type ReceptiveField } from '../module.js';
-import { ReLU } from './activation.js';
-import { BatchNorm } from './batchnorm.js';
+import { runChain } from '../chain.js';
+import { Module, type ReceptiveField } from '../module.js';
+import { fuseBatchNormRelu, type FusedLayers } from './fusion.js';
 
 /**
  * Runs modules in order; children are named '0', '1', ... as in PyTorch's nn.Sequential, so
  * state_dict names match (`0.weight`, `1.running_mean`).
  *
- * A BatchNorm directly followed by a ReLU layer runs as one fused op (BatchNorm.forwardRelu): the
- * same values and gradients in one pass over memory, without the intermediate tensor. Set
- * fuseBatchNormRelu to false to run every layer's own forward.
+ * A BatchNorm directly followed by a ReLU layer runs as one fused op (see fuseBatchNormRelu in
+ * fusion.ts): the same values and gradients in one pass over memory, without the intermediate
+ * tensor. Set fuseBatchNormRelu to false to run every layer's own forward. The layers run through
+ * runChain (chain.ts), which lets the backward pass reuse the memory of the outputs in between.
  *
  * @example
  * const model = new Sequential(new Dense(4, 8, { activation: 'relu' }), new Dense(8, 2));
  */
 export class Sequential extends Module {
+  static override readonly keepsNoTensors = true;
   readonly layers: Module[];
   /** Whether forward() runs BatchNorm + ReLU pairs as one op (see the class comment). */
   fuseBatchNormRelu = true;
+  /** The rewrite of layers (fuseBatchNormRelu), and the layers it was made from to tell when it is stale. */
+  private fused: { from: Module[]; run: FusedLayers } | null = null;
 
   constructor(...layers: Module[]) {
     super();
@@ -50,45 +51,28 @@ export class Sequential extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    // An output passed between two layers that keep no tensors (tensile's own, see
-    // declareKeepsNoTensors) is seen by the next layer and the recorded graph only: marked internal,
-    // the backward pass reuses its memory once done with it. Under noGrad nothing records it, so its
-    // memory is reused as soon as the next layer has returned.
-    const since = allocationCount();
-    const recording = isGradientEnabled();
-    const inner: Tensor[] = [];
-    let y = x;
-    let producerKeepsNothing = false;
-    for (let index = 0; index < this.layers.length; index++) {
-      const layer = this.layers[index]!;
-      const next = this.layers[index + 1];
-      const keepsNothing = keepsNoTensors(layer);
-      const input = y;
-      const internal = index > 0 && producerKeepsNothing && keepsNothing;
-      if (internal && y.requiresGrad) inner.push(y);
-      const fused =
-        this.fuseBatchNormRelu &&
-        layer instanceof BatchNorm &&
-        next !== undefined &&
-        next.constructor === ReLU;
-      try {
-        y = fused ? layer.forwardRelu(y) : layer.forward(y);
-      } catch (error) {
-        // Name the failing layer by its state_dict position, so the user knows which one to fix.
-        if (error instanceof ShapeError)
-          error.message = `layer ${index} ${layer.describe()}: ${error.message}`;
-        throw error;
-      }
-      if (internal && !recording && storageOf(input.data) !== storageOf(y.data))
-        releaseInternal(input.data, since);
-      producerKeepsNothing = keepsNothing && (!fused || keepsNoTensors(next));
-      if (fused) index++;
-    }
-    // The last layer may return a view of an inner output (Flatten shares memory): that one is the
-    // caller's.
-    for (const tensor of inner)
-      if (storageOf(tensor.data) !== storageOf(y.data)) markInternal(tensor.data, since);
-    return y;
+    if (!this.fuseBatchNormRelu) return runChain(this.layers, x, (index) => this.layerName(index));
+    const { modules, positions } = this.fusedLayers();
+    return runChain(modules, x, (index) => this.layerName(positions[index]!));
+  }
+
+  /** The failing layer by its state_dict position, for error messages. */
+  private layerName(index: number): string {
+    return `layer ${index} ${this.layers[index]!.describe()}`;
+  }
+
+  /** fuseBatchNormRelu(this.layers), made again only when the layers changed. */
+  private fusedLayers(): FusedLayers {
+    const current = this.fused;
+    if (
+      current !== null &&
+      current.from.length === this.layers.length &&
+      current.from.every((layer, index) => layer === this.layers[index])
+    )
+      return current.run;
+    const run = fuseBatchNormRelu(this.layers);
+    this.fused = { from: [...this.layers], run };
+    return run;
   }
 
   override receptiveField(field: ReceptiveField): ReceptiveField {
@@ -114,6 +98,7 @@ export class Sequential extends Module {
  * a module (e.g. a 1×1 convolution with batch norm) when body changes the shape.
  */
 export class Residual extends Module {
+  static override readonly keepsNoTensors = true;
   readonly body: Module;
   readonly shortcut: Module | null;
 
@@ -128,7 +113,7 @@ export class Residual extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const sum = add(this.body.forward(x), this.shortcut === null ? x : this.shortcut.forward(x));
+    const sum = add(this.body.call(x), this.shortcut === null ? x : this.shortcut.call(x));
     return this.activate ? relu(sum) : sum;
   }
 
@@ -147,5 +132,3 @@ export class Residual extends Module {
     return 'Residual';
   }
 }
-
-declareKeepsNoTensors(Sequential, Residual);

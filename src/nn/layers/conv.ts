@@ -2,7 +2,7 @@
 import { conv2d, type Conv2dOptions, type Pair, pair, type Padding } from '../../ops/index.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { defaultWeight } from '../init.js';
-import { declareKeepsNoTensors, Module, type Parameter, type ReceptiveField } from '../module.js';
+import { Module, type Parameter, type ReceptiveField } from '../module.js';
 
 export interface Conv2dLayerOptions extends Conv2dOptions {
   /** Add a learnable per-channel bias (default true; false before batch norm, which has its own shift). */
@@ -30,6 +30,7 @@ export interface Conv2dConfig {
  * const conv = new Conv2d(1, 32, 3, { padding: 'same', bias: false });
  */
 export class Conv2d extends Module {
+  static override readonly keepsNoTensors = true;
   readonly weight: Parameter;
   readonly bias: Parameter | null;
   readonly kernelSize: [number, number];
@@ -108,6 +109,3 @@ export class Conv2d extends Module {
     return `Conv2d(${this.inChannels}→${this.outChannels}, ${this.kernelSize.join('×')}${extras.length ? ', ' + extras.join(', ') : ''})`;
   }
 }
-
-// Their forward passes keep no tensor once they return (see declareKeepsNoTensors).
-declareKeepsNoTensors(Conv2d);

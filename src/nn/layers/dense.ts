@@ -2,7 +2,7 @@
 import { linear } from '../../ops/index.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { defaultWeight } from '../init.js';
-import { declareKeepsNoTensors, Module, type Parameter } from '../module.js';
+import { Module, type Parameter } from '../module.js';
 import { type ActivationName, applyActivation, checkActivationName } from './activation.js';
 
 export interface DenseOptions {
@@ -30,9 +30,10 @@ export interface DenseConfig {
  *
  * @example
  * const layer = new Dense(784, 10, { activation: 'relu' });
- * layer.forward(zeros([32, 784])).shape; // [32, 10]
+ * layer.call(zeros([32, 784])).shape; // [32, 10]
  */
 export class Dense extends Module {
+  static override readonly keepsNoTensors = true;
   readonly weight: Parameter;
   readonly bias: Parameter | null;
   readonly activation: ActivationName;
@@ -87,6 +88,3 @@ export class Dense extends Module {
     return `Dense(${this.inFeatures}→${this.outFeatures}${this.bias === null ? ', no bias' : ''}${activation})`;
   }
 }
-
-// Their forward passes keep no tensor once they return (see declareKeepsNoTensors).
-declareKeepsNoTensors(Dense);

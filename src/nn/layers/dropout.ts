@@ -3,9 +3,10 @@ import type { Random } from '../../tensor/random.js';
 import { dropout } from '../../ops/index.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { defaultRandom } from '../init.js';
-import { declareKeepsNoTensors, Module } from '../module.js';
+import { Module } from '../module.js';
 
 export class Dropout extends Module {
+  static override readonly keepsNoTensors = true;
   constructor(
     readonly probability = 0.5,
     private readonly random?: Random,
@@ -25,6 +26,3 @@ export class Dropout extends Module {
     return `Dropout(${this.probability})`;
   }
 }
-
-// Their forward passes keep no tensor once they return (see declareKeepsNoTensors).
-declareKeepsNoTensors(Dropout);

@@ -10,7 +10,7 @@ import {
   type Pool2dOptions,
 } from '../../ops/index.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { declareKeepsNoTensors, Module, type ReceptiveField } from '../module.js';
+import { Module, type ReceptiveField } from '../module.js';
 
 abstract class WindowPool extends Module {
   readonly options: Pool2dOptions;
@@ -35,6 +35,7 @@ abstract class WindowPool extends Module {
 
 /** Keeps the largest value of each window. x: [N, C, H, W] → [N, C, Hout, Wout]; no parameters. */
 export class MaxPool2d extends WindowPool {
+  static override readonly keepsNoTensors = true;
   forward(x: Tensor): Tensor {
     return maxPool2d(x, this.options);
   }
@@ -45,6 +46,7 @@ export class MaxPool2d extends WindowPool {
 
 /** Averages each window. x: [N, C, H, W] → [N, C, Hout, Wout]; countIncludePad defaults to true. */
 export class AvgPool2d extends WindowPool {
+  static override readonly keepsNoTensors = true;
   constructor(
     kernelSize: Pair,
     options: Omit<Pool2dOptions, 'kernelSize'> & { countIncludePad?: boolean } = {},
@@ -61,6 +63,7 @@ export class AvgPool2d extends WindowPool {
 
 /** Global average pooling: one mean per feature map. x: [N, C, H, W] → [N, C]; no parameters. */
 export class GlobalAvgPool2d extends Module {
+  static override readonly keepsNoTensors = true;
   forward(x: Tensor): Tensor {
     return globalAvgPool2d(x);
   }
@@ -75,6 +78,7 @@ export class GlobalAvgPool2d extends Module {
 
 /** Global max pooling: one maximum per feature map. x: [N, C, H, W] → [N, C]. */
 export class GlobalMaxPool2d extends Module {
+  static override readonly keepsNoTensors = true;
   forward(x: Tensor): Tensor {
     return globalMaxPool2d(x);
   }
@@ -89,6 +93,7 @@ export class GlobalMaxPool2d extends Module {
 
 /** [N, d1, d2, ...] → [N, d1·d2·...]. */
 export class Flatten extends Module {
+  static override readonly keepsNoTensors = true;
   forward(x: Tensor): Tensor {
     return flatten(x, 1);
   }
@@ -100,6 +105,3 @@ export class Flatten extends Module {
     return 'Flatten';
   }
 }
-
-// Their forward passes keep no tensor once they return (see declareKeepsNoTensors).
-declareKeepsNoTensors(MaxPool2d, AvgPool2d, GlobalAvgPool2d, GlobalMaxPool2d, Flatten);
