@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -14,10 +15,12 @@ import {
   backendByName,
   Dense,
   LayerNorm,
+  loadModel,
   manualSeed,
   mean,
   mul,
   randn,
+  saveModel,
   readSafetensors,
   ReLU,
   Sequential,
@@ -136,5 +139,24 @@ describe('LayerNorm as a layer', () => {
         ['Dense(8→2)', 18],
       ],
     );
+  });
+});
+
+describe('LayerNorm in a model file', () => {
+  it('saves and loads by name, with its configuration and weights', () => {
+    manualSeed(3);
+    const model = new Sequential(new Dense(6, 8), new LayerNorm(8, { eps: 1e-3 }), new Dense(8, 2));
+    const layer = model.children()[1] as LayerNorm;
+    layer.weight!.data.set(randn([8]).data);
+    const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-layernorm-'));
+    const file = path.join(directory, 'model.safetensors');
+    saveModel(model, file);
+    const loaded = loadModel(file).model as Sequential;
+    const again = loaded.children()[1] as LayerNorm;
+    assert.ok(again instanceof LayerNorm);
+    assert.deepEqual(again.config(), { normalizedShape: [8], eps: 1e-3, elementwiseAffine: true });
+    const x = randn([3, 6]);
+    assert.deepEqual([...loaded.call(x).data], [...model.call(x).data]);
+    fs.rmSync(directory, { recursive: true, force: true });
   });
 });

@@ -42,6 +42,7 @@ import { Residual, Sequential } from '../nn/layers/containers.js';
 import { Conv2d } from '../nn/layers/conv.js';
 import { Dense } from '../nn/layers/dense.js';
 import { Dropout } from '../nn/layers/dropout.js';
+import { LayerNorm } from '../nn/layers/layernorm.js';
 import { AvgPool2d, Flatten, GlobalAvgPool2d, GlobalMaxPool2d, MaxPool2d } from '../nn/layers/pooling.js';
 import type { Module } from '../nn/module.js';
 import { BasicBlock, Bottleneck, ResNet } from '../models/resnet.js';
@@ -127,6 +128,7 @@ const builtInModules = {
   GlobalMaxPool2d: registration(GlobalMaxPool2d, () => new GlobalMaxPool2d()),
   Flatten: registration(Flatten, () => new Flatten()),
   Dropout: registration(Dropout, (c) => new Dropout(c.probability)),
+  LayerNorm: registration(LayerNorm, (c) => new LayerNorm(c.normalizedShape, c)),
   Activation: registration(Activation, (c) => new Activation(c.activation, c.alpha)),
   ReLU: registration(ReLU, () => new ReLU()),
   LeakyReLU: registration(LeakyReLU, (c) => new LeakyReLU(c.alpha)),
