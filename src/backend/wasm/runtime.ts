@@ -13,6 +13,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as v8 from 'node:v8';
+import type { ConvArguments, PoolWindowArguments } from '../arguments.js';
 import { ALIGNMENT, MAXIMUM_PAGES, WasmHeap } from './heap.js';
 
 /** Must match --initialMemory in scripts/build-wasm.mjs. */
@@ -41,39 +42,8 @@ declare const WebAssembly: WasmApi;
 /** Byte address in the module's linear memory. */
 export type Pointer = number;
 
-/** Geometry of a convolution as the wasm kernels take it, in Conv2dGeometry's field order. */
-export type ConvArguments = [
-  batch: number,
-  inChannels: number,
-  inHeight: number,
-  inWidth: number,
-  outChannels: number,
-  kernelHeight: number,
-  kernelWidth: number,
-  strideHeight: number,
-  strideWidth: number,
-  padTop: number,
-  padLeft: number,
-  dilationHeight: number,
-  dilationWidth: number,
-  outHeight: number,
-  outWidth: number,
-];
-
 /** Geometry of a pooling window as the wasm kernels take it (planes = batch·channels). */
-export type PoolArguments = [
-  planes: number,
-  inHeight: number,
-  inWidth: number,
-  kernelHeight: number,
-  kernelWidth: number,
-  strideHeight: number,
-  strideWidth: number,
-  padTop: number,
-  padLeft: number,
-  outHeight: number,
-  outWidth: number,
-];
+export type PoolArguments = [planes: number, ...window: PoolWindowArguments];
 
 /**
  * The functions exported by assembly/index.ts (see the AssemblyScript sources for semantics). Kernels
