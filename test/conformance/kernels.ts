@@ -348,7 +348,8 @@ function affineCases(relu: boolean): KernelCase[] {
 function channelSumKernelCases(): KernelCase[] {
   return affineGeometries().map(({ geometry: g, offset }) => ({
     name: geometryName(g, offset),
-    tolerance: reassociated(g.batch * g.spatial),
+    // Sums over [batch, channels] matrices add each column in batch order in float64, as the reference.
+    tolerance: g.spatial === 1 ? exact : reassociated(g.batch * g.spatial),
     run(backend, dtype) {
       const out = unwritten(dtype, g.channels);
       backend.channelSum(randomArray(dtype, g.batch * g.channels * g.spatial, 61, offset), out, g);

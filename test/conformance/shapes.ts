@@ -123,6 +123,7 @@ export const matmulShapes: readonly [m: number, n: number, k: number][] = [
   [131, 13, 7], // rows span two 126- or 128-row blocks
   [3, 4103, 5], // columns span two 4096-column panels
   [203, 301, 517], // large enough for every backend to split it across threads
+  [2, 2, 0], // an empty sum: out is zeroed, or kept when accumulating
 ];
 
 export const convCases: readonly { name: string; geometry: Conv2dGeometry }[] = [
@@ -619,6 +620,17 @@ export const poolCases: readonly { name: string; geometry: Pool2dGeometry }[] = 
     }),
   },
   {
+    name: 'seed CNN pool, batch 2',
+    geometry: poolGeometry({
+      batch: 2,
+      channels: 32,
+      inHeight: 28,
+      inWidth: 28,
+      kernel: [2, 2],
+      stride: [2, 2],
+    }),
+  },
+  {
     // Large enough for the work to be split across threads.
     name: 'seed CNN pool, batch 8',
     geometry: poolGeometry({
@@ -692,6 +704,26 @@ export const binaryShapes: readonly [number[], number[], number[]][] = [
     [1, 3, 1, 1],
     [4, 3, 5, 7],
   ], // two different broadcast blocks
+  [
+    [4, 3, 5, 7],
+    [4, 3, 5, 7],
+    [4, 3, 5, 7],
+  ],
+  [
+    [4, 3, 5, 7],
+    [3, 1, 1],
+    [4, 3, 5, 7],
+  ],
+  [
+    [1, 3, 1, 1],
+    [4, 3, 5, 7],
+    [4, 3, 5, 7],
+  ],
+  [
+    [4, 3, 5, 7],
+    [3, 5, 1],
+    [4, 3, 5, 7],
+  ],
   [[65, 17], [17], [65, 17]],
   [[65, 17], [1], [65, 17]],
   [[], [65, 17], [65, 17]],
