@@ -59,36 +59,52 @@ type TensorMask<P extends readonly unknown[]> = {
   [I in keyof P]: [P[I]] extends [Data] ? true : [P[I]] extends [Data | null] ? true : false;
 };
 
-const F = false;
-const T = true;
+/** Marks a tensor parameter in tensorArguments. */
+const tensor = true;
+/** Marks any other parameter (a size, a flag, a kind, a shape, an Int32Array of indices). */
+const other = false;
+
+/** Which parameters of each kernel are tensors, checked against Backend (see TensorMask). */
 export const tensorArguments: { readonly [K in KernelName]: TensorMask<Parameters<Backend[K]>> } = {
-  matmul: [T, T, T, F, F, F, F, F, F],
-  conv2dForward: [T, T, T, F],
-  conv2dBackwardInput: [T, T, T, F],
-  conv2dBackwardWeight: [T, T, T, F],
-  maxPool2dForward: [T, T, F, F],
-  maxPool2dBackward: [T, F, T, F],
-  avgPool2dForward: [T, T, F, F],
-  avgPool2dBackward: [T, T, F, F],
-  batchNormTrainForward: [T, T, T, T, T, T, F, F],
-  batchNormTrainBackward: [T, T, T, T, T, T, T, T, F],
-  batchNormReluTrainForward: [T, T, T, T, T, T, F, F],
-  batchNormReluTrainBackward: [T, T, T, T, T, T, T, T, T, T, F],
-  channelAffineRelu: [T, T, T, T, F],
-  channelAffine: [T, T, T, T, F],
-  channelSum: [T, T, F],
-  activationForward: [F, T, T, F],
-  activationBackward: [F, T, T, T, T, F],
-  binary: [F, T, F, T, F, T, F],
-  scaleShift: [T, F, F, T],
-  power: [T, F, T],
-  reduceSum: [T, F, T, F],
-  reduceMax: [T, F, T, F, F],
-  softmaxForward: [T, T, F, F, F],
-  softmaxBackward: [T, T, T, F, F, F],
-  adamUpdate: [T, T, T, T, F],
-  sgdUpdate: [T, T, T, F],
-  transpose: [T, F, F, T],
+  matmul: [tensor, tensor, tensor, other, other, other, other, other, other],
+  conv2dForward: [tensor, tensor, tensor, other],
+  conv2dBackwardInput: [tensor, tensor, tensor, other],
+  conv2dBackwardWeight: [tensor, tensor, tensor, other],
+  maxPool2dForward: [tensor, tensor, other, other],
+  maxPool2dBackward: [tensor, other, tensor, other],
+  avgPool2dForward: [tensor, tensor, other, other],
+  avgPool2dBackward: [tensor, tensor, other, other],
+  batchNormTrainForward: [tensor, tensor, tensor, tensor, tensor, tensor, other, other],
+  batchNormTrainBackward: [tensor, tensor, tensor, tensor, tensor, tensor, tensor, tensor, other],
+  batchNormReluTrainForward: [tensor, tensor, tensor, tensor, tensor, tensor, other, other],
+  batchNormReluTrainBackward: [
+    tensor,
+    tensor,
+    tensor,
+    tensor,
+    tensor,
+    tensor,
+    tensor,
+    tensor,
+    tensor,
+    tensor,
+    other,
+  ],
+  channelAffineRelu: [tensor, tensor, tensor, tensor, other],
+  channelAffine: [tensor, tensor, tensor, tensor, other],
+  channelSum: [tensor, tensor, other],
+  activationForward: [other, tensor, tensor, other],
+  activationBackward: [other, tensor, tensor, tensor, tensor, other],
+  binary: [other, tensor, other, tensor, other, tensor, other],
+  scaleShift: [tensor, other, other, tensor],
+  power: [tensor, other, tensor],
+  reduceSum: [tensor, other, tensor, other],
+  reduceMax: [tensor, other, tensor, other, other],
+  softmaxForward: [tensor, tensor, other, other, other],
+  softmaxBackward: [tensor, tensor, tensor, other, other, other],
+  adamUpdate: [tensor, tensor, tensor, tensor, other],
+  sgdUpdate: [tensor, tensor, tensor, other],
+  transpose: [tensor, other, other, tensor],
 };
 
 /**
@@ -143,7 +159,10 @@ function dispatcher(
 ): AnyKernel {
   const reference = referenceBackend[name] as AnyKernel;
   const mask: readonly boolean[] = tensorArguments[name];
-  const [m0 = F, m1 = F, m2 = F, m3 = F, m4 = F, m5 = F, m6 = F, m7 = F, m8 = F, m9 = F, m10 = F] = mask;
+  // Parameters past the kernel's own count are not tensors (the dispatcher passes them as undefined).
+  const [m0 = other, m1 = other, m2 = other, m3 = other, m4 = other, m5 = other, m6 = other, m7 = other] =
+    mask;
+  const [m8 = other, m9 = other, m10 = other] = mask.slice(8);
   const all = (
     type: typeof Float32Array | typeof Float64Array,
     a0: unknown,
