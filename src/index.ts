@@ -1,10 +1,6 @@
 /**
  * tensile: the public surface. Everything a user (and tensile's own CLI) needs is exported here.
  */
-import { setDefaultBackendChooser } from './backend/index.js';
-import { chooseDefaultBackend } from './backend/registry.js';
-
-setDefaultBackendChooser(chooseDefaultBackend);
 
 export { getBackend, setBackend, withBackend, referenceBackend } from './backend/index.js';
 export { availableBackends, backendByName, type BackendName } from './backend/registry.js';

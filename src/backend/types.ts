@@ -6,8 +6,9 @@
  * (src/tensor) and lets a backend be a plain object of functions.
  *
  * The reference backend (./reference) implements every kernel in plain TypeScript and is the
- * executable specification; fast backends (WebAssembly, native) override the hot kernels and are
- * tested against it. A kernel missing from a backend is a compile error, never a run-time lookup.
+ * executable specification; fast backends (WebAssembly, native) are tables of the hot kernels, per
+ * dtype, that ./kernels.ts completes with the reference kernels, and are tested against it
+ * (test/conformance/). A kernel missing from a backend is a compile error, never a run-time lookup.
  *
  * Float64 data is accepted by the reference backend (gradient checks run there in float64); fast
  * backends may handle float64 by delegating to the reference kernels.

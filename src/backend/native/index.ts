@@ -5,8 +5,8 @@
  * describes the kernels' design.
  *
  * The addon works zero-copy on the Float32Array buffers. Kernels it does not cover, and every call
- * with float64 data, go to the reference backend, so the native backend implements the whole
- * Backend interface. Results do not depend on the thread count: work is split so that every output
+ * with float64 data, go to the reference backend (../kernels.ts), so the native backend implements
+ * the whole Backend interface. Results do not depend on the thread count: work is split so that every output
  * element is summed in the same order whatever the number of threads.
  *
  * Example:
@@ -21,53 +21,19 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
-import { referenceBackend } from '../reference/index.js';
-import type {
-  ActivationKind,
-  Backend,
-  BatchNormGeometry,
-  BinaryKind,
-  Conv2dGeometry,
-  Data,
-  Pool2dGeometry,
-} from '../types.js';
+import {
+  channelArguments,
+  convArguments,
+  poolWindowArguments,
+  type ChannelArguments,
+  type ConvArguments,
+  type PoolWindowArguments,
+} from '../arguments.js';
+import { DECLINED, fastBackend } from '../kernels.js';
+import type { ActivationKind, Backend, BatchNormGeometry, BinaryKind, Pool2dGeometry } from '../types.js';
 
-/** Conv2dGeometry's fields as positional arguments, in the order native/src/addon.cc reads them. */
-type ConvArguments = [
-  batch: number,
-  inChannels: number,
-  inHeight: number,
-  inWidth: number,
-  outChannels: number,
-  kernelHeight: number,
-  kernelWidth: number,
-  strideHeight: number,
-  strideWidth: number,
-  padTop: number,
-  padLeft: number,
-  dilationHeight: number,
-  dilationWidth: number,
-  outHeight: number,
-  outWidth: number,
-];
-
-/** Pool2dGeometry's fields as positional arguments. */
-type PoolArguments = [
-  batch: number,
-  channels: number,
-  inHeight: number,
-  inWidth: number,
-  kernelHeight: number,
-  kernelWidth: number,
-  strideHeight: number,
-  strideWidth: number,
-  padTop: number,
-  padLeft: number,
-  outHeight: number,
-  outWidth: number,
-];
-
-type ChannelArguments = [batch: number, channels: number, spatial: number];
+/** Pool2dGeometry as the addon takes it: batch and channels, then the window. */
+type PoolArguments = [batch: number, channels: number, ...window: PoolWindowArguments];
 
 /** The functions exported by native/build/Release/tensile_native.node (see native/src/addon.cc). */
 interface NativeAddon {
@@ -225,34 +191,35 @@ interface NativeAddon {
   cpuHasAvx2(): boolean;
 }
 
-const addonFunctions: readonly (keyof NativeAddon)[] = [
-  'matmul',
-  'conv2dForward',
-  'conv2dBackwardInput',
-  'conv2dBackwardWeight',
-  'maxPool2dForward',
-  'maxPool2dBackward',
-  'avgPool2dForward',
-  'avgPool2dBackward',
-  'batchNormTrainForward',
-  'batchNormTrainBackward',
-  'channelAffine',
-  'batchNormReluTrainForward',
-  'batchNormReluTrainBackward',
-  'channelAffineRelu',
-  'channelSum',
-  'activationForward',
-  'activationBackward',
-  'binary',
-  'scaleShift',
-  'adamUpdate',
-  'sgdUpdate',
-  'setThreads',
-  'getThreads',
-  'setIsa',
-  'getIsa',
-  'cpuHasAvx2',
-];
+/** Every function of NativeAddon, checked at load (the compiler keeps this list complete). */
+const addonFunctions = Object.keys({
+  matmul: true,
+  conv2dForward: true,
+  conv2dBackwardInput: true,
+  conv2dBackwardWeight: true,
+  maxPool2dForward: true,
+  maxPool2dBackward: true,
+  avgPool2dForward: true,
+  avgPool2dBackward: true,
+  batchNormTrainForward: true,
+  batchNormTrainBackward: true,
+  channelAffine: true,
+  batchNormReluTrainForward: true,
+  batchNormReluTrainBackward: true,
+  channelAffineRelu: true,
+  channelSum: true,
+  activationForward: true,
+  activationBackward: true,
+  binary: true,
+  scaleShift: true,
+  adamUpdate: true,
+  sgdUpdate: true,
+  setThreads: true,
+  getThreads: true,
+  setIsa: true,
+  getIsa: true,
+  cpuHasAvx2: true,
+} satisfies Record<keyof NativeAddon, true>);
 
 function isNativeAddon(value: unknown): value is NativeAddon {
   if (typeof value !== 'object' || value === null) return false;
@@ -362,130 +329,29 @@ function keptBlock(xShape: readonly number[], outShape: readonly number[]): Batc
   };
 }
 
-const convArguments = (g: Conv2dGeometry): ConvArguments => [
-  g.batch,
-  g.inChannels,
-  g.inHeight,
-  g.inWidth,
-  g.outChannels,
-  g.kernelHeight,
-  g.kernelWidth,
-  g.strideHeight,
-  g.strideWidth,
-  g.padTop,
-  g.padLeft,
-  g.dilationHeight,
-  g.dilationWidth,
-  g.outHeight,
-  g.outWidth,
-];
+const poolArguments = (g: Pool2dGeometry): PoolArguments => [g.batch, g.channels, ...poolWindowArguments(g)];
 
-const poolArguments = (g: Pool2dGeometry): PoolArguments => [
-  g.batch,
-  g.channels,
-  g.inHeight,
-  g.inWidth,
-  g.kernelHeight,
-  g.kernelWidth,
-  g.strideHeight,
-  g.strideWidth,
-  g.padTop,
-  g.padLeft,
-  g.outHeight,
-  g.outWidth,
-];
-
-const channelArguments = (g: BatchNormGeometry): ChannelArguments => [g.batch, g.channels, g.spatial];
-
-const isFloat32 = (data: Data): data is Float32Array => data instanceof Float32Array;
-
+/** The addon's kernels, for float32 data; the reference backend runs float64 and what they decline. */
 function createNativeBackend(addon: NativeAddon): Backend {
-  const reference = referenceBackend;
-  return {
-    ...reference,
-    name: 'native',
-
-    matmul(a, b, out, m, n, k, transposeA, transposeB, accumulate) {
-      if (isFloat32(a) && isFloat32(b) && isFloat32(out)) {
-        addon.matmul(a, b, out, m, n, k, transposeA, transposeB, accumulate);
-      } else {
-        reference.matmul(a, b, out, m, n, k, transposeA, transposeB, accumulate);
-      }
-    },
-
-    conv2dForward(x, weight, out, g) {
-      if (isFloat32(x) && isFloat32(weight) && isFloat32(out))
-        addon.conv2dForward(x, weight, out, ...convArguments(g));
-      else reference.conv2dForward(x, weight, out, g);
-    },
-
-    conv2dBackwardInput(gradOut, weight, gradX, g) {
-      if (isFloat32(gradOut) && isFloat32(weight) && isFloat32(gradX)) {
-        addon.conv2dBackwardInput(gradOut, weight, gradX, ...convArguments(g));
-      } else {
-        reference.conv2dBackwardInput(gradOut, weight, gradX, g);
-      }
-    },
-
-    conv2dBackwardWeight(x, gradOut, gradWeight, g) {
-      if (isFloat32(x) && isFloat32(gradOut) && isFloat32(gradWeight)) {
-        addon.conv2dBackwardWeight(x, gradOut, gradWeight, ...convArguments(g));
-      } else {
-        reference.conv2dBackwardWeight(x, gradOut, gradWeight, g);
-      }
-    },
-
-    maxPool2dForward(x, out, argmax, g) {
-      if (isFloat32(x) && isFloat32(out)) addon.maxPool2dForward(x, out, argmax, ...poolArguments(g));
-      else reference.maxPool2dForward(x, out, argmax, g);
-    },
-
-    maxPool2dBackward(gradOut, argmax, gradX, g) {
-      if (isFloat32(gradOut) && isFloat32(gradX))
-        addon.maxPool2dBackward(gradOut, argmax, gradX, ...poolArguments(g));
-      else reference.maxPool2dBackward(gradOut, argmax, gradX, g);
-    },
-
-    avgPool2dForward(x, out, g, countIncludePad) {
-      if (isFloat32(x) && isFloat32(out))
-        addon.avgPool2dForward(x, out, countIncludePad, ...poolArguments(g));
-      else reference.avgPool2dForward(x, out, g, countIncludePad);
-    },
-
-    avgPool2dBackward(gradOut, gradX, g, countIncludePad) {
-      if (isFloat32(gradOut) && isFloat32(gradX)) {
-        addon.avgPool2dBackward(gradOut, gradX, countIncludePad, ...poolArguments(g));
-      } else {
-        reference.avgPool2dBackward(gradOut, gradX, g, countIncludePad);
-      }
-    },
-
-    batchNormTrainForward(x, gamma, beta, out, mean, invStd, eps, g) {
-      if (
-        isFloat32(x) &&
-        isFloat32(gamma) &&
-        isFloat32(beta) &&
-        isFloat32(out) &&
-        isFloat32(mean) &&
-        isFloat32(invStd)
-      ) {
-        addon.batchNormTrainForward(x, gamma, beta, out, mean, invStd, eps, ...channelArguments(g));
-      } else {
-        reference.batchNormTrainForward(x, gamma, beta, out, mean, invStd, eps, g);
-      }
-    },
-
-    batchNormTrainBackward(x, gradOut, gamma, mean, invStd, gradX, gradGamma, gradBeta, g) {
-      if (
-        isFloat32(x) &&
-        isFloat32(gradOut) &&
-        isFloat32(gamma) &&
-        isFloat32(mean) &&
-        isFloat32(invStd) &&
-        isFloat32(gradX) &&
-        isFloat32(gradGamma) &&
-        isFloat32(gradBeta)
-      ) {
+  return fastBackend('native', {
+    float32: {
+      matmul: (a, b, out, m, n, k, transposeA, transposeB, accumulate) =>
+        addon.matmul(a, b, out, m, n, k, transposeA, transposeB, accumulate),
+      conv2dForward: (x, weight, out, g) => addon.conv2dForward(x, weight, out, ...convArguments(g)),
+      conv2dBackwardInput: (gradOut, weight, gradX, g) =>
+        addon.conv2dBackwardInput(gradOut, weight, gradX, ...convArguments(g)),
+      conv2dBackwardWeight: (x, gradOut, gradWeight, g) =>
+        addon.conv2dBackwardWeight(x, gradOut, gradWeight, ...convArguments(g)),
+      maxPool2dForward: (x, out, argmax, g) => addon.maxPool2dForward(x, out, argmax, ...poolArguments(g)),
+      maxPool2dBackward: (gradOut, argmax, gradX, g) =>
+        addon.maxPool2dBackward(gradOut, argmax, gradX, ...poolArguments(g)),
+      avgPool2dForward: (x, out, g, countIncludePad) =>
+        addon.avgPool2dForward(x, out, countIncludePad, ...poolArguments(g)),
+      avgPool2dBackward: (gradOut, gradX, g, countIncludePad) =>
+        addon.avgPool2dBackward(gradOut, gradX, countIncludePad, ...poolArguments(g)),
+      batchNormTrainForward: (x, gamma, beta, out, mean, invStd, eps, g) =>
+        addon.batchNormTrainForward(x, gamma, beta, out, mean, invStd, eps, ...channelArguments(g)),
+      batchNormTrainBackward: (x, gradOut, gamma, mean, invStd, gradX, gradGamma, gradBeta, g) =>
         addon.batchNormTrainBackward(
           x,
           gradOut,
@@ -496,48 +362,25 @@ function createNativeBackend(addon: NativeAddon): Backend {
           gradGamma,
           gradBeta,
           ...channelArguments(g),
-        );
-      } else {
-        reference.batchNormTrainBackward(x, gradOut, gamma, mean, invStd, gradX, gradGamma, gradBeta, g);
-      }
-    },
-
-    channelAffine(x, scale, shift, out, g) {
-      if (isFloat32(x) && isFloat32(scale) && isFloat32(shift) && isFloat32(out)) {
-        addon.channelAffine(x, scale, shift, out, ...channelArguments(g));
-      } else {
-        reference.channelAffine(x, scale, shift, out, g);
-      }
-    },
-
-    batchNormReluTrainForward(x, gamma, beta, out, mean, invStd, eps, g) {
-      if (
-        isFloat32(x) &&
-        isFloat32(gamma) &&
-        isFloat32(beta) &&
-        isFloat32(out) &&
-        isFloat32(mean) &&
-        isFloat32(invStd)
-      ) {
-        addon.batchNormReluTrainForward(x, gamma, beta, out, mean, invStd, eps, ...channelArguments(g));
-      } else {
-        reference.batchNormReluTrainForward(x, gamma, beta, out, mean, invStd, eps, g);
-      }
-    },
-
-    batchNormReluTrainBackward(x, y, gradOut, gamma, beta, mean, invStd, gradX, gradGamma, gradBeta, g) {
-      if (
-        isFloat32(x) &&
-        isFloat32(gradOut) &&
-        isFloat32(gamma) &&
-        isFloat32(beta) &&
-        isFloat32(mean) &&
-        isFloat32(invStd) &&
-        isFloat32(gradX) &&
-        isFloat32(gradGamma) &&
-        isFloat32(gradBeta)
-      ) {
-        // The addon recomputes the ReLU mask from the forward's inputs instead of reading y.
+        ),
+      channelAffine: (x, scale, shift, out, g) =>
+        addon.channelAffine(x, scale, shift, out, ...channelArguments(g)),
+      batchNormReluTrainForward: (x, gamma, beta, out, mean, invStd, eps, g) =>
+        addon.batchNormReluTrainForward(x, gamma, beta, out, mean, invStd, eps, ...channelArguments(g)),
+      // The addon recomputes the ReLU mask from the forward's inputs instead of reading y.
+      batchNormReluTrainBackward: (
+        x,
+        _y,
+        gradOut,
+        gamma,
+        beta,
+        mean,
+        invStd,
+        gradX,
+        gradGamma,
+        gradBeta,
+        g,
+      ) =>
         addon.batchNormReluTrainBackward(
           x,
           gradOut,
@@ -549,69 +392,28 @@ function createNativeBackend(addon: NativeAddon): Backend {
           gradGamma,
           gradBeta,
           ...channelArguments(g),
-        );
-      } else {
-        reference.batchNormReluTrainBackward(
-          x,
-          y,
-          gradOut,
-          gamma,
-          beta,
-          mean,
-          invStd,
-          gradX,
-          gradGamma,
-          gradBeta,
-          g,
-        );
-      }
-    },
-
-    channelAffineRelu(x, scale, shift, out, g) {
-      if (isFloat32(x) && isFloat32(scale) && isFloat32(shift) && isFloat32(out)) {
-        addon.channelAffineRelu(x, scale, shift, out, ...channelArguments(g));
-      } else {
-        reference.channelAffineRelu(x, scale, shift, out, g);
-      }
-    },
-
-    channelSum(x, out, g) {
-      if (isFloat32(x) && isFloat32(out)) addon.channelSum(x, out, ...channelArguments(g));
-      else reference.channelSum(x, out, g);
-    },
-
-    activationForward(kind, x, out, alpha) {
-      const code = activationCodes[kind];
-      if (code !== undefined && isFloat32(x) && isFloat32(out)) addon.activationForward(code, x, out, alpha);
-      else reference.activationForward(kind, x, out, alpha);
-    },
-
-    activationBackward(kind, x, y, gradOut, gradX, alpha) {
-      const code = activationCodes[kind];
-      if (code !== undefined && isFloat32(x) && isFloat32(y) && isFloat32(gradOut) && isFloat32(gradX)) {
+        ),
+      channelAffineRelu: (x, scale, shift, out, g) =>
+        addon.channelAffineRelu(x, scale, shift, out, ...channelArguments(g)),
+      channelSum: (x, out, g) => addon.channelSum(x, out, ...channelArguments(g)),
+      activationForward(kind, x, out, alpha) {
+        const code = activationCodes[kind];
+        if (code === undefined) return DECLINED;
+        addon.activationForward(code, x, out, alpha);
+      },
+      activationBackward(kind, x, y, gradOut, gradX, alpha) {
+        const code = activationCodes[kind];
+        if (code === undefined) return DECLINED;
         addon.activationBackward(code, x, y, gradOut, gradX, alpha);
-      } else {
-        reference.activationBackward(kind, x, y, gradOut, gradX, alpha);
-      }
-    },
-
-    scaleShift(x, scale, shift, out) {
-      if (isFloat32(x) && isFloat32(out)) addon.scaleShift(x, scale, shift, out);
-      else reference.scaleShift(x, scale, shift, out);
-    },
-
-    reduceSum(x, xShape, out, outShape) {
-      const layout = isFloat32(x) && isFloat32(out) ? keptBlock(xShape, outShape) : null;
-      if (layout === null || !isFloat32(x) || !isFloat32(out)) {
-        reference.reduceSum(x, xShape, out, outShape);
-        return;
-      }
-      // The kept axes are one contiguous block: a sum over [before, kept, after] is channelSum's.
-      addon.channelSum(x, out, layout.batch, layout.channels, layout.spatial);
-    },
-
-    adamUpdate(parameter, gradient, m, v, step) {
-      if (isFloat32(parameter) && isFloat32(gradient) && isFloat32(m) && isFloat32(v)) {
+      },
+      scaleShift: (x, scale, shift, out) => addon.scaleShift(x, scale, shift, out),
+      reduceSum(x, xShape, out, outShape) {
+        const layout = keptBlock(xShape, outShape);
+        if (layout === null) return DECLINED;
+        // The kept axes are one contiguous block: a sum over [before, kept, after] is channelSum's.
+        addon.channelSum(x, out, layout.batch, layout.channels, layout.spatial);
+      },
+      adamUpdate: (parameter, gradient, m, v, step) =>
         addon.adamUpdate(
           parameter,
           gradient,
@@ -625,18 +427,8 @@ function createNativeBackend(addon: NativeAddon): Backend {
           step.decoupledWeightDecay,
           step.biasCorrection1,
           step.biasCorrection2,
-        );
-      } else {
-        reference.adamUpdate(parameter, gradient, m, v, step);
-      }
-    },
-
-    sgdUpdate(parameter, gradient, momentumBuffer, step) {
-      if (
-        isFloat32(parameter) &&
-        isFloat32(gradient) &&
-        (momentumBuffer === null || isFloat32(momentumBuffer))
-      ) {
+        ),
+      sgdUpdate: (parameter, gradient, momentumBuffer, step) =>
         addon.sgdUpdate(
           parameter,
           gradient,
@@ -647,23 +439,15 @@ function createNativeBackend(addon: NativeAddon): Backend {
           step.nesterov,
           step.weightDecay,
           step.firstStep,
-        );
-      } else {
-        reference.sgdUpdate(parameter, gradient, momentumBuffer, step);
-      }
+        ),
+      binary(kind, a, aShape, b, bShape, out, outShape) {
+        const layout = binaryLayout(aShape, bShape, outShape);
+        if (layout === null) return DECLINED;
+        const { aMode, bMode, outer, middle, inner } = layout;
+        addon.binary(binaryCodes[kind], a, aMode, b, bMode, out, outer, middle, inner);
+      },
     },
-
-    binary(kind, a, aShape, b, bShape, out, outShape) {
-      const layout =
-        isFloat32(a) && isFloat32(b) && isFloat32(out) ? binaryLayout(aShape, bShape, outShape) : null;
-      if (layout === null || !isFloat32(a) || !isFloat32(b) || !isFloat32(out)) {
-        reference.binary(kind, a, aShape, b, bShape, out, outShape);
-        return;
-      }
-      const { aMode, bMode, outer, middle, inner } = layout;
-      addon.binary(binaryCodes[kind], a, aMode, b, bMode, out, outer, middle, inner);
-    },
-  };
+  });
 }
 
 /** The package root, from this file compiled to dist/src/backend/native/index.js. */

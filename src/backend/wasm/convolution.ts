@@ -2,14 +2,13 @@
  * The wasm backend's 2-D convolutions: planning of Backend.conv2dForward, conv2dBackwardInput and
  * conv2dBackwardWeight onto the im2col + GEMM kernels of assembly/conv.ts.
  */
-import { referenceBackend } from '../reference/index.js';
-import type { Conv2dGeometry, Data } from '../types.js';
+import { writeConvArguments } from '../arguments.js';
+import type { Conv2dGeometry } from '../types.js';
 import { ARGUMENTS as A, JobKind, Slot } from './jobs.js';
 import {
   apart,
   blockFor,
   chunkTarget,
-  isFloat32,
   itemStages,
   requireLength,
   reserveScratch,
@@ -28,26 +27,9 @@ import {
   winogradWeightGradientJob,
 } from './winograd.js';
 
-/** The 15 geometry numbers in the order the conv kernels take them. */
+/** The geometry, after the kernel's three pointers, in the order the conv kernels take it. */
 function convGeometryArguments(p: Float64Array, g: Conv2dGeometry): void {
-  const values = [
-    g.batch,
-    g.inChannels,
-    g.inHeight,
-    g.inWidth,
-    g.outChannels,
-    g.kernelHeight,
-    g.kernelWidth,
-    g.strideHeight,
-    g.strideWidth,
-    g.padTop,
-    g.padLeft,
-    g.dilationHeight,
-    g.dilationWidth,
-    g.outHeight,
-    g.outWidth,
-  ];
-  for (let i = 0; i < values.length; i++) p[A + 3 + i] = values[i]!;
+  writeConvArguments(p, A + 3, g);
 }
 
 /** Element counts of a convolution's x [N,C,H,W], weight [O,C,kh,kw] and out [N,O,oh,ow]. */
@@ -103,11 +85,12 @@ function channelBlock(count: number, otherBlocks: number, chunks: number, multip
  * out [N,O,oh,ow] = conv(x [N,C,H,W], weight [O,C,kh,kw]). Chunks are images (each does its own
  * im2col); with fewer images than chunks wanted, blocks of output channels too.
  */
-export function conv2dForward(x: Data, weight: Data, out: Data, g: Conv2dGeometry): void {
-  if (!isFloat32(x) || !isFloat32(weight) || !isFloat32(out)) {
-    referenceBackend.conv2dForward(x, weight, out, g);
-    return;
-  }
+export function conv2dForward(
+  x: Float32Array,
+  weight: Float32Array,
+  out: Float32Array,
+  g: Conv2dGeometry,
+): void {
   x = apart(x, out);
   weight = apart(weight, out);
   const sizes = convSizes(g);
@@ -145,11 +128,12 @@ export function conv2dForward(x: Data, weight: Data, out: Data, g: Conv2dGeometr
  * images; with fewer images than chunks wanted, blocks of input channels too (col2im of one channel
  * touches only that channel's plane).
  */
-export function conv2dBackwardInput(gradOut: Data, weight: Data, gradX: Data, g: Conv2dGeometry): void {
-  if (!isFloat32(gradOut) || !isFloat32(weight) || !isFloat32(gradX)) {
-    referenceBackend.conv2dBackwardInput(gradOut, weight, gradX, g);
-    return;
-  }
+export function conv2dBackwardInput(
+  gradOut: Float32Array,
+  weight: Float32Array,
+  gradX: Float32Array,
+  g: Conv2dGeometry,
+): void {
   gradOut = apart(gradOut, gradX);
   weight = apart(weight, gradX);
   const sizes = convSizes(g);
@@ -194,11 +178,12 @@ const PARTIAL_SUM_BYTES = 64 * 2 ** 20;
  * convolutions with enough channels (usesWinogradWeightGradient) compute each block's partial with
  * Winograd instead (assembly/winograd.ts, winogradWeightGradient).
  */
-export function conv2dBackwardWeight(x: Data, gradOut: Data, gradWeight: Data, g: Conv2dGeometry): void {
-  if (!isFloat32(x) || !isFloat32(gradOut) || !isFloat32(gradWeight)) {
-    referenceBackend.conv2dBackwardWeight(x, gradOut, gradWeight, g);
-    return;
-  }
+export function conv2dBackwardWeight(
+  x: Float32Array,
+  gradOut: Float32Array,
+  gradWeight: Float32Array,
+  g: Conv2dGeometry,
+): void {
   x = apart(x, gradWeight);
   gradOut = apart(gradOut, gradWeight);
   const sizes = convSizes(g);

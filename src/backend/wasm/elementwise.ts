@@ -1,17 +1,16 @@
 /**
  * The wasm backend's elementwise kernels: ReLU and leaky ReLU, binary arithmetic where one operand is
  * full and the other the same shape or a broadcast vector, and sums that keep one run of axes (bias
- * gradients). Other kinds and patterns go to the reference backend.
+ * gradients). Other kinds and patterns are DECLINED, and the reference kernel runs them.
  */
-import { referenceBackend } from '../reference/index.js';
-import type { ActivationKind, BinaryKind, Data } from '../types.js';
+import { DECLINED } from '../kernels.js';
+import type { ActivationKind, BinaryKind } from '../types.js';
 import { JobKind } from './jobs.js';
 import { channelSum } from './normalization.js';
 import {
   apart,
   blockFor,
   chunkTarget,
-  isFloat32,
   itemStages,
   LINE_FLOATS,
   requireLength,
@@ -26,12 +25,14 @@ function setElementGrid(p: Float64Array, count: number): void {
   setGrid(p, count, blockFor(count, chunkTarget(count, wasmTuning.parallelElements), LINE_FLOATS));
 }
 
-/** out = f(x); ReLU and leaky ReLU run in wasm, the other kinds in the reference backend. */
-export function activationForward(kind: ActivationKind, x: Data, out: Data, alpha: number): void {
-  if ((kind !== 'relu' && kind !== 'leaky_relu') || !isFloat32(x) || !isFloat32(out)) {
-    referenceBackend.activationForward(kind, x, out, alpha);
-    return;
-  }
+/** out = f(x) for ReLU and leaky ReLU; other kinds are declined (the reference backend runs them). */
+export function activationForward(
+  kind: ActivationKind,
+  x: Float32Array,
+  out: Float32Array,
+  alpha: number,
+): typeof DECLINED | void {
+  if (kind !== 'relu' && kind !== 'leaky_relu') return DECLINED;
   const count = x.length;
   requireLength('out', out, count);
   const { arena } = wasmRuntime();
@@ -45,24 +46,16 @@ export function activationForward(kind: ActivationKind, x: Data, out: Data, alph
   runJob(kind === 'relu' ? JobKind.reluForward : JobKind.leakyReluForward, stages);
 }
 
-/** gradX = gradOut·f'(x); ReLU and leaky ReLU run in wasm, the other kinds in the reference backend. */
+/** gradX = gradOut·f'(x) for ReLU and leaky ReLU; other kinds are declined. */
 export function activationBackward(
   kind: ActivationKind,
-  x: Data,
-  y: Data,
-  gradOut: Data,
-  gradX: Data,
+  x: Float32Array,
+  _y: Float32Array,
+  gradOut: Float32Array,
+  gradX: Float32Array,
   alpha: number,
-): void {
-  if (
-    (kind !== 'relu' && kind !== 'leaky_relu') ||
-    !isFloat32(x) ||
-    !isFloat32(gradOut) ||
-    !isFloat32(gradX)
-  ) {
-    referenceBackend.activationBackward(kind, x, y, gradOut, gradX, alpha);
-    return;
-  }
+): typeof DECLINED | void {
+  if (kind !== 'relu' && kind !== 'leaky_relu') return DECLINED;
   const count = x.length;
   requireLength('gradOut', gradOut, count);
   requireLength('gradX', gradX, count);
@@ -141,23 +134,20 @@ function broadcastLayout(
 
 /**
  * out = a ∘ b with broadcasting. Same-shape operands, and one full operand with the other a bias,
- * per-channel vector or scalar, run in wasm; other patterns go to the reference backend.
+ * per-channel vector or scalar, run in wasm; other patterns are declined.
  */
 export function binary(
   kind: BinaryKind,
-  a: Data,
+  a: Float32Array,
   aShape: readonly number[],
-  b: Data,
+  b: Float32Array,
   bShape: readonly number[],
-  out: Data,
+  out: Float32Array,
   outShape: readonly number[],
-): void {
+): typeof DECLINED | void {
   const aLayout = broadcastLayout(aShape, outShape);
   const bLayout = broadcastLayout(bShape, outShape);
-  if (!isFloat32(a) || !isFloat32(b) || !isFloat32(out) || aLayout === null || bLayout === null) {
-    referenceBackend.binary(kind, a, aShape, b, bShape, out, outShape);
-    return;
-  }
+  if (aLayout === null || bLayout === null) return DECLINED;
   const count = product(outShape, 0, outShape.length);
   requireLength('out', out, count);
   const { arena } = wasmRuntime();
@@ -246,14 +236,16 @@ function runBroadcast(
 /**
  * Sum x down to outShape. Where the kept axes are one contiguous run (x read as [outer, kept, inner]:
  * bias gradients [N, F] → [1, F] and [N, C, H, W] → [1, C, 1, 1], or a full sum) this is channelSum;
- * other patterns go to the reference backend.
+ * other patterns are declined.
  */
-export function reduceSum(x: Data, xShape: readonly number[], out: Data, outShape: readonly number[]): void {
-  const layout = isFloat32(x) && isFloat32(out) ? keptRun(xShape, outShape) : null;
-  if (layout === null) {
-    referenceBackend.reduceSum(x, xShape, out, outShape);
-    return;
-  }
+export function reduceSum(
+  x: Float32Array,
+  xShape: readonly number[],
+  out: Float32Array,
+  outShape: readonly number[],
+): typeof DECLINED | void {
+  const layout = keptRun(xShape, outShape);
+  if (layout === null) return DECLINED;
   const [outer, kept, inner] = layout;
   channelSum(x, out, { batch: outer, channels: kept, spatial: inner });
 }

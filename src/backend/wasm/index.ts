@@ -12,7 +12,7 @@
  * kernel splits its output into chunks that the calling thread and the workers claim (./jobs.ts);
  * scratch such as packed GEMM panels and im2col columns stays inside the module, one region per
  * thread. Calls with any Float64Array argument (gradient checks), and broadcast patterns the kernels
- * do not cover, go to the reference kernels.
+ * do not cover, go to the reference kernels (../kernels.ts builds the backend from this table).
  *
  * Files: ./matmul.ts, ./convolution.ts (./winograd.ts for 3×3 stride-1 layers), ./pooling.ts,
  * ./normalization.ts and ./elementwise.ts plan each kernel call (helpers in ./plan.ts); ./heap.ts
@@ -25,7 +25,7 @@
  * wasmBackend.matmul(new Float32Array([1, 2, 3, 4]), new Float32Array([1, 0, 0, 1]), out, 2, 2, 2, false, false, false);
  * // out is [1, 2, 3, 4]
  */
-import { referenceBackend } from '../reference/index.js';
+import { fastBackend } from '../kernels.js';
 import type { Backend } from '../types.js';
 import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward } from './convolution.js';
 import { activationBackward, activationForward, binary, reduceSum } from './elementwise.js';
@@ -53,29 +53,33 @@ export { wasmKernelBuild, type WasmKernelBuild } from './runtime.js';
  */
 export const wasmTensorStorage = new WasmTensorStorage(() => wasmRuntime().heap);
 
-export const wasmBackend: Backend = {
-  ...referenceBackend,
-  name: 'wasm',
-  ...(process.env.TENSILE_WASM_TENSORS === 'js' ? {} : { storage: wasmTensorStorage }),
-  matmul,
-  conv2dForward,
-  conv2dBackwardInput,
-  conv2dBackwardWeight,
-  maxPool2dForward,
-  maxPool2dBackward,
-  avgPool2dForward,
-  avgPool2dBackward,
-  batchNormTrainForward,
-  batchNormTrainBackward,
-  batchNormReluTrainForward,
-  batchNormReluTrainBackward,
-  channelAffine,
-  channelAffineRelu,
-  channelSum,
-  activationForward,
-  activationBackward,
-  binary,
-  reduceSum,
-  adamUpdate,
-  sgdUpdate,
-};
+/** The kernels of this folder, for float32 data; the reference backend runs float64 and what they decline. */
+export const wasmBackend: Backend = fastBackend(
+  'wasm',
+  {
+    float32: {
+      matmul,
+      conv2dForward,
+      conv2dBackwardInput,
+      conv2dBackwardWeight,
+      maxPool2dForward,
+      maxPool2dBackward,
+      avgPool2dForward,
+      avgPool2dBackward,
+      batchNormTrainForward,
+      batchNormTrainBackward,
+      batchNormReluTrainForward,
+      batchNormReluTrainBackward,
+      channelAffine,
+      channelAffineRelu,
+      channelSum,
+      activationForward,
+      activationBackward,
+      binary,
+      reduceSum,
+      adamUpdate,
+      sgdUpdate,
+    },
+  },
+  process.env.TENSILE_WASM_TENSORS === 'js' ? undefined : wasmTensorStorage,
+);

@@ -1,12 +1,9 @@
 /** The wasm backend's matrix product: planning of Backend.matmul onto the GEMM kernels. */
-import { referenceBackend } from '../reference/index.js';
-import type { Data } from '../types.js';
 import { JobKind } from './jobs.js';
 import {
   apart,
   blockFor,
   chunkTarget,
-  isFloat32,
   itemStages,
   requireLength,
   reserveScratch,
@@ -51,9 +48,9 @@ function gemmBlocks(m: number, n: number, chunks: number, tileRows: number): [ro
  * order either way, so the results are the same bits.
  */
 export function matmul(
-  a: Data,
-  b: Data,
-  out: Data,
+  a: Float32Array,
+  b: Float32Array,
+  out: Float32Array,
   m: number,
   n: number,
   k: number,
@@ -61,10 +58,6 @@ export function matmul(
   transposeB: boolean,
   accumulate: boolean,
 ): void {
-  if (!isFloat32(a) || !isFloat32(b) || !isFloat32(out)) {
-    referenceBackend.matmul(a, b, out, m, n, k, transposeA, transposeB, accumulate);
-    return;
-  }
   a = apart(a, out);
   b = apart(b, out);
   requireLength('a', a, m * k);

@@ -2,8 +2,7 @@
  * The wasm backend's per-channel kernels: training-mode batch norm, channel affine map and channel
  * sums, planned onto assembly/norm.ts by blocks of channels (or planes).
  */
-import { referenceBackend } from '../reference/index.js';
-import type { BatchNormGeometry, Data } from '../types.js';
+import type { BatchNormGeometry } from '../types.js';
 import { JobKind } from './jobs.js';
 import {
   apart,
@@ -11,7 +10,6 @@ import {
   type ChannelArray,
   channelStages,
   chunkTarget,
-  isFloat32,
   itemStages,
   requireLength,
   setArguments,
@@ -28,26 +26,15 @@ function setChannelGrid(p: Float64Array, g: BatchNormGeometry): void {
 
 /** out [N,C,S] = batch-normalised x; mean and invStd [C] are saved for backward. */
 export function batchNormTrainForward(
-  x: Data,
-  gamma: Data,
-  beta: Data,
-  out: Data,
-  mean: Data,
-  invStd: Data,
+  x: Float32Array,
+  gamma: Float32Array,
+  beta: Float32Array,
+  out: Float32Array,
+  mean: Float32Array,
+  invStd: Float32Array,
   eps: number,
   g: BatchNormGeometry,
 ): void {
-  if (
-    !isFloat32(x) ||
-    !isFloat32(gamma) ||
-    !isFloat32(beta) ||
-    !isFloat32(out) ||
-    !isFloat32(mean) ||
-    !isFloat32(invStd)
-  ) {
-    referenceBackend.batchNormTrainForward(x, gamma, beta, out, mean, invStd, eps, g);
-    return;
-  }
   runBatchNormForward(x, gamma, beta, out, mean, invStd, eps, g, false);
 }
 
@@ -56,26 +43,15 @@ export function batchNormTrainForward(
  * ReLU, without a second kernel call (and its copies in and out of wasm memory).
  */
 export function batchNormReluTrainForward(
-  x: Data,
-  gamma: Data,
-  beta: Data,
-  out: Data,
-  mean: Data,
-  invStd: Data,
+  x: Float32Array,
+  gamma: Float32Array,
+  beta: Float32Array,
+  out: Float32Array,
+  mean: Float32Array,
+  invStd: Float32Array,
   eps: number,
   g: BatchNormGeometry,
 ): void {
-  if (
-    !isFloat32(x) ||
-    !isFloat32(gamma) ||
-    !isFloat32(beta) ||
-    !isFloat32(out) ||
-    !isFloat32(mean) ||
-    !isFloat32(invStd)
-  ) {
-    referenceBackend.batchNormReluTrainForward(x, gamma, beta, out, mean, invStd, eps, g);
-    return;
-  }
   runBatchNormForward(x, gamma, beta, out, mean, invStd, eps, g, true);
 }
 
@@ -131,29 +107,16 @@ function runBatchNormForward(
 
 /** gradX [N,C,S], gradGamma and gradBeta [C] (all overwritten) of training-mode batch norm. */
 export function batchNormTrainBackward(
-  x: Data,
-  gradOut: Data,
-  gamma: Data,
-  mean: Data,
-  invStd: Data,
-  gradX: Data,
-  gradGamma: Data,
-  gradBeta: Data,
+  x: Float32Array,
+  gradOut: Float32Array,
+  gamma: Float32Array,
+  mean: Float32Array,
+  invStd: Float32Array,
+  gradX: Float32Array,
+  gradGamma: Float32Array,
+  gradBeta: Float32Array,
   g: BatchNormGeometry,
 ): void {
-  if (
-    !isFloat32(x) ||
-    !isFloat32(gradOut) ||
-    !isFloat32(gamma) ||
-    !isFloat32(mean) ||
-    !isFloat32(invStd) ||
-    !isFloat32(gradX) ||
-    !isFloat32(gradGamma) ||
-    !isFloat32(gradBeta)
-  ) {
-    referenceBackend.batchNormTrainBackward(x, gradOut, gamma, mean, invStd, gradX, gradGamma, gradBeta, g);
-    return;
-  }
   runBatchNormBackward(x, null, gradOut, gamma, mean, invStd, gradX, gradGamma, gradBeta, g);
 }
 
@@ -163,44 +126,18 @@ export function batchNormTrainBackward(
  * ReLU backward then batchNormTrainBackward.
  */
 export function batchNormReluTrainBackward(
-  x: Data,
-  y: Data,
-  gradOut: Data,
-  gamma: Data,
-  beta: Data,
-  mean: Data,
-  invStd: Data,
-  gradX: Data,
-  gradGamma: Data,
-  gradBeta: Data,
+  x: Float32Array,
+  y: Float32Array,
+  gradOut: Float32Array,
+  gamma: Float32Array,
+  _beta: Float32Array,
+  mean: Float32Array,
+  invStd: Float32Array,
+  gradX: Float32Array,
+  gradGamma: Float32Array,
+  gradBeta: Float32Array,
   g: BatchNormGeometry,
 ): void {
-  if (
-    !isFloat32(x) ||
-    !isFloat32(y) ||
-    !isFloat32(gradOut) ||
-    !isFloat32(gamma) ||
-    !isFloat32(mean) ||
-    !isFloat32(invStd) ||
-    !isFloat32(gradX) ||
-    !isFloat32(gradGamma) ||
-    !isFloat32(gradBeta)
-  ) {
-    referenceBackend.batchNormReluTrainBackward(
-      x,
-      y,
-      gradOut,
-      gamma,
-      beta,
-      mean,
-      invStd,
-      gradX,
-      gradGamma,
-      gradBeta,
-      g,
-    );
-    return;
-  }
   requireLength('y', y, g.batch * g.channels * g.spatial);
   runBatchNormBackward(x, y, gradOut, gamma, mean, invStd, gradX, gradGamma, gradBeta, g);
 }
@@ -279,20 +216,24 @@ function runBatchNormBackward(
 }
 
 /** out [N,C,S] = x·scale[c] + shift[c]. */
-export function channelAffine(x: Data, scale: Data, shift: Data, out: Data, g: BatchNormGeometry): void {
-  if (!isFloat32(x) || !isFloat32(scale) || !isFloat32(shift) || !isFloat32(out)) {
-    referenceBackend.channelAffine(x, scale, shift, out, g);
-    return;
-  }
+export function channelAffine(
+  x: Float32Array,
+  scale: Float32Array,
+  shift: Float32Array,
+  out: Float32Array,
+  g: BatchNormGeometry,
+): void {
   runChannelAffine(x, scale, shift, out, g, false);
 }
 
 /** out [N,C,S] = max(x·scale[c] + shift[c], 0) in one pass (inference-mode batch norm + ReLU). */
-export function channelAffineRelu(x: Data, scale: Data, shift: Data, out: Data, g: BatchNormGeometry): void {
-  if (!isFloat32(x) || !isFloat32(scale) || !isFloat32(shift) || !isFloat32(out)) {
-    referenceBackend.channelAffineRelu(x, scale, shift, out, g);
-    return;
-  }
+export function channelAffineRelu(
+  x: Float32Array,
+  scale: Float32Array,
+  shift: Float32Array,
+  out: Float32Array,
+  g: BatchNormGeometry,
+): void {
   runChannelAffine(x, scale, shift, out, g, true);
 }
 
@@ -326,11 +267,7 @@ function runChannelAffine(
 }
 
 /** out [C] = Σ over batch and spatial of x [N,C,S] (in float64, as the reference backend). */
-export function channelSum(x: Data, out: Data, g: BatchNormGeometry): void {
-  if (!isFloat32(x) || !isFloat32(out)) {
-    referenceBackend.channelSum(x, out, g);
-    return;
-  }
+export function channelSum(x: Float32Array, out: Float32Array, g: BatchNormGeometry): void {
   x = apart(x, out);
   const count = g.batch * g.channels * g.spatial;
   requireLength('x', x, count);

@@ -4,11 +4,11 @@
  * the reference's bits.
  *
  * They run on the calling thread: an update is a few flops per element, about what the copies in and
- * out of wasm memory cost, so waking the workers would not pay. float64 arrays go to the reference.
+ * out of wasm memory cost, so waking the workers would not pay.
  */
-import { referenceBackend } from '../reference/index.js';
-import type { AdamStep, Data, SgdStep } from '../types.js';
-import { isFloat32, requireLength } from './plan.js';
+import { DECLINED } from '../kernels.js';
+import type { AdamStep, SgdStep } from '../types.js';
+import { requireLength } from './plan.js';
 import { type Pointer, wasmRuntime } from './runtime.js';
 
 /** The exports of assembly/optim.ts (see there for the semantics). */
@@ -50,19 +50,22 @@ function hasOptimizerExports(kernels: object): kernels is OptimizerExports {
   return typeof record.adamUpdate === 'function' && typeof record.sgdUpdate === 'function';
 }
 
-/** The optimizer kernels, or null when kernels.wasm predates them (then the reference runs). */
+/** The optimizer kernels, or null when kernels.wasm predates them (then the reference runs: DECLINED). */
 function optimizerKernels(): OptimizerExports | null {
   const { kernels } = wasmRuntime();
   return hasOptimizerExports(kernels) ? kernels : null;
 }
 
 /** Backend.adamUpdate: one Adam/AdamW step in place. */
-export function adamUpdate(parameter: Data, gradient: Data, m: Data, v: Data, step: AdamStep): void {
+export function adamUpdate(
+  parameter: Float32Array,
+  gradient: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  step: AdamStep,
+): typeof DECLINED | void {
   const kernels = optimizerKernels();
-  if (kernels === null || !isFloat32(parameter) || !isFloat32(gradient) || !isFloat32(m) || !isFloat32(v)) {
-    referenceBackend.adamUpdate(parameter, gradient, m, v, step);
-    return;
-  }
+  if (kernels === null) return DECLINED;
   const count = parameter.length;
   requireLength('gradient', gradient, count);
   requireLength('m', m, count);
@@ -95,17 +98,14 @@ export function adamUpdate(parameter: Data, gradient: Data, m: Data, v: Data, st
 }
 
 /** Backend.sgdUpdate: one SGD step in place. */
-export function sgdUpdate(parameter: Data, gradient: Data, momentumBuffer: Data | null, step: SgdStep): void {
+export function sgdUpdate(
+  parameter: Float32Array,
+  gradient: Float32Array,
+  momentumBuffer: Float32Array | null,
+  step: SgdStep,
+): typeof DECLINED | void {
   const kernels = optimizerKernels();
-  if (
-    kernels === null ||
-    !isFloat32(parameter) ||
-    !isFloat32(gradient) ||
-    (momentumBuffer !== null && !isFloat32(momentumBuffer))
-  ) {
-    referenceBackend.sgdUpdate(parameter, gradient, momentumBuffer, step);
-    return;
-  }
+  if (kernels === null) return DECLINED;
   const count = parameter.length;
   requireLength('gradient', gradient, count);
   if (momentumBuffer !== null) requireLength('momentumBuffer', momentumBuffer, count);

@@ -3,14 +3,10 @@
  * per-thread scratch, the job's arguments, and the stages that copy operands in and results out
  * block by block (see runJob in ./threads.ts). Shared by the kernel planners in this folder.
  */
-import type { BatchNormGeometry, Data } from '../types.js';
+import type { BatchNormGeometry } from '../types.js';
 import { ARGUMENTS as A, chunkCount, MAX_CHUNKS, Slot } from './jobs.js';
 import { wasmRuntime, type Pointer } from './runtime.js';
 import { getWasmThreads, wasmTuning, type JobStages } from './threads.js';
-
-export function isFloat32(data: Data): data is Float32Array {
-  return data instanceof Float32Array;
-}
 
 /** Rejects arrays too short for their shape, which would otherwise be read as garbage in wasm memory. */
 export function requireLength(name: string, data: Float32Array | Int32Array, count: number): void {

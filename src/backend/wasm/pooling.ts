@@ -1,37 +1,15 @@
 /** The wasm backend's max and average pooling: planning onto assembly/pool.ts, by blocks of planes. */
-import { referenceBackend } from '../reference/index.js';
-import type { Data, Pool2dGeometry } from '../types.js';
+import { writePoolWindowArguments } from '../arguments.js';
+import type { Pool2dGeometry } from '../types.js';
 import { ARGUMENTS as A, JobKind } from './jobs.js';
-import {
-  apart,
-  blockFor,
-  chunkTarget,
-  isFloat32,
-  itemStages,
-  requireLength,
-  setArguments,
-  setGrid,
-} from './plan.js';
+import { apart, blockFor, chunkTarget, itemStages, requireLength, setArguments, setGrid } from './plan.js';
 import { wasmRuntime } from './runtime.js';
 import { jobParameters, runJob, wasmTuning } from './threads.js';
 
 /** Pooling arguments after the three pointers: the geometry with planes first, then countIncludePad. */
 function setPoolArguments(p: Float64Array, g: Pool2dGeometry, countIncludePad: boolean): void {
-  const values = [
-    g.batch * g.channels,
-    g.inHeight,
-    g.inWidth,
-    g.kernelHeight,
-    g.kernelWidth,
-    g.strideHeight,
-    g.strideWidth,
-    g.padTop,
-    g.padLeft,
-    g.outHeight,
-    g.outWidth,
-    +countIncludePad,
-  ];
-  for (let i = 0; i < values.length; i++) p[A + 3 + i] = values[i]!;
+  p[A + 3] = g.batch * g.channels;
+  p[writePoolWindowArguments(p, A + 4, g)] = +countIncludePad;
 }
 
 /** Splits the planes of a pooling job, by the larger of its input and output sizes. */
@@ -43,11 +21,12 @@ function setPlaneGrid(p: Float64Array, g: Pool2dGeometry): void {
 }
 
 /** out and argmax [N,C,oh,ow] from x [N,C,H,W]; argmax indexes within each (n, c) input plane. */
-export function maxPool2dForward(x: Data, out: Data, argmax: Int32Array, g: Pool2dGeometry): void {
-  if (!isFloat32(x) || !isFloat32(out)) {
-    referenceBackend.maxPool2dForward(x, out, argmax, g);
-    return;
-  }
+export function maxPool2dForward(
+  x: Float32Array,
+  out: Float32Array,
+  argmax: Int32Array,
+  g: Pool2dGeometry,
+): void {
   x = apart(x, out, argmax);
   const inCount = g.batch * g.channels * g.inHeight * g.inWidth;
   const outCount = g.batch * g.channels * g.outHeight * g.outWidth;
@@ -77,11 +56,12 @@ export function maxPool2dForward(x: Data, out: Data, argmax: Int32Array, g: Pool
 }
 
 /** gradX [N,C,H,W] (overwritten) from gradOut and argmax [N,C,oh,ow]. */
-export function maxPool2dBackward(gradOut: Data, argmax: Int32Array, gradX: Data, g: Pool2dGeometry): void {
-  if (!isFloat32(gradOut) || !isFloat32(gradX)) {
-    referenceBackend.maxPool2dBackward(gradOut, argmax, gradX, g);
-    return;
-  }
+export function maxPool2dBackward(
+  gradOut: Float32Array,
+  argmax: Int32Array,
+  gradX: Float32Array,
+  g: Pool2dGeometry,
+): void {
   gradOut = apart(gradOut, gradX);
   argmax = apart(argmax, gradX);
   const planes = g.batch * g.channels;
@@ -110,11 +90,12 @@ export function maxPool2dBackward(gradOut: Data, argmax: Int32Array, gradX: Data
 }
 
 /** out [N,C,oh,ow] = window means of x [N,C,H,W]; see Backend.avgPool2dForward for the divisor. */
-export function avgPool2dForward(x: Data, out: Data, g: Pool2dGeometry, countIncludePad: boolean): void {
-  if (!isFloat32(x) || !isFloat32(out)) {
-    referenceBackend.avgPool2dForward(x, out, g, countIncludePad);
-    return;
-  }
+export function avgPool2dForward(
+  x: Float32Array,
+  out: Float32Array,
+  g: Pool2dGeometry,
+  countIncludePad: boolean,
+): void {
   x = apart(x, out);
   const inCount = g.batch * g.channels * g.inHeight * g.inWidth;
   const outCount = g.batch * g.channels * g.outHeight * g.outWidth;
@@ -135,15 +116,11 @@ export function avgPool2dForward(x: Data, out: Data, g: Pool2dGeometry, countInc
 
 /** gradX [N,C,H,W] (overwritten) from gradOut [N,C,oh,ow]. */
 export function avgPool2dBackward(
-  gradOut: Data,
-  gradX: Data,
+  gradOut: Float32Array,
+  gradX: Float32Array,
   g: Pool2dGeometry,
   countIncludePad: boolean,
 ): void {
-  if (!isFloat32(gradOut) || !isFloat32(gradX)) {
-    referenceBackend.avgPool2dBackward(gradOut, gradX, g, countIncludePad);
-    return;
-  }
   gradOut = apart(gradOut, gradX);
   const inCount = g.batch * g.channels * g.inHeight * g.inWidth;
   const outCount = g.batch * g.channels * g.outHeight * g.outWidth;

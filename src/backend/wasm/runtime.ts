@@ -13,6 +13,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as v8 from 'node:v8';
+import type { ConvArguments, PoolWindowArguments } from '../arguments.js';
 import { ALIGNMENT, MAXIMUM_PAGES, WasmHeap } from './heap.js';
 
 /** Must match --initialMemory in scripts/build-wasm.mjs. */
@@ -41,39 +42,8 @@ declare const WebAssembly: WasmApi;
 /** Byte address in the module's linear memory. */
 export type Pointer = number;
 
-/** Geometry of a convolution as the wasm kernels take it, in Conv2dGeometry's field order. */
-export type ConvArguments = [
-  batch: number,
-  inChannels: number,
-  inHeight: number,
-  inWidth: number,
-  outChannels: number,
-  kernelHeight: number,
-  kernelWidth: number,
-  strideHeight: number,
-  strideWidth: number,
-  padTop: number,
-  padLeft: number,
-  dilationHeight: number,
-  dilationWidth: number,
-  outHeight: number,
-  outWidth: number,
-];
-
 /** Geometry of a pooling window as the wasm kernels take it (planes = batch·channels). */
-export type PoolArguments = [
-  planes: number,
-  inHeight: number,
-  inWidth: number,
-  kernelHeight: number,
-  kernelWidth: number,
-  strideHeight: number,
-  strideWidth: number,
-  padTop: number,
-  padLeft: number,
-  outHeight: number,
-  outWidth: number,
-];
+export type PoolArguments = [planes: number, ...window: PoolWindowArguments];
 
 /**
  * The functions exported by assembly/index.ts (see the AssemblyScript sources for semantics). Kernels
@@ -302,42 +272,43 @@ export type KernelExports = {
 /** The block of a convolution's output one call computes: two [start, end) ranges. */
 export type ConvRanges = [firstStart: number, firstEnd: number, secondStart: number, secondEnd: number];
 
-const kernelNames: readonly (keyof KernelExports)[] = [
-  'heapBase',
-  'gemmWorkspaceBytes',
-  'gemmStrided',
-  'gemmPackA',
-  'gemmPackB',
-  'gemmPackedFloats',
-  'gemmPackedBlock',
-  'gemmTileRows',
-  'convColumnBytes',
-  'conv2dForward',
-  'conv2dBackwardInput',
-  'conv2dBackwardWeight',
-  'winogradWeightFloats',
-  'winogradTransformedBytes',
-  'winogradScratchBytes',
-  'winogradWeights',
-  'winogradConv',
-  'winogradGradientScratchBytes',
-  'winogradWeightGradient',
-  'maxPool2dForward',
-  'maxPool2dBackward',
-  'avgPool2dForward',
-  'avgPool2dBackward',
-  'batchNormTrainForward',
-  'batchNormTrainBackward',
-  'channelAffine',
-  'channelSum',
-  'reluForward',
-  'reluBackward',
-  'leakyReluForward',
-  'leakyReluBackward',
-  'binaryBroadcast',
-  'binarySameShape',
-  'sumBlocks',
-];
+/** Every export of KernelExports, checked at load (the compiler keeps this list complete). */
+const kernelNames = Object.keys({
+  heapBase: true,
+  gemmWorkspaceBytes: true,
+  gemmStrided: true,
+  gemmPackA: true,
+  gemmPackB: true,
+  gemmPackedFloats: true,
+  gemmPackedBlock: true,
+  gemmTileRows: true,
+  convColumnBytes: true,
+  conv2dForward: true,
+  conv2dBackwardInput: true,
+  conv2dBackwardWeight: true,
+  winogradWeightFloats: true,
+  winogradTransformedBytes: true,
+  winogradScratchBytes: true,
+  winogradWeights: true,
+  winogradConv: true,
+  winogradGradientScratchBytes: true,
+  winogradWeightGradient: true,
+  maxPool2dForward: true,
+  maxPool2dBackward: true,
+  avgPool2dForward: true,
+  avgPool2dBackward: true,
+  batchNormTrainForward: true,
+  batchNormTrainBackward: true,
+  channelAffine: true,
+  channelSum: true,
+  reluForward: true,
+  reluBackward: true,
+  leakyReluForward: true,
+  leakyReluBackward: true,
+  binaryBroadcast: true,
+  binarySameShape: true,
+  sumBlocks: true,
+} satisfies Record<keyof KernelExports, true>) as (keyof KernelExports)[];
 
 /** The scratch block is sized to what the largest call needed, plus this much room. */
 const ARENA_HEADROOM = 1.25;

@@ -1,0 +1,642 @@
+/**
+ * The conformance cases of every Backend kernel: what each runs, on which shapes, and how close to
+ * the reference it must be. Typed by KernelName, so a kernel added to Backend without cases here
+ * fails to compile.
+ */
+import { referenceBackend } from '../../src/backend/reference/index.js';
+import type { KernelName } from '../../src/backend/kernels.js';
+import type {
+  ActivationKind,
+  AdamStep,
+  Backend,
+  BatchNormGeometry,
+  BinaryKind,
+  Conv2dGeometry,
+  Data,
+  DType,
+  Pool2dGeometry,
+  SgdStep,
+} from '../../src/backend/types.js';
+import {
+  binaryShapes,
+  broadcastOperandShapes,
+  channelCases,
+  channelSumCases,
+  convCases,
+  elementwiseSizes,
+  matmulShapes,
+  poolCases,
+  randomArray,
+  reduceShapes,
+  sizeOf,
+} from './shapes.js';
+import { exact, normalized, reassociated, rounded, type Tolerance } from './tolerance.js';
+
+/** A kernel's outputs by name (the arrays it writes). */
+export type Outputs = Record<string, Data | Int32Array>;
+
+export interface KernelCase {
+  readonly name: string;
+  /** Runs the kernel on backend with fresh inputs of dtype (the same values every call). */
+  run(backend: Backend, dtype: DType): Outputs;
+  /** How close each float output must be to the reference's (Int32 outputs must be equal). */
+  readonly tolerance: Tolerance | Readonly<Record<string, Tolerance>>;
+  /**
+   * For fused kernels: the same call through the reference's composition of unfused kernels, run on
+   * the backend's own kernels; the fused kernel must give exactly these bits.
+   */
+  unfused?(backend: Backend): Outputs;
+  /**
+   * False for cases that check a property only (fused against unfused on NaN input, where the native
+   * batch norm's statistics skip the NaN that the reference's take in).
+   */
+  readonly againstReference?: boolean;
+}
+
+/** An output array of dtype filled with NaN, so a kernel that does not overwrite it is caught. */
+function unwritten(dtype: DType, length: number): Data {
+  return (dtype === 'float32' ? new Float32Array(length) : new Float64Array(length)).fill(Number.NaN);
+}
+
+/** Copies values into an array of dtype. */
+function as(dtype: DType, values: ArrayLike<number>): Data {
+  return dtype === 'float32' ? Float32Array.from(values) : Float64Array.from(values);
+}
+
+function matmulCases(): KernelCase[] {
+  const cases: KernelCase[] = [];
+  for (const [m, n, k] of matmulShapes) {
+    const large = m * n * k > 1e7;
+    for (const transposeA of [false, true]) {
+      for (const transposeB of [false, true]) {
+        for (const accumulate of [false, true]) {
+          // The large product checks thread splitting; two layouts suffice there.
+          if (large && (accumulate || transposeA !== transposeB)) continue;
+          cases.push({
+            name: `${m}x${n}x${k} transposeA=${transposeA} transposeB=${transposeB} accumulate=${accumulate}`,
+            tolerance: reassociated(k),
+            run(backend, dtype) {
+              const a = randomArray(dtype, m * k, m * 7 + k);
+              const b = randomArray(dtype, k * n, n * 13 + k);
+              const out = accumulate ? randomArray(dtype, m * n, m + n) : unwritten(dtype, m * n);
+              backend.matmul(a, b, out, m, n, k, transposeA, transposeB, accumulate);
+              return { out };
+            },
+          });
+        }
+      }
+    }
+  }
+  return cases;
+}
+
+function convInputs(g: Conv2dGeometry, dtype: DType) {
+  return {
+    x: randomArray(dtype, g.batch * g.inChannels * g.inHeight * g.inWidth, 11),
+    weight: randomArray(dtype, g.outChannels * g.inChannels * g.kernelHeight * g.kernelWidth, 12),
+    gradOut: randomArray(dtype, g.batch * g.outChannels * g.outHeight * g.outWidth, 13),
+  };
+}
+
+function convForwardCases(): KernelCase[] {
+  return convCases.map(({ name, geometry: g }) => ({
+    name,
+    tolerance: reassociated(g.inChannels * g.kernelHeight * g.kernelWidth),
+    run(backend, dtype) {
+      const { x, weight } = convInputs(g, dtype);
+      const out = unwritten(dtype, g.batch * g.outChannels * g.outHeight * g.outWidth);
+      backend.conv2dForward(x, weight, out, g);
+      return { out };
+    },
+  }));
+}
+
+function convBackwardInputCases(): KernelCase[] {
+  return convCases.map(({ name, geometry: g }) => ({
+    name,
+    tolerance: reassociated(g.outChannels * g.kernelHeight * g.kernelWidth),
+    run(backend, dtype) {
+      const { x, weight, gradOut } = convInputs(g, dtype);
+      const gradX = unwritten(dtype, x.length);
+      backend.conv2dBackwardInput(gradOut, weight, gradX, g);
+      return { gradX };
+    },
+  }));
+}
+
+function convBackwardWeightCases(): KernelCase[] {
+  return convCases.map(({ name, geometry: g }) => ({
+    name,
+    tolerance: reassociated(g.batch * g.outHeight * g.outWidth),
+    run(backend, dtype) {
+      const { x, weight, gradOut } = convInputs(g, dtype);
+      const gradWeight = unwritten(dtype, weight.length);
+      backend.conv2dBackwardWeight(x, gradOut, gradWeight, g);
+      return { gradWeight };
+    },
+  }));
+}
+
+/** Pooling input: random, or small integers with NaN and −infinity sprinkled in (ties are common). */
+function poolInput(g: Pool2dGeometry, dtype: DType, ties: boolean): Data {
+  const x = randomArray(dtype, g.batch * g.channels * g.inHeight * g.inWidth, 21);
+  if (ties) {
+    x.forEach((value, i) => {
+      x[i] = i % 37 === 5 ? Number.NaN : i % 29 === 3 ? -Infinity : Math.round(value * 2);
+    });
+  }
+  return x;
+}
+
+const poolOutCount = (g: Pool2dGeometry): number => g.batch * g.channels * g.outHeight * g.outWidth;
+
+function maxPoolForwardCases(): KernelCase[] {
+  return poolCases.flatMap(({ name, geometry: g }) =>
+    [false, true].map((ties): KernelCase => ({
+      name: `${name}${ties ? ', ties, NaN and -infinity' : ''}`,
+      tolerance: exact,
+      run(backend, dtype) {
+        const out = unwritten(dtype, poolOutCount(g));
+        const argmax = new Int32Array(out.length).fill(-1);
+        backend.maxPool2dForward(poolInput(g, dtype, ties), out, argmax, g);
+        return { out, argmax };
+      },
+    })),
+  );
+}
+
+function maxPoolBackwardCases(): KernelCase[] {
+  return poolCases.map(({ name, geometry: g }) => ({
+    name,
+    tolerance: rounded,
+    run(backend, dtype) {
+      // The windows' winners as the reference finds them, ties included.
+      const argmax = new Int32Array(poolOutCount(g));
+      referenceBackend.maxPool2dForward(
+        poolInput(g, dtype, true),
+        unwritten(dtype, argmax.length),
+        argmax,
+        g,
+      );
+      const gradX = unwritten(dtype, g.batch * g.channels * g.inHeight * g.inWidth);
+      backend.maxPool2dBackward(randomArray(dtype, argmax.length, 22), argmax, gradX, g);
+      return { gradX };
+    },
+  }));
+}
+
+function avgPoolForwardCases(): KernelCase[] {
+  return poolCases.flatMap(({ name, geometry: g }) =>
+    [false, true].map((countIncludePad): KernelCase => ({
+      name: `${name}, countIncludePad=${countIncludePad}`,
+      tolerance: rounded,
+      run(backend, dtype) {
+        const out = unwritten(dtype, poolOutCount(g));
+        backend.avgPool2dForward(poolInput(g, dtype, false), out, g, countIncludePad);
+        return { out };
+      },
+    })),
+  );
+}
+
+function avgPoolBackwardCases(): KernelCase[] {
+  return poolCases.flatMap(({ name, geometry: g }) =>
+    [false, true].map((countIncludePad): KernelCase => ({
+      name: `${name}, countIncludePad=${countIncludePad}`,
+      tolerance: rounded,
+      run(backend, dtype) {
+        const gradX = unwritten(dtype, g.batch * g.channels * g.inHeight * g.inWidth);
+        backend.avgPool2dBackward(randomArray(dtype, poolOutCount(g), 22), gradX, g, countIncludePad);
+        return { gradX };
+      },
+    })),
+  );
+}
+
+/** Batch-norm inputs; nan puts a NaN into x and a −0 into gradOut (for the fused kernels' masks). */
+function normInputs(g: BatchNormGeometry, offset: number, dtype: DType, nan = false) {
+  const count = g.batch * g.channels * g.spatial;
+  const x = randomArray(dtype, count, 31, offset);
+  const gradOut = randomArray(dtype, count, 34);
+  if (nan) {
+    x[1] = Number.NaN;
+    gradOut[2] = -0;
+  }
+  return {
+    count,
+    x,
+    gamma: randomArray(dtype, g.channels, 32, 1),
+    beta: randomArray(dtype, g.channels, 33),
+    gradOut,
+  };
+}
+
+const geometryName = (g: BatchNormGeometry, offset = 0): string =>
+  `${g.batch}x${g.channels}x${g.spatial}${offset === 0 ? '' : `, mean ${offset}`}`;
+
+/** Forward of (fused) training batch norm on backend: out, mean and invStd. */
+function normForward(
+  backend: Backend,
+  kernel: Backend['batchNormTrainForward'],
+  g: BatchNormGeometry,
+  offset: number,
+  dtype: DType,
+  nan: boolean,
+): Outputs {
+  const { count, x, gamma, beta } = normInputs(g, offset, dtype, nan);
+  const out = unwritten(dtype, count);
+  const mean = unwritten(dtype, g.channels);
+  const invStd = unwritten(dtype, g.channels);
+  kernel.call(backend, x, gamma, beta, out, mean, invStd, 1e-5, g);
+  return { out, mean, invStd };
+}
+
+function normForwardCases(fused: boolean): KernelCase[] {
+  const kernel = fused ? 'batchNormReluTrainForward' : 'batchNormTrainForward';
+  return channelCases.flatMap(({ geometry: g, offset }) =>
+    (fused ? [false, true] : [false]).map((nan): KernelCase => ({
+      name: `${geometryName(g, offset)}${nan ? ', with NaN' : ''}`,
+      againstReference: !nan,
+      tolerance: normalized,
+      run: (backend, dtype) => normForward(backend, backend[kernel], g, offset, dtype, nan),
+      ...(fused
+        ? { unfused: (backend) => normForward(backend, referenceBackend[kernel], g, offset, 'float32', nan) }
+        : {}),
+    })),
+  );
+}
+
+/** Backward of (fused) training batch norm on backend, from the reference forward's statistics. */
+function normBackward(
+  backend: Backend,
+  fused: boolean,
+  viaReference: boolean,
+  g: BatchNormGeometry,
+  offset: number,
+  dtype: DType,
+  nan: boolean,
+): Outputs {
+  const { count, x, gamma, beta, gradOut } = normInputs(g, offset, dtype, nan);
+  // The saved statistics are the reference forward's on x without the NaN, the same for every backend.
+  const clean = nan ? normInputs(g, offset, dtype).x : x;
+  const y = unwritten(dtype, count);
+  const mean = unwritten(dtype, g.channels);
+  const invStd = unwritten(dtype, g.channels);
+  const forward = fused ? referenceBackend.batchNormReluTrainForward : referenceBackend.batchNormTrainForward;
+  forward.call(referenceBackend, clean, gamma, beta, y, mean, invStd, 1e-5, g);
+  const gradX = unwritten(dtype, count);
+  const gradGamma = unwritten(dtype, g.channels);
+  const gradBeta = unwritten(dtype, g.channels);
+  if (fused) {
+    const kernel = viaReference
+      ? referenceBackend.batchNormReluTrainBackward
+      : backend.batchNormReluTrainBackward;
+    kernel.call(backend, clean, y, gradOut, gamma, beta, mean, invStd, gradX, gradGamma, gradBeta, g);
+  } else {
+    backend.batchNormTrainBackward(clean, gradOut, gamma, mean, invStd, gradX, gradGamma, gradBeta, g);
+  }
+  return { gradX, gradGamma, gradBeta };
+}
+
+function normBackwardCases(fused: boolean): KernelCase[] {
+  return channelCases.flatMap(({ geometry: g, offset }) =>
+    (fused ? [false, true] : [false]).map((nan): KernelCase => ({
+      name: `${geometryName(g, offset)}${nan ? ', with −0 gradients' : ''}`,
+      tolerance: {
+        gradX: normalized,
+        gradGamma: reassociated(g.batch * g.spatial),
+        gradBeta: reassociated(g.batch * g.spatial),
+      },
+      run: (backend, dtype) => normBackward(backend, fused, false, g, offset, dtype, nan),
+      ...(fused
+        ? { unfused: (backend) => normBackward(backend, true, true, g, offset, 'float32', nan) }
+        : {}),
+    })),
+  );
+}
+
+/** Geometries of the per-channel maps and sums. */
+const affineGeometries = (): { geometry: BatchNormGeometry; offset: number }[] => [
+  ...channelCases,
+  ...channelSumCases.map((geometry) => ({ geometry, offset: 0.5 })),
+];
+
+function affineCases(relu: boolean): KernelCase[] {
+  const kernel = relu ? 'channelAffineRelu' : 'channelAffine';
+  const run = (
+    backend: Backend,
+    affine: Backend['channelAffine'],
+    g: BatchNormGeometry,
+    offset: number,
+    dtype: DType,
+  ): Outputs => {
+    const { count, x, gamma, beta } = normInputs(g, offset, dtype, relu);
+    const out = unwritten(dtype, count);
+    affine.call(backend, x, gamma, beta, out, g);
+    return { out };
+  };
+  return affineGeometries().map(({ geometry: g, offset }) => ({
+    name: geometryName(g, offset),
+    tolerance: rounded,
+    run: (backend, dtype) => run(backend, backend[kernel], g, offset, dtype),
+    ...(relu
+      ? { unfused: (backend: Backend) => run(backend, referenceBackend[kernel], g, offset, 'float32') }
+      : {}),
+  }));
+}
+
+function channelSumKernelCases(): KernelCase[] {
+  return affineGeometries().map(({ geometry: g, offset }) => ({
+    name: geometryName(g, offset),
+    // Sums over [batch, channels] matrices add each column in batch order in float64, as the reference.
+    tolerance: g.spatial === 1 ? exact : reassociated(g.batch * g.spatial),
+    run(backend, dtype) {
+      const out = unwritten(dtype, g.channels);
+      backend.channelSum(randomArray(dtype, g.batch * g.channels * g.spatial, 61, offset), out, g);
+      return { out };
+    },
+  }));
+}
+
+const activationKinds: readonly [ActivationKind, number][] = [
+  ['relu', 0],
+  ['leaky_relu', 0.01],
+  ['leaky_relu', 0.3],
+  ['elu', 1],
+  ['gelu', 0],
+  ['sigmoid', 0],
+  ['tanh', 0],
+  ['exp', 0],
+  ['log', 0],
+  ['sqrt', 0],
+  ['abs', 0],
+  ['neg', 0],
+  ['square', 0],
+];
+
+/** Activation input: random, with exact zeros (the kinks) and NaN, ±0, ±infinity and subnormals. */
+function activationInput(size: number, dtype: DType): Data {
+  const x = randomArray(dtype, size, 62);
+  for (let i = 0; i < x.length; i += 97) x[i] = 0;
+  if (size > 600) x.set([Number.NaN, -0, 0, Infinity, -Infinity, 1e-40, -1e-40], 500);
+  return x;
+}
+
+function activationCases(backward: boolean): KernelCase[] {
+  return activationKinds.flatMap(([kind, alpha]) =>
+    elementwiseSizes.map((size): KernelCase => ({
+      name: `${kind} (alpha ${alpha}), ${size} elements`,
+      // The native addon multiplies leaky ReLU's slope in float32 and may give ReLU's zeros another
+      // sign (backend-wasm.test.ts holds the wasm kernels to the exact values).
+      tolerance: kind === 'relu' || kind === 'leaky_relu' ? rounded : exact,
+      run(backend, dtype): Outputs {
+        const x = activationInput(size, dtype);
+        if (!backward) {
+          const out = unwritten(dtype, size);
+          backend.activationForward(kind, x, out, alpha);
+          return { out };
+        }
+        const y = unwritten(dtype, size);
+        referenceBackend.activationForward(kind, x, y, alpha);
+        const gradX = unwritten(dtype, size);
+        backend.activationBackward(kind, x, y, randomArray(dtype, size, 63), gradX, alpha);
+        return { gradX };
+      },
+    })),
+  );
+}
+
+const binaryKinds: readonly BinaryKind[] = ['add', 'sub', 'mul', 'div', 'maximum', 'minimum'];
+
+function binaryCases(): KernelCase[] {
+  const full = [2, 3, 5, 7];
+  const pairs: [number[], number[], number[]][] = [
+    ...broadcastOperandShapes.flatMap((shape): [number[], number[], number[]][] => [
+      [full, shape, full],
+      [shape, full, full],
+    ]),
+    ...binaryShapes.flatMap(([a, b, out]): [number[], number[], number[]][] => [
+      [a, b, out],
+      [b, a, out],
+    ]),
+  ];
+  return binaryKinds.flatMap((kind) =>
+    pairs.map(([aShape, bShape, outShape]): KernelCase => ({
+      name: `${kind} [${aShape}] with [${bShape}]`,
+      tolerance: exact,
+      run(backend, dtype) {
+        const a = randomArray(dtype, sizeOf(aShape), 65);
+        a[Math.min(7, a.length - 1)] = Number.NaN;
+        // Away from 0, so that division stays finite; one NaN on this side too.
+        const b = randomArray(dtype, sizeOf(bShape), 66, 1.5);
+        if (b.length > 2) b[2] = Number.NaN;
+        const out = unwritten(dtype, sizeOf(outShape));
+        backend.binary(kind, a, aShape, b, bShape, out, outShape);
+        return { out };
+      },
+    })),
+  );
+}
+
+function scaleShiftCases(): KernelCase[] {
+  return elementwiseSizes.map((size) => ({
+    name: `${size} elements`,
+    tolerance: exact,
+    run(backend, dtype) {
+      const out = unwritten(dtype, size);
+      backend.scaleShift(randomArray(dtype, size, 6), 1 / 49, 0.25, out);
+      return { out };
+    },
+  }));
+}
+
+function powerCases(): KernelCase[] {
+  return [2, 0.5, -1, 3].map((exponent) => ({
+    name: `exponent ${exponent}`,
+    tolerance: exact,
+    run(backend, dtype) {
+      const out = unwritten(dtype, 1003);
+      backend.power(randomArray(dtype, 1003, 7, 1), exponent, out);
+      return { out };
+    },
+  }));
+}
+
+function reduceSumCases(): KernelCase[] {
+  return reduceShapes.map(([xShape, outShape]) => ({
+    name: `[${xShape}] to [${outShape}]`,
+    tolerance: reassociated(sizeOf(xShape) / sizeOf(outShape)),
+    run(backend, dtype) {
+      const out = unwritten(dtype, sizeOf(outShape));
+      backend.reduceSum(randomArray(dtype, sizeOf(xShape), 68, 0.25), xShape, out, outShape);
+      return { out };
+    },
+  }));
+}
+
+function reduceMaxCases(): KernelCase[] {
+  return reduceShapes.map(([xShape, outShape]) => ({
+    name: `[${xShape}] to [${outShape}]`,
+    tolerance: exact,
+    run(backend, dtype) {
+      const out = unwritten(dtype, sizeOf(outShape));
+      const argmax = new Int32Array(out.length).fill(-1);
+      backend.reduceMax(randomArray(dtype, sizeOf(xShape), 69), xShape, out, outShape, argmax);
+      return { out, argmax };
+    },
+  }));
+}
+
+const softmaxShapes: readonly [rows: number, cols: number][] = [
+  [1, 1],
+  [3, 10],
+  [64, 10],
+  [7, 1000],
+];
+
+function softmaxCases(backward: boolean): KernelCase[] {
+  return softmaxShapes.flatMap(([rows, cols]) =>
+    [false, true].map((log): KernelCase => ({
+      name: `${rows}x${cols}${log ? ', log' : ''}`,
+      tolerance: exact,
+      run(backend, dtype): Outputs {
+        const x = randomArray(dtype, rows * cols, 70);
+        const y = unwritten(dtype, x.length);
+        if (!backward) {
+          backend.softmaxForward(x, y, rows, cols, log);
+          return { y };
+        }
+        referenceBackend.softmaxForward(x, y, rows, cols, log);
+        const gradX = unwritten(dtype, x.length);
+        backend.softmaxBackward(y, randomArray(dtype, x.length, 71), gradX, rows, cols, log);
+        return { gradX };
+      },
+    })),
+  );
+}
+
+const optimizerSizes: readonly number[] = [1, 7, 33, 1000, 70_001];
+
+const adamSteps: readonly { name: string; step: Omit<AdamStep, 'biasCorrection1' | 'biasCorrection2'> }[] = [
+  {
+    name: 'Adam with L2',
+    step: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, decoupledWeightDecay: false },
+  },
+  {
+    name: 'AdamW',
+    step: { lr: 5e-3, beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.1, decoupledWeightDecay: true },
+  },
+  {
+    name: 'Adam without decay',
+    step: { lr: 0.1, beta1: 0, beta2: 0.5, eps: 0, weightDecay: 0, decoupledWeightDecay: false },
+  },
+];
+
+function adamCases(): KernelCase[] {
+  return adamSteps.flatMap(({ name, step }) =>
+    optimizerSizes.map((size): KernelCase => ({
+      name: `${name}, ${size} elements, three steps`,
+      tolerance: exact,
+      run(backend, dtype) {
+        const parameter = randomArray(dtype, size, 1);
+        const m = as(dtype, new Float32Array(size));
+        const v = as(dtype, new Float32Array(size));
+        for (let t = 1; t <= 3; t++) {
+          const gradient = randomArray(dtype, size, 10 + t).map((g) => 2 * g);
+          backend.adamUpdate(parameter, gradient, m, v, {
+            ...step,
+            biasCorrection1: 1 - step.beta1 ** t,
+            biasCorrection2: 1 - step.beta2 ** t,
+          });
+        }
+        return { parameter, m, v };
+      },
+    })),
+  );
+}
+
+const sgdSteps: readonly { name: string; step: Omit<SgdStep, 'firstStep'> }[] = [
+  { name: 'plain SGD', step: { lr: 0.1, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0 } },
+  { name: 'momentum', step: { lr: 0.05, momentum: 0.9, dampening: 0.1, nesterov: false, weightDecay: 1e-3 } },
+  { name: 'Nesterov', step: { lr: 0.01, momentum: 0.95, dampening: 0, nesterov: true, weightDecay: 0.05 } },
+];
+
+function sgdCases(): KernelCase[] {
+  return sgdSteps.flatMap(({ name, step }) =>
+    optimizerSizes.map((size): KernelCase => ({
+      name: `${name}, ${size} elements, three steps`,
+      tolerance: exact,
+      run(backend, dtype): Outputs {
+        const parameter = randomArray(dtype, size, 2);
+        const buffer = step.momentum > 0 ? as(dtype, new Float32Array(size)) : null;
+        for (let t = 1; t <= 3; t++) {
+          const gradient = randomArray(dtype, size, 20 + t).map((g) => 2 * g);
+          backend.sgdUpdate(parameter, gradient, buffer, { ...step, firstStep: t === 1 });
+        }
+        return buffer === null ? { parameter } : { parameter, buffer };
+      },
+    })),
+  );
+}
+
+const transposeCases: readonly [shape: number[], perm: number[]][] = [
+  [
+    [5, 7],
+    [1, 0],
+  ],
+  [
+    [2, 3, 4],
+    [2, 0, 1],
+  ],
+  [
+    [2, 3, 5, 7],
+    [0, 2, 3, 1],
+  ],
+  [
+    [1, 9, 1, 4],
+    [3, 2, 1, 0],
+  ],
+];
+
+function transposeKernelCases(): KernelCase[] {
+  return transposeCases.map(([shape, perm]) => ({
+    name: `[${shape}] by [${perm}]`,
+    tolerance: exact,
+    run(backend, dtype) {
+      const out = unwritten(dtype, sizeOf(shape));
+      backend.transpose(randomArray(dtype, sizeOf(shape), 72), shape, perm, out);
+      return { out };
+    },
+  }));
+}
+
+/** Every kernel's cases (built when asked for, so importing this module computes nothing). */
+export const kernelCases: { readonly [K in KernelName]: () => KernelCase[] } = {
+  matmul: matmulCases,
+  conv2dForward: convForwardCases,
+  conv2dBackwardInput: convBackwardInputCases,
+  conv2dBackwardWeight: convBackwardWeightCases,
+  maxPool2dForward: maxPoolForwardCases,
+  maxPool2dBackward: maxPoolBackwardCases,
+  avgPool2dForward: avgPoolForwardCases,
+  avgPool2dBackward: avgPoolBackwardCases,
+  batchNormTrainForward: () => normForwardCases(false),
+  batchNormTrainBackward: () => normBackwardCases(false),
+  batchNormReluTrainForward: () => normForwardCases(true),
+  batchNormReluTrainBackward: () => normBackwardCases(true),
+  channelAffineRelu: () => affineCases(true),
+  channelAffine: () => affineCases(false),
+  channelSum: channelSumKernelCases,
+  activationForward: () => activationCases(false),
+  activationBackward: () => activationCases(true),
+  binary: binaryCases,
+  scaleShift: scaleShiftCases,
+  power: powerCases,
+  reduceSum: reduceSumCases,
+  reduceMax: reduceMaxCases,
+  softmaxForward: () => softmaxCases(false),
+  softmaxBackward: () => softmaxCases(true),
+  adamUpdate: adamCases,
+  sgdUpdate: sgdCases,
+  transpose: transposeKernelCases,
+};

@@ -1,0 +1,800 @@
+/**
+ * Shapes and deterministic data shared by the kernel conformance suite: the union of the shapes the
+ * per-backend suites used, chosen to hit the edges of each fast kernel's blocking (sizes of 1, sizes
+ * that are not multiples of a register tile, depth past one 256-deep block, rows past one 126- or
+ * 128-row block, columns past one 4096-column panel) and every branch of im2col/col2im.
+ */
+import type { BatchNormGeometry, Conv2dGeometry, DType, Pool2dGeometry } from '../../src/backend/types.js';
+
+/** Deterministic uniform numbers in [-1, 1) (mulberry32), so a failure reproduces. */
+export function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  };
+}
+
+/** `length` deterministic values of dtype, each offset + v for v uniform in [-1, 1). */
+export function randomArray(
+  dtype: DType,
+  length: number,
+  seed: number,
+  offset = 0,
+): Float32Array | Float64Array {
+  const next = random(seed);
+  const values = dtype === 'float32' ? new Float32Array(length) : new Float64Array(length);
+  for (let i = 0; i < length; i++) values[i] = next() + offset;
+  return values;
+}
+
+export function convGeometry(spec: {
+  batch: number;
+  inChannels: number;
+  inHeight: number;
+  inWidth: number;
+  outChannels: number;
+  kernel: [height: number, width: number];
+  stride?: [height: number, width: number];
+  pad?: [top: number, left: number];
+  dilation?: [height: number, width: number];
+}): Conv2dGeometry {
+  const [kernelHeight, kernelWidth] = spec.kernel;
+  const [strideHeight, strideWidth] = spec.stride ?? [1, 1];
+  const [padTop, padLeft] = spec.pad ?? [0, 0];
+  const [dilationHeight, dilationWidth] = spec.dilation ?? [1, 1];
+  const outSize = (size: number, k: number, s: number, p: number, d: number) =>
+    Math.floor((size + 2 * p - d * (k - 1) - 1) / s) + 1;
+  return {
+    batch: spec.batch,
+    inChannels: spec.inChannels,
+    inHeight: spec.inHeight,
+    inWidth: spec.inWidth,
+    outChannels: spec.outChannels,
+    kernelHeight,
+    kernelWidth,
+    strideHeight,
+    strideWidth,
+    padTop,
+    padLeft,
+    dilationHeight,
+    dilationWidth,
+    outHeight: outSize(spec.inHeight, kernelHeight, strideHeight, padTop, dilationHeight),
+    outWidth: outSize(spec.inWidth, kernelWidth, strideWidth, padLeft, dilationWidth),
+  };
+}
+
+export function poolGeometry(spec: {
+  batch: number;
+  channels: number;
+  inHeight: number;
+  inWidth: number;
+  kernel: [height: number, width: number];
+  stride: [height: number, width: number];
+  pad?: [top: number, left: number];
+  ceil?: boolean;
+}): Pool2dGeometry {
+  const [padTop, padLeft] = spec.pad ?? [0, 0];
+  const outputs = (size: number, kernel: number, stride: number, pad: number) => {
+    const span = size + 2 * pad - kernel;
+    let count = (spec.ceil === true ? Math.ceil(span / stride) : Math.floor(span / stride)) + 1;
+    // PyTorch drops a last ceil-mode window that would start inside the right padding.
+    if (spec.ceil === true && (count - 1) * stride >= size + pad) count--;
+    return count;
+  };
+  return {
+    batch: spec.batch,
+    channels: spec.channels,
+    inHeight: spec.inHeight,
+    inWidth: spec.inWidth,
+    kernelHeight: spec.kernel[0],
+    kernelWidth: spec.kernel[1],
+    strideHeight: spec.stride[0],
+    strideWidth: spec.stride[1],
+    padTop,
+    padLeft,
+    outHeight: outputs(spec.inHeight, spec.kernel[0], spec.stride[0], padTop),
+    outWidth: outputs(spec.inWidth, spec.kernel[1], spec.stride[1], padLeft),
+  };
+}
+
+/** [m, n, k] of matmul cases; each runs with every transpose and with and without accumulate. */
+export const matmulShapes: readonly [m: number, n: number, k: number][] = [
+  [1, 1, 1],
+  [3, 3, 3],
+  [1, 17, 33],
+  [17, 1, 3],
+  [3, 17, 33],
+  [17, 3, 65],
+  [17, 33, 64],
+  [33, 17, 1],
+  [33, 17, 65],
+  [33, 65, 17],
+  [64, 64, 64],
+  [65, 129, 3],
+  [129, 33, 129],
+  [1, 129, 65],
+  [129, 1, 33],
+  [7, 129, 300],
+  [5, 9, 600], // depth spans three 256-deep blocks
+  [131, 13, 7], // rows span two 126- or 128-row blocks
+  [3, 4103, 5], // columns span two 4096-column panels
+  [203, 301, 517], // large enough for every backend to split it across threads
+  [2, 2, 0], // an empty sum: out is zeroed, or kept when accumulating
+];
+
+export const convCases: readonly { name: string; geometry: Conv2dGeometry }[] = [
+  {
+    name: '3x3 pad 1 (seed CNN layer shape)',
+    geometry: convGeometry({
+      batch: 2,
+      inChannels: 3,
+      inHeight: 9,
+      inWidth: 9,
+      outChannels: 5,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
+    name: '3x3 pad 1, 8x8',
+    geometry: convGeometry({
+      batch: 2,
+      inChannels: 3,
+      inHeight: 8,
+      inWidth: 8,
+      outChannels: 5,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
+    name: 'stride 2, pad 1',
+    geometry: convGeometry({
+      batch: 3,
+      inChannels: 4,
+      inHeight: 7,
+      inWidth: 8,
+      outChannels: 6,
+      kernel: [3, 3],
+      stride: [2, 2],
+      pad: [1, 1],
+    }),
+  },
+  {
+    name: '3x3 stride 2 pad 1, 9x9',
+    geometry: convGeometry({
+      batch: 2,
+      inChannels: 3,
+      inHeight: 9,
+      inWidth: 9,
+      outChannels: 4,
+      kernel: [3, 3],
+      stride: [2, 2],
+      pad: [1, 1],
+    }),
+  },
+  {
+    name: 'dilation 2, pad 2',
+    geometry: convGeometry({
+      batch: 2,
+      inChannels: 3,
+      inHeight: 10,
+      inWidth: 9,
+      outChannels: 4,
+      kernel: [3, 3],
+      pad: [2, 2],
+      dilation: [2, 2],
+    }),
+  },
+  {
+    name: '3x3 dilation 2 pad 2, 11x10',
+    geometry: convGeometry({
+      batch: 2,
+      inChannels: 2,
+      inHeight: 11,
+      inWidth: 10,
+      outChannels: 3,
+      kernel: [3, 3],
+      pad: [2, 2],
+      dilation: [2, 2],
+    }),
+  },
+  {
+    name: '5x5 pad 2',
+    geometry: convGeometry({
+      batch: 2,
+      inChannels: 2,
+      inHeight: 11,
+      inWidth: 12,
+      outChannels: 7,
+      kernel: [5, 5],
+      pad: [2, 2],
+    }),
+  },
+  {
+    name: '5x5 pad 2, 12x12',
+    geometry: convGeometry({
+      batch: 1,
+      inChannels: 3,
+      inHeight: 12,
+      inWidth: 12,
+      outChannels: 6,
+      kernel: [5, 5],
+      pad: [2, 2],
+    }),
+  },
+  {
+    name: '1x1',
+    geometry: convGeometry({
+      batch: 3,
+      inChannels: 17,
+      inHeight: 5,
+      inWidth: 6,
+      outChannels: 33,
+      kernel: [1, 1],
+    }),
+  },
+  {
+    name: '1x1, 7 to 9 channels',
+    geometry: convGeometry({
+      batch: 2,
+      inChannels: 7,
+      inHeight: 5,
+      inWidth: 6,
+      outChannels: 9,
+      kernel: [1, 1],
+    }),
+  },
+  {
+    name: '1x1 stride 2',
+    geometry: convGeometry({
+      batch: 2,
+      inChannels: 4,
+      inHeight: 7,
+      inWidth: 7,
+      outChannels: 3,
+      kernel: [1, 1],
+      stride: [2, 2],
+    }),
+  },
+  {
+    name: '1x1 pad 1',
+    geometry: convGeometry({
+      batch: 1,
+      inChannels: 3,
+      inHeight: 4,
+      inWidth: 5,
+      outChannels: 2,
+      kernel: [1, 1],
+      pad: [1, 1],
+    }),
+  },
+  {
+    name: 'non-square kernel, stride and padding',
+    geometry: convGeometry({
+      batch: 2,
+      inChannels: 3,
+      inHeight: 9,
+      inWidth: 7,
+      outChannels: 5,
+      kernel: [3, 2],
+      stride: [2, 1],
+      pad: [1, 0],
+    }),
+  },
+  {
+    name: '3x2 kernel, 2x1 stride, non-square input',
+    geometry: convGeometry({
+      batch: 2,
+      inChannels: 3,
+      inHeight: 10,
+      inWidth: 7,
+      outChannels: 4,
+      kernel: [3, 2],
+      stride: [2, 1],
+      pad: [1, 0],
+    }),
+  },
+  {
+    name: '2x4 kernel, 1x3 stride, mixed padding and dilation',
+    geometry: convGeometry({
+      batch: 1,
+      inChannels: 2,
+      inHeight: 9,
+      inWidth: 13,
+      outChannels: 3,
+      kernel: [2, 4],
+      stride: [1, 3],
+      pad: [0, 2],
+      dilation: [2, 1],
+    }),
+  },
+  {
+    name: '5x3 kernel, stride (2, 1), pad (2, 1), dilation (1, 2)',
+    geometry: convGeometry({
+      batch: 3,
+      inChannels: 5,
+      inHeight: 23,
+      inWidth: 19,
+      outChannels: 7,
+      kernel: [5, 3],
+      stride: [2, 1],
+      pad: [2, 1],
+      dilation: [1, 2],
+    }),
+  },
+  {
+    name: 'single channel, batch 1, odd sizes',
+    geometry: convGeometry({
+      batch: 1,
+      inChannels: 1,
+      inHeight: 17,
+      inWidth: 3,
+      outChannels: 1,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
+    name: 'wide channels (17 to 33), batch 17',
+    geometry: convGeometry({
+      batch: 17,
+      inChannels: 17,
+      inHeight: 6,
+      inWidth: 6,
+      outChannels: 33,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
+    // 16 and 32 channels fill whole 16-wide panels: the native GEMM takes positions as its rows then.
+    name: 'channels filling whole panels (16 to 32)',
+    geometry: convGeometry({
+      batch: 3,
+      inChannels: 16,
+      inHeight: 7,
+      inWidth: 9,
+      outChannels: 32,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
+    name: 'padding larger than the kernel reach',
+    geometry: convGeometry({
+      batch: 1,
+      inChannels: 2,
+      inHeight: 4,
+      inWidth: 5,
+      outChannels: 3,
+      kernel: [2, 2],
+      pad: [3, 2],
+    }),
+  },
+  {
+    name: 'kernel larger than the padded reach',
+    geometry: convGeometry({
+      batch: 1,
+      inChannels: 1,
+      inHeight: 3,
+      inWidth: 3,
+      outChannels: 2,
+      kernel: [3, 3],
+      pad: [2, 2],
+    }),
+  },
+  {
+    name: '5x5 pad 2 on a 3x2 input (taps entirely in padding)',
+    geometry: convGeometry({
+      batch: 2,
+      inChannels: 2,
+      inHeight: 3,
+      inWidth: 2,
+      outChannels: 3,
+      kernel: [5, 5],
+      pad: [2, 2],
+    }),
+  },
+  {
+    name: 'batch 6, 8 to 16 channels, 14x14 (batch-parallel, as in the seed CNN)',
+    geometry: convGeometry({
+      batch: 6,
+      inChannels: 8,
+      inHeight: 14,
+      inWidth: 14,
+      outChannels: 16,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
+    name: 'batch 1, 9 to 20 channels, 30x27 (split over positions and channels)',
+    geometry: convGeometry({
+      batch: 1,
+      inChannels: 9,
+      inHeight: 30,
+      inWidth: 27,
+      outChannels: 20,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
+    name: 'batch 5, 16 to 32 channels, 12x12',
+    geometry: convGeometry({
+      batch: 5,
+      inChannels: 16,
+      inHeight: 12,
+      inWidth: 12,
+      outChannels: 32,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
+    name: 'seed layer 1: 1 to 32, 28x28',
+    geometry: convGeometry({
+      batch: 2,
+      inChannels: 1,
+      inHeight: 28,
+      inWidth: 28,
+      outChannels: 32,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
+    name: 'seed layer 3: 32 to 64, 14x14',
+    geometry: convGeometry({
+      batch: 1,
+      inChannels: 32,
+      inHeight: 14,
+      inWidth: 14,
+      outChannels: 64,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+];
+
+export const poolCases: readonly { name: string; geometry: Pool2dGeometry }[] = [
+  {
+    name: '2x2 stride 2',
+    geometry: poolGeometry({
+      batch: 2,
+      channels: 3,
+      inHeight: 8,
+      inWidth: 8,
+      kernel: [2, 2],
+      stride: [2, 2],
+    }),
+  },
+  {
+    name: '2x2 stride 2, odd input',
+    geometry: poolGeometry({
+      batch: 2,
+      channels: 2,
+      inHeight: 7,
+      inWidth: 9,
+      kernel: [2, 2],
+      stride: [2, 2],
+    }),
+  },
+  {
+    name: '3x3 stride 2 pad 1',
+    geometry: poolGeometry({
+      batch: 2,
+      channels: 3,
+      inHeight: 9,
+      inWidth: 7,
+      kernel: [3, 3],
+      stride: [2, 2],
+      pad: [1, 1],
+    }),
+  },
+  {
+    name: '3x3 stride 2 pad 1, 9x8',
+    geometry: poolGeometry({
+      batch: 2,
+      channels: 3,
+      inHeight: 9,
+      inWidth: 8,
+      kernel: [3, 3],
+      stride: [2, 2],
+      pad: [1, 1],
+    }),
+  },
+  {
+    name: '3x2 kernel, 1x2 stride, pad 1x0',
+    geometry: poolGeometry({
+      batch: 1,
+      channels: 2,
+      inHeight: 6,
+      inWidth: 7,
+      kernel: [3, 2],
+      stride: [1, 2],
+      pad: [1, 0],
+    }),
+  },
+  {
+    name: '3x2 stride (1, 2) pad (1, 0), ceil mode',
+    geometry: poolGeometry({
+      batch: 1,
+      channels: 5,
+      inHeight: 7,
+      inWidth: 10,
+      kernel: [3, 2],
+      stride: [1, 2],
+      pad: [1, 0],
+      ceil: true,
+    }),
+  },
+  {
+    name: 'overlapping 3x3 stride 1 pad 1',
+    geometry: poolGeometry({
+      batch: 1,
+      channels: 2,
+      inHeight: 5,
+      inWidth: 5,
+      kernel: [3, 3],
+      stride: [1, 1],
+      pad: [1, 1],
+    }),
+  },
+  {
+    name: 'ceil mode: windows hang past the input',
+    geometry: poolGeometry({
+      batch: 1,
+      channels: 2,
+      inHeight: 5,
+      inWidth: 7,
+      kernel: [2, 3],
+      stride: [2, 2],
+      pad: [0, 1],
+      ceil: true,
+    }),
+  },
+  {
+    name: 'odd input, 2x2 stride 2 ceil mode',
+    geometry: poolGeometry({
+      batch: 3,
+      channels: 17,
+      inHeight: 5,
+      inWidth: 5,
+      kernel: [2, 2],
+      stride: [2, 2],
+      ceil: true,
+    }),
+  },
+  {
+    name: '3x3 stride 1 pad 1, wide rows',
+    geometry: poolGeometry({
+      batch: 1,
+      channels: 2,
+      inHeight: 6,
+      inWidth: 19,
+      kernel: [3, 3],
+      stride: [1, 1],
+      pad: [1, 1],
+    }),
+  },
+  {
+    name: '3x3 stride 2 pad 1, wide rows',
+    geometry: poolGeometry({
+      batch: 2,
+      channels: 2,
+      inHeight: 7,
+      inWidth: 23,
+      kernel: [3, 3],
+      stride: [2, 2],
+      pad: [1, 1],
+    }),
+  },
+  {
+    name: '3x3 stride 3, wide rows',
+    geometry: poolGeometry({
+      batch: 1,
+      channels: 2,
+      inHeight: 9,
+      inWidth: 26,
+      kernel: [3, 3],
+      stride: [3, 3],
+    }),
+  },
+  {
+    name: '2x4 kernel, 2x3 stride, pad 1x2, ceil mode',
+    geometry: poolGeometry({
+      batch: 1,
+      channels: 3,
+      inHeight: 8,
+      inWidth: 30,
+      kernel: [2, 4],
+      stride: [2, 3],
+      pad: [1, 2],
+      ceil: true,
+    }),
+  },
+  {
+    name: 'seed CNN pool, batch 2',
+    geometry: poolGeometry({
+      batch: 2,
+      channels: 32,
+      inHeight: 28,
+      inWidth: 28,
+      kernel: [2, 2],
+      stride: [2, 2],
+    }),
+  },
+  {
+    // Large enough for the work to be split across threads.
+    name: 'seed CNN pool, batch 8',
+    geometry: poolGeometry({
+      batch: 8,
+      channels: 32,
+      inHeight: 28,
+      inWidth: 28,
+      kernel: [2, 2],
+      stride: [2, 2],
+    }),
+  },
+];
+
+/** Per-channel geometries, with the mean the data is offset by (far from 0 tests cancellation). */
+export const channelCases: readonly { geometry: BatchNormGeometry; offset: number }[] = [
+  { geometry: { batch: 4, channels: 3, spatial: 16 }, offset: 0 },
+  { geometry: { batch: 4, channels: 3, spatial: 17 }, offset: 3 },
+  { geometry: { batch: 3, channels: 5, spatial: 35 }, offset: 0 },
+  { geometry: { batch: 3, channels: 5, spatial: 37 }, offset: 0 },
+  { geometry: { batch: 9, channels: 6, spatial: 1 }, offset: 0 },
+  { geometry: { batch: 9, channels: 4, spatial: 1 }, offset: 0 },
+  { geometry: { batch: 33, channels: 5, spatial: 1 }, offset: 3 },
+  { geometry: { batch: 8, channels: 2, spatial: 49 }, offset: 100 },
+  { geometry: { batch: 4, channels: 32, spatial: 196 }, offset: 0.5 },
+  { geometry: { batch: 8, channels: 32, spatial: 196 }, offset: 0 },
+  { geometry: { batch: 16, channels: 32, spatial: 49 }, offset: 3 },
+  { geometry: { batch: 1, channels: 1, spatial: 129 }, offset: 3 },
+];
+
+/** Geometries for channel sums and affine maps only (no normalisation). */
+export const channelSumCases: readonly BatchNormGeometry[] = [
+  { batch: 9, channels: 8, spatial: 1 },
+  { batch: 7, channels: 11, spatial: 1 },
+  { batch: 64, channels: 32, spatial: 196 },
+  { batch: 128, channels: 256, spatial: 1 },
+  { batch: 3, channels: 1000, spatial: 1 },
+];
+
+/** Operand shapes against a full [2, 3, 5, 7] operand, on either side. */
+export const broadcastOperandShapes: readonly number[][] = [
+  [2, 3, 5, 7],
+  [3, 5, 7],
+  [3, 1, 1],
+  [1, 3, 1, 1],
+  [7],
+  [5, 7],
+  [3, 5, 1],
+  [2, 1, 1, 1],
+  [],
+  [1],
+  [1, 1],
+  [3, 1, 7], // not a contiguous run: the reference computes it
+];
+
+/** [aShape, bShape, outShape] where both operands broadcast, and other shapes. */
+export const binaryShapes: readonly [number[], number[], number[]][] = [
+  [[2, 3, 1, 1], [], [2, 3, 5, 7]], // the gradient of a global average pool
+  [
+    [3, 1, 1],
+    [2, 1, 1, 1],
+    [2, 3, 5, 7],
+  ],
+  [[5, 1], [7], [2, 3, 5, 7]],
+  [
+    [2, 1, 5, 7],
+    [3, 1, 1],
+    [2, 3, 5, 7],
+  ], // not a contiguous run: the reference computes it
+  [
+    [4, 1, 5, 7],
+    [1, 3, 1, 1],
+    [4, 3, 5, 7],
+  ], // two different broadcast blocks
+  [
+    [4, 3, 5, 7],
+    [4, 3, 5, 7],
+    [4, 3, 5, 7],
+  ],
+  [
+    [4, 3, 5, 7],
+    [3, 1, 1],
+    [4, 3, 5, 7],
+  ],
+  [
+    [1, 3, 1, 1],
+    [4, 3, 5, 7],
+    [4, 3, 5, 7],
+  ],
+  [
+    [4, 3, 5, 7],
+    [3, 5, 1],
+    [4, 3, 5, 7],
+  ],
+  [[65, 17], [17], [65, 17]],
+  [[65, 17], [1], [65, 17]],
+  [[], [65, 17], [65, 17]],
+  [
+    [200, 300],
+    [200, 300],
+    [200, 300],
+  ],
+];
+
+/** [xShape, outShape] of reductions. */
+export const reduceShapes: readonly [number[], number[]][] = [
+  [
+    [2, 3, 5, 7],
+    [1, 3, 1, 1],
+  ],
+  [
+    [2, 3, 5, 7],
+    [1, 1, 1, 7],
+  ],
+  [
+    [2, 3, 5, 7],
+    [1, 3, 5, 1],
+  ],
+  [
+    [2, 3, 5, 7],
+    [2, 1, 1, 1],
+  ],
+  [
+    [2, 3, 5, 7],
+    [1, 1, 1, 1],
+  ],
+  [
+    [2, 3, 5, 7],
+    [2, 3, 5, 7],
+  ],
+  [
+    [2, 3, 5, 7],
+    [2, 1, 1, 7],
+  ], // not a contiguous run: the reference computes it
+  [
+    [64, 10],
+    [1, 10],
+  ], // a bias gradient
+  [
+    [4, 6, 5],
+    [4, 6, 1],
+  ], // trailing axis (global average pooling)
+  [
+    [4, 6, 5],
+    [1, 6, 1],
+  ],
+  [
+    [4, 6, 5],
+    [1, 1, 5],
+  ],
+  [
+    [4, 6, 5],
+    [1, 1, 1],
+  ],
+  [
+    [4, 6, 5],
+    [4, 1, 5],
+  ],
+  [[120], [120]],
+];
+
+/** Element counts of elementwise cases: below and above the kernels' threading thresholds, ragged tails. */
+export const elementwiseSizes: readonly number[] = [1, 7, 33, 1003, 70_001, 100_003];
+
+/** Product of a shape's dimensions. */
+export function sizeOf(shape: readonly number[]): number {
+  return shape.reduce((p, d) => p * d, 1);
+}
