@@ -2,7 +2,8 @@
  * The workload of `npm run bench:browser`, written once for every engine it runs on: seed-CNN
  * training steps (batch of 28×28 grey images, Adam, softmax cross-entropy) on seeded random data,
  * timed after warm-up steps. tensileThroughput runs on Node (src/index.js) and in a page (the browser
- * bundle); tfjsThroughput runs TensorFlow.js's equivalent model in a page. The file imports nothing,
+ * bundle); tfjsThroughput runs TensorFlow.js's equivalent model in a page. The *Inference twins time
+ * prediction (forward passes in inference mode) of the same model, a workload every engine can run. The file imports nothing,
  * so the page loads the compiled file as it is.
  */
 import type * as Tensile from '../src/browser.js';
@@ -14,7 +15,10 @@ export interface Workload {
   steps: number;
 }
 
-type TensileApi = Pick<typeof Tensile, 'manualSeed' | 'seedCnn' | 'Adam' | 'fit' | 'Random'>;
+type TensileApi = Pick<
+  typeof Tensile,
+  'manualSeed' | 'seedCnn' | 'Adam' | 'fit' | 'Random' | 'Tensor' | 'predict'
+>;
 
 /** Random images and labels for `count` samples (the same on every engine). */
 function randomData(count: number): { images: Float32Array; labels: Int32Array } {
@@ -70,11 +74,26 @@ export function tensileThroughput(api: TensileApi, workload: Workload, now: () =
   return (workload.steps * workload.batchSize * 1000) / (finished - started);
 }
 
+/** Predicted samples per second of tensile's seed CNN (inference mode, one batch per call). */
+export function tensileInference(api: TensileApi, workload: Workload, now: () => number): number {
+  const { images } = randomData(workload.batchSize);
+  api.manualSeed(1);
+  const model = api.seedCnn({ channels: workload.channels });
+  const input = new api.Tensor(images, [workload.batchSize, 1, 28, 28]);
+  let started = 0;
+  for (let step = 0; step < workload.warmupSteps + workload.steps; step++) {
+    if (step === workload.warmupSteps) started = now();
+    api.predict(model, input, { batchSize: workload.batchSize });
+  }
+  return (workload.steps * workload.batchSize * 1000) / (now() - started);
+}
+
 /** What tfjsThroughput uses of TensorFlow.js (the `tf` global of tf.min.js). */
 interface TfApi {
   sequential(config: { layers: unknown[] }): {
     compile(config: { optimizer: unknown; loss: string }): void;
     trainOnBatch(x: unknown, y: unknown): Promise<unknown>;
+    predict(x: unknown): { data(): Promise<unknown>; dispose(): void };
   };
   layers: Record<string, (config?: Record<string, unknown>) => unknown>;
   train: { adam(learningRate: number): unknown };
@@ -84,11 +103,8 @@ interface TfApi {
   tidy<T>(fn: () => T): T;
 }
 
-/**
- * Training samples per second of the same model in TensorFlow.js on its current backend: the seed CNN
- * as Keras layers (channels-last, as TensorFlow.js's convolutions want), trainOnBatch per step.
- */
-export async function tfjsThroughput(tf: TfApi, workload: Workload, now: () => number): Promise<number> {
+/** The seed CNN as TensorFlow.js Keras layers (channels-last, as its convolutions want). */
+function tfjsSeedCnn(tf: TfApi, workload: Workload): ReturnType<TfApi['sequential']> {
   const [first, second] = workload.channels;
   const layers = [];
   let shaped = false;
@@ -110,7 +126,15 @@ export async function tfjsThroughput(tf: TfApi, workload: Workload, now: () => n
     layers.push(tf.layers.maxPooling2d!({ poolSize: 2 }));
   }
   layers.push(tf.layers.globalAveragePooling2d!({}), tf.layers.dense!({ units: 10, activation: 'softmax' }));
-  const model = tf.sequential({ layers });
+  return tf.sequential({ layers });
+}
+
+/**
+ * Training samples per second of the same model in TensorFlow.js on its current backend:
+ * trainOnBatch per step.
+ */
+export async function tfjsThroughput(tf: TfApi, workload: Workload, now: () => number): Promise<number> {
+  const model = tfjsSeedCnn(tf, workload);
   model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
   const { images, labels } = randomData(workload.batchSize);
   const x = tf.tensor4d(images, [workload.batchSize, 28, 28, 1]);
@@ -120,6 +144,21 @@ export async function tfjsThroughput(tf: TfApi, workload: Workload, now: () => n
     if (step === workload.warmupSteps) started = now();
     // trainOnBatch resolves once the step's loss has been read back: the step is done.
     await model.trainOnBatch(x, y);
+  }
+  return (workload.steps * workload.batchSize * 1000) / (now() - started);
+}
+
+/** Predicted samples per second of the same model in TensorFlow.js (model.predict, read back). */
+export async function tfjsInference(tf: TfApi, workload: Workload, now: () => number): Promise<number> {
+  const model = tfjsSeedCnn(tf, workload);
+  const { images } = randomData(workload.batchSize);
+  const x = tf.tensor4d(images, [workload.batchSize, 28, 28, 1]);
+  let started = 0;
+  for (let step = 0; step < workload.warmupSteps + workload.steps; step++) {
+    if (step === workload.warmupSteps) started = now();
+    const y = model.predict(x);
+    await y.data();
+    y.dispose();
   }
   return (workload.steps * workload.batchSize * 1000) / (now() - started);
 }

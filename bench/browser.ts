@@ -1,9 +1,11 @@
 /**
  * npm run bench:browser [-- --threads 1,2] [--channels 32,64] [--batch 64] [--warmup 3] [--steps 10]
- *                       [--engines node,page,tfjs] [--json]
+ *                       [--engines node,page,tfjs] [--tasks train,predict] [--json]
  *
- * Training throughput (samples/s) of the seed CNN (./browser-workload.ts: batch of 28×28 images,
- * Adam, cross-entropy, timed after warm-up steps), on this machine:
+ * Throughput (samples/s) of the seed CNN (./browser-workload.ts), training (batch of 28×28 images,
+ * Adam, cross-entropy, timed after warm-up steps) and predicting (inference mode, one batch per
+ * call; TensorFlow.js's wasm backend cannot train this model, it has no convolution-gradient kernel,
+ * but it can predict), on this machine:
  *   node     tensile's wasm backend in this Node process, per thread count
  *   page     tensile's browser bundle (dist/browser) in a Web Worker of a cross-origin isolated page
  *            in Debian's Chromium (playwright-core), per thread count
@@ -23,7 +25,7 @@ import * as zlib from 'node:zlib';
 import { chromium, type Browser } from 'playwright-core';
 import * as tensile from '../src/index.js';
 import { setWasmThreads } from '../src/backend/wasm/index.js';
-import { tensileThroughput, type Workload } from './browser-workload.js';
+import { tensileInference, tensileThroughput, type Workload } from './browser-workload.js';
 
 const { values } = parseArgs({
   options: {
@@ -33,6 +35,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '3' },
     steps: { type: 'string', default: '10' },
     engines: { type: 'string', default: 'node,page,tfjs' },
+    tasks: { type: 'string', default: 'train,predict' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -56,7 +59,11 @@ const log = (line: string) => {
   if (!values.json) console.log(line);
 };
 
+type Task = 'train' | 'predict';
+const tasks = values.tasks!.split(',').filter((task): task is Task => task === 'train' || task === 'predict');
+
 interface Row {
+  task: Task;
   engine: 'node' | 'page' | 'tfjs';
   backend: string;
   threads: number;
@@ -67,11 +74,14 @@ const rows: Row[] = [];
 
 // --- Node: tensile's wasm backend ----------------------------------------------------------------
 tensile.setBackend(tensile.backendByName('wasm'));
-for (const threads of engines.has('node') ? threadCounts : []) {
-  setWasmThreads(threads);
-  const rate = tensileThroughput(tensile, workload, () => performance.now());
-  rows.push({ engine: 'node', backend: 'tensile wasm', threads, samplesPerSecond: rate });
-  log(`node  tensile wasm, ${threads} thread(s): ${rate.toFixed(0)} samples/s`);
+for (const task of tasks) {
+  for (const threads of engines.has('node') ? threadCounts : []) {
+    setWasmThreads(threads);
+    const measure = task === 'train' ? tensileThroughput : tensileInference;
+    const rate = measure(tensile, workload, () => performance.now());
+    rows.push({ task, engine: 'node', backend: 'tensile wasm', threads, samplesPerSecond: rate });
+    log(`${task}  node  tensile wasm, ${threads} thread(s): ${rate.toFixed(0)} samples/s`);
+  }
 }
 setWasmThreads(1);
 
@@ -80,11 +90,12 @@ const pageHtml = `<!doctype html><meta charset="utf-8"><title>tensile bench</tit
 <script src="/tfjs/tf.min.js"></script><script src="/tfjs/tf-backend-wasm.min.js"></script><body>bench</body>`;
 const workerScript = `
 import * as tensile from '/tensile/tensile.js';
-import { tensileThroughput } from '/workload.js';
+import { tensileInference, tensileThroughput } from '/workload.js';
 self.onmessage = async ({ data }) => {
   try {
     const info = await tensile.ready({ threads: data.threads });
-    const rate = tensileThroughput(tensile, data.workload, () => performance.now());
+    const measure = data.task === 'train' ? tensileThroughput : tensileInference;
+    const rate = measure(tensile, data.workload, () => performance.now());
     self.postMessage({ rate, info, workerChunks: tensile.workerChunksRun() });
   } catch (error) {
     self.postMessage({ error: String(error && error.stack || error) });
@@ -137,7 +148,9 @@ try {
     return page;
   };
 
-  for (const threads of engines.has('page') ? threadCounts : []) {
+  for (const [task, threads] of tasks.flatMap((task) =>
+    (engines.has('page') ? threadCounts : []).map((threads) => [task, threads] as const),
+  )) {
     const page = await openPage();
     const answer = (await page.evaluate(
       (message) =>
@@ -151,24 +164,25 @@ try {
           worker.onmessage = ({ data }) => resolve(data);
           worker.postMessage(message);
         }),
-      { threads, workload },
+      { threads, workload, task },
     )) as { rate?: number; error?: string; info?: { build: string; threads: number } };
     if (answer.error !== undefined) throw new Error(`the page failed: ${answer.error}`);
     rows.push({
+      task,
       engine: 'page',
       backend: `tensile wasm (${answer.info!.build})`,
       threads,
       samplesPerSecond: answer.rate!,
     });
-    log(`page  tensile wasm, ${threads} thread(s): ${answer.rate!.toFixed(0)} samples/s`);
+    log(`${task}  page  tensile wasm, ${threads} thread(s): ${answer.rate!.toFixed(0)} samples/s`);
     await page.context().close();
   }
 
-  const tfjsRun = async (backend: 'wasm' | 'cpu' | 'webgl', threads: number, load: Workload) => {
+  const tfjsRun = async (backend: 'wasm' | 'cpu' | 'webgl', threads: number, load: Workload, task: Task) => {
     const page = await openPage();
     try {
       return (await page.evaluate(
-        async ({ backend, threads, load }) => {
+        async ({ backend, threads, load, task }) => {
           type Tf = {
             wasm: {
               setWasmPaths(prefix: string): void;
@@ -193,13 +207,16 @@ try {
             const multithread = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
             detail += `${simd ? ' simd' : ''}${multithread ? ` threaded (${tf.wasm.getThreadsCount()})` : ''}`;
           }
-          const { tfjsThroughput } = (await import('/workload.js' as string)) as {
-            tfjsThroughput(tf: unknown, w: unknown, now: () => number): Promise<number>;
+          type Measure = (tf: unknown, w: unknown, now: () => number) => Promise<number>;
+          const workloads = (await import('/workload.js' as string)) as {
+            tfjsThroughput: Measure;
+            tfjsInference: Measure;
           };
-          const rate = await tfjsThroughput(tf, load, () => performance.now());
+          const measure = task === 'train' ? workloads.tfjsThroughput : workloads.tfjsInference;
+          const rate = await measure(tf, load, () => performance.now());
           return { rate, detail };
         },
-        { backend, threads, load },
+        { backend, threads, load, task },
       )) as { rate?: number; detail?: string; error?: string };
     } catch (error) {
       return { error: (error as Error).message.split('\n')[0] };
@@ -208,27 +225,25 @@ try {
     }
   };
 
-  for (const threads of engines.has('tfjs') ? threadCounts : []) {
-    const answer = await tfjsRun('wasm', threads, workload);
-    rows.push({
-      engine: 'tfjs',
-      backend: `tfjs wasm${answer.detail ? ` (${answer.detail})` : ''}`,
-      threads,
-      samplesPerSecond: answer.rate ?? null,
-      ...(answer.error ? { note: answer.error } : {}),
-    });
-    log(`tfjs  wasm, ${threads} thread(s): ${answer.rate?.toFixed(0) ?? answer.error}`);
-  }
-  for (const backend of engines.has('tfjs') ? (['cpu', 'webgl'] as const) : []) {
-    const answer = await tfjsRun(backend, 1, slowWorkload);
-    rows.push({
-      engine: 'tfjs',
-      backend: `tfjs ${backend}${backend === 'webgl' ? ' (software rasteriser)' : ''}`,
-      threads: 1,
-      samplesPerSecond: answer.rate ?? null,
-      ...(answer.error ? { note: answer.error } : {}),
-    });
-    log(`tfjs  ${backend}: ${answer.rate?.toFixed(0) ?? answer.error}`);
+  for (const task of engines.has('tfjs') ? tasks : []) {
+    const runs = [
+      ...threadCounts.map((threads) => ({ backend: 'wasm' as const, threads, load: workload })),
+      { backend: 'cpu' as const, threads: 1, load: slowWorkload },
+      { backend: 'webgl' as const, threads: 1, load: slowWorkload },
+    ];
+    for (const { backend, threads, load } of runs) {
+      const answer = await tfjsRun(backend, threads, load, task);
+      const name = backend === 'webgl' ? 'webgl, software rasteriser' : (answer.detail ?? backend);
+      rows.push({
+        task,
+        engine: 'tfjs',
+        backend: `tfjs ${backend === 'wasm' ? name : backend}${backend === 'webgl' ? ' (software rasteriser)' : ''}`,
+        threads,
+        samplesPerSecond: answer.rate ?? null,
+        ...(answer.error ? { note: answer.error } : {}),
+      });
+      log(`${task}  tfjs  ${name}, ${threads} thread(s): ${answer.rate?.toFixed(0) ?? answer.error}`);
+    }
   }
   if (outside.length > 0) throw new Error(`requests beyond 127.0.0.1: ${outside.join(', ')}`);
 } finally {
@@ -249,24 +264,25 @@ const pageLoad = ['tensile.js', 'kernel-worker.js', 'kernels-relaxed.wasm'].redu
 if (values.json) {
   console.log(JSON.stringify({ workload, rows, bundleGzippedBytes: bundle }, null, 2));
 } else {
-  const node = (threads: number) =>
-    rows.find((row) => row.engine === 'node' && row.threads === threads)?.samplesPerSecond;
+  const node = (task: Task, threads: number) =>
+    rows.find((row) => row.task === task && row.engine === 'node' && row.threads === threads)
+      ?.samplesPerSecond;
   console.log('');
   console.log(
     `seed CNN training, channels ${channels.join(', ')}, batch ${workload.batchSize}, ` +
-      `${workload.steps} timed steps after ${workload.warmupSteps} (tfjs cpu/webgl: ${slowWorkload.steps} after ${slowWorkload.warmupSteps}); Chromium ${browser?.version() ?? ''}`,
+      `${workload.steps} timed steps after ${workload.warmupSteps} (tfjs cpu and webgl: ${slowWorkload.steps} after ${slowWorkload.warmupSteps}); Chromium ${browser?.version() ?? ''}`,
   );
-  console.log('| engine | backend | threads | samples/s | ÷ Node wasm, same threads |');
-  console.log('|---|---|---:|---:|---:|');
+  console.log('| task | engine | backend | threads | samples/s | ÷ Node wasm, same task and threads |');
+  console.log('|---|---|---|---:|---:|---:|');
   for (const row of rows) {
-    const base = node(row.threads);
+    const base = node(row.task, row.threads);
     const ratio =
       row.samplesPerSecond !== null && base !== undefined && base !== null
         ? (row.samplesPerSecond / base).toFixed(2)
         : '';
     const rate =
       row.samplesPerSecond === null ? `did not run: ${row.note ?? ''}` : row.samplesPerSecond.toFixed(0);
-    console.log(`| ${row.engine} | ${row.backend} | ${row.threads} | ${rate} | ${ratio} |`);
+    console.log(`| ${row.task} | ${row.engine} | ${row.backend} | ${row.threads} | ${rate} | ${ratio} |`);
   }
   console.log('');
   console.log(
