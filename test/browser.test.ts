@@ -224,6 +224,50 @@ describe('the browser build in Chromium', { skip, timeout: 600_000 }, () => {
     await page.context().close();
   });
 
+  test('images come in from a canvas, ImageData and an ImageBitmap (scaled, grey, inverted)', async () => {
+    const page = await openPage(false);
+    const result = await page.evaluate(async () => {
+      type Api = {
+        imageToTensor(
+          image: unknown,
+          options?: { width?: number; height?: number; channels?: 1 | 3; invert?: boolean },
+        ): { shape: number[]; data: Float32Array };
+      };
+      const tensileModule = (await import('./tensile.js' as string)) as Api;
+      type Context = {
+        fillStyle: string;
+        fillRect(x: number, y: number, w: number, h: number): void;
+        getImageData(x: number, y: number, w: number, h: number): unknown;
+      };
+      const scope = globalThis as unknown as {
+        OffscreenCanvas: new (w: number, h: number) => { getContext(kind: '2d'): Context };
+        createImageBitmap(source: unknown): Promise<unknown>;
+      };
+      // 4×2: the left half white, the right half left transparent (black).
+      const canvas = new scope.OffscreenCanvas(4, 2);
+      const context = canvas.getContext('2d');
+      context.fillStyle = '#fff';
+      context.fillRect(0, 0, 2, 2);
+      const grey = tensileModule.imageToTensor(canvas, { channels: 1 });
+      const rgb = tensileModule.imageToTensor(context.getImageData(0, 0, 4, 2));
+      const bitmap = await scope.createImageBitmap(canvas);
+      const scaled = tensileModule.imageToTensor(bitmap, { width: 2, height: 1, channels: 1, invert: true });
+      const plain = (t: { shape: number[]; data: Float32Array }) => ({
+        shape: t.shape,
+        data: Array.from(t.data),
+      });
+      return { grey: plain(grey), rgb: plain(rgb), scaled: plain(scaled) };
+    });
+    assert.deepEqual(result.grey, { shape: [1, 1, 2, 4], data: [1, 1, 0, 0, 1, 1, 0, 0] });
+    assert.deepEqual(result.rgb.shape, [1, 3, 2, 4]);
+    assert.deepEqual(
+      result.rgb.data,
+      [1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0],
+    );
+    assert.deepEqual(result.scaled, { shape: [1, 1, 1, 2], data: [0, 1] });
+    await page.context().close();
+  });
+
   test('a model saved in the page loads in Node, and one saved in Node loads in the page, predicting the same bits', async () => {
     // Node → page: a file written by saveModel, fetched and loaded by the page.
     const previous = tensile.getBackend();
