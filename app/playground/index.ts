@@ -4,7 +4,7 @@
  * and predicts a digit drawn by hand, with the DL0009 (max against average pooling) and DL0011
  * (Flatten + FC against GAP + FC heads) comparisons computed on the drawing.
  *
- * This server only hands out files: the page (./static/), the bundle, and the bundled MNIST digits
+ * This server only hands out files: the page (playground/ at the package root), the bundle, and the bundled MNIST digits
  * as bytes (/mnist.bin: 784 pixel bytes per image, then one label byte per image). Every response is
  * cross-origin isolated (COOP/COEP), so the page's training worker can run the wasm kernels on
  * several threads, and the page loads nothing from beyond this server (a CSP of 'self' says so).
@@ -32,7 +32,8 @@ export interface PlaygroundServer {
 
 /** dist/app/playground/index.js → the package root. */
 const packageRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const staticDirectory = `${packageRoot}app/playground/static/`;
+/** The page's own files, beside dashboard/ at the package root (shipped as they are, not compiled). */
+const staticDirectory = `${packageRoot}playground/`;
 const defaultBundleDirectory = `${packageRoot}dist/browser/`;
 
 /** The files served, by path: nothing else of the disk is reachable. */

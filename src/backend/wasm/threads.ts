@@ -1,5 +1,6 @@
 /**
- * The wasm backend's threads: a persistent pool of `threads − 1` workers (node:worker_threads), each
+ * The wasm backend's threads: a persistent pool of `threads − 1` workers (node:worker_threads on Node,
+ * Web Workers in the browser build: src/platform/kernel-workers*.ts), each
  * running its own instance of the kernels module over the one shared memory, with the calling thread
  * working as thread 0.
  *
