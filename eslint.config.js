@@ -8,7 +8,7 @@ import tseslint from 'typescript-eslint';
  * core; transfer and tune are independent today but nothing forbids it).
  */
 export const libraryLevels = [
-  ['tensor', 'autograd', 'backend', 'util', 'sql'],
+  ['tensor', 'autograd', 'backend', 'util', 'sql', 'platform'],
   ['ops'],
   ['nn'],
   ['optim', 'models'],

@@ -18,6 +18,7 @@ import { predictCommand } from './predict.js';
 import { exportCommand } from './export.js';
 import { lrFindCommand } from './lr-find.js';
 import { evaluateCommand } from './evaluate.js';
+import { playgroundCommand } from './playground.js';
 
 const commands: Record<string, { summary: string; run: (args: string[]) => Promise<number> | number }> = {
   train: {
@@ -54,6 +55,10 @@ const commands: Record<string, { summary: string; run: (args: string[]) => Promi
     run: predictCommand,
   },
   report: { summary: 'one self-contained HTML file with the runs, studies and figures', run: reportCommand },
+  playground: {
+    summary: 'train a CNN in the browser tab: live curves, draw a digit (WebAssembly, offline)',
+    run: playgroundCommand,
+  },
 };
 
 function usage(): string {

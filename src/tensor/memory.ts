@@ -17,10 +17,9 @@
  * Only buffers handed out during the current backward pass, or marked internal, are ever taken:
  * an array that a rule returns from its closure, or that the user made, never is.
  */
-import { Buffer } from 'node:buffer';
-
 import { getBackend } from '../backend/index.js';
 import type { Data, DType, TensorStorage } from '../backend/types.js';
+import { uninitializedBytes } from '../platform/bytes.js';
 
 /** Below this many elements V8's own heap is faster than malloc, and zero-filling costs little. */
 const smallArray = 1024;
@@ -81,7 +80,7 @@ export function allocateUninitialized(dtype: DType, size: number): Data {
   requested.add(bytes);
   let buffer = recycled.get(bytes)?.pop();
   if (buffer !== undefined) recycledBytes -= bytes;
-  else buffer = Buffer.allocUnsafeSlow(bytes).buffer;
+  else buffer = uninitializedBytes(bytes);
   backwardBuffers?.add(buffer);
   allocatedAt.set(buffer, ++allocations);
   return dtype === 'float64' ? new Float64Array(buffer, 0, size) : new Float32Array(buffer, 0, size);

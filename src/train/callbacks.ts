@@ -2,12 +2,9 @@
  * Callbacks: plain objects that receive every training event and may steer the loop through the
  * control handle (stop, read the model and optimizer).
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { applySchedule, type LearningRateSchedule } from '../optim/schedule.js';
-import { saveWeights } from '../io/weights.js';
 import type { Random } from '../tensor/random.js';
 import type { EpochLogs, TrainingEvent } from './events.js';
 
@@ -152,41 +149,6 @@ export class EarlyStopping implements Callback {
   }
 }
 
-export interface ModelCheckpointOptions {
-  /** File to write (safetensors); `{epoch}` is replaced by the 1-based epoch number. */
-  path: string;
-  monitor?: MonitoredMetric;
-  mode?: 'min' | 'max';
-  /** Only write when the monitored metric improves (default true when monitor is set). */
-  saveBestOnly?: boolean;
-}
-
-/** Saves the model's weights after epochs (atomically, so a crash never leaves a broken file). */
-export class ModelCheckpoint implements Callback {
-  private best = Number.NaN;
-  readonly saved: string[] = [];
-  constructor(readonly options: ModelCheckpointOptions) {}
-
-  handle(event: TrainingEvent, control: TrainingControl): void {
-    if (event.type !== 'epochEnd') return;
-    const { monitor } = this.options;
-    if (monitor !== undefined && (this.options.saveBestOnly ?? true)) {
-      const value = monitoredValue(event.logs, monitor);
-      const mode = this.options.mode ?? defaultMode(monitor);
-      const improved = Number.isNaN(this.best) || (mode === 'min' ? value < this.best : value > this.best);
-      if (!improved) return;
-      this.best = value;
-    }
-    const file = this.options.path.replaceAll('{epoch}', String(event.epoch + 1));
-    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    saveWeights(control.model, file, {
-      epoch: String(event.epoch + 1),
-      ...(monitor ? { [monitor]: String(monitoredValue(event.logs, monitor)) } : {}),
-    });
-    this.saved.push(file);
-  }
-}
-
 /** Steps a learning-rate schedule per batch or per epoch, as the schedule's unit says. */
 export class LearningRateScheduler implements Callback {
   constructor(readonly schedule: LearningRateSchedule) {}
@@ -198,34 +160,6 @@ export class LearningRateScheduler implements Callback {
     if (this.schedule.unit === 'batch' && event.type === 'batchStart') {
       applySchedule(control.optimizer, this.schedule, event.epoch * control.batchesPerEpoch + event.batch);
     }
-  }
-}
-
-/** Appends one JSON object per epoch (and a start/end record) to a file: a metrics log as JSON lines. */
-export class MetricsLogger implements Callback {
-  constructor(readonly path: string) {}
-
-  handle(event: TrainingEvent): void {
-    if (event.type !== 'epochEnd' && event.type !== 'fitStart' && event.type !== 'fitEnd') return;
-    const record =
-      event.type === 'epochEnd'
-        ? { event: 'epoch', time: new Date().toISOString(), ...event.logs }
-        : event.type === 'fitStart'
-          ? {
-              event: 'fitStart',
-              time: new Date().toISOString(),
-              epochs: event.epochs,
-              trainSamples: event.trainSamples,
-            }
-          : {
-              event: 'fitEnd',
-              time: new Date().toISOString(),
-              epochs: event.history.length,
-              stoppedEarly: event.stoppedEarly,
-              outcome: event.outcome,
-            };
-    fs.mkdirSync(path.dirname(path.resolve(this.path)), { recursive: true });
-    fs.appendFileSync(this.path, JSON.stringify(record) + '\n');
   }
 }
 

@@ -1,5 +1,6 @@
 export * from './events.js';
 export * from './callbacks.js';
+export * from './file-callbacks.js';
 export * from './progress.js';
 export * from './fit.js';
 export * from './non-finite.js';

@@ -10,10 +10,8 @@
  * calling thread allocates, and only between kernel runs, so workers never see the memory grow under
  * them.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import * as v8 from 'node:v8';
 import type { ConvArguments, PoolWindowArguments } from '../arguments.js';
+import { compileKernels, type KernelBuild } from '../../platform/wasm-kernels.js';
 import { ALIGNMENT, MAXIMUM_PAGES, WasmHeap } from './heap.js';
 
 /** Must match --initialMemory in scripts/build-wasm.mjs. */
@@ -426,12 +424,8 @@ function roundToLine(bytes: number): number {
   return Math.ceil(Math.max(bytes, 0) / ALIGNMENT) * ALIGNMENT;
 }
 
-/**
- * Which build of the kernels runs: 'relaxed-simd' (build/wasm/kernels-relaxed.wasm: fused
- * multiply-adds and a 6×8 GEMM register tile) or 'simd' (build/wasm/kernels.wasm: a 4×8 tile of
- * separate multiplies and adds).
- */
-export type WasmKernelBuild = 'relaxed-simd' | 'simd';
+/** Which build of the kernels runs (see src/platform/wasm-kernels.ts, which compiles it). */
+export type WasmKernelBuild = KernelBuild;
 
 export interface WasmRuntime {
   readonly kernels: KernelExports;
@@ -443,9 +437,6 @@ export interface WasmRuntime {
   readonly memory: WasmMemory;
   readonly build: WasmKernelBuild;
 }
-
-/** build/wasm/*.wasm, found from dist/src/backend/wasm/runtime.js. */
-const buildUrl = new URL('../../../../build/wasm/', import.meta.url);
 
 /** Instantiates `module` over `memory` and checks that it exports every kernel this backend calls. */
 export function instantiateKernels(module: WasmModule, memory: WasmMemory): KernelExports {
@@ -461,44 +452,11 @@ export function instantiateKernels(module: WasmModule, memory: WasmMemory): Kern
   return exports as KernelExports;
 }
 
-function readBuild(name: string): Uint8Array {
-  const path = fileURLToPath(new URL(name, buildUrl));
-  if (!existsSync(path)) {
-    throw new Error(`wasm backend: ${path} is missing; run \`npm run build:wasm\` to build it`);
-  }
-  return readFileSync(path);
-}
-
-/**
- * Compiles the relaxed-SIMD build, or returns null where it cannot run. Node 20's V8 validates relaxed
- * SIMD only behind --experimental-wasm-relaxed-simd (newer engines ship it), and feature flags are
- * read when a module is compiled, so the flag is turned on for this one compile if it is needed.
- * Relaxed multiply-add may round once (fused) or twice depending on the CPU, so results can differ
- * from the plain build in the last bits; on one machine every thread runs the same instructions, so
- * they still do not depend on the thread count. TENSILE_WASM_RELAXED_SIMD=0 selects the plain build.
- */
-function compileRelaxed(): WasmModule | null {
-  if (process.env.TENSILE_WASM_RELAXED_SIMD === '0') return null;
-  const bytes = readBuild('kernels-relaxed.wasm');
-  try {
-    return new WebAssembly.Module(bytes);
-  } catch {
-    // Most likely the engine wants the flag; retried below.
-  }
-  try {
-    v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-    return new WebAssembly.Module(bytes);
-  } catch {
-    return null;
-  }
-}
-
 function load(): WasmRuntime {
   const memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, shared: true });
-  const relaxed = compileRelaxed();
-  const module = relaxed ?? new WebAssembly.Module(readBuild('kernels.wasm'));
+  // Node reads and compiles build/wasm/ here; the browser build's twin hands over what the page compiled.
+  const { module, build } = compileKernels();
   const kernels = instantiateKernels(module, memory);
-  const build = relaxed === null ? 'simd' : 'relaxed-simd';
   const heap = new WasmHeap(memory, kernels.heapBase());
   return { kernels, arena: new WasmArena(heap), heap, module, memory, build };
 }

@@ -1,5 +1,6 @@
 /**
- * The wasm backend's threads: a persistent pool of `threads − 1` workers (node:worker_threads), each
+ * The wasm backend's threads: a persistent pool of `threads − 1` workers (node:worker_threads on Node,
+ * Web Workers in the browser build: src/platform/kernel-workers*.ts), each
  * running its own instance of the kernels module over the one shared memory, with the calling thread
  * working as thread 0.
  *
@@ -12,8 +13,7 @@
  * The thread count defaults to os.availableParallelism(), or TENSILE_THREADS when that is set, and is
  * changed with setWasmThreads(). Results do not depend on it (see ./jobs.ts and assembly/).
  */
-import * as os from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { availableCores, type KernelWorker, startKernelWorker } from '../../platform/kernel-workers.js';
 
 import {
   CHUNK_BITS,
@@ -46,8 +46,7 @@ function defaultThreads(): number {
       `tensile: ignoring TENSILE_THREADS=${fromEnvironment} (expected an integer from 1 to ${MAX_THREADS})\n`,
     );
   }
-  // availableParallelism honours CPU affinity masks and cgroup limits, unlike os.cpus().length.
-  return Math.max(1, Math.min(MAX_THREADS, os.availableParallelism()));
+  return Math.max(1, Math.min(MAX_THREADS, availableCores()));
 }
 
 /**
@@ -87,9 +86,9 @@ Atomics.store(control.words, Control.spinMicroseconds, wasmTuning.spinMicrosecon
  * The worker running as thread i + 1 is workers[i] (undefined while that slot has none). The index is
  * fixed for a worker's life because it selects the worker's scratch in every job.
  */
-const workers: (Worker | undefined)[] = [];
+const workers: (KernelWorker | undefined)[] = [];
 /** Settles when the matching worker has instantiated the kernels. */
-const workersReady = new Map<Worker, Promise<void>>();
+const workersReady = new Map<KernelWorker, Promise<void>>();
 /** Why a worker failed to start, if one did; the backend then stays on the calling thread. */
 let startFailure: string | null = null;
 let generation = 0;
@@ -111,7 +110,7 @@ export function setWasmThreads(count: number): void {
     const worker = workers.pop();
     if (worker === undefined) continue;
     workersReady.delete(worker);
-    void worker.terminate();
+    worker.terminate();
   }
 }
 
@@ -125,42 +124,44 @@ export function jobParameters(): Float64Array {
   return control.parameters;
 }
 
-const workerUrl = new URL('./worker.js', import.meta.url);
-
 function startWorkers(): void {
   if (startFailure !== null) return;
   const { module, memory } = wasmRuntime();
   for (let slot = 0; slot < threadCount - 1; slot++) {
     if (workers[slot] !== undefined) continue;
-    const worker = new Worker(workerUrl, {
-      workerData: { module, memory, control: control.words.buffer, thread: slot + 1 },
-    });
-    worker.unref();
     let started = false;
+    let settle: { resolve(): void; reject(error: unknown): void } | undefined;
     const ready = new Promise<void>((resolve, reject) => {
-      worker.once('message', () => {
-        started = true;
-        resolve();
-      });
-      worker.once('error', reject);
+      settle = { resolve, reject };
     });
     // Only wasmWorkersReady's callers hear of a failed start this way; nobody else awaits it.
     ready.catch(() => {});
+    // Node's worker_threads or the browser's Web Workers: src/platform/kernel-workers*.ts.
+    const worker: KernelWorker = startKernelWorker(
+      { module, memory, control: control.words.buffer as SharedArrayBuffer, thread: slot + 1 },
+      {
+        ready() {
+          started = true;
+          settle!.resolve();
+        },
+        error(error) {
+          settle!.reject(error);
+          // Chunks that throw are caught inside participate, so this is a worker that could not start or
+          // whose thread died; it is dropped. One that could not start will not start next time either:
+          // say so once and stay on the calling thread. (A thread that dies holding a claimed chunk would
+          // leave that job waiting; only a crash of the thread itself can do that.)
+          if (workers[slot] === worker) workers[slot] = undefined;
+          workersReady.delete(worker);
+          if (!started && startFailure === null) {
+            startFailure = error instanceof Error ? error.message : String(error);
+            process.stderr.write(
+              `tensile: wasm worker threads unavailable (${startFailure}); using one thread\n`,
+            );
+          }
+        },
+      },
+    );
     workersReady.set(worker, ready);
-    worker.on('error', (error) => {
-      // Chunks that throw are caught inside participate, so this is a worker that could not start or
-      // whose thread died; it is dropped. One that could not start will not start next time either:
-      // say so once and stay on the calling thread. (A thread that dies holding a claimed chunk would
-      // leave that job waiting; only a crash of the thread itself can do that.)
-      if (workers[slot] === worker) workers[slot] = undefined;
-      workersReady.delete(worker);
-      if (!started && startFailure === null) {
-        startFailure = error instanceof Error ? error.message : String(error);
-        process.stderr.write(
-          `tensile: wasm worker threads unavailable (${startFailure}); using one thread\n`,
-        );
-      }
-    });
     workers[slot] = worker;
   }
 }
