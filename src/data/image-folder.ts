@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type ImageDataset, splitDataset, validateDataset } from './dataset.js';
 import { readCsvRecords } from './csv.js';
+import { FileListing } from './file-listing.js';
 import {
   type ColorMode,
   decodeImagePixels,
@@ -154,8 +155,10 @@ export async function imageFolder(
 }
 
 interface LabelledFiles {
-  files: string[];
-  labels: number[];
+  /** Every image file, class by class (folders) or in listing order. */
+  files: FileListing;
+  /** [files.length] class indices. */
+  labels: Int32Array;
   classNames: string[];
 }
 
@@ -167,8 +170,10 @@ function gatherFolder(directory: string, given: readonly string[] | undefined): 
       `${directory}: no class folders; put each class's images in a subfolder named after it (e.g. ${path.join(directory, 'cat')})`,
     );
   const classNames = given === undefined ? folders : [...given];
-  const files: string[] = [];
-  const labels: number[] = [];
+  // The paths go into a compact listing one class folder at a time, so a folder of a million
+  // images never holds a million path strings at once.
+  const files = new FileListing();
+  let labels = new Int32Array(1024);
   for (const folder of folders) {
     const label = classNames.indexOf(folder);
     if (label < 0)
@@ -180,12 +185,16 @@ function gatherFolder(directory: string, given: readonly string[] | undefined): 
       throw new ImageFolderError(
         `${path.join(directory, folder)}: the class folder holds no images (${IMAGE_EXTENSIONS.join(', ')})`,
       );
-    for (const file of found) {
-      files.push(file);
-      labels.push(label);
+    if (files.length + found.length > labels.length) {
+      const larger = new Int32Array(Math.max(labels.length * 2, files.length + found.length));
+      larger.set(labels);
+      labels = larger;
     }
+    labels.fill(label, files.length, files.length + found.length);
+    for (const file of found) files.add(file);
   }
-  return { files, labels, classNames };
+  files.trim();
+  return { files, labels: labels.slice(0, files.length), classNames };
 }
 
 /**
@@ -208,21 +217,23 @@ function gatherListing(listing: string, given: readonly string[] | undefined): L
   const pathColumn = table.hasHeader ? Math.max(0, table.columns.indexOf('path')) : 0;
   const labelColumn = table.hasHeader && table.columns.includes('label') ? table.columns.indexOf('label') : 1;
   const base = path.dirname(listing);
-  const files: string[] = [];
+  const files = new FileListing();
   const names: string[] = [];
   table.rows.forEach((row, r) => {
     const file = row[pathColumn]!;
     const label = row[labelColumn]!;
     if (file === '' || label === '')
       throw new ImageFolderError(`${listing}: line ${table.lines[r]}: a row needs a path and a label`);
-    files.push(path.isAbsolute(file) ? file : path.join(base, file));
+    files.add(path.isAbsolute(file) ? file : path.join(base, file));
     names.push(label);
   });
   if (files.length === 0) throw new ImageFolderError(`${listing}: the listing has no rows`);
+  files.trim();
   const classNames = given === undefined ? [...new Set(names)].sort() : [...given];
-  const labels = names.map((name, r) => {
-    const label = classNames.indexOf(name);
-    if (label < 0)
+  const index = new Map(classNames.map((name, label) => [name, label]));
+  const labels = Int32Array.from(names, (name, r) => {
+    const label = index.get(name);
+    if (label === undefined)
       throw new ImageFolderError(
         `${listing}: line ${table.lines[r]}: label '${name}' is not one of the given classes (${classNames.join(', ')})`,
       );
@@ -233,8 +244,8 @@ function gatherListing(listing: string, given: readonly string[] | undefined): L
 
 /** Decodes every file (several at once) into one ImageDataset, then splits it. */
 async function readImages(
-  files: string[],
-  labels: number[],
+  files: FileListing,
+  labels: Int32Array,
   classNames: string[],
   options: ImageFolderOptions,
 ): Promise<ImageFolderResult> {
@@ -254,13 +265,13 @@ async function readImages(
     skipped,
   );
   // Keep the good images, in file order (decoding finished in any order).
-  const kept = [...ok.keys()].filter((i) => ok[i] === 1);
+  const kept = keptIndices(ok);
   if (kept.length === 0) throw new ImageFolderError(`none of the ${files.length} images could be read`);
   let all: ImageDataset;
   if (kept.length === files.length) {
     all = {
       images,
-      labels: Int32Array.from(labels),
+      labels,
       count: files.length,
       channels,
       height,
@@ -283,7 +294,7 @@ async function readImages(
     };
   }
   validateDataset(all, 'imageFolder');
-  const keptFiles = kept.map((i) => files[i]!);
+  const keptFiles = Array.from(kept, (i) => files.at(i));
   if (options.validationSplit === undefined)
     return { all, train: all, validation: null, classNames, files: keptFiles, skipped };
   const fraction = options.validationSplit;
@@ -293,12 +304,21 @@ async function readImages(
   return { all, train, validation: test, classNames, files: keptFiles, skipped };
 }
 
+/** The indices whose flag is 1, in order. */
+function keptIndices(ok: Uint8Array): Int32Array {
+  let count = 0;
+  for (let i = 0; i < ok.length; i++) count += ok[i]!;
+  const kept = new Int32Array(count);
+  for (let i = 0, k = 0; i < ok.length; i++) if (ok[i] === 1) kept[k++] = i;
+  return kept;
+}
+
 /**
  * Calls `decode` for every file, `options.concurrency` (default 8) at once. An ImageDecodeError is
  * fatal, or with onBadImage 'skip' a warning and an entry in `skipped`; any other error is fatal.
  */
 async function decodeEach(
-  files: readonly string[],
+  files: FileListing,
   options: ImageFolderOptions,
   decode: (file: string, index: number) => Promise<void>,
   skipped: string[],
@@ -311,14 +331,15 @@ async function decodeEach(
   const work = async (): Promise<void> => {
     while (next < files.length && failure === undefined) {
       const index = next++;
+      const file = files.at(index);
       try {
-        await decode(files[index]!, index);
+        await decode(file, index);
       } catch (error) {
         if (!(error instanceof ImageDecodeError) || onBadImage === 'fail') {
           failure ??= { error };
           return;
         }
-        skipped.push(files[index]!);
+        skipped.push(file);
         warn(`tensile: skipping ${error.message}`);
       }
     }
@@ -350,34 +371,46 @@ function decodeOptionsOf(options: ImageFolderOptions): {
   };
 }
 
-/** The cache file of one image for these options (its path, size and modification time in the key). */
-function cacheEntry(file: string, options: DecodeOptions, cacheDirectory: string): string {
-  let key: string;
+/** Bytes of a cache key: 128 bits of SHA-256, kept per image by imageFolderDataset. */
+const CACHE_KEY_BYTES = 16;
+
+/** One image's cache key for these options: its path, size and modification time, and the options. */
+function cacheKey(file: string, options: DecodeOptions): Buffer {
   try {
     const stats = fs.statSync(file);
-    key = createHash('sha256')
+    return createHash('sha256')
       .update(JSON.stringify([path.resolve(file), stats.size, stats.mtimeMs, options]))
-      .digest('hex');
+      .digest()
+      .subarray(0, CACHE_KEY_BYTES);
   } catch (error) {
     throw new ImageDecodeError(file, `${file}: cannot read this image: ${(error as Error).message}`, {
       cause: error,
     });
   }
-  return path.join(cacheDirectory, `${key}.u8`);
+}
+
+/** The cache file of a key. */
+function cacheEntry(key: Uint8Array, cacheDirectory: string): string {
+  return path.join(
+    cacheDirectory,
+    `${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex')}.u8`,
+  );
 }
 
 /**
  * The decoded, resized 8-bit pixels of one file, from the cache when it holds them for this file's
  * size and modification time and these options, else decoded (and stored when there is a cache).
+ * `key` is the file's cacheKey when the caller has it already.
  */
 async function cachedPixels(
   file: string,
   options: DecodeOptions,
   size: number,
   cacheDirectory: string | undefined,
+  key?: Uint8Array,
 ): Promise<Uint8Array> {
   if (cacheDirectory === undefined) return (await decodeImagePixels(file, options)).pixels;
-  const entry = cacheEntry(file, options, cacheDirectory);
+  const entry = cacheEntry(key ?? cacheKey(file, options), cacheDirectory);
   try {
     const stored = fs.readFileSync(entry);
     // A truncated entry (a crash mid-write elsewhere) is decoded again, not trusted.
@@ -396,8 +429,8 @@ async function cachedPixels(
 
 /** Image files read lazily: a map-style dataset whose samples are decoded pixels read from the cache. */
 export interface ImageFileDataset extends Dataset<Example> {
-  /** The file of each sample. */
-  readonly files: readonly string[];
+  /** The file of each sample (`files.at(i)`), held compactly: a few bytes a file, not a string each. */
+  readonly files: FileListing;
   /** [length] class indices. */
   readonly labels: Int32Array;
   readonly classNames: readonly string[];
@@ -412,7 +445,9 @@ export interface ImageFileDataset extends Dataset<Example> {
  * memory: every image is decoded once into `cacheDirectory` (8-bit, resized; later runs find it
  * there), and `get(i)` reads sample i's entry from disk and returns it as [C, H, W] floats in [0, 1]
  * with its class index. For folders larger than memory, and for WorkerPrefetcher, whose threads each
- * open the same dataset (the cache is then warm) and read batches while the model trains.
+ * open the same dataset (the cache is then warm) and read batches while the model trains. What it
+ * keeps per image is about 40 bytes: the file's name in a compact listing, its 16-byte cache key
+ * and its label.
  *
  * @example
  * // photos.ts, the worker module:
@@ -442,27 +477,37 @@ export async function imageFolderDataset(
     : gatherFolder(source, options.classNames);
   const { decode, channels, height, width } = decodeOptionsOf(options);
   const size = channels * height * width;
-  const entries: string[] = new Array<string>(gathered.files.length);
+  const keys = new Uint8Array(gathered.files.length * CACHE_KEY_BYTES);
   const ok = new Uint8Array(gathered.files.length);
   const skipped: string[] = [];
   await decodeEach(
     gathered.files,
     options,
     async (file, index) => {
-      // Decoded into the cache unless already there; nothing is kept in memory.
-      await cachedPixels(file, decode, size, options.cacheDirectory);
-      entries[index] = cacheEntry(file, decode, options.cacheDirectory);
+      const key = cacheKey(file, decode);
+      // Decoded into the cache unless already there; nothing is kept in memory but the key.
+      await cachedPixels(file, decode, size, options.cacheDirectory, key);
+      keys.set(key, index * CACHE_KEY_BYTES);
       ok[index] = 1;
     },
     skipped,
   );
-  const kept = [...ok.keys()].filter((i) => ok[i] === 1);
+  const kept = keptIndices(ok);
   if (kept.length === 0)
     throw new ImageFolderError(`none of the ${gathered.files.length} images could be read`);
-  const files = kept.map((i) => gathered.files[i]!);
-  const paths = kept.map((i) => entries[i]!);
-  const labels = Int32Array.from(kept, (i) => gathered.labels[i]!);
+  const all = kept.length === gathered.files.length;
+  const files = all ? gathered.files : gathered.files.select(kept);
+  const labels = all ? gathered.labels : Int32Array.from(kept, (i) => gathered.labels[i]!);
+  const keptKeys = all ? keys : new Uint8Array(kept.length * CACHE_KEY_BYTES);
+  if (!all)
+    kept.forEach((source, i) =>
+      keptKeys.set(
+        keys.subarray(source * CACHE_KEY_BYTES, (source + 1) * CACHE_KEY_BYTES),
+        i * CACHE_KEY_BYTES,
+      ),
+    );
   const shape: [number, number, number] = [channels, height, width];
+  const { cacheDirectory } = options;
   return {
     length: kept.length,
     files,
@@ -473,18 +518,22 @@ export async function imageFolderDataset(
     get(index: number): Example {
       if (!Number.isInteger(index) || index < 0 || index >= kept.length)
         throw new RangeError(`imageFolderDataset: index ${index} is outside [0, ${kept.length})`);
+      const entry = cacheEntry(
+        keptKeys.subarray(index * CACHE_KEY_BYTES, (index + 1) * CACHE_KEY_BYTES),
+        cacheDirectory,
+      );
       let stored: Buffer;
       try {
-        stored = fs.readFileSync(paths[index]!);
+        stored = fs.readFileSync(entry);
       } catch (error) {
         throw new ImageFolderError(
-          `${files[index]}: its decoded pixels are gone from the cache (${paths[index]}); open the dataset again`,
+          `${files.at(index)}: its decoded pixels are gone from the cache (${entry}); open the dataset again`,
           { cause: error },
         );
       }
       if (stored.length !== size)
         throw new ImageFolderError(
-          `${files[index]}: its cache entry ${paths[index]} has ${stored.length} bytes, not ${size}`,
+          `${files.at(index)}: its cache entry ${entry} has ${stored.length} bytes, not ${size}`,
         );
       const input = new Float32Array(size);
       pixelsToPlanar(stored, channels, height, width, input);
