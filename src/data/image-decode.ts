@@ -221,6 +221,9 @@ function selectChannels(data: Uint8Array, have: number, want: number, pixelCount
   return out;
 }
 
+/** level / 255 for every 8-bit level, as float32: a lookup instead of a division per value. */
+const UNIT_LEVELS = Float32Array.from({ length: 256 }, (_, level) => level / 255);
+
 /** Interleaved 8-bit pixels [H, W, C] → planar floats [C, H, W] in [0, 1], written into `out` at `offset`. */
 export function pixelsToPlanar(
   pixels: Uint8Array,
@@ -232,7 +235,7 @@ export function pixelsToPlanar(
 ): void {
   const plane = height * width;
   for (let p = 0; p < plane; p++) {
-    for (let c = 0; c < channels; c++) out[offset + c * plane + p] = pixels[p * channels + c]! / 255;
+    for (let c = 0; c < channels; c++) out[offset + c * plane + p] = UNIT_LEVELS[pixels[p * channels + c]!]!;
   }
 }
 

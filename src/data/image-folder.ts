@@ -88,19 +88,29 @@ function imageFilesUnder(directory: string, visited: Set<string>): string[] {
   if (visited.has(real)) return [];
   visited.add(real);
   const found: string[] = [];
-  const names = fs.readdirSync(directory).sort();
-  for (const name of names) {
+  const entries = fs.readdirSync(directory, { withFileTypes: true });
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
+    const name = entry.name;
     if (name.startsWith('.')) continue;
     const full = path.join(directory, name);
-    let stats: fs.Stats;
-    try {
-      stats = fs.statSync(full);
-    } catch {
-      // A dangling link or a file removed meanwhile: nothing to read.
-      continue;
+    // The entry's type comes with the listing; only links (and file systems that do not say) are
+    // followed with a stat, which costs a system call per file.
+    let isDirectory = entry.isDirectory();
+    let isFile = entry.isFile();
+    if (!isDirectory && !isFile) {
+      let stats: fs.Stats;
+      try {
+        stats = fs.statSync(full);
+      } catch {
+        // A dangling link or a file removed meanwhile: nothing to read.
+        continue;
+      }
+      isDirectory = stats.isDirectory();
+      isFile = stats.isFile();
     }
-    if (stats.isDirectory()) found.push(...imageFilesUnder(full, visited));
-    else if (stats.isFile() && isImageFile(name)) found.push(full);
+    if (isDirectory) found.push(...imageFilesUnder(full, visited));
+    else if (isFile && isImageFile(name)) found.push(full);
   }
   visited.delete(real);
   return found;
@@ -411,12 +421,15 @@ async function cachedPixels(
 ): Promise<Uint8Array> {
   if (cacheDirectory === undefined) return (await decodeImagePixels(file, options)).pixels;
   const entry = cacheEntry(key ?? cacheKey(file, options), cacheDirectory);
-  try {
-    const stored = fs.readFileSync(entry);
-    // A truncated entry (a crash mid-write elsewhere) is decoded again, not trusted.
-    if (stored.length === size) return new Uint8Array(stored.buffer, stored.byteOffset, stored.length);
-  } catch {
-    // not cached yet
+  // A missing entry is the common case on a first pass: asked without an exception, which costs more
+  // than the read. A truncated entry (a crash mid-write elsewhere) is decoded again, not trusted.
+  if (fs.statSync(entry, { throwIfNoEntry: false })?.size === size) {
+    try {
+      const stored = fs.readFileSync(entry);
+      if (stored.length === size) return new Uint8Array(stored.buffer, stored.byteOffset, stored.length);
+    } catch {
+      // removed meanwhile: decoded again
+    }
   }
   const { pixels } = await decodeImagePixels(file, options);
   fs.mkdirSync(cacheDirectory, { recursive: true });
