@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { type ImageDataset, splitDataset, validateDataset } from './dataset.js';
 import { readCsvRecords } from './csv.js';
 import { FileListing } from './file-listing.js';
+import { PackReader, PackWriter, packKey, packPath } from './image-pack.js';
 import {
   type ColorMode,
   decodeImagePixels,
@@ -264,6 +265,7 @@ async function readImages(
   const images = new Float32Array(files.length * size);
   const ok = new Uint8Array(files.length);
   const skipped: string[] = [];
+  if (options.cacheDirectory !== undefined) fs.mkdirSync(options.cacheDirectory, { recursive: true });
   await decodeEach(
     files,
     options,
@@ -381,46 +383,35 @@ function decodeOptionsOf(options: ImageFolderOptions): {
   };
 }
 
-/** Bytes of a cache key: 128 bits of SHA-256, kept per image by imageFolderDataset. */
-const CACHE_KEY_BYTES = 16;
-
-/** One image's cache key for these options: its path, size and modification time, and the options. */
-function cacheKey(file: string, options: DecodeOptions): Buffer {
+/** The cache file of one image for these options (its path, size and modification time in the key). */
+function cacheEntry(file: string, options: DecodeOptions, cacheDirectory: string): string {
+  let key: string;
   try {
     const stats = fs.statSync(file);
-    return createHash('sha256')
+    key = createHash('sha256')
       .update(JSON.stringify([path.resolve(file), stats.size, stats.mtimeMs, options]))
-      .digest()
-      .subarray(0, CACHE_KEY_BYTES);
+      .digest('hex');
   } catch (error) {
     throw new ImageDecodeError(file, `${file}: cannot read this image: ${(error as Error).message}`, {
       cause: error,
     });
   }
-}
-
-/** The cache file of a key. */
-function cacheEntry(key: Uint8Array, cacheDirectory: string): string {
-  return path.join(
-    cacheDirectory,
-    `${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex')}.u8`,
-  );
+  return path.join(cacheDirectory, `${key}.u8`);
 }
 
 /**
  * The decoded, resized 8-bit pixels of one file, from the cache when it holds them for this file's
- * size and modification time and these options, else decoded (and stored when there is a cache).
- * `key` is the file's cacheKey when the caller has it already.
+ * size and modification time and these options, else decoded (and stored when there is a cache;
+ * the caller makes the directory).
  */
 async function cachedPixels(
   file: string,
   options: DecodeOptions,
   size: number,
   cacheDirectory: string | undefined,
-  key?: Uint8Array,
 ): Promise<Uint8Array> {
   if (cacheDirectory === undefined) return (await decodeImagePixels(file, options)).pixels;
-  const entry = cacheEntry(key ?? cacheKey(file, options), cacheDirectory);
+  const entry = cacheEntry(file, options, cacheDirectory);
   // A missing entry is the common case on a first pass: asked without an exception, which costs more
   // than the read. A truncated entry (a crash mid-write elsewhere) is decoded again, not trusted.
   if (fs.statSync(entry, { throwIfNoEntry: false })?.size === size) {
@@ -432,7 +423,6 @@ async function cachedPixels(
     }
   }
   const { pixels } = await decodeImagePixels(file, options);
-  fs.mkdirSync(cacheDirectory, { recursive: true });
   // Written under a unique name and renamed, so a reader never sees half an entry.
   const temporary = `${entry}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   fs.writeFileSync(temporary, pixels);
@@ -451,16 +441,20 @@ export interface ImageFileDataset extends Dataset<Example> {
   readonly shape: readonly [number, number, number];
   /** Files that could not be decoded and were left out (onBadImage 'skip'). */
   readonly skipped: readonly string[];
+  /** The cache file the samples are read from. */
+  readonly cacheFile: string;
+  /** Closes the cache file (kept open between reads); a later get opens it again. */
+  close(): void;
 }
 
 /**
  * A class folder (or a path,label listing CSV) as a map-style dataset that does not hold the images in
- * memory: every image is decoded once into `cacheDirectory` (8-bit, resized; later runs find it
- * there), and `get(i)` reads sample i's entry from disk and returns it as [C, H, W] floats in [0, 1]
- * with its class index. For folders larger than memory, and for WorkerPrefetcher, whose threads each
- * open the same dataset (the cache is then warm) and read batches while the model trains. What it
- * keeps per image is about 40 bytes: the file's name in a compact listing, its 16-byte cache key
- * and its label.
+ * memory: every image is decoded once into one cache file in `cacheDirectory` (8-bit, resized, at a
+ * fixed place per image; a later run, or a worker thread, over the same unchanged files finds it
+ * there), and `get(i)` reads sample i from it and returns it as [C, H, W] floats in [0, 1] with its
+ * class index. For folders larger than memory, and for WorkerPrefetcher, whose threads each open the
+ * same dataset (the cache is then warm) and read batches while the model trains. What it keeps per
+ * image is about 25 bytes: the file's name in a compact listing and its label.
  *
  * @example
  * // photos.ts, the worker module:
@@ -490,37 +484,55 @@ export async function imageFolderDataset(
     : gatherFolder(source, options.classNames);
   const { decode, channels, height, width } = decodeOptionsOf(options);
   const size = channels * height * width;
-  const keys = new Uint8Array(gathered.files.length * CACHE_KEY_BYTES);
-  const ok = new Uint8Array(gathered.files.length);
+  const count = gathered.files.length;
+  const key = packKey(gathered.files, decode);
+  const cacheFile = packPath(options.cacheDirectory, key);
   const skipped: string[] = [];
-  await decodeEach(
-    gathered.files,
-    options,
-    async (file, index) => {
-      const key = cacheKey(file, decode);
-      // Decoded into the cache unless already there; nothing is kept in memory but the key.
-      await cachedPixels(file, decode, size, options.cacheDirectory, key);
-      keys.set(key, index * CACHE_KEY_BYTES);
-      ok[index] = 1;
-    },
-    skipped,
-  );
-  const kept = keptIndices(ok);
-  if (kept.length === 0)
-    throw new ImageFolderError(`none of the ${gathered.files.length} images could be read`);
-  const all = kept.length === gathered.files.length;
+  let pack = PackReader.open(cacheFile, key, count, size);
+  if (pack === undefined) {
+    const writer = new PackWriter(cacheFile, key, count, size);
+    try {
+      await decodeEach(
+        gathered.files,
+        options,
+        async (file, index) => {
+          // Decoded into the cache file; nothing is kept in memory.
+          writer.write(index, (await decodeImagePixels(file, decode)).pixels);
+        },
+        skipped,
+      );
+      writer.finish();
+    } catch (error) {
+      writer.discard();
+      throw error;
+    }
+    pack = PackReader.open(cacheFile, key, count, size);
+    if (pack === undefined) throw new ImageFolderError(`${cacheFile}: the decoded images did not read back`);
+  } else {
+    // Images the cache could not hold are decoded again, to fail or be skipped (with a warning)
+    // as on the first pass; an unchanged file decodes no better the second time.
+    const missing = keptIndices(pack.status.map((done) => 1 - done));
+    if (missing.length > 0)
+      await decodeEach(
+        gathered.files.select(missing),
+        options,
+        async (file) => {
+          await decodeImagePixels(file, decode);
+          throw new ImageFolderError(
+            `${file}: it decodes now but not when the cache was made; open the dataset again`,
+          );
+        },
+        skipped,
+      );
+  }
+  const kept = keptIndices(pack.status);
+  if (kept.length === 0) throw new ImageFolderError(`none of the ${count} images could be read`);
+  const all = kept.length === count;
   const files = all ? gathered.files : gathered.files.select(kept);
   const labels = all ? gathered.labels : Int32Array.from(kept, (i) => gathered.labels[i]!);
-  const keptKeys = all ? keys : new Uint8Array(kept.length * CACHE_KEY_BYTES);
-  if (!all)
-    kept.forEach((source, i) =>
-      keptKeys.set(
-        keys.subarray(source * CACHE_KEY_BYTES, (source + 1) * CACHE_KEY_BYTES),
-        i * CACHE_KEY_BYTES,
-      ),
-    );
   const shape: [number, number, number] = [channels, height, width];
-  const { cacheDirectory } = options;
+  const pixels = new Uint8Array(size);
+  const reader = pack;
   return {
     length: kept.length,
     files,
@@ -528,28 +540,21 @@ export async function imageFolderDataset(
     classNames: gathered.classNames,
     shape,
     skipped,
+    cacheFile,
+    close: () => reader.close(),
     get(index: number): Example {
       if (!Number.isInteger(index) || index < 0 || index >= kept.length)
         throw new RangeError(`imageFolderDataset: index ${index} is outside [0, ${kept.length})`);
-      const entry = cacheEntry(
-        keptKeys.subarray(index * CACHE_KEY_BYTES, (index + 1) * CACHE_KEY_BYTES),
-        cacheDirectory,
-      );
-      let stored: Buffer;
       try {
-        stored = fs.readFileSync(entry);
+        reader.read(kept[index]!, pixels);
       } catch (error) {
         throw new ImageFolderError(
-          `${files.at(index)}: its decoded pixels are gone from the cache (${entry}); open the dataset again`,
+          `${files.at(index)}: its decoded pixels cannot be read from the cache (${cacheFile}: ${(error as Error).message}); open the dataset again`,
           { cause: error },
         );
       }
-      if (stored.length !== size)
-        throw new ImageFolderError(
-          `${files.at(index)}: its cache entry ${entry} has ${stored.length} bytes, not ${size}`,
-        );
       const input = new Float32Array(size);
-      pixelsToPlanar(stored, channels, height, width, input);
+      pixelsToPlanar(pixels, channels, height, width, input);
       return { input, shape, target: labels[index]! };
     },
   };
