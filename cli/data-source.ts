@@ -15,6 +15,7 @@ import {
   type ImageDataset,
   imageFolder,
   imageFolderDataset,
+  type ImageFileDataset,
   type ImageFolderOptions,
   type ImageFolderResult,
   imageListing,
@@ -205,11 +206,13 @@ export async function loadStreamedImages(
     throw new UsageError(`${command}: --stream is for images (class folders or a listing), not tables`);
   const given = values['image-cache'] as string | undefined;
   const cacheDirectory = given ?? fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-stream-'));
+  let dataset: ImageFileDataset | undefined;
   const close = () => {
+    dataset?.close();
     if (given === undefined) fs.rmSync(cacheDirectory, { recursive: true, force: true });
   };
   try {
-    const dataset = await imageFolderDataset(location, {
+    dataset = await imageFolderDataset(location, {
       ...imageOptions(values, command),
       cacheDirectory,
       ...(options.classNames === undefined ? {} : { classNames: options.classNames }),

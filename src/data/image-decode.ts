@@ -4,7 +4,10 @@
  * loaded on first use: libvips decodes on libuv's thread pool, so several images decode in parallel
  * off the main thread while this thread waits for them.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { importOptional } from '../util/optional-dependency.js';
+import { decodePlainPng } from './png-decode.js';
 
 /** The extensions read as images (lower case, with the dot); other files in a folder are ignored. */
 export const IMAGE_EXTENSIONS: readonly string[] = ['.png', '.jpg', '.jpeg', '.webp', '.gif'];
@@ -111,9 +114,11 @@ export async function decodeImagePixels(
   file: string,
   options: DecodeOptions = {},
 ): Promise<{ pixels: Uint8Array; channels: number; height: number; width: number }> {
-  const sharp = await loadSharp();
   const color = options.color ?? 'rgb';
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const plain = plainPngPixels(file, options, color, maxPixels);
+  if (plain !== undefined) return plain;
+  const sharp = await loadSharp();
   try {
     // failOn 'warning' makes truncated JPEG and PNG data an error rather than a half-grey image.
     // Only the first frame of an animated GIF or WebP is read.
@@ -141,6 +146,67 @@ export async function decodeImagePixels(
   }
 }
 
+/** PNG files up to this size are read here and tried on the plain-PNG path before sharp. */
+const PLAIN_PNG_MAX_BYTES = 1 << 20;
+
+/**
+ * A small PNG's pixels decoded without sharp (png-decode.ts) when it has the size wanted already and
+ * needs no colour conversion; undefined for anything else, which sharp then decodes (and reports by
+ * path when it is unreadable, as for every other file). The file is read synchronously: for a file
+ * of a few hundred bytes that takes microseconds, where an asynchronous read costs ten times more.
+ */
+function plainPngPixels(
+  file: string,
+  options: DecodeOptions,
+  color: ColorMode,
+  maxPixels: number,
+): { pixels: Uint8Array; channels: number; height: number; width: number } | undefined {
+  if (path.extname(file).toLowerCase() !== '.png') return undefined;
+  let bytes: Buffer;
+  let descriptor: number | undefined;
+  try {
+    descriptor = fs.openSync(file, 'r');
+    const { size } = fs.fstatSync(descriptor);
+    if (size > PLAIN_PNG_MAX_BYTES) return undefined;
+    bytes = Buffer.allocUnsafe(size);
+    if (fs.readSync(descriptor, bytes, 0, size, 0) !== size) return undefined;
+  } catch {
+    // Missing or unreadable: sharp says so, in the words it always has.
+    return undefined;
+  } finally {
+    if (descriptor !== undefined) fs.closeSync(descriptor);
+  }
+  const decoded = decodePlainPng(bytes, {
+    ...(options.size === undefined ? {} : { size: resolveSize(options.size) }),
+    maxPixels,
+  });
+  if (decoded === undefined) return undefined;
+  const wanted = color === 'grayscale' ? 1 : 3;
+  const pixelCount = decoded.width * decoded.height;
+  // Gray is repeated into RGB and alpha dropped, as selectChannels does with sharp's output. Colour
+  // to gray is libvips's conversion, left to sharp, except for colour PNGs whose pixels are all gray
+  // (red = green = blue, as sharp writes gray images): libvips maps every such level to itself.
+  if (color === 'grayscale' && decoded.channels > 2) {
+    const gray = grayOfNeutral(decoded.pixels, decoded.channels, pixelCount);
+    return gray === undefined
+      ? undefined
+      : { pixels: gray, channels: 1, height: decoded.height, width: decoded.width };
+  }
+  const pixels = selectChannels(decoded.pixels, decoded.channels, wanted, pixelCount);
+  return { pixels, channels: wanted, height: decoded.height, width: decoded.width };
+}
+
+/** The red channel of RGB(A) pixels when every pixel has red = green = blue; else undefined. */
+function grayOfNeutral(data: Uint8Array, channels: number, pixelCount: number): Uint8Array | undefined {
+  const gray = new Uint8Array(pixelCount);
+  for (let p = 0; p < pixelCount; p++) {
+    const red = data[p * channels]!;
+    if (data[p * channels + 1] !== red || data[p * channels + 2] !== red) return undefined;
+    gray[p] = red;
+  }
+  return gray;
+}
+
 /**
  * Interleaved pixels with `have` channels reduced or expanded to `want`: alpha dropped, gray repeated
  * into red, green and blue. libvips keeps a gray PNG gray even when asked for sRGB, and keeps alpha.
@@ -155,6 +221,9 @@ function selectChannels(data: Uint8Array, have: number, want: number, pixelCount
   return out;
 }
 
+/** level / 255 for every 8-bit level, as float32: a lookup instead of a division per value. */
+const UNIT_LEVELS = Float32Array.from({ length: 256 }, (_, level) => level / 255);
+
 /** Interleaved 8-bit pixels [H, W, C] → planar floats [C, H, W] in [0, 1], written into `out` at `offset`. */
 export function pixelsToPlanar(
   pixels: Uint8Array,
@@ -166,7 +235,7 @@ export function pixelsToPlanar(
 ): void {
   const plane = height * width;
   for (let p = 0; p < plane; p++) {
-    for (let c = 0; c < channels; c++) out[offset + c * plane + p] = pixels[p * channels + c]! / 255;
+    for (let c = 0; c < channels; c++) out[offset + c * plane + p] = UNIT_LEVELS[pixels[p * channels + c]!]!;
   }
 }
 

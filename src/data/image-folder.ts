@@ -10,6 +10,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type ImageDataset, splitDataset, validateDataset } from './dataset.js';
 import { readCsvRecords } from './csv.js';
+import { FileListing } from './file-listing.js';
+import { PackReader, PackWriter, packKey, packPath } from './image-pack.js';
 import {
   type ColorMode,
   decodeImagePixels,
@@ -87,19 +89,29 @@ function imageFilesUnder(directory: string, visited: Set<string>): string[] {
   if (visited.has(real)) return [];
   visited.add(real);
   const found: string[] = [];
-  const names = fs.readdirSync(directory).sort();
-  for (const name of names) {
+  const entries = fs.readdirSync(directory, { withFileTypes: true });
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
+    const name = entry.name;
     if (name.startsWith('.')) continue;
     const full = path.join(directory, name);
-    let stats: fs.Stats;
-    try {
-      stats = fs.statSync(full);
-    } catch {
-      // A dangling link or a file removed meanwhile: nothing to read.
-      continue;
+    // The entry's type comes with the listing; only links (and file systems that do not say) are
+    // followed with a stat, which costs a system call per file.
+    let isDirectory = entry.isDirectory();
+    let isFile = entry.isFile();
+    if (!isDirectory && !isFile) {
+      let stats: fs.Stats;
+      try {
+        stats = fs.statSync(full);
+      } catch {
+        // A dangling link or a file removed meanwhile: nothing to read.
+        continue;
+      }
+      isDirectory = stats.isDirectory();
+      isFile = stats.isFile();
     }
-    if (stats.isDirectory()) found.push(...imageFilesUnder(full, visited));
-    else if (stats.isFile() && isImageFile(name)) found.push(full);
+    if (isDirectory) found.push(...imageFilesUnder(full, visited));
+    else if (isFile && isImageFile(name)) found.push(full);
   }
   visited.delete(real);
   return found;
@@ -154,8 +166,10 @@ export async function imageFolder(
 }
 
 interface LabelledFiles {
-  files: string[];
-  labels: number[];
+  /** Every image file, class by class (folders) or in listing order. */
+  files: FileListing;
+  /** [files.length] class indices. */
+  labels: Int32Array;
   classNames: string[];
 }
 
@@ -167,8 +181,10 @@ function gatherFolder(directory: string, given: readonly string[] | undefined): 
       `${directory}: no class folders; put each class's images in a subfolder named after it (e.g. ${path.join(directory, 'cat')})`,
     );
   const classNames = given === undefined ? folders : [...given];
-  const files: string[] = [];
-  const labels: number[] = [];
+  // The paths go into a compact listing one class folder at a time, so a folder of a million
+  // images never holds a million path strings at once.
+  const files = new FileListing();
+  let labels = new Int32Array(1024);
   for (const folder of folders) {
     const label = classNames.indexOf(folder);
     if (label < 0)
@@ -180,12 +196,16 @@ function gatherFolder(directory: string, given: readonly string[] | undefined): 
       throw new ImageFolderError(
         `${path.join(directory, folder)}: the class folder holds no images (${IMAGE_EXTENSIONS.join(', ')})`,
       );
-    for (const file of found) {
-      files.push(file);
-      labels.push(label);
+    if (files.length + found.length > labels.length) {
+      const larger = new Int32Array(Math.max(labels.length * 2, files.length + found.length));
+      larger.set(labels);
+      labels = larger;
     }
+    labels.fill(label, files.length, files.length + found.length);
+    for (const file of found) files.add(file);
   }
-  return { files, labels, classNames };
+  files.trim();
+  return { files, labels: labels.slice(0, files.length), classNames };
 }
 
 /**
@@ -208,21 +228,23 @@ function gatherListing(listing: string, given: readonly string[] | undefined): L
   const pathColumn = table.hasHeader ? Math.max(0, table.columns.indexOf('path')) : 0;
   const labelColumn = table.hasHeader && table.columns.includes('label') ? table.columns.indexOf('label') : 1;
   const base = path.dirname(listing);
-  const files: string[] = [];
+  const files = new FileListing();
   const names: string[] = [];
   table.rows.forEach((row, r) => {
     const file = row[pathColumn]!;
     const label = row[labelColumn]!;
     if (file === '' || label === '')
       throw new ImageFolderError(`${listing}: line ${table.lines[r]}: a row needs a path and a label`);
-    files.push(path.isAbsolute(file) ? file : path.join(base, file));
+    files.add(path.isAbsolute(file) ? file : path.join(base, file));
     names.push(label);
   });
   if (files.length === 0) throw new ImageFolderError(`${listing}: the listing has no rows`);
+  files.trim();
   const classNames = given === undefined ? [...new Set(names)].sort() : [...given];
-  const labels = names.map((name, r) => {
-    const label = classNames.indexOf(name);
-    if (label < 0)
+  const index = new Map(classNames.map((name, label) => [name, label]));
+  const labels = Int32Array.from(names, (name, r) => {
+    const label = index.get(name);
+    if (label === undefined)
       throw new ImageFolderError(
         `${listing}: line ${table.lines[r]}: label '${name}' is not one of the given classes (${classNames.join(', ')})`,
       );
@@ -233,8 +255,8 @@ function gatherListing(listing: string, given: readonly string[] | undefined): L
 
 /** Decodes every file (several at once) into one ImageDataset, then splits it. */
 async function readImages(
-  files: string[],
-  labels: number[],
+  files: FileListing,
+  labels: Int32Array,
   classNames: string[],
   options: ImageFolderOptions,
 ): Promise<ImageFolderResult> {
@@ -243,6 +265,7 @@ async function readImages(
   const images = new Float32Array(files.length * size);
   const ok = new Uint8Array(files.length);
   const skipped: string[] = [];
+  if (options.cacheDirectory !== undefined) fs.mkdirSync(options.cacheDirectory, { recursive: true });
   await decodeEach(
     files,
     options,
@@ -254,13 +277,13 @@ async function readImages(
     skipped,
   );
   // Keep the good images, in file order (decoding finished in any order).
-  const kept = [...ok.keys()].filter((i) => ok[i] === 1);
+  const kept = keptIndices(ok);
   if (kept.length === 0) throw new ImageFolderError(`none of the ${files.length} images could be read`);
   let all: ImageDataset;
   if (kept.length === files.length) {
     all = {
       images,
-      labels: Int32Array.from(labels),
+      labels,
       count: files.length,
       channels,
       height,
@@ -283,7 +306,7 @@ async function readImages(
     };
   }
   validateDataset(all, 'imageFolder');
-  const keptFiles = kept.map((i) => files[i]!);
+  const keptFiles = Array.from(kept, (i) => files.at(i));
   if (options.validationSplit === undefined)
     return { all, train: all, validation: null, classNames, files: keptFiles, skipped };
   const fraction = options.validationSplit;
@@ -293,12 +316,21 @@ async function readImages(
   return { all, train, validation: test, classNames, files: keptFiles, skipped };
 }
 
+/** The indices whose flag is 1, in order. */
+function keptIndices(ok: Uint8Array): Int32Array {
+  let count = 0;
+  for (let i = 0; i < ok.length; i++) count += ok[i]!;
+  const kept = new Int32Array(count);
+  for (let i = 0, k = 0; i < ok.length; i++) if (ok[i] === 1) kept[k++] = i;
+  return kept;
+}
+
 /**
  * Calls `decode` for every file, `options.concurrency` (default 8) at once. An ImageDecodeError is
  * fatal, or with onBadImage 'skip' a warning and an entry in `skipped`; any other error is fatal.
  */
 async function decodeEach(
-  files: readonly string[],
+  files: FileListing,
   options: ImageFolderOptions,
   decode: (file: string, index: number) => Promise<void>,
   skipped: string[],
@@ -311,14 +343,15 @@ async function decodeEach(
   const work = async (): Promise<void> => {
     while (next < files.length && failure === undefined) {
       const index = next++;
+      const file = files.at(index);
       try {
-        await decode(files[index]!, index);
+        await decode(file, index);
       } catch (error) {
         if (!(error instanceof ImageDecodeError) || onBadImage === 'fail') {
           failure ??= { error };
           return;
         }
-        skipped.push(files[index]!);
+        skipped.push(file);
         warn(`tensile: skipping ${error.message}`);
       }
     }
@@ -368,7 +401,8 @@ function cacheEntry(file: string, options: DecodeOptions, cacheDirectory: string
 
 /**
  * The decoded, resized 8-bit pixels of one file, from the cache when it holds them for this file's
- * size and modification time and these options, else decoded (and stored when there is a cache).
+ * size and modification time and these options, else decoded (and stored when there is a cache;
+ * the caller makes the directory).
  */
 async function cachedPixels(
   file: string,
@@ -378,15 +412,17 @@ async function cachedPixels(
 ): Promise<Uint8Array> {
   if (cacheDirectory === undefined) return (await decodeImagePixels(file, options)).pixels;
   const entry = cacheEntry(file, options, cacheDirectory);
-  try {
-    const stored = fs.readFileSync(entry);
-    // A truncated entry (a crash mid-write elsewhere) is decoded again, not trusted.
-    if (stored.length === size) return new Uint8Array(stored.buffer, stored.byteOffset, stored.length);
-  } catch {
-    // not cached yet
+  // A missing entry is the common case on a first pass: asked without an exception, which costs more
+  // than the read. A truncated entry (a crash mid-write elsewhere) is decoded again, not trusted.
+  if (fs.statSync(entry, { throwIfNoEntry: false })?.size === size) {
+    try {
+      const stored = fs.readFileSync(entry);
+      if (stored.length === size) return new Uint8Array(stored.buffer, stored.byteOffset, stored.length);
+    } catch {
+      // removed meanwhile: decoded again
+    }
   }
   const { pixels } = await decodeImagePixels(file, options);
-  fs.mkdirSync(cacheDirectory, { recursive: true });
   // Written under a unique name and renamed, so a reader never sees half an entry.
   const temporary = `${entry}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   fs.writeFileSync(temporary, pixels);
@@ -396,8 +432,8 @@ async function cachedPixels(
 
 /** Image files read lazily: a map-style dataset whose samples are decoded pixels read from the cache. */
 export interface ImageFileDataset extends Dataset<Example> {
-  /** The file of each sample. */
-  readonly files: readonly string[];
+  /** The file of each sample (`files.at(i)`), held compactly: a few bytes a file, not a string each. */
+  readonly files: FileListing;
   /** [length] class indices. */
   readonly labels: Int32Array;
   readonly classNames: readonly string[];
@@ -405,14 +441,20 @@ export interface ImageFileDataset extends Dataset<Example> {
   readonly shape: readonly [number, number, number];
   /** Files that could not be decoded and were left out (onBadImage 'skip'). */
   readonly skipped: readonly string[];
+  /** The cache file the samples are read from. */
+  readonly cacheFile: string;
+  /** Closes the cache file (kept open between reads); a later get opens it again. */
+  close(): void;
 }
 
 /**
  * A class folder (or a path,label listing CSV) as a map-style dataset that does not hold the images in
- * memory: every image is decoded once into `cacheDirectory` (8-bit, resized; later runs find it
- * there), and `get(i)` reads sample i's entry from disk and returns it as [C, H, W] floats in [0, 1]
- * with its class index. For folders larger than memory, and for WorkerPrefetcher, whose threads each
- * open the same dataset (the cache is then warm) and read batches while the model trains.
+ * memory: every image is decoded once into one cache file in `cacheDirectory` (8-bit, resized, at a
+ * fixed place per image; a later run, or a worker thread, over the same unchanged files finds it
+ * there), and `get(i)` reads sample i from it and returns it as [C, H, W] floats in [0, 1] with its
+ * class index. For folders larger than memory, and for WorkerPrefetcher, whose threads each open the
+ * same dataset (the cache is then warm) and read batches while the model trains. What it keeps per
+ * image is about 25 bytes: the file's name in a compact listing and its label.
  *
  * @example
  * // photos.ts, the worker module:
@@ -442,27 +484,55 @@ export async function imageFolderDataset(
     : gatherFolder(source, options.classNames);
   const { decode, channels, height, width } = decodeOptionsOf(options);
   const size = channels * height * width;
-  const entries: string[] = new Array<string>(gathered.files.length);
-  const ok = new Uint8Array(gathered.files.length);
+  const count = gathered.files.length;
+  const key = packKey(gathered.files, decode);
+  const cacheFile = packPath(options.cacheDirectory, key);
   const skipped: string[] = [];
-  await decodeEach(
-    gathered.files,
-    options,
-    async (file, index) => {
-      // Decoded into the cache unless already there; nothing is kept in memory.
-      await cachedPixels(file, decode, size, options.cacheDirectory);
-      entries[index] = cacheEntry(file, decode, options.cacheDirectory);
-      ok[index] = 1;
-    },
-    skipped,
-  );
-  const kept = [...ok.keys()].filter((i) => ok[i] === 1);
-  if (kept.length === 0)
-    throw new ImageFolderError(`none of the ${gathered.files.length} images could be read`);
-  const files = kept.map((i) => gathered.files[i]!);
-  const paths = kept.map((i) => entries[i]!);
-  const labels = Int32Array.from(kept, (i) => gathered.labels[i]!);
+  let pack = PackReader.open(cacheFile, key, count, size);
+  if (pack === undefined) {
+    const writer = new PackWriter(cacheFile, key, count, size);
+    try {
+      await decodeEach(
+        gathered.files,
+        options,
+        async (file, index) => {
+          // Decoded into the cache file; nothing is kept in memory.
+          writer.write(index, (await decodeImagePixels(file, decode)).pixels);
+        },
+        skipped,
+      );
+      writer.finish();
+    } catch (error) {
+      writer.discard();
+      throw error;
+    }
+    pack = PackReader.open(cacheFile, key, count, size);
+    if (pack === undefined) throw new ImageFolderError(`${cacheFile}: the decoded images did not read back`);
+  } else {
+    // Images the cache could not hold are decoded again, to fail or be skipped (with a warning)
+    // as on the first pass; an unchanged file decodes no better the second time.
+    const missing = keptIndices(pack.status.map((done) => 1 - done));
+    if (missing.length > 0)
+      await decodeEach(
+        gathered.files.select(missing),
+        options,
+        async (file) => {
+          await decodeImagePixels(file, decode);
+          throw new ImageFolderError(
+            `${file}: it decodes now but not when the cache was made; open the dataset again`,
+          );
+        },
+        skipped,
+      );
+  }
+  const kept = keptIndices(pack.status);
+  if (kept.length === 0) throw new ImageFolderError(`none of the ${count} images could be read`);
+  const all = kept.length === count;
+  const files = all ? gathered.files : gathered.files.select(kept);
+  const labels = all ? gathered.labels : Int32Array.from(kept, (i) => gathered.labels[i]!);
   const shape: [number, number, number] = [channels, height, width];
+  const pixels = new Uint8Array(size);
+  const reader = pack;
   return {
     length: kept.length,
     files,
@@ -470,24 +540,21 @@ export async function imageFolderDataset(
     classNames: gathered.classNames,
     shape,
     skipped,
+    cacheFile,
+    close: () => reader.close(),
     get(index: number): Example {
       if (!Number.isInteger(index) || index < 0 || index >= kept.length)
         throw new RangeError(`imageFolderDataset: index ${index} is outside [0, ${kept.length})`);
-      let stored: Buffer;
       try {
-        stored = fs.readFileSync(paths[index]!);
+        reader.read(kept[index]!, pixels);
       } catch (error) {
         throw new ImageFolderError(
-          `${files[index]}: its decoded pixels are gone from the cache (${paths[index]}); open the dataset again`,
+          `${files.at(index)}: its decoded pixels cannot be read from the cache (${cacheFile}: ${(error as Error).message}); open the dataset again`,
           { cause: error },
         );
       }
-      if (stored.length !== size)
-        throw new ImageFolderError(
-          `${files[index]}: its cache entry ${paths[index]} has ${stored.length} bytes, not ${size}`,
-        );
       const input = new Float32Array(size);
-      pixelsToPlanar(stored, channels, height, width, input);
+      pixelsToPlanar(pixels, channels, height, width, input);
       return { input, shape, target: labels[index]! };
     },
   };

@@ -20,4 +20,5 @@ export {
   type ResizeFit,
 } from './image-decode.js';
 export * from './image-folder.js';
+export { FileListing } from './file-listing.js';
 export * from './csv.js';
