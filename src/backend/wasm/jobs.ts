@@ -2,6 +2,10 @@
  * Jobs: one kernel call split into chunks, and the protocol by which threads claim and run them.
  *
  * This module is loaded both by the calling thread (./threads.ts) and by every worker (./worker.ts).
+ * It knows no kernel: each kernel file of this folder brings its chunk runners (and declares the
+ * exports of the kernels module they call) as a KernelFileJobs, and ./index.ts lists those in the job
+ * table, which numbers the runners; a job is posted under its runner's number, and the calling thread
+ * and every worker build the same table from the same list.
  * A job lives in a small SharedArrayBuffer, the control block: a few Int32 words for the protocol and
  * a Float64 parameter block (pointers into the shared wasm memory, shapes, and how the output is
  * split). A chunk is one block of a two-level grid over the output: `first` items (rows, images,
@@ -22,7 +26,7 @@
  * flag takes the job's generation, so the caller can copy that chunk's outputs out while other chunks
  * still run. Copying and computing then overlap instead of taking turns.
  */
-import type { KernelExports, RuntimeExports } from './runtime.js';
+import type { KernelExports, RuntimeExportName } from './runtime.js';
 
 /** Int32 slots of the control block. */
 export const Control = {
@@ -142,7 +146,12 @@ export function scratchOf(p: Float64Array, thread: number): number {
  * and calls the kernels module on the block `chunk` of the output. The block is only valid during the
  * call (it is refilled for the next chunk).
  */
-export type ChunkRunner = (kernels: KernelExports, p: Float64Array, chunk: ChunkBlock, thread: number) => void;
+export type ChunkRunner = (
+  kernels: KernelExports,
+  p: Float64Array,
+  chunk: ChunkBlock,
+  thread: number,
+) => void;
 
 /**
  * What one kernel file of this folder contributes to the worker threads: the exports of the kernels
@@ -166,7 +175,7 @@ type ExportsOf<Files extends readonly KernelFileJobs[]> = Files[number] extends 
 /** KernelExports members that no file in `Files` lists: their files are missing from the table. */
 export type UnlistedExports<Files extends readonly KernelFileJobs[]> = Exclude<
   keyof KernelExports,
-  ExportsOf<Files> | keyof RuntimeExports
+  ExportsOf<Files> | RuntimeExportName
 >;
 
 /**
@@ -177,12 +186,15 @@ export type UnlistedExports<Files extends readonly KernelFileJobs[]> = Exclude<
 export class JobTable {
   /** Runners by kind. */
   readonly runners: readonly ChunkRunner[];
+  /** Their job names (the keys of their files' runners), by kind. */
+  readonly jobNames: readonly string[];
   /** Every export of the kernels module that the listed files call (./runtime.ts checks them). */
   readonly exportNames: readonly (keyof KernelExports)[];
   private readonly kinds = new Map<ChunkRunner, number>();
 
   constructor(files: readonly KernelFileJobs[]) {
     const runners: ChunkRunner[] = [];
+    const jobNames: string[] = [];
     const exportNames = new Set<keyof KernelExports>();
     for (const file of files) {
       for (const name of Object.keys(file.exports) as (keyof KernelExports)[]) exportNames.add(name);
@@ -190,9 +202,11 @@ export class JobTable {
         if (this.kinds.has(runner)) throw new Error(`wasm backend: job runner ${job} is listed twice`);
         this.kinds.set(runner, runners.length);
         runners.push(runner);
+        jobNames.push(job);
       }
     }
     this.runners = runners;
+    this.jobNames = jobNames;
     this.exportNames = [...exportNames];
   }
 

@@ -408,7 +408,12 @@ const channelSumChunk: ChunkRunner = (kernels, p, chunk) => {
 
 /** This file's part of the job table (./index.ts). */
 export const normalizationJobs = {
-  exports: { batchNormTrainForward: true, batchNormTrainBackward: true, channelAffine: true, channelSum: true },
+  exports: {
+    batchNormTrainForward: true,
+    batchNormTrainBackward: true,
+    channelAffine: true,
+    channelSum: true,
+  },
   runners: {
     batchNormTrainForward: batchNormTrainForwardChunk,
     batchNormTrainBackward: batchNormTrainBackwardChunk,

@@ -240,7 +240,12 @@ const maxPool2dBackwardChunk: ChunkRunner = (kernels, p, chunk) => {
 
 /** This file's part of the job table (./index.ts). */
 export const poolingJobs = {
-  exports: { maxPool2dForward: true, maxPool2dBackward: true, avgPool2dForward: true, avgPool2dBackward: true },
+  exports: {
+    maxPool2dForward: true,
+    maxPool2dBackward: true,
+    avgPool2dForward: true,
+    avgPool2dBackward: true,
+  },
   runners: {
     maxPool2dForward: maxPool2dForwardChunk,
     maxPool2dBackward: maxPool2dBackwardChunk,

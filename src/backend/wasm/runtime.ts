@@ -40,23 +40,20 @@ declare const WebAssembly: WasmApi;
 /** Byte address in the module's linear memory. */
 export type Pointer = number;
 
-/** The exports of assembly/index.ts that this module itself calls. */
-export interface RuntimeExports {
-  heapBase(): Pointer;
-}
-const runtimeExportNames = Object.keys({ heapBase: true } satisfies Record<keyof RuntimeExports, true>) as (
-  | keyof RuntimeExports
-)[];
-
 /**
  * The functions exported by assembly/index.ts that this backend calls (see the AssemblyScript
- * sources for semantics). Each kernel file of this folder declares the exports it calls by augmenting
- * this interface (`declare module './runtime.js' { interface KernelExports { … } }`) and lists them in
- * its jobs (./jobs.ts, KernelFileJobs), which instantiateKernels checks. Kernels that threads share
- * take the block of the output they compute as trailing ranges.
+ * sources for semantics). Only heapBase is declared here, for this module; each kernel file of this
+ * folder declares the exports it calls by augmenting this interface
+ * (`declare module './runtime.js' { interface KernelExports { … } }`) and lists them in its jobs
+ * (./jobs.ts, KernelFileJobs), which instantiateKernels checks. Kernels that threads share take the
+ * block of the output they compute as trailing ranges.
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- its members come from the kernel files
-export interface KernelExports extends RuntimeExports {}
+export interface KernelExports {
+  heapBase(): Pointer;
+}
+/** The exports this module calls itself. */
+export type RuntimeExportName = 'heapBase';
+const runtimeExportNames: readonly RuntimeExportName[] = ['heapBase'];
 
 /** The scratch block is sized to what the largest call needed, plus this much room. */
 const ARENA_HEADROOM = 1.25;
