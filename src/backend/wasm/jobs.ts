@@ -226,15 +226,16 @@ let installed: JobTable | undefined;
 
 /**
  * Builds this thread's job table from the kernel files' jobs and makes it the one every job uses
- * (./index.ts calls this once, for the calling thread and for every worker that imports it). The
- * second argument exists only to fail to compile while a kernel file that declares exports is
- * missing from `files`; the error names those exports.
+ * (./index.ts calls this once, for the calling thread and for every worker that imports it). While a
+ * kernel file that declares exports is missing from `files`, the call fails to compile, naming those
+ * exports (`unlistedExports`).
  */
 export function defineJobTable<const Files extends readonly KernelFileJobs[]>(
-  files: Files,
-  ...unlisted: [UnlistedExports<Files>] extends [never] ? [] : [missingFiles: UnlistedExports<Files>]
+  files: Files &
+    ([UnlistedExports<Files>] extends [never]
+      ? unknown
+      : { readonly unlistedExports: UnlistedExports<Files> }),
 ): JobTable {
-  void unlisted;
   if (installed !== undefined) throw new Error('wasm backend: the job table is defined twice');
   installed = new JobTable(files);
   return installed;
