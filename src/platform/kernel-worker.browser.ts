@@ -5,6 +5,8 @@
  * the worker instantiates the kernels, says it is ready, and from then on joins every job, sleeping
  * in Atomics.wait (which workers may do) between jobs.
  */
+// The job table: the same runners, numbered the same way, as on the calling thread.
+import { wasmJobs } from '../backend/wasm/index.js';
 import { Control, controlBlock, participate, waitWhile } from '../backend/wasm/jobs.js';
 import { instantiateKernels, type WasmMemory, type WasmModule } from '../backend/wasm/runtime.js';
 import type { KernelWorkerData } from './kernel-workers.js';
@@ -26,7 +28,7 @@ scope.addEventListener('message', ({ data }) => {
   scope.postMessage('ready');
   for (;;) {
     const seen = Atomics.load(words, Control.wake);
-    participate(kernels, control, data.thread, report);
+    participate(kernels, wasmJobs, control, data.thread, report);
     waitWhile(control, words, Control.wake, seen);
   }
 });

@@ -2,9 +2,9 @@
  * The wasm backend's 2-D convolutions: planning of Backend.conv2dForward, conv2dBackwardInput and
  * conv2dBackwardWeight onto the im2col + GEMM kernels of assembly/conv.ts.
  */
-import { writeConvArguments } from '../arguments.js';
+import { writeConvArguments, type ConvArguments } from '../arguments.js';
 import type { Conv2dGeometry } from '../types.js';
-import { ARGUMENTS as A, JobKind, Slot } from './jobs.js';
+import { ARGUMENTS as A, scratchOf, Slot, type ChunkRunner, type KernelFileJobs } from './jobs.js';
 import {
   apart,
   blockFor,
@@ -24,6 +24,7 @@ import {
   winogradBlockImages,
   winogradConv2dBackwardInput,
   winogradConv2dForward,
+  winogradJobs,
   winogradWeightGradientJob,
 } from './winograd.js';
 
@@ -120,7 +121,7 @@ export function conv2dForward(
   setArguments(p, xAt, weightAt, outAt);
   convGeometryArguments(p, g);
   const inImage = g.inChannels * g.inHeight * g.inWidth;
-  runJob(JobKind.conv2dForward, itemStages(p, [[x, xAt, inImage]], [[out, outAt, g.outChannels * pixels]]));
+  runJob(conv2dForwardChunk, itemStages(p, [[x, xAt, inImage]], [[out, outAt, g.outChannels * pixels]]));
 }
 
 /**
@@ -162,7 +163,7 @@ export function conv2dBackwardInput(
   convGeometryArguments(p, g);
   const inImage = g.inChannels * g.inHeight * g.inWidth;
   const stages = itemStages(p, [[gradOut, gradOutAt, g.outChannels * pixels]], [[gradX, gradXAt, inImage]]);
-  runJob(JobKind.conv2dBackwardInput, stages);
+  runJob(conv2dBackwardInputChunk, stages);
 }
 
 /** Most image blocks the weight gradient is summed in, and the most memory their partial sums may take. */
@@ -211,9 +212,9 @@ export function conv2dBackwardWeight(
   const blocks = Math.max(1, Math.ceil(g.batch / images));
   const partialsAt = blocks > 1 ? arena.allocate(blocks * weightBytes) : gradWeightAt;
   const p = jobParameters();
-  let kind: JobKind = JobKind.conv2dBackwardWeight;
+  let runner = conv2dBackwardWeightChunk;
   if (winograd) {
-    kind = JobKind.winogradWeightGradient;
+    runner = winogradJobs.runners.winogradWeightGradient;
     winogradWeightGradientJob(p, g, images, xAt, gradOutAt, partialsAt);
   } else {
     const depth = g.inChannels * g.kernelHeight * g.kernelWidth;
@@ -228,7 +229,7 @@ export function conv2dBackwardWeight(
   const inImage = g.inChannels * g.inHeight * g.inWidth;
   const outImage = g.outChannels * g.outHeight * g.outWidth;
   runJob(
-    kind,
+    runner,
     itemStages(
       p,
       [
@@ -241,3 +242,98 @@ export function conv2dBackwardWeight(
   if (blocks > 1) kernels.sumBlocks(partialsAt, blocks, weightBytes / 4, gradWeightAt, 0, sizes.weight);
   arena.copyOut(gradWeightAt, gradWeight, sizes.weight);
 }
+
+/** The block of a convolution's output one call computes: two [start, end) ranges. */
+type ConvRanges = [firstStart: number, firstEnd: number, secondStart: number, secondEnd: number];
+
+declare module './runtime.js' {
+  /** The exports of assembly/conv.ts, and sumBlocks of assembly/floats.ts (see there for the semantics). */
+  interface KernelExports {
+    convColumnBytes(
+      inChannels: number,
+      kernelHeight: number,
+      kernelWidth: number,
+      strideHeight: number,
+      strideWidth: number,
+      padTop: number,
+      padLeft: number,
+      outHeight: number,
+      outWidth: number,
+    ): number;
+    conv2dForward(
+      x: Pointer,
+      weight: Pointer,
+      out: Pointer,
+      ...rest: [...ConvArguments, ...ConvRanges, Pointer, Pointer]
+    ): void;
+    conv2dBackwardInput(
+      gradOut: Pointer,
+      weight: Pointer,
+      gradX: Pointer,
+      ...rest: [...ConvArguments, ...ConvRanges, Pointer, Pointer]
+    ): void;
+    conv2dBackwardWeight(
+      x: Pointer,
+      gradOut: Pointer,
+      gradWeight: Pointer,
+      ...rest: [...ConvArguments, ...ConvRanges, Pointer, Pointer]
+    ): void;
+    sumBlocks(blocks: Pointer, count: number, stride: number, out: Pointer, start: number, end: number): void;
+  }
+}
+
+/**
+ * Convolutions: the 18 arguments, then the block's two ranges, then this thread's columns and
+ * workspace. The third pointer (the output) moves by Slot.blockStride per first-axis block, which
+ * gives each image block of the weight gradient its own partial sum.
+ */
+function convChunk(kernel: 'conv2dForward' | 'conv2dBackwardInput' | 'conv2dBackwardWeight'): ChunkRunner {
+  return (kernels, p, chunk, thread) => {
+    const cols = scratchOf(p, thread);
+    kernels[kernel](
+      p[A]!,
+      p[A + 1]!,
+      p[A + 2]! + chunk.firstIndex * p[Slot.blockStride]!,
+      p[A + 3]!,
+      p[A + 4]!,
+      p[A + 5]!,
+      p[A + 6]!,
+      p[A + 7]!,
+      p[A + 8]!,
+      p[A + 9]!,
+      p[A + 10]!,
+      p[A + 11]!,
+      p[A + 12]!,
+      p[A + 13]!,
+      p[A + 14]!,
+      p[A + 15]!,
+      p[A + 16]!,
+      p[A + 17]!,
+      chunk.firstStart,
+      chunk.firstEnd,
+      chunk.secondStart,
+      chunk.secondEnd,
+      cols,
+      cols + p[Slot.workOffset]!,
+    );
+  };
+}
+const conv2dForwardChunk = convChunk('conv2dForward');
+const conv2dBackwardInputChunk = convChunk('conv2dBackwardInput');
+const conv2dBackwardWeightChunk = convChunk('conv2dBackwardWeight');
+
+/** This file's part of the job table (./index.ts). */
+export const convolutionJobs = {
+  exports: {
+    convColumnBytes: true,
+    conv2dForward: true,
+    conv2dBackwardInput: true,
+    conv2dBackwardWeight: true,
+    sumBlocks: true,
+  },
+  runners: {
+    conv2dForward: conv2dForwardChunk,
+    conv2dBackwardInput: conv2dBackwardInputChunk,
+    conv2dBackwardWeight: conv2dBackwardWeightChunk,
+  },
+} satisfies KernelFileJobs;

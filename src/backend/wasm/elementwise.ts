@@ -5,7 +5,7 @@
  */
 import { DECLINED } from '../kernels.js';
 import type { ActivationKind, BinaryKind } from '../types.js';
-import { JobKind } from './jobs.js';
+import { ARGUMENTS as A, type ChunkRunner, type KernelFileJobs } from './jobs.js';
 import { channelSum } from './normalization.js';
 import {
   apart,
@@ -43,7 +43,7 @@ export function activationForward(
   setElementGrid(p, count);
   setArguments(p, xAt, outAt, alpha);
   const stages = itemStages(p, [[x, xAt, 1]], [[out, outAt, 1]]);
-  runJob(kind === 'relu' ? JobKind.reluForward : JobKind.leakyReluForward, stages);
+  runJob(kind === 'relu' ? reluForwardChunk : leakyReluForwardChunk, stages);
 }
 
 /** gradX = gradOut·f'(x) for ReLU and leaky ReLU; other kinds are declined. */
@@ -75,7 +75,7 @@ export function activationBackward(
     ],
     [[gradX, gradXAt, 1]],
   );
-  runJob(kind === 'relu' ? JobKind.reluBackward : JobKind.leakyReluBackward, stages);
+  runJob(kind === 'relu' ? reluBackwardChunk : leakyReluBackwardChunk, stages);
 }
 
 /** Operation codes of assembly/elementwise.ts. */
@@ -172,7 +172,7 @@ export function binary(
       for (let m = 0; m < middle; m++, at += inner) spread.fill(source[m]!, at, at + inner);
     }
     runBroadcast(p, kind, fullAt, vectorAt, outAt, expandLeft, vectorLayout, count);
-    runJob(JobKind.binaryBroadcast, itemStages(p, [], [[out, outAt, vectorLayout[2]]]));
+    runJob(binaryBroadcastChunk, itemStages(p, [], [[out, outAt, vectorLayout[2]]]));
     return;
   }
   if (aLayout === 'full' && bLayout === 'full') {
@@ -191,7 +191,7 @@ export function binary(
       ],
       [[out, outAt, 1]],
     );
-    runJob(JobKind.binarySameShape, stages);
+    runJob(binarySameShapeChunk, stages);
     return;
   }
   const fullIsLeft = aLayout === 'full';
@@ -206,7 +206,7 @@ export function binary(
   const vectorAt = arena.copyIn(apart(vector, out), middle);
   const outAt = arena.place(out, count);
   runBroadcast(p, kind, fullAt, vectorAt, outAt, fullIsLeft, layout, count);
-  runJob(JobKind.binaryBroadcast, itemStages(p, [[full, fullAt, inner]], [[out, outAt, inner]]));
+  runJob(binaryBroadcastChunk, itemStages(p, [[full, fullAt, inner]], [[out, outAt, inner]]));
 }
 
 /**
@@ -261,3 +261,86 @@ function keptRun(
   }
   return contiguousRun(xShape, (axis) => outShape[axis] !== 1);
 }
+
+declare module './runtime.js' {
+  /** The exports of assembly/elementwise.ts (see there for the semantics). */
+  interface KernelExports {
+    reluForward(x: Pointer, out: Pointer, start: number, end: number): void;
+    reluBackward(x: Pointer, gradOut: Pointer, gradX: Pointer, start: number, end: number): void;
+    leakyReluForward(x: Pointer, out: Pointer, slope: number, start: number, end: number): void;
+    leakyReluBackward(
+      x: Pointer,
+      gradOut: Pointer,
+      gradX: Pointer,
+      slope: number,
+      start: number,
+      end: number,
+    ): void;
+    binaryBroadcast(
+      kind: number,
+      full: Pointer,
+      broadcast: Pointer,
+      out: Pointer,
+      fullIsLeft: boolean,
+      middle: number,
+      inner: number,
+      rowStart: number,
+      rowEnd: number,
+    ): void;
+    binarySameShape(kind: number, a: Pointer, b: Pointer, out: Pointer, start: number, end: number): void;
+  }
+}
+
+/** Unary and same-shape kernels over an element range: pointers, then (for leaky ReLU) the slope. */
+const reluForwardChunk: ChunkRunner = (kernels, p, chunk) => {
+  kernels.reluForward(p[A]!, p[A + 1]!, chunk.firstStart, chunk.firstEnd);
+};
+const reluBackwardChunk: ChunkRunner = (kernels, p, chunk) => {
+  kernels.reluBackward(p[A]!, p[A + 1]!, p[A + 2]!, chunk.firstStart, chunk.firstEnd);
+};
+const leakyReluForwardChunk: ChunkRunner = (kernels, p, chunk) => {
+  kernels.leakyReluForward(p[A]!, p[A + 1]!, p[A + 2]!, chunk.firstStart, chunk.firstEnd);
+};
+const leakyReluBackwardChunk: ChunkRunner = (kernels, p, chunk) => {
+  kernels.leakyReluBackward(p[A]!, p[A + 1]!, p[A + 2]!, p[A + 3]!, chunk.firstStart, chunk.firstEnd);
+};
+
+/** binaryBroadcast: kind, full, broadcast, out, fullIsLeft, middle, inner; first = rows. */
+const binaryBroadcastChunk: ChunkRunner = (kernels, p, chunk) => {
+  kernels.binaryBroadcast(
+    p[A]!,
+    p[A + 1]!,
+    p[A + 2]!,
+    p[A + 3]!,
+    p[A + 4] !== 0,
+    p[A + 5]!,
+    p[A + 6]!,
+    chunk.firstStart,
+    chunk.firstEnd,
+  );
+};
+
+/** binarySameShape: kind, a, b, out; first = elements. */
+const binarySameShapeChunk: ChunkRunner = (kernels, p, chunk) => {
+  kernels.binarySameShape(p[A]!, p[A + 1]!, p[A + 2]!, p[A + 3]!, chunk.firstStart, chunk.firstEnd);
+};
+
+/** This file's part of the job table (./index.ts). */
+export const elementwiseJobs = {
+  exports: {
+    reluForward: true,
+    reluBackward: true,
+    leakyReluForward: true,
+    leakyReluBackward: true,
+    binaryBroadcast: true,
+    binarySameShape: true,
+  },
+  runners: {
+    reluForward: reluForwardChunk,
+    reluBackward: reluBackwardChunk,
+    leakyReluForward: leakyReluForwardChunk,
+    leakyReluBackward: leakyReluBackwardChunk,
+    binaryBroadcast: binaryBroadcastChunk,
+    binarySameShape: binarySameShapeChunk,
+  },
+} satisfies KernelFileJobs;

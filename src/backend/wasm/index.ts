@@ -9,7 +9,8 @@
  * Tensors that ops allocate while this backend is current live in the module's shared memory
  * (./heap.ts), so kernels read and write them in place; other float32 operands (user data,
  * parameters) are copied in and their results back, overlapping the copies with the computing. Each
- * kernel splits its output into chunks that the calling thread and the workers claim (./jobs.ts);
+ * kernel splits its output into chunks that the calling thread and the workers claim (./jobs.ts), and
+ * each kernel file brings its chunk runners and the exports of the module it calls (wasmJobs below);
  * scratch such as packed GEMM panels and im2col columns stays inside the module, one region per
  * thread. Calls with any Float64Array argument (gradient checks), and broadcast patterns the kernels
  * do not cover, go to the reference kernels (../kernels.ts builds the backend from this table).
@@ -26,10 +27,11 @@
  * // out is [1, 2, 3, 4]
  */
 import { fastBackend } from '../kernels.js';
-import type { Backend } from '../types.js';
-import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward } from './convolution.js';
-import { activationBackward, activationForward, binary, reduceSum } from './elementwise.js';
-import { matmul } from './matmul.js';
+import type { Backend, TensorStorage } from '../types.js';
+import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convolutionJobs } from './convolution.js';
+import { activationBackward, activationForward, binary, elementwiseJobs, reduceSum } from './elementwise.js';
+import { defineJobTable } from './jobs.js';
+import { matmul, matmulJobs } from './matmul.js';
 import {
   batchNormReluTrainBackward,
   batchNormReluTrainForward,
@@ -38,23 +40,50 @@ import {
   channelAffine,
   channelAffineRelu,
   channelSum,
+  normalizationJobs,
 } from './normalization.js';
 import { adamUpdate, sgdUpdate } from './optimizer.js';
 import { WasmTensorStorage } from './heap.js';
-import { avgPool2dBackward, avgPool2dForward, maxPool2dBackward, maxPool2dForward } from './pooling.js';
+import {
+  avgPool2dBackward,
+  avgPool2dForward,
+  maxPool2dBackward,
+  maxPool2dForward,
+  poolingJobs,
+} from './pooling.js';
 import { wasmRuntime } from './runtime.js';
+import { winogradJobs } from './winograd.js';
 
 export { getWasmThreads, setWasmThreads, wasmTuning, type WasmTuning } from './threads.js';
 export { wasmKernelBuild, type WasmKernelBuild } from './runtime.js';
 
 /**
+ * The chunk runners of the kernel files, one entry per file, numbered in this order on the calling
+ * thread and in every worker thread (./worker.ts and src/platform/kernel-worker.browser.ts import it).
+ * A kernel file missing here that declares kernels-module exports fails to compile; one whose runner
+ * is missing fails on its first call.
+ */
+export const wasmJobs = defineJobTable([
+  matmulJobs,
+  convolutionJobs,
+  winogradJobs,
+  poolingJobs,
+  normalizationJobs,
+  elementwiseJobs,
+]);
+
+/**
  * Tensors computed while this backend is current live in the module's memory (see ./heap.ts), unless
  * TENSILE_WASM_TENSORS=js keeps them in JavaScript arrays, copied in and out by every kernel call.
  */
-export const wasmTensorStorage = new WasmTensorStorage(() => wasmRuntime().heap);
+export const wasmTensorStorage = /* @__PURE__ */ new WasmTensorStorage(() => wasmRuntime().heap);
 
-/** The kernels of this folder, for float32 data; the reference backend runs float64 and what they decline. */
-export const wasmBackend: Backend = fastBackend(
+/**
+ * The kernels of this folder, for float32 data; the reference backend runs float64 and what they
+ * decline. (The pure annotations let the browser's kernel worker, which imports this file for wasmJobs
+ * alone, leave the backend and the reference kernels out of its bundle.)
+ */
+export const wasmBackend: Backend = /* @__PURE__ */ fastBackend(
   'wasm',
   {
     float32: {
@@ -81,5 +110,10 @@ export const wasmBackend: Backend = fastBackend(
       sgdUpdate,
     },
   },
-  process.env.TENSILE_WASM_TENSORS === 'js' ? undefined : wasmTensorStorage,
+  /* @__PURE__ */ tensorStorage(),
 );
+
+/** Where tensors live while this backend is current (TENSILE_WASM_TENSORS=js: JavaScript arrays). */
+function tensorStorage(): TensorStorage | undefined {
+  return process.env.TENSILE_WASM_TENSORS === 'js' ? undefined : wasmTensorStorage;
+}

@@ -2,6 +2,10 @@
  * Jobs: one kernel call split into chunks, and the protocol by which threads claim and run them.
  *
  * This module is loaded both by the calling thread (./threads.ts) and by every worker (./worker.ts).
+ * It knows no kernel: each kernel file of this folder brings its chunk runners (and declares the
+ * exports of the kernels module they call) as a KernelFileJobs, and ./index.ts lists those in the job
+ * table, which numbers the runners; a job is posted under its runner's number, and the calling thread
+ * and every worker build the same table from the same list.
  * A job lives in a small SharedArrayBuffer, the control block: a few Int32 words for the protocol and
  * a Float64 parameter block (pointers into the shared wasm memory, shapes, and how the output is
  * split). A chunk is one block of a two-level grid over the output: `first` items (rows, images,
@@ -22,7 +26,7 @@
  * flag takes the job's generation, so the caller can copy that chunk's outputs out while other chunks
  * still run. Copying and computing then overlap instead of taking turns.
  */
-import type { KernelExports } from './runtime.js';
+import type { KernelExports, RuntimeExportName } from './runtime.js';
 
 /** Int32 slots of the control block. */
 export const Control = {
@@ -34,6 +38,7 @@ export const Control = {
   done: 2,
   /** Chunks that threw; the poster turns a non-zero count into an error. */
   failed: 3,
+  /** The job's kind: its runner's place in the job table. */
   kind: 4,
   tasks: 5,
   /** Chunks run by worker threads (thread > 0) since the process started; tests read it. */
@@ -75,33 +80,6 @@ export function controlBlock(buffer: SharedArrayBuffer): ControlBlock {
   };
 }
 
-/** What a job computes; selects the chunk runner. */
-export const JobKind = {
-  matmul: 0,
-  conv2dForward: 1,
-  conv2dBackwardInput: 2,
-  conv2dBackwardWeight: 3,
-  maxPool2dForward: 4,
-  maxPool2dBackward: 5,
-  avgPool2dForward: 6,
-  avgPool2dBackward: 7,
-  batchNormTrainForward: 8,
-  batchNormTrainBackward: 9,
-  channelAffine: 10,
-  channelSum: 11,
-  reluForward: 12,
-  reluBackward: 13,
-  leakyReluForward: 14,
-  leakyReluBackward: 15,
-  binaryBroadcast: 16,
-  binarySameShape: 17,
-  gemmPack: 18,
-  gemmPackedBlocks: 19,
-  winogradConv: 20,
-  winogradWeightGradient: 21,
-} as const;
-export type JobKind = (typeof JobKind)[keyof typeof JobKind];
-
 /** Parameter slots shared by every job; kernel arguments start at ARGUMENTS. */
 export const Slot = {
   first: 0,
@@ -127,15 +105,22 @@ function blocks(count: number, block: number): number {
   return count <= 0 ? 0 : Math.ceil(count / block);
 }
 
-// The block of the chunk being run, set by locate(); module state rather than a returned tuple so the
-// per-chunk path allocates nothing.
-let firstIndex = 0;
-let firstStart = 0;
-let firstEnd = 0;
-let secondStart = 0;
-let secondEnd = 0;
+/**
+ * The block of the grid one chunk covers, as locate() sets it: [firstStart, firstEnd) of the first
+ * axis (block firstIndex) and [secondStart, secondEnd) of the second.
+ */
+export interface ChunkBlock {
+  firstIndex: number;
+  firstStart: number;
+  firstEnd: number;
+  secondStart: number;
+  secondEnd: number;
+}
 
-function locate(p: Float64Array, chunk: number): void {
+// One block object, refilled for every chunk, so that the per-chunk path allocates nothing.
+const block: ChunkBlock = { firstIndex: 0, firstStart: 0, firstEnd: 0, secondStart: 0, secondEnd: 0 };
+
+function locate(p: Float64Array, chunk: number): ChunkBlock {
   const second = p[Slot.second]!;
   const secondBlock = p[Slot.secondBlock]!;
   const secondBlocks = blocks(second, secondBlock);
@@ -143,414 +128,141 @@ function locate(p: Float64Array, chunk: number): void {
   const j = chunk - i * secondBlocks;
   const first = p[Slot.first]!;
   const firstBlock = p[Slot.firstBlock]!;
-  firstIndex = i;
-  firstStart = i * firstBlock;
-  firstEnd = Math.min(firstStart + firstBlock, first);
-  secondStart = j * secondBlock;
-  secondEnd = Math.min(secondStart + secondBlock, second);
+  block.firstIndex = i;
+  block.firstStart = i * firstBlock;
+  block.firstEnd = Math.min(block.firstStart + firstBlock, first);
+  block.secondStart = j * secondBlock;
+  block.secondEnd = Math.min(block.secondStart + secondBlock, second);
+  return block;
 }
 
-function scratchOf(p: Float64Array, thread: number): number {
+/** This thread's scratch region: [scratch + thread·scratchStride, … + scratchStride). */
+export function scratchOf(p: Float64Array, thread: number): number {
   return p[Slot.scratch]! + thread * p[Slot.scratchStride]!;
 }
 
-type ChunkRunner = (k: KernelExports, p: Float64Array, thread: number) => void;
-
-const A = ARGUMENTS;
+/**
+ * Runs one chunk of a job as thread `thread`: reads the job's arguments from `p` (from ARGUMENTS on)
+ * and calls the kernels module on the block `chunk` of the output. The block is only valid during the
+ * call (it is refilled for the next chunk).
+ */
+export type ChunkRunner = (
+  kernels: KernelExports,
+  p: Float64Array,
+  chunk: ChunkBlock,
+  thread: number,
+) => void;
 
 /**
- * matmul: arguments a, b, c, m, n, k, transposeA, transposeB, accumulate; first = rows of C,
- * second = columns of C. A block of C needs only its rows of op(A) and columns of op(B), which are
- * sub-matrices with the original leading dimensions.
+ * What one kernel file of this folder contributes to the worker threads: the exports of the kernels
+ * module it calls (it declares their signatures by augmenting KernelExports in ./runtime.ts; they
+ * are checked when the module is instantiated), and its chunk runners by job name. Kernel files
+ * export one each (`export const poolingJobs = { … } satisfies KernelFileJobs`) and ./index.ts lists
+ * them all in the one job table.
  */
-const matmulChunk: ChunkRunner = (kernels, p, thread) => {
-  const a = p[A]!;
-  const b = p[A + 1]!;
-  const c = p[A + 2]!;
-  const m = p[A + 3]!;
-  const n = p[A + 4]!;
-  const k = p[A + 5]!;
-  const transposeA = p[A + 6] !== 0;
-  const transposeB = p[A + 7] !== 0;
-  const lda = transposeA ? m : k;
-  const ldb = transposeB ? k : n;
-  const aBlock = a + (transposeA ? firstStart : firstStart * lda) * 4;
-  const bBlock = b + (transposeB ? secondStart * ldb : secondStart) * 4;
-  kernels.gemmStrided(
-    firstEnd - firstStart,
-    secondEnd - secondStart,
-    k,
-    aBlock,
-    lda,
-    transposeA,
-    bBlock,
-    ldb,
-    transposeB,
-    c + (firstStart * n + secondStart) * 4,
-    n,
-    p[A + 8] !== 0,
-    scratchOf(p, thread),
-  );
-};
+export interface KernelFileJobs {
+  readonly exports: { readonly [Name in keyof KernelExports]?: true };
+  readonly runners: { readonly [job: string]: ChunkRunner };
+}
+
+/** The exports of every kernel file in `Files` (a union of their names). */
+type ExportsOf<Files extends readonly KernelFileJobs[]> = Files[number] extends infer File
+  ? File extends KernelFileJobs
+    ? keyof File['exports']
+    : never
+  : never;
+
+/** KernelExports members that no file in `Files` lists: their files are missing from the table. */
+export type UnlistedExports<Files extends readonly KernelFileJobs[]> = Exclude<
+  keyof KernelExports,
+  ExportsOf<Files> | RuntimeExportName
+>;
 
 /**
- * gemmPack: arguments a, b, m, n, k, transposeA, transposeB, packedA, packedB, rows per A piece,
- * columns per B piece; first = operand (0: A, 1: B), second = piece (pieces past the operand's end
- * pack nothing).
+ * Every chunk runner, numbered: a job is posted under its runner's kind (its place in the table), so
+ * the calling thread and every worker must number the same runners the same way. They do because
+ * each builds its table from the same list of kernel files, in the same order (./index.ts).
  */
-const gemmPackChunk: ChunkRunner = (kernels, p) => {
-  const m = p[A + 2]!;
-  const n = p[A + 3]!;
-  const k = p[A + 4]!;
-  const transposeA = p[A + 5] !== 0;
-  const transposeB = p[A + 6] !== 0;
-  if (firstStart === 0) {
-    const rows = p[A + 9]!;
-    const start = secondStart * rows;
-    if (start < m)
-      kernels.gemmPackA(
-        p[A]!,
-        transposeA ? m : k,
-        transposeA,
-        m,
-        k,
-        start,
-        Math.min(m, start + rows),
-        p[A + 7]!,
-      );
-  } else {
-    const columns = p[A + 10]!;
-    const start = secondStart * columns;
-    if (start < n)
-      kernels.gemmPackB(
-        p[A + 1]!,
-        transposeB ? k : n,
-        transposeB,
-        n,
-        k,
-        start,
-        Math.min(n, start + columns),
-        p[A + 8]!,
-      );
+export class JobTable {
+  /** Runners by kind. */
+  readonly runners: readonly ChunkRunner[];
+  /** Their job names (the keys of their files' runners), by kind. */
+  readonly jobNames: readonly string[];
+  /** Every export of the kernels module that the listed files call (./runtime.ts checks them). */
+  readonly exportNames: readonly (keyof KernelExports)[];
+  private readonly kinds = new Map<ChunkRunner, number>();
+
+  constructor(files: readonly KernelFileJobs[]) {
+    const runners: ChunkRunner[] = [];
+    const jobNames: string[] = [];
+    const exportNames = new Set<keyof KernelExports>();
+    for (const file of files) {
+      for (const name of Object.keys(file.exports) as (keyof KernelExports)[]) exportNames.add(name);
+      for (const [job, runner] of Object.entries(file.runners)) {
+        if (this.kinds.has(runner)) throw new Error(`wasm backend: job runner ${job} is listed twice`);
+        this.kinds.set(runner, runners.length);
+        runners.push(runner);
+        jobNames.push(job);
+      }
+    }
+    this.runners = runners;
+    this.jobNames = jobNames;
+    this.exportNames = [...exportNames];
   }
-};
 
-/**
- * gemmPackedBlocks: arguments packedA, packedB, c, m, n, k, accumulate; first = rows of C, second =
- * columns of C; this thread's scratch holds its edge tile.
- */
-const gemmPackedBlocksChunk: ChunkRunner = (kernels, p, thread) => {
-  const n = p[A + 4]!;
-  kernels.gemmPackedBlock(
-    p[A]!,
-    p[A + 1]!,
-    p[A + 3]!,
-    n,
-    p[A + 5]!,
-    p[A + 2]!,
-    n,
-    p[A + 6] !== 0,
-    firstStart,
-    firstEnd,
-    secondStart,
-    secondEnd,
-    scratchOf(p, thread),
-  );
-};
-
-/**
- * Convolutions: the 18 arguments, then the block's two ranges, then this thread's columns and
- * workspace. The third pointer (the output) moves by Slot.blockStride per first-axis block, which
- * gives each image block of the weight gradient its own partial sum.
- */
-function convChunk(kernel: 'conv2dForward' | 'conv2dBackwardInput' | 'conv2dBackwardWeight'): ChunkRunner {
-  return (kernels, p, thread) => {
-    const cols = scratchOf(p, thread);
-    kernels[kernel](
-      p[A]!,
-      p[A + 1]!,
-      p[A + 2]! + firstIndex * p[Slot.blockStride]!,
-      p[A + 3]!,
-      p[A + 4]!,
-      p[A + 5]!,
-      p[A + 6]!,
-      p[A + 7]!,
-      p[A + 8]!,
-      p[A + 9]!,
-      p[A + 10]!,
-      p[A + 11]!,
-      p[A + 12]!,
-      p[A + 13]!,
-      p[A + 14]!,
-      p[A + 15]!,
-      p[A + 16]!,
-      p[A + 17]!,
-      firstStart,
-      firstEnd,
-      secondStart,
-      secondEnd,
-      cols,
-      cols + p[Slot.workOffset]!,
-    );
-  };
+  /** The kind a job run by `runner` is posted under. */
+  kindOf(runner: ChunkRunner): number {
+    const kind = this.kinds.get(runner);
+    if (kind === undefined) {
+      throw new Error(
+        `wasm backend: job runner ${runner.name} is not in the job table; list its file's jobs in src/backend/wasm/index.ts`,
+      );
+    }
+    return kind;
+  }
 }
 
-/**
- * winogradConv: arguments x, packed transformed weights, out, batch, inChannels, height, width,
- * outChannels; first = images, second = output channels.
- */
-const winogradChunk: ChunkRunner = (kernels, p, thread) => {
-  kernels.winogradConv(
-    p[A]!,
-    p[A + 1]!,
-    p[A + 2]!,
-    p[A + 3]!,
-    p[A + 4]!,
-    p[A + 5]!,
-    p[A + 6]!,
-    p[A + 7]!,
-    firstStart,
-    firstEnd,
-    secondStart,
-    secondEnd,
-    scratchOf(p, thread),
-  );
-};
+let installed: JobTable | undefined;
 
 /**
- * winogradWeightGradient: arguments x, gradOut, gradWeight (partial sums), batch, inChannels, height,
- * width, outChannels; first = images (each block writes its own partial sum, Slot.blockStride
- * apart), second = output channels.
+ * Builds this thread's job table from the kernel files' jobs and makes it the one every job uses
+ * (./index.ts calls this once, for the calling thread and for every worker that imports it). While a
+ * kernel file that declares exports is missing from `files`, the call fails to compile, naming those
+ * exports (`unlistedExports`).
  */
-const winogradWeightGradientChunk: ChunkRunner = (kernels, p, thread) => {
-  kernels.winogradWeightGradient(
-    p[A]!,
-    p[A + 1]!,
-    p[A + 2]! + firstIndex * p[Slot.blockStride]!,
-    p[A + 3]!,
-    p[A + 4]!,
-    p[A + 5]!,
-    p[A + 6]!,
-    p[A + 7]!,
-    firstStart,
-    firstEnd,
-    secondStart,
-    secondEnd,
-    scratchOf(p, thread),
-  );
-};
-
-/**
- * Pooling: arguments input, output, argmax (0 for average pooling), the pooling geometry (planes,
- * inHeight, inWidth, kernelHeight, kernelWidth, strideHeight, strideWidth, padTop, padLeft, outHeight,
- * outWidth) and countIncludePad; first = planes. A block of planes is a pooling problem of its own
- * at an offset.
- */
-const PLANES = A + 3;
-
-function planeInBytes(p: Float64Array): number {
-  return p[PLANES + 1]! * p[PLANES + 2]! * 4;
+export function defineJobTable<const Files extends readonly KernelFileJobs[]>(
+  files: Files &
+    ([UnlistedExports<Files>] extends [never]
+      ? unknown
+      : { readonly unlistedExports: UnlistedExports<Files> }),
+): JobTable {
+  if (installed !== undefined) throw new Error('wasm backend: the job table is defined twice');
+  installed = new JobTable(files);
+  return installed;
 }
 
-function planeOutBytes(p: Float64Array): number {
-  return p[PLANES + 9]! * p[PLANES + 10]! * 4;
+/** The job table ./index.ts defined, or undefined before it has. */
+export function definedJobTable(): JobTable | undefined {
+  return installed;
 }
 
-const maxPoolForwardChunk: ChunkRunner = (kernels, p) => {
-  const inBytes = planeInBytes(p);
-  const outBytes = planeOutBytes(p);
-  kernels.maxPool2dForward(
-    p[A]! + firstStart * inBytes,
-    p[A + 1]! + firstStart * outBytes,
-    p[A + 2]! + firstStart * outBytes,
-    firstEnd - firstStart,
-    p[PLANES + 1]!,
-    p[PLANES + 2]!,
-    p[PLANES + 3]!,
-    p[PLANES + 4]!,
-    p[PLANES + 5]!,
-    p[PLANES + 6]!,
-    p[PLANES + 7]!,
-    p[PLANES + 8]!,
-    p[PLANES + 9]!,
-    p[PLANES + 10]!,
-  );
-};
-
-/** Average pooling, forward (input x, output out) or backward (input gradOut, output gradX). */
-function avgPoolChunk(backward: boolean): ChunkRunner {
-  return (kernels, p) => {
-    const inBytes = planeInBytes(p);
-    const outBytes = planeOutBytes(p);
-    const kernel = backward ? kernels.avgPool2dBackward : kernels.avgPool2dForward;
-    kernel(
-      p[A]! + firstStart * (backward ? outBytes : inBytes),
-      p[A + 1]! + firstStart * (backward ? inBytes : outBytes),
-      firstEnd - firstStart,
-      p[PLANES + 1]!,
-      p[PLANES + 2]!,
-      p[PLANES + 3]!,
-      p[PLANES + 4]!,
-      p[PLANES + 5]!,
-      p[PLANES + 6]!,
-      p[PLANES + 7]!,
-      p[PLANES + 8]!,
-      p[PLANES + 9]!,
-      p[PLANES + 10]!,
-      p[PLANES + 11] !== 0,
-    );
-  };
+/** The job table ./index.ts defined (an error before it has). */
+export function jobTable(): JobTable {
+  if (installed === undefined) {
+    throw new Error('wasm backend: no job table; import the backend from src/backend/wasm/index.ts');
+  }
+  return installed;
 }
 
-/** maxPool2dBackward: arguments gradOut, argmax, gradX, planeIn, planeOut; first = planes. */
-const maxPoolBackwardChunk: ChunkRunner = (kernels, p) => {
-  const planeIn = p[A + 3]!;
-  const planeOut = p[A + 4]!;
-  kernels.maxPool2dBackward(
-    p[A]! + firstStart * planeOut * 4,
-    p[A + 1]! + firstStart * planeOut * 4,
-    p[A + 2]! + firstStart * planeIn * 4,
-    firstEnd - firstStart,
-    planeIn,
-    planeOut,
-  );
-};
-
-/**
- * batchNormTrainForward: x, gamma, beta, out, mean, invStd, eps, batch, channels, spatial, relu (1 for
- * the fused batch norm + ReLU); first = channels.
- */
-const batchNormForwardChunk: ChunkRunner = (kernels, p) => {
-  kernels.batchNormTrainForward(
-    p[A]!,
-    p[A + 1]!,
-    p[A + 2]!,
-    p[A + 3]!,
-    p[A + 4]!,
-    p[A + 5]!,
-    p[A + 6]!,
-    p[A + 7]!,
-    p[A + 8]!,
-    p[A + 9]!,
-    firstStart,
-    firstEnd,
-    p[A + 10] !== 0,
-  );
-};
-
-/**
- * batchNormTrainBackward: its 11 arguments in order, then the fused forward's output (0 for plain
- * batch norm); first = channels.
- */
-const batchNormBackwardChunk: ChunkRunner = (kernels, p) => {
-  kernels.batchNormTrainBackward(
-    p[A]!,
-    p[A + 1]!,
-    p[A + 2]!,
-    p[A + 3]!,
-    p[A + 4]!,
-    p[A + 5]!,
-    p[A + 6]!,
-    p[A + 7]!,
-    p[A + 8]!,
-    p[A + 9]!,
-    p[A + 10]!,
-    firstStart,
-    firstEnd,
-    p[A + 11]!,
-  );
-};
-
-/** channelAffine: x, scale, shift, out, channels, spatial, relu; first = planes (batch·channels). */
-const channelAffineChunk: ChunkRunner = (kernels, p) => {
-  kernels.channelAffine(
-    p[A]!,
-    p[A + 1]!,
-    p[A + 2]!,
-    p[A + 3]!,
-    p[A + 4]!,
-    p[A + 5]!,
-    firstStart,
-    firstEnd,
-    p[A + 6] !== 0,
-  );
-};
-
-/** channelSum: x, out, batch, channels, spatial; first = channels. */
-const channelSumChunk: ChunkRunner = (kernels, p) => {
-  kernels.channelSum(p[A]!, p[A + 1]!, p[A + 2]!, p[A + 3]!, p[A + 4]!, firstStart, firstEnd);
-};
-
-/** Unary and same-shape kernels over an element range: pointers, then (for leaky ReLU) the slope. */
-const reluForwardChunk: ChunkRunner = (kernels, p) => {
-  kernels.reluForward(p[A]!, p[A + 1]!, firstStart, firstEnd);
-};
-const reluBackwardChunk: ChunkRunner = (kernels, p) => {
-  kernels.reluBackward(p[A]!, p[A + 1]!, p[A + 2]!, firstStart, firstEnd);
-};
-const leakyReluForwardChunk: ChunkRunner = (kernels, p) => {
-  kernels.leakyReluForward(p[A]!, p[A + 1]!, p[A + 2]!, firstStart, firstEnd);
-};
-const leakyReluBackwardChunk: ChunkRunner = (kernels, p) => {
-  kernels.leakyReluBackward(p[A]!, p[A + 1]!, p[A + 2]!, p[A + 3]!, firstStart, firstEnd);
-};
-
-/** binaryBroadcast: kind, full, broadcast, out, fullIsLeft, middle, inner; first = rows. */
-const binaryBroadcastChunk: ChunkRunner = (kernels, p) => {
-  kernels.binaryBroadcast(
-    p[A]!,
-    p[A + 1]!,
-    p[A + 2]!,
-    p[A + 3]!,
-    p[A + 4] !== 0,
-    p[A + 5]!,
-    p[A + 6]!,
-    firstStart,
-    firstEnd,
-  );
-};
-
-/** binarySameShape: kind, a, b, out; first = elements. */
-const binarySameShapeChunk: ChunkRunner = (kernels, p) => {
-  kernels.binarySameShape(p[A]!, p[A + 1]!, p[A + 2]!, p[A + 3]!, firstStart, firstEnd);
-};
-
-/** Chunk runners by JobKind. */
-const runners: Record<JobKind, ChunkRunner> = {
-  [JobKind.matmul]: matmulChunk,
-  [JobKind.conv2dForward]: convChunk('conv2dForward'),
-  [JobKind.conv2dBackwardInput]: convChunk('conv2dBackwardInput'),
-  [JobKind.conv2dBackwardWeight]: convChunk('conv2dBackwardWeight'),
-  [JobKind.maxPool2dForward]: maxPoolForwardChunk,
-  [JobKind.maxPool2dBackward]: maxPoolBackwardChunk,
-  [JobKind.avgPool2dForward]: avgPoolChunk(false),
-  [JobKind.avgPool2dBackward]: avgPoolChunk(true),
-  [JobKind.batchNormTrainForward]: batchNormForwardChunk,
-  [JobKind.batchNormTrainBackward]: batchNormBackwardChunk,
-  [JobKind.channelAffine]: channelAffineChunk,
-  [JobKind.channelSum]: channelSumChunk,
-  [JobKind.reluForward]: reluForwardChunk,
-  [JobKind.reluBackward]: reluBackwardChunk,
-  [JobKind.leakyReluForward]: leakyReluForwardChunk,
-  [JobKind.leakyReluBackward]: leakyReluBackwardChunk,
-  [JobKind.binaryBroadcast]: binaryBroadcastChunk,
-  [JobKind.binarySameShape]: binarySameShapeChunk,
-  [JobKind.gemmPack]: gemmPackChunk,
-  [JobKind.gemmPackedBlocks]: gemmPackedBlocksChunk,
-  [JobKind.winogradConv]: winogradChunk,
-  [JobKind.winogradWeightGradient]: winogradWeightGradientChunk,
-};
-
-/** Runs chunk `chunk` of the job of kind `kind` described by `p`, as thread `thread`. */
+/** Runs chunk `chunk` of the job described by `p` with `runner`, as thread `thread`. */
 export function runChunk(
   kernels: KernelExports,
-  kind: JobKind,
+  runner: ChunkRunner,
   p: Float64Array,
   chunk: number,
   thread: number,
 ): void {
-  locate(p, chunk);
-  runners[kind](kernels, p, thread);
+  runner(kernels, p, locate(p, chunk), thread);
 }
 
 /**
@@ -602,7 +314,7 @@ export function claimChunk(words: Int32Array, generation: number, tasks: number)
 export function runClaimedChunk(
   kernels: KernelExports,
   control: ControlBlock,
-  kind: JobKind,
+  runner: ChunkRunner,
   chunk: number,
   thread: number,
   generation: number,
@@ -611,7 +323,7 @@ export function runClaimedChunk(
 ): void {
   const words = control.words;
   try {
-    runChunk(kernels, kind, control.parameters, chunk, thread);
+    runChunk(kernels, runner, control.parameters, chunk, thread);
   } catch (error) {
     Atomics.add(words, Control.failed, 1);
     onError(error);
@@ -629,6 +341,7 @@ export function runClaimedChunk(
  */
 export function participate(
   kernels: KernelExports,
+  jobs: JobTable,
   control: ControlBlock,
   thread: number,
   onError: (error: unknown) => void,
@@ -636,7 +349,7 @@ export function participate(
   const words = control.words;
   const generation = Atomics.load(words, Control.claim) >>> CHUNK_BITS;
   // Read before any chunk is claimed; a successful claim proves these belong to `generation`.
-  const kind = Atomics.load(words, Control.kind) as JobKind;
+  const runner = jobs.runners[Atomics.load(words, Control.kind)]!;
   const tasks = Atomics.load(words, Control.tasks);
   for (;;) {
     const chunk = claimChunk(words, generation, tasks);
@@ -651,6 +364,6 @@ export function participate(
       }
       continue;
     }
-    runClaimedChunk(kernels, control, kind, chunk, thread, generation, tasks, onError);
+    runClaimedChunk(kernels, control, runner, chunk, thread, generation, tasks, onError);
   }
 }

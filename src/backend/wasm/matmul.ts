@@ -1,5 +1,5 @@
 /** The wasm backend's matrix product: planning of Backend.matmul onto the GEMM kernels. */
-import { JobKind } from './jobs.js';
+import { ARGUMENTS as A, scratchOf, type ChunkRunner, type KernelFileJobs } from './jobs.js';
 import {
   apart,
   blockFor,
@@ -77,7 +77,7 @@ export function matmul(
     setGrid(p, m, Math.max(m, 1), n, Math.max(n, 1));
     reserveScratch(p, kernels.gemmWorkspaceBytes(m, n, k));
     setArguments(p, aAt, bAt, outAt, m, n, k, +transposeA, +transposeB, +accumulate);
-    runJob(JobKind.matmul, stagesOfC());
+    runJob(matmulChunk, stagesOfC());
     return;
   }
   const threads = getWasmThreads();
@@ -108,7 +108,7 @@ export function matmul(
     [a, aAt, m * k],
     [b, bAt, k * n],
   ];
-  runJob(JobKind.gemmPack, {
+  runJob(gemmPackChunk, {
     stageIn: (operand) => {
       const [data, at, count] = operands[operand]!;
       arena.copyInRange(at, data, 0, count);
@@ -121,5 +121,178 @@ export function matmul(
   setGrid(p, m, rows, n, columns);
   reserveScratch(p, EDGE_TILE_BYTES);
   setArguments(p, packedA, packedB, outAt, m, n, k, +accumulate);
-  runJob(JobKind.gemmPackedBlocks, stagesOfC());
+  runJob(gemmPackedBlocksChunk, stagesOfC());
 }
+
+declare module './runtime.js' {
+  /** The exports of assembly/gemm.ts (see there for the semantics). */
+  interface KernelExports {
+    gemmWorkspaceBytes(m: number, n: number, k: number): number;
+    gemmStrided(
+      m: number,
+      n: number,
+      k: number,
+      a: Pointer,
+      lda: number,
+      transposeA: boolean,
+      b: Pointer,
+      ldb: number,
+      transposeB: boolean,
+      c: Pointer,
+      ldc: number,
+      accumulate: boolean,
+      work: Pointer,
+    ): void;
+    gemmPackA(
+      a: Pointer,
+      lda: number,
+      transposeA: boolean,
+      m: number,
+      k: number,
+      rowStart: number,
+      rowEnd: number,
+      packed: Pointer,
+    ): void;
+    gemmPackB(
+      b: Pointer,
+      ldb: number,
+      transposeB: boolean,
+      n: number,
+      k: number,
+      colStart: number,
+      colEnd: number,
+      packed: Pointer,
+    ): void;
+    gemmPackedFloats(rows: number, k: number, strip: number): number;
+    gemmTileRows(): number;
+    gemmPackedBlock(
+      packedA: Pointer,
+      packedB: Pointer,
+      m: number,
+      n: number,
+      k: number,
+      c: Pointer,
+      ldc: number,
+      accumulate: boolean,
+      rowStart: number,
+      rowEnd: number,
+      colStart: number,
+      colEnd: number,
+      edgeTile: Pointer,
+    ): void;
+  }
+}
+
+/**
+ * matmul: arguments a, b, c, m, n, k, transposeA, transposeB, accumulate; first = rows of C,
+ * second = columns of C. A block of C needs only its rows of op(A) and columns of op(B), which are
+ * sub-matrices with the original leading dimensions.
+ */
+const matmulChunk: ChunkRunner = (kernels, p, chunk, thread) => {
+  const a = p[A]!;
+  const b = p[A + 1]!;
+  const c = p[A + 2]!;
+  const m = p[A + 3]!;
+  const n = p[A + 4]!;
+  const k = p[A + 5]!;
+  const transposeA = p[A + 6] !== 0;
+  const transposeB = p[A + 7] !== 0;
+  const lda = transposeA ? m : k;
+  const ldb = transposeB ? k : n;
+  const aBlock = a + (transposeA ? chunk.firstStart : chunk.firstStart * lda) * 4;
+  const bBlock = b + (transposeB ? chunk.secondStart * ldb : chunk.secondStart) * 4;
+  kernels.gemmStrided(
+    chunk.firstEnd - chunk.firstStart,
+    chunk.secondEnd - chunk.secondStart,
+    k,
+    aBlock,
+    lda,
+    transposeA,
+    bBlock,
+    ldb,
+    transposeB,
+    c + (chunk.firstStart * n + chunk.secondStart) * 4,
+    n,
+    p[A + 8] !== 0,
+    scratchOf(p, thread),
+  );
+};
+
+/**
+ * gemmPack: arguments a, b, m, n, k, transposeA, transposeB, packedA, packedB, rows per A piece,
+ * columns per B piece; first = operand (0: A, 1: B), second = piece (pieces past the operand's end
+ * pack nothing).
+ */
+const gemmPackChunk: ChunkRunner = (kernels, p, chunk) => {
+  const m = p[A + 2]!;
+  const n = p[A + 3]!;
+  const k = p[A + 4]!;
+  const transposeA = p[A + 5] !== 0;
+  const transposeB = p[A + 6] !== 0;
+  if (chunk.firstStart === 0) {
+    const rows = p[A + 9]!;
+    const start = chunk.secondStart * rows;
+    if (start < m)
+      kernels.gemmPackA(
+        p[A]!,
+        transposeA ? m : k,
+        transposeA,
+        m,
+        k,
+        start,
+        Math.min(m, start + rows),
+        p[A + 7]!,
+      );
+  } else {
+    const columns = p[A + 10]!;
+    const start = chunk.secondStart * columns;
+    if (start < n)
+      kernels.gemmPackB(
+        p[A + 1]!,
+        transposeB ? k : n,
+        transposeB,
+        n,
+        k,
+        start,
+        Math.min(n, start + columns),
+        p[A + 8]!,
+      );
+  }
+};
+
+/**
+ * gemmPackedBlocks: arguments packedA, packedB, c, m, n, k, accumulate; first = rows of C, second =
+ * columns of C; this thread's scratch holds its edge tile.
+ */
+const gemmPackedBlocksChunk: ChunkRunner = (kernels, p, chunk, thread) => {
+  const n = p[A + 4]!;
+  kernels.gemmPackedBlock(
+    p[A]!,
+    p[A + 1]!,
+    p[A + 3]!,
+    n,
+    p[A + 5]!,
+    p[A + 2]!,
+    n,
+    p[A + 6] !== 0,
+    chunk.firstStart,
+    chunk.firstEnd,
+    chunk.secondStart,
+    chunk.secondEnd,
+    scratchOf(p, thread),
+  );
+};
+
+/** This file's part of the job table (./index.ts). */
+export const matmulJobs = {
+  exports: {
+    gemmWorkspaceBytes: true,
+    gemmStrided: true,
+    gemmPackA: true,
+    gemmPackB: true,
+    gemmPackedFloats: true,
+    gemmTileRows: true,
+    gemmPackedBlock: true,
+  },
+  runners: { matmul: matmulChunk, gemmPack: gemmPackChunk, gemmPackedBlocks: gemmPackedBlocksChunk },
+} satisfies KernelFileJobs;

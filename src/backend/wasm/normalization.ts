@@ -3,7 +3,7 @@
  * sums, planned onto assembly/norm.ts by blocks of channels (or planes).
  */
 import type { BatchNormGeometry } from '../types.js';
-import { JobKind } from './jobs.js';
+import { ARGUMENTS as A, type ChunkRunner, type KernelFileJobs } from './jobs.js';
 import {
   apart,
   blockFor,
@@ -102,7 +102,7 @@ function runBatchNormForward(
       [invStd, invStdAt, true],
     ],
   );
-  runJob(JobKind.batchNormTrainForward, stages);
+  runJob(batchNormTrainForwardChunk, stages);
 }
 
 /** gradX [N,C,S], gradGamma and gradBeta [C] (all overwritten) of training-mode batch norm. */
@@ -212,7 +212,7 @@ function runBatchNormBackward(
     [gradGamma, gradGammaAt, true],
     [gradBeta, gradBetaAt, true],
   ]);
-  runJob(JobKind.batchNormTrainBackward, stages);
+  runJob(batchNormTrainBackwardChunk, stages);
 }
 
 /** out [N,C,S] = x·scale[c] + shift[c]. */
@@ -263,7 +263,7 @@ function runChannelAffine(
   const p = jobParameters();
   setGrid(p, planes, blockFor(planes, chunkTarget(count, wasmTuning.parallelElements)));
   setArguments(p, xAt, scaleAt, shiftAt, outAt, g.channels, g.spatial, +relu);
-  runJob(JobKind.channelAffine, itemStages(p, [[x, xAt, g.spatial]], [[out, outAt, g.spatial]]));
+  runJob(channelAffineChunk, itemStages(p, [[x, xAt, g.spatial]], [[out, outAt, g.spatial]]));
 }
 
 /** out [C] = Σ over batch and spatial of x [N,C,S] (in float64, as the reference backend). */
@@ -280,5 +280,144 @@ export function channelSum(x: Float32Array, out: Float32Array, g: BatchNormGeome
   // Four channels per chunk at least: the [batch, channels] case sums four columns per vector.
   setGrid(p, g.channels, blockFor(g.channels, chunkTarget(count, wasmTuning.parallelElements), 4));
   setArguments(p, xAt, outAt, g.batch, g.channels, g.spatial);
-  runJob(JobKind.channelSum, channelStages(p, g, [[x, xAt, false]], [[out, outAt, true]]));
+  runJob(channelSumChunk, channelStages(p, g, [[x, xAt, false]], [[out, outAt, true]]));
 }
+
+declare module './runtime.js' {
+  /** The exports of assembly/norm.ts (see there for the semantics). */
+  interface KernelExports {
+    batchNormTrainForward(
+      x: Pointer,
+      gamma: Pointer,
+      beta: Pointer,
+      out: Pointer,
+      mean: Pointer,
+      invStd: Pointer,
+      eps: number,
+      batch: number,
+      channels: number,
+      spatial: number,
+      channelStart: number,
+      channelEnd: number,
+      relu: boolean,
+    ): void;
+    batchNormTrainBackward(
+      x: Pointer,
+      gradOut: Pointer,
+      gamma: Pointer,
+      mean: Pointer,
+      invStd: Pointer,
+      gradX: Pointer,
+      gradGamma: Pointer,
+      gradBeta: Pointer,
+      batch: number,
+      channels: number,
+      spatial: number,
+      channelStart: number,
+      channelEnd: number,
+      /** The fused forward's output, whose ReLU mask applies to gradOut; 0 for plain batch norm. */
+      reluOutput: Pointer,
+    ): void;
+    channelAffine(
+      x: Pointer,
+      scale: Pointer,
+      shift: Pointer,
+      out: Pointer,
+      channels: number,
+      spatial: number,
+      planeStart: number,
+      planeEnd: number,
+      relu: boolean,
+    ): void;
+    channelSum(
+      x: Pointer,
+      out: Pointer,
+      batch: number,
+      channels: number,
+      spatial: number,
+      channelStart: number,
+      channelEnd: number,
+    ): void;
+  }
+}
+
+/**
+ * batchNormTrainForward: x, gamma, beta, out, mean, invStd, eps, batch, channels, spatial, relu (1 for
+ * the fused batch norm + ReLU); first = channels.
+ */
+const batchNormTrainForwardChunk: ChunkRunner = (kernels, p, chunk) => {
+  kernels.batchNormTrainForward(
+    p[A]!,
+    p[A + 1]!,
+    p[A + 2]!,
+    p[A + 3]!,
+    p[A + 4]!,
+    p[A + 5]!,
+    p[A + 6]!,
+    p[A + 7]!,
+    p[A + 8]!,
+    p[A + 9]!,
+    chunk.firstStart,
+    chunk.firstEnd,
+    p[A + 10] !== 0,
+  );
+};
+
+/**
+ * batchNormTrainBackward: its 11 arguments in order, then the fused forward's output (0 for plain
+ * batch norm); first = channels.
+ */
+const batchNormTrainBackwardChunk: ChunkRunner = (kernels, p, chunk) => {
+  kernels.batchNormTrainBackward(
+    p[A]!,
+    p[A + 1]!,
+    p[A + 2]!,
+    p[A + 3]!,
+    p[A + 4]!,
+    p[A + 5]!,
+    p[A + 6]!,
+    p[A + 7]!,
+    p[A + 8]!,
+    p[A + 9]!,
+    p[A + 10]!,
+    chunk.firstStart,
+    chunk.firstEnd,
+    p[A + 11]!,
+  );
+};
+
+/** channelAffine: x, scale, shift, out, channels, spatial, relu; first = planes (batch·channels). */
+const channelAffineChunk: ChunkRunner = (kernels, p, chunk) => {
+  kernels.channelAffine(
+    p[A]!,
+    p[A + 1]!,
+    p[A + 2]!,
+    p[A + 3]!,
+    p[A + 4]!,
+    p[A + 5]!,
+    chunk.firstStart,
+    chunk.firstEnd,
+    p[A + 6] !== 0,
+  );
+};
+
+/** channelSum: x, out, batch, channels, spatial; first = channels. */
+const channelSumChunk: ChunkRunner = (kernels, p, chunk) => {
+  kernels.channelSum(p[A]!, p[A + 1]!, p[A + 2]!, p[A + 3]!, p[A + 4]!, chunk.firstStart, chunk.firstEnd);
+};
+
+/** This file's part of the job table (./index.ts). */
+export const normalizationJobs = {
+  exports: {
+    batchNormTrainForward: true,
+    batchNormTrainBackward: true,
+    channelAffine: true,
+    channelSum: true,
+  },
+  runners: {
+    batchNormTrainForward: batchNormTrainForwardChunk,
+    batchNormTrainBackward: batchNormTrainBackwardChunk,
+    channelAffine: channelAffineChunk,
+    channelSum: channelSumChunk,
+  },
+} satisfies KernelFileJobs;

@@ -10,9 +10,9 @@
  * calling thread allocates, and only between kernel runs, so workers never see the memory grow under
  * them.
  */
-import type { ConvArguments, PoolWindowArguments } from '../arguments.js';
 import { compileKernels, type KernelBuild } from '../../platform/wasm-kernels.js';
 import { ALIGNMENT, MAXIMUM_PAGES, WasmHeap } from './heap.js';
+import { definedJobTable } from './jobs.js';
 
 /** Must match --initialMemory in scripts/build-wasm.mjs. */
 const INITIAL_PAGES = 16;
@@ -40,273 +40,20 @@ declare const WebAssembly: WasmApi;
 /** Byte address in the module's linear memory. */
 export type Pointer = number;
 
-/** Geometry of a pooling window as the wasm kernels take it (planes = batch·channels). */
-export type PoolArguments = [planes: number, ...window: PoolWindowArguments];
-
 /**
- * The functions exported by assembly/index.ts (see the AssemblyScript sources for semantics). Kernels
- * that threads share take the block of the output they compute as trailing ranges.
+ * The functions exported by assembly/index.ts that this backend calls (see the AssemblyScript
+ * sources for semantics). Only heapBase is declared here, for this module; each kernel file of this
+ * folder declares the exports it calls by augmenting this interface
+ * (`declare module './runtime.js' { interface KernelExports { … } }`) and lists them in its jobs
+ * (./jobs.ts, KernelFileJobs), which instantiateKernels checks. Kernels that threads share take the
+ * block of the output they compute as trailing ranges.
  */
-export type KernelExports = {
+export interface KernelExports {
   heapBase(): Pointer;
-  gemmWorkspaceBytes(m: number, n: number, k: number): number;
-  gemmStrided(
-    m: number,
-    n: number,
-    k: number,
-    a: Pointer,
-    lda: number,
-    transposeA: boolean,
-    b: Pointer,
-    ldb: number,
-    transposeB: boolean,
-    c: Pointer,
-    ldc: number,
-    accumulate: boolean,
-    work: Pointer,
-  ): void;
-  gemmPackA(
-    a: Pointer,
-    lda: number,
-    transposeA: boolean,
-    m: number,
-    k: number,
-    rowStart: number,
-    rowEnd: number,
-    packed: Pointer,
-  ): void;
-  gemmPackB(
-    b: Pointer,
-    ldb: number,
-    transposeB: boolean,
-    n: number,
-    k: number,
-    colStart: number,
-    colEnd: number,
-    packed: Pointer,
-  ): void;
-  gemmPackedFloats(rows: number, k: number, strip: number): number;
-  gemmTileRows(): number;
-  gemmPackedBlock(
-    packedA: Pointer,
-    packedB: Pointer,
-    m: number,
-    n: number,
-    k: number,
-    c: Pointer,
-    ldc: number,
-    accumulate: boolean,
-    rowStart: number,
-    rowEnd: number,
-    colStart: number,
-    colEnd: number,
-    edgeTile: Pointer,
-  ): void;
-  convColumnBytes(
-    inChannels: number,
-    kernelHeight: number,
-    kernelWidth: number,
-    strideHeight: number,
-    strideWidth: number,
-    padTop: number,
-    padLeft: number,
-    outHeight: number,
-    outWidth: number,
-  ): number;
-  conv2dForward(
-    x: Pointer,
-    weight: Pointer,
-    out: Pointer,
-    ...rest: [...ConvArguments, ...ConvRanges, Pointer, Pointer]
-  ): void;
-  conv2dBackwardInput(
-    gradOut: Pointer,
-    weight: Pointer,
-    gradX: Pointer,
-    ...rest: [...ConvArguments, ...ConvRanges, Pointer, Pointer]
-  ): void;
-  conv2dBackwardWeight(
-    x: Pointer,
-    gradOut: Pointer,
-    gradWeight: Pointer,
-    ...rest: [...ConvArguments, ...ConvRanges, Pointer, Pointer]
-  ): void;
-  winogradWeightFloats(rows: number, depth: number): number;
-  winogradTransformedBytes(outChannels: number, inChannels: number): number;
-  winogradScratchBytes(inChannels: number, height: number, width: number, outChannels: number): number;
-  winogradWeights(
-    weight: Pointer,
-    outChannels: number,
-    inChannels: number,
-    backward: boolean,
-    transformed: Pointer,
-    packed: Pointer,
-  ): void;
-  winogradConv(
-    x: Pointer,
-    packed: Pointer,
-    out: Pointer,
-    batch: number,
-    inChannels: number,
-    height: number,
-    width: number,
-    outChannels: number,
-    imageStart: number,
-    imageEnd: number,
-    channelStart: number,
-    channelEnd: number,
-    scratch: Pointer,
-  ): void;
-  winogradGradientScratchBytes(
-    inChannels: number,
-    height: number,
-    width: number,
-    outChannels: number,
-  ): number;
-  winogradWeightGradient(
-    x: Pointer,
-    gradOut: Pointer,
-    gradWeight: Pointer,
-    batch: number,
-    inChannels: number,
-    height: number,
-    width: number,
-    outChannels: number,
-    imageStart: number,
-    imageEnd: number,
-    channelStart: number,
-    channelEnd: number,
-    scratch: Pointer,
-  ): void;
-  maxPool2dForward(x: Pointer, out: Pointer, argmax: Pointer, ...geometry: PoolArguments): void;
-  maxPool2dBackward(
-    gradOut: Pointer,
-    argmax: Pointer,
-    gradX: Pointer,
-    planes: number,
-    planeIn: number,
-    planeOut: number,
-  ): void;
-  avgPool2dForward(x: Pointer, out: Pointer, ...rest: [...PoolArguments, boolean]): void;
-  avgPool2dBackward(gradOut: Pointer, gradX: Pointer, ...rest: [...PoolArguments, boolean]): void;
-  batchNormTrainForward(
-    x: Pointer,
-    gamma: Pointer,
-    beta: Pointer,
-    out: Pointer,
-    mean: Pointer,
-    invStd: Pointer,
-    eps: number,
-    batch: number,
-    channels: number,
-    spatial: number,
-    channelStart: number,
-    channelEnd: number,
-    relu: boolean,
-  ): void;
-  batchNormTrainBackward(
-    x: Pointer,
-    gradOut: Pointer,
-    gamma: Pointer,
-    mean: Pointer,
-    invStd: Pointer,
-    gradX: Pointer,
-    gradGamma: Pointer,
-    gradBeta: Pointer,
-    batch: number,
-    channels: number,
-    spatial: number,
-    channelStart: number,
-    channelEnd: number,
-    /** The fused forward's output, whose ReLU mask applies to gradOut; 0 for plain batch norm. */
-    reluOutput: Pointer,
-  ): void;
-  channelAffine(
-    x: Pointer,
-    scale: Pointer,
-    shift: Pointer,
-    out: Pointer,
-    channels: number,
-    spatial: number,
-    planeStart: number,
-    planeEnd: number,
-    relu: boolean,
-  ): void;
-  channelSum(
-    x: Pointer,
-    out: Pointer,
-    batch: number,
-    channels: number,
-    spatial: number,
-    channelStart: number,
-    channelEnd: number,
-  ): void;
-  reluForward(x: Pointer, out: Pointer, start: number, end: number): void;
-  reluBackward(x: Pointer, gradOut: Pointer, gradX: Pointer, start: number, end: number): void;
-  leakyReluForward(x: Pointer, out: Pointer, slope: number, start: number, end: number): void;
-  leakyReluBackward(
-    x: Pointer,
-    gradOut: Pointer,
-    gradX: Pointer,
-    slope: number,
-    start: number,
-    end: number,
-  ): void;
-  binaryBroadcast(
-    kind: number,
-    full: Pointer,
-    broadcast: Pointer,
-    out: Pointer,
-    fullIsLeft: boolean,
-    middle: number,
-    inner: number,
-    rowStart: number,
-    rowEnd: number,
-  ): void;
-  binarySameShape(kind: number, a: Pointer, b: Pointer, out: Pointer, start: number, end: number): void;
-  sumBlocks(blocks: Pointer, count: number, stride: number, out: Pointer, start: number, end: number): void;
-};
-
-/** The block of a convolution's output one call computes: two [start, end) ranges. */
-export type ConvRanges = [firstStart: number, firstEnd: number, secondStart: number, secondEnd: number];
-
-/** Every export of KernelExports, checked at load (the compiler keeps this list complete). */
-const kernelNames = Object.keys({
-  heapBase: true,
-  gemmWorkspaceBytes: true,
-  gemmStrided: true,
-  gemmPackA: true,
-  gemmPackB: true,
-  gemmPackedFloats: true,
-  gemmPackedBlock: true,
-  gemmTileRows: true,
-  convColumnBytes: true,
-  conv2dForward: true,
-  conv2dBackwardInput: true,
-  conv2dBackwardWeight: true,
-  winogradWeightFloats: true,
-  winogradTransformedBytes: true,
-  winogradScratchBytes: true,
-  winogradWeights: true,
-  winogradConv: true,
-  winogradGradientScratchBytes: true,
-  winogradWeightGradient: true,
-  maxPool2dForward: true,
-  maxPool2dBackward: true,
-  avgPool2dForward: true,
-  avgPool2dBackward: true,
-  batchNormTrainForward: true,
-  batchNormTrainBackward: true,
-  channelAffine: true,
-  channelSum: true,
-  reluForward: true,
-  reluBackward: true,
-  leakyReluForward: true,
-  leakyReluBackward: true,
-  binaryBroadcast: true,
-  binarySameShape: true,
-  sumBlocks: true,
-} satisfies Record<keyof KernelExports, true>) as (keyof KernelExports)[];
+}
+/** The exports this module calls itself. */
+export type RuntimeExportName = 'heapBase';
+const runtimeExportNames: readonly RuntimeExportName[] = ['heapBase'];
 
 /** The scratch block is sized to what the largest call needed, plus this much room. */
 const ARENA_HEADROOM = 1.25;
@@ -438,18 +185,22 @@ export interface WasmRuntime {
   readonly build: WasmKernelBuild;
 }
 
-/** Instantiates `module` over `memory` and checks that it exports every kernel this backend calls. */
+/**
+ * Instantiates `module` over `memory` and checks that it exports every kernel this backend calls: this
+ * module's, and those the kernel files list in the job table (./index.ts defines it on import).
+ */
 export function instantiateKernels(module: WasmModule, memory: WasmMemory): KernelExports {
   const { exports } = new WebAssembly.Instance(module, { env: { memory } });
-  for (const name of kernelNames) {
+  for (const name of [...runtimeExportNames, ...(definedJobTable()?.exportNames ?? [])]) {
     if (typeof exports[name] !== 'function') {
       throw new Error(
         `wasm backend: the kernels module has no export ${name}; rebuild it with \`npm run build:wasm\``,
       );
     }
   }
-  // Every name was checked to be a function just above; their signatures come from assembly/.
-  return exports as KernelExports;
+  // Every name was checked to be a function just above; their signatures come from assembly/ (the
+  // kernel files declare them).
+  return exports as unknown as KernelExports;
 }
 
 function load(): WasmRuntime {

@@ -23,6 +23,7 @@ import {
   CONTROL_BYTES,
   controlBlock,
   GENERATION_MASK,
+  jobTable,
   MAX_CHUNKS,
   NONE_LEFT,
   participate,
@@ -30,7 +31,8 @@ import {
   runClaimedChunk,
   Slot,
   waitWhile,
-  type JobKind,
+  type ChunkRunner,
+  type ControlBlock,
 } from './jobs.js';
 import { wasmRuntime, type KernelExports } from './runtime.js';
 
@@ -79,9 +81,24 @@ export const wasmTuning: WasmTuning = {
   spinMicroseconds: 0,
 };
 
-let threadCount = defaultThreads();
-const control = controlBlock(new SharedArrayBuffer(CONTROL_BYTES));
-Atomics.store(control.words, Control.spinMicroseconds, wasmTuning.spinMicroseconds);
+// The thread count and the control block are made on first use: worker threads import this module too
+// (through the kernel files and the job table), and they neither read TENSILE_THREADS nor post jobs.
+let configuredThreads: number | undefined;
+let controlBlockInUse: ControlBlock | undefined;
+
+function threads(): number {
+  configuredThreads ??= defaultThreads();
+  return configuredThreads;
+}
+
+/** The control block every job is posted in (the workers get its buffer when they start). */
+function jobControl(): ControlBlock {
+  if (controlBlockInUse === undefined) {
+    controlBlockInUse = controlBlock(new SharedArrayBuffer(CONTROL_BYTES));
+    Atomics.store(controlBlockInUse.words, Control.spinMicroseconds, wasmTuning.spinMicroseconds);
+  }
+  return controlBlockInUse;
+}
 /**
  * The worker running as thread i + 1 is workers[i] (undefined while that slot has none). The index is
  * fixed for a worker's life because it selects the worker's scratch in every job.
@@ -104,7 +121,7 @@ export function setWasmThreads(count: number): void {
       `wasm backend: thread count must be an integer from 1 to ${MAX_THREADS}, got ${count}`,
     );
   }
-  threadCount = count;
+  configuredThreads = count;
   // Safe between calls: no job is in flight, and a late worker cannot claim a finished job's chunks.
   while (workers.length > count - 1) {
     const worker = workers.pop();
@@ -116,17 +133,19 @@ export function setWasmThreads(count: number): void {
 
 /** The number of threads the wasm kernels use, the calling thread included. */
 export function getWasmThreads(): number {
-  return threadCount;
+  return threads();
 }
 
 /** The parameter block of the next job; fill it, then call runJob. */
 export function jobParameters(): Float64Array {
-  return control.parameters;
+  return jobControl().parameters;
 }
 
 function startWorkers(): void {
   if (startFailure !== null) return;
   const { module, memory } = wasmRuntime();
+  const control = jobControl();
+  const threadCount = threads();
   for (let slot = 0; slot < threadCount - 1; slot++) {
     if (workers[slot] !== undefined) continue;
     let started = false;
@@ -186,11 +205,16 @@ export interface JobStages {
 }
 
 /**
- * Runs every chunk of the job of kind `kind` whose parameters are in jobParameters(), on up to
- * getWasmThreads() threads, and returns when all are done (and, with `stages`, all copied out).
- * Throws when a chunk failed on any thread.
+ * Runs every chunk of the job whose parameters are in jobParameters(), each with `runner` (a runner
+ * of the job table, ./index.ts), on up to getWasmThreads() threads, and returns when all are done
+ * (and, with `stages`, all copied out). Throws when a chunk failed on any thread.
  */
-export function runJob(kind: JobKind, stages?: JobStages): void {
+export function runJob(runner: ChunkRunner, stages?: JobStages): void {
+  const jobs = jobTable();
+  // Also the check, on every thread count, that the runner is in the table the workers use.
+  const kind = jobs.kindOf(runner);
+  const control = jobControl();
+  const threadCount = threads();
   const parameters = control.parameters;
   const tasks = chunkCount(parameters);
   if (tasks > MAX_CHUNKS) {
@@ -200,7 +224,7 @@ export function runJob(kind: JobKind, stages?: JobStages): void {
   const { kernels } = wasmRuntime();
   if (tasks <= 1 || threadCount === 1) {
     for (let block = 0; block < blocks; block++) stages?.stageIn(block);
-    for (let chunk = 0; chunk < tasks; chunk++) runChunk(kernels, kind, parameters, chunk, 0);
+    for (let chunk = 0; chunk < tasks; chunk++) runChunk(kernels, runner, parameters, chunk, 0);
     for (let block = 0; block < blocks; block++) stages?.stageOut(block);
     return;
   }
@@ -229,14 +253,14 @@ export function runJob(kind: JobKind, stages?: JobStages): void {
   };
   const callerRuns = wasmTuning.callerRunsChunks || live === 0;
   if (stages === undefined) {
-    if (callerRuns) participate(kernels, control, 0, onError);
+    if (callerRuns) participate(kernels, jobs, control, 0, onError);
   } else {
     try {
-      runStaged(kernels, kind, tasks, blocks, stages, callerRuns, onError);
+      runStaged(kernels, control, runner, tasks, blocks, stages, callerRuns, onError);
     } catch (error) {
       // A copy threw: finish the job without its unstaged chunks, so that no thread is still writing
       // into wasm memory when the next call reuses it.
-      abandonUnstaged(tasks);
+      abandonUnstaged(control, tasks);
       onError(error);
     }
   }
@@ -261,7 +285,8 @@ function firstBlocks(p: Float64Array): number {
  */
 function runStaged(
   kernels: KernelExports,
-  kind: JobKind,
+  control: ControlBlock,
+  runner: ChunkRunner,
   tasks: number,
   blocks: number,
   stages: JobStages,
@@ -287,7 +312,7 @@ function runStaged(
       }
       const claimed = callerRuns ? claimChunk(words, generation, tasks) : NONE_LEFT;
       if (claimed >= 0) {
-        runClaimedChunk(kernels, control, kind, claimed, 0, generation, tasks, onError);
+        runClaimedChunk(kernels, control, runner, claimed, 0, generation, tasks, onError);
       } else {
         waitWhile(control, finished, chunk, flag);
       }
@@ -297,7 +322,7 @@ function runStaged(
 }
 
 /** Claims every chunk not yet claimed, staged or not, and counts it done without running it. */
-function abandonUnstaged(tasks: number): void {
+function abandonUnstaged(control: ControlBlock, tasks: number): void {
   const words = control.words;
   let claim = Atomics.load(words, Control.claim);
   while (claim >>> CHUNK_BITS === generation && (claim & (MAX_CHUNKS - 1)) < tasks) {
@@ -317,7 +342,7 @@ function abandonUnstaged(tasks: number): void {
  * instantiated the kernels (tests use it so that worker threads, not just the caller, run chunks).
  */
 export async function wasmWorkersReady(): Promise<void> {
-  if (liveWorkers() < threadCount - 1) startWorkers();
+  if (liveWorkers() < threads() - 1) startWorkers();
   await Promise.all(workers.map((worker) => (worker === undefined ? undefined : workersReady.get(worker))));
 }
 
@@ -328,5 +353,5 @@ export function startedWorkers(): number {
 
 /** Chunks run by worker threads so far (for tests: proof that the workers took part). */
 export function workerChunksRun(): number {
-  return Atomics.load(control.words, Control.workerChunks);
+  return Atomics.load(jobControl().words, Control.workerChunks);
 }

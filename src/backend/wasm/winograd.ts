@@ -7,7 +7,7 @@
  * which shares its fixed image blocks and the sum of their partial gradients with im2col.
  */
 import type { Conv2dGeometry } from '../types.js';
-import { JobKind } from './jobs.js';
+import { ARGUMENTS as A, scratchOf, Slot, type ChunkRunner, type KernelFileJobs } from './jobs.js';
 import { blockFor, chunkTarget, itemStages, reserveScratch, setArguments, setGrid } from './plan.js';
 import { wasmRuntime, type Pointer } from './runtime.js';
 import { getWasmThreads, jobParameters, runJob, wasmTuning } from './threads.js';
@@ -131,7 +131,7 @@ function winogradConvolution(
   setGrid(p, g.batch, images, outChannels, channels);
   reserveScratch(p, kernels.winogradScratchBytes(inChannels, g.inHeight, g.inWidth, outChannels));
   setArguments(p, inputAt, packedAt, outputAt, g.batch, inChannels, g.inHeight, g.inWidth, outChannels);
-  runJob(JobKind.winogradConv, itemStages(p, [[input, inputAt, inImage]], [[output, outputAt, outImage]]));
+  runJob(winogradConvChunk, itemStages(p, [[input, inputAt, inImage]], [[output, outputAt, outImage]]));
 }
 
 /** out [N,O,H,W] = conv(x [N,C,H,W], weight [O,C,3,3]) when usesWinograd(g); lengths checked by the caller. */
@@ -173,7 +173,7 @@ export function winogradBlockImages(g: Conv2dGeometry, images: number): number {
 }
 
 /**
- * Sets up `p` for JobKind.winogradWeightGradient when usesWinogradWeightGradient(g): partial weight
+ * Sets up `p` for winogradJobs.runners.winogradWeightGradient when usesWinogradWeightGradient(g): partial weight
  * gradients [O, C, 3, 3] of blocks of `images` images (fixed by the caller from the batch size alone) at
  * partialsAt, one per block; chunks are the image blocks, and blocks of output channels (whole
  * register tiles) when there are fewer image blocks than threads. The caller sets
@@ -199,3 +199,115 @@ export function winogradWeightGradientJob(
   reserveScratch(p, kernels.winogradGradientScratchBytes(g.inChannels, g.inHeight, g.inWidth, g.outChannels));
   setArguments(p, xAt, gradOutAt, partialsAt, g.batch, g.inChannels, g.inHeight, g.inWidth, g.outChannels);
 }
+
+declare module './runtime.js' {
+  /** The exports of assembly/winograd.ts (see there for the semantics). */
+  interface KernelExports {
+    winogradWeightFloats(rows: number, depth: number): number;
+    winogradTransformedBytes(outChannels: number, inChannels: number): number;
+    winogradScratchBytes(inChannels: number, height: number, width: number, outChannels: number): number;
+    winogradWeights(
+      weight: Pointer,
+      outChannels: number,
+      inChannels: number,
+      backward: boolean,
+      transformed: Pointer,
+      packed: Pointer,
+    ): void;
+    winogradConv(
+      x: Pointer,
+      packed: Pointer,
+      out: Pointer,
+      batch: number,
+      inChannels: number,
+      height: number,
+      width: number,
+      outChannels: number,
+      imageStart: number,
+      imageEnd: number,
+      channelStart: number,
+      channelEnd: number,
+      scratch: Pointer,
+    ): void;
+    winogradGradientScratchBytes(
+      inChannels: number,
+      height: number,
+      width: number,
+      outChannels: number,
+    ): number;
+    winogradWeightGradient(
+      x: Pointer,
+      gradOut: Pointer,
+      gradWeight: Pointer,
+      batch: number,
+      inChannels: number,
+      height: number,
+      width: number,
+      outChannels: number,
+      imageStart: number,
+      imageEnd: number,
+      channelStart: number,
+      channelEnd: number,
+      scratch: Pointer,
+    ): void;
+  }
+}
+
+/**
+ * winogradConv: arguments x, packed transformed weights, out, batch, inChannels, height, width,
+ * outChannels; first = images, second = output channels.
+ */
+const winogradConvChunk: ChunkRunner = (kernels, p, chunk, thread) => {
+  kernels.winogradConv(
+    p[A]!,
+    p[A + 1]!,
+    p[A + 2]!,
+    p[A + 3]!,
+    p[A + 4]!,
+    p[A + 5]!,
+    p[A + 6]!,
+    p[A + 7]!,
+    chunk.firstStart,
+    chunk.firstEnd,
+    chunk.secondStart,
+    chunk.secondEnd,
+    scratchOf(p, thread),
+  );
+};
+
+/**
+ * winogradWeightGradient: arguments x, gradOut, gradWeight (partial sums), batch, inChannels, height,
+ * width, outChannels; first = images (each block writes its own partial sum, Slot.blockStride
+ * apart), second = output channels.
+ */
+const winogradWeightGradientChunk: ChunkRunner = (kernels, p, chunk, thread) => {
+  kernels.winogradWeightGradient(
+    p[A]!,
+    p[A + 1]!,
+    p[A + 2]! + chunk.firstIndex * p[Slot.blockStride]!,
+    p[A + 3]!,
+    p[A + 4]!,
+    p[A + 5]!,
+    p[A + 6]!,
+    p[A + 7]!,
+    chunk.firstStart,
+    chunk.firstEnd,
+    chunk.secondStart,
+    chunk.secondEnd,
+    scratchOf(p, thread),
+  );
+};
+
+/** This file's part of the job table (./index.ts). */
+export const winogradJobs = {
+  exports: {
+    winogradWeightFloats: true,
+    winogradTransformedBytes: true,
+    winogradScratchBytes: true,
+    winogradWeights: true,
+    winogradConv: true,
+    winogradGradientScratchBytes: true,
+    winogradWeightGradient: true,
+  },
+  runners: { winogradConv: winogradConvChunk, winogradWeightGradient: winogradWeightGradientChunk },
+} satisfies KernelFileJobs;

@@ -8,6 +8,9 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
+// The job table: the same runners, numbered the same way, as on the calling thread. Importing it
+// defines the table and loads the kernel files, none of which starts threads or compiles anything.
+import { wasmJobs } from './index.js';
 import { Control, controlBlock, participate, waitWhile } from './jobs.js';
 import { instantiateKernels, type WasmMemory, type WasmModule } from './runtime.js';
 
@@ -32,6 +35,6 @@ function report(error: unknown): void {
 
 for (;;) {
   const seen = Atomics.load(words, Control.wake);
-  participate(kernels, control, data.thread, report);
+  participate(kernels, wasmJobs, control, data.thread, report);
   waitWhile(control, words, Control.wake, seen);
 }
