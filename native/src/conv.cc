@@ -179,6 +179,41 @@ inline void zero_floats(float* to, int64_t count) {
   for (int64_t i = 0; i < count; ++i) to[i] = 0.0f;
 }
 
+// The fused epilogue (ConvEpilogue in kernels.h) over `count` values of one output channel, written
+// at `to` from `from` (which may equal `to`); `residual` is null or the same positions of the
+// residual tensor. Each step is its own float rounding, as channel_affine, the binary add and relu
+// round them, so the bits equal running those kernels one after another.
+void apply_epilogue(const float* from, float* to, const float* residual, int64_t count, float scale, float shift,
+                    bool relu) {
+  if (residual == nullptr) {
+    if (relu) {
+      for (int64_t i = 0; i < count; ++i) {
+        const float v = from[i] * scale + shift;
+        to[i] = v > 0.0f ? v : 0.0f;
+      }
+    } else {
+      for (int64_t i = 0; i < count; ++i) to[i] = from[i] * scale + shift;
+    }
+    return;
+  }
+  if (relu) {
+    for (int64_t i = 0; i < count; ++i) {
+      const float v = (from[i] * scale + shift) + residual[i];
+      to[i] = v > 0.0f ? v : 0.0f;
+    }
+  } else {
+    for (int64_t i = 0; i < count; ++i) to[i] = (from[i] * scale + shift) + residual[i];
+  }
+}
+
+// One value through the epilogue (the transposed write-back).
+inline float epilogue_value(float v, const ConvEpilogue& e, int64_t co, int64_t at) {
+  v = v * e.scale[co] + e.shift[co];
+  if (e.residual != nullptr) v = v + e.residual[at];
+  if (e.relu) v = v > 0.0f ? v : 0.0f;
+  return v;
+}
+
 // The zero-padded grid of a stride-1 convolution (see the file comment). A padded plane row holds
 // `gap` zeros then one input row; output position q = oh·row_stride + ow reads tap (kh, kw) at
 // q + tap_offset(kh, kw) of its channel's plane.
@@ -272,7 +307,8 @@ double panel_use(int64_t rows, int width) {
 // W · cols (channels as the GEMM's rows) or as outᵀ[Q, Cout] = colsᵀ · Wᵀ (positions as rows),
 // whichever wastes less of the panels: 32 channels fill two 16-wide column panels exactly but leave
 // 4 of 36 rows of 6-row panels empty.
-bool forward_grid(const float* x, const float* weight, float* out, const ConvGeometry& g) {
+bool forward_grid(const float* x, const float* weight, float* out, const ConvGeometry& g,
+                  const ConvEpilogue* epilogue) {
   const GemmKernels& kernels = active_kernels();
   const int mr = kernels.mr;
   const int nr = kernels.nr;
@@ -328,16 +364,31 @@ bool forward_grid(const float* x, const float* weight, float* out, const ConvGeo
     // Keep the real output columns, dropping the grid's gap columns (and transposing when the
     // product is [positions, channels]).
     float* sample_out = out + n * g.out_channels * positions;
+    const int64_t sample_offset = n * g.out_channels * positions;
     for_grid_runs(grid, g, first, count, [&](int64_t q, int64_t oh, int64_t ow, int64_t, int64_t valid) {
       float* to = sample_out + oh * g.out_width + ow;
+      const int64_t at = sample_offset + oh * g.out_width + ow;
       if (positions_as_rows) {
         for (int64_t j = 0; j < valid; ++j) {
           const float* from = product + (q - first + j) * g.out_channels;
-          for (int64_t co = 0; co < g.out_channels; ++co) to[co * positions + j] = from[co];
+          if (epilogue == nullptr) {
+            for (int64_t co = 0; co < g.out_channels; ++co) to[co * positions + j] = from[co];
+          } else {
+            for (int64_t co = 0; co < g.out_channels; ++co) {
+              to[co * positions + j] = epilogue_value(from[co], *epilogue, co, at + co * positions + j);
+            }
+          }
+        }
+      } else if (epilogue == nullptr) {
+        for (int64_t co = 0; co < g.out_channels; ++co) {
+          copy_floats(product + co * count + (q - first), to + co * positions, valid);
         }
       } else {
         for (int64_t co = 0; co < g.out_channels; ++co) {
-          copy_floats(product + co * count + (q - first), to + co * positions, valid);
+          const float* residual =
+              epilogue->residual == nullptr ? nullptr : epilogue->residual + at + co * positions;
+          apply_epilogue(product + co * count + (q - first), to + co * positions, residual, valid,
+                         epilogue->scale[co], epilogue->shift[co], epilogue->relu);
         }
       }
     });
@@ -367,7 +418,7 @@ bool backward_input_grid(const float* grad_out, const float* weight, float* grad
   transposed.pad_left = (g.kernel_width - 1) * g.dilation_width - g.pad_left;
   transposed.out_height = g.in_height;
   transposed.out_width = g.in_width;
-  return forward_grid(grad_out, flipped, grad_x, transposed);
+  return forward_grid(grad_out, flipped, grad_x, transposed, nullptr);
 }
 
 // Stride-1 weight gradient on the grid: the im2col rows are packed straight from the padded input.
@@ -459,7 +510,8 @@ bool backward_weight_grid(const float* x, const float* grad_out, float* grad_wei
   return true;
 }
 
-bool forward_generic(const float* x, const float* weight, float* out, const ConvGeometry& g) {
+bool forward_generic(const float* x, const float* weight, float* out, const ConvGeometry& g,
+                     const ConvEpilogue* epilogue) {
   const GemmKernels& kernels = active_kernels();
   const int mr = kernels.mr;
   const int nr = kernels.nr;
@@ -495,8 +547,16 @@ bool forward_generic(const float* x, const float* weight, float* out, const Conv
       im2col_row(sample + c * plane, g, tap / g.kernel_width, tap % g.kernel_width, p_begin, count, row);
       scatter_to_panels(row, count, k, kk, nr, packed_columns);
     }
-    gemm_packed(kernels, g.out_channels, count, k, packed_weight, packed_columns,
-                out + n * g.out_channels * positions + p_begin, positions, false);
+    float* chunk_out = out + n * g.out_channels * positions + p_begin;
+    gemm_packed(kernels, g.out_channels, count, k, packed_weight, packed_columns, chunk_out, positions, false);
+    if (epilogue != nullptr) {
+      // The chunk was just written and is still in cache.
+      for (int64_t co = 0; co < g.out_channels; ++co) {
+        const int64_t at = (n * g.out_channels + co) * positions + p_begin;
+        apply_epilogue(out + at, out + at, epilogue->residual == nullptr ? nullptr : epilogue->residual + at, count,
+                       epilogue->scale[co], epilogue->shift[co], epilogue->relu);
+      }
+    }
   });
   return true;
 }
@@ -664,8 +724,28 @@ bool conv2d_forward(const float* x, const float* weight, float* out, const ConvG
     std::memset(out, 0, static_cast<size_t>(g.batch * g.out_channels * g.out_height * g.out_width) * sizeof(float));
     return true;
   }
-  if (g.stride_height == 1 && g.stride_width == 1) return forward_grid(x, weight, out, g);
-  return forward_generic(x, weight, out, g);
+  if (g.stride_height == 1 && g.stride_width == 1) return forward_grid(x, weight, out, g, nullptr);
+  return forward_generic(x, weight, out, g, nullptr);
+}
+
+bool conv2d_forward_fused(const float* x, const float* weight, float* out, const ConvGeometry& g,
+                          const ConvEpilogue& epilogue) {
+  if (g.batch == 0 || g.out_channels == 0 || g.out_height == 0 || g.out_width == 0) return true;
+  if (g.in_channels == 0 || g.kernel_height == 0 || g.kernel_width == 0) {
+    // An empty sum, then the epilogue over the zeros.
+    if (!conv2d_forward(x, weight, out, g)) return false;
+    const int64_t positions = g.out_height * g.out_width;
+    for (int64_t n = 0; n < g.batch; ++n) {
+      for (int64_t co = 0; co < g.out_channels; ++co) {
+        const int64_t at = (n * g.out_channels + co) * positions;
+        apply_epilogue(out + at, out + at, epilogue.residual == nullptr ? nullptr : epilogue.residual + at, positions,
+                       epilogue.scale[co], epilogue.shift[co], epilogue.relu);
+      }
+    }
+    return true;
+  }
+  if (g.stride_height == 1 && g.stride_width == 1) return forward_grid(x, weight, out, g, &epilogue);
+  return forward_generic(x, weight, out, g, &epilogue);
 }
 
 bool conv2d_backward_input(const float* grad_out, const float* weight, float* grad_x, const ConvGeometry& g) {
