@@ -355,10 +355,11 @@ double panel_use(int64_t rows, int width) {
   return static_cast<double>(rows) / static_cast<double>(ceil_div(rows, width) * width);
 }
 
-// Forward convolution on the grid (phase planes for strides above 1). The product is computed either as out[Cout, Q] =
-// W · cols (channels as the GEMM's rows) or as outᵀ[Q, Cout] = colsᵀ · Wᵀ (positions as rows),
-// whichever wastes less of the panels: 32 channels fill two 16-wide column panels exactly but leave
-// 4 of 36 rows of 6-row panels empty.
+// Forward convolution on the grid (phase planes for strides above 1). The product is computed either
+// as out[Cout, Q] = W · cols (channels as the GEMM's rows) or as outᵀ[Q, Cout] = colsᵀ · Wᵀ
+// (positions as rows), whichever wastes less of the panels: 32 channels fill two 16-wide column
+// panels exactly but leave 4 of 36 rows of 6-row panels empty. Each output is summed over k in the
+// same order either way, so the choice never changes the bits.
 bool forward_grid(const float* x, const float* weight, float* out, const ConvGeometry& g,
                   const ConvEpilogue* epilogue) {
   const GemmKernels& kernels = active_kernels();
@@ -369,7 +370,18 @@ bool forward_grid(const float* x, const float* weight, float* out, const ConvGeo
   const Grid grid = make_grid(g);
   ThreadPool& threads = pool();
   const int workers = threads.threads();
-  const bool positions_as_rows = panel_use(g.out_channels, nr) > panel_use(g.out_channels, mr);
+  // Chunks of grid positions: several per sample when the batch alone cannot keep every thread busy,
+  // or when the packed columns would not fit in L2.
+  const int64_t chunks = position_chunks(grid.positions, k, g.batch, workers, nr);
+  const int64_t width = chunk_width(grid.positions, chunks, nr);
+  const int64_t chunk_count = ceil_div(grid.positions, width);
+  // A chunk's positions fill the panels of either orientation too: 56 grid positions of a 7×7 image
+  // fill 7 rows of 8 but only 56 of 64 columns. Positions as rows must win clearly, since that
+  // orientation packs the positions (a copy) where the other reads them in place.
+  const int64_t chunk_positions = std::min(width, grid.positions);
+  const double channels_rows_use = panel_use(g.out_channels, mr) * panel_use(chunk_positions, nr);
+  const double positions_rows_use = panel_use(g.out_channels, nr) * panel_use(chunk_positions, mr);
+  const bool positions_as_rows = positions_rows_use > 1.05 * channels_rows_use;
 
   // The weights are packed once per call and shared by all tasks, which pack positions into their own
   // buffers (the other slot).
@@ -382,11 +394,6 @@ bool forward_grid(const float* x, const float* weight, float* out, const ConvGeo
   if (packed_weight == nullptr) return false;
   kernels.pack(weight, k, 1, g.out_channels, k, weight_width, packed_weight);
 
-  // Chunks of grid positions: several per sample when the batch alone cannot keep every thread busy,
-  // or when the packed columns would not fit in L2.
-  const int64_t chunks = position_chunks(grid.positions, k, g.batch, workers, nr);
-  const int64_t width = chunk_width(grid.positions, chunks, nr);
-  const int64_t chunk_count = ceil_div(grid.positions, width);
   const int64_t window_rows = grid.window_rows(width);
   const int64_t window_size = window_floats(g, grid, window_rows);
   const int64_t* offsets = tap_row_offsets(g, grid, window_rows);
