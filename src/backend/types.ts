@@ -158,8 +158,9 @@ export interface Backend {
    * v·scale[c] + shift[c] (a folded batch norm, or a bias with scale 1), then + residual (same shape
    * as out, when given: a residual block's shortcut), then max(v, 0) when relu. out has the bits of
    * conv2dForward followed by channelAffine, binary add and activationForward relu on this backend;
-   * the reference composes exactly those kernels (through `this`), a fast backend fuses them into the
-   * convolution's write-back. out must not alias x or residual.
+   * the reference composes those kernels (through `this`; channelAffineRelu, which has the same
+   * bits, where there is no residual), a fast backend fuses them into the convolution's write-back.
+   * out must not alias x or residual.
    * x: [N, Cin, H, W]; weight: [Cout, Cin, kh, kw]; scale, shift: [Cout]; residual, out: [N, Cout, Hout, Wout].
    */
   conv2dForwardFused(

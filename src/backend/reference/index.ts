@@ -219,8 +219,13 @@ export const referenceBackend: Backend = {
   conv2dForwardFused(x, weight, scale, shift, residual, out, g, relu) {
     // The kernels this one fuses, in its order, through `this` so that a fast backend's own run.
     this.conv2dForward(x, weight, out, g);
-    const spatial = g.outHeight * g.outWidth;
-    this.channelAffine(out, scale, shift, out, { batch: g.batch, channels: g.outChannels, spatial });
+    const channels = { batch: g.batch, channels: g.outChannels, spatial: g.outHeight * g.outWidth };
+    if (residual === null && relu) {
+      // channelAffineRelu has the bits of channelAffine then relu, in one pass where fused.
+      this.channelAffineRelu(out, scale, shift, out, channels);
+      return;
+    }
+    this.channelAffine(out, scale, shift, out, channels);
     if (residual !== null) {
       const shape = [g.batch, g.outChannels, g.outHeight, g.outWidth];
       this.binary('add', out, shape, residual, shape, out, shape);
