@@ -1,7 +1,7 @@
 /**
  * A forward convolution of a batch gives, for every sample, the bits of that sample convolved
- * alone, on every backend variant and thread count. The native backend computes small images
- * several samples to a product and strided convolutions on phase planes; neither may change a sum.
+ * alone, on every backend variant and thread count. The native backend picks the GEMM's orientation
+ * from the image size and runs strided convolutions on phase planes; neither may change a sum.
  */
 import { describe, it } from 'node:test';
 
@@ -12,7 +12,7 @@ import { nativeVariants, referenceVariant, wasmVariant } from './conformance/var
 
 const geometries: { name: string; geometry: Conv2dGeometry }[] = [
   {
-    name: '7x7 image, 512 channels (positions as rows, samples grouped)',
+    name: '7x7 image, 512 channels (positions as the GEMM rows)',
     geometry: convGeometry({
       batch: 5,
       inChannels: 64,

@@ -397,25 +397,29 @@ bool forward_grid(const float* x, const float* weight, float* out, const ConvGeo
   const int64_t window_rows = grid.window_rows(width);
   const int64_t window_size = window_floats(g, grid, window_rows);
   const int64_t* offsets = tap_row_offsets(g, grid, window_rows);
-  // With positions as rows and whole samples per chunk (small images), a task takes several samples
-  // and stacks their positions as the rows of one product: the packed weights (the B operand, e.g.
-  // 9 MB for 512 channels of 3×3 taps) are then streamed from memory once per group rather than
-  // once per sample, which matters when two threads share the memory bus. The grouping changes no
-  // sum: each output is still summed over k in the same order.
-  const int64_t padded_positions = ceil_div(grid.positions, mr) * mr;
-  const int64_t group =
-      positions_as_rows && chunk_count == 1
-          ? std::max<int64_t>(1, std::min(ceil_div(g.batch, workers), 256 / padded_positions))
-          : 1;
-  const int64_t tasks = group > 1 ? ceil_div(g.batch, group) : g.batch * chunk_count;
-  const int64_t columns_size = positions_as_rows ? group * packed_size(width, k, columns_width) : 0;
+  const int64_t columns_size = positions_as_rows ? packed_size(width, k, columns_width) : 0;
   if (offsets == nullptr || !reserve(columns_slot, workers, columns_size) ||
       !reserve(ScratchSlot::kColumns, workers, window_size) ||
-      !reserve(ScratchSlot::kTile, workers, g.out_channels * std::max(width, group * padded_positions))) {
+      !reserve(ScratchSlot::kTile, workers, g.out_channels * width)) {
     return false;
   }
-  // Writes chunk [first, first + count) of sample n back from product (rows or columns per position).
-  auto write_back = [&](int64_t n, int64_t first, int64_t count, const float* product) {
+  threads.run(g.batch * chunk_count, [&](int64_t task, int thread) {
+    const int64_t n = task / chunk_count;
+    const int64_t first = (task % chunk_count) * width;
+    const int64_t count = std::min(width, grid.positions - first);
+    const int64_t first_row = first / grid.row_stride;
+    float* window = scratch(ScratchSlot::kColumns, thread, 0);
+    float* packed_columns = scratch(columns_slot, thread, 0);
+    float* product = scratch(ScratchSlot::kTile, thread, 0);
+    fill_window(x + n * g.in_channels * g.in_height * g.in_width, g, grid, first_row, window_rows, window);
+    const float* window_base = window + (first - first_row * grid.row_stride);
+    if (positions_as_rows) {
+      kernels.pack_steps(window_base, offsets, count, k, columns_width, packed_columns);
+      gemm_packed(kernels, count, g.out_channels, k, packed_columns, packed_weight, product, g.out_channels, false);
+    } else {
+      // The im2col rows are read in place; the window holds every lane up to the chunk's whole panels.
+      gemm_indirect_b(kernels, g.out_channels, count, k, packed_weight, window_base, offsets, product, count, false);
+    }
     // Keep the real output columns, dropping the grid's gap columns (and transposing when the
     // product is [positions, channels]).
     float* sample_out = out + n * g.out_channels * positions;
@@ -447,40 +451,6 @@ bool forward_grid(const float* x, const float* weight, float* out, const ConvGeo
         }
       }
     });
-  };
-  threads.run(tasks, [&](int64_t task, int thread) {
-    float* window = scratch(ScratchSlot::kColumns, thread, 0);
-    float* packed_columns = scratch(columns_slot, thread, 0);
-    float* product = scratch(ScratchSlot::kTile, thread, 0);
-    if (group > 1) {
-      const int64_t n_begin = task * group;
-      const int64_t samples = std::min(group, g.batch - n_begin);
-      const int64_t count = grid.positions;
-      for (int64_t s = 0; s < samples; ++s) {
-        fill_window(x + (n_begin + s) * g.in_channels * g.in_height * g.in_width, g, grid, 0, window_rows, window);
-        kernels.pack_steps(window, offsets, count, k, columns_width, packed_columns + s * padded_positions * k);
-      }
-      gemm_packed(kernels, samples * padded_positions, g.out_channels, k, packed_columns, packed_weight, product,
-                  g.out_channels, false);
-      for (int64_t s = 0; s < samples; ++s) {
-        write_back(n_begin + s, 0, count, product + s * padded_positions * g.out_channels);
-      }
-      return;
-    }
-    const int64_t n = task / chunk_count;
-    const int64_t first = (task % chunk_count) * width;
-    const int64_t count = std::min(width, grid.positions - first);
-    const int64_t first_row = first / grid.row_stride;
-    fill_window(x + n * g.in_channels * g.in_height * g.in_width, g, grid, first_row, window_rows, window);
-    const float* window_base = window + (first - first_row * grid.row_stride);
-    if (positions_as_rows) {
-      kernels.pack_steps(window_base, offsets, count, k, columns_width, packed_columns);
-      gemm_packed(kernels, count, g.out_channels, k, packed_columns, packed_weight, product, g.out_channels, false);
-    } else {
-      // The im2col rows are read in place; the window holds every lane up to the chunk's whole panels.
-      gemm_indirect_b(kernels, g.out_channels, count, k, packed_weight, window_base, offsets, product, count, false);
-    }
-    write_back(n, first, count, product);
   });
   return true;
 }
