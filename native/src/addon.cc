@@ -319,6 +319,44 @@ void require_pool(Call& call, const PoolGeometry& g, const ArrayView<float>& x, 
   }
 }
 
+// conv2dForwardFused(x, weight, scale, shift, residual or null, out, relu, ...geometry): the forward
+// convolution with ConvEpilogue applied as each output value is written.
+napi_value Conv2dForwardFused(napi_env env, napi_callback_info info) {
+  Call call(env, info);
+  auto x = call.floats(0, "x");
+  auto weight = call.floats(1, "weight");
+  auto scale = call.floats(2, "scale");
+  auto shift = call.floats(3, "shift");
+  const bool has_residual = !call.is_null(4);
+  ArrayView<float> residual;
+  if (has_residual) residual = call.floats(4, "residual");
+  auto out = call.floats(5, "out");
+  const bool relu = call.flag(6, "relu");
+  const ConvGeometry g = conv_geometry(call, 7);
+  require_conv(call, g, x, "x", weight, "weight", out, "out");
+  call.require(scale, g.out_channels, "scale");
+  call.require(shift, g.out_channels, "shift");
+  if (has_residual) call.require(residual, out.length, "residual");
+  if (call.failed()) return nullptr;
+  const ConvEpilogue epilogue{scale.data, shift.data, has_residual ? residual.data : nullptr, relu};
+  std::lock_guard<std::mutex> lock(kernel_mutex);
+  if (!conv2d_forward_fused(x.data, weight.data, out.data, g, epilogue)) call.fail_memory();
+  return call.failed() ? nullptr : undefined(env);
+}
+
+// maxPool2dValues(x, out, ...geometry): max pooling without the argmax (inference).
+napi_value MaxPool2dValues(napi_env env, napi_callback_info info) {
+  Call call(env, info);
+  auto x = call.floats(0, "x");
+  auto out = call.floats(1, "out");
+  const PoolGeometry g = pool_geometry(call, 2);
+  require_pool(call, g, x, "x", out.length, "out");
+  if (call.failed()) return nullptr;
+  std::lock_guard<std::mutex> lock(kernel_mutex);
+  max_pool2d_forward(x.data, out.data, nullptr, g);
+  return undefined(env);
+}
+
 // maxPool2dForward(x, out, argmax, ...geometry)
 napi_value MaxPool2dForward(napi_env env, napi_callback_info info) {
   Call call(env, info);
@@ -697,7 +735,9 @@ NAPI_MODULE_INIT() {
       {"conv2dForward", nullptr, Conv2dForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"conv2dBackwardInput", nullptr, Conv2dBackwardInput, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"conv2dBackwardWeight", nullptr, Conv2dBackwardWeight, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dForwardFused", nullptr, Conv2dForwardFused, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPool2dForward", nullptr, MaxPool2dForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"maxPool2dValues", nullptr, MaxPool2dValues, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPool2dBackward", nullptr, MaxPool2dBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"avgPool2dForward", nullptr, AvgPool2dForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"avgPool2dBackward", nullptr, AvgPool2dBackward, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -13,8 +13,11 @@
 // input pass of a stride-1 convolution is itself a stride-1 convolution (of gradOut with the flipped,
 // transposed kernel), so it takes the same path and needs no col2im scatter.
 //
-// Other strides use im2col rows built for a chunk of output positions in a small buffer (L1) and
-// written straight into the packed GEMM panels, and col2im for the input gradient.
+// Strided forward convolutions use the grid too, after splitting the input into phases (every s-th
+// row and column, one plane per offset): in a phase plane a strided tap is a stride-1 slice again
+// (see Grid). Their gradients, and strides larger than the kernel, use im2col rows built for a chunk
+// of output positions in a small buffer (L1) and written straight into the packed GEMM panels, and
+// col2im for the input gradient.
 //
 // Work is split over samples (and chunks of positions or channels when the batch is small), which
 // keeps every output element's summation order independent of the thread count.
@@ -179,58 +182,140 @@ inline void zero_floats(float* to, int64_t count) {
   for (int64_t i = 0; i < count; ++i) to[i] = 0.0f;
 }
 
-// The zero-padded grid of a stride-1 convolution (see the file comment). A padded plane row holds
-// `gap` zeros then one input row; output position q = oh·row_stride + ow reads tap (kh, kw) at
-// q + tap_offset(kh, kw) of its channel's plane.
+// The fused epilogue (ConvEpilogue in kernels.h) over `count` values of one output channel, written
+// at `to` from `from` (which may equal `to`); `residual` is null or the same positions of the
+// residual tensor. Each step is its own float rounding, as channel_affine, the binary add and relu
+// round them, so the bits equal running those kernels one after another.
+void apply_epilogue(const float* from, float* to, const float* residual, int64_t count, float scale, float shift,
+                    bool relu) {
+  if (residual == nullptr) {
+    if (relu) {
+      for (int64_t i = 0; i < count; ++i) {
+        const float v = from[i] * scale + shift;
+        to[i] = v > 0.0f ? v : 0.0f;
+      }
+    } else {
+      for (int64_t i = 0; i < count; ++i) to[i] = from[i] * scale + shift;
+    }
+    return;
+  }
+  if (relu) {
+    for (int64_t i = 0; i < count; ++i) {
+      const float v = (from[i] * scale + shift) + residual[i];
+      to[i] = v > 0.0f ? v : 0.0f;
+    }
+  } else {
+    for (int64_t i = 0; i < count; ++i) to[i] = (from[i] * scale + shift) + residual[i];
+  }
+}
+
+// One value through the epilogue (the transposed write-back).
+inline float epilogue_value(float v, const ConvEpilogue& e, int64_t co, int64_t at) {
+  v = v * e.scale[co] + e.shift[co];
+  if (e.residual != nullptr) v = v + e.residual[at];
+  if (e.relu) v = v > 0.0f ? v : 0.0f;
+  return v;
+}
+
+// floor(a / b) for b > 0 and a of either sign.
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// The zero-padded grid of a convolution (see the file comment). A padded plane row holds `gap`
+// zeros then one input row; output position q = oh·row_stride + ow reads tap (kh, kw) at
+// q + tap_offset(kh, kw) of its plane. With a stride s > 1 along an axis the input is first split
+// into s phases along it (phase p holds every s-th row or column, starting at p): tap (kh, kw) then
+// reads, for output (oh, ow), phase ((kh·d − pad) mod s) at phase row oh + ⌊(kh·d − pad)/s⌋, a
+// stride-1 access again. A window holds, per input channel, its stride_height·stride_width phase
+// planes, each with `top` rows of zeros above the input's. Stride 1 is the one-phase case, with
+// top = pad_top; the same taps are read in the same order, so only the copying changes with s.
 struct Grid {
+  int64_t stride_height;
+  int64_t stride_width;
+  int64_t top;          // plane rows of zeros above the first input row
+  int64_t phase_width;  // ⌈in_width / stride_width⌉: input columns a plane row holds (at most)
   int64_t gap;
   int64_t row_stride;
   int64_t positions;  // out_height · row_stride
+  int64_t row_reach;  // largest plane-row shift of a tap
   int64_t tap_reach;  // largest tap offset
 
+  int64_t phases() const { return stride_height * stride_width; }
+  // Which phase plane of its channel tap (kh, kw) reads.
+  int64_t tap_phase(const ConvGeometry& g, int64_t kh, int64_t kw) const {
+    const int64_t a = kh * g.dilation_height - g.pad_top;
+    const int64_t b = kw * g.dilation_width - g.pad_left;
+    return (a - floor_div(a, stride_height) * stride_height) * stride_width +
+           (b - floor_div(b, stride_width) * stride_width);
+  }
   int64_t tap_offset(const ConvGeometry& g, int64_t kh, int64_t kw) const {
-    return kh * g.dilation_height * row_stride + kw * g.dilation_width + gap - g.pad_left;
+    return (floor_div(kh * g.dilation_height - g.pad_top, stride_height) + top) * row_stride +
+           floor_div(kw * g.dilation_width - g.pad_left, stride_width) + gap;
   }
   // Plane rows a chunk of `width` positions can need: the rows it spans, the kernel's reach below,
   // and one more row whose gap catches reads running off a row's right end.
-  int64_t window_rows(const ConvGeometry& g, int64_t width) const {
-    return (width + 2 * row_stride - 2) / row_stride + (g.kernel_height - 1) * g.dilation_height + 2;
-  }
+  int64_t window_rows(int64_t width) const { return (width + 2 * row_stride - 2) / row_stride + row_reach + 2; }
   // Zeros after the last plane, read only for gap columns of the last rows.
   int64_t slack() const { return 2 * row_stride + tap_reach + 16; }
 };
 
 Grid make_grid(const ConvGeometry& g) {
   Grid grid;
+  grid.stride_height = g.stride_height;
+  grid.stride_width = g.stride_width;
+  grid.top = std::max<int64_t>(0, -floor_div(-g.pad_top, g.stride_height));
+  grid.phase_width = ceil_div(g.in_width, g.stride_width);
   // The gap must hold the left padding, and the reads that run off a row's right end must land in
   // the next row's gap; the grid must also be at least as wide as the output.
-  const int64_t right_overrun = g.out_width + (g.kernel_width - 1) * g.dilation_width - g.pad_left - g.in_width;
-  grid.gap = std::max({g.pad_left, right_overrun, g.out_width - g.in_width, int64_t{0}});
-  grid.row_stride = g.in_width + grid.gap;
+  const int64_t left = -floor_div(-g.pad_left, g.stride_width);
+  const int64_t right_overrun =
+      g.out_width + floor_div((g.kernel_width - 1) * g.dilation_width - g.pad_left, g.stride_width) - grid.phase_width;
+  grid.gap = std::max({left, right_overrun, g.out_width - grid.phase_width, int64_t{0}});
+  grid.row_stride = grid.phase_width + grid.gap;
   grid.positions = g.out_height * grid.row_stride;
+  grid.row_reach = floor_div((g.kernel_height - 1) * g.dilation_height - g.pad_top, g.stride_height) + grid.top;
   grid.tap_reach = grid.tap_offset(g, g.kernel_height - 1, g.kernel_width - 1);
   return grid;
 }
 
-// Copies plane rows [first_row, first_row + rows) of every channel of one sample into window, with the
-// padding zeros: window[c·rows·row_stride + r·row_stride + col], then the slack zeros.
+// Copies plane rows [first_row, first_row + rows) of every phase plane of every channel of one
+// sample into window, with the padding zeros: window[(c·phases + phase)·rows·row_stride +
+// r·row_stride + col], then the slack zeros.
 void fill_window(const float* sample, const ConvGeometry& g, const Grid& grid, int64_t first_row, int64_t rows,
                  float* window) {
   const int64_t plane = rows * grid.row_stride;
+  const int64_t sh = grid.stride_height;
+  const int64_t sw = grid.stride_width;
   for (int64_t c = 0; c < g.in_channels; ++c) {
     const float* channel = sample + c * g.in_height * g.in_width;
-    for (int64_t r = 0; r < rows; ++r) {
-      float* to = window + c * plane + r * grid.row_stride;
-      const int64_t ih = first_row + r - g.pad_top;
-      if (ih < 0 || ih >= g.in_height) {
-        zero_floats(to, grid.row_stride);
-      } else {
-        zero_floats(to, grid.gap);
-        copy_floats(channel + ih * g.in_width, to + grid.gap, g.in_width);
+    for (int64_t py = 0; py < sh; ++py) {
+      for (int64_t px = 0; px < sw; ++px) {
+        const int64_t width = px < g.in_width ? ceil_div(g.in_width - px, sw) : 0;
+        float* phase_plane = window + ((c * sh + py) * sw + px) * plane;
+        for (int64_t r = 0; r < rows; ++r) {
+          float* to = phase_plane + r * grid.row_stride;
+          const int64_t ih = (first_row + r - grid.top) * sh + py;
+          if (ih < 0 || ih >= g.in_height) {
+            zero_floats(to, grid.row_stride);
+            continue;
+          }
+          zero_floats(to, grid.gap);
+          const float* from = channel + ih * g.in_width + px;
+          if (sw == 1) {
+            copy_floats(from, to + grid.gap, width);
+          } else {
+            for (int64_t j = 0; j < width; ++j) to[grid.gap + j] = from[j * sw];
+          }
+          zero_floats(to + grid.gap + width, grid.row_stride - grid.gap - width);
+        }
       }
     }
   }
-  std::memset(window + g.in_channels * plane, 0, static_cast<size_t>(grid.slack()) * sizeof(float));
+  std::memset(window + g.in_channels * grid.phases() * plane, 0, static_cast<size_t>(grid.slack()) * sizeof(float));
+}
+
+// Floats of a window of `rows` plane rows.
+int64_t window_floats(const ConvGeometry& g, const Grid& grid, int64_t rows) {
+  return g.in_channels * grid.phases() * rows * grid.row_stride + grid.slack();
 }
 
 // Calls visit(q, oh, ow, run, valid) for the grid positions [first, first + count) cut at row ends:
@@ -258,7 +343,9 @@ int64_t* tap_row_offsets(const ConvGeometry& g, const Grid& grid, int64_t rows) 
   for (int64_t kk = 0; kk < k; ++kk) {
     const int64_t c = kk / taps;
     const int64_t tap = kk % taps;
-    offsets[kk] = c * rows * grid.row_stride + grid.tap_offset(g, tap / g.kernel_width, tap % g.kernel_width);
+    const int64_t kh = tap / g.kernel_width;
+    const int64_t kw = tap % g.kernel_width;
+    offsets[kk] = (c * grid.phases() + grid.tap_phase(g, kh, kw)) * rows * grid.row_stride + grid.tap_offset(g, kh, kw);
   }
   return offsets;
 }
@@ -268,11 +355,13 @@ double panel_use(int64_t rows, int width) {
   return static_cast<double>(rows) / static_cast<double>(ceil_div(rows, width) * width);
 }
 
-// Stride-1 forward convolution on the grid. The product is computed either as out[Cout, Q] =
-// W · cols (channels as the GEMM's rows) or as outᵀ[Q, Cout] = colsᵀ · Wᵀ (positions as rows),
-// whichever wastes less of the panels: 32 channels fill two 16-wide column panels exactly but leave
-// 4 of 36 rows of 6-row panels empty.
-bool forward_grid(const float* x, const float* weight, float* out, const ConvGeometry& g) {
+// Forward convolution on the grid (phase planes for strides above 1). The product is computed either
+// as out[Cout, Q] = W · cols (channels as the GEMM's rows) or as outᵀ[Q, Cout] = colsᵀ · Wᵀ
+// (positions as rows), whichever wastes less of the panels: 32 channels fill two 16-wide column
+// panels exactly but leave 4 of 36 rows of 6-row panels empty. Each output is summed over k in the
+// same order either way, so the choice never changes the bits.
+bool forward_grid(const float* x, const float* weight, float* out, const ConvGeometry& g,
+                  const ConvEpilogue* epilogue) {
   const GemmKernels& kernels = active_kernels();
   const int mr = kernels.mr;
   const int nr = kernels.nr;
@@ -281,7 +370,18 @@ bool forward_grid(const float* x, const float* weight, float* out, const ConvGeo
   const Grid grid = make_grid(g);
   ThreadPool& threads = pool();
   const int workers = threads.threads();
-  const bool positions_as_rows = panel_use(g.out_channels, nr) > panel_use(g.out_channels, mr);
+  // Chunks of grid positions: several per sample when the batch alone cannot keep every thread busy,
+  // or when the packed columns would not fit in L2.
+  const int64_t chunks = position_chunks(grid.positions, k, g.batch, workers, nr);
+  const int64_t width = chunk_width(grid.positions, chunks, nr);
+  const int64_t chunk_count = ceil_div(grid.positions, width);
+  // A chunk's positions fill the panels of either orientation too: 56 grid positions of a 7×7 image
+  // fill 7 rows of 8 but only 56 of 64 columns. Positions as rows must win clearly, since that
+  // orientation packs the positions (a copy) where the other reads them in place.
+  const int64_t chunk_positions = std::min(width, grid.positions);
+  const double channels_rows_use = panel_use(g.out_channels, mr) * panel_use(chunk_positions, nr);
+  const double positions_rows_use = panel_use(g.out_channels, nr) * panel_use(chunk_positions, mr);
+  const bool positions_as_rows = positions_rows_use > 1.05 * channels_rows_use;
 
   // The weights are packed once per call and shared by all tasks, which pack positions into their own
   // buffers (the other slot).
@@ -294,13 +394,8 @@ bool forward_grid(const float* x, const float* weight, float* out, const ConvGeo
   if (packed_weight == nullptr) return false;
   kernels.pack(weight, k, 1, g.out_channels, k, weight_width, packed_weight);
 
-  // Chunks of grid positions: several per sample when the batch alone cannot keep every thread busy,
-  // or when the packed columns would not fit in L2.
-  const int64_t chunks = position_chunks(grid.positions, k, g.batch, workers, nr);
-  const int64_t width = chunk_width(grid.positions, chunks, nr);
-  const int64_t chunk_count = ceil_div(grid.positions, width);
-  const int64_t window_rows = grid.window_rows(g, width);
-  const int64_t window_size = g.in_channels * window_rows * grid.row_stride + grid.slack();
+  const int64_t window_rows = grid.window_rows(width);
+  const int64_t window_size = window_floats(g, grid, window_rows);
   const int64_t* offsets = tap_row_offsets(g, grid, window_rows);
   const int64_t columns_size = positions_as_rows ? packed_size(width, k, columns_width) : 0;
   if (offsets == nullptr || !reserve(columns_slot, workers, columns_size) ||
@@ -328,16 +423,31 @@ bool forward_grid(const float* x, const float* weight, float* out, const ConvGeo
     // Keep the real output columns, dropping the grid's gap columns (and transposing when the
     // product is [positions, channels]).
     float* sample_out = out + n * g.out_channels * positions;
+    const int64_t sample_offset = n * g.out_channels * positions;
     for_grid_runs(grid, g, first, count, [&](int64_t q, int64_t oh, int64_t ow, int64_t, int64_t valid) {
       float* to = sample_out + oh * g.out_width + ow;
+      const int64_t at = sample_offset + oh * g.out_width + ow;
       if (positions_as_rows) {
         for (int64_t j = 0; j < valid; ++j) {
           const float* from = product + (q - first + j) * g.out_channels;
-          for (int64_t co = 0; co < g.out_channels; ++co) to[co * positions + j] = from[co];
+          if (epilogue == nullptr) {
+            for (int64_t co = 0; co < g.out_channels; ++co) to[co * positions + j] = from[co];
+          } else {
+            for (int64_t co = 0; co < g.out_channels; ++co) {
+              to[co * positions + j] = epilogue_value(from[co], *epilogue, co, at + co * positions + j);
+            }
+          }
+        }
+      } else if (epilogue == nullptr) {
+        for (int64_t co = 0; co < g.out_channels; ++co) {
+          copy_floats(product + co * count + (q - first), to + co * positions, valid);
         }
       } else {
         for (int64_t co = 0; co < g.out_channels; ++co) {
-          copy_floats(product + co * count + (q - first), to + co * positions, valid);
+          const float* residual =
+              epilogue->residual == nullptr ? nullptr : epilogue->residual + at + co * positions;
+          apply_epilogue(product + co * count + (q - first), to + co * positions, residual, valid,
+                         epilogue->scale[co], epilogue->shift[co], epilogue->relu);
         }
       }
     });
@@ -367,7 +477,7 @@ bool backward_input_grid(const float* grad_out, const float* weight, float* grad
   transposed.pad_left = (g.kernel_width - 1) * g.dilation_width - g.pad_left;
   transposed.out_height = g.in_height;
   transposed.out_width = g.in_width;
-  return forward_grid(grad_out, flipped, grad_x, transposed);
+  return forward_grid(grad_out, flipped, grad_x, transposed, nullptr);
 }
 
 // Stride-1 weight gradient on the grid: the im2col rows are packed straight from the padded input.
@@ -403,8 +513,8 @@ bool backward_weight_grid(const float* x, const float* grad_out, float* grad_wei
   // Grid positions are the GEMM's k here; chunks keep the packed im2col block near L2 size. The
   // width fixes the summation order, so it depends on the geometry only, never on the thread count.
   const int64_t width = std::min(grid.positions, std::max<int64_t>(256, (128 * 1024) / k));
-  const int64_t window_rows = grid.window_rows(g, width);
-  const int64_t window_size = g.in_channels * window_rows * grid.row_stride + grid.slack();
+  const int64_t window_rows = grid.window_rows(width);
+  const int64_t window_size = window_floats(g, grid, window_rows);
   const int64_t* offsets = tap_row_offsets(g, grid, window_rows);
   float* partials = scratch(ScratchSlot::kPartial, 0, static_cast<size_t>(groups * weights));
   if (offsets == nullptr || partials == nullptr || !reserve(ScratchSlot::kColumns, workers, window_size) ||
@@ -459,7 +569,8 @@ bool backward_weight_grid(const float* x, const float* grad_out, float* grad_wei
   return true;
 }
 
-bool forward_generic(const float* x, const float* weight, float* out, const ConvGeometry& g) {
+bool forward_generic(const float* x, const float* weight, float* out, const ConvGeometry& g,
+                     const ConvEpilogue* epilogue) {
   const GemmKernels& kernels = active_kernels();
   const int mr = kernels.mr;
   const int nr = kernels.nr;
@@ -495,8 +606,16 @@ bool forward_generic(const float* x, const float* weight, float* out, const Conv
       im2col_row(sample + c * plane, g, tap / g.kernel_width, tap % g.kernel_width, p_begin, count, row);
       scatter_to_panels(row, count, k, kk, nr, packed_columns);
     }
-    gemm_packed(kernels, g.out_channels, count, k, packed_weight, packed_columns,
-                out + n * g.out_channels * positions + p_begin, positions, false);
+    float* chunk_out = out + n * g.out_channels * positions + p_begin;
+    gemm_packed(kernels, g.out_channels, count, k, packed_weight, packed_columns, chunk_out, positions, false);
+    if (epilogue != nullptr) {
+      // The chunk was just written and is still in cache.
+      for (int64_t co = 0; co < g.out_channels; ++co) {
+        const int64_t at = (n * g.out_channels + co) * positions + p_begin;
+        apply_epilogue(out + at, out + at, epilogue->residual == nullptr ? nullptr : epilogue->residual + at, count,
+                       epilogue->scale[co], epilogue->shift[co], epilogue->relu);
+      }
+    }
   });
   return true;
 }
@@ -655,6 +774,14 @@ bool backward_weight_generic(const float* x, const float* grad_out, float* grad_
   return true;
 }
 
+// Whether the forward convolution runs on the grid (phase planes for strides > 1) rather than
+// im2col + GEMM. A stride larger than the kernel's reach would copy phases no tap reads.
+bool use_forward_grid(const ConvGeometry& g) {
+  if (g.stride_height == 1 && g.stride_width == 1) return true;
+  return g.stride_height <= (g.kernel_height - 1) * g.dilation_height + 1 &&
+         g.stride_width <= (g.kernel_width - 1) * g.dilation_width + 1;
+}
+
 }  // namespace
 
 bool conv2d_forward(const float* x, const float* weight, float* out, const ConvGeometry& g) {
@@ -664,8 +791,28 @@ bool conv2d_forward(const float* x, const float* weight, float* out, const ConvG
     std::memset(out, 0, static_cast<size_t>(g.batch * g.out_channels * g.out_height * g.out_width) * sizeof(float));
     return true;
   }
-  if (g.stride_height == 1 && g.stride_width == 1) return forward_grid(x, weight, out, g);
-  return forward_generic(x, weight, out, g);
+  if (use_forward_grid(g)) return forward_grid(x, weight, out, g, nullptr);
+  return forward_generic(x, weight, out, g, nullptr);
+}
+
+bool conv2d_forward_fused(const float* x, const float* weight, float* out, const ConvGeometry& g,
+                          const ConvEpilogue& epilogue) {
+  if (g.batch == 0 || g.out_channels == 0 || g.out_height == 0 || g.out_width == 0) return true;
+  if (g.in_channels == 0 || g.kernel_height == 0 || g.kernel_width == 0) {
+    // An empty sum, then the epilogue over the zeros.
+    if (!conv2d_forward(x, weight, out, g)) return false;
+    const int64_t positions = g.out_height * g.out_width;
+    for (int64_t n = 0; n < g.batch; ++n) {
+      for (int64_t co = 0; co < g.out_channels; ++co) {
+        const int64_t at = (n * g.out_channels + co) * positions;
+        apply_epilogue(out + at, out + at, epilogue.residual == nullptr ? nullptr : epilogue.residual + at, positions,
+                       epilogue.scale[co], epilogue.shift[co], epilogue.relu);
+      }
+    }
+    return true;
+  }
+  if (use_forward_grid(g)) return forward_grid(x, weight, out, g, &epilogue);
+  return forward_generic(x, weight, out, g, &epilogue);
 }
 
 bool conv2d_backward_input(const float* grad_out, const float* weight, float* grad_x, const ConvGeometry& g) {

@@ -19,6 +19,20 @@ struct ConvGeometry {
 };
 
 bool conv2d_forward(const float* x, const float* weight, float* out, const ConvGeometry& g);
+// What conv2d_forward_fused does to each output value v of channel c as it writes it back, in this
+// order, each step rounded to float as the separate kernels round it (channel_affine, binary add,
+// relu), so the result has the same bits as running them one after another:
+//   v = v·scale[c] + shift[c];  v = v + residual[same index] (when residual is set);  v = max(v, 0)
+// (NaN to 0, as relu) when relu is set. residual is [batch, out_channels, out_height, out_width].
+struct ConvEpilogue {
+  const float* scale;
+  const float* shift;
+  const float* residual;  // may be null
+  bool relu;
+};
+
+bool conv2d_forward_fused(const float* x, const float* weight, float* out, const ConvGeometry& g,
+                          const ConvEpilogue& epilogue);
 bool conv2d_backward_input(const float* grad_out, const float* weight, float* grad_x, const ConvGeometry& g);
 bool conv2d_backward_weight(const float* x, const float* grad_out, float* grad_weight, const ConvGeometry& g);
 
@@ -30,6 +44,7 @@ struct PoolGeometry {
   int64_t out_height, out_width;
 };
 
+// argmax may be null (inference: only the values are wanted).
 void max_pool2d_forward(const float* x, float* out, int32_t* argmax, const PoolGeometry& g);
 void max_pool2d_backward(const float* grad_out, const int32_t* argmax, float* grad_x, const PoolGeometry& g);
 void avg_pool2d_forward(const float* x, float* out, const PoolGeometry& g, bool count_include_pad);

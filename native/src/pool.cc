@@ -121,12 +121,117 @@ inline void pool_row_2x2(const float* top, const float* bottom, int64_t row_inde
   (void)bottom;
 }
 
+// pool_row_2x2 without the argmax: the same winners, four windows at a time.
+inline void pool_row_2x2_values(const float* top, const float* bottom, const PoolGeometry& g, int64_t row_index,
+                                float* to) {
+  const int64_t out_width = g.out_width;
+  int64_t ow = 0;
+#if defined(__SSE2__)
+  auto pool_four = [&](int64_t ow) {
+    const int64_t iw = 2 * ow;
+    const __m128 top_low = _mm_loadu_ps(top + iw);
+    const __m128 top_high = _mm_loadu_ps(top + iw + 4);
+    const __m128 bottom_low = _mm_loadu_ps(bottom + iw);
+    const __m128 bottom_high = _mm_loadu_ps(bottom + iw + 4);
+    // Window order: top-left, top-right, bottom-left, bottom-right.
+    const __m128 candidates[4] = {
+        _mm_shuffle_ps(top_low, top_high, _MM_SHUFFLE(2, 0, 2, 0)),
+        _mm_shuffle_ps(top_low, top_high, _MM_SHUFFLE(3, 1, 3, 1)),
+        _mm_shuffle_ps(bottom_low, bottom_high, _MM_SHUFFLE(2, 0, 2, 0)),
+        _mm_shuffle_ps(bottom_low, bottom_high, _MM_SHUFFLE(3, 1, 3, 1)),
+    };
+    __m128 best = candidates[0];
+    for (int i = 1; i < 4; ++i) {
+      const __m128 value = candidates[i];
+      const __m128 take = _mm_or_ps(_mm_cmpgt_ps(value, best), _mm_cmpunord_ps(value, value));
+      best = _mm_or_ps(_mm_and_ps(take, value), _mm_andnot_ps(take, best));
+    }
+    _mm_storeu_ps(to + ow, best);
+  };
+  for (; ow + 4 <= out_width; ow += 4) pool_four(ow);
+  if (ow < out_width && out_width >= 4) {
+    pool_four(out_width - 4);
+    ow = out_width;
+  }
+#endif
+  for (; ow < out_width; ++ow) {
+    const int64_t iw = 2 * ow;
+    to[ow] = window_max(top - row_index * g.in_width, g.in_width, {row_index, row_index + 2}, {iw, iw + 2}).value;
+  }
+  (void)bottom;
+}
+
+// Max pooling values only (no argmax), for inference. The same winner as window_max, whose rule
+// only depends on the order the window is scanned in: row-major, the first value taken, then any
+// value greater than the best so far or NaN. Columns whose window lies wholly inside the row are
+// done tap by tap across the row (vectorisable selects); the edge columns by window_max.
+void max_pool_values_row(const float* in, const PoolGeometry& g, int64_t oh, float* __restrict to) {
+  const Window rows = window(oh, g.stride_height, g.pad_top, g.kernel_height, g.in_height);
+  // Interior columns: ow·stride − pad ≥ 0 and ow·stride − pad + kernel ≤ in_width.
+  int64_t interior_begin = (g.pad_left + g.stride_width - 1) / g.stride_width;
+  int64_t interior_end = g.in_width + g.pad_left - g.kernel_width < 0
+                             ? 0
+                             : (g.in_width + g.pad_left - g.kernel_width) / g.stride_width + 1;
+  interior_end = std::min(interior_end, g.out_width);
+  interior_begin = std::min(interior_begin, interior_end);
+  auto edge = [&](int64_t ow) {
+    const Window columns = window(ow, g.stride_width, g.pad_left, g.kernel_width, g.in_width);
+    to[ow] = window_max(in, g.in_width, rows, columns).value;
+  };
+  for (int64_t ow = 0; ow < interior_begin; ++ow) edge(ow);
+  bool first = true;
+  for (int64_t ih = rows.begin; ih < rows.end; ++ih) {
+    for (int64_t kw = 0; kw < g.kernel_width; ++kw) {
+      const float* __restrict from = in + ih * g.in_width + kw - g.pad_left;
+      const int64_t stride = g.stride_width;
+      if (first) {
+        for (int64_t ow = interior_begin; ow < interior_end; ++ow) to[ow] = from[ow * stride];
+        first = false;
+      } else if (stride == 2) {
+        // The usual downsampling stride as a constant, which the compiler vectorises with shuffles.
+        for (int64_t ow = interior_begin; ow < interior_end; ++ow) {
+          const float value = from[ow * 2];
+          const bool take = (value > to[ow]) | (value != value);
+          to[ow] = take ? value : to[ow];
+        }
+      } else {
+        for (int64_t ow = interior_begin; ow < interior_end; ++ow) {
+          const float value = from[ow * stride];
+          const bool take = (value > to[ow]) | (value != value);
+          to[ow] = take ? value : to[ow];
+        }
+      }
+    }
+  }
+  if (first) {
+    // No row of the window lies inside the input (padding only): window_max's empty result.
+    for (int64_t ow = interior_begin; ow < interior_end; ++ow) edge(ow);
+  }
+  for (int64_t ow = interior_end; ow < g.out_width; ++ow) edge(ow);
+}
+
 void max_pool2d_forward(const float* x, float* out, int32_t* argmax, const PoolGeometry& g) {
   const int64_t plane_in = g.in_height * g.in_width;
   const int64_t plane_out = g.out_height * g.out_width;
   const bool two_by_two = g.kernel_height == 2 && g.kernel_width == 2 && g.stride_height == 2 &&
                           g.stride_width == 2 && g.pad_top == 0 && g.pad_left == 0 &&
                           2 * g.out_height <= g.in_height && 2 * g.out_width <= g.in_width;
+  if (argmax == nullptr) {
+    for_planes(g.batch * g.channels, plane_in + plane_out, [&](int64_t begin, int64_t end) {
+      for (int64_t plane = begin; plane < end; ++plane) {
+        const float* in = x + plane * plane_in;
+        for (int64_t oh = 0; oh < g.out_height; ++oh) {
+          float* to = out + plane * plane_out + oh * g.out_width;
+          if (two_by_two) {
+            pool_row_2x2_values(in + 2 * oh * g.in_width, in + (2 * oh + 1) * g.in_width, g, 2 * oh, to);
+          } else {
+            max_pool_values_row(in, g, oh, to);
+          }
+        }
+      }
+    });
+    return;
+  }
   for_planes(g.batch * g.channels, plane_in + plane_out, [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {
       const float* in = x + plane * plane_in;

@@ -68,9 +68,11 @@ const other = false;
 export const tensorArguments: { readonly [K in KernelName]: TensorMask<Parameters<Backend[K]>> } = {
   matmul: [tensor, tensor, tensor, other, other, other, other, other, other],
   conv2dForward: [tensor, tensor, tensor, other],
+  conv2dForwardFused: [tensor, tensor, tensor, tensor, tensor, tensor, other, other],
   conv2dBackwardInput: [tensor, tensor, tensor, other],
   conv2dBackwardWeight: [tensor, tensor, tensor, other],
   maxPool2dForward: [tensor, tensor, other, other],
+  maxPool2dValues: [tensor, tensor, other],
   maxPool2dBackward: [tensor, other, tensor, other],
   avgPool2dForward: [tensor, tensor, other, other],
   avgPool2dBackward: [tensor, tensor, other, other],

@@ -153,6 +153,26 @@ export interface Backend {
 
   /** y = conv(x, weight) (no bias; bias is added by the op as a broadcast add). */
   conv2dForward(x: Data, weight: Data, out: Data, g: Conv2dGeometry): void;
+  /**
+   * Inference convolution with its epilogue, as each output value v of channel c is written:
+   * v·scale[c] + shift[c] (a folded batch norm, or a bias with scale 1), then + residual (same shape
+   * as out, when given: a residual block's shortcut), then max(v, 0) when relu. out has the bits of
+   * conv2dForward followed by channelAffine, binary add and activationForward relu on this backend;
+   * the reference composes those kernels (through `this`; channelAffineRelu, which has the same
+   * bits, where there is no residual), a fast backend fuses them into the convolution's write-back.
+   * out must not alias x or residual.
+   * x: [N, Cin, H, W]; weight: [Cout, Cin, kh, kw]; scale, shift: [Cout]; residual, out: [N, Cout, Hout, Wout].
+   */
+  conv2dForwardFused(
+    x: Data,
+    weight: Data,
+    scale: Data,
+    shift: Data,
+    residual: Data | null,
+    out: Data,
+    g: Conv2dGeometry,
+    relu: boolean,
+  ): void;
   /** gradX = ∂L/∂x given gradOut = ∂L/∂y. gradX is overwritten. */
   conv2dBackwardInput(gradOut: Data, weight: Data, gradX: Data, g: Conv2dGeometry): void;
   /** gradWeight = ∂L/∂weight given gradOut. gradWeight is overwritten. */
@@ -164,6 +184,11 @@ export interface Backend {
    * as PyTorch).
    */
   maxPool2dForward(x: Data, out: Data, argmax: Int32Array, g: Pool2dGeometry): void;
+  /**
+   * maxPool2dForward's values without the argmax (inference, where no backward pass reads it): the
+   * same out, bit for bit.
+   */
+  maxPool2dValues(x: Data, out: Data, g: Pool2dGeometry): void;
   /** gradX is overwritten: each gradOut element is added to its argmax position. */
   maxPool2dBackward(gradOut: Data, argmax: Int32Array, gradX: Data, g: Pool2dGeometry): void;
   /** Average pooling; with countIncludePad the divisor is the full window clipped to the padded input. */

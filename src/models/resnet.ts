@@ -19,6 +19,7 @@
 import { add, pair, relu } from '../ops/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { kaimingNormal } from '../nn/init.js';
+import { convBatchNormInference, inferenceFusionApplies } from '../nn/inference.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm } from '../nn/layers/batchnorm.js';
 import { ReLU } from '../nn/layers/activation.js';
@@ -128,6 +129,12 @@ export class BasicBlock extends Module implements ResidualBlock {
 
   forward(x: Tensor): Tensor {
     const shortcut = this.downsample === null ? x : this.downsample.call(x);
+    if (inferenceFusionApplies(x, [this.conv1, this.bn1, this.conv2, this.bn2], shortcut)) {
+      // The inference rewrite (src/nn/inference.ts): two fused convolutions, the second adding the
+      // shortcut before its ReLU; the same bits as the lines below.
+      const h = convBatchNormInference(x, this.conv1, this.bn1, { relu: true });
+      return convBatchNormInference(h, this.conv2, this.bn2, { relu: true, residual: shortcut });
+    }
     const y = this.bn2.call(this.conv2.call(relu(this.bn1.call(this.conv1.call(x)))));
     return relu(add(y, shortcut));
   }
@@ -183,6 +190,13 @@ export class Bottleneck extends Module implements ResidualBlock {
 
   forward(x: Tensor): Tensor {
     const shortcut = this.downsample === null ? x : this.downsample.call(x);
+    const layers = [this.conv1, this.bn1, this.conv2, this.bn2, this.conv3, this.bn3];
+    if (inferenceFusionApplies(x, layers, shortcut)) {
+      // The inference rewrite (src/nn/inference.ts); the same bits as the lines below.
+      const h = convBatchNormInference(x, this.conv1, this.bn1, { relu: true });
+      const h2 = convBatchNormInference(h, this.conv2, this.bn2, { relu: true });
+      return convBatchNormInference(h2, this.conv3, this.bn3, { relu: true, residual: shortcut });
+    }
     let y = relu(this.bn1.call(this.conv1.call(x)));
     y = relu(this.bn2.call(this.conv2.call(y)));
     y = this.bn3.call(this.conv3.call(y));
@@ -307,7 +321,9 @@ export class ResNet extends Module {
 
   /** Feature maps before pooling: x [N, C, H, W] → [N, features, H/32, W/32] (H/8 with the small stem). */
   forwardFeatures(x: Tensor): Tensor {
-    let y = relu(this.bn1.call(this.conv1.call(x)));
+    let y = inferenceFusionApplies(x, [this.conv1, this.bn1])
+      ? convBatchNormInference(x, this.conv1, this.bn1, { relu: true })
+      : relu(this.bn1.call(this.conv1.call(x)));
     if (this.maxpool !== null) y = this.maxpool.call(y);
     for (const stage of this.stages) y = stage.call(y);
     return y;

@@ -10,6 +10,7 @@ export * from './layers/batchnorm.js';
 export * from './layers/dropout.js';
 export * from './layers/containers.js';
 export * from './layers/fusion.js';
+export * from './inference.js';
 export * from './chain.js';
 export * from './layers/layernorm.js';
 export * from './config.js';

@@ -1,5 +1,5 @@
 /** 2-D convolution over NCHW tensors with PyTorch's weight layout [out, in, kh, kw]. */
-import { record } from '../autograd/graph.js';
+import { isGradientEnabled, record } from '../autograd/graph.js';
 import { getBackend } from '../backend/index.js';
 import type { Conv2dGeometry, Data } from '../backend/types.js';
 import { formatShape, ShapeError } from '../tensor/shape.js';
@@ -118,11 +118,13 @@ export function conv2d(
   const backend = getBackend();
   const outShape = [g.batch, g.outChannels, g.outHeight, g.outWidth];
   const out = allocateUninitialized(x.dtype, g.batch * g.outChannels * g.outHeight * g.outWidth);
-  backend.conv2dForward(x.data, weight.data, out, g);
   const channelGeometry = { batch: g.batch, channels: g.outChannels, spatial: g.outHeight * g.outWidth };
   if (bias !== null) {
+    // The bias as the fused kernel's epilogue (x·1 + b, the bits of a separate channelAffine).
     const ones = allocate(x.dtype, g.outChannels).fill(1);
-    backend.channelAffine(out, ones, bias.data, out, channelGeometry);
+    backend.conv2dForwardFused(x.data, weight.data, ones, bias.data, null, out, g, false);
+  } else {
+    backend.conv2dForward(x.data, weight.data, out, g);
   }
   const inputs = bias === null ? [x, weight] : [x, weight, bias];
   return record(new Tensor(out, outShape), what, inputs, (gradOut, needs) => {
@@ -141,4 +143,65 @@ export function conv2d(
     }
     return grads.slice(0, inputs.length);
   });
+}
+
+/** What conv2dFused does to each output after the convolution (see Backend.conv2dForwardFused). */
+export interface ConvolutionEpilogue {
+  /** Per output channel [Cout]: v·scale[c] + shift[c] (a batch norm in inference mode, folded). */
+  scale: Data;
+  shift: Data;
+  /** Added after the affine map: a residual block's shortcut, the output's shape. */
+  residual?: Tensor | null;
+  /** max(v, 0) last. */
+  relu?: boolean;
+}
+
+/**
+ * Inference-only convolution with an epilogue: relu?(conv(x, weight)·scale[c] + shift[c] + residual),
+ * the same bits as conv2d followed by the per-channel affine map, add and relu, in one pass over
+ * the output. It records no backward rule, so it refuses to run when a gradient is wanted.
+ * x: [N, Cin, H, W]; weight: [Cout, Cin, kh, kw]; residual: [N, Cout, Hout, Wout] or none.
+ * Returns [N, Cout, Hout, Wout].
+ */
+export function conv2dFused(
+  x: Tensor,
+  weight: Tensor,
+  epilogue: ConvolutionEpilogue,
+  options: Conv2dOptions = {},
+  what = 'conv2d',
+): Tensor {
+  checkSameDtype(x, weight, what);
+  const residual = epilogue.residual ?? null;
+  if (isGradientEnabled() && (x.requiresGrad || weight.requiresGrad || residual?.requiresGrad === true)) {
+    throw new Error(`${what}: the fused inference convolution has no gradient; call it under noGrad`);
+  }
+  if (weight.rank !== 4)
+    throw new ShapeError(`${what}: weight must be [out, in, kh, kw], got ${formatShape(weight.shape)}`);
+  const g = convolutionGeometry(x.shape, weight.shape, options, what);
+  const outShape = [g.batch, g.outChannels, g.outHeight, g.outWidth];
+  if (epilogue.scale.length !== g.outChannels || epilogue.shift.length !== g.outChannels) {
+    throw new ShapeError(
+      `${what}: scale and shift need ${g.outChannels} values, got ${epilogue.scale.length} and ${epilogue.shift.length}`,
+    );
+  }
+  if (residual !== null) {
+    checkSameDtype(x, residual, what);
+    if (formatShape(residual.shape) !== formatShape(outShape)) {
+      throw new ShapeError(
+        `${what}: the residual must have the output's shape ${formatShape(outShape)}, got ${formatShape(residual.shape)}`,
+      );
+    }
+  }
+  const out = allocateUninitialized(x.dtype, g.batch * g.outChannels * g.outHeight * g.outWidth);
+  getBackend().conv2dForwardFused(
+    x.data,
+    weight.data,
+    epilogue.scale,
+    epilogue.shift,
+    residual?.data ?? null,
+    out,
+    g,
+    epilogue.relu ?? false,
+  );
+  return new Tensor(out, outShape);
 }

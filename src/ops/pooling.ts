@@ -1,5 +1,5 @@
 /** Max and average pooling over NCHW tensors, windowed and global. */
-import { record } from '../autograd/graph.js';
+import { isGradientEnabled, record } from '../autograd/graph.js';
 import { getBackend } from '../backend/index.js';
 import type { Pool2dGeometry } from '../backend/types.js';
 import { formatShape, ShapeError } from '../tensor/shape.js';
@@ -64,6 +64,11 @@ export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
   const g = poolGeometry(x.shape, options, 'maxPool2d');
   const outSize = g.batch * g.channels * g.outHeight * g.outWidth;
   const out = allocateUninitialized(x.dtype, outSize);
+  if (!isGradientEnabled() || !x.requiresGrad) {
+    // Nothing will run the backward rule: the values alone, without the argmax (same bits).
+    getBackend().maxPool2dValues(x.data, out, g);
+    return new Tensor(out, [g.batch, g.channels, g.outHeight, g.outWidth]);
+  }
   const argmax = new Int32Array(outSize);
   getBackend().maxPool2dForward(x.data, out, argmax, g);
   return record(

@@ -111,6 +111,40 @@ function convForwardCases(): KernelCase[] {
   }));
 }
 
+/**
+ * The fused inference convolution on every convolution geometry, with the epilogue's three shapes:
+ * a folded batch norm alone, with ReLU, and with a residual add before the ReLU (a residual block's
+ * last convolution). The fused kernel must give the bits of the unfused kernels on the same backend.
+ */
+function convForwardFusedCases(): KernelCase[] {
+  const epilogues = [
+    { label: 'affine', residual: false, relu: false },
+    { label: 'affine + relu', residual: false, relu: true },
+    { label: 'affine + residual + relu', residual: true, relu: true },
+  ];
+  return convCases.flatMap(({ name, geometry: g }) =>
+    epilogues.map(({ label, residual, relu }): KernelCase => {
+      const run = (backend: Backend, fused: Backend['conv2dForwardFused'], dtype: DType): Outputs => {
+        const { x, weight } = convInputs(g, dtype);
+        const count = g.batch * g.outChannels * g.outHeight * g.outWidth;
+        const scale = randomArray(dtype, g.outChannels, 14);
+        const shift = randomArray(dtype, g.outChannels, 15);
+        const shortcut = residual ? randomArray(dtype, count, 16) : null;
+        const out = unwritten(dtype, count);
+        fused.call(backend, x, weight, scale, shift, shortcut, out, g, relu);
+        return { out };
+      };
+      return {
+        name: `${name}, ${label}`,
+        // The convolution's reassociation, then an affine map and an add (a few more roundings).
+        tolerance: reassociated(g.inChannels * g.kernelHeight * g.kernelWidth + 4),
+        run: (backend, dtype) => run(backend, backend.conv2dForwardFused, dtype),
+        unfused: (backend) => run(backend, referenceBackend.conv2dForwardFused, 'float32'),
+      };
+    }),
+  );
+}
+
 function convBackwardInputCases(): KernelCase[] {
   return convCases.map(({ name, geometry: g }) => ({
     name,
@@ -162,6 +196,26 @@ function maxPoolForwardCases(): KernelCase[] {
         return { out, argmax };
       },
     })),
+  );
+}
+
+/** Max pooling's values alone must be maxPool2dForward's out, bit for bit (ties, NaN and −∞ too). */
+function maxPoolValuesCases(): KernelCase[] {
+  return poolCases.flatMap(({ name, geometry: g }) =>
+    [false, true].map((ties): KernelCase => {
+      const run = (backend: Backend, values: Backend['maxPool2dValues'], dtype: DType): Outputs => {
+        const out = unwritten(dtype, poolOutCount(g));
+        values.call(backend, poolInput(g, dtype, ties), out, g);
+        return { out };
+      };
+      return {
+        name: `${name}${ties ? ', ties, NaN and -infinity' : ''}`,
+        tolerance: exact,
+        run: (backend, dtype) => run(backend, backend.maxPool2dValues, dtype),
+        // The reference composes maxPool2dForward of the backend itself.
+        unfused: (backend) => run(backend, referenceBackend.maxPool2dValues, 'float32'),
+      };
+    }),
   );
 }
 
@@ -614,9 +668,11 @@ function transposeKernelCases(): KernelCase[] {
 export const kernelCases: { readonly [K in KernelName]: () => KernelCase[] } = {
   matmul: matmulCases,
   conv2dForward: convForwardCases,
+  conv2dForwardFused: convForwardFusedCases,
   conv2dBackwardInput: convBackwardInputCases,
   conv2dBackwardWeight: convBackwardWeightCases,
   maxPool2dForward: maxPoolForwardCases,
+  maxPool2dValues: maxPoolValuesCases,
   maxPool2dBackward: maxPoolBackwardCases,
   avgPool2dForward: avgPoolForwardCases,
   avgPool2dBackward: avgPoolBackwardCases,

@@ -61,7 +61,18 @@ interface NativeAddon {
     gradWeight: Float32Array,
     ...geometry: ConvArguments
   ): void;
+  conv2dForwardFused(
+    x: Float32Array,
+    weight: Float32Array,
+    scale: Float32Array,
+    shift: Float32Array,
+    residual: Float32Array | null,
+    out: Float32Array,
+    relu: boolean,
+    ...geometry: ConvArguments
+  ): void;
   maxPool2dForward(x: Float32Array, out: Float32Array, argmax: Int32Array, ...geometry: PoolArguments): void;
+  maxPool2dValues(x: Float32Array, out: Float32Array, ...geometry: PoolArguments): void;
   maxPool2dBackward(
     gradOut: Float32Array,
     argmax: Int32Array,
@@ -195,9 +206,11 @@ interface NativeAddon {
 const addonFunctions = Object.keys({
   matmul: true,
   conv2dForward: true,
+  conv2dForwardFused: true,
   conv2dBackwardInput: true,
   conv2dBackwardWeight: true,
   maxPool2dForward: true,
+  maxPool2dValues: true,
   maxPool2dBackward: true,
   avgPool2dForward: true,
   avgPool2dBackward: true,
@@ -342,7 +355,10 @@ function createNativeBackend(addon: NativeAddon): Backend {
         addon.conv2dBackwardInput(gradOut, weight, gradX, ...convArguments(g)),
       conv2dBackwardWeight: (x, gradOut, gradWeight, g) =>
         addon.conv2dBackwardWeight(x, gradOut, gradWeight, ...convArguments(g)),
+      conv2dForwardFused: (x, weight, scale, shift, residual, out, g, relu) =>
+        addon.conv2dForwardFused(x, weight, scale, shift, residual, out, relu, ...convArguments(g)),
       maxPool2dForward: (x, out, argmax, g) => addon.maxPool2dForward(x, out, argmax, ...poolArguments(g)),
+      maxPool2dValues: (x, out, g) => addon.maxPool2dValues(x, out, ...poolArguments(g)),
       maxPool2dBackward: (gradOut, argmax, gradX, g) =>
         addon.maxPool2dBackward(gradOut, argmax, gradX, ...poolArguments(g)),
       avgPool2dForward: (x, out, g, countIncludePad) =>

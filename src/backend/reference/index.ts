@@ -216,6 +216,23 @@ export const referenceBackend: Backend = {
     }
   },
 
+  conv2dForwardFused(x, weight, scale, shift, residual, out, g, relu) {
+    // The kernels this one fuses, in its order, through `this` so that a fast backend's own run.
+    this.conv2dForward(x, weight, out, g);
+    const channels = { batch: g.batch, channels: g.outChannels, spatial: g.outHeight * g.outWidth };
+    if (residual === null && relu) {
+      // channelAffineRelu has the bits of channelAffine then relu, in one pass where fused.
+      this.channelAffineRelu(out, scale, shift, out, channels);
+      return;
+    }
+    this.channelAffine(out, scale, shift, out, channels);
+    if (residual !== null) {
+      const shape = [g.batch, g.outChannels, g.outHeight, g.outWidth];
+      this.binary('add', out, shape, residual, shape, out, shape);
+    }
+    if (relu) this.activationForward('relu', out, out, 0);
+  },
+
   conv2dBackwardInput(gradOut, weight, gradX, g) {
     // Accumulate in a float64 scratch so float32 results are rounded once.
     const accumulator = new Float64Array(gradX.length);
@@ -296,6 +313,10 @@ export const referenceBackend: Backend = {
         }
       }
     }
+  },
+
+  maxPool2dValues(x, out, g) {
+    this.maxPool2dForward(x, out, new Int32Array(out.length), g);
   },
 
   maxPool2dBackward(gradOut, argmax, gradX, g) {

@@ -76,8 +76,17 @@ export class BatchNorm extends Module {
     return this.normalize(x, true);
   }
 
+  /**
+   * Whether forward normalises with the batch's statistics (and updates the running ones): in
+   * training mode unless frozen (see the class comment). Otherwise it is a fixed per-channel affine
+   * map, which the inference rewrite (src/nn/inference.ts) folds into the convolution before it.
+   */
+  get usesBatchStatistics(): boolean {
+    return this.training && (!this.frozen || this.trainStatisticsWhenFrozen);
+  }
+
   private normalize(x: Tensor, relu: boolean): Tensor {
-    const useBatchStatistics = this.training && (!this.frozen || this.trainStatisticsWhenFrozen);
+    const useBatchStatistics = this.usesBatchStatistics;
     return batchNorm(
       x,
       this.runningMean,
