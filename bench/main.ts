@@ -286,22 +286,39 @@ function soak(stepsTotal: number): void {
   );
 }
 
+const benchOptions = {
+  help: { type: 'boolean', short: 'h', default: false },
+  json: { type: 'boolean', default: false },
+  steps: { type: 'string', default: '30' },
+  warmup: { type: 'string', default: '5' },
+  rounds: { type: 'string', default: '1' },
+  backend: { type: 'string', default: 'all' },
+  'no-torch': { type: 'boolean', default: false },
+  'no-ort': { type: 'boolean', default: false },
+  threads: { type: 'string' },
+  workload: { type: 'string', multiple: true },
+  soak: { type: 'boolean', default: false },
+  'soak-steps': { type: 'string', default: '5000' },
+} as const;
+
+/** What --help prints (and a mistyped option, before its error): the options of this file's header. */
+const usage = `usage: npm run bench [-- --json] [--steps N] [--warmup N] [--rounds N] [--backend NAME|all]
+                 [--threads N] [--workload NAME ...] [--no-torch] [--no-ort] [--soak [--soak-steps N]]
+workloads: seedcnn-train, seedcnn-infer, resnet18-train, resnet18-infer, mlp-train, gemm`;
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      json: { type: 'boolean', default: false },
-      steps: { type: 'string', default: '30' },
-      warmup: { type: 'string', default: '5' },
-      rounds: { type: 'string', default: '1' },
-      backend: { type: 'string', default: 'all' },
-      'no-torch': { type: 'boolean', default: false },
-      'no-ort': { type: 'boolean', default: false },
-      threads: { type: 'string' },
-      workload: { type: 'string', multiple: true },
-      soak: { type: 'boolean', default: false },
-      'soak-steps': { type: 'string', default: '5000' },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({ options: benchOptions });
+  } catch (error) {
+    console.error(`bench: ${error instanceof Error ? error.message : String(error)}\n${usage}`);
+    process.exit(2);
+  }
+  const { values } = parsed;
+  if (values.help) {
+    console.log(usage);
+    return;
+  }
   const steps = Number(values.steps);
   const warmup = Number(values.warmup);
   const rounds = Math.max(1, Number(values.rounds));
