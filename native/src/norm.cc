@@ -245,8 +245,10 @@ void batch_norm_forward_with(const float* x, const float* gamma, const float* be
       const float center = static_cast<float>(plane_mean);
       // Σ(x − center)² = Σ(x − mean)² + count·(mean − center)²; remove the second term exactly.
       const double offset = plane_mean - static_cast<double>(center);
-      const double plane_squares =
-          std::max(0.0, squares_about(plane, g.spatial, center) - plane_count * offset * offset);
+      // Clamp rounding's tiny negatives to 0 but keep a NaN (std::max(0.0, NaN) is 0.0), so a NaN in
+      // x gives a NaN invStd and running variance, as the reference's and PyTorch's do.
+      const double about = squares_about(plane, g.spatial, center) - plane_count * offset * offset;
+      const double plane_squares = about < 0.0 ? 0.0 : about;
       if (n == 0) {
         mu = plane_mean;
         squares = plane_squares;
