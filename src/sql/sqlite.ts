@@ -60,7 +60,12 @@ export function openSqlite(file: string, options: SqliteOpenOptions): SqliteFile
   const Driver = requireOptional<typeof Database>('better-sqlite3', options.feature);
   // Waits up to 30 s for another process's write lock (a tuning worker, a second training).
   const db = new Driver(resolved, { timeout: sqliteBusyMilliseconds });
-  db.pragma('journal_mode = WAL');
+  try {
+    enableWriteAheadLog(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
   db.pragma(`synchronous = ${options.synchronous}`);
   db.pragma('foreign_keys = ON');
   try {
@@ -70,6 +75,26 @@ export function openSqlite(file: string, options: SqliteOpenOptions): SqliteFile
     throw error;
   }
   return { db, file: resolved, url: `sqlite:${resolved}` };
+}
+
+/**
+ * Switches the file to WAL (a no-op once it is). The switch takes the file's exclusive lock from a
+ * shared one, and SQLite answers SQLITE_BUSY at once, without its busy handler, when another
+ * connection is already waiting to write (waiting could deadlock the two): that happens when several
+ * processes open a new file together (tuning workers started at once). So retry here, every 20 ms,
+ * for as long as the busy timeout would have waited.
+ */
+export function enableWriteAheadLog(db: Pick<SqliteDatabase, 'pragma'>): void {
+  const deadline = Date.now() + sqliteBusyMilliseconds;
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      if (!isSqliteBusy(error) || Date.now() > deadline) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+  }
 }
 
 /** Runs `action` in a BEGIN IMMEDIATE transaction: for anything that reads and then writes. */
