@@ -14,7 +14,8 @@
  *   gemm            1024×1024×1024 float32 matrix multiply
  * Each figure is the median over `steps` timed steps after warm-up, on random data. "best peer" is
  * the faster of PyTorch and onnxruntime; the ratio column is tensile / best peer.
- * --soak trains seedcnn-train for 5,000 steps and reports peak RSS after 100 steps and at the end.
+ * --soak trains seedcnn-train (or the one --workload given) for 5,000 steps (--soak-steps) and reports
+ * peak RSS after 100 steps and at the end.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -253,8 +254,8 @@ async function runOrt(
   }
 }
 
-function soak(stepsTotal: number): void {
-  const workload = makeWorkload('seedcnn-train');
+function soak(stepsTotal: number, name: WorkloadName): void {
+  const workload = makeWorkload(name);
   let afterHundred = 0;
   const started = performance.now();
   for (let step = 1; step <= stepsTotal; step++) {
@@ -272,6 +273,7 @@ function soak(stepsTotal: number): void {
   console.log(
     JSON.stringify({
       soak: {
+        workload: name,
         backend: getBackend().name,
         steps: stepsTotal,
         peak_rss_mib_after_100: Number(afterHundred.toFixed(1)),
@@ -282,7 +284,7 @@ function soak(stepsTotal: number): void {
     }),
   );
   console.log(
-    `soak: peak RSS ${afterHundred.toFixed(0)} MiB after 100 steps, ${end.toFixed(0)} MiB after ${stepsTotal}: ${(growth * 100).toFixed(2)}% growth (${growth < 0.05 ? 'flat' : 'GROWING'})`,
+    `soak (${name}): peak RSS ${afterHundred.toFixed(0)} MiB after 100 steps, ${end.toFixed(0)} MiB after ${stepsTotal}: ${(growth * 100).toFixed(2)}% growth (${growth < 0.05 ? 'flat' : 'GROWING'})`,
   );
 }
 
@@ -330,7 +332,12 @@ async function main(): Promise<void> {
   const wasmThreads = getWasmThreads();
   if (values.soak) {
     if (values.backend !== 'all') setBackend(backendByName(values.backend!));
-    soak(Number(values['soak-steps']));
+    const soaked = (values.workload ?? ['seedcnn-train']) as string[];
+    if (soaked.length !== 1 || !workloadNames.includes(soaked[0] as WorkloadName)) {
+      console.error(`bench: --soak takes one training --workload (default seedcnn-train)\n${usage}`);
+      process.exit(2);
+    }
+    soak(Number(values['soak-steps']), soaked[0] as WorkloadName);
     return;
   }
   const backends =
