@@ -22,19 +22,11 @@ import { getWasmThreads, setWasmThreads, wasmBackend, wasmTuning } from '../src/
 import { wasmRuntime } from '../src/backend/wasm/runtime.js';
 import { startedWorkers, wasmWorkersReady, workerChunksRun } from '../src/backend/wasm/threads.js';
 import { usesWinograd, usesWinogradWeightGradient } from '../src/backend/wasm/winograd.js';
+import { randomArray } from './conformance/shapes.js';
 
-/** Deterministic uniform [-1, 1) floats (mulberry32), so a failure reproduces. */
+/** Deterministic uniform [-1, 1) floats (the conformance suite's mulberry32), so a failure reproduces. */
 function randomFloats(count: number, seed: number): Float32Array {
-  let state = seed >>> 0;
-  const values = new Float32Array(count);
-  for (let i = 0; i < count; i++) {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    values[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return values;
+  return randomArray('float32', count, seed) as Float32Array;
 }
 
 type Outputs = (Float32Array | Int32Array)[];

@@ -5,6 +5,8 @@
  * 128-row block, columns past one 4096-column panel) and every branch of im2col/col2im.
  */
 import type { BatchNormGeometry, Conv2dGeometry, DType, Pool2dGeometry } from '../../src/backend/types.js';
+import { convolutionGeometry } from '../../src/ops/convolution.js';
+import { poolGeometry as poolingGeometry } from '../../src/ops/pooling.js';
 
 /** Deterministic uniform numbers in [-1, 1) (mulberry32), so a failure reproduces. */
 export function random(seed: number): () => number {
@@ -31,6 +33,7 @@ export function randomArray(
   return values;
 }
 
+/** A convolution's geometry, worked out by the op layer's own convolutionGeometry (symmetric padding). */
 export function convGeometry(spec: {
   batch: number;
   inChannels: number;
@@ -42,31 +45,15 @@ export function convGeometry(spec: {
   pad?: [top: number, left: number];
   dilation?: [height: number, width: number];
 }): Conv2dGeometry {
-  const [kernelHeight, kernelWidth] = spec.kernel;
-  const [strideHeight, strideWidth] = spec.stride ?? [1, 1];
-  const [padTop, padLeft] = spec.pad ?? [0, 0];
-  const [dilationHeight, dilationWidth] = spec.dilation ?? [1, 1];
-  const outSize = (size: number, k: number, s: number, p: number, d: number) =>
-    Math.floor((size + 2 * p - d * (k - 1) - 1) / s) + 1;
-  return {
-    batch: spec.batch,
-    inChannels: spec.inChannels,
-    inHeight: spec.inHeight,
-    inWidth: spec.inWidth,
-    outChannels: spec.outChannels,
-    kernelHeight,
-    kernelWidth,
-    strideHeight,
-    strideWidth,
-    padTop,
-    padLeft,
-    dilationHeight,
-    dilationWidth,
-    outHeight: outSize(spec.inHeight, kernelHeight, strideHeight, padTop, dilationHeight),
-    outWidth: outSize(spec.inWidth, kernelWidth, strideWidth, padLeft, dilationWidth),
-  };
+  return convolutionGeometry(
+    [spec.batch, spec.inChannels, spec.inHeight, spec.inWidth],
+    [spec.outChannels, spec.inChannels, ...spec.kernel],
+    { stride: spec.stride ?? 1, padding: spec.pad ?? 0, dilation: spec.dilation ?? 1 },
+    'conformance case',
+  );
 }
 
+/** A pooling window's geometry, worked out by the op layer's own poolGeometry. */
 export function poolGeometry(spec: {
   batch: number;
   channels: number;
@@ -77,28 +64,11 @@ export function poolGeometry(spec: {
   pad?: [top: number, left: number];
   ceil?: boolean;
 }): Pool2dGeometry {
-  const [padTop, padLeft] = spec.pad ?? [0, 0];
-  const outputs = (size: number, kernel: number, stride: number, pad: number) => {
-    const span = size + 2 * pad - kernel;
-    let count = (spec.ceil === true ? Math.ceil(span / stride) : Math.floor(span / stride)) + 1;
-    // PyTorch drops a last ceil-mode window that would start inside the right padding.
-    if (spec.ceil === true && (count - 1) * stride >= size + pad) count--;
-    return count;
-  };
-  return {
-    batch: spec.batch,
-    channels: spec.channels,
-    inHeight: spec.inHeight,
-    inWidth: spec.inWidth,
-    kernelHeight: spec.kernel[0],
-    kernelWidth: spec.kernel[1],
-    strideHeight: spec.stride[0],
-    strideWidth: spec.stride[1],
-    padTop,
-    padLeft,
-    outHeight: outputs(spec.inHeight, spec.kernel[0], spec.stride[0], padTop),
-    outWidth: outputs(spec.inWidth, spec.kernel[1], spec.stride[1], padLeft),
-  };
+  return poolingGeometry(
+    [spec.batch, spec.channels, spec.inHeight, spec.inWidth],
+    { kernelSize: spec.kernel, stride: spec.stride, padding: spec.pad ?? 0, ceilMode: spec.ceil === true },
+    'conformance case',
+  );
 }
 
 /** [m, n, k] of matmul cases; each runs with every transpose and with and without accumulate. */
