@@ -12,16 +12,11 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { artifacts, chromiumPath, chromiumSkip, requireChromium } from './helpers/chromium.js';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startPlayground, type PlaygroundServer } from '../app/playground/index.js';
 
-const chromiumPath = '/usr/bin/chromium';
-const hasChromium = fs.existsSync(chromiumPath);
-const skip =
-  hasChromium || process.env.CI
-    ? undefined
-    : `no Chromium at ${chromiumPath} (apt-get install chromium); CI requires it`;
-const artifacts = path.resolve('test-artifacts');
+const skip = chromiumSkip;
 
 /** What the page publishes on document.body.dataset for tests. */
 type Dataset = Record<string, string | undefined>;
@@ -39,8 +34,7 @@ describe('the playground in Chromium', { skip, timeout: 600_000 }, () => {
   const pageErrors: string[] = [];
 
   before(async () => {
-    assert.ok(hasChromium, `Chromium is required in CI but ${chromiumPath} is missing`);
-    fs.mkdirSync(artifacts, { recursive: true });
+    requireChromium();
     directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-playground-'));
     execFileSync(process.execPath, [path.resolve('scripts', 'build-browser.mjs'), `--outdir=${directory}`], {
       stdio: 'pipe',

@@ -18,20 +18,15 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { artifacts, chromiumPath, chromiumSkip, requireChromium } from './helpers/chromium.js';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import * as tensile from '../src/index.js';
 import { setWasmThreads, wasmKernelBuild } from '../src/backend/wasm/index.js';
 import { predictRecipe, trainRecipe, type RecipeOptions } from './helpers/browser-recipe.js';
 
-const chromiumPath = '/usr/bin/chromium';
-const hasChromium = fs.existsSync(chromiumPath);
-const skip =
-  hasChromium || process.env.CI
-    ? undefined
-    : `no Chromium at ${chromiumPath} (apt-get install chromium); CI requires it`;
+const skip = chromiumSkip;
 const root = path.resolve('.');
 const recipeFile = path.join(root, 'dist', 'test', 'helpers', 'browser-recipe.js');
-const artifacts = path.resolve('test-artifacts');
 const recipe: RecipeOptions = { seed: 7, samples: 48, batchSize: 16 };
 
 /** The page's training worker: runs the recipe on the bundle and posts back the model file's bytes. */
@@ -101,8 +96,7 @@ describe('the browser build in Chromium', { skip, timeout: 600_000 }, () => {
   let nodeModel: Uint8Array = new Uint8Array();
 
   before(async () => {
-    assert.ok(hasChromium, `Chromium is required in CI but ${chromiumPath} is missing`);
-    fs.mkdirSync(artifacts, { recursive: true });
+    requireChromium();
     directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-browser-'));
     // A bundle of its own, so that other tests building dist/browser at the same time do not race it.
     bundleDirectory = path.join(directory, 'bundle');

@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { artifacts, chromiumPath, chromiumSkip, requireChromium } from './helpers/chromium.js';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { SqliteRunStore } from '../src/track/index.js';
 import { buildReport, startDashboard, type DashboardServer } from '../app/dashboard/index.js';
@@ -41,13 +42,7 @@ import {
 type PageElement = { dataset: Record<string, string | undefined>; naturalWidth?: number };
 declare const document: { body: PageElement; querySelector(selector: string): PageElement | null };
 
-const chromiumPath = '/usr/bin/chromium';
-const hasChromium = fs.existsSync(chromiumPath);
-const skip =
-  hasChromium || process.env.CI
-    ? undefined
-    : `no Chromium at ${chromiumPath} (apt-get install chromium); CI requires it`;
-const artifacts = path.resolve('test-artifacts');
+const skip = chromiumSkip;
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** Generous: the machine may be busy with other tests. */
 const timeout = 60_000;
@@ -67,10 +62,9 @@ describe('dashboard in Chromium', { skip, timeout: 300_000 }, () => {
 
   before(async () => {
     // In CI a missing browser must fail, not skip.
-    assert.ok(hasChromium, `Chromium is required in CI but ${chromiumPath} is missing`);
+    requireChromium();
     directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-dashboard-'));
     databaseFile = path.join(directory, 'tensile.db');
-    fs.mkdirSync(artifacts, { recursive: true });
     runs = new SqliteRunStore(databaseFile);
     studies = new SqliteStorage(databaseFile);
     server = await startDashboard({ runs, studies, port: 0, pollMilliseconds: 200 });
