@@ -21,6 +21,7 @@
         'src/scratch.cc',
         'src/gemm.cc',
         'src/conv.cc',
+        'src/winograd.cc',
         'src/pool.cc',
         'src/norm.cc',
         'src/elementwise.cc',

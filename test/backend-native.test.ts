@@ -15,9 +15,12 @@ import {
   nativeUnavailableReason,
   setNativeIsa,
   setNativeThreads,
+  setNativeWinograd,
 } from '../src/backend/native/index.js';
+import { referenceBackend } from '../src/backend/reference/index.js';
 import type { AdamStep, Backend } from '../src/backend/types.js';
-import { convCases, randomArray } from './conformance/shapes.js';
+import { convCases, convGeometry, randomArray } from './conformance/shapes.js';
+import { assertClose, reassociated } from './conformance/tolerance.js';
 
 const native = loadNativeBackend();
 
@@ -158,4 +161,47 @@ test('the thread count defaults to the available cores and can be changed', (t) 
   assert.ok(initial >= 1);
   withThreads(3, () => assert.equal(getNativeThreads(), 3));
   assert.equal(getNativeThreads(), initial);
+});
+
+test('3x3 convolutions of 48 to 256 channels take the Winograd path, which the switch turns off', (t) => {
+  const backend = nativeOrSkip(t);
+  if (backend === null) return;
+  const g = convGeometry({
+    batch: 2,
+    inChannels: 64,
+    inHeight: 10,
+    inWidth: 9,
+    outChannels: 48,
+    kernel: [3, 3],
+    pad: [1, 1],
+  });
+  const x = randomArray('float32', g.batch * g.inChannels * g.inHeight * g.inWidth, 1) as Float32Array;
+  const weight = randomArray('float32', g.outChannels * g.inChannels * 9, 2) as Float32Array;
+  const gradOut = randomArray('float32', g.batch * g.outChannels * g.outHeight * g.outWidth, 3) as Float32Array;
+  const run = (winograd: boolean) => {
+    const previous = setNativeWinograd(winograd);
+    try {
+      const out = new Float32Array(gradOut.length);
+      const gradX = new Float32Array(x.length);
+      backend.conv2dForward(x, weight, out, g);
+      backend.conv2dBackwardInput(gradOut, weight, gradX, g);
+      return { out, gradX };
+    } finally {
+      setNativeWinograd(previous);
+    }
+  };
+  const winograd = run(true);
+  const direct = run(false);
+  const expectedOut = new Float32Array(gradOut.length);
+  const expectedGradX = new Float32Array(x.length);
+  referenceBackend.conv2dForward(x, weight, expectedOut, g);
+  referenceBackend.conv2dBackwardInput(gradOut, weight, expectedGradX, g);
+  const tolerance = reassociated(g.inChannels * 9);
+  for (const [name, result] of Object.entries({ winograd, direct })) {
+    assertClose(result.out, expectedOut, tolerance, `${name} forward`);
+    assertClose(result.gradX, expectedGradX, reassociated(g.outChannels * 9), `${name} input gradient`);
+  }
+  // The two paths round differently: equal bits would mean the switch changed nothing.
+  assert.notDeepEqual(winograd.out, direct.out, 'forward took the same path with Winograd on and off');
+  assert.notDeepEqual(winograd.gradX, direct.gradX, 'input gradient took the same path with Winograd on and off');
 });

@@ -15,10 +15,23 @@ const geometries: { name: string; geometry: Conv2dGeometry }[] = [
     name: '7x7 image, 512 channels (positions as the GEMM rows)',
     geometry: convGeometry({
       batch: 5,
-      inChannels: 64,
+      inChannels: 32,
       inHeight: 7,
       inWidth: 7,
       outChannels: 512,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
+    // Blocks of tile rows span samples in the batch, never one sample alone.
+    name: '7x9 image, 48 to 64 channels (native: Winograd)',
+    geometry: convGeometry({
+      batch: 5,
+      inChannels: 48,
+      inHeight: 7,
+      inWidth: 9,
+      outChannels: 64,
       kernel: [3, 3],
       pad: [1, 1],
     }),

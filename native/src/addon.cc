@@ -19,6 +19,7 @@
 #endif
 
 #include "gemm.h"
+#include "winograd.h"
 #include "kernels.h"
 #include "scratch.h"
 #include "thread_pool.h"
@@ -689,6 +690,23 @@ napi_value SetIsa(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// setWinograd(enabled): switches the Winograd path of 3×3 convolutions; returns the previous setting.
+napi_value SetWinograd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  bool enabled = false;
+  if (argc < 1 || napi_get_value_bool(env, argv[0], &enabled) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "enabled must be a boolean");
+    return nullptr;
+  }
+  std::lock_guard<std::mutex> lock(kernel_mutex);
+  napi_value result;
+  napi_get_boolean(env, winograd_is_enabled(), &result);
+  set_winograd_enabled(enabled);
+  return result;
+}
+
 napi_value GetIsa(napi_env env, napi_callback_info) {
   napi_value value;
   std::lock_guard<std::mutex> lock(kernel_mutex);
@@ -759,6 +777,7 @@ NAPI_MODULE_INIT() {
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"getThreads", nullptr, GetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setIsa", nullptr, SetIsa, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setWinograd", nullptr, SetWinograd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"getIsa", nullptr, GetIsa, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"cpuHasAvx2", nullptr, CpuHasAvx2, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

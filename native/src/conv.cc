@@ -29,6 +29,7 @@
 #include "kernels.h"
 #include "scratch.h"
 #include "thread_pool.h"
+#include "winograd.h"
 
 namespace tensile {
 
@@ -791,6 +792,7 @@ bool conv2d_forward(const float* x, const float* weight, float* out, const ConvG
     std::memset(out, 0, static_cast<size_t>(g.batch * g.out_channels * g.out_height * g.out_width) * sizeof(float));
     return true;
   }
+  if (winograd_applies(g)) return winograd_forward(x, weight, false, out, g, nullptr);
   if (use_forward_grid(g)) return forward_grid(x, weight, out, g, nullptr);
   return forward_generic(x, weight, out, g, nullptr);
 }
@@ -811,6 +813,7 @@ bool conv2d_forward_fused(const float* x, const float* weight, float* out, const
     }
     return true;
   }
+  if (winograd_applies(g)) return winograd_forward(x, weight, false, out, g, &epilogue);
   if (use_forward_grid(g)) return forward_grid(x, weight, out, g, &epilogue);
   return forward_generic(x, weight, out, g, &epilogue);
 }
@@ -825,6 +828,17 @@ bool conv2d_backward_input(const float* grad_out, const float* weight, float* gr
   // With very few input channels the flipped convolution has almost no output rows to fill the
   // GEMM's row panels (one channel uses 1 of 6 rows); col2im then does less work.
   const bool enough_channels = g.in_channels * 2 >= active_kernels().mr;
+  if (stride_one && fits) {
+    // The input gradient of a Winograd-shaped convolution is one too, with the channels swapped.
+    ConvGeometry flipped = g;
+    flipped.in_channels = g.out_channels;
+    flipped.out_channels = g.in_channels;
+    flipped.in_height = g.out_height;
+    flipped.in_width = g.out_width;
+    flipped.out_height = g.in_height;
+    flipped.out_width = g.in_width;
+    if (winograd_applies(flipped)) return winograd_forward(grad_out, weight, true, grad_x, flipped, nullptr);
+  }
   if (stride_one && fits && enough_channels) return backward_input_grid(grad_out, weight, grad_x, g);
   return backward_input_generic(grad_out, weight, grad_x, g);
 }

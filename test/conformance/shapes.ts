@@ -419,6 +419,33 @@ export const convCases: readonly { name: string; geometry: Conv2dGeometry }[] = 
     }),
   },
   {
+    // The native backend's Winograd F(2×2, 3×3) path (48 to 256 channels): odd sizes, whose last
+    // tiles are half outside the image, and two samples' tile rows in one block.
+    name: 'Winograd shape: 48 to 56 channels, 9x11, batch 2',
+    geometry: convGeometry({
+      batch: 2,
+      inChannels: 48,
+      inHeight: 9,
+      inWidth: 11,
+      outChannels: 56,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
+    // More input channels than one k block of the GEMM (256), and a row wider than 64 tiles.
+    name: 'Winograd shape: 260 to 48 channels, 4x133',
+    geometry: convGeometry({
+      batch: 1,
+      inChannels: 260,
+      inHeight: 4,
+      inWidth: 133,
+      outChannels: 48,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
     name: 'seed layer 3: 32 to 64, 14x14',
     geometry: convGeometry({
       batch: 1,

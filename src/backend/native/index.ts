@@ -198,6 +198,7 @@ interface NativeAddon {
   setThreads(count: number): void;
   getThreads(): number;
   setIsa(name: string): boolean;
+  setWinograd(enabled: boolean): boolean;
   getIsa(): string;
   cpuHasAvx2(): boolean;
 }
@@ -230,6 +231,7 @@ const addonFunctions = Object.keys({
   setThreads: true,
   getThreads: true,
   setIsa: true,
+  setWinograd: true,
   getIsa: true,
   cpuHasAvx2: true,
 } satisfies Record<keyof NativeAddon, true>);
@@ -595,6 +597,18 @@ const nativeIsas: readonly NativeIsa[] = ['avx512', 'avx2', 'scalar'];
 export function setNativeIsa(isa: NativeIsa): boolean {
   const result = load();
   return 'addon' in result ? result.addon.setIsa(isa) : false;
+}
+
+/**
+ * Switches the native backend's Winograd F(2×2, 3×3) path for 3×3, stride-1, padding-1
+ * convolutions with 48 to 256 channels on each side (forward, fused inference and input gradient);
+ * off, those run as direct convolutions, which round differently. On by default unless the
+ * environment sets TENSILE_NATIVE_WINOGRAD=0. Returns the previous setting (false when the addon is
+ * not loaded). Meant for tests and benchmarks of each path.
+ */
+export function setNativeWinograd(enabled: boolean): boolean {
+  const result = load();
+  return 'addon' in result ? result.addon.setWinograd(enabled) : false;
 }
 
 /** The instruction-set variant in use, or null when the addon is not loaded. */

@@ -1,0 +1,409 @@
+// Winograd F(2×2, 3×3) for 3×3 convolutions with stride 1, dilation 1 and padding 1 on every side
+// (output as large as the input): most of ResNet-18's and all of the seed CNN's multiply-adds.
+//
+// Each 2×2 output tile t of output channel o is Aᵀ·[Σ_i U[o,i] ⊙ V[i,t]]·A, where V[i,t] = Bᵀ·d·B is
+// the transform of the 4×4 input patch d of channel i under the tile (patches overlap by 2; zero
+// outside the input) and U[o,i] = G·w[o,i]·Gᵀ the transform of the 3×3 weight:
+//   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],
+//   Aᵀ = [1 1 1 0; 0 1 −1 −1].
+// The sum over channels is, for each of the 16 transform positions ξ, one GEMM
+// M[ξ] = U[ξ]·V[ξ] of [out_channels, in_channels]·[in_channels, tiles]: 16 multiply-adds per tile
+// and channel pair instead of the direct 36 (2.25× fewer; 1.7× on a 7×7 image, whose last tiles
+// are half outside it).
+//
+// The work is cut into blocks of whole tile rows (across samples), sized so that a block's V and M
+// stay near L2; a thread transforms a block's input, runs its 16 products against the transformed
+// weights (packed once per call, shared by all threads) and transforms the products into the
+// output, applying the fused epilogue as it writes. Within a block, tile row q's tiles are lanes
+// q·(tiles_x + 1) to q·(tiles_x + 1) + tiles_x − 1 of the products, and one lane per row is a spare
+// whose patch straddles two rows (computed, never written out): then lane k's 4×4 patch is
+// columns 2k to 2k + 3 of four "strips" that lay the block's padded input rows end to end, so both
+// transforms run as long loops over lanes that the compiler vectorises, whatever the image width. Each output's 16 sums run over the input
+// channels in the GEMM's fixed order whatever the block, so results do not depend on the thread
+// count or the batch's other samples.
+//
+// Rounding differs from the direct convolution (the transforms add and halve before the sums), by
+// about as much as the direct sum's own reassociation for these small transforms; the tests hold
+// it to the same tolerance against the reference.
+#include "winograd.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "gemm.h"
+#include "scratch.h"
+#include "thread_pool.h"
+
+namespace tensile {
+
+namespace {
+
+constexpr int kPositions = 16;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// Floats between the 16 regions of V or M: regions a multiple of 4 KiB apart would put the 16
+// streams the transforms touch together in the same L1 sets, so each is padded by 256 bytes.
+int64_t region_stride(int64_t floats) { return round_up(floats, 1024) + 64; }
+
+bool enabled_by_environment() {
+  const char* value = std::getenv("TENSILE_NATIVE_WINOGRAD");
+  return value == nullptr || std::strcmp(value, "0") != 0;
+}
+
+bool winograd_enabled = enabled_by_environment();
+
+// Floats of a block's V and M together (512 KiB): half of L2, leaving room for the weights.
+constexpr int64_t kBlockFloats = 1 << 17;
+
+// The plan of one call: tiles, blocks of tile rows, and the scratch layout per thread.
+struct Plan {
+  int64_t tiles_y, tiles_x;
+  int64_t tile_rows;       // batch · tiles_y
+  int64_t row_lanes;       // tiles_x + 1: lanes per tile row, the spare included
+  int64_t rows_per_block;  // tile rows in a block
+  int64_t blocks;
+  int64_t lanes;        // columns of a block's V and M: rows_per_block · row_lanes rounded up to panels
+  int64_t strip;        // floats of one strip: 2 per lane, and the last patch's overhang
+  int64_t v_stride, m_stride;
+};
+
+// Chooses rows per block: blocks of 32 to 256 lanes (fewer when the channels are many, so that V
+// and M stay near L2), whose lanes fill whole GEMM panels as far as possible, and at least two
+// blocks per thread when there are enough tile rows.
+Plan make_plan(const ConvGeometry& g, int nr, int threads) {
+  Plan plan;
+  plan.tiles_y = ceil_div(g.out_height, 2);
+  plan.tiles_x = ceil_div(g.out_width, 2);
+  plan.tile_rows = g.batch * plan.tiles_y;
+  plan.row_lanes = plan.tiles_x + 1;
+  const int64_t channels = g.in_channels + g.out_channels;
+  const int64_t target = std::clamp<int64_t>(kBlockFloats / (kPositions * channels), 32, 256);
+  const int64_t max_rows = std::max<int64_t>(1, target / plan.row_lanes);
+  const int64_t spread_rows = std::max<int64_t>(1, plan.tile_rows / (2 * threads));
+  const int64_t limit = std::max<int64_t>(1, std::min(max_rows, spread_rows));
+  int64_t best = 1;
+  double best_use = 0.0;
+  for (int64_t rows = 1; rows <= limit; ++rows) {
+    const int64_t lanes = rows * plan.row_lanes;
+    const double use = static_cast<double>(lanes) / static_cast<double>(round_up(lanes, nr));
+    // Prefer fuller panels; among equally full ones, larger blocks (fewer passes over U).
+    if (use > best_use + 1e-9 || (use > best_use - 1e-9 && rows > best)) {
+      best = rows;
+      best_use = use;
+    }
+  }
+  plan.rows_per_block = best;
+  plan.blocks = ceil_div(plan.tile_rows, best);
+  plan.lanes = round_up(best * plan.row_lanes, nr);
+  // Two floats per lane, and the last vector's reads past them (2k + 17 for k = lanes − 8).
+  plan.strip = 2 * plan.lanes + 16;
+  plan.v_stride = region_stride(g.in_channels * plan.lanes);
+  plan.m_stride = region_stride(g.out_channels * plan.lanes);
+  return plan;
+}
+
+// U = G·w·Gᵀ of one 3×3 kernel w (row-major), into u[16] (row-major 4×4).
+void transform_kernel(const float* w, float* u) {
+  float t[4][3];
+  for (int j = 0; j < 3; ++j) {
+    const float a = w[j];
+    const float b = w[3 + j];
+    const float c = w[6 + j];
+    t[0][j] = a;
+    t[1][j] = 0.5f * ((a + b) + c);
+    t[2][j] = 0.5f * ((a - b) + c);
+    t[3][j] = c;
+  }
+  for (int r = 0; r < 4; ++r) {
+    const float a = t[r][0];
+    const float b = t[r][1];
+    const float c = t[r][2];
+    u[r * 4 + 0] = a;
+    u[r * 4 + 1] = 0.5f * ((a + b) + c);
+    u[r * 4 + 2] = 0.5f * ((a - b) + c);
+    u[r * 4 + 3] = c;
+  }
+}
+
+// Writes the 16 transformed weight matrices U[ξ] ([out_channels, in_channels] each) as packed A
+// operands of panel width mr, laid end to end `packed_stride` floats apart. With `flipped`, the
+// kernel of (o, i) is the transposed, flipped w[i, o, 2 − kh, 2 − kw] (the input gradient's
+// convolution), w then being [in_channels, out_channels, 3, 3] of this convolution's channels.
+void pack_transformed_weights(const float* weight, bool flipped, int64_t out_channels, int64_t in_channels, int mr,
+                              int64_t packed_stride, float* packed) {
+  const int64_t panels = ceil_div(out_channels, mr);
+  ThreadPool& threads = pool();
+  threads.run(panels, [&](int64_t panel, int) {
+    for (int xi = 0; xi < kPositions; ++xi) {
+      std::memset(packed + xi * packed_stride + panel * in_channels * mr, 0,
+                  static_cast<size_t>(in_channels * mr) * sizeof(float));
+    }
+    const int64_t o_end = std::min(out_channels, (panel + 1) * mr);
+    for (int64_t o = panel * mr; o < o_end; ++o) {
+      const int64_t lane = o - panel * mr;
+      for (int64_t i = 0; i < in_channels; ++i) {
+        float kernel[9];
+        if (flipped) {
+          const float* from = weight + (i * out_channels + o) * 9;
+          for (int tap = 0; tap < 9; ++tap) kernel[tap] = from[8 - tap];
+        } else {
+          std::memcpy(kernel, weight + (o * in_channels + i) * 9, sizeof(kernel));
+        }
+        float u[kPositions];
+        transform_kernel(kernel, u);
+        float* to = packed + panel * in_channels * mr + i * mr + lane;
+        for (int xi = 0; xi < kPositions; ++xi) to[xi * packed_stride] = u[xi];
+      }
+    }
+  });
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define TENSILE_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define TENSILE_VECTOR_CLONES
+#endif
+
+// Lays input rows 2·ty − 1 + r (r = 0..3) of the block's tile rows end to end, one strip per r: tile
+// row q's part starts at q·2·row_lanes with the left padding zero, then the row, then zeros; rows
+// outside the image are zeros. Lane k's patch row r is then floats 2k .. 2k + 3 of strip r.
+// `strips` holds 4 strips of plan.strip floats.
+// Plain loops copy and clear: the rows are tens of floats, where calls to memcpy and memset (which GCC
+// would otherwise turn the loops back into) cost more than the copy.
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) TENSILE_VECTOR_CLONES
+void fill_strips(const float* channel_of_sample0, int64_t sample_stride, const ConvGeometry& g, const Plan& plan,
+                 int64_t row_begin, int64_t row_end, float* strips) {
+  const int64_t part = 2 * plan.row_lanes;
+  for (int r = 0; r < 4; ++r) {
+    float* strip = strips + r * plan.strip;
+    for (int64_t row = row_begin; row < row_end; ++row) {
+      const int64_t n = row / plan.tiles_y;
+      const int64_t y = 2 * (row % plan.tiles_y) - 1 + r;
+      float* to = strip + (row - row_begin) * part;
+      if (y < 0 || y >= g.in_height) {
+        for (int64_t j = 0; j < part; ++j) to[j] = 0.0f;
+        continue;
+      }
+      const float* line = channel_of_sample0 + n * sample_stride + y * g.in_width;
+      to[0] = 0.0f;
+      for (int64_t j = 0; j < g.in_width; ++j) to[1 + j] = line[j];
+      for (int64_t j = 1 + g.in_width; j < part; ++j) to[j] = 0.0f;
+    }
+    // Lanes past the block's rows (to the end of the last panel) read zeros.
+    const int64_t used = (row_end - row_begin) * part;
+    std::memset(strip + used, 0, static_cast<size_t>(plan.strip - used) * sizeof(float));
+  }
+}
+
+// Eight floats at any address (GCC vector extensions: one AVX register, two SSE ones). Only inlined
+// helpers take and return them, so the ABI note GCC gives for the baseline clone does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef float Lanes8 __attribute__((vector_size(32), aligned(4), may_alias));
+typedef int Indices8 __attribute__((vector_size(32)));
+
+__attribute__((always_inline)) inline Lanes8 load8(const float* from) { return *reinterpret_cast<const Lanes8*>(from); }
+__attribute__((always_inline)) inline void store8(float* to, Lanes8 value) { *reinterpret_cast<Lanes8*>(to) = value; }
+
+// V[ξ] lanes [first, first + count) of input channel i from the strips (count a multiple of 8);
+// Bᵀ·d·B with Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]. Values go to to[ξ·v_stride + k − first].
+TENSILE_VECTOR_CLONES
+void transform_input_lanes(const float* strips, int64_t strip, int64_t first, int64_t count, int64_t v_stride,
+                           float* to) {
+  const Indices8 evens = {0, 2, 4, 6, 8, 10, 12, 14};
+  const Indices8 odds = {1, 3, 5, 7, 9, 11, 13, 15};
+  for (int64_t k = 0; k < count; k += 8) {
+    // d·B of each patch row r: lanes k..k+7 read (d0, d1, d2, d3) = floats 2k + (0, 1, 2, 3) of the
+    // strip; then [d0 − d2, d1 + d2, d2 − d1, d1 − d3].
+    Lanes8 rows[4][4];
+    for (int r = 0; r < 4; ++r) {
+      const float* from = strips + r * strip + 2 * (first + k);
+      const Lanes8 low = load8(from);
+      const Lanes8 high = load8(from + 8);
+      const Lanes8 next_low = load8(from + 2);
+      const Lanes8 next_high = load8(from + 10);
+      const Lanes8 d0 = __builtin_shuffle(low, high, evens);
+      const Lanes8 d1 = __builtin_shuffle(low, high, odds);
+      const Lanes8 d2 = __builtin_shuffle(next_low, next_high, evens);
+      const Lanes8 d3 = __builtin_shuffle(next_low, next_high, odds);
+      rows[r][0] = d0 - d2;
+      rows[r][1] = d1 + d2;
+      rows[r][2] = d2 - d1;
+      rows[r][3] = d1 - d3;
+    }
+    // Bᵀ down the columns: rows [a − c, b + c, c − b, b − d].
+    for (int j = 0; j < 4; ++j) {
+      store8(to + (0 * 4 + j) * v_stride + k, rows[0][j] - rows[2][j]);
+      store8(to + (1 * 4 + j) * v_stride + k, rows[1][j] + rows[2][j]);
+      store8(to + (2 * 4 + j) * v_stride + k, rows[2][j] - rows[1][j]);
+      store8(to + (3 * 4 + j) * v_stride + k, rows[1][j] - rows[3][j]);
+    }
+  }
+}
+
+// V[ξ] of one block, every input channel, as packed B operands: panels of nr lanes, each spanning
+// every input channel (lane k of channel i at (k / nr)·in_channels·nr + i·nr + k % nr).
+void transform_input_block(const float* x, const ConvGeometry& g, const Plan& plan, int nr, int64_t row_begin,
+                           int64_t row_end, float* strips, float* v) {
+  const int64_t plane = g.in_height * g.in_width;
+  for (int64_t i = 0; i < g.in_channels; ++i) {
+    fill_strips(x + i * plane, g.in_channels * plane, g, plan, row_begin, row_end, strips);
+    for (int64_t first = 0; first < plan.lanes; first += nr) {
+      transform_input_lanes(strips, plan.strip, first, nr, plan.v_stride, v + first * g.in_channels + i * nr);
+    }
+  }
+}
+
+// Aᵀ·m·A of every lane of one output channel, m[ξ] at from + ξ·m_stride, into out[0..3] (lanes
+// each): output row 2·ty at even and odd columns, then row 2·ty + 1 at even and odd columns.
+TENSILE_VECTOR_CLONES
+void transform_output_lanes(const float* __restrict from, int64_t m_stride, int64_t lanes, float* __restrict out) {
+  float* __restrict top_even = out;
+  float* __restrict top_odd = out + lanes;
+  float* __restrict bottom_even = out + 2 * lanes;
+  float* __restrict bottom_odd = out + 3 * lanes;
+  for (int64_t k = 0; k < lanes; ++k) {
+    // m·A of each row i: [m0 + m1 + m2, m1 − m2 − m3]; then Aᵀ = [1 1 1 0; 0 1 −1 −1] down the columns.
+    const float* m = from + k;
+    const float r0 = (m[0 * m_stride] + m[1 * m_stride]) + m[2 * m_stride];
+    const float q0 = (m[1 * m_stride] - m[2 * m_stride]) - m[3 * m_stride];
+    const float r1 = (m[4 * m_stride] + m[5 * m_stride]) + m[6 * m_stride];
+    const float q1 = (m[5 * m_stride] - m[6 * m_stride]) - m[7 * m_stride];
+    const float r2 = (m[8 * m_stride] + m[9 * m_stride]) + m[10 * m_stride];
+    const float q2 = (m[9 * m_stride] - m[10 * m_stride]) - m[11 * m_stride];
+    const float r3 = (m[12 * m_stride] + m[13 * m_stride]) + m[14 * m_stride];
+    const float q3 = (m[13 * m_stride] - m[14 * m_stride]) - m[15 * m_stride];
+    top_even[k] = (r0 + r1) + r2;
+    top_odd[k] = (q0 + q1) + q2;
+    bottom_even[k] = (r1 - r2) - r3;
+    bottom_odd[k] = (q1 - q2) - q3;
+  }
+}
+
+// Interleaves even and odd columns into one output row of `width` values.
+TENSILE_VECTOR_CLONES
+void interleave_row(const float* __restrict even, const float* __restrict odd, int64_t width, float* __restrict to) {
+  const int64_t pairs = width / 2;
+  for (int64_t j = 0; j < pairs; ++j) {
+    to[2 * j] = even[j];
+    to[2 * j + 1] = odd[j];
+  }
+  if (width % 2 != 0) to[width - 1] = even[pairs];
+}
+
+// Writes `count` values of one output row through the epilogue (as conv.cc's apply_epilogue rounds
+// it: v·scale + shift, + residual, then max(v, 0)).
+void write_row(const float* from, int64_t count, const ConvEpilogue& e, int64_t channel, const float* residual,
+               float* to) {
+  const float scale = e.scale[channel];
+  const float shift = e.shift[channel];
+  if (residual == nullptr) {
+    if (e.relu) {
+      for (int64_t j = 0; j < count; ++j) {
+        const float v = from[j] * scale + shift;
+        to[j] = v > 0.0f ? v : 0.0f;
+      }
+    } else {
+      for (int64_t j = 0; j < count; ++j) to[j] = from[j] * scale + shift;
+    }
+    return;
+  }
+  if (e.relu) {
+    for (int64_t j = 0; j < count; ++j) {
+      const float v = (from[j] * scale + shift) + residual[j];
+      to[j] = v > 0.0f ? v : 0.0f;
+    }
+  } else {
+    for (int64_t j = 0; j < count; ++j) to[j] = (from[j] * scale + shift) + residual[j];
+  }
+}
+
+// out[n, o] for the block's tile rows from M, then the epilogue. `strips` holds 4·lanes + width
+// floats.
+void transform_output_block(const float* m, const ConvGeometry& g, const Plan& plan, int64_t row_begin,
+                            int64_t row_end, const ConvEpilogue* epilogue, float* strips, float* out) {
+  const int64_t plane = g.out_height * g.out_width;
+  const int64_t lanes = (row_end - row_begin) * plan.row_lanes;
+  float* row_buffer = strips + 4 * lanes;
+  for (int64_t o = 0; o < g.out_channels; ++o) {
+    transform_output_lanes(m + o * plan.lanes, plan.m_stride, lanes, strips);
+    for (int64_t row = row_begin; row < row_end; ++row) {
+      const int64_t n = row / plan.tiles_y;
+      const int64_t oh = 2 * (row % plan.tiles_y);
+      const int64_t first = (row - row_begin) * plan.row_lanes;
+      for (int half = 0; half < 2 && oh + half < g.out_height; ++half) {
+        const int64_t at = (n * g.out_channels + o) * plane + (oh + half) * g.out_width;
+        const float* even = strips + 2 * half * lanes + first;
+        if (epilogue == nullptr) {
+          interleave_row(even, even + lanes, g.out_width, out + at);
+          continue;
+        }
+        interleave_row(even, even + lanes, g.out_width, row_buffer);
+        write_row(row_buffer, g.out_width, *epilogue, o, epilogue->residual == nullptr ? nullptr : epilogue->residual + at,
+                  out + at);
+      }
+    }
+  }
+}
+
+bool reserve(ScratchSlot slot, int threads, int64_t count) {
+  for (int t = 0; t < threads; ++t) {
+    if (scratch(slot, t, static_cast<size_t>(std::max<int64_t>(count, 1))) == nullptr) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void set_winograd_enabled(bool enabled) { winograd_enabled = enabled; }
+bool winograd_is_enabled() { return winograd_enabled; }
+
+bool winograd_applies(const ConvGeometry& g) {
+  if (!winograd_enabled) return false;
+  const bool shape = g.kernel_height == 3 && g.kernel_width == 3 && g.stride_height == 1 && g.stride_width == 1 &&
+                     g.dilation_height == 1 && g.dilation_width == 1 && g.pad_top == 1 && g.pad_left == 1 &&
+                     g.out_height == g.in_height && g.out_width == g.in_width && g.in_height > 0 && g.in_width > 0;
+  // The transforms cost per tile and channel what the products save per tile and channel pair, so
+  // fewer than ~48 channels on either side gain nothing (32 → 32 at 28² measured even). Past
+  // 256 × 256 channels the transformed weights (16 MB for 512²) are streamed once per block of tiles
+  // and the products fall below the direct convolution's speed. The choice never depends on the
+  // batch size, so a sample gives the same bits alone as in any batch.
+  return shape && g.in_channels >= 48 && g.out_channels >= 48 && g.in_channels * g.out_channels <= 256 * 256;
+}
+
+bool winograd_forward(const float* x, const float* weight, bool flipped, float* out, const ConvGeometry& g,
+                      const ConvEpilogue* epilogue) {
+  const GemmKernels& kernels = active_kernels();
+  ThreadPool& threads = pool();
+  const int workers = threads.threads();
+  const Plan plan = make_plan(g, kernels.nr, workers);
+  const int64_t packed_stride = region_stride(packed_size(g.out_channels, g.in_channels, kernels.mr));
+  float* packed = scratch(ScratchSlot::kPackedA, 0, static_cast<size_t>(kPositions * packed_stride));
+  if (packed == nullptr || !reserve(ScratchSlot::kColumns, workers, kPositions * plan.v_stride) ||
+      !reserve(ScratchSlot::kTile, workers, kPositions * plan.m_stride) ||
+      !reserve(ScratchSlot::kPartial, workers, 4 * plan.strip + g.out_width)) {
+    return false;
+  }
+  pack_transformed_weights(weight, flipped, g.out_channels, g.in_channels, kernels.mr, packed_stride, packed);
+
+  threads.run(plan.blocks, [&](int64_t block, int thread) {
+    float* v = scratch(ScratchSlot::kColumns, thread, 0);
+    float* m = scratch(ScratchSlot::kTile, thread, 0);
+    float* strips = scratch(ScratchSlot::kPartial, thread, 0);
+    const int64_t row_begin = block * plan.rows_per_block;
+    const int64_t row_end = std::min(plan.tile_rows, row_begin + plan.rows_per_block);
+    // The last block may hold fewer rows: its products need only the panels its lanes reach.
+    const int64_t lanes = (row_end - row_begin) * plan.row_lanes;
+    transform_input_block(x, g, plan, kernels.nr, row_begin, row_end, strips, v);
+    for (int xi = 0; xi < kPositions; ++xi) {
+      gemm_packed(kernels, g.out_channels, lanes, g.in_channels, packed + xi * packed_stride, v + xi * plan.v_stride,
+                  m + xi * plan.m_stride, plan.lanes, false);
+    }
+    transform_output_block(m, g, plan, row_begin, row_end, epilogue, strips, out);
+  });
+  return true;
+}
+
+}  // namespace tensile
