@@ -19,6 +19,14 @@
 // of output positions in a small buffer (L1) and written straight into the packed GEMM panels, and
 // col2im for the input gradient.
 //
+// Small images (a few dozen output positions, as in ResNet's last stages) make per-sample GEMMs too
+// narrow to amortise the weights, which would be streamed once per sample, and the grid's padding
+// columns a large share of the work (a 4×4 image uses 16 of 30 grid positions). Stride-1
+// convolutions of such images therefore build im2col columns of the real positions of a whole
+// batch (or of as many samples as fit a budget) and run one GEMM over them: the weight gradient
+// sums all the batch's positions in one product too. Each forward output is still summed over the
+// same k in the same order, so it keeps its bits whatever the batch.
+//
 // Work is split over samples (and chunks of positions or channels when the batch is small), which
 // keeps every output element's summation order independent of the thread count.
 #include <algorithm>
@@ -36,6 +44,10 @@ namespace tensile {
 namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Largest output positions per sample for which a batch's convolution runs as one im2col GEMM.
+constexpr int64_t kBatchedForwardPositions = 64;
+constexpr int64_t kBatchedWeightGradientPositions = 64;
 
 // Output columns [ow_begin, ow_end) whose tap at input column ow·stride + offset lies inside [0, width).
 struct ValidRange {
@@ -356,6 +368,116 @@ double panel_use(int64_t rows, int width) {
   return static_cast<double>(rows) / static_cast<double>(ceil_div(rows, width) * width);
 }
 
+// Whether the batched im2col path takes a stride-1 convolution with at most `positions` outputs per
+// sample.
+bool batched_columns_pay(const ConvGeometry& g, int64_t positions) {
+  return g.stride_height == 1 && g.stride_width == 1 && g.out_height * g.out_width <= positions;
+}
+
+// Samples per im2col block: as many as keep the columns (k floats per position) near 16 MB.
+int64_t samples_per_block(const ConvGeometry& g) {
+  constexpr int64_t kBudgetFloats = 4 << 20;
+  const int64_t per_sample = g.in_channels * g.kernel_height * g.kernel_width * g.out_height * g.out_width;
+  return std::clamp<int64_t>(kBudgetFloats / std::max<int64_t>(per_sample, 1), 1, g.batch);
+}
+
+// columns[c·taps + tap][(n − first)·positions + p] for samples [first, first + samples): the im2col
+// matrix of those samples, row length samples·positions; or, with `panel_width` > 0, the same matrix
+// as a packed B operand of that panel width (k = in_channels·taps steps).
+void batched_columns(const float* x, const ConvGeometry& g, int64_t first, int64_t samples, int panel_width,
+                     float* columns) {
+  const int64_t taps = g.kernel_height * g.kernel_width;
+  const int64_t k = g.in_channels * taps;
+  const int64_t positions = g.out_height * g.out_width;
+  const int64_t plane = g.in_height * g.in_width;
+  const int64_t row_length = samples * positions;
+  pool().run(g.in_channels, [&](int64_t c, int thread) {
+    float* staging = panel_width > 0 ? scratch(ScratchSlot::kColumns, thread, 0) : nullptr;
+    for (int64_t tap = 0; tap < taps; ++tap) {
+      const int64_t kk = c * taps + tap;
+      float* row = panel_width > 0 ? staging : columns + kk * row_length;
+      for (int64_t n = 0; n < samples; ++n) {
+        im2col_row(x + ((first + n) * g.in_channels + c) * plane, g, tap / g.kernel_width, tap % g.kernel_width, 0,
+                   positions, row + n * positions);
+      }
+      if (panel_width > 0) scatter_to_panels(staging, row_length, k, kk, panel_width, columns);
+    }
+  });
+}
+
+// Forward convolution of small images: out[n, co] = W · columns, one GEMM per block of samples, the
+// columns built straight into the GEMM's packed layout.
+bool forward_batched(const float* x, const float* weight, float* out, const ConvGeometry& g,
+                     const ConvEpilogue* epilogue) {
+  const GemmKernels& kernels = active_kernels();
+  const int64_t k = g.in_channels * g.kernel_height * g.kernel_width;
+  const int64_t positions = g.out_height * g.out_width;
+  const int64_t block = samples_per_block(g);
+  const int workers = pool().threads();
+  float* packed_weight = scratch(ScratchSlot::kPackedA, 0, static_cast<size_t>(packed_size(g.out_channels, k, kernels.mr)));
+  float* columns =
+      scratch(ScratchSlot::kStackedInput, 0, static_cast<size_t>(packed_size(block * positions, k, kernels.nr)));
+  float* product = scratch(ScratchSlot::kStackedOutput, 0, static_cast<size_t>(g.out_channels * block * positions));
+  if (packed_weight == nullptr || columns == nullptr || product == nullptr ||
+      !reserve(ScratchSlot::kColumns, workers, block * positions)) {
+    return false;
+  }
+  const int64_t panels = ceil_div(g.out_channels, kernels.mr);
+  pool().run(std::min<int64_t>(panels, 2 * workers), [&](int64_t task, int) {
+    const int64_t tasks = std::min<int64_t>(panels, 2 * workers);
+    const int64_t begin = panels * task / tasks * kernels.mr;
+    const int64_t end = std::min(g.out_channels, panels * (task + 1) / tasks * kernels.mr);
+    kernels.pack(weight + begin * k, k, 1, end - begin, k, kernels.mr, packed_weight + begin * k);
+  });
+  for (int64_t first = 0; first < g.batch; first += block) {
+    const int64_t samples = std::min(block, g.batch - first);
+    const int64_t row_length = samples * positions;
+    batched_columns(x, g, first, samples, kernels.nr, columns);
+    gemm_packed_threaded(g.out_channels, row_length, k, packed_weight, columns, product, row_length, false);
+    pool().run(samples * g.out_channels, [&](int64_t task, int) {
+      const int64_t n = task / g.out_channels;
+      const int64_t co = task % g.out_channels;
+      const float* from = product + co * row_length + n * positions;
+      const int64_t at = ((first + n) * g.out_channels + co) * positions;
+      if (epilogue == nullptr) {
+        copy_floats(from, out + at, positions);
+      } else {
+        apply_epilogue(from, out + at, epilogue->residual == nullptr ? nullptr : epilogue->residual + at, positions,
+                       epilogue->scale[co], epilogue->shift[co], epilogue->relu);
+      }
+    });
+  }
+  return true;
+}
+
+// Weight gradient of small images: gradW[Cout, K] += gradOut[Cout, positions] · columnsᵀ, one GEMM
+// per block of samples, the blocks added in order.
+bool backward_weight_batched(const float* x, const float* grad_out, float* grad_weight, const ConvGeometry& g) {
+  const int64_t k = g.in_channels * g.kernel_height * g.kernel_width;
+  const int64_t positions = g.out_height * g.out_width;
+  const int64_t block = samples_per_block(g);
+  float* columns = scratch(ScratchSlot::kStackedInput, 0, static_cast<size_t>(k * block * positions));
+  float* gradients = scratch(ScratchSlot::kStackedOutput, 0, static_cast<size_t>(g.out_channels * block * positions));
+  if (columns == nullptr || gradients == nullptr) return false;
+  for (int64_t first = 0; first < g.batch; first += block) {
+    const int64_t samples = std::min(block, g.batch - first);
+    const int64_t row_length = samples * positions;
+    batched_columns(x, g, first, samples, 0, columns);
+    // gradOut of the block as [Cout, samples·positions].
+    pool().run(g.out_channels, [&](int64_t co, int) {
+      for (int64_t n = 0; n < samples; ++n) {
+        copy_floats(grad_out + ((first + n) * g.out_channels + co) * positions, gradients + co * row_length + n * positions,
+                    positions);
+      }
+    });
+    if (!gemm(g.out_channels, k, row_length, {gradients, row_length, 1}, {columns, 1, row_length}, grad_weight, k,
+              first > 0)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // Forward convolution on the grid (phase planes for strides above 1). The product is computed either
 // as out[Cout, Q] = W · cols (channels as the GEMM's rows) or as outᵀ[Q, Cout] = colsᵀ · Wᵀ
 // (positions as rows), whichever wastes less of the panels: 32 channels fill two 16-wide column
@@ -363,6 +485,7 @@ double panel_use(int64_t rows, int width) {
 // same order either way, so the choice never changes the bits.
 bool forward_grid(const float* x, const float* weight, float* out, const ConvGeometry& g,
                   const ConvEpilogue* epilogue) {
+  if (batched_columns_pay(g, kBatchedForwardPositions)) return forward_batched(x, weight, out, g, epilogue);
   const GemmKernels& kernels = active_kernels();
   const int mr = kernels.mr;
   const int nr = kernels.nr;
@@ -485,6 +608,7 @@ bool backward_input_grid(const float* grad_out, const float* weight, float* grad
 // Computed either as gradW[Cout, K] = gradOut · colsᵀ (channels as the GEMM's rows) or as
 // gradWᵀ[K, Cout] = cols · gradOutᵀ (im2col rows as rows), whichever fills the panels better.
 bool backward_weight_grid(const float* x, const float* grad_out, float* grad_weight, const ConvGeometry& g) {
+  if (batched_columns_pay(g, kBatchedWeightGradientPositions)) return backward_weight_batched(x, grad_out, grad_weight, g);
   const GemmKernels& kernels = active_kernels();
   const int mr = kernels.mr;
   const int nr = kernels.nr;

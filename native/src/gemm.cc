@@ -434,11 +434,26 @@ bool gemm(int64_t m, int64_t n, int64_t k, MatrixView a, MatrixView b, float* c,
   };
   if (workers == 1) {
     for (int64_t t = 0; t < a_chunks + b_chunks; ++t) pack_task(t, 0);
-    gemm_packed(kernels, m, n, k, packed_a, packed_b, c, ldc, accumulate);
-    return true;
+  } else {
+    threads.run(a_chunks + b_chunks, pack_task);
   }
-  threads.run(a_chunks + b_chunks, pack_task);
+  gemm_packed_threaded(m, n, k, packed_a, packed_b, c, ldc, accumulate);
+  return true;
+}
 
+void gemm_packed_threaded(int64_t m, int64_t n, int64_t k, const float* packed_a, const float* packed_b, float* c,
+                          int64_t ldc, bool accumulate) {
+  if (m <= 0 || n <= 0) return;
+  const GemmKernels& kernels = active_kernels();
+  const int64_t row_panels = (m + kernels.mr - 1) / kernels.mr;
+  const int64_t column_panels = (n + kernels.nr - 1) / kernels.nr;
+  ThreadPool& threads = pool();
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const int64_t workers = flops < 1e6 ? 1 : threads.threads();
+  if (workers == 1) {
+    gemm_packed(kernels, m, n, k, packed_a, packed_b, c, ldc, accumulate);
+    return;
+  }
   // Product: a grid of whole-panel blocks of C, about four per thread so a thread slowed by another
   // process does not hold up the rest; columns are split first since every B panel meets all of A.
   const int64_t target = std::max<int64_t>(1, std::min<int64_t>(workers * 4, static_cast<int64_t>(flops / 2e6)));
@@ -451,7 +466,6 @@ bool gemm(int64_t m, int64_t n, int64_t k, MatrixView a, MatrixView b, float* c,
                 row_panels * (rc + 1) / row_chunks, column_panels * cc / column_chunks,
                 column_panels * (cc + 1) / column_chunks);
   });
-  return true;
 }
 
 }  // namespace tensile

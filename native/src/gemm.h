@@ -101,6 +101,10 @@ struct MatrixView {
   int64_t column_stride;
 };
 
+// C (+)= A·B of packed operands using the thread pool (split into blocks of whole panels of C).
+void gemm_packed_threaded(int64_t m, int64_t n, int64_t k, const float* packed_a, const float* packed_b, float* c,
+                          int64_t ldc, bool accumulate);
+
 // C (+)= A·B using the thread pool; packs into scratch. Returns false when scratch memory could not
 // be allocated (nothing written then).
 bool gemm(int64_t m, int64_t n, int64_t k, MatrixView a, MatrixView b, float* c, int64_t ldc, bool accumulate);

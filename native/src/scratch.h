@@ -15,7 +15,9 @@ enum class ScratchSlot : int {
   kPartial = 3,
   kTile = 4,
   kOffsets = 5,  // holds int64_t offsets (two floats each), never floats
-  kCount = 6,
+  kStackedInput = 6,   // the im2col columns of a batch of small images (conv.cc)
+  kStackedOutput = 7,  // their product, or their output gradients
+  kCount = 8,
 };
 
 // Returns at least `count` floats for this slot and thread; the contents are unspecified.
