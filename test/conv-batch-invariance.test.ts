@@ -37,6 +37,18 @@ const geometries: { name: string; geometry: Conv2dGeometry }[] = [
     }),
   },
   {
+    name: '5x5 image, 136 to 144 channels (native: Winograd, shared blocks)',
+    geometry: convGeometry({
+      batch: 3,
+      inChannels: 136,
+      inHeight: 5,
+      inWidth: 5,
+      outChannels: 144,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
     name: '4x4 image, 17 to 33 channels',
     geometry: convGeometry({
       batch: 7,

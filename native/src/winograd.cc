@@ -57,6 +57,8 @@ bool winograd_enabled = enabled_by_environment();
 
 // Floats of a block's V and M together (512 KiB): half of L2, leaving room for the weights.
 constexpr int64_t kBlockFloats = 1 << 17;
+// Floats of a shared block's V and M together (4 MiB).
+constexpr int64_t kSharedBlockFloats = 1 << 20;
 
 // The plan of one call: tiles, blocks of tile rows, and the scratch layout per thread.
 struct Plan {
@@ -68,21 +70,27 @@ struct Plan {
   int64_t lanes;        // columns of a block's V and M: rows_per_block · row_lanes rounded up to panels
   int64_t strip;        // floats of one strip: 2 per lane, and the last patch's overhang
   int64_t v_stride, m_stride;
+  // All threads work on one block at a time (transforms split by channel, products by transform
+  // position and output channels), so that blocks can be larger than one thread's share.
+  bool shared;
 };
 
 // Chooses rows per block: blocks of 32 to 256 lanes (fewer when the channels are many, so that V
 // and M stay near L2), whose lanes fill whole GEMM panels as far as possible, and at least two
-// blocks per thread when there are enough tile rows.
-Plan make_plan(const ConvGeometry& g, int nr, int threads) {
+// blocks per thread when there are enough tile rows. Where such blocks would fill less than 80% of
+// their panels (few tile rows, as with one small image), all threads share larger blocks instead.
+Plan make_plan(const ConvGeometry& g, int nr, int threads, bool shared) {
   Plan plan;
   plan.tiles_y = ceil_div(g.out_height, 2);
   plan.tiles_x = ceil_div(g.out_width, 2);
   plan.tile_rows = g.batch * plan.tiles_y;
   plan.row_lanes = plan.tiles_x + 1;
+  plan.shared = shared;
   const int64_t channels = g.in_channels + g.out_channels;
-  const int64_t target = std::clamp<int64_t>(kBlockFloats / (kPositions * channels), 32, 256);
+  const int64_t target = std::clamp<int64_t>((shared ? kSharedBlockFloats : kBlockFloats) / (kPositions * channels), 32,
+                                             shared ? 512 : 256);
   const int64_t max_rows = std::max<int64_t>(1, target / plan.row_lanes);
-  const int64_t spread_rows = std::max<int64_t>(1, plan.tile_rows / (2 * threads));
+  const int64_t spread_rows = shared ? plan.tile_rows : std::max<int64_t>(1, plan.tile_rows / (2 * threads));
   const int64_t limit = std::max<int64_t>(1, std::min(max_rows, spread_rows));
   int64_t best = 1;
   double best_use = 0.0;
@@ -95,6 +103,7 @@ Plan make_plan(const ConvGeometry& g, int nr, int threads) {
       best_use = use;
     }
   }
+  if (!shared && best_use < 0.8) return make_plan(g, nr, threads, true);
   plan.rows_per_block = best;
   plan.blocks = ceil_div(plan.tile_rows, best);
   plan.lanes = round_up(best * plan.row_lanes, nr);
@@ -246,9 +255,9 @@ void transform_input_lanes(const float* strips, int64_t strip, int64_t first, in
 // V[ξ] of one block, every input channel, as packed B operands: panels of nr lanes, each spanning
 // every input channel (lane k of channel i at (k / nr)·in_channels·nr + i·nr + k % nr).
 void transform_input_block(const float* x, const ConvGeometry& g, const Plan& plan, int nr, int64_t row_begin,
-                           int64_t row_end, float* strips, float* v) {
+                           int64_t row_end, int64_t channel_begin, int64_t channel_end, float* strips, float* v) {
   const int64_t plane = g.in_height * g.in_width;
-  for (int64_t i = 0; i < g.in_channels; ++i) {
+  for (int64_t i = channel_begin; i < channel_end; ++i) {
     fill_strips(x + i * plane, g.in_channels * plane, g, plan, row_begin, row_end, strips);
     for (int64_t first = 0; first < plan.lanes; first += nr) {
       transform_input_lanes(strips, plan.strip, first, nr, plan.v_stride, v + first * g.in_channels + i * nr);
@@ -323,11 +332,12 @@ void write_row(const float* from, int64_t count, const ConvEpilogue& e, int64_t 
 // out[n, o] for the block's tile rows from M, then the epilogue. `strips` holds 4·lanes + width
 // floats.
 void transform_output_block(const float* m, const ConvGeometry& g, const Plan& plan, int64_t row_begin,
-                            int64_t row_end, const ConvEpilogue* epilogue, float* strips, float* out) {
+                            int64_t row_end, int64_t channel_begin, int64_t channel_end,
+                            const ConvEpilogue* epilogue, float* strips, float* out) {
   const int64_t plane = g.out_height * g.out_width;
   const int64_t lanes = (row_end - row_begin) * plan.row_lanes;
   float* row_buffer = strips + 4 * lanes;
-  for (int64_t o = 0; o < g.out_channels; ++o) {
+  for (int64_t o = channel_begin; o < channel_end; ++o) {
     transform_output_lanes(m + o * plan.lanes, plan.m_stride, lanes, strips);
     for (int64_t row = row_begin; row < row_end; ++row) {
       const int64_t n = row / plan.tiles_y;
@@ -345,6 +355,42 @@ void transform_output_block(const float* m, const ConvGeometry& g, const Plan& p
                   out + at);
       }
     }
+  }
+}
+
+// The blocks one after another, each by all threads: input transforms split by input channel, the 16
+// products by transform position and panels of output channels, output transforms by output
+// channel. V and M are the calling thread's scratch, shared.
+void shared_blocks(const float* x, const ConvGeometry& g, const Plan& plan, const GemmKernels& kernels,
+                   const float* packed, int64_t packed_stride, const ConvEpilogue* epilogue, float* out) {
+  ThreadPool& threads = pool();
+  const int64_t workers = threads.threads();
+  float* v = scratch(ScratchSlot::kColumns, 0, 0);
+  float* m = scratch(ScratchSlot::kTile, 0, 0);
+  const int64_t row_panels = ceil_div(g.out_channels, kernels.mr);
+  const int64_t row_chunks = std::min(row_panels, ceil_div(4 * workers, kPositions));
+  const int64_t in_tasks = std::min(g.in_channels, 4 * workers);
+  const int64_t out_tasks = std::min(g.out_channels, 4 * workers);
+  for (int64_t block = 0; block < plan.blocks; ++block) {
+    const int64_t row_begin = block * plan.rows_per_block;
+    const int64_t row_end = std::min(plan.tile_rows, row_begin + plan.rows_per_block);
+    const int64_t lanes = (row_end - row_begin) * plan.row_lanes;
+    threads.run(in_tasks, [&](int64_t task, int thread) {
+      transform_input_block(x, g, plan, kernels.nr, row_begin, row_end, g.in_channels * task / in_tasks,
+                            g.in_channels * (task + 1) / in_tasks, scratch(ScratchSlot::kPartial, thread, 0), v);
+    });
+    threads.run(kPositions * row_chunks, [&](int64_t task, int) {
+      const int64_t xi = task % kPositions;
+      const int64_t chunk = task / kPositions;
+      gemm_packed(kernels, g.out_channels, lanes, g.in_channels, packed + xi * packed_stride, v + xi * plan.v_stride,
+                  m + xi * plan.m_stride, plan.lanes, false, row_panels * chunk / row_chunks,
+                  row_panels * (chunk + 1) / row_chunks, 0, ceil_div(lanes, kernels.nr));
+    });
+    threads.run(out_tasks, [&](int64_t task, int thread) {
+      transform_output_block(m, g, plan, row_begin, row_end, g.out_channels * task / out_tasks,
+                             g.out_channels * (task + 1) / out_tasks, epilogue, scratch(ScratchSlot::kPartial, thread, 0),
+                             out);
+    });
   }
 }
 
@@ -366,10 +412,10 @@ bool winograd_applies(const ConvGeometry& g) {
                      g.dilation_height == 1 && g.dilation_width == 1 && g.pad_top == 1 && g.pad_left == 1 &&
                      g.out_height == g.in_height && g.out_width == g.in_width && g.in_height > 0 && g.in_width > 0;
   // The transforms cost per tile and channel what the products save per tile and channel pair, so
-  // fewer than ~48 channels on either side gain nothing (32 → 32 at 28² measured even). Past
-  // 256 × 256 channels the transformed weights (16 MB for 512²) are streamed once per block of tiles
-  // and the products fall below the direct convolution's speed. The choice never depends on the
-  // batch size, so a sample gives the same bits alone as in any batch.
+  // fewer than ~48 channels on either side gain nothing (32 → 32 at 28² measured even). At 512 × 512
+  // channels the weights' transform alone (16 MB written per call, 2.4 ms on one core) takes what
+  // the products save on ResNet's 7×7 layers at batch 8. The choice never depends on the batch size,
+  // so a sample gives the same bits alone as in any batch.
   return shape && g.in_channels >= 48 && g.out_channels >= 48 && g.in_channels * g.out_channels <= 256 * 256;
 }
 
@@ -378,16 +424,21 @@ bool winograd_forward(const float* x, const float* weight, bool flipped, float* 
   const GemmKernels& kernels = active_kernels();
   ThreadPool& threads = pool();
   const int workers = threads.threads();
-  const Plan plan = make_plan(g, kernels.nr, workers);
+  const Plan plan = make_plan(g, kernels.nr, workers, false);
   const int64_t packed_stride = region_stride(packed_size(g.out_channels, g.in_channels, kernels.mr));
   float* packed = scratch(ScratchSlot::kPackedA, 0, static_cast<size_t>(kPositions * packed_stride));
-  if (packed == nullptr || !reserve(ScratchSlot::kColumns, workers, kPositions * plan.v_stride) ||
-      !reserve(ScratchSlot::kTile, workers, kPositions * plan.m_stride) ||
+  const int owners = plan.shared ? 1 : workers;
+  if (packed == nullptr || !reserve(ScratchSlot::kColumns, owners, kPositions * plan.v_stride) ||
+      !reserve(ScratchSlot::kTile, owners, kPositions * plan.m_stride) ||
       !reserve(ScratchSlot::kPartial, workers, 4 * plan.strip + g.out_width)) {
     return false;
   }
   pack_transformed_weights(weight, flipped, g.out_channels, g.in_channels, kernels.mr, packed_stride, packed);
 
+  if (plan.shared) {
+    shared_blocks(x, g, plan, kernels, packed, packed_stride, epilogue, out);
+    return true;
+  }
   threads.run(plan.blocks, [&](int64_t block, int thread) {
     float* v = scratch(ScratchSlot::kColumns, thread, 0);
     float* m = scratch(ScratchSlot::kTile, thread, 0);
@@ -396,12 +447,12 @@ bool winograd_forward(const float* x, const float* weight, bool flipped, float* 
     const int64_t row_end = std::min(plan.tile_rows, row_begin + plan.rows_per_block);
     // The last block may hold fewer rows: its products need only the panels its lanes reach.
     const int64_t lanes = (row_end - row_begin) * plan.row_lanes;
-    transform_input_block(x, g, plan, kernels.nr, row_begin, row_end, strips, v);
+    transform_input_block(x, g, plan, kernels.nr, row_begin, row_end, 0, g.in_channels, strips, v);
     for (int xi = 0; xi < kPositions; ++xi) {
       gemm_packed(kernels, g.out_channels, lanes, g.in_channels, packed + xi * packed_stride, v + xi * plan.v_stride,
                   m + xi * plan.m_stride, plan.lanes, false);
     }
-    transform_output_block(m, g, plan, row_begin, row_end, epilogue, strips, out);
+    transform_output_block(m, g, plan, row_begin, row_end, 0, g.out_channels, epilogue, strips, out);
   });
   return true;
 }

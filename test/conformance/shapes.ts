@@ -446,6 +446,19 @@ export const convCases: readonly { name: string; geometry: Conv2dGeometry }[] = 
     }),
   },
   {
+    // Many channels: the native Winograd blocks are shared by all threads.
+    name: 'Winograd shape: 160 to 136 channels, 7x6, batch 3 (shared blocks)',
+    geometry: convGeometry({
+      batch: 3,
+      inChannels: 160,
+      inHeight: 7,
+      inWidth: 6,
+      outChannels: 136,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
     name: 'seed layer 3: 32 to 64, 14x14',
     geometry: convGeometry({
       batch: 1,
