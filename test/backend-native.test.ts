@@ -205,3 +205,37 @@ test('3x3 convolutions of 48 to 256 channels take the Winograd path, which the s
   assert.notDeepEqual(winograd.out, direct.out, 'forward took the same path with Winograd on and off');
   assert.notDeepEqual(winograd.gradX, direct.gradX, 'input gradient took the same path with Winograd on and off');
 });
+
+test('the Winograd weight gradient agrees with the direct one and the reference', (t) => {
+  const backend = nativeOrSkip(t);
+  if (backend === null) return;
+  const g = convGeometry({
+    batch: 3,
+    inChannels: 56,
+    inHeight: 9,
+    inWidth: 7,
+    outChannels: 48,
+    kernel: [3, 3],
+    pad: [1, 1],
+  });
+  const x = randomArray('float32', g.batch * g.inChannels * g.inHeight * g.inWidth, 4) as Float32Array;
+  const gradOut = randomArray('float32', g.batch * g.outChannels * g.outHeight * g.outWidth, 5) as Float32Array;
+  const run = (winograd: boolean) => {
+    const previous = setNativeWinograd(winograd);
+    try {
+      const gradWeight = new Float32Array(g.outChannels * g.inChannels * 9);
+      backend.conv2dBackwardWeight(x, gradOut, gradWeight, g);
+      return gradWeight;
+    } finally {
+      setNativeWinograd(previous);
+    }
+  };
+  const expected = new Float32Array(g.outChannels * g.inChannels * 9);
+  referenceBackend.conv2dBackwardWeight(x, gradOut, expected, g);
+  const tolerance = reassociated(g.batch * g.outHeight * g.outWidth);
+  const winograd = run(true);
+  const direct = run(false);
+  assertClose(winograd, expected, tolerance, 'Winograd weight gradient');
+  assertClose(direct, expected, tolerance, 'direct weight gradient');
+  assert.notDeepEqual(winograd, direct, 'the weight gradient took the same path with Winograd on and off');
+});

@@ -394,6 +394,76 @@ void shared_blocks(const float* x, const ConvGeometry& g, const Plan& plan, cons
   }
 }
 
+// The output gradient's tiles of one output channel as M'[ξ] = A·dY·Aᵀ (the transpose of the output
+// transform), plain rows of `lanes` floats per ξ at to + ξ·m_stride: lane k's 2×2 tile dY is
+// [top[2k], top[2k + 1]; bottom[2k], bottom[2k + 1]], with A = [1 0; 1 1; 1 −1; 0 −1].
+TENSILE_VECTOR_CLONES
+void transform_gradient_lanes(const float* __restrict top, const float* __restrict bottom, int64_t lanes,
+                              int64_t m_stride, float* __restrict to) {
+  for (int64_t k = 0; k < lanes; ++k) {
+    const float a = top[2 * k], b = top[2 * k + 1], c = bottom[2 * k], d = bottom[2 * k + 1];
+    // A·dY: rows [a, b], [a + c, b + d], [a − c, b − d], [−c, −d]; then each row [p, q] times Aᵀ:
+    // [p, p + q, p − q, −q].
+    const float rows[4][2] = {{a, b}, {a + c, b + d}, {a - c, b - d}, {-c, -d}};
+    for (int r = 0; r < 4; ++r) {
+      const float p = rows[r][0], q = rows[r][1];
+      to[(r * 4 + 0) * m_stride + k] = p;
+      to[(r * 4 + 1) * m_stride + k] = p + q;
+      to[(r * 4 + 2) * m_stride + k] = p - q;
+      to[(r * 4 + 3) * m_stride + k] = -q;
+    }
+  }
+}
+
+// M' of one block for output channels [channel_begin, channel_end): plain [out_channels, lanes] rows
+// per ξ. `strips` holds two strips (the tile rows' output-gradient rows 2·ty and 2·ty + 1, laid end
+// to end with two floats per lane, zeros past the image and in the spare lanes).
+void transform_gradient_block(const float* grad_out, const ConvGeometry& g, const Plan& plan, int64_t row_begin,
+                              int64_t row_end, int64_t channel_begin, int64_t channel_end, float* strips, float* m) {
+  const int64_t plane = g.out_height * g.out_width;
+  const int64_t part = 2 * plan.row_lanes;
+  float* top = strips;
+  float* bottom = strips + plan.strip;
+  for (int64_t o = channel_begin; o < channel_end; ++o) {
+    for (int half = 0; half < 2; ++half) {
+      float* strip = half == 0 ? top : bottom;
+      for (int64_t row = row_begin; row < row_end; ++row) {
+        const int64_t n = row / plan.tiles_y;
+        const int64_t oh = 2 * (row % plan.tiles_y) + half;
+        float* to = strip + (row - row_begin) * part;
+        if (oh >= g.out_height) {
+          std::fill(to, to + part, 0.0f);
+          continue;
+        }
+        std::memcpy(to, grad_out + (n * g.out_channels + o) * plane + oh * g.out_width,
+                    static_cast<size_t>(g.out_width) * sizeof(float));
+        std::fill(to + g.out_width, to + part, 0.0f);
+      }
+      const int64_t used = (row_end - row_begin) * part;
+      std::fill(strip + used, strip + 2 * plan.lanes, 0.0f);
+    }
+    transform_gradient_lanes(top, bottom, plan.lanes, plan.m_stride, m + o * plan.lanes);
+  }
+}
+
+// gradW[o, i] = Gᵀ·gradU[o, i]·G (3×3) from the 16 values gradU[ξ][o, i] at u + ξ·stride.
+inline void inverse_kernel_transform(const float* u, int64_t stride, float* w) {
+  float t[3][4];
+  for (int j = 0; j < 4; ++j) {
+    const float u0 = u[(0 * 4 + j) * stride], u1 = u[(1 * 4 + j) * stride];
+    const float u2 = u[(2 * 4 + j) * stride], u3 = u[(3 * 4 + j) * stride];
+    // Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1].
+    t[0][j] = u0 + 0.5f * (u1 + u2);
+    t[1][j] = 0.5f * (u1 - u2);
+    t[2][j] = 0.5f * (u1 + u2) + u3;
+  }
+  for (int r = 0; r < 3; ++r) {
+    w[r * 3 + 0] = t[r][0] + 0.5f * (t[r][1] + t[r][2]);
+    w[r * 3 + 1] = 0.5f * (t[r][1] - t[r][2]);
+    w[r * 3 + 2] = 0.5f * (t[r][1] + t[r][2]) + t[r][3];
+  }
+}
+
 bool reserve(ScratchSlot slot, int threads, int64_t count) {
   for (int t = 0; t < threads; ++t) {
     if (scratch(slot, t, static_cast<size_t>(std::max<int64_t>(count, 1))) == nullptr) return false;
@@ -453,6 +523,61 @@ bool winograd_forward(const float* x, const float* weight, bool flipped, float* 
                   m + xi * plan.m_stride, plan.lanes, false);
     }
     transform_output_block(m, g, plan, row_begin, row_end, 0, g.out_channels, epilogue, strips, out);
+  });
+  return true;
+}
+
+bool winograd_weight_gradient(const float* x, const float* grad_out, float* grad_weight, const ConvGeometry& g) {
+  const GemmKernels& kernels = active_kernels();
+  ThreadPool& threads = pool();
+  const int workers = threads.threads();
+  // Shared blocks whose lane count is a multiple of 8 (the transforms' vectors); the lanes are the
+  // products' depth here, so they need not fill panels.
+  const Plan plan = make_plan(g, 8, workers, true);
+  const int64_t u_stride = g.out_channels * g.in_channels;
+  float* v = scratch(ScratchSlot::kColumns, 0, static_cast<size_t>(kPositions * plan.v_stride));
+  float* m = scratch(ScratchSlot::kTile, 0, static_cast<size_t>(kPositions * plan.m_stride));
+  float* u = scratch(ScratchSlot::kStackedOutput, 0, static_cast<size_t>(kPositions * u_stride));
+  if (v == nullptr || m == nullptr || u == nullptr || !reserve(ScratchSlot::kPartial, workers, 4 * plan.strip) ||
+      !reserve(ScratchSlot::kPackedA, workers, packed_size(g.out_channels, plan.lanes, kernels.mr)) ||
+      !reserve(ScratchSlot::kStackedInput, workers, packed_size(g.in_channels, plan.lanes, kernels.nr))) {
+    return false;
+  }
+  const int64_t in_tasks = std::min<int64_t>(g.in_channels, 4 * workers);
+  const int64_t out_tasks = std::min<int64_t>(g.out_channels, 4 * workers);
+  for (int64_t block = 0; block < plan.blocks; ++block) {
+    const int64_t row_begin = block * plan.rows_per_block;
+    const int64_t row_end = std::min(plan.tile_rows, row_begin + plan.rows_per_block);
+    const int64_t lanes = (row_end - row_begin) * plan.row_lanes;
+    // V as plain [in_channels, lanes] rows per ξ: one "panel" as wide as the block.
+    threads.run(in_tasks + out_tasks, [&](int64_t task, int thread) {
+      float* strips = scratch(ScratchSlot::kPartial, thread, 0);
+      if (task < in_tasks) {
+        transform_input_block(x, g, plan, static_cast<int>(plan.lanes), row_begin, row_end,
+                              g.in_channels * task / in_tasks, g.in_channels * (task + 1) / in_tasks, strips, v);
+      } else {
+        task -= in_tasks;
+        transform_gradient_block(grad_out, g, plan, row_begin, row_end, g.out_channels * task / out_tasks,
+                                 g.out_channels * (task + 1) / out_tasks, strips, m);
+      }
+    });
+    // gradU[ξ] (+)= M'[ξ]·V[ξ]ᵀ, summed over the blocks in order: each ξ by one task.
+    threads.run(kPositions, [&](int64_t xi, int thread) {
+      float* packed_gradient = scratch(ScratchSlot::kPackedA, thread, 0);
+      float* packed_input = scratch(ScratchSlot::kStackedInput, thread, 0);
+      kernels.pack(m + xi * plan.m_stride, plan.lanes, 1, g.out_channels, lanes, kernels.mr, packed_gradient);
+      kernels.pack(v + xi * plan.v_stride, plan.lanes, 1, g.in_channels, lanes, kernels.nr, packed_input);
+      gemm_packed(kernels, g.out_channels, g.in_channels, lanes, packed_gradient, packed_input, u + xi * u_stride,
+                  g.in_channels, block > 0);
+    });
+  }
+  threads.run(std::min<int64_t>(g.out_channels, 4 * workers), [&](int64_t task, int) {
+    const int64_t tasks = std::min<int64_t>(g.out_channels, 4 * workers);
+    for (int64_t o = g.out_channels * task / tasks; o < g.out_channels * (task + 1) / tasks; ++o) {
+      for (int64_t i = 0; i < g.in_channels; ++i) {
+        inverse_kernel_transform(u + o * g.in_channels + i, u_stride, grad_weight + (o * g.in_channels + i) * 9);
+      }
+    }
   });
   return true;
 }

@@ -15,6 +15,11 @@ bool winograd_applies(const ConvGeometry& g);
 bool winograd_forward(const float* x, const float* weight, bool flipped, float* out, const ConvGeometry& g,
                       const ConvEpilogue* epilogue);
 
+// grad_weight = the weight gradient of conv(x, ·) for output gradient grad_out, by the transposes of
+// the same transforms (16 products whose depth is the tiles of the batch). For geometries where
+// winograd_applies.
+bool winograd_weight_gradient(const float* x, const float* grad_out, float* grad_weight, const ConvGeometry& g);
+
 // On by default; TENSILE_NATIVE_WINOGRAD=0 or this switch turns it off (the direct convolution then
 // runs every geometry).
 void set_winograd_enabled(bool enabled);
