@@ -107,8 +107,8 @@ Plan make_plan(const ConvGeometry& g, int nr, int threads, bool shared) {
   plan.rows_per_block = best;
   plan.blocks = ceil_div(plan.tile_rows, best);
   plan.lanes = round_up(best * plan.row_lanes, nr);
-  // Two floats per lane, and the last vector's reads past them (2k + 17 for k = lanes − 8).
-  plan.strip = 2 * plan.lanes + 16;
+  // Two floats per lane, and the last vector's reads past them (2k + 33 for k = lanes − 16).
+  plan.strip = 2 * plan.lanes + 32;
   plan.v_stride = region_stride(g.in_channels * plan.lanes);
   plan.m_stride = region_stride(g.out_channels * plan.lanes);
   return plan;
@@ -207,48 +207,77 @@ void fill_strips(const float* channel_of_sample0, int64_t sample_stride, const C
   }
 }
 
-// Eight floats at any address (GCC vector extensions: one AVX register, two SSE ones). Only inlined
-// helpers take and return them, so the ABI note GCC gives for the baseline clone does not apply.
+// Eight and sixteen floats at any address (GCC vector extensions: one AVX or AVX-512 register,
+// several SSE ones). Only inlined helpers take and return them, so the ABI note GCC gives for the
+// baseline clone does not apply.
 #pragma GCC diagnostic ignored "-Wpsabi"
 typedef float Lanes8 __attribute__((vector_size(32), aligned(4), may_alias));
 typedef int Indices8 __attribute__((vector_size(32)));
+typedef float Lanes16 __attribute__((vector_size(64), aligned(4), may_alias));
+typedef int Indices16 __attribute__((vector_size(64)));
 
-__attribute__((always_inline)) inline Lanes8 load8(const float* from) { return *reinterpret_cast<const Lanes8*>(from); }
-__attribute__((always_inline)) inline void store8(float* to, Lanes8 value) { *reinterpret_cast<Lanes8*>(to) = value; }
+// Through memcpy: a template argument drops the typedefs' alignment, and the copies compile to
+// unaligned vector moves.
+template <typename Lanes>
+__attribute__((always_inline)) inline Lanes load(const float* from) {
+  Lanes value;
+  __builtin_memcpy(&value, from, sizeof(Lanes));
+  return value;
+}
+template <typename Lanes>
+__attribute__((always_inline)) inline void store(float* to, Lanes value) {
+  __builtin_memcpy(to, &value, sizeof(Lanes));
+}
+
+// One vector of lanes (as many as Lanes holds) of transform_input_lanes: lane k's patch row r reads
+// (d0, d1, d2, d3) = floats 2k + (0, 1, 2, 3) of strip r, the even and odd floats of two vectors.
+template <typename Lanes, typename Indices>
+__attribute__((always_inline)) inline void transform_input_vector(const float* strips, int64_t strip, int64_t v_stride,
+                                                                  const Indices& evens, const Indices& odds,
+                                                                  float* to) {
+  constexpr int width = sizeof(Lanes) / sizeof(float);
+  Lanes rows[4][4];
+  for (int r = 0; r < 4; ++r) {
+    const float* from = strips + r * strip;
+    const Lanes low = load<Lanes>(from);
+    const Lanes high = load<Lanes>(from + width);
+    const Lanes next_low = load<Lanes>(from + 2);
+    const Lanes next_high = load<Lanes>(from + width + 2);
+    const Lanes d0 = __builtin_shuffle(low, high, evens);
+    const Lanes d1 = __builtin_shuffle(low, high, odds);
+    const Lanes d2 = __builtin_shuffle(next_low, next_high, evens);
+    const Lanes d3 = __builtin_shuffle(next_low, next_high, odds);
+    // d·B: [d0 − d2, d1 + d2, d2 − d1, d1 − d3].
+    rows[r][0] = d0 - d2;
+    rows[r][1] = d1 + d2;
+    rows[r][2] = d2 - d1;
+    rows[r][3] = d1 - d3;
+  }
+  // Bᵀ down the columns: rows [a − c, b + c, c − b, b − d].
+  for (int j = 0; j < 4; ++j) {
+    store<Lanes>(to + (0 * 4 + j) * v_stride, rows[0][j] - rows[2][j]);
+    store<Lanes>(to + (1 * 4 + j) * v_stride, rows[1][j] + rows[2][j]);
+    store<Lanes>(to + (2 * 4 + j) * v_stride, rows[2][j] - rows[1][j]);
+    store<Lanes>(to + (3 * 4 + j) * v_stride, rows[1][j] - rows[3][j]);
+  }
+}
 
 // V[ξ] lanes [first, first + count) of input channel i from the strips (count a multiple of 8);
 // Bᵀ·d·B with Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]. Values go to to[ξ·v_stride + k − first].
+// Sixteen lanes at a time (one AVX-512 register each), then eight.
 TENSILE_VECTOR_CLONES
 void transform_input_lanes(const float* strips, int64_t strip, int64_t first, int64_t count, int64_t v_stride,
                            float* to) {
-  const Indices8 evens = {0, 2, 4, 6, 8, 10, 12, 14};
-  const Indices8 odds = {1, 3, 5, 7, 9, 11, 13, 15};
-  for (int64_t k = 0; k < count; k += 8) {
-    // d·B of each patch row r: lanes k..k+7 read (d0, d1, d2, d3) = floats 2k + (0, 1, 2, 3) of the
-    // strip; then [d0 − d2, d1 + d2, d2 − d1, d1 − d3].
-    Lanes8 rows[4][4];
-    for (int r = 0; r < 4; ++r) {
-      const float* from = strips + r * strip + 2 * (first + k);
-      const Lanes8 low = load8(from);
-      const Lanes8 high = load8(from + 8);
-      const Lanes8 next_low = load8(from + 2);
-      const Lanes8 next_high = load8(from + 10);
-      const Lanes8 d0 = __builtin_shuffle(low, high, evens);
-      const Lanes8 d1 = __builtin_shuffle(low, high, odds);
-      const Lanes8 d2 = __builtin_shuffle(next_low, next_high, evens);
-      const Lanes8 d3 = __builtin_shuffle(next_low, next_high, odds);
-      rows[r][0] = d0 - d2;
-      rows[r][1] = d1 + d2;
-      rows[r][2] = d2 - d1;
-      rows[r][3] = d1 - d3;
-    }
-    // Bᵀ down the columns: rows [a − c, b + c, c − b, b − d].
-    for (int j = 0; j < 4; ++j) {
-      store8(to + (0 * 4 + j) * v_stride + k, rows[0][j] - rows[2][j]);
-      store8(to + (1 * 4 + j) * v_stride + k, rows[1][j] + rows[2][j]);
-      store8(to + (2 * 4 + j) * v_stride + k, rows[2][j] - rows[1][j]);
-      store8(to + (3 * 4 + j) * v_stride + k, rows[1][j] - rows[3][j]);
-    }
+  const Indices16 evens16 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+  const Indices16 odds16 = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+  const Indices8 evens8 = {0, 2, 4, 6, 8, 10, 12, 14};
+  const Indices8 odds8 = {1, 3, 5, 7, 9, 11, 13, 15};
+  int64_t k = 0;
+  for (; k + 16 <= count; k += 16) {
+    transform_input_vector<Lanes16>(strips + 2 * (first + k), strip, v_stride, evens16, odds16, to + k);
+  }
+  for (; k < count; k += 8) {
+    transform_input_vector<Lanes8>(strips + 2 * (first + k), strip, v_stride, evens8, odds8, to + k);
   }
 }
 
