@@ -177,7 +177,11 @@ test('3x3 convolutions of 48 to 256 channels take the Winograd path, which the s
   });
   const x = randomArray('float32', g.batch * g.inChannels * g.inHeight * g.inWidth, 1) as Float32Array;
   const weight = randomArray('float32', g.outChannels * g.inChannels * 9, 2) as Float32Array;
-  const gradOut = randomArray('float32', g.batch * g.outChannels * g.outHeight * g.outWidth, 3) as Float32Array;
+  const gradOut = randomArray(
+    'float32',
+    g.batch * g.outChannels * g.outHeight * g.outWidth,
+    3,
+  ) as Float32Array;
   const run = (winograd: boolean) => {
     const previous = setNativeWinograd(winograd);
     try {
@@ -203,7 +207,11 @@ test('3x3 convolutions of 48 to 256 channels take the Winograd path, which the s
   }
   // The two paths round differently: equal bits would mean the switch changed nothing.
   assert.notDeepEqual(winograd.out, direct.out, 'forward took the same path with Winograd on and off');
-  assert.notDeepEqual(winograd.gradX, direct.gradX, 'input gradient took the same path with Winograd on and off');
+  assert.notDeepEqual(
+    winograd.gradX,
+    direct.gradX,
+    'input gradient took the same path with Winograd on and off',
+  );
 });
 
 test('the Winograd weight gradient agrees with the direct one and the reference', (t) => {
@@ -219,7 +227,11 @@ test('the Winograd weight gradient agrees with the direct one and the reference'
     pad: [1, 1],
   });
   const x = randomArray('float32', g.batch * g.inChannels * g.inHeight * g.inWidth, 4) as Float32Array;
-  const gradOut = randomArray('float32', g.batch * g.outChannels * g.outHeight * g.outWidth, 5) as Float32Array;
+  const gradOut = randomArray(
+    'float32',
+    g.batch * g.outChannels * g.outHeight * g.outWidth,
+    5,
+  ) as Float32Array;
   const run = (winograd: boolean) => {
     const previous = setNativeWinograd(winograd);
     try {
