@@ -160,6 +160,18 @@ int64_t position_chunks(int64_t positions, int64_t floats_per_position, int64_t 
   return std::min(chunks, ceil_div(positions, nr));
 }
 
+// Packs weights [rows, k] (row-major) into panels of `width` rows, the panels split over the threads
+// (a 512-channel 3×3 layer's 9 MB would otherwise be packed by one thread while the others wait).
+void pack_weights(const GemmKernels& kernels, const float* weight, int64_t rows, int64_t k, int width, float* packed) {
+  const int64_t panels = ceil_div(rows, width);
+  const int64_t tasks = std::min<int64_t>(panels, 2 * pool().threads());
+  pool().run(tasks, [&](int64_t task, int) {
+    const int64_t begin = panels * task / tasks * width;
+    const int64_t end = std::min(rows, panels * (task + 1) / tasks * width);
+    if (end > begin) kernels.pack(weight + begin * k, k, 1, end - begin, k, width, packed + begin * k);
+  });
+}
+
 // Chunk size rounded up to whole panels so chunk starts stay panel-aligned in C's columns.
 int64_t chunk_width(int64_t positions, int64_t chunks, int nr) {
   return ceil_div(ceil_div(positions, chunks), nr) * nr;
@@ -422,13 +434,7 @@ bool forward_batched(const float* x, const float* weight, float* out, const Conv
       !reserve(ScratchSlot::kColumns, workers, block * positions)) {
     return false;
   }
-  const int64_t panels = ceil_div(g.out_channels, kernels.mr);
-  pool().run(std::min<int64_t>(panels, 2 * workers), [&](int64_t task, int) {
-    const int64_t tasks = std::min<int64_t>(panels, 2 * workers);
-    const int64_t begin = panels * task / tasks * kernels.mr;
-    const int64_t end = std::min(g.out_channels, panels * (task + 1) / tasks * kernels.mr);
-    kernels.pack(weight + begin * k, k, 1, end - begin, k, kernels.mr, packed_weight + begin * k);
-  });
+  pack_weights(kernels, weight, g.out_channels, k, kernels.mr, packed_weight);
   for (int64_t first = 0; first < g.batch; first += block) {
     const int64_t samples = std::min(block, g.batch - first);
     const int64_t row_length = samples * positions;
@@ -516,7 +522,7 @@ bool forward_grid(const float* x, const float* weight, float* out, const ConvGeo
   float* packed_weight =
       scratch(weight_slot, 0, static_cast<size_t>(packed_size(g.out_channels, k, weight_width)));
   if (packed_weight == nullptr) return false;
-  kernels.pack(weight, k, 1, g.out_channels, k, weight_width, packed_weight);
+  pack_weights(kernels, weight, g.out_channels, k, weight_width, packed_weight);
 
   const int64_t window_rows = grid.window_rows(width);
   const int64_t window_size = window_floats(g, grid, window_rows);
@@ -709,7 +715,7 @@ bool forward_generic(const float* x, const float* weight, float* out, const Conv
 
   float* packed_weight = scratch(ScratchSlot::kPackedA, 0, static_cast<size_t>(packed_size(g.out_channels, k, mr)));
   if (packed_weight == nullptr) return false;
-  kernels.pack(weight, k, 1, g.out_channels, k, mr, packed_weight);
+  pack_weights(kernels, weight, g.out_channels, k, mr, packed_weight);
 
   const int64_t chunks = position_chunks(positions, k, g.batch, workers, nr);
   const int64_t width = chunk_width(positions, chunks, nr);
