@@ -1,6 +1,6 @@
 /**
  * npm run bench:conv [-- --json] [--threads N] [--repeats N] [--warmup N] [--only SUBSTRING] [--no-torch]
- *                    [--statistic median|min]
+ *                    [--statistic median|min] [--no-winograd]
  *
  * GFLOP/s of the native backend's convolutions — forward, input gradient and weight gradient — over
  * a sweep of geometries (kernels 1, 3, 5, 7; strides 1 and 2; 1 to 512 channels; 7² to 224²; batch 1
@@ -15,6 +15,9 @@
  * do not count), the best of ten tries counts, and the peak for N threads is the larger of the
  * N-thread sum and N × the 1-thread figure. The wall-clock figure is printed beside it. Without a C compiler the peak falls back to the native GEMM's best at 1024³, which
  * is a lower bound of the peak (fractions are then overstated), and the output says so.
+ *
+ * --no-winograd times the direct convolutions where the native backend would take its Winograd path
+ * (3×3 stride-1 layers of 48 to 256 channels), to compare the two.
  *
  * Each figure is the median (or with --statistic min the minimum, the steadier measure of a kernel's
  * own speed while other processes compete for the cores) of `repeats` timed runs after `warmup`; FLOPs are 2 × multiply-adds of
@@ -34,6 +37,7 @@ import {
   loadNativeBackend,
   nativeUnavailableReason,
   setNativeThreads,
+  setNativeWinograd,
 } from '../src/backend/native/index.js';
 import type { Backend, Conv2dGeometry } from '../src/backend/types.js';
 import { torchEnvironment } from './torch-env.js';
@@ -274,8 +278,10 @@ function main(): void {
       only: { type: 'string' },
       'no-torch': { type: 'boolean', default: false },
       statistic: { type: 'string', default: 'median' },
+      'no-winograd': { type: 'boolean', default: false },
     },
   });
+  if (values['no-winograd']) setNativeWinograd(false);
   if (values.threads !== undefined) setNativeThreads(Number(values.threads));
   if (values.statistic !== 'median' && values.statistic !== 'min')
     throw new RangeError(`bench:conv: --statistic must be median or min, got ${values.statistic}`);
@@ -342,6 +348,7 @@ function main(): void {
     node: process.version,
     threads,
     native_isa: getNativeIsa(),
+    native_winograd: !values['no-winograd'],
     torch: torchNote ?? `PyTorch, ${threads} threads`,
   };
   const peakJson = {
@@ -357,7 +364,7 @@ function main(): void {
   }
   const percent = (fraction: number) => `${(100 * fraction).toFixed(1)}%`;
   console.log(
-    `machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, native ${machine.native_isa} on ${threads} thread${threads === 1 ? '' : 's'}; PyTorch ${torchNote === null ? `on ${threads} threads` : `not run (${torchNote})`}`,
+    `machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, native ${machine.native_isa}${machine.native_winograd ? '' : ' without Winograd'} on ${threads} thread${threads === 1 ? '' : 's'}; PyTorch ${torchNote === null ? `on ${threads} threads` : `not run (${torchNote})`}`,
   );
   console.log(
     `peak: ${peak.gflops.toFixed(1)} GFLOP/s from a ${peak.method}` +
