@@ -29,6 +29,9 @@ const recycledByteLimit = 256 * 2 ** 20;
 /** Dead buffers by byte length, most recently freed last (still warm in cache). */
 const recycled = new Map<number, ArrayBuffer[]>();
 let recycledBytes = 0;
+/** Bytes allocateUninitialized took from malloc, and from the free lists, since the process began. */
+let freshBytes = 0;
+let reusedBytes = 0;
 /** Sizes that allocateUninitialized was asked for since the last backward pass began. */
 const requested = new Set<number>();
 /** Storage (see storageOf) handed out while a backward pass runs: the only gradients recycle() accepts. */
@@ -79,11 +82,27 @@ export function allocateUninitialized(dtype: DType, size: number): Data {
   const bytes = size * (dtype === 'float64' ? 8 : 4);
   requested.add(bytes);
   let buffer = recycled.get(bytes)?.pop();
-  if (buffer !== undefined) recycledBytes -= bytes;
-  else buffer = uninitializedBytes(bytes);
+  if (buffer !== undefined) {
+    recycledBytes -= bytes;
+    reusedBytes += bytes;
+  } else {
+    buffer = uninitializedBytes(bytes);
+    freshBytes += bytes;
+  }
   backwardBuffers?.add(buffer);
   allocatedAt.set(buffer, ++allocations);
   return dtype === 'float64' ? new Float64Array(buffer, 0, size) : new Float32Array(buffer, 0, size);
+}
+
+/**
+ * Counters of the large buffers allocateUninitialized handed out (arrays in a backend's storage
+ * excluded), in bytes since the process began: fresh from malloc (garbage for the collector once
+ * dead, unless reused), or reused from the free lists; and what the free lists hold now. A training
+ * loop whose steps keep taking fresh bytes leaves that much garbage behind each step (see the
+ * header of this file for why that costs).
+ */
+export function memoryCounters(): { freshBytes: number; reusedBytes: number; pooledBytes: number } {
+  return { freshBytes, reusedBytes, pooledBytes: recycledBytes };
 }
 
 /** A mark for markInternal: arrays allocated after this call have a later mark. */
