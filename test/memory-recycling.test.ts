@@ -27,9 +27,10 @@ import {
   resnet,
   seedCnn,
   Sequential,
+  SGD,
   type Tensor,
 } from '../src/index.js';
-import { setRecycling } from '../src/tensor/memory.js';
+import { memoryCounters, setRecycling } from '../src/tensor/memory.js';
 
 /** A user layer that keeps its input, as a feature probe would: its tensor must survive backward. */
 class Probe extends Module {
@@ -96,6 +97,33 @@ test('training gives the same bits with and without memory reuse', () => {
     assert.deepEqual(reused.outputs, plain.outputs);
     assert.deepEqual(reused.parameters, plain.parameters);
   }
+});
+
+test('a ResNet training step takes nearly all its large buffers from the previous step', () => {
+  // Inside a residual block (convolutions, batch norms, the shortcut's sum) the activations are
+  // not a chain; unless the block marks them, each step leaves them all to the collector.
+  manualSeed(11);
+  const model = resnet({ layers: [2, 2], widths: [8, 16], classes: 4, stem: 'small' });
+  const input = randn([4, 3, 16, 16]);
+  const labels = new Int32Array([0, 1, 2, 3]);
+  const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+  model.train();
+  const step = () => {
+    const loss = crossEntropy(model.call(input), labels);
+    optimizer.zeroGrad();
+    loss.backward();
+    optimizer.step();
+  };
+  step();
+  step();
+  const before = memoryCounters();
+  step();
+  const after = memoryCounters();
+  const fresh = after.freshBytes - before.freshBytes;
+  const reused = after.reusedBytes - before.reusedBytes;
+  assert.ok(reused > 0, 'the step reused no buffer');
+  // What is left fresh is the weight gradients, which become .grad and die at the next zeroGrad.
+  assert.ok(fresh < 0.1 * (fresh + reused), `fresh ${fresh} bytes, reused ${reused} bytes`);
 });
 
 test('arrays user code holds keep their values through backward and later steps', () => {
