@@ -30,7 +30,7 @@ import {
   SGD,
   type Tensor,
 } from '../src/index.js';
-import { memoryCounters, setRecycling } from '../src/tensor/memory.js';
+import { memoryCounters, setRecycledByteFloor, setRecycling } from '../src/tensor/memory.js';
 
 /** A user layer that keeps its input, as a feature probe would: its tensor must survive backward. */
 class Probe extends Module {
@@ -99,9 +99,8 @@ test('training gives the same bits with and without memory reuse', () => {
   }
 });
 
-test('a ResNet training step takes nearly all its large buffers from the previous step', () => {
-  // Inside a residual block (convolutions, batch norms, the shortcut's sum) the activations are
-  // not a chain; unless the block marks them, each step leaves them all to the collector.
+/** Bytes a third training step of a small ResNet took fresh from malloc and reused from the free lists. */
+function thirdStepBytes(): { fresh: number; reused: number } {
   manualSeed(11);
   const model = resnet({ layers: [2, 2], widths: [8, 16], classes: 4, stem: 'small' });
   const input = randn([4, 3, 16, 16]);
@@ -119,11 +118,27 @@ test('a ResNet training step takes nearly all its large buffers from the previou
   const before = memoryCounters();
   step();
   const after = memoryCounters();
-  const fresh = after.freshBytes - before.freshBytes;
-  const reused = after.reusedBytes - before.reusedBytes;
+  return { fresh: after.freshBytes - before.freshBytes, reused: after.reusedBytes - before.reusedBytes };
+}
+
+test('a ResNet training step takes nearly all its large buffers from the previous step', () => {
+  // Inside a residual block (convolutions, batch norms, the shortcut's sum) the activations are
+  // not a chain; unless the block marks them, each step leaves them all to the collector.
+  const { fresh, reused } = thirdStepBytes();
   assert.ok(reused > 0, 'the step reused no buffer');
   // What is left fresh is the weight gradients, which become .grad and die at the next zeroGrad.
   assert.ok(fresh < 0.1 * (fresh + reused), `fresh ${fresh} bytes, reused ${reused} bytes`);
+});
+
+test('the free lists hold one step of buffers even above their floor', () => {
+  // With no floor, the bound is what the previous step asked for: still no buffer is turned away.
+  const floor = setRecycledByteFloor(0);
+  try {
+    const { fresh, reused } = thirdStepBytes();
+    assert.ok(fresh < 0.1 * (fresh + reused), `fresh ${fresh} bytes, reused ${reused} bytes`);
+  } finally {
+    setRecycledByteFloor(floor);
+  }
 });
 
 test('arrays user code holds keep their values through backward and later steps', () => {
