@@ -89,6 +89,12 @@ test('training gives the same bits with and without memory reuse', () => {
     [() => residualModel(new Probe()), [5, 2, 16, 16], 3],
     // Blocks in a stage pass their outputs along a chain (ResNet blocks declare keepsNoTensors).
     [() => resnet({ layers: [2, 2], widths: [8, 16], classes: 4, stem: 'small' }), [4, 3, 16, 16], 4],
+    // Blocks, stem and head also mark their own inner activations (markInner).
+    [
+      () => resnet({ block: 'bottleneck', layers: [1, 1], widths: [4, 8], classes: 4, stem: 'imagenet' }),
+      [2, 3, 64, 64],
+      4,
+    ],
   ];
   for (const [build, shape, classes] of cases) {
     const reused = train(build, shape, classes, true);
