@@ -27,9 +27,10 @@ import {
   resnet,
   seedCnn,
   Sequential,
+  SGD,
   type Tensor,
 } from '../src/index.js';
-import { setRecycling } from '../src/tensor/memory.js';
+import { memoryCounters, setRecycledByteFloor, setRecycling } from '../src/tensor/memory.js';
 
 /** A user layer that keeps its input, as a feature probe would: its tensor must survive backward. */
 class Probe extends Module {
@@ -88,6 +89,12 @@ test('training gives the same bits with and without memory reuse', () => {
     [() => residualModel(new Probe()), [5, 2, 16, 16], 3],
     // Blocks in a stage pass their outputs along a chain (ResNet blocks declare keepsNoTensors).
     [() => resnet({ layers: [2, 2], widths: [8, 16], classes: 4, stem: 'small' }), [4, 3, 16, 16], 4],
+    // Blocks, stem and head also mark their own inner activations (markInner).
+    [
+      () => resnet({ block: 'bottleneck', layers: [1, 1], widths: [4, 8], classes: 4, stem: 'imagenet' }),
+      [2, 3, 64, 64],
+      4,
+    ],
   ];
   for (const [build, shape, classes] of cases) {
     const reused = train(build, shape, classes, true);
@@ -95,6 +102,48 @@ test('training gives the same bits with and without memory reuse', () => {
     assert.deepEqual(reused.losses, plain.losses);
     assert.deepEqual(reused.outputs, plain.outputs);
     assert.deepEqual(reused.parameters, plain.parameters);
+  }
+});
+
+/** Bytes a third training step of a small ResNet took fresh from malloc and reused from the free lists. */
+function thirdStepBytes(): { fresh: number; reused: number } {
+  manualSeed(11);
+  const model = resnet({ layers: [2, 2], widths: [8, 16], classes: 4, stem: 'small' });
+  const input = randn([4, 3, 16, 16]);
+  const labels = new Int32Array([0, 1, 2, 3]);
+  const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+  model.train();
+  const step = () => {
+    const loss = crossEntropy(model.call(input), labels);
+    optimizer.zeroGrad();
+    loss.backward();
+    optimizer.step();
+  };
+  step();
+  step();
+  const before = memoryCounters();
+  step();
+  const after = memoryCounters();
+  return { fresh: after.freshBytes - before.freshBytes, reused: after.reusedBytes - before.reusedBytes };
+}
+
+test('a ResNet training step takes nearly all its large buffers from the previous step', () => {
+  // Inside a residual block (convolutions, batch norms, the shortcut's sum) the activations are
+  // not a chain; unless the block marks them, each step leaves them all to the collector.
+  const { fresh, reused } = thirdStepBytes();
+  assert.ok(reused > 0, 'the step reused no buffer');
+  // What is left fresh is the weight gradients, which become .grad and die at the next zeroGrad.
+  assert.ok(fresh < 0.1 * (fresh + reused), `fresh ${fresh} bytes, reused ${reused} bytes`);
+});
+
+test('the free lists hold one step of buffers even above their floor', () => {
+  // With no floor, the bound is what the previous step asked for: still no buffer is turned away.
+  const floor = setRecycledByteFloor(0);
+  try {
+    const { fresh, reused } = thirdStepBytes();
+    assert.ok(fresh < 0.1 * (fresh + reused), `fresh ${fresh} bytes, reused ${reused} bytes`);
+  } finally {
+    setRecycledByteFloor(floor);
   }
 });
 

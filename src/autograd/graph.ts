@@ -11,7 +11,14 @@
  * (no higher-order derivatives), which keeps the backward pass allocation-light.
  */
 import type { Data } from '../backend/types.js';
-import { isInternal, recycle, recycleActivation, storageOf, withRecycling } from '../tensor/memory.js';
+import {
+  allocateUninitialized,
+  isInternal,
+  recycle,
+  recycleActivation,
+  storageOf,
+  withRecycling,
+} from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export interface GradNode {
@@ -155,7 +162,13 @@ function propagate(root: Tensor, seed: Data): void {
         addInto(existing, inputGradient);
         dead.push(inputGradient);
       } else if (taken.has(inputGradient)) {
-        gradients.set(input, inputGradient.slice());
+        // A copy from allocateUninitialized, not slice(): the backward pass reuses it once dead.
+        const copy = allocateUninitialized(
+          inputGradient instanceof Float64Array ? 'float64' : 'float32',
+          inputGradient.length,
+        );
+        copy.set(inputGradient);
+        gradients.set(input, copy);
       } else {
         taken.add(inputGradient);
         gradients.set(input, inputGradient);

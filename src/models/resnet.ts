@@ -20,7 +20,9 @@ import { add, pair, relu } from '../ops/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { kaimingNormal } from '../nn/init.js';
 import { convBatchNormInference, inferenceFusionApplies } from '../nn/inference.js';
+import { markInner } from '../nn/chain.js';
 import { Module } from '../nn/module.js';
+import { allocationCount } from '../tensor/memory.js';
 import { BatchNorm } from '../nn/layers/batchnorm.js';
 import { ReLU } from '../nn/layers/activation.js';
 import { Sequential } from '../nn/layers/containers.js';
@@ -128,6 +130,7 @@ export class BasicBlock extends Module implements ResidualBlock {
   }
 
   forward(x: Tensor): Tensor {
+    const since = allocationCount();
     const shortcut = this.downsample === null ? x : this.downsample.call(x);
     if (inferenceFusionApplies(x, [this.conv1, this.bn1, this.conv2, this.bn2], shortcut)) {
       // The inference rewrite (src/nn/inference.ts): two fused convolutions, the second adding the
@@ -135,8 +138,16 @@ export class BasicBlock extends Module implements ResidualBlock {
       const h = convBatchNormInference(x, this.conv1, this.bn1, { relu: true });
       return convBatchNormInference(h, this.conv2, this.bn2, { relu: true, residual: shortcut });
     }
-    const y = this.bn2.call(this.conv2.call(relu(this.bn1.call(this.conv1.call(x)))));
-    return relu(add(y, shortcut));
+    const first = this.conv1.call(x);
+    const normalized = this.bn1.call(first);
+    const activated = relu(normalized);
+    const second = this.conv2.call(activated);
+    const y = this.bn2.call(second);
+    const sum = add(y, shortcut);
+    const output = relu(sum);
+    // Everything in between is garbage once backward has read it: let backward reuse it.
+    markInner(this, [shortcut, first, normalized, activated, second, y, sum], output, since);
+    return output;
   }
 
   /** The constructor's arguments (saveModel and exporters read this). */
@@ -189,6 +200,7 @@ export class Bottleneck extends Module implements ResidualBlock {
   }
 
   forward(x: Tensor): Tensor {
+    const since = allocationCount();
     const shortcut = this.downsample === null ? x : this.downsample.call(x);
     const layers = [this.conv1, this.bn1, this.conv2, this.bn2, this.conv3, this.bn3];
     if (inferenceFusionApplies(x, layers, shortcut)) {
@@ -197,10 +209,25 @@ export class Bottleneck extends Module implements ResidualBlock {
       const h2 = convBatchNormInference(h, this.conv2, this.bn2, { relu: true });
       return convBatchNormInference(h2, this.conv3, this.bn3, { relu: true, residual: shortcut });
     }
-    let y = relu(this.bn1.call(this.conv1.call(x)));
-    y = relu(this.bn2.call(this.conv2.call(y)));
-    y = this.bn3.call(this.conv3.call(y));
-    return relu(add(y, shortcut));
+    const inner: Tensor[] = [shortcut];
+    let y = x;
+    for (const [conv, norm] of [
+      [this.conv1, this.bn1],
+      [this.conv2, this.bn2],
+      [this.conv3, this.bn3],
+    ] as const) {
+      const convolved = conv.call(y);
+      const normalized = norm.call(convolved);
+      inner.push(convolved, normalized);
+      y = norm === this.bn3 ? normalized : relu(normalized);
+      if (norm !== this.bn3) inner.push(y);
+    }
+    const sum = add(y, shortcut);
+    const output = relu(sum);
+    inner.push(sum);
+    // Everything in between is garbage once backward has read it: let backward reuse it.
+    markInner(this, inner, output, since);
+    return output;
   }
 
   /** The constructor's arguments (saveModel and exporters read this). */
@@ -321,16 +348,37 @@ export class ResNet extends Module {
 
   /** Feature maps before pooling: x [N, C, H, W] → [N, features, H/32, W/32] (H/8 with the small stem). */
   forwardFeatures(x: Tensor): Tensor {
-    let y = inferenceFusionApplies(x, [this.conv1, this.bn1])
-      ? convBatchNormInference(x, this.conv1, this.bn1, { relu: true })
-      : relu(this.bn1.call(this.conv1.call(x)));
-    if (this.maxpool !== null) y = this.maxpool.call(y);
-    for (const stage of this.stages) y = stage.call(y);
+    const since = allocationCount();
+    const inner: Tensor[] = [];
+    let y: Tensor;
+    if (inferenceFusionApplies(x, [this.conv1, this.bn1])) {
+      y = convBatchNormInference(x, this.conv1, this.bn1, { relu: true });
+    } else {
+      const convolved = this.conv1.call(x);
+      const normalized = this.bn1.call(convolved);
+      y = relu(normalized);
+      inner.push(convolved, normalized);
+    }
+    if (this.maxpool !== null) {
+      inner.push(y);
+      y = this.maxpool.call(y);
+    }
+    for (const stage of this.stages) {
+      inner.push(y);
+      y = stage.call(y);
+    }
+    // The stem's and the stages' outputs are seen only by the next module and the recorded graph.
+    markInner(this, inner, y, since);
     return y;
   }
 
   forward(x: Tensor): Tensor {
-    return this.classifier.call(this.avgpool.call(this.forwardFeatures(x)));
+    const since = allocationCount();
+    const features = this.forwardFeatures(x);
+    const pooled = this.avgpool.call(features);
+    const output = this.classifier.call(pooled);
+    markInner(this, [features, pooled], output, since);
+    return output;
   }
 
   override describe(): string {

@@ -14,7 +14,7 @@ import { isGradientEnabled } from '../autograd/graph.js';
 import { allocationCount, markInternal, releaseInternal, storageOf } from '../tensor/memory.js';
 import { ShapeError } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { keepsNoTensors, type Module } from './module.js';
+import { keepsNoTensors, Module } from './module.js';
 
 /**
  * modules[last].call(… modules[1].call(modules[0].call(x))), with the memory reuse described above.
@@ -49,4 +49,24 @@ export function runChain(modules: readonly Module[], x: Tensor, name: (index: nu
   for (const tensor of inner)
     if (storageOf(tensor.data) !== storageOf(y.data)) markInternal(tensor.data, since);
   return y;
+}
+
+/**
+ * The same reuse for a container whose forward is not a plain chain (a residual block, a network
+ * with a stem): marks `inner`, tensors that the container's forward made and passed only to its
+ * own children and ops, as internal, so the backward pass reuses their memory once every rule that
+ * reads them has run. `since` is an allocationCount() taken when forward began: a tensor made
+ * before it (the forward's input, passed through as a shortcut) is never taken. `output`, and any
+ * inner tensor sharing its memory, stays the caller's. Does nothing under noGrad, unless the
+ * container's own class declares keepsNoTensors (a subclass may keep what its parent did not), or
+ * when a child may keep tensors (see keepsNoTensors: hooks included). The container's own hooks
+ * see only its input and output, which are never marked.
+ */
+export function markInner(container: Module, inner: readonly Tensor[], output: Tensor, since: number): void {
+  const containerClass = container.constructor as typeof Module;
+  const declared = Object.hasOwn(containerClass, 'keepsNoTensors') && containerClass.keepsNoTensors;
+  if (!isGradientEnabled() || !declared || !container.children().every(keepsNoTensors)) return;
+  const kept = storageOf(output.data);
+  for (const tensor of inner)
+    if (tensor.requiresGrad && storageOf(tensor.data) !== kept) markInternal(tensor.data, since);
 }

@@ -29,7 +29,8 @@ function binary(
 ): Tensor {
   checkSameDtype(a, b, kind);
   const outShape = broadcastShapes(a.shape, b.shape, kind);
-  const out = allocate(a.dtype, sizeOf(outShape));
+  // Every backend writes each element of out: no zero-fill, and the backward pass may reuse it.
+  const out = allocateUninitialized(a.dtype, sizeOf(outShape));
   getBackend().binary(kind, a.data, a.shape, b.data, b.shape, out, outShape);
   return record(new Tensor(out, outShape), kind, [a, b], (gradOut, needs) =>
     backward(gradOut, needs, outShape),
