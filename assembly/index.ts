@@ -23,6 +23,7 @@ export { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, convColumnByt
 export {
   winogradConv,
   winogradGradientScratchBytes,
+  winogradImagesPerProduct,
   winogradScratchBytes,
   winogradTransformedBytes,
   winogradWeightFloats,

@@ -77,6 +77,34 @@ function tileSlots(tilesY: i32, tilesX: i32): i32 {
 }
 
 /**
+ * Columns per image when several images share one product: the dense numbering where it is a
+ * multiple of 4, whole groups otherwise (always a multiple of 4), so that every image's tiles start
+ * at a group boundary of the packed strips and the group stores stay whole vectors.
+ */
+function sharedSlots(tilesY: i32, tilesX: i32): i32 {
+  const dense = tilesY * tilesX;
+  return (dense & 3) == 0 ? dense : tilesY * roundUp(tilesX, 4);
+}
+
+/**
+ * Images whose tiles one product of winogradConv gathers as its columns: as many as fill about
+ * `productColumns` (at least two images' worth), where sharing costs no columns per image over the
+ * image alone. Small images then stop padding a strip of 8 (a 4×4 image has 4 tiles: half of its one
+ * strip was padding) and the packed weights, which stream from L2 or beyond for every strip of
+ * columns, are reused across many strips.
+ */
+function imagesPerProduct(tilesY: i32, tilesX: i32, productColumns: i32): i32 {
+  const slots = sharedSlots(tilesY, tilesX);
+  if (2 * slots > productColumns || slots > roundUp(tileSlots(tilesY, tilesX), NR)) return 1;
+  return productColumns / slots;
+}
+
+/** imagesPerProduct of an image of height × width (for planning chunks of whole products). */
+export function winogradImagesPerProduct(height: i32, width: i32, productColumns: i32): i32 {
+  return imagesPerProduct(tilesOf(height), tilesOf(width), productColumns);
+}
+
+/**
  * Bytes between consecutive regions of a per-position array (V[ξ], M[ξ], the transformed weights)
  * whose regions hold `bytes` each. The transforms touch all 16 regions at once, one vector each; at
  * a multiple of 4 KiB apart those 16 streams would all fall in the same L1 sets and evict one another
@@ -100,10 +128,21 @@ export function winogradWeightFloats(rows: i32, depth: i32): i32 {
 /**
  * Per-thread scratch of winogradConv, in bytes (f64 so that an oversized request reaches the caller
  * intact): the padded plane, V (16 packed [C, tiles] operands), M (16 [O, tiles] products), a small
- * staging area for partial groups, and the GEMM's edge tile.
+ * staging area for partial groups, and the GEMM's edge tile; for chunks of at most `images` images
+ * and winogradConv's `productColumns`.
  */
-export function winogradScratchBytes(inChannels: i32, height: i32, width: i32, outChannels: i32): f64 {
-  const tiles = tileSlots(tilesOf(height), tilesOf(width));
+export function winogradScratchBytes(
+  inChannels: i32,
+  height: i32,
+  width: i32,
+  outChannels: i32,
+  images: i32,
+  productColumns: i32,
+): f64 {
+  const tilesY = tilesOf(height);
+  const tilesX = tilesOf(width);
+  const shared = min(imagesPerProduct(tilesY, tilesX, productColumns), max(images, 1));
+  const tiles = shared > 1 ? shared * sharedSlots(tilesY, tilesX) : tileSlots(tilesY, tilesX);
   const columns = roundUp(tiles, NR);
   const plane = <f64>roundUp(paddedHeight(height) * paddedWidth(width), 16);
   const v = POSITIONS * <f64>positionStride(<usize>(columns * inChannels) * 4);
@@ -203,7 +242,9 @@ function weightAt(g: usize, ky: i32, kx: i32, flip: bool): f32 {
  * out[n, o] = conv(x[n], w)[o] for images [imageStart, imageEnd) and output channels
  * [channelStart, channelEnd) (channelStart a multiple of gemmTileRows()), x [batch, inChannels, height,
  * width] and out [batch, outChannels, height, width], from the packed transformed weights of
- * winogradWeights. `scratch` is this thread's winogradScratchBytes.
+ * winogradWeights. Small images share products (imagesPerProduct, about `productColumns` columns);
+ * each column is summed alone, so that changes no bit. `scratch` is this thread's
+ * winogradScratchBytes for as many images as this chunk has, or more, and the same productColumns.
  */
 export function winogradConv(
   x: usize,
@@ -218,27 +259,32 @@ export function winogradConv(
   imageEnd: i32,
   channelStart: i32,
   channelEnd: i32,
+  productColumns: i32,
   scratch: usize,
 ): void {
-  if (channelEnd <= channelStart || inChannels <= 0) return;
+  const first = max(imageStart, 0);
+  const last = min(imageEnd, batch);
+  if (channelEnd <= channelStart || inChannels <= 0 || last <= first) return;
   const tilesY = tilesOf(height);
   const tilesX = tilesOf(width);
-  // `tiles` counts the GEMM's columns: with wholeGroups, the slots past a row's end too (their
-  // patches are all padding, and the output transform drops them).
-  const tiles = tileSlots(tilesY, tilesX);
-  const whole = wholeGroups(tilesY, tilesX);
+  // Images per product (imagesPerProduct, at most this chunk's) and the columns each takes: with
+  // wholeGroups (or sharedSlots' whole groups), the slots past a row's end too (their patches are
+  // all padding, and the output transform drops them).
+  const shared = min(imagesPerProduct(tilesY, tilesX, productColumns), last - first);
+  const whole = shared > 1 ? ((tilesY * tilesX) & 3) != 0 : wholeGroups(tilesY, tilesX);
+  const slots = shared > 1 ? sharedSlots(tilesY, tilesX) : tileSlots(tilesY, tilesX);
   const groups = whole ? (tilesX + 3) >> 2 : tilesX >> 2;
   const leftover = whole ? 0 : tilesX & 3;
   const fullTiles = tilesY * groups * 4;
   const planeWidth = paddedWidth(width);
   const planeFloats = paddedHeight(height) * planeWidth;
-  const columns = roundUp(tiles, NR);
-  const vBytes = positionStride(<usize>(columns * inChannels) * 4);
+  const mostColumns = roundUp(shared * slots, NR);
+  const vBytes = positionStride(<usize>(mostColumns * inChannels) * 4);
   // M[ξ] is [rows padded to the register tile, columns]: every tile of the GEMM is then a whole one,
   // written straight to M rather than through the edge tile (the extra rows and columns come out zero
   // from the zero padding of U and V, and the output transform never reads them).
   const tileRows = gemmTileRows();
-  const mBytes = positionStride(<usize>(roundUp(outChannels, tileRows) * columns) * 4);
+  const mBytes = positionStride(<usize>(roundUp(outChannels, tileRows) * mostColumns) * 4);
   const plane = scratch;
   const v = plane + <usize>roundUp(planeFloats, 16) * 4;
   const m = v + POSITIONS * vBytes;
@@ -252,31 +298,41 @@ export function winogradConv(
   const wholeStripsEnd = shortRows > 0 ? outChannels - partial : roundUp(channelEnd, tileRows);
   // The border of the plane stays zero: each channel overwrites only the interior.
   memory.fill(plane, 0, <usize>planeFloats * 4);
-  zeroPaddingColumns(v, vBytes, tiles, columns, inChannels);
   const inPlane = height * width;
   const outPlane = inPlane;
-  for (let n = max(imageStart, 0); n < min(imageEnd, batch); n++) {
-    const image = x + <usize>(n * inChannels * inPlane) * 4;
-    for (let c = 0; c < inChannels; c++) {
-      const source = image + <usize>(c * inPlane) * 4;
-      for (let y = 0; y < height; y++) {
-        copyFloats(plane + <usize>((y + 1) * planeWidth + 1) * 4, source + <usize>(y * width) * 4, width);
+  let zeroedFor = -1;
+  for (let n0 = first; n0 < last; n0 += shared) {
+    const count = min(shared, last - n0);
+    const tiles = count * slots;
+    const columns = roundUp(tiles, NR);
+    if (tiles != zeroedFor) {
+      zeroPaddingColumns(v, vBytes, tiles, columns, inChannels);
+      zeroedFor = tiles;
+    }
+    for (let i = 0; i < count; i++) {
+      const image = x + <usize>((n0 + i) * inChannels * inPlane) * 4;
+      for (let c = 0; c < inChannels; c++) {
+        const source = image + <usize>(c * inPlane) * 4;
+        for (let y = 0; y < height; y++) {
+          copyFloats(plane + <usize>((y + 1) * planeWidth + 1) * 4, source + <usize>(y * width) * 4, width);
+        }
+        const depthBlock = (c / KC) * KC;
+        const kc = min(KC, inChannels - depthBlock);
+        const channelBase = v + <usize>(columns * depthBlock + (c - depthBlock) * NR) * 4;
+        transformInputPlane(
+          plane,
+          planeWidth,
+          tilesY,
+          groups,
+          leftover,
+          fullTiles,
+          i * slots,
+          channelBase,
+          <usize>(kc * NR) * 4,
+          vBytes,
+          staging,
+        );
       }
-      const depthBlock = (c / KC) * KC;
-      const kc = min(KC, inChannels - depthBlock);
-      const channelBase = v + <usize>(columns * depthBlock + (c - depthBlock) * NR) * 4;
-      transformInputPlane(
-        plane,
-        planeWidth,
-        tilesY,
-        groups,
-        leftover,
-        fullTiles,
-        channelBase,
-        <usize>(kc * NR) * 4,
-        vBytes,
-        staging,
-      );
     }
     for (let xi = 0; xi < POSITIONS; xi++) {
       const operandU = packed + <usize>xi * packedBytes;
@@ -313,18 +369,20 @@ export function winogradConv(
         );
       }
     }
-    for (let o = channelStart; o < channelEnd; o++) {
-      transformOutputPlane(
-        m + <usize>(o * columns) * 4,
-        mBytes,
-        out + <usize>((n * outChannels + o) * outPlane) * 4,
-        height,
-        width,
-        tilesY,
-        groups,
-        leftover,
-        fullTiles,
-      );
+    for (let i = 0; i < count; i++) {
+      for (let o = channelStart; o < channelEnd; o++) {
+        transformOutputPlane(
+          m + <usize>(o * columns + i * slots) * 4,
+          mBytes,
+          out + <usize>(((n0 + i) * outChannels + o) * outPlane) * 4,
+          height,
+          width,
+          tilesY,
+          groups,
+          leftover,
+          fullTiles,
+        );
+      }
     }
   }
 }
@@ -425,8 +483,8 @@ function zeroPaddingColumns(v: usize, vBytes: usize, tiles: i32, columns: i32, d
 }
 
 /**
- * V[ξ][c, t] for every tile of one input channel, from its zero-padded plane (row length
- * planeWidth). `channelBase` is the address of tile 0 at this channel's depth in V[0], `stripBytes`
+ * V[ξ][c, firstTile + t] for every tile t of one input channel, from its zero-padded plane (row length
+ * planeWidth; firstTile a multiple of 4). `channelBase` is the address of column 0 at this channel's depth in V[0], `stripBytes`
  * the distance between packed strips of 8 tiles, `positionBytes` between V[ξ] and V[ξ+1].
  */
 function transformInputPlane(
@@ -436,6 +494,7 @@ function transformInputPlane(
   groups: i32,
   leftover: i32,
   fullTiles: i32,
+  firstTile: i32,
   channelBase: usize,
   stripBytes: usize,
   positionBytes: usize,
@@ -446,18 +505,18 @@ function transformInputPlane(
     const patchRow = plane + <usize>(2 * ty) * rowBytes;
     for (let g = 0; g < groups; g++) {
       // Four tiles from a multiple of 4: one half of one packed strip.
-      const tile = (ty * groups + g) * 4;
+      const tile = firstTile + (ty * groups + g) * 4;
       const dst = channelBase + <usize>(tile >> 3) * stripBytes + <usize>(tile & 7) * 4;
       transformInputGroup(patchRow + <usize>(8 * g) * 4, rowBytes, dst, positionBytes, false);
     }
     if (leftover == 2) {
       // Two tiles from an even index: one quarter of one strip, stored as the low half of each vector.
-      const tile = fullTiles + ty * 2;
+      const tile = firstTile + fullTiles + ty * 2;
       const dst = channelBase + <usize>(tile >> 3) * stripBytes + <usize>(tile & 7) * 4;
       transformInputGroup(patchRow + <usize>(8 * groups) * 4, rowBytes, dst, positionBytes, true);
     } else if (leftover > 0) {
       transformInputGroup(patchRow + <usize>(8 * groups) * 4, rowBytes, staging, 16, false);
-      const first = fullTiles + ty * leftover;
+      const first = firstTile + fullTiles + ty * leftover;
       for (let q = 0; q < leftover; q++) {
         const tile = first + q;
         const dst = channelBase + <usize>(tile >> 3) * stripBytes + <usize>(tile & 7) * 4;

@@ -33,6 +33,12 @@ export const winogradTuning = {
    * 1.3×, 8→64 at 14×14 1.1×, 12→12 and 16→16 1.4–1.5×, 32→32 and up 1.4–1.7×.
    */
   weightGradientMinChannels: 8,
+  /**
+   * About how many GEMM columns (tiles) the forward and input-gradient products gather from several
+   * small images (assembly/winograd.ts imagesPerProduct): a 4×4 image has 4 tiles, half a strip of
+   * 8 columns, and each strip streams the packed weights (1 MiB a position at 512 channels) again.
+   */
+  productColumns: 64,
 };
 
 /** True when the geometry is a 3×3, stride-1, dilation-1 convolution padded by 1 on every side. */
@@ -124,13 +130,35 @@ function winogradConvolution(
   kernels.winogradWeights(weightAt, g.outChannels, g.inChannels, backward, transformedAt, packedAt);
   const chunks = chunkTarget(g.batch * outImage * inChannels * 9, wasmTuning.parallelMultiplyAdds);
   const p = jobParameters();
-  // Twice the usual chunks, as the im2col path does: images are small, self-contained tasks.
-  const images = chunks === 1 ? g.batch : blockFor(g.batch, 2 * chunks);
+  // Twice the usual chunks, as the im2col path does: images are small, self-contained tasks. But a
+  // chunk takes at least the images that share one product (small images), while every thread still
+  // gets one: 2-image chunks of 4×4 images gave products of 8 columns, which stream the packed weights
+  // once per 8 columns.
+  const productColumns = winogradTuning.productColumns;
+  const shared = kernels.winogradImagesPerProduct(g.inHeight, g.inWidth, productColumns);
+  const images =
+    chunks === 1
+      ? g.batch
+      : Math.max(blockFor(g.batch, 2 * chunks), Math.min(shared, Math.ceil(g.batch / getWasmThreads())));
   const tileRows = kernels.gemmTileRows();
   const channels = channelBlock(outChannels, Math.ceil(g.batch / images), chunks, tileRows);
   setGrid(p, g.batch, images, outChannels, channels);
-  reserveScratch(p, kernels.winogradScratchBytes(inChannels, g.inHeight, g.inWidth, outChannels));
-  setArguments(p, inputAt, packedAt, outputAt, g.batch, inChannels, g.inHeight, g.inWidth, outChannels);
+  reserveScratch(
+    p,
+    kernels.winogradScratchBytes(inChannels, g.inHeight, g.inWidth, outChannels, images, productColumns),
+  );
+  setArguments(
+    p,
+    inputAt,
+    packedAt,
+    outputAt,
+    g.batch,
+    inChannels,
+    g.inHeight,
+    g.inWidth,
+    outChannels,
+    productColumns,
+  );
   runJob(winogradConvChunk, itemStages(p, [[input, inputAt, inImage]], [[output, outputAt, outImage]]));
 }
 
@@ -205,7 +233,15 @@ declare module './runtime.js' {
   interface KernelExports {
     winogradWeightFloats(rows: number, depth: number): number;
     winogradTransformedBytes(outChannels: number, inChannels: number): number;
-    winogradScratchBytes(inChannels: number, height: number, width: number, outChannels: number): number;
+    winogradImagesPerProduct(height: number, width: number, productColumns: number): number;
+    winogradScratchBytes(
+      inChannels: number,
+      height: number,
+      width: number,
+      outChannels: number,
+      images: number,
+      productColumns: number,
+    ): number;
     winogradWeights(
       weight: Pointer,
       outChannels: number,
@@ -227,6 +263,7 @@ declare module './runtime.js' {
       imageEnd: number,
       channelStart: number,
       channelEnd: number,
+      productColumns: number,
       scratch: Pointer,
     ): void;
     winogradGradientScratchBytes(
@@ -255,7 +292,7 @@ declare module './runtime.js' {
 
 /**
  * winogradConv: arguments x, packed transformed weights, out, batch, inChannels, height, width,
- * outChannels; first = images, second = output channels.
+ * outChannels, productColumns; first = images, second = output channels.
  */
 const winogradConvChunk: ChunkRunner = (kernels, p, chunk, thread) => {
   kernels.winogradConv(
@@ -271,6 +308,7 @@ const winogradConvChunk: ChunkRunner = (kernels, p, chunk, thread) => {
     chunk.firstEnd,
     chunk.secondStart,
     chunk.secondEnd,
+    p[A + 8]!,
     scratchOf(p, thread),
   );
 };
@@ -303,6 +341,7 @@ export const winogradJobs = {
   exports: {
     winogradWeightFloats: true,
     winogradTransformedBytes: true,
+    winogradImagesPerProduct: true,
     winogradScratchBytes: true,
     winogradWeights: true,
     winogradConv: true,
