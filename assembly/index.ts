@@ -25,7 +25,7 @@ export {
   winogradGradientScratchBytes,
   winogradImagesPerProduct,
   winogradScratchBytes,
-  winogradTransformedBytes,
+  winogradPackedBytes,
   winogradWeightFloats,
   winogradWeightGradient,
   winogradWeights,

@@ -8,7 +8,7 @@
  * is, for each of the 16 transform positions ξ, one GEMM M[ξ] = U[ξ]·V[ξ] of [O, C]·[C, tiles]: 16
  * multiply-adds per tile and channel pair instead of the direct 36.
  *
- * The transformed weights are packed once per call (winogradWeights) in the layout gemmPackA writes,
+ * The transformed weights are written once per call (winogradWeights) in the layout gemmPackA writes,
  * and each image's V[ξ] is written straight in the layout gemmPackB writes, so gemmPackedBlock runs
  * the 16 products with no packing of its own (and shortStripProduct the last few rows, where the
  * output channels are not a whole number of register tiles).
@@ -31,7 +31,7 @@
 import { copyFloats } from './floats';
 // V is written in gemm.ts's packed-B layout, whose depth block p starts at float columns·p·KC and
 // whose strips are NR columns wide; tests with more than 256 channels check the two agree.
-import { gemmPackA, gemmPackedBlock, gemmPackedFloats, gemmTileRows, KC, NR, shortKernel } from './gemm';
+import { gemmPackedBlock, gemmPackedFloats, gemmTileRows, KC, NR, shortKernel } from './gemm';
 
 /** Transform positions of a 4×4 tile. */
 const POSITIONS: i32 = 16;
@@ -115,14 +115,22 @@ function positionStride(bytes: usize): usize {
   return ((bytes + 4095) & ~(<usize>4095)) + 256;
 }
 
-/** Bytes of the `transformed` scratch of winogradWeights. */
-export function winogradTransformedBytes(outChannels: i32, inChannels: i32): f64 {
-  return <f64>POSITIONS * <f64>positionStride(<usize>(outChannels * inChannels) * 4);
-}
-
 /** Floats of one position's packed weights U[ξ] (rows output channels, depth input channels). */
 export function winogradWeightFloats(rows: i32, depth: i32): i32 {
   return gemmPackedFloats(rows, depth, gemmTileRows());
+}
+
+/**
+ * Bytes from U[ξ] to U[ξ+1] in winogradWeights' output: one position's packed floats, spaced by
+ * positionStride (a 512×512 position is exactly 1 MiB, and the transform stores to all 16 at once).
+ */
+function packedStride(rows: i32, depth: i32): usize {
+  return positionStride(<usize>winogradWeightFloats(rows, depth) * 4);
+}
+
+/** Bytes of winogradWeights' output for rows × depth (all 16 positions). */
+export function winogradPackedBytes(rows: i32, depth: i32): f64 {
+  return <f64>POSITIONS * <f64>packedStride(rows, depth);
 }
 
 /**
@@ -156,71 +164,82 @@ export function winogradScratchBytes(
 
 /**
  * U[ξ] = (G·g·Gᵀ)[ξ] for every weight g = weight[o, c] ([outChannels, inChannels, 3, 3]), as 16 packed
- * A operands of [rows, depth] laid end to end at `packed` (winogradWeightFloats each): rows are the
- * output channels and depth the input channels, or with `backward` the input channels and depth the
- * output channels of the flipped weight w[o, c, 2−ky, 2−kx]. `transformed` is scratch of
- * winogradTransformedBytes.
+ * A operands of [rows, depth] (the layout gemmPackA writes, MR-row strips), packedStride apart from
+ * `packed` on: rows are the output channels and depth the input channels, or with `backward` the
+ * input channels and depth the output channels of the flipped weight w[o, c, 2−ky, 2−kx]. Only rows
+ * [rowStart, rowEnd) (rowStart a multiple of gemmTileRows()) are written, and with rowEnd ≥ rows the
+ * zero rows that pad the last strip, so threads can split the rows. Each value goes straight to its
+ * packed place: a transposed copy packed afterwards moved twice the memory, on the calling thread
+ * alone (4 ms for 512×512 channels, per call).
  */
 export function winogradWeights(
   weight: usize,
   outChannels: i32,
   inChannels: i32,
   backward: bool,
-  transformed: usize,
+  rowStart: i32,
+  rowEnd: i32,
   packed: usize,
 ): void {
   const rows = backward ? inChannels : outChannels;
   const depth = backward ? outChannels : inChannels;
-  const positionBytes = positionStride(<usize>(rows * depth) * 4);
-  // Row by row of U, so that the 16 stores of consecutive weights land next to one another (with
-  // `backward` the weights are then read with a stride instead, which costs far less).
-  for (let row = 0; row < rows; row++) {
-    for (let column = 0; column < depth; column++) {
-      const o = backward ? column : row;
-      const c = backward ? row : column;
-      const g = weight + <usize>((o * inChannels + c) * 9) * 4;
-      const dst = transformed + <usize>(row * depth + column) * 4;
-      // t = G·g (4×3): rows 0 and 3 of G pick a weight row, rows 1 and 2 are half sums and
-      // differences; then u = t·Gᵀ row by row (transformRow).
-      const g00 = weightAt(g, 0, 0, backward);
-      const g01 = weightAt(g, 0, 1, backward);
-      const g02 = weightAt(g, 0, 2, backward);
-      const g10 = weightAt(g, 1, 0, backward);
-      const g11 = weightAt(g, 1, 1, backward);
-      const g12 = weightAt(g, 1, 2, backward);
-      const g20 = weightAt(g, 2, 0, backward);
-      const g21 = weightAt(g, 2, 1, backward);
-      const g22 = weightAt(g, 2, 2, backward);
-      transformRow(dst, positionBytes, g00, g01, g02);
-      transformRow(
-        dst + 4 * positionBytes,
-        positionBytes,
-        (g00 + g10 + g20) * 0.5,
-        (g01 + g11 + g21) * 0.5,
-        (g02 + g12 + g22) * 0.5,
-      );
-      transformRow(
-        dst + 8 * positionBytes,
-        positionBytes,
-        (g00 - g10 + g20) * 0.5,
-        (g01 - g11 + g21) * 0.5,
-        (g02 - g12 + g22) * 0.5,
-      );
-      transformRow(dst + 12 * positionBytes, positionBytes, g20, g21, g22);
+  const tileRows = gemmTileRows();
+  const rowsPadded = roundUp(rows, tileRows);
+  const positionBytes = packedStride(rows, depth);
+  const step = <usize>tileRows * 4;
+  // Row by row of U; along a row, consecutive depths are tileRows floats apart in every position.
+  for (let row = max(rowStart, 0); row < min(rowEnd, rows); row++) {
+    const within = row % tileRows;
+    for (let pc = 0; pc < depth; pc += KC) {
+      const kc = min(KC, depth - pc);
+      let dst = packed + <usize>(rowsPadded * pc + (row - within) * kc + within) * 4;
+      for (let column = pc; column < pc + kc; column++) {
+        const o = backward ? column : row;
+        const c = backward ? row : column;
+        const g = weight + <usize>((o * inChannels + c) * 9) * 4;
+        // t = G·g (4×3): rows 0 and 3 of G pick a weight row, rows 1 and 2 are half sums and
+        // differences; then u = t·Gᵀ row by row (transformRow).
+        const g00 = weightAt(g, 0, 0, backward);
+        const g01 = weightAt(g, 0, 1, backward);
+        const g02 = weightAt(g, 0, 2, backward);
+        const g10 = weightAt(g, 1, 0, backward);
+        const g11 = weightAt(g, 1, 1, backward);
+        const g12 = weightAt(g, 1, 2, backward);
+        const g20 = weightAt(g, 2, 0, backward);
+        const g21 = weightAt(g, 2, 1, backward);
+        const g22 = weightAt(g, 2, 2, backward);
+        transformRow(dst, positionBytes, g00, g01, g02);
+        transformRow(
+          dst + 4 * positionBytes,
+          positionBytes,
+          (g00 + g10 + g20) * 0.5,
+          (g01 + g11 + g21) * 0.5,
+          (g02 + g12 + g22) * 0.5,
+        );
+        transformRow(
+          dst + 8 * positionBytes,
+          positionBytes,
+          (g00 - g10 + g20) * 0.5,
+          (g01 - g11 + g21) * 0.5,
+          (g02 - g12 + g22) * 0.5,
+        );
+        transformRow(dst + 12 * positionBytes, positionBytes, g20, g21, g22);
+        dst += step;
+      }
     }
   }
-  const packedBytes = <usize>winogradWeightFloats(rows, depth) * 4;
-  for (let xi = 0; xi < POSITIONS; xi++) {
-    gemmPackA(
-      transformed + <usize>xi * positionBytes,
-      depth,
-      false,
-      rows,
-      depth,
-      0,
-      rows,
-      packed + <usize>xi * packedBytes,
-    );
+  if (rowEnd < rows) return;
+  // The rows past the last real one, up to the strip's end, are zero (as gemmPackA pads them).
+  for (let row = rows; row < rowsPadded; row++) {
+    const within = row % tileRows;
+    for (let pc = 0; pc < depth; pc += KC) {
+      const kc = min(KC, depth - pc);
+      let dst = packed + <usize>(rowsPadded * pc + (row - within) * kc + within) * 4;
+      for (let column = pc; column < pc + kc; column++) {
+        for (let xi = 0; xi < POSITIONS; xi++) store<f32>(dst + <usize>xi * positionBytes, 0);
+        dst += step;
+      }
+    }
   }
 }
 
@@ -290,7 +309,7 @@ export function winogradConv(
   const m = v + POSITIONS * vBytes;
   const staging = m + POSITIONS * mBytes + 64;
   const edgeTile = staging + POSITIONS * 16;
-  const packedBytes = <usize>winogradWeightFloats(outChannels, inChannels) * 4;
+  const packedBytes = packedStride(outChannels, inChannels);
   // A last, partly filled strip of U with at most 4 real rows (32 channels on the 6-row tile: 30 + 2)
   // is multiplied by shortStripProduct rather than as a whole strip of zero-padded rows.
   const partial = outChannels % tileRows;

@@ -123,13 +123,17 @@ function winogradConvolution(
   arena.reset();
   const inputAt = arena.place(input, g.batch * inImage);
   const weightAt = arena.copyIn(weight, weightSize);
-  const packedAt = arena.allocate(POSITIONS * kernels.winogradWeightFloats(outChannels, inChannels) * 4);
-  const transformedAt = arena.allocate(kernels.winogradTransformedBytes(g.outChannels, g.inChannels));
+  const packedAt = arena.allocate(kernels.winogradPackedBytes(outChannels, inChannels));
   const outputAt = arena.place(output, g.batch * outImage);
-  // The weight transform is small (16 values per channel pair), so the calling thread does it alone.
-  kernels.winogradWeights(weightAt, g.outChannels, g.inChannels, backward, transformedAt, packedAt);
-  const chunks = chunkTarget(g.batch * outImage * inChannels * 9, wasmTuning.parallelMultiplyAdds);
+  const tileRows = kernels.gemmTileRows();
   const p = jobParameters();
+  // The weight transform (16 values per channel pair, 16 MiB for 512×512 channels) is split by rows
+  // of U where it is large enough to pay for waking the workers.
+  const weightChunks = chunkTarget(outChannels * inChannels, wasmTuning.parallelElements);
+  setGrid(p, outChannels, weightChunks === 1 ? outChannels : blockFor(outChannels, weightChunks, tileRows));
+  setArguments(p, weightAt, g.outChannels, g.inChannels, backward ? 1 : 0, packedAt);
+  runJob(winogradWeightsChunk);
+  const chunks = chunkTarget(g.batch * outImage * inChannels * 9, wasmTuning.parallelMultiplyAdds);
   // Twice the usual chunks, as the im2col path does: images are small, self-contained tasks. But a
   // chunk takes at least the images that share one product (small images), while every thread still
   // gets one: 2-image chunks of 4×4 images gave products of 8 columns, which stream the packed weights
@@ -140,7 +144,6 @@ function winogradConvolution(
     chunks === 1
       ? g.batch
       : Math.max(blockFor(g.batch, 2 * chunks), Math.min(shared, Math.ceil(g.batch / getWasmThreads())));
-  const tileRows = kernels.gemmTileRows();
   const channels = channelBlock(outChannels, Math.ceil(g.batch / images), chunks, tileRows);
   setGrid(p, g.batch, images, outChannels, channels);
   reserveScratch(
@@ -232,7 +235,7 @@ declare module './runtime.js' {
   /** The exports of assembly/winograd.ts (see there for the semantics). */
   interface KernelExports {
     winogradWeightFloats(rows: number, depth: number): number;
-    winogradTransformedBytes(outChannels: number, inChannels: number): number;
+    winogradPackedBytes(rows: number, depth: number): number;
     winogradImagesPerProduct(height: number, width: number, productColumns: number): number;
     winogradScratchBytes(
       inChannels: number,
@@ -247,7 +250,8 @@ declare module './runtime.js' {
       outChannels: number,
       inChannels: number,
       backward: boolean,
-      transformed: Pointer,
+      rowStart: number,
+      rowEnd: number,
       packed: Pointer,
     ): void;
     winogradConv(
@@ -289,6 +293,22 @@ declare module './runtime.js' {
     ): void;
   }
 }
+
+/**
+ * winogradWeights: arguments weight, outChannels, inChannels, backward (0 or 1), packed; first =
+ * rows of U (output channels of this direction).
+ */
+const winogradWeightsChunk: ChunkRunner = (kernels, p, chunk) => {
+  kernels.winogradWeights(
+    p[A]!,
+    p[A + 1]!,
+    p[A + 2]!,
+    p[A + 3]! !== 0,
+    chunk.firstStart,
+    chunk.firstEnd,
+    p[A + 4]!,
+  );
+};
 
 /**
  * winogradConv: arguments x, packed transformed weights, out, batch, inChannels, height, width,
@@ -340,7 +360,7 @@ const winogradWeightGradientChunk: ChunkRunner = (kernels, p, chunk, thread) => 
 export const winogradJobs = {
   exports: {
     winogradWeightFloats: true,
-    winogradTransformedBytes: true,
+    winogradPackedBytes: true,
     winogradImagesPerProduct: true,
     winogradScratchBytes: true,
     winogradWeights: true,
@@ -348,5 +368,9 @@ export const winogradJobs = {
     winogradGradientScratchBytes: true,
     winogradWeightGradient: true,
   },
-  runners: { winogradConv: winogradConvChunk, winogradWeightGradient: winogradWeightGradientChunk },
+  runners: {
+    winogradWeights: winogradWeightsChunk,
+    winogradConv: winogradConvChunk,
+    winogradWeightGradient: winogradWeightGradientChunk,
+  },
 } satisfies KernelFileJobs;
