@@ -336,6 +336,36 @@ describe('wasm backend: pooling', () => {
     wasmBackend.maxPool2dForward(x, out, argmax, g);
     assert.deepEqual(Array.from(argmax), [0, 1, 3, 4]);
   });
+
+  it('2×2 stride-2 max pooling (its own path) gives the reference values and indices', () => {
+    // Rows of 2 to 28 columns: whole groups of four windows, an overlapping last group, windows no
+    // group reads, an odd last column and row; values with ties, NaN and -infinity.
+    const sizes: [number, number][] = [
+      [28, 28],
+      [14, 14],
+      [7, 9],
+      [8, 8],
+      [5, 17],
+      [2, 2],
+      [16, 10],
+      [9, 23],
+    ];
+    for (const [inHeight, inWidth] of sizes) {
+      const g = poolGeometry({ batch: 2, channels: 3, inHeight, inWidth, kernel: [2, 2], stride: [2, 2] });
+      const x = randomArray('float32', 6 * inHeight * inWidth, 71).map((v, i) =>
+        i % 17 === 0 ? Number.NaN : i % 13 === 0 ? -Infinity : Math.round(v * 4) / 4,
+      ) as Float32Array;
+      const outCount = 6 * g.outHeight * g.outWidth;
+      const expected = new Float32Array(outCount);
+      const expectedArgmax = new Int32Array(outCount);
+      referenceBackend.maxPool2dForward(x, expected, expectedArgmax, g);
+      const out = new Float32Array(outCount);
+      const argmax = new Int32Array(outCount);
+      wasmBackend.maxPool2dForward(x, out, argmax, g);
+      assert.deepEqual(out, expected, `${inHeight}×${inWidth}: values`);
+      assert.deepEqual(argmax, expectedArgmax, `${inHeight}×${inWidth}: indices`);
+    }
+  });
 });
 
 describe('wasm backend: batch norm and channel affine far from zero', () => {
