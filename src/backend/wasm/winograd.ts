@@ -136,14 +136,19 @@ function winogradConvolution(
   const chunks = chunkTarget(g.batch * outImage * inChannels * 9, wasmTuning.parallelMultiplyAdds);
   // Twice the usual chunks, as the im2col path does: images are small, self-contained tasks. But a
   // chunk takes at least the images that share one product (small images), while every thread still
-  // gets one: 2-image chunks of 4×4 images gave products of 8 columns, which stream the packed weights
-  // once per 8 columns.
+  // gets two, so that a thread the OS deschedules does not hold the others up: 2-image chunks of 4×4
+  // images gave products of 8 columns, which stream the packed weights once per 8 columns. (512→512
+  // at 4×4, batch 32, two threads, 40 alternating calls: median 24.6 ms with one 16-image chunk per
+  // thread, 24.0 with two 8-image ones, load 3.8.)
   const productColumns = winogradTuning.productColumns;
   const shared = kernels.winogradImagesPerProduct(g.inHeight, g.inWidth, productColumns);
   const images =
     chunks === 1
       ? g.batch
-      : Math.max(blockFor(g.batch, 2 * chunks), Math.min(shared, Math.ceil(g.batch / getWasmThreads())));
+      : Math.max(
+          blockFor(g.batch, 2 * chunks),
+          Math.min(shared, Math.ceil(g.batch / (2 * getWasmThreads()))),
+        );
   const channels = channelBlock(outChannels, Math.ceil(g.batch / images), chunks, tileRows);
   setGrid(p, g.batch, images, outChannels, channels);
   reserveScratch(
