@@ -23,8 +23,9 @@ export { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, convColumnByt
 export {
   winogradConv,
   winogradGradientScratchBytes,
+  winogradImagesPerProduct,
   winogradScratchBytes,
-  winogradTransformedBytes,
+  winogradPackedBytes,
   winogradWeightFloats,
   winogradWeightGradient,
   winogradWeights,

@@ -118,7 +118,46 @@ export function sgdUpdate(
   weightDecay: f64,
   firstStep: bool,
 ): void {
-  for (let i = start; i < end; i++) {
+  let i = start;
+  if (hasMomentum) {
+    // Four elements a step as two f64x2 halves, each lane the scalar loop's operations (the scalar
+    // loop, one element at a time with its branches inside, took 2.5 ns an element).
+    const decay = f64x2.splat(weightDecay);
+    const mu = f64x2.splat(momentum);
+    const keep = f64x2.splat(1 - dampening);
+    const rate = f64x2.splat(lr);
+    for (; i + 4 <= end; i += 4) {
+      const offset = <usize>i * 4;
+      const theta = v128.load(parameter + offset);
+      const grad = v128.load(gradient + offset);
+      const thetaLow = low(theta);
+      const thetaHigh = high(theta);
+      let gLow = f64x2.add(low(grad), f64x2.mul(decay, thetaLow));
+      let gHigh = f64x2.add(high(grad), f64x2.mul(decay, thetaHigh));
+      let b: v128;
+      if (firstStep) b = pack(gLow, gHigh);
+      else {
+        const old = v128.load(buffer + offset);
+        b = pack(
+          f64x2.add(f64x2.mul(mu, low(old)), f64x2.mul(keep, gLow)),
+          f64x2.add(f64x2.mul(mu, high(old)), f64x2.mul(keep, gHigh)),
+        );
+      }
+      v128.store(buffer + offset, b);
+      if (nesterov) {
+        gLow = f64x2.add(gLow, f64x2.mul(mu, low(b)));
+        gHigh = f64x2.add(gHigh, f64x2.mul(mu, high(b)));
+      } else {
+        gLow = low(b);
+        gHigh = high(b);
+      }
+      v128.store(
+        parameter + offset,
+        pack(f64x2.sub(thetaLow, f64x2.mul(rate, gLow)), f64x2.sub(thetaHigh, f64x2.mul(rate, gHigh))),
+      );
+    }
+  }
+  for (; i < end; i++) {
     const offset = <usize>i * 4;
     const theta = <f64>load<f32>(parameter + offset);
     let g = <f64>load<f32>(gradient + offset) + weightDecay * theta;

@@ -107,6 +107,89 @@ function maxFour(
   v128.store(argmax, bestIndex);
 }
 
+/**
+ * The 2×2, stride-2 windows of output columns [ox, ox + 4) of one output row whose top row starts at
+ * input[row]: maxFour's taps in its order ((0,0), (0,1), (1,0), (1,1)), with each input row's eight
+ * floats loaded once and split into even and odd columns. Reads input columns 2·ox to 2·ox + 7.
+ */
+function maxFour2x2(input: usize, out: usize, argmax: usize, row: i32, ox: i32, inWidth: i32): void {
+  const first = row + 2 * ox;
+  const top = input + <usize>first * 4;
+  const bottom = top + <usize>inWidth * 4;
+  const topLow = v128.load(top);
+  const topHigh = v128.load(top, 16);
+  const bottomLow = v128.load(bottom);
+  const bottomHigh = v128.load(bottom, 16);
+  const index00 = i32x4.add(i32x4.splat(first), i32x4(0, 2, 4, 6));
+  let best = f32x4.shuffle(topLow, topHigh, 0, 2, 4, 6);
+  let bestIndex = index00;
+  let value = f32x4.shuffle(topLow, topHigh, 1, 3, 5, 7);
+  let better = v128.or(f32x4.gt(value, best), f32x4.ne(value, value));
+  best = v128.bitselect(value, best, better);
+  bestIndex = v128.bitselect(i32x4.add(index00, i32x4.splat(1)), bestIndex, better);
+  value = f32x4.shuffle(bottomLow, bottomHigh, 0, 2, 4, 6);
+  better = v128.or(f32x4.gt(value, best), f32x4.ne(value, value));
+  best = v128.bitselect(value, best, better);
+  bestIndex = v128.bitselect(i32x4.add(index00, i32x4.splat(inWidth)), bestIndex, better);
+  value = f32x4.shuffle(bottomLow, bottomHigh, 1, 3, 5, 7);
+  better = v128.or(f32x4.gt(value, best), f32x4.ne(value, value));
+  best = v128.bitselect(value, best, better);
+  bestIndex = v128.bitselect(i32x4.add(index00, i32x4.splat(inWidth + 1)), bestIndex, better);
+  v128.store(out, best);
+  v128.store(argmax, bestIndex);
+}
+
+/**
+ * maxPool2dForward for 2×2 windows, stride 2, no padding (the seed CNN's pools): maxFour2x2 over each
+ * output row, the last group overlapping the one before where the row is not a multiple of 4 (the
+ * repeated windows get the same values), and maxWindow for outputs that no group of four can read
+ * (a row of fewer than 8 input columns, or an odd last one). Same values and indices as the general
+ * path, without its loops over taps.
+ */
+function maxPool2x2(
+  x: usize,
+  out: usize,
+  argmax: usize,
+  planes: i32,
+  inHeight: i32,
+  inWidth: i32,
+  outHeight: i32,
+  outWidth: i32,
+): void {
+  const planeIn = inHeight * inWidth;
+  // Groups of four read 8 input columns from 2·ox: those starting at or before inWidth − 8.
+  const groupEnd = inWidth >= 8 ? min((inWidth - 8) / 2 + 4, outWidth) : 0;
+  let o: usize = 0;
+  for (let plane = 0; plane < planes; plane++) {
+    const input = x + <usize>(plane * planeIn) * 4;
+    for (let oy = 0; oy < outHeight; oy++) {
+      const row = 2 * oy * inWidth;
+      let ox = 0;
+      for (; ox + 4 <= groupEnd; ox += 4)
+        maxFour2x2(input, out + (o + <usize>ox) * 4, argmax + (o + <usize>ox) * 4, row, ox, inWidth);
+      if (ox < groupEnd) {
+        const start = groupEnd - 4;
+        maxFour2x2(input, out + (o + <usize>start) * 4, argmax + (o + <usize>start) * 4, row, start, inWidth);
+        ox = groupEnd;
+      }
+      for (; ox < outWidth; ox++) {
+        maxWindow(
+          input,
+          out + (o + <usize>ox) * 4,
+          argmax + (o + <usize>ox) * 4,
+          2 * oy,
+          2 * ox,
+          2,
+          2,
+          inHeight,
+          inWidth,
+        );
+      }
+      o += <usize>outWidth;
+    }
+  }
+}
+
 export function maxPool2dForward(
   x: usize,
   out: usize,
@@ -123,6 +206,19 @@ export function maxPool2dForward(
   outHeight: i32,
   outWidth: i32,
 ): void {
+  if (
+    kernelHeight == 2 &&
+    kernelWidth == 2 &&
+    strideHeight == 2 &&
+    strideWidth == 2 &&
+    padTop == 0 &&
+    padLeft == 0 &&
+    2 * outHeight <= inHeight &&
+    2 * outWidth <= inWidth
+  ) {
+    maxPool2x2(x, out, argmax, planes, inHeight, inWidth, outHeight, outWidth);
+    return;
+  }
   const planeIn = inHeight * inWidth;
   const vectorStart = vectorColumnsStart(padLeft, strideWidth);
   const vectorEnd = vectorColumnsEnd(inWidth, kernelWidth, strideWidth, padLeft, outWidth);

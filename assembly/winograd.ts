@@ -8,7 +8,7 @@
  * is, for each of the 16 transform positions ξ, one GEMM M[ξ] = U[ξ]·V[ξ] of [O, C]·[C, tiles]: 16
  * multiply-adds per tile and channel pair instead of the direct 36.
  *
- * The transformed weights are packed once per call (winogradWeights) in the layout gemmPackA writes,
+ * The transformed weights are written once per call (winogradWeights) in the layout gemmPackA writes,
  * and each image's V[ξ] is written straight in the layout gemmPackB writes, so gemmPackedBlock runs
  * the 16 products with no packing of its own (and shortStripProduct the last few rows, where the
  * output channels are not a whole number of register tiles).
@@ -31,7 +31,7 @@
 import { copyFloats } from './floats';
 // V is written in gemm.ts's packed-B layout, whose depth block p starts at float columns·p·KC and
 // whose strips are NR columns wide; tests with more than 256 channels check the two agree.
-import { gemmPackA, gemmPackedBlock, gemmPackedFloats, gemmTileRows, KC, NR, shortKernel } from './gemm';
+import { gemmPackedBlock, gemmPackedFloats, gemmTileRows, KC, NR, shortKernel } from './gemm';
 
 /** Transform positions of a 4×4 tile. */
 const POSITIONS: i32 = 16;
@@ -77,6 +77,34 @@ function tileSlots(tilesY: i32, tilesX: i32): i32 {
 }
 
 /**
+ * Columns per image when several images share one product: the dense numbering where it is a
+ * multiple of 4, whole groups otherwise (always a multiple of 4), so that every image's tiles start
+ * at a group boundary of the packed strips and the group stores stay whole vectors.
+ */
+function sharedSlots(tilesY: i32, tilesX: i32): i32 {
+  const dense = tilesY * tilesX;
+  return (dense & 3) == 0 ? dense : tilesY * roundUp(tilesX, 4);
+}
+
+/**
+ * Images whose tiles one product of winogradConv gathers as its columns: as many as fill about
+ * `productColumns` (at least two images' worth), where sharing costs no columns per image over the
+ * image alone. Small images then stop padding a strip of 8 (a 4×4 image has 4 tiles: half of its one
+ * strip was padding) and the packed weights, which stream from L2 or beyond for every strip of
+ * columns, are reused across many strips.
+ */
+function imagesPerProduct(tilesY: i32, tilesX: i32, productColumns: i32): i32 {
+  const slots = sharedSlots(tilesY, tilesX);
+  if (2 * slots > productColumns || slots > roundUp(tileSlots(tilesY, tilesX), NR)) return 1;
+  return productColumns / slots;
+}
+
+/** imagesPerProduct of an image of height × width (for planning chunks of whole products). */
+export function winogradImagesPerProduct(height: i32, width: i32, productColumns: i32): i32 {
+  return imagesPerProduct(tilesOf(height), tilesOf(width), productColumns);
+}
+
+/**
  * Bytes between consecutive regions of a per-position array (V[ξ], M[ξ], the transformed weights)
  * whose regions hold `bytes` each. The transforms touch all 16 regions at once, one vector each; at
  * a multiple of 4 KiB apart those 16 streams would all fall in the same L1 sets and evict one another
@@ -87,23 +115,42 @@ function positionStride(bytes: usize): usize {
   return ((bytes + 4095) & ~(<usize>4095)) + 256;
 }
 
-/** Bytes of the `transformed` scratch of winogradWeights. */
-export function winogradTransformedBytes(outChannels: i32, inChannels: i32): f64 {
-  return <f64>POSITIONS * <f64>positionStride(<usize>(outChannels * inChannels) * 4);
-}
-
 /** Floats of one position's packed weights U[ξ] (rows output channels, depth input channels). */
 export function winogradWeightFloats(rows: i32, depth: i32): i32 {
   return gemmPackedFloats(rows, depth, gemmTileRows());
 }
 
 /**
+ * Bytes from U[ξ] to U[ξ+1] in winogradWeights' output: one position's packed floats, spaced by
+ * positionStride (a 512×512 position is exactly 1 MiB, and the transform stores to all 16 at once).
+ */
+function packedStride(rows: i32, depth: i32): usize {
+  return positionStride(<usize>winogradWeightFloats(rows, depth) * 4);
+}
+
+/** Bytes of winogradWeights' output for rows × depth (all 16 positions). */
+export function winogradPackedBytes(rows: i32, depth: i32): f64 {
+  return <f64>POSITIONS * <f64>packedStride(rows, depth);
+}
+
+/**
  * Per-thread scratch of winogradConv, in bytes (f64 so that an oversized request reaches the caller
  * intact): the padded plane, V (16 packed [C, tiles] operands), M (16 [O, tiles] products), a small
- * staging area for partial groups, and the GEMM's edge tile.
+ * staging area for partial groups, and the GEMM's edge tile; for chunks of at most `images` images
+ * and winogradConv's `productColumns`.
  */
-export function winogradScratchBytes(inChannels: i32, height: i32, width: i32, outChannels: i32): f64 {
-  const tiles = tileSlots(tilesOf(height), tilesOf(width));
+export function winogradScratchBytes(
+  inChannels: i32,
+  height: i32,
+  width: i32,
+  outChannels: i32,
+  images: i32,
+  productColumns: i32,
+): f64 {
+  const tilesY = tilesOf(height);
+  const tilesX = tilesOf(width);
+  const shared = min(imagesPerProduct(tilesY, tilesX, productColumns), max(images, 1));
+  const tiles = shared > 1 ? shared * sharedSlots(tilesY, tilesX) : tileSlots(tilesY, tilesX);
   const columns = roundUp(tiles, NR);
   const plane = <f64>roundUp(paddedHeight(height) * paddedWidth(width), 16);
   const v = POSITIONS * <f64>positionStride(<usize>(columns * inChannels) * 4);
@@ -117,71 +164,82 @@ export function winogradScratchBytes(inChannels: i32, height: i32, width: i32, o
 
 /**
  * U[ξ] = (G·g·Gᵀ)[ξ] for every weight g = weight[o, c] ([outChannels, inChannels, 3, 3]), as 16 packed
- * A operands of [rows, depth] laid end to end at `packed` (winogradWeightFloats each): rows are the
- * output channels and depth the input channels, or with `backward` the input channels and depth the
- * output channels of the flipped weight w[o, c, 2−ky, 2−kx]. `transformed` is scratch of
- * winogradTransformedBytes.
+ * A operands of [rows, depth] (the layout gemmPackA writes, MR-row strips), packedStride apart from
+ * `packed` on: rows are the output channels and depth the input channels, or with `backward` the
+ * input channels and depth the output channels of the flipped weight w[o, c, 2−ky, 2−kx]. Only rows
+ * [rowStart, rowEnd) (rowStart a multiple of gemmTileRows()) are written, and with rowEnd ≥ rows the
+ * zero rows that pad the last strip, so threads can split the rows. Each value goes straight to its
+ * packed place: a transposed copy packed afterwards moved twice the memory, on the calling thread
+ * alone (4 ms for 512×512 channels, per call).
  */
 export function winogradWeights(
   weight: usize,
   outChannels: i32,
   inChannels: i32,
   backward: bool,
-  transformed: usize,
+  rowStart: i32,
+  rowEnd: i32,
   packed: usize,
 ): void {
   const rows = backward ? inChannels : outChannels;
   const depth = backward ? outChannels : inChannels;
-  const positionBytes = positionStride(<usize>(rows * depth) * 4);
-  // Row by row of U, so that the 16 stores of consecutive weights land next to one another (with
-  // `backward` the weights are then read with a stride instead, which costs far less).
-  for (let row = 0; row < rows; row++) {
-    for (let column = 0; column < depth; column++) {
-      const o = backward ? column : row;
-      const c = backward ? row : column;
-      const g = weight + <usize>((o * inChannels + c) * 9) * 4;
-      const dst = transformed + <usize>(row * depth + column) * 4;
-      // t = G·g (4×3): rows 0 and 3 of G pick a weight row, rows 1 and 2 are half sums and
-      // differences; then u = t·Gᵀ row by row (transformRow).
-      const g00 = weightAt(g, 0, 0, backward);
-      const g01 = weightAt(g, 0, 1, backward);
-      const g02 = weightAt(g, 0, 2, backward);
-      const g10 = weightAt(g, 1, 0, backward);
-      const g11 = weightAt(g, 1, 1, backward);
-      const g12 = weightAt(g, 1, 2, backward);
-      const g20 = weightAt(g, 2, 0, backward);
-      const g21 = weightAt(g, 2, 1, backward);
-      const g22 = weightAt(g, 2, 2, backward);
-      transformRow(dst, positionBytes, g00, g01, g02);
-      transformRow(
-        dst + 4 * positionBytes,
-        positionBytes,
-        (g00 + g10 + g20) * 0.5,
-        (g01 + g11 + g21) * 0.5,
-        (g02 + g12 + g22) * 0.5,
-      );
-      transformRow(
-        dst + 8 * positionBytes,
-        positionBytes,
-        (g00 - g10 + g20) * 0.5,
-        (g01 - g11 + g21) * 0.5,
-        (g02 - g12 + g22) * 0.5,
-      );
-      transformRow(dst + 12 * positionBytes, positionBytes, g20, g21, g22);
+  const tileRows = gemmTileRows();
+  const rowsPadded = roundUp(rows, tileRows);
+  const positionBytes = packedStride(rows, depth);
+  const step = <usize>tileRows * 4;
+  // Row by row of U; along a row, consecutive depths are tileRows floats apart in every position.
+  for (let row = max(rowStart, 0); row < min(rowEnd, rows); row++) {
+    const within = row % tileRows;
+    for (let pc = 0; pc < depth; pc += KC) {
+      const kc = min(KC, depth - pc);
+      let dst = packed + <usize>(rowsPadded * pc + (row - within) * kc + within) * 4;
+      for (let column = pc; column < pc + kc; column++) {
+        const o = backward ? column : row;
+        const c = backward ? row : column;
+        const g = weight + <usize>((o * inChannels + c) * 9) * 4;
+        // t = G·g (4×3): rows 0 and 3 of G pick a weight row, rows 1 and 2 are half sums and
+        // differences; then u = t·Gᵀ row by row (transformRow).
+        const g00 = weightAt(g, 0, 0, backward);
+        const g01 = weightAt(g, 0, 1, backward);
+        const g02 = weightAt(g, 0, 2, backward);
+        const g10 = weightAt(g, 1, 0, backward);
+        const g11 = weightAt(g, 1, 1, backward);
+        const g12 = weightAt(g, 1, 2, backward);
+        const g20 = weightAt(g, 2, 0, backward);
+        const g21 = weightAt(g, 2, 1, backward);
+        const g22 = weightAt(g, 2, 2, backward);
+        transformRow(dst, positionBytes, g00, g01, g02);
+        transformRow(
+          dst + 4 * positionBytes,
+          positionBytes,
+          (g00 + g10 + g20) * 0.5,
+          (g01 + g11 + g21) * 0.5,
+          (g02 + g12 + g22) * 0.5,
+        );
+        transformRow(
+          dst + 8 * positionBytes,
+          positionBytes,
+          (g00 - g10 + g20) * 0.5,
+          (g01 - g11 + g21) * 0.5,
+          (g02 - g12 + g22) * 0.5,
+        );
+        transformRow(dst + 12 * positionBytes, positionBytes, g20, g21, g22);
+        dst += step;
+      }
     }
   }
-  const packedBytes = <usize>winogradWeightFloats(rows, depth) * 4;
-  for (let xi = 0; xi < POSITIONS; xi++) {
-    gemmPackA(
-      transformed + <usize>xi * positionBytes,
-      depth,
-      false,
-      rows,
-      depth,
-      0,
-      rows,
-      packed + <usize>xi * packedBytes,
-    );
+  if (rowEnd < rows) return;
+  // The rows past the last real one, up to the strip's end, are zero (as gemmPackA pads them).
+  for (let row = rows; row < rowsPadded; row++) {
+    const within = row % tileRows;
+    for (let pc = 0; pc < depth; pc += KC) {
+      const kc = min(KC, depth - pc);
+      let dst = packed + <usize>(rowsPadded * pc + (row - within) * kc + within) * 4;
+      for (let column = pc; column < pc + kc; column++) {
+        for (let xi = 0; xi < POSITIONS; xi++) store<f32>(dst + <usize>xi * positionBytes, 0);
+        dst += step;
+      }
+    }
   }
 }
 
@@ -203,7 +261,9 @@ function weightAt(g: usize, ky: i32, kx: i32, flip: bool): f32 {
  * out[n, o] = conv(x[n], w)[o] for images [imageStart, imageEnd) and output channels
  * [channelStart, channelEnd) (channelStart a multiple of gemmTileRows()), x [batch, inChannels, height,
  * width] and out [batch, outChannels, height, width], from the packed transformed weights of
- * winogradWeights. `scratch` is this thread's winogradScratchBytes.
+ * winogradWeights. Small images share products (imagesPerProduct, about `productColumns` columns);
+ * each column is summed alone, so that changes no bit. `scratch` is this thread's
+ * winogradScratchBytes for as many images as this chunk has, or more, and the same productColumns.
  */
 export function winogradConv(
   x: usize,
@@ -218,33 +278,38 @@ export function winogradConv(
   imageEnd: i32,
   channelStart: i32,
   channelEnd: i32,
+  productColumns: i32,
   scratch: usize,
 ): void {
-  if (channelEnd <= channelStart || inChannels <= 0) return;
+  const first = max(imageStart, 0);
+  const last = min(imageEnd, batch);
+  if (channelEnd <= channelStart || inChannels <= 0 || last <= first) return;
   const tilesY = tilesOf(height);
   const tilesX = tilesOf(width);
-  // `tiles` counts the GEMM's columns: with wholeGroups, the slots past a row's end too (their
-  // patches are all padding, and the output transform drops them).
-  const tiles = tileSlots(tilesY, tilesX);
-  const whole = wholeGroups(tilesY, tilesX);
+  // Images per product (imagesPerProduct, at most this chunk's) and the columns each takes: with
+  // wholeGroups (or sharedSlots' whole groups), the slots past a row's end too (their patches are
+  // all padding, and the output transform drops them).
+  const shared = min(imagesPerProduct(tilesY, tilesX, productColumns), last - first);
+  const whole = shared > 1 ? ((tilesY * tilesX) & 3) != 0 : wholeGroups(tilesY, tilesX);
+  const slots = shared > 1 ? sharedSlots(tilesY, tilesX) : tileSlots(tilesY, tilesX);
   const groups = whole ? (tilesX + 3) >> 2 : tilesX >> 2;
   const leftover = whole ? 0 : tilesX & 3;
   const fullTiles = tilesY * groups * 4;
   const planeWidth = paddedWidth(width);
   const planeFloats = paddedHeight(height) * planeWidth;
-  const columns = roundUp(tiles, NR);
-  const vBytes = positionStride(<usize>(columns * inChannels) * 4);
+  const mostColumns = roundUp(shared * slots, NR);
+  const vBytes = positionStride(<usize>(mostColumns * inChannels) * 4);
   // M[ξ] is [rows padded to the register tile, columns]: every tile of the GEMM is then a whole one,
   // written straight to M rather than through the edge tile (the extra rows and columns come out zero
   // from the zero padding of U and V, and the output transform never reads them).
   const tileRows = gemmTileRows();
-  const mBytes = positionStride(<usize>(roundUp(outChannels, tileRows) * columns) * 4);
+  const mBytes = positionStride(<usize>(roundUp(outChannels, tileRows) * mostColumns) * 4);
   const plane = scratch;
   const v = plane + <usize>roundUp(planeFloats, 16) * 4;
   const m = v + POSITIONS * vBytes;
   const staging = m + POSITIONS * mBytes + 64;
   const edgeTile = staging + POSITIONS * 16;
-  const packedBytes = <usize>winogradWeightFloats(outChannels, inChannels) * 4;
+  const packedBytes = packedStride(outChannels, inChannels);
   // A last, partly filled strip of U with at most 4 real rows (32 channels on the 6-row tile: 30 + 2)
   // is multiplied by shortStripProduct rather than as a whole strip of zero-padded rows.
   const partial = outChannels % tileRows;
@@ -252,31 +317,41 @@ export function winogradConv(
   const wholeStripsEnd = shortRows > 0 ? outChannels - partial : roundUp(channelEnd, tileRows);
   // The border of the plane stays zero: each channel overwrites only the interior.
   memory.fill(plane, 0, <usize>planeFloats * 4);
-  zeroPaddingColumns(v, vBytes, tiles, columns, inChannels);
   const inPlane = height * width;
   const outPlane = inPlane;
-  for (let n = max(imageStart, 0); n < min(imageEnd, batch); n++) {
-    const image = x + <usize>(n * inChannels * inPlane) * 4;
-    for (let c = 0; c < inChannels; c++) {
-      const source = image + <usize>(c * inPlane) * 4;
-      for (let y = 0; y < height; y++) {
-        copyFloats(plane + <usize>((y + 1) * planeWidth + 1) * 4, source + <usize>(y * width) * 4, width);
+  let zeroedFor = -1;
+  for (let n0 = first; n0 < last; n0 += shared) {
+    const count = min(shared, last - n0);
+    const tiles = count * slots;
+    const columns = roundUp(tiles, NR);
+    if (tiles != zeroedFor) {
+      zeroPaddingColumns(v, vBytes, tiles, columns, inChannels);
+      zeroedFor = tiles;
+    }
+    for (let i = 0; i < count; i++) {
+      const image = x + <usize>((n0 + i) * inChannels * inPlane) * 4;
+      for (let c = 0; c < inChannels; c++) {
+        const source = image + <usize>(c * inPlane) * 4;
+        for (let y = 0; y < height; y++) {
+          copyFloats(plane + <usize>((y + 1) * planeWidth + 1) * 4, source + <usize>(y * width) * 4, width);
+        }
+        const depthBlock = (c / KC) * KC;
+        const kc = min(KC, inChannels - depthBlock);
+        const channelBase = v + <usize>(columns * depthBlock + (c - depthBlock) * NR) * 4;
+        transformInputPlane(
+          plane,
+          planeWidth,
+          tilesY,
+          groups,
+          leftover,
+          fullTiles,
+          i * slots,
+          channelBase,
+          <usize>(kc * NR) * 4,
+          vBytes,
+          staging,
+        );
       }
-      const depthBlock = (c / KC) * KC;
-      const kc = min(KC, inChannels - depthBlock);
-      const channelBase = v + <usize>(columns * depthBlock + (c - depthBlock) * NR) * 4;
-      transformInputPlane(
-        plane,
-        planeWidth,
-        tilesY,
-        groups,
-        leftover,
-        fullTiles,
-        channelBase,
-        <usize>(kc * NR) * 4,
-        vBytes,
-        staging,
-      );
     }
     for (let xi = 0; xi < POSITIONS; xi++) {
       const operandU = packed + <usize>xi * packedBytes;
@@ -313,18 +388,20 @@ export function winogradConv(
         );
       }
     }
-    for (let o = channelStart; o < channelEnd; o++) {
-      transformOutputPlane(
-        m + <usize>(o * columns) * 4,
-        mBytes,
-        out + <usize>((n * outChannels + o) * outPlane) * 4,
-        height,
-        width,
-        tilesY,
-        groups,
-        leftover,
-        fullTiles,
-      );
+    for (let i = 0; i < count; i++) {
+      for (let o = channelStart; o < channelEnd; o++) {
+        transformOutputPlane(
+          m + <usize>(o * columns + i * slots) * 4,
+          mBytes,
+          out + <usize>(((n0 + i) * outChannels + o) * outPlane) * 4,
+          height,
+          width,
+          tilesY,
+          groups,
+          leftover,
+          fullTiles,
+        );
+      }
     }
   }
 }
@@ -425,8 +502,8 @@ function zeroPaddingColumns(v: usize, vBytes: usize, tiles: i32, columns: i32, d
 }
 
 /**
- * V[ξ][c, t] for every tile of one input channel, from its zero-padded plane (row length
- * planeWidth). `channelBase` is the address of tile 0 at this channel's depth in V[0], `stripBytes`
+ * V[ξ][c, firstTile + t] for every tile t of one input channel, from its zero-padded plane (row length
+ * planeWidth; firstTile a multiple of 4). `channelBase` is the address of column 0 at this channel's depth in V[0], `stripBytes`
  * the distance between packed strips of 8 tiles, `positionBytes` between V[ξ] and V[ξ+1].
  */
 function transformInputPlane(
@@ -436,6 +513,7 @@ function transformInputPlane(
   groups: i32,
   leftover: i32,
   fullTiles: i32,
+  firstTile: i32,
   channelBase: usize,
   stripBytes: usize,
   positionBytes: usize,
@@ -446,18 +524,18 @@ function transformInputPlane(
     const patchRow = plane + <usize>(2 * ty) * rowBytes;
     for (let g = 0; g < groups; g++) {
       // Four tiles from a multiple of 4: one half of one packed strip.
-      const tile = (ty * groups + g) * 4;
+      const tile = firstTile + (ty * groups + g) * 4;
       const dst = channelBase + <usize>(tile >> 3) * stripBytes + <usize>(tile & 7) * 4;
       transformInputGroup(patchRow + <usize>(8 * g) * 4, rowBytes, dst, positionBytes, false);
     }
     if (leftover == 2) {
       // Two tiles from an even index: one quarter of one strip, stored as the low half of each vector.
-      const tile = fullTiles + ty * 2;
+      const tile = firstTile + fullTiles + ty * 2;
       const dst = channelBase + <usize>(tile >> 3) * stripBytes + <usize>(tile & 7) * 4;
       transformInputGroup(patchRow + <usize>(8 * groups) * 4, rowBytes, dst, positionBytes, true);
     } else if (leftover > 0) {
       transformInputGroup(patchRow + <usize>(8 * groups) * 4, rowBytes, staging, 16, false);
-      const first = fullTiles + ty * leftover;
+      const first = firstTile + fullTiles + ty * leftover;
       for (let q = 0; q < leftover; q++) {
         const tile = first + q;
         const dst = channelBase + <usize>(tile >> 3) * stripBytes + <usize>(tile & 7) * 4;

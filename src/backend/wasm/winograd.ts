@@ -33,6 +33,12 @@ export const winogradTuning = {
    * 1.3×, 8→64 at 14×14 1.1×, 12→12 and 16→16 1.4–1.5×, 32→32 and up 1.4–1.7×.
    */
   weightGradientMinChannels: 8,
+  /**
+   * About how many GEMM columns (tiles) the forward and input-gradient products gather from several
+   * small images (assembly/winograd.ts imagesPerProduct): a 4×4 image has 4 tiles, half a strip of
+   * 8 columns, and each strip streams the packed weights (1 MiB a position at 512 channels) again.
+   */
+  productColumns: 64,
 };
 
 /** True when the geometry is a 3×3, stride-1, dilation-1 convolution padded by 1 on every side. */
@@ -117,20 +123,50 @@ function winogradConvolution(
   arena.reset();
   const inputAt = arena.place(input, g.batch * inImage);
   const weightAt = arena.copyIn(weight, weightSize);
-  const packedAt = arena.allocate(POSITIONS * kernels.winogradWeightFloats(outChannels, inChannels) * 4);
-  const transformedAt = arena.allocate(kernels.winogradTransformedBytes(g.outChannels, g.inChannels));
+  const packedAt = arena.allocate(kernels.winogradPackedBytes(outChannels, inChannels));
   const outputAt = arena.place(output, g.batch * outImage);
-  // The weight transform is small (16 values per channel pair), so the calling thread does it alone.
-  kernels.winogradWeights(weightAt, g.outChannels, g.inChannels, backward, transformedAt, packedAt);
-  const chunks = chunkTarget(g.batch * outImage * inChannels * 9, wasmTuning.parallelMultiplyAdds);
-  const p = jobParameters();
-  // Twice the usual chunks, as the im2col path does: images are small, self-contained tasks.
-  const images = chunks === 1 ? g.batch : blockFor(g.batch, 2 * chunks);
   const tileRows = kernels.gemmTileRows();
+  const p = jobParameters();
+  // The weight transform (16 values per channel pair, 16 MiB for 512×512 channels) is split by rows
+  // of U where it is large enough to pay for waking the workers.
+  const weightChunks = chunkTarget(outChannels * inChannels, wasmTuning.parallelElements);
+  setGrid(p, outChannels, weightChunks === 1 ? outChannels : blockFor(outChannels, weightChunks, tileRows));
+  setArguments(p, weightAt, g.outChannels, g.inChannels, backward ? 1 : 0, packedAt);
+  runJob(winogradWeightsChunk);
+  const chunks = chunkTarget(g.batch * outImage * inChannels * 9, wasmTuning.parallelMultiplyAdds);
+  // Twice the usual chunks, as the im2col path does: images are small, self-contained tasks. But a
+  // chunk takes at least the images that share one product (small images), while every thread still
+  // gets two, so that a thread the OS deschedules does not hold the others up: 2-image chunks of 4×4
+  // images gave products of 8 columns, which stream the packed weights once per 8 columns. (512→512
+  // at 4×4, batch 32, two threads, 40 alternating calls: median 24.6 ms with one 16-image chunk per
+  // thread, 24.0 with two 8-image ones, load 3.8.)
+  const productColumns = winogradTuning.productColumns;
+  const shared = kernels.winogradImagesPerProduct(g.inHeight, g.inWidth, productColumns);
+  const images =
+    chunks === 1
+      ? g.batch
+      : Math.max(
+          blockFor(g.batch, 2 * chunks),
+          Math.min(shared, Math.ceil(g.batch / (2 * getWasmThreads()))),
+        );
   const channels = channelBlock(outChannels, Math.ceil(g.batch / images), chunks, tileRows);
   setGrid(p, g.batch, images, outChannels, channels);
-  reserveScratch(p, kernels.winogradScratchBytes(inChannels, g.inHeight, g.inWidth, outChannels));
-  setArguments(p, inputAt, packedAt, outputAt, g.batch, inChannels, g.inHeight, g.inWidth, outChannels);
+  reserveScratch(
+    p,
+    kernels.winogradScratchBytes(inChannels, g.inHeight, g.inWidth, outChannels, images, productColumns),
+  );
+  setArguments(
+    p,
+    inputAt,
+    packedAt,
+    outputAt,
+    g.batch,
+    inChannels,
+    g.inHeight,
+    g.inWidth,
+    outChannels,
+    productColumns,
+  );
   runJob(winogradConvChunk, itemStages(p, [[input, inputAt, inImage]], [[output, outputAt, outImage]]));
 }
 
@@ -204,14 +240,23 @@ declare module './runtime.js' {
   /** The exports of assembly/winograd.ts (see there for the semantics). */
   interface KernelExports {
     winogradWeightFloats(rows: number, depth: number): number;
-    winogradTransformedBytes(outChannels: number, inChannels: number): number;
-    winogradScratchBytes(inChannels: number, height: number, width: number, outChannels: number): number;
+    winogradPackedBytes(rows: number, depth: number): number;
+    winogradImagesPerProduct(height: number, width: number, productColumns: number): number;
+    winogradScratchBytes(
+      inChannels: number,
+      height: number,
+      width: number,
+      outChannels: number,
+      images: number,
+      productColumns: number,
+    ): number;
     winogradWeights(
       weight: Pointer,
       outChannels: number,
       inChannels: number,
       backward: boolean,
-      transformed: Pointer,
+      rowStart: number,
+      rowEnd: number,
       packed: Pointer,
     ): void;
     winogradConv(
@@ -227,6 +272,7 @@ declare module './runtime.js' {
       imageEnd: number,
       channelStart: number,
       channelEnd: number,
+      productColumns: number,
       scratch: Pointer,
     ): void;
     winogradGradientScratchBytes(
@@ -254,8 +300,24 @@ declare module './runtime.js' {
 }
 
 /**
+ * winogradWeights: arguments weight, outChannels, inChannels, backward (0 or 1), packed; first =
+ * rows of U (output channels of this direction).
+ */
+const winogradWeightsChunk: ChunkRunner = (kernels, p, chunk) => {
+  kernels.winogradWeights(
+    p[A]!,
+    p[A + 1]!,
+    p[A + 2]!,
+    p[A + 3]! !== 0,
+    chunk.firstStart,
+    chunk.firstEnd,
+    p[A + 4]!,
+  );
+};
+
+/**
  * winogradConv: arguments x, packed transformed weights, out, batch, inChannels, height, width,
- * outChannels; first = images, second = output channels.
+ * outChannels, productColumns; first = images, second = output channels.
  */
 const winogradConvChunk: ChunkRunner = (kernels, p, chunk, thread) => {
   kernels.winogradConv(
@@ -271,6 +333,7 @@ const winogradConvChunk: ChunkRunner = (kernels, p, chunk, thread) => {
     chunk.firstEnd,
     chunk.secondStart,
     chunk.secondEnd,
+    p[A + 8]!,
     scratchOf(p, thread),
   );
 };
@@ -302,12 +365,17 @@ const winogradWeightGradientChunk: ChunkRunner = (kernels, p, chunk, thread) => 
 export const winogradJobs = {
   exports: {
     winogradWeightFloats: true,
-    winogradTransformedBytes: true,
+    winogradPackedBytes: true,
+    winogradImagesPerProduct: true,
     winogradScratchBytes: true,
     winogradWeights: true,
     winogradConv: true,
     winogradGradientScratchBytes: true,
     winogradWeightGradient: true,
   },
-  runners: { winogradConv: winogradConvChunk, winogradWeightGradient: winogradWeightGradientChunk },
+  runners: {
+    winogradWeights: winogradWeightsChunk,
+    winogradConv: winogradConvChunk,
+    winogradWeightGradient: winogradWeightGradientChunk,
+  },
 } satisfies KernelFileJobs;
