@@ -591,13 +591,17 @@ bool backward_input_grid(const float* grad_out, const float* weight, float* grad
   const int64_t taps = g.kernel_height * g.kernel_width;
   float* flipped = scratch(ScratchSlot::kPartial, 0, static_cast<size_t>(g.out_channels * g.in_channels * taps));
   if (flipped == nullptr) return false;
-  for (int64_t co = 0; co < g.out_channels; ++co) {
-    for (int64_t c = 0; c < g.in_channels; ++c) {
-      const float* from = weight + (co * g.in_channels + c) * taps;
-      float* to = flipped + (c * g.out_channels + co) * taps;
-      for (int64_t tap = 0; tap < taps; ++tap) to[taps - 1 - tap] = from[tap];
+  // By all threads: 9.4 MB for a 512-channel 3×3 layer.
+  pool().run(std::min<int64_t>(g.in_channels, 4 * pool().threads()), [&](int64_t task, int) {
+    const int64_t tasks = std::min<int64_t>(g.in_channels, 4 * pool().threads());
+    for (int64_t c = g.in_channels * task / tasks; c < g.in_channels * (task + 1) / tasks; ++c) {
+      for (int64_t co = 0; co < g.out_channels; ++co) {
+        const float* from = weight + (co * g.in_channels + c) * taps;
+        float* to = flipped + (c * g.out_channels + co) * taps;
+        for (int64_t tap = 0; tap < taps; ++tap) to[taps - 1 - tap] = from[tap];
+      }
     }
-  }
+  });
   ConvGeometry transposed = g;
   transposed.in_channels = g.out_channels;
   transposed.in_height = g.out_height;
