@@ -198,3 +198,36 @@ test('inference under noGrad reuses inner activations without changing results o
   assert.deepEqual(outputs[2], outputs[0]);
   assert.deepEqual(input.data, inputCopy);
 });
+
+test("ResNet inference under noGrad hands its blocks' and stages' activations back, with the same results", () => {
+  manualSeed(12);
+  for (const stem of ['small', 'imagenet'] as const) {
+    const model = resnet({ layers: [2, 2], widths: [8, 16], classes: 4, stem }).eval();
+    const input = randn([2, 3, 32, 32]);
+    const inputCopy = Float32Array.from(input.data);
+    const results: Float32Array[] = [];
+    for (const recycling of [false, true]) {
+      setRecycling(recycling);
+      try {
+        results.push(Float32Array.from(noGrad(() => model.call(input)).data));
+      } finally {
+        setRecycling(true);
+      }
+    }
+    assert.deepEqual(results[1], results[0]);
+    assert.deepEqual(input.data, inputCopy);
+    // A returned output survives the next call.
+    const output = noGrad(() => model.call(input));
+    const copy = Float32Array.from(output.data);
+    noGrad(() => model.call(randn([2, 3, 32, 32])));
+    assert.deepEqual(output.data, copy);
+    // Warmed up, a call takes nearly all its buffers from the one before.
+    noGrad(() => model.call(input));
+    const before = memoryCounters();
+    noGrad(() => model.call(input));
+    const after = memoryCounters();
+    const fresh = after.freshBytes - before.freshBytes;
+    const reused = after.reusedBytes - before.reusedBytes;
+    assert.ok(fresh < 0.25 * (fresh + reused), `${stem} stem: fresh ${fresh} bytes, reused ${reused} bytes`);
+  }
+});

@@ -144,7 +144,9 @@ export class BasicBlock extends Module implements ResidualBlock {
       // The inference rewrite (src/nn/inference.ts): two fused convolutions, the second adding the
       // shortcut before its ReLU; the same bits as the lines below.
       const h = convBatchNormInference(x, this.conv1, this.bn1, { relu: true });
-      return convBatchNormInference(h, this.conv2, this.bn2, { relu: true, residual: shortcut });
+      const out = convBatchNormInference(h, this.conv2, this.bn2, { relu: true, residual: shortcut });
+      markInner(this, [shortcut, h], out, since);
+      return out;
     }
     const a = this.conv1.call(x);
     const b = batchNormRelu(this.bn1, a);
@@ -213,7 +215,9 @@ export class Bottleneck extends Module implements ResidualBlock {
       // The inference rewrite (src/nn/inference.ts); the same bits as the lines below.
       const h = convBatchNormInference(x, this.conv1, this.bn1, { relu: true });
       const h2 = convBatchNormInference(h, this.conv2, this.bn2, { relu: true });
-      return convBatchNormInference(h2, this.conv3, this.bn3, { relu: true, residual: shortcut });
+      const out = convBatchNormInference(h2, this.conv3, this.bn3, { relu: true, residual: shortcut });
+      markInner(this, [shortcut, h, h2], out, since);
+      return out;
     }
     const a = this.conv1.call(x);
     const b = batchNormRelu(this.bn1, a);
