@@ -30,6 +30,16 @@ function nativeOrSkip(t: TestContext): Backend | null {
   return native;
 }
 
+/** Runs body with the Winograd path on or off, restoring the previous setting afterwards. */
+function withWinograd<T>(enabled: boolean, body: () => T): T {
+  const previous = setNativeWinograd(enabled);
+  try {
+    return body();
+  } finally {
+    setNativeWinograd(previous);
+  }
+}
+
 /** Runs body with the given thread count, restoring the previous count afterwards. */
 function withThreads<T>(count: number, body: () => T): T {
   const previous = getNativeThreads();
@@ -182,18 +192,14 @@ test('3x3 convolutions of 48 to 256 channels take the Winograd path, which the s
     g.batch * g.outChannels * g.outHeight * g.outWidth,
     3,
   ) as Float32Array;
-  const run = (winograd: boolean) => {
-    const previous = setNativeWinograd(winograd);
-    try {
+  const run = (winograd: boolean) =>
+    withWinograd(winograd, () => {
       const out = new Float32Array(gradOut.length);
       const gradX = new Float32Array(x.length);
       backend.conv2dForward(x, weight, out, g);
       backend.conv2dBackwardInput(gradOut, weight, gradX, g);
       return { out, gradX };
-    } finally {
-      setNativeWinograd(previous);
-    }
-  };
+    });
   const winograd = run(true);
   const direct = run(false);
   const expectedOut = new Float32Array(gradOut.length);
@@ -232,16 +238,12 @@ test('the Winograd weight gradient agrees with the direct one and the reference'
     g.batch * g.outChannels * g.outHeight * g.outWidth,
     5,
   ) as Float32Array;
-  const run = (winograd: boolean) => {
-    const previous = setNativeWinograd(winograd);
-    try {
+  const run = (winograd: boolean) =>
+    withWinograd(winograd, () => {
       const gradWeight = new Float32Array(g.outChannels * g.inChannels * 9);
       backend.conv2dBackwardWeight(x, gradOut, gradWeight, g);
       return gradWeight;
-    } finally {
-      setNativeWinograd(previous);
-    }
-  };
+    });
   const expected = new Float32Array(g.outChannels * g.inChannels * 9);
   referenceBackend.conv2dBackwardWeight(x, gradOut, expected, g);
   const tolerance = reassociated(g.batch * g.outHeight * g.outWidth);

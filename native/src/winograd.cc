@@ -31,6 +31,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "epilogue.h"
 #include "gemm.h"
 #include "scratch.h"
 #include "thread_pool.h"
@@ -331,33 +332,6 @@ void interleave_row(const float* __restrict even, const float* __restrict odd, i
   if (width % 2 != 0) to[width - 1] = even[pairs];
 }
 
-// Writes `count` values of one output row through the epilogue (as conv.cc's apply_epilogue rounds
-// it: v·scale + shift, + residual, then max(v, 0)).
-void write_row(const float* from, int64_t count, const ConvEpilogue& e, int64_t channel, const float* residual,
-               float* to) {
-  const float scale = e.scale[channel];
-  const float shift = e.shift[channel];
-  if (residual == nullptr) {
-    if (e.relu) {
-      for (int64_t j = 0; j < count; ++j) {
-        const float v = from[j] * scale + shift;
-        to[j] = v > 0.0f ? v : 0.0f;
-      }
-    } else {
-      for (int64_t j = 0; j < count; ++j) to[j] = from[j] * scale + shift;
-    }
-    return;
-  }
-  if (e.relu) {
-    for (int64_t j = 0; j < count; ++j) {
-      const float v = (from[j] * scale + shift) + residual[j];
-      to[j] = v > 0.0f ? v : 0.0f;
-    }
-  } else {
-    for (int64_t j = 0; j < count; ++j) to[j] = (from[j] * scale + shift) + residual[j];
-  }
-}
-
 // out[n, o] for the block's tile rows from M, then the epilogue. `strips` holds 4·lanes + width
 // floats.
 void transform_output_block(const float* m, const ConvGeometry& g, const Plan& plan, int64_t row_begin,
@@ -380,8 +354,8 @@ void transform_output_block(const float* m, const ConvGeometry& g, const Plan& p
           continue;
         }
         interleave_row(even, even + lanes, g.out_width, row_buffer);
-        write_row(row_buffer, g.out_width, *epilogue, o, epilogue->residual == nullptr ? nullptr : epilogue->residual + at,
-                  out + at);
+        apply_epilogue(row_buffer, out + at, epilogue->residual == nullptr ? nullptr : epilogue->residual + at,
+                       g.out_width, epilogue->scale[o], epilogue->shift[o], epilogue->relu);
       }
     }
   }
