@@ -4,6 +4,8 @@
 
 export { getBackend, setBackend, withBackend, referenceBackend } from './backend/index.js';
 export { availableBackends, backendByName, type BackendName } from './backend/registry.js';
+export { getNativeThreads, setNativeThreads, setNativeWinograd } from './backend/native/index.js';
+export { getWasmThreads, setWasmThreads } from './backend/wasm/threads.js';
 export type {
   Backend,
   Data,
@@ -16,6 +18,7 @@ export type {
 export { Tensor, tensor, zeros, ones, full, type NestedArray } from './tensor/tensor.js';
 export { ShapeError, formatShape, shapesEqual, sizeOf, type Shape } from './tensor/shape.js';
 export { noGrad, isGradientEnabled, backward } from './autograd/graph.js';
+export { memoryCounters } from './tensor/memory.js';
 export * as ops from './ops/index.js';
 export * from './ops/index.js';
 export * from './nn/index.js';
