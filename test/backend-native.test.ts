@@ -253,3 +253,18 @@ test('the Winograd weight gradient agrees with the direct one and the reference'
   assertClose(direct, expected, tolerance, 'direct weight gradient');
   assert.notDeepEqual(winograd, direct, 'the weight gradient took the same path with Winograd on and off');
 });
+
+test('the package exports the thread and Winograd switches', async (t) => {
+  if (nativeOrSkip(t) === null) return;
+  const tensile = await import('../src/index.js');
+  const threads = tensile.getNativeThreads();
+  tensile.setNativeThreads(1);
+  try {
+    assert.equal(getNativeThreads(), 1);
+  } finally {
+    tensile.setNativeThreads(threads);
+  }
+  const previous = tensile.setNativeWinograd(false);
+  assert.equal(setNativeWinograd(previous), false, 'the exported switch is the backend switch');
+  assert.equal(typeof tensile.memoryCounters().freshBytes, 'number');
+});
