@@ -402,8 +402,8 @@ bool forward_batched(const float* x, const float* weight, float* out, const Conv
   const int workers = pool().threads();
   float* packed_weight = scratch(ScratchSlot::kPackedA, 0, static_cast<size_t>(packed_size(g.out_channels, k, kernels.mr)));
   float* columns =
-      scratch(ScratchSlot::kStackedInput, 0, static_cast<size_t>(packed_size(block * positions, k, kernels.nr)));
-  float* product = scratch(ScratchSlot::kStackedOutput, 0, static_cast<size_t>(g.out_channels * block * positions));
+      scratch(ScratchSlot::kBatchColumns, 0, static_cast<size_t>(packed_size(block * positions, k, kernels.nr)));
+  float* product = scratch(ScratchSlot::kBatchProducts, 0, static_cast<size_t>(g.out_channels * block * positions));
   if (packed_weight == nullptr || columns == nullptr || product == nullptr ||
       !reserve(ScratchSlot::kColumns, workers, block * positions)) {
     return false;
@@ -436,8 +436,8 @@ bool backward_weight_batched(const float* x, const float* grad_out, float* grad_
   const int64_t k = g.in_channels * g.kernel_height * g.kernel_width;
   const int64_t positions = g.out_height * g.out_width;
   const int64_t block = samples_per_block(g);
-  float* columns = scratch(ScratchSlot::kStackedInput, 0, static_cast<size_t>(k * block * positions));
-  float* gradients = scratch(ScratchSlot::kStackedOutput, 0, static_cast<size_t>(g.out_channels * block * positions));
+  float* columns = scratch(ScratchSlot::kBatchColumns, 0, static_cast<size_t>(k * block * positions));
+  float* gradients = scratch(ScratchSlot::kBatchProducts, 0, static_cast<size_t>(g.out_channels * block * positions));
   if (columns == nullptr || gradients == nullptr) return false;
   for (int64_t first = 0; first < g.batch; first += block) {
     const int64_t samples = std::min(block, g.batch - first);

@@ -15,8 +15,8 @@ enum class ScratchSlot : int {
   kPartial = 3,
   kTile = 4,
   kOffsets = 5,  // holds int64_t offsets (two floats each), never floats
-  kStackedInput = 6,   // the im2col columns of a batch of small images (conv.cc)
-  kStackedOutput = 7,  // their product, or their output gradients
+  kBatchColumns = 6,   // im2col columns of a batch of small images (conv.cc); Winograd weight-gradient operands
+  kBatchProducts = 7,  // their product or output gradients; the Winograd weight gradient's 16 sums
   kCount = 8,
 };
 

@@ -540,10 +540,10 @@ bool winograd_weight_gradient(const float* x, const float* grad_out, float* grad
   const int64_t u_stride = g.out_channels * g.in_channels;
   float* v = scratch(ScratchSlot::kColumns, 0, static_cast<size_t>(kPositions * plan.v_stride));
   float* m = scratch(ScratchSlot::kTile, 0, static_cast<size_t>(kPositions * plan.m_stride));
-  float* u = scratch(ScratchSlot::kStackedOutput, 0, static_cast<size_t>(kPositions * u_stride));
+  float* u = scratch(ScratchSlot::kBatchProducts, 0, static_cast<size_t>(kPositions * u_stride));
   if (v == nullptr || m == nullptr || u == nullptr || !reserve(ScratchSlot::kPartial, workers, 4 * plan.strip) ||
       !reserve(ScratchSlot::kPackedA, workers, packed_size(g.out_channels, plan.lanes, kernels.mr)) ||
-      !reserve(ScratchSlot::kStackedInput, workers, packed_size(g.in_channels, plan.lanes, kernels.nr))) {
+      !reserve(ScratchSlot::kBatchColumns, workers, packed_size(g.in_channels, plan.lanes, kernels.nr))) {
     return false;
   }
   const int64_t in_tasks = std::min<int64_t>(g.in_channels, 4 * workers);
@@ -567,7 +567,7 @@ bool winograd_weight_gradient(const float* x, const float* grad_out, float* grad
     // gradU[ξ] (+)= M'[ξ]·V[ξ]ᵀ, summed over the blocks in order: each ξ by one task.
     threads.run(kPositions, [&](int64_t xi, int thread) {
       float* packed_gradient = scratch(ScratchSlot::kPackedA, thread, 0);
-      float* packed_input = scratch(ScratchSlot::kStackedInput, thread, 0);
+      float* packed_input = scratch(ScratchSlot::kBatchColumns, thread, 0);
       kernels.pack(m + xi * plan.m_stride, plan.lanes, 1, g.out_channels, lanes, kernels.mr, packed_gradient);
       kernels.pack(v + xi * plan.v_stride, plan.lanes, 1, g.in_channels, lanes, kernels.nr, packed_input);
       gemm_packed(kernels, g.out_channels, g.in_channels, lanes, packed_gradient, packed_input, u + xi * u_stride,
