@@ -1,12 +1,13 @@
 /**
- * Where a training step's time goes, kernel by kernel, on a fast backend: the seed CNN
- * (`seedcnn-train`, batch 64, Adam) or ResNet-18 with the small stem (`resnet18-train`, batch 32,
- * SGD with momentum), as bench/main.ts builds them. Every kernel of the backend is wrapped to time
- * each call, labelled with its geometry (convolutions and pooling) or its first array's length.
+ * Where a step's time goes, kernel by kernel, on a backend: the seed CNN (`seedcnn-train`, batch 64,
+ * Adam; `seedcnn-infer`, batch 256) or ResNet-18 (`resnet18-train`, small stem, batch 32, SGD with
+ * momentum; `resnet18-infer`, ImageNet stem, 224², batch 8, eval mode under noGrad), as
+ * bench/main.ts builds them. Every kernel of the backend is wrapped to time each call, labelled with
+ * its geometry (convolutions and pooling) or its first array's length.
  *
  * Run after `npm run build`:
- *   node dist/bench/wasm-step-profile.js [--workload seedcnn-train|resnet18-train] [--backend wasm]
- *     [--threads N] [--steps N] [--cpu] [--top N]
+ *   npm run bench:profile -- [--workload seedcnn-train|seedcnn-infer|resnet18-train|resnet18-infer]
+ *     [--backend wasm|native|reference] [--threads N] [--steps N] [--cpu] [--top N]
  * --cpu times each kernel by the process's CPU time (process.cpuUsage) instead of the wall clock:
  * with one thread that is the kernel's own work, which other processes on a shared machine do not
  * inflate. Per kernel it prints the mean per step and the fastest step's total, largest first.
@@ -19,15 +20,17 @@ import {
   crossEntropy,
   manualSeed,
   type Module,
+  noGrad,
   randn,
   resnet18,
   SGD,
   seedCnn,
   setBackend,
+  setNativeThreads,
+  setWasmThreads,
   type Tensor,
 } from '../src/index.js';
 import type { Backend } from '../src/backend/types.js';
-import { setWasmThreads } from '../src/backend/wasm/index.js';
 
 /** A label for one kernel call: its geometry where it has one, else the length of its first array. */
 function label(kernel: string, args: readonly unknown[]): string {
@@ -57,7 +60,10 @@ function main(): void {
       top: { type: 'string', default: '30' },
     },
   });
-  if (values.threads !== undefined) setWasmThreads(Number(values.threads));
+  if (values.threads !== undefined) {
+    setWasmThreads(Number(values.threads));
+    setNativeThreads(Number(values.threads));
+  }
   const backend = backendByName(values.backend);
   const totals = new Map<string, { milliseconds: number; calls: number; perStep: number[] }>();
   let step = -1;
@@ -89,26 +95,37 @@ function main(): void {
   if (values.workload === 'resnet18-train') {
     const model = resnet18({ classes: 10, inChannels: 3, stem: 'small' });
     const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
-    runSteps(model, randn([32, 3, 32, 32]), optimizer);
+    runSteps(trainingStep(model, randn([32, 3, 32, 32]), optimizer));
   } else if (values.workload === 'seedcnn-train') {
     const model = seedCnn({ channels: [32, 64] });
-    runSteps(model, randn([64, 1, 28, 28]), new Adam(model.parameters(), { lr: 1e-3 }));
+    runSteps(trainingStep(model, randn([64, 1, 28, 28]), new Adam(model.parameters(), { lr: 1e-3 })));
+  } else if (values.workload === 'resnet18-infer') {
+    const model = resnet18({ classes: 1000, inChannels: 3, stem: 'imagenet' }).eval();
+    const input = randn([8, 3, 224, 224]);
+    runSteps(() => void noGrad(() => model.call(input)));
+  } else if (values.workload === 'seedcnn-infer') {
+    const model = seedCnn({ channels: [32, 64] }).eval();
+    const input = randn([256, 1, 28, 28]);
+    runSteps(() => void noGrad(() => model.call(input)));
   } else {
     console.error(
-      `wasm-step-profile: unknown --workload ${values.workload} (seedcnn-train or resnet18-train)`,
+      `step-profile: unknown --workload ${values.workload} (seedcnn-train, seedcnn-infer, resnet18-train or resnet18-infer)`,
     );
     process.exit(2);
   }
 
-  function runSteps(net: Module, x: Tensor, optimizer: Adam | SGD): void {
+  function trainingStep(net: Module, x: Tensor, optimizer: Adam | SGD): () => void {
     net.train();
     const labels = new Int32Array(x.shape[0]!).map((_, i) => i % 10);
-    const trainStep = () => {
+    return () => {
       const loss = crossEntropy(net.call(x), labels);
       optimizer.zeroGrad();
       loss.backward();
       optimizer.step();
     };
+  }
+
+  function runSteps(trainStep: () => void): void {
     for (let i = 0; i < 3; i++) trainStep();
     const steps = Number(values.steps);
     const stepTimes: number[] = [];
