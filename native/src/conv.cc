@@ -141,15 +141,6 @@ void scatter_to_panels(const float* row, int64_t count, int64_t k_total, int64_t
   }
 }
 
-// Reserves `count` floats of a scratch slot for each of the pool's threads up front, so tasks never
-// allocate and an allocation failure is seen before any work starts.
-bool reserve(ScratchSlot slot, int threads, int64_t count) {
-  for (int t = 0; t < threads; ++t) {
-    if (scratch(slot, t, static_cast<size_t>(std::max<int64_t>(count, 1))) == nullptr) return false;
-  }
-  return true;
-}
-
 // Number of chunks to cut `positions` output positions of one sample into: enough tasks for every
 // thread when the batch is small, and chunks whose packed buffers of `floats_per_position` floats
 // per position stay near L2 size.
@@ -405,7 +396,7 @@ bool forward_batched(const float* x, const float* weight, float* out, const Conv
       scratch(ScratchSlot::kBatchColumns, 0, static_cast<size_t>(packed_size(block * positions, k, kernels.nr)));
   float* product = scratch(ScratchSlot::kBatchProducts, 0, static_cast<size_t>(g.out_channels * block * positions));
   if (packed_weight == nullptr || columns == nullptr || product == nullptr ||
-      !reserve(ScratchSlot::kColumns, workers, block * positions)) {
+      !reserve_scratch(ScratchSlot::kColumns, workers, block * positions)) {
     return false;
   }
   pack_weights(kernels, weight, g.out_channels, k, kernels.mr, packed_weight);
@@ -502,9 +493,9 @@ bool forward_grid(const float* x, const float* weight, float* out, const ConvGeo
   const int64_t window_size = window_floats(g, grid, window_rows);
   const int64_t* offsets = tap_row_offsets(g, grid, window_rows);
   const int64_t columns_size = positions_as_rows ? packed_size(width, k, columns_width) : 0;
-  if (offsets == nullptr || !reserve(columns_slot, workers, columns_size) ||
-      !reserve(ScratchSlot::kColumns, workers, window_size) ||
-      !reserve(ScratchSlot::kTile, workers, g.out_channels * width)) {
+  if (offsets == nullptr || !reserve_scratch(columns_slot, workers, columns_size) ||
+      !reserve_scratch(ScratchSlot::kColumns, workers, window_size) ||
+      !reserve_scratch(ScratchSlot::kTile, workers, g.out_channels * width)) {
     return false;
   }
   threads.run(g.batch * chunk_count, [&](int64_t task, int thread) {
@@ -626,10 +617,10 @@ bool backward_weight_grid(const float* x, const float* grad_out, float* grad_wei
   const int64_t window_size = window_floats(g, grid, window_rows);
   const int64_t* offsets = tap_row_offsets(g, grid, window_rows);
   float* partials = scratch(ScratchSlot::kPartial, 0, static_cast<size_t>(groups * weights));
-  if (offsets == nullptr || partials == nullptr || !reserve(ScratchSlot::kColumns, workers, window_size) ||
-      !reserve(ScratchSlot::kPackedA, workers, channels_as_rows ? packed_size(k_chunk_size, width, k_width) : 0) ||
-      !reserve(ScratchSlot::kPackedB, workers, packed_size(g.out_channels, width, channel_width)) ||
-      !reserve(ScratchSlot::kTile, workers, g.out_channels * width)) {
+  if (offsets == nullptr || partials == nullptr || !reserve_scratch(ScratchSlot::kColumns, workers, window_size) ||
+      !reserve_scratch(ScratchSlot::kPackedA, workers, channels_as_rows ? packed_size(k_chunk_size, width, k_width) : 0) ||
+      !reserve_scratch(ScratchSlot::kPackedB, workers, packed_size(g.out_channels, width, channel_width)) ||
+      !reserve_scratch(ScratchSlot::kTile, workers, g.out_channels * width)) {
     return false;
   }
   threads.run(groups * k_chunks, [&](int64_t task, int thread) {
@@ -698,8 +689,8 @@ bool forward_generic(const float* x, const float* weight, float* out, const Conv
   const int64_t chunks = position_chunks(positions, k, g.batch, workers, nr);
   const int64_t width = chunk_width(positions, chunks, nr);
   const int64_t chunk_count = ceil_div(positions, width);
-  if (!reserve(ScratchSlot::kPackedB, workers, packed_size(width, k, nr)) ||
-      !reserve(ScratchSlot::kTile, workers, width)) {
+  if (!reserve_scratch(ScratchSlot::kPackedB, workers, packed_size(width, k, nr)) ||
+      !reserve_scratch(ScratchSlot::kTile, workers, width)) {
     return false;
   }
   threads.run(g.batch * chunk_count, [&](int64_t task, int thread) {
@@ -774,8 +765,8 @@ bool backward_input_generic(const float* grad_out, const float* weight, float* g
   // each input element, so it depends on the geometry only, never on the thread count.
   const int64_t chunks = std::max<int64_t>(1, ceil_div(positions * std::max(k, g.out_channels), 128 * 1024));
   const int64_t width = chunk_width(positions, std::min(chunks, ceil_div(positions, nr)), nr);
-  if (!reserve(ScratchSlot::kPackedB, workers, packed_size(width, g.out_channels, nr)) ||
-      !reserve(ScratchSlot::kColumns, workers, max_rows * width)) {
+  if (!reserve_scratch(ScratchSlot::kPackedB, workers, packed_size(width, g.out_channels, nr)) ||
+      !reserve_scratch(ScratchSlot::kColumns, workers, max_rows * width)) {
     return false;
   }
   threads.run(g.batch * groups, [&](int64_t task, int thread) {
@@ -837,9 +828,9 @@ bool backward_weight_generic(const float* x, const float* grad_out, float* grad_
 
   float* partials = scratch(ScratchSlot::kPartial, 0, static_cast<size_t>(groups * weights));
   if (partials == nullptr) return false;
-  if (!reserve(ScratchSlot::kPackedA, workers, packed_size(row_chunk_rows, width, mr)) ||
-      !reserve(ScratchSlot::kPackedB, workers, packed_size(g.out_channels, width, nr)) ||
-      !reserve(ScratchSlot::kTile, workers, mr * width)) {
+  if (!reserve_scratch(ScratchSlot::kPackedA, workers, packed_size(row_chunk_rows, width, mr)) ||
+      !reserve_scratch(ScratchSlot::kPackedB, workers, packed_size(g.out_channels, width, nr)) ||
+      !reserve_scratch(ScratchSlot::kTile, workers, mr * width)) {
     return false;
   }
   threads.run(groups * row_chunks, [&](int64_t task, int thread) {

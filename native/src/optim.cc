@@ -17,16 +17,11 @@
 
 #include "kernels.h"
 #include "thread_pool.h"
+#include "vector_clones.h"
 
 namespace tensile {
 
 namespace {
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define TENSILE_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define TENSILE_VECTOR_CLONES
-#endif
 
 TENSILE_VECTOR_CLONES
 void adam_range(float* __restrict parameter, const float* __restrict gradient, float* __restrict m,

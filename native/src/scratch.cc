@@ -1,5 +1,6 @@
 #include "scratch.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace tensile {
@@ -30,6 +31,13 @@ float* scratch(ScratchSlot slot, int thread, size_t count) {
   buffer.data = static_cast<float*>(memory);
   buffer.capacity = grown - 16;
   return buffer.data;
+}
+
+bool reserve_scratch(ScratchSlot slot, int threads, int64_t count) {
+  for (int t = 0; t < threads; ++t) {
+    if (scratch(slot, t, static_cast<size_t>(std::max<int64_t>(count, 1))) == nullptr) return false;
+  }
+  return true;
 }
 
 }  // namespace tensile

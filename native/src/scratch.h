@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace tensile {
 
@@ -23,6 +24,10 @@ enum class ScratchSlot : int {
 // Returns at least `count` floats for this slot and thread; the contents are unspecified.
 // thread may be any value in [0, kMaxThreads); returns nullptr when memory runs out.
 float* scratch(ScratchSlot slot, int thread, size_t count);
+
+// Reserves `count` floats of a slot for each of threads [0, threads) up front, so tasks never
+// allocate and an allocation failure is seen before any work starts. False when memory runs out.
+bool reserve_scratch(ScratchSlot slot, int threads, int64_t count);
 
 // Upper bound on the pool size, so per-thread scratch can live in fixed tables.
 constexpr int kMaxThreads = 256;

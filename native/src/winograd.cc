@@ -35,6 +35,7 @@
 #include "gemm.h"
 #include "scratch.h"
 #include "thread_pool.h"
+#include "vector_clones.h"
 
 namespace tensile {
 
@@ -170,12 +171,6 @@ void pack_transformed_weights(const float* weight, bool flipped, int64_t out_cha
     }
   });
 }
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define TENSILE_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define TENSILE_VECTOR_CLONES
-#endif
 
 // Lays input rows 2·ty − 1 + r (r = 0..3) of the block's tile rows end to end, one strip per r: tile
 // row q's part starts at q·2·row_lanes with the left padding zero, then the row, then zeros; rows
@@ -467,13 +462,6 @@ inline void inverse_kernel_transform(const float* u, int64_t stride, float* w) {
   }
 }
 
-bool reserve(ScratchSlot slot, int threads, int64_t count) {
-  for (int t = 0; t < threads; ++t) {
-    if (scratch(slot, t, static_cast<size_t>(std::max<int64_t>(count, 1))) == nullptr) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 void set_winograd_enabled(bool enabled) { winograd_enabled = enabled; }
@@ -501,9 +489,9 @@ bool winograd_forward(const float* x, const float* weight, bool flipped, float* 
   const int64_t packed_stride = region_stride(packed_size(g.out_channels, g.in_channels, kernels.mr));
   float* packed = scratch(ScratchSlot::kPackedA, 0, static_cast<size_t>(kPositions * packed_stride));
   const int owners = plan.shared ? 1 : workers;
-  if (packed == nullptr || !reserve(ScratchSlot::kColumns, owners, kPositions * plan.v_stride) ||
-      !reserve(ScratchSlot::kTile, owners, kPositions * plan.m_stride) ||
-      !reserve(ScratchSlot::kPartial, workers, 4 * plan.strip + g.out_width)) {
+  if (packed == nullptr || !reserve_scratch(ScratchSlot::kColumns, owners, kPositions * plan.v_stride) ||
+      !reserve_scratch(ScratchSlot::kTile, owners, kPositions * plan.m_stride) ||
+      !reserve_scratch(ScratchSlot::kPartial, workers, 4 * plan.strip + g.out_width)) {
     return false;
   }
   pack_transformed_weights(weight, flipped, g.out_channels, g.in_channels, kernels.mr, packed_stride, packed);
@@ -541,9 +529,9 @@ bool winograd_weight_gradient(const float* x, const float* grad_out, float* grad
   float* v = scratch(ScratchSlot::kColumns, 0, static_cast<size_t>(kPositions * plan.v_stride));
   float* m = scratch(ScratchSlot::kTile, 0, static_cast<size_t>(kPositions * plan.m_stride));
   float* u = scratch(ScratchSlot::kBatchProducts, 0, static_cast<size_t>(kPositions * u_stride));
-  if (v == nullptr || m == nullptr || u == nullptr || !reserve(ScratchSlot::kPartial, workers, 4 * plan.strip) ||
-      !reserve(ScratchSlot::kPackedA, workers, packed_size(g.out_channels, plan.lanes, kernels.mr)) ||
-      !reserve(ScratchSlot::kBatchColumns, workers, packed_size(g.in_channels, plan.lanes, kernels.nr))) {
+  if (v == nullptr || m == nullptr || u == nullptr || !reserve_scratch(ScratchSlot::kPartial, workers, 4 * plan.strip) ||
+      !reserve_scratch(ScratchSlot::kPackedA, workers, packed_size(g.out_channels, plan.lanes, kernels.mr)) ||
+      !reserve_scratch(ScratchSlot::kBatchColumns, workers, packed_size(g.in_channels, plan.lanes, kernels.nr))) {
     return false;
   }
   const int64_t in_tasks = std::min<int64_t>(g.in_channels, 4 * workers);
