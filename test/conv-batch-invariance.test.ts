@@ -61,6 +61,18 @@ const geometries: { name: string; geometry: Conv2dGeometry }[] = [
     }),
   },
   {
+    name: '14x14 image, 32 channels, batch 6 (native: Winograd, blocks of whole samples)',
+    geometry: convGeometry({
+      batch: 6,
+      inChannels: 32,
+      inHeight: 14,
+      inWidth: 14,
+      outChannels: 32,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
     name: '3x3 stride 2 (phase planes)',
     geometry: convGeometry({
       batch: 4,

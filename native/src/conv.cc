@@ -945,7 +945,7 @@ bool conv2d_backward_input(const float* grad_out, const float* weight, float* gr
 bool conv2d_backward_weight(const float* x, const float* grad_out, float* grad_weight, const ConvGeometry& g) {
   const bool empty = g.batch == 0 || g.out_height == 0 || g.out_width == 0 || g.in_channels == 0 ||
                      g.out_channels == 0 || g.kernel_height == 0 || g.kernel_width == 0;
-  if (!empty && winograd_applies(g)) return winograd_weight_gradient(x, grad_out, grad_weight, g);
+  if (!empty && winograd_weight_gradient_applies(g)) return winograd_weight_gradient(x, grad_out, grad_weight, g);
   if (g.stride_height == 1 && g.stride_width == 1 && !empty) return backward_weight_grid(x, grad_out, grad_weight, g);
   return backward_weight_generic(x, grad_out, grad_weight, g);
 }

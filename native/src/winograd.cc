@@ -77,10 +77,14 @@ struct Plan {
   bool shared;
 };
 
-// Chooses rows per block: blocks of 32 to 256 lanes (fewer when the channels are many, so that V
-// and M stay near L2), whose lanes fill whole GEMM panels as far as possible, and at least two
-// blocks per thread when there are enough tile rows. Where such blocks would fill less than 80% of
-// their panels (few tile rows, as with one small image), all threads share larger blocks instead.
+// Chooses rows per block. Where one sample's tile rows fit a block (up to twice the target lanes),
+// blocks are whole samples: then a block's input of each channel is one run of memory, where blocks
+// cut across samples read runs of a few rows that the hardware prefetchers never get going on (at
+// batch 256 of 28² images, the input copy took twice as long). Otherwise: blocks of 32 to 256 lanes
+// (fewer when the channels are many, so that V and M stay near L2), whose lanes fill whole GEMM
+// panels as far as possible, and at least two blocks per thread when there are enough tile rows.
+// Where such blocks would fill less than 80% of their panels (few tile rows, as with one small
+// image), all threads share larger blocks instead.
 Plan make_plan(const ConvGeometry& g, int nr, int threads, bool shared) {
   Plan plan;
   plan.tiles_y = ceil_div(g.out_height, 2);
@@ -91,21 +95,30 @@ Plan make_plan(const ConvGeometry& g, int nr, int threads, bool shared) {
   const int64_t channels = g.in_channels + g.out_channels;
   const int64_t target = std::clamp<int64_t>((shared ? kSharedBlockFloats : kBlockFloats) / (kPositions * channels), 32,
                                              shared ? 512 : 256);
-  const int64_t max_rows = std::max<int64_t>(1, target / plan.row_lanes);
-  const int64_t spread_rows = shared ? plan.tile_rows : std::max<int64_t>(1, plan.tile_rows / (2 * threads));
-  const int64_t limit = std::max<int64_t>(1, std::min(max_rows, spread_rows));
+  const int64_t sample_lanes = plan.tiles_y * plan.row_lanes;
   int64_t best = 1;
   double best_use = 0.0;
-  for (int64_t rows = 1; rows <= limit; ++rows) {
-    const int64_t lanes = rows * plan.row_lanes;
-    const double use = static_cast<double>(lanes) / static_cast<double>(round_up(lanes, nr));
-    // Prefer fuller panels; among equally full ones, larger blocks (fewer passes over U).
-    if (use > best_use + 1e-9 || (use > best_use - 1e-9 && rows > best)) {
-      best = rows;
-      best_use = use;
-    }
+  if (!shared && sample_lanes <= 2 * target && g.batch >= 2 * threads) {
+    best = plan.tiles_y * std::clamp<int64_t>(target / sample_lanes, 1, g.batch / (2 * threads));
+    best_use = static_cast<double>(best * plan.row_lanes) / static_cast<double>(round_up(best * plan.row_lanes, nr));
   }
-  if (!shared && best_use < 0.8) return make_plan(g, nr, threads, true);
+  if (best_use < 0.8) {
+    const int64_t max_rows = std::max<int64_t>(1, target / plan.row_lanes);
+    const int64_t spread_rows = shared ? plan.tile_rows : std::max<int64_t>(1, plan.tile_rows / (2 * threads));
+    const int64_t limit = std::max<int64_t>(1, std::min(max_rows, spread_rows));
+    best = 1;
+    best_use = 0.0;
+    for (int64_t rows = 1; rows <= limit; ++rows) {
+      const int64_t lanes = rows * plan.row_lanes;
+      const double use = static_cast<double>(lanes) / static_cast<double>(round_up(lanes, nr));
+      // Prefer fuller panels; among equally full ones, larger blocks (fewer passes over U).
+      if (use > best_use + 1e-9 || (use > best_use - 1e-9 && rows > best)) {
+        best = rows;
+        best_use = use;
+      }
+    }
+    if (!shared && best_use < 0.8) return make_plan(g, nr, threads, true);
+  }
   plan.rows_per_block = best;
   plan.blocks = ceil_div(plan.tile_rows, best);
   plan.lanes = round_up(best * plan.row_lanes, nr);
@@ -172,37 +185,6 @@ void pack_transformed_weights(const float* weight, bool flipped, int64_t out_cha
   });
 }
 
-// Lays input rows 2·ty − 1 + r (r = 0..3) of the block's tile rows end to end, one strip per r: tile
-// row q's part starts at q·2·row_lanes with the left padding zero, then the row, then zeros; rows
-// outside the image are zeros. Lane k's patch row r is then floats 2k .. 2k + 3 of strip r.
-// `strips` holds 4 strips of plan.strip floats.
-// Plain loops copy and clear: the rows are tens of floats, where calls to memcpy and memset (which GCC
-// would otherwise turn the loops back into) cost more than the copy.
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) TENSILE_VECTOR_CLONES
-void fill_strips(const float* channel_of_sample0, int64_t sample_stride, const ConvGeometry& g, const Plan& plan,
-                 int64_t row_begin, int64_t row_end, float* strips) {
-  const int64_t part = 2 * plan.row_lanes;
-  for (int r = 0; r < 4; ++r) {
-    float* strip = strips + r * plan.strip;
-    for (int64_t row = row_begin; row < row_end; ++row) {
-      const int64_t n = row / plan.tiles_y;
-      const int64_t y = 2 * (row % plan.tiles_y) - 1 + r;
-      float* to = strip + (row - row_begin) * part;
-      if (y < 0 || y >= g.in_height) {
-        for (int64_t j = 0; j < part; ++j) to[j] = 0.0f;
-        continue;
-      }
-      const float* line = channel_of_sample0 + n * sample_stride + y * g.in_width;
-      to[0] = 0.0f;
-      for (int64_t j = 0; j < g.in_width; ++j) to[1 + j] = line[j];
-      for (int64_t j = 1 + g.in_width; j < part; ++j) to[j] = 0.0f;
-    }
-    // Lanes past the block's rows (to the end of the last panel) read zeros.
-    const int64_t used = (row_end - row_begin) * part;
-    std::memset(strip + used, 0, static_cast<size_t>(plan.strip - used) * sizeof(float));
-  }
-}
-
 // Eight and sixteen floats at any address (GCC vector extensions: one AVX or AVX-512 register,
 // several SSE ones). Only inlined helpers take and return them, so the ABI note GCC gives for the
 // baseline clone does not apply.
@@ -223,6 +205,60 @@ __attribute__((always_inline)) inline Lanes load(const float* from) {
 template <typename Lanes>
 __attribute__((always_inline)) inline void store(float* to, Lanes value) {
   __builtin_memcpy(to, &value, sizeof(Lanes));
+}
+
+// Copies `count` floats (at least one vector's worth) in whole vectors, the last one overlapping the
+// one before it instead of reading or writing past either end.
+template <typename Lanes>
+__attribute__((always_inline)) inline void copy_floats(const float* from, int64_t count, float* to) {
+  constexpr int width = sizeof(Lanes) / sizeof(float);
+  for (int64_t j = 0; j + width < count; j += width) store<Lanes>(to + j, load<Lanes>(from + j));
+  store<Lanes>(to + count - width, load<Lanes>(from + count - width));
+}
+
+// Lays input rows 2·ty − 1 + r (r = 0..3) of the block's tile rows end to end, one strip per r: tile
+// row q's part starts at q·2·row_lanes with the left padding zero, then the row, then zeros; rows
+// outside the image are zeros. Lane k's patch row r is then floats 2k .. 2k + 3 of strip r.
+// `strips` holds 4 strips of plan.strip floats.
+// Rows are copied and cleared in whole vectors (a part's zeros may spill into the next part, which
+// is written after it, or into the strip's tail, cleared last): the rows are tens of floats, where
+// calls to memcpy and memset, or loops with scalar heads and tails, cost more than the copy.
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) TENSILE_VECTOR_CLONES
+void fill_strips(const float* channel_of_sample0, int64_t sample_stride, const ConvGeometry& g, const Plan& plan,
+                 int64_t row_begin, int64_t row_end, float* strips) {
+  const int64_t part = 2 * plan.row_lanes;
+  const int64_t width = g.in_width;
+  const Lanes16 zeros = {};
+  for (int r = 0; r < 4; ++r) {
+    float* strip = strips + r * plan.strip;
+    int64_t n = row_begin / plan.tiles_y;
+    int64_t ty = row_begin % plan.tiles_y;
+    float* to = strip;
+    for (int64_t row = row_begin; row < row_end; ++row, to += part) {
+      const int64_t y = 2 * ty - 1 + r;
+      if (y < 0 || y >= g.in_height) {
+        for (int64_t j = 0; j < part; j += 16) store<Lanes16>(to + j, zeros);
+      } else {
+        const float* line = channel_of_sample0 + n * sample_stride + y * width;
+        to[0] = 0.0f;
+        if (width >= 16) {
+          copy_floats<Lanes16>(line, width, to + 1);
+        } else if (width >= 8) {
+          copy_floats<Lanes8>(line, width, to + 1);
+        } else {
+          for (int64_t j = 0; j < width; ++j) to[1 + j] = line[j];
+        }
+        for (int64_t j = 1 + width; j < part; ++j) to[j] = 0.0f;
+      }
+      if (++ty == plan.tiles_y) {
+        ty = 0;
+        ++n;
+      }
+    }
+    // Lanes past the block's rows (to the end of the last panel) read zeros.
+    const int64_t used = (row_end - row_begin) * part;
+    std::memset(strip + used, 0, static_cast<size_t>(plan.strip - used) * sizeof(float));
+  }
 }
 
 // One vector of lanes (as many as Lanes holds) of transform_input_lanes: lane k's patch row r reads
@@ -473,11 +509,20 @@ bool winograd_applies(const ConvGeometry& g) {
                      g.dilation_height == 1 && g.dilation_width == 1 && g.pad_top == 1 && g.pad_left == 1 &&
                      g.out_height == g.in_height && g.out_width == g.in_width && g.in_height > 0 && g.in_width > 0;
   // The transforms cost per tile and channel what the products save per tile and channel pair, so
-  // fewer than ~48 channels on either side gain nothing (32 → 32 at 28² measured even). At 512 × 512
-  // channels the weights' transform alone (16 MB written per call, 2.4 ms on one core) takes what
-  // the products save on ResNet's 7×7 layers at batch 8. The choice never depends on the batch size,
-  // so a sample gives the same bits alone as in any batch.
-  return shape && g.in_channels >= 48 && g.out_channels >= 48 && g.in_channels * g.out_channels <= 256 * 256;
+  // fewer than ~32 channels on either side gain nothing (32 → 32 at 28² gains 10–15% with blocks
+  // of whole samples, nothing with blocks cut across samples). At 512 × 512 channels the weights'
+  // transform alone (16 MB written per call, 2.4 ms on one core) takes what the products save on
+  // ResNet's 7×7 layers at batch 8. The choice never depends on the batch size, so a sample gives
+  // the same bits alone as in any batch.
+  return shape && g.in_channels >= 32 && g.out_channels >= 32 && g.in_channels * g.out_channels <= 256 * 256;
+}
+
+bool winograd_weight_gradient_applies(const ConvGeometry& g) {
+  // The weight gradient's transforms and packing (its products' depth is the batch's tiles) cost
+  // more than its products save below ~192 channels a side: measured against the direct weight
+  // gradient, 1.5× slower at 64 → 64 (14² and 32² images), even at 128 → 128 (16²), 1.5× faster at
+  // 256 → 256 (8²).
+  return winograd_applies(g) && g.in_channels >= 192 && g.out_channels >= 192;
 }
 
 bool winograd_forward(const float* x, const float* weight, bool flipped, float* out, const ConvGeometry& g,

@@ -15,9 +15,13 @@ bool winograd_applies(const ConvGeometry& g);
 bool winograd_forward(const float* x, const float* weight, bool flipped, float* out, const ConvGeometry& g,
                       const ConvEpilogue* epilogue);
 
+// Whether winograd_weight_gradient computes this geometry's weight gradient (a subset of the
+// geometries where winograd_applies).
+bool winograd_weight_gradient_applies(const ConvGeometry& g);
+
 // grad_weight = the weight gradient of conv(x, ·) for output gradient grad_out, by the transposes of
 // the same transforms (16 products whose depth is the tiles of the batch). For geometries where
-// winograd_applies.
+// winograd_weight_gradient_applies.
 bool winograd_weight_gradient(const float* x, const float* grad_out, float* grad_weight, const ConvGeometry& g);
 
 // On by default; TENSILE_NATIVE_WINOGRAD=0 or this switch turns it off (the direct convolution then

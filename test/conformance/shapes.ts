@@ -419,7 +419,7 @@ export const convCases: readonly { name: string; geometry: Conv2dGeometry }[] = 
     }),
   },
   {
-    // The native backend's Winograd F(2×2, 3×3) path (48 to 256 channels): odd sizes, whose last
+    // The native backend's Winograd F(2×2, 3×3) path (32 to 256 channels): odd sizes, whose last
     // tiles are half outside the image, and two samples' tile rows in one block.
     name: 'Winograd shape: 48 to 56 channels, 9x11, batch 2',
     geometry: convGeometry({
@@ -454,6 +454,32 @@ export const convCases: readonly { name: string; geometry: Conv2dGeometry }[] = 
       inHeight: 7,
       inWidth: 6,
       outChannels: 136,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
+    // Blocks of whole samples (batch 4: two per thread at two threads, four at one).
+    name: 'Winograd shape: 32 to 32 channels, 14x14, batch 4 (whole-sample blocks)',
+    geometry: convGeometry({
+      batch: 4,
+      inChannels: 32,
+      inHeight: 14,
+      inWidth: 14,
+      outChannels: 32,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
+    // The native Winograd weight gradient (192 to 256 channels a side).
+    name: 'Winograd weight-gradient shape: 200 to 192 channels, 6x5, batch 2',
+    geometry: convGeometry({
+      batch: 2,
+      inChannels: 200,
+      inHeight: 6,
+      inWidth: 5,
+      outChannels: 192,
       kernel: [3, 3],
       pad: [1, 1],
     }),
