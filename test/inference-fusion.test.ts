@@ -87,19 +87,47 @@ function bothWays(model: Module, x: Tensor): [Tensor, Tensor] {
   }
 }
 
-/** Runs fn on a backend that counts the fused convolutions run. */
-function countingFused<T>(fn: () => T): { result: T; fusedCalls: number } {
+/** Runs fn on a backend that counts the fused convolutions run (pooled ones also on their own). */
+function countingFused<T>(fn: () => T): { result: T; fusedCalls: number; pooledCalls: number } {
   const backend = getBackend();
   let fusedCalls = 0;
+  let pooledCalls = 0;
   const counting: Backend = {
     ...backend,
     conv2dForwardFused(...args: Parameters<Backend['conv2dForwardFused']>) {
       fusedCalls++;
       backend.conv2dForwardFused(...args);
     },
+    conv2dForwardFusedMaxPool(...args: Parameters<Backend['conv2dForwardFusedMaxPool']>) {
+      fusedCalls++;
+      pooledCalls++;
+      backend.conv2dForwardFusedMaxPool(...args);
+    },
   };
   const result = withBackend(counting, fn);
-  return { result, fusedCalls };
+  return { result, fusedCalls, pooledCalls };
+}
+
+/**
+ * conv → BN → ReLU → conv → BN → ReLU → 2×2 max pooling (with `poolOptions`) at 32 channels, where
+ * the native backend pools inside its Winograd convolution, then GAP.
+ */
+function pooledModel(poolOptions: { ceilMode?: boolean } = {}): Sequential {
+  manualSeed(12);
+  return new Sequential(
+    new Conv2d(3, 32, 3, { padding: 1, bias: false }),
+    new BatchNorm(32),
+    new ReLU(),
+    new Conv2d(32, 32, 3, { padding: 1, bias: false }),
+    new BatchNorm(32),
+    new ReLU(),
+    new MaxPool2d(2, poolOptions),
+    new Conv2d(32, 32, 3, { padding: 1, bias: false }),
+    new BatchNorm(32),
+    new MaxPool2d(2),
+    new GlobalAvgPool2d(),
+    new Flatten(),
+  );
 }
 
 describe('the inference rewrite', () => {
@@ -120,6 +148,69 @@ describe('the inference rewrite', () => {
           assertSameBits(a.data, b.data, `${name}, ResNet ${kind}`);
         }
       });
+    }
+  });
+
+  it('pools 2×2 inside the fused convolution with the bits of the layers, on every backend and size', () => {
+    for (const name of availableBackends()) {
+      withBackend(backendByName(name), () => {
+        for (const ceilMode of [false, true]) {
+          const model = pooledModel({ ceilMode });
+          for (const size of [8, 9, 14]) {
+            manualSeed(size);
+            const images = randn([3, 3, size, size]);
+            trainSteps(model, images, 1);
+            const [fused, unfused] = bothWays(model, images);
+            assertSameBits(fused.data, unfused.data, `${name}, ${size}×${size}, ceilMode ${ceilMode}`);
+            // Both poolings join their convolution, except ceilMode's on an odd size (a last window
+            // of one row or column).
+            const pooled = ceilMode && size % 2 === 1 ? 1 : 2;
+            const counted = countingFused(() => noGrad(() => model.call(images)));
+            assert.equal(counted.fusedCalls, 3, `${name}, ${size}×${size}: fused convolutions`);
+            assert.equal(
+              counted.pooledCalls,
+              pooled,
+              `${name}, ${size}×${size}, ceilMode ${ceilMode}: pooled`,
+            );
+            assertSameBits(counted.result.data, fused.data, `${name}, ${size}×${size}: counted run`);
+          }
+        }
+      });
+    }
+  });
+
+  it('leaves the pooling out of the fused convolution when the pooling has hooks or is not 2×2 stride 2', () => {
+    const model = pooledModel().eval();
+    manualSeed(13);
+    const x = randn([2, 3, 10, 10]);
+    const pool = model.layers[6] as MaxPool2d;
+    const seen: number[][] = [];
+    const handle = pool.registerForwardHook((_module, input, output) => {
+      seen.push([...input.shape], [...output.shape]);
+    });
+    const hooked = countingFused(() => noGrad(() => model.call(x)));
+    handle.remove();
+    assert.deepEqual(seen, [
+      [2, 32, 10, 10],
+      [2, 32, 5, 5],
+    ]);
+    assert.equal(hooked.fusedCalls, 3);
+    assert.equal(hooked.pooledCalls, 1, 'only the last pooling, which has no hook');
+    const [fused, unfused] = bothWays(model, x);
+    assertSameBits(hooked.result.data, unfused.data, 'hooked pooling');
+    assertSameBits(fused.data, unfused.data, 'after the hook is gone');
+    for (const options of [{ stride: 1 }, { padding: 1 }]) {
+      manualSeed(14);
+      const other = new Sequential(
+        new Conv2d(3, 32, 3, { padding: 1, bias: false }),
+        new BatchNorm(32),
+        new ReLU(),
+        new MaxPool2d(2, options),
+      ).eval();
+      const counted = countingFused(() => noGrad(() => other.call(x)));
+      assert.equal(counted.pooledCalls, 0, JSON.stringify(options));
+      const [a, b] = bothWays(other, x);
+      assertSameBits(a.data, b.data, JSON.stringify(options));
     }
   });
 

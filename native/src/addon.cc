@@ -345,6 +345,36 @@ napi_value Conv2dForwardFused(napi_env env, napi_callback_info info) {
   return call.failed() ? nullptr : undefined(env);
 }
 
+// conv2dForwardFusedMaxPool(x, weight, scale, shift, out, relu, ...geometry): conv2dForwardFused
+// (no residual) followed by 2×2 max pooling with stride 2, out [batch, out_channels, out_height / 2,
+// out_width / 2]. Returns false, touching nothing, where the convolution cannot pool as it writes.
+napi_value Conv2dForwardFusedMaxPool(napi_env env, napi_callback_info info) {
+  Call call(env, info);
+  auto x = call.floats(0, "x");
+  auto weight = call.floats(1, "weight");
+  auto scale = call.floats(2, "scale");
+  auto shift = call.floats(3, "shift");
+  auto out = call.floats(4, "out");
+  const bool relu = call.flag(5, "relu");
+  const ConvGeometry g = conv_geometry(call, 6);
+  call.require(x, call.product({g.batch, g.in_channels, g.in_height, g.in_width}), "x");
+  call.require(weight, call.product({g.out_channels, g.in_channels, g.kernel_height, g.kernel_width}), "weight");
+  call.require(out, call.product({g.batch, g.out_channels, g.out_height / 2, g.out_width / 2}), "out");
+  call.require(scale, g.out_channels, "scale");
+  call.require(shift, g.out_channels, "shift");
+  if (call.failed()) return nullptr;
+  const ConvEpilogue epilogue{scale.data, shift.data, nullptr, relu};
+  bool declined = false;
+  {
+    std::lock_guard<std::mutex> lock(kernel_mutex);
+    if (!conv2d_forward_fused_max_pool(x.data, weight.data, out.data, g, epilogue, &declined)) call.fail_memory();
+  }
+  if (call.failed()) return nullptr;
+  napi_value result;
+  napi_get_boolean(env, !declined, &result);
+  return result;
+}
+
 // maxPool2dValues(x, out, ...geometry): max pooling without the argmax (inference).
 napi_value MaxPool2dValues(napi_env env, napi_callback_info info) {
   Call call(env, info);
@@ -754,6 +784,8 @@ NAPI_MODULE_INIT() {
       {"conv2dBackwardInput", nullptr, Conv2dBackwardInput, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"conv2dBackwardWeight", nullptr, Conv2dBackwardWeight, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"conv2dForwardFused", nullptr, Conv2dForwardFused, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dForwardFusedMaxPool", nullptr, Conv2dForwardFusedMaxPool, nullptr, nullptr, nullptr, napi_default,
+       nullptr},
       {"maxPool2dForward", nullptr, MaxPool2dForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPool2dValues", nullptr, MaxPool2dValues, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPool2dBackward", nullptr, MaxPool2dBackward, nullptr, nullptr, nullptr, napi_default, nullptr},

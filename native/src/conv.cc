@@ -917,6 +917,15 @@ bool conv2d_forward_fused(const float* x, const float* weight, float* out, const
   return forward_generic(x, weight, out, g, &epilogue);
 }
 
+bool conv2d_forward_fused_max_pool(const float* x, const float* weight, float* out, const ConvGeometry& g,
+                                   const ConvEpilogue& epilogue, bool* declined) {
+  *declined = epilogue.residual != nullptr || !winograd_applies(g);
+  if (*declined) return true;
+  ConvEpilogue pooled = epilogue;
+  pooled.max_pool = true;
+  return winograd_forward(x, weight, false, out, g, &pooled);
+}
+
 bool conv2d_backward_input(const float* grad_out, const float* weight, float* grad_x, const ConvGeometry& g) {
   const bool stride_one = g.stride_height == 1 && g.stride_width == 1;
   // The flipped convolution needs padding (K-1)·dilation - pad ≥ 0, true unless padding exceeds the

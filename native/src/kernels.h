@@ -29,10 +29,18 @@ struct ConvEpilogue {
   const float* shift;
   const float* residual;  // may be null
   bool relu;
+  // Then 2×2 max pooling with stride 2 (no residual): out is [batch, out_channels, out_height / 2,
+  // out_width / 2] (rounded down), the values max_pool2d_forward gives on the convolution's output.
+  bool max_pool = false;
 };
 
 bool conv2d_forward_fused(const float* x, const float* weight, float* out, const ConvGeometry& g,
                           const ConvEpilogue& epilogue);
+// conv2d_forward_fused with epilogue.max_pool set, where the convolution can pool as it writes
+// (the Winograd shapes, whose 2×2 output tiles are the pooling windows); false, touching nothing,
+// elsewhere.
+bool conv2d_forward_fused_max_pool(const float* x, const float* weight, float* out, const ConvGeometry& g,
+                                   const ConvEpilogue& epilogue, bool* declined);
 bool conv2d_backward_input(const float* grad_out, const float* weight, float* grad_x, const ConvGeometry& g);
 bool conv2d_backward_weight(const float* x, const float* grad_out, float* grad_weight, const ConvGeometry& g);
 

@@ -36,6 +36,7 @@
 #include "scratch.h"
 #include "thread_pool.h"
 #include "vector_clones.h"
+#include "vector_lanes.h"
 
 namespace tensile {
 
@@ -78,7 +79,7 @@ struct Plan {
 };
 
 // Chooses rows per block. Where one sample's tile rows fit a block (up to twice the target lanes),
-// blocks are whole samples: then a block's input of each channel is one run of memory, where blocks
+// blocks are whole samples (see below for how many): then a block's input of each channel is one run of memory, where blocks
 // cut across samples read runs of a few rows that the hardware prefetchers never get going on (at
 // batch 256 of 28² images, the input copy took twice as long). Otherwise: blocks of 32 to 256 lanes
 // (fewer when the channels are many, so that V and M stay near L2), whose lanes fill whole GEMM
@@ -99,8 +100,18 @@ Plan make_plan(const ConvGeometry& g, int nr, int threads, bool shared) {
   int64_t best = 1;
   double best_use = 0.0;
   if (!shared && sample_lanes <= 2 * target && g.batch >= 2 * threads) {
-    best = plan.tiles_y * std::clamp<int64_t>(target / sample_lanes, 1, g.batch / (2 * threads));
-    best_use = static_cast<double>(best * plan.row_lanes) / static_cast<double>(round_up(best * plan.row_lanes, nr));
+    // As many samples as fill the panels best (fewest among equals), up to four times the target
+    // lanes: four 14² samples fill 7 panels of 32 lanes exactly where one fills 56 of 64 (7% faster
+    // at 64 channels, though V and M then outgrow L2).
+    const int64_t most = std::max<int64_t>(1, std::min(4 * target / sample_lanes, g.batch / (2 * threads)));
+    for (int64_t samples = 1; samples <= most; ++samples) {
+      const int64_t lanes = samples * sample_lanes;
+      const double use = static_cast<double>(lanes) / static_cast<double>(round_up(lanes, nr));
+      if (use > best_use + 1e-9) {
+        best = samples * plan.tiles_y;
+        best_use = use;
+      }
+    }
   }
   if (best_use < 0.8) {
     const int64_t max_rows = std::max<int64_t>(1, target / plan.row_lanes);
@@ -183,28 +194,6 @@ void pack_transformed_weights(const float* weight, bool flipped, int64_t out_cha
       }
     }
   });
-}
-
-// Eight and sixteen floats at any address (GCC vector extensions: one AVX or AVX-512 register,
-// several SSE ones). Only inlined helpers take and return them, so the ABI note GCC gives for the
-// baseline clone does not apply.
-#pragma GCC diagnostic ignored "-Wpsabi"
-typedef float Lanes8 __attribute__((vector_size(32), aligned(4), may_alias));
-typedef int Indices8 __attribute__((vector_size(32)));
-typedef float Lanes16 __attribute__((vector_size(64), aligned(4), may_alias));
-typedef int Indices16 __attribute__((vector_size(64)));
-
-// Through memcpy: a template argument drops the typedefs' alignment, and the copies compile to
-// unaligned vector moves.
-template <typename Lanes>
-__attribute__((always_inline)) inline Lanes load(const float* from) {
-  Lanes value;
-  __builtin_memcpy(&value, from, sizeof(Lanes));
-  return value;
-}
-template <typename Lanes>
-__attribute__((always_inline)) inline void store(float* to, Lanes value) {
-  __builtin_memcpy(to, &value, sizeof(Lanes));
 }
 
 // Copies `count` floats (at least one vector's worth) in whole vectors, the last one overlapping the
@@ -363,16 +352,52 @@ void interleave_row(const float* __restrict even, const float* __restrict odd, i
   if (width % 2 != 0) to[width - 1] = even[pairs];
 }
 
-// out[n, o] for the block's tile rows from M, then the epilogue. `strips` holds 4·lanes + width
-// floats.
+// One pooled output row: the 2×2 window of tile k is (top_even[k], top_odd[k], bottom_even[k],
+// bottom_odd[k]), after the epilogue, taken in max_pool2d_forward's order (row-major: the first
+// value, then any greater one or NaN).
+TENSILE_VECTOR_CLONES
+void pool_tiles(const float* __restrict top_even, const float* __restrict top_odd, const float* __restrict bottom_even,
+                const float* __restrict bottom_odd, int64_t count, float* __restrict to) {
+  for (int64_t k = 0; k < count; ++k) {
+    float best = top_even[k];
+    const float b = top_odd[k];
+    best = (b > best) | (b != b) ? b : best;
+    const float c = bottom_even[k];
+    best = (c > best) | (c != c) ? c : best;
+    const float d = bottom_odd[k];
+    best = (d > best) | (d != d) ? d : best;
+    to[k] = best;
+  }
+}
+
+// out[n, o] for the block's tile rows from M, then the epilogue (and with epilogue->max_pool, the
+// pooling). `strips` holds 4·lanes + max(width, lanes) floats.
 void transform_output_block(const float* m, const ConvGeometry& g, const Plan& plan, int64_t row_begin,
                             int64_t row_end, int64_t channel_begin, int64_t channel_end,
                             const ConvEpilogue* epilogue, float* strips, float* out) {
   const int64_t plane = g.out_height * g.out_width;
   const int64_t lanes = (row_end - row_begin) * plan.row_lanes;
   float* row_buffer = strips + 4 * lanes;
+  const bool pool = epilogue != nullptr && epilogue->max_pool;
+  const int64_t pooled_height = g.out_height / 2;
+  const int64_t pooled_width = g.out_width / 2;
   for (int64_t o = channel_begin; o < channel_end; ++o) {
     transform_output_lanes(m + o * plan.lanes, plan.m_stride, lanes, strips);
+    if (pool) {
+      // The epilogue over all four values of every tile, then each window's max, over all lanes at
+      // once (spare lanes and half-outside tiles too: rows are too short to vectorise one by one),
+      // into row_buffer; then each tile row's whole windows to the output.
+      apply_epilogue(strips, strips, nullptr, 4 * lanes, epilogue->scale[o], epilogue->shift[o], epilogue->relu);
+      pool_tiles(strips, strips + lanes, strips + 2 * lanes, strips + 3 * lanes, lanes, row_buffer);
+      for (int64_t row = row_begin; row < row_end; ++row) {
+        const int64_t n = row / plan.tiles_y;
+        const int64_t ty = row % plan.tiles_y;
+        if (ty >= pooled_height) continue;
+        std::memcpy(out + ((n * g.out_channels + o) * pooled_height + ty) * pooled_width,
+                    row_buffer + (row - row_begin) * plan.row_lanes, static_cast<size_t>(pooled_width) * sizeof(float));
+      }
+      continue;
+    }
     for (int64_t row = row_begin; row < row_end; ++row) {
       const int64_t n = row / plan.tiles_y;
       const int64_t oh = 2 * (row % plan.tiles_y);

@@ -69,6 +69,7 @@ export const tensorArguments: { readonly [K in KernelName]: TensorMask<Parameter
   matmul: [tensor, tensor, tensor, other, other, other, other, other, other],
   conv2dForward: [tensor, tensor, tensor, other],
   conv2dForwardFused: [tensor, tensor, tensor, tensor, tensor, tensor, other, other],
+  conv2dForwardFusedMaxPool: [tensor, tensor, tensor, tensor, tensor, other, other],
   conv2dBackwardInput: [tensor, tensor, tensor, other],
   conv2dBackwardWeight: [tensor, tensor, tensor, other],
   maxPool2dForward: [tensor, tensor, other, other],

@@ -173,6 +173,24 @@ export interface Backend {
     g: Conv2dGeometry,
     relu: boolean,
   ): void;
+  /**
+   * conv2dForwardFused without a residual, then 2×2 max pooling with stride 2 (no padding, windows
+   * past the last whole one dropped): out has the bits of conv2dForwardFused followed by
+   * maxPool2dValues. The reference composes those two kernels (through `this`); a fast backend
+   * pools the convolution's outputs while they are in registers, where the shape lets it, and
+   * never writes the full-size output.
+   * x: [N, Cin, H, W]; weight: [Cout, Cin, kh, kw]; scale, shift: [Cout];
+   * out: [N, Cout, floor(Hout / 2), floor(Wout / 2)].
+   */
+  conv2dForwardFusedMaxPool(
+    x: Data,
+    weight: Data,
+    scale: Data,
+    shift: Data,
+    out: Data,
+    g: Conv2dGeometry,
+    relu: boolean,
+  ): void;
   /** gradX = ∂L/∂x given gradOut = ∂L/∂y. gradX is overwritten. */
   conv2dBackwardInput(gradOut: Data, weight: Data, gradX: Data, g: Conv2dGeometry): void;
   /** gradWeight = ∂L/∂weight given gradOut. gradWeight is overwritten. */

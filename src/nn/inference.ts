@@ -67,16 +67,18 @@ export function inferenceFusionApplies(
 
 /**
  * relu?(batchNorm(conv(x)) + residual) as one fused convolution, for inference (call only where
- * inferenceFusionApplies and foldableConvBatchNorm hold). The batch norm's scale and shift are
- * computed exactly as its own inference forward computes them (ops/normalization.ts), so the
- * result has the same bits as the layers one by one.
- * x: [N, Cin, H, W]; residual: [N, Cout, Hout, Wout] or null. Returns [N, Cout, Hout, Wout].
+ * inferenceFusionApplies and foldableConvBatchNorm hold), with maxPool then 2×2 max pooling with
+ * stride 2 (no residual). The batch norm's scale and shift are computed exactly as its own
+ * inference forward computes them (ops/normalization.ts), so the result has the same bits as the
+ * layers one by one.
+ * x: [N, Cin, H, W]; residual: [N, Cout, Hout, Wout] or null. Returns [N, Cout, Hout, Wout], or
+ * [N, Cout, floor(Hout / 2), floor(Wout / 2)] with maxPool.
  */
 export function convBatchNormInference(
   x: Tensor,
   conv: Conv2d,
   batchNorm: BatchNorm,
-  options: { relu: boolean; residual?: Tensor | null },
+  options: { relu: boolean; residual?: Tensor | null; maxPool?: boolean },
 ): Tensor {
   const channels = batchNorm.channels;
   const scale = allocate(x.dtype, channels);
@@ -92,7 +94,13 @@ export function convBatchNormInference(
   return conv2dFused(
     x,
     conv.weight,
-    { scale, shift, residual: options.residual ?? null, relu: options.relu },
+    {
+      scale,
+      shift,
+      residual: options.residual ?? null,
+      relu: options.relu,
+      maxPool: options.maxPool ?? false,
+    },
     conv.convolution,
     'Conv2d',
   );

@@ -2,7 +2,7 @@
 import { isGradientEnabled, record } from '../autograd/graph.js';
 import { getBackend } from '../backend/index.js';
 import type { Conv2dGeometry, Data } from '../backend/types.js';
-import { formatShape, ShapeError } from '../tensor/shape.js';
+import { formatShape, ShapeError, sizeOf } from '../tensor/shape.js';
 import { allocate, allocateUninitialized, Tensor } from '../tensor/tensor.js';
 import { checkSameDtype } from './elementwise.js';
 
@@ -152,16 +152,23 @@ export interface ConvolutionEpilogue {
   shift: Data;
   /** Added after the affine map: a residual block's shortcut, the output's shape. */
   residual?: Tensor | null;
-  /** max(v, 0) last. */
+  /** max(v, 0) after the add. */
   relu?: boolean;
+  /**
+   * Then 2×2 max pooling with stride 2 (no padding; a last odd row or column dropped, as
+   * maxPool2d(x, { kernelSize: 2 }) does): the output is [N, Cout, floor(Hout / 2), floor(Wout / 2)],
+   * with the bits of maxPool2d on the unpooled output. Not with a residual.
+   */
+  maxPool?: boolean;
 }
 
 /**
  * Inference-only convolution with an epilogue: relu?(conv(x, weight)·scale[c] + shift[c] + residual),
  * the same bits as conv2d followed by the per-channel affine map, add and relu, in one pass over
- * the output. It records no backward rule, so it refuses to run when a gradient is wanted.
+ * the output (and with maxPool, the 2×2 max pooling after them). It records no backward rule, so it
+ * refuses to run when a gradient is wanted.
  * x: [N, Cin, H, W]; weight: [Cout, Cin, kh, kw]; residual: [N, Cout, Hout, Wout] or none.
- * Returns [N, Cout, Hout, Wout].
+ * Returns [N, Cout, Hout, Wout], or [N, Cout, floor(Hout / 2), floor(Wout / 2)] with maxPool.
  */
 export function conv2dFused(
   x: Tensor,
@@ -191,6 +198,22 @@ export function conv2dFused(
         `${what}: the residual must have the output's shape ${formatShape(outShape)}, got ${formatShape(residual.shape)}`,
       );
     }
+  }
+  if (epilogue.maxPool === true) {
+    if (residual !== null)
+      throw new Error(`${what}: the fused convolution cannot both add a residual and pool`);
+    const pooledShape = [g.batch, g.outChannels, Math.floor(g.outHeight / 2), Math.floor(g.outWidth / 2)];
+    const pooled = allocateUninitialized(x.dtype, sizeOf(pooledShape));
+    getBackend().conv2dForwardFusedMaxPool(
+      x.data,
+      weight.data,
+      epilogue.scale,
+      epilogue.shift,
+      pooled,
+      g,
+      epilogue.relu ?? false,
+    );
+    return new Tensor(pooled, pooledShape);
   }
   const out = allocateUninitialized(x.dtype, g.batch * g.outChannels * g.outHeight * g.outWidth);
   getBackend().conv2dForwardFused(

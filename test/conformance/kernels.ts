@@ -145,6 +145,41 @@ function convForwardFusedCases(): KernelCase[] {
   );
 }
 
+/**
+ * The fused inference convolution followed by 2×2 max pooling, on every convolution geometry, with
+ * and without ReLU, and with a NaN in the input (which the pooling must pass on as maxPool2dValues
+ * does): the bits of the unfused kernels on the same backend.
+ */
+function convForwardFusedMaxPoolCases(): KernelCase[] {
+  const variants = [
+    { label: 'affine, pooled', relu: false, nan: false },
+    { label: 'affine + relu, pooled', relu: true, nan: false },
+    { label: 'affine with a NaN input, pooled', relu: false, nan: true },
+  ];
+  return convCases.flatMap(({ name, geometry: g }) =>
+    variants.map(({ label, relu, nan }): KernelCase => {
+      const run = (backend: Backend, fused: Backend['conv2dForwardFusedMaxPool'], dtype: DType): Outputs => {
+        const { x, weight } = convInputs(g, dtype);
+        if (nan) x[Math.floor(x.length / 3)] = Number.NaN;
+        const scale = randomArray(dtype, g.outChannels, 14);
+        const shift = randomArray(dtype, g.outChannels, 15);
+        const out = unwritten(
+          dtype,
+          g.batch * g.outChannels * Math.floor(g.outHeight / 2) * Math.floor(g.outWidth / 2),
+        );
+        fused.call(backend, x, weight, scale, shift, out, g, relu);
+        return { out };
+      };
+      return {
+        name: `${name}, ${label}`,
+        tolerance: reassociated(g.inChannels * g.kernelHeight * g.kernelWidth + 4),
+        run: (backend, dtype) => run(backend, backend.conv2dForwardFusedMaxPool, dtype),
+        unfused: (backend) => run(backend, referenceBackend.conv2dForwardFusedMaxPool, 'float32'),
+      };
+    }),
+  );
+}
+
 function convBackwardInputCases(): KernelCase[] {
   return convCases.map(({ name, geometry: g }) => ({
     name,
@@ -668,6 +703,7 @@ export const kernelCases: { readonly [K in KernelName]: () => KernelCase[] } = {
   matmul: matmulCases,
   conv2dForward: convForwardCases,
   conv2dForwardFused: convForwardFusedCases,
+  conv2dForwardFusedMaxPool: convForwardFusedMaxPoolCases,
   conv2dBackwardInput: convBackwardInputCases,
   conv2dBackwardWeight: convBackwardWeightCases,
   maxPool2dForward: maxPoolForwardCases,

@@ -71,6 +71,16 @@ interface NativeAddon {
     relu: boolean,
     ...geometry: ConvArguments
   ): void;
+  /** false where the convolution cannot pool as it writes (out untouched). */
+  conv2dForwardFusedMaxPool(
+    x: Float32Array,
+    weight: Float32Array,
+    scale: Float32Array,
+    shift: Float32Array,
+    out: Float32Array,
+    relu: boolean,
+    ...geometry: ConvArguments
+  ): boolean;
   maxPool2dForward(x: Float32Array, out: Float32Array, argmax: Int32Array, ...geometry: PoolArguments): void;
   maxPool2dValues(x: Float32Array, out: Float32Array, ...geometry: PoolArguments): void;
   maxPool2dBackward(
@@ -208,6 +218,7 @@ const addonFunctions = Object.keys({
   matmul: true,
   conv2dForward: true,
   conv2dForwardFused: true,
+  conv2dForwardFusedMaxPool: true,
   conv2dBackwardInput: true,
   conv2dBackwardWeight: true,
   maxPool2dForward: true,
@@ -359,6 +370,10 @@ function createNativeBackend(addon: NativeAddon): Backend {
         addon.conv2dBackwardWeight(x, gradOut, gradWeight, ...convArguments(g)),
       conv2dForwardFused: (x, weight, scale, shift, residual, out, g, relu) =>
         addon.conv2dForwardFused(x, weight, scale, shift, residual, out, relu, ...convArguments(g)),
+      conv2dForwardFusedMaxPool: (x, weight, scale, shift, out, g, relu) =>
+        addon.conv2dForwardFusedMaxPool(x, weight, scale, shift, out, relu, ...convArguments(g))
+          ? undefined
+          : DECLINED,
       maxPool2dForward: (x, out, argmax, g) => addon.maxPool2dForward(x, out, argmax, ...poolArguments(g)),
       maxPool2dValues: (x, out, g) => addon.maxPool2dValues(x, out, ...poolArguments(g)),
       maxPool2dBackward: (gradOut, argmax, gradX, g) =>

@@ -233,6 +233,28 @@ export const referenceBackend: Backend = {
     if (relu) this.activationForward('relu', out, out, 0);
   },
 
+  conv2dForwardFusedMaxPool(x, weight, scale, shift, out, g, relu) {
+    // The two kernels this one fuses, through `this`, with the full-size output in between.
+    const full = new (x.constructor as Float32ArrayConstructor | Float64ArrayConstructor)(
+      g.batch * g.outChannels * g.outHeight * g.outWidth,
+    );
+    this.conv2dForwardFused(x, weight, scale, shift, null, full, g, relu);
+    this.maxPool2dValues(full, out, {
+      batch: g.batch,
+      channels: g.outChannels,
+      inHeight: g.outHeight,
+      inWidth: g.outWidth,
+      kernelHeight: 2,
+      kernelWidth: 2,
+      strideHeight: 2,
+      strideWidth: 2,
+      padTop: 0,
+      padLeft: 0,
+      outHeight: Math.floor(g.outHeight / 2),
+      outWidth: Math.floor(g.outWidth / 2),
+    });
+  },
+
   conv2dBackwardInput(gradOut, weight, gradX, g) {
     // Accumulate in a float64 scratch so float32 results are rounded once.
     const accumulator = new Float64Array(gradX.length);

@@ -7,12 +7,14 @@
  * structure: the BatchNorm and the ReLU stay the children they were, under the same names, so
  * state_dict, saving, exporting and summary() see the two layers.
  */
+import { convolutionGeometry, pair, poolGeometry } from '../../ops/index.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { convBatchNormInference, foldableConvBatchNorm, inferenceFusionApplies } from '../inference.js';
 import { Module } from '../module.js';
 import { ReLU } from './activation.js';
 import { BatchNorm, BatchNorm2d } from './batchnorm.js';
 import { Conv2d } from './conv.js';
+import { MaxPool2d } from './pooling.js';
 
 /**
  * relu(batchNorm(x)) in one op. It wraps the two layers (their parameters, buffers and training
@@ -45,35 +47,70 @@ export class BatchNormRelu extends Module {
 }
 
 /**
- * The first of the two entries that stand for Conv2d → BatchNorm (→ ReLU) in a Sequential's run
- * list (see fuseBatchNormRelu), at the convolution's position. Where the inference rewrite applies
- * (src/nn/inference.ts) it computes the whole run as one fused convolution and hands the result to
- * its partner, FusedConvolutionTail, which passes it through; otherwise it is the convolution alone
- * and the partner runs the batch norm (and ReLU) as before. Two entries rather than one keep every
- * layer at its own position, so errors name the layer that failed and the memory between the
- * convolution and the batch norm is reused as before when the rewrite does not apply.
+ * Whether pool, run on conv's output for input shape x, is 2×2 max pooling with stride 2 and no
+ * padding whose windows are the whole ones (with ceilMode, only where the sizes are even): the
+ * pooling a fused convolution can do as it writes. False also where either layer would throw on
+ * this input, so that the layer itself reports it.
+ */
+function poolsAsFused(conv: Conv2d, pool: MaxPool2d, x: Tensor): boolean {
+  const [kernelHeight, kernelWidth] = pair(pool.options.kernelSize);
+  const [strideHeight, strideWidth] = pair(pool.options.stride ?? pool.options.kernelSize);
+  const [padTop, padLeft] = pair(pool.options.padding ?? 0);
+  if (kernelHeight !== 2 || kernelWidth !== 2 || strideHeight !== 2 || strideWidth !== 2) return false;
+  if (padTop !== 0 || padLeft !== 0) return false;
+  try {
+    const g = convolutionGeometry(x.shape, conv.weight.shape, conv.convolution, 'Conv2d');
+    const pooled = poolGeometry([g.batch, g.outChannels, g.outHeight, g.outWidth], pool.options, 'MaxPool2d');
+    return pooled.outHeight === Math.floor(g.outHeight / 2) && pooled.outWidth === Math.floor(g.outWidth / 2);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The first of the entries that stand for Conv2d → BatchNorm (→ ReLU) (→ MaxPool2d) in a
+ * Sequential's run list (see fuseBatchNormRelu), at the convolution's position. Where the inference
+ * rewrite applies (src/nn/inference.ts) it computes the whole run as one fused convolution and
+ * hands the result to its partners, FusedConvolutionTail entries, which pass it through; otherwise
+ * it is the convolution alone and the partners run the batch norm (and ReLU) and the pooling as
+ * before. One entry per layer keeps every layer at its own position, so errors name the layer that
+ * failed and the memory between the layers is reused as before when the rewrite does not apply.
+ * A 2×2 max pooling joins the fused convolution only where poolsAsFused holds for the input: the
+ * convolution then never writes its full-size output (a quarter of the memory traffic, and the
+ * pooling pass, of the seed CNN's inference).
  */
 export class FusedConvolutionHead extends Module {
   static override readonly keepsNoTensors = true;
-  /** The output of the last fused call, until the tail takes it (it holds it for one step only). */
+  /** The output of the last fused call, until the last tail takes it (held for one step only). */
   pending: Tensor | null = null;
+  /** Whether pending is pooled already (the pooling's tail passes it through too). */
+  pendingPooled = false;
 
   constructor(
     readonly conv: Conv2d,
     readonly batchNorm: BatchNorm,
     readonly relu: ReLU | null,
+    readonly pool: MaxPool2d | null = null,
   ) {
     super();
     this.addModule('conv', conv);
     this.addModule('batchNorm', batchNorm);
     if (relu !== null) this.addModule('relu', relu);
+    if (pool !== null) this.addModule('pool', pool);
   }
 
   forward(x: Tensor): Tensor {
-    const layers = this.relu === null ? [this.conv, this.batchNorm] : [this.conv, this.batchNorm, this.relu];
+    const layers: Module[] = [this.conv, this.batchNorm];
+    if (this.relu !== null) layers.push(this.relu);
     if (inferenceFusionApplies(x, layers)) {
-      const y = convBatchNormInference(x, this.conv, this.batchNorm, { relu: this.relu !== null });
+      const pool =
+        this.pool !== null && !this.pool.hasForwardHooks() && poolsAsFused(this.conv, this.pool, x);
+      const y = convBatchNormInference(x, this.conv, this.batchNorm, {
+        relu: this.relu !== null,
+        maxPool: pool,
+      });
       this.pending = y;
+      this.pendingPooled = pool;
       return y;
     }
     this.pending = null;
@@ -81,13 +118,14 @@ export class FusedConvolutionHead extends Module {
   }
 
   override describe(): string {
-    return `${this.conv.describe()} + ${this.batchNorm.describe()}${this.relu === null ? '' : ' + ReLU'}`;
+    return `${this.conv.describe()} + ${this.batchNorm.describe()}${this.relu === null ? '' : ' + ReLU'}${this.pool === null ? '' : ` (+ ${this.pool.describe()})`}`;
   }
 }
 
 /**
- * The second entry (see FusedConvolutionHead), at the batch norm's position: the head's fused
- * output passes through; anything else goes to the batch norm (or BatchNormRelu).
+ * A later entry (see FusedConvolutionHead), at the batch norm's position or the pooling's: the
+ * head's fused output passes through where it stands for `rest`; anything else goes to rest (the
+ * batch norm or BatchNormRelu, or the pooling).
  */
 export class FusedConvolutionTail extends Module {
   static override readonly keepsNoTensors = true;
@@ -95,14 +133,17 @@ export class FusedConvolutionTail extends Module {
   constructor(
     readonly head: FusedConvolutionHead,
     readonly rest: Module,
+    /** Whether this tail stands for the head's pooling (the last entry when it pooled). */
+    readonly pooling = false,
   ) {
     super();
     this.addModule('rest', rest);
   }
 
   forward(x: Tensor): Tensor {
-    if (this.head.pending === x) {
-      this.head.pending = null;
+    if (this.head.pending === x && (!this.pooling || this.head.pendingPooled)) {
+      // The last tail of the fused run lets go of it.
+      if (this.pooling || this.head.pool === null || !this.head.pendingPooled) this.head.pending = null;
       return x;
     }
     return this.rest.call(x);
@@ -125,9 +166,10 @@ export interface FusedLayers {
  * The explicit BatchNorm + ReLU rewrite: layers, with every BatchNorm (or subclass) directly
  * followed by a layer of class ReLU exactly (not LeakyReLU, not a subclass that might do more)
  * replaced by one BatchNormRelu wrapping both. A Conv2d without bias directly followed by a
- * BatchNorm (or BatchNorm2d) of its channels, and optionally a ReLU, becomes a FusedConvolutionHead
- * and FusedConvolutionTail pair, which runs as one fused convolution where the inference rewrite
- * applies (src/nn/inference.ts) and as the layers (with BatchNorm + ReLU fused) elsewhere. Sequential applies it to the layers it runs unless
+ * BatchNorm (or BatchNorm2d) of its channels, optionally a ReLU and optionally a MaxPool2d, becomes
+ * a FusedConvolutionHead and its FusedConvolutionTail entries, which run as one fused convolution
+ * where the inference rewrite applies (src/nn/inference.ts; the pooling only where it is 2×2 with
+ * stride 2) and as the layers (with BatchNorm + ReLU fused) elsewhere. Sequential applies it to the layers it runs unless
  * its fuseBatchNormRelu switch is off; layers is not changed.
  *
  * @example
@@ -145,16 +187,22 @@ export function fuseBatchNormRelu(layers: readonly Module[]): FusedLayers {
       (next?.constructor === BatchNorm || next?.constructor === BatchNorm2d) &&
       foldableConvBatchNorm(layer as Conv2d, next as BatchNorm)
     ) {
-      // The inference rewrite's pair of entries (FusedConvolutionHead).
+      // The inference rewrite's entries (FusedConvolutionHead).
       const batchNorm = next as BatchNorm;
       const relu = afterNext?.constructor === ReLU ? (afterNext as ReLU) : null;
-      const head = new FusedConvolutionHead(layer as Conv2d, batchNorm, relu);
+      const poolIndex = index + (relu === null ? 2 : 3);
+      const pool = layers[poolIndex]?.constructor === MaxPool2d ? (layers[poolIndex] as MaxPool2d) : null;
+      const head = new FusedConvolutionHead(layer as Conv2d, batchNorm, relu, pool);
       modules.push(
         head,
         new FusedConvolutionTail(head, relu === null ? batchNorm : new BatchNormRelu(batchNorm, relu)),
       );
       positions.push(index, index + 1);
-      index += relu === null ? 1 : 2;
+      if (pool !== null) {
+        modules.push(new FusedConvolutionTail(head, pool, true));
+        positions.push(poolIndex);
+      }
+      index = pool === null ? poolIndex - 1 : poolIndex;
       continue;
     }
     positions.push(index);
