@@ -546,6 +546,30 @@ export const poolCases: readonly { name: string; geometry: Pool2dGeometry }[] = 
     }),
   },
   {
+    // Rows long enough for the native backend's sixteen-wide stride-2 path, and its leftover outputs.
+    name: '3x3 stride 2 pad 1, rows of 75 (vector path)',
+    geometry: poolGeometry({
+      batch: 2,
+      channels: 2,
+      inHeight: 6,
+      inWidth: 75,
+      kernel: [3, 3],
+      stride: [2, 2],
+      pad: [1, 1],
+    }),
+  },
+  {
+    name: '3x2 kernel, 1x2 stride, no padding, rows of 70 (vector path)',
+    geometry: poolGeometry({
+      batch: 1,
+      channels: 3,
+      inHeight: 5,
+      inWidth: 70,
+      kernel: [3, 2],
+      stride: [1, 2],
+    }),
+  },
+  {
     name: '3x2 kernel, 1x2 stride, pad 1x0',
     geometry: poolGeometry({
       batch: 1,
