@@ -391,20 +391,23 @@ bool forward_batched(const float* x, const float* weight, float* out, const Conv
   const int64_t positions = g.out_height * g.out_width;
   const int64_t block = samples_per_block(g);
   const int workers = pool().threads();
-  float* packed_weight = scratch(ScratchSlot::kPackedA, 0, static_cast<size_t>(packed_size(g.out_channels, k, kernels.mr)));
+  // The weights are read in place, row by row: packing them would cost a pass over all of them per
+  // call, which at batch 8 of 7×7 images (512 channels: 9.4 MB) is 5% of the convolution.
+  auto* weight_rows =
+      reinterpret_cast<int64_t*>(scratch(ScratchSlot::kOffsets, 0, static_cast<size_t>(2 * g.out_channels)));
   float* columns =
       scratch(ScratchSlot::kBatchColumns, 0, static_cast<size_t>(packed_size(block * positions, k, kernels.nr)));
   float* product = scratch(ScratchSlot::kBatchProducts, 0, static_cast<size_t>(g.out_channels * block * positions));
-  if (packed_weight == nullptr || columns == nullptr || product == nullptr ||
+  if (weight_rows == nullptr || columns == nullptr || product == nullptr ||
       !reserve_scratch(ScratchSlot::kColumns, workers, block * positions)) {
     return false;
   }
-  pack_weights(kernels, weight, g.out_channels, k, kernels.mr, packed_weight);
+  for (int64_t co = 0; co < g.out_channels; ++co) weight_rows[co] = co * k;
   for (int64_t first = 0; first < g.batch; first += block) {
     const int64_t samples = std::min(block, g.batch - first);
     const int64_t row_length = samples * positions;
     batched_columns(x, g, first, samples, kernels.nr, columns);
-    gemm_packed_threaded(g.out_channels, row_length, k, packed_weight, columns, product, row_length, false);
+    gemm_rows_threaded(g.out_channels, row_length, k, weight, weight_rows, columns, product, row_length);
     pool().run(samples * g.out_channels, [&](int64_t task, int) {
       const int64_t n = task / g.out_channels;
       const int64_t co = task % g.out_channels;

@@ -1,6 +1,7 @@
 #include "gemm.h"
 
 #include <algorithm>
+#include <utility>
 #include <cstring>
 
 #include "scratch.h"
@@ -441,30 +442,79 @@ bool gemm(int64_t m, int64_t n, int64_t k, MatrixView a, MatrixView b, float* c,
   return true;
 }
 
+namespace {
+
+// The task grid of a threaded product: whole-panel blocks of C, about four per thread so a thread
+// slowed by another process does not hold up the rest; columns are split first since every B panel
+// meets all of A. Returns {row_chunks, column_chunks}, or {0, 0} for one thread.
+std::pair<int64_t, int64_t> task_grid(int64_t m, int64_t n, int64_t k, int64_t row_panels, int64_t column_panels) {
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const int64_t workers = flops < 1e6 ? 1 : pool().threads();
+  if (workers == 1) return {0, 0};
+  const int64_t target = std::max<int64_t>(1, std::min<int64_t>(workers * 4, static_cast<int64_t>(flops / 2e6)));
+  const int64_t column_chunks = std::min(column_panels, target);
+  const int64_t row_chunks = std::min(row_panels, (target + column_chunks - 1) / column_chunks);
+  return {row_chunks, column_chunks};
+}
+
+}  // namespace
+
 void gemm_packed_threaded(int64_t m, int64_t n, int64_t k, const float* packed_a, const float* packed_b, float* c,
                           int64_t ldc, bool accumulate) {
   if (m <= 0 || n <= 0) return;
   const GemmKernels& kernels = active_kernels();
   const int64_t row_panels = (m + kernels.mr - 1) / kernels.mr;
   const int64_t column_panels = (n + kernels.nr - 1) / kernels.nr;
-  ThreadPool& threads = pool();
-  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-  const int64_t workers = flops < 1e6 ? 1 : threads.threads();
-  if (workers == 1) {
+  const auto [row_chunks, column_chunks] = task_grid(m, n, k, row_panels, column_panels);
+  if (row_chunks == 0) {
     gemm_packed(kernels, m, n, k, packed_a, packed_b, c, ldc, accumulate);
     return;
   }
-  // Product: a grid of whole-panel blocks of C, about four per thread so a thread slowed by another
-  // process does not hold up the rest; columns are split first since every B panel meets all of A.
-  const int64_t target = std::max<int64_t>(1, std::min<int64_t>(workers * 4, static_cast<int64_t>(flops / 2e6)));
-  const int64_t column_chunks = std::min(column_panels, target);
-  const int64_t row_chunks = std::min(row_panels, (target + column_chunks - 1) / column_chunks);
-  threads.run(row_chunks * column_chunks, [&](int64_t task, int) {
+  pool().run(row_chunks * column_chunks, [&](int64_t task, int) {
     const int64_t rc = task / column_chunks;
     const int64_t cc = task % column_chunks;
     gemm_packed(kernels, m, n, k, packed_a, packed_b, c, ldc, accumulate, row_panels * rc / row_chunks,
                 row_panels * (rc + 1) / row_chunks, column_panels * cc / column_chunks,
                 column_panels * (cc + 1) / column_chunks);
+  });
+}
+
+void gemm_rows_threaded(int64_t m, int64_t n, int64_t k, const float* a, const int64_t* a_row_offsets,
+                        const float* packed_b, float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  const GemmKernels& kernels = active_kernels();
+  const int64_t row_panels = (m + kernels.mr - 1) / kernels.mr;
+  const int64_t column_panels = (n + kernels.nr - 1) / kernels.nr;
+  auto [row_chunks, column_chunks] = task_grid(m, n, k, row_panels, column_panels);
+  if (row_chunks == 0) {
+    row_chunks = column_chunks = 1;
+  } else {
+    // As many blocks, in the grid that reads the least: every column chunk reads all of A's rows
+    // (unpacked, so slower to stream than packed panels) and every row chunk all of B. For ResNet's
+    // 512-channel 7×7 layers at batch 8 that is 4 × 2 blocks, 25% faster than 1 × 8.
+    const int64_t target = row_chunks * column_chunks;
+    double least = -1.0;
+    for (int64_t rows = 1; rows <= std::min(row_panels, target); ++rows) {
+      const int64_t columns = std::min(column_panels, (target + rows - 1) / rows);
+      const double read = static_cast<double>(columns) * static_cast<double>(m) +
+                          static_cast<double>(rows) * static_cast<double>(n);
+      if (least < 0.0 || read < least) {
+        least = read;
+        row_chunks = rows;
+        column_chunks = columns;
+      }
+    }
+  }
+  pool().run(row_chunks * column_chunks, [&](int64_t task, int) {
+    const int64_t rc = task / column_chunks;
+    const int64_t cc = task % column_chunks;
+    // Column panels [first, last) are B's panels from `first` on and C's columns from first·nr on.
+    const int64_t first = column_panels * cc / column_chunks;
+    const int64_t last = column_panels * (cc + 1) / column_chunks;
+    gemm_indirect_a(kernels, row_panels * rc / row_chunks * kernels.mr,
+                    std::min(m, row_panels * (rc + 1) / row_chunks * kernels.mr),
+                    std::min(n, last * kernels.nr) - first * kernels.nr, k, a, a_row_offsets,
+                    packed_b + first * kernels.nr * k, c + first * kernels.nr, ldc, false);
   });
 }
 

@@ -94,6 +94,12 @@ void gemm_indirect_a(const GemmKernels& kernels, int64_t row_begin, int64_t row_
                      const float* a, const int64_t* a_row_offsets, const float* packed_b, float* c, int64_t ldc,
                      bool accumulate);
 
+// C[m × n] = A·B by all threads (C overwritten), A unpacked as in gemm_indirect_a (all m rows),
+// B packed: for an A read once per call, such as a convolution's weights, where packing it costs
+// a pass over it. Bitwise equal to gemm_packed_threaded on packed A.
+void gemm_rows_threaded(int64_t m, int64_t n, int64_t k, const float* a, const int64_t* a_row_offsets,
+                        const float* packed_b, float* c, int64_t ldc);
+
 // A strided operand: element (i, j) at data[i·row_stride + j·column_stride].
 struct MatrixView {
   const float* data;
