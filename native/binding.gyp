@@ -47,12 +47,12 @@
       ],
     },
     {
-      # The AVX-512 micro-kernel, likewise isolated and chosen at run time.
+      # The AVX-512 micro-kernel and pooling rows, likewise isolated and chosen at run time.
       'target_name': 'tensile_avx512',
       'type': 'static_library',
       'conditions': [
         ['target_arch=="x64"', {
-          'sources': ['src/gemm_avx512.cc'],
+          'sources': ['src/gemm_avx512.cc', 'src/pool_avx512.cc'],
           'cflags_cc': ['-mavx512f', '-mavx2', '-mfma'],
         }],
       ],

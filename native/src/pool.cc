@@ -10,8 +10,8 @@
 
 #include "gemm.h"
 #include "kernels.h"
+#include "pool_avx512.h"
 #include "thread_pool.h"
-#include "vector_lanes.h"
 
 namespace tensile {
 
@@ -163,45 +163,10 @@ inline void pool_row_2x2_values(const float* top, const float* bottom, const Poo
   (void)bottom;
 }
 
-#if defined(__x86_64__)
-// Interior outputs [begin, end) of one row with stride 2, sixteen at a time with AVX-512: each
-// tap's sixteen values are the even floats of two vectors, and the window's taps are taken in
-// window_max's order (row-major; the first, then anything greater or NaN). Returns where it
-// stopped: it leaves at least one output, so that the odd float past the last window stays inside
-// the row. A target attribute rather than target_clones: GCC compiles vector comparisons lane by
-// lane in a clone.
-__attribute__((target("avx512f"))) int64_t max_pool_values_stride2_avx512(const float* in, const PoolGeometry& g,
-                                                                           Window rows, int64_t begin, int64_t end,
-                                                                           float* __restrict to) {
-  const Indices16 evens = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
-  int64_t ow = begin;
-  for (; ow + 16 < end; ow += 16) {
-    const float* corner = in + 2 * ow - g.pad_left;
-    Lanes16 best = {};
-    bool first = true;
-    for (int64_t ih = rows.begin; ih < rows.end; ++ih) {
-      for (int64_t kw = 0; kw < g.kernel_width; ++kw) {
-        const float* from = corner + ih * g.in_width + kw;
-        const Lanes16 value = __builtin_shuffle(load<Lanes16>(from), load<Lanes16>(from + 16), evens);
-        if (first) {
-          best = value;
-          first = false;
-          continue;
-        }
-        const Indices16 take = (value > best) | (value != value);
-        best = reinterpret_cast<Lanes16>((reinterpret_cast<Indices16>(value) & take) |
-                                         (reinterpret_cast<Indices16>(best) & ~take));
-      }
-    }
-    store<Lanes16>(to + ow, best);
-  }
-  return ow;
-}
-#endif
-
-// Whether the AVX-512 pooling runs: where the GEMM does (so setIsa tests both paths).
+// Whether the AVX-512 pooling (pool_avx512.cc) runs: where the GEMM's AVX-512 kernels do (so setIsa
+// tests both paths).
 bool pool_with_avx512() {
-#if defined(__x86_64__)
+#if defined(TENSILE_HAVE_AVX2)
   return std::strcmp(active_kernels().name, "avx512") == 0;
 #else
   return false;
@@ -226,9 +191,10 @@ void max_pool_values_row(const float* in, const PoolGeometry& g, int64_t oh, flo
     to[ow] = window_max(in, g.in_width, rows, columns).value;
   };
   for (int64_t ow = 0; ow < interior_begin; ++ow) edge(ow);
-#if defined(__x86_64__)
+#if defined(TENSILE_HAVE_AVX2)
   if (g.stride_width == 2 && rows.begin < rows.end && pool_with_avx512()) {
-    interior_begin = max_pool_values_stride2_avx512(in, g, rows, interior_begin, interior_end, to);
+    interior_begin = max_pool_values_stride2_avx512(in, g.in_width, g.pad_left, g.kernel_width, rows.begin, rows.end,
+                                                    interior_begin, interior_end, to);
   }
 #endif
   bool first = true;

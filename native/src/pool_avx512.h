@@ -1,0 +1,16 @@
+// The AVX-512 part of max pooling (pool_avx512.cc, built into the run-time-chosen AVX-512 library
+// like the GEMM's kernels): called only where the AVX-512 kernels are active.
+#pragma once
+
+#include <cstdint>
+
+namespace tensile {
+
+// Interior outputs [begin, end) of one output row of max pooling with stride 2 (values only), the
+// window's rows [row_begin, row_end) of `in` (a plane of rows in_width floats long) and its
+// kernel_width columns from 2·ow − pad_left; windows wholly inside the row. Sixteen at a time;
+// returns where it stopped (it leaves at least one output, so that no read passes the row's end).
+int64_t max_pool_values_stride2_avx512(const float* in, int64_t in_width, int64_t pad_left, int64_t kernel_width,
+                                       int64_t row_begin, int64_t row_end, int64_t begin, int64_t end, float* to);
+
+}  // namespace tensile
