@@ -15,6 +15,8 @@ import {
   Conv2d,
   conv2dFused,
   crossEntropy,
+  Dense,
+  Dropout,
   Flatten,
   getBackend,
   GlobalAvgPool2d,
@@ -28,8 +30,11 @@ import {
   resnet,
   Sequential,
   setInferenceFusion,
+  seedCnn,
+  setInferencePartBytes,
   SGD,
   ShapeError,
+  Softmax,
   type Tensor,
   withBackend,
 } from '../src/index.js';
@@ -295,6 +300,107 @@ describe('the inference rewrite', () => {
       () => single.call(randn([1, 2, 3, 3])),
       (error: Error) => /^layer 1 BatchNorm\(4\): /.test(error.message),
     );
+  });
+});
+
+describe('inference batches in parts', () => {
+  /** conv → BN → ReLU → pool → conv → BN → GAP → dense, in eval mode, its statistics trained. */
+  function smallModel(): Sequential {
+    manualSeed(21);
+    const model = new Sequential(
+      new Conv2d(2, 8, 3, { padding: 1, bias: false }),
+      new BatchNorm(8),
+      new ReLU(),
+      new MaxPool2d(2),
+      new Conv2d(8, 8, 3, { padding: 1, bias: false }),
+      new BatchNorm(8),
+      new GlobalAvgPool2d(),
+      new Flatten(),
+      new Dense(8, 3),
+    );
+    manualSeed(22);
+    trainSteps(model, randn([6, 2, 8, 8]), 1);
+    return model;
+  }
+
+  /** Runs fn with parts of at most `bytes` of activation, restoring the setting after. */
+  function withPartBytes<T>(bytes: number, fn: () => T): T {
+    const previous = setInferencePartBytes(bytes);
+    try {
+      return fn();
+    } finally {
+      setInferencePartBytes(previous);
+    }
+  }
+
+  it('runs a large batch in parts after the first, with the bits of the whole batch, on every backend', () => {
+    for (const name of availableBackends()) {
+      withBackend(backendByName(name), () => {
+        const model = smallModel();
+        manualSeed(23);
+        const x = randn([40, 2, 8, 8]);
+        // The largest activation the layers make is the pooled 8·4·4 floats (512 bytes) a sample
+        // (the first convolution pools as it writes): parts of 32 samples at 16 KiB.
+        withPartBytes(16 * 1024, () => {
+          const first = countingFused(() => noGrad(() => model.call(x)));
+          assert.equal(first.fusedCalls, 2, `${name}: the first batch runs whole`);
+          const second = countingFused(() => noGrad(() => model.call(x)));
+          assert.equal(second.fusedCalls, 4, `${name}: then in two parts (32 + 8)`);
+          assert.deepEqual(second.result.shape, [40, 3]);
+          assertSameBits(second.result.data, first.result.data, `${name}: parts against whole`);
+          const [, unfused] = bothWays(model, x);
+          assertSameBits(second.result.data, unfused.data, `${name}: parts against the layers one by one`);
+          // Another sample shape is sized again (whole first).
+          const other = randn([40, 2, 6, 6]);
+          assert.equal(countingFused(() => noGrad(() => model.call(other))).fusedCalls, 2);
+        });
+      });
+    }
+  });
+
+  it('runs whole where a part could tell: gradients, hooks, training, dropout, softmax', () => {
+    const model = smallModel().eval();
+    manualSeed(24);
+    const x = randn([40, 2, 8, 8]);
+    withPartBytes(16 * 1024, () => {
+      noGrad(() => model.call(x)); // sizes the parts
+      assert.equal(countingFused(() => noGrad(() => model.call(x))).fusedCalls, 4);
+      // A gradient wanted: the layers run one by one, whole, and record the graph.
+      const graded = countingFused(() => model.call(x));
+      assert.equal(graded.fusedCalls, 0);
+      assert.ok(graded.result.gradFn !== null);
+      // A hook on a layer sees the whole batch.
+      const seen: number[] = [];
+      const handle = model.layers[3]!.registerForwardHook(
+        (_module, input) => void seen.push(input.shape[0]!),
+      );
+      noGrad(() => model.call(x));
+      handle.remove();
+      assert.deepEqual(seen, [40]);
+      // Batch statistics mix the samples.
+      model.train();
+      assert.equal(countingFused(() => noGrad(() => model.call(x))).fusedCalls, 0);
+      model.eval();
+      // Dropout in training mode, and softmax, are not per sample.
+      for (const extra of [new Dropout(0.5), new Softmax()]) {
+        const withExtra = smallModel();
+        withExtra.append(extra);
+        withExtra.eval();
+        extra.train();
+        noGrad(() => withExtra.call(x));
+        assert.equal(countingFused(() => noGrad(() => withExtra.call(x))).fusedCalls, 2, extra.describe());
+      }
+    });
+  });
+
+  it('runs the seed CNN at batch 256 in parts with the bits of the whole batch (default part size)', () => {
+    const model = seedCnn({ channels: [32, 64] }).eval();
+    manualSeed(25);
+    const x = randn([256, 1, 28, 28]);
+    const first = noGrad(() => model.call(x));
+    const counted = countingFused(() => noGrad(() => model.call(x)));
+    assert.ok(counted.fusedCalls > 4, `the batch ran in parts (${counted.fusedCalls} fused convolutions)`);
+    assertSameBits(counted.result.data, first.data, 'seed CNN, parts against whole');
   });
 });
 

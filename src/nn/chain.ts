@@ -19,9 +19,15 @@ import { keepsNoTensors, Module } from './module.js';
 /**
  * modules[last].call(… modules[1].call(modules[0].call(x))), with the memory reuse described above.
  * A ShapeError thrown by module i gets `${name(i)}: ` in front of its message, so the user knows
- * which one to fix. An empty chain returns x.
+ * which one to fix. An empty chain returns x. observe, when given, sees every module's output as it
+ * is made (before its memory may be reused).
  */
-export function runChain(modules: readonly Module[], x: Tensor, name: (index: number) => string): Tensor {
+export function runChain(
+  modules: readonly Module[],
+  x: Tensor,
+  name: (index: number) => string,
+  observe?: (output: Tensor) => void,
+): Tensor {
   const since = allocationCount();
   const recording = isGradientEnabled();
   const inner: Tensor[] = [];
@@ -40,6 +46,7 @@ export function runChain(modules: readonly Module[], x: Tensor, name: (index: nu
       if (error instanceof ShapeError) error.message = `${name(index)}: ${error.message}`;
       throw error;
     }
+    observe?.(y);
     if (internal && !recording && storageOf(input.data) !== storageOf(y.data))
       releaseInternal(input.data, since);
     producerKeepsNothing = keepsNothing;

@@ -62,6 +62,26 @@ export function keepsNoTensors(module: Module): boolean {
 }
 
 /**
+ * Whether module computes each sample (each index along its input's first dimension) from that
+ * sample alone, with bits that do not depend on the rest of the batch, now: so that a batch may run
+ * in parts whose outputs, put together, are the whole batch's bits (see Sequential). A class says so
+ * with its own static `independentSamples` (never inherited, as keepsNoTensors: a subclass may mix
+ * its samples), its instance with samplesIndependentNow() (a batch norm using batch statistics
+ * mixes them); a module with forward hooks never counts (a hook must see the whole batch), and
+ * neither does one with a child that does not.
+ */
+export function computesSamplesIndependently(module: Module): boolean {
+  const moduleClass = module.constructor as typeof Module;
+  return (
+    Object.hasOwn(moduleClass, 'independentSamples') &&
+    moduleClass.independentSamples &&
+    module.samplesIndependentNow() &&
+    !module.hasForwardHooks() &&
+    module.children().every(computesSamplesIndependently)
+  );
+}
+
+/**
  * Declares that the forward of these classes (exactly these, not subclasses) keeps no reference to
  * its input or output after returning. Kept for existing callers: declaring
  * `static override readonly keepsNoTensors = true` in the class body does the same and is what
@@ -105,6 +125,22 @@ export abstract class Module {
    * changes no result. Every layer tensile exports declares it (test/module-hooks.test.ts checks).
    */
   static readonly keepsNoTensors: boolean = false;
+
+  /**
+   * Whether forward computes each sample from that sample alone, with bits independent of the rest
+   * of the batch (see computesSamplesIndependently()). Read from the declaring class only, never
+   * inherited; the default, false, only keeps Sequential from running large inference batches in
+   * parts.
+   */
+  static readonly independentSamples: boolean = false;
+
+  /**
+   * For a class that declares independentSamples: whether that holds in the module's current state
+   * (false for a batch norm that uses batch statistics, or dropout in training). True by default.
+   */
+  samplesIndependentNow(): boolean {
+    return true;
+  }
 
   /** Whether the module computes in training mode (see the class comment). */
   training = true;

@@ -49,6 +49,7 @@ export interface ActivationConfig {
 /** An activation as a layer: ReLU, Sigmoid, ... all are instances of this with a name. */
 export class Activation extends Module {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
   readonly activation: ActivationName;
   readonly alpha: number | undefined;
 
@@ -60,6 +61,11 @@ export class Activation extends Module {
 
   forward(x: Tensor): Tensor {
     return applyActivation(this.activation, x, this.alpha);
+  }
+
+  /** Element-wise kinds only: softmax normalises along a dimension that may be the batch's. */
+  override samplesIndependentNow(): boolean {
+    return this.activation !== 'softmax' && this.activation !== 'log_softmax';
   }
 
   /**
@@ -77,6 +83,7 @@ export class Activation extends Module {
 
 export class ReLU extends Activation {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
   constructor() {
     super('relu');
   }
@@ -86,6 +93,7 @@ export class ReLU extends Activation {
 }
 export class LeakyReLU extends Activation {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
   constructor(slope = 0.01) {
     super('leaky_relu', slope);
   }
@@ -95,6 +103,7 @@ export class LeakyReLU extends Activation {
 }
 export class ELU extends Activation {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
   constructor(alpha = 1) {
     super('elu', alpha);
   }
@@ -104,6 +113,7 @@ export class ELU extends Activation {
 }
 export class GELU extends Activation {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
   constructor() {
     super('gelu');
   }
@@ -113,6 +123,7 @@ export class GELU extends Activation {
 }
 export class Sigmoid extends Activation {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
   constructor() {
     super('sigmoid');
   }
@@ -122,6 +133,7 @@ export class Sigmoid extends Activation {
 }
 export class Tanh extends Activation {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
   constructor() {
     super('tanh');
   }

@@ -35,6 +35,7 @@ export interface BatchNormConfig {
  */
 export class BatchNorm extends Module {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
   readonly weight: Parameter | null;
   readonly bias: Parameter | null;
   readonly runningMean: Tensor;
@@ -85,6 +86,11 @@ export class BatchNorm extends Module {
     return this.training && (!this.frozen || this.trainStatisticsWhenFrozen);
   }
 
+  /** Batch statistics mix the samples; the running ones are a per-channel map of each sample. */
+  override samplesIndependentNow(): boolean {
+    return !this.usesBatchStatistics;
+  }
+
   private normalize(x: Tensor, relu: boolean): Tensor {
     const useBatchStatistics = this.usesBatchStatistics;
     return batchNorm(
@@ -111,8 +117,10 @@ export class BatchNorm extends Module {
 /** Alias for BatchNorm on [N, C] inputs (PyTorch's BatchNorm1d). */
 export class BatchNorm1d extends BatchNorm {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
 }
 /** Alias for BatchNorm on [N, C, H, W] inputs (PyTorch's BatchNorm2d). */
 export class BatchNorm2d extends BatchNorm {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
 }

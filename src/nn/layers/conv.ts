@@ -31,6 +31,7 @@ export interface Conv2dConfig {
  */
 export class Conv2d extends Module {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
   readonly weight: Parameter;
   readonly bias: Parameter | null;
   readonly kernelSize: [number, number];

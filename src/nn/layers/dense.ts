@@ -34,6 +34,7 @@ export interface DenseConfig {
  */
 export class Dense extends Module {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
   readonly weight: Parameter;
   readonly bias: Parameter | null;
   readonly activation: ActivationName;

@@ -7,6 +7,7 @@ import { Module } from '../module.js';
 
 export class Dropout extends Module {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
   constructor(
     readonly probability = 0.5,
     private readonly random?: Random,
@@ -17,6 +18,10 @@ export class Dropout extends Module {
   }
   forward(x: Tensor): Tensor {
     return dropout(x, this.probability, this.training, this.random ?? defaultRandom());
+  }
+  /** In training the draws depend on where a sample sits in the batch; in inference it is the identity. */
+  override samplesIndependentNow(): boolean {
+    return !this.training || this.probability === 0;
   }
   /** The constructor's argument (saveModel and exporters read this; the generator is not saved). */
   config(): { probability: number } {

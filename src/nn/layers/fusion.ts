@@ -25,6 +25,7 @@ import { MaxPool2d } from './pooling.js';
  */
 export class BatchNormRelu extends Module {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
 
   constructor(
     readonly batchNorm: BatchNorm,
@@ -81,6 +82,7 @@ function poolsAsFused(conv: Conv2d, pool: MaxPool2d, x: Tensor): boolean {
  */
 export class FusedConvolutionHead extends Module {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
   /** The output of the last fused call, until the last tail takes it (held for one step only). */
   pending: Tensor | null = null;
   /** Whether pending is pooled already (the pooling's tail passes it through too). */
@@ -129,6 +131,7 @@ export class FusedConvolutionHead extends Module {
  */
 export class FusedConvolutionTail extends Module {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
 
   constructor(
     readonly head: FusedConvolutionHead,

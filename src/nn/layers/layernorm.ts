@@ -32,6 +32,7 @@ export interface LayerNormConfig {
  */
 export class LayerNorm extends Module {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
   readonly normalizedShape: readonly number[];
   readonly eps: number;
   readonly weight: Parameter | null;

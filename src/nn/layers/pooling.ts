@@ -36,6 +36,7 @@ abstract class WindowPool extends Module {
 /** Keeps the largest value of each window. x: [N, C, H, W] → [N, C, Hout, Wout]; no parameters. */
 export class MaxPool2d extends WindowPool {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
   forward(x: Tensor): Tensor {
     return maxPool2d(x, this.options);
   }
@@ -47,6 +48,7 @@ export class MaxPool2d extends WindowPool {
 /** Averages each window. x: [N, C, H, W] → [N, C, Hout, Wout]; countIncludePad defaults to true. */
 export class AvgPool2d extends WindowPool {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
   constructor(
     kernelSize: Pair,
     options: Omit<Pool2dOptions, 'kernelSize'> & { countIncludePad?: boolean } = {},
@@ -64,6 +66,7 @@ export class AvgPool2d extends WindowPool {
 /** Global average pooling: one mean per feature map. x: [N, C, H, W] → [N, C]; no parameters. */
 export class GlobalAvgPool2d extends Module {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
   forward(x: Tensor): Tensor {
     return globalAvgPool2d(x);
   }
@@ -79,6 +82,7 @@ export class GlobalAvgPool2d extends Module {
 /** Global max pooling: one maximum per feature map. x: [N, C, H, W] → [N, C]. */
 export class GlobalMaxPool2d extends Module {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
   forward(x: Tensor): Tensor {
     return globalMaxPool2d(x);
   }
@@ -94,6 +98,7 @@ export class GlobalMaxPool2d extends Module {
 /** [N, d1, d2, ...] → [N, d1·d2·...]. */
 export class Flatten extends Module {
   static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
   forward(x: Tensor): Tensor {
     return flatten(x, 1);
   }
