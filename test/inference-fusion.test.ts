@@ -304,20 +304,9 @@ describe('the inference rewrite', () => {
 });
 
 describe('inference batches in parts', () => {
-  /** conv → BN → ReLU → pool → conv → BN → GAP → dense, in eval mode, its statistics trained. */
+  /** sequentialModel() with a dense head, in eval mode, its statistics trained. */
   function smallModel(): Sequential {
-    manualSeed(21);
-    const model = new Sequential(
-      new Conv2d(2, 8, 3, { padding: 1, bias: false }),
-      new BatchNorm(8),
-      new ReLU(),
-      new MaxPool2d(2),
-      new Conv2d(8, 8, 3, { padding: 1, bias: false }),
-      new BatchNorm(8),
-      new GlobalAvgPool2d(),
-      new Flatten(),
-      new Dense(8, 3),
-    );
+    const model = sequentialModel().append(new Dense(8, 3));
     manualSeed(22);
     trainSteps(model, randn([6, 2, 8, 8]), 1);
     return model;
