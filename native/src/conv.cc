@@ -49,6 +49,12 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // Largest output positions per sample for which a batch's convolution runs as one im2col GEMM.
 constexpr int64_t kBatchedForwardPositions = 64;
 constexpr int64_t kBatchedWeightGradientPositions = 64;
+// Strided convolutions take the batched path only for the smallest outputs, whose grid rows are
+// mostly gap: 512 → 512 to 4² at batch 8, 2.6 → 1.75 ms, and 256 → 512 at batch 32, 4.3 → 3.5 ms;
+// at 7² (256 → 512, batch 8: 2.4 → 2.8 ms) and 8² (128 → 256, batch 32: 3.5 → 4.2 ms) the grid's
+// in-place reads win over building the columns (two threads).
+constexpr int64_t kBatchedStridedPositions = 16;
+constexpr int64_t kBatchedStridedWeightGradientPositions = 49;
 
 // Output columns [ow_begin, ow_end) whose tap at input column ow·stride + offset lies inside [0, width).
 struct ValidRange {
@@ -345,10 +351,10 @@ double panel_use(int64_t rows, int width) {
   return static_cast<double>(rows) / static_cast<double>(ceil_div(rows, width) * width);
 }
 
-// Whether the batched im2col path takes a stride-1 convolution with at most `positions` outputs per
-// sample.
-bool batched_columns_pay(const ConvGeometry& g, int64_t positions) {
-  return g.stride_height == 1 && g.stride_width == 1 && g.out_height * g.out_width <= positions;
+// Whether the batched im2col path takes a convolution with at most `positions` outputs per sample
+// (stride 1, or with `strided`, any stride).
+bool batched_columns_pay(const ConvGeometry& g, int64_t positions, bool strided = false) {
+  return (strided || (g.stride_height == 1 && g.stride_width == 1)) && g.out_height * g.out_width <= positions;
 }
 
 // Samples per im2col block: as many as keep the columns (k floats per position) near 16 MB.
@@ -358,15 +364,18 @@ int64_t samples_per_block(const ConvGeometry& g) {
   return std::clamp<int64_t>(kBudgetFloats / std::max<int64_t>(per_sample, 1), 1, g.batch);
 }
 
-// Floats of one zero-padded input plane of a stride-1 convolution: every row and column a window
-// reads, so that each tap's im2col rows are plain copies out of it.
-int64_t padded_plane_floats(const ConvGeometry& g) {
-  return (g.out_height + (g.kernel_height - 1) * g.dilation_height) *
-         (g.out_width + (g.kernel_width - 1) * g.dilation_width);
+// Rows and columns of one zero-padded input plane: every row and column a window reads, so that
+// each tap's im2col rows are plain (strided) copies out of it.
+int64_t padded_plane_height(const ConvGeometry& g) {
+  return (g.out_height - 1) * g.stride_height + (g.kernel_height - 1) * g.dilation_height + 1;
 }
+int64_t padded_plane_width(const ConvGeometry& g) {
+  return (g.out_width - 1) * g.stride_width + (g.kernel_width - 1) * g.dilation_width + 1;
+}
+int64_t padded_plane_floats(const ConvGeometry& g) { return padded_plane_height(g) * padded_plane_width(g); }
 
 // columns[c·taps + tap][(n − first)·positions + p] for samples [first, first + samples) of a
-// stride-1 convolution: the im2col matrix of those samples, row length samples·positions; or, with
+// convolution: the im2col matrix of those samples, row length samples·positions; or, with
 // `panel_width` > 0, the same matrix as a packed B operand of that panel width (k = in_channels·taps
 // steps). Each task pads its channel's planes once (kPaddedPlanes, samples·padded_plane_floats floats
 // per thread, reserved by the caller), then copies every tap's rows out of them: for 7×7 images the
@@ -379,8 +388,8 @@ void batched_columns(const float* x, const ConvGeometry& g, int64_t first, int64
   const int64_t positions = g.out_height * g.out_width;
   const int64_t plane = g.in_height * g.in_width;
   const int64_t row_length = samples * positions;
-  const int64_t padded_width = g.out_width + (g.kernel_width - 1) * g.dilation_width;
-  const int64_t padded_height = g.out_height + (g.kernel_height - 1) * g.dilation_height;
+  const int64_t padded_width = padded_plane_width(g);
+  const int64_t padded_height = padded_plane_height(g);
   const int64_t padded_plane = padded_height * padded_width;
   pool().run(g.in_channels, [&](int64_t c, int thread) {
     float* staging = panel_width > 0 ? scratch(ScratchSlot::kColumns, thread, 0) : nullptr;
@@ -406,7 +415,12 @@ void batched_columns(const float* x, const ConvGeometry& g, int64_t first, int64
         const float* from = padded + n * padded_plane + offset;
         float* to = row + n * positions;
         for (int64_t oh = 0; oh < g.out_height; ++oh) {
-          for (int64_t ow = 0; ow < g.out_width; ++ow) to[oh * g.out_width + ow] = from[oh * padded_width + ow];
+          const float* line = from + oh * g.stride_height * padded_width;
+          if (g.stride_width == 1) {
+            for (int64_t ow = 0; ow < g.out_width; ++ow) to[oh * g.out_width + ow] = line[ow];
+          } else {
+            for (int64_t ow = 0; ow < g.out_width; ++ow) to[oh * g.out_width + ow] = line[ow * g.stride_width];
+          }
         }
       }
       if (panel_width > 0) scatter_to_panels(staging, row_length, k, kk, panel_width, columns);
@@ -495,7 +509,9 @@ bool backward_weight_batched(const float* x, const float* grad_out, float* grad_
 // same order either way, so the choice never changes the bits.
 bool forward_grid(const float* x, const float* weight, float* out, const ConvGeometry& g,
                   const ConvEpilogue* epilogue) {
-  if (batched_columns_pay(g, kBatchedForwardPositions)) return forward_batched(x, weight, out, g, epilogue);
+  if (batched_columns_pay(g, kBatchedForwardPositions) || batched_columns_pay(g, kBatchedStridedPositions, true)) {
+    return forward_batched(x, weight, out, g, epilogue);
+  }
   const GemmKernels& kernels = active_kernels();
   const int mr = kernels.mr;
   const int nr = kernels.nr;
@@ -994,6 +1010,13 @@ bool conv2d_backward_weight(const float* x, const float* grad_out, float* grad_w
   const bool empty = g.batch == 0 || g.out_height == 0 || g.out_width == 0 || g.in_channels == 0 ||
                      g.out_channels == 0 || g.kernel_height == 0 || g.kernel_width == 0;
   if (!empty && winograd_weight_gradient_applies(g)) return winograd_weight_gradient(x, grad_out, grad_weight, g);
+  // Strided ones up to 7² outputs too: 256 → 512 to 4² at batch 32, 8.9 → 3.2 ms (4.3 ms in a
+  // ResNet-18 training step, from 8.7); to 7² at batch 8, 4.8 → 2.4 ms (the generic path's
+  // per-sample products are tiny). At 8² (128 → 256, batch 32) even alone and slower inside the
+  // step (4.6 → 5.4 ms), slower still from 16² (two threads).
+  if (!empty && batched_columns_pay(g, kBatchedStridedWeightGradientPositions, true)) {
+    return backward_weight_batched(x, grad_out, grad_weight, g);
+  }
   if (g.stride_height == 1 && g.stride_width == 1 && !empty) return backward_weight_grid(x, grad_out, grad_weight, g);
   return backward_weight_generic(x, grad_out, grad_weight, g);
 }
