@@ -234,25 +234,31 @@ export const referenceBackend: Backend = {
   },
 
   conv2dForwardFusedMaxPool(x, weight, scale, shift, out, g, relu) {
-    // The two kernels this one fuses, through `this`, with the full-size output in between.
-    const full = new (x.constructor as Float32ArrayConstructor | Float64ArrayConstructor)(
-      g.batch * g.outChannels * g.outHeight * g.outWidth,
-    );
-    this.conv2dForwardFused(x, weight, scale, shift, null, full, g, relu);
-    this.maxPool2dValues(full, out, {
-      batch: g.batch,
-      channels: g.outChannels,
-      inHeight: g.outHeight,
-      inWidth: g.outWidth,
-      kernelHeight: 2,
-      kernelWidth: 2,
-      strideHeight: 2,
-      strideWidth: 2,
-      padTop: 0,
-      padLeft: 0,
-      outHeight: Math.floor(g.outHeight / 2),
-      outWidth: Math.floor(g.outWidth / 2),
-    });
+    // The two kernels this one fuses, through `this`, with the full-size output in between: in the
+    // backend's own storage where it has one (WebAssembly memory, where its kernels work in place;
+    // a JavaScript array would be copied in and out by both), given back at the end.
+    const size = g.batch * g.outChannels * g.outHeight * g.outWidth;
+    const stored = x instanceof Float32Array ? (this.storage?.allocate(size) ?? null) : null;
+    const full = stored ?? new (x.constructor as Float32ArrayConstructor | Float64ArrayConstructor)(size);
+    try {
+      this.conv2dForwardFused(x, weight, scale, shift, null, full, g, relu);
+      this.maxPool2dValues(full, out, {
+        batch: g.batch,
+        channels: g.outChannels,
+        inHeight: g.outHeight,
+        inWidth: g.outWidth,
+        kernelHeight: 2,
+        kernelWidth: 2,
+        strideHeight: 2,
+        strideWidth: 2,
+        padTop: 0,
+        padLeft: 0,
+        outHeight: Math.floor(g.outHeight / 2),
+        outWidth: Math.floor(g.outWidth / 2),
+      });
+    } finally {
+      if (stored !== null) this.storage!.free(stored);
+    }
   },
 
   conv2dBackwardInput(gradOut, weight, gradX, g) {
