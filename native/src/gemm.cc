@@ -1,7 +1,6 @@
 #include "gemm.h"
 
 #include <algorithm>
-#include <utility>
 #include <cstring>
 
 #include "scratch.h"
@@ -444,17 +443,12 @@ bool gemm(int64_t m, int64_t n, int64_t k, MatrixView a, MatrixView b, float* c,
 
 namespace {
 
-// The task grid of a threaded product: whole-panel blocks of C, about four per thread so a thread
-// slowed by another process does not hold up the rest; columns are split first since every B panel
-// meets all of A. Returns {row_chunks, column_chunks}, or {0, 0} for one thread.
-std::pair<int64_t, int64_t> task_grid(int64_t m, int64_t n, int64_t k, int64_t row_panels, int64_t column_panels) {
+// Blocks of C a threaded product is cut into: about four per thread, so that a thread slowed by
+// another process does not hold up the rest, and none below ~2 MFLOP; 0 where one thread does it all.
+int64_t task_count(int64_t m, int64_t n, int64_t k) {
   const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-  const int64_t workers = flops < 1e6 ? 1 : pool().threads();
-  if (workers == 1) return {0, 0};
-  const int64_t target = std::max<int64_t>(1, std::min<int64_t>(workers * 4, static_cast<int64_t>(flops / 2e6)));
-  const int64_t column_chunks = std::min(column_panels, target);
-  const int64_t row_chunks = std::min(row_panels, (target + column_chunks - 1) / column_chunks);
-  return {row_chunks, column_chunks};
+  if (flops < 1e6 || pool().threads() == 1) return 0;
+  return std::max<int64_t>(1, std::min<int64_t>(pool().threads() * 4, static_cast<int64_t>(flops / 2e6)));
 }
 
 }  // namespace
@@ -465,11 +459,14 @@ void gemm_packed_threaded(int64_t m, int64_t n, int64_t k, const float* packed_a
   const GemmKernels& kernels = active_kernels();
   const int64_t row_panels = (m + kernels.mr - 1) / kernels.mr;
   const int64_t column_panels = (n + kernels.nr - 1) / kernels.nr;
-  const auto [row_chunks, column_chunks] = task_grid(m, n, k, row_panels, column_panels);
-  if (row_chunks == 0) {
+  const int64_t tasks = task_count(m, n, k);
+  if (tasks == 0) {
     gemm_packed(kernels, m, n, k, packed_a, packed_b, c, ldc, accumulate);
     return;
   }
+  // Whole-panel blocks, columns split first since every B panel meets all of A.
+  const int64_t column_chunks = std::min(column_panels, tasks);
+  const int64_t row_chunks = std::min(row_panels, (tasks + column_chunks - 1) / column_chunks);
   pool().run(row_chunks * column_chunks, [&](int64_t task, int) {
     const int64_t rc = task / column_chunks;
     const int64_t cc = task % column_chunks;
@@ -485,24 +482,21 @@ void gemm_rows_threaded(int64_t m, int64_t n, int64_t k, const float* a, const i
   const GemmKernels& kernels = active_kernels();
   const int64_t row_panels = (m + kernels.mr - 1) / kernels.mr;
   const int64_t column_panels = (n + kernels.nr - 1) / kernels.nr;
-  auto [row_chunks, column_chunks] = task_grid(m, n, k, row_panels, column_panels);
-  if (row_chunks == 0) {
-    row_chunks = column_chunks = 1;
-  } else {
-    // As many blocks, in the grid that reads the least: every column chunk reads all of A's rows
-    // (unpacked, so slower to stream than packed panels) and every row chunk all of B. For ResNet's
-    // 512-channel 7×7 layers at batch 8 that is 4 × 2 blocks, 25% faster than 1 × 8.
-    const int64_t target = row_chunks * column_chunks;
-    double least = -1.0;
-    for (int64_t rows = 1; rows <= std::min(row_panels, target); ++rows) {
-      const int64_t columns = std::min(column_panels, (target + rows - 1) / rows);
-      const double read = static_cast<double>(columns) * static_cast<double>(m) +
-                          static_cast<double>(rows) * static_cast<double>(n);
-      if (least < 0.0 || read < least) {
-        least = read;
-        row_chunks = rows;
-        column_chunks = columns;
-      }
+  const int64_t tasks = std::max<int64_t>(1, task_count(m, n, k));
+  // Whole-panel blocks in the grid that reads the least: every column chunk reads all of A's rows
+  // (unpacked, so slower to stream than packed panels) and every row chunk all of B. For ResNet's
+  // 512-channel 7×7 layers at batch 8 that is 4 × 2 blocks, 25% faster than 1 × 8.
+  int64_t row_chunks = 1;
+  int64_t column_chunks = 1;
+  double least = -1.0;
+  for (int64_t rows = 1; rows <= std::min(row_panels, tasks); ++rows) {
+    const int64_t columns = std::min(column_panels, (tasks + rows - 1) / rows);
+    const double read =
+        static_cast<double>(columns) * static_cast<double>(m) + static_cast<double>(rows) * static_cast<double>(n);
+    if (least < 0.0 || read < least) {
+      least = read;
+      row_chunks = rows;
+      column_chunks = columns;
     }
   }
   pool().run(row_chunks * column_chunks, [&](int64_t task, int) {
