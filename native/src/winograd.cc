@@ -201,7 +201,7 @@ void pack_transformed_weights(const float* weight, bool flipped, int64_t out_cha
 // Copies `count` floats (at least one vector's worth) in whole vectors, the last one overlapping the
 // one before it instead of reading or writing past either end.
 template <typename Lanes>
-__attribute__((always_inline)) inline void copy_floats(const float* from, int64_t count, float* to) {
+__attribute__((always_inline)) inline void copy_in_vectors(const float* from, int64_t count, float* to) {
   constexpr int width = sizeof(Lanes) / sizeof(float);
   for (int64_t j = 0; j + width < count; j += width) store<Lanes>(to + j, load<Lanes>(from + j));
   store<Lanes>(to + count - width, load<Lanes>(from + count - width));
@@ -233,9 +233,9 @@ void fill_strips(const float* channel_of_sample0, int64_t sample_stride, const C
         const float* line = channel_of_sample0 + n * sample_stride + y * width;
         to[0] = 0.0f;
         if (width >= 16) {
-          copy_floats<Lanes16>(line, width, to + 1);
+          copy_in_vectors<Lanes16>(line, width, to + 1);
         } else if (width >= 8) {
-          copy_floats<Lanes8>(line, width, to + 1);
+          copy_in_vectors<Lanes8>(line, width, to + 1);
         } else {
           for (int64_t j = 0; j < width; ++j) to[1 + j] = line[j];
         }
