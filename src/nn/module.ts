@@ -52,13 +52,17 @@ type ModuleClass = abstract new (...args: never[]) => Module;
  * code that may hold on to what it sees.
  */
 export function keepsNoTensors(module: Module): boolean {
-  const moduleClass = module.constructor as typeof Module;
   return (
-    Object.hasOwn(moduleClass, 'keepsNoTensors') &&
-    moduleClass.keepsNoTensors &&
+    ownClassDeclares(module, 'keepsNoTensors') &&
     !module.hasForwardHooks() &&
     module.children().every(keepsNoTensors)
   );
+}
+
+/** Whether module's own class (not a parent class) sets the static flag to true. */
+function ownClassDeclares(module: Module, flag: 'keepsNoTensors' | 'independentSamples'): boolean {
+  const moduleClass = module.constructor as typeof Module;
+  return Object.hasOwn(moduleClass, flag) && moduleClass[flag];
 }
 
 /**
@@ -71,10 +75,8 @@ export function keepsNoTensors(module: Module): boolean {
  * neither does one with a child that does not.
  */
 export function computesSamplesIndependently(module: Module): boolean {
-  const moduleClass = module.constructor as typeof Module;
   return (
-    Object.hasOwn(moduleClass, 'independentSamples') &&
-    moduleClass.independentSamples &&
+    ownClassDeclares(module, 'independentSamples') &&
     module.samplesIndependentNow() &&
     !module.hasForwardHooks() &&
     module.children().every(computesSamplesIndependently)

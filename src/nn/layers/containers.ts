@@ -24,11 +24,8 @@ export function setInferencePartBytes(bytes: number): number {
   if (!(bytes > 0)) throw new RangeError(`setInferencePartBytes: bytes must be positive, got ${bytes}`);
   const previous = inferencePartBytes;
   inferencePartBytes = bytes;
-  partsGeneration++;
   return previous;
 }
-/** Bumped by setInferencePartBytes, so that every Sequential sizes its parts again. */
-let partsGeneration = 0;
 /**
  * Fewer samples per part than this run whole: each convolution call re-reads (and for Winograd
  * re-transforms) its weights, which small parts would repeat too often.
@@ -61,8 +58,11 @@ export class Sequential extends Module {
   fuseBatchNormRelu = true;
   /** The rewrite of layers (fuseBatchNormRelu), and the layers it was made from to tell when it is stale. */
   private fused: { from: Module[]; run: FusedLayers } | null = null;
-  /** Samples per part of an inference batch of this sample shape (see inferenceParts); 1: whole. */
-  private parts: { sampleShape: string; samples: number; generation: number } | null = null;
+  /**
+   * Samples per part of an inference batch of this sample shape, sized for this part budget (see
+   * inferenceParts); 1: whole.
+   */
+  private parts: { sampleShape: string; budget: number; samples: number } | null = null;
 
   constructor(...layers: Module[]) {
     super();
@@ -105,8 +105,8 @@ export class Sequential extends Module {
       const parts = Math.floor(inferencePartBytes / Math.max(largest, 1));
       this.parts = {
         sampleShape: formatShape(x.shape.slice(1)),
+        budget: inferencePartBytes,
         samples: parts >= minimumPartSamples ? parts : 1,
-        generation: partsGeneration,
       };
       return y;
     }
@@ -136,7 +136,7 @@ export class Sequential extends Module {
     const plan = this.parts;
     if (
       plan === null ||
-      plan.generation !== partsGeneration ||
+      plan.budget !== inferencePartBytes ||
       plan.sampleShape !== formatShape(x.shape.slice(1))
     )
       return 0;

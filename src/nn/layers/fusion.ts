@@ -146,7 +146,7 @@ export class FusedConvolutionTail extends Module {
   forward(x: Tensor): Tensor {
     if (this.head.pending === x && (!this.pooling || this.head.pendingPooled)) {
       // The last tail of the fused run lets go of it.
-      if (this.pooling || this.head.pool === null || !this.head.pendingPooled) this.head.pending = null;
+      if (this.pooling || !this.head.pendingPooled) this.head.pending = null;
       return x;
     }
     return this.rest.call(x);
