@@ -223,35 +223,45 @@ test('3x3 convolutions of 32 to 256 channels take the Winograd path, which the s
 test('the Winograd weight gradient agrees with the direct one and the reference', (t) => {
   const backend = nativeOrSkip(t);
   if (backend === null) return;
-  const g = convGeometry({
-    batch: 3,
-    inChannels: 200,
-    inHeight: 9,
-    inWidth: 7,
-    outChannels: 192,
-    kernel: [3, 3],
-    pad: [1, 1],
-  });
-  const x = randomArray('float32', g.batch * g.inChannels * g.inHeight * g.inWidth, 4) as Float32Array;
-  const gradOut = randomArray(
-    'float32',
-    g.batch * g.outChannels * g.outHeight * g.outWidth,
-    5,
-  ) as Float32Array;
-  const run = (winograd: boolean) =>
-    withWinograd(winograd, () => {
-      const gradWeight = new Float32Array(g.outChannels * g.inChannels * 9);
-      backend.conv2dBackwardWeight(x, gradOut, gradWeight, g);
-      return gradWeight;
-    });
-  const expected = new Float32Array(g.outChannels * g.inChannels * 9);
-  referenceBackend.conv2dBackwardWeight(x, gradOut, expected, g);
-  const tolerance = reassociated(g.batch * g.outHeight * g.outWidth);
-  const winograd = run(true);
-  const direct = run(false);
-  assertClose(winograd, expected, tolerance, 'Winograd weight gradient');
-  assertClose(direct, expected, tolerance, 'direct weight gradient');
-  assert.notDeepEqual(winograd, direct, 'the weight gradient took the same path with Winograd on and off');
+  // From the fewest channels it takes (32 a side) to past the forward's limit, on odd sizes whose
+  // last tiles overhang the image.
+  const shapes = [
+    { batch: 3, inChannels: 200, inHeight: 9, inWidth: 7, outChannels: 192 },
+    { batch: 5, inChannels: 32, inHeight: 5, inWidth: 11, outChannels: 40 },
+    { batch: 2, inChannels: 320, inHeight: 3, inWidth: 4, outChannels: 288 },
+  ];
+  for (const [index, shape] of shapes.entries()) {
+    const g = convGeometry({ ...shape, kernel: [3, 3], pad: [1, 1] });
+    const x = randomArray(
+      'float32',
+      g.batch * g.inChannels * g.inHeight * g.inWidth,
+      4 + index,
+    ) as Float32Array;
+    const gradOut = randomArray(
+      'float32',
+      g.batch * g.outChannels * g.outHeight * g.outWidth,
+      5 + index,
+    ) as Float32Array;
+    const run = (winograd: boolean) =>
+      withWinograd(winograd, () => {
+        const gradWeight = new Float32Array(g.outChannels * g.inChannels * 9);
+        backend.conv2dBackwardWeight(x, gradOut, gradWeight, g);
+        return gradWeight;
+      });
+    const expected = new Float32Array(g.outChannels * g.inChannels * 9);
+    referenceBackend.conv2dBackwardWeight(x, gradOut, expected, g);
+    const tolerance = reassociated(g.batch * g.outHeight * g.outWidth);
+    const winograd = run(true);
+    const direct = run(false);
+    const name = `${g.inChannels}→${g.outChannels} ${g.inHeight}×${g.inWidth}`;
+    assertClose(winograd, expected, tolerance, `Winograd weight gradient ${name}`);
+    assertClose(direct, expected, tolerance, `direct weight gradient ${name}`);
+    assert.notDeepEqual(
+      winograd,
+      direct,
+      `${name}: the weight gradient took the same path with Winograd on and off`,
+    );
+  }
 });
 
 test('the package exports the thread and Winograd switches', async (t) => {

@@ -207,39 +207,40 @@ __attribute__((always_inline)) inline void copy_in_vectors(const float* from, in
   store<Lanes>(to + count - width, load<Lanes>(from + count - width));
 }
 
-// Lays input rows 2·ty − 1 + r (r = 0..3) of the block's tile rows end to end, one strip per r: tile
-// row q's part starts at q·2·row_lanes with the left padding zero, then the row, then zeros; rows
-// outside the image are zeros. Lane k's patch row r is then floats 2k .. 2k + 3 of strip r.
-// `strips` holds 4 strips of plan.strip floats.
+// Lays rows 2·ty + first_row + r (r < count) of one plane (height × width) for the block's tile rows
+// end to end, one strip per r: tile row q's part starts at q·2·row_lanes with `left` zeros, then the
+// row, then zeros; rows outside the plane are zeros. For the input (count 4, first_row −1, left 1)
+// lane k's patch row r is then floats 2k .. 2k + 3 of strip r; for the output gradient (count 2,
+// first_row 0, left 0) lane k's tile row r is floats 2k, 2k + 1. `strips` holds count strips of
+// plan.strip floats.
 // Rows are copied and cleared in whole vectors (a part's zeros may spill into the next part, which
 // is written after it, or into the strip's tail, cleared last): the rows are tens of floats, where
 // calls to memcpy and memset, or loops with scalar heads and tails, cost more than the copy.
 __attribute__((optimize("no-tree-loop-distribute-patterns"))) TENSILE_VECTOR_CLONES
-void fill_strips(const float* channel_of_sample0, int64_t sample_stride, const ConvGeometry& g, const Plan& plan,
-                 int64_t row_begin, int64_t row_end, float* strips) {
+void fill_strips(const float* plane_of_sample0, int64_t sample_stride, int64_t height, int64_t width, const Plan& plan,
+                 int64_t row_begin, int64_t row_end, int count, int first_row, int left, float* strips) {
   const int64_t part = 2 * plan.row_lanes;
-  const int64_t width = g.in_width;
   const Lanes16 zeros = {};
-  for (int r = 0; r < 4; ++r) {
+  for (int r = 0; r < count; ++r) {
     float* strip = strips + r * plan.strip;
     int64_t n = row_begin / plan.tiles_y;
     int64_t ty = row_begin % plan.tiles_y;
     float* to = strip;
     for (int64_t row = row_begin; row < row_end; ++row, to += part) {
-      const int64_t y = 2 * ty - 1 + r;
-      if (y < 0 || y >= g.in_height) {
+      const int64_t y = 2 * ty + first_row + r;
+      if (y < 0 || y >= height) {
         for (int64_t j = 0; j < part; j += 16) store<Lanes16>(to + j, zeros);
       } else {
-        const float* line = channel_of_sample0 + n * sample_stride + y * width;
-        to[0] = 0.0f;
+        const float* line = plane_of_sample0 + n * sample_stride + y * width;
+        if (left > 0) to[0] = 0.0f;
         if (width >= 16) {
-          copy_in_vectors<Lanes16>(line, width, to + 1);
+          copy_in_vectors<Lanes16>(line, width, to + left);
         } else if (width >= 8) {
-          copy_in_vectors<Lanes8>(line, width, to + 1);
+          copy_in_vectors<Lanes8>(line, width, to + left);
         } else {
-          for (int64_t j = 0; j < width; ++j) to[1 + j] = line[j];
+          for (int64_t j = 0; j < width; ++j) to[left + j] = line[j];
         }
-        for (int64_t j = 1 + width; j < part; ++j) to[j] = 0.0f;
+        for (int64_t j = left + width; j < part; ++j) to[j] = 0.0f;
       }
       if (++ty == plan.tiles_y) {
         ty = 0;
@@ -310,7 +311,8 @@ void transform_input_block(const float* x, const ConvGeometry& g, const Plan& pl
                            int64_t row_end, int64_t channel_begin, int64_t channel_end, float* strips, float* v) {
   const int64_t plane = g.in_height * g.in_width;
   for (int64_t i = channel_begin; i < channel_end; ++i) {
-    fill_strips(x + i * plane, g.in_channels * plane, g, plan, row_begin, row_end, strips);
+    fill_strips(x + i * plane, g.in_channels * plane, g.in_height, g.in_width, plan, row_begin, row_end, 4, -1, 1,
+                strips);
     for (int64_t first = 0; first < plan.lanes; first += nr) {
       transform_input_lanes(strips, plan.strip, first, nr, plan.v_stride, v + first * g.in_channels + i * nr);
     }
@@ -455,24 +457,45 @@ void shared_blocks(const float* x, const ConvGeometry& g, const Plan& plan, cons
   }
 }
 
+// One vector of lanes of transform_gradient_lanes: lane k's tile is [a, b; c, d] with a, b the
+// floats 2k, 2k + 1 of the top strip and c, d those of the bottom strip.
+template <typename Lanes, typename Indices>
+__attribute__((always_inline)) inline void transform_gradient_vector(const float* top, const float* bottom,
+                                                                     int64_t m_stride, const Indices& evens,
+                                                                     const Indices& odds, float* to) {
+  constexpr int width = sizeof(Lanes) / sizeof(float);
+  const Lanes top_low = load<Lanes>(top), top_high = load<Lanes>(top + width);
+  const Lanes bottom_low = load<Lanes>(bottom), bottom_high = load<Lanes>(bottom + width);
+  const Lanes a = __builtin_shuffle(top_low, top_high, evens), b = __builtin_shuffle(top_low, top_high, odds);
+  const Lanes c = __builtin_shuffle(bottom_low, bottom_high, evens);
+  const Lanes d = __builtin_shuffle(bottom_low, bottom_high, odds);
+  // A·dY: rows [a, b], [a + c, b + d], [a − c, b − d], [−c, −d]; then each row [p, q] times Aᵀ:
+  // [p, p + q, p − q, −q].
+  const Lanes rows[4][2] = {{a, b}, {a + c, b + d}, {a - c, b - d}, {-c, -d}};
+  for (int r = 0; r < 4; ++r) {
+    const Lanes p = rows[r][0], q = rows[r][1];
+    store<Lanes>(to + (r * 4 + 0) * m_stride, p);
+    store<Lanes>(to + (r * 4 + 1) * m_stride, p + q);
+    store<Lanes>(to + (r * 4 + 2) * m_stride, p - q);
+    store<Lanes>(to + (r * 4 + 3) * m_stride, -q);
+  }
+}
+
 // The output gradient's tiles of one output channel as M'[ξ] = A·dY·Aᵀ (the transpose of the output
-// transform), plain rows of `lanes` floats per ξ at to + ξ·m_stride: lane k's 2×2 tile dY is
-// [top[2k], top[2k + 1]; bottom[2k], bottom[2k + 1]], with A = [1 0; 1 1; 1 −1; 0 −1].
+// transform), plain rows of `lanes` floats (a multiple of 8) per ξ at to + ξ·m_stride, with
+// A = [1 0; 1 1; 1 −1; 0 −1]. Sixteen lanes at a time, then eight.
 TENSILE_VECTOR_CLONES
-void transform_gradient_lanes(const float* __restrict top, const float* __restrict bottom, int64_t lanes,
-                              int64_t m_stride, float* __restrict to) {
-  for (int64_t k = 0; k < lanes; ++k) {
-    const float a = top[2 * k], b = top[2 * k + 1], c = bottom[2 * k], d = bottom[2 * k + 1];
-    // A·dY: rows [a, b], [a + c, b + d], [a − c, b − d], [−c, −d]; then each row [p, q] times Aᵀ:
-    // [p, p + q, p − q, −q].
-    const float rows[4][2] = {{a, b}, {a + c, b + d}, {a - c, b - d}, {-c, -d}};
-    for (int r = 0; r < 4; ++r) {
-      const float p = rows[r][0], q = rows[r][1];
-      to[(r * 4 + 0) * m_stride + k] = p;
-      to[(r * 4 + 1) * m_stride + k] = p + q;
-      to[(r * 4 + 2) * m_stride + k] = p - q;
-      to[(r * 4 + 3) * m_stride + k] = -q;
-    }
+void transform_gradient_lanes(const float* top, const float* bottom, int64_t lanes, int64_t m_stride, float* to) {
+  const Indices16 evens16 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+  const Indices16 odds16 = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+  const Indices8 evens8 = {0, 2, 4, 6, 8, 10, 12, 14};
+  const Indices8 odds8 = {1, 3, 5, 7, 9, 11, 13, 15};
+  int64_t k = 0;
+  for (; k + 16 <= lanes; k += 16) {
+    transform_gradient_vector<Lanes16>(top + 2 * k, bottom + 2 * k, m_stride, evens16, odds16, to + k);
+  }
+  for (; k < lanes; k += 8) {
+    transform_gradient_vector<Lanes8>(top + 2 * k, bottom + 2 * k, m_stride, evens8, odds8, to + k);
   }
 }
 
@@ -482,28 +505,10 @@ void transform_gradient_lanes(const float* __restrict top, const float* __restri
 void transform_gradient_block(const float* grad_out, const ConvGeometry& g, const Plan& plan, int64_t row_begin,
                               int64_t row_end, int64_t channel_begin, int64_t channel_end, float* strips, float* m) {
   const int64_t plane = g.out_height * g.out_width;
-  const int64_t part = 2 * plan.row_lanes;
-  float* top = strips;
-  float* bottom = strips + plan.strip;
   for (int64_t o = channel_begin; o < channel_end; ++o) {
-    for (int half = 0; half < 2; ++half) {
-      float* strip = half == 0 ? top : bottom;
-      for (int64_t row = row_begin; row < row_end; ++row) {
-        const int64_t n = row / plan.tiles_y;
-        const int64_t oh = 2 * (row % plan.tiles_y) + half;
-        float* to = strip + (row - row_begin) * part;
-        if (oh >= g.out_height) {
-          std::fill(to, to + part, 0.0f);
-          continue;
-        }
-        std::memcpy(to, grad_out + (n * g.out_channels + o) * plane + oh * g.out_width,
-                    static_cast<size_t>(g.out_width) * sizeof(float));
-        std::fill(to + g.out_width, to + part, 0.0f);
-      }
-      const int64_t used = (row_end - row_begin) * part;
-      std::fill(strip + used, strip + 2 * plan.lanes, 0.0f);
-    }
-    transform_gradient_lanes(top, bottom, plan.lanes, plan.m_stride, m + o * plan.lanes);
+    fill_strips(grad_out + o * plane, g.out_channels * plane, g.out_height, g.out_width, plan, row_begin, row_end, 2,
+                0, 0, strips);
+    transform_gradient_lanes(strips, strips + plan.strip, plan.lanes, plan.m_stride, m + o * plan.lanes);
   }
 }
 
@@ -525,31 +530,35 @@ inline void inverse_kernel_transform(const float* u, int64_t stride, float* w) {
   }
 }
 
+// F(2×2, 3×3) needs a 3×3 kernel at stride 1, padding 1 and an output the size of the input.
+bool winograd_shape(const ConvGeometry& g) {
+  return winograd_enabled && g.kernel_height == 3 && g.kernel_width == 3 && g.stride_height == 1 &&
+         g.stride_width == 1 && g.dilation_height == 1 && g.dilation_width == 1 && g.pad_top == 1 && g.pad_left == 1 &&
+         g.out_height == g.in_height && g.out_width == g.in_width && g.in_height > 0 && g.in_width > 0;
+}
+
 }  // namespace
 
 void set_winograd_enabled(bool enabled) { winograd_enabled = enabled; }
 bool winograd_is_enabled() { return winograd_enabled; }
 
 bool winograd_applies(const ConvGeometry& g) {
-  if (!winograd_enabled) return false;
-  const bool shape = g.kernel_height == 3 && g.kernel_width == 3 && g.stride_height == 1 && g.stride_width == 1 &&
-                     g.dilation_height == 1 && g.dilation_width == 1 && g.pad_top == 1 && g.pad_left == 1 &&
-                     g.out_height == g.in_height && g.out_width == g.in_width && g.in_height > 0 && g.in_width > 0;
   // The transforms cost per tile and channel what the products save per tile and channel pair, so
   // fewer than ~32 channels on either side gain nothing (32 → 32 at 28² gains 10–15% with blocks
   // of whole samples, nothing with blocks cut across samples). At 512 × 512 channels the weights'
   // transform alone (16 MB written per call, 2.4 ms on one core) takes what the products save on
-  // ResNet's 7×7 layers at batch 8. The choice never depends on the batch size, so a sample gives
-  // the same bits alone as in any batch.
-  return shape && g.in_channels >= 32 && g.out_channels >= 32 && g.in_channels * g.out_channels <= 256 * 256;
+  // ResNet's 7×7 layers at batch 8 (and on its 4×4 layers at batch 32 in training). The choice never
+  // depends on the batch size, so a sample gives the same bits alone as in any batch.
+  return winograd_shape(g) && g.in_channels >= 32 && g.out_channels >= 32 &&
+         g.in_channels * g.out_channels <= 256 * 256;
 }
 
 bool winograd_weight_gradient_applies(const ConvGeometry& g) {
-  // The weight gradient's transforms and packing (its products' depth is the batch's tiles) cost
-  // more than its products save below ~192 channels a side: measured against the direct weight
-  // gradient, 1.5× slower at 64 → 64 (14² and 32² images), even at 128 → 128 (16²), 1.5× faster at
-  // 256 → 256 (8²).
-  return winograd_applies(g) && g.in_channels >= 192 && g.out_channels >= 192;
+  // The weight gradient transforms no weights (its products' depth is the batch's tiles), so it
+  // gains from 32 channels a side up to 512 × 512 (ResNet's 4×4 layers at batch 32: 6.2 → 4.6 ms);
+  // past that its 16 sums (16 MB at 512 × 512) outgrow what scratch memory should hold.
+  return winograd_shape(g) && g.in_channels >= 32 && g.out_channels >= 32 &&
+         g.in_channels * g.out_channels <= 512 * 512;
 }
 
 bool winograd_forward(const float* x, const float* weight, bool flipped, float* out, const ConvGeometry& g,

@@ -15,8 +15,8 @@ bool winograd_applies(const ConvGeometry& g);
 bool winograd_forward(const float* x, const float* weight, bool flipped, float* out, const ConvGeometry& g,
                       const ConvEpilogue* epilogue);
 
-// Whether winograd_weight_gradient computes this geometry's weight gradient (a subset of the
-// geometries where winograd_applies).
+// Whether winograd_weight_gradient computes this geometry's weight gradient (the shapes of
+// winograd_applies, up to 512 × 512 channels).
 bool winograd_weight_gradient_applies(const ConvGeometry& g);
 
 // grad_weight = the weight gradient of conv(x, ·) for output gradient grad_out, by the transposes of
