@@ -4,6 +4,12 @@
 // runs (eight independent lanes, so the compiler can vectorise without reassociating) and the run
 // totals in double, which keeps them close to the reference's float64 sums at float speed. Every
 // channel is reduced by one task in a fixed order, so results do not depend on the thread count.
+//
+// The loops are compiled three times (TENSILE_VECTOR_CLONES) without fused multiply-adds, which GCC
+// would otherwise contract in the AVX2 and AVX-512 clones: every clone then rounds as the baseline
+// one, and as the convolution epilogue that applies the same affine maps fused (epilogue.h).
+#pragma GCC optimize("fp-contract=off")
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -11,6 +17,7 @@
 
 #include "kernels.h"
 #include "thread_pool.h"
+#include "vector_clones.h"
 
 namespace tensile {
 
@@ -18,37 +25,27 @@ namespace {
 
 constexpr int64_t kRun = 256;
 
-// Eight float lanes as two GCC/Clang 4-lane vectors (SSE registers on baseline x86-64, NEON
-// elsewhere). Written explicitly because the vectoriser turned a plain array of lanes into shuffles
-// and scalar adds, and an 8-wide vector type lives on the stack without AVX.
-typedef float Quad __attribute__((vector_size(16)));
+// Eight float lanes as one GCC/Clang vector: one AVX register in the AVX2 and AVX-512 clones of the
+// functions below (TENSILE_VECTOR_CLONES), two SSE or NEON registers elsewhere. The sums keep the
+// same eight lanes and the same order in every clone, so every CPU gives the same bits.
+typedef float Lanes __attribute__((vector_size(32), aligned(4), may_alias));
 
-struct Lanes {
-  Quad low, high;
-};
-
-inline Lanes load(const float* p) {
+__attribute__((always_inline)) inline Lanes load(const float* p) {
   Lanes v;
-  std::memcpy(&v.low, p, sizeof v.low);
-  std::memcpy(&v.high, p + 4, sizeof v.high);
+  std::memcpy(&v, p, sizeof v);
   return v;
 }
 
-inline Lanes splat(float value) {
-  const Quad q = {value, value, value, value};
-  return {q, q};
+__attribute__((always_inline)) inline Lanes splat(float value) {
+  return Lanes{value, value, value, value, value, value, value, value};
 }
 
-inline Lanes operator+(Lanes a, Lanes b) { return {a.low + b.low, a.high + b.high}; }
-inline Lanes operator-(Lanes a, Lanes b) { return {a.low - b.low, a.high - b.high}; }
-inline Lanes operator*(Lanes a, Lanes b) { return {a.low * b.low, a.high * b.high}; }
-inline Lanes& operator+=(Lanes& a, Lanes b) { return a = a + b; }
-
-inline float total_of(Lanes v) {
-  return ((v.low[0] + v.low[1]) + (v.low[2] + v.low[3])) + ((v.high[0] + v.high[1]) + (v.high[2] + v.high[3]));
+__attribute__((always_inline)) inline float total_of(Lanes v) {
+  return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
 }
 
 // Σ values[i] over [0, count).
+TENSILE_VECTOR_CLONES
 double sum_of(const float* values, int64_t count) {
   double total = 0.0;
   for (int64_t start = 0; start < count; start += kRun) {
@@ -64,6 +61,7 @@ double sum_of(const float* values, int64_t count) {
 }
 
 // Σ (values[i] - center)² over [0, count).
+TENSILE_VECTOR_CLONES
 double squares_about(const float* values, int64_t count, float center) {
   double total = 0.0;
   const Lanes middle = splat(center);
@@ -86,6 +84,7 @@ double squares_about(const float* values, int64_t count, float center) {
 }
 
 // Σ grad[i] and Σ grad[i]·(x[i] - center) over [0, count).
+TENSILE_VECTOR_CLONES
 void gradient_sums(const float* grad, const float* x, int64_t count, float center, double* sum_grad,
                    double* sum_grad_centered) {
   const Lanes middle = splat(center);
@@ -115,13 +114,14 @@ void gradient_sums(const float* grad, const float* x, int64_t count, float cente
 // gradient. The mask is recomputed with the forward's float operations (same values, same bits)
 // rather than read from the output, which saves a stream over memory; grad·m is the product ReLU's
 // backward forms, so a NaN gradient stays NaN as in the unfused kernels.
+TENSILE_VECTOR_CLONES
 void masked_gradient_sums(const float* grad, const float* x, int64_t count, float center, float scale, float shift,
                           double* sum_grad, double* sum_grad_centered) {
   const Lanes middle = splat(center);
   const Lanes scales = splat(scale);
   const Lanes shifts = splat(shift);
-  const Quad zero = {0.0f, 0.0f, 0.0f, 0.0f};
-  const Quad one = {1.0f, 1.0f, 1.0f, 1.0f};
+  const Lanes zero = splat(0.0f);
+  const Lanes one = splat(1.0f);
   for (int64_t start = 0; start < count; start += kRun) {
     const int64_t end = std::min(count, start + kRun);
     Lanes lanes_g = splat(0.0f);
@@ -130,7 +130,7 @@ void masked_gradient_sums(const float* grad, const float* x, int64_t count, floa
     for (; i + 8 <= end; i += 8) {
       const Lanes centered = load(x + i) - middle;
       const Lanes value = centered * scales + shifts;
-      const Lanes mask = {value.low > zero ? one : zero, value.high > zero ? one : zero};
+      const Lanes mask = value > zero ? one : zero;
       const Lanes g = load(grad + i) * mask;
       lanes_g += g;
       lanes_gx += g * centered;
@@ -150,16 +150,19 @@ void masked_gradient_sums(const float* grad, const float* x, int64_t count, floa
 
 // The elementwise loops, as functions with __restrict pointers so that GCC vectorises them without
 // run-time overlap checks.
+TENSILE_VECTOR_CLONES
 void affine_about(const float* __restrict from, float* __restrict to, int64_t count, float center, float scale,
                   float shift) {
   for (int64_t i = 0; i < count; ++i) to[i] = (from[i] - center) * scale + shift;
 }
 
+TENSILE_VECTOR_CLONES
 void scale_shift(const float* __restrict from, float* __restrict to, int64_t count, float scale, float shift) {
   for (int64_t i = 0; i < count; ++i) to[i] = from[i] * scale + shift;
 }
 
 // The ReLU variants: the value the plain loop stores, then `v > 0 ? v : 0` as the ReLU kernel does.
+TENSILE_VECTOR_CLONES
 void affine_about_relu(const float* __restrict from, float* __restrict to, int64_t count, float center, float scale,
                        float shift) {
   for (int64_t i = 0; i < count; ++i) {
@@ -168,6 +171,7 @@ void affine_about_relu(const float* __restrict from, float* __restrict to, int64
   }
 }
 
+TENSILE_VECTOR_CLONES
 void scale_shift_relu(const float* __restrict from, float* __restrict to, int64_t count, float scale, float shift) {
   for (int64_t i = 0; i < count; ++i) {
     const float v = from[i] * scale + shift;
@@ -176,12 +180,14 @@ void scale_shift_relu(const float* __restrict from, float* __restrict to, int64_
 }
 
 // ∂L/∂x = a·g + b·(x - μ) + d.
+TENSILE_VECTOR_CLONES
 void batch_norm_input_gradient(const float* __restrict grad, const float* __restrict x, float* __restrict to,
                                int64_t count, float center, float a, float b, float d) {
   for (int64_t i = 0; i < count; ++i) to[i] = a * grad[i] + b * (x[i] - center) + d;
 }
 
 // ∂L/∂x = a·(g·m) + b·(x - μ) + d with the ReLU mask m recomputed as in masked_gradient_sums.
+TENSILE_VECTOR_CLONES
 void batch_norm_relu_input_gradient(const float* __restrict grad, const float* __restrict x, float* __restrict to,
                                     int64_t count, float center, float scale, float shift, float a, float b, float d) {
   for (int64_t i = 0; i < count; ++i) {
