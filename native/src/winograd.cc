@@ -320,7 +320,8 @@ void transform_input_block(const float* x, const ConvGeometry& g, const Plan& pl
 }
 
 // Aᵀ·m·A of every lane of one output channel, m[ξ] at from + ξ·m_stride, into out[0..3] (lanes
-// each): output row 2·ty at even and odd columns, then row 2·ty + 1 at even and odd columns.
+// each): output row 2·ty at even and odd columns, then row 2·ty + 1 at even and odd columns (for
+// the fused pooling, whose windows are then the same lane of the four).
 TENSILE_VECTOR_CLONES
 void transform_output_lanes(const float* __restrict from, int64_t m_stride, int64_t lanes, float* __restrict out) {
   float* __restrict top_even = out;
@@ -345,15 +346,73 @@ void transform_output_lanes(const float* __restrict from, int64_t m_stride, int6
   }
 }
 
-// Interleaves even and odd columns into one output row of `width` values.
+// One vector of lanes of transform_output_interleaved: Aᵀ·m·A of each lane (m·A of each row i:
+// [m0 + m1 + m2, m1 − m2 − m3]; then Aᵀ = [1 1 1 0; 0 1 −1 −1] down the columns), each tile's two
+// columns then interleaved into its place in the two strips.
+template <typename Lanes, typename Indices>
+__attribute__((always_inline)) inline void transform_output_vector(const float* from, int64_t m_stride,
+                                                                   const Indices& low, const Indices& high,
+                                                                   float* top, float* bottom) {
+  constexpr int width = sizeof(Lanes) / sizeof(float);
+  Lanes m[kPositions];
+  for (int xi = 0; xi < kPositions; ++xi) m[xi] = load<Lanes>(from + xi * m_stride);
+  const Lanes r0 = (m[0] + m[1]) + m[2], q0 = (m[1] - m[2]) - m[3];
+  const Lanes r1 = (m[4] + m[5]) + m[6], q1 = (m[5] - m[6]) - m[7];
+  const Lanes r2 = (m[8] + m[9]) + m[10], q2 = (m[9] - m[10]) - m[11];
+  const Lanes r3 = (m[12] + m[13]) + m[14], q3 = (m[13] - m[14]) - m[15];
+  const Lanes top_even = (r0 + r1) + r2, top_odd = (q0 + q1) + q2;
+  const Lanes bottom_even = (r1 - r2) - r3, bottom_odd = (q1 - q2) - q3;
+  store<Lanes>(top, __builtin_shuffle(top_even, top_odd, low));
+  store<Lanes>(top + width, __builtin_shuffle(top_even, top_odd, high));
+  store<Lanes>(bottom, __builtin_shuffle(bottom_even, bottom_odd, low));
+  store<Lanes>(bottom + width, __builtin_shuffle(bottom_even, bottom_odd, high));
+}
+
+// Aᵀ·m·A of every lane of one output channel, m[ξ] at from + ξ·m_stride: lane k's top output row at
+// top[2k], top[2k + 1] and its bottom row at bottom[2k], bottom[2k + 1], so that an output row is one
+// run of a strip (a tile row's lanes are neighbours), as in the input strips of fill_strips. Sixteen
+// lanes at a time, then eight, then one.
 TENSILE_VECTOR_CLONES
-void interleave_row(const float* __restrict even, const float* __restrict odd, int64_t width, float* __restrict to) {
-  const int64_t pairs = width / 2;
-  for (int64_t j = 0; j < pairs; ++j) {
-    to[2 * j] = even[j];
-    to[2 * j + 1] = odd[j];
+void transform_output_interleaved(const float* __restrict from, int64_t m_stride, int64_t lanes, float* __restrict top,
+                                  float* __restrict bottom) {
+  const Indices16 low16 = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
+  const Indices16 high16 = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  const Indices8 low8 = {0, 8, 1, 9, 2, 10, 3, 11};
+  const Indices8 high8 = {4, 12, 5, 13, 6, 14, 7, 15};
+  int64_t k = 0;
+  for (; k + 16 <= lanes; k += 16) {
+    transform_output_vector<Lanes16>(from + k, m_stride, low16, high16, top + 2 * k, bottom + 2 * k);
   }
-  if (width % 2 != 0) to[width - 1] = even[pairs];
+  for (; k + 8 <= lanes; k += 8) {
+    transform_output_vector<Lanes8>(from + k, m_stride, low8, high8, top + 2 * k, bottom + 2 * k);
+  }
+  for (; k < lanes; ++k) {
+    const float* m = from + k;
+    const float r0 = (m[0 * m_stride] + m[1 * m_stride]) + m[2 * m_stride];
+    const float q0 = (m[1 * m_stride] - m[2 * m_stride]) - m[3 * m_stride];
+    const float r1 = (m[4 * m_stride] + m[5 * m_stride]) + m[6 * m_stride];
+    const float q1 = (m[5 * m_stride] - m[6 * m_stride]) - m[7 * m_stride];
+    const float r2 = (m[8 * m_stride] + m[9 * m_stride]) + m[10 * m_stride];
+    const float q2 = (m[9 * m_stride] - m[10 * m_stride]) - m[11 * m_stride];
+    const float r3 = (m[12 * m_stride] + m[13 * m_stride]) + m[14 * m_stride];
+    const float q3 = (m[13 * m_stride] - m[14 * m_stride]) - m[15 * m_stride];
+    top[2 * k] = (r0 + r1) + r2;
+    top[2 * k + 1] = (q0 + q1) + q2;
+    bottom[2 * k] = (r1 - r2) - r3;
+    bottom[2 * k + 1] = (q1 - q2) - q3;
+  }
+}
+
+// Copies one output row of `width` floats (tens: in whole vectors, as fill_strips copies its rows;
+// inlined into its caller, whose per-row call through a clone's dispatch would cost more than it).
+__attribute__((always_inline)) inline void copy_row(const float* __restrict from, int64_t width, float* __restrict to) {
+  if (width >= 16) {
+    copy_in_vectors<Lanes16>(from, width, to);
+  } else if (width >= 8) {
+    copy_in_vectors<Lanes8>(from, width, to);
+  } else {
+    for (int64_t j = 0; j < width; ++j) to[j] = from[j];
+  }
 }
 
 // One pooled output row: the 2×2 window of tile k is (top_even[k], top_odd[k], bottom_even[k],
@@ -381,13 +440,15 @@ void transform_output_block(const float* m, const ConvGeometry& g, const Plan& p
                             const ConvEpilogue* epilogue, float* strips, float* out) {
   const int64_t plane = g.out_height * g.out_width;
   const int64_t lanes = (row_end - row_begin) * plan.row_lanes;
+  float* top = strips;
+  float* bottom = strips + plan.strip;
   float* row_buffer = strips + 4 * lanes;
   const bool pool = epilogue != nullptr && epilogue->max_pool;
   const int64_t pooled_height = g.out_height / 2;
   const int64_t pooled_width = g.out_width / 2;
   for (int64_t o = channel_begin; o < channel_end; ++o) {
-    transform_output_lanes(m + o * plan.lanes, plan.m_stride, lanes, strips);
     if (pool) {
+      transform_output_lanes(m + o * plan.lanes, plan.m_stride, lanes, strips);
       // The epilogue over all four values of every tile, then each window's max, over all lanes at
       // once (spare lanes and half-outside tiles too: rows are too short to vectorise one by one),
       // into row_buffer; then each tile row's whole windows to the output.
@@ -402,19 +463,19 @@ void transform_output_block(const float* m, const ConvGeometry& g, const Plan& p
       }
       continue;
     }
+    transform_output_interleaved(m + o * plan.lanes, plan.m_stride, lanes, top, bottom);
     for (int64_t row = row_begin; row < row_end; ++row) {
       const int64_t n = row / plan.tiles_y;
       const int64_t oh = 2 * (row % plan.tiles_y);
-      const int64_t first = (row - row_begin) * plan.row_lanes;
+      const int64_t first = 2 * (row - row_begin) * plan.row_lanes;
       for (int half = 0; half < 2 && oh + half < g.out_height; ++half) {
         const int64_t at = (n * g.out_channels + o) * plane + (oh + half) * g.out_width;
-        const float* even = strips + 2 * half * lanes + first;
+        const float* from = (half == 0 ? top : bottom) + first;
         if (epilogue == nullptr) {
-          interleave_row(even, even + lanes, g.out_width, out + at);
+          copy_row(from, g.out_width, out + at);
           continue;
         }
-        interleave_row(even, even + lanes, g.out_width, row_buffer);
-        apply_epilogue(row_buffer, out + at, epilogue->residual == nullptr ? nullptr : epilogue->residual + at,
+        apply_epilogue(from, out + at, epilogue->residual == nullptr ? nullptr : epilogue->residual + at,
                        g.out_width, epilogue->scale[o], epilogue->shift[o], epilogue->relu);
       }
     }
