@@ -391,33 +391,50 @@ void batched_columns(const float* x, const ConvGeometry& g, int64_t first, int64
   const int64_t padded_width = padded_plane_width(g);
   const int64_t padded_height = padded_plane_height(g);
   const int64_t padded_plane = padded_height * padded_width;
+  // Without padding to add (1×1 kernels, valid convolutions) the taps read the input planes in place.
+  const bool in_place = g.pad_top == 0 && g.pad_left == 0 && padded_height <= g.in_height && padded_width <= g.in_width;
+  const int64_t source_width = in_place ? g.in_width : padded_width;
   pool().run(g.in_channels, [&](int64_t c, int thread) {
     float* staging = panel_width > 0 ? scratch(ScratchSlot::kColumns, thread, 0) : nullptr;
     float* padded = scratch(ScratchSlot::kPaddedPlanes, thread, 0);
-    for (int64_t n = 0; n < samples; ++n) {
+    const float* source = in_place ? x + (first * g.in_channels + c) * plane : padded;
+    // Sample n's plane at source + n·sample_stride.
+    const int64_t sample_stride = in_place ? g.in_channels * plane : padded_plane;
+    for (int64_t n = 0; n < samples && !in_place; ++n) {
       const float* from = x + ((first + n) * g.in_channels + c) * plane;
       float* to = padded + n * padded_plane;
+      // Columns [left, right) of a padded row come from the input row; the rest are zeros.
+      const int64_t left = std::min(padded_width, g.pad_left);
+      const int64_t right = std::clamp<int64_t>(g.pad_left + g.in_width, left, padded_width);
       for (int64_t y = 0; y < padded_height; ++y) {
         const int64_t iy = y - g.pad_top;
         float* row = to + y * padded_width;
-        for (int64_t column = 0; column < padded_width; ++column) {
-          const int64_t ix = column - g.pad_left;
-          row[column] = iy >= 0 && iy < g.in_height && ix >= 0 && ix < g.in_width ? from[iy * g.in_width + ix] : 0.0f;
+        if (iy < 0 || iy >= g.in_height) {
+          zero_floats(row, padded_width);
+          continue;
         }
+        zero_floats(row, left);
+        copy_floats(from + iy * g.in_width + (left - g.pad_left), row + left, right - left);
+        zero_floats(row + right, padded_width - right);
       }
     }
     for (int64_t tap = 0; tap < taps; ++tap) {
       const int64_t kk = c * taps + tap;
       float* row = panel_width > 0 ? staging : columns + kk * row_length;
-      const int64_t offset = (tap / g.kernel_width) * g.dilation_height * padded_width +
+      const int64_t offset = (tap / g.kernel_width) * g.dilation_height * source_width +
                              (tap % g.kernel_width) * g.dilation_width;
       for (int64_t n = 0; n < samples; ++n) {
-        const float* from = padded + n * padded_plane + offset;
+        const float* from = source + n * sample_stride + offset;
         float* to = row + n * positions;
+        if (g.stride_width == 1 && g.stride_height == 1 && source_width == g.out_width) {
+          // The tap's rows are one run.
+          copy_floats(from, to, positions);
+          continue;
+        }
         for (int64_t oh = 0; oh < g.out_height; ++oh) {
-          const float* line = from + oh * g.stride_height * padded_width;
+          const float* line = from + oh * g.stride_height * source_width;
           if (g.stride_width == 1) {
-            for (int64_t ow = 0; ow < g.out_width; ++ow) to[oh * g.out_width + ow] = line[ow];
+            copy_floats(line, to + oh * g.out_width, g.out_width);
           } else {
             for (int64_t ow = 0; ow < g.out_width; ++ow) to[oh * g.out_width + ow] = line[ow * g.stride_width];
           }
@@ -455,16 +472,21 @@ bool forward_batched(const float* x, const float* weight, float* out, const Conv
     const int64_t row_length = samples * positions;
     batched_columns(x, g, first, samples, kernels.nr, columns);
     gemm_rows_threaded(g.out_channels, row_length, k, weight, weight_rows, columns, product, row_length);
-    pool().run(samples * g.out_channels, [&](int64_t task, int) {
-      const int64_t n = task / g.out_channels;
-      const int64_t co = task % g.out_channels;
-      const float* from = product + co * row_length + n * positions;
-      const int64_t at = ((first + n) * g.out_channels + co) * positions;
-      if (epilogue == nullptr) {
-        copy_floats(from, out + at, positions);
-      } else {
-        apply_epilogue(from, out + at, epilogue->residual == nullptr ? nullptr : epilogue->residual + at, positions,
-                       epilogue->scale[co], epilogue->shift[co], epilogue->relu);
+    // A task per run of channels: one per (sample, channel) plane made tens of thousands of tasks
+    // of a few dozen floats, whose claiming cost more than their copies.
+    const int64_t tasks = std::min<int64_t>(g.out_channels, 8 * workers);
+    pool().run(tasks, [&](int64_t task, int) {
+      for (int64_t co = g.out_channels * task / tasks; co < g.out_channels * (task + 1) / tasks; ++co) {
+        for (int64_t n = 0; n < samples; ++n) {
+          const float* from = product + co * row_length + n * positions;
+          const int64_t at = ((first + n) * g.out_channels + co) * positions;
+          if (epilogue == nullptr) {
+            copy_floats(from, out + at, positions);
+          } else {
+            apply_epilogue(from, out + at, epilogue->residual == nullptr ? nullptr : epilogue->residual + at, positions,
+                           epilogue->scale[co], epilogue->shift[co], epilogue->relu);
+          }
+        }
       }
     });
   }
