@@ -38,6 +38,7 @@
 #include "kernels.h"
 #include "scratch.h"
 #include "thread_pool.h"
+#include "vector_lanes.h"
 #include "winograd.h"
 
 namespace tensile {
@@ -195,15 +196,13 @@ void reduce_partials(const float* partials, int64_t groups, int64_t k, int64_t o
   });
 }
 
-// Short copies and fills as plain loops: rows here are tens of floats, where a call to memcpy or
-// memset costs more than the copy.
+// Short copies and fills (rows of tens of floats, often fewer) without calls to memcpy or memset,
+// which cost more than such copies (vector_lanes.h).
 inline void copy_floats(const float* __restrict from, float* __restrict to, int64_t count) {
-  for (int64_t i = 0; i < count; ++i) to[i] = from[i];
+  copy_run(from, count, to);
 }
 
-inline void zero_floats(float* to, int64_t count) {
-  for (int64_t i = 0; i < count; ++i) to[i] = 0.0f;
-}
+inline void zero_floats(float* to, int64_t count) { zero_run(to, count); }
 
 // One value through the epilogue (the transposed write-back).
 inline float epilogue_value(float v, const ConvEpilogue& e, int64_t co, int64_t at) {

@@ -199,15 +199,6 @@ void pack_transformed_weights(const float* weight, bool flipped, int64_t out_cha
   });
 }
 
-// Copies `count` floats (at least one vector's worth) in whole vectors, the last one overlapping the
-// one before it instead of reading or writing past either end.
-template <typename Lanes>
-__attribute__((always_inline)) inline void copy_in_vectors(const float* from, int64_t count, float* to) {
-  constexpr int width = sizeof(Lanes) / sizeof(float);
-  for (int64_t j = 0; j + width < count; j += width) store<Lanes>(to + j, load<Lanes>(from + j));
-  store<Lanes>(to + count - width, load<Lanes>(from + count - width));
-}
-
 // Lays rows 2·ty + first_row + r (r < count) of one plane (height × width) for the block's tile rows
 // end to end, one strip per r: tile row q's part starts at q·2·row_lanes with `left` zeros, then the
 // row, then zeros; rows outside the plane are zeros. For the input (count 4, first_row −1, left 1)
@@ -404,18 +395,6 @@ void transform_output_interleaved(const float* __restrict from, int64_t m_stride
   }
 }
 
-// Copies one output row of `width` floats (tens: in whole vectors, as fill_strips copies its rows;
-// inlined into its caller, whose per-row call through a clone's dispatch would cost more than it).
-__attribute__((always_inline)) inline void copy_row(const float* __restrict from, int64_t width, float* __restrict to) {
-  if (width >= 16) {
-    copy_in_vectors<Lanes16>(from, width, to);
-  } else if (width >= 8) {
-    copy_in_vectors<Lanes8>(from, width, to);
-  } else {
-    for (int64_t j = 0; j < width; ++j) to[j] = from[j];
-  }
-}
-
 // One pooled output row: the 2×2 window of tile k is (top_even[k], top_odd[k], bottom_even[k],
 // bottom_odd[k]), after the epilogue, taken in max_pool2d_forward's order (row-major: the first
 // value, then any greater one or NaN).
@@ -473,7 +452,7 @@ void transform_output_block(const float* m, const ConvGeometry& g, const Plan& p
         const int64_t at = (n * g.out_channels + o) * plane + (oh + half) * g.out_width;
         const float* from = (half == 0 ? top : bottom) + first;
         if (epilogue == nullptr) {
-          copy_row(from, g.out_width, out + at);
+          copy_run(from, g.out_width, out + at);
           continue;
         }
         apply_epilogue(from, out + at, epilogue->residual == nullptr ? nullptr : epilogue->residual + at,
