@@ -38,6 +38,7 @@
 #include "kernels.h"
 #include "scratch.h"
 #include "thread_pool.h"
+#include "vector_clones.h"
 #include "vector_lanes.h"
 #include "winograd.h"
 
@@ -275,6 +276,28 @@ Grid make_grid(const ConvGeometry& g) {
 // Copies plane rows [first_row, first_row + rows) of every phase plane of every channel of one
 // sample into window, with the padding zeros: window[(c·phases + phase)·rows·row_stride +
 // r·row_stride + col], then the slack zeros.
+// Splits one input row into its even and odd columns (the two phase planes of a stride-2 grid):
+// even[j] = row[2j] for j < ⌈width / 2⌉, odd[j] = row[2j + 1] for j < ⌊width / 2⌋. Sixteen pairs at
+// a time by shuffles, then one by one (a strided loop copied one float at a time).
+__attribute__((always_inline)) inline void split_columns(const float* __restrict row, int64_t width,
+                                                         float* __restrict even, float* __restrict odd) {
+  const Indices16 evens = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+  const Indices16 odds = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+  int64_t j = 0;
+  for (; 2 * j + 32 <= width; j += 16) {
+    const Lanes16 low = load<Lanes16>(row + 2 * j);
+    const Lanes16 high = load<Lanes16>(row + 2 * j + 16);
+    store<Lanes16>(even + j, __builtin_shuffle(low, high, evens));
+    store<Lanes16>(odd + j, __builtin_shuffle(low, high, odds));
+  }
+  for (; 2 * j + 1 < width; ++j) {
+    even[j] = row[2 * j];
+    odd[j] = row[2 * j + 1];
+  }
+  if (2 * j < width) even[j] = row[2 * j];
+}
+
+TENSILE_VECTOR_CLONES
 void fill_window(const float* sample, const ConvGeometry& g, const Grid& grid, int64_t first_row, int64_t rows,
                  float* window) {
   const int64_t plane = rows * grid.row_stride;
@@ -283,6 +306,29 @@ void fill_window(const float* sample, const ConvGeometry& g, const Grid& grid, i
   for (int64_t c = 0; c < g.in_channels; ++c) {
     const float* channel = sample + c * g.in_height * g.in_width;
     for (int64_t py = 0; py < sh; ++py) {
+      if (sw == 2 && g.in_width >= 2) {
+        // Both column phases of each row in one pass over it.
+        float* even_plane = window + ((c * sh + py) * sw) * plane;
+        float* odd_plane = even_plane + plane;
+        const int64_t even_width = ceil_div(g.in_width, 2);
+        const int64_t odd_width = g.in_width / 2;
+        for (int64_t r = 0; r < rows; ++r) {
+          float* even = even_plane + r * grid.row_stride;
+          float* odd = odd_plane + r * grid.row_stride;
+          const int64_t ih = (first_row + r - grid.top) * sh + py;
+          if (ih < 0 || ih >= g.in_height) {
+            zero_floats(even, grid.row_stride);
+            zero_floats(odd, grid.row_stride);
+            continue;
+          }
+          zero_floats(even, grid.gap);
+          zero_floats(odd, grid.gap);
+          split_columns(channel + ih * g.in_width, g.in_width, even + grid.gap, odd + grid.gap);
+          zero_floats(even + grid.gap + even_width, grid.row_stride - grid.gap - even_width);
+          zero_floats(odd + grid.gap + odd_width, grid.row_stride - grid.gap - odd_width);
+        }
+        continue;
+      }
       for (int64_t px = 0; px < sw; ++px) {
         const int64_t width = px < g.in_width ? ceil_div(g.in_width - px, sw) : 0;
         float* phase_plane = window + ((c * sh + py) * sw + px) * plane;
