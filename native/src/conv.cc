@@ -569,6 +569,200 @@ bool backward_weight_batched(const float* x, const float* grad_out, float* grad_
   return true;
 }
 
+// Convolutions whose im2col has few rows (k = in_channels · taps: a network's first layer, 9 for one
+// grey channel and 3×3 kernels) computed as stencils over the grid's window instead of GEMMs. A
+// GEMM of depth 9 spends as long storing each 8×32 tile as multiplying into it, and writes its
+// product to a buffer first; the stencil keeps eight output rows' sums in registers over all k and
+// writes each output once. Below 8 output columns (and above kStencilDepth) the GEMM paths stay.
+constexpr int64_t kStencilDepth = 32;
+constexpr int kStencilRows = 8;
+
+bool stencil_applies(const ConvGeometry& g) {
+  return g.in_channels * g.kernel_height * g.kernel_width <= kStencilDepth && g.out_width >= 8;
+}
+
+// One vector of outputs of stencil_rows at column `at`.
+template <typename Lanes>
+__attribute__((always_inline)) inline void stencil_vector(const float* source, const int64_t* offsets, int64_t k,
+                                                          const float* weights, int64_t at, float* const* out_rows,
+                                                          int rows) {
+  Lanes sums[kStencilRows] = {};
+  for (int64_t kk = 0; kk < k; ++kk) {
+    const Lanes v = load<Lanes>(source + offsets[kk] + at);
+    const float* w = weights + kk * kStencilRows;
+    for (int j = 0; j < kStencilRows; ++j) sums[j] += v * w[j];
+  }
+  for (int j = 0; j < rows; ++j) store<Lanes>(out_rows[j] + at, sums[j]);
+}
+
+// out_rows[j][ow] = Σ_kk weights[kk·8 + j] · source[offsets[kk] + ow] for ow < width (at least 8)
+// and j < rows (at most 8): one output row of up to eight channels. Whole vectors, the last one
+// overlapping the one before it (its columns get the same sums again).
+TENSILE_VECTOR_CLONES
+void stencil_rows(const float* source, const int64_t* offsets, int64_t k, const float* weights, int64_t width,
+                  float* const* out_rows, int rows) {
+  if (width < 16) {
+    stencil_vector<Lanes8>(source, offsets, k, weights, 0, out_rows, rows);
+    stencil_vector<Lanes8>(source, offsets, k, weights, width - 8, out_rows, rows);
+    return;
+  }
+  for (int64_t ow = 0; ow + 16 < width; ow += 16) stencil_vector<Lanes16>(source, offsets, k, weights, ow, out_rows, rows);
+  stencil_vector<Lanes16>(source, offsets, k, weights, width - 16, out_rows, rows);
+}
+
+// The forward convolution as stencils (stencil_applies): a task per sample, or per run of output
+// rows where the batch alone cannot keep every thread busy.
+bool forward_stencil(const float* x, const float* weight, float* out, const ConvGeometry& g,
+                     const ConvEpilogue* epilogue) {
+  const int64_t k = g.in_channels * g.kernel_height * g.kernel_width;
+  const int64_t positions = g.out_height * g.out_width;
+  const Grid grid = make_grid(g);
+  ThreadPool& threads = pool();
+  const int workers = threads.threads();
+  const int64_t chunks = std::min(g.out_height, ceil_div(2 * workers, g.batch));
+  const int64_t chunk_rows = ceil_div(g.out_height, chunks);
+  const int64_t window_rows = grid.window_rows(chunk_rows * grid.row_stride);
+  const int64_t* offsets = tap_row_offsets(g, grid, window_rows);
+  // The weights of each block of eight channels as [k][8], zeros past the last channel.
+  const int64_t blocks = ceil_div(g.out_channels, kStencilRows);
+  float* packed = scratch(ScratchSlot::kPackedA, 0, static_cast<size_t>(blocks * k * kStencilRows));
+  if (offsets == nullptr || packed == nullptr ||
+      !reserve_scratch(ScratchSlot::kColumns, workers, window_floats(g, grid, window_rows))) {
+    return false;
+  }
+  for (int64_t block = 0; block < blocks; ++block) {
+    for (int64_t kk = 0; kk < k; ++kk) {
+      for (int j = 0; j < kStencilRows; ++j) {
+        const int64_t co = block * kStencilRows + j;
+        packed[(block * k + kk) * kStencilRows + j] = co < g.out_channels ? weight[co * k + kk] : 0.0f;
+      }
+    }
+  }
+  threads.run(g.batch * chunks, [&](int64_t task, int thread) {
+    const int64_t n = task / chunks;
+    const int64_t oh_begin = std::min(g.out_height, task % chunks * chunk_rows);
+    const int64_t oh_end = std::min(g.out_height, oh_begin + chunk_rows);
+    if (oh_end <= oh_begin) return;
+    float* window = scratch(ScratchSlot::kColumns, thread, 0);
+    // The window's first plane row is the chunk's first output row (see forward_grid).
+    fill_window(x + n * g.in_channels * g.in_height * g.in_width, g, grid, oh_begin, window_rows, window);
+    for (int64_t block = 0; block < blocks; ++block) {
+      const int rows = static_cast<int>(std::min<int64_t>(kStencilRows, g.out_channels - block * kStencilRows));
+      for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
+        float* out_rows[kStencilRows];
+        for (int j = 0; j < rows; ++j) {
+          out_rows[j] = out + (n * g.out_channels + block * kStencilRows + j) * positions + oh * g.out_width;
+        }
+        stencil_rows(window + (oh - oh_begin) * grid.row_stride, offsets, k, packed + block * k * kStencilRows,
+                     g.out_width, out_rows, rows);
+        if (epilogue == nullptr) continue;
+        for (int j = 0; j < rows; ++j) {
+          const int64_t co = block * kStencilRows + j;
+          const int64_t at = (n * g.out_channels + co) * positions + oh * g.out_width;
+          apply_epilogue(out + at, out + at, epilogue->residual == nullptr ? nullptr : epilogue->residual + at,
+                         g.out_width, epilogue->scale[co], epilogue->shift[co], epilogue->relu);
+        }
+      }
+    }
+  });
+  return true;
+}
+
+// Channels and im2col rows of one pass of stencil_gradient: 27 sums in registers.
+constexpr int kGradientChannels = 3;
+constexpr int kGradientRows = 9;
+
+// sums[c·rows + kk] (+)= Σ_q grad[c·grad_stride + q] · source[offsets[kk] + q] over q < count (a
+// multiple of 16), for c < channels (at most 3) and kk < rows (at most 9); each sum in float over
+// sixteen lanes, then the lanes added in a fixed order.
+TENSILE_VECTOR_CLONES
+void stencil_gradient(const float* grad, int64_t grad_stride, int channels, const float* source,
+                      const int64_t* offsets, int rows, int64_t count, bool accumulate, float* sums) {
+  Lanes16 lanes[kGradientChannels][kGradientRows] = {};
+  for (int64_t q = 0; q < count; q += 16) {
+    Lanes16 d[kGradientChannels];
+    for (int c = 0; c < kGradientChannels; ++c) d[c] = c < channels ? load<Lanes16>(grad + c * grad_stride + q) : Lanes16{};
+    for (int kk = 0; kk < kGradientRows; ++kk) {
+      if (kk >= rows) break;
+      const Lanes16 v = load<Lanes16>(source + offsets[kk] + q);
+      for (int c = 0; c < kGradientChannels; ++c) lanes[c][kk] += d[c] * v;
+    }
+  }
+  for (int c = 0; c < channels; ++c) {
+    for (int kk = 0; kk < rows; ++kk) {
+      const Lanes16 v = lanes[c][kk];
+      float total = 0.0f;
+      for (int i = 0; i < 16; i += 4) total += (v[i] + v[i + 1]) + (v[i + 2] + v[i + 3]);
+      sums[c * rows + kk] = accumulate ? sums[c * rows + kk] + total : total;
+    }
+  }
+}
+
+bool stencil_gradient_applies(const ConvGeometry& g) {
+  // Rows of at least 16 grid positions, so that the last vector's reads past the output stay in the
+  // window's rows of the same plane (see backward_weight_stencil).
+  return g.in_channels * g.kernel_height * g.kernel_width <= kStencilDepth && make_grid(g).row_stride >= 16;
+}
+
+// The weight gradient as stencils (stencil_gradient_applies): gradW[co, kk] = Σ_n Σ_q gradOut_n[co,
+// q] · window_n[q + offsets[kk]] over the grid positions q, the output gradient laid on the grid with
+// zeros in the gap columns and after the last position (up to a whole vector). Samples are summed in
+// a fixed number of groups, each into its own partial, added in group order (as
+// backward_weight_grid), so the result does not depend on the thread count.
+bool backward_weight_stencil(const float* x, const float* grad_out, float* grad_weight, const ConvGeometry& g) {
+  const int64_t k = g.in_channels * g.kernel_height * g.kernel_width;
+  const int64_t positions = g.out_height * g.out_width;
+  const int64_t weights = g.out_channels * k;
+  const Grid grid = make_grid(g);
+  ThreadPool& threads = pool();
+  const int workers = threads.threads();
+  const int64_t count = ceil_div(grid.positions, 16) * 16;
+  const int64_t window_rows = grid.window_rows(grid.positions);
+  const int64_t* offsets = tap_row_offsets(g, grid, window_rows);
+  const int64_t groups = std::min<int64_t>(g.batch, 16);
+  float* partials = scratch(ScratchSlot::kPartial, 0, static_cast<size_t>(groups * weights));
+  if (offsets == nullptr || partials == nullptr ||
+      !reserve_scratch(ScratchSlot::kColumns, workers, window_floats(g, grid, window_rows)) ||
+      !reserve_scratch(ScratchSlot::kTile, workers, g.out_channels * count)) {
+    return false;
+  }
+  threads.run(groups, [&](int64_t group, int thread) {
+    float* window = scratch(ScratchSlot::kColumns, thread, 0);
+    float* grad_grid = scratch(ScratchSlot::kTile, thread, 0);
+    float* partial = partials + group * weights;
+    for (int64_t n = g.batch * group / groups; n < g.batch * (group + 1) / groups; ++n) {
+      const bool accumulate = n > g.batch * group / groups;
+      fill_window(x + n * g.in_channels * g.in_height * g.in_width, g, grid, 0, window_rows, window);
+      for (int64_t co = 0; co < g.out_channels; ++co) {
+        float* row = grad_grid + co * count;
+        for (int64_t oh = 0; oh < g.out_height; ++oh) {
+          copy_floats(grad_out + (n * g.out_channels + co) * positions + oh * g.out_width, row + oh * grid.row_stride,
+                      g.out_width);
+          zero_floats(row + oh * grid.row_stride + g.out_width, grid.row_stride - g.out_width);
+        }
+        zero_floats(row + grid.positions, count - grid.positions);
+      }
+      for (int64_t co = 0; co < g.out_channels; co += kGradientChannels) {
+        const int channels = static_cast<int>(std::min<int64_t>(kGradientChannels, g.out_channels - co));
+        for (int64_t kk = 0; kk < k; kk += kGradientRows) {
+          const int rows = static_cast<int>(std::min<int64_t>(kGradientRows, k - kk));
+          float sums[kGradientChannels * kGradientRows];
+          for (int c = 0; c < channels; ++c) {
+            for (int r = 0; r < rows; ++r) sums[c * rows + r] = partial[(co + c) * k + kk + r];
+          }
+          stencil_gradient(grad_grid + co * count, count, channels, window, offsets + kk, rows, count, accumulate,
+                           sums);
+          for (int c = 0; c < channels; ++c) {
+            for (int r = 0; r < rows; ++r) partial[(co + c) * k + kk + r] = sums[c * rows + r];
+          }
+        }
+      }
+    }
+  });
+  reduce_partials(partials, groups, k, g.out_channels, false, grad_weight);
+  return true;
+}
+
 // Forward convolution on the grid (phase planes for strides above 1). The product is computed either
 // as out[Cout, Q] = W · cols (channels as the GEMM's rows) or as outᵀ[Q, Cout] = colsᵀ · Wᵀ
 // (positions as rows), whichever wastes less of the panels: 32 channels fill two 16-wide column
@@ -579,6 +773,7 @@ bool forward_grid(const float* x, const float* weight, float* out, const ConvGeo
   if (batched_columns_pay(g, kBatchedForwardPositions) || batched_columns_pay(g, kBatchedStridedPositions, true)) {
     return forward_batched(x, weight, out, g, epilogue);
   }
+  if (stencil_applies(g)) return forward_stencil(x, weight, out, g, epilogue);
   const GemmKernels& kernels = active_kernels();
   const int mr = kernels.mr;
   const int nr = kernels.nr;
@@ -1088,6 +1283,9 @@ bool conv2d_backward_weight(const float* x, const float* grad_out, float* grad_w
   // outputs whose grid rows are mostly gap. One thread: 8×64×56²→128 3×3/2 5.7 → 4.9 ms, ResNet's
   // 7×7/2 stem 13.9 → 9.2 ms; two threads: 32×64×32²→128 3×3/2 4.0 → 3.9 ms, but 32×128×16²→256
   // (8² outputs) 4.55 → 4.8 ms.
+  if (!empty && use_forward_grid(g) && stencil_gradient_applies(g)) {
+    return backward_weight_stencil(x, grad_out, grad_weight, g);
+  }
   const bool stride_one = g.stride_height == 1 && g.stride_width == 1;
   if (!empty && use_forward_grid(g) && (stride_one || g.out_height * g.out_width > 64)) {
     return backward_weight_grid(x, grad_out, grad_weight, g);

@@ -209,6 +209,34 @@ export const convCases: readonly { name: string; geometry: Conv2dGeometry }[] = 
     }),
   },
   {
+    // A first layer: few im2col rows, computed as stencils by the native backend (forward from
+    // output rows of 8, weight gradient from grid rows of 16), here with rows of 20 and a ragged
+    // last block of output channels.
+    name: 'first layer: 1 channel, 3x3 pad 1, rows of 20',
+    geometry: convGeometry({
+      batch: 3,
+      inChannels: 1,
+      inHeight: 11,
+      inWidth: 20,
+      outChannels: 11,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
+    name: 'first layer: 3 channels, 3x3 stride 2 pad 1, rows of 35',
+    geometry: convGeometry({
+      batch: 2,
+      inChannels: 3,
+      inHeight: 9,
+      inWidth: 35,
+      outChannels: 10,
+      kernel: [3, 3],
+      stride: [2, 2],
+      pad: [1, 1],
+    }),
+  },
+  {
     name: '1x1, 7 to 9 channels',
     geometry: convGeometry({
       batch: 2,
