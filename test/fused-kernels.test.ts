@@ -1,6 +1,6 @@
 /**
- * Batch norm + ReLU as one op (Sequential's fusion) against the two ops run separately, on every
- * backend that loads. The fused kernels themselves, against the reference and against their unfused
+ * Batch norm + ReLU (and + 2×2 max pooling, in training) as one op (Sequential's fusion) against the
+ * ops run separately, on every backend that loads. The fused kernels themselves, against the reference and against their unfused
  * composition on each backend, are in test/conformance/.
  */
 import assert from 'node:assert/strict';
@@ -17,6 +17,7 @@ import {
   GlobalAvgPool2d,
   LeakyReLU,
   manualSeed,
+  MaxPool2d,
   randn,
   ReLU,
   Sequential,
@@ -41,17 +42,46 @@ function model(): Sequential {
   );
 }
 
-/** Output and parameter gradients of one training step (or the output only, in eval mode). */
-function run(fuse: boolean, training: boolean): Data[] {
-  const network = model();
+/**
+ * The seed CNN's shape in small: conv → batch norm → ReLU → 2×2 max pooling twice (the first conv
+ * without bias, as the seed CNN's, the second with one, so that both rewrites meet the pooling), on
+ * odd sizes whose last row and column the pooling drops.
+ */
+function pooledModel(): Sequential {
+  manualSeed(4);
+  return new Sequential(
+    new Conv2d(2, 4, 3, { padding: 1, bias: false }),
+    new BatchNorm(4),
+    new ReLU(),
+    new MaxPool2d(2),
+    new Conv2d(4, 5, 3, { padding: 1 }),
+    new BatchNorm(5),
+    new ReLU(),
+    new MaxPool2d(2),
+    new Flatten(),
+    new Dense(5 * 2 * 2, 3),
+  );
+}
+
+/**
+ * Output, parameter gradients and running statistics after one training step (or the output only,
+ * in eval mode).
+ */
+function run(fuse: boolean, training: boolean, build = model, shape = [5, 2, 6, 6]): Data[] {
+  const network = build();
   network.fuseBatchNormRelu = fuse;
   if (!training) network.eval();
   manualSeed(7);
-  const input = randn([5, 2, 6, 6]);
+  const input = randn(shape);
   const output = network.forward(input);
   if (!training) return [output.data];
   crossEntropy(output, [0, 1, 2, 1, 0]).backward();
-  return [output.data, ...network.parameters().map((parameter) => parameter.grad!.data)];
+  const statistics = network
+    .namedModules()
+    .map(([, module]) => module)
+    .filter((module): module is BatchNorm => module instanceof BatchNorm)
+    .flatMap((batchNorm) => [batchNorm.runningMean.data, batchNorm.runningVar.data]);
+  return [output.data, ...network.parameters().map((parameter) => parameter.grad!.data), ...statistics];
 }
 
 test('BatchNorm + ReLU run fused give the unfused bits on every backend, training and inference', () => {
@@ -70,6 +100,58 @@ test('BatchNorm + ReLU run fused give the unfused bits on every backend, trainin
       }
     });
   }
+});
+
+test('BatchNorm + ReLU + 2x2 MaxPool2d run fused give the unfused bits on every backend', () => {
+  for (const name of availableBackends()) {
+    withBackend(backendByName(name), () => {
+      for (const training of [true, false]) {
+        const fused = run(true, training, pooledModel, [5, 2, 9, 11]);
+        const unfused = run(false, training, pooledModel, [5, 2, 9, 11]);
+        fused.forEach((values, i) =>
+          assertSameBits(
+            values,
+            unfused[i]!,
+            `${name}, ${training ? 'training' : 'inference'}, array ${i}, pooled fused against unfused`,
+          ),
+        );
+      }
+    });
+  }
+});
+
+test('training pools with the batch norm where the pooling is 2x2 with stride 2 and has no hooks', () => {
+  manualSeed(2);
+  const x = randn([3, 2, 4, 6]);
+  const ops = (network: Sequential): string[] => {
+    const names: string[] = [];
+    for (let node = network.forward(x).gradFn; node !== null;) {
+      names.push(node.name);
+      node = node.inputs[0]?.gradFn ?? null;
+    }
+    return names;
+  };
+  assert.deepEqual(ops(new Sequential(new BatchNorm(2), new ReLU(), new MaxPool2d(2))), [
+    'BatchNorm+ReLU+MaxPool2d',
+  ]);
+  assert.deepEqual(ops(new Sequential(new BatchNorm(2), new ReLU(), new MaxPool2d(3))), [
+    'maxPool2d',
+    'BatchNorm+ReLU',
+  ]);
+  assert.deepEqual(ops(new Sequential(new BatchNorm(2), new ReLU(), new MaxPool2d(2, { padding: 1 }))), [
+    'maxPool2d',
+    'BatchNorm+ReLU',
+  ]);
+  const hooked = new MaxPool2d(2);
+  hooked.registerForwardHook(() => undefined);
+  assert.deepEqual(ops(new Sequential(new BatchNorm(2), new ReLU(), hooked)), [
+    'maxPool2d',
+    'BatchNorm+ReLU',
+  ]);
+  // In eval mode the batch norm uses its running statistics: the pooling stays its own op.
+  const evaluating = new Sequential(new BatchNorm(2), new ReLU(), new MaxPool2d(2));
+  evaluating.eval();
+  assert.deepEqual(ops(evaluating), ['maxPool2d', 'BatchNorm+ReLU']);
 });
 
 test('a Sequential fuses only a BatchNorm directly followed by a ReLU layer', () => {

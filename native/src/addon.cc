@@ -520,6 +520,74 @@ napi_value BatchNormReluTrainBackward(napi_env env, napi_callback_info info) {
   return BatchNormBackward(env, info, true);
 }
 
+// The pooling of the fused batch norm + ReLU + max pooling kernels: 2×2 windows, stride 2, no
+// padding, whole windows only.
+void require_two_by_two(Call& call, const PoolGeometry& g) {
+  if (call.failed()) return;
+  const bool two_by_two = g.kernel_height == 2 && g.kernel_width == 2 && g.stride_height == 2 && g.stride_width == 2 &&
+                          g.pad_top == 0 && g.pad_left == 0 && g.out_height == g.in_height / 2 &&
+                          g.out_width == g.in_width / 2;
+  if (!two_by_two) call.fail_range_message("the pooling must be 2x2 with stride 2, no padding and floor sizes");
+}
+
+// batchNormReluMaxPoolTrainForward(x, gamma, beta, out, argmax, mean, invStd, eps, ...poolGeometry)
+napi_value BatchNormReluMaxPoolTrainForward(napi_env env, napi_callback_info info) {
+  Call call(env, info);
+  auto x = call.floats(0, "x");
+  auto gamma = call.floats(1, "gamma");
+  auto beta = call.floats(2, "beta");
+  auto out = call.floats(3, "out");
+  auto argmax = call.ints(4, "argmax");
+  auto mean = call.floats(5, "mean");
+  auto inv_std = call.floats(6, "invStd");
+  const double eps = call.number(7, "eps");
+  const PoolGeometry g = pool_geometry(call, 8);
+  require_two_by_two(call, g);
+  require_pool(call, g, x, "x", out.length, "out");
+  require_pool(call, g, x, "x", argmax.length, "argmax");
+  call.require(gamma, g.channels, "gamma");
+  call.require(beta, g.channels, "beta");
+  call.require(mean, g.channels, "mean");
+  call.require(inv_std, g.channels, "invStd");
+  if (call.failed()) return nullptr;
+  std::lock_guard<std::mutex> lock(kernel_mutex);
+  batch_norm_relu_max_pool_train_forward(x.data, gamma.data, beta.data, out.data, argmax.data, mean.data,
+                                         inv_std.data, eps, g);
+  return undefined(env);
+}
+
+// batchNormReluMaxPoolTrainBackward(x, gradOut, argmax, gamma, beta, mean, invStd, gradX, gradGamma, gradBeta,
+// ...poolGeometry)
+napi_value BatchNormReluMaxPoolTrainBackward(napi_env env, napi_callback_info info) {
+  Call call(env, info);
+  auto x = call.floats(0, "x");
+  auto grad_out = call.floats(1, "gradOut");
+  auto argmax = call.ints(2, "argmax");
+  auto gamma = call.floats(3, "gamma");
+  auto beta = call.floats(4, "beta");
+  auto mean = call.floats(5, "mean");
+  auto inv_std = call.floats(6, "invStd");
+  auto grad_x = call.floats(7, "gradX");
+  auto grad_gamma = call.floats(8, "gradGamma");
+  auto grad_beta = call.floats(9, "gradBeta");
+  const PoolGeometry g = pool_geometry(call, 10);
+  require_two_by_two(call, g);
+  require_pool(call, g, x, "x", grad_out.length, "gradOut");
+  require_pool(call, g, x, "x", argmax.length, "argmax");
+  call.require(grad_x, call.product({g.batch, g.channels, g.in_height, g.in_width}), "gradX");
+  call.require(gamma, g.channels, "gamma");
+  call.require(beta, g.channels, "beta");
+  call.require(mean, g.channels, "mean");
+  call.require(inv_std, g.channels, "invStd");
+  call.require(grad_gamma, g.channels, "gradGamma");
+  call.require(grad_beta, g.channels, "gradBeta");
+  if (call.failed()) return nullptr;
+  std::lock_guard<std::mutex> lock(kernel_mutex);
+  batch_norm_relu_max_pool_train_backward(x.data, grad_out.data, argmax.data, gamma.data, beta.data, mean.data,
+                                          inv_std.data, grad_x.data, grad_gamma.data, grad_beta.data, g);
+  return undefined(env);
+}
+
 // channelAffine(x, scale, shift, out, batch, channels, spatial), and channelAffineRelu likewise.
 napi_value ChannelAffineWith(napi_env env, napi_callback_info info, bool relu) {
   Call call(env, info);
@@ -792,6 +860,10 @@ NAPI_MODULE_INIT() {
       {"avgPool2dForward", nullptr, AvgPool2dForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"avgPool2dBackward", nullptr, AvgPool2dBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"batchNormTrainForward", nullptr, BatchNormTrainForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"batchNormReluMaxPoolTrainForward", nullptr, BatchNormReluMaxPoolTrainForward, nullptr, nullptr, nullptr,
+       napi_default, nullptr},
+      {"batchNormReluMaxPoolTrainBackward", nullptr, BatchNormReluMaxPoolTrainBackward, nullptr, nullptr, nullptr,
+       napi_default, nullptr},
       {"batchNormTrainBackward", nullptr, BatchNormTrainBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"channelAffine", nullptr, ChannelAffine, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"batchNormReluTrainForward", nullptr, BatchNormReluTrainForward, nullptr, nullptr, nullptr, napi_default,

@@ -55,6 +55,10 @@ struct PoolGeometry {
 // argmax may be null (inference: only the values are wanted).
 void max_pool2d_forward(const float* x, float* out, int32_t* argmax, const PoolGeometry& g);
 void max_pool2d_backward(const float* grad_out, const int32_t* argmax, float* grad_x, const PoolGeometry& g);
+// One plane of max_pool2d_forward with 2×2 windows, stride 2 and no padding (2·out_height ≤ the
+// plane's height, 2·out_width ≤ in_width): the same values and argmax.
+void max_pool_2x2_plane(const float* in, int64_t in_width, int64_t out_height, int64_t out_width, float* out,
+                        int32_t* argmax);
 void avg_pool2d_forward(const float* x, float* out, const PoolGeometry& g, bool count_include_pad);
 void avg_pool2d_backward(const float* grad_out, float* grad_x, const PoolGeometry& g, bool count_include_pad);
 
@@ -75,6 +79,17 @@ void batch_norm_relu_train_forward(const float* x, const float* gamma, const flo
 void batch_norm_relu_train_backward(const float* x, const float* grad_out, const float* gamma, const float* beta,
                                     const float* mean, const float* inv_std, float* grad_x, float* grad_gamma,
                                     float* grad_beta, const ChannelGeometry& g);
+// batch_norm_relu_train_forward, then max_pool2d_forward over its output with 2×2 windows, stride 2
+// and no padding (p: the pooling's geometry, floor sizes), never writing the batch-norm output: the
+// same out, argmax, mean and inv_std bits. The backward gives the bits of max_pool2d_backward of
+// grad_out (pooled) followed by batch_norm_relu_train_backward.
+void batch_norm_relu_max_pool_train_forward(const float* x, const float* gamma, const float* beta, float* out,
+                                            int32_t* argmax, float* mean, float* inv_std, double eps,
+                                            const PoolGeometry& p);
+void batch_norm_relu_max_pool_train_backward(const float* x, const float* grad_out, const int32_t* argmax,
+                                             const float* gamma, const float* beta, const float* mean,
+                                             const float* inv_std, float* grad_x, float* grad_gamma, float* grad_beta,
+                                             const PoolGeometry& p);
 void channel_affine(const float* x, const float* scale, const float* shift, float* out, const ChannelGeometry& g);
 void channel_affine_relu(const float* x, const float* scale, const float* shift, float* out, const ChannelGeometry& g);
 void channel_affine_with(const float* x, const float* scale, const float* shift, float* out, const ChannelGeometry& g,

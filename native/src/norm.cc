@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "kernels.h"
 #include "thread_pool.h"
@@ -231,9 +232,11 @@ void for_channels(const ChannelGeometry& g, Body&& body) {
 
 namespace {
 
-template <bool kRelu>
-void batch_norm_forward_with(const float* x, const float* gamma, const float* beta, float* out, float* mean,
-                             float* inv_std, double eps, const ChannelGeometry& g) {
+// Batch-norm statistics of every channel, then write(c, n, plane, mean, scale, shift) for each of its
+// sample planes, which applies the affine map about the mean (and maybe more) and stores the result.
+template <typename Write>
+void batch_norm_forward_with(const float* x, const float* gamma, const float* beta, float* mean, float* inv_std,
+                             double eps, const ChannelGeometry& g, Write&& write) {
   const double count = static_cast<double>(g.batch * g.spatial);
   const int64_t stride = g.channels * g.spatial;
   for_channels(g, [&](int64_t c) {
@@ -279,37 +282,66 @@ void batch_norm_forward_with(const float* x, const float* gamma, const float* be
     // exactly the values this pass writes, and with them the ReLU mask.
     const float scale = static_cast<float>(static_cast<double>(gamma[c]) * static_cast<double>(inv_std[c]));
     const float shift = beta[c];
-    for (int64_t n = 0; n < g.batch; ++n) {
-      const float* from = x + n * stride + c * g.spatial;
-      float* to = out + n * stride + c * g.spatial;
-      if (kRelu) {
-        affine_about_relu(from, to, g.spatial, mu_f, scale, shift);
-      } else {
-        affine_about(from, to, g.spatial, mu_f, scale, shift);
-      }
-    }
+    for (int64_t n = 0; n < g.batch; ++n) write(c, n, x + n * stride + c * g.spatial, mu_f, scale, shift);
   });
 }
+
+// Per thread: batch_norm_relu_max_pool_train_forward's batch-norm output, one plane at a time (a
+// few KB stay in L1 between the ReLU that writes them and the pooling that reads them); the
+// backward's gradient planes of one channel.
+thread_local std::vector<float> plane_buffer;
 
 }  // namespace
 
 void batch_norm_train_forward(const float* x, const float* gamma, const float* beta, float* out, float* mean,
                               float* inv_std, double eps, const ChannelGeometry& g) {
-  batch_norm_forward_with<false>(x, gamma, beta, out, mean, inv_std, eps, g);
+  batch_norm_forward_with(x, gamma, beta, mean, inv_std, eps, g,
+                          [&](int64_t c, int64_t n, const float* from, float center, float scale, float shift) {
+                            float* to = out + (n * g.channels + c) * g.spatial;
+                            affine_about(from, to, g.spatial, center, scale, shift);
+                          });
 }
 
 void batch_norm_relu_train_forward(const float* x, const float* gamma, const float* beta, float* out, float* mean,
                                    float* inv_std, double eps, const ChannelGeometry& g) {
-  batch_norm_forward_with<true>(x, gamma, beta, out, mean, inv_std, eps, g);
+  batch_norm_forward_with(x, gamma, beta, mean, inv_std, eps, g,
+                          [&](int64_t c, int64_t n, const float* from, float center, float scale, float shift) {
+                            float* to = out + (n * g.channels + c) * g.spatial;
+                            affine_about_relu(from, to, g.spatial, center, scale, shift);
+                          });
+}
+
+void batch_norm_relu_max_pool_train_forward(const float* x, const float* gamma, const float* beta, float* out,
+                                            int32_t* argmax, float* mean, float* inv_std, double eps,
+                                            const PoolGeometry& p) {
+  const ChannelGeometry g{p.batch, p.channels, p.in_height * p.in_width};
+  const int64_t pooled = p.out_height * p.out_width;
+  batch_norm_forward_with(x, gamma, beta, mean, inv_std, eps, g,
+                          [&](int64_t c, int64_t n, const float* from, float center, float scale, float shift) {
+                            std::vector<float>& plane = plane_buffer;
+                            plane.resize(static_cast<size_t>(g.spatial));
+                            affine_about_relu(from, plane.data(), g.spatial, center, scale, shift);
+                            const int64_t at = (n * g.channels + c) * pooled;
+                            max_pool_2x2_plane(plane.data(), p.in_width, p.out_height, p.out_width, out + at,
+                                               argmax + at);
+                          });
 }
 
 namespace {
 
+// Where one channel's output gradient lies: sample n's plane at base + n·sample_stride.
+struct ChannelPlanes {
+  const float* base;
+  int64_t sample_stride;
+};
+
 // With beta (the fused forward's shift) the gradient is masked by the forward's ReLU; beta null: plain
-// batch norm.
-void batch_norm_backward_with(const float* x, const float* grad_out, const float* gamma, const float* beta,
-                              const float* mean, const float* inv_std, float* grad_x, float* grad_gamma,
-                              float* grad_beta, const ChannelGeometry& g) {
+// batch norm. gradient_of(c) gives channel c's output gradient (gradOut's own planes, or planes built
+// from a pooled gradient), asked once per channel by the thread that computes it.
+template <typename GradientOf>
+void batch_norm_backward_with(const float* x, const float* gamma, const float* beta, const float* mean,
+                              const float* inv_std, float* grad_x, float* grad_gamma, float* grad_beta,
+                              const ChannelGeometry& g, GradientOf&& gradient_of) {
   const double count = static_cast<double>(g.batch * g.spatial);
   const int64_t stride = g.channels * g.spatial;
   for_channels(g, [&](int64_t c) {
@@ -320,17 +352,19 @@ void batch_norm_backward_with(const float* x, const float* grad_out, const float
     const float forward_shift = beta != nullptr ? beta[c] : 0.0f;
     double sum_grad = 0.0;
     double sum_grad_centered = 0.0;
+    const ChannelPlanes planes = gradient_of(c);
     for (int64_t n = 0; n < g.batch; ++n) {
       const int64_t base = n * stride + c * g.spatial;
+      const float* grad = planes.base + n * planes.sample_stride;
       if (n + 1 < g.batch) {
-        prefetch_plane(grad_out + base + stride, g.spatial);
+        prefetch_plane(grad + planes.sample_stride, g.spatial);
         prefetch_plane(x + base + stride, g.spatial);
       }
       if (beta != nullptr) {
-        masked_gradient_sums(grad_out + base, x + base, g.spatial, mu, forward_scale, forward_shift, &sum_grad,
+        masked_gradient_sums(grad, x + base, g.spatial, mu, forward_scale, forward_shift, &sum_grad,
                              &sum_grad_centered);
       } else {
-        gradient_sums(grad_out + base, x + base, g.spatial, mu, &sum_grad, &sum_grad_centered);
+        gradient_sums(grad, x + base, g.spatial, mu, &sum_grad, &sum_grad_centered);
       }
     }
     // Σ g·x̂ with x̂ = (x - μ)·invStd.
@@ -344,14 +378,20 @@ void batch_norm_backward_with(const float* x, const float* grad_out, const float
     const float d = static_cast<float>(-scale * sum_grad / count);
     for (int64_t n = 0; n < g.batch; ++n) {
       const int64_t base = n * stride + c * g.spatial;
+      const float* grad = planes.base + n * planes.sample_stride;
       if (beta != nullptr) {
-        batch_norm_relu_input_gradient(grad_out + base, x + base, grad_x + base, g.spatial, mu, forward_scale,
-                                       forward_shift, a, b, d);
+        batch_norm_relu_input_gradient(grad, x + base, grad_x + base, g.spatial, mu, forward_scale, forward_shift,
+                                       a, b, d);
       } else {
-        batch_norm_input_gradient(grad_out + base, x + base, grad_x + base, g.spatial, mu, a, b, d);
+        batch_norm_input_gradient(grad, x + base, grad_x + base, g.spatial, mu, a, b, d);
       }
     }
   });
+}
+
+// gradOut's own planes.
+auto planes_of(const float* grad_out, const ChannelGeometry& g) {
+  return [grad_out, g](int64_t c) { return ChannelPlanes{grad_out + c * g.spatial, g.channels * g.spatial}; };
 }
 
 }  // namespace
@@ -359,13 +399,37 @@ void batch_norm_backward_with(const float* x, const float* grad_out, const float
 void batch_norm_train_backward(const float* x, const float* grad_out, const float* gamma, const float* mean,
                                const float* inv_std, float* grad_x, float* grad_gamma, float* grad_beta,
                                const ChannelGeometry& g) {
-  batch_norm_backward_with(x, grad_out, gamma, nullptr, mean, inv_std, grad_x, grad_gamma, grad_beta, g);
+  batch_norm_backward_with(x, gamma, nullptr, mean, inv_std, grad_x, grad_gamma, grad_beta, g, planes_of(grad_out, g));
 }
 
 void batch_norm_relu_train_backward(const float* x, const float* grad_out, const float* gamma, const float* beta,
                                     const float* mean, const float* inv_std, float* grad_x, float* grad_gamma,
                                     float* grad_beta, const ChannelGeometry& g) {
-  batch_norm_backward_with(x, grad_out, gamma, beta, mean, inv_std, grad_x, grad_gamma, grad_beta, g);
+  batch_norm_backward_with(x, gamma, beta, mean, inv_std, grad_x, grad_gamma, grad_beta, g, planes_of(grad_out, g));
+}
+
+void batch_norm_relu_max_pool_train_backward(const float* x, const float* grad_out, const int32_t* argmax,
+                                             const float* gamma, const float* beta, const float* mean,
+                                             const float* inv_std, float* grad_x, float* grad_gamma, float* grad_beta,
+                                             const PoolGeometry& p) {
+  const ChannelGeometry g{p.batch, p.channels, p.in_height * p.in_width};
+  const int64_t pooled = p.out_height * p.out_width;
+  // The channel's gradient planes as max_pool2d_backward writes them (zeros, plus the pooled
+  // gradient at each window's argmax), built per channel in a buffer that stays in L2 (200 KB for 64
+  // samples of 28²) instead of a tensor the size of x in memory.
+  batch_norm_backward_with(x, gamma, beta, mean, inv_std, grad_x, grad_gamma, grad_beta, g, [&](int64_t c) {
+    std::vector<float>& planes = plane_buffer;
+    planes.assign(static_cast<size_t>(g.batch * g.spatial), 0.0f);
+    for (int64_t n = 0; n < g.batch; ++n) {
+      float* plane = planes.data() + n * g.spatial;
+      const int64_t at = (n * g.channels + c) * pooled;
+      for (int64_t o = 0; o < pooled; ++o) {
+        const int64_t i = argmax[at + o];
+        if (i >= 0 && i < g.spatial) plane[i] += grad_out[at + o];
+      }
+    }
+    return ChannelPlanes{planes.data(), g.spatial};
+  });
 }
 
 void channel_affine(const float* x, const float* scale, const float* shift, float* out, const ChannelGeometry& g) {

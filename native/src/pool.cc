@@ -273,6 +273,14 @@ void max_pool2d_forward(const float* x, float* out, int32_t* argmax, const PoolG
   });
 }
 
+void max_pool_2x2_plane(const float* in, int64_t in_width, int64_t out_height, int64_t out_width, float* out,
+                        int32_t* argmax) {
+  for (int64_t oh = 0; oh < out_height; ++oh) {
+    pool_row_2x2(in + 2 * oh * in_width, in + (2 * oh + 1) * in_width, 2 * oh, in_width, out_width,
+                 out + oh * out_width, argmax + oh * out_width);
+  }
+}
+
 void max_pool2d_backward(const float* grad_out, const int32_t* argmax, float* grad_x, const PoolGeometry& g) {
   const int64_t plane_in = g.in_height * g.in_width;
   const int64_t plane_out = g.out_height * g.out_width;

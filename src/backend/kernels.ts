@@ -93,6 +93,32 @@ export const tensorArguments: { readonly [K in KernelName]: TensorMask<Parameter
     tensor,
     other,
   ],
+  batchNormReluMaxPoolTrainForward: [
+    tensor,
+    tensor,
+    tensor,
+    tensor,
+    tensor,
+    other,
+    tensor,
+    tensor,
+    other,
+    other,
+  ],
+  batchNormReluMaxPoolTrainBackward: [
+    tensor,
+    tensor,
+    tensor,
+    other,
+    tensor,
+    tensor,
+    tensor,
+    tensor,
+    tensor,
+    tensor,
+    tensor,
+    other,
+  ],
   channelAffineRelu: [tensor, tensor, tensor, tensor, other],
   channelAffine: [tensor, tensor, tensor, tensor, other],
   channelSum: [tensor, tensor, other],
@@ -114,7 +140,8 @@ export const tensorArguments: { readonly [K in KernelName]: TensorMask<Parameter
  * The dispatcher below takes at most this many arguments (named, not a rest array: V8 allocates an
  * array for `...args` on every call, and kernels run thousands of times a second).
  */
-type AtMostEleven = [
+type AtMostTwelve = [
+  unknown?,
   unknown?,
   unknown?,
   unknown?,
@@ -129,7 +156,7 @@ type AtMostEleven = [
 ];
 /** The kernels with more parameters than that: none, or the declaration below fails to compile. */
 type TooManyParameters = {
-  [K in KernelName]: Parameters<Backend[K]> extends AtMostEleven ? never : K;
+  [K in KernelName]: Parameters<Backend[K]> extends AtMostTwelve ? never : K;
 }[KernelName];
 const arityChecked: [TooManyParameters] extends [never] ? true : never = true;
 
@@ -165,7 +192,7 @@ function dispatcher(
   // Parameters past the kernel's own count are not tensors (the dispatcher passes them as undefined).
   const [m0 = other, m1 = other, m2 = other, m3 = other, m4 = other, m5 = other, m6 = other, m7 = other] =
     mask;
-  const [m8 = other, m9 = other, m10 = other] = mask.slice(8);
+  const [m8 = other, m9 = other, m10 = other, m11 = other] = mask.slice(8);
   const all = (
     type: typeof Float32Array | typeof Float64Array,
     a0: unknown,
@@ -179,6 +206,7 @@ function dispatcher(
     a8: unknown,
     a9: unknown,
     a10: unknown,
+    a11: unknown,
   ): boolean =>
     handledBy(type, m0, a0) &&
     handledBy(type, m1, a1) &&
@@ -190,14 +218,15 @@ function dispatcher(
     handledBy(type, m7, a7) &&
     handledBy(type, m8, a8) &&
     handledBy(type, m9, a9) &&
-    handledBy(type, m10, a10);
-  return (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10) => {
-    if (fast32 !== undefined && all(Float32Array, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10)) {
-      if (fast32(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10) !== DECLINED) return;
-    } else if (fast64 !== undefined && all(Float64Array, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10)) {
-      if (fast64(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10) !== DECLINED) return;
+    handledBy(type, m10, a10) &&
+    handledBy(type, m11, a11);
+  return (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) => {
+    if (fast32 !== undefined && all(Float32Array, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)) {
+      if (fast32(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) !== DECLINED) return;
+    } else if (fast64 !== undefined && all(Float64Array, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)) {
+      if (fast64(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) !== DECLINED) return;
     }
-    reference.call(backend, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
+    reference.call(backend, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
   };
 }
 

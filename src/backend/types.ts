@@ -276,6 +276,46 @@ export interface Backend {
     gradBeta: Data,
     g: BatchNormGeometry,
   ): void;
+  /**
+   * Training-mode batch norm with ReLU into y (batchNormReluTrainForward), then 2×2 max pooling with
+   * stride 2 of y (maxPool2dForward: no padding, windows past the last whole one dropped): out,
+   * argmax, mean and invStd have those two kernels' bits. The reference composes them (through
+   * `this`); a fast backend may pool each plane while it is in cache and leave y unwritten, y then
+   * being storage the op provides for backends that compose.
+   * x, y: [N, C, H, W] (g.inHeight, g.inWidth); out, argmax: [N, C, floor(H / 2), floor(W / 2)];
+   * gamma, beta, mean, invStd: [C].
+   */
+  batchNormReluMaxPoolTrainForward(
+    x: Data,
+    gamma: Data,
+    beta: Data,
+    y: Data,
+    out: Data,
+    argmax: Int32Array,
+    mean: Data,
+    invStd: Data,
+    eps: number,
+    g: Pool2dGeometry,
+  ): void;
+  /**
+   * Backward of batchNormReluMaxPoolTrainForward: the bits of maxPool2dBackward of gradOut (pooled)
+   * followed by batchNormReluTrainBackward with that gradient. y as the forward left it (a backend
+   * that did not write it must not read it). Overwrites gradX, gradGamma and gradBeta.
+   */
+  batchNormReluMaxPoolTrainBackward(
+    x: Data,
+    y: Data,
+    gradOut: Data,
+    argmax: Int32Array,
+    gamma: Data,
+    beta: Data,
+    mean: Data,
+    invStd: Data,
+    gradX: Data,
+    gradGamma: Data,
+    gradBeta: Data,
+    g: Pool2dGeometry,
+  ): void;
   /** out = max(x·scale[c] + shift[c], 0): inference-mode batch norm followed by ReLU. */
   channelAffineRelu(x: Data, scale: Data, shift: Data, out: Data, g: BatchNormGeometry): void;
   /** Per-channel affine map out = x·scale[c] + shift[c] (inference-mode batch norm, bias add). */

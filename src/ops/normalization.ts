@@ -3,7 +3,9 @@ import { record } from '../autograd/graph.js';
 import { getBackend } from '../backend/index.js';
 import type { BatchNormGeometry, Data } from '../backend/types.js';
 import { formatShape, ShapeError } from '../tensor/shape.js';
+import { allocationCount, releaseInternal } from '../tensor/memory.js';
 import { allocate, allocateUninitialized, Tensor } from '../tensor/tensor.js';
+import { poolGeometry } from './pooling.js';
 
 export interface BatchNormOptions {
   /** Batch statistics (true) or running statistics (false). */
@@ -102,25 +104,12 @@ export function batchNorm(
     });
   }
 
-  const count = g.batch * g.spatial;
-  if (count < 2) {
-    throw new ShapeError(
-      `${what}: training needs more than one value per channel, got input ${formatShape(x.shape)}`,
-    );
-  }
+  const count = trainingCount(x, g, what);
   const mean = allocate(x.dtype, channels);
   const invStd = allocate(x.dtype, channels);
   if (relu) backend.batchNormReluTrainForward(x.data, gammaData, betaData, out, mean, invStd, eps, g);
   else backend.batchNormTrainForward(x.data, gammaData, betaData, out, mean, invStd, eps, g);
-  if (options.updateRunningStatistics ?? true) {
-    const momentum = options.momentum ?? 0.1;
-    for (let c = 0; c < channels; c++) {
-      const biasedVariance = 1 / (invStd[c]! * invStd[c]!) - eps;
-      const unbiasedVariance = (biasedVariance * count) / (count - 1);
-      runningMean.data[c] = (1 - momentum) * runningMean.data[c]! + momentum * mean[c]!;
-      runningVar.data[c] = (1 - momentum) * runningVar.data[c]! + momentum * unbiasedVariance;
-    }
-  }
+  updateRunning(runningMean, runningVar, mean, invStd, eps, count, options);
   return record(new Tensor(out, x.shape), what, inputs, (gradOut) => {
     const gradX = allocateUninitialized(x.dtype, x.size);
     const gradGamma = allocate(x.dtype, channels);
@@ -142,6 +131,112 @@ export function batchNorm(
     } else {
       backend.batchNormTrainBackward(x.data, gradOut, gammaData, mean, invStd, gradX, gradGamma, gradBeta, g);
     }
+    const grads: Data[] = [gradX];
+    if (gamma !== null) grads.push(gradGamma);
+    if (beta !== null) grads.push(gradBeta);
+    return grads;
+  });
+}
+
+/** Values per channel in training: more than one, or the variance means nothing. */
+function trainingCount(x: Tensor, g: BatchNormGeometry, what: string): number {
+  const count = g.batch * g.spatial;
+  if (count < 2) {
+    throw new ShapeError(
+      `${what}: training needs more than one value per channel, got input ${formatShape(x.shape)}`,
+    );
+  }
+  return count;
+}
+
+/** Moves the running statistics toward the batch's (unless options say not to), as PyTorch does. */
+function updateRunning(
+  runningMean: Tensor,
+  runningVar: Tensor,
+  mean: Data,
+  invStd: Data,
+  eps: number,
+  count: number,
+  options: { momentum?: number; updateRunningStatistics?: boolean },
+): void {
+  if (!(options.updateRunningStatistics ?? true)) return;
+  const momentum = options.momentum ?? 0.1;
+  for (let c = 0; c < runningMean.size; c++) {
+    const biasedVariance = 1 / (invStd[c]! * invStd[c]!) - eps;
+    const unbiasedVariance = (biasedVariance * count) / (count - 1);
+    runningMean.data[c] = (1 - momentum) * runningMean.data[c]! + momentum * mean[c]!;
+    runningVar.data[c] = (1 - momentum) * runningVar.data[c]! + momentum * unbiasedVariance;
+  }
+}
+
+/**
+ * maxPool2d(relu(batchNorm(x)), 2×2, stride 2) in training as one op: batch norm with the batch's
+ * statistics (the running ones updated as batchNorm updates them), ReLU, then 2×2 max pooling with
+ * stride 2 and no padding, windows past the last whole one dropped. Fast backends normalise and
+ * pool each plane while it is in cache and never write the full-size activation, forward or
+ * backward; the values and gradients have the bits of the three ops one after another.
+ * x: [N, C, H, W]; gamma, beta, running stats: [C]. Returns [N, C, floor(H / 2), floor(W / 2)].
+ */
+export function batchNormReluMaxPool2d(
+  x: Tensor,
+  runningMean: Tensor,
+  runningVar: Tensor,
+  gamma: Tensor | null,
+  beta: Tensor | null,
+  options: Omit<BatchNormOptions, 'training' | 'relu'>,
+  what = 'BatchNorm+ReLU+MaxPool2d',
+): Tensor {
+  const channels = runningMean.size;
+  const g = geometryOf(x, channels, what);
+  const pool = poolGeometry(x.shape, { kernelSize: 2 }, what);
+  const count = trainingCount(x, g, what);
+  const eps = options.eps ?? 1e-5;
+  const backend = getBackend();
+  const gammaData = gamma?.data ?? allocate(x.dtype, channels).fill(1);
+  const betaData = beta?.data ?? allocate(x.dtype, channels);
+  const pooledSize = g.batch * channels * pool.outHeight * pool.outWidth;
+  const out = allocateUninitialized(x.dtype, pooledSize);
+  const argmax = new Int32Array(pooledSize);
+  const mean = allocate(x.dtype, channels);
+  const invStd = allocate(x.dtype, channels);
+  // The batch norm's output, for backends that compose the kernels (a fused one never touches it);
+  // nothing but this op sees it, so its memory is given back once the backward has run.
+  const since = allocationCount();
+  const y = allocateUninitialized(x.dtype, x.size);
+  backend.batchNormReluMaxPoolTrainForward(
+    x.data,
+    gammaData,
+    betaData,
+    y,
+    out,
+    argmax,
+    mean,
+    invStd,
+    eps,
+    pool,
+  );
+  updateRunning(runningMean, runningVar, mean, invStd, eps, count, options);
+  const inputs = [x, ...[gamma, beta].filter((t): t is Tensor => t !== null)];
+  const shape = [g.batch, channels, pool.outHeight, pool.outWidth];
+  return record(new Tensor(out, shape), what, inputs, (gradOut) => {
+    const gradX = allocateUninitialized(x.dtype, x.size);
+    const gradGamma = allocate(x.dtype, channels);
+    const gradBeta = allocate(x.dtype, channels);
+    backend.batchNormReluMaxPoolTrainBackward(
+      x.data,
+      y,
+      gradOut,
+      argmax,
+      gammaData,
+      betaData,
+      mean,
+      invStd,
+      gradX,
+      gradGamma,
+      gradBeta,
+      pool,
+    );
+    releaseInternal(y, since);
     const grads: Data[] = [gradX];
     if (gamma !== null) grads.push(gradGamma);
     if (beta !== null) grads.push(gradBeta);

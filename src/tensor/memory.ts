@@ -134,9 +134,10 @@ export function markInternal(data: Data, since: number): void {
 }
 
 /**
- * Declares data, the output of an inner layer of a container under noGrad, dead once the next
- * layer has returned: nothing recorded it, and the conditions of markInternal hold. Its memory
- * goes to the next allocation of its size.
+ * Declares data dead: the output of an inner layer of a container under noGrad once the next layer
+ * has returned (nothing recorded it), or a buffer an op allocated for its own kernels once its
+ * backward rule has run (the graph runs each rule once); only whole buffers allocated after `since`
+ * (an allocationCount()) are taken. Its memory goes to the next allocation of its size.
  */
 export function releaseInternal(data: Data, since: number): void {
   if (recyclingEnabled && (allocatedAt.get(storageOf(data)) ?? 0) > since) keep(data);

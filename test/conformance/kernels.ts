@@ -403,6 +403,139 @@ function normBackwardCases(fused: boolean): KernelCase[] {
   );
 }
 
+/**
+ * Batch norm + ReLU + 2×2 max pooling geometries: even and odd sizes (the last row and column left
+ * out), rows long enough for the pooling's vector path, and a mean far from zero.
+ */
+const normPoolCases: readonly { geometry: Pool2dGeometry; offset: number }[] = [
+  [3, 5, 6, 8, 0],
+  [2, 4, 7, 9, 3],
+  [4, 6, 14, 14, 0.5],
+  [2, 3, 20, 18, 0],
+].map(([batch, channels, inHeight, inWidth, offset]) => ({
+  geometry: {
+    batch: batch!,
+    channels: channels!,
+    inHeight: inHeight!,
+    inWidth: inWidth!,
+    kernelHeight: 2,
+    kernelWidth: 2,
+    strideHeight: 2,
+    strideWidth: 2,
+    padTop: 0,
+    padLeft: 0,
+    outHeight: Math.floor(inHeight! / 2),
+    outWidth: Math.floor(inWidth! / 2),
+  },
+  offset: offset!,
+}));
+
+const normPoolName = (g: Pool2dGeometry, offset: number): string =>
+  `${g.batch}x${g.channels}x${g.inHeight}x${g.inWidth}${offset === 0 ? '' : `, mean ${offset}`}`;
+
+const channelsOf = (g: Pool2dGeometry): BatchNormGeometry => ({
+  batch: g.batch,
+  channels: g.channels,
+  spatial: g.inHeight * g.inWidth,
+});
+
+/** Forward of batch norm + ReLU + pooling on backend: the pooled out, argmax and the statistics. */
+function normPoolForward(
+  backend: Backend,
+  kernel: Backend['batchNormReluMaxPoolTrainForward'],
+  g: Pool2dGeometry,
+  offset: number,
+  dtype: DType,
+  nan: boolean,
+): Outputs {
+  const { count, x, gamma, beta } = normInputs(channelsOf(g), offset, dtype, nan);
+  const out = unwritten(dtype, poolOutCount(g));
+  const argmax = new Int32Array(out.length).fill(-1);
+  const mean = unwritten(dtype, g.channels);
+  const invStd = unwritten(dtype, g.channels);
+  kernel.call(backend, x, gamma, beta, unwritten(dtype, count), out, argmax, mean, invStd, 1e-5, g);
+  return { out, argmax, mean, invStd };
+}
+
+function normPoolForwardCases(): KernelCase[] {
+  return normPoolCases.flatMap(({ geometry: g, offset }) =>
+    [false, true].map((nan): KernelCase => ({
+      name: `${normPoolName(g, offset)}${nan ? ', with NaN' : ''}`,
+      tolerance: normalized,
+      run: (backend, dtype) =>
+        normPoolForward(backend, backend.batchNormReluMaxPoolTrainForward, g, offset, dtype, nan),
+      unfused: (backend) =>
+        normPoolForward(
+          backend,
+          referenceBackend.batchNormReluMaxPoolTrainForward,
+          g,
+          offset,
+          'float32',
+          nan,
+        ),
+    })),
+  );
+}
+
+/** Backward of batch norm + ReLU + pooling on backend, from the reference forward's y, argmax and statistics. */
+function normPoolBackward(
+  backend: Backend,
+  kernel: Backend['batchNormReluMaxPoolTrainBackward'],
+  g: Pool2dGeometry,
+  offset: number,
+  dtype: DType,
+  zeros: boolean,
+): Outputs {
+  const { count, x, gamma, beta } = normInputs(channelsOf(g), offset, dtype);
+  const y = unwritten(dtype, count);
+  const argmax = new Int32Array(poolOutCount(g));
+  const mean = unwritten(dtype, g.channels);
+  const invStd = unwritten(dtype, g.channels);
+  referenceBackend.batchNormReluMaxPoolTrainForward(
+    x,
+    gamma,
+    beta,
+    y,
+    unwritten(dtype, argmax.length),
+    argmax,
+    mean,
+    invStd,
+    1e-5,
+    g,
+  );
+  const gradOut = randomArray(dtype, argmax.length, 35);
+  if (zeros) gradOut.forEach((value, i) => (gradOut[i] = i % 3 === 0 ? -0 : value));
+  const gradX = unwritten(dtype, count);
+  const gradGamma = unwritten(dtype, g.channels);
+  const gradBeta = unwritten(dtype, g.channels);
+  kernel.call(backend, x, y, gradOut, argmax, gamma, beta, mean, invStd, gradX, gradGamma, gradBeta, g);
+  return { gradX, gradGamma, gradBeta };
+}
+
+function normPoolBackwardCases(): KernelCase[] {
+  return normPoolCases.flatMap(({ geometry: g, offset }) =>
+    [false, true].map((zeros): KernelCase => ({
+      name: `${normPoolName(g, offset)}${zeros ? ', with −0 gradients' : ''}`,
+      tolerance: {
+        gradX: normalized,
+        gradGamma: reassociated(g.batch * g.inHeight * g.inWidth),
+        gradBeta: reassociated(g.batch * g.inHeight * g.inWidth),
+      },
+      run: (backend, dtype) =>
+        normPoolBackward(backend, backend.batchNormReluMaxPoolTrainBackward, g, offset, dtype, zeros),
+      unfused: (backend) =>
+        normPoolBackward(
+          backend,
+          referenceBackend.batchNormReluMaxPoolTrainBackward,
+          g,
+          offset,
+          'float32',
+          zeros,
+        ),
+    })),
+  );
+}
+
 /** Geometries of the per-channel maps and sums. */
 const affineGeometries = (): { geometry: BatchNormGeometry; offset: number }[] => [
   ...channelCases,
@@ -715,6 +848,8 @@ export const kernelCases: { readonly [K in KernelName]: () => KernelCase[] } = {
   batchNormTrainBackward: () => normBackwardCases(false),
   batchNormReluTrainForward: () => normForwardCases(true),
   batchNormReluTrainBackward: () => normBackwardCases(true),
+  batchNormReluMaxPoolTrainForward: normPoolForwardCases,
+  batchNormReluMaxPoolTrainBackward: normPoolBackwardCases,
   channelAffineRelu: () => affineCases(true),
   channelAffine: () => affineCases(false),
   channelSum: channelSumKernelCases,

@@ -151,6 +151,30 @@ interface NativeAddon {
     gradBeta: Float32Array,
     ...geometry: ChannelArguments
   ): void;
+  batchNormReluMaxPoolTrainForward(
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    out: Float32Array,
+    argmax: Int32Array,
+    mean: Float32Array,
+    invStd: Float32Array,
+    eps: number,
+    ...geometry: PoolArguments
+  ): void;
+  batchNormReluMaxPoolTrainBackward(
+    x: Float32Array,
+    gradOut: Float32Array,
+    argmax: Int32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    mean: Float32Array,
+    invStd: Float32Array,
+    gradX: Float32Array,
+    gradGamma: Float32Array,
+    gradBeta: Float32Array,
+    ...geometry: PoolArguments
+  ): void;
   channelAffineRelu(
     x: Float32Array,
     scale: Float32Array,
@@ -231,6 +255,8 @@ const addonFunctions = Object.keys({
   channelAffine: true,
   batchNormReluTrainForward: true,
   batchNormReluTrainBackward: true,
+  batchNormReluMaxPoolTrainForward: true,
+  batchNormReluMaxPoolTrainBackward: true,
   channelAffineRelu: true,
   channelSum: true,
   activationForward: true,
@@ -425,6 +451,46 @@ function createNativeBackend(addon: NativeAddon): Backend {
           gradGamma,
           gradBeta,
           ...channelArguments(g),
+        ),
+      // Each plane is normalised and pooled while in cache; y is never written, nor read back.
+      batchNormReluMaxPoolTrainForward: (x, gamma, beta, _y, out, argmax, mean, invStd, eps, g) =>
+        addon.batchNormReluMaxPoolTrainForward(
+          x,
+          gamma,
+          beta,
+          out,
+          argmax,
+          mean,
+          invStd,
+          eps,
+          ...poolArguments(g),
+        ),
+      batchNormReluMaxPoolTrainBackward: (
+        x,
+        _y,
+        gradOut,
+        argmax,
+        gamma,
+        beta,
+        mean,
+        invStd,
+        gradX,
+        gradGamma,
+        gradBeta,
+        g,
+      ) =>
+        addon.batchNormReluMaxPoolTrainBackward(
+          x,
+          gradOut,
+          argmax,
+          gamma,
+          beta,
+          mean,
+          invStd,
+          gradX,
+          gradGamma,
+          gradBeta,
+          ...poolArguments(g),
         ),
       channelAffineRelu: (x, scale, shift, out, g) =>
         addon.channelAffineRelu(x, scale, shift, out, ...channelArguments(g)),

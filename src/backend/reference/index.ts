@@ -481,6 +481,52 @@ export const referenceBackend: Backend = {
     this.batchNormTrainBackward(x, masked, gamma, mean, invStd, gradX, gradGamma, gradBeta, g);
   },
 
+  batchNormReluMaxPoolTrainForward(x, gamma, beta, y, out, argmax, mean, invStd, eps, g) {
+    const channels = { batch: g.batch, channels: g.channels, spatial: g.inHeight * g.inWidth };
+    this.batchNormReluTrainForward(x, gamma, beta, y, mean, invStd, eps, channels);
+    this.maxPool2dForward(y, out, argmax, g);
+  },
+
+  batchNormReluMaxPoolTrainBackward(
+    x,
+    y,
+    gradOut,
+    argmax,
+    gamma,
+    beta,
+    mean,
+    invStd,
+    gradX,
+    gradGamma,
+    gradBeta,
+    g,
+  ) {
+    // The pooling's input gradient between the two kernels: in the backend's own storage where it
+    // has one (see conv2dForwardFusedMaxPool), given back at the end.
+    const size = g.batch * g.channels * g.inHeight * g.inWidth;
+    const stored = x instanceof Float32Array ? (this.storage?.allocate(size) ?? null) : null;
+    const gradY = stored ?? new (x.constructor as Float32ArrayConstructor | Float64ArrayConstructor)(size);
+    try {
+      this.maxPool2dBackward(gradOut, argmax, gradY, g);
+      const channels = { batch: g.batch, channels: g.channels, spatial: g.inHeight * g.inWidth };
+      this.batchNormReluTrainBackward(
+        x,
+        y,
+        gradY,
+        gamma,
+        beta,
+        mean,
+        invStd,
+        gradX,
+        gradGamma,
+        gradBeta,
+        channels,
+      );
+    } finally {
+      if (stored !== null) this.storage!.free(stored);
+    }
+  },
+
   channelAffineRelu(x, scale, shift, out, g) {
     this.channelAffine(x, scale, shift, out, g);
     this.activationForward('relu', out, out, 0);

@@ -1,5 +1,5 @@
 /** Batch normalization for [N, C] (after Dense) and [N, C, H, W] (after Conv2d) inputs. */
-import { batchNorm } from '../../ops/index.js';
+import { batchNorm, batchNormReluMaxPool2d } from '../../ops/index.js';
 import { ones, type Tensor, zeros } from '../../tensor/tensor.js';
 import { Module, type Parameter } from '../module.js';
 
@@ -75,6 +75,24 @@ export class BatchNorm extends Module {
    */
   forwardRelu(x: Tensor): Tensor {
     return this.normalize(x, true);
+  }
+
+  /**
+   * maxPool2d(relu(this.forward(x)), 2×2, stride 2) as one op, in training with the batch's
+   * statistics only (usesBatchStatistics; BatchNormRelu runs it where a 2×2 MaxPool2d follows, see
+   * fusion.ts): the same values and gradients, without the full-size activation between them.
+   * x: [N, C, H, W] → [N, C, floor(H / 2), floor(W / 2)].
+   */
+  forwardReluMaxPool(x: Tensor): Tensor {
+    return batchNormReluMaxPool2d(
+      x,
+      this.runningMean,
+      this.runningVar,
+      this.weight,
+      this.bias,
+      { momentum: this.momentum, eps: this.eps },
+      'BatchNorm+ReLU+MaxPool2d',
+    );
   }
 
   /**

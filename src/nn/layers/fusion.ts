@@ -21,15 +21,21 @@ import { MaxPool2d } from './pooling.js';
  * mode are theirs) and is not meant to be a child in a model: fuseBatchNormRelu puts it in the list
  * of layers a container runs. When either layer has forward hooks it runs them one by one through
  * call(), so that the hooks see their layer's input and output; that gives the same bits.
+ * With `pool`, the 2×2 MaxPool2d after the ReLU, it also pools as one op where the batch norm uses
+ * the batch's statistics (training) and poolsInTraining holds, and hands the pooled result to the
+ * PoolingTail at the pooling's position, which passes it through.
  * x: [N, C] or [N, C, H, W], as BatchNorm.
  */
 export class BatchNormRelu extends Module {
   static override readonly keepsNoTensors = true;
   static override readonly independentSamples = true;
+  /** The pooled output of the last call that pooled, until the PoolingTail takes it. */
+  pending: Tensor | null = null;
 
   constructor(
     readonly batchNorm: BatchNorm,
     readonly relu: ReLU,
+    readonly pool: MaxPool2d | null = null,
   ) {
     super();
     this.addModule('batchNorm', batchNorm);
@@ -37,8 +43,13 @@ export class BatchNormRelu extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    this.pending = null;
     if (this.batchNorm.hasForwardHooks() || this.relu.hasForwardHooks())
       return this.relu.call(this.batchNorm.call(x));
+    if (this.pool !== null && this.batchNorm.usesBatchStatistics && poolsInTraining(this.pool, x)) {
+      this.pending = this.batchNorm.forwardReluMaxPool(x);
+      return this.pending;
+    }
     return this.batchNorm.forwardRelu(x);
   }
 
@@ -48,21 +59,63 @@ export class BatchNormRelu extends Module {
 }
 
 /**
- * Whether pool, run on conv's output for input shape x, is 2×2 max pooling with stride 2 and no
- * padding whose windows are the whole ones (with ceilMode, only where the sizes are even): the
- * pooling a fused convolution can do as it writes. False also where either layer would throw on
- * this input, so that the layer itself reports it.
+ * The entry at a MaxPool2d's position after a BatchNormRelu that may pool (see BatchNormRelu): its
+ * pooled output passes through; anything else goes to the pooling.
  */
-function poolsAsFused(conv: Conv2d, pool: MaxPool2d, x: Tensor): boolean {
+export class PoolingTail extends Module {
+  static override readonly keepsNoTensors = true;
+  static override readonly independentSamples = true;
+
+  constructor(
+    readonly head: BatchNormRelu,
+    readonly pool: MaxPool2d,
+  ) {
+    super();
+    this.addModule('pool', pool);
+  }
+
+  forward(x: Tensor): Tensor {
+    if (this.head.pending === x) {
+      this.head.pending = null;
+      return x;
+    }
+    return this.pool.call(x);
+  }
+
+  override describe(): string {
+    return this.pool.describe();
+  }
+}
+
+/** Whether batchNormReluMaxPool2d may stand for pool on x: a whole 2×2 pooling, no forward hooks. */
+function poolsInTraining(pool: MaxPool2d, x: Tensor): boolean {
+  return !pool.hasForwardHooks() && poolsWholeTwoByTwo(pool, x.shape);
+}
+
+/**
+ * Whether pool is 2×2 max pooling with stride 2 and no padding whose windows on an input of `shape`
+ * are the whole ones (with ceilMode, only where the sizes are even): the pooling the fused kernels
+ * do. False also where the pooling would throw on that shape, so that the layer itself reports it.
+ */
+function poolsWholeTwoByTwo(pool: MaxPool2d, shape: readonly number[]): boolean {
   const [kernelHeight, kernelWidth] = pair(pool.options.kernelSize);
   const [strideHeight, strideWidth] = pair(pool.options.stride ?? pool.options.kernelSize);
   const [padTop, padLeft] = pair(pool.options.padding ?? 0);
   if (kernelHeight !== 2 || kernelWidth !== 2 || strideHeight !== 2 || strideWidth !== 2) return false;
-  if (padTop !== 0 || padLeft !== 0) return false;
+  if (padTop !== 0 || padLeft !== 0 || shape.length !== 4) return false;
+  try {
+    const pooled = poolGeometry(shape, pool.options, 'MaxPool2d');
+    return pooled.outHeight === Math.floor(shape[2]! / 2) && pooled.outWidth === Math.floor(shape[3]! / 2);
+  } catch {
+    return false;
+  }
+}
+
+/** Whether pool, run on conv's output for input x, pools as the fused convolution does (poolsWholeTwoByTwo). */
+function poolsAsFused(conv: Conv2d, pool: MaxPool2d, x: Tensor): boolean {
   try {
     const g = convolutionGeometry(x.shape, conv.weight.shape, conv.convolution, 'Conv2d');
-    const pooled = poolGeometry([g.batch, g.outChannels, g.outHeight, g.outWidth], pool.options, 'MaxPool2d');
-    return pooled.outHeight === Math.floor(g.outHeight / 2) && pooled.outWidth === Math.floor(g.outWidth / 2);
+    return poolsWholeTwoByTwo(pool, [g.batch, g.outChannels, g.outHeight, g.outWidth]);
   } catch {
     return false;
   }
@@ -168,7 +221,9 @@ export interface FusedLayers {
 /**
  * The explicit BatchNorm + ReLU rewrite: layers, with every BatchNorm (or subclass) directly
  * followed by a layer of class ReLU exactly (not LeakyReLU, not a subclass that might do more)
- * replaced by one BatchNormRelu wrapping both. A Conv2d without bias directly followed by a
+ * replaced by one BatchNormRelu wrapping both; where a MaxPool2d follows the ReLU, the BatchNormRelu
+ * takes it too and a PoolingTail stands at its position, so that in training a 2×2 pooling with
+ * stride 2 runs with the batch norm as one op (batchNormReluMaxPool2d). A Conv2d without bias directly followed by a
  * BatchNorm (or BatchNorm2d) of its channels, optionally a ReLU and optionally a MaxPool2d, becomes
  * a FusedConvolutionHead and its FusedConvolutionTail entries, which run as one fused convolution
  * where the inference rewrite applies (src/nn/inference.ts; the pooling only where it is 2×2 with
@@ -196,13 +251,13 @@ export function fuseBatchNormRelu(layers: readonly Module[]): FusedLayers {
       const poolIndex = index + (relu === null ? 2 : 3);
       const pool = layers[poolIndex]?.constructor === MaxPool2d ? (layers[poolIndex] as MaxPool2d) : null;
       const head = new FusedConvolutionHead(layer as Conv2d, batchNorm, relu, pool);
-      modules.push(
-        head,
-        new FusedConvolutionTail(head, relu === null ? batchNorm : new BatchNormRelu(batchNorm, relu)),
-      );
+      const normRelu = relu === null ? null : new BatchNormRelu(batchNorm, relu, pool);
+      modules.push(head, new FusedConvolutionTail(head, normRelu ?? batchNorm));
       positions.push(index, index + 1);
       if (pool !== null) {
-        modules.push(new FusedConvolutionTail(head, pool, true));
+        modules.push(
+          new FusedConvolutionTail(head, normRelu === null ? pool : new PoolingTail(normRelu, pool), true),
+        );
         positions.push(poolIndex);
       }
       index = pool === null ? poolIndex - 1 : poolIndex;
@@ -210,8 +265,15 @@ export function fuseBatchNormRelu(layers: readonly Module[]): FusedLayers {
     }
     positions.push(index);
     if (layer instanceof BatchNorm && next?.constructor === ReLU) {
-      modules.push(new BatchNormRelu(layer, next as ReLU));
+      const pool = afterNext?.constructor === MaxPool2d ? (afterNext as MaxPool2d) : null;
+      const normRelu = new BatchNormRelu(layer, next as ReLU, pool);
+      modules.push(normRelu);
       index++;
+      if (pool !== null) {
+        modules.push(new PoolingTail(normRelu, pool));
+        positions.push(index + 1);
+        index++;
+      }
     } else {
       modules.push(layer);
     }
