@@ -311,35 +311,36 @@ void transform_input_block(const float* x, const ConvGeometry& g, const Plan& pl
   }
 }
 
-// Aᵀ·m·A of every lane of one output channel, m[ξ] at from + ξ·m_stride, into out[0..3] (lanes
+// Aᵀ·m·A of one tile, or of a vector of tiles (T a vector type): m·A of each row i is
+// [m0 + m1 + m2, m1 − m2 − m3]; then Aᵀ = [1 1 1 0; 0 1 −1 −1] down the columns. out: the top row's
+// even and odd column, then the bottom row's.
+template <typename T>
+__attribute__((always_inline)) inline void output_tile(const T (&m)[kPositions], T (&out)[4]) {
+  const T r0 = (m[0] + m[1]) + m[2], q0 = (m[1] - m[2]) - m[3];
+  const T r1 = (m[4] + m[5]) + m[6], q1 = (m[5] - m[6]) - m[7];
+  const T r2 = (m[8] + m[9]) + m[10], q2 = (m[9] - m[10]) - m[11];
+  const T r3 = (m[12] + m[13]) + m[14], q3 = (m[13] - m[14]) - m[15];
+  out[0] = (r0 + r1) + r2;
+  out[1] = (q0 + q1) + q2;
+  out[2] = (r1 - r2) - r3;
+  out[3] = (q1 - q2) - q3;
+}
+
+// output_tile of every lane of one output channel, m[ξ] at from + ξ·m_stride, into out[0..3] (lanes
 // each): output row 2·ty at even and odd columns, then row 2·ty + 1 at even and odd columns (for
 // the fused pooling, whose windows are then the same lane of the four).
 TENSILE_VECTOR_CLONES
 void transform_output_lanes(const float* __restrict from, int64_t m_stride, int64_t lanes, float* __restrict out) {
-  float* __restrict top_even = out;
-  float* __restrict top_odd = out + lanes;
-  float* __restrict bottom_even = out + 2 * lanes;
-  float* __restrict bottom_odd = out + 3 * lanes;
   for (int64_t k = 0; k < lanes; ++k) {
-    // m·A of each row i: [m0 + m1 + m2, m1 − m2 − m3]; then Aᵀ = [1 1 1 0; 0 1 −1 −1] down the columns.
-    const float* m = from + k;
-    const float r0 = (m[0 * m_stride] + m[1 * m_stride]) + m[2 * m_stride];
-    const float q0 = (m[1 * m_stride] - m[2 * m_stride]) - m[3 * m_stride];
-    const float r1 = (m[4 * m_stride] + m[5 * m_stride]) + m[6 * m_stride];
-    const float q1 = (m[5 * m_stride] - m[6 * m_stride]) - m[7 * m_stride];
-    const float r2 = (m[8 * m_stride] + m[9 * m_stride]) + m[10 * m_stride];
-    const float q2 = (m[9 * m_stride] - m[10 * m_stride]) - m[11 * m_stride];
-    const float r3 = (m[12 * m_stride] + m[13 * m_stride]) + m[14 * m_stride];
-    const float q3 = (m[13 * m_stride] - m[14 * m_stride]) - m[15 * m_stride];
-    top_even[k] = (r0 + r1) + r2;
-    top_odd[k] = (q0 + q1) + q2;
-    bottom_even[k] = (r1 - r2) - r3;
-    bottom_odd[k] = (q1 - q2) - q3;
+    float m[kPositions];
+    for (int xi = 0; xi < kPositions; ++xi) m[xi] = from[xi * m_stride + k];
+    float tile[4];
+    output_tile(m, tile);
+    for (int j = 0; j < 4; ++j) out[j * lanes + k] = tile[j];
   }
 }
 
-// One vector of lanes of transform_output_interleaved: Aᵀ·m·A of each lane (m·A of each row i:
-// [m0 + m1 + m2, m1 − m2 − m3]; then Aᵀ = [1 1 1 0; 0 1 −1 −1] down the columns), each tile's two
+// One vector of lanes of transform_output_interleaved: output_tile of each lane, each tile's two
 // columns then interleaved into its place in the two strips.
 template <typename Lanes, typename Indices>
 __attribute__((always_inline)) inline void transform_output_vector(const float* from, int64_t m_stride,
@@ -348,22 +349,18 @@ __attribute__((always_inline)) inline void transform_output_vector(const float* 
   constexpr int width = sizeof(Lanes) / sizeof(float);
   Lanes m[kPositions];
   for (int xi = 0; xi < kPositions; ++xi) m[xi] = load<Lanes>(from + xi * m_stride);
-  const Lanes r0 = (m[0] + m[1]) + m[2], q0 = (m[1] - m[2]) - m[3];
-  const Lanes r1 = (m[4] + m[5]) + m[6], q1 = (m[5] - m[6]) - m[7];
-  const Lanes r2 = (m[8] + m[9]) + m[10], q2 = (m[9] - m[10]) - m[11];
-  const Lanes r3 = (m[12] + m[13]) + m[14], q3 = (m[13] - m[14]) - m[15];
-  const Lanes top_even = (r0 + r1) + r2, top_odd = (q0 + q1) + q2;
-  const Lanes bottom_even = (r1 - r2) - r3, bottom_odd = (q1 - q2) - q3;
-  store<Lanes>(top, __builtin_shuffle(top_even, top_odd, low));
-  store<Lanes>(top + width, __builtin_shuffle(top_even, top_odd, high));
-  store<Lanes>(bottom, __builtin_shuffle(bottom_even, bottom_odd, low));
-  store<Lanes>(bottom + width, __builtin_shuffle(bottom_even, bottom_odd, high));
+  Lanes tile[4];
+  output_tile(m, tile);
+  store<Lanes>(top, __builtin_shuffle(tile[0], tile[1], low));
+  store<Lanes>(top + width, __builtin_shuffle(tile[0], tile[1], high));
+  store<Lanes>(bottom, __builtin_shuffle(tile[2], tile[3], low));
+  store<Lanes>(bottom + width, __builtin_shuffle(tile[2], tile[3], high));
 }
 
-// Aᵀ·m·A of every lane of one output channel, m[ξ] at from + ξ·m_stride: lane k's top output row at
-// top[2k], top[2k + 1] and its bottom row at bottom[2k], bottom[2k + 1], so that an output row is one
-// run of a strip (a tile row's lanes are neighbours), as in the input strips of fill_strips. Sixteen
-// lanes at a time, then eight, then one.
+// output_tile of every lane of one output channel, m[ξ] at from + ξ·m_stride: lane k's top output
+// row at top[2k], top[2k + 1] and its bottom row at bottom[2k], bottom[2k + 1], so that an output
+// row is one run of a strip (a tile row's lanes are neighbours), as in the input strips of
+// fill_strips. Sixteen lanes at a time, then eight, then one.
 TENSILE_VECTOR_CLONES
 void transform_output_interleaved(const float* __restrict from, int64_t m_stride, int64_t lanes, float* __restrict top,
                                   float* __restrict bottom) {
@@ -379,19 +376,14 @@ void transform_output_interleaved(const float* __restrict from, int64_t m_stride
     transform_output_vector<Lanes8>(from + k, m_stride, low8, high8, top + 2 * k, bottom + 2 * k);
   }
   for (; k < lanes; ++k) {
-    const float* m = from + k;
-    const float r0 = (m[0 * m_stride] + m[1 * m_stride]) + m[2 * m_stride];
-    const float q0 = (m[1 * m_stride] - m[2 * m_stride]) - m[3 * m_stride];
-    const float r1 = (m[4 * m_stride] + m[5 * m_stride]) + m[6 * m_stride];
-    const float q1 = (m[5 * m_stride] - m[6 * m_stride]) - m[7 * m_stride];
-    const float r2 = (m[8 * m_stride] + m[9 * m_stride]) + m[10 * m_stride];
-    const float q2 = (m[9 * m_stride] - m[10 * m_stride]) - m[11 * m_stride];
-    const float r3 = (m[12 * m_stride] + m[13 * m_stride]) + m[14 * m_stride];
-    const float q3 = (m[13 * m_stride] - m[14 * m_stride]) - m[15 * m_stride];
-    top[2 * k] = (r0 + r1) + r2;
-    top[2 * k + 1] = (q0 + q1) + q2;
-    bottom[2 * k] = (r1 - r2) - r3;
-    bottom[2 * k + 1] = (q1 - q2) - q3;
+    float m[kPositions];
+    for (int xi = 0; xi < kPositions; ++xi) m[xi] = from[xi * m_stride + k];
+    float tile[4];
+    output_tile(m, tile);
+    top[2 * k] = tile[0];
+    top[2 * k + 1] = tile[1];
+    bottom[2 * k] = tile[2];
+    bottom[2 * k + 1] = tile[3];
   }
 }
 
