@@ -273,9 +273,6 @@ Grid make_grid(const ConvGeometry& g) {
   return grid;
 }
 
-// Copies plane rows [first_row, first_row + rows) of every phase plane of every channel of one
-// sample into window, with the padding zeros: window[(c·phases + phase)·rows·row_stride +
-// r·row_stride + col], then the slack zeros.
 // Splits one input row into its even and odd columns (the two phase planes of a stride-2 grid):
 // even[j] = row[2j] for j < ⌈width / 2⌉, odd[j] = row[2j + 1] for j < ⌊width / 2⌋. Sixteen pairs at
 // a time by shuffles, then one by one (a strided loop copied one float at a time).
@@ -297,6 +294,9 @@ __attribute__((always_inline)) inline void split_columns(const float* __restrict
   if (2 * j < width) even[j] = row[2 * j];
 }
 
+// Copies plane rows [first_row, first_row + rows) of every phase plane of every channel of one
+// sample into window, with the padding zeros: window[(c·phases + phase)·rows·row_stride +
+// r·row_stride + col], then the slack zeros.
 TENSILE_VECTOR_CLONES
 void fill_window(const float* sample, const ConvGeometry& g, const Grid& grid, int64_t first_row, int64_t rows,
                  float* window) {

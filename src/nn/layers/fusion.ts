@@ -221,14 +221,15 @@ export interface FusedLayers {
 /**
  * The explicit BatchNorm + ReLU rewrite: layers, with every BatchNorm (or subclass) directly
  * followed by a layer of class ReLU exactly (not LeakyReLU, not a subclass that might do more)
- * replaced by one BatchNormRelu wrapping both; where a MaxPool2d follows the ReLU, the BatchNormRelu
- * takes it too and a PoolingTail stands at its position, so that in training a 2×2 pooling with
- * stride 2 runs with the batch norm as one op (batchNormReluMaxPool2d). A Conv2d without bias directly followed by a
- * BatchNorm (or BatchNorm2d) of its channels, optionally a ReLU and optionally a MaxPool2d, becomes
- * a FusedConvolutionHead and its FusedConvolutionTail entries, which run as one fused convolution
- * where the inference rewrite applies (src/nn/inference.ts; the pooling only where it is 2×2 with
- * stride 2) and as the layers (with BatchNorm + ReLU fused) elsewhere. Sequential applies it to the layers it runs unless
- * its fuseBatchNormRelu switch is off; layers is not changed.
+ * replaced by one BatchNormRelu wrapping both; where a MaxPool2d follows the ReLU, the
+ * BatchNormRelu takes it too and a PoolingTail stands at its position, so that in training a 2×2
+ * pooling with stride 2 runs with the batch norm as one op (batchNormReluMaxPool2d). A Conv2d
+ * without bias directly followed by a BatchNorm (or BatchNorm2d) of its channels, optionally a ReLU
+ * and optionally a MaxPool2d, becomes a FusedConvolutionHead and its FusedConvolutionTail entries,
+ * which run as one fused convolution where the inference rewrite applies (src/nn/inference.ts; the
+ * pooling only where it is 2×2 with stride 2) and as the layers (with BatchNorm + ReLU, and the
+ * pooling, fused as above) elsewhere. Sequential applies it to the layers it runs unless its
+ * fuseBatchNormRelu switch is off; layers is not changed.
  *
  * @example
  * fuseBatchNormRelu([dense, batchNorm, relu, pool]).modules // [dense, BatchNormRelu(batchNorm, relu), pool]
