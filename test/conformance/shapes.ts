@@ -148,6 +148,50 @@ export const convCases: readonly { name: string; geometry: Conv2dGeometry }[] = 
     }),
   },
   {
+    // Native, AVX-512: the input gradient in blocks of 8 samples (the last partial) and channel
+    // chunks.
+    name: '3x3 stride 2 pad 1, batch 30 of 6x6 outputs',
+    geometry: convGeometry({
+      batch: 30,
+      inChannels: 60,
+      inHeight: 11,
+      inWidth: 11,
+      outChannels: 6,
+      kernel: [3, 3],
+      stride: [2, 2],
+      pad: [1, 1],
+    }),
+  },
+  {
+    // Native: the weight gradient in 4 groups of 7 or 8 samples, in steps of 4 (some partial).
+    name: '3x3 stride 2 pad 1, batch 30 of 8x8 outputs',
+    geometry: convGeometry({
+      batch: 30,
+      inChannels: 60,
+      inHeight: 16,
+      inWidth: 16,
+      outChannels: 6,
+      kernel: [3, 3],
+      stride: [2, 2],
+      pad: [1, 1],
+    }),
+  },
+  {
+    // Native, AVX-512: products as [positions, channels] (272 grid positions fill 34 rows of 8 but
+    // 272 of 288 columns), written back sixteen positions at a time.
+    name: '3x3 stride 2 pad 1, 32x32 to 32 channels',
+    geometry: convGeometry({
+      batch: 2,
+      inChannels: 4,
+      inHeight: 32,
+      inWidth: 32,
+      outChannels: 32,
+      kernel: [3, 3],
+      stride: [2, 2],
+      pad: [1, 1],
+    }),
+  },
+  {
     name: 'dilation 2, pad 2',
     geometry: convGeometry({
       batch: 2,
