@@ -292,6 +292,31 @@ export const convCases: readonly { name: string; geometry: Conv2dGeometry }[] = 
     }),
   },
   {
+    // Native: more than 64 positions and more than 32 im2col rows take the grid, which for these
+    // has no gap columns (the products go straight to the output; the weight gradient reads the
+    // input in place).
+    name: '1x1, 9x10 input',
+    geometry: convGeometry({
+      batch: 3,
+      inChannels: 40,
+      inHeight: 9,
+      inWidth: 10,
+      outChannels: 10,
+      kernel: [1, 1],
+    }),
+  },
+  {
+    name: '3x1 kernel, no padding, 12x9 input',
+    geometry: convGeometry({
+      batch: 2,
+      inChannels: 12,
+      inHeight: 12,
+      inWidth: 9,
+      outChannels: 7,
+      kernel: [3, 1],
+    }),
+  },
+  {
     name: '1x1 stride 2',
     geometry: convGeometry({
       batch: 2,
