@@ -10,6 +10,7 @@
  * Gradients flow as raw typed arrays, not tensors: tensile does not build graphs of graphs
  * (no higher-order derivatives), which keeps the backward pass allocation-light.
  */
+import { getBackend } from '../backend/index.js';
 import type { Data } from '../backend/types.js';
 import {
   allocateUninitialized,
@@ -94,8 +95,14 @@ function reverseTopologicalOrder(root: Tensor): Tensor[] {
   return order.reverse();
 }
 
+/**
+ * target += source, elementwise (a tensor read by several ops gets the sum of their gradients): by
+ * the backend, whose add is vectorised and threaded. A JavaScript loop here was 2% of a ResNet-18
+ * training step, one add per residual block. The sums equal the loop's (one float add each).
+ */
 function addInto(target: Data, source: Data): void {
-  for (let i = 0; i < target.length; i++) target[i]! += source[i]!;
+  const shape = [target.length];
+  getBackend().binary('add', target, shape, source, shape, target, shape);
 }
 
 /**
