@@ -778,12 +778,14 @@ bool forward_stencil(const float* x, const float* weight, float* out, const Conv
 constexpr int kGradientChannels = 3;
 constexpr int kGradientRows = 9;
 
-// sums[c·rows + kk] (+)= Σ_q grad[c·grad_stride + q] · source[offsets[kk] + q] over q < count (a
-// multiple of 16), for c < channels (at most 3) and kk < rows (at most 9); each sum in float over
-// sixteen lanes, then the lanes added in a fixed order.
+// sums[c·sums_stride + kk] (+)= Σ_q grad[c·grad_stride + q] · source[offsets[kk] + q] over q < count
+// (a multiple of 16), for c < channels (at most 3) and kk < rows (at most 9); each sum in float over
+// sixteen lanes, then the lanes added in a fixed order. The sums are read and written where they
+// live (the caller's partial gradient, rows sums_stride apart).
 TENSILE_VECTOR_CLONES
 void stencil_gradient(const float* grad, int64_t grad_stride, int channels, const float* source,
-                      const int64_t* offsets, int rows, int64_t count, bool accumulate, float* sums) {
+                      const int64_t* offsets, int rows, int64_t count, bool accumulate, float* sums,
+                      int64_t sums_stride) {
   Lanes16 lanes[kGradientChannels][kGradientRows] = {};
   for (int64_t q = 0; q < count; q += 16) {
     Lanes16 d[kGradientChannels];
@@ -799,7 +801,8 @@ void stencil_gradient(const float* grad, int64_t grad_stride, int channels, cons
       const Lanes16 v = lanes[c][kk];
       float total = 0.0f;
       for (int i = 0; i < 16; i += 4) total += (v[i] + v[i + 1]) + (v[i + 2] + v[i + 3]);
-      sums[c * rows + kk] = accumulate ? sums[c * rows + kk] + total : total;
+      float* sum = sums + c * sums_stride + kk;
+      *sum = accumulate ? *sum + total : total;
     }
   }
 }
@@ -852,15 +855,8 @@ bool backward_weight_stencil(const float* x, const float* grad_out, float* grad_
         const int channels = static_cast<int>(std::min<int64_t>(kGradientChannels, g.out_channels - co));
         for (int64_t kk = 0; kk < k; kk += kGradientRows) {
           const int rows = static_cast<int>(std::min<int64_t>(kGradientRows, k - kk));
-          float sums[kGradientChannels * kGradientRows];
-          for (int c = 0; c < channels; ++c) {
-            for (int r = 0; r < rows; ++r) sums[c * rows + r] = partial[(co + c) * k + kk + r];
-          }
           stencil_gradient(grad_grid + co * count, count, channels, window, offsets + kk, rows, count, accumulate,
-                           sums);
-          for (int c = 0; c < channels; ++c) {
-            for (int r = 0; r < rows; ++r) partial[(co + c) * k + kk + r] = sums[c * rows + r];
-          }
+                           partial + co * k + kk, k);
         }
       }
     }
