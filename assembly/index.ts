@@ -31,7 +31,19 @@ export {
   winogradWeights,
 } from './winograd';
 export { maxPool2dForward, maxPool2dBackward, avgPool2dForward, avgPool2dBackward } from './pool';
-export { batchNormTrainForward, batchNormTrainBackward, channelAffine, channelSum } from './norm';
+export {
+  batchNormPlaneSums,
+  batchNormCenters,
+  batchNormForwardCoefficients,
+  batchNormNormalizePlanes,
+  batchNormReluMaxPoolPlanes,
+  batchNormGradientSumsPlanes,
+  batchNormBackwardCoefficients,
+  batchNormInputGradientPlanes,
+  batchNormReluMaxPoolBackwardPlanes,
+  channelAffine,
+  channelSum,
+} from './norm';
 export {
   reluForward,
   reluBackward,

@@ -144,9 +144,10 @@ function maxFour2x2(input: usize, out: usize, argmax: usize, row: i32, ox: i32, 
  * output row, the last group overlapping the one before where the row is not a multiple of 4 (the
  * repeated windows get the same values), and maxWindow for outputs that no group of four can read
  * (a row of fewer than 8 input columns, or an odd last one). Same values and indices as the general
- * path, without its loops over taps.
+ * path, without its loops over taps. Exported for the fused batch norm + ReLU + pooling
+ * (assembly/norm.ts), which pools one plane at a time while it is in cache.
  */
-function maxPool2x2(
+export function maxPool2x2(
   x: usize,
   out: usize,
   argmax: usize,

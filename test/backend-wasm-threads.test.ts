@@ -276,6 +276,47 @@ describe('wasm backend: the same bits on 1, 2 and 3 threads', () => {
     });
   }
 
+  const pooledNorms: [string, Pool2dGeometry][] = [
+    ['odd rows and columns, rows of four-window groups', poolGeometry(3, 5, 9, 19, 2, 2, 0)],
+    ['rows too short for a group of four', poolGeometry(2, 7, 6, 7, 2, 2, 0)],
+  ];
+  for (const [name, g] of pooledNorms) {
+    it(`batch norm + ReLU + 2×2 max pooling, forward and backward, ${name}`, async () => {
+      const count = g.batch * g.channels * g.inHeight * g.inWidth;
+      const pooled = g.batch * g.channels * g.outHeight * g.outWidth;
+      const x = randomFloats(count, 35);
+      const gradOut = randomFloats(pooled, 36);
+      const gamma = randomFloats(g.channels, 37);
+      const beta = randomFloats(g.channels, 38);
+      await assertSameOnThreads(name, () => {
+        const y = new Float32Array(count);
+        const out = new Float32Array(pooled);
+        const argmax = new Int32Array(pooled);
+        const mean = new Float32Array(g.channels);
+        const invStd = new Float32Array(g.channels);
+        const gradX = new Float32Array(count).fill(Number.NaN);
+        const gradGamma = new Float32Array(g.channels);
+        const gradBeta = new Float32Array(g.channels);
+        wasmBackend.batchNormReluMaxPoolTrainForward(x, gamma, beta, y, out, argmax, mean, invStd, 1e-5, g);
+        wasmBackend.batchNormReluMaxPoolTrainBackward(
+          x,
+          y,
+          gradOut,
+          argmax,
+          gamma,
+          beta,
+          mean,
+          invStd,
+          gradX,
+          gradGamma,
+          gradBeta,
+          g,
+        );
+        return [y, out, argmax, mean, invStd, gradX, gradGamma, gradBeta];
+      });
+    });
+  }
+
   it('ReLU and leaky ReLU, forward and backward, on an odd length', async () => {
     const x = randomFloats(1001, 41);
     const gradOut = randomFloats(1001, 42);

@@ -368,6 +368,78 @@ describe('wasm backend: pooling', () => {
   });
 });
 
+describe('wasm backend: batch norm + ReLU + 2×2 max pooling with indices max pooling does not give', () => {
+  // The fused backward builds each plane's gradient four windows at a time from argmax inside each
+  // window; any other index (a caller's own, repeated ones, -1) takes the plane through the path that
+  // spreads the pooled gradient as maxPool2dBackward does. Both must give the composition's bits.
+  it('gives the bits of maxPool2dBackward then the fused batch norm + ReLU backward', () => {
+    const g = poolGeometry({
+      batch: 2,
+      channels: 3,
+      inHeight: 9,
+      inWidth: 19,
+      kernel: [2, 2],
+      stride: [2, 2],
+    });
+    const count = g.batch * g.channels * g.inHeight * g.inWidth;
+    const planeIn = g.inHeight * g.inWidth;
+    const planeOut = g.outHeight * g.outWidth;
+    const x = randomFloats(count, 81, 0.2);
+    const gamma = randomFloats(g.channels, 82, 1);
+    const beta = randomFloats(g.channels, 83);
+    const y = new Float32Array(count);
+    const argmax = new Int32Array(g.batch * g.channels * planeOut);
+    const mean = new Float32Array(g.channels);
+    const invStd = new Float32Array(g.channels);
+    wasmBackend.batchNormReluMaxPoolTrainForward(
+      x,
+      gamma,
+      beta,
+      y,
+      new Float32Array(argmax.length),
+      argmax,
+      mean,
+      invStd,
+      1e-5,
+      g,
+    );
+    // Plane 1: one index moved out of its window onto another window's element; plane 3: an index
+    // past the plane (ignored) and a repeated one; plane 4: every index 0. Other planes keep theirs.
+    argmax[planeOut + 5] = argmax[planeOut + 6]!;
+    argmax[3 * planeOut] = planeIn;
+    argmax[3 * planeOut + 2] = argmax[3 * planeOut + 1]!;
+    argmax.fill(0, 4 * planeOut, 5 * planeOut);
+    const gradOut = randomFloats(argmax.length, 84);
+    gradOut[7] = -0;
+    const run = (fused: boolean) => {
+      const backward = fused
+        ? wasmBackend.batchNormReluMaxPoolTrainBackward
+        : referenceBackend.batchNormReluMaxPoolTrainBackward;
+      const gradX = new Float32Array(count).fill(Number.NaN);
+      const gradGamma = new Float32Array(g.channels);
+      const gradBeta = new Float32Array(g.channels);
+      backward.call(
+        wasmBackend,
+        x,
+        y,
+        gradOut,
+        argmax,
+        gamma,
+        beta,
+        mean,
+        invStd,
+        gradX,
+        gradGamma,
+        gradBeta,
+        g,
+      );
+      return [gradX, gradGamma, gradBeta];
+    };
+    const [fused, composed] = [run(true), run(false)];
+    for (let i = 0; i < fused.length; i++) assert.deepEqual(fused[i], composed[i], `output ${i}`);
+  });
+});
+
 describe('wasm backend: batch norm and channel affine far from zero', () => {
   // The float32 passes subtract the mean as head + tail: one float32 mean of 10⁴ is off by 10⁻³. (The
   // native addon's batch norm is not that exact; the conformance suite's cases, which it meets, stay

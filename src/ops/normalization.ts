@@ -196,13 +196,18 @@ export function batchNormReluMaxPool2d(
   const betaData = beta?.data ?? allocate(x.dtype, channels);
   const pooledSize = g.batch * channels * pool.outHeight * pool.outWidth;
   const out = allocateUninitialized(x.dtype, pooledSize);
-  const argmax = new Int32Array(pooledSize);
   const mean = allocate(x.dtype, channels);
   const invStd = allocate(x.dtype, channels);
-  // The batch norm's output, for backends that compose the kernels (a fused one never touches it);
-  // nothing but this op sees it, so its memory is given back once the backward has run.
+  // The batch norm's output, for backends that compose the kernels or read the ReLU's mask there (a
+  // fused one may leave it unwritten); nothing but this op sees it, so its memory is given back once
+  // the backward has run.
   const since = allocationCount();
   const y = allocateUninitialized(x.dtype, x.size);
+  // The pooling's argmax likewise, as the integers of a float32 array from the backend's storage
+  // where it has one: the wasm backend then neither copies it out after the forward nor in for the
+  // backward (1.6 MB each way at 64×32×28²), and no fresh array is zeroed each step.
+  const argmaxData = allocateUninitialized('float32', pooledSize);
+  const argmax = new Int32Array(argmaxData.buffer, argmaxData.byteOffset, pooledSize);
   backend.batchNormReluMaxPoolTrainForward(
     x.data,
     gammaData,
@@ -237,6 +242,7 @@ export function batchNormReluMaxPool2d(
       pool,
     );
     releaseInternal(y, since);
+    releaseInternal(argmaxData, since);
     const grads: Data[] = [gradX];
     if (gamma !== null) grads.push(gradGamma);
     if (beta !== null) grads.push(gradBeta);

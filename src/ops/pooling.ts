@@ -2,6 +2,7 @@
 import { isGradientEnabled, record } from '../autograd/graph.js';
 import { getBackend } from '../backend/index.js';
 import type { Pool2dGeometry } from '../backend/types.js';
+import { allocationCount, releaseInternal } from '../tensor/memory.js';
 import { formatShape, ShapeError } from '../tensor/shape.js';
 import { allocate, allocateUninitialized, Tensor } from '../tensor/tensor.js';
 import { pair, type Pair } from './convolution.js';
@@ -69,7 +70,12 @@ export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
     getBackend().maxPool2dValues(x.data, out, g);
     return new Tensor(out, [g.batch, g.channels, g.outHeight, g.outWidth]);
   }
-  const argmax = new Int32Array(outSize);
+  // The argmax as the integers of a float32 array from the backend's storage where it has one: the
+  // wasm backend then copies it neither out after the forward nor in for the backward, and no fresh
+  // array is zeroed each step. Nothing but this op sees it: given back once the backward has run.
+  const since = allocationCount();
+  const argmaxData = allocateUninitialized('float32', outSize);
+  const argmax = new Int32Array(argmaxData.buffer, argmaxData.byteOffset, outSize);
   getBackend().maxPool2dForward(x.data, out, argmax, g);
   return record(
     new Tensor(out, [g.batch, g.channels, g.outHeight, g.outWidth]),
@@ -78,6 +84,7 @@ export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
     (gradOut) => {
       const gradX = allocateUninitialized(x.dtype, x.size);
       getBackend().maxPool2dBackward(gradOut, argmax, gradX, g);
+      releaseInternal(argmaxData, since);
       return [gradX];
     },
   );

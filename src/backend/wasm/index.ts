@@ -1,6 +1,7 @@
 /**
  * The WebAssembly SIMD backend: the reference backend with its hot kernels (GEMM, convolution,
- * pooling, batch norm alone and fused with the ReLU after it, channel affine and sums, ReLU, broadcast
+ * pooling, batch norm alone, fused with the ReLU after it and with a 2×2 max pooling after that,
+ * channel affine and sums, ReLU, broadcast
  * arithmetic, bias-gradient sums)
  * replaced by AssemblyScript kernels from assembly/, compiled to build/wasm/kernels.wasm (and
  * kernels-relaxed.wasm, with fused multiply-adds, used where the engine allows) by
@@ -33,6 +34,8 @@ import { activationBackward, activationForward, binary, elementwiseJobs, reduceS
 import { defineJobTable } from './jobs.js';
 import { matmul, matmulJobs } from './matmul.js';
 import {
+  batchNormReluMaxPoolTrainBackward,
+  batchNormReluMaxPoolTrainForward,
   batchNormReluTrainBackward,
   batchNormReluTrainForward,
   batchNormTrainBackward,
@@ -99,6 +102,8 @@ export const wasmBackend: Backend = /* @__PURE__ */ fastBackend(
       batchNormTrainBackward,
       batchNormReluTrainForward,
       batchNormReluTrainBackward,
+      batchNormReluMaxPoolTrainForward,
+      batchNormReluMaxPoolTrainBackward,
       channelAffine,
       channelAffineRelu,
       channelSum,
