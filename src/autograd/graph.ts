@@ -150,7 +150,7 @@ function propagate(root: Tensor, seed: Data): void {
     if (node === null) {
       tensor.accumulateGrad(gradOutput);
       // Summed into an existing .grad (or copied out of a backend's storage): dead now.
-      if (tensor.grad?.data !== gradOutput) recycle(gradOutput);
+      if (tensor.gradientData() !== gradOutput) recycle(gradOutput);
       continue;
     }
     const needs = node.inputs.map((input) => input.requiresGrad);

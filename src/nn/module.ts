@@ -306,7 +306,7 @@ export abstract class Module {
 
   /** Clears the gradients of all parameters (call before each backward pass). */
   zeroGrad(): void {
-    for (const parameter of this.parameters()) parameter.grad = null;
+    for (const parameter of this.parameters()) parameter.clearGrad();
   }
 
   /** Parameters and buffers by PyTorch state_dict name. The tensors are shared, not copied. */

@@ -66,13 +66,14 @@ export abstract class Optimizer<S extends GroupSettings = GroupSettings> {
     noGrad(() => {
       for (const group of this.groups) {
         for (const parameter of group.parameters) {
-          if (!parameter.requiresGrad || parameter.grad === null) continue;
+          const gradient = parameter.gradientData();
+          if (!parameter.requiresGrad || gradient === null) continue;
           let state = this.state.get(parameter);
           if (state === undefined) {
             state = {};
             this.state.set(parameter, state);
           }
-          this.update(parameter.data, parameter.grad.data, state, group.settings);
+          this.update(parameter.data, gradient, state, group.settings);
         }
       }
     });
@@ -80,7 +81,7 @@ export abstract class Optimizer<S extends GroupSettings = GroupSettings> {
 
   /** Clears the gradients of all parameters in all groups. */
   zeroGrad(): void {
-    for (const group of this.groups) for (const parameter of group.parameters) parameter.grad = null;
+    for (const group of this.groups) for (const parameter of group.parameters) parameter.clearGrad();
   }
 
   /** Sets every group's learning rate to factor × its initial rate (used by schedules). */

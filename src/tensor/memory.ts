@@ -194,6 +194,18 @@ export function recycle(data: Data): void {
 }
 
 /**
+ * Takes back an array that the library made and that nothing else can reach any more (a parameter's
+ * gradient that zeroGrad drops, which no code outside the library has seen): the next allocation of
+ * its size may reuse it. Outside a backward pass too. Only arrays from allocateUninitialized's free
+ * lists are taken: a copy out of a backend's storage (a gradient under the WebAssembly backend,
+ * whose allocations come from its storage) would only sit in the lists, so it is left to the
+ * collector.
+ */
+export function recycleReleased(data: Data): void {
+  if (recyclingEnabled && !stored.has(data) && allocatedAt.has(data.buffer)) keep(data);
+}
+
+/**
  * Declares an activation dead (its last reader in the backward pass has run). Only buffers marked
  * by markInternal are taken.
  */

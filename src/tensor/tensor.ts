@@ -9,7 +9,7 @@
 import type { Data, DType } from '../backend/types.js';
 import type { GradNode } from '../autograd/graph.js';
 import { backward as runBackward } from '../autograd/graph.js';
-import { allocate, outsideStorage } from './memory.js';
+import { allocate, outsideStorage, recycleReleased } from './memory.js';
 import { checkShape, formatShape, type Shape, ShapeError, sizeOf } from './shape.js';
 
 export { allocate, allocateUninitialized } from './memory.js';
@@ -26,8 +26,21 @@ export class Tensor {
   readonly shape: readonly number[];
   /** Whether gradients flow to (a leaf) or through (an op result) this tensor. */
   requiresGrad: boolean;
-  /** ∂L/∂this after backward() for leaves that require gradients; summed across backward calls. */
-  grad: Tensor | null = null;
+  /**
+   * ∂L/∂this after backward() for leaves that require gradients; summed across backward calls.
+   * Reading it lends the gradient to the caller for good: only a gradient nobody outside the library
+   * has read (or set) is reused by clearGrad.
+   */
+  get grad(): Tensor | null {
+    this.gradLent = true;
+    return this.gradValue;
+  }
+  set grad(value: Tensor | null) {
+    this.gradValue = value;
+    this.gradLent = true;
+  }
+  private gradValue: Tensor | null = null;
+  private gradLent = false;
   /** The op that produced this tensor, while its graph is alive; null for leaves. */
   gradFn: GradNode | null = null;
 
@@ -101,13 +114,32 @@ export class Tensor {
 
   /** Adds a gradient array into .grad (used by the backward pass for leaves). */
   accumulateGrad(gradient: Data): void {
-    if (this.grad === null) {
+    if (this.gradValue === null) {
       // .grad outlives the step; an array in a backend's storage would outlive it there too.
-      this.grad = new Tensor(outsideStorage(gradient), this.shape);
+      this.gradValue = new Tensor(outsideStorage(gradient), this.shape);
+      this.gradLent = false;
       return;
     }
-    const target = this.grad.data;
+    const target = this.gradValue.data;
     for (let i = 0; i < target.length; i++) target[i]! += gradient[i]!;
+  }
+
+  /** .grad's array, or null, without lending it (for the library's own passing reads). */
+  gradientData(): Data | null {
+    return this.gradValue?.data ?? null;
+  }
+
+  /**
+   * Sets .grad to null (zeroGrad). A gradient that no code outside the library has read or set since
+   * the backward pass made it goes back to the memory pool, for the next step's gradients: dropped
+   * for the collector instead, a ResNet-18 step's 43 MiB of them were sometimes still alive when the
+   * next step's were made, and the process kept the larger heap from then on.
+   */
+  clearGrad(): void {
+    const grad = this.gradValue;
+    this.gradValue = null;
+    if (grad !== null && !this.gradLent) recycleReleased(grad.data);
+    this.gradLent = false;
   }
 
   toString(): string {

@@ -7,7 +7,7 @@ import type { Parameter } from '../nn/module.js';
 
 /** Parameters that take part: those with a gradient (frozen ones have none), as PyTorch skips grad None. */
 function withGradients(parameters: readonly Parameter[]): Parameter[] {
-  return parameters.filter((parameter) => parameter.grad !== null);
+  return parameters.filter((parameter) => parameter.gradientData() !== null);
 }
 
 /**
@@ -34,11 +34,11 @@ export function clipGradientNorm(parameters: readonly Parameter[], maxNorm: numb
   if (normType === Infinity) {
     total = 0;
     for (const parameter of chosen)
-      for (const value of parameter.grad!.data) total = Math.max(total, Math.abs(value));
+      for (const value of parameter.gradientData()!) total = Math.max(total, Math.abs(value));
   } else {
     let sum = 0;
     for (const parameter of chosen)
-      for (const value of parameter.grad!.data)
+      for (const value of parameter.gradientData()!)
         sum += normType === 2 ? value * value : Math.abs(value) ** normType;
     total = normType === 2 ? Math.sqrt(sum) : sum ** (1 / normType);
   }
@@ -46,7 +46,7 @@ export function clipGradientNorm(parameters: readonly Parameter[], maxNorm: numb
   // PyTorch multiplies by the coefficient clamped to 1, and multiplying by 1 changes nothing.
   if (coefficient < 1) {
     for (const parameter of chosen) {
-      const data = parameter.grad!.data;
+      const data = parameter.gradientData()!;
       for (let i = 0; i < data.length; i++) data[i] = data[i]! * coefficient;
     }
   }
@@ -63,7 +63,7 @@ export function clipGradientValue(parameters: readonly Parameter[], clipValue: n
   if (!(clipValue > 0) || !Number.isFinite(clipValue))
     throw new RangeError(`clipGradientValue: clipValue must be a finite number > 0, got ${clipValue}`);
   for (const parameter of withGradients(parameters)) {
-    const data = parameter.grad!.data;
+    const data = parameter.gradientData()!;
     for (let i = 0; i < data.length; i++) data[i] = Math.min(clipValue, Math.max(-clipValue, data[i]!));
   }
 }

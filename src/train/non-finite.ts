@@ -13,8 +13,8 @@ export type NonFinitePolicy = 'stop' | 'skip';
 /** The first trainable parameter (in state_dict order) whose gradient holds a NaN or infinity. */
 export function firstNonFiniteGradient(model: Module): string | undefined {
   for (const [name, parameter] of model.namedParameters()) {
-    const gradient = parameter.grad;
-    if (gradient !== null && firstNonFiniteIndex(gradient.data) >= 0) return name;
+    const gradient = parameter.gradientData();
+    if (gradient !== null && firstNonFiniteIndex(gradient) >= 0) return name;
   }
   return undefined;
 }
