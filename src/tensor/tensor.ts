@@ -6,6 +6,7 @@
  * garbage collector. Backends receive the arrays for the duration of a kernel call and keep nothing,
  * so nothing is ever disposed by hand.
  */
+import { getBackend } from '../backend/index.js';
 import type { Data, DType } from '../backend/types.js';
 import type { GradNode } from '../autograd/graph.js';
 import { backward as runBackward } from '../autograd/graph.js';
@@ -120,8 +121,11 @@ export class Tensor {
       this.gradLent = false;
       return;
     }
+    // Gradients accumulated over several backward calls (micro-batches): the backend's add, the
+    // same float sums as a JavaScript loop at a fraction of its time.
     const target = this.gradValue.data;
-    for (let i = 0; i < target.length; i++) target[i]! += gradient[i]!;
+    const shape = [target.length];
+    getBackend().binary('add', target, shape, gradient, shape, target, shape);
   }
 
   /** .grad's array, or null, without lending it (for the library's own passing reads). */
