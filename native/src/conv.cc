@@ -525,14 +525,36 @@ int64_t padded_plane_width(const ConvGeometry& g) {
 }
 int64_t padded_plane_floats(const ConvGeometry& g) { return padded_plane_height(g) * padded_plane_width(g); }
 
+// Copies one im2col row of a block of samples: row[j] = base[sources[j]] for j < count; or, with
+// `panel_width` > 0, the same row into step kk of the packed B panels (width panel_width, k steps
+// each), zeros past count. One gather loop: the row's runs are an output row each (4 floats for
+// 4×4 images), too short for copies to pay their loop and bounds logic (a fifth of ResNet's
+// 512-channel 4×4 layers went to building their columns that way, through a staging row).
+TENSILE_VECTOR_CLONES
+void gather_row(const float* base, const int64_t* sources, int64_t count, int64_t k, int64_t kk, int panel_width,
+                float* columns) {
+  if (panel_width == 0) {
+    for (int64_t j = 0; j < count; ++j) columns[j] = base[sources[j]];
+    return;
+  }
+  for (int64_t first = 0; first < count; first += panel_width) {
+    float* to = columns + first * k + kk * panel_width;
+    const int64_t* from = sources + first;
+    const int64_t valid = std::min<int64_t>(panel_width, count - first);
+    for (int64_t j = 0; j < valid; ++j) to[j] = base[from[j]];
+    for (int64_t j = valid; j < panel_width; ++j) to[j] = 0.0f;
+  }
+}
+
 // columns[c·taps + tap][(n − first)·positions + p] for samples [first, first + samples) of a
 // convolution: the im2col matrix of those samples, row length samples·positions; or, with
 // `panel_width` > 0, the same matrix as a packed B operand of that panel width (k = in_channels·taps
 // steps). Each task pads its channel's planes once (kPaddedPlanes, samples·padded_plane_floats floats
-// per thread, reserved by the caller), then copies every tap's rows out of them: for 7×7 images the
+// per thread, reserved by the caller), then gathers every tap's row out of them (gather_row, through
+// a table of where each column reads tap (0, 0), the same for every channel): for 7×7 images the
 // per-row bounds checks of im2col_row cost more than the copies (a fifth of ResNet's 512-channel
-// layers at batch 8).
-void batched_columns(const float* x, const ConvGeometry& g, int64_t first, int64_t samples, int panel_width,
+// layers at batch 8). False when the table's memory runs out.
+bool batched_columns(const float* x, const ConvGeometry& g, int64_t first, int64_t samples, int panel_width,
                      float* columns) {
   const int64_t taps = g.kernel_height * g.kernel_width;
   const int64_t k = g.in_channels * taps;
@@ -545,12 +567,21 @@ void batched_columns(const float* x, const ConvGeometry& g, int64_t first, int64
   // Without padding to add (1×1 kernels, valid convolutions) the taps read the input planes in place.
   const bool in_place = g.pad_top == 0 && g.pad_left == 0 && padded_height <= g.in_height && padded_width <= g.in_width;
   const int64_t source_width = in_place ? g.in_width : padded_width;
+  // Sample n's plane at source + n·sample_stride.
+  const int64_t sample_stride = in_place ? g.in_channels * plane : padded_plane;
+  auto* sources =
+      reinterpret_cast<int64_t*>(scratch(ScratchSlot::kColumnSources, 0, static_cast<size_t>(2 * row_length)));
+  if (sources == nullptr) return false;
+  for (int64_t n = 0, j = 0; n < samples; ++n) {
+    for (int64_t oh = 0; oh < g.out_height; ++oh) {
+      for (int64_t ow = 0; ow < g.out_width; ++ow, ++j) {
+        sources[j] = n * sample_stride + oh * g.stride_height * source_width + ow * g.stride_width;
+      }
+    }
+  }
   pool().run(g.in_channels, [&](int64_t c, int thread) {
-    float* staging = panel_width > 0 ? scratch(ScratchSlot::kColumns, thread, 0) : nullptr;
     float* padded = scratch(ScratchSlot::kPaddedPlanes, thread, 0);
     const float* source = in_place ? x + (first * g.in_channels + c) * plane : padded;
-    // Sample n's plane at source + n·sample_stride.
-    const int64_t sample_stride = in_place ? g.in_channels * plane : padded_plane;
     for (int64_t n = 0; n < samples && !in_place; ++n) {
       const float* from = x + ((first + n) * g.in_channels + c) * plane;
       float* to = padded + n * padded_plane;
@@ -571,29 +602,13 @@ void batched_columns(const float* x, const ConvGeometry& g, int64_t first, int64
     }
     for (int64_t tap = 0; tap < taps; ++tap) {
       const int64_t kk = c * taps + tap;
-      float* row = panel_width > 0 ? staging : columns + kk * row_length;
       const int64_t offset = (tap / g.kernel_width) * g.dilation_height * source_width +
                              (tap % g.kernel_width) * g.dilation_width;
-      for (int64_t n = 0; n < samples; ++n) {
-        const float* from = source + n * sample_stride + offset;
-        float* to = row + n * positions;
-        if (g.stride_width == 1 && g.stride_height == 1 && source_width == g.out_width) {
-          // The tap's rows are one run.
-          copy_floats(from, to, positions);
-          continue;
-        }
-        for (int64_t oh = 0; oh < g.out_height; ++oh) {
-          const float* line = from + oh * g.stride_height * source_width;
-          if (g.stride_width == 1) {
-            copy_floats(line, to + oh * g.out_width, g.out_width);
-          } else {
-            for (int64_t ow = 0; ow < g.out_width; ++ow) to[oh * g.out_width + ow] = line[ow * g.stride_width];
-          }
-        }
-      }
-      if (panel_width > 0) scatter_to_panels(staging, row_length, k, kk, panel_width, columns);
+      gather_row(source + offset, sources, row_length, k, kk, panel_width,
+                 panel_width > 0 ? columns : columns + kk * row_length);
     }
   });
+  return true;
 }
 
 // Forward convolution of small images: out[n, co] = W · columns, one GEMM per block of samples, the
@@ -613,7 +628,6 @@ bool forward_batched(const float* x, const float* weight, float* out, const Conv
       scratch(ScratchSlot::kBatchColumns, 0, static_cast<size_t>(packed_size(block * positions, k, kernels.nr)));
   float* product = scratch(ScratchSlot::kBatchProducts, 0, static_cast<size_t>(g.out_channels * block * positions));
   if (weight_rows == nullptr || columns == nullptr || product == nullptr ||
-      !reserve_scratch(ScratchSlot::kColumns, workers, block * positions) ||
       !reserve_scratch(ScratchSlot::kPaddedPlanes, workers, block * padded_plane_floats(g))) {
     return false;
   }
@@ -621,7 +635,7 @@ bool forward_batched(const float* x, const float* weight, float* out, const Conv
   for (int64_t first = 0; first < g.batch; first += block) {
     const int64_t samples = std::min(block, g.batch - first);
     const int64_t row_length = samples * positions;
-    batched_columns(x, g, first, samples, kernels.nr, columns);
+    if (!batched_columns(x, g, first, samples, kernels.nr, columns)) return false;
     gemm_rows_threaded(g.out_channels, row_length, k, weight, weight_rows, columns, product, row_length);
     // A task per run of channels: one per (sample, channel) plane made tens of thousands of tasks
     // of a few dozen floats, whose claiming cost more than their copies.
@@ -659,7 +673,7 @@ bool backward_weight_batched(const float* x, const float* grad_out, float* grad_
   for (int64_t first = 0; first < g.batch; first += block) {
     const int64_t samples = std::min(block, g.batch - first);
     const int64_t row_length = samples * positions;
-    batched_columns(x, g, first, samples, 0, columns);
+    if (!batched_columns(x, g, first, samples, 0, columns)) return false;
     // gradOut of the block as [Cout, samples·positions].
     pool().run(g.out_channels, [&](int64_t co, int) {
       for (int64_t n = 0; n < samples; ++n) {

@@ -19,7 +19,8 @@ enum class ScratchSlot : int {
   kBatchColumns = 6,   // im2col columns of a batch of small images (conv.cc); Winograd weight-gradient operands
   kBatchProducts = 7,  // their product or output gradients; the Winograd weight gradient's 16 sums
   kPaddedPlanes = 8,   // zero-padded input planes of small images, per thread (conv.cc batched_columns)
-  kCount = 9,
+  kColumnSources = 9,  // int64_t offsets (two floats each): where each im2col column reads (conv.cc batched_columns)
+  kCount = 10,
 };
 
 // Returns at least `count` floats for this slot and thread; the contents are unspecified.
