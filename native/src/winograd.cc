@@ -1,5 +1,10 @@
 // Winograd F(2×2, 3×3) for 3×3 convolutions with stride 1, dilation 1 and padding 1 on every side
 // (output as large as the input): most of ResNet-18's and all of the seed CNN's multiply-adds.
+// Forward convolutions over at most 32 channels with outputs of 16² or more use F(4×4, 3×3)
+// instead (see forward_tile): the same scheme with 4×4 output tiles, 6×6 patches overlapping by 2,
+// 36 products, and the transforms of the points 0, 1, −1, 2, −½ (input_transform6,
+// kernel_transform6, output_transform6; of the point sets tried, the one with the least rounding
+// error, about a third of that of Lavin's 0, ±1, ±2).
 //
 // Each 2×2 output tile t of output channel o is Aᵀ·[Σ_i U[o,i] ⊙ V[i,t]]·A, where V[i,t] = Bᵀ·d·B is
 // the transform of the 4×4 input patch d of channel i under the tile (patches overlap by 2; zero
@@ -28,6 +33,7 @@
 #include "winograd.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -43,6 +49,7 @@ namespace tensile {
 
 namespace {
 
+// Transform positions of F(2×2, 3×3) (the weight gradient, and forward tiles of 2).
 constexpr int kPositions = 16;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -66,13 +73,15 @@ constexpr int64_t kSharedBlockFloats = 1 << 20;
 
 // The plan of one call: tiles, blocks of tile rows, and the scratch layout per thread.
 struct Plan {
+  int tile;       // output tile side: 2 (F(2×2, 3×3)) or 4 (F(4×4, 3×3))
+  int positions;  // transform positions: (tile + 2)²
   int64_t tiles_y, tiles_x;
   int64_t tile_rows;       // batch · tiles_y
   int64_t row_lanes;       // tiles_x + 1: lanes per tile row, the spare included
   int64_t rows_per_block;  // tile rows in a block
   int64_t blocks;
   int64_t lanes;        // columns of a block's V and M: rows_per_block · row_lanes rounded up to panels
-  int64_t strip;        // floats of one strip: 2 per lane, and the last patch's overhang
+  int64_t strip;        // floats of one strip: `tile` per lane, and the last patch's overhang
   int64_t v_stride, m_stride;
   // All threads work on one block at a time (transforms split by channel, products by transform
   // position and output channels), so that blocks can be larger than one thread's share.
@@ -89,16 +98,18 @@ struct Plan {
 // 17 lanes than in shared blocks of 3), the larger among equally full ones, and at least two blocks
 // per thread when there are enough tile rows. Where even such blocks would fill less than 80% of
 // their panels (few tile rows, as with one small image), all threads share larger blocks instead.
-Plan make_plan(const ConvGeometry& g, int nr, int threads, bool shared) {
+Plan make_plan(const ConvGeometry& g, int nr, int threads, bool shared, int tile) {
   Plan plan;
-  plan.tiles_y = ceil_div(g.out_height, 2);
-  plan.tiles_x = ceil_div(g.out_width, 2);
+  plan.tile = tile;
+  plan.positions = (tile + 2) * (tile + 2);
+  plan.tiles_y = ceil_div(g.out_height, tile);
+  plan.tiles_x = ceil_div(g.out_width, tile);
   plan.tile_rows = g.batch * plan.tiles_y;
   plan.row_lanes = plan.tiles_x + 1;
   plan.shared = shared;
   const int64_t channels = g.in_channels + g.out_channels;
-  const int64_t target = std::clamp<int64_t>((shared ? kSharedBlockFloats : kBlockFloats) / (kPositions * channels), 32,
-                                             shared ? 512 : 256);
+  const int64_t budget = shared ? kSharedBlockFloats : kBlockFloats;
+  const int64_t target = std::clamp<int64_t>(budget / (plan.positions * channels), 32, shared ? 512 : 256);
   const int64_t sample_lanes = plan.tiles_y * plan.row_lanes;
   int64_t best = 1;
   double best_use = 0.0;
@@ -131,13 +142,14 @@ Plan make_plan(const ConvGeometry& g, int nr, int threads, bool shared) {
         best_use = use;
       }
     }
-    if (!shared && best_use < 0.8) return make_plan(g, nr, threads, true);
+    if (!shared && best_use < 0.8) return make_plan(g, nr, threads, true, tile);
   }
   plan.rows_per_block = best;
   plan.blocks = ceil_div(plan.tile_rows, best);
   plan.lanes = round_up(best * plan.row_lanes, nr);
-  // Two floats per lane, and the last vector's reads past them (2k + 33 for k = lanes − 16).
-  plan.strip = 2 * plan.lanes + 32;
+  // `tile` floats per lane, and the last vector's reads past them (2k + 33 for k = lanes − 16 with
+  // tiles of 2, 4k + 67 with tiles of 4).
+  plan.strip = tile * plan.lanes + 32;
   plan.v_stride = region_stride(g.in_channels * plan.lanes);
   plan.m_stride = region_stride(g.out_channels * plan.lanes);
   return plan;
@@ -166,16 +178,41 @@ void transform_kernel(const float* w, float* u) {
   }
 }
 
-// Writes the 16 transformed weight matrices U[ξ] ([out_channels, in_channels] each) as packed A
-// operands of panel width mr, laid end to end `packed_stride` floats apart. With `flipped`, the
+// G·(a, b, c) for F(4×4, 3×3):
+//   G = [1 0 0; −⅓ −⅓ −⅓; ⅓ −⅓ ⅓; 1/15 2/15 4/15; −16/15 8/15 −4/15; 0 0 1].
+inline void kernel_transform6(double a, double b, double c, double (&u)[6]) {
+  u[0] = a;
+  u[1] = -(a + b + c) / 3;
+  u[2] = (a - b + c) / 3;
+  u[3] = (a + 2 * b + 4 * c) / 15;
+  u[4] = (-16 * a + 8 * b - 4 * c) / 15;
+  u[5] = c;
+}
+
+// U = G·w·Gᵀ of one 3×3 kernel w for F(4×4, 3×3), into u[36] (row-major 6×6): computed in double
+// and rounded once, since the fractions have no exact float.
+void transform_kernel4(const float* w, float* u) {
+  double t[3][6];
+  for (int j = 0; j < 3; ++j) kernel_transform6(w[j], w[3 + j], w[6 + j], t[j]);
+  for (int r = 0; r < 6; ++r) {
+    double row[6];
+    kernel_transform6(t[0][r], t[1][r], t[2][r], row);
+    for (int c = 0; c < 6; ++c) u[r * 6 + c] = static_cast<float>(row[c]);
+  }
+}
+
+// Writes the transformed weight matrices U[ξ] ([out_channels, in_channels] each; 16 for tiles of 2,
+// 36 for tiles of 4) as packed A operands of panel width mr, laid end to end `packed_stride` floats
+// apart. With `flipped`, the
 // kernel of (o, i) is the transposed, flipped w[i, o, 2 − kh, 2 − kw] (the input gradient's
 // convolution), w then being [in_channels, out_channels, 3, 3] of this convolution's channels.
 void pack_transformed_weights(const float* weight, bool flipped, int64_t out_channels, int64_t in_channels, int mr,
-                              int64_t packed_stride, float* packed) {
+                              int tile, int64_t packed_stride, float* packed) {
   const int64_t panels = ceil_div(out_channels, mr);
+  const int positions = (tile + 2) * (tile + 2);
   ThreadPool& threads = pool();
   threads.run(panels, [&](int64_t panel, int) {
-    for (int xi = 0; xi < kPositions; ++xi) {
+    for (int xi = 0; xi < positions; ++xi) {
       std::memset(packed + xi * packed_stride + panel * in_channels * mr, 0,
                   static_cast<size_t>(in_channels * mr) * sizeof(float));
     }
@@ -190,28 +227,32 @@ void pack_transformed_weights(const float* weight, bool flipped, int64_t out_cha
         } else {
           std::memcpy(kernel, weight + (o * in_channels + i) * 9, sizeof(kernel));
         }
-        float u[kPositions];
-        transform_kernel(kernel, u);
+        float u[36];
+        if (tile == 4) {
+          transform_kernel4(kernel, u);
+        } else {
+          transform_kernel(kernel, u);
+        }
         float* to = packed + panel * in_channels * mr + i * mr + lane;
-        for (int xi = 0; xi < kPositions; ++xi) to[xi * packed_stride] = u[xi];
+        for (int xi = 0; xi < positions; ++xi) to[xi * packed_stride] = u[xi];
       }
     }
   });
 }
 
-// Lays rows 2·ty + first_row + r (r < count) of one plane (height × width) for the block's tile rows
-// end to end, one strip per r: tile row q's part starts at q·2·row_lanes with `left` zeros, then the
-// row, then zeros; rows outside the plane are zeros. For the input (count 4, first_row −1, left 1)
-// lane k's patch row r is then floats 2k .. 2k + 3 of strip r; for the output gradient (count 2,
-// first_row 0, left 0) lane k's tile row r is floats 2k, 2k + 1. `strips` holds count strips of
-// plan.strip floats.
+// Lays rows tile·ty + first_row + r (r < count) of one plane (height × width) for the block's tile
+// rows end to end, one strip per r: tile row q's part starts at q·tile·row_lanes with `left` zeros,
+// then the row, then zeros; rows outside the plane are zeros. For the input (count tile + 2,
+// first_row −1, left 1) lane k's patch row r is then floats tile·k .. tile·k + tile + 1 of strip r;
+// for the output gradient (tiles of 2, count 2, first_row 0, left 0) lane k's tile row r is floats
+// 2k, 2k + 1. `strips` holds count strips of plan.strip floats.
 // Rows are copied and cleared in whole vectors (a part's zeros may spill into the next part, which
 // is written after it, or into the strip's tail, cleared last): the rows are tens of floats, where
 // calls to memcpy and memset, or loops with scalar heads and tails, cost more than the copy.
 __attribute__((optimize("no-tree-loop-distribute-patterns"))) TENSILE_VECTOR_CLONES
 void fill_strips(const float* plane_of_sample0, int64_t sample_stride, int64_t height, int64_t width, const Plan& plan,
                  int64_t row_begin, int64_t row_end, int count, int first_row, int left, float* strips) {
-  const int64_t part = 2 * plan.row_lanes;
+  const int64_t part = plan.tile * plan.row_lanes;
   const Lanes16 zeros = {};
   for (int r = 0; r < count; ++r) {
     float* strip = strips + r * plan.strip;
@@ -219,7 +260,7 @@ void fill_strips(const float* plane_of_sample0, int64_t sample_stride, int64_t h
     int64_t ty = row_begin % plan.tiles_y;
     float* to = strip;
     for (int64_t row = row_begin; row < row_end; ++row, to += part) {
-      const int64_t y = 2 * ty + first_row + r;
+      const int64_t y = plan.tile * ty + first_row + r;
       if (y < 0 || y >= height) {
         for (int64_t j = 0; j < part; j += 16) store<Lanes16>(to + j, zeros);
       } else {
@@ -297,16 +338,92 @@ void transform_input_lanes(const float* strips, int64_t strip, int64_t first, in
   }
 }
 
+// The F(4×4, 3×3) transforms multiply by constants such as 1.5 and 2.5: contracted into fused
+// multiply-adds in one vector width and not in another (a block's lanes take the 16-lane, 8-lane or
+// scalar code by where they fall), their results would depend on the blocks, hence on the thread
+// count. Every product is rounded on its own instead.
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+
+// Bᵀ·d of one column (or row) d of a 6×6 patch for F(4×4, 3×3), T a float or a vector of them:
+//   Bᵀ = [1 3/2 −2 −3/2 1 0; 0 −1 −5/2 −1/2 1 0; 0 1 1/2 −5/2 1 0; 0 −1/2 −1 1/2 1 0;
+//         0 2 −1 −2 1 0; 0 1 3/2 −2 −3/2 1].
+template <typename T>
+__attribute__((always_inline)) inline void input_transform6(const T (&d)[6], T (&r)[6]) {
+  const T odd = d[1] - d[3];
+  const T even = d[4] - d[2];
+  r[0] = ((d[0] - 2.0f * d[2]) + d[4]) + 1.5f * odd;
+  r[1] = (d[4] - 2.5f * d[2]) - (d[1] + 0.5f * d[3]);
+  r[2] = (d[4] + 0.5f * d[2]) + (d[1] - 2.5f * d[3]);
+  r[3] = even - 0.5f * odd;
+  r[4] = even + 2.0f * odd;
+  r[5] = ((d[1] - 2.0f * d[3]) + d[5]) + 1.5f * (d[2] - d[4]);
+}
+
+// Floats from[4k] for the lanes k of one vector: every fourth float of four vectors' worth.
+template <typename Lanes, typename Indices>
+__attribute__((always_inline)) inline Lanes every_fourth(const float* from, const Indices& pick, const Indices& join) {
+  constexpr int width = sizeof(Lanes) / sizeof(float);
+  const Lanes low = __builtin_shuffle(load<Lanes>(from), load<Lanes>(from + width), pick);
+  const Lanes high = __builtin_shuffle(load<Lanes>(from + 2 * width), load<Lanes>(from + 3 * width), pick);
+  return __builtin_shuffle(low, high, join);
+}
+
+// One vector of lanes of transform_input_lanes4: lane k's patch row r is floats 4k .. 4k + 5 of
+// strip r.
+template <typename Lanes, typename Indices>
+__attribute__((always_inline)) inline void transform_input_vector4(const float* strips, int64_t strip,
+                                                                   int64_t v_stride, const Indices& pick,
+                                                                   const Indices& join, float* to) {
+  Lanes rows[6][6];
+  for (int r = 0; r < 6; ++r) {
+    Lanes d[6];
+    for (int j = 0; j < 6; ++j) d[j] = every_fourth<Lanes>(strips + r * strip + j, pick, join);
+    input_transform6(d, rows[r]);
+  }
+  for (int j = 0; j < 6; ++j) {
+    const Lanes column[6] = {rows[0][j], rows[1][j], rows[2][j], rows[3][j], rows[4][j], rows[5][j]};
+    Lanes values[6];
+    input_transform6(column, values);
+    for (int i = 0; i < 6; ++i) store<Lanes>(to + (i * 6 + j) * v_stride, values[i]);
+  }
+}
+
+// V[ξ] lanes [first, first + count) of input channel i from the strips for F(4×4, 3×3) (count a
+// multiple of 8): Bᵀ·d·B, values to to[ξ·v_stride + k − first]. Sixteen lanes at a time, then eight.
+TENSILE_VECTOR_CLONES
+void transform_input_lanes4(const float* strips, int64_t strip, int64_t first, int64_t count, int64_t v_stride,
+                            float* to) {
+  const Indices16 pick16 = {0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28};
+  const Indices16 join16 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+  const Indices8 pick8 = {0, 4, 8, 12, 0, 4, 8, 12};
+  const Indices8 join8 = {0, 1, 2, 3, 8, 9, 10, 11};
+  int64_t k = 0;
+  for (; k + 16 <= count; k += 16) {
+    transform_input_vector4<Lanes16>(strips + 4 * (first + k), strip, v_stride, pick16, join16, to + k);
+  }
+  for (; k < count; k += 8) {
+    transform_input_vector4<Lanes8>(strips + 4 * (first + k), strip, v_stride, pick8, join8, to + k);
+  }
+}
+
+#pragma GCC pop_options
+
 // V[ξ] of one block, every input channel, as packed B operands: panels of nr lanes, each spanning
 // every input channel (lane k of channel i at (k / nr)·in_channels·nr + i·nr + k % nr).
 void transform_input_block(const float* x, const ConvGeometry& g, const Plan& plan, int nr, int64_t row_begin,
                            int64_t row_end, int64_t channel_begin, int64_t channel_end, float* strips, float* v) {
   const int64_t plane = g.in_height * g.in_width;
   for (int64_t i = channel_begin; i < channel_end; ++i) {
-    fill_strips(x + i * plane, g.in_channels * plane, g.in_height, g.in_width, plan, row_begin, row_end, 4, -1, 1,
-                strips);
+    fill_strips(x + i * plane, g.in_channels * plane, g.in_height, g.in_width, plan, row_begin, row_end,
+                plan.tile + 2, -1, 1, strips);
     for (int64_t first = 0; first < plan.lanes; first += nr) {
-      transform_input_lanes(strips, plan.strip, first, nr, plan.v_stride, v + first * g.in_channels + i * nr);
+      float* to = v + first * g.in_channels + i * nr;
+      if (plan.tile == 4) {
+        transform_input_lanes4(strips, plan.strip, first, nr, plan.v_stride, to);
+      } else {
+        transform_input_lanes(strips, plan.strip, first, nr, plan.v_stride, to);
+      }
     }
   }
 }
@@ -405,11 +522,195 @@ void pool_tiles(const float* __restrict top_even, const float* __restrict top_od
   }
 }
 
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+
+// Aᵀ·m of one column (or row) m of a 6×6 product for F(4×4, 3×3), T a float or a vector of them:
+//   Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −½ 0; 0 1 1 4 ¼ 0; 0 1 −1 8 −⅛ 1].
+template <typename T>
+__attribute__((always_inline)) inline void output_transform6(const T (&m)[6], T (&o)[4]) {
+  const T sum12 = m[1] + m[2], difference12 = m[1] - m[2];
+  o[0] = (m[0] + sum12) + (m[3] + m[4]);
+  o[1] = difference12 + (2.0f * m[3] - 0.5f * m[4]);
+  o[2] = sum12 + (4.0f * m[3] + 0.25f * m[4]);
+  o[3] = (difference12 + (8.0f * m[3] - 0.125f * m[4])) + m[5];
+}
+
+template <typename T>
+__attribute__((always_inline)) inline T load_value(const float* from) {
+  if constexpr (sizeof(T) == sizeof(float)) {
+    return *from;
+  } else {
+    return load<T>(from);
+  }
+}
+
+// The 4×4 output tile Aᵀ·M·A of one lane (T float) or a vector of lanes, m[ξ] at from + ξ·m_stride:
+// tile[r][c] is output row r, column c of the tile.
+template <typename T>
+__attribute__((always_inline)) inline void output_tile4(const float* from, int64_t m_stride, T (&tile)[4][4]) {
+  T across[6][4];
+  for (int i = 0; i < 6; ++i) {
+    T m[6];
+    for (int j = 0; j < 6; ++j) m[j] = load_value<T>(from + (i * 6 + j) * m_stride);
+    output_transform6(m, across[i]);
+  }
+  for (int c = 0; c < 4; ++c) {
+    const T column[6] = {across[0][c], across[1][c], across[2][c], across[3][c], across[4][c], across[5][c]};
+    T values[4];
+    output_transform6(column, values);
+    for (int r = 0; r < 4; ++r) tile[r][c] = values[r];
+  }
+}
+
+// output_tile4 of every lane of one output channel: lane k's output row r at rows[r][4k .. 4k + 3],
+// so that an output row is one run of a strip. Sixteen lanes at a time (the four columns of each
+// row interleaved by two rounds of shuffles), then eight, then one. Returns whether every value is
+// finite (see winograd_forward: a NaN or infinity spreads further through these transforms than
+// through the direct sum); the check is a product by zero summed in registers.
+TENSILE_VECTOR_CLONES
+bool transform_output_interleaved4(const float* __restrict from, int64_t m_stride, int64_t lanes, float* const* rows) {
+  Lanes16 zeros16 = {};
+  Lanes8 zeros8 = {};
+  float zeros = 0.0f;
+  const Indices16 low16 = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
+  const Indices16 high16 = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  const Indices16 first16 = {0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23};
+  const Indices16 second16 = {8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31};
+  const Indices8 low8 = {0, 8, 1, 9, 2, 10, 3, 11};
+  const Indices8 high8 = {4, 12, 5, 13, 6, 14, 7, 15};
+  const Indices8 first8 = {0, 1, 8, 9, 2, 3, 10, 11};
+  const Indices8 second8 = {4, 5, 12, 13, 6, 7, 14, 15};
+  int64_t k = 0;
+  for (; k + 16 <= lanes; k += 16) {
+    Lanes16 tile[4][4];
+    output_tile4<Lanes16>(from + k, m_stride, tile);
+    for (int r = 0; r < 4; ++r) {
+      zeros16 += ((tile[r][0] * 0.0f + tile[r][1] * 0.0f) + (tile[r][2] * 0.0f + tile[r][3] * 0.0f));
+      const Lanes16 low01 = __builtin_shuffle(tile[r][0], tile[r][1], low16);
+      const Lanes16 high01 = __builtin_shuffle(tile[r][0], tile[r][1], high16);
+      const Lanes16 low23 = __builtin_shuffle(tile[r][2], tile[r][3], low16);
+      const Lanes16 high23 = __builtin_shuffle(tile[r][2], tile[r][3], high16);
+      float* to = rows[r] + 4 * k;
+      store<Lanes16>(to, __builtin_shuffle(low01, low23, first16));
+      store<Lanes16>(to + 16, __builtin_shuffle(low01, low23, second16));
+      store<Lanes16>(to + 32, __builtin_shuffle(high01, high23, first16));
+      store<Lanes16>(to + 48, __builtin_shuffle(high01, high23, second16));
+    }
+  }
+  for (; k + 8 <= lanes; k += 8) {
+    Lanes8 tile[4][4];
+    output_tile4<Lanes8>(from + k, m_stride, tile);
+    for (int r = 0; r < 4; ++r) {
+      zeros8 += ((tile[r][0] * 0.0f + tile[r][1] * 0.0f) + (tile[r][2] * 0.0f + tile[r][3] * 0.0f));
+      const Lanes8 low01 = __builtin_shuffle(tile[r][0], tile[r][1], low8);
+      const Lanes8 high01 = __builtin_shuffle(tile[r][0], tile[r][1], high8);
+      const Lanes8 low23 = __builtin_shuffle(tile[r][2], tile[r][3], low8);
+      const Lanes8 high23 = __builtin_shuffle(tile[r][2], tile[r][3], high8);
+      float* to = rows[r] + 4 * k;
+      store<Lanes8>(to, __builtin_shuffle(low01, low23, first8));
+      store<Lanes8>(to + 8, __builtin_shuffle(low01, low23, second8));
+      store<Lanes8>(to + 16, __builtin_shuffle(high01, high23, first8));
+      store<Lanes8>(to + 24, __builtin_shuffle(high01, high23, second8));
+    }
+  }
+  for (; k < lanes; ++k) {
+    float tile[4][4];
+    output_tile4<float>(from + k, m_stride, tile);
+    for (int r = 0; r < 4; ++r) {
+      for (int c = 0; c < 4; ++c) {
+        rows[r][4 * k + c] = tile[r][c];
+        zeros += tile[r][c] * 0.0f;
+      }
+    }
+  }
+  for (int j = 0; j < 16; ++j) zeros += zeros16[j];
+  for (int j = 0; j < 8; ++j) zeros += zeros8[j];
+  return zeros == 0.0f;
+}
+
+#pragma GCC pop_options
+
+// One pooled row of 2×2 windows over two output rows laid as strips: window w is (top[2w],
+// top[2w + 1], bottom[2w], bottom[2w + 1]), taken in max_pool2d_forward's order (row-major: the
+// first value, then any greater one or NaN).
+TENSILE_VECTOR_CLONES
+void pool_rows(const float* __restrict top, const float* __restrict bottom, int64_t count, float* __restrict to) {
+  for (int64_t w = 0; w < count; ++w) {
+    float best = top[2 * w];
+    const float b = top[2 * w + 1];
+    best = (b > best) | (b != b) ? b : best;
+    const float c = bottom[2 * w];
+    best = (c > best) | (c != c) ? c : best;
+    const float d = bottom[2 * w + 1];
+    best = (d > best) | (d != d) ? d : best;
+    to[w] = best;
+  }
+}
+
+// transform_output_block for tiles of 4: each output channel's tiles into four row strips (six
+// strips of plan.strip floats in `strips`, the last two for pooled rows), then to the output.
+// Returns whether every output value was finite (see transform_output_interleaved4).
+bool transform_output_block4(const float* m, const ConvGeometry& g, const Plan& plan, int64_t row_begin,
+                             int64_t row_end, int64_t channel_begin, int64_t channel_end,
+                             const ConvEpilogue* epilogue, float* strips, float* out) {
+  const int64_t plane = g.out_height * g.out_width;
+  const int64_t lanes = (row_end - row_begin) * plan.row_lanes;
+  float* const rows[4] = {strips, strips + plan.strip, strips + 2 * plan.strip, strips + 3 * plan.strip};
+  float* const pooled[2] = {strips + 4 * plan.strip, strips + 5 * plan.strip};
+  const bool pool = epilogue != nullptr && epilogue->max_pool;
+  const int64_t pooled_height = g.out_height / 2;
+  const int64_t pooled_width = g.out_width / 2;
+  bool finite = true;
+  for (int64_t o = channel_begin; o < channel_end; ++o) {
+    finite = transform_output_interleaved4(m + o * plan.lanes, plan.m_stride, lanes, rows) && finite;
+    if (pool) {
+      // The epilogue over every value of the strips and each window's max over all lanes at once
+      // (spare lanes and tiles past the image too), then each tile row's whole windows to the output.
+      for (int r = 0; r < 4; ++r) {
+        apply_epilogue(rows[r], rows[r], nullptr, 4 * lanes, epilogue->scale[o], epilogue->shift[o], epilogue->relu);
+      }
+      pool_rows(rows[0], rows[1], 2 * lanes, pooled[0]);
+      pool_rows(rows[2], rows[3], 2 * lanes, pooled[1]);
+      for (int64_t row = row_begin; row < row_end; ++row) {
+        const int64_t n = row / plan.tiles_y;
+        const int64_t ty = row % plan.tiles_y;
+        for (int half = 0; half < 2 && 2 * ty + half < pooled_height; ++half) {
+          std::memcpy(out + ((n * g.out_channels + o) * pooled_height + 2 * ty + half) * pooled_width,
+                      pooled[half] + 2 * (row - row_begin) * plan.row_lanes,
+                      static_cast<size_t>(pooled_width) * sizeof(float));
+        }
+      }
+      continue;
+    }
+    for (int64_t row = row_begin; row < row_end; ++row) {
+      const int64_t n = row / plan.tiles_y;
+      const int64_t oh = 4 * (row % plan.tiles_y);
+      const int64_t first = 4 * (row - row_begin) * plan.row_lanes;
+      for (int r = 0; r < 4 && oh + r < g.out_height; ++r) {
+        const int64_t at = (n * g.out_channels + o) * plane + (oh + r) * g.out_width;
+        const float* from = rows[r] + first;
+        if (epilogue == nullptr) {
+          copy_run(from, g.out_width, out + at);
+          continue;
+        }
+        apply_epilogue(from, out + at, epilogue->residual == nullptr ? nullptr : epilogue->residual + at, g.out_width,
+                       epilogue->scale[o], epilogue->shift[o], epilogue->relu);
+      }
+    }
+  }
+  return finite;
+}
+
 // out[n, o] for the block's tile rows from M, then the epilogue (and with epilogue->max_pool, the
-// pooling). `strips` holds 4·lanes + max(width, lanes) floats.
-void transform_output_block(const float* m, const ConvGeometry& g, const Plan& plan, int64_t row_begin,
+// pooling). `strips` holds 4·lanes + max(width, lanes) floats. Returns false where tiles of 4 gave
+// a value that is not finite (see winograd_forward); tiles of 2 always return true.
+bool transform_output_block(const float* m, const ConvGeometry& g, const Plan& plan, int64_t row_begin,
                             int64_t row_end, int64_t channel_begin, int64_t channel_end,
                             const ConvEpilogue* epilogue, float* strips, float* out) {
+  if (plan.tile == 4) {
+    return transform_output_block4(m, g, plan, row_begin, row_end, channel_begin, channel_end, epilogue, strips, out);
+  }
   const int64_t plane = g.out_height * g.out_width;
   const int64_t lanes = (row_end - row_begin) * plan.row_lanes;
   float* top = strips;
@@ -452,19 +753,21 @@ void transform_output_block(const float* m, const ConvGeometry& g, const Plan& p
       }
     }
   }
+  return true;
 }
 
 // The blocks one after another, each by all threads: input transforms split by input channel, the 16
 // products by transform position and panels of output channels, output transforms by output
 // channel. V and M are the calling thread's scratch, shared.
-void shared_blocks(const float* x, const ConvGeometry& g, const Plan& plan, const GemmKernels& kernels,
+bool shared_blocks(const float* x, const ConvGeometry& g, const Plan& plan, const GemmKernels& kernels,
                    const float* packed, int64_t packed_stride, const ConvEpilogue* epilogue, float* out) {
+  std::atomic<bool> finite{true};
   ThreadPool& threads = pool();
   const int64_t workers = threads.threads();
   float* v = scratch(ScratchSlot::kColumns, 0, 0);
   float* m = scratch(ScratchSlot::kTile, 0, 0);
   const int64_t row_panels = ceil_div(g.out_channels, kernels.mr);
-  const int64_t row_chunks = std::min(row_panels, ceil_div(4 * workers, kPositions));
+  const int64_t row_chunks = std::min(row_panels, ceil_div(4 * workers, plan.positions));
   const int64_t in_tasks = std::min(g.in_channels, 4 * workers);
   const int64_t out_tasks = std::min(g.out_channels, 4 * workers);
   for (int64_t block = 0; block < plan.blocks; ++block) {
@@ -475,19 +778,22 @@ void shared_blocks(const float* x, const ConvGeometry& g, const Plan& plan, cons
       transform_input_block(x, g, plan, kernels.nr, row_begin, row_end, g.in_channels * task / in_tasks,
                             g.in_channels * (task + 1) / in_tasks, scratch(ScratchSlot::kPartial, thread, 0), v);
     });
-    threads.run(kPositions * row_chunks, [&](int64_t task, int) {
-      const int64_t xi = task % kPositions;
-      const int64_t chunk = task / kPositions;
+    threads.run(plan.positions * row_chunks, [&](int64_t task, int) {
+      const int64_t xi = task % plan.positions;
+      const int64_t chunk = task / plan.positions;
       gemm_packed(kernels, g.out_channels, lanes, g.in_channels, packed + xi * packed_stride, v + xi * plan.v_stride,
                   m + xi * plan.m_stride, plan.lanes, false, row_panels * chunk / row_chunks,
                   row_panels * (chunk + 1) / row_chunks, 0, ceil_div(lanes, kernels.nr));
     });
     threads.run(out_tasks, [&](int64_t task, int thread) {
-      transform_output_block(m, g, plan, row_begin, row_end, g.out_channels * task / out_tasks,
-                             g.out_channels * (task + 1) / out_tasks, epilogue, scratch(ScratchSlot::kPartial, thread, 0),
-                             out);
+      if (!transform_output_block(m, g, plan, row_begin, row_end, g.out_channels * task / out_tasks,
+                                  g.out_channels * (task + 1) / out_tasks, epilogue,
+                                  scratch(ScratchSlot::kPartial, thread, 0), out)) {
+        finite.store(false, std::memory_order_relaxed);
+      }
     });
   }
+  return finite.load();
 }
 
 // One vector of lanes of transform_gradient_lanes: lane k's tile is [a, b; c, d] with a, b the
@@ -570,6 +876,18 @@ bool winograd_shape(const ConvGeometry& g) {
          g.out_height == g.in_height && g.out_width == g.in_width && g.in_height > 0 && g.in_width > 0;
 }
 
+// Output tile side of the forward convolution (and of the input gradient, a forward convolution of
+// its own): 4, F(4×4, 3×3), where its sums run over at most 32 channels and the output holds four
+// tiles a side; else 2. F(4×4, 3×3) takes 36 products per 16 outputs where F(2×2, 3×3) takes 16 per
+// 4 (1.6–1.7× fewer multiply-adds, padded lanes counted), but its transforms' larger coefficients
+// cost about ten times the rounding error: 0.35–0.4 of the conformance tolerance at 32 channels
+// (F(2×2, 3×3): 0.02–0.05), 0.8–0.9 at 64 and past it at 256, measured on 10⁶ outputs of uniform
+// data. Hence the channel limit. At 14² the spare lanes (one in five) ate the gain: 64 → 64 at
+// batch 64 ran 3.8–4.5 ms either way. Like the choice of path, it never depends on the batch.
+int forward_tile(const ConvGeometry& g) {
+  return g.in_channels <= 32 && g.out_height >= 16 && g.out_width >= 16 ? 4 : 2;
+}
+
 }  // namespace
 
 void set_winograd_enabled(bool enabled) { winograd_enabled = enabled; }
@@ -594,26 +912,34 @@ bool winograd_weight_gradient_applies(const ConvGeometry& g) {
          g.in_channels * g.out_channels <= 512 * 512;
 }
 
-bool winograd_forward(const float* x, const float* weight, bool flipped, float* out, const ConvGeometry& g,
-                      const ConvEpilogue* epilogue) {
+namespace {
+
+// winograd_forward with output tiles of `tile`; *finite tells whether every output value was (always
+// true for tiles of 2).
+bool forward_tiles(const float* x, const float* weight, bool flipped, float* out, const ConvGeometry& g,
+                   const ConvEpilogue* epilogue, int tile, bool* finite) {
   const GemmKernels& kernels = active_kernels();
   ThreadPool& threads = pool();
   const int workers = threads.threads();
-  const Plan plan = make_plan(g, kernels.nr, workers, false);
+  const Plan plan = make_plan(g, kernels.nr, workers, false, tile);
   const int64_t packed_stride = region_stride(packed_size(g.out_channels, g.in_channels, kernels.mr));
-  float* packed = scratch(ScratchSlot::kPackedA, 0, static_cast<size_t>(kPositions * packed_stride));
+  float* packed = scratch(ScratchSlot::kPackedA, 0, static_cast<size_t>(plan.positions * packed_stride));
   const int owners = plan.shared ? 1 : workers;
-  if (packed == nullptr || !reserve_scratch(ScratchSlot::kColumns, owners, kPositions * plan.v_stride) ||
-      !reserve_scratch(ScratchSlot::kTile, owners, kPositions * plan.m_stride) ||
-      !reserve_scratch(ScratchSlot::kPartial, workers, 4 * plan.strip + g.out_width)) {
+  // Strips: the input's tile + 2 rows, then the output's rows (and for tiles of 4 two pooled ones).
+  const int64_t strips = plan.tile == 4 ? 6 * plan.strip : 4 * plan.strip + g.out_width;
+  if (packed == nullptr || !reserve_scratch(ScratchSlot::kColumns, owners, plan.positions * plan.v_stride) ||
+      !reserve_scratch(ScratchSlot::kTile, owners, plan.positions * plan.m_stride) ||
+      !reserve_scratch(ScratchSlot::kPartial, workers, strips)) {
     return false;
   }
-  pack_transformed_weights(weight, flipped, g.out_channels, g.in_channels, kernels.mr, packed_stride, packed);
+  pack_transformed_weights(weight, flipped, g.out_channels, g.in_channels, kernels.mr, plan.tile, packed_stride,
+                           packed);
 
   if (plan.shared) {
-    shared_blocks(x, g, plan, kernels, packed, packed_stride, epilogue, out);
+    *finite = shared_blocks(x, g, plan, kernels, packed, packed_stride, epilogue, out);
     return true;
   }
+  std::atomic<bool> all_finite{true};
   threads.run(plan.blocks, [&](int64_t block, int thread) {
     float* v = scratch(ScratchSlot::kColumns, thread, 0);
     float* m = scratch(ScratchSlot::kTile, thread, 0);
@@ -623,12 +949,29 @@ bool winograd_forward(const float* x, const float* weight, bool flipped, float* 
     // The last block may hold fewer rows: its products need only the panels its lanes reach.
     const int64_t lanes = (row_end - row_begin) * plan.row_lanes;
     transform_input_block(x, g, plan, kernels.nr, row_begin, row_end, 0, g.in_channels, strips, v);
-    for (int xi = 0; xi < kPositions; ++xi) {
+    for (int xi = 0; xi < plan.positions; ++xi) {
       gemm_packed(kernels, g.out_channels, lanes, g.in_channels, packed + xi * packed_stride, v + xi * plan.v_stride,
                   m + xi * plan.m_stride, plan.lanes, false);
     }
-    transform_output_block(m, g, plan, row_begin, row_end, 0, g.out_channels, epilogue, strips, out);
+    if (!transform_output_block(m, g, plan, row_begin, row_end, 0, g.out_channels, epilogue, strips, out)) {
+      all_finite.store(false, std::memory_order_relaxed);
+    }
   });
+  *finite = all_finite.load();
+  return true;
+}
+
+}  // namespace
+
+bool winograd_forward(const float* x, const float* weight, bool flipped, float* out, const ConvGeometry& g,
+                      const ConvEpilogue* epilogue) {
+  bool finite = true;
+  if (!forward_tiles(x, weight, flipped, out, g, epilogue, forward_tile(g), &finite)) return false;
+  // A NaN or infinity in the input reaches every output of its F(4×4, 3×3) tiles (the transforms
+  // mix a patch's 36 values, and NaN · 0 is NaN), where the direct sum and F(2×2, 3×3) confine it
+  // to the outputs whose windows hold it. Such calls (and any whose outputs overflow) run again on
+  // tiles of 2, so non-finite values land where they always did.
+  if (!finite) return forward_tiles(x, weight, flipped, out, g, epilogue, 2, &finite);
   return true;
 }
 
@@ -638,7 +981,7 @@ bool winograd_weight_gradient(const float* x, const float* grad_out, float* grad
   const int workers = threads.threads();
   // Shared blocks whose lane count is a multiple of 8 (the transforms' vectors); the lanes are the
   // products' depth here, so they need not fill panels.
-  const Plan plan = make_plan(g, 8, workers, true);
+  const Plan plan = make_plan(g, 8, workers, true, 2);
   const int64_t u_stride = g.out_channels * g.in_channels;
   const bool gradient_in_place = g.in_channels <= 4 * kernels.nr;
   float* v = scratch(ScratchSlot::kColumns, 0, static_cast<size_t>(kPositions * plan.v_stride));

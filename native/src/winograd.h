@@ -1,4 +1,4 @@
-// Winograd F(2×2, 3×3) convolutions (winograd.cc): 3×3, stride 1, dilation 1, padding 1.
+// Winograd F(2×2, 3×3) and F(4×4, 3×3) convolutions (winograd.cc): 3×3, stride 1, dilation 1, padding 1.
 #pragma once
 
 #include "kernels.h"

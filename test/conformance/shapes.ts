@@ -569,6 +569,59 @@ export const convCases: readonly { name: string; geometry: Conv2dGeometry }[] = 
     }),
   },
   {
+    // The native F(4×4, 3×3) forward (sums over 32 channels, outputs of 16² and more): odd sizes,
+    // whose last tiles reach past the image; its input gradient (sums over 40) stays F(2×2, 3×3).
+    name: 'Winograd F(4x4) shape: 32 to 40 channels, 17x23, batch 2',
+    geometry: convGeometry({
+      batch: 2,
+      inChannels: 32,
+      inHeight: 17,
+      inWidth: 23,
+      outChannels: 40,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
+    // The F(4×4, 3×3) input gradient (sums over 32 output channels); the forward is F(2×2, 3×3).
+    name: 'Winograd F(4x4) input gradient: 40 to 32 channels, 16x18, batch 3',
+    geometry: convGeometry({
+      batch: 3,
+      inChannels: 40,
+      inHeight: 16,
+      inWidth: 18,
+      outChannels: 32,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
+    // One sample's four tile rows: the F(4×4, 3×3) blocks are shared by all threads.
+    name: 'Winograd F(4x4) shape: 32 to 32 channels, 16x16, batch 1 (shared blocks)',
+    geometry: convGeometry({
+      batch: 1,
+      inChannels: 32,
+      inHeight: 16,
+      inWidth: 16,
+      outChannels: 32,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
+    // Blocks of whole samples with F(4×4, 3×3) (five tile rows of six lanes each).
+    name: 'Winograd F(4x4) shape: 32 to 32 channels, 20x20, batch 8 (whole-sample blocks)',
+    geometry: convGeometry({
+      batch: 8,
+      inChannels: 32,
+      inHeight: 20,
+      inWidth: 20,
+      outChannels: 32,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
     // The native Winograd weight gradient (192 to 256 channels a side).
     name: 'Winograd weight-gradient shape: 200 to 192 channels, 6x5, batch 2',
     geometry: convGeometry({
