@@ -51,11 +51,13 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // Largest output positions per sample for which a batch's convolution runs as one im2col GEMM.
 constexpr int64_t kBatchedForwardPositions = 64;
 constexpr int64_t kBatchedWeightGradientPositions = 64;
-// Strided convolutions take the batched path only for the smallest outputs, whose grid rows are
-// mostly gap: 512 → 512 to 4² at batch 8, 2.6 → 1.75 ms, and 256 → 512 at batch 32, 4.3 → 3.5 ms;
-// at 7² (256 → 512, batch 8: 2.4 → 2.8 ms) and 8² (128 → 256, batch 32: 3.5 → 4.2 ms) the grid's
-// in-place reads win over building the columns (two threads).
-constexpr int64_t kBatchedStridedPositions = 16;
+// Strided convolutions take the batched path only for small outputs: 512 → 512 to 4² at batch 8,
+// 2.6 → 1.75 ms, and 256 → 512 at batch 32, 4.3 → 3.5 ms; at 7² (256 → 512, batch 8) since the
+// columns are gathered (batched_columns): 3.45–3.5 → 3.0 ms inside ResNet-18's inference step (two
+// threads), where the grid's per-sample products each stream the 4.7 MB of packed weights again.
+// At 8² (128 → 256, batch 32: 3.5 → 4.2 ms) the grid's in-place reads win over building the
+// columns (two threads).
+constexpr int64_t kBatchedStridedPositions = 49;
 constexpr int64_t kBatchedStridedWeightGradientPositions = 49;
 
 // Output columns [ow_begin, ow_end) whose tap at input column ow·stride + offset lies inside [0, width).
