@@ -71,10 +71,12 @@ constexpr int64_t kBlockFloats = 1 << 17;
 // Floats of a shared block's V and M together (4 MiB).
 constexpr int64_t kSharedBlockFloats = 1 << 20;
 
+// Transform positions of tiles of `tile` outputs a side: the (tile + 2)² values of a patch.
+int transform_positions(int tile) { return (tile + 2) * (tile + 2); }
+
 // The plan of one call: tiles, blocks of tile rows, and the scratch layout per thread.
 struct Plan {
-  int tile;       // output tile side: 2 (F(2×2, 3×3)) or 4 (F(4×4, 3×3))
-  int positions;  // transform positions: (tile + 2)²
+  int tile;  // output tile side: 2 (F(2×2, 3×3)) or 4 (F(4×4, 3×3))
   int64_t tiles_y, tiles_x;
   int64_t tile_rows;       // batch · tiles_y
   int64_t row_lanes;       // tiles_x + 1: lanes per tile row, the spare included
@@ -86,6 +88,8 @@ struct Plan {
   // All threads work on one block at a time (transforms split by channel, products by transform
   // position and output channels), so that blocks can be larger than one thread's share.
   bool shared;
+
+  int positions() const { return transform_positions(tile); }
 };
 
 // Chooses rows per block. Where one sample's tile rows fit a block (up to twice the target lanes),
@@ -101,7 +105,6 @@ struct Plan {
 Plan make_plan(const ConvGeometry& g, int nr, int threads, bool shared, int tile) {
   Plan plan;
   plan.tile = tile;
-  plan.positions = (tile + 2) * (tile + 2);
   plan.tiles_y = ceil_div(g.out_height, tile);
   plan.tiles_x = ceil_div(g.out_width, tile);
   plan.tile_rows = g.batch * plan.tiles_y;
@@ -109,7 +112,7 @@ Plan make_plan(const ConvGeometry& g, int nr, int threads, bool shared, int tile
   plan.shared = shared;
   const int64_t channels = g.in_channels + g.out_channels;
   const int64_t budget = shared ? kSharedBlockFloats : kBlockFloats;
-  const int64_t target = std::clamp<int64_t>(budget / (plan.positions * channels), 32, shared ? 512 : 256);
+  const int64_t target = std::clamp<int64_t>(budget / (plan.positions() * channels), 32, shared ? 512 : 256);
   const int64_t sample_lanes = plan.tiles_y * plan.row_lanes;
   int64_t best = 1;
   double best_use = 0.0;
@@ -209,7 +212,7 @@ void transform_kernel4(const float* w, float* u) {
 void pack_transformed_weights(const float* weight, bool flipped, int64_t out_channels, int64_t in_channels, int mr,
                               int tile, int64_t packed_stride, float* packed) {
   const int64_t panels = ceil_div(out_channels, mr);
-  const int positions = (tile + 2) * (tile + 2);
+  const int positions = transform_positions(tile);
   ThreadPool& threads = pool();
   threads.run(panels, [&](int64_t panel, int) {
     for (int xi = 0; xi < positions; ++xi) {
@@ -504,22 +507,22 @@ void transform_output_interleaved(const float* __restrict from, int64_t m_stride
   }
 }
 
+// The max of one 2×2 window's values in max_pool2d_forward's order (row-major: the first value,
+// then any greater one or NaN).
+__attribute__((always_inline)) inline float window_max(float a, float b, float c, float d) {
+  float best = a;
+  best = (b > best) | (b != b) ? b : best;
+  best = (c > best) | (c != c) ? c : best;
+  best = (d > best) | (d != d) ? d : best;
+  return best;
+}
+
 // One pooled output row: the 2×2 window of tile k is (top_even[k], top_odd[k], bottom_even[k],
-// bottom_odd[k]), after the epilogue, taken in max_pool2d_forward's order (row-major: the first
-// value, then any greater one or NaN).
+// bottom_odd[k]), after the epilogue (window_max).
 TENSILE_VECTOR_CLONES
 void pool_tiles(const float* __restrict top_even, const float* __restrict top_odd, const float* __restrict bottom_even,
                 const float* __restrict bottom_odd, int64_t count, float* __restrict to) {
-  for (int64_t k = 0; k < count; ++k) {
-    float best = top_even[k];
-    const float b = top_odd[k];
-    best = (b > best) | (b != b) ? b : best;
-    const float c = bottom_even[k];
-    best = (c > best) | (c != c) ? c : best;
-    const float d = bottom_odd[k];
-    best = (d > best) | (d != d) ? d : best;
-    to[k] = best;
-  }
+  for (int64_t k = 0; k < count; ++k) to[k] = window_max(top_even[k], top_odd[k], bottom_even[k], bottom_odd[k]);
 }
 
 #pragma GCC push_options
@@ -632,20 +635,10 @@ bool transform_output_interleaved4(const float* __restrict from, int64_t m_strid
 #pragma GCC pop_options
 
 // One pooled row of 2×2 windows over two output rows laid as strips: window w is (top[2w],
-// top[2w + 1], bottom[2w], bottom[2w + 1]), taken in max_pool2d_forward's order (row-major: the
-// first value, then any greater one or NaN).
+// top[2w + 1], bottom[2w], bottom[2w + 1]) (window_max).
 TENSILE_VECTOR_CLONES
 void pool_rows(const float* __restrict top, const float* __restrict bottom, int64_t count, float* __restrict to) {
-  for (int64_t w = 0; w < count; ++w) {
-    float best = top[2 * w];
-    const float b = top[2 * w + 1];
-    best = (b > best) | (b != b) ? b : best;
-    const float c = bottom[2 * w];
-    best = (c > best) | (c != c) ? c : best;
-    const float d = bottom[2 * w + 1];
-    best = (d > best) | (d != d) ? d : best;
-    to[w] = best;
-  }
+  for (int64_t w = 0; w < count; ++w) to[w] = window_max(top[2 * w], top[2 * w + 1], bottom[2 * w], bottom[2 * w + 1]);
 }
 
 // transform_output_block for tiles of 4: each output channel's tiles into four row strips (six
@@ -767,7 +760,7 @@ bool shared_blocks(const float* x, const ConvGeometry& g, const Plan& plan, cons
   float* v = scratch(ScratchSlot::kColumns, 0, 0);
   float* m = scratch(ScratchSlot::kTile, 0, 0);
   const int64_t row_panels = ceil_div(g.out_channels, kernels.mr);
-  const int64_t row_chunks = std::min(row_panels, ceil_div(4 * workers, plan.positions));
+  const int64_t row_chunks = std::min(row_panels, ceil_div(4 * workers, plan.positions()));
   const int64_t in_tasks = std::min(g.in_channels, 4 * workers);
   const int64_t out_tasks = std::min(g.out_channels, 4 * workers);
   for (int64_t block = 0; block < plan.blocks; ++block) {
@@ -778,9 +771,9 @@ bool shared_blocks(const float* x, const ConvGeometry& g, const Plan& plan, cons
       transform_input_block(x, g, plan, kernels.nr, row_begin, row_end, g.in_channels * task / in_tasks,
                             g.in_channels * (task + 1) / in_tasks, scratch(ScratchSlot::kPartial, thread, 0), v);
     });
-    threads.run(plan.positions * row_chunks, [&](int64_t task, int) {
-      const int64_t xi = task % plan.positions;
-      const int64_t chunk = task / plan.positions;
+    threads.run(plan.positions() * row_chunks, [&](int64_t task, int) {
+      const int64_t xi = task % plan.positions();
+      const int64_t chunk = task / plan.positions();
       gemm_packed(kernels, g.out_channels, lanes, g.in_channels, packed + xi * packed_stride, v + xi * plan.v_stride,
                   m + xi * plan.m_stride, plan.lanes, false, row_panels * chunk / row_chunks,
                   row_panels * (chunk + 1) / row_chunks, 0, ceil_div(lanes, kernels.nr));
@@ -923,12 +916,12 @@ bool forward_tiles(const float* x, const float* weight, bool flipped, float* out
   const int workers = threads.threads();
   const Plan plan = make_plan(g, kernels.nr, workers, false, tile);
   const int64_t packed_stride = region_stride(packed_size(g.out_channels, g.in_channels, kernels.mr));
-  float* packed = scratch(ScratchSlot::kPackedA, 0, static_cast<size_t>(plan.positions * packed_stride));
+  float* packed = scratch(ScratchSlot::kPackedA, 0, static_cast<size_t>(plan.positions() * packed_stride));
   const int owners = plan.shared ? 1 : workers;
   // Strips: the input's tile + 2 rows, then the output's rows (and for tiles of 4 two pooled ones).
   const int64_t strips = plan.tile == 4 ? 6 * plan.strip : 4 * plan.strip + g.out_width;
-  if (packed == nullptr || !reserve_scratch(ScratchSlot::kColumns, owners, plan.positions * plan.v_stride) ||
-      !reserve_scratch(ScratchSlot::kTile, owners, plan.positions * plan.m_stride) ||
+  if (packed == nullptr || !reserve_scratch(ScratchSlot::kColumns, owners, plan.positions() * plan.v_stride) ||
+      !reserve_scratch(ScratchSlot::kTile, owners, plan.positions() * plan.m_stride) ||
       !reserve_scratch(ScratchSlot::kPartial, workers, strips)) {
     return false;
   }
@@ -949,7 +942,7 @@ bool forward_tiles(const float* x, const float* weight, bool flipped, float* out
     // The last block may hold fewer rows: its products need only the panels its lanes reach.
     const int64_t lanes = (row_end - row_begin) * plan.row_lanes;
     transform_input_block(x, g, plan, kernels.nr, row_begin, row_end, 0, g.in_channels, strips, v);
-    for (int xi = 0; xi < plan.positions; ++xi) {
+    for (int xi = 0; xi < plan.positions(); ++xi) {
       gemm_packed(kernels, g.out_channels, lanes, g.in_channels, packed + xi * packed_stride, v + xi * plan.v_stride,
                   m + xi * plan.m_stride, plan.lanes, false);
     }
