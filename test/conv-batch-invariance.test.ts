@@ -73,6 +73,20 @@ const geometries: { name: string; geometry: Conv2dGeometry }[] = [
     }),
   },
   {
+    // Native: the batch's product skips each panel's taps that read only padding (a panel per
+    // position), a sample alone reads every tap (one panel for all its positions).
+    name: '4x4 image, 64 to 20 channels, batch 33 (native: padding taps skipped)',
+    geometry: convGeometry({
+      batch: 33,
+      inChannels: 64,
+      inHeight: 4,
+      inWidth: 4,
+      outChannels: 20,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
     name: '3x3 stride 2 (phase planes)',
     geometry: convGeometry({
       batch: 4,

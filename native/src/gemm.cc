@@ -85,8 +85,8 @@ void portable_micro_indirect(int64_t kc, const float* a, const float* b, const i
   store_tile(sum, c, ldc, accumulate);
 }
 
-void portable_micro_rows(int64_t kc, const float* const* a_rows, const float* b, float* c, int64_t ldc,
-                         bool accumulate) {
+void portable_micro_rows(int64_t kc, const float* const* a_rows, const int64_t* a_steps, const float* b, float* c,
+                         int64_t ldc, bool accumulate) {
   const float* rows[kPortableRows];
   for (int r = 0; r < kPortableRows; ++r) rows[r] = a_rows[r];
   Quad sum[kPortableRows][2] = {};
@@ -94,7 +94,7 @@ void portable_micro_rows(int64_t kc, const float* const* a_rows, const float* b,
     const Quad b0 = load_quad(b + kk * kPortableColumns);
     const Quad b1 = load_quad(b + kk * kPortableColumns + 4);
     for (int r = 0; r < kPortableRows; ++r) {
-      const float av = rows[r][kk];
+      const float av = rows[r][a_steps == nullptr ? kk : a_steps[kk]];
       sum[r][0] += av * b0;
       sum[r][1] += av * b1;
     }
@@ -255,6 +255,33 @@ bool select_kernels(const char* name) {
   return false;
 }
 
+namespace {
+
+// Runs kernel(target, ld, add) for one tile of C (rows × columns of at most mr × nr at c): straight
+// into C when the tile is whole; an edge tile goes into the full-size buffer `tile` (row stride nr,
+// summed from zero), whose valid part is then added (or stored) in the same order, so edge elements
+// round exactly like interior ones.
+template <typename Kernel>
+inline void run_tile(const GemmKernels& kernels, int64_t rows, int64_t columns, float* c, int64_t ldc, bool add,
+                     float* tile, Kernel&& kernel) {
+  if (rows == kernels.mr && columns == kernels.nr) {
+    kernel(c, ldc, add);
+    return;
+  }
+  kernel(tile, static_cast<int64_t>(kernels.nr), false);
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = c + r * ldc;
+    const float* sum = tile + r * kernels.nr;
+    if (add) {
+      for (int64_t j = 0; j < columns; ++j) row[j] += sum[j];
+    } else {
+      for (int64_t j = 0; j < columns; ++j) row[j] = sum[j];
+    }
+  }
+}
+
+}  // namespace
+
 void gemm_packed(const GemmKernels& kernels, int64_t m, int64_t n, int64_t k, const float* packed_a,
                  const float* packed_b, float* c, int64_t ldc, bool accumulate, int64_t panel_row_begin,
                  int64_t panel_row_end, int64_t panel_col_begin, int64_t panel_col_end) {
@@ -284,24 +311,8 @@ void gemm_packed(const GemmKernels& kernels, int64_t m, int64_t n, int64_t k, co
           const int64_t columns = std::min<int64_t>(nr, n - jr * nr);
           for (int64_t ir = ic; ir < ic_end; ++ir) {
             const float* a = packed_a + ir * mr * k + pc * mr;
-            const int64_t rows = std::min<int64_t>(mr, m - ir * mr);
-            float* target = c + ir * mr * ldc + jr * nr;
-            if (rows == mr && columns == nr) {
-              kernels.micro(kc, a, b, target, ldc, add);
-              continue;
-            }
-            // Edge tile: the same kernel into a full-size buffer, then the valid part added in the
-            // same order, so edge elements round exactly like interior ones.
-            kernels.micro(kc, a, b, tile, nr, false);
-            for (int64_t r = 0; r < rows; ++r) {
-              float* row = target + r * ldc;
-              const float* sum = tile + r * nr;
-              if (add) {
-                for (int64_t j = 0; j < columns; ++j) row[j] += sum[j];
-              } else {
-                for (int64_t j = 0; j < columns; ++j) row[j] = sum[j];
-              }
-            }
+            run_tile(kernels, std::min<int64_t>(mr, m - ir * mr), columns, c + ir * mr * ldc + jr * nr, ldc, add, tile,
+                     [&](float* target, int64_t ld, bool sum_into) { kernels.micro(kc, a, b, target, ld, sum_into); });
           }
         }
       }
@@ -333,21 +344,10 @@ void gemm_indirect_b(const GemmKernels& kernels, int64_t m, int64_t n, int64_t k
         for (int64_t ir = ic; ir < ic_end; ++ir) {
           const float* a = packed_a + ir * mr * k + pc * mr;
           const int64_t rows = std::min<int64_t>(mr, m - ir * mr);
-          float* target = c + ir * mr * ldc + jr * nr;
-          if (rows == mr && columns == nr) {
-            kernels.micro_indirect(kc, a, columns_base, b_offsets + pc, target, ldc, add);
-            continue;
-          }
-          kernels.micro_indirect(kc, a, columns_base, b_offsets + pc, tile, nr, false);
-          for (int64_t r = 0; r < rows; ++r) {
-            float* row = target + r * ldc;
-            const float* sum = tile + r * nr;
-            if (add) {
-              for (int64_t j = 0; j < columns; ++j) row[j] += sum[j];
-            } else {
-              for (int64_t j = 0; j < columns; ++j) row[j] = sum[j];
-            }
-          }
+          run_tile(kernels, rows, columns, c + ir * mr * ldc + jr * nr, ldc, add, tile,
+                   [&](float* target, int64_t ld, bool sum_into) {
+                     kernels.micro_indirect(kc, a, columns_base, b_offsets + pc, target, ld, sum_into);
+                   });
         }
       }
     }
@@ -377,21 +377,10 @@ void gemm_indirect_a(const GemmKernels& kernels, int64_t row_begin, int64_t row_
           const int64_t rows = std::min<int64_t>(mr, ic_end - i);
           const float* a_rows[kMaxPanelWidth];
           for (int r = 0; r < mr; ++r) a_rows[r] = r < rows ? a + a_row_offsets[i + r] + pc : zeros;
-          float* target = c + i * ldc + jr * nr;
-          if (rows == mr && columns == nr) {
-            kernels.micro_rows(kc, a_rows, b, target, ldc, add);
-            continue;
-          }
-          kernels.micro_rows(kc, a_rows, b, tile, nr, false);
-          for (int64_t r = 0; r < rows; ++r) {
-            float* row = target + r * ldc;
-            const float* sum = tile + r * nr;
-            if (add) {
-              for (int64_t j = 0; j < columns; ++j) row[j] += sum[j];
-            } else {
-              for (int64_t j = 0; j < columns; ++j) row[j] = sum[j];
-            }
-          }
+          run_tile(kernels, rows, columns, c + i * ldc + jr * nr, ldc, add, tile,
+                   [&](float* target, int64_t ld, bool sum_into) {
+                     kernels.micro_rows(kc, a_rows, nullptr, b, target, ld, sum_into);
+                   });
         }
       }
     }
@@ -476,18 +465,20 @@ void gemm_packed_threaded(int64_t m, int64_t n, int64_t k, const float* packed_a
   });
 }
 
-void gemm_rows_threaded(int64_t m, int64_t n, int64_t k, const float* a, const int64_t* a_row_offsets,
-                        const float* packed_b, float* c, int64_t ldc) {
-  if (m <= 0 || n <= 0) return;
-  const GemmKernels& kernels = active_kernels();
-  const int64_t row_panels = (m + kernels.mr - 1) / kernels.mr;
-  const int64_t column_panels = (n + kernels.nr - 1) / kernels.nr;
+namespace {
+
+// Row and column chunks (of whole panels) for a product with an unpacked A: the grid of about
+// task_count blocks that reads the least, since every column chunk reads all of A's rows (unpacked,
+// so slower to stream than packed panels) and every row chunk all of B. For ResNet's 512-channel 7×7
+// layers at batch 8 that is 4 × 2 blocks, 25% faster than 1 × 8.
+struct ChunkGrid {
+  int64_t rows = 1;
+  int64_t columns = 1;
+};
+
+ChunkGrid least_read_grid(int64_t m, int64_t n, int64_t k, int64_t row_panels, int64_t column_panels) {
   const int64_t tasks = std::max<int64_t>(1, task_count(m, n, k));
-  // Whole-panel blocks in the grid that reads the least: every column chunk reads all of A's rows
-  // (unpacked, so slower to stream than packed panels) and every row chunk all of B. For ResNet's
-  // 512-channel 7×7 layers at batch 8 that is 4 × 2 blocks, 25% faster than 1 × 8.
-  int64_t row_chunks = 1;
-  int64_t column_chunks = 1;
+  ChunkGrid grid;
   double least = -1.0;
   for (int64_t rows = 1; rows <= std::min(row_panels, tasks); ++rows) {
     const int64_t columns = std::min(column_panels, (tasks + rows - 1) / rows);
@@ -495,20 +486,72 @@ void gemm_rows_threaded(int64_t m, int64_t n, int64_t k, const float* a, const i
         static_cast<double>(columns) * static_cast<double>(m) + static_cast<double>(rows) * static_cast<double>(n);
     if (least < 0.0 || read < least) {
       least = read;
-      row_chunks = rows;
-      column_chunks = columns;
+      grid = {rows, columns};
     }
   }
-  pool().run(row_chunks * column_chunks, [&](int64_t task, int) {
-    const int64_t rc = task / column_chunks;
-    const int64_t cc = task % column_chunks;
-    // Column panels [first, last) are B's panels from `first` on and C's columns from first·nr on.
-    const int64_t first = column_panels * cc / column_chunks;
-    const int64_t last = column_panels * (cc + 1) / column_chunks;
-    gemm_indirect_a(kernels, row_panels * rc / row_chunks * kernels.mr,
-                    std::min(m, row_panels * (rc + 1) / row_chunks * kernels.mr),
-                    std::min(n, last * kernels.nr) - first * kernels.nr, k, a, a_row_offsets,
-                    packed_b + first * kernels.nr * k, c + first * kernels.nr, ldc, false);
+  return grid;
+}
+
+// gemm_step_panels_threaded over rows [row_begin, row_end) (row_begin a multiple of mr) and column
+// panels [panel_begin, panel_end), on the calling thread.
+void gemm_step_panels(const GemmKernels& kernels, int64_t row_begin, int64_t row_end, int64_t n, int64_t blocks,
+                      const float* a, const int64_t* a_row_offsets, const StepPanel* panels, int64_t panel_begin,
+                      int64_t panel_end, float* c, int64_t ldc) {
+  const int mr = kernels.mr;
+  const int nr = kernels.nr;
+  for (int64_t jr = panel_begin; jr < panel_end; ++jr) {
+    if (panels[jr].steps > 0) continue;
+    // A sum of nothing.
+    const int64_t columns = std::min<int64_t>(nr, n - jr * nr);
+    for (int64_t i = row_begin; i < row_end; ++i) {
+      std::memset(c + i * ldc + jr * nr, 0, static_cast<size_t>(columns) * sizeof(float));
+    }
+  }
+  alignas(64) float tile[kMaxTile];
+  const int64_t mc_rows = std::max<int64_t>(1, kMcRows / mr) * mr;
+  for (int64_t block = 0; block < blocks; ++block) {
+    for (int64_t ic = row_begin; ic < row_end; ic += mc_rows) {
+      const int64_t ic_end = std::min(ic + mc_rows, row_end);
+      for (int64_t jr = panel_begin; jr < panel_end; ++jr) {
+        const StepPanel& panel = panels[jr];
+        const int64_t begin = block * panel.block_steps;
+        const int64_t kc = std::min(panel.block_steps, panel.steps - begin);
+        if (kc <= 0) continue;
+        const float* b = panel.b + begin * nr;
+        // Without a table, the block's steps are A's columns from `begin` on.
+        const int64_t* a_steps = panel.a_steps == nullptr ? nullptr : panel.a_steps + begin;
+        const int64_t a_begin = panel.a_steps == nullptr ? begin : 0;
+        const int64_t columns = std::min<int64_t>(nr, n - jr * nr);
+        for (int64_t i = ic; i < ic_end; i += mr) {
+          const int64_t rows = std::min<int64_t>(mr, ic_end - i);
+          // Rows past the end read row i again; the edge tile drops them.
+          const float* a_rows[kMaxPanelWidth];
+          for (int r = 0; r < mr; ++r) a_rows[r] = a + a_row_offsets[r < rows ? i + r : i] + a_begin;
+          run_tile(kernels, rows, columns, c + i * ldc + jr * nr, ldc, block > 0, tile,
+                   [&](float* target, int64_t ld, bool sum_into) {
+                     kernels.micro_rows(kc, a_rows, a_steps, b, target, ld, sum_into);
+                   });
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void gemm_step_panels_threaded(int64_t m, int64_t n, int64_t k, int64_t blocks, const float* a,
+                               const int64_t* a_row_offsets, const StepPanel* panels, float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  const GemmKernels& kernels = active_kernels();
+  const int64_t row_panels = (m + kernels.mr - 1) / kernels.mr;
+  const int64_t column_panels = (n + kernels.nr - 1) / kernels.nr;
+  const ChunkGrid grid = least_read_grid(m, n, k, row_panels, column_panels);
+  pool().run(grid.rows * grid.columns, [&](int64_t task, int) {
+    const int64_t rc = task / grid.columns;
+    const int64_t cc = task % grid.columns;
+    gemm_step_panels(kernels, row_panels * rc / grid.rows * kernels.mr,
+                     std::min(m, row_panels * (rc + 1) / grid.rows * kernels.mr), n, blocks, a, a_row_offsets, panels,
+                     column_panels * cc / grid.columns, column_panels * (cc + 1) / grid.columns, c, ldc);
   });
 }
 

@@ -41,8 +41,10 @@ struct GemmKernels {
   // (the im2col rows of a stride-1 convolution, read in place). Same sums in the same order as micro.
   void (*micro_indirect)(int64_t kc, const float* a, const float* b, const int64_t* b_offsets, float* c,
                          int64_t ldc, bool accumulate);
-  // The micro-kernel with an unpacked A whose row r is contiguous along k at a_rows[r] (mr rows).
-  void (*micro_rows)(int64_t kc, const float* const* a_rows, const float* b, float* c, int64_t ldc, bool accumulate);
+  // The micro-kernel with an unpacked A whose row r (mr rows) holds step kk at a_rows[r][kk], or with
+  // a_steps at a_rows[r][a_steps[kk]] (a product that skips some of A's columns).
+  void (*micro_rows)(int64_t kc, const float* const* a_rows, const int64_t* a_steps, const float* b, float* c,
+                     int64_t ldc, bool accumulate);
 };
 
 // Largest panel width of any variant (for stack buffers).
@@ -94,11 +96,24 @@ void gemm_indirect_a(const GemmKernels& kernels, int64_t row_begin, int64_t row_
                      const float* a, const int64_t* a_row_offsets, const float* packed_b, float* c, int64_t ldc,
                      bool accumulate);
 
-// C[m × n] = A·B by all threads (C overwritten), A unpacked as in gemm_indirect_a (all m rows),
-// B packed: for an A read once per call, such as a convolution's weights, where packing it costs
-// a pass over it. Bitwise equal to gemm_packed_threaded on packed A.
-void gemm_rows_threaded(int64_t m, int64_t n, int64_t k, const float* a, const int64_t* a_row_offsets,
-                        const float* packed_b, float* c, int64_t ldc);
+// One column panel of B for gemm_step_panels_threaded, with steps of its own: `steps` steps of nr
+// lanes packed at b (step s at b + s·nr), step s multiplying A's column a_steps[s] (without a table,
+// column s), summed in blocks of block_steps.
+struct StepPanel {
+  const float* b;
+  const int64_t* a_steps;
+  int64_t steps;
+  int64_t block_steps;
+};
+
+// C[m × n] = A·B by all threads (C overwritten), A unpacked as in gemm_indirect_a, and each column
+// panel of B with steps of its own (panels[j] for columns [j·nr, (j + 1)·nr)): for a convolution
+// whose panels skip the taps that read only padding. Each panel's steps are summed block by block,
+// block b over steps [b·block_steps, (b + 1)·block_steps) for b < `blocks`, each block from zero and
+// then added to C in order; columns of a panel without steps come out zero. k (A's columns, used to
+// split the work) does not change the sums: they are bitwise independent of the thread count.
+void gemm_step_panels_threaded(int64_t m, int64_t n, int64_t k, int64_t blocks, const float* a,
+                               const int64_t* a_row_offsets, const StepPanel* panels, float* c, int64_t ldc);
 
 // A strided operand: element (i, j) at data[i·row_stride + j·column_stride].
 struct MatrixView {

@@ -121,9 +121,11 @@ void micro_4x24_indirect(int64_t kc, const float* a, const float* b, const int64
   store(c + 3 * ldc, c30, c31, c32);
 }
 
-// micro_4x24 with A read in place: row r contiguous along k at a_rows[r].
-void micro_4x24_rows(int64_t kc, const float* const* a_rows, const float* b, float* c, int64_t ldc,
-                     bool accumulate) {
+// micro_4x24 with A read in place: step kk of row r at a_rows[r][kk], or with kSteps at
+// a_rows[r][a_steps[kk]].
+template <bool kSteps>
+void micro_4x24_rows_of(int64_t kc, const float* const* a_rows, const int64_t* a_steps, const float* b, float* c,
+                        int64_t ldc, bool accumulate) {
   const float* a0 = a_rows[0];
   const float* a1 = a_rows[1];
   const float* a2 = a_rows[2];
@@ -134,22 +136,23 @@ void micro_4x24_rows(int64_t kc, const float* const* a_rows, const float* b, flo
   __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c32 = _mm256_setzero_ps();
 #pragma GCC unroll 4
   for (int64_t kk = 0; kk < kc; ++kk) {
+    const int64_t step = kSteps ? a_steps[kk] : kk;
     const __m256 b0 = _mm256_loadu_ps(b);
     const __m256 b1 = _mm256_loadu_ps(b + 8);
     const __m256 b2 = _mm256_loadu_ps(b + 16);
-    __m256 av = _mm256_broadcast_ss(a0 + kk);
+    __m256 av = _mm256_broadcast_ss(a0 + step);
     c00 = _mm256_fmadd_ps(av, b0, c00);
     c01 = _mm256_fmadd_ps(av, b1, c01);
     c02 = _mm256_fmadd_ps(av, b2, c02);
-    av = _mm256_broadcast_ss(a1 + kk);
+    av = _mm256_broadcast_ss(a1 + step);
     c10 = _mm256_fmadd_ps(av, b0, c10);
     c11 = _mm256_fmadd_ps(av, b1, c11);
     c12 = _mm256_fmadd_ps(av, b2, c12);
-    av = _mm256_broadcast_ss(a2 + kk);
+    av = _mm256_broadcast_ss(a2 + step);
     c20 = _mm256_fmadd_ps(av, b0, c20);
     c21 = _mm256_fmadd_ps(av, b1, c21);
     c22 = _mm256_fmadd_ps(av, b2, c22);
-    av = _mm256_broadcast_ss(a3 + kk);
+    av = _mm256_broadcast_ss(a3 + step);
     c30 = _mm256_fmadd_ps(av, b0, c30);
     c31 = _mm256_fmadd_ps(av, b1, c31);
     c32 = _mm256_fmadd_ps(av, b2, c32);
@@ -169,6 +172,15 @@ void micro_4x24_rows(int64_t kc, const float* const* a_rows, const float* b, flo
   store(c + ldc, c10, c11, c12);
   store(c + 2 * ldc, c20, c21, c22);
   store(c + 3 * ldc, c30, c31, c32);
+}
+
+void micro_4x24_rows(int64_t kc, const float* const* a_rows, const int64_t* a_steps, const float* b, float* c,
+                     int64_t ldc, bool accumulate) {
+  if (a_steps == nullptr) {
+    micro_4x24_rows_of<false>(kc, a_rows, nullptr, b, c, ldc, accumulate);
+  } else {
+    micro_4x24_rows_of<true>(kc, a_rows, a_steps, b, c, ldc, accumulate);
+  }
 }
 
 // Lane masks for masked loads and stores: mask_of(n) enables the first n of 8 lanes.

@@ -100,9 +100,11 @@ void micro_8x32_indirect(int64_t kc, const float* a, const float* b, const int64
   }
 }
 
-// micro_8x32 with A read in place: row r contiguous along k at a_rows[r].
-void micro_8x32_rows(int64_t kc, const float* const* a_rows, const float* b, float* c, int64_t ldc,
-                     bool accumulate) {
+// micro_8x32 with A read in place: step kk of row r at a_rows[r][kk], or with kSteps at
+// a_rows[r][a_steps[kk]].
+template <bool kSteps>
+void micro_8x32_rows_of(int64_t kc, const float* const* a_rows, const int64_t* a_steps, const float* b, float* c,
+                        int64_t ldc, bool accumulate) {
   const float* rows[kRows];
   for (int r = 0; r < kRows; ++r) rows[r] = a_rows[r];
   __m512 low[kRows];
@@ -117,7 +119,7 @@ void micro_8x32_rows(int64_t kc, const float* const* a_rows, const float* b, flo
     const __m512 b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 8
     for (int r = 0; r < kRows; ++r) {
-      const __m512 av = _mm512_set1_ps(rows[r][kk]);
+      const __m512 av = _mm512_set1_ps(rows[r][kSteps ? a_steps[kk] : kk]);
       low[r] = _mm512_fmadd_ps(av, b0, low[r]);
       high[r] = _mm512_fmadd_ps(av, b1, high[r]);
     }
@@ -134,6 +136,15 @@ void micro_8x32_rows(int64_t kc, const float* const* a_rows, const float* b, flo
     }
     _mm512_storeu_ps(out, v0);
     _mm512_storeu_ps(out + 16, v1);
+  }
+}
+
+void micro_8x32_rows(int64_t kc, const float* const* a_rows, const int64_t* a_steps, const float* b, float* c,
+                     int64_t ldc, bool accumulate) {
+  if (a_steps == nullptr) {
+    micro_8x32_rows_of<false>(kc, a_rows, nullptr, b, c, ldc, accumulate);
+  } else {
+    micro_8x32_rows_of<true>(kc, a_rows, a_steps, b, c, ldc, accumulate);
   }
 }
 

@@ -635,6 +635,51 @@ export const convCases: readonly { name: string; geometry: Conv2dGeometry }[] = 
     }),
   },
   {
+    // The native forward that skips the taps reading only padding (small outputs, too few output
+    // channels for Winograd): 37 samples, so a panel's 32 columns span two positions (their taps
+    // joined); 64 channels, so the last block of 28 channels is short. Its input gradient (24 to
+    // 64 channels) skips too.
+    name: 'padding-skipping shape: 64 to 24 channels, 4x4, batch 37',
+    geometry: convGeometry({
+      batch: 37,
+      inChannels: 64,
+      inHeight: 4,
+      inWidth: 4,
+      outChannels: 24,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
+    // The padding-skipping forward with stride 2 (16% of the products on padding) and 5×5 taps.
+    name: 'padding-skipping shape: 40 to 24 channels, 8x7 to 4x4 (5x5 stride 2), batch 3',
+    geometry: convGeometry({
+      batch: 3,
+      inChannels: 40,
+      inHeight: 8,
+      inWidth: 7,
+      outChannels: 24,
+      kernel: [5, 5],
+      stride: [2, 2],
+      pad: [2, 2],
+    }),
+  },
+  {
+    // Padding past the kernel's reach: a row of outputs reads no input at all (panels without
+    // steps), with dilated taps.
+    name: 'padding-skipping shape: 24 to 16 channels, 1x2 padded by 4, dilation 2, batch 5',
+    geometry: convGeometry({
+      batch: 5,
+      inChannels: 24,
+      inHeight: 1,
+      inWidth: 2,
+      outChannels: 16,
+      kernel: [3, 3],
+      pad: [4, 4],
+      dilation: [2, 2],
+    }),
+  },
+  {
     name: 'seed layer 3: 32 to 64, 14x14',
     geometry: convGeometry({
       batch: 1,
