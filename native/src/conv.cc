@@ -635,7 +635,8 @@ uint64_t reading_taps(const ConvGeometry& g, int64_t p) {
 // taps t its columns read (masks[j]), as steps c·|masks[j]| + (t's place among them), step tables
 // mapping them to weight columns c·taps + t. Both sum blocks of whole channels (as many as fill
 // kc_max steps with every tap), and a tap a column does not read adds zero, so a column's blocks, and
-// its bits, do not depend on the taps its panel adds nor on the layout: not on the batch.
+// its bits, do not depend on the taps its panel adds nor on the layout: not on the batch (unless a
+// weight is infinite: times the padding's zero it gives NaN in the plain layout only).
 struct BatchedPanels {
   bool skipping = false;
   std::vector<int64_t> order;                     // order[q]: the q-th position of the skipping layout
