@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "scratch.h"
 #include "thread_pool.h"
@@ -546,12 +547,21 @@ void gemm_step_panels_threaded(int64_t m, int64_t n, int64_t k, int64_t blocks, 
   const int64_t row_panels = (m + kernels.mr - 1) / kernels.mr;
   const int64_t column_panels = (n + kernels.nr - 1) / kernels.nr;
   const ChunkGrid grid = least_read_grid(m, n, k, row_panels, column_panels);
+  // Column chunks of about equal steps rather than equal panels: panels that skip steps cost less.
+  std::vector<int64_t> bounds(static_cast<size_t>(grid.columns + 1), column_panels);
+  int64_t total = 0;
+  for (int64_t j = 0; j < column_panels; ++j) total += panels[j].steps + 1;
+  bounds[0] = 0;
+  for (int64_t j = 0, sum = 0, chunk = 1; j < column_panels && chunk < grid.columns; ++j) {
+    sum += panels[j].steps + 1;
+    while (chunk < grid.columns && sum * grid.columns >= total * chunk) bounds[chunk++] = j + 1;
+  }
   pool().run(grid.rows * grid.columns, [&](int64_t task, int) {
     const int64_t rc = task / grid.columns;
     const int64_t cc = task % grid.columns;
     gemm_step_panels(kernels, row_panels * rc / grid.rows * kernels.mr,
                      std::min(m, row_panels * (rc + 1) / grid.rows * kernels.mr), n, blocks, a, a_row_offsets, panels,
-                     column_panels * cc / grid.columns, column_panels * (cc + 1) / grid.columns, c, ldc);
+                     bounds[cc], bounds[cc + 1], c, ldc);
   });
 }
 
