@@ -900,6 +900,121 @@ bool backward_weight_batched(const float* x, const float* grad_out, float* grad_
   return true;
 }
 
+// Whether the weight gradient of a small-output convolution skips the products of taps that read
+// only padding (backward_weight_skipping): where a quarter of its products or more would multiply
+// padding (3×3 at 4²: 31%, where Winograd's weight gradient spends as long on its transforms and 16
+// sums as on its products), the taps fit a mask, and the operands fit kWeightSkipBudgetFloats.
+constexpr int64_t kWeightSkipBudgetFloats = 8 << 20;
+
+int64_t padded_channels(const ConvGeometry& g, int nr) { return ceil_div(g.in_channels, nr) * nr; }
+
+bool weight_skip_applies(const ConvGeometry& g, int nr) {
+  const int64_t taps = g.kernel_height * g.kernel_width;
+  const int64_t positions = g.out_height * g.out_width;
+  if (taps > 64 || positions > kBatchedWeightGradientPositions) return false;
+  int64_t reading = 0;
+  for (int64_t p = 0; p < positions; ++p) reading += __builtin_popcountll(reading_taps(g, p));
+  const int64_t floats = g.batch * padded_channels(g, nr) * (padded_plane_floats(g) + reading);
+  return 4 * (positions * taps - reading) >= positions * taps && floats <= kWeightSkipBudgetFloats;
+}
+
+// Weight gradient of a small-output convolution that skips the taps reading only padding:
+// gradW'[co][t·C' + c] = Σ over the (n, p) whose position p reads tap t of gradOut[n][co][p] ·
+// x_padded[n][c][p's window + t], one product (gemm_step_panels_threaded) whose column panels each
+// hold one tap for nr input channels (C' = in_channels rounded up to whole panels) and only that
+// tap's (n, p) as steps. gradOut is read in place through the step tables (step (n, p) at
+// n·Cout·P + p of row co·P); the input is copied once with its channels innermost, so that a step
+// of a panel is nr contiguous floats. gradW' is then written back transposed.
+bool backward_weight_skipping(const float* x, const float* grad_out, float* grad_weight, const ConvGeometry& g) {
+  const GemmKernels& kernels = active_kernels();
+  const int nr = kernels.nr;
+  const int64_t taps = g.kernel_height * g.kernel_width;
+  const int64_t positions = g.out_height * g.out_width;
+  const int64_t channels = padded_channels(g, nr);
+  const int64_t padded_width = padded_plane_width(g);
+  const int64_t padded_height = padded_plane_height(g);
+  const int64_t padded_plane = padded_height * padded_width;
+  const int64_t plane = g.in_height * g.in_width;
+  const int64_t width = taps * channels;  // gradW' columns
+  const int64_t panels_per_tap = channels / nr;
+  // The steps of each tap: the (n, p) that read it, as offsets into gradOut, and where each reads
+  // the transposed input (its window's corner).
+  std::vector<std::vector<int64_t>> steps(static_cast<size_t>(taps));
+  std::vector<std::vector<int64_t>> corners(static_cast<size_t>(taps));
+  for (int64_t n = 0; n < g.batch; ++n) {
+    for (int64_t p = 0; p < positions; ++p) {
+      const uint64_t reads = reading_taps(g, p);
+      const int64_t at = (p / g.out_width) * g.stride_height * padded_width + (p % g.out_width) * g.stride_width;
+      for (int64_t tap = 0; tap < taps; ++tap) {
+        if (((reads >> tap) & 1) == 0) continue;
+        steps[tap].push_back(n * g.out_channels * positions + p);
+        corners[tap].push_back(n * padded_plane + at);
+      }
+    }
+  }
+  int64_t step_floats = 0;
+  int64_t most_steps = 0;
+  for (int64_t tap = 0; tap < taps; ++tap) {
+    step_floats += static_cast<int64_t>(steps[tap].size()) * channels;
+    most_steps = std::max<int64_t>(most_steps, static_cast<int64_t>(steps[tap].size()));
+  }
+  float* transposed = scratch(ScratchSlot::kPaddedPlanes, 0, static_cast<size_t>(g.batch * padded_plane * channels));
+  float* columns = scratch(ScratchSlot::kBatchColumns, 0, static_cast<size_t>(step_floats));
+  float* product = scratch(ScratchSlot::kBatchProducts, 0, static_cast<size_t>(g.out_channels * width));
+  auto* rows = reinterpret_cast<int64_t*>(scratch(ScratchSlot::kOffsets, 0, static_cast<size_t>(2 * g.out_channels)));
+  if (transposed == nullptr || columns == nullptr || product == nullptr || rows == nullptr) return false;
+  for (int64_t co = 0; co < g.out_channels; ++co) rows[co] = co * positions;
+  // x_padded[n][y][x][c], zeros in the padding and past in_channels.
+  pool().run(g.batch, [&](int64_t n, int) {
+    float* to = transposed + n * padded_plane * channels;
+    zero_floats(to, padded_plane * channels);
+    for (int64_t c = 0; c < g.in_channels; ++c) {
+      const float* from = x + (n * g.in_channels + c) * plane;
+      for (int64_t iy = 0; iy < g.in_height; ++iy) {
+        const int64_t y = iy + g.pad_top;
+        if (y >= padded_height) break;
+        for (int64_t ix = 0; ix < g.in_width && ix + g.pad_left < padded_width; ++ix) {
+          to[(y * padded_width + ix + g.pad_left) * channels + c] = from[iy * g.in_width + ix];
+        }
+      }
+    }
+  });
+  // Panel (tap, group) holds, for each of the tap's steps, input channels [group·nr, (group + 1)·nr).
+  std::vector<StepPanel> panels(static_cast<size_t>(taps * panels_per_tap));
+  std::vector<float*> panel_columns(panels.size());
+  float* b = columns;
+  for (int64_t tap = 0; tap < taps; ++tap) {
+    const int64_t count = static_cast<int64_t>(steps[tap].size());
+    for (int64_t group = 0; group < panels_per_tap; ++group) {
+      const size_t j = static_cast<size_t>(tap * panels_per_tap + group);
+      panels[j] = {b, steps[tap].data(), count, kernels.kc_max};
+      panel_columns[j] = b;
+      b += count * nr;
+    }
+  }
+  pool().run(static_cast<int64_t>(panels.size()), [&](int64_t j, int) {
+    const int64_t tap = j / panels_per_tap;
+    const int64_t group = j % panels_per_tap;
+    const int64_t offset = (tap / g.kernel_width) * g.dilation_height * padded_width +
+                           (tap % g.kernel_width) * g.dilation_width;
+    const std::vector<int64_t>& from = corners[tap];
+    float* to = panel_columns[j];
+    for (size_t s = 0; s < from.size(); ++s) {
+      copy_floats(transposed + (from[s] + offset) * channels + group * nr, to + s * nr, nr);
+    }
+  });
+  gemm_step_panels_threaded(g.out_channels, width, g.batch * positions, ceil_div(most_steps, kernels.kc_max),
+                            grad_out, rows, panels.data(), product, width);
+  pool().run(g.out_channels, [&](int64_t co, int) {
+    const float* from = product + co * width;
+    float* to = grad_weight + co * g.in_channels * taps;
+    for (int64_t c = 0; c < g.in_channels; ++c) {
+      for (int64_t tap = 0; tap < taps; ++tap) to[c * taps + tap] = from[tap * channels + c];
+    }
+  });
+  return true;
+}
+
 // Convolutions whose im2col has few rows (k = in_channels · taps: a network's first layer, 9 for one
 // grey channel and 3×3 kernels) computed as stencils over the grid's window instead of GEMMs. A
 // GEMM of depth 9 spends as long storing each 8×32 tile as multiplying into it, and writes its
@@ -1776,6 +1891,9 @@ bool conv2d_backward_input(const float* grad_out, const float* weight, float* gr
 bool conv2d_backward_weight(const float* x, const float* grad_out, float* grad_weight, const ConvGeometry& g) {
   const bool empty = g.batch == 0 || g.out_height == 0 || g.out_width == 0 || g.in_channels == 0 ||
                      g.out_channels == 0 || g.kernel_height == 0 || g.kernel_width == 0;
+  if (!empty && weight_skip_applies(g, active_kernels().nr)) {
+    return backward_weight_skipping(x, grad_out, grad_weight, g);
+  }
   if (!empty && winograd_weight_gradient_applies(g)) return winograd_weight_gradient(x, grad_out, grad_weight, g);
   // Strided ones up to 7² outputs too: 256 → 512 to 4² at batch 32, 8.9 → 3.2 ms (4.3 ms in a
   // ResNet-18 training step, from 8.7); to 7² at batch 8, 4.8 → 2.4 ms (the generic path's
