@@ -640,6 +640,7 @@ uint64_t reading_taps(const ConvGeometry& g, int64_t p) {
 struct BatchedPanels {
   bool skipping = false;
   std::vector<int64_t> order;                     // order[q]: the q-th position of the skipping layout
+  std::vector<int64_t> rank;                      // rank[order[q]] = q
   std::vector<uint64_t> reads;                    // reads[p]: the taps position p reads
   std::vector<int64_t> sources;                   // per column: where it reads tap (0, 0) (skip_columns)
   std::vector<uint64_t> masks;                    // per panel
@@ -707,6 +708,8 @@ void plan_batched_panels(const ConvGeometry& g, const WeightView& view, int64_t 
     }
     std::stable_sort(plan->order.begin(), plan->order.end(),
                      [&](int64_t a, int64_t b) { return plan->reads[a] < plan->reads[b]; });
+    plan->rank.resize(static_cast<size_t>(positions));
+    for (int64_t q = 0; q < positions; ++q) plan->rank[plan->order[q]] = q;
     plan->channels_per_block = std::max<int64_t>(1, kc_max / taps);
     plan->blocks = ceil_div(g.in_channels, plan->channels_per_block);
   }
@@ -826,15 +829,12 @@ bool forward_batched(const float* x, const float* weight, const WeightView& view
   }
   for (int64_t co = 0; co < g.out_channels; ++co) weight_rows[co] = co * view.row_stride;
   BatchedPanels plan;
-  // rank[p]: where position p's columns sit in the skipping layout.
-  std::vector<int64_t> rank(static_cast<size_t>(positions));
   for (int64_t first = 0; first < g.batch; first += block) {
     const int64_t samples = std::min(block, g.batch - first);
     const int64_t row_length = samples * positions;
     plan_batched_panels(g, view, samples, kernels.nr, kernels.kc_max, columns, &plan);
     const bool skipping = plan.skipping;
     if (skipping) {
-      for (int64_t q = 0; q < positions; ++q) rank[plan.order[q]] = q;
       skip_columns(x, g, first, samples, kernels.nr, plan);
     } else if (!batched_columns(x, g, first, samples, kernels.nr, columns)) {
       return false;
@@ -852,7 +852,7 @@ bool forward_batched(const float* x, const float* weight, const WeightView& view
         for (int64_t n = 0; n < samples; ++n) {
           const float* from = product + co * row_length + n * positions;
           if (skipping) {
-            for (int64_t p = 0; p < positions; ++p) gathered[p] = product[co * row_length + rank[p] * samples + n];
+            for (int64_t p = 0; p < positions; ++p) gathered[p] = product[co * row_length + plan.rank[p] * samples + n];
             from = gathered;
           }
           const int64_t at = ((first + n) * g.out_channels + co) * positions;
@@ -941,12 +941,13 @@ bool backward_weight_skipping(const float* x, const float* grad_out, float* grad
   // the transposed input (its window's corner).
   std::vector<std::vector<int64_t>> steps(static_cast<size_t>(taps));
   std::vector<std::vector<int64_t>> corners(static_cast<size_t>(taps));
+  std::vector<uint64_t> reads(static_cast<size_t>(positions));
+  for (int64_t p = 0; p < positions; ++p) reads[p] = reading_taps(g, p);
   for (int64_t n = 0; n < g.batch; ++n) {
     for (int64_t p = 0; p < positions; ++p) {
-      const uint64_t reads = reading_taps(g, p);
       const int64_t at = (p / g.out_width) * g.stride_height * padded_width + (p % g.out_width) * g.stride_width;
       for (int64_t tap = 0; tap < taps; ++tap) {
-        if (((reads >> tap) & 1) == 0) continue;
+        if (((reads[p] >> tap) & 1) == 0) continue;
         steps[tap].push_back(n * g.out_channels * positions + p);
         corners[tap].push_back(n * padded_plane + at);
       }
