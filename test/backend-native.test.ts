@@ -264,6 +264,39 @@ test('the Winograd weight gradient agrees with the direct one and the reference'
   }
 });
 
+test('the Winograd weight gradient has the same bits on every thread count', (t) => {
+  const backend = nativeOrSkip(t);
+  if (backend === null) return;
+  // One, two and four threads each make their own transform rows (all four, two, or one); three and
+  // five share each block. Two shapes of several blocks, one of a single block.
+  const shapes = [
+    { batch: 4, inChannels: 32, inHeight: 28, inWidth: 27, outChannels: 40 },
+    { batch: 3, inChannels: 200, inHeight: 9, inWidth: 7, outChannels: 192 },
+    { batch: 2, inChannels: 64, inHeight: 6, inWidth: 5, outChannels: 96 },
+  ];
+  for (const [index, shape] of shapes.entries()) {
+    const g = convGeometry({ ...shape, kernel: [3, 3], pad: [1, 1] });
+    const x = randomArray('float32', g.batch * g.inChannels * g.inHeight * g.inWidth, 40 + index);
+    const gradOut = randomArray('float32', g.batch * g.outChannels * g.outHeight * g.outWidth, 50 + index);
+    const run = (threads: number) =>
+      withThreads(threads, () => {
+        const gradWeight = new Float32Array(g.outChannels * g.inChannels * 9);
+        backend.conv2dBackwardWeight(x, gradOut, gradWeight, g);
+        return gradWeight;
+      });
+    const single = run(1);
+    const expected = new Float32Array(g.outChannels * g.inChannels * 9);
+    referenceBackend.conv2dBackwardWeight(x, gradOut, expected, g);
+    const name = `${g.inChannels}→${g.outChannels} ${g.inHeight}×${g.inWidth}`;
+    assertClose(single, expected, reassociated(g.batch * g.outHeight * g.outWidth), `${name}, 1 thread`);
+    for (const threads of [2, 3, 4, 5]) {
+      const result = run(threads);
+      const differs = result.findIndex((value, i) => !Object.is(value, single[i]));
+      assert.equal(differs, -1, `${name}: ${threads} threads differ from 1 at ${differs}`);
+    }
+  }
+});
+
 test('the package exports the thread and Winograd switches', async (t) => {
   if (nativeOrSkip(t) === null) return;
   const tensile = await import('../src/index.js');

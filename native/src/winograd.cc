@@ -51,6 +51,9 @@ namespace {
 
 // Transform positions of F(2×2, 3×3) (the weight gradient, and forward tiles of 2).
 constexpr int kPositions = 16;
+// A set of F(2×2, 3×3) transform rows as a mask: bit a stands for ξ = 4a .. 4a + 3 (row a of Bᵀ·d·B
+// or of A·dY·Aᵀ). The weight gradient's threads each make the rows of their own ξ.
+constexpr int kAllTransformRows = 0b1111;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -291,13 +294,18 @@ void fill_strips(const float* plane_of_sample0, int64_t sample_stride, int64_t h
 
 // One vector of lanes (as many as Lanes holds) of transform_input_lanes: lane k's patch row r reads
 // (d0, d1, d2, d3) = floats 2k + (0, 1, 2, 3) of strip r, the even and odd floats of two vectors.
-template <typename Lanes, typename Indices>
+// Only the transform rows in kRows (bit a: ξ = 4a .. 4a + 3) are written, and only the patch rows
+// they need are read: each is the same expression whichever others are made.
+template <int kRows, typename Lanes, typename Indices>
 __attribute__((always_inline)) inline void transform_input_vector(const float* strips, int64_t strip, int64_t v_stride,
                                                                   const Indices& evens, const Indices& odds,
                                                                   float* to) {
   constexpr int width = sizeof(Lanes) / sizeof(float);
+  // Bᵀ row 0 reads patch rows 0 and 2, row 1 rows 1 and 2, row 2 rows 1 and 2, row 3 rows 1 and 3.
+  constexpr int kReads = ((kRows & 1) ? 0b0101 : 0) | ((kRows & 6) ? 0b0110 : 0) | ((kRows & 8) ? 0b1010 : 0);
   Lanes rows[4][4];
   for (int r = 0; r < 4; ++r) {
+    if (((kReads >> r) & 1) == 0) continue;
     const float* from = strips + r * strip;
     const Lanes low = load<Lanes>(from);
     const Lanes high = load<Lanes>(from + width);
@@ -315,29 +323,51 @@ __attribute__((always_inline)) inline void transform_input_vector(const float* s
   }
   // Bᵀ down the columns: rows [a − c, b + c, c − b, b − d].
   for (int j = 0; j < 4; ++j) {
-    store<Lanes>(to + (0 * 4 + j) * v_stride, rows[0][j] - rows[2][j]);
-    store<Lanes>(to + (1 * 4 + j) * v_stride, rows[1][j] + rows[2][j]);
-    store<Lanes>(to + (2 * 4 + j) * v_stride, rows[2][j] - rows[1][j]);
-    store<Lanes>(to + (3 * 4 + j) * v_stride, rows[1][j] - rows[3][j]);
+    if (kRows & 1) store<Lanes>(to + (0 * 4 + j) * v_stride, rows[0][j] - rows[2][j]);
+    if (kRows & 2) store<Lanes>(to + (1 * 4 + j) * v_stride, rows[1][j] + rows[2][j]);
+    if (kRows & 4) store<Lanes>(to + (2 * 4 + j) * v_stride, rows[2][j] - rows[1][j]);
+    if (kRows & 8) store<Lanes>(to + (3 * 4 + j) * v_stride, rows[1][j] - rows[3][j]);
   }
 }
 
-// V[ξ] lanes [first, first + count) of input channel i from the strips (count a multiple of 8);
-// Bᵀ·d·B with Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]. Values go to to[ξ·v_stride + k − first].
-// Sixteen lanes at a time (one AVX-512 register each), then eight.
-TENSILE_VECTOR_CLONES
-void transform_input_lanes(const float* strips, int64_t strip, int64_t first, int64_t count, int64_t v_stride,
-                           float* to) {
+template <int kRows>
+__attribute__((always_inline)) inline void transform_input_lanes_of(const float* strips, int64_t strip, int64_t first,
+                                                                    int64_t count, int64_t v_stride, float* to) {
   const Indices16 evens16 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
   const Indices16 odds16 = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
   const Indices8 evens8 = {0, 2, 4, 6, 8, 10, 12, 14};
   const Indices8 odds8 = {1, 3, 5, 7, 9, 11, 13, 15};
   int64_t k = 0;
   for (; k + 16 <= count; k += 16) {
-    transform_input_vector<Lanes16>(strips + 2 * (first + k), strip, v_stride, evens16, odds16, to + k);
+    transform_input_vector<kRows, Lanes16>(strips + 2 * (first + k), strip, v_stride, evens16, odds16, to + k);
   }
   for (; k < count; k += 8) {
-    transform_input_vector<Lanes8>(strips + 2 * (first + k), strip, v_stride, evens8, odds8, to + k);
+    transform_input_vector<kRows, Lanes8>(strips + 2 * (first + k), strip, v_stride, evens8, odds8, to + k);
+  }
+}
+
+// V[ξ] lanes [first, first + count) of input channel i from the strips (count a multiple of 8);
+// Bᵀ·d·B with Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]. Values go to to[ξ·v_stride + k − first],
+// for the ξ of the transform rows in `rows` (see kAllTransformRows; a mask the weight gradient's
+// threads never use makes all four). Sixteen lanes at a time (one AVX-512 register each), then eight.
+TENSILE_VECTOR_CLONES
+void transform_input_lanes(const float* strips, int64_t strip, int64_t first, int64_t count, int64_t v_stride,
+                           float* to, int rows) {
+  switch (rows) {
+    case 0b0011:
+      return transform_input_lanes_of<0b0011>(strips, strip, first, count, v_stride, to);
+    case 0b1100:
+      return transform_input_lanes_of<0b1100>(strips, strip, first, count, v_stride, to);
+    case 0b0001:
+      return transform_input_lanes_of<0b0001>(strips, strip, first, count, v_stride, to);
+    case 0b0010:
+      return transform_input_lanes_of<0b0010>(strips, strip, first, count, v_stride, to);
+    case 0b0100:
+      return transform_input_lanes_of<0b0100>(strips, strip, first, count, v_stride, to);
+    case 0b1000:
+      return transform_input_lanes_of<0b1000>(strips, strip, first, count, v_stride, to);
+    default:
+      return transform_input_lanes_of<0b1111>(strips, strip, first, count, v_stride, to);
   }
 }
 
@@ -415,7 +445,8 @@ void transform_input_lanes4(const float* strips, int64_t strip, int64_t first, i
 // V[ξ] of one block, every input channel, as packed B operands: panels of nr lanes, each spanning
 // every input channel (lane k of channel i at (k / nr)·in_channels·nr + i·nr + k % nr).
 void transform_input_block(const float* x, const ConvGeometry& g, const Plan& plan, int nr, int64_t row_begin,
-                           int64_t row_end, int64_t channel_begin, int64_t channel_end, float* strips, float* v) {
+                           int64_t row_end, int64_t channel_begin, int64_t channel_end, float* strips, float* v,
+                           int rows = kAllTransformRows) {
   const int64_t plane = g.in_height * g.in_width;
   for (int64_t i = channel_begin; i < channel_end; ++i) {
     fill_strips(x + i * plane, g.in_channels * plane, g.in_height, g.in_width, plan, row_begin, row_end,
@@ -425,7 +456,7 @@ void transform_input_block(const float* x, const ConvGeometry& g, const Plan& pl
       if (plan.tile == 4) {
         transform_input_lanes4(strips, plan.strip, first, nr, plan.v_stride, to);
       } else {
-        transform_input_lanes(strips, plan.strip, first, nr, plan.v_stride, to);
+        transform_input_lanes(strips, plan.strip, first, nr, plan.v_stride, to, rows);
       }
     }
   }
@@ -791,7 +822,7 @@ bool shared_blocks(const float* x, const ConvGeometry& g, const Plan& plan, cons
 
 // One vector of lanes of transform_gradient_lanes: lane k's tile is [a, b; c, d] with a, b the
 // floats 2k, 2k + 1 of the top strip and c, d those of the bottom strip.
-template <typename Lanes, typename Indices>
+template <int kRows, typename Lanes, typename Indices>
 __attribute__((always_inline)) inline void transform_gradient_vector(const float* top, const float* bottom,
                                                                      int64_t m_stride, const Indices& evens,
                                                                      const Indices& odds, float* to) {
@@ -805,6 +836,7 @@ __attribute__((always_inline)) inline void transform_gradient_vector(const float
   // [p, p + q, p − q, −q].
   const Lanes rows[4][2] = {{a, b}, {a + c, b + d}, {a - c, b - d}, {-c, -d}};
   for (int r = 0; r < 4; ++r) {
+    if (((kRows >> r) & 1) == 0) continue;
     const Lanes p = rows[r][0], q = rows[r][1];
     store<Lanes>(to + (r * 4 + 0) * m_stride, p);
     store<Lanes>(to + (r * 4 + 1) * m_stride, p + q);
@@ -813,21 +845,44 @@ __attribute__((always_inline)) inline void transform_gradient_vector(const float
   }
 }
 
-// The output gradient's tiles of one output channel as M'[ξ] = A·dY·Aᵀ (the transpose of the output
-// transform), plain rows of `lanes` floats (a multiple of 8) per ξ at to + ξ·m_stride, with
-// A = [1 0; 1 1; 1 −1; 0 −1]. Sixteen lanes at a time, then eight.
-TENSILE_VECTOR_CLONES
-void transform_gradient_lanes(const float* top, const float* bottom, int64_t lanes, int64_t m_stride, float* to) {
+template <int kRows>
+__attribute__((always_inline)) inline void transform_gradient_lanes_of(const float* top, const float* bottom,
+                                                                       int64_t lanes, int64_t m_stride, float* to) {
   const Indices16 evens16 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
   const Indices16 odds16 = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
   const Indices8 evens8 = {0, 2, 4, 6, 8, 10, 12, 14};
   const Indices8 odds8 = {1, 3, 5, 7, 9, 11, 13, 15};
   int64_t k = 0;
   for (; k + 16 <= lanes; k += 16) {
-    transform_gradient_vector<Lanes16>(top + 2 * k, bottom + 2 * k, m_stride, evens16, odds16, to + k);
+    transform_gradient_vector<kRows, Lanes16>(top + 2 * k, bottom + 2 * k, m_stride, evens16, odds16, to + k);
   }
   for (; k < lanes; k += 8) {
-    transform_gradient_vector<Lanes8>(top + 2 * k, bottom + 2 * k, m_stride, evens8, odds8, to + k);
+    transform_gradient_vector<kRows, Lanes8>(top + 2 * k, bottom + 2 * k, m_stride, evens8, odds8, to + k);
+  }
+}
+
+// The output gradient's tiles of one output channel as M'[ξ] = A·dY·Aᵀ (the transpose of the output
+// transform), plain rows of `lanes` floats (a multiple of 8) per ξ at to + ξ·m_stride, with
+// A = [1 0; 1 1; 1 −1; 0 −1], for the ξ of the transform rows in `rows` (as transform_input_lanes).
+// Sixteen lanes at a time, then eight.
+TENSILE_VECTOR_CLONES
+void transform_gradient_lanes(const float* top, const float* bottom, int64_t lanes, int64_t m_stride, float* to,
+                              int rows) {
+  switch (rows) {
+    case 0b0011:
+      return transform_gradient_lanes_of<0b0011>(top, bottom, lanes, m_stride, to);
+    case 0b1100:
+      return transform_gradient_lanes_of<0b1100>(top, bottom, lanes, m_stride, to);
+    case 0b0001:
+      return transform_gradient_lanes_of<0b0001>(top, bottom, lanes, m_stride, to);
+    case 0b0010:
+      return transform_gradient_lanes_of<0b0010>(top, bottom, lanes, m_stride, to);
+    case 0b0100:
+      return transform_gradient_lanes_of<0b0100>(top, bottom, lanes, m_stride, to);
+    case 0b1000:
+      return transform_gradient_lanes_of<0b1000>(top, bottom, lanes, m_stride, to);
+    default:
+      return transform_gradient_lanes_of<0b1111>(top, bottom, lanes, m_stride, to);
   }
 }
 
@@ -835,12 +890,13 @@ void transform_gradient_lanes(const float* top, const float* bottom, int64_t lan
 // per ξ. `strips` holds two strips (the tile rows' output-gradient rows 2·ty and 2·ty + 1, laid end
 // to end with two floats per lane, zeros past the image and in the spare lanes).
 void transform_gradient_block(const float* grad_out, const ConvGeometry& g, const Plan& plan, int64_t row_begin,
-                              int64_t row_end, int64_t channel_begin, int64_t channel_end, float* strips, float* m) {
+                              int64_t row_end, int64_t channel_begin, int64_t channel_end, float* strips, float* m,
+                              int rows = kAllTransformRows) {
   const int64_t plane = g.out_height * g.out_width;
   for (int64_t o = channel_begin; o < channel_end; ++o) {
     fill_strips(grad_out + o * plane, g.out_channels * plane, g.out_height, g.out_width, plan, row_begin, row_end, 2,
                 0, 0, strips);
-    transform_gradient_lanes(strips, strips + plan.strip, plan.lanes, plan.m_stride, m + o * plan.lanes);
+    transform_gradient_lanes(strips, strips + plan.strip, plan.lanes, plan.m_stride, m + o * plan.lanes, rows);
   }
 }
 
@@ -973,7 +1029,8 @@ bool winograd_weight_gradient(const float* x, const float* grad_out, float* grad
   ThreadPool& threads = pool();
   const int workers = threads.threads();
   // Shared blocks whose lane count is a multiple of 8 (the transforms' vectors); the lanes are the
-  // products' depth here, so they need not fill panels.
+  // products' depth here, so they need not fill panels. The plan does not depend on the thread
+  // count, nor do the sums below: each gradU[ξ] adds the blocks' products in block order.
   const Plan plan = make_plan(g, 8, workers, true, 2);
   const int64_t u_stride = g.out_channels * g.in_channels;
   const bool gradient_in_place = g.in_channels <= 4 * kernels.nr;
@@ -988,41 +1045,70 @@ bool winograd_weight_gradient(const float* x, const float* grad_out, float* grad
   }
   std::vector<int64_t> row_offsets(static_cast<size_t>(g.out_channels));
   for (int64_t o = 0; o < g.out_channels; ++o) row_offsets[static_cast<size_t>(o)] = o * plan.lanes;
-  const int64_t in_tasks = std::min<int64_t>(g.in_channels, 4 * workers);
-  const int64_t out_tasks = std::min<int64_t>(g.out_channels, 4 * workers);
-  for (int64_t block = 0; block < plan.blocks; ++block) {
-    const int64_t row_begin = block * plan.rows_per_block;
-    const int64_t row_end = std::min(plan.tile_rows, row_begin + plan.rows_per_block);
-    const int64_t lanes = (row_end - row_begin) * plan.row_lanes;
-    // V as plain [in_channels, lanes] rows per ξ: one "panel" as wide as the block.
-    threads.run(in_tasks + out_tasks, [&](int64_t task, int thread) {
+  // gradU[ξ] (+)= M'[ξ]·V[ξ]ᵀ for one block of `lanes` lanes.
+  // M'[ξ]'s rows are read once per panel of V[ξ]: in place where there are few panels, packed
+  // where packing pays for itself over more of them (the same products either way). Measured:
+  // in place 8-12% faster at 32-64 input channels (two panels), even at 128, 5% slower at 256.
+  auto product = [&](int64_t block, int64_t lanes, int xi, int thread) {
+    float* packed_input = scratch(ScratchSlot::kBatchColumns, thread, 0);
+    kernels.pack(v + xi * plan.v_stride, plan.lanes, 1, g.in_channels, lanes, kernels.nr, packed_input);
+    if (gradient_in_place) {
+      gemm_indirect_a(kernels, 0, g.out_channels, g.in_channels, lanes, m + xi * plan.m_stride, row_offsets.data(),
+                      packed_input, u + xi * u_stride, g.in_channels, block > 0);
+      return;
+    }
+    float* packed_gradient = scratch(ScratchSlot::kPackedA, thread, 0);
+    kernels.pack(m + xi * plan.m_stride, plan.lanes, 1, g.out_channels, lanes, kernels.mr, packed_gradient);
+    gemm_packed(kernels, g.out_channels, g.in_channels, lanes, packed_gradient, packed_input, u + xi * u_stride,
+                g.in_channels, block > 0);
+  };
+  auto block_rows = [&](int64_t block, int64_t* row_begin, int64_t* row_end) {
+    *row_begin = block * plan.rows_per_block;
+    *row_end = std::min(plan.tile_rows, *row_begin + plan.rows_per_block);
+    return (*row_end - *row_begin) * plan.row_lanes;
+  };
+  if (workers == 1 || workers == 2 || workers == 4) {
+    // Each thread makes the transform rows of its own ξ, for every channel and block, and sums
+    // their products: what a thread writes only it reads. Split by channels for the transforms and
+    // by ξ for the products, every block's V and M' crossed between the threads' caches, which on
+    // a host that puts the two threads on different dies (two cores 330 ns apart instead of 80)
+    // made this 2.5-3× slower than one thread. Each thread reads all of x and dY instead.
+    const int rows_per_group = 4 / workers;
+    threads.run(workers, [&](int64_t group, int thread) {
+      const int rows = ((1 << rows_per_group) - 1) << (group * rows_per_group);
       float* strips = scratch(ScratchSlot::kPartial, thread, 0);
-      if (task < in_tasks) {
-        transform_input_block(x, g, plan, static_cast<int>(plan.lanes), row_begin, row_end,
-                              g.in_channels * task / in_tasks, g.in_channels * (task + 1) / in_tasks, strips, v);
-      } else {
-        task -= in_tasks;
-        transform_gradient_block(grad_out, g, plan, row_begin, row_end, g.out_channels * task / out_tasks,
-                                 g.out_channels * (task + 1) / out_tasks, strips, m);
+      for (int64_t block = 0; block < plan.blocks; ++block) {
+        int64_t row_begin = 0, row_end = 0;
+        const int64_t lanes = block_rows(block, &row_begin, &row_end);
+        transform_input_block(x, g, plan, static_cast<int>(plan.lanes), row_begin, row_end, 0, g.in_channels, strips,
+                              v, rows);
+        transform_gradient_block(grad_out, g, plan, row_begin, row_end, 0, g.out_channels, strips, m, rows);
+        for (int xi = 4 * rows_per_group * static_cast<int>(group); xi < 4 * rows_per_group * (group + 1); ++xi) {
+          product(block, lanes, xi, thread);
+        }
       }
     });
-    // gradU[ξ] (+)= M'[ξ]·V[ξ]ᵀ, summed over the blocks in order: each ξ by one task.
-    // M'[ξ]'s rows are read once per panel of V[ξ]: in place where there are few panels, packed
-    // where packing pays for itself over more of them (the same products either way). Measured:
-    // in place 8-12% faster at 32-64 input channels (two panels), even at 128, 5% slower at 256.
-    threads.run(kPositions, [&](int64_t xi, int thread) {
-      float* packed_input = scratch(ScratchSlot::kBatchColumns, thread, 0);
-      kernels.pack(v + xi * plan.v_stride, plan.lanes, 1, g.in_channels, lanes, kernels.nr, packed_input);
-      if (gradient_in_place) {
-        gemm_indirect_a(kernels, 0, g.out_channels, g.in_channels, lanes, m + xi * plan.m_stride, row_offsets.data(),
-                        packed_input, u + xi * u_stride, g.in_channels, block > 0);
-        return;
-      }
-      float* packed_gradient = scratch(ScratchSlot::kPackedA, thread, 0);
-      kernels.pack(m + xi * plan.m_stride, plan.lanes, 1, g.out_channels, lanes, kernels.mr, packed_gradient);
-      gemm_packed(kernels, g.out_channels, g.in_channels, lanes, packed_gradient, packed_input, u + xi * u_stride,
-                  g.in_channels, block > 0);
-    });
+  } else {
+    // Other thread counts share each block: transforms split by channel, products by ξ.
+    const int64_t in_tasks = std::min<int64_t>(g.in_channels, 4 * workers);
+    const int64_t out_tasks = std::min<int64_t>(g.out_channels, 4 * workers);
+    for (int64_t block = 0; block < plan.blocks; ++block) {
+      int64_t row_begin = 0, row_end = 0;
+      const int64_t lanes = block_rows(block, &row_begin, &row_end);
+      // V as plain [in_channels, lanes] rows per ξ: one "panel" as wide as the block.
+      threads.run(in_tasks + out_tasks, [&](int64_t task, int thread) {
+        float* strips = scratch(ScratchSlot::kPartial, thread, 0);
+        if (task < in_tasks) {
+          transform_input_block(x, g, plan, static_cast<int>(plan.lanes), row_begin, row_end,
+                                g.in_channels * task / in_tasks, g.in_channels * (task + 1) / in_tasks, strips, v);
+        } else {
+          task -= in_tasks;
+          transform_gradient_block(grad_out, g, plan, row_begin, row_end, g.out_channels * task / out_tasks,
+                                   g.out_channels * (task + 1) / out_tasks, strips, m);
+        }
+      });
+      threads.run(kPositions, [&](int64_t xi, int thread) { product(block, lanes, static_cast<int>(xi), thread); });
+    }
   }
   threads.run(std::min<int64_t>(g.out_channels, 4 * workers), [&](int64_t task, int) {
     const int64_t tasks = std::min<int64_t>(g.out_channels, 4 * workers);
