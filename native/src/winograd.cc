@@ -55,6 +55,28 @@ constexpr int kPositions = 16;
 // or of A·dY·Aᵀ). The weight gradient's threads each make the rows of their own ξ.
 constexpr int kAllTransformRows = 0b1111;
 
+// The transform rows the input and gradient transforms have code for: the threads' shares on one,
+// two or four threads; any other set makes all four.
+int listed_transform_rows(int rows) {
+  switch (rows) {
+    case 0b0011:
+    case 0b1100:
+    case 0b0001:
+    case 0b0010:
+    case 0b0100:
+    case 0b1000:
+      return rows;
+    default:
+      return kAllTransformRows;
+  }
+}
+
+// The patch rows (bit r: row r of the 4×4 patch) that Bᵀ·d·B's rows in `rows` read: Bᵀ's row 0 reads
+// patch rows 0 and 2, rows 1 and 2 read rows 1 and 2, row 3 reads rows 1 and 3.
+constexpr int input_patch_rows(int rows) {
+  return ((rows & 1) ? 0b0101 : 0) | ((rows & 6) ? 0b0110 : 0) | ((rows & 8) ? 0b1010 : 0);
+}
+
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
@@ -251,16 +273,19 @@ void pack_transformed_weights(const float* weight, bool flipped, int64_t out_cha
 // then the row, then zeros; rows outside the plane are zeros. For the input (count tile + 2,
 // first_row −1, left 1) lane k's patch row r is then floats tile·k .. tile·k + tile + 1 of strip r;
 // for the output gradient (tiles of 2, count 2, first_row 0, left 0) lane k's tile row r is floats
-// 2k, 2k + 1. `strips` holds count strips of plan.strip floats.
+// 2k, 2k + 1. `strips` holds count strips of plan.strip floats; only those in `wanted` (bit r: strip
+// r) are written.
 // Rows are copied and cleared in whole vectors (a part's zeros may spill into the next part, which
 // is written after it, or into the strip's tail, cleared last): the rows are tens of floats, where
 // calls to memcpy and memset, or loops with scalar heads and tails, cost more than the copy.
 __attribute__((optimize("no-tree-loop-distribute-patterns"))) TENSILE_VECTOR_CLONES
 void fill_strips(const float* plane_of_sample0, int64_t sample_stride, int64_t height, int64_t width, const Plan& plan,
-                 int64_t row_begin, int64_t row_end, int count, int first_row, int left, float* strips) {
+                 int64_t row_begin, int64_t row_end, int count, int first_row, int left, float* strips,
+                 unsigned wanted = ~0u) {
   const int64_t part = plan.tile * plan.row_lanes;
   const Lanes16 zeros = {};
   for (int r = 0; r < count; ++r) {
+    if (((wanted >> r) & 1) == 0) continue;
     float* strip = strips + r * plan.strip;
     int64_t n = row_begin / plan.tiles_y;
     int64_t ty = row_begin % plan.tiles_y;
@@ -301,8 +326,7 @@ __attribute__((always_inline)) inline void transform_input_vector(const float* s
                                                                   const Indices& evens, const Indices& odds,
                                                                   float* to) {
   constexpr int width = sizeof(Lanes) / sizeof(float);
-  // Bᵀ row 0 reads patch rows 0 and 2, row 1 rows 1 and 2, row 2 rows 1 and 2, row 3 rows 1 and 3.
-  constexpr int kReads = ((kRows & 1) ? 0b0101 : 0) | ((kRows & 6) ? 0b0110 : 0) | ((kRows & 8) ? 0b1010 : 0);
+  constexpr int kReads = input_patch_rows(kRows);
   Lanes rows[4][4];
   for (int r = 0; r < 4; ++r) {
     if (((kReads >> r) & 1) == 0) continue;
@@ -353,7 +377,7 @@ __attribute__((always_inline)) inline void transform_input_lanes_of(const float*
 TENSILE_VECTOR_CLONES
 void transform_input_lanes(const float* strips, int64_t strip, int64_t first, int64_t count, int64_t v_stride,
                            float* to, int rows) {
-  switch (rows) {
+  switch (listed_transform_rows(rows)) {
     case 0b0011:
       return transform_input_lanes_of<0b0011>(strips, strip, first, count, v_stride, to);
     case 0b1100:
@@ -448,9 +472,12 @@ void transform_input_block(const float* x, const ConvGeometry& g, const Plan& pl
                            int64_t row_end, int64_t channel_begin, int64_t channel_end, float* strips, float* v,
                            int rows = kAllTransformRows) {
   const int64_t plane = g.in_height * g.in_width;
+  // Only the patch rows the transform rows read (a thread of the weight gradient on two threads
+  // reads three of the four: each reads all of x, so the rest would be copied for nothing).
+  const unsigned wanted = plan.tile == 4 ? ~0u : static_cast<unsigned>(input_patch_rows(listed_transform_rows(rows)));
   for (int64_t i = channel_begin; i < channel_end; ++i) {
     fill_strips(x + i * plane, g.in_channels * plane, g.in_height, g.in_width, plan, row_begin, row_end,
-                plan.tile + 2, -1, 1, strips);
+                plan.tile + 2, -1, 1, strips, wanted);
     for (int64_t first = 0; first < plan.lanes; first += nr) {
       float* to = v + first * g.in_channels + i * nr;
       if (plan.tile == 4) {
@@ -868,7 +895,7 @@ __attribute__((always_inline)) inline void transform_gradient_lanes_of(const flo
 TENSILE_VECTOR_CLONES
 void transform_gradient_lanes(const float* top, const float* bottom, int64_t lanes, int64_t m_stride, float* to,
                               int rows) {
-  switch (rows) {
+  switch (listed_transform_rows(rows)) {
     case 0b0011:
       return transform_gradient_lanes_of<0b0011>(top, bottom, lanes, m_stride, to);
     case 0b1100:
