@@ -36,6 +36,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "epilogue.h"
@@ -68,6 +69,29 @@ int listed_transform_rows(int rows) {
       return rows;
     default:
       return kAllTransformRows;
+  }
+}
+
+// Calls body(std::integral_constant<int, rows'>()) with rows' = listed_transform_rows(rows), so that
+// each set of transform rows gets code of its own. Inlined, with body, into the vector clones that
+// call it.
+template <typename Body>
+__attribute__((always_inline)) inline void with_transform_rows(int rows, Body&& body) {
+  switch (listed_transform_rows(rows)) {
+    case 0b0011:
+      return body(std::integral_constant<int, 0b0011>());
+    case 0b1100:
+      return body(std::integral_constant<int, 0b1100>());
+    case 0b0001:
+      return body(std::integral_constant<int, 0b0001>());
+    case 0b0010:
+      return body(std::integral_constant<int, 0b0010>());
+    case 0b0100:
+      return body(std::integral_constant<int, 0b0100>());
+    case 0b1000:
+      return body(std::integral_constant<int, 0b1000>());
+    default:
+      return body(std::integral_constant<int, kAllTransformRows>());
   }
 }
 
@@ -377,22 +401,9 @@ __attribute__((always_inline)) inline void transform_input_lanes_of(const float*
 TENSILE_VECTOR_CLONES
 void transform_input_lanes(const float* strips, int64_t strip, int64_t first, int64_t count, int64_t v_stride,
                            float* to, int rows) {
-  switch (listed_transform_rows(rows)) {
-    case 0b0011:
-      return transform_input_lanes_of<0b0011>(strips, strip, first, count, v_stride, to);
-    case 0b1100:
-      return transform_input_lanes_of<0b1100>(strips, strip, first, count, v_stride, to);
-    case 0b0001:
-      return transform_input_lanes_of<0b0001>(strips, strip, first, count, v_stride, to);
-    case 0b0010:
-      return transform_input_lanes_of<0b0010>(strips, strip, first, count, v_stride, to);
-    case 0b0100:
-      return transform_input_lanes_of<0b0100>(strips, strip, first, count, v_stride, to);
-    case 0b1000:
-      return transform_input_lanes_of<0b1000>(strips, strip, first, count, v_stride, to);
-    default:
-      return transform_input_lanes_of<0b1111>(strips, strip, first, count, v_stride, to);
-  }
+  with_transform_rows(rows, [&](auto listed) __attribute__((always_inline)) {
+    transform_input_lanes_of<decltype(listed)::value>(strips, strip, first, count, v_stride, to);
+  });
 }
 
 // The F(4×4, 3×3) transforms multiply by constants such as 1.5 and 2.5: contracted into fused
@@ -895,22 +906,9 @@ __attribute__((always_inline)) inline void transform_gradient_lanes_of(const flo
 TENSILE_VECTOR_CLONES
 void transform_gradient_lanes(const float* top, const float* bottom, int64_t lanes, int64_t m_stride, float* to,
                               int rows) {
-  switch (listed_transform_rows(rows)) {
-    case 0b0011:
-      return transform_gradient_lanes_of<0b0011>(top, bottom, lanes, m_stride, to);
-    case 0b1100:
-      return transform_gradient_lanes_of<0b1100>(top, bottom, lanes, m_stride, to);
-    case 0b0001:
-      return transform_gradient_lanes_of<0b0001>(top, bottom, lanes, m_stride, to);
-    case 0b0010:
-      return transform_gradient_lanes_of<0b0010>(top, bottom, lanes, m_stride, to);
-    case 0b0100:
-      return transform_gradient_lanes_of<0b0100>(top, bottom, lanes, m_stride, to);
-    case 0b1000:
-      return transform_gradient_lanes_of<0b1000>(top, bottom, lanes, m_stride, to);
-    default:
-      return transform_gradient_lanes_of<0b1111>(top, bottom, lanes, m_stride, to);
-  }
+  with_transform_rows(rows, [&](auto listed) __attribute__((always_inline)) {
+    transform_gradient_lanes_of<decltype(listed)::value>(top, bottom, lanes, m_stride, to);
+  });
 }
 
 // M' of one block for output channels [channel_begin, channel_end): plain [out_channels, lanes] rows
