@@ -56,28 +56,12 @@ constexpr int kPositions = 16;
 // or of A·dY·Aᵀ). The weight gradient's threads each make the rows of their own ξ.
 constexpr int kAllTransformRows = 0b1111;
 
-// The transform rows the input and gradient transforms have code for: the threads' shares on one,
-// two or four threads; any other set makes all four.
-int listed_transform_rows(int rows) {
-  switch (rows) {
-    case 0b0011:
-    case 0b1100:
-    case 0b0001:
-    case 0b0010:
-    case 0b0100:
-    case 0b1000:
-      return rows;
-    default:
-      return kAllTransformRows;
-  }
-}
-
-// Calls body(std::integral_constant<int, rows'>()) with rows' = listed_transform_rows(rows), so that
-// each set of transform rows gets code of its own. Inlined, with body, into the vector clones that
-// call it.
+// Calls body(std::integral_constant<int, rows'>()), with rows' = rows where the transforms have code
+// of their own for that set (the threads' shares on one, two or four threads), all four otherwise.
+// Inlined, with body, into the vector clones that call it.
 template <typename Body>
 __attribute__((always_inline)) inline void with_transform_rows(int rows, Body&& body) {
-  switch (listed_transform_rows(rows)) {
+  switch (rows) {
     case 0b0011:
       return body(std::integral_constant<int, 0b0011>());
     case 0b1100:
@@ -93,6 +77,13 @@ __attribute__((always_inline)) inline void with_transform_rows(int rows, Body&& 
     default:
       return body(std::integral_constant<int, kAllTransformRows>());
   }
+}
+
+// The transform rows that code made for `rows` makes (see with_transform_rows).
+int listed_transform_rows(int rows) {
+  int listed = kAllTransformRows;
+  with_transform_rows(rows, [&](auto made) { listed = decltype(made)::value; });
+  return listed;
 }
 
 // The patch rows (bit r: row r of the 4×4 patch) that Bᵀ·d·B's rows in `rows` read: Bᵀ's row 0 reads
