@@ -228,7 +228,7 @@ test('the Winograd weight gradient agrees with the direct one and the reference'
   const shapes = [
     { batch: 3, inChannels: 200, inHeight: 9, inWidth: 7, outChannels: 192 },
     { batch: 5, inChannels: 32, inHeight: 5, inWidth: 11, outChannels: 40 },
-    { batch: 2, inChannels: 320, inHeight: 5, inWidth: 6, outChannels: 288 },
+    { batch: 2, inChannels: 320, inHeight: 8, inWidth: 7, outChannels: 288 },
   ];
   for (const [index, shape] of shapes.entries()) {
     const g = convGeometry({ ...shape, kernel: [3, 3], pad: [1, 1] });
@@ -264,6 +264,38 @@ test('the Winograd weight gradient agrees with the direct one and the reference'
   }
 });
 
+test('small outputs of a small batch take the direct weight gradient, Winograd on or off', (t) => {
+  const backend = nativeOrSkip(t);
+  if (backend === null) return;
+  // Up to 49 positions a sample and fewer than 392 over the batch: the Winograd sums would cost more
+  // to write and transform back than the direct product. From 392 positions on, Winograd again.
+  const cases = [
+    { shape: { batch: 1, inChannels: 64, inHeight: 7, inWidth: 7, outChannels: 64 }, winograd: false },
+    { shape: { batch: 7, inChannels: 48, inHeight: 7, inWidth: 7, outChannels: 40 }, winograd: false },
+    { shape: { batch: 10, inChannels: 32, inHeight: 6, inWidth: 6, outChannels: 48 }, winograd: false },
+    { shape: { batch: 8, inChannels: 48, inHeight: 7, inWidth: 7, outChannels: 40 }, winograd: true },
+  ];
+  for (const [index, { shape, winograd }] of cases.entries()) {
+    const g = convGeometry({ ...shape, kernel: [3, 3], pad: [1, 1] });
+    const x = randomArray('float32', g.batch * g.inChannels * g.inHeight * g.inWidth, 60 + index);
+    const gradOut = randomArray('float32', g.batch * g.outChannels * g.outHeight * g.outWidth, 70 + index);
+    const run = (enabled: boolean) =>
+      withWinograd(enabled, () => {
+        const gradWeight = new Float32Array(g.outChannels * g.inChannels * 9);
+        backend.conv2dBackwardWeight(x, gradOut, gradWeight, g);
+        return gradWeight;
+      });
+    const on = run(true);
+    const off = run(false);
+    const expected = new Float32Array(g.outChannels * g.inChannels * 9);
+    referenceBackend.conv2dBackwardWeight(x, gradOut, expected, g);
+    const name = `batch ${g.batch}, ${g.inChannels}→${g.outChannels} at ${g.inHeight}×${g.inWidth}`;
+    assertClose(on, expected, reassociated(g.batch * g.outHeight * g.outWidth), name);
+    const same = on.every((value, i) => Object.is(value, off[i]));
+    assert.equal(same, !winograd, `${name}: ${winograd ? 'Winograd expected' : 'the direct path expected'}`);
+  }
+});
+
 test('the Winograd weight gradient has the same bits on every thread count', (t) => {
   const backend = nativeOrSkip(t);
   if (backend === null) return;
@@ -272,7 +304,7 @@ test('the Winograd weight gradient has the same bits on every thread count', (t)
   const shapes = [
     { batch: 4, inChannels: 32, inHeight: 28, inWidth: 27, outChannels: 40 },
     { batch: 3, inChannels: 200, inHeight: 9, inWidth: 7, outChannels: 192 },
-    { batch: 2, inChannels: 64, inHeight: 6, inWidth: 5, outChannels: 96 },
+    { batch: 2, inChannels: 64, inHeight: 9, inWidth: 6, outChannels: 96 },
   ];
   for (const [index, shape] of shapes.entries()) {
     const g = convGeometry({ ...shape, kernel: [3, 3], pad: [1, 1] });

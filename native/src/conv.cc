@@ -59,6 +59,9 @@ constexpr int64_t kBatchedWeightGradientPositions = 64;
 // columns (two threads).
 constexpr int64_t kBatchedStridedPositions = 49;
 constexpr int64_t kBatchedStridedWeightGradientPositions = 49;
+// Fewest output positions (over the batch) for the Winograd weight gradient on outputs of up to
+// kBatchedStridedWeightGradientPositions a sample (conv2d_backward_weight).
+constexpr int64_t kWinogradWeightGradientPositions = 8 * 49;
 
 // Output columns [ow_begin, ow_end) whose tap at input column ow·stride + offset lies inside [0, width).
 struct ValidRange {
@@ -1895,7 +1898,18 @@ bool conv2d_backward_weight(const float* x, const float* grad_out, float* grad_w
   if (!empty && weight_skip_applies(g, active_kernels().nr)) {
     return backward_weight_skipping(x, grad_out, grad_weight, g);
   }
-  if (!empty && winograd_weight_gradient_applies(g)) return winograd_weight_gradient(x, grad_out, grad_weight, g);
+  // The Winograd weight gradient writes its 16 sums (16·Cin·Cout floats, 16 MB at 512 channels) and
+  // transforms them back however few tiles it sums, so on small outputs it needs a batch of them:
+  // below about eight 7×7 samples the direct batched product is faster. Two threads, 512 channels
+  // at 7²: batch 1 3.8–5.0 → 1.2–1.3 ms, batch 4 5.9 → 4.7 ms, batch 6 8.7 → 7.7 ms (batch 8: 10.9
+  // against 12.6, so Winograd); 128 and 256 channels alike. (The choice may depend on the batch: a
+  // weight gradient is a sum over it.)
+  const int64_t positions = g.out_height * g.out_width;
+  const bool few_tiles = batched_columns_pay(g, kBatchedStridedWeightGradientPositions, true) &&
+                         g.batch * positions < kWinogradWeightGradientPositions;
+  if (!empty && !few_tiles && winograd_weight_gradient_applies(g)) {
+    return winograd_weight_gradient(x, grad_out, grad_weight, g);
+  }
   // Strided ones up to 7² outputs too: 256 → 512 to 4² at batch 32, 8.9 → 3.2 ms (4.3 ms in a
   // ResNet-18 training step, from 8.7); to 7² at batch 8, 4.8 → 2.4 ms (the generic path's
   // per-sample products are tiny). At 8² (128 → 256, batch 32) even alone and slower inside the
