@@ -20,7 +20,7 @@ import {
 import { referenceBackend } from '../src/backend/reference/index.js';
 import type { AdamStep, Backend } from '../src/backend/types.js';
 import { convCases, convGeometry, randomArray } from './conformance/shapes.js';
-import { assertClose, reassociated } from './conformance/tolerance.js';
+import { assertClose, reassociated, type Tolerance } from './conformance/tolerance.js';
 
 const native = loadNativeBackend();
 
@@ -220,6 +220,39 @@ test('3x3 convolutions of 32 to 256 channels take the Winograd path, which the s
   );
 });
 
+/**
+ * A 3×3, pad-1 weight-gradient case of `shape`: random x and gradOut (seeds xSeed and gradSeed), the
+ * reference's gradient, its tolerance, and the native gradient as `compute` gives it (to be called
+ * under withWinograd or withThreads).
+ */
+function weightGradientCase(
+  shape: { batch: number; inChannels: number; inHeight: number; inWidth: number; outChannels: number },
+  xSeed: number,
+  gradSeed: number,
+): {
+  expected: Float32Array;
+  compute: (backend: Backend) => Float32Array;
+  name: string;
+  tolerance: Tolerance;
+} {
+  const g = convGeometry({ ...shape, kernel: [3, 3], pad: [1, 1] });
+  const x = randomArray('float32', g.batch * g.inChannels * g.inHeight * g.inWidth, xSeed) as Float32Array;
+  const gradOut = randomArray(
+    'float32',
+    g.batch * g.outChannels * g.outHeight * g.outWidth,
+    gradSeed,
+  ) as Float32Array;
+  const expected = new Float32Array(g.outChannels * g.inChannels * 9);
+  referenceBackend.conv2dBackwardWeight(x, gradOut, expected, g);
+  const compute = (backend: Backend): Float32Array => {
+    const gradWeight = new Float32Array(g.outChannels * g.inChannels * 9);
+    backend.conv2dBackwardWeight(x, gradOut, gradWeight, g);
+    return gradWeight;
+  };
+  const name = `batch ${g.batch}, ${g.inChannels}→${g.outChannels} at ${g.inHeight}×${g.inWidth}`;
+  return { expected, compute, name, tolerance: reassociated(g.batch * g.outHeight * g.outWidth) };
+}
+
 test('the Winograd weight gradient agrees with the direct one and the reference', (t) => {
   const backend = nativeOrSkip(t);
   if (backend === null) return;
@@ -231,29 +264,9 @@ test('the Winograd weight gradient agrees with the direct one and the reference'
     { batch: 2, inChannels: 320, inHeight: 8, inWidth: 7, outChannels: 288 },
   ];
   for (const [index, shape] of shapes.entries()) {
-    const g = convGeometry({ ...shape, kernel: [3, 3], pad: [1, 1] });
-    const x = randomArray(
-      'float32',
-      g.batch * g.inChannels * g.inHeight * g.inWidth,
-      4 + index,
-    ) as Float32Array;
-    const gradOut = randomArray(
-      'float32',
-      g.batch * g.outChannels * g.outHeight * g.outWidth,
-      5 + index,
-    ) as Float32Array;
-    const run = (winograd: boolean) =>
-      withWinograd(winograd, () => {
-        const gradWeight = new Float32Array(g.outChannels * g.inChannels * 9);
-        backend.conv2dBackwardWeight(x, gradOut, gradWeight, g);
-        return gradWeight;
-      });
-    const expected = new Float32Array(g.outChannels * g.inChannels * 9);
-    referenceBackend.conv2dBackwardWeight(x, gradOut, expected, g);
-    const tolerance = reassociated(g.batch * g.outHeight * g.outWidth);
-    const winograd = run(true);
-    const direct = run(false);
-    const name = `${g.inChannels}→${g.outChannels} ${g.inHeight}×${g.inWidth}`;
+    const { expected, compute, name, tolerance } = weightGradientCase(shape, 4 + index, 5 + index);
+    const winograd = withWinograd(true, () => compute(backend));
+    const direct = withWinograd(false, () => compute(backend));
     assertClose(winograd, expected, tolerance, `Winograd weight gradient ${name}`);
     assertClose(direct, expected, tolerance, `direct weight gradient ${name}`);
     assert.notDeepEqual(
@@ -276,21 +289,10 @@ test('small outputs of a small batch take the direct weight gradient, Winograd o
     { shape: { batch: 8, inChannels: 48, inHeight: 7, inWidth: 7, outChannels: 40 }, winograd: true },
   ];
   for (const [index, { shape, winograd }] of cases.entries()) {
-    const g = convGeometry({ ...shape, kernel: [3, 3], pad: [1, 1] });
-    const x = randomArray('float32', g.batch * g.inChannels * g.inHeight * g.inWidth, 60 + index);
-    const gradOut = randomArray('float32', g.batch * g.outChannels * g.outHeight * g.outWidth, 70 + index);
-    const run = (enabled: boolean) =>
-      withWinograd(enabled, () => {
-        const gradWeight = new Float32Array(g.outChannels * g.inChannels * 9);
-        backend.conv2dBackwardWeight(x, gradOut, gradWeight, g);
-        return gradWeight;
-      });
-    const on = run(true);
-    const off = run(false);
-    const expected = new Float32Array(g.outChannels * g.inChannels * 9);
-    referenceBackend.conv2dBackwardWeight(x, gradOut, expected, g);
-    const name = `batch ${g.batch}, ${g.inChannels}→${g.outChannels} at ${g.inHeight}×${g.inWidth}`;
-    assertClose(on, expected, reassociated(g.batch * g.outHeight * g.outWidth), name);
+    const { expected, compute, name, tolerance } = weightGradientCase(shape, 60 + index, 70 + index);
+    const on: Float32Array = withWinograd(true, () => compute(backend));
+    const off = withWinograd(false, () => compute(backend));
+    assertClose(on, expected, tolerance, name);
     const same = on.every((value, i) => Object.is(value, off[i]));
     assert.equal(same, !winograd, `${name}: ${winograd ? 'Winograd expected' : 'the direct path expected'}`);
   }
@@ -307,22 +309,11 @@ test('the Winograd weight gradient has the same bits on every thread count', (t)
     { batch: 2, inChannels: 64, inHeight: 9, inWidth: 6, outChannels: 96 },
   ];
   for (const [index, shape] of shapes.entries()) {
-    const g = convGeometry({ ...shape, kernel: [3, 3], pad: [1, 1] });
-    const x = randomArray('float32', g.batch * g.inChannels * g.inHeight * g.inWidth, 40 + index);
-    const gradOut = randomArray('float32', g.batch * g.outChannels * g.outHeight * g.outWidth, 50 + index);
-    const run = (threads: number) =>
-      withThreads(threads, () => {
-        const gradWeight = new Float32Array(g.outChannels * g.inChannels * 9);
-        backend.conv2dBackwardWeight(x, gradOut, gradWeight, g);
-        return gradWeight;
-      });
-    const single = run(1);
-    const expected = new Float32Array(g.outChannels * g.inChannels * 9);
-    referenceBackend.conv2dBackwardWeight(x, gradOut, expected, g);
-    const name = `${g.inChannels}→${g.outChannels} ${g.inHeight}×${g.inWidth}`;
-    assertClose(single, expected, reassociated(g.batch * g.outHeight * g.outWidth), `${name}, 1 thread`);
+    const { expected, compute, name, tolerance } = weightGradientCase(shape, 40 + index, 50 + index);
+    const single = withThreads(1, () => compute(backend));
+    assertClose(single, expected, tolerance, `${name}, 1 thread`);
     for (const threads of [2, 3, 4, 5]) {
-      const result = run(threads);
+      const result: Float32Array = withThreads(threads, () => compute(backend));
       const differs = result.findIndex((value, i) => !Object.is(value, single[i]));
       assert.equal(differs, -1, `${name}: ${threads} threads differ from 1 at ${differs}`);
     }
