@@ -26,8 +26,11 @@ void micro_8x32(int64_t kc, const float* a, const float* b, float* c, int64_t ld
     _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 16), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 31), _MM_HINT_T0);
   }
+  // The accumulators' set-up unrolled: as a loop, GCC 12 also zeroed stack copies of both arrays
+  // with `rep stos` on every call in the indirect and rows variants (2–3% of a stride-2 layer).
   __m512 low[kRows];
   __m512 high[kRows];
+#pragma GCC unroll 8
   for (int r = 0; r < kRows; ++r) {
     low[r] = _mm512_setzero_ps();
     high[r] = _mm512_setzero_ps();
@@ -69,6 +72,7 @@ void micro_8x32_indirect(int64_t kc, const float* a, const float* b, const int64
   }
   __m512 low[kRows];
   __m512 high[kRows];
+#pragma GCC unroll 8
   for (int r = 0; r < kRows; ++r) {
     low[r] = _mm512_setzero_ps();
     high[r] = _mm512_setzero_ps();
@@ -109,6 +113,7 @@ void micro_8x32_rows_of(int64_t kc, const float* const* a_rows, const int64_t* a
   for (int r = 0; r < kRows; ++r) rows[r] = a_rows[r];
   __m512 low[kRows];
   __m512 high[kRows];
+#pragma GCC unroll 8
   for (int r = 0; r < kRows; ++r) {
     low[r] = _mm512_setzero_ps();
     high[r] = _mm512_setzero_ps();
