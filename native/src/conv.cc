@@ -1036,13 +1036,21 @@ template <typename Lanes>
 __attribute__((always_inline)) inline void stencil_vector(const float* source, const int64_t* offsets, int64_t k,
                                                           const float* weights, int64_t at, float* const* out_rows,
                                                           int rows) {
-  Lanes sums[kStencilRows] = {};
+  // Loops over j fully unrolled, the stores guarded rather than bounded by `rows`: with a variable
+  // bound GCC kept the sums in a stack array, zeroed by `rep stos` for every vector.
+  Lanes sums[kStencilRows];
+#pragma GCC unroll 8
+  for (int j = 0; j < kStencilRows; ++j) sums[j] = Lanes{};
   for (int64_t kk = 0; kk < k; ++kk) {
     const Lanes v = load<Lanes>(source + offsets[kk] + at);
     const float* w = weights + kk * kStencilRows;
+#pragma GCC unroll 8
     for (int j = 0; j < kStencilRows; ++j) sums[j] += v * w[j];
   }
-  for (int j = 0; j < rows; ++j) store<Lanes>(out_rows[j] + at, sums[j]);
+#pragma GCC unroll 8
+  for (int j = 0; j < kStencilRows; ++j) {
+    if (j < rows) store<Lanes>(out_rows[j] + at, sums[j]);
+  }
 }
 
 // out_rows[j][ow] = Σ_kk weights[kk·8 + j] · source[offsets[kk] + ow] for ow < width (at least 8)
