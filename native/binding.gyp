@@ -25,6 +25,7 @@
         'src/pool.cc',
         'src/norm.cc',
         'src/elementwise.cc',
+        'src/epilogue.cc',
         'src/optim.cc',
       ],
       'conditions': [

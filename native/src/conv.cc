@@ -1113,13 +1113,15 @@ bool forward_stencil(const float* x, const float* weight, float* out, const Conv
         }
         stencil_rows(window + (oh - oh_begin) * grid.row_stride, offsets, k, packed + block * k * kStencilRows,
                      g.out_width, out_rows, rows);
-        if (epilogue == nullptr) continue;
-        for (int j = 0; j < rows; ++j) {
-          const int64_t co = block * kStencilRows + j;
-          const int64_t at = (n * g.out_channels + co) * positions + oh * g.out_width;
-          apply_epilogue(out + at, out + at, epilogue->residual == nullptr ? nullptr : epilogue->residual + at,
-                         g.out_width, epilogue->scale[co], epilogue->shift[co], epilogue->relu);
-        }
+      }
+      if (epilogue == nullptr) continue;
+      // The block's rows of each channel are one run, still in cache: one call per channel rather
+      // than per output row (28 floats at 28², where the call cost as much as the work).
+      for (int j = 0; j < rows; ++j) {
+        const int64_t co = block * kStencilRows + j;
+        const int64_t at = (n * g.out_channels + co) * positions + oh_begin * g.out_width;
+        apply_epilogue(out + at, out + at, epilogue->residual == nullptr ? nullptr : epilogue->residual + at,
+                       (oh_end - oh_begin) * g.out_width, epilogue->scale[co], epilogue->shift[co], epilogue->relu);
       }
     }
   });
