@@ -9,27 +9,41 @@
 namespace tensile {
 
 // Each tap's sixteen values are the even floats of two vectors, and the window's taps are taken in
-// window_max's order (pool.cc: row-major; the first, then anything greater or NaN).
+// window_max's order (pool.cc: row-major; the first, then anything greater or NaN). A tap's floats
+// outside the row (the padding at either edge) load as −∞, which that rule never takes after the
+// first tap and which, taken first, the first tap inside the row replaces (or equals, if it is −∞
+// too): the same value as skipping them, which is what window_max does.
 int64_t max_pool_values_stride2_avx512(const float* in, int64_t in_width, int64_t pad_left, int64_t kernel_width,
                                        int64_t row_begin, int64_t row_end, int64_t begin, int64_t end, float* to) {
   const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512 outside = _mm512_set1_ps(-__builtin_inff());
   for (int64_t ow = begin; ow < end; ow += 16) {
     // A tap's floats for these outputs: 32 while more outputs follow, else the 2·count − 1 that the
-    // last outputs read (the masked loads touch nothing past the row's end).
+    // last outputs read; of those, the ones inside the row (the masked loads touch nothing else).
     const int64_t count = std::min<int64_t>(16, end - ow);
     const int64_t floats = ow + 16 < end ? 32 : 2 * count - 1;
-    const __mmask16 low = floats >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << floats) - 1);
-    const __mmask16 high = floats >= 32   ? static_cast<__mmask16>(0xFFFF)
-                           : floats > 16 ? static_cast<__mmask16>((1u << (floats - 16)) - 1)
-                                         : static_cast<__mmask16>(0);
-    const float* corner = in + 2 * ow - pad_left;
-    __m512 best = _mm512_setzero_ps();
+    const int64_t start = 2 * ow - pad_left;  // the row column of float 0 at kw = 0
+    // Floats [first, last) of tap kw's 32 lie inside the row, as two 16-lane masks.
+    auto inside = [&](int64_t kw, __mmask16* low, __mmask16* high) {
+      const int64_t first = std::max<int64_t>(0, -(start + kw));
+      const int64_t last = std::min<int64_t>(floats, in_width - (start + kw));
+      const uint64_t bits = last <= first ? 0 : ((uint64_t{1} << last) - 1) & ~((uint64_t{1} << first) - 1);
+      *low = static_cast<__mmask16>(bits & 0xFFFF);
+      *high = static_cast<__mmask16>((bits >> 16) & 0xFFFF);
+    };
+    // Away from the row's ends every tap reads all its floats: one pair of masks for all.
+    const bool interior = start >= 0 && start + kernel_width - 1 + floats <= in_width;
+    __mmask16 low = 0;
+    __mmask16 high = 0;
+    if (interior) inside(0, &low, &high);
+    __m512 best = outside;
     bool first = true;
     for (int64_t ih = row_begin; ih < row_end; ++ih) {
       for (int64_t kw = 0; kw < kernel_width; ++kw) {
-        const float* from = corner + ih * in_width + kw;
-        const __m512 value =
-            _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(low, from), evens, _mm512_maskz_loadu_ps(high, from + 16));
+        if (!interior) inside(kw, &low, &high);
+        const float* from = in + ih * in_width + start + kw;
+        const __m512 value = _mm512_permutex2var_ps(_mm512_mask_loadu_ps(outside, low, from), evens,
+                                                    _mm512_mask_loadu_ps(outside, high, from + 16));
         if (first) {
           best = value;
           first = false;

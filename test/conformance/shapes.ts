@@ -754,6 +754,22 @@ export const poolCases: readonly { name: string; geometry: Pool2dGeometry }[] = 
     }),
   },
   {
+    // The sixteen-wide path over whole rows, padding masked at both ends: the left edge column and,
+    // in ceil mode, a last window that starts on the last column (its other two in padding and past
+    // it), in a row of two vectors.
+    name: '5x3 kernel, stride 2 pad (2, 1), ceil mode, rows of 38 (vector path, both edges)',
+    geometry: poolGeometry({
+      batch: 2,
+      channels: 3,
+      inHeight: 9,
+      inWidth: 38,
+      kernel: [5, 3],
+      stride: [2, 2],
+      pad: [2, 1],
+      ceil: true,
+    }),
+  },
+  {
     name: '3x2 kernel, 1x2 stride, no padding, rows of 70 (vector path)',
     geometry: poolGeometry({
       batch: 1,
