@@ -59,4 +59,50 @@ int64_t max_pool_values_stride2_avx512(const float* in, int64_t in_width, int64_
   return end;
 }
 
+// max_pool_values_stride2_avx512 with each winner's index (ih·in_width + iw, as window_max gives
+// it) for every output of the row. The window's first tap inside the row is taken whatever its
+// value, as window_max takes it (its value could be −∞, which the padding's −∞ must not stand in
+// for here, since the index differs): a lane takes a tap inside the row when it has taken none yet,
+// or when the value is greater or NaN. A window with no tap inside the input keeps (−∞, −1),
+// window_max's empty result.
+void max_pool_stride2_avx512(const float* in, int64_t in_width, int64_t pad_left, int64_t kernel_width,
+                             int64_t row_begin, int64_t row_end, int64_t out_width, float* to, int32_t* index) {
+  const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512 outside = _mm512_set1_ps(-__builtin_inff());
+  for (int64_t ow = 0; ow < out_width; ow += 16) {
+    const int64_t count = std::min<int64_t>(16, out_width - ow);
+    const int64_t floats = 2 * count - 1;
+    const int64_t start = 2 * ow - pad_left;
+    __m512 best = outside;
+    __m512i at = _mm512_set1_epi32(-1);
+    __mmask16 have = 0;
+    for (int64_t ih = row_begin; ih < row_end; ++ih) {
+      for (int64_t kw = 0; kw < kernel_width; ++kw) {
+        // Floats [first, last) of the tap lie inside the row; lane i reads float 2i.
+        const int64_t first = std::max<int64_t>(0, -(start + kw));
+        const int64_t last = std::min<int64_t>(floats, in_width - (start + kw));
+        if (last <= first) continue;
+        const uint64_t bits = ((uint64_t{1} << last) - 1) & ~((uint64_t{1} << first) - 1);
+        const int64_t lane_first = (first + 1) / 2;
+        const int64_t lane_last = (last + 1) / 2;
+        const __mmask16 inside =
+            static_cast<__mmask16>(((uint32_t{1} << lane_last) - 1) & ~((uint32_t{1} << lane_first) - 1));
+        const float* from = in + ih * in_width + start + kw;
+        const __m512 value =
+            _mm512_permutex2var_ps(_mm512_mask_loadu_ps(outside, static_cast<__mmask16>(bits & 0xFFFF), from), evens,
+                                   _mm512_mask_loadu_ps(outside, static_cast<__mmask16>((bits >> 16) & 0xFFFF), from + 16));
+        const __mmask16 take = inside & (static_cast<__mmask16>(~have) | _mm512_cmp_ps_mask(value, best, _CMP_GT_OQ) |
+                                         _mm512_cmp_ps_mask(value, value, _CMP_UNORD_Q));
+        best = _mm512_mask_blend_ps(take, best, value);
+        const __m512i column = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(ih * in_width + start + kw)), evens);
+        at = _mm512_mask_blend_epi32(take, at, column);
+        have = have | take;
+      }
+    }
+    const __mmask16 stored = static_cast<__mmask16>((1u << count) - 1);
+    _mm512_mask_storeu_ps(to + ow, stored, best);
+    _mm512_mask_storeu_epi32(index + ow, stored, at);
+  }
+}
+
 }  // namespace tensile

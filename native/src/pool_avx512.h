@@ -13,4 +13,9 @@ namespace tensile {
 int64_t max_pool_values_stride2_avx512(const float* in, int64_t in_width, int64_t pad_left, int64_t kernel_width,
                                        int64_t row_begin, int64_t row_end, int64_t begin, int64_t end, float* to);
 
+// max_pool_values_stride2_avx512 for a whole output row with each winner's index in the plane
+// (window_max's), into to[0, out_width) and index[0, out_width).
+void max_pool_stride2_avx512(const float* in, int64_t in_width, int64_t pad_left, int64_t kernel_width,
+                             int64_t row_begin, int64_t row_end, int64_t out_width, float* to, int32_t* index);
+
 }  // namespace tensile
