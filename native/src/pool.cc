@@ -173,6 +173,55 @@ bool pool_with_avx512() {
 #endif
 }
 
+// Output columns whose window lies wholly inside the row: ow·stride − pad ≥ 0 and
+// ow·stride − pad + kernel ≤ in_width.
+Window interior_columns(const PoolGeometry& g) {
+  int64_t end = g.in_width + g.pad_left - g.kernel_width < 0
+                    ? 0
+                    : (g.in_width + g.pad_left - g.kernel_width) / g.stride_width + 1;
+  end = std::min(end, g.out_width);
+  return {std::min((g.pad_left + g.stride_width - 1) / g.stride_width, end), end};
+}
+
+// max_pool_values_row with each winner's index (window_max's), for the paths without AVX-512: the
+// interior columns tap by tap across the row in window_max's order (branch-free selects; output by
+// output, window_max's branch mispredicted on about every other tap), the edge columns by
+// window_max.
+void max_pool_argmax_row(const float* in, const PoolGeometry& g, int64_t oh, float* __restrict to,
+                         int32_t* __restrict index) {
+  const Window rows = window(oh, g.stride_height, g.pad_top, g.kernel_height, g.in_height);
+  const Window interior = rows.begin < rows.end ? interior_columns(g) : Window{0, 0};
+  auto edge = [&](int64_t ow) {
+    const Winner best = window_max(in, g.in_width, rows, window(ow, g.stride_width, g.pad_left, g.kernel_width, g.in_width));
+    to[ow] = best.value;
+    index[ow] = static_cast<int32_t>(best.index);
+  };
+  for (int64_t ow = 0; ow < interior.begin; ++ow) edge(ow);
+  const int64_t stride = g.stride_width;
+  bool first = true;
+  for (int64_t ih = rows.begin; ih < rows.end; ++ih) {
+    for (int64_t kw = 0; kw < g.kernel_width; ++kw) {
+      const int32_t offset = static_cast<int32_t>(ih * g.in_width + kw - g.pad_left);
+      const float* __restrict from = in + offset;
+      if (first) {
+        for (int64_t ow = interior.begin; ow < interior.end; ++ow) {
+          to[ow] = from[ow * stride];
+          index[ow] = offset + static_cast<int32_t>(ow * stride);
+        }
+        first = false;
+        continue;
+      }
+      for (int64_t ow = interior.begin; ow < interior.end; ++ow) {
+        const float value = from[ow * stride];
+        const bool take = (value > to[ow]) | (value != value);
+        to[ow] = take ? value : to[ow];
+        index[ow] = take ? offset + static_cast<int32_t>(ow * stride) : index[ow];
+      }
+    }
+  }
+  for (int64_t ow = interior.end; ow < g.out_width; ++ow) edge(ow);
+}
+
 // Max pooling values only (no argmax), for inference. The same winner as window_max, whose rule
 // only depends on the order the window is scanned in: row-major, the first value taken, then any
 // value greater than the best so far or NaN. Columns whose window lies wholly inside the row are
@@ -180,13 +229,9 @@ bool pool_with_avx512() {
 // AVX-512 and stride 2, the whole row sixteen outputs at a time (pool_avx512.cc).
 void max_pool_values_row(const float* in, const PoolGeometry& g, int64_t oh, float* __restrict to) {
   const Window rows = window(oh, g.stride_height, g.pad_top, g.kernel_height, g.in_height);
-  // Interior columns: ow·stride − pad ≥ 0 and ow·stride − pad + kernel ≤ in_width.
-  int64_t interior_begin = (g.pad_left + g.stride_width - 1) / g.stride_width;
-  int64_t interior_end = g.in_width + g.pad_left - g.kernel_width < 0
-                             ? 0
-                             : (g.in_width + g.pad_left - g.kernel_width) / g.stride_width + 1;
-  interior_end = std::min(interior_end, g.out_width);
-  interior_begin = std::min(interior_begin, interior_end);
+  const Window interior = interior_columns(g);
+  int64_t interior_begin = interior.begin;
+  const int64_t interior_end = interior.end;
   auto edge = [&](int64_t ow) {
     const Window columns = window(ow, g.stride_width, g.pad_left, g.kernel_width, g.in_width);
     to[ow] = window_max(in, g.in_width, rows, columns).value;
@@ -265,22 +310,17 @@ void max_pool2d_forward(const float* x, float* out, int32_t* argmax, const PoolG
                        to + oh * g.out_width, index + oh * g.out_width);
           continue;
         }
-        const Window rows = window(oh, g.stride_height, g.pad_top, g.kernel_height, g.in_height);
 #if defined(TENSILE_HAVE_AVX2)
         // window_max output by output ran 25× slower than the values alone: its data-dependent
         // branch mispredicts on about every other tap.
         if (g.stride_width == 2 && pool_with_avx512()) {
+          const Window rows = window(oh, g.stride_height, g.pad_top, g.kernel_height, g.in_height);
           max_pool_stride2_avx512(in, g.in_width, g.pad_left, g.kernel_width, rows.begin, rows.end, g.out_width,
                                   to + oh * g.out_width, index + oh * g.out_width);
           continue;
         }
 #endif
-        for (int64_t ow = 0; ow < g.out_width; ++ow) {
-          const Window columns = window(ow, g.stride_width, g.pad_left, g.kernel_width, g.in_width);
-          const Winner best = window_max(in, g.in_width, rows, columns);
-          to[oh * g.out_width + ow] = best.value;
-          index[oh * g.out_width + ow] = static_cast<int32_t>(best.index);
-        }
+        max_pool_argmax_row(in, g, oh, to + oh * g.out_width, index + oh * g.out_width);
       }
     }
   });
