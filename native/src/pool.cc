@@ -192,7 +192,8 @@ void max_pool_argmax_row(const float* in, const PoolGeometry& g, int64_t oh, flo
   const Window rows = window(oh, g.stride_height, g.pad_top, g.kernel_height, g.in_height);
   const Window interior = rows.begin < rows.end ? interior_columns(g) : Window{0, 0};
   auto edge = [&](int64_t ow) {
-    const Winner best = window_max(in, g.in_width, rows, window(ow, g.stride_width, g.pad_left, g.kernel_width, g.in_width));
+    const Window columns = window(ow, g.stride_width, g.pad_left, g.kernel_width, g.in_width);
+    const Winner best = window_max(in, g.in_width, rows, columns);
     to[ow] = best.value;
     index[ow] = static_cast<int32_t>(best.index);
   };
@@ -230,7 +231,7 @@ void max_pool_argmax_row(const float* in, const PoolGeometry& g, int64_t oh, flo
 void max_pool_values_row(const float* in, const PoolGeometry& g, int64_t oh, float* __restrict to) {
   const Window rows = window(oh, g.stride_height, g.pad_top, g.kernel_height, g.in_height);
   const Window interior = interior_columns(g);
-  int64_t interior_begin = interior.begin;
+  const int64_t interior_begin = interior.begin;
   const int64_t interior_end = interior.end;
   auto edge = [&](int64_t ow) {
     const Window columns = window(ow, g.stride_width, g.pad_left, g.kernel_width, g.in_width);

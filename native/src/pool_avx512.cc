@@ -88,13 +88,15 @@ void max_pool_stride2_avx512(const float* in, int64_t in_width, int64_t pad_left
         const __mmask16 inside =
             static_cast<__mmask16>(((uint32_t{1} << lane_last) - 1) & ~((uint32_t{1} << lane_first) - 1));
         const float* from = in + ih * in_width + start + kw;
-        const __m512 value =
-            _mm512_permutex2var_ps(_mm512_mask_loadu_ps(outside, static_cast<__mmask16>(bits & 0xFFFF), from), evens,
-                                   _mm512_mask_loadu_ps(outside, static_cast<__mmask16>((bits >> 16) & 0xFFFF), from + 16));
+        const __mmask16 low = static_cast<__mmask16>(bits & 0xFFFF);
+        const __mmask16 high = static_cast<__mmask16>((bits >> 16) & 0xFFFF);
+        const __m512 value = _mm512_permutex2var_ps(_mm512_mask_loadu_ps(outside, low, from), evens,
+                                                    _mm512_mask_loadu_ps(outside, high, from + 16));
         const __mmask16 take = inside & (static_cast<__mmask16>(~have) | _mm512_cmp_ps_mask(value, best, _CMP_GT_OQ) |
                                          _mm512_cmp_ps_mask(value, value, _CMP_UNORD_Q));
         best = _mm512_mask_blend_ps(take, best, value);
-        const __m512i column = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(ih * in_width + start + kw)), evens);
+        // Lane i's index: the row's offset of float 2i.
+        const __m512i column = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(from - in)), evens);
         at = _mm512_mask_blend_epi32(take, at, column);
         have = have | take;
       }
