@@ -173,6 +173,21 @@ bool pool_with_avx512() {
 #endif
 }
 
+// pool_row_2x2, sixteen windows at a time where the AVX-512 kernels are active (`avx512`, asked
+// once per call rather than per row).
+inline void pool_row_2x2_on(bool avx512, const float* top, const float* bottom, int64_t row_index, int64_t in_width,
+                            int64_t out_width, float* to, int32_t* index) {
+#if defined(TENSILE_HAVE_AVX2)
+  if (avx512) {
+    max_pool_2x2_row_avx512(top, bottom, row_index, in_width, out_width, to, index);
+    return;
+  }
+#else
+  (void)avx512;
+#endif
+  pool_row_2x2(top, bottom, row_index, in_width, out_width, to, index);
+}
+
 // Output columns whose window lies wholly inside the row: ow·stride − pad ≥ 0 and
 // ow·stride − pad + kernel ≤ in_width.
 Window interior_columns(const PoolGeometry& g) {
@@ -284,6 +299,7 @@ void max_pool2d_forward(const float* x, float* out, int32_t* argmax, const PoolG
   const bool two_by_two = g.kernel_height == 2 && g.kernel_width == 2 && g.stride_height == 2 &&
                           g.stride_width == 2 && g.pad_top == 0 && g.pad_left == 0 &&
                           2 * g.out_height <= g.in_height && 2 * g.out_width <= g.in_width;
+  const bool avx512 = pool_with_avx512();
   if (argmax == nullptr) {
     for_planes(g.batch * g.channels, plane_in + plane_out, [&](int64_t begin, int64_t end) {
       for (int64_t plane = begin; plane < end; ++plane) {
@@ -307,14 +323,14 @@ void max_pool2d_forward(const float* x, float* out, int32_t* argmax, const PoolG
       int32_t* index = argmax + plane * plane_out;
       for (int64_t oh = 0; oh < g.out_height; ++oh) {
         if (two_by_two) {
-          pool_row_2x2(in + 2 * oh * g.in_width, in + (2 * oh + 1) * g.in_width, 2 * oh, g.in_width, g.out_width,
-                       to + oh * g.out_width, index + oh * g.out_width);
+          pool_row_2x2_on(avx512, in + 2 * oh * g.in_width, in + (2 * oh + 1) * g.in_width, 2 * oh, g.in_width,
+                          g.out_width, to + oh * g.out_width, index + oh * g.out_width);
           continue;
         }
 #if defined(TENSILE_HAVE_AVX2)
         // window_max output by output ran 25× slower than the values alone: its data-dependent
         // branch mispredicts on about every other tap.
-        if (g.stride_width == 2 && pool_with_avx512()) {
+        if (g.stride_width == 2 && avx512) {
           const Window rows = window(oh, g.stride_height, g.pad_top, g.kernel_height, g.in_height);
           max_pool_stride2_avx512(in, g.in_width, g.pad_left, g.kernel_width, rows.begin, rows.end, g.out_width,
                                   to + oh * g.out_width, index + oh * g.out_width);
@@ -329,9 +345,10 @@ void max_pool2d_forward(const float* x, float* out, int32_t* argmax, const PoolG
 
 void max_pool_2x2_plane(const float* in, int64_t in_width, int64_t out_height, int64_t out_width, float* out,
                         int32_t* argmax) {
+  const bool avx512 = pool_with_avx512();
   for (int64_t oh = 0; oh < out_height; ++oh) {
-    pool_row_2x2(in + 2 * oh * in_width, in + (2 * oh + 1) * in_width, 2 * oh, in_width, out_width,
-                 out + oh * out_width, argmax + oh * out_width);
+    pool_row_2x2_on(avx512, in + 2 * oh * in_width, in + (2 * oh + 1) * in_width, 2 * oh, in_width, out_width,
+                    out + oh * out_width, argmax + oh * out_width);
   }
 }
 

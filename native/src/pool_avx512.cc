@@ -107,4 +107,48 @@ void max_pool_stride2_avx512(const float* in, int64_t in_width, int64_t pad_left
   }
 }
 
+// pool_row_2x2 (pool.cc) sixteen windows at a time: window w is (top[2w], top[2w + 1],
+// bottom[2w], bottom[2w + 1]), taken in that order (the first, then anything greater or NaN), its
+// index that of the winner in the plane; the last 1 to 16 windows with loads masked to their floats.
+void max_pool_2x2_row_avx512(const float* top, const float* bottom, int64_t row_index, int64_t in_width,
+                             int64_t out_width, float* to, int32_t* index) {
+  const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odds = _mm512_add_epi32(evens, _mm512_set1_epi32(1));
+  const __m512i row = _mm512_set1_epi32(static_cast<int32_t>(row_index * in_width));
+  const __m512i below = _mm512_set1_epi32(static_cast<int32_t>(in_width));
+  for (int64_t ow = 0; ow < out_width; ow += 16) {
+    const int64_t count = std::min<int64_t>(16, out_width - ow);
+    const __mmask16 low = count >= 8 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (2 * count)) - 1);
+    const __mmask16 high = count > 8 ? static_cast<__mmask16>((1u << (2 * count - 16)) - 1) : static_cast<__mmask16>(0);
+    const float* top_at = top + 2 * ow;
+    const float* bottom_at = bottom + 2 * ow;
+    const __m512 top_low = _mm512_maskz_loadu_ps(low, top_at);
+    const __m512 top_high = _mm512_maskz_loadu_ps(high, top_at + 16);
+    const __m512 bottom_low = _mm512_maskz_loadu_ps(low, bottom_at);
+    const __m512 bottom_high = _mm512_maskz_loadu_ps(high, bottom_at + 16);
+    // Lane i's top-left float in the plane: row_index·in_width + 2·(ow + i).
+    const __m512i column = _mm512_set1_epi32(static_cast<int32_t>(2 * ow));
+    const __m512i left = _mm512_add_epi32(_mm512_add_epi32(row, column), evens);
+    const __m512 candidates[4] = {
+        _mm512_permutex2var_ps(top_low, evens, top_high),
+        _mm512_permutex2var_ps(top_low, odds, top_high),
+        _mm512_permutex2var_ps(bottom_low, evens, bottom_high),
+        _mm512_permutex2var_ps(bottom_low, odds, bottom_high),
+    };
+    const __m512i offsets[4] = {left, _mm512_add_epi32(left, _mm512_set1_epi32(1)), _mm512_add_epi32(left, below),
+                                _mm512_add_epi32(_mm512_add_epi32(left, below), _mm512_set1_epi32(1))};
+    __m512 best = candidates[0];
+    __m512i at = offsets[0];
+    for (int i = 1; i < 4; ++i) {
+      const __mmask16 take = _mm512_cmp_ps_mask(candidates[i], best, _CMP_GT_OQ) |
+                             _mm512_cmp_ps_mask(candidates[i], candidates[i], _CMP_UNORD_Q);
+      best = _mm512_mask_blend_ps(take, best, candidates[i]);
+      at = _mm512_mask_blend_epi32(take, at, offsets[i]);
+    }
+    const __mmask16 stored = static_cast<__mmask16>((1u << count) - 1);
+    _mm512_mask_storeu_ps(to + ow, stored, best);
+    _mm512_mask_storeu_epi32(index + ow, stored, at);
+  }
+}
+
 }  // namespace tensile

@@ -18,4 +18,9 @@ int64_t max_pool_values_stride2_avx512(const float* in, int64_t in_width, int64_
 void max_pool_stride2_avx512(const float* in, int64_t in_width, int64_t pad_left, int64_t kernel_width,
                              int64_t row_begin, int64_t row_end, int64_t out_width, float* to, int32_t* index);
 
+// pool_row_2x2 (2×2 windows, stride 2, no padding, with each winner's index), sixteen windows at
+// a time.
+void max_pool_2x2_row_avx512(const float* top, const float* bottom, int64_t row_index, int64_t in_width,
+                             int64_t out_width, float* to, int32_t* index);
+
 }  // namespace tensile
