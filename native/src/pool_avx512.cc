@@ -8,6 +8,28 @@
 
 namespace tensile {
 
+namespace {
+
+// Bits [first, last) of a 32-bit mask, none when last ≤ first.
+inline uint32_t bit_range(int64_t first, int64_t last) {
+  return last <= first ? 0u : static_cast<uint32_t>(((uint64_t{1} << last) - 1) & ~((uint64_t{1} << first) - 1));
+}
+
+// Which of the `floats` floats from row column `column` lie inside a row of in_width: bit j for
+// float j.
+inline uint32_t inside_row(int64_t column, int64_t floats, int64_t in_width) {
+  return bit_range(std::max<int64_t>(0, -column), std::min<int64_t>(floats, in_width - column));
+}
+
+// The even floats of the 32 at `from` (lane i: float 2i), those outside `inside` read as −∞ (and
+// not touched).
+inline __m512 even_floats(const float* from, uint32_t inside, __m512i evens, __m512 outside) {
+  return _mm512_permutex2var_ps(_mm512_mask_loadu_ps(outside, static_cast<__mmask16>(inside & 0xFFFF), from), evens,
+                                _mm512_mask_loadu_ps(outside, static_cast<__mmask16>(inside >> 16), from + 16));
+}
+
+}  // namespace
+
 // Each tap's sixteen values are the even floats of two vectors, and the window's taps are taken in
 // window_max's order (pool.cc: row-major; the first, then anything greater or NaN). A tap's floats
 // outside the row (the padding at either edge) load as −∞, which that rule never takes after the
@@ -23,27 +45,15 @@ int64_t max_pool_values_stride2_avx512(const float* in, int64_t in_width, int64_
     const int64_t count = std::min<int64_t>(16, end - ow);
     const int64_t floats = ow + 16 < end ? 32 : 2 * count - 1;
     const int64_t start = 2 * ow - pad_left;  // the row column of float 0 at kw = 0
-    // Floats [first, last) of tap kw's 32 lie inside the row, as two 16-lane masks.
-    auto inside = [&](int64_t kw, __mmask16* low, __mmask16* high) {
-      const int64_t first = std::max<int64_t>(0, -(start + kw));
-      const int64_t last = std::min<int64_t>(floats, in_width - (start + kw));
-      const uint64_t bits = last <= first ? 0 : ((uint64_t{1} << last) - 1) & ~((uint64_t{1} << first) - 1);
-      *low = static_cast<__mmask16>(bits & 0xFFFF);
-      *high = static_cast<__mmask16>((bits >> 16) & 0xFFFF);
-    };
-    // Away from the row's ends every tap reads all its floats: one pair of masks for all.
+    // Away from the row's ends every tap reads all its floats: one mask for all.
     const bool interior = start >= 0 && start + kernel_width - 1 + floats <= in_width;
-    __mmask16 low = 0;
-    __mmask16 high = 0;
-    if (interior) inside(0, &low, &high);
+    uint32_t inside = interior ? inside_row(start, floats, in_width) : 0;
     __m512 best = outside;
     bool first = true;
     for (int64_t ih = row_begin; ih < row_end; ++ih) {
       for (int64_t kw = 0; kw < kernel_width; ++kw) {
-        if (!interior) inside(kw, &low, &high);
-        const float* from = in + ih * in_width + start + kw;
-        const __m512 value = _mm512_permutex2var_ps(_mm512_mask_loadu_ps(outside, low, from), evens,
-                                                    _mm512_mask_loadu_ps(outside, high, from + 16));
+        if (!interior) inside = inside_row(start + kw, floats, in_width);
+        const __m512 value = even_floats(in + ih * in_width + start + kw, inside, evens, outside);
         if (first) {
           best = value;
           first = false;
@@ -73,25 +83,25 @@ void max_pool_stride2_avx512(const float* in, int64_t in_width, int64_t pad_left
     const int64_t count = std::min<int64_t>(16, out_width - ow);
     const int64_t floats = 2 * count - 1;
     const int64_t start = 2 * ow - pad_left;
+    // Away from the row's ends every tap reads all its floats and every lane one inside the row.
+    const bool interior = start >= 0 && start + kernel_width - 1 + floats <= in_width;
+    uint32_t floats_inside = interior ? inside_row(start, floats, in_width) : 0;
+    __mmask16 inside = interior ? static_cast<__mmask16>((1u << count) - 1) : 0;
     __m512 best = outside;
     __m512i at = _mm512_set1_epi32(-1);
     __mmask16 have = 0;
     for (int64_t ih = row_begin; ih < row_end; ++ih) {
       for (int64_t kw = 0; kw < kernel_width; ++kw) {
-        // Floats [first, last) of the tap lie inside the row; lane i reads float 2i.
-        const int64_t first = std::max<int64_t>(0, -(start + kw));
-        const int64_t last = std::min<int64_t>(floats, in_width - (start + kw));
-        if (last <= first) continue;
-        const uint64_t bits = ((uint64_t{1} << last) - 1) & ~((uint64_t{1} << first) - 1);
-        const int64_t lane_first = (first + 1) / 2;
-        const int64_t lane_last = (last + 1) / 2;
-        const __mmask16 inside =
-            static_cast<__mmask16>(((uint32_t{1} << lane_last) - 1) & ~((uint32_t{1} << lane_first) - 1));
+        if (!interior) {
+          floats_inside = inside_row(start + kw, floats, in_width);
+          if (floats_inside == 0) continue;
+          // Lane i reads float 2i: the lanes whose float lies inside the row.
+          const int64_t first = __builtin_ctz(floats_inside);
+          const int64_t last = 32 - __builtin_clz(floats_inside);
+          inside = static_cast<__mmask16>(bit_range((first + 1) / 2, (last + 1) / 2));
+        }
         const float* from = in + ih * in_width + start + kw;
-        const __mmask16 low = static_cast<__mmask16>(bits & 0xFFFF);
-        const __mmask16 high = static_cast<__mmask16>((bits >> 16) & 0xFFFF);
-        const __m512 value = _mm512_permutex2var_ps(_mm512_mask_loadu_ps(outside, low, from), evens,
-                                                    _mm512_mask_loadu_ps(outside, high, from + 16));
+        const __m512 value = even_floats(from, floats_inside, evens, outside);
         const __mmask16 take = inside & (static_cast<__mmask16>(~have) | _mm512_cmp_ps_mask(value, best, _CMP_GT_OQ) |
                                          _mm512_cmp_ps_mask(value, value, _CMP_UNORD_Q));
         best = _mm512_mask_blend_ps(take, best, value);
