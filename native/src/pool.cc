@@ -241,8 +241,8 @@ void max_pool_argmax_row(const float* in, const PoolGeometry& g, int64_t oh, flo
 // Max pooling values only (no argmax), for inference. The same winner as window_max, whose rule
 // only depends on the order the window is scanned in: row-major, the first value taken, then any
 // value greater than the best so far or NaN. Columns whose window lies wholly inside the row are
-// done tap by tap across the row (vectorisable selects); the edge columns by window_max. With
-// AVX-512 and stride 2, the whole row sixteen outputs at a time (pool_avx512.cc).
+// done tap by tap across the row (vectorisable selects); the edge columns by window_max. (With
+// AVX-512 and stride 2, max_pool_values_stride2_avx512 does the whole row instead.)
 void max_pool_values_row(const float* in, const PoolGeometry& g, int64_t oh, float* __restrict to) {
   const Window rows = window(oh, g.stride_height, g.pad_top, g.kernel_height, g.in_height);
   const Window interior = interior_columns(g);
@@ -252,15 +252,6 @@ void max_pool_values_row(const float* in, const PoolGeometry& g, int64_t oh, flo
     const Window columns = window(ow, g.stride_width, g.pad_left, g.kernel_width, g.in_width);
     to[ow] = window_max(in, g.in_width, rows, columns).value;
   };
-#if defined(TENSILE_HAVE_AVX2)
-  // The edge columns too, with the padding masked: window_max's data-dependent branch mispredicted
-  // on them, a fifth of ResNet's 3×3/2 pool on one thread.
-  if (g.stride_width == 2 && rows.begin < rows.end && pool_with_avx512()) {
-    max_pool_values_stride2_avx512(in, g.in_width, g.pad_left, g.kernel_width, rows.begin, rows.end, 0, g.out_width,
-                                   to);
-    return;
-  }
-#endif
   for (int64_t ow = 0; ow < interior_begin; ++ow) edge(ow);
   bool first = true;
   for (int64_t ih = rows.begin; ih < rows.end; ++ih) {
@@ -308,9 +299,19 @@ void max_pool2d_forward(const float* x, float* out, int32_t* argmax, const PoolG
           float* to = out + plane * plane_out + oh * g.out_width;
           if (two_by_two) {
             pool_row_2x2_values(in + 2 * oh * g.in_width, in + (2 * oh + 1) * g.in_width, g, 2 * oh, to);
-          } else {
-            max_pool_values_row(in, g, oh, to);
+            continue;
           }
+#if defined(TENSILE_HAVE_AVX2)
+          // The edge columns too, with the padding masked: window_max's data-dependent branch
+          // mispredicted on them, a fifth of ResNet's 3×3/2 pool on one thread.
+          if (g.stride_width == 2 && avx512) {
+            const Window rows = window(oh, g.stride_height, g.pad_top, g.kernel_height, g.in_height);
+            max_pool_values_stride2_avx512(in, g.in_width, g.pad_left, g.kernel_width, rows.begin, rows.end,
+                                           g.out_width, to);
+            continue;
+          }
+#endif
+          max_pool_values_row(in, g, oh, to);
         }
       }
     });

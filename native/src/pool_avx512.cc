@@ -35,15 +35,15 @@ inline __m512 even_floats(const float* from, uint32_t inside, __m512i evens, __m
 // outside the row (the padding at either edge) load as −∞, which that rule never takes after the
 // first tap and which, taken first, the first tap inside the row replaces (or equals, if it is −∞
 // too): the same value as skipping them, which is what window_max does.
-int64_t max_pool_values_stride2_avx512(const float* in, int64_t in_width, int64_t pad_left, int64_t kernel_width,
-                                       int64_t row_begin, int64_t row_end, int64_t begin, int64_t end, float* to) {
+void max_pool_values_stride2_avx512(const float* in, int64_t in_width, int64_t pad_left, int64_t kernel_width,
+                                    int64_t row_begin, int64_t row_end, int64_t out_width, float* to) {
   const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512 outside = _mm512_set1_ps(-__builtin_inff());
-  for (int64_t ow = begin; ow < end; ow += 16) {
+  for (int64_t ow = 0; ow < out_width; ow += 16) {
     // A tap's floats for these outputs: 32 while more outputs follow, else the 2·count − 1 that the
     // last outputs read; of those, the ones inside the row (the masked loads touch nothing else).
-    const int64_t count = std::min<int64_t>(16, end - ow);
-    const int64_t floats = ow + 16 < end ? 32 : 2 * count - 1;
+    const int64_t count = std::min<int64_t>(16, out_width - ow);
+    const int64_t floats = ow + 16 < out_width ? 32 : 2 * count - 1;
     const int64_t start = 2 * ow - pad_left;  // the row column of float 0 at kw = 0
     // Away from the row's ends every tap reads all its floats: one mask for all.
     const bool interior = start >= 0 && start + kernel_width - 1 + floats <= in_width;
@@ -66,7 +66,6 @@ int64_t max_pool_values_stride2_avx512(const float* in, int64_t in_width, int64_
     }
     _mm512_mask_storeu_ps(to + ow, static_cast<__mmask16>((1u << count) - 1), best);
   }
-  return end;
 }
 
 // max_pool_values_stride2_avx512 with each winner's index (ih·in_width + iw, as window_max gives

@@ -6,12 +6,12 @@
 
 namespace tensile {
 
-// Outputs [begin, end) of one output row of max pooling with stride 2 (values only), the window's
-// rows [row_begin, row_end) of `in` (a plane of rows in_width floats long) and its kernel_width
-// columns from 2·ow − pad_left, those outside the row (padding) skipped. Sixteen at a time, with
-// loads masked to the floats inside the row; returns `end`.
-int64_t max_pool_values_stride2_avx512(const float* in, int64_t in_width, int64_t pad_left, int64_t kernel_width,
-                                       int64_t row_begin, int64_t row_end, int64_t begin, int64_t end, float* to);
+// One output row of max pooling with stride 2 (values only) into to[0, out_width): the window's
+// rows [row_begin, row_end) of `in` (a plane of rows in_width floats long; none: window_max's empty
+// result, −∞) and its kernel_width columns from 2·ow − pad_left, those outside the row (padding)
+// skipped. Sixteen at a time, with loads masked to the floats inside the row.
+void max_pool_values_stride2_avx512(const float* in, int64_t in_width, int64_t pad_left, int64_t kernel_width,
+                                    int64_t row_begin, int64_t row_end, int64_t out_width, float* to);
 
 // max_pool_values_stride2_avx512 for a whole output row with each winner's index in the plane
 // (window_max's), into to[0, out_width) and index[0, out_width).

@@ -701,6 +701,14 @@ void pool_rows(const float* __restrict top, const float* __restrict bottom, int6
   for (int64_t w = 0; w < count; ++w) to[w] = window_max(top[2 * w], top[2 * w + 1], bottom[2 * w], bottom[2 * w + 1]);
 }
 
+// Whether the output blocks apply the epilogue row by row as they copy the rows out: for rows of a
+// vector or more, and with a residual (laid out as the output). Rows shorter than a vector (7 or
+// 14 outputs) without one take it over the strips whole first, spare lanes too, and are then
+// copied: row by row they ran mostly the vectorised loop's scalar tail.
+inline bool epilogue_per_row(const ConvEpilogue* epilogue, const ConvGeometry& g) {
+  return epilogue != nullptr && (epilogue->residual != nullptr || g.out_width >= 16);
+}
+
 // transform_output_block for tiles of 4: each output channel's tiles into four row strips (six
 // strips of plan.strip floats in `strips`, the last two for pooled rows), then to the output.
 // Returns whether every output value was finite (see transform_output_interleaved4).
@@ -742,8 +750,7 @@ bool transform_output_block4(const float* m, const ConvGeometry& g, const Plan& 
       }
       continue;
     }
-    // Short rows without a residual: the epilogue over the strips whole (as transform_output_block).
-    const bool per_row = epilogue != nullptr && (epilogue->residual != nullptr || g.out_width >= 16);
+    const bool per_row = epilogue_per_row(epilogue, g);
     if (epilogue != nullptr && !per_row) {
       for (int r = 0; r < 4; ++r) {
         apply_epilogue(rows[r], rows[r], nullptr, 4 * lanes, epilogue->scale[o], epilogue->shift[o], epilogue->relu);
@@ -804,10 +811,7 @@ bool transform_output_block(const float* m, const ConvGeometry& g, const Plan& p
       continue;
     }
     transform_output_interleaved(m + o * plan.lanes, plan.m_stride, lanes, top, bottom);
-    // Rows shorter than a vector (7 or 14 outputs) without a residual: the epilogue over both strips
-    // whole, spare lanes too, then the rows copied; row by row, such rows ran mostly the loop's
-    // scalar tail. Otherwise row by row, in the copy (the residual is laid out as the output).
-    const bool per_row = epilogue != nullptr && (epilogue->residual != nullptr || g.out_width >= 16);
+    const bool per_row = epilogue_per_row(epilogue, g);
     if (epilogue != nullptr && !per_row) {
       apply_epilogue(top, top, nullptr, 2 * lanes, epilogue->scale[o], epilogue->shift[o], epilogue->relu);
       apply_epilogue(bottom, bottom, nullptr, 2 * lanes, epilogue->scale[o], epilogue->shift[o], epilogue->relu);
