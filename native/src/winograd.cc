@@ -20,10 +20,10 @@
 // stay near L2; a thread transforms a block's input, runs its 16 products against the transformed
 // weights (packed once per call, shared by all threads) and transforms the products into the
 // output, applying the fused epilogue as it writes. Within a block, tile row q's tiles are lanes
-// q·(tiles_x + 1) to q·(tiles_x + 1) + tiles_x − 1 of the products, and one lane per row is a spare
-// whose patch straddles two rows (computed, never written out): then lane k's 4×4 patch is
-// columns 2k to 2k + 3 of four "strips" that lay the block's padded input rows end to end, so both
-// transforms run as long loops over lanes that the compiler vectorises, whatever the image width. Each output's 16 sums run over the input
+// q·tiles_x to q·tiles_x + tiles_x − 1 of the products: lane k's 4×4 patch is columns 2k, 2k + 1
+// of four "strips" that lay the block's padded input rows end to end and the same columns of four
+// more that lay them shifted by two (fill_strips), so both transforms run as long loops over lanes
+// that the compiler vectorises, whatever the image width. Each output's 16 sums run over the input
 // channels in the GEMM's fixed order whatever the block, so results do not depend on the thread
 // count or the batch's other samples.
 //
@@ -119,7 +119,7 @@ struct Plan {
   int tile;  // output tile side: 2 (F(2×2, 3×3)) or 4 (F(4×4, 3×3))
   int64_t tiles_y, tiles_x;
   int64_t tile_rows;       // batch · tiles_y
-  int64_t row_lanes;       // tiles_x + 1: lanes per tile row, the spare included
+  int64_t row_lanes;       // lanes per tile row: tiles_x (see fill_strips for why no lane is spare)
   int64_t rows_per_block;  // tile rows in a block
   int64_t blocks;
   int64_t lanes;        // columns of a block's V and M: rows_per_block · row_lanes rounded up to panels
@@ -148,7 +148,7 @@ Plan make_plan(const ConvGeometry& g, int nr, int threads, bool shared, int tile
   plan.tiles_y = ceil_div(g.out_height, tile);
   plan.tiles_x = ceil_div(g.out_width, tile);
   plan.tile_rows = g.batch * plan.tiles_y;
-  plan.row_lanes = plan.tiles_x + 1;
+  plan.row_lanes = plan.tiles_x;
   plan.shared = shared;
   const int64_t channels = g.in_channels + g.out_channels;
   const int64_t budget = shared ? kSharedBlockFloats : kBlockFloats;
@@ -158,8 +158,9 @@ Plan make_plan(const ConvGeometry& g, int nr, int threads, bool shared, int tile
   double best_use = 0.0;
   if (!shared && sample_lanes <= 2 * target && g.batch >= 2 * threads) {
     // As many samples as fill the panels best (fewest among equals), up to four times the target
-    // lanes: four 14² samples fill 7 panels of 32 lanes exactly where one fills 56 of 64 (7% faster
-    // at 64 channels, though V and M then outgrow L2).
+    // lanes: five 14² samples (49 lanes each) fill 245 of 8 panels' 256 lanes where one fills 49 of
+    // 64 (with a spare lane a tile row, four such samples filling 7 panels exactly ran 7% faster
+    // than one at 64 channels, though V and M then outgrow L2).
     const int64_t most = std::max<int64_t>(1, std::min(4 * target / sample_lanes, g.batch / (2 * threads)));
     for (int64_t samples = 1; samples <= most; ++samples) {
       const int64_t lanes = samples * sample_lanes;
@@ -190,8 +191,8 @@ Plan make_plan(const ConvGeometry& g, int nr, int threads, bool shared, int tile
   plan.rows_per_block = best;
   plan.blocks = ceil_div(plan.tile_rows, best);
   plan.lanes = round_up(best * plan.row_lanes, nr);
-  // `tile` floats per lane, and the last vector's reads past them (2k + 33 for k = lanes − 16 with
-  // tiles of 2, 4k + 67 with tiles of 4).
+  // `tile` floats per lane, and room for the zeros fill_strips writes in whole vectors past the last
+  // lane (up to 15 floats; the transforms read no further than lane lanes − 1's floats).
   plan.strip = tile * plan.lanes + 32;
   plan.v_stride = region_stride(g.in_channels * plan.lanes);
   plan.m_stride = region_stride(g.out_channels * plan.lanes);
@@ -283,43 +284,70 @@ void pack_transformed_weights(const float* weight, bool flipped, int64_t out_cha
   });
 }
 
+// to[j] for j in [0, part): pixel first + j − offset of an image row of `width` pixels (line), zero
+// where that is no pixel. The pixels go in whole vectors; the zeros after them in whole vectors too
+// where `spill` (their last vector may run up to 15 floats past `part`).
+__attribute__((always_inline)) inline void fill_part(const float* line, int64_t width, int64_t first, int64_t offset,
+                                                     int64_t part, float* to) {
+  const int64_t count = std::clamp<int64_t>(width - first, 0, part - offset);
+  for (int64_t j = 0; j < offset; ++j) to[j] = 0.0f;
+  const float* from = line + first;
+  if (count >= 16) {
+    copy_in_vectors<Lanes16>(from, count, to + offset);
+  } else if (count >= 8) {
+    copy_in_vectors<Lanes8>(from, count, to + offset);
+  } else {
+    for (int64_t j = 0; j < count; ++j) to[offset + j] = from[j];
+  }
+  for (int64_t j = offset + count; j < part; ++j) to[j] = 0.0f;
+}
+
 // Lays rows tile·ty + first_row + r (r < count) of one plane (height × width) for the block's tile
-// rows end to end, one strip per r: tile row q's part starts at q·tile·row_lanes with `left` zeros,
-// then the row, then zeros; rows outside the plane are zeros. For the input (count tile + 2,
-// first_row −1, left 1) lane k's patch row r is then floats tile·k .. tile·k + tile + 1 of strip r;
-// for the output gradient (tiles of 2, count 2, first_row 0, left 0) lane k's tile row r is floats
-// 2k, 2k + 1. `strips` holds count strips of plan.strip floats; only those in `wanted` (bit r: strip
-// r) are written.
-// Rows are copied and cleared in whole vectors (a part's zeros may spill into the next part, which
-// is written after it, or into the strip's tail, cleared last): the rows are tens of floats, where
+// rows end to end, one strip per r: tile row q's part (tile · tiles_x floats) starts at
+// q·tile·tiles_x; rows outside the plane are zeros.
+// For the output gradient (`patches` false; tiles of 2, count 2, first_row 0) a part is the row from
+// its first pixel, then zeros: lane k's tile row r is floats 2k, 2k + 1 of strip r.
+// For the input (`patches`; count tile + 2, first_row −1) lane k's patch row r is the tile + 2
+// floats from padded column tile·k (padded column c is pixel c − 1; column 0 and columns past the
+// row are the padding's zeros). Neighbouring lanes' patches overlap by two columns, so one strip
+// cannot hold them at a fixed stride across a tile row's end: strip r holds each lane's first
+// `tile` floats (padded columns tile·k ..) and strip count + r the two after them (padded columns
+// tile·k + tile ..: the row again, shifted by `tile`). So every lane is a tile, where one strip
+// with a spare lane at each tile row's end wasted a GEMM column in every tiles_x + 1 (a third at
+// 4×4 outputs, a fifth at 8×8). `strips` then holds 2·count strips.
+// `strips` strips are plan.strip floats apart; only those in `wanted` (bit r: strip r, and with
+// `patches` strip count + r) are written. Rows are copied and cleared in whole vectors where they
+// are long enough (a part's zeros of a row outside the plane may spill into the next part, which is
+// written after it, or into the strip's tail, cleared last): the rows are tens of floats, where
 // calls to memcpy and memset, or loops with scalar heads and tails, cost more than the copy.
 __attribute__((optimize("no-tree-loop-distribute-patterns"))) TENSILE_VECTOR_CLONES
 void fill_strips(const float* plane_of_sample0, int64_t sample_stride, int64_t height, int64_t width, const Plan& plan,
-                 int64_t row_begin, int64_t row_end, int count, int first_row, int left, float* strips,
+                 int64_t row_begin, int64_t row_end, int count, int first_row, bool patches, float* strips,
                  unsigned wanted = ~0u) {
   const int64_t part = plan.tile * plan.row_lanes;
+  const int64_t used = (row_end - row_begin) * part;
   const Lanes16 zeros = {};
   for (int r = 0; r < count; ++r) {
     if (((wanted >> r) & 1) == 0) continue;
     float* strip = strips + r * plan.strip;
+    float* shifted = strips + (count + r) * plan.strip;
     int64_t n = row_begin / plan.tiles_y;
     int64_t ty = row_begin % plan.tiles_y;
-    float* to = strip;
-    for (int64_t row = row_begin; row < row_end; ++row, to += part) {
+    for (int64_t at = 0, row = row_begin; row < row_end; ++row, at += part) {
       const int64_t y = plan.tile * ty + first_row + r;
       if (y < 0 || y >= height) {
-        for (int64_t j = 0; j < part; j += 16) store<Lanes16>(to + j, zeros);
+        for (int64_t j = 0; j < part; j += 16) store<Lanes16>(strip + at + j, zeros);
+        if (patches) {
+          for (int64_t j = 0; j < part; j += 16) store<Lanes16>(shifted + at + j, zeros);
+        }
       } else {
         const float* line = plane_of_sample0 + n * sample_stride + y * width;
-        if (left > 0) to[0] = 0.0f;
-        if (width >= 16) {
-          copy_in_vectors<Lanes16>(line, width, to + left);
-        } else if (width >= 8) {
-          copy_in_vectors<Lanes8>(line, width, to + left);
+        if (patches) {
+          fill_part(line, width, 0, 1, part, strip + at);
+          fill_part(line, width, plan.tile - 1, 0, part, shifted + at);
         } else {
-          for (int64_t j = 0; j < width; ++j) to[left + j] = line[j];
+          fill_part(line, width, 0, 0, part, strip + at);
         }
-        for (int64_t j = left + width; j < part; ++j) to[j] = 0.0f;
       }
       if (++ty == plan.tiles_y) {
         ty = 0;
@@ -327,13 +355,14 @@ void fill_strips(const float* plane_of_sample0, int64_t sample_stride, int64_t h
       }
     }
     // Lanes past the block's rows (to the end of the last panel) read zeros.
-    const int64_t used = (row_end - row_begin) * part;
     std::memset(strip + used, 0, static_cast<size_t>(plan.strip - used) * sizeof(float));
+    if (patches) std::memset(shifted + used, 0, static_cast<size_t>(plan.strip - used) * sizeof(float));
   }
 }
 
 // One vector of lanes (as many as Lanes holds) of transform_input_lanes: lane k's patch row r reads
-// (d0, d1, d2, d3) = floats 2k + (0, 1, 2, 3) of strip r, the even and odd floats of two vectors.
+// (d0, d1) = floats 2k, 2k + 1 of strip r and (d2, d3) those of strip 4 + r (fill_strips), the even
+// and odd floats of two vectors each.
 // Only the transform rows in kRows (bit a: ξ = 4a .. 4a + 3) are written, and only the patch rows
 // they need are read: each is the same expression whichever others are made.
 template <int kRows, typename Lanes, typename Indices>
@@ -348,8 +377,8 @@ __attribute__((always_inline)) inline void transform_input_vector(const float* s
     const float* from = strips + r * strip;
     const Lanes low = load<Lanes>(from);
     const Lanes high = load<Lanes>(from + width);
-    const Lanes next_low = load<Lanes>(from + 2);
-    const Lanes next_high = load<Lanes>(from + width + 2);
+    const Lanes next_low = load<Lanes>(from + 4 * strip);
+    const Lanes next_high = load<Lanes>(from + 4 * strip + width);
     const Lanes d0 = __builtin_shuffle(low, high, evens);
     const Lanes d1 = __builtin_shuffle(low, high, odds);
     const Lanes d2 = __builtin_shuffle(next_low, next_high, evens);
@@ -428,8 +457,8 @@ __attribute__((always_inline)) inline Lanes every_fourth(const float* from, cons
   return __builtin_shuffle(low, high, join);
 }
 
-// One vector of lanes of transform_input_lanes4: lane k's patch row r is floats 4k .. 4k + 5 of
-// strip r.
+// One vector of lanes of transform_input_lanes4: lane k's patch row r is floats 4k .. 4k + 3 of
+// strip r, then 4k, 4k + 1 of strip 6 + r (fill_strips).
 template <typename Lanes, typename Indices>
 __attribute__((always_inline)) inline void transform_input_vector4(const float* strips, int64_t strip,
                                                                    int64_t v_stride, const Indices& pick,
@@ -437,7 +466,8 @@ __attribute__((always_inline)) inline void transform_input_vector4(const float* 
   Lanes rows[6][6];
   for (int r = 0; r < 6; ++r) {
     Lanes d[6];
-    for (int j = 0; j < 6; ++j) d[j] = every_fourth<Lanes>(strips + r * strip + j, pick, join);
+    for (int j = 0; j < 4; ++j) d[j] = every_fourth<Lanes>(strips + r * strip + j, pick, join);
+    for (int j = 4; j < 6; ++j) d[j] = every_fourth<Lanes>(strips + (6 + r) * strip + j - 4, pick, join);
     input_transform6(d, rows[r]);
   }
   for (int j = 0; j < 6; ++j) {
@@ -479,7 +509,7 @@ void transform_input_block(const float* x, const ConvGeometry& g, const Plan& pl
   const unsigned wanted = plan.tile == 4 ? ~0u : static_cast<unsigned>(input_patch_rows(listed_transform_rows(rows)));
   for (int64_t i = channel_begin; i < channel_end; ++i) {
     fill_strips(x + i * plane, g.in_channels * plane, g.in_height, g.in_width, plan, row_begin, row_end,
-                plan.tile + 2, -1, 1, strips, wanted);
+                plan.tile + 2, -1, true, strips, wanted);
     for (int64_t first = 0; first < plan.lanes; first += nr) {
       float* to = v + first * g.in_channels + i * nr;
       if (plan.tile == 4) {
@@ -703,7 +733,7 @@ void pool_rows(const float* __restrict top, const float* __restrict bottom, int6
 
 // Whether the output blocks apply the epilogue row by row as they copy the rows out: for rows of a
 // vector or more, and with a residual (laid out as the output). Rows shorter than a vector (7 or
-// 14 outputs) without one take it over the strips whole first, spare lanes too, and are then
+// 14 outputs) without one take it over the strips whole first, lanes past the block too, and are then
 // copied: row by row they ran mostly the vectorised loop's scalar tail.
 inline bool epilogue_per_row(const ConvEpilogue* epilogue, const ConvGeometry& g) {
   return epilogue != nullptr && (epilogue->residual != nullptr || g.out_width >= 16);
@@ -733,7 +763,8 @@ bool transform_output_block4(const float* m, const ConvGeometry& g, const Plan& 
     finite = transform_output_interleaved4(m + o * plan.lanes, plan.m_stride, lanes, rows) && finite;
     if (pool) {
       // The epilogue over every value of the strips and each window's max over all lanes at once
-      // (spare lanes and tiles past the image too), then each tile row's whole windows to the output.
+      // (tiles past the image and lanes past the block too), then each tile row's whole windows to
+      // the output.
       for (int r = 0; r < 4; ++r) {
         apply_epilogue(rows[r], rows[r], nullptr, 4 * lanes, epilogue->scale[o], epilogue->shift[o], epilogue->relu);
       }
@@ -797,7 +828,8 @@ bool transform_output_block(const float* m, const ConvGeometry& g, const Plan& p
     if (pool) {
       transform_output_lanes(m + o * plan.lanes, plan.m_stride, lanes, strips);
       // The epilogue over all four values of every tile, then each window's max, over all lanes at
-      // once (spare lanes and half-outside tiles too: rows are too short to vectorise one by one),
+      // once (half-outside tiles and lanes past the block too: rows are too short to vectorise one
+      // by one),
       // into row_buffer; then each tile row's whole windows to the output.
       apply_epilogue(strips, strips, nullptr, 4 * lanes, epilogue->scale[o], epilogue->shift[o], epilogue->relu);
       pool_tiles(strips, strips + lanes, strips + 2 * lanes, strips + 3 * lanes, lanes, row_buffer);
@@ -931,14 +963,14 @@ void transform_gradient_lanes(const float* top, const float* bottom, int64_t lan
 
 // M' of one block for output channels [channel_begin, channel_end): plain [out_channels, lanes] rows
 // per ξ. `strips` holds two strips (the tile rows' output-gradient rows 2·ty and 2·ty + 1, laid end
-// to end with two floats per lane, zeros past the image and in the spare lanes).
+// to end with two floats per lane, zeros past the image and past the block's lanes).
 void transform_gradient_block(const float* grad_out, const ConvGeometry& g, const Plan& plan, int64_t row_begin,
                               int64_t row_end, int64_t channel_begin, int64_t channel_end, float* strips, float* m,
                               int rows = kAllTransformRows) {
   const int64_t plane = g.out_height * g.out_width;
   for (int64_t o = channel_begin; o < channel_end; ++o) {
     fill_strips(grad_out + o * plane, g.out_channels * plane, g.out_height, g.out_width, plan, row_begin, row_end, 2,
-                0, 0, strips);
+                0, false, strips);
     transform_gradient_lanes(strips, strips + plan.strip, plan.lanes, plan.m_stride, m + o * plan.lanes, rows);
   }
 }
@@ -974,8 +1006,9 @@ bool winograd_shape(const ConvGeometry& g) {
 // 4 (1.6–1.7× fewer multiply-adds, padded lanes counted), but its transforms' larger coefficients
 // cost about ten times the rounding error: 0.35–0.4 of the conformance tolerance at 32 channels
 // (F(2×2, 3×3): 0.02–0.05), 0.8–0.9 at 64 and past it at 256, measured on 10⁶ outputs of uniform
-// data. Hence the channel limit. At 14² the spare lanes (one in five) ate the gain: 64 → 64 at
-// batch 64 ran 3.8–4.5 ms either way. Like the choice of path, it never depends on the batch.
+// data. Hence the channel limit. At 14² (when each tile row still had a spare lane: one in five)
+// 64 → 64 at batch 64 ran 3.8–4.5 ms either way. Like the choice of path, it never depends on the
+// batch.
 int forward_tile(const ConvGeometry& g) {
   return g.in_channels <= 32 && g.out_height >= 16 && g.out_width >= 16 ? 4 : 2;
 }
@@ -1017,8 +1050,9 @@ bool forward_tiles(const float* x, const float* weight, bool flipped, float* out
   const int64_t packed_stride = region_stride(packed_size(g.out_channels, g.in_channels, kernels.mr));
   float* packed = scratch(ScratchSlot::kPackedA, 0, static_cast<size_t>(plan.positions() * packed_stride));
   const int owners = plan.shared ? 1 : workers;
-  // Strips: the input's tile + 2 rows, then the output's rows (and for tiles of 4 two pooled ones).
-  const int64_t strips = plan.tile == 4 ? 6 * plan.strip : 4 * plan.strip + g.out_width;
+  // Strips: two for each of the input's tile + 2 rows (fill_strips), then the output's rows (and for
+  // tiles of 4 two pooled ones) in the same space.
+  const int64_t strips = 2 * (plan.tile + 2) * plan.strip;
   if (packed == nullptr || !reserve_scratch(ScratchSlot::kColumns, owners, plan.positions() * plan.v_stride) ||
       !reserve_scratch(ScratchSlot::kTile, owners, plan.positions() * plan.m_stride) ||
       !reserve_scratch(ScratchSlot::kPartial, workers, strips)) {
@@ -1080,7 +1114,7 @@ bool winograd_weight_gradient(const float* x, const float* grad_out, float* grad
   float* v = scratch(ScratchSlot::kColumns, 0, static_cast<size_t>(kPositions * plan.v_stride));
   float* m = scratch(ScratchSlot::kTile, 0, static_cast<size_t>(kPositions * plan.m_stride));
   float* u = scratch(ScratchSlot::kBatchProducts, 0, static_cast<size_t>(kPositions * u_stride));
-  if (v == nullptr || m == nullptr || u == nullptr || !reserve_scratch(ScratchSlot::kPartial, workers, 4 * plan.strip) ||
+  if (v == nullptr || m == nullptr || u == nullptr || !reserve_scratch(ScratchSlot::kPartial, workers, 8 * plan.strip) ||
       !reserve_scratch(ScratchSlot::kBatchColumns, workers, packed_size(g.in_channels, plan.lanes, kernels.nr)) ||
       !reserve_scratch(ScratchSlot::kPackedA, workers,
                        gradient_in_place ? 0 : packed_size(g.out_channels, plan.lanes, kernels.mr))) {
