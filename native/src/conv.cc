@@ -1905,9 +1905,6 @@ bool conv2d_backward_input(const float* grad_out, const float* weight, float* gr
 bool conv2d_backward_weight(const float* x, const float* grad_out, float* grad_weight, const ConvGeometry& g) {
   const bool empty = g.batch == 0 || g.out_height == 0 || g.out_width == 0 || g.in_channels == 0 ||
                      g.out_channels == 0 || g.kernel_height == 0 || g.kernel_width == 0;
-  if (!empty && weight_skip_applies(g, active_kernels().nr)) {
-    return backward_weight_skipping(x, grad_out, grad_weight, g);
-  }
   // The Winograd weight gradient writes its 16 sums (16·Cin·Cout floats, 16 MB at 512 channels) and
   // transforms them back however few tiles it sums, so on small outputs it needs a batch of them:
   // below about eight 7×7 samples the direct batched product is faster. Two threads, 512 channels
@@ -1917,9 +1914,16 @@ bool conv2d_backward_weight(const float* x, const float* grad_out, float* grad_w
   const int64_t positions = g.out_height * g.out_width;
   const bool few_tiles = batched_columns_pay(g, kBatchedStridedWeightGradientPositions, true) &&
                          g.batch * positions < kWinogradWeightGradientPositions;
-  if (!empty && !few_tiles && winograd_weight_gradient_applies(g)) {
-    return winograd_weight_gradient(x, grad_out, grad_weight, g);
+  // With that many tiles it beats skipping the padding's taps too, from 4×4 outputs (two tiles a
+  // side): 512 → 512 at 4², two threads, batch 32 9.7 → 8.7 ms, batch 64 18.2 → 14.7–15.2 ms
+  // (batch 16 5.4–6.3 against 6.5: skipping). At 2² (one tile) skipping wins (batch 128: 7.2–7.7
+  // against 9.8 ms).
+  const bool winograd = !empty && !few_tiles && g.out_height >= 4 && g.out_width >= 4 &&
+                        winograd_weight_gradient_applies(g);
+  if (!empty && !winograd && weight_skip_applies(g, active_kernels().nr)) {
+    return backward_weight_skipping(x, grad_out, grad_weight, g);
   }
+  if (winograd) return winograd_weight_gradient(x, grad_out, grad_weight, g);
   // Strided ones up to 7² outputs too: 256 → 512 to 4² at batch 32, 8.9 → 3.2 ms (4.3 ms in a
   // ResNet-18 training step, from 8.7); to 7² at batch 8, 4.8 → 2.4 ms (the generic path's
   // per-sample products are tiny). At 8² (128 → 256, batch 32) even alone and slower inside the

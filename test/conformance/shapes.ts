@@ -622,6 +622,20 @@ export const convCases: readonly { name: string; geometry: Conv2dGeometry }[] = 
     }),
   },
   {
+    // The native Winograd weight gradient on 4×4 outputs with tiles enough (25 samples of four
+    // tiles), which takes it over skipping the padding's taps.
+    name: 'Winograd weight-gradient shape: 32 to 40 channels, 4x4, batch 25',
+    geometry: convGeometry({
+      batch: 25,
+      inChannels: 32,
+      inHeight: 4,
+      inWidth: 4,
+      outChannels: 40,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
     // The native Winograd weight gradient (192 to 256 channels a side).
     name: 'Winograd weight-gradient shape: 200 to 192 channels, 6x5, batch 2',
     geometry: convGeometry({
