@@ -1001,16 +1001,18 @@ bool winograd_shape(const ConvGeometry& g) {
 }
 
 // Output tile side of the forward convolution (and of the input gradient, a forward convolution of
-// its own): 4, F(4×4, 3×3), where its sums run over at most 32 channels and the output holds four
-// tiles a side; else 2. F(4×4, 3×3) takes 36 products per 16 outputs where F(2×2, 3×3) takes 16 per
-// 4 (1.6–1.7× fewer multiply-adds, padded lanes counted), but its transforms' larger coefficients
+// its own): 4, F(4×4, 3×3), where its sums run over at most 32 channels and its tiles need at most
+// three quarters of F(2×2, 3×3)'s products (36 a tile of 4 against 16 a tile of 2, tiles past the
+// image's edge counted: 9·tiles(4) ≤ ¾·4·tiles(2)); else 2. Its transforms' larger coefficients
 // cost about ten times the rounding error: 0.35–0.4 of the conformance tolerance at 32 channels
 // (F(2×2, 3×3): 0.02–0.05), 0.8–0.9 at 64 and past it at 256, measured on 10⁶ outputs of uniform
-// data. Hence the channel limit. At 14² (when each tile row still had a spare lane: one in five)
-// 64 → 64 at batch 64 ran 3.8–4.5 ms either way. Like the choice of path, it never depends on the
-// batch.
+// data. Hence the channel limit. The share: one thread, 128 × 32 → 32, F(2×2, 3×3) against
+// F(4×4, 3×3): 14² 5.5 → 4.3 ms, 13² 5.5 → 4.9, 11² 3.9 → 3.6, but 10² 3.1 → 3.6 and 9² 3.2 →
+// 3.5 (three tiles of 4 a side cover 12², so 30% of their outputs lie past the image); 64 × 32 → 32
+// at 7² 0.88 → 0.71 ms. Like the choice of path, it never depends on the batch.
 int forward_tile(const ConvGeometry& g) {
-  return g.in_channels <= 32 && g.out_height >= 16 && g.out_width >= 16 ? 4 : 2;
+  const auto tiles = [&](int64_t side) { return ceil_div(g.out_height, side) * ceil_div(g.out_width, side); };
+  return g.in_channels <= 32 && g.out_height >= 7 && g.out_width >= 7 && 3 * tiles(4) <= tiles(2) ? 4 : 2;
 }
 
 }  // namespace

@@ -569,8 +569,8 @@ export const convCases: readonly { name: string; geometry: Conv2dGeometry }[] = 
     }),
   },
   {
-    // The native F(4×4, 3×3) forward (sums over 32 channels, outputs of 16² and more): odd sizes,
-    // whose last tiles reach past the image; its input gradient (sums over 40) stays F(2×2, 3×3).
+    // The native F(4×4, 3×3) forward (sums over 32 channels): odd sizes, whose last tiles reach
+    // past the image; its input gradient (sums over 40) stays F(2×2, 3×3).
     name: 'Winograd F(4x4) shape: 32 to 40 channels, 17x23, batch 2',
     geometry: convGeometry({
       batch: 2,
@@ -609,7 +609,7 @@ export const convCases: readonly { name: string; geometry: Conv2dGeometry }[] = 
     }),
   },
   {
-    // Blocks of whole samples with F(4×4, 3×3) (five tile rows of six lanes each).
+    // Blocks of whole samples with F(4×4, 3×3) (five tile rows of five lanes each).
     name: 'Winograd F(4x4) shape: 32 to 32 channels, 20x20, batch 8 (whole-sample blocks)',
     geometry: convGeometry({
       batch: 8,
@@ -617,6 +617,20 @@ export const convCases: readonly { name: string; geometry: Conv2dGeometry }[] = 
       inHeight: 20,
       inWidth: 20,
       outChannels: 32,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
+    // F(4×4, 3×3) on a small image (two tile rows of four lanes: 7 and 13 are 2 and 4 tiles of 4,
+    // against 4 and 7 of 2), rows shorter than a vector of 16 whose patch strips end in padding.
+    name: 'Winograd F(4x4) shape: 32 to 24 channels, 7x13, batch 3',
+    geometry: convGeometry({
+      batch: 3,
+      inChannels: 32,
+      inHeight: 7,
+      inWidth: 13,
+      outChannels: 24,
       kernel: [3, 3],
       pad: [1, 1],
     }),
