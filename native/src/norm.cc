@@ -198,16 +198,6 @@ void batch_norm_relu_input_gradient(const float* __restrict grad, const float* _
   }
 }
 
-// Asks for the next plane of a channel while the current one is summed: a channel's planes are short
-// runs (3 KB at 28×28) a whole sample apart, too short for the hardware prefetcher to ramp up on its
-// own, so each plane would otherwise start with a stall on memory.
-inline void prefetch_plane(const float* plane, int64_t count) {
-  constexpr int64_t kLineFloats = 16;
-  constexpr int64_t kMostLines = 128;  // 8 KB: enough to cover the latency of larger planes
-  const int64_t lines = std::min(kMostLines, (count + kLineFloats - 1) / kLineFloats);
-  for (int64_t line = 0; line < lines; ++line) __builtin_prefetch(plane + line * kLineFloats, 0, 3);
-}
-
 // Runs body(channel) for every channel; a task takes a run of neighbouring channels. One task per
 // channel made a global average pool's 4,096 planes of 49 values cost a millisecond: the tasks were
 // shorter than claiming them, and neighbouring channels' results shared cache lines across threads.
@@ -338,7 +328,7 @@ void batch_norm_forward_with(const float* x, const float* gamma, const float* be
 
 // Per thread: batch_norm_relu_max_pool_train_forward's batch-norm output, one plane at a time (a
 // few KB stay in L1 between the ReLU that writes them and the pooling that reads them); the
-// backward's gradient planes of one channel.
+// backward's gradient planes of one run of channels.
 thread_local std::vector<float> plane_buffer;
 
 }  // namespace
@@ -393,46 +383,41 @@ struct ChannelBackward {
   float a = 0.0f, b = 0.0f, d = 0.0f;
 };
 
-// Per thread: the channels of one run of batch_norm_backward_with.
+// Per thread: the channels of one run of batch_norm_backward_with, and their gradient planes.
 thread_local std::vector<ChannelBackward> run_backward;
+thread_local std::vector<ChannelPlanes> run_planes;
 
 // With beta (the fused forward's shift) the gradient is masked by the forward's ReLU; beta null: plain
-// batch norm. gradient_of(c) gives channel c's output gradient (gradOut's own planes, or planes built
-// from a pooled gradient), asked once per channel by the thread that computes it. With
-// `channel_runs`, a task walks a run of channels sample by sample, as batch_norm_forward_with does
-// (the run's planes of a sample lie end to end in memory; gradient_of's planes must then stay valid
-// for the whole run); without, one channel at a time, its next planes prefetched. Each channel's
-// sums add its planes in sample order either way, so the bits are the same.
+// batch norm. gradient_of(begin, end, planes) gives channels [begin, end)'s output gradient
+// (gradOut's own planes, or planes built from a pooled gradient) in planes[c − begin], asked once
+// per run by the thread that computes it. A task walks a run of channels sample by sample, as
+// batch_norm_forward_with does (the run's planes of a sample lie end to end in memory). Each
+// channel's sums add its planes in sample order, so the bits are those of a channel-by-channel walk.
 template <typename GradientOf>
 void batch_norm_backward_with(const float* x, const float* gamma, const float* beta, const float* mean,
                               const float* inv_std, float* grad_x, float* grad_gamma, float* grad_beta,
-                              const ChannelGeometry& g, bool channel_runs, GradientOf&& gradient_of) {
+                              const ChannelGeometry& g, GradientOf&& gradient_of) {
   const double count = static_cast<double>(g.batch * g.spatial);
   const int64_t stride = g.channels * g.spatial;
   auto run = [&](int64_t begin, int64_t end) {
     std::vector<ChannelBackward>& channels = run_backward;
     channels.assign(static_cast<size_t>(end - begin), ChannelBackward{});
-    std::vector<ChannelPlanes> planes;
-    planes.reserve(static_cast<size_t>(end - begin));
+    std::vector<ChannelPlanes>& planes = run_planes;
+    planes.resize(static_cast<size_t>(end - begin));
+    gradient_of(begin, end, planes.data());
     for (int64_t c = begin; c < end; ++c) {
       ChannelBackward& channel = channels[static_cast<size_t>(c - begin)];
       channel.mu = mean[c];
       // The forward's scale and shift (see batch_norm_forward_with).
       channel.forward_scale = static_cast<float>(static_cast<double>(gamma[c]) * static_cast<double>(inv_std[c]));
       channel.forward_shift = beta != nullptr ? beta[c] : 0.0f;
-      planes.push_back(gradient_of(c));
     }
-    const bool prefetch = end - begin == 1;
     for (int64_t n = 0; n < g.batch; ++n) {
       for (int64_t c = begin; c < end; ++c) {
         ChannelBackward& channel = channels[static_cast<size_t>(c - begin)];
         const ChannelPlanes& gradient = planes[static_cast<size_t>(c - begin)];
         const int64_t base = n * stride + c * g.spatial;
         const float* grad = gradient.base + n * gradient.sample_stride;
-        if (prefetch && n + 1 < g.batch) {
-          prefetch_plane(grad + gradient.sample_stride, g.spatial);
-          prefetch_plane(x + base + stride, g.spatial);
-        }
         if (beta != nullptr) {
           masked_gradient_sums(grad, x + base, g.spatial, channel.mu, channel.forward_scale, channel.forward_shift,
                                &channel.sum_grad, &channel.sum_grad_centered);
@@ -470,16 +455,14 @@ void batch_norm_backward_with(const float* x, const float* gamma, const float* b
       }
     }
   };
-  if (channel_runs) {
-    for_channel_runs(g, 2, run);
-  } else {
-    for_channels(g, [&](int64_t c) { run(c, c + 1); });
-  }
+  for_channel_runs(g, 2, run);
 }
 
 // gradOut's own planes.
 auto planes_of(const float* grad_out, const ChannelGeometry& g) {
-  return [grad_out, g](int64_t c) { return ChannelPlanes{grad_out + c * g.spatial, g.channels * g.spatial}; };
+  return [grad_out, g](int64_t begin, int64_t end, ChannelPlanes* planes) {
+    for (int64_t c = begin; c < end; ++c) planes[c - begin] = {grad_out + c * g.spatial, g.channels * g.spatial};
+  };
 }
 
 }  // namespace
@@ -487,14 +470,13 @@ auto planes_of(const float* grad_out, const ChannelGeometry& g) {
 void batch_norm_train_backward(const float* x, const float* grad_out, const float* gamma, const float* mean,
                                const float* inv_std, float* grad_x, float* grad_gamma, float* grad_beta,
                                const ChannelGeometry& g) {
-  batch_norm_backward_with(x, gamma, nullptr, mean, inv_std, grad_x, grad_gamma, grad_beta, g, true,
-                           planes_of(grad_out, g));
+  batch_norm_backward_with(x, gamma, nullptr, mean, inv_std, grad_x, grad_gamma, grad_beta, g, planes_of(grad_out, g));
 }
 
 void batch_norm_relu_train_backward(const float* x, const float* grad_out, const float* gamma, const float* beta,
                                     const float* mean, const float* inv_std, float* grad_x, float* grad_gamma,
                                     float* grad_beta, const ChannelGeometry& g) {
-  batch_norm_backward_with(x, gamma, beta, mean, inv_std, grad_x, grad_gamma, grad_beta, g, true, planes_of(grad_out, g));
+  batch_norm_backward_with(x, gamma, beta, mean, inv_std, grad_x, grad_gamma, grad_beta, g, planes_of(grad_out, g));
 }
 
 void batch_norm_relu_max_pool_train_backward(const float* x, const float* grad_out, const int32_t* argmax,
@@ -503,22 +485,29 @@ void batch_norm_relu_max_pool_train_backward(const float* x, const float* grad_o
                                              const PoolGeometry& p) {
   const ChannelGeometry g{p.batch, p.channels, p.in_height * p.in_width};
   const int64_t pooled = p.out_height * p.out_width;
-  // The channel's gradient planes as max_pool2d_backward writes them (zeros, plus the pooled
-  // gradient at each window's argmax), built per channel in a buffer that stays in L2 (200 KB for 64
-  // samples of 28²) instead of a tensor the size of x in memory.
-  batch_norm_backward_with(x, gamma, beta, mean, inv_std, grad_x, grad_gamma, grad_beta, g, false, [&](int64_t c) {
-    std::vector<float>& planes = plane_buffer;
-    planes.assign(static_cast<size_t>(g.batch * g.spatial), 0.0f);
-    for (int64_t n = 0; n < g.batch; ++n) {
-      float* plane = planes.data() + n * g.spatial;
-      const int64_t at = (n * g.channels + c) * pooled;
-      for (int64_t o = 0; o < pooled; ++o) {
-        const int64_t i = argmax[at + o];
-        if (i >= 0 && i < g.spatial) plane[i] += grad_out[at + o];
-      }
-    }
-    return ChannelPlanes{planes.data(), g.spatial};
-  });
+  // The run's gradient planes as max_pool2d_backward writes them (zeros, plus the pooled gradient at
+  // each window's argmax), built sample by sample in a buffer (1.6 MB for 8 channels of 64 samples of
+  // 28²) instead of a tensor the size of x in memory.
+  batch_norm_backward_with(
+      x, gamma, beta, mean, inv_std, grad_x, grad_gamma, grad_beta, g,
+      [&](int64_t begin, int64_t end, ChannelPlanes* planes_of_run) {
+        const int64_t channels = end - begin;
+        std::vector<float>& planes = plane_buffer;
+        planes.assign(static_cast<size_t>(g.batch * channels * g.spatial), 0.0f);
+        for (int64_t n = 0; n < g.batch; ++n) {
+          for (int64_t c = begin; c < end; ++c) {
+            float* plane = planes.data() + (n * channels + c - begin) * g.spatial;
+            const int64_t at = (n * g.channels + c) * pooled;
+            for (int64_t o = 0; o < pooled; ++o) {
+              const int64_t i = argmax[at + o];
+              if (i >= 0 && i < g.spatial) plane[i] += grad_out[at + o];
+            }
+          }
+        }
+        for (int64_t c = begin; c < end; ++c) {
+          planes_of_run[c - begin] = {planes.data() + (c - begin) * g.spatial, channels * g.spatial};
+        }
+      });
 }
 
 void channel_affine(const float* x, const float* scale, const float* shift, float* out, const ChannelGeometry& g) {
