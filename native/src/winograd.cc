@@ -142,7 +142,11 @@ struct Plan {
 // 17 lanes than in shared blocks of 3), the larger among equally full ones, and at least two blocks
 // per thread when there are enough tile rows. Where even such blocks would fill less than 80% of
 // their panels (few tile rows, as with one small image), all threads share larger blocks instead.
-Plan make_plan(const ConvGeometry& g, int nr, int threads, bool shared, int tile) {
+// With `whole_samples` (the weight gradient's shared blocks, whose lanes need not fill panels),
+// blocks that hold a sample or more are cut down to whole samples, so that each channel's input is
+// again one run of memory a sample: the seed CNN's 32-channel 28² layer's weight gradient (two
+// threads, its data in memory as in a training step) 4.60–4.81 → 4.33–4.70 ms.
+Plan make_plan(const ConvGeometry& g, int nr, int threads, bool shared, int tile, bool whole_samples = false) {
   Plan plan;
   plan.tile = tile;
   plan.tiles_y = ceil_div(g.out_height, tile);
@@ -188,6 +192,7 @@ Plan make_plan(const ConvGeometry& g, int nr, int threads, bool shared, int tile
     }
     if (!shared && best_use < 0.8) return make_plan(g, nr, threads, true, tile);
   }
+  if (whole_samples && plan.tiles_y <= best) best -= best % plan.tiles_y;
   plan.rows_per_block = best;
   plan.blocks = ceil_div(plan.tile_rows, best);
   plan.lanes = round_up(best * plan.row_lanes, nr);
@@ -1110,7 +1115,7 @@ bool winograd_weight_gradient(const float* x, const float* grad_out, float* grad
   // Shared blocks whose lane count is a multiple of 8 (the transforms' vectors); the lanes are the
   // products' depth here, so they need not fill panels. The plan does not depend on the thread
   // count, nor do the sums below: each gradU[ξ] adds the blocks' products in block order.
-  const Plan plan = make_plan(g, 8, workers, true, 2);
+  const Plan plan = make_plan(g, 8, workers, true, 2, true);
   const int64_t u_stride = g.out_channels * g.in_channels;
   const bool gradient_in_place = g.in_channels <= 4 * kernels.nr;
   float* v = scratch(ScratchSlot::kColumns, 0, static_cast<size_t>(kPositions * plan.v_stride));
