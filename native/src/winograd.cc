@@ -1121,7 +1121,8 @@ bool winograd_weight_gradient(const float* x, const float* grad_out, float* grad
   float* v = scratch(ScratchSlot::kColumns, 0, static_cast<size_t>(kPositions * plan.v_stride));
   float* m = scratch(ScratchSlot::kTile, 0, static_cast<size_t>(kPositions * plan.m_stride));
   float* u = scratch(ScratchSlot::kBatchProducts, 0, static_cast<size_t>(kPositions * u_stride));
-  if (v == nullptr || m == nullptr || u == nullptr || !reserve_scratch(ScratchSlot::kPartial, workers, 8 * plan.strip) ||
+  if (v == nullptr || m == nullptr || u == nullptr ||
+      !reserve_scratch(ScratchSlot::kPartial, workers, 8 * plan.strip) ||
       !reserve_scratch(ScratchSlot::kBatchColumns, workers, packed_size(g.in_channels, plan.lanes, kernels.nr)) ||
       !reserve_scratch(ScratchSlot::kPackedA, workers,
                        gradient_in_place ? 0 : packed_size(g.out_channels, plan.lanes, kernels.mr))) {
