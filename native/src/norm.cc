@@ -393,13 +393,14 @@ thread_local std::vector<ChannelPlanes> run_planes;
 // With beta (the fused forward's shift) the gradient is masked by the forward's ReLU; beta null: plain
 // batch norm. gradient_of(begin, end, planes) gives channels [begin, end)'s output gradient
 // (gradOut's own planes, or planes built from a pooled gradient) in planes[c − begin], asked once
-// per run by the thread that computes it. A task walks a run of channels sample by sample, as
-// batch_norm_forward_with does (the run's planes of a sample lie end to end in memory). Each
-// channel's sums add its planes in sample order, so the bits are those of a channel-by-channel walk.
+// per run by the thread that computes it, for at most `most_channels` channels at a time. A task
+// walks a run of channels sample by sample, as batch_norm_forward_with does (the run's planes of a
+// sample lie end to end in memory). Each channel's sums add its planes in sample order, so the bits
+// are those of a channel-by-channel walk.
 template <typename GradientOf>
 void batch_norm_backward_with(const float* x, const float* gamma, const float* beta, const float* mean,
                               const float* inv_std, float* grad_x, float* grad_gamma, float* grad_beta,
-                              const ChannelGeometry& g, GradientOf&& gradient_of) {
+                              const ChannelGeometry& g, int64_t most_channels, GradientOf&& gradient_of) {
   const double count = static_cast<double>(g.batch * g.spatial);
   const int64_t stride = g.channels * g.spatial;
   auto run = [&](int64_t begin, int64_t end) {
@@ -458,7 +459,9 @@ void batch_norm_backward_with(const float* x, const float* gamma, const float* b
       }
     }
   };
-  for_channel_runs(g, 2, run);
+  for_channel_runs(g, 2, [&](int64_t begin, int64_t end) {
+    for (int64_t first = begin; first < end; first += most_channels) run(first, std::min(end, first + most_channels));
+  });
 }
 
 // gradOut's own planes.
@@ -473,13 +476,15 @@ auto planes_of(const float* grad_out, const ChannelGeometry& g) {
 void batch_norm_train_backward(const float* x, const float* grad_out, const float* gamma, const float* mean,
                                const float* inv_std, float* grad_x, float* grad_gamma, float* grad_beta,
                                const ChannelGeometry& g) {
-  batch_norm_backward_with(x, gamma, nullptr, mean, inv_std, grad_x, grad_gamma, grad_beta, g, planes_of(grad_out, g));
+  batch_norm_backward_with(x, gamma, nullptr, mean, inv_std, grad_x, grad_gamma, grad_beta, g, g.channels,
+                           planes_of(grad_out, g));
 }
 
 void batch_norm_relu_train_backward(const float* x, const float* grad_out, const float* gamma, const float* beta,
                                     const float* mean, const float* inv_std, float* grad_x, float* grad_gamma,
                                     float* grad_beta, const ChannelGeometry& g) {
-  batch_norm_backward_with(x, gamma, beta, mean, inv_std, grad_x, grad_gamma, grad_beta, g, planes_of(grad_out, g));
+  batch_norm_backward_with(x, gamma, beta, mean, inv_std, grad_x, grad_gamma, grad_beta, g, g.channels,
+                           planes_of(grad_out, g));
 }
 
 void batch_norm_relu_max_pool_train_backward(const float* x, const float* grad_out, const int32_t* argmax,
@@ -490,9 +495,12 @@ void batch_norm_relu_max_pool_train_backward(const float* x, const float* grad_o
   const int64_t pooled = p.out_height * p.out_width;
   // The run's gradient planes as max_pool2d_backward writes them (zeros, plus the pooled gradient at
   // each window's argmax), built sample by sample in a buffer (1.6 MB for 8 channels of 64 samples of
-  // 28²) instead of a tensor the size of x in memory.
+  // 28²) instead of a tensor the size of x in memory; runs of at most 4 MB of planes, or one channel
+  // (32 samples of 224² would otherwise take 100 MB a thread for a run of 16 channels).
+  constexpr int64_t kRunFloats = 1 << 20;
+  const int64_t most_channels = std::max<int64_t>(1, kRunFloats / std::max<int64_t>(1, g.batch * g.spatial));
   batch_norm_backward_with(
-      x, gamma, beta, mean, inv_std, grad_x, grad_gamma, grad_beta, g,
+      x, gamma, beta, mean, inv_std, grad_x, grad_gamma, grad_beta, g, most_channels,
       [&](int64_t begin, int64_t end, ChannelPlanes* planes_of_run) {
         const int64_t channels = end - begin;
         std::vector<float>& planes = plane_buffer;
