@@ -905,8 +905,8 @@ bool backward_weight_batched(const float* x, const float* grad_out, float* grad_
 
 // Whether the weight gradient of a small-output convolution skips the products of taps that read
 // only padding (backward_weight_skipping): where a quarter of its products or more would multiply
-// padding (3×3 at 4²: 31%, where Winograd's weight gradient spends as long on its transforms and 16
-// sums as on its products), the taps fit a mask, and the operands fit kWeightSkipBudgetFloats.
+// padding (3×3 at 4²: 31%), the taps fit a mask, and the operands fit kWeightSkipBudgetFloats.
+// conv2d_backward_weight asks Winograd's weight gradient first where the batch has tiles enough.
 constexpr int64_t kWeightSkipBudgetFloats = 8 << 20;
 
 int64_t padded_channels(const ConvGeometry& g, int nr) { return ceil_div(g.in_channels, nr) * nr; }
