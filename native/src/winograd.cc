@@ -117,13 +117,12 @@ int transform_positions(int tile) { return (tile + 2) * (tile + 2); }
 // The plan of one call: tiles, blocks of tile rows, and the scratch layout per thread.
 struct Plan {
   int tile;  // output tile side: 2 (F(2×2, 3×3)) or 4 (F(4×4, 3×3))
-  int64_t tiles_y, tiles_x;
-  int64_t tile_rows;       // batch · tiles_y
-  int64_t row_lanes;       // lanes per tile row: tiles_x (see fill_strips for why no lane is spare)
-  int64_t rows_per_block;  // tile rows in a block
+  int64_t tiles_y, tiles_x;  // tiles_x: a tile row's lanes (see fill_strips for why none is spare)
+  int64_t tile_rows;         // batch · tiles_y
+  int64_t rows_per_block;    // tile rows in a block
   int64_t blocks;
-  int64_t lanes;        // columns of a block's V and M: rows_per_block · row_lanes rounded up to panels
-  int64_t strip;        // floats of one strip: `tile` per lane, and the last patch's overhang
+  int64_t lanes;   // columns of a block's V and M: rows_per_block · tiles_x rounded up to panels
+  int64_t strip;   // floats of one strip: `tile` per lane, and room for fill_strips' whole vectors
   int64_t v_stride, m_stride;
   // All threads work on one block at a time (transforms split by channel, products by transform
   // position and output channels), so that blocks can be larger than one thread's share.
@@ -139,9 +138,10 @@ struct Plan {
 // blocks of tile rows whose lanes fill whole GEMM panels as far as possible, of up to four times
 // the target lanes (the target keeps V and M near L2; blocks past it cost less than half-empty
 // panels or shared blocks: 32² images at 64 channels and batch 32 ran 1.5× faster with 15 rows of
-// 17 lanes than in shared blocks of 3), the larger among equally full ones, and at least two blocks
-// per thread when there are enough tile rows. Where even such blocks would fill less than 80% of
-// their panels (few tile rows, as with one small image), all threads share larger blocks instead.
+// 17 lanes, a spare one each then, than in shared blocks of 3), the larger among equally full ones,
+// and at least two blocks per thread when there are enough tile rows. Where even such blocks would
+// fill less than 80% of their panels (few tile rows, as with one small image), all threads share
+// larger blocks instead.
 // With `whole_samples` (the weight gradient's shared blocks, whose lanes need not fill panels),
 // blocks that hold a sample or more are cut down to whole samples, so that each channel's input is
 // again one run of memory a sample: the seed CNN's 32-channel 28² layer's weight gradient (two
@@ -152,12 +152,11 @@ Plan make_plan(const ConvGeometry& g, int nr, int threads, bool shared, int tile
   plan.tiles_y = ceil_div(g.out_height, tile);
   plan.tiles_x = ceil_div(g.out_width, tile);
   plan.tile_rows = g.batch * plan.tiles_y;
-  plan.row_lanes = plan.tiles_x;
   plan.shared = shared;
   const int64_t channels = g.in_channels + g.out_channels;
   const int64_t budget = shared ? kSharedBlockFloats : kBlockFloats;
   const int64_t target = std::clamp<int64_t>(budget / (plan.positions() * channels), 32, shared ? 512 : 256);
-  const int64_t sample_lanes = plan.tiles_y * plan.row_lanes;
+  const int64_t sample_lanes = plan.tiles_y * plan.tiles_x;
   int64_t best = 1;
   double best_use = 0.0;
   if (!shared && sample_lanes <= 2 * target && g.batch >= 2 * threads) {
@@ -176,13 +175,13 @@ Plan make_plan(const ConvGeometry& g, int nr, int threads, bool shared, int tile
     }
   }
   if (best_use < 0.8) {
-    const int64_t max_rows = std::max<int64_t>(1, (shared ? 1 : 4) * target / plan.row_lanes);
+    const int64_t max_rows = std::max<int64_t>(1, (shared ? 1 : 4) * target / plan.tiles_x);
     const int64_t spread_rows = shared ? plan.tile_rows : std::max<int64_t>(1, plan.tile_rows / (2 * threads));
     const int64_t limit = std::max<int64_t>(1, std::min(max_rows, spread_rows));
     best = 1;
     best_use = 0.0;
     for (int64_t rows = 1; rows <= limit; ++rows) {
-      const int64_t lanes = rows * plan.row_lanes;
+      const int64_t lanes = rows * plan.tiles_x;
       const double use = static_cast<double>(lanes) / static_cast<double>(round_up(lanes, nr));
       // Prefer fuller panels; among equally full ones, larger blocks (fewer passes over U).
       if (use > best_use + 1e-9 || (use > best_use - 1e-9 && rows > best)) {
@@ -195,7 +194,7 @@ Plan make_plan(const ConvGeometry& g, int nr, int threads, bool shared, int tile
   if (whole_samples && plan.tiles_y <= best) best -= best % plan.tiles_y;
   plan.rows_per_block = best;
   plan.blocks = ceil_div(plan.tile_rows, best);
-  plan.lanes = round_up(best * plan.row_lanes, nr);
+  plan.lanes = round_up(best * plan.tiles_x, nr);
   // `tile` floats per lane, and room for the zeros fill_strips writes in whole vectors past the last
   // lane (up to 15 floats; the transforms read no further than lane lanes − 1's floats).
   plan.strip = tile * plan.lanes + 32;
@@ -329,7 +328,7 @@ __attribute__((optimize("no-tree-loop-distribute-patterns"))) TENSILE_VECTOR_CLO
 void fill_strips(const float* plane_of_sample0, int64_t sample_stride, int64_t height, int64_t width, const Plan& plan,
                  int64_t row_begin, int64_t row_end, int count, int first_row, bool patches, float* strips,
                  unsigned wanted = ~0u) {
-  const int64_t part = plan.tile * plan.row_lanes;
+  const int64_t part = plan.tile * plan.tiles_x;
   const int64_t used = (row_end - row_begin) * part;
   const Lanes16 zeros = {};
   for (int r = 0; r < count; ++r) {
@@ -757,7 +756,7 @@ bool transform_output_block4(const float* m, const ConvGeometry& g, const Plan& 
                              int64_t row_end, int64_t channel_begin, int64_t channel_end,
                              const ConvEpilogue* epilogue, float* strips, float* out) {
   const int64_t plane = g.out_height * g.out_width;
-  const int64_t lanes = (row_end - row_begin) * plan.row_lanes;
+  const int64_t lanes = (row_end - row_begin) * plan.tiles_x;
   float* const rows[4] = {strips, strips + plan.strip, strips + 2 * plan.strip, strips + 3 * plan.strip};
   float* const pooled[2] = {strips + 4 * plan.strip, strips + 5 * plan.strip};
   const bool pool = epilogue != nullptr && epilogue->max_pool;
@@ -780,7 +779,7 @@ bool transform_output_block4(const float* m, const ConvGeometry& g, const Plan& 
         const int64_t ty = row % plan.tiles_y;
         for (int half = 0; half < 2 && 2 * ty + half < pooled_height; ++half) {
           std::memcpy(out + ((n * g.out_channels + o) * pooled_height + 2 * ty + half) * pooled_width,
-                      pooled[half] + 2 * (row - row_begin) * plan.row_lanes,
+                      pooled[half] + 2 * (row - row_begin) * plan.tiles_x,
                       static_cast<size_t>(pooled_width) * sizeof(float));
         }
       }
@@ -795,7 +794,7 @@ bool transform_output_block4(const float* m, const ConvGeometry& g, const Plan& 
     for (int64_t row = row_begin; row < row_end; ++row) {
       const int64_t n = row / plan.tiles_y;
       const int64_t oh = 4 * (row % plan.tiles_y);
-      const int64_t first = 4 * (row - row_begin) * plan.row_lanes;
+      const int64_t first = 4 * (row - row_begin) * plan.tiles_x;
       for (int r = 0; r < 4 && oh + r < g.out_height; ++r) {
         const int64_t at = (n * g.out_channels + o) * plane + (oh + r) * g.out_width;
         const float* from = rows[r] + first;
@@ -822,7 +821,7 @@ bool transform_output_block(const float* m, const ConvGeometry& g, const Plan& p
     return transform_output_block4(m, g, plan, row_begin, row_end, channel_begin, channel_end, epilogue, strips, out);
   }
   const int64_t plane = g.out_height * g.out_width;
-  const int64_t lanes = (row_end - row_begin) * plan.row_lanes;
+  const int64_t lanes = (row_end - row_begin) * plan.tiles_x;
   float* top = strips;
   float* bottom = strips + plan.strip;
   float* row_buffer = strips + 4 * lanes;
@@ -843,7 +842,7 @@ bool transform_output_block(const float* m, const ConvGeometry& g, const Plan& p
         const int64_t ty = row % plan.tiles_y;
         if (ty >= pooled_height) continue;
         std::memcpy(out + ((n * g.out_channels + o) * pooled_height + ty) * pooled_width,
-                    row_buffer + (row - row_begin) * plan.row_lanes, static_cast<size_t>(pooled_width) * sizeof(float));
+                    row_buffer + (row - row_begin) * plan.tiles_x, static_cast<size_t>(pooled_width) * sizeof(float));
       }
       continue;
     }
@@ -856,7 +855,7 @@ bool transform_output_block(const float* m, const ConvGeometry& g, const Plan& p
     for (int64_t row = row_begin; row < row_end; ++row) {
       const int64_t n = row / plan.tiles_y;
       const int64_t oh = 2 * (row % plan.tiles_y);
-      const int64_t first = 2 * (row - row_begin) * plan.row_lanes;
+      const int64_t first = 2 * (row - row_begin) * plan.tiles_x;
       for (int half = 0; half < 2 && oh + half < g.out_height; ++half) {
         const int64_t at = (n * g.out_channels + o) * plane + (oh + half) * g.out_width;
         const float* from = (half == 0 ? top : bottom) + first;
@@ -890,7 +889,7 @@ bool shared_blocks(const float* x, const ConvGeometry& g, const Plan& plan, cons
   for (int64_t block = 0; block < plan.blocks; ++block) {
     const int64_t row_begin = block * plan.rows_per_block;
     const int64_t row_end = std::min(plan.tile_rows, row_begin + plan.rows_per_block);
-    const int64_t lanes = (row_end - row_begin) * plan.row_lanes;
+    const int64_t lanes = (row_end - row_begin) * plan.tiles_x;
     threads.run(in_tasks, [&](int64_t task, int thread) {
       transform_input_block(x, g, plan, kernels.nr, row_begin, row_end, g.in_channels * task / in_tasks,
                             g.in_channels * (task + 1) / in_tasks, scratch(ScratchSlot::kPartial, thread, 0), v);
@@ -1080,7 +1079,7 @@ bool forward_tiles(const float* x, const float* weight, bool flipped, float* out
     const int64_t row_begin = block * plan.rows_per_block;
     const int64_t row_end = std::min(plan.tile_rows, row_begin + plan.rows_per_block);
     // The last block may hold fewer rows: its products need only the panels its lanes reach.
-    const int64_t lanes = (row_end - row_begin) * plan.row_lanes;
+    const int64_t lanes = (row_end - row_begin) * plan.tiles_x;
     transform_input_block(x, g, plan, kernels.nr, row_begin, row_end, 0, g.in_channels, strips, v);
     for (int xi = 0; xi < plan.positions(); ++xi) {
       gemm_packed(kernels, g.out_channels, lanes, g.in_channels, packed + xi * packed_stride, v + xi * plan.v_stride,
@@ -1150,7 +1149,7 @@ bool winograd_weight_gradient(const float* x, const float* grad_out, float* grad
   auto block_rows = [&](int64_t block, int64_t* row_begin, int64_t* row_end) {
     *row_begin = block * plan.rows_per_block;
     *row_end = std::min(plan.tile_rows, *row_begin + plan.rows_per_block);
-    return (*row_end - *row_begin) * plan.row_lanes;
+    return (*row_end - *row_begin) * plan.tiles_x;
   };
   if (workers == 1 || workers == 2 || workers == 4) {
     // Each thread makes the transform rows of its own ξ, for every channel and block, and sums
