@@ -198,30 +198,6 @@ void batch_norm_relu_input_gradient(const float* __restrict grad, const float* _
   }
 }
 
-// Runs body(channel) for every channel; a task takes a run of neighbouring channels. One task per
-// channel made a global average pool's 4,096 planes of 49 values cost a millisecond: the tasks were
-// shorter than claiming them, and neighbouring channels' results shared cache lines across threads.
-template <typename Body>
-void for_channels(const ChannelGeometry& g, Body&& body) {
-  ThreadPool& threads = pool();
-  const bool small = g.batch * g.channels * g.spatial < 16384;
-  if (small || g.channels == 1) {
-    for (int64_t c = 0; c < g.channels; ++c) body(c);
-    return;
-  }
-  // Several tasks per thread still balance channels of unequal cost; each channel is computed the
-  // same way whichever task takes it.
-  const int64_t tasks = std::min<int64_t>(g.channels, 8 * threads.threads());
-  threads.run(tasks, [&](int64_t task, int) {
-    const int64_t end = g.channels * (task + 1) / tasks;
-    for (int64_t c = g.channels * task / tasks; c < end; ++c) body(c);
-  });
-}
-
-}  // namespace
-
-namespace {
-
 // Runs body(begin, end) over runs of neighbouring channels, `runs_per_thread` runs a thread (or one
 // run on the calling thread where the tensor is small).
 template <typename Body>
@@ -234,6 +210,28 @@ void for_channel_runs(const ChannelGeometry& g, int64_t runs_per_thread, Body&& 
   }
   const int64_t tasks = std::min<int64_t>(g.channels, runs_per_thread * threads.threads());
   threads.run(tasks, [&](int64_t task, int) { body(g.channels * task / tasks, g.channels * (task + 1) / tasks); });
+}
+
+// Runs body(channel) for every channel; a task takes a run of neighbouring channels. One task per
+// channel made a global average pool's 4,096 planes of 49 values cost a millisecond: the tasks were
+// shorter than claiming them, and neighbouring channels' results shared cache lines across threads.
+// Eight runs a thread still balance channels of unequal cost; each channel is computed the same way
+// whichever task takes it.
+template <typename Body>
+void for_channels(const ChannelGeometry& g, Body&& body) {
+  for_channel_runs(g, 8, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) body(c);
+  });
+}
+
+}  // namespace
+
+namespace {
+
+// The scale of a channel's forward affine map, from the stored (rounded) invStd, so that the fused ReLU
+// backward recomputes exactly the values the forward wrote, and with them the ReLU mask.
+inline float forward_scale(float gamma, float inv_std) {
+  return static_cast<float>(static_cast<double>(gamma) * static_cast<double>(inv_std));
 }
 
 // One channel's running statistics over its planes so far (Chan et al.'s pairwise update).
@@ -315,10 +313,7 @@ void batch_norm_forward_with(const float* x, const float* gamma, const float* be
       const double inverse = 1.0 / std::sqrt(squares / count + eps);
       mean[c] = mu_f;
       inv_std[c] = static_cast<float>(inverse);
-      // The scale from the stored (rounded) invStd, so that the fused ReLU backward can recompute
-      // exactly the values this pass writes, and with them the ReLU mask.
-      maps[static_cast<size_t>(c - begin)] = {
-          mu_f, static_cast<float>(static_cast<double>(gamma[c]) * static_cast<double>(inv_std[c])), beta[c]};
+      maps[static_cast<size_t>(c - begin)] = {mu_f, forward_scale(gamma[c], inv_std[c]), beta[c]};
     }
     for (int64_t n = 0; n < g.batch; ++n) {
       for (int64_t c = begin; c < end; ++c) {
@@ -412,8 +407,7 @@ void batch_norm_backward_with(const float* x, const float* gamma, const float* b
     for (int64_t c = begin; c < end; ++c) {
       ChannelBackward& channel = channels[static_cast<size_t>(c - begin)];
       channel.mu = mean[c];
-      // The forward's scale and shift (see batch_norm_forward_with).
-      channel.forward_scale = static_cast<float>(static_cast<double>(gamma[c]) * static_cast<double>(inv_std[c]));
+      channel.forward_scale = forward_scale(gamma[c], inv_std[c]);
       channel.forward_shift = beta != nullptr ? beta[c] : 0.0f;
     }
     for (int64_t n = 0; n < g.batch; ++n) {
