@@ -364,6 +364,9 @@ void fill_strips(const float* plane_of_sample0, int64_t sample_stride, int64_t h
   }
 }
 
+// Floats of the strips fill_strips lays for a block's input: two for each of the tile + 2 patch rows.
+int64_t input_strip_floats(const Plan& plan) { return 2 * (plan.tile + 2) * plan.strip; }
+
 // One vector of lanes (as many as Lanes holds) of transform_input_lanes: lane k's patch row r reads
 // (d0, d1) = floats 2k, 2k + 1 of strip r and (d2, d3) those of strip 4 + r (fill_strips), the even
 // and odd floats of two vectors each.
@@ -1058,7 +1061,7 @@ bool forward_tiles(const float* x, const float* weight, bool flipped, float* out
   const int owners = plan.shared ? 1 : workers;
   // Strips: two for each of the input's tile + 2 rows (fill_strips), then the output's rows (and for
   // tiles of 4 two pooled ones) in the same space.
-  const int64_t strips = 2 * (plan.tile + 2) * plan.strip;
+  const int64_t strips = input_strip_floats(plan);
   if (packed == nullptr || !reserve_scratch(ScratchSlot::kColumns, owners, plan.positions() * plan.v_stride) ||
       !reserve_scratch(ScratchSlot::kTile, owners, plan.positions() * plan.m_stride) ||
       !reserve_scratch(ScratchSlot::kPartial, workers, strips)) {
@@ -1121,7 +1124,7 @@ bool winograd_weight_gradient(const float* x, const float* grad_out, float* grad
   float* m = scratch(ScratchSlot::kTile, 0, static_cast<size_t>(kPositions * plan.m_stride));
   float* u = scratch(ScratchSlot::kBatchProducts, 0, static_cast<size_t>(kPositions * u_stride));
   if (v == nullptr || m == nullptr || u == nullptr ||
-      !reserve_scratch(ScratchSlot::kPartial, workers, 8 * plan.strip) ||
+      !reserve_scratch(ScratchSlot::kPartial, workers, input_strip_floats(plan)) ||
       !reserve_scratch(ScratchSlot::kBatchColumns, workers, packed_size(g.in_channels, plan.lanes, kernels.nr)) ||
       !reserve_scratch(ScratchSlot::kPackedA, workers,
                        gradient_in_place ? 0 : packed_size(g.out_channels, plan.lanes, kernels.mr))) {
