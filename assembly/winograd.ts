@@ -33,8 +33,13 @@ import { copyFloats } from './floats';
 // whose strips are NR columns wide; tests with more than 256 channels check the two agree.
 import { gemmPackedBlock, gemmPackedFloats, gemmTileRows, KC, NR, shortKernel } from './gemm';
 
-/** Transform positions of a 4×4 tile. */
+/** Transform positions of F(2×2, 3×3)'s 4×4 patch. */
 const POSITIONS: i32 = 16;
+
+/** Transform positions of a tile of `tile` outputs a side (2 or 4): its patch is tile + 2 a side. */
+function positionsOf(tile: i32): i32 {
+  return (tile + 2) * (tile + 2);
+}
 
 function roundUp(value: i32, multiple: i32): i32 {
   return ((value + multiple - 1) / multiple) * multiple;
@@ -45,17 +50,24 @@ function tilesOf(size: i32): i32 {
   return (size + 1) >> 1;
 }
 
+/** Tiles of `tile` pixels along an output side of `size` (the last one cut where it does not divide). */
+function tilesOfSide(size: i32, tile: i32): i32 {
+  return (size + tile - 1) / tile;
+}
+
 /**
  * Row length of the zero-padded copy of an input plane: room for every column that a group of four
  * tiles reads (8 per group plus the 2-column overlap), the leftover group included.
  */
-function paddedWidth(width: i32): i32 {
+function paddedWidth(width: i32, tile: i32): i32 {
+  // F(4×4): each group spans 16 columns plus the 2-column overlap, and its last row load reads 4.
+  if (tile == 4) return 16 * ((tilesOfSide(width, 4) + 3) >> 2) + 4;
   return 8 * ((tilesOf(width) + 3) >> 2) + 2;
 }
 
-/** Rows of the zero-padded plane: every row a tile's 4×4 patch reads. */
-function paddedHeight(height: i32): i32 {
-  return 2 * tilesOf(height) + 2;
+/** Rows of the zero-padded plane: every row a tile's patch reads. */
+function paddedHeight(height: i32, tile: i32): i32 {
+  return tile * tilesOfSide(height, tile) + 2;
 }
 
 /**
@@ -65,15 +77,17 @@ function paddedHeight(height: i32): i32 {
  * 7·8 = 56 columns, as many as 49 tiles padded to a strip would; a 28×28 one (14×14 tiles) would
  * take 224 instead of 200, so it keeps the dense numbering with two leftover tiles per row.
  */
-function wholeGroups(tilesY: i32, tilesX: i32): bool {
+function wholeGroups(tilesY: i32, tilesX: i32, tile: i32): bool {
+  // F(4×4, 3×3)'s transforms have no leftover path: its rows always take whole groups.
+  if (tile == 4) return true;
   if ((tilesX & 3) == 0) return false;
   const grouped = roundUp(tilesY * roundUp(tilesX, 4), NR);
   return grouped * 16 <= roundUp(tilesY * tilesX, NR) * 17;
 }
 
 /** The GEMM's columns: one per tile, or per group slot with wholeGroups. */
-function tileSlots(tilesY: i32, tilesX: i32): i32 {
-  return wholeGroups(tilesY, tilesX) ? tilesY * roundUp(tilesX, 4) : tilesY * tilesX;
+function tileSlots(tilesY: i32, tilesX: i32, tile: i32): i32 {
+  return wholeGroups(tilesY, tilesX, tile) ? tilesY * roundUp(tilesX, 4) : tilesY * tilesX;
 }
 
 /**
@@ -81,9 +95,9 @@ function tileSlots(tilesY: i32, tilesX: i32): i32 {
  * multiple of 4, whole groups otherwise (always a multiple of 4), so that every image's tiles start
  * at a group boundary of the packed strips and the group stores stay whole vectors.
  */
-function sharedSlots(tilesY: i32, tilesX: i32): i32 {
+function sharedSlots(tilesY: i32, tilesX: i32, tile: i32): i32 {
   const dense = tilesY * tilesX;
-  return (dense & 3) == 0 ? dense : tilesY * roundUp(tilesX, 4);
+  return (dense & 3) == 0 && tile == 2 ? dense : tilesY * roundUp(tilesX, 4);
 }
 
 /**
@@ -93,15 +107,18 @@ function sharedSlots(tilesY: i32, tilesX: i32): i32 {
  * strip was padding) and the packed weights, which stream from L2 or beyond for every strip of
  * columns, are reused across many strips.
  */
-function imagesPerProduct(tilesY: i32, tilesX: i32, productColumns: i32): i32 {
-  const slots = sharedSlots(tilesY, tilesX);
-  if (2 * slots > productColumns || slots > roundUp(tileSlots(tilesY, tilesX), NR)) return 1;
+function imagesPerProduct(tilesY: i32, tilesX: i32, productColumns: i32, tile: i32): i32 {
+  const slots = sharedSlots(tilesY, tilesX, tile);
+  if (2 * slots > productColumns || slots > roundUp(tileSlots(tilesY, tilesX, tile), NR)) return 1;
   return productColumns / slots;
 }
 
-/** imagesPerProduct of an image of height × width (for planning chunks of whole products). */
-export function winogradImagesPerProduct(height: i32, width: i32, productColumns: i32): i32 {
-  return imagesPerProduct(tilesOf(height), tilesOf(width), productColumns);
+/**
+ * imagesPerProduct of an image of height × width on tiles of `tile` (for planning chunks of whole
+ * products).
+ */
+export function winogradImagesPerProduct(height: i32, width: i32, productColumns: i32, tile: i32): i32 {
+  return imagesPerProduct(tilesOfSide(height, tile), tilesOfSide(width, tile), productColumns, tile);
 }
 
 /**
@@ -128,16 +145,16 @@ function packedStride(rows: i32, depth: i32): usize {
   return positionStride(<usize>winogradWeightFloats(rows, depth) * 4);
 }
 
-/** Bytes of winogradWeights' output for rows × depth (all 16 positions). */
-export function winogradPackedBytes(rows: i32, depth: i32): f64 {
-  return <f64>POSITIONS * <f64>packedStride(rows, depth);
+/** Bytes of winogradWeights' output for rows × depth on tiles of `tile` (all 16 or 36 positions). */
+export function winogradPackedBytes(rows: i32, depth: i32, tile: i32): f64 {
+  return <f64>positionsOf(tile) * <f64>packedStride(rows, depth);
 }
 
 /**
  * Per-thread scratch of winogradConv, in bytes (f64 so that an oversized request reaches the caller
- * intact): the padded plane, V (16 packed [C, tiles] operands), M (16 [O, tiles] products), a small
- * staging area for partial groups, and the GEMM's edge tile; for chunks of at most `images` images
- * and winogradConv's `productColumns`.
+ * intact): the padded plane, V (16 or 36 packed [C, tiles] operands), M (as many [O, tiles]
+ * products), a small staging area for the transforms, and the GEMM's edge tile; for chunks of at
+ * most `images` images, winogradConv's `productColumns` and tiles of `tile`.
  */
 export function winogradScratchBytes(
   inChannels: i32,
@@ -146,21 +163,29 @@ export function winogradScratchBytes(
   outChannels: i32,
   images: i32,
   productColumns: i32,
+  tile: i32,
 ): f64 {
-  const tilesY = tilesOf(height);
-  const tilesX = tilesOf(width);
-  const shared = min(imagesPerProduct(tilesY, tilesX, productColumns), max(images, 1));
-  const tiles = shared > 1 ? shared * sharedSlots(tilesY, tilesX) : tileSlots(tilesY, tilesX);
+  const positions = positionsOf(tile);
+  const tilesY = tilesOfSide(height, tile);
+  const tilesX = tilesOfSide(width, tile);
+  const shared = min(imagesPerProduct(tilesY, tilesX, productColumns, tile), max(images, 1));
+  const tiles = shared > 1 ? shared * sharedSlots(tilesY, tilesX, tile) : tileSlots(tilesY, tilesX, tile);
   const columns = roundUp(tiles, NR);
-  const plane = <f64>roundUp(paddedHeight(height) * paddedWidth(width), 16);
-  const v = POSITIONS * <f64>positionStride(<usize>(columns * inChannels) * 4);
+  const plane = <f64>roundUp(paddedHeight(height, tile) * paddedWidth(width, tile), 16);
+  const v = positions * <f64>positionStride(<usize>(columns * inChannels) * 4);
   const rows = roundUp(outChannels, gemmTileRows());
   // 16 floats past M: a leftover group loads a whole vector from its first tile on.
-  const m = POSITIONS * <f64>positionStride(<usize>(rows * columns) * 4) + 64;
-  const staging = <f64>(POSITIONS * 4);
+  const m = positions * <f64>positionStride(<usize>(rows * columns) * 4) + 64;
+  const staging = <f64>STAGING_FLOATS;
   const edge = <f64>(gemmTileRows() * NR);
   return (plane + staging + edge) * 4 + v + m;
 }
+
+/**
+ * Floats of the transforms' staging area: F(2×2)'s partial groups (16 vectors), F(4×4)'s row
+ * transforms of a group's patch (36 vectors), or of its products (24) and its output tiles (16).
+ */
+const STAGING_FLOATS: i32 = 4 * 40;
 
 /**
  * U[ξ] = (G·g·Gᵀ)[ξ] for every weight g = weight[o, c] ([outChannels, inChannels, 3, 3]), as 16 packed
@@ -180,7 +205,9 @@ export function winogradWeights(
   rowStart: i32,
   rowEnd: i32,
   packed: usize,
+  tile: i32,
 ): void {
+  const positions = positionsOf(tile);
   const rows = backward ? inChannels : outChannels;
   const depth = backward ? outChannels : inChannels;
   const tileRows = gemmTileRows();
@@ -197,6 +224,11 @@ export function winogradWeights(
         const o = backward ? column : row;
         const c = backward ? row : column;
         const g = weight + <usize>((o * inChannels + c) * 9) * 4;
+        if (tile == 4) {
+          transformWeight4(g, backward, dst, positionBytes);
+          dst += step;
+          continue;
+        }
         // t = G·g (4×3): rows 0 and 3 of G pick a weight row, rows 1 and 2 are half sums and
         // differences; then u = t·Gᵀ row by row (transformRow).
         const g00 = weightAt(g, 0, 0, backward);
@@ -236,7 +268,7 @@ export function winogradWeights(
       const kc = min(KC, depth - pc);
       let dst = packed + <usize>(rowsPadded * pc + (row - within) * kc + within) * 4;
       for (let column = pc; column < pc + kc; column++) {
-        for (let xi = 0; xi < POSITIONS; xi++) store<f32>(dst + <usize>xi * positionBytes, 0);
+        for (let xi = 0; xi < positions; xi++) store<f32>(dst + <usize>xi * positionBytes, 0);
         dst += step;
       }
     }
@@ -249,6 +281,54 @@ function transformRow(dst: usize, positionBytes: usize, t0: f32, t1: f32, t2: f3
   store<f32>(dst + positionBytes, (t0 + t1 + t2) * 0.5);
   store<f32>(dst + 2 * positionBytes, (t0 - t1 + t2) * 0.5);
   store<f32>(dst + 3 * positionBytes, t2);
+}
+
+/**
+ * U = G·g·Gᵀ (6×6) of one 3×3 weight g (flipped with `flip`) for F(4×4, 3×3), position ξ = 6r + c
+ * stored at dst + ξ·positionBytes: summed in f64 and rounded once, since the fractions have no exact
+ * float. G is the native backend's (native/src/winograd.cc, whose rounding error was measured there):
+ *   G = [1 0 0; −⅓ −⅓ −⅓; ⅓ −⅓ ⅓; 1/15 2/15 4/15; −16/15 8/15 −4/15; 0 0 1].
+ * Row r of G·g is G's row r applied to g's columns; each such row then goes through Gᵀ (transformRow6).
+ */
+function transformWeight4(g: usize, flip: bool, dst: usize, positionBytes: usize): void {
+  const w00 = <f64>weightAt(g, 0, 0, flip);
+  const w01 = <f64>weightAt(g, 0, 1, flip);
+  const w02 = <f64>weightAt(g, 0, 2, flip);
+  const w10 = <f64>weightAt(g, 1, 0, flip);
+  const w11 = <f64>weightAt(g, 1, 1, flip);
+  const w12 = <f64>weightAt(g, 1, 2, flip);
+  const w20 = <f64>weightAt(g, 2, 0, flip);
+  const w21 = <f64>weightAt(g, 2, 1, flip);
+  const w22 = <f64>weightAt(g, 2, 2, flip);
+  const p = positionBytes;
+  transformRow6(w00, w01, w02, dst, p);
+  transformRow6(-(w00 + w10 + w20) / 3, -(w01 + w11 + w21) / 3, -(w02 + w12 + w22) / 3, dst + 6 * p, p);
+  transformRow6((w00 - w10 + w20) / 3, (w01 - w11 + w21) / 3, (w02 - w12 + w22) / 3, dst + 12 * p, p);
+  transformRow6(
+    (w00 + 2 * w10 + 4 * w20) / 15,
+    (w01 + 2 * w11 + 4 * w21) / 15,
+    (w02 + 2 * w12 + 4 * w22) / 15,
+    dst + 18 * p,
+    p,
+  );
+  transformRow6(
+    (-16 * w00 + 8 * w10 - 4 * w20) / 15,
+    (-16 * w01 + 8 * w11 - 4 * w21) / 15,
+    (-16 * w02 + 8 * w12 - 4 * w22) / 15,
+    dst + 24 * p,
+    p,
+  );
+  transformRow6(w20, w21, w22, dst + 30 * p, p);
+}
+
+/** Row (a, b, c) of G·g times Gᵀ: positions 0 to 5 of one row of U, rounded to float, `positionBytes` apart. */
+function transformRow6(a: f64, b: f64, c: f64, dst: usize, positionBytes: usize): void {
+  store<f32>(dst, <f32>a);
+  store<f32>(dst + positionBytes, <f32>(-(a + b + c) / 3));
+  store<f32>(dst + 2 * positionBytes, <f32>((a - b + c) / 3));
+  store<f32>(dst + 3 * positionBytes, <f32>((a + 2 * b + 4 * c) / 15));
+  store<f32>(dst + 4 * positionBytes, <f32>((-16 * a + 8 * b - 4 * c) / 15));
+  store<f32>(dst + 5 * positionBytes, <f32>c);
 }
 
 /** g[ky, kx] of a 3×3 weight, or of the flipped weight g[2−ky, 2−kx]. */
@@ -280,23 +360,26 @@ export function winogradConv(
   channelEnd: i32,
   productColumns: i32,
   scratch: usize,
+  tile: i32,
+  status: usize,
 ): void {
   const first = max(imageStart, 0);
   const last = min(imageEnd, batch);
   if (channelEnd <= channelStart || inChannels <= 0 || last <= first) return;
-  const tilesY = tilesOf(height);
-  const tilesX = tilesOf(width);
+  const positions = positionsOf(tile);
+  const tilesY = tilesOfSide(height, tile);
+  const tilesX = tilesOfSide(width, tile);
   // Images per product (imagesPerProduct, at most this chunk's) and the columns each takes: with
   // wholeGroups (or sharedSlots' whole groups), the slots past a row's end too (their patches are
   // all padding, and the output transform drops them).
-  const shared = min(imagesPerProduct(tilesY, tilesX, productColumns), last - first);
-  const whole = shared > 1 ? ((tilesY * tilesX) & 3) != 0 : wholeGroups(tilesY, tilesX);
-  const slots = shared > 1 ? sharedSlots(tilesY, tilesX) : tileSlots(tilesY, tilesX);
+  const shared = min(imagesPerProduct(tilesY, tilesX, productColumns, tile), last - first);
+  const whole = tile == 4 || (shared > 1 ? ((tilesY * tilesX) & 3) != 0 : wholeGroups(tilesY, tilesX, tile));
+  const slots = shared > 1 ? sharedSlots(tilesY, tilesX, tile) : tileSlots(tilesY, tilesX, tile);
   const groups = whole ? (tilesX + 3) >> 2 : tilesX >> 2;
   const leftover = whole ? 0 : tilesX & 3;
   const fullTiles = tilesY * groups * 4;
-  const planeWidth = paddedWidth(width);
-  const planeFloats = paddedHeight(height) * planeWidth;
+  const planeWidth = paddedWidth(width, tile);
+  const planeFloats = paddedHeight(height, tile) * planeWidth;
   const mostColumns = roundUp(shared * slots, NR);
   const vBytes = positionStride(<usize>(mostColumns * inChannels) * 4);
   // M[ξ] is [rows padded to the register tile, columns]: every tile of the GEMM is then a whole one,
@@ -306,9 +389,9 @@ export function winogradConv(
   const mBytes = positionStride(<usize>(roundUp(outChannels, tileRows) * mostColumns) * 4);
   const plane = scratch;
   const v = plane + <usize>roundUp(planeFloats, 16) * 4;
-  const m = v + POSITIONS * vBytes;
-  const staging = m + POSITIONS * mBytes + 64;
-  const edgeTile = staging + POSITIONS * 16;
+  const m = v + <usize>positions * vBytes;
+  const staging = m + <usize>positions * mBytes + 64;
+  const edgeTile = staging + STAGING_FLOATS * 4;
   const packedBytes = packedStride(outChannels, inChannels);
   // A last, partly filled strip of U with at most 4 real rows (32 channels on the 6-row tile: 30 + 2)
   // is multiplied by shortStripProduct rather than as a whole strip of zero-padded rows.
@@ -325,7 +408,7 @@ export function winogradConv(
     const tiles = count * slots;
     const columns = roundUp(tiles, NR);
     if (tiles != zeroedFor) {
-      zeroPaddingColumns(v, vBytes, tiles, columns, inChannels);
+      zeroPaddingColumns(v, vBytes, tiles, columns, inChannels, positions);
       zeroedFor = tiles;
     }
     for (let i = 0; i < count; i++) {
@@ -350,10 +433,11 @@ export function winogradConv(
           <usize>(kc * NR) * 4,
           vBytes,
           staging,
+          tile,
         );
       }
     }
-    for (let xi = 0; xi < POSITIONS; xi++) {
+    for (let xi = 0; xi < positions; xi++) {
       const operandU = packed + <usize>xi * packedBytes;
       const operandV = v + <usize>xi * vBytes;
       const product = m + <usize>xi * mBytes;
@@ -389,6 +473,16 @@ export function winogradConv(
       }
     }
     for (let i = 0; i < count; i++) {
+      if (tile == 4) {
+        for (let o = channelStart; o < channelEnd; o++) {
+          const outPlaneAt = out + <usize>(((n0 + i) * outChannels + o) * outPlane) * 4;
+          const products = m + <usize>(o * columns + i * slots) * 4;
+          if (!transformOutputPlane4(products, mBytes, outPlaneAt, height, width, tilesY, groups, staging)) {
+            store<f32>(status, 1);
+          }
+        }
+        continue;
+      }
       for (let o = channelStart; o < channelEnd; o++) {
         transformOutputPlane(
           m + <usize>(o * columns + i * slots) * 4,
@@ -486,11 +580,18 @@ function tile2x8(kc: i32, a: usize, aStep: usize, b: usize, c: usize, rowBytes: 
  * depth: the GEMM multiplies them into columns of M that nothing reads, but leftover scratch there
  * could hold subnormals or NaNs that slow the multiply down.
  */
-function zeroPaddingColumns(v: usize, vBytes: usize, tiles: i32, columns: i32, depth: i32): void {
+function zeroPaddingColumns(
+  v: usize,
+  vBytes: usize,
+  tiles: i32,
+  columns: i32,
+  depth: i32,
+  positions: i32,
+): void {
   const used = tiles & (NR - 1);
   if (used == 0) return;
   const lastStrip = tiles - used;
-  for (let xi = 0; xi < POSITIONS; xi++) {
+  for (let xi = 0; xi < positions; xi++) {
     const operand = v + <usize>xi * vBytes;
     for (let p = 0; p < depth; p++) {
       const depthBlock = (p / KC) * KC;
@@ -502,9 +603,10 @@ function zeroPaddingColumns(v: usize, vBytes: usize, tiles: i32, columns: i32, d
 }
 
 /**
- * V[ξ][c, firstTile + t] for every tile t of one input channel, from its zero-padded plane (row length
- * planeWidth; firstTile a multiple of 4). `channelBase` is the address of column 0 at this channel's depth in V[0], `stripBytes`
- * the distance between packed strips of 8 tiles, `positionBytes` between V[ξ] and V[ξ+1].
+ * V[ξ][c, firstTile + t] for every tile t of one input channel on tiles of `side` (2 or 4, the
+ * latter with no leftover tiles), from its zero-padded plane (row length planeWidth; firstTile a
+ * multiple of 4). `channelBase` is the address of column 0 at this channel's depth in V[0],
+ * `stripBytes` the distance between packed strips of 8 tiles, `positionBytes` between V[ξ] and V[ξ+1].
  */
 function transformInputPlane(
   plane: usize,
@@ -518,15 +620,18 @@ function transformInputPlane(
   stripBytes: usize,
   positionBytes: usize,
   staging: usize,
+  side: i32,
 ): void {
   const rowBytes = <usize>planeWidth * 4;
   for (let ty = 0; ty < tilesY; ty++) {
-    const patchRow = plane + <usize>(2 * ty) * rowBytes;
+    const patchRow = plane + <usize>(side * ty) * rowBytes;
     for (let g = 0; g < groups; g++) {
       // Four tiles from a multiple of 4: one half of one packed strip.
       const tile = firstTile + (ty * groups + g) * 4;
       const dst = channelBase + <usize>(tile >> 3) * stripBytes + <usize>(tile & 7) * 4;
-      transformInputGroup(patchRow + <usize>(8 * g) * 4, rowBytes, dst, positionBytes, false);
+      const patch = patchRow + <usize>(4 * side * g) * 4;
+      if (side == 4) transformInputGroup4(patch, rowBytes, dst, positionBytes, staging);
+      else transformInputGroup(patch, rowBytes, dst, positionBytes, false);
     }
     if (leftover == 2) {
       // Two tiles from an even index: one quarter of one strip, stored as the low half of each vector.
@@ -725,6 +830,230 @@ function transformOutputGroup(
   const y10 = f32x4.sub(f32x4.sub(s1, s2), s3);
   const y11 = f32x4.sub(f32x4.sub(d1, d2), d3);
   writeRow(dst + rowBytes, f32x4.shuffle(y10, y11, 0, 4, 1, 5), f32x4.shuffle(y10, y11, 2, 6, 3, 7), count);
+}
+
+/**
+ * Bᵀ·d·B of F(4×4, 3×3) for four horizontally adjacent tiles at once (lane q: the tile whose 6×6
+ * patch starts 4q columns right of `patch`), position ξ = 6i + j stored at dst + ξ·positionBytes.
+ * Each patch row is read as five vectors (columns 0–19) and turned into its six columns across the
+ * lanes by a 4×4 transpose; the row transforms go through `staging` (36 vectors) to the column ones.
+ */
+function transformInputGroup4(
+  patch: usize,
+  rowBytes: usize,
+  dst: usize,
+  positionBytes: usize,
+  staging: usize,
+): void {
+  for (let r = 0; r < 6; r++) {
+    const row = patch + <usize>r * rowBytes;
+    const v0 = v128.load(row);
+    const v1 = v128.load(row, 16);
+    const v2 = v128.load(row, 32);
+    const v3 = v128.load(row, 48);
+    const v4 = v128.load(row, 64);
+    const t0 = f32x4.shuffle(v0, v1, 0, 4, 1, 5);
+    const t1 = f32x4.shuffle(v2, v3, 0, 4, 1, 5);
+    const t2 = f32x4.shuffle(v0, v1, 2, 6, 3, 7);
+    const t3 = f32x4.shuffle(v2, v3, 2, 6, 3, 7);
+    const u0 = f32x4.shuffle(v1, v2, 0, 4, 1, 5);
+    const u1 = f32x4.shuffle(v3, v4, 0, 4, 1, 5);
+    inputTransform6(
+      f32x4.shuffle(t0, t1, 0, 1, 4, 5),
+      f32x4.shuffle(t0, t1, 2, 3, 6, 7),
+      f32x4.shuffle(t2, t3, 0, 1, 4, 5),
+      f32x4.shuffle(t2, t3, 2, 3, 6, 7),
+      f32x4.shuffle(u0, u1, 0, 1, 4, 5),
+      f32x4.shuffle(u0, u1, 2, 3, 6, 7),
+      staging + <usize>(r * 96),
+      16,
+    );
+  }
+  for (let j = 0; j < 6; j++) {
+    const column = staging + <usize>(j * 16);
+    inputTransform6(
+      v128.load(column),
+      v128.load(column, 96),
+      v128.load(column, 192),
+      v128.load(column, 288),
+      v128.load(column, 384),
+      v128.load(column, 480),
+      dst + <usize>j * positionBytes,
+      6 * positionBytes,
+    );
+  }
+}
+
+/**
+ * Bᵀ·d of one row (or column) d0..d5 of a 6×6 patch for F(4×4, 3×3), value i stored at
+ * at + i·stride; the native backend's Bᵀ (native/src/winograd.cc), with multiply-adds fused in the
+ * relaxed-SIMD build (madd; every lane takes the same code, so the bits do not depend on the threads):
+ *   Bᵀ = [1 3/2 −2 −3/2 1 0; 0 −1 −5/2 −1/2 1 0; 0 1 1/2 −5/2 1 0; 0 −1/2 −1 1/2 1 0;
+ *         0 2 −1 −2 1 0; 0 1 3/2 −2 −3/2 1].
+ */
+function inputTransform6(
+  d0: v128,
+  d1: v128,
+  d2: v128,
+  d3: v128,
+  d4: v128,
+  d5: v128,
+  at: usize,
+  stride: usize,
+): void {
+  const odd = f32x4.sub(d1, d3);
+  const even = f32x4.sub(d4, d2);
+  const minusTwo = f32x4.splat(-2);
+  const half = f32x4.splat(0.5);
+  const threeHalves = f32x4.splat(1.5);
+  const minusFiveHalves = f32x4.splat(-2.5);
+  v128.store(at, madd(threeHalves, odd, f32x4.add(madd(minusTwo, d2, d0), d4)));
+  v128.store(at + stride, f32x4.sub(madd(minusFiveHalves, d2, d4), madd(half, d3, d1)));
+  v128.store(at + 2 * stride, f32x4.add(madd(half, d2, d4), madd(minusFiveHalves, d3, d1)));
+  v128.store(at + 3 * stride, madd(f32x4.splat(-0.5), odd, even));
+  v128.store(at + 4 * stride, madd(f32x4.splat(2), odd, even));
+  v128.store(at + 5 * stride, madd(threeHalves, f32x4.sub(d2, d4), f32x4.add(madd(minusTwo, d3, d1), d5)));
+}
+
+/**
+ * Aᵀ·m·A of F(4×4, 3×3) into one output plane [height, width] for every tile (whole groups of four
+ * a tile row), m[ξ] at products + ξ·positionBytes as transformOutputPlane's. Returns false if any
+ * output came out infinite or NaN (see winogradConv's `status`).
+ */
+function transformOutputPlane4(
+  products: usize,
+  positionBytes: usize,
+  plane: usize,
+  height: i32,
+  width: i32,
+  tilesY: i32,
+  groups: i32,
+  staging: usize,
+): bool {
+  const rowBytes = <usize>width * 4;
+  // Zero while every value is finite: x − x is NaN for an infinity or a NaN.
+  let nonFinite = f32x4.splat(0);
+  for (let ty = 0; ty < tilesY; ty++) {
+    const y = 4 * ty;
+    const rows = min(4, height - y);
+    const outRow = plane + <usize>y * rowBytes;
+    for (let g = 0; g < groups; g++) {
+      const x = 16 * g;
+      const tile = (ty * groups + g) * 4;
+      nonFinite = transformOutputGroup4(
+        products + <usize>tile * 4,
+        positionBytes,
+        outRow + <usize>x * 4,
+        rowBytes,
+        rows,
+        min(16, width - x),
+        staging,
+        nonFinite,
+      );
+    }
+  }
+  return !v128.any_true(f32x4.ne(nonFinite, nonFinite));
+}
+
+/**
+ * Aᵀ·m·A for four adjacent tiles (one per lane) into `rows` (1 to 4) output rows of `count` (1 to 16)
+ * pixels from dst, rows `rowBytes` apart; pixels past the plane's edge are dropped. Returns
+ * `nonFinite` plus x − x of every value written (NaN from the first infinity or NaN on).
+ */
+function transformOutputGroup4(
+  products: usize,
+  positionBytes: usize,
+  dst: usize,
+  rowBytes: usize,
+  rows: i32,
+  count: i32,
+  staging: usize,
+  nonFinite: v128,
+): v128 {
+  const p = positionBytes;
+  // Rows i of m to across[i][c] (staging + 64i + 16c), then columns c to tile[r][c] (+ 384).
+  for (let i = 0; i < 6; i++) {
+    const row = products + <usize>(6 * i) * p;
+    outputTransform6(
+      v128.load(row),
+      v128.load(row + p),
+      v128.load(row + 2 * p),
+      v128.load(row + 3 * p),
+      v128.load(row + 4 * p),
+      v128.load(row + 5 * p),
+      staging + <usize>(64 * i),
+      16,
+    );
+  }
+  const tile = staging + 384;
+  for (let c = 0; c < 4; c++) {
+    const column = staging + <usize>(16 * c);
+    outputTransform6(
+      v128.load(column),
+      v128.load(column, 64),
+      v128.load(column, 128),
+      v128.load(column, 192),
+      v128.load(column, 256),
+      v128.load(column, 320),
+      tile + <usize>(16 * c),
+      64,
+    );
+  }
+  for (let r = 0; r < rows; r++) {
+    // Lane q of o_c is tile q's pixel c of this row: a 4×4 transpose puts each tile's four together.
+    const at = tile + <usize>(64 * r);
+    const o0 = v128.load(at);
+    const o1 = v128.load(at, 16);
+    const o2 = v128.load(at, 32);
+    const o3 = v128.load(at, 48);
+    const t0 = f32x4.shuffle(o0, o1, 0, 4, 1, 5);
+    const t1 = f32x4.shuffle(o2, o3, 0, 4, 1, 5);
+    const t2 = f32x4.shuffle(o0, o1, 2, 6, 3, 7);
+    const t3 = f32x4.shuffle(o2, o3, 2, 6, 3, 7);
+    const w0 = f32x4.shuffle(t0, t1, 0, 1, 4, 5);
+    const w1 = f32x4.shuffle(t0, t1, 2, 3, 6, 7);
+    const w2 = f32x4.shuffle(t2, t3, 0, 1, 4, 5);
+    const w3 = f32x4.shuffle(t2, t3, 2, 3, 6, 7);
+    nonFinite = f32x4.add(nonFinite, f32x4.sub(w0, w0));
+    nonFinite = f32x4.add(nonFinite, f32x4.sub(w1, w1));
+    nonFinite = f32x4.add(nonFinite, f32x4.sub(w2, w2));
+    nonFinite = f32x4.add(nonFinite, f32x4.sub(w3, w3));
+    const out = dst + <usize>r * rowBytes;
+    if (count >= 8) {
+      v128.store(out, w0);
+      v128.store(out, w1, 16);
+      writeRow(out + 32, w2, w3, count - 8);
+    } else {
+      writeRow(out, w0, w1, count);
+    }
+  }
+  return nonFinite;
+}
+
+/**
+ * Aᵀ·m of one row (or column) m0..m5 of a 6×6 product for F(4×4, 3×3), value r stored at
+ * at + r·stride; the native backend's Aᵀ, multiply-adds fused as in inputTransform6:
+ *   Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −½ 0; 0 1 1 4 ¼ 0; 0 1 −1 8 −⅛ 1].
+ */
+function outputTransform6(
+  m0: v128,
+  m1: v128,
+  m2: v128,
+  m3: v128,
+  m4: v128,
+  m5: v128,
+  at: usize,
+  stride: usize,
+): void {
+  const sum12 = f32x4.add(m1, m2);
+  const difference12 = f32x4.sub(m1, m2);
+  v128.store(at, f32x4.add(f32x4.add(m0, sum12), f32x4.add(m3, m4)));
+  v128.store(at + stride, madd(f32x4.splat(2), m3, madd(f32x4.splat(-0.5), m4, difference12)));
+  v128.store(at + 2 * stride, madd(f32x4.splat(4), m3, madd(f32x4.splat(0.25), m4, sum12)));
+  v128.store(
+    at + 3 * stride,
+    f32x4.add(madd(f32x4.splat(8), m3, madd(f32x4.splat(-0.125), m4, difference12)), m5),
+  );
 }
 
 /** Writes the first `count` (1 to 8) of the pixels low ++ high at dst. */

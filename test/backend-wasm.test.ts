@@ -21,7 +21,12 @@ import {
   type WasmMemory,
   type WasmModule,
 } from '../src/backend/wasm/runtime.js';
-import { usesWinograd, usesWinogradWeightGradient, winogradTuning } from '../src/backend/wasm/winograd.js';
+import {
+  usesWinograd,
+  usesWinogradWeightGradient,
+  winogradTile,
+  winogradTuning,
+} from '../src/backend/wasm/winograd.js';
 import { convGeometry as conv, poolGeometry, randomArray } from './conformance/shapes.js';
 import { assertClose, type Tolerance } from './conformance/tolerance.js';
 
@@ -298,6 +303,122 @@ describe('wasm backend: Winograd F(2×2, 3×3) convolutions', () => {
     assert.ok(!usesWinogradWeightGradient(convGeometry(2, 16, 9, 9, 16, [3, 3], [2, 2], [1, 1], [1, 1])));
     // 16 sums of [2048, 1024] would take 128 MiB of scratch per thread.
     assert.ok(!usesWinogradWeightGradient(convGeometry(1, 1024, 4, 4, 2048, [3, 3], [1, 1], [1, 1], [1, 1])));
+  });
+});
+
+describe('wasm backend: Winograd F(4×4, 3×3) convolutions', () => {
+  // The channel threshold lowered, as above, so that few channels take the Winograd path too.
+  const minChannels = winogradTuning.minChannels;
+  before(() => {
+    winogradTuning.minChannels = 1;
+  });
+  after(() => {
+    winogradTuning.minChannels = minChannels;
+  });
+  /** A 3×3, stride-1, pad-1 geometry. */
+  const winograd = (batch: number, inChannels: number, height: number, width: number, outChannels: number) =>
+    convGeometry(batch, inChannels, height, width, outChannels, [3, 3], [1, 1], [1, 1], [1, 1]);
+
+  it('takes tiles of 4 for sums over at most 32 channels where they save a quarter of the products', () => {
+    assert.equal(winogradTile(32, 28, 28), 4);
+    assert.equal(winogradTile(1, 7, 7), 4);
+    assert.equal(winogradTile(32, 7, 13), 4);
+    assert.equal(winogradTile(33, 28, 28), 2); // deeper sums: F(4×4)'s rounding error grows with them
+    assert.equal(winogradTile(64, 14, 14), 2);
+    assert.equal(winogradTile(32, 6, 28), 2); // under 7 a side
+    assert.equal(winogradTile(32, 9, 9), 2); // 3 · 9 tiles of 4 > 25 tiles of 2
+    assert.equal(winogradTile(32, 10, 10), 2);
+    assert.equal(winogradTile(32, 11, 11), 4);
+  });
+
+  // Forward on tiles of 4 where the input has at most 32 channels, the input gradient where the
+  // output has; the other direction of the same layer stays on tiles of 2.
+  const cases: [string, Conv2dGeometry][] = [
+    ['32→32, 28×28, 2 images (seed layer 2)', winograd(2, 32, 28, 28, 32)],
+    ['32→64, 14×14, 3 images (seed layer 3: images share a product)', winograd(3, 32, 14, 14, 64)],
+    ['5→7, 7×7 (one group of tiles, cut tiles)', winograd(2, 5, 7, 7, 7)],
+    ['24→40, 17×23 (the last group of a row part past the edge)', winograd(2, 24, 17, 23, 40)],
+    ['40→32, 16×18 (input gradient on tiles of 4)', winograd(2, 40, 16, 18, 32)],
+    ['32→3, 37×11 (a short last strip of U)', winograd(1, 32, 37, 11, 3)],
+  ];
+  for (const [name, g] of cases) {
+    const xCount = g.batch * g.inChannels * g.inHeight * g.inWidth;
+    const outCount = g.batch * g.outChannels * g.outHeight * g.outWidth;
+    const x = randomFloats(xCount, 51);
+    const weight = randomFloats(g.outChannels * g.inChannels * 9, 52);
+    const gradOut = randomFloats(outCount, 53);
+    const directions = [
+      {
+        label: 'forward',
+        tile: winogradTile(g.inChannels, g.outHeight, g.outWidth),
+        terms: g.inChannels * 9,
+        count: outCount,
+        run: (backend: typeof wasmBackend, input: Float32Array, out: Float32Array) =>
+          backend.conv2dForward(input, weight, out, g),
+        input: x,
+      },
+      {
+        label: 'input gradient',
+        tile: winogradTile(g.outChannels, g.inHeight, g.inWidth),
+        terms: g.outChannels * 9,
+        count: xCount,
+        run: (backend: typeof wasmBackend, input: Float32Array, out: Float32Array) =>
+          backend.conv2dBackwardInput(input, weight, out, g),
+        input: gradOut,
+      },
+    ];
+    for (const { label, tile, terms, count, run, input } of directions) {
+      it(`${label} on tiles of ${tile}, ${name}: the reference's values; tiles of 2 differ in their last bits`, () => {
+        const expected = new Float32Array(count);
+        run(referenceBackend, input, expected);
+        const large = new Float32Array(count).fill(Number.NaN);
+        run(wasmBackend, input, large);
+        assertClose(large, expected, forSum(terms), `${name}, ${label}`);
+        winogradTuning.largeTiles = false;
+        try {
+          const small = new Float32Array(count).fill(Number.NaN);
+          run(wasmBackend, input, small);
+          assertClose(small, expected, forSum(terms), `${name}, ${label}, tiles of 2`);
+          // Both transforms leave rounding errors, so the two differ where tiles of 4 were taken.
+          assert.equal(
+            large.some((value, i) => value !== small[i]),
+            tile === 4,
+          );
+        } finally {
+          winogradTuning.largeTiles = true;
+        }
+      });
+    }
+  }
+
+  it('keeps NaNs and infinities where the direct sum puts them (tiles of 2 again)', () => {
+    // A NaN reaches every output of its F(4×4) tile (the transforms mix the patch's 36 values), so a
+    // call whose outputs are not all finite runs again on tiles of 2.
+    const g = winograd(2, 32, 15, 15, 32);
+    const count = g.batch * g.inChannels * g.inHeight * g.inWidth;
+    const weight = randomFloats(g.outChannels * g.inChannels * 9, 55);
+    for (const [label, bad] of [
+      ['NaN', Number.NaN],
+      ['infinity', Number.POSITIVE_INFINITY],
+    ] as const) {
+      const input = randomFloats(count, 56);
+      input[7 * 15 + 7] = bad; // image 0, channel 0, the middle
+      input[count - 1] = bad; // image 1, the last channel's corner
+      for (const direction of ['forward', 'input gradient']) {
+        const expected = new Float32Array(count);
+        const actual = new Float32Array(count).fill(Number.NaN);
+        if (direction === 'forward') {
+          referenceBackend.conv2dForward(input, weight, expected, g);
+          wasmBackend.conv2dForward(input, weight, actual, g);
+        } else {
+          referenceBackend.conv2dBackwardInput(input, weight, expected, g);
+          wasmBackend.conv2dBackwardInput(input, weight, actual, g);
+        }
+        const finite = (values: Float32Array) => Array.from(values, (value) => Number.isFinite(value));
+        assert.deepEqual(finite(actual), finite(expected), `${label}, ${direction}`);
+        assert.ok(finite(expected).includes(false), `${label}, ${direction}: some outputs are not finite`);
+      }
+    }
   });
 });
 

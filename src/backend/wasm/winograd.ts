@@ -12,7 +12,7 @@ import { blockFor, chunkTarget, itemStages, reserveScratch, setArguments, setGri
 import { wasmRuntime, type Pointer } from './runtime.js';
 import { getWasmThreads, jobParameters, runJob, wasmTuning } from './threads.js';
 
-/** Transform positions of a 4×4 Winograd tile. */
+/** Transform positions of F(2×2, 3×3)'s 4×4 patch (the weight gradient's). */
 const POSITIONS = 16;
 
 /** Tuning of the Winograd path; benchmarks set minChannels to Infinity to time im2col instead. */
@@ -39,6 +39,8 @@ export const winogradTuning = {
    * 8 columns, and each strip streams the packed weights (1 MiB a position at 512 channels) again.
    */
   productColumns: 64,
+  /** Whether winogradTile may choose F(4×4, 3×3); benchmarks turn it off to time F(2×2, 3×3). */
+  largeTiles: true,
 };
 
 /** True when the geometry is a 3×3, stride-1, dilation-1 convolution padded by 1 on every side. */
@@ -88,6 +90,21 @@ export function usesWinogradWeightGradient(g: Conv2dGeometry): boolean {
 }
 
 /**
+ * Output side of the tiles conv2dForward and conv2dBackwardInput take for a Winograd convolution
+ * whose sums run over `depth` channels (input channels forward, output channels backward) to an
+ * output of height × width: 4, F(4×4, 3×3), where the depth is at most 32 (its rounding error grows
+ * with the depth of the sums; the native backend's rule, native/src/winograd.cc) and its tiles need
+ * at most ¾ of F(2×2, 3×3)'s products (outputs from 7×7 on); 2 otherwise. Depends on the geometry
+ * alone, so a sample gives the same bits in any batch and on any number of threads.
+ */
+export function winogradTile(depth: number, height: number, width: number): 2 | 4 {
+  const tiles = (side: number) => Math.ceil(height / side) * Math.ceil(width / side);
+  return winogradTuning.largeTiles && depth <= 32 && height >= 7 && width >= 7 && 3 * tiles(4) <= tiles(2)
+    ? 4
+    : 2;
+}
+
+/**
  * Output channels per chunk (whole register tiles) when a job has fewer image blocks than chunks
  * wanted. Each chunk transforms the whole input of its images, so a channel split repeats that work:
  * channels are split only as far as it takes to give every thread a chunk. (Measured on 2 threads, 1
@@ -103,8 +120,12 @@ function channelBlock(count: number, imageBlocks: number, chunks: number, tileRo
 /**
  * output [N, outChannels', H, W] = Winograd convolution of input [N, inChannels', H, W], where the
  * primed counts are g's (forward) or g's swapped (backward: input is gradOut, output gradX, and the
- * weight [O, C, 3, 3] is used transposed and flipped). Chunks are blocks of images, and of output
- * channels when there are few images; each chunk transforms its images itself.
+ * weight [O, C, 3, 3] is used transposed and flipped), on tiles of `tile` (winogradTile). Chunks
+ * are blocks of images, and of output channels when there are few images; each chunk transforms its
+ * images itself. Returns false, with output undefined, where tiles of 4 gave an infinite or NaN
+ * output: a NaN or infinity in the input reaches every output of its F(4×4, 3×3) tiles (the
+ * transforms mix a patch's 36 values, and NaN · 0 is NaN), where the direct sum and F(2×2, 3×3)
+ * confine it to the outputs whose windows hold it, so the caller runs such calls again on tiles of 2.
  */
 function winogradConvolution(
   input: Float32Array,
@@ -112,7 +133,8 @@ function winogradConvolution(
   output: Float32Array,
   g: Conv2dGeometry,
   backward: boolean,
-): void {
+  tile: 2 | 4,
+): boolean {
   const inChannels = backward ? g.outChannels : g.inChannels;
   const outChannels = backward ? g.inChannels : g.outChannels;
   const pixels = g.inHeight * g.inWidth;
@@ -123,7 +145,10 @@ function winogradConvolution(
   arena.reset();
   const inputAt = arena.place(input, g.batch * inImage);
   const weightAt = arena.copyIn(weight, weightSize);
-  const packedAt = arena.allocate(kernels.winogradPackedBytes(outChannels, inChannels));
+  const packedAt = arena.allocate(kernels.winogradPackedBytes(outChannels, inChannels, tile));
+  const statusAt = arena.allocate(4);
+  const status = arena.view(statusAt, 1);
+  status[0] = 0;
   const outputAt = arena.place(output, g.batch * outImage);
   const tileRows = kernels.gemmTileRows();
   const p = jobParameters();
@@ -131,7 +156,7 @@ function winogradConvolution(
   // of U where it is large enough to pay for waking the workers.
   const weightChunks = chunkTarget(outChannels * inChannels, wasmTuning.parallelElements);
   setGrid(p, outChannels, weightChunks === 1 ? outChannels : blockFor(outChannels, weightChunks, tileRows));
-  setArguments(p, weightAt, g.outChannels, g.inChannels, backward ? 1 : 0, packedAt);
+  setArguments(p, weightAt, g.outChannels, g.inChannels, backward ? 1 : 0, packedAt, tile);
   runJob(winogradWeightsChunk);
   const chunks = chunkTarget(g.batch * outImage * inChannels * 9, wasmTuning.parallelMultiplyAdds);
   // Twice the usual chunks, as the im2col path does: images are small, self-contained tasks. But a
@@ -141,7 +166,7 @@ function winogradConvolution(
   // at 4×4, batch 32, two threads, 40 alternating calls: median 24.6 ms with one 16-image chunk per
   // thread, 24.0 with two 8-image ones, load 3.8.)
   const productColumns = winogradTuning.productColumns;
-  const shared = kernels.winogradImagesPerProduct(g.inHeight, g.inWidth, productColumns);
+  const shared = kernels.winogradImagesPerProduct(g.inHeight, g.inWidth, productColumns, tile);
   const images =
     chunks === 1
       ? g.batch
@@ -153,7 +178,15 @@ function winogradConvolution(
   setGrid(p, g.batch, images, outChannels, channels);
   reserveScratch(
     p,
-    kernels.winogradScratchBytes(inChannels, g.inHeight, g.inWidth, outChannels, images, productColumns),
+    kernels.winogradScratchBytes(
+      inChannels,
+      g.inHeight,
+      g.inWidth,
+      outChannels,
+      images,
+      productColumns,
+      tile,
+    ),
   );
   setArguments(
     p,
@@ -166,8 +199,25 @@ function winogradConvolution(
     g.inWidth,
     outChannels,
     productColumns,
+    tile,
+    statusAt,
   );
   runJob(winogradConvChunk, itemStages(p, [[input, inputAt, inImage]], [[output, outputAt, outImage]]));
+  return status[0] === 0;
+}
+
+/** winogradConvolution on winogradTile's tiles, and on tiles of 2 again where those of 4 gave non-finite outputs. */
+function winogradConvolutionChecked(
+  input: Float32Array,
+  weight: Float32Array,
+  output: Float32Array,
+  g: Conv2dGeometry,
+  backward: boolean,
+): void {
+  const tile = winogradTile(backward ? g.outChannels : g.inChannels, g.inHeight, g.inWidth);
+  if (!winogradConvolution(input, weight, output, g, backward, tile) && tile === 4) {
+    winogradConvolution(input, weight, output, g, backward, 2);
+  }
 }
 
 /** out [N,O,H,W] = conv(x [N,C,H,W], weight [O,C,3,3]) when usesWinograd(g); lengths checked by the caller. */
@@ -177,7 +227,7 @@ export function winogradConv2dForward(
   out: Float32Array,
   g: Conv2dGeometry,
 ): void {
-  winogradConvolution(x, weight, out, g, false);
+  winogradConvolutionChecked(x, weight, out, g, false);
 }
 
 /**
@@ -190,7 +240,7 @@ export function winogradConv2dBackwardInput(
   gradX: Float32Array,
   g: Conv2dGeometry,
 ): void {
-  winogradConvolution(gradOut, weight, gradX, g, true);
+  winogradConvolutionChecked(gradOut, weight, gradX, g, true);
 }
 
 /** Tiles a 256-deep block of the weight gradient's GEMMs holds (assembly/winograd.ts GRADIENT_DEPTH). */
@@ -240,8 +290,8 @@ declare module './runtime.js' {
   /** The exports of assembly/winograd.ts (see there for the semantics). */
   interface KernelExports {
     winogradWeightFloats(rows: number, depth: number): number;
-    winogradPackedBytes(rows: number, depth: number): number;
-    winogradImagesPerProduct(height: number, width: number, productColumns: number): number;
+    winogradPackedBytes(rows: number, depth: number, tile: number): number;
+    winogradImagesPerProduct(height: number, width: number, productColumns: number, tile: number): number;
     winogradScratchBytes(
       inChannels: number,
       height: number,
@@ -249,6 +299,7 @@ declare module './runtime.js' {
       outChannels: number,
       images: number,
       productColumns: number,
+      tile: number,
     ): number;
     winogradWeights(
       weight: Pointer,
@@ -258,6 +309,7 @@ declare module './runtime.js' {
       rowStart: number,
       rowEnd: number,
       packed: Pointer,
+      tile: number,
     ): void;
     winogradConv(
       x: Pointer,
@@ -274,6 +326,8 @@ declare module './runtime.js' {
       channelEnd: number,
       productColumns: number,
       scratch: Pointer,
+      tile: number,
+      status: Pointer,
     ): void;
     winogradGradientScratchBytes(
       inChannels: number,
@@ -300,8 +354,8 @@ declare module './runtime.js' {
 }
 
 /**
- * winogradWeights: arguments weight, outChannels, inChannels, backward (0 or 1), packed; first =
- * rows of U (output channels of this direction).
+ * winogradWeights: arguments weight, outChannels, inChannels, backward (0 or 1), packed, tile;
+ * first = rows of U (output channels of this direction).
  */
 const winogradWeightsChunk: ChunkRunner = (kernels, p, chunk) => {
   kernels.winogradWeights(
@@ -312,12 +366,13 @@ const winogradWeightsChunk: ChunkRunner = (kernels, p, chunk) => {
     chunk.firstStart,
     chunk.firstEnd,
     p[A + 4]!,
+    p[A + 5]!,
   );
 };
 
 /**
  * winogradConv: arguments x, packed transformed weights, out, batch, inChannels, height, width,
- * outChannels, productColumns; first = images, second = output channels.
+ * outChannels, productColumns, tile, status; first = images, second = output channels.
  */
 const winogradConvChunk: ChunkRunner = (kernels, p, chunk, thread) => {
   kernels.winogradConv(
@@ -335,6 +390,8 @@ const winogradConvChunk: ChunkRunner = (kernels, p, chunk, thread) => {
     chunk.secondEnd,
     p[A + 8]!,
     scratchOf(p, thread),
+    p[A + 9]!,
+    p[A + 10]!,
   );
 };
 
