@@ -23,6 +23,12 @@
  * channels in depth order, whatever block of images and output channels a call computes, so threads
  * may split the work in any way and get the same bits.
  *
+ * Where the sums run over at most 32 channels, the forward and input gradient take F(4×4, 3×3)
+ * instead (`tile` 4; the caller chooses, src/backend/wasm/winograd.ts winogradTile): 6×6 patches
+ * overlapping by 2, 36 positions, 36 products per 4×4 tile and channel pair instead of F(2×2)'s 64.
+ * Its rows always take whole groups of four tiles, and its transforms are the native backend's
+ * (native/src/winograd.cc), whose rounding error grows with the depth of the sums.
+ *
  * conv2dBackwardInput of the same geometry is this convolution of gradOut with the weights
  * transposed and flipped, w'[c, o, ky, kx] = w[o, c, 2−ky, 2−kx] (winogradWeights' `backward`).
  * conv2dBackwardWeight is winogradWeightGradient: 16 GEMMs whose depth is the tiles, from the same
