@@ -301,10 +301,15 @@ test('small outputs of a small batch take the direct weight gradient, Winograd o
 test('the Winograd weight gradient has the same bits on every thread count', (t) => {
   const backend = nativeOrSkip(t);
   if (backend === null) return;
-  // One, two and four threads each make their own transform rows (all four, two, or one); three and
-  // five share each block. Two shapes of several blocks, one of a single block.
+  // Up to 32 × 64 channels, each block is summed on one thread into a partial of its own, the
+  // partials added in block order (the first two shapes: blocks of one sample, and four blocks of
+  // 6, 6, 6 and 5 samples). Past that, one, two and four threads each make their own transform rows
+  // (all four, two, or one) and three and five share each block: two shapes of several blocks, one
+  // of a single block.
   const shapes = [
     { batch: 4, inChannels: 32, inHeight: 28, inWidth: 27, outChannels: 40 },
+    { batch: 23, inChannels: 32, inHeight: 14, inWidth: 13, outChannels: 48 },
+    { batch: 9, inChannels: 48, inHeight: 28, inWidth: 27, outChannels: 48 },
     { batch: 3, inChannels: 200, inHeight: 9, inWidth: 7, outChannels: 192 },
     { batch: 2, inChannels: 64, inHeight: 9, inWidth: 6, outChannels: 96 },
   ];

@@ -146,6 +146,18 @@ struct Plan {
 // blocks that hold a sample or more are cut down to whole samples, so that each channel's input is
 // again one run of memory a sample: the seed CNN's 32-channel 28² layer's weight gradient (two
 // threads, its data in memory as in a training step) 4.60–4.81 → 4.33–4.70 ms.
+// Blocks of `rows` tile rows, and what follows from them.
+void set_block_rows(Plan& plan, const ConvGeometry& g, int nr, int64_t rows) {
+  plan.rows_per_block = rows;
+  plan.blocks = ceil_div(plan.tile_rows, rows);
+  plan.lanes = round_up(rows * plan.tiles_x, nr);
+  // `tile` floats per lane, and room for the zeros fill_strips writes in whole vectors past the last
+  // lane (up to 15 floats; the transforms read no further than lane lanes − 1's floats).
+  plan.strip = plan.tile * plan.lanes + 32;
+  plan.v_stride = region_stride(g.in_channels * plan.lanes);
+  plan.m_stride = region_stride(g.out_channels * plan.lanes);
+}
+
 Plan make_plan(const ConvGeometry& g, int nr, int threads, bool shared, int tile, bool whole_samples = false) {
   Plan plan;
   plan.tile = tile;
@@ -192,14 +204,7 @@ Plan make_plan(const ConvGeometry& g, int nr, int threads, bool shared, int tile
     if (!shared && best_use < 0.8) return make_plan(g, nr, threads, true, tile);
   }
   if (whole_samples && plan.tiles_y <= best) best -= best % plan.tiles_y;
-  plan.rows_per_block = best;
-  plan.blocks = ceil_div(plan.tile_rows, best);
-  plan.lanes = round_up(best * plan.tiles_x, nr);
-  // `tile` floats per lane, and room for the zeros fill_strips writes in whole vectors past the last
-  // lane (up to 15 floats; the transforms read no further than lane lanes − 1's floats).
-  plan.strip = tile * plan.lanes + 32;
-  plan.v_stride = region_stride(g.in_channels * plan.lanes);
-  plan.m_stride = region_stride(g.out_channels * plan.lanes);
+  set_block_rows(plan, g, nr, best);
   return plan;
 }
 
@@ -1110,6 +1115,120 @@ bool winograd_forward(const float* x, const float* weight, bool flipped, float* 
   return true;
 }
 
+namespace {
+
+// Most input × output channels of a Winograd weight gradient summed by blocks (32 × 64).
+constexpr int64_t kBlockSumChannels = 32 * 64;
+
+// to[j] += from[j] for j < count.
+TENSILE_VECTOR_CLONES
+void add_floats(const float* __restrict from, int64_t count, float* __restrict to) {
+  for (int64_t j = 0; j < count; ++j) to[j] += from[j];
+}
+
+// Whether the weight gradient reads M'[ξ]'s rows in place rather than packed (see gradient_product).
+bool gradient_in_place(const ConvGeometry& g, const GemmKernels& kernels) { return g.in_channels <= 4 * kernels.nr; }
+
+// The per-thread scratch of both weight-gradient paths: the strips, V[ξ] packed, M'[ξ] packed where
+// it is not read in place. False when memory runs out.
+bool reserve_gradient_scratch(const ConvGeometry& g, const Plan& plan, const GemmKernels& kernels, int workers) {
+  return reserve_scratch(ScratchSlot::kPartial, workers, input_strip_floats(plan)) &&
+         reserve_scratch(ScratchSlot::kBatchColumns, workers, packed_size(g.in_channels, plan.lanes, kernels.nr)) &&
+         reserve_scratch(ScratchSlot::kPackedA, workers,
+                         gradient_in_place(g, kernels) ? 0 : packed_size(g.out_channels, plan.lanes, kernels.mr));
+}
+
+// Where row o of M'[ξ] starts (o · lanes), for the in-place product.
+std::vector<int64_t> gradient_row_offsets(const ConvGeometry& g, const Plan& plan) {
+  std::vector<int64_t> offsets(static_cast<size_t>(g.out_channels));
+  for (int64_t o = 0; o < g.out_channels; ++o) offsets[static_cast<size_t>(o)] = o * plan.lanes;
+  return offsets;
+}
+
+// target (+)= M'[ξ]·V[ξ]ᵀ ([out_channels, in_channels]) for one block of `lanes` lanes, V and M' at
+// v and m as the transforms left them. M'[ξ]'s rows are read once per panel of V[ξ]: in place where
+// there are few panels, packed where packing pays for itself over more of them (the same products
+// either way). Measured: in place 8-12% faster at 32-64 input channels (two panels), even at 128, 5%
+// slower at 256.
+void gradient_product(const GemmKernels& kernels, const ConvGeometry& g, const Plan& plan, const float* v,
+                      const float* m, const int64_t* row_offsets, int64_t lanes, int xi, int thread, float* target,
+                      bool accumulate) {
+  float* packed_input = scratch(ScratchSlot::kBatchColumns, thread, 0);
+  kernels.pack(v + xi * plan.v_stride, plan.lanes, 1, g.in_channels, lanes, kernels.nr, packed_input);
+  if (gradient_in_place(g, kernels)) {
+    gemm_indirect_a(kernels, 0, g.out_channels, g.in_channels, lanes, m + xi * plan.m_stride, row_offsets, packed_input,
+                    target, g.in_channels, accumulate);
+    return;
+  }
+  float* packed_gradient = scratch(ScratchSlot::kPackedA, thread, 0);
+  kernels.pack(m + xi * plan.m_stride, plan.lanes, 1, g.out_channels, lanes, kernels.mr, packed_gradient);
+  gemm_packed(kernels, g.out_channels, g.in_channels, lanes, packed_gradient, packed_input, target, g.in_channels,
+              accumulate);
+}
+
+// gradU[ξ] = Σ over blocks b, in block order, of block b's M'[ξ]·V[ξ]ᵀ, each block's products summed
+// into a partial gradU of its own: threads take whole blocks (the batch split between them), each
+// reading only its blocks' x and dY once, and nothing one thread writes is read by another until
+// the partials are added. The sums do not depend on the thread count.
+bool weight_gradient_by_blocks(const float* x, const float* grad_out, float* grad_weight, const ConvGeometry& g,
+                               Plan plan) {
+  // Whole samples a block, and a multiple of four blocks where the batch allows (seven blocks of ten
+  // 14² samples left one of two threads a block behind; eight of eight do not).
+  if (plan.rows_per_block % plan.tiles_y == 0) {
+    const int64_t blocks = round_up(plan.blocks, 4);
+    const int64_t samples = ceil_div(g.batch, blocks);
+    set_block_rows(plan, g, 8, samples * plan.tiles_y);
+  }
+  const GemmKernels& kernels = active_kernels();
+  ThreadPool& threads = pool();
+  const int workers = threads.threads();
+  const int64_t u_stride = g.out_channels * g.in_channels;
+  const int64_t block_floats = kPositions * u_stride;
+  float* partials = scratch(ScratchSlot::kPackedB, 0, static_cast<size_t>(plan.blocks * block_floats));
+  float* u = scratch(ScratchSlot::kBatchProducts, 0, static_cast<size_t>(block_floats));
+  if (partials == nullptr || u == nullptr || !reserve_gradient_scratch(g, plan, kernels, workers) ||
+      !reserve_scratch(ScratchSlot::kColumns, workers, kPositions * plan.v_stride) ||
+      !reserve_scratch(ScratchSlot::kTile, workers, kPositions * plan.m_stride)) {
+    return false;
+  }
+  const std::vector<int64_t> row_offsets = gradient_row_offsets(g, plan);
+  threads.run(plan.blocks, [&](int64_t block, int thread) {
+    float* strips = scratch(ScratchSlot::kPartial, thread, 0);
+    float* v = scratch(ScratchSlot::kColumns, thread, 0);
+    float* m = scratch(ScratchSlot::kTile, thread, 0);
+    float* sums = partials + block * block_floats;
+    const int64_t row_begin = block * plan.rows_per_block;
+    const int64_t row_end = std::min(plan.tile_rows, row_begin + plan.rows_per_block);
+    const int64_t lanes = (row_end - row_begin) * plan.tiles_x;
+    transform_input_block(x, g, plan, static_cast<int>(plan.lanes), row_begin, row_end, 0, g.in_channels, strips, v);
+    transform_gradient_block(grad_out, g, plan, row_begin, row_end, 0, g.out_channels, strips, m);
+    for (int xi = 0; xi < kPositions; ++xi) {
+      gradient_product(kernels, g, plan, v, m, row_offsets.data(), lanes, xi, thread, sums + xi * u_stride, false);
+    }
+  });
+  // gradU = the blocks' partials added in block order, then each weight's inverse transform.
+  const int64_t tasks = std::min<int64_t>(g.out_channels, 4 * workers);
+  threads.run(tasks, [&](int64_t task, int) {
+    const int64_t o_begin = g.out_channels * task / tasks;
+    const int64_t o_end = g.out_channels * (task + 1) / tasks;
+    const int64_t count = (o_end - o_begin) * g.in_channels;
+    for (int xi = 0; xi < kPositions; ++xi) {
+      float* to = u + xi * u_stride + o_begin * g.in_channels;
+      const float* from = partials + xi * u_stride + o_begin * g.in_channels;
+      std::memcpy(to, from, static_cast<size_t>(count) * sizeof(float));
+      for (int64_t block = 1; block < plan.blocks; ++block) add_floats(from + block * block_floats, count, to);
+    }
+    for (int64_t o = o_begin; o < o_end; ++o) {
+      for (int64_t i = 0; i < g.in_channels; ++i) {
+        inverse_kernel_transform(u + o * g.in_channels + i, u_stride, grad_weight + (o * g.in_channels + i) * 9);
+      }
+    }
+  });
+  return true;
+}
+
+}  // namespace
+
 bool winograd_weight_gradient(const float* x, const float* grad_out, float* grad_weight, const ConvGeometry& g) {
   const GemmKernels& kernels = active_kernels();
   ThreadPool& threads = pool();
@@ -1119,35 +1238,25 @@ bool winograd_weight_gradient(const float* x, const float* grad_out, float* grad
   // count, nor do the sums below: each gradU[ξ] adds the blocks' products in block order.
   const Plan plan = make_plan(g, 8, workers, true, 2, true);
   const int64_t u_stride = g.out_channels * g.in_channels;
-  const bool gradient_in_place = g.in_channels <= 4 * kernels.nr;
+  // Up to 32 × 64 channels, each block takes its own partial gradU, the partials summed in block
+  // order at the end (weight_gradient_by_blocks), so that threads split the batch and each reads only
+  // its blocks' x and dY: two threads, data in memory, the seed CNN's 64×32→32 at 28² 4.34 → 3.8 ms,
+  // 64×32→64 at 14² 1.96 → 1.87 ms. With more channels the partials (16·Cin·Cout floats a block)
+  // and a thread's V and M' for all 16 ξ outgrow the caches: 64 × 64 at 14² level, 128 × 128 at 16²
+  // and 256 × 256 at 8² 7% and 16% slower. The choice and the sums' order depend on the geometry
+  // alone.
+  const bool by_blocks = plan.blocks >= 2 && u_stride <= kBlockSumChannels;
+  if (by_blocks) return weight_gradient_by_blocks(x, grad_out, grad_weight, g, plan);
   float* v = scratch(ScratchSlot::kColumns, 0, static_cast<size_t>(kPositions * plan.v_stride));
   float* m = scratch(ScratchSlot::kTile, 0, static_cast<size_t>(kPositions * plan.m_stride));
   float* u = scratch(ScratchSlot::kBatchProducts, 0, static_cast<size_t>(kPositions * u_stride));
-  if (v == nullptr || m == nullptr || u == nullptr ||
-      !reserve_scratch(ScratchSlot::kPartial, workers, input_strip_floats(plan)) ||
-      !reserve_scratch(ScratchSlot::kBatchColumns, workers, packed_size(g.in_channels, plan.lanes, kernels.nr)) ||
-      !reserve_scratch(ScratchSlot::kPackedA, workers,
-                       gradient_in_place ? 0 : packed_size(g.out_channels, plan.lanes, kernels.mr))) {
+  if (v == nullptr || m == nullptr || u == nullptr || !reserve_gradient_scratch(g, plan, kernels, workers)) {
     return false;
   }
-  std::vector<int64_t> row_offsets(static_cast<size_t>(g.out_channels));
-  for (int64_t o = 0; o < g.out_channels; ++o) row_offsets[static_cast<size_t>(o)] = o * plan.lanes;
+  const std::vector<int64_t> row_offsets = gradient_row_offsets(g, plan);
   // gradU[ξ] (+)= M'[ξ]·V[ξ]ᵀ for one block of `lanes` lanes.
-  // M'[ξ]'s rows are read once per panel of V[ξ]: in place where there are few panels, packed
-  // where packing pays for itself over more of them (the same products either way). Measured:
-  // in place 8-12% faster at 32-64 input channels (two panels), even at 128, 5% slower at 256.
   auto product = [&](int64_t block, int64_t lanes, int xi, int thread) {
-    float* packed_input = scratch(ScratchSlot::kBatchColumns, thread, 0);
-    kernels.pack(v + xi * plan.v_stride, plan.lanes, 1, g.in_channels, lanes, kernels.nr, packed_input);
-    if (gradient_in_place) {
-      gemm_indirect_a(kernels, 0, g.out_channels, g.in_channels, lanes, m + xi * plan.m_stride, row_offsets.data(),
-                      packed_input, u + xi * u_stride, g.in_channels, block > 0);
-      return;
-    }
-    float* packed_gradient = scratch(ScratchSlot::kPackedA, thread, 0);
-    kernels.pack(m + xi * plan.m_stride, plan.lanes, 1, g.out_channels, lanes, kernels.mr, packed_gradient);
-    gemm_packed(kernels, g.out_channels, g.in_channels, lanes, packed_gradient, packed_input, u + xi * u_stride,
-                g.in_channels, block > 0);
+    gradient_product(kernels, g, plan, v, m, row_offsets.data(), lanes, xi, thread, u + xi * u_stride, block > 0);
   };
   auto block_rows = [&](int64_t block, int64_t* row_begin, int64_t* row_end) {
     *row_begin = block * plan.rows_per_block;
