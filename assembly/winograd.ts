@@ -195,7 +195,7 @@ const STAGING_FLOATS: i32 = 4 * 40;
 
 /**
  * U[ξ] = (G·g·Gᵀ)[ξ] for every weight g = weight[o, c] ([outChannels, inChannels, 3, 3]), as 16 packed
- * A operands of [rows, depth] (the layout gemmPackA writes, MR-row strips), packedStride apart from
+ * (36 with `tile` 4: F(4×4, 3×3)'s transformWeight4) A operands of [rows, depth] (the layout gemmPackA writes, MR-row strips), packedStride apart from
  * `packed` on: rows are the output channels and depth the input channels, or with `backward` the
  * input channels and depth the output channels of the flipped weight w[o, c, 2−ky, 2−kx]. Only rows
  * [rowStart, rowEnd) (rowStart a multiple of gemmTileRows()) are written, and with rowEnd ≥ rows the
@@ -349,7 +349,10 @@ function weightAt(g: usize, ky: i32, kx: i32, flip: bool): f32 {
  * width] and out [batch, outChannels, height, width], from the packed transformed weights of
  * winogradWeights. Small images share products (imagesPerProduct, about `productColumns` columns);
  * each column is summed alone, so that changes no bit. `scratch` is this thread's
- * winogradScratchBytes for as many images as this chunk has, or more, and the same productColumns.
+ * winogradScratchBytes for as many images as this chunk has, or more, and the same productColumns
+ * and `tile` (2 or 4: F(2×2, 3×3) or F(4×4, 3×3), with winogradWeights of the same tile). With tiles
+ * of 4, an output that is not finite sets the f32 at `status` to 1 (the caller runs the call again
+ * on tiles of 2); tiles of 2 leave it alone.
  */
 export function winogradConv(
   x: usize,

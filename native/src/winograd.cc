@@ -1120,6 +1120,10 @@ namespace {
 // Most input × output channels of a Winograd weight gradient summed by blocks (32 × 64).
 constexpr int64_t kBlockSumChannels = 32 * 64;
 
+// The weight gradient's blocks hold a multiple of 8 lanes (the transforms' vectors); the lanes are
+// its products' depth, so they need not fill panels.
+constexpr int kGradientLaneMultiple = 8;
+
 // to[j] += from[j] for j < count.
 TENSILE_VECTOR_CLONES
 void add_floats(const float* __restrict from, int64_t count, float* __restrict to) {
@@ -1177,7 +1181,7 @@ bool weight_gradient_by_blocks(const float* x, const float* grad_out, float* gra
   if (plan.rows_per_block % plan.tiles_y == 0) {
     const int64_t blocks = round_up(plan.blocks, 4);
     const int64_t samples = ceil_div(g.batch, blocks);
-    set_block_rows(plan, g, 8, samples * plan.tiles_y);
+    set_block_rows(plan, g, kGradientLaneMultiple, samples * plan.tiles_y);
   }
   const GemmKernels& kernels = active_kernels();
   ThreadPool& threads = pool();
@@ -1233,10 +1237,9 @@ bool winograd_weight_gradient(const float* x, const float* grad_out, float* grad
   const GemmKernels& kernels = active_kernels();
   ThreadPool& threads = pool();
   const int workers = threads.threads();
-  // Shared blocks whose lane count is a multiple of 8 (the transforms' vectors); the lanes are the
-  // products' depth here, so they need not fill panels. The plan does not depend on the thread
-  // count, nor do the sums below: each gradU[ξ] adds the blocks' products in block order.
-  const Plan plan = make_plan(g, 8, workers, true, 2, true);
+  // Shared blocks (kGradientLaneMultiple). The plan does not depend on the thread count, nor do the
+  // sums below: each gradU[ξ] adds the blocks' products in block order.
+  const Plan plan = make_plan(g, kGradientLaneMultiple, workers, true, 2, true);
   const int64_t u_stride = g.out_channels * g.in_channels;
   // Up to 32 × 64 channels, each block takes its own partial gradU, the partials summed in block
   // order at the end (weight_gradient_by_blocks), so that threads split the batch and each reads only

@@ -1,10 +1,11 @@
 /**
  * Winograd F(2×2, 3×3) and F(4×4, 3×3) planning for the wasm backend's 3×3, stride-1, dilation-1,
  * pad-1 convolutions (the seed CNN's layers): conv2dForward, and conv2dBackwardInput as the same
- * convolution of gradOut with the transposed, flipped weights (tiles of 4 where winogradTile says). The kernels are in
- * assembly/winograd.ts; every other geometry keeps the im2col path of ./convolution.ts. The weight
- * gradient of the same geometry (winogradWeightGradientJob) is planned by conv2dBackwardWeight there,
- * which shares its fixed image blocks and the sum of their partial gradients with im2col.
+ * convolution of gradOut with the transposed, flipped weights (tiles of 4 where winogradTile says).
+ * The kernels are in assembly/winograd.ts; every other geometry keeps the im2col path of
+ * ./convolution.ts. The weight gradient of the same geometry (winogradWeightGradientJob) is planned
+ * by conv2dBackwardWeight there, which shares its fixed image blocks and the sum of their partial
+ * gradients with im2col.
  */
 import type { Conv2dGeometry } from '../types.js';
 import { ARGUMENTS as A, scratchOf, Slot, type ChunkRunner, type KernelFileJobs } from './jobs.js';
@@ -206,7 +207,10 @@ function winogradConvolution(
   return status[0] === 0;
 }
 
-/** winogradConvolution on winogradTile's tiles, and on tiles of 2 again where those of 4 gave non-finite outputs. */
+/**
+ * winogradConvolution on winogradTile's tiles, and on tiles of 2 again where those of 4 gave
+ * outputs that are not all finite.
+ */
 function winogradConvolutionChecked(
   input: Float32Array,
   weight: Float32Array,
