@@ -540,8 +540,24 @@ function shortStripProduct(
     for (let jr = 0; jr < columns; jr += NR) {
       const c = product + <usize>firstRow * rowBytes + <usize>jr * 4;
       const b = panel + <usize>(jr * kc) * 4;
-      if (rows <= 2) tile2x8(kc, strip, <usize>tileRows * 4, b, c, rowBytes, accumulate || pc > 0);
-      else shortKernel(kc, strip, <usize>tileRows * 4, b, c, rowBytes, accumulate || pc > 0);
+      if (rows > 2) {
+        shortKernel(kc, strip, <usize>tileRows * 4, b, c, rowBytes, accumulate || pc > 0);
+      } else if (jr + 2 * NR <= columns) {
+        // Two strips at once: twice the multiply-adds for each row's broadcast.
+        tile2x16(
+          kc,
+          strip,
+          <usize>tileRows * 4,
+          b,
+          b + <usize>(NR * kc) * 4,
+          c,
+          rowBytes,
+          accumulate || pc > 0,
+        );
+        jr += NR;
+      } else {
+        tile2x8(kc, strip, <usize>tileRows * 4, b, c, rowBytes, accumulate || pc > 0);
+      }
     }
   }
 }
@@ -582,6 +598,69 @@ function tile2x8(kc: i32, a: usize, aStep: usize, b: usize, c: usize, rowBytes: 
   v128.store(c, c01, 16);
   v128.store(c1, c10);
   v128.store(c1, c11, 16);
+}
+
+/**
+ * C[2×16] (+)= the first 2 rows of an A strip · two B strips of 8 columns (b, then next): tile2x8 on
+ * both, each element summed in the same order (the same bits).
+ */
+function tile2x16(
+  kc: i32,
+  a: usize,
+  aStep: usize,
+  b: usize,
+  next: usize,
+  c: usize,
+  rowBytes: usize,
+  addToC: bool,
+): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c02 = f32x4.splat(0);
+  let c03 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c12 = f32x4.splat(0);
+  let c13 = f32x4.splat(0);
+  const end = b + <usize>kc * 32;
+  while (b < end) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    const b2 = v128.load(next);
+    const b3 = v128.load(next, 16);
+    let av = v128.load32_splat(a);
+    c00 = madd(av, b0, c00);
+    c01 = madd(av, b1, c01);
+    c02 = madd(av, b2, c02);
+    c03 = madd(av, b3, c03);
+    av = v128.load32_splat(a, 4);
+    c10 = madd(av, b0, c10);
+    c11 = madd(av, b1, c11);
+    c12 = madd(av, b2, c12);
+    c13 = madd(av, b3, c13);
+    a += aStep;
+    b += 32;
+    next += 32;
+  }
+  const c1 = c + rowBytes;
+  if (addToC) {
+    c00 = f32x4.add(c00, v128.load(c));
+    c01 = f32x4.add(c01, v128.load(c, 16));
+    c02 = f32x4.add(c02, v128.load(c, 32));
+    c03 = f32x4.add(c03, v128.load(c, 48));
+    c10 = f32x4.add(c10, v128.load(c1));
+    c11 = f32x4.add(c11, v128.load(c1, 16));
+    c12 = f32x4.add(c12, v128.load(c1, 32));
+    c13 = f32x4.add(c13, v128.load(c1, 48));
+  }
+  v128.store(c, c00);
+  v128.store(c, c01, 16);
+  v128.store(c, c02, 32);
+  v128.store(c, c03, 48);
+  v128.store(c1, c10);
+  v128.store(c1, c11, 16);
+  v128.store(c1, c12, 32);
+  v128.store(c1, c13, 48);
 }
 
 /**
