@@ -319,6 +319,28 @@ describe('wasm backend: Winograd F(4×4, 3×3) convolutions', () => {
   const winograd = (batch: number, inChannels: number, height: number, width: number, outChannels: number) =>
     convGeometry(batch, inChannels, height, width, outChannels, [3, 3], [1, 1], [1, 1], [1, 1]);
 
+  /**
+   * The two directions that take F(4×4, 3×3): the forward (sums over the input channels, from x to
+   * out) and the input gradient (over the output channels, from gradOut to gradX).
+   */
+  const directions = (g: Conv2dGeometry, weight: Float32Array) => {
+    const xCount = g.batch * g.inChannels * g.inHeight * g.inWidth;
+    const outCount = g.batch * g.outChannels * g.outHeight * g.outWidth;
+    type Run = (backend: typeof wasmBackend, input: Float32Array, out: Float32Array) => void;
+    const forward: Run = (backend, input, out) => backend.conv2dForward(input, weight, out, g);
+    const inputGradient: Run = (backend, input, out) => backend.conv2dBackwardInput(input, weight, out, g);
+    return [
+      { label: 'forward', depth: g.inChannels, inputCount: xCount, count: outCount, run: forward },
+      {
+        label: 'input gradient',
+        depth: g.outChannels,
+        inputCount: outCount,
+        count: xCount,
+        run: inputGradient,
+      },
+    ];
+  };
+
   it('takes tiles of 4 for sums over at most 32 channels where they save a quarter of the products', () => {
     assert.equal(winogradTile(32, 28, 28), 4);
     assert.equal(winogradTile(1, 7, 7), 4);
@@ -342,32 +364,12 @@ describe('wasm backend: Winograd F(4×4, 3×3) convolutions', () => {
     ['32→3, 37×11 (a short last strip of U)', winograd(1, 32, 37, 11, 3)],
   ];
   for (const [name, g] of cases) {
-    const xCount = g.batch * g.inChannels * g.inHeight * g.inWidth;
-    const outCount = g.batch * g.outChannels * g.outHeight * g.outWidth;
-    const x = randomFloats(xCount, 51);
     const weight = randomFloats(g.outChannels * g.inChannels * 9, 52);
-    const gradOut = randomFloats(outCount, 53);
-    const directions = [
-      {
-        label: 'forward',
-        tile: winogradTile(g.inChannels, g.outHeight, g.outWidth),
-        terms: g.inChannels * 9,
-        count: outCount,
-        run: (backend: typeof wasmBackend, input: Float32Array, out: Float32Array) =>
-          backend.conv2dForward(input, weight, out, g),
-        input: x,
-      },
-      {
-        label: 'input gradient',
-        tile: winogradTile(g.outChannels, g.inHeight, g.inWidth),
-        terms: g.outChannels * 9,
-        count: xCount,
-        run: (backend: typeof wasmBackend, input: Float32Array, out: Float32Array) =>
-          backend.conv2dBackwardInput(input, weight, out, g),
-        input: gradOut,
-      },
-    ];
-    for (const { label, tile, terms, count, run, input } of directions) {
+    for (const [index, { label, depth, inputCount, count, run }] of directions(g, weight).entries()) {
+      const input = randomFloats(inputCount, 51 + 2 * index);
+      // Forward and input gradient alike: the output is as large as the input.
+      const tile = winogradTile(depth, g.inHeight, g.inWidth);
+      const terms = depth * 9;
       it(`${label} on tiles of ${tile}, ${name}: the reference's values; tiles of 2 differ in their last bits`, () => {
         const expected = new Float32Array(count);
         run(referenceBackend, input, expected);
@@ -404,19 +406,17 @@ describe('wasm backend: Winograd F(4×4, 3×3) convolutions', () => {
       const input = randomFloats(count, 56);
       input[7 * 15 + 7] = bad; // image 0, channel 0, the middle
       input[count - 1] = bad; // image 1, the last channel's corner
-      for (const direction of ['forward', 'input gradient']) {
+      for (const direction of directions(g, weight)) {
         const expected = new Float32Array(count);
         const actual = new Float32Array(count).fill(Number.NaN);
-        if (direction === 'forward') {
-          referenceBackend.conv2dForward(input, weight, expected, g);
-          wasmBackend.conv2dForward(input, weight, actual, g);
-        } else {
-          referenceBackend.conv2dBackwardInput(input, weight, expected, g);
-          wasmBackend.conv2dBackwardInput(input, weight, actual, g);
-        }
+        direction.run(referenceBackend, input, expected);
+        direction.run(wasmBackend, input, actual);
         const finite = (values: Float32Array) => Array.from(values, (value) => Number.isFinite(value));
-        assert.deepEqual(finite(actual), finite(expected), `${label}, ${direction}`);
-        assert.ok(finite(expected).includes(false), `${label}, ${direction}: some outputs are not finite`);
+        assert.deepEqual(finite(actual), finite(expected), `${label}, ${direction.label}`);
+        assert.ok(
+          finite(expected).includes(false),
+          `${label}, ${direction.label}: some outputs are not finite`,
+        );
       }
     }
   });
