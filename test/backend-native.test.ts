@@ -301,15 +301,19 @@ test('small outputs of a small batch take the direct weight gradient, Winograd o
 test('the Winograd weight gradient has the same bits on every thread count', (t) => {
   const backend = nativeOrSkip(t);
   if (backend === null) return;
-  // Up to 32 × 64 channels, each block is summed on one thread into a partial of its own, the
-  // partials added in block order (the first two shapes: blocks of one sample, and four blocks of
-  // 6, 6, 6 and 5 samples). Past that, one, two and four threads each make their own transform rows
-  // (all four, two, or one) and three and five share each block: two shapes of several blocks, one
-  // of a single block.
+  // Up to 64 × 64 channels, the blocks are cut into four chunks, each summed on one thread into a
+  // partial of its own, the partials added in chunk order (the first five shapes: four blocks of
+  // one sample; eight blocks of three samples or two, two a chunk; eleven blocks of twelve tile
+  // rows, cut across samples, two or three a chunk; two chunks of one sample; four blocks of eleven
+  // tile rows or three). Past that (the last three shapes), one, two and four threads each make
+  // their own transform rows (all four, two, or one) and three and five share each block.
   const shapes = [
     { batch: 4, inChannels: 32, inHeight: 28, inWidth: 27, outChannels: 40 },
     { batch: 23, inChannels: 32, inHeight: 14, inWidth: 13, outChannels: 48 },
     { batch: 9, inChannels: 48, inHeight: 28, inWidth: 27, outChannels: 48 },
+    { batch: 2, inChannels: 64, inHeight: 14, inWidth: 14, outChannels: 64 },
+    { batch: 3, inChannels: 64, inHeight: 24, inWidth: 23, outChannels: 56 },
+    { batch: 4, inChannels: 96, inHeight: 9, inWidth: 10, outChannels: 80 },
     { batch: 3, inChannels: 200, inHeight: 9, inWidth: 7, outChannels: 192 },
     { batch: 2, inChannels: 64, inHeight: 9, inWidth: 6, outChannels: 96 },
   ];

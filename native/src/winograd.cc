@@ -1117,8 +1117,17 @@ bool winograd_forward(const float* x, const float* weight, bool flipped, float* 
 
 namespace {
 
-// Most input × output channels of a Winograd weight gradient summed by blocks (32 × 64).
-constexpr int64_t kBlockSumChannels = 32 * 64;
+// Most input × output channels of a Winograd weight gradient summed by chunks (64 × 64; see
+// winograd_weight_gradient).
+constexpr int64_t kChunkSumChannels = 64 * 64;
+
+// Chunks of the batch that the weight gradient sums apart: a number of the geometry's, never of the
+// thread count, so that the sums' grouping is the same on any number of threads.
+constexpr int64_t kGradientChunks = 4;
+
+// A thread's V and M' for all 16 ξ of one block, in floats (1 MiB, this host's L2): lanes per block
+// are this over 16 · (in + out channels).
+constexpr int64_t kChunkBlockFloats = 1 << 18;
 
 // The weight gradient's blocks hold a multiple of 8 lanes (the transforms' vectors); the lanes are
 // its products' depth, so they need not fill panels.
@@ -1170,47 +1179,64 @@ void gradient_product(const GemmKernels& kernels, const ConvGeometry& g, const P
               accumulate);
 }
 
-// gradU[ξ] = Σ over blocks b, in block order, of block b's M'[ξ]·V[ξ]ᵀ, each block's products summed
-// into a partial gradU of its own: threads take whole blocks (the batch split between them), each
-// reading only its blocks' x and dY once, and nothing one thread writes is read by another until
-// the partials are added. The sums do not depend on the thread count.
-bool weight_gradient_by_blocks(const float* x, const float* grad_out, float* grad_weight, const ConvGeometry& g,
-                               Plan plan) {
-  // Whole samples a block, and a multiple of four blocks where the batch allows (seven blocks of ten
-  // 14² samples left one of two threads a block behind; eight of eight do not).
-  if (plan.rows_per_block % plan.tiles_y == 0) {
-    const int64_t blocks = round_up(plan.blocks, 4);
-    const int64_t samples = ceil_div(g.batch, blocks);
-    set_block_rows(plan, g, kGradientLaneMultiple, samples * plan.tiles_y);
+// Blocks for weight_gradient_by_chunks: kChunkBlockFloats of V and M' a block. Where that holds a
+// sample or more, blocks are whole samples, their count rounded up to a multiple of the chunks where
+// the batch allows (seven blocks of ten 14² samples left one of two threads a block behind); else
+// tile rows, cut across samples.
+void set_chunk_blocks(Plan& plan, const ConvGeometry& g) {
+  const int64_t target = std::max<int64_t>(
+      kGradientLaneMultiple, kChunkBlockFloats / (kPositions * (g.in_channels + g.out_channels)));
+  const int64_t sample_lanes = plan.tiles_y * plan.tiles_x;
+  if (target >= sample_lanes) {
+    const int64_t blocks = round_up(ceil_div(g.batch, target / sample_lanes), kGradientChunks);
+    set_block_rows(plan, g, kGradientLaneMultiple, ceil_div(g.batch, blocks) * plan.tiles_y);
+  } else {
+    set_block_rows(plan, g, kGradientLaneMultiple, std::max<int64_t>(1, target / plan.tiles_x));
   }
+}
+
+// gradU[ξ] = Σ over chunks c, in chunk order, of chunk c's Σ over its blocks b, in block order, of
+// block b's M'[ξ]·V[ξ]ᵀ. The blocks are cut into kGradientChunks runs; a thread takes whole chunks,
+// reads only their x and dY, once, and adds each block's products into its chunk's own gradU; the
+// chunks' gradU are added at the end. The grouping depends on the geometry alone, so the sums do not
+// depend on the thread count.
+bool weight_gradient_by_chunks(const float* x, const float* grad_out, float* grad_weight, const ConvGeometry& g,
+                               const Plan& plan) {
   const GemmKernels& kernels = active_kernels();
   ThreadPool& threads = pool();
   const int workers = threads.threads();
+  const int64_t chunks = std::min(kGradientChunks, plan.blocks);
   const int64_t u_stride = g.out_channels * g.in_channels;
-  const int64_t block_floats = kPositions * u_stride;
-  float* partials = scratch(ScratchSlot::kPackedB, 0, static_cast<size_t>(plan.blocks * block_floats));
-  float* u = scratch(ScratchSlot::kBatchProducts, 0, static_cast<size_t>(block_floats));
+  const int64_t chunk_floats = kPositions * u_stride;
+  float* partials = scratch(ScratchSlot::kPackedB, 0, static_cast<size_t>(chunks * chunk_floats));
+  float* u = scratch(ScratchSlot::kBatchProducts, 0, static_cast<size_t>(chunk_floats));
   if (partials == nullptr || u == nullptr || !reserve_gradient_scratch(g, plan, kernels, workers) ||
       !reserve_scratch(ScratchSlot::kColumns, workers, kPositions * plan.v_stride) ||
       !reserve_scratch(ScratchSlot::kTile, workers, kPositions * plan.m_stride)) {
     return false;
   }
   const std::vector<int64_t> row_offsets = gradient_row_offsets(g, plan);
-  threads.run(plan.blocks, [&](int64_t block, int thread) {
+  threads.run(chunks, [&](int64_t chunk, int thread) {
     float* strips = scratch(ScratchSlot::kPartial, thread, 0);
     float* v = scratch(ScratchSlot::kColumns, thread, 0);
     float* m = scratch(ScratchSlot::kTile, thread, 0);
-    float* sums = partials + block * block_floats;
-    const int64_t row_begin = block * plan.rows_per_block;
-    const int64_t row_end = std::min(plan.tile_rows, row_begin + plan.rows_per_block);
-    const int64_t lanes = (row_end - row_begin) * plan.tiles_x;
-    transform_input_block(x, g, plan, static_cast<int>(plan.lanes), row_begin, row_end, 0, g.in_channels, strips, v);
-    transform_gradient_block(grad_out, g, plan, row_begin, row_end, 0, g.out_channels, strips, m);
-    for (int xi = 0; xi < kPositions; ++xi) {
-      gradient_product(kernels, g, plan, v, m, row_offsets.data(), lanes, xi, thread, sums + xi * u_stride, false);
+    float* sums = partials + chunk * chunk_floats;
+    const int64_t first = plan.blocks * chunk / chunks;
+    const int64_t last = plan.blocks * (chunk + 1) / chunks;
+    for (int64_t block = first; block < last; ++block) {
+      const int64_t row_begin = block * plan.rows_per_block;
+      const int64_t row_end = std::min(plan.tile_rows, row_begin + plan.rows_per_block);
+      const int64_t lanes = (row_end - row_begin) * plan.tiles_x;
+      transform_input_block(x, g, plan, static_cast<int>(plan.lanes), row_begin, row_end, 0, g.in_channels, strips,
+                            v);
+      transform_gradient_block(grad_out, g, plan, row_begin, row_end, 0, g.out_channels, strips, m);
+      for (int xi = 0; xi < kPositions; ++xi) {
+        gradient_product(kernels, g, plan, v, m, row_offsets.data(), lanes, xi, thread, sums + xi * u_stride,
+                         block > first);
+      }
     }
   });
-  // gradU = the blocks' partials added in block order, then each weight's inverse transform.
+  // gradU = the chunks' sums added in chunk order, then each weight's inverse transform.
   const int64_t tasks = std::min<int64_t>(g.out_channels, 4 * workers);
   threads.run(tasks, [&](int64_t task, int) {
     const int64_t o_begin = g.out_channels * task / tasks;
@@ -1220,7 +1246,7 @@ bool weight_gradient_by_blocks(const float* x, const float* grad_out, float* gra
       float* to = u + xi * u_stride + o_begin * g.in_channels;
       const float* from = partials + xi * u_stride + o_begin * g.in_channels;
       std::memcpy(to, from, static_cast<size_t>(count) * sizeof(float));
-      for (int64_t block = 1; block < plan.blocks; ++block) add_floats(from + block * block_floats, count, to);
+      for (int64_t chunk = 1; chunk < chunks; ++chunk) add_floats(from + chunk * chunk_floats, count, to);
     }
     for (int64_t o = o_begin; o < o_end; ++o) {
       for (int64_t i = 0; i < g.in_channels; ++i) {
@@ -1238,18 +1264,23 @@ bool winograd_weight_gradient(const float* x, const float* grad_out, float* grad
   ThreadPool& threads = pool();
   const int workers = threads.threads();
   // Shared blocks (kGradientLaneMultiple). The plan does not depend on the thread count, nor do the
-  // sums below: each gradU[ξ] adds the blocks' products in block order.
+  // ξ split's sums below: each gradU[ξ] adds the blocks' products in block order.
   const Plan plan = make_plan(g, kGradientLaneMultiple, workers, true, 2, true);
   const int64_t u_stride = g.out_channels * g.in_channels;
-  // Up to 32 × 64 channels, each block takes its own partial gradU, the partials summed in block
-  // order at the end (weight_gradient_by_blocks), so that threads split the batch and each reads only
-  // its blocks' x and dY: two threads, data in memory, the seed CNN's 64×32→32 at 28² 4.34 → 3.8 ms,
-  // 64×32→64 at 14² 1.96 → 1.87 ms. With more channels the partials (16·Cin·Cout floats a block)
-  // and a thread's V and M' for all 16 ξ outgrow the caches: 64 × 64 at 14² level, 128 × 128 at 16²
-  // and 256 × 256 at 8² 7% and 16% slower. The choice and the sums' order depend on the geometry
-  // alone.
-  const bool by_blocks = plan.blocks >= 2 && u_stride <= kBlockSumChannels;
-  if (by_blocks) return weight_gradient_by_blocks(x, grad_out, grad_weight, g, plan);
+  // Up to 64 × 64 channels, the batch is cut into kGradientChunks chunks, each summed into a gradU
+  // of its own by one thread, the four added at the end (weight_gradient_by_chunks), so that threads
+  // split the batch and each reads only its chunks' x and dY, where the ξ split below has every
+  // thread read all of them. Two threads, data in memory, ξ split against chunks (fastest of 40):
+  // 64×64→64 at 14² 3.43–3.45 → 2.94–3.09 ms, 32×64→64 at 32² 8.07–8.54 → 7.33–8.09; 64×32→32
+  // at 28² level with the earlier partial a block (3.91 → 3.88). With more channels the chunks'
+  // gradU (16·Cin·Cout floats each, 1 MiB at 128 × 128) leave the caches between blocks: 128 × 128
+  // at 16² level to 5% slower inside a ResNet-18 step, at 28² (batch 8) 3–15% slower, 256 × 256 at
+  // 14² (batch 8) 16% slower. The choice and the sums' grouping depend on the geometry alone.
+  if (g.in_channels * g.out_channels <= kChunkSumChannels) {
+    Plan chunked = plan;
+    set_chunk_blocks(chunked, g);
+    if (chunked.blocks >= 2) return weight_gradient_by_chunks(x, grad_out, grad_weight, g, chunked);
+  }
   float* v = scratch(ScratchSlot::kColumns, 0, static_cast<size_t>(kPositions * plan.v_stride));
   float* m = scratch(ScratchSlot::kTile, 0, static_cast<size_t>(kPositions * plan.m_stride));
   float* u = scratch(ScratchSlot::kBatchProducts, 0, static_cast<size_t>(kPositions * u_stride));
