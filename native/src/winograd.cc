@@ -329,6 +329,10 @@ __attribute__((always_inline)) inline void fill_part(const float* line, int64_t 
 // are long enough (a part's zeros of a row outside the plane may spill into the next part, which is
 // written after it, or into the strip's tail, cleared last): the rows are tens of floats, where
 // calls to memcpy and memset, or loops with scalar heads and tails, cost more than the copy.
+// The plane is read in memory order: tile row by tile row, each of its count rows in turn (strip by
+// strip, each strip's rows stride tile rows apart, it was read in `count` strided passes, which the
+// hardware prefetchers follow less well: one thread, data in memory, 64×32→32 at 28² forward
+// 5.84 → 5.63 ms, input gradient 6.37 → 5.90, weight gradient 7.69 → 7.52; the same bits).
 __attribute__((optimize("no-tree-loop-distribute-patterns"))) TENSILE_VECTOR_CLONES
 void fill_strips(const float* plane_of_sample0, int64_t sample_stride, int64_t height, int64_t width, const Plan& plan,
                  int64_t row_begin, int64_t row_end, int count, int first_row, bool patches, float* strips,
@@ -336,13 +340,13 @@ void fill_strips(const float* plane_of_sample0, int64_t sample_stride, int64_t h
   const int64_t part = plan.tile * plan.tiles_x;
   const int64_t used = (row_end - row_begin) * part;
   const Lanes16 zeros = {};
-  for (int r = 0; r < count; ++r) {
-    if (((wanted >> r) & 1) == 0) continue;
-    float* strip = strips + r * plan.strip;
-    float* shifted = strips + (count + r) * plan.strip;
-    int64_t n = row_begin / plan.tiles_y;
-    int64_t ty = row_begin % plan.tiles_y;
-    for (int64_t at = 0, row = row_begin; row < row_end; ++row, at += part) {
+  int64_t n = row_begin / plan.tiles_y;
+  int64_t ty = row_begin % plan.tiles_y;
+  for (int64_t at = 0, row = row_begin; row < row_end; ++row, at += part) {
+    for (int r = 0; r < count; ++r) {
+      if (((wanted >> r) & 1) == 0) continue;
+      float* strip = strips + r * plan.strip;
+      float* shifted = strips + (count + r) * plan.strip;
       const int64_t y = plan.tile * ty + first_row + r;
       if (y < 0 || y >= height) {
         for (int64_t j = 0; j < part; j += 16) store<Lanes16>(strip + at + j, zeros);
@@ -358,14 +362,20 @@ void fill_strips(const float* plane_of_sample0, int64_t sample_stride, int64_t h
           fill_part(line, width, 0, 0, part, strip + at);
         }
       }
-      if (++ty == plan.tiles_y) {
-        ty = 0;
-        ++n;
-      }
     }
-    // Lanes past the block's rows (to the end of the last panel) read zeros.
+    if (++ty == plan.tiles_y) {
+      ty = 0;
+      ++n;
+    }
+  }
+  // Lanes past the block's rows (to the end of the last panel) read zeros.
+  for (int r = 0; r < count; ++r) {
+    if (((wanted >> r) & 1) == 0) continue;
+    float* strip = strips + r * plan.strip;
     std::memset(strip + used, 0, static_cast<size_t>(plan.strip - used) * sizeof(float));
-    if (patches) std::memset(shifted + used, 0, static_cast<size_t>(plan.strip - used) * sizeof(float));
+    if (patches) {
+      std::memset(strips + (count + r) * plan.strip + used, 0, static_cast<size_t>(plan.strip - used) * sizeof(float));
+    }
   }
 }
 
