@@ -329,10 +329,10 @@ __attribute__((always_inline)) inline void fill_part(const float* line, int64_t 
 // are long enough (a part's zeros of a row outside the plane may spill into the next part, which is
 // written after it, or into the strip's tail, cleared last): the rows are tens of floats, where
 // calls to memcpy and memset, or loops with scalar heads and tails, cost more than the copy.
-// The plane is read in memory order: tile row by tile row, each of its count rows in turn (strip by
-// strip, each strip's rows stride tile rows apart, it was read in `count` strided passes, which the
-// hardware prefetchers follow less well: one thread, data in memory, 64×32→32 at 28² forward
-// 5.84 → 5.63 ms, input gradient 6.37 → 5.90, weight gradient 7.69 → 7.52; the same bits).
+// The plane is read in memory order, tile row by tile row with each of its `count` rows in turn.
+// Strip by strip, it was read in `count` passes whose rows lie a tile row apart, which the hardware
+// prefetchers follow less well (one thread, data in memory, 64×32→32 at 28²: forward 5.84 → 5.63 ms,
+// input gradient 6.37 → 5.90, weight gradient 7.69 → 7.52; the same bits).
 __attribute__((optimize("no-tree-loop-distribute-patterns"))) TENSILE_VECTOR_CLONES
 void fill_strips(const float* plane_of_sample0, int64_t sample_stride, int64_t height, int64_t width, const Plan& plan,
                  int64_t row_begin, int64_t row_end, int count, int first_row, bool patches, float* strips,
@@ -372,10 +372,9 @@ void fill_strips(const float* plane_of_sample0, int64_t sample_stride, int64_t h
   for (int r = 0; r < count; ++r) {
     if (((wanted >> r) & 1) == 0) continue;
     float* strip = strips + r * plan.strip;
+    float* shifted = strips + (count + r) * plan.strip;
     std::memset(strip + used, 0, static_cast<size_t>(plan.strip - used) * sizeof(float));
-    if (patches) {
-      std::memset(strips + (count + r) * plan.strip + used, 0, static_cast<size_t>(plan.strip - used) * sizeof(float));
-    }
+    if (patches) std::memset(shifted + used, 0, static_cast<size_t>(plan.strip - used) * sizeof(float));
   }
 }
 
