@@ -254,8 +254,9 @@ export const convCases: readonly { name: string; geometry: Conv2dGeometry }[] = 
   },
   {
     // A first layer: few im2col rows, computed as stencils by the native backend (forward from
-    // output rows of 8, weight gradient from grid rows of 16), here with rows of 20 and a ragged
-    // last block of output channels.
+    // output rows of 8, weight gradient from output rows read sixteen at a time, the last vector
+    // overlapping the one before it), here with rows of 20 and a ragged last block of output
+    // channels.
     name: 'first layer: 1 channel, 3x3 pad 1, rows of 20',
     geometry: convGeometry({
       batch: 3,
@@ -263,6 +264,20 @@ export const convCases: readonly { name: string; geometry: Conv2dGeometry }[] = 
       inHeight: 11,
       inWidth: 20,
       outChannels: 11,
+      kernel: [3, 3],
+      pad: [1, 1],
+    }),
+  },
+  {
+    // Output rows shorter than a vector: the native weight gradient lays them on the grid (rows of
+    // 16 with the padding) instead of reading them in place.
+    name: 'first layer: 1 channel, 3x3 pad 1, rows of 14',
+    geometry: convGeometry({
+      batch: 2,
+      inChannels: 1,
+      inHeight: 9,
+      inWidth: 14,
+      outChannels: 5,
       kernel: [3, 3],
       pad: [1, 1],
     }),
