@@ -188,12 +188,16 @@ describe('imageFolder on Fashion-MNIST images written as PNG and JPEG files', ()
     assert.equal(read.validation!.count, twin.test.count);
     assert.deepEqual([...read.validation!.labels], [...twin.test.labels]);
 
+    // At a learning rate of 0.01 for 6 epochs this training was unsettled: the accuracy of one run
+    // ranged 0.77–0.95 over seeds (batch norm's running statistics trailing the weights), and a change
+    // in a kernel's rounding moved the seed used here from 0.92 to 0.77. At 0.003 for 10 epochs it
+    // reads 0.88–0.96 over eight seeds.
     const train = (data: ImageDataset, validation: ImageDataset) => {
       manualSeed(7);
       const model = seedCnn({ inChannels: 1, channels: [8, 16], classes: chosen.length });
       fit(model, data, {
-        optimizer: new AdamW(model.parameters(), { lr: 0.01 }),
-        epochs: 6,
+        optimizer: new AdamW(model.parameters(), { lr: 0.003 }),
+        epochs: 10,
         batchSize: 32,
         seed: 7,
         progress: false,
