@@ -1132,6 +1132,32 @@ bool forward_stencil(const float* x, const float* weight, float* out, const Conv
 constexpr int kGradientChannels = 3;
 constexpr int kGradientRows = 9;
 
+// lanes[c][kk] += d[c] · at[offsets[kk]] (sixteen lanes from there) for c < 3 and kk < rows.
+__attribute__((always_inline)) inline void stencil_step(Lanes16 (&lanes)[kGradientChannels][kGradientRows],
+                                                        const Lanes16 (&d)[kGradientChannels], const float* at,
+                                                        const int64_t* offsets, int rows) {
+  for (int kk = 0; kk < kGradientRows; ++kk) {
+    if (kk >= rows) break;
+    const Lanes16 v = load<Lanes16>(at + offsets[kk]);
+    for (int c = 0; c < kGradientChannels; ++c) lanes[c][kk] += d[c] * v;
+  }
+}
+
+// sums[c·sums_stride + kk] (+)= the sixteen lanes of lanes[c][kk], added in a fixed order.
+__attribute__((always_inline)) inline void store_stencil_sums(const Lanes16 (&lanes)[kGradientChannels][kGradientRows],
+                                                              int channels, int rows, bool accumulate, float* sums,
+                                                              int64_t sums_stride) {
+  for (int c = 0; c < channels; ++c) {
+    for (int kk = 0; kk < rows; ++kk) {
+      const Lanes16 v = lanes[c][kk];
+      float total = 0.0f;
+      for (int i = 0; i < 16; i += 4) total += (v[i] + v[i + 1]) + (v[i + 2] + v[i + 3]);
+      float* sum = sums + c * sums_stride + kk;
+      *sum = accumulate ? *sum + total : total;
+    }
+  }
+}
+
 // sums[c·sums_stride + kk] (+)= Σ_q grad[c·grad_stride + q] · source[offsets[kk] + q] over q < count
 // (a multiple of 16), for c < channels (at most 3) and kk < rows (at most 9); each sum in float over
 // sixteen lanes, then the lanes added in a fixed order. The sums are read and written where they
@@ -1144,21 +1170,9 @@ void stencil_gradient(const float* grad, int64_t grad_stride, int channels, cons
   for (int64_t q = 0; q < count; q += 16) {
     Lanes16 d[kGradientChannels];
     for (int c = 0; c < kGradientChannels; ++c) d[c] = c < channels ? load<Lanes16>(grad + c * grad_stride + q) : Lanes16{};
-    for (int kk = 0; kk < kGradientRows; ++kk) {
-      if (kk >= rows) break;
-      const Lanes16 v = load<Lanes16>(source + offsets[kk] + q);
-      for (int c = 0; c < kGradientChannels; ++c) lanes[c][kk] += d[c] * v;
-    }
+    stencil_step(lanes, d, source + q, offsets, rows);
   }
-  for (int c = 0; c < channels; ++c) {
-    for (int kk = 0; kk < rows; ++kk) {
-      const Lanes16 v = lanes[c][kk];
-      float total = 0.0f;
-      for (int i = 0; i < 16; i += 4) total += (v[i] + v[i + 1]) + (v[i + 2] + v[i + 3]);
-      float* sum = sums + c * sums_stride + kk;
-      *sum = accumulate ? *sum + total : total;
-    }
-  }
+  store_stencil_sums(lanes, channels, rows, accumulate, sums, sums_stride);
 }
 
 // stencil_gradient over the output's own rows, without laying the output gradient on the grid: for
@@ -1186,22 +1200,10 @@ void stencil_gradient_rows(const float* grad, int64_t grad_plane, int channels, 
         d[c] = c < channels ? load<Lanes16>(grad_row + c * grad_plane + at) : zeros;
         d[c] = taken >= 0 ? d[c] : zeros;
       }
-      for (int kk = 0; kk < kGradientRows; ++kk) {
-        if (kk >= rows) break;
-        const Lanes16 v = load<Lanes16>(window_row + offsets[kk] + at);
-        for (int c = 0; c < kGradientChannels; ++c) lanes[c][kk] += d[c] * v;
-      }
+      stencil_step(lanes, d, window_row + at, offsets, rows);
     }
   }
-  for (int c = 0; c < channels; ++c) {
-    for (int kk = 0; kk < rows; ++kk) {
-      const Lanes16 v = lanes[c][kk];
-      float total = 0.0f;
-      for (int i = 0; i < 16; i += 4) total += (v[i] + v[i + 1]) + (v[i + 2] + v[i + 3]);
-      float* sum = sums + c * sums_stride + kk;
-      *sum = accumulate ? *sum + total : total;
-    }
-  }
+  store_stencil_sums(lanes, channels, rows, accumulate, sums, sums_stride);
 }
 
 bool stencil_gradient_applies(const ConvGeometry& g) {
